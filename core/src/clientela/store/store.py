@@ -1,0 +1,179 @@
+"""The embedded store: one DuckDB file, nothing to start.
+
+`Store` is the only object that writes. Every batch (records, their
+rejections and the cursor that covers them) is one transaction, so a crash
+at any point leaves the file as it was before the batch or after it, never
+in between, and the next run resumes from the last committed cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from clientela.model.base import Record
+from clientela.model.entities import ENTITIES
+from clientela.model.validation import Rejection
+from clientela.store.migrations import RUNS_TABLE, SYNC_STATE_TABLE, migrate
+from clientela.store.quarantine import quarantine_rejections
+from clientela.store.upsert import UpsertCounts, records_to_arrow, upsert_arrow
+
+if TYPE_CHECKING:
+    import ibis.backends.duckdb
+
+DEFAULT_PATH = Path("clientela.duckdb")
+
+
+class StoreError(RuntimeError):
+    """The store file cannot be used (locked by another process, unreadable, too new)."""
+
+
+@dataclass
+class BatchResult:
+    counts: UpsertCounts = field(default_factory=UpsertCounts)
+    quarantined: int = 0
+    rejected: int = 0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Store:
+    """A clientela store file. Use as a context manager, or call `close()`."""
+
+    def __init__(self, path: str | Path = DEFAULT_PATH, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            if read_only and not self.path.exists():
+                raise StoreError(f"no store at {self.path}: run `clientela demo` or an import first")
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as error:
+            raise StoreError(f"cannot open the store {self.path}: {error}") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            migrate(self.con)
+        self._ibis: ibis.backends.duckdb.Backend | None = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.begin()
+        try:
+            yield self.con
+        except BaseException:
+            self.con.rollback()
+            raise
+        self.con.commit()
+
+    # -- writing -----------------------------------------------------------------
+
+    def write_batch(
+        self,
+        model: type[Record],
+        data: Sequence[Record] | pa.Table,
+        *,
+        rejections: Sequence[Rejection] = (),
+        source: str | None = None,
+        state: tuple[str, str, Mapping[str, Any]] | None = None,
+        run_id: str | None = None,
+    ) -> BatchResult:
+        """Land good records, quarantine bad ones and move a cursor, all in one transaction.
+
+        `state` is (source, stream, new state): it is committed with the batch it
+        covers and never before, which is what makes a sync resumable.
+        """
+        table = data if isinstance(data, pa.Table) else records_to_arrow(model, data)
+        result = BatchResult(rejected=len(rejections))
+        with self.transaction() as con:
+            result.counts = upsert_arrow(con, model, table)
+            if rejections:
+                origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
+                result.quarantined = quarantine_rejections(con, origin, rejections, run_id)
+            if state is not None:
+                self._put_state(con, *state)
+        return result
+
+    def upsert(self, records: Sequence[Record]) -> UpsertCounts:
+        """Upsert canonical records of one entity (the simple Python API)."""
+        if not records:
+            return UpsertCounts()
+        model = type(records[0])
+        if any(type(record) is not model for record in records):
+            raise TypeError("upsert() takes records of one entity at a time")
+        return self.write_batch(model, records).counts
+
+    # -- sync state ----------------------------------------------------------------
+
+    @staticmethod
+    def _put_state(
+        con: duckdb.DuckDBPyConnection, source: str, stream: str, state: Mapping[str, Any]
+    ) -> None:
+        con.execute(
+            f"INSERT OR REPLACE INTO {SYNC_STATE_TABLE} VALUES (?, ?, ?, ?)",
+            [source, stream, json.dumps(dict(state), sort_keys=True, default=str), _now()],
+        )
+
+    def get_state(self, source: str, stream: str) -> dict[str, Any]:
+        row = self.con.execute(
+            f"SELECT state FROM {SYNC_STATE_TABLE} WHERE source = ? AND stream = ?",
+            [source, stream],
+        ).fetchone()
+        return dict(json.loads(row[0])) if row else {}
+
+    def set_state(self, source: str, stream: str, state: Mapping[str, Any]) -> None:
+        with self.transaction() as con:
+            self._put_state(con, source, stream, state)
+
+    # -- run log -------------------------------------------------------------------
+
+    def start_run(self, kind: str, target: str) -> str:
+        run_id = uuid.uuid4().hex
+        self.con.execute(
+            f"INSERT INTO {RUNS_TABLE} VALUES (?, ?, ?, ?, NULL, 'running', NULL, NULL)",
+            [run_id, kind, target, _now()],
+        )
+        return run_id
+
+    def finish_run(
+        self, run_id: str, status: str, stats: Mapping[str, Any], message: str | None = None
+    ) -> None:
+        self.con.execute(
+            f"UPDATE {RUNS_TABLE} SET finished_at = ?, status = ?, stats = ?, message = ? "
+            "WHERE run_id = ?",
+            [_now(), status, json.dumps(dict(stats), sort_keys=True, default=str), message, run_id],
+        )
+
+    # -- reading -------------------------------------------------------------------
+
+    def count(self, table: str) -> int:
+        row = self.con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+        return int(row[0]) if row else 0
+
+    def counts(self) -> dict[str, int]:
+        return {model.table: self.count(model.table) for model in ENTITIES}
+
+    def ibis(self) -> ibis.backends.duckdb.Backend:
+        """An Ibis backend on this very connection, for the KPI engine."""
+        if self._ibis is None:
+            import ibis
+
+            self._ibis = ibis.duckdb.from_connection(self.con)
+        return self._ibis

@@ -1,0 +1,148 @@
+"""Upserting a batch of records by (source, natural key), whole or not at all.
+
+The batch arrives as Arrow, is deduplicated (the last version of a key in the
+batch wins), hashed, counted against what the store holds, and merged with
+one INSERT ... ON CONFLICT. An incoming version older than the stored one
+(by the entity's version field) is ignored, so late webhooks and re-reads
+of a lookback window never roll a record back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from clientela.model.base import Record
+from clientela.store.columns import HASH_COLUMN, LOADED_AT_COLUMN, arrow_schema, model_columns
+
+ORDER_COLUMN = "_ord"
+
+
+@dataclass
+class UpsertCounts:
+    """What a batch did. `stale` are versions older than the stored one, left alone."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stale: int = 0
+
+    @property
+    def loaded(self) -> int:
+        return self.inserted + self.updated + self.unchanged + self.stale
+
+    def add(self, other: UpsertCounts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.stale += other.stale
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def records_to_arrow(model: type[Record], records: Sequence[Record]) -> pa.Table:
+    """Canonical records to an Arrow table of the entity's store schema."""
+    schema = arrow_schema(model)
+    json_columns = {col.name for col in model_columns(model) if col.is_json}
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for record in records:
+        for name in schema.names:
+            value = getattr(record, name)
+            if name in json_columns:
+                value = json.dumps(value, sort_keys=True, default=str)
+            elif isinstance(value, datetime):
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            columns[name].append(value)
+    return pa.table(columns, schema=schema)
+
+
+def conform(model: type[Record], table: pa.Table) -> pa.Table:
+    """Select and cast the entity's columns; a missing nullable column becomes null."""
+    schema = arrow_schema(model)
+    arrays = []
+    for field in schema:
+        if field.name in table.column_names:
+            column = table.column(field.name)
+            if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+                column = column.cast(pa.timestamp(column.type.unit, tz="UTC")).cast(
+                    pa.timestamp("us")
+                )
+            arrays.append(column.cast(field.type))
+        elif field.nullable:
+            arrays.append(pa.nulls(table.num_rows, field.type))
+        else:
+            raise ValueError(f"{model.entity} batch lacks the required column {field.name!r}")
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _not_older(version: str | None, *, stored: str, incoming: str) -> str:
+    """SQL: the incoming version may replace the stored one (unknown versions may)."""
+    if not version:
+        return "TRUE"
+    new, old = f"{incoming}.{_quote(version)}", f"{stored}.{_quote(version)}"
+    return f"({old} IS NULL OR {new} IS NULL OR {new} >= {old})"
+
+
+def upsert_arrow(
+    con: duckdb.DuckDBPyConnection, model: type[Record], table: pa.Table
+) -> UpsertCounts:
+    """Merge `table` into the entity's table. The caller owns the transaction."""
+    if table.num_rows == 0:
+        return UpsertCounts()
+    incoming = conform(model, table).append_column(
+        ORDER_COLUMN, pa.array(range(table.num_rows), pa.int64())
+    )
+    target = _quote(model.table)
+    data_cols = [col.name for col in model_columns(model)]
+    keys = ["source", *model.key_fields]
+    key_list = ", ".join(_quote(k) for k in keys)
+    version = model.version_field
+    order_by = (f"{_quote(version)} DESC NULLS LAST, " if version else "") + f"{ORDER_COLUMN} DESC"
+    struct = ", ".join(f"{_quote(c)} := {_quote(c)}" for c in data_cols)
+    view = f"_incoming_{model.table}"
+    con.register(view, incoming)
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _staged AS
+                SELECT {", ".join(_quote(c) for c in data_cols)},
+                       md5(CAST(to_json(struct_pack({struct})) AS VARCHAR)) AS {HASH_COLUMN}
+                FROM {view}
+                QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY {order_by}) = 1"""
+        )
+    finally:
+        con.unregister(view)
+    join = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
+    newer = _not_older(version, stored="t", incoming="s")
+    row = con.execute(
+        f"""SELECT count(*) FILTER (WHERE t.{HASH_COLUMN} IS NULL),
+                   count(*) FILTER (WHERE t.{HASH_COLUMN} <> s.{HASH_COLUMN} AND {newer}),
+                   count(*) FILTER (WHERE t.{HASH_COLUMN} = s.{HASH_COLUMN}),
+                   count(*) FILTER (WHERE t.{HASH_COLUMN} <> s.{HASH_COLUMN} AND NOT {newer})
+            FROM _staged s LEFT JOIN {target} t ON {join}"""
+    ).fetchone()
+    assert row is not None
+    counts = UpsertCounts(*(int(value) for value in row))
+    if counts.inserted or counts.updated:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        updates = ", ".join(
+            f"{_quote(c)} = EXCLUDED.{_quote(c)}" for c in [*data_cols, HASH_COLUMN, LOADED_AT_COLUMN]
+            if c not in keys
+        )
+        guard = _not_older(version, stored=target, incoming="EXCLUDED")
+        con.execute(
+            f"""INSERT INTO {target} ({", ".join(_quote(c) for c in data_cols)}, {HASH_COLUMN}, {LOADED_AT_COLUMN})
+                SELECT {", ".join(_quote(c) for c in data_cols)}, {HASH_COLUMN}, ? FROM _staged
+                ON CONFLICT ({key_list}) DO UPDATE SET {updates}
+                WHERE {target}.{HASH_COLUMN} <> EXCLUDED.{HASH_COLUMN} AND {guard}""",
+            [now],
+        )
+    con.execute("DROP TABLE IF EXISTS _staged")
+    return counts
