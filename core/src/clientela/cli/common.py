@@ -1,0 +1,90 @@
+"""What every command shares: the console, the workspace, errors without tracebacks.
+
+A user mistake (bad flag, bad config, missing file) ends with one red line
+naming what is wrong and exit code 2; a failure of the work ends with exit
+code 1; `--debug` adds the traceback for either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from clientela.config import Settings, load_settings
+from clientela.privacy import mask_text
+from clientela.store import Store
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A mistake the user can fix; shown as one line, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class Failure(Exception):
+    """The work could not be done (network, locked store); exit code 1."""
+
+    exit_code = EXIT_FAILURE
+
+
+@dataclass
+class Workspace:
+    """The options every command shares, resolved once per invocation."""
+
+    config_file: Path | None = None
+    store_override: Path | None = None
+    debug: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file)
+        return self._settings
+
+    @property
+    def store_path(self) -> Path:
+        return self.store_override or self.settings.workspace.store
+
+    @contextmanager
+    def store(self, *, read_only: bool = False) -> Iterator[Store]:
+        with Store(self.store_path, read_only=read_only) as store:
+            yield store
+
+
+workspace = Workspace()
+
+
+def progress_bar(*, transient: bool = False) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=transient,
+        disable=not err_console.is_terminal,
+    )
+
+
+def report_error(error: BaseException) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(mask_text(str(error)))}", highlight=False)

@@ -1,0 +1,172 @@
+"""The per-customer summary the CLV models are fitted on.
+
+The engine computes it in the database (Ibis) and hands over plain arrays, so
+the models stay independent of any backend and can be tested on published
+data sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+
+# An average Gregorian month, so that 12 months are exactly one year whatever
+# the time unit; pass one of these as ``periods_per_month`` to the predictions.
+DAYS_PER_MONTH: float = 365.25 / 12
+WEEKS_PER_MONTH: float = DAYS_PER_MONTH / 7
+
+
+def _as_float_array(name: str, values: ArrayLike) -> FloatArray:
+    array = np.ascontiguousarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"RfmSummary.{name} must be one-dimensional, got shape {array.shape}")
+    return array
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RfmSummary:
+    """Frequency, recency, age and mean spend of each customer (or group of identical customers).
+
+    All times are in one unit chosen by the caller (days or weeks), measured from
+    the customer's first purchase:
+
+    - ``frequency`` (x): number of *repeat* purchases in the calibration period,
+      i.e. distinct purchase periods minus one.
+    - ``recency`` (t_x): time of the last purchase; 0 when x = 0.
+    - ``age`` (T): time between the first purchase and the end of calibration.
+    - ``monetary`` (m): mean value of the repeat purchases (needed by Gamma-Gamma
+      only; ignored where x = 0, where it may be 0 or NaN).
+    - ``weights``: how many customers each row stands for (1 when omitted), so
+      a caller that already grouped identical customers can say so.
+
+    The arrays are validated once here so that every model can trust them.
+    """
+
+    frequency: FloatArray
+    recency: FloatArray
+    age: FloatArray
+    monetary: FloatArray | None = None
+    weights: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        x = _as_float_array("frequency", self.frequency)
+        t_x = _as_float_array("recency", self.recency)
+        age = _as_float_array("age", self.age)
+        object.__setattr__(self, "frequency", x)
+        object.__setattr__(self, "recency", t_x)
+        object.__setattr__(self, "age", age)
+        n = x.shape[0]
+        if t_x.shape[0] != n or age.shape[0] != n:
+            raise ValueError(
+                "RfmSummary arrays differ in length: "
+                f"frequency {n}, recency {t_x.shape[0]}, age {age.shape[0]}"
+            )
+        for name, array in (("frequency", x), ("recency", t_x), ("age", age)):
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"RfmSummary.{name} has missing or infinite values")
+            if n and array.min() < 0:
+                raise ValueError(f"RfmSummary.{name} has negative values")
+        if not np.array_equal(x, np.round(x)):
+            raise ValueError("RfmSummary.frequency must count whole repeat purchases")
+        if np.any(t_x > age * (1 + 1e-12)):
+            raise ValueError(
+                "RfmSummary.recency exceeds age for some customers: the last purchase "
+                "must fall before the end of the calibration period"
+            )
+        if np.any(t_x[x == 0] != 0):
+            raise ValueError(
+                "RfmSummary.recency must be 0 for customers without repeat purchases "
+                "(frequency 0): recency is the time of the last repeat purchase"
+            )
+        if self.monetary is not None:
+            m = _as_float_array("monetary", self.monetary)
+            if m.shape[0] != n:
+                raise ValueError(f"RfmSummary.monetary has length {m.shape[0]}, expected {n}")
+            object.__setattr__(self, "monetary", m)
+        if self.weights is not None:
+            w = _as_float_array("weights", self.weights)
+            if w.shape[0] != n:
+                raise ValueError(f"RfmSummary.weights has length {w.shape[0]}, expected {n}")
+            if not np.all(np.isfinite(w)) or (n and w.min() < 0):
+                raise ValueError("RfmSummary.weights must be finite and non-negative")
+            object.__setattr__(self, "weights", w)
+
+    def __len__(self) -> int:
+        return int(self.frequency.shape[0])
+
+    @property
+    def row_weights(self) -> FloatArray:
+        """Weights with the implicit 1 per row filled in, so models need no special case."""
+        if self.weights is None:
+            return np.ones(len(self), dtype=np.float64)
+        return self.weights
+
+    @property
+    def n_customers(self) -> int:
+        """Customers represented, counting each row as many times as its weight."""
+        return int(round(float(self.row_weights.sum())))
+
+
+def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
+    """Index of the first occurrence of each distinct row and each row's group.
+
+    Customers with the same (x, t_x, T) contribute the same likelihood term, so
+    the models evaluate each distinct row once and weight it by its count; with
+    times in whole days or weeks a million customers shrink to a few tens of
+    thousands of rows. Whole-number columns are packed into one integer key
+    (a single fast sort); anything else falls back to a lexicographic sort.
+    """
+    n = columns[0].shape[0]
+    if n == 0:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty
+    key = _packed_integer_key(columns)
+    if key is not None:
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        return first.astype(np.intp), inverse.reshape(-1).astype(np.intp)
+    order = np.lexsort(columns[::-1])
+    sorted_cols = [c[order] for c in columns]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = np.any([np.diff(c) != 0 for c in sorted_cols], axis=0)
+    group_sorted = np.cumsum(starts) - 1
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = group_sorted
+    first = order[starts]
+    return first.astype(np.intp), inverse
+
+
+def _packed_integer_key(columns: tuple[FloatArray, ...]) -> NDArray[np.int64] | None:
+    spans: list[int] = []
+    for column in columns:
+        if column.min() < 0 or column.max() >= 2**31 or not np.array_equal(column, np.floor(column)):
+            return None
+        spans.append(int(column.max()) + 1)
+    if float(np.prod([float(s) for s in spans])) >= 2.0**62:
+        return None
+    key = np.zeros(columns[0].shape[0], dtype=np.int64)
+    for column, span in zip(columns, spans, strict=True):
+        key = key * span + column.astype(np.int64)
+    return key
+
+
+def collapse(summary: RfmSummary) -> tuple[RfmSummary, IntArray]:
+    """Group customers with identical (x, t_x, T), summing their weights.
+
+    Returns the grouped summary (without monetary values, which are per
+    customer) and, for each input row, the index of its group, so per-group
+    predictions can be spread back to customers with one fancy-index.
+    """
+    first, inverse = unique_rows(summary.frequency, summary.recency, summary.age)
+    weights = np.bincount(inverse, weights=summary.row_weights, minlength=first.shape[0])
+    grouped = RfmSummary(
+        frequency=summary.frequency[first],
+        recency=summary.recency[first],
+        age=summary.age[first],
+        weights=weights.astype(np.float64),
+    )
+    return grouped, inverse

@@ -1,0 +1,183 @@
+"""The workspace configuration: `clientela.toml`, environment variables, defaults.
+
+Secrets are written as `${ENV_VAR}` references in the file and resolved at
+load time, so the file can be committed; a resolved secret is a SecretStr
+that never prints. Environment variables `CLIENTELA_<SECTION>__<FIELD>`
+override the file (e.g. CLIENTELA_WORKSPACE__TIMEZONE).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_CONFIG_FILE = Path("clientela.toml")
+CONFIG_ENV = "CLIENTELA_CONFIG"
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the person who wrote the file."""
+
+
+class WorkspaceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: Path = Field(default=Path("clientela.duckdb"), description="The DuckDB store file.")
+    timezone: str = Field(default="UTC", description="IANA zone in which periods are cut.")
+    currency: str = Field(default="BRL", description="Reporting currency (ISO 4217).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"expected an IANA time zone such as America/Sao_Paulo, got {value!r}"
+            ) from None
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        value = value.strip().upper()
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError(f"expected a three-letter ISO 4217 code such as BRL, got {value!r}")
+        return value
+
+
+class LoyaltyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    redemption_threshold: int = Field(default=500, ge=1, description="Points needed to redeem.")
+
+
+class Settings(BaseSettings):
+    """Everything `clientela.toml` can hold. Connector sections are validated by their plugin."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLIENTELA_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
+    loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # environment first, then what load_settings() read from the file (init kwargs)
+        return (env_settings, init_settings)
+
+
+def _resolve(value: Any, where: str) -> Any:
+    if isinstance(value, dict):
+        return {key: _resolve(item, f"{where}.{key}" if where else key) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolve(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, str):
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(
+                    f"{where}: refers to ${{{name}}}, but the environment variable {name} is not set"
+                )
+            return os.environ[name]
+
+        return _REFERENCE.sub(substitute, value)
+    return value
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def describe_validation_error(error: ValidationError, origin: str) -> str:
+    """One line per problem, naming the field and what was expected; never the value of a secret."""
+    lines = []
+    for detail in error.errors(include_url=False):
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling; `clientela init` writes an example)"
+        lines.append(f"{origin}: {_field_path(detail['loc'])}: {message}")
+    return "\n".join(lines)
+
+
+def config_path(explicit: Path | None = None) -> Path:
+    if explicit is not None:
+        return explicit
+    return Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE))
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the configuration; a missing default file means all defaults."""
+    file = config_path(path)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{file}: not valid TOML: {error}") from None
+        data = _resolve(data, "")
+    elif path is not None:
+        raise ConfigError(f"{file}: no such configuration file")
+    try:
+        return Settings(**data)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, str(file))) from None
+
+
+def plugin_config(model: type[BaseModel], data: dict[str, Any], origin: str) -> BaseModel:
+    """Validate a `[sources.x]` or `[destinations.x]` section with its plugin's model."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, origin)) from None
+
+
+EXAMPLE_CONFIG = """\
+# clientela.toml: the workspace configuration.
+# Secrets never go in this file: write ${ENV_VAR} and set the variable.
+# Any setting can also come from the environment, e.g. CLIENTELA_WORKSPACE__TIMEZONE.
+
+[workspace]
+# The embedded store: one DuckDB file, created on first use.
+store = "clientela.duckdb"
+# Periods and calendar grains (day, week, month...) are cut in this IANA time zone.
+timezone = "America/Sao_Paulo"
+# Revenue is reported in this currency; orders in others need an fx_rate.
+currency = "BRL"
+
+[loyalty]
+# Points a customer needs before redeeming (loyalty_redeemable_members).
+redemption_threshold = 500
+
+# A source plugin reads its own section, for example:
+# [sources.shopify]
+# shop = "my-store"
+# access_token = "${SHOPIFY_ACCESS_TOKEN}"
+
+# A destination plugin likewise:
+# [destinations.mailchimp]
+# api_key = "${MAILCHIMP_API_KEY}"
+# list_id = "abc123"
+"""

@@ -1,0 +1,53 @@
+"""The hooks a clientela plugin implements.
+
+Each hook hands the plugin a `register` callback (the pattern of simonw's
+llm): the plugin calls it once per thing it adds, and the core checks the
+type and the name, reports clashes and keeps the first registration. The
+built-in metrics, sources and segmenters arrive through these same hooks,
+from the core's own entry point. Every hook is documented, with an example,
+in docs/plugin_hooks.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from clientela.channels.api import Channel
+    from clientela.destinations.api import DestinationSpec
+    from clientela.metrics.api import Metric
+    from clientela.segments.api import Segmenter
+    from clientela.sources.api import SourceSpec
+
+PROJECT = "clientela"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_metrics(register: Callable[[Metric], None]) -> None:
+    """Add KPIs to the catalogue: call `register(Metric(...))` for each."""
+
+
+@hookspec
+def register_sources(register: Callable[[SourceSpec], None]) -> None:
+    """Add sources of records (store platforms, files): `register(SourceSpec(...))`."""
+
+
+@hookspec
+def register_destinations(register: Callable[[DestinationSpec], None]) -> None:
+    """Add destinations that receive segments: `register(DestinationSpec(...))`."""
+
+
+@hookspec
+def register_channels(register: Callable[[Channel], None]) -> None:
+    """Add contact channels (SMS, WhatsApp, ...): `register(Channel(...))`."""
+
+
+@hookspec
+def register_segmenters(register: Callable[[Segmenter], None]) -> None:
+    """Add ways to segment customers: `register(Segmenter(...))`."""

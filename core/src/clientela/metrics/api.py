@@ -1,0 +1,46 @@
+"""What a metric plugin registers.
+
+A metric is data plus one compute function over Ibis tables: nothing in it
+is engine-specific, so the same definition runs on DuckDB, PySpark and
+PostgreSQL. The engine (clientela.kpi) owns periods, grains, slices and
+comparison; a metric answers for one period at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+
+class NoParams(BaseModel):
+    """Parameters of a metric that takes none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Unit = Literal["count", "currency", "ratio", "days", "score", "points", "table"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    """Identifier used on the CLI and in the API: lowercase letters, digits, underscores."""
+    title: str
+    title_pt: str
+    """Brazilian Portuguese title (ticket médio, evasão, resgate, recorrência...)."""
+    description: str
+    unit: Unit
+    compute: Callable[..., ir.Table]
+    """compute(ctx, params) -> an Ibis table for one period; see clientela.kpi."""
+    params: type[BaseModel] = NoParams
+    needs: tuple[str, ...] = ("orders",)
+    """Store tables the metric reads; a missing or empty one is reported, never zero-filled."""
+    slices: tuple[str, ...] = ()
+    """Dimensions it can be cut by (channel, store_id, salesperson_id, acquisition_channel, segment)."""
+    extra: dict[str, Any] = field(default_factory=dict)
