@@ -1,0 +1,80 @@
+"""The models reproduce the published CDNOW results (Fader, Hardie & Lee 2005; Fader & Hardie's notes)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+from _clv_reference import summary_from_orders
+
+from clientela import clv
+from clientela.clv import bgnbd, paretonbd
+
+
+def _three_significant(value: float, published: float) -> None:
+    assert float(f"{value:.3g}") == pytest.approx(float(f"{published:.3g}")), (value, published)
+
+
+def test_reference_summary_rebuilds_the_published_cdnow_summary(
+    cdnow_orders: tuple[np.ndarray, np.ndarray, np.ndarray], cdnow_summary: clv.RfmSummary
+) -> None:
+    customer, days, amount = cdnow_orders
+    end = float(date(1997, 9, 30).toordinal())  # 39-week calibration period
+    ids, rebuilt = summary_from_orders(customer, days, amount, end, unit=7.0)
+    assert ids.shape[0] == len(cdnow_summary) == 2357
+    np.testing.assert_array_equal(rebuilt.frequency, cdnow_summary.frequency)
+    np.testing.assert_allclose(rebuilt.recency, cdnow_summary.recency, atol=0.005)
+    np.testing.assert_allclose(rebuilt.age, cdnow_summary.age, atol=0.005)
+    assert rebuilt.monetary is not None and cdnow_summary.monetary is not None
+    np.testing.assert_allclose(rebuilt.monetary, cdnow_summary.monetary, atol=0.005 + 1e-9)
+
+
+def test_bgnbd_reproduces_fader_hardie_lee(cdnow_summary: clv.RfmSummary) -> None:
+    fit = clv.fit_bgnbd(cdnow_summary)
+    published = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    for name, value in published.items():
+        _three_significant(fit.params[name], value)
+    assert fit.log_likelihood == pytest.approx(-9582.4, abs=0.05)
+    assert fit.n_customers == 2357
+    assert fit.converged
+    # Standard errors as reported for the same fit in the literature's software.
+    assert fit.standard_errors["r"] == pytest.approx(0.0126, abs=2e-4)
+    assert fit.standard_errors["b"] == pytest.approx(0.705, abs=5e-3)
+
+
+def test_bgnbd_log_likelihood_at_published_parameters(cdnow_summary: clv.RfmSummary) -> None:
+    published = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    assert bgnbd.log_likelihood(cdnow_summary, published) == pytest.approx(-9582.4, abs=0.05)
+
+
+def test_paretonbd_reproduces_fader_hardie(cdnow_summary: clv.RfmSummary) -> None:
+    fit = clv.fit_paretonbd(cdnow_summary)
+    published = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+    for name, value in published.items():
+        _three_significant(fit.params[name], value)
+    assert fit.log_likelihood == pytest.approx(-9595.0, abs=0.05)
+    assert paretonbd.log_likelihood(cdnow_summary, published) == pytest.approx(-9595.0, abs=0.05)
+
+
+def test_gammagamma_reproduces_fader_hardie_berger(cdnow_summary: clv.RfmSummary) -> None:
+    fit = clv.fit_gammagamma(cdnow_summary)
+    assert fit.n_customers == 946  # the repeat buyers
+    for name, value in {"p": 6.25, "q": 3.74, "gamma": 15.44}.items():
+        _three_significant(fit.params[name], value)
+
+
+def test_bgnbd_conditional_expectation_of_customer_one(cdnow_summary: clv.RfmSummary) -> None:
+    # Fader, Hardie & Lee's worked example: x = 2, t_x = 30.43, T = 38.86 expects
+    # 1.226 purchases in the next 39 weeks.
+    fit = clv.fit_bgnbd(cdnow_summary)
+    one = clv.RfmSummary(frequency=[2.0], recency=[30.43], age=[38.86])
+    assert clv.expected_purchases(fit, one, 39.0)[0] == pytest.approx(1.226, abs=5e-4)
+
+
+def test_expected_purchases_add_up_to_holdout_scale(cdnow_summary: clv.RfmSummary) -> None:
+    # The 2,357 customers made 1,788 repeat purchases in the 39-week holdout; both
+    # models forecast within a few percent of that (FHL 2005, figure 2 and table 1).
+    for fit in (clv.fit_bgnbd(cdnow_summary), clv.fit_paretonbd(cdnow_summary)):
+        total = float(clv.expected_purchases(fit, cdnow_summary, 39.0).sum())
+        assert 1650 < total < 1900, (fit.model, total)

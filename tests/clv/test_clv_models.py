@@ -1,0 +1,132 @@
+"""Behaviour the models promise beyond the published numbers: collapsing, errors, edge cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clientela import clv
+from clientela.clv import ClvFitError
+
+BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+
+
+def _weekly(n: int, seed: int) -> clv.RfmSummary:
+    rng = np.random.default_rng(seed)
+    return clv.simulate_summary(
+        n, age=rng.integers(10, 60, n).astype(float), seed=seed, whole_periods=True, **BGNBD
+    )
+
+
+def test_collapsed_rows_give_the_same_optimum_as_every_customer() -> None:
+    summary = _weekly(5000, seed=1)
+    grouped, inverse = clv.collapse(summary)
+    assert len(grouped) < len(summary) / 2
+    np.testing.assert_array_equal(grouped.frequency[inverse], summary.frequency)
+    # Pass the grouped rows with their weights, as a caller that grouped in SQL would.
+    for fit_model in (clv.fit_bgnbd, clv.fit_paretonbd):
+        whole = fit_model(summary)
+        weighted = fit_model(grouped)
+        assert weighted.n_customers == whole.n_customers == 5000
+        assert weighted.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-9)
+        for name, value in whole.params.items():
+            assert weighted.params[name] == pytest.approx(value, rel=1e-5)
+
+
+def test_weights_count_as_repeated_customers() -> None:
+    summary = _weekly(3000, seed=2)
+    doubled = clv.RfmSummary(
+        frequency=np.concatenate([summary.frequency, summary.frequency]),
+        recency=np.concatenate([summary.recency, summary.recency]),
+        age=np.concatenate([summary.age, summary.age]),
+    )
+    weighted = clv.RfmSummary(
+        frequency=summary.frequency,
+        recency=summary.recency,
+        age=summary.age,
+        weights=np.full(len(summary), 2.0),
+    )
+    a, b = clv.fit_bgnbd(doubled), clv.fit_bgnbd(weighted)
+    assert a.log_likelihood == pytest.approx(b.log_likelihood, rel=1e-10)
+    assert a.standard_errors["r"] == pytest.approx(b.standard_errors["r"], rel=1e-4)
+
+
+def test_time_unit_only_rescales_alpha() -> None:
+    weeks = _weekly(4000, seed=3)
+    days = clv.RfmSummary(frequency=weeks.frequency, recency=weeks.recency * 7, age=weeks.age * 7)
+    in_weeks, in_days = clv.fit_bgnbd(weeks), clv.fit_bgnbd(days)
+    assert in_days.params["alpha"] == pytest.approx(7 * in_weeks.params["alpha"], rel=1e-4)
+    for name in ("r", "a", "b"):
+        assert in_days.params[name] == pytest.approx(in_weeks.params[name], rel=1e-4)
+
+
+def test_all_zero_frequency_is_refused_with_advice() -> None:
+    summary = clv.RfmSummary(frequency=np.zeros(500), recency=np.zeros(500), age=np.full(500, 30.0))
+    for fit_model in (clv.fit_bgnbd, clv.fit_paretonbd):
+        with pytest.raises(ClvFitError, match="repeat purchase"):
+            fit_model(summary)
+
+
+def test_too_few_repeat_buyers_is_refused() -> None:
+    x = np.zeros(1000)
+    x[:5] = 3
+    summary = clv.RfmSummary(
+        frequency=x, recency=np.where(x > 0, 10.0, 0.0), age=np.full(1000, 30.0), monetary=x * 7
+    )
+    with pytest.raises(ClvFitError, match="have 5"):
+        clv.fit_bgnbd(summary)
+    with pytest.raises(ClvFitError, match="have 5"):
+        clv.fit_gammagamma(summary)
+
+
+def test_unidentified_model_is_refused_or_flagged() -> None:
+    # Every customer buys at the same steady pace and none ever stops: the
+    # dropout probability is driven to zero and cannot be estimated.
+    n = 400
+    x = np.full(n, 10.0)
+    summary = clv.RfmSummary(frequency=x, recency=np.full(n, 50.0), age=np.full(n, 50.0))
+    with pytest.raises(ClvFitError, match="cannot identify"):
+        clv.fit_bgnbd(summary)
+    loose = clv.fit_bgnbd(summary, strict=False)
+    assert not loose.converged
+    assert "cannot identify" in loose.message
+
+
+def test_gammagamma_needs_positive_spend() -> None:
+    summary = _weekly(2000, seed=4)
+    assert summary.monetary is not None
+    spend = summary.monetary.copy()
+    spend[np.flatnonzero(summary.frequency > 0)[0]] = -5.0
+    bad = clv.RfmSummary(summary.frequency, summary.recency, summary.age, monetary=spend)
+    with pytest.raises(ClvFitError, match="positive mean spend"):
+        clv.fit_gammagamma(bad)
+    no_spend = clv.RfmSummary(summary.frequency, summary.recency, summary.age)
+    with pytest.raises(ClvFitError, match="monetary"):
+        clv.fit_gammagamma(no_spend)
+
+
+@pytest.mark.parametrize(
+    ("frequency", "recency", "age", "message"),
+    [
+        ([1.0], [5.0], [4.0], "exceeds age"),
+        ([0.0], [2.0], [4.0], "must be 0"),
+        ([1.5], [2.0], [4.0], "whole"),
+        ([1.0], [np.nan], [4.0], "missing"),
+        ([1.0, 2.0], [1.0], [4.0], "differ in length"),
+        ([-1.0], [0.0], [4.0], "negative"),
+    ],
+)
+def test_summary_rejects_impossible_customers(
+    frequency: list[float], recency: list[float], age: list[float], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        clv.RfmSummary(frequency=frequency, recency=recency, age=age)
+
+
+def test_fit_reports_as_plain_types() -> None:
+    fit = clv.fit_bgnbd(_weekly(3000, seed=5))
+    report = fit.to_dict()
+    assert report["model"] == "bgnbd"
+    assert set(report["params"]) == {"r", "alpha", "a", "b"}  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        fit.log_likelihood = 0.0  # type: ignore[misc]
