@@ -6,6 +6,7 @@ anything else a source knows goes into a customer's free `attributes`.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from typing import ClassVar
@@ -63,6 +64,26 @@ class Customer(Record):
         local, _, domain = value.partition("@")
         if not local or "." not in domain or " " in value:
             raise ValueError("expected an e-mail address like name@example.com")
+        return value
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: object) -> object:
+        """Files carry tags as 'vip;newsletter' (or comma-separated)."""
+        if isinstance(value, str):
+            separator = ";" if ";" in value else ","
+            return [tag.strip() for tag in value.split(separator) if tag.strip()]
+        return value
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attributes(cls, value: object) -> object:
+        """Files carry free attributes as a JSON object in one cell."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError("expected a JSON object such as {\"size\": \"M\"}") from None
         return value
 
     @field_validator("country")

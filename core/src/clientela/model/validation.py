@@ -57,6 +57,17 @@ class RecordValidationError(ValueError):
 
 _MISSING = object()
 
+_EXPECTED_BY_TYPE = {
+    "date_parsing": "expected a date as YYYY-MM-DD",
+    "date_from_datetime_parsing": "expected a date as YYYY-MM-DD",
+    "date_type": "expected a date as YYYY-MM-DD",
+    "datetime_parsing": "expected a date-time in ISO 8601, e.g. 2025-03-01T10:00:00-03:00",
+    "datetime_from_date_parsing": "expected a date-time in ISO 8601, e.g. 2025-03-01T10:00:00-03:00",
+    "datetime_type": "expected a date-time in ISO 8601, e.g. 2025-03-01T10:00:00-03:00",
+    "int_parsing": "expected a whole number",
+    "bool_parsing": "expected true or false",
+}
+
 
 def _preview(value: Any) -> str:
     text = repr(value)
@@ -78,6 +89,7 @@ def _problems(error: ValidationError, raw: Mapping[str, Any]) -> tuple[FieldProb
             value = detail.get("input")
             expected = "not a field of this entity (map it to a field or drop it)"
         else:
+            expected = _EXPECTED_BY_TYPE.get(detail["type"], expected)
             value = detail.get("input") if loc else None
             if not loc:
                 field = "(record)"
