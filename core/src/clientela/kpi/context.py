@@ -1,0 +1,99 @@
+"""What a metric sees when it computes one period.
+
+The context hides the engine: a metric asks it for tables by name and for
+the period's UTC bounds, and never learns whether it runs on DuckDB,
+PySpark or PostgreSQL. Table access goes through `table()`, which turns a
+missing or empty table into a `MissingDataError` naming the metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from clientela.kpi.errors import MissingDataError
+from clientela.kpi.periods import Period
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends import BaseBackend
+
+SLICES: tuple[str, ...] = ("channel", "store_id", "salesperson_id", "acquisition_channel",
+                           "segment")
+ORDER_SLICES: tuple[str, ...] = ("channel", "store_id", "salesperson_id")
+"""Dimensions carried by the order itself."""
+CUSTOMER_SLICES: tuple[str, ...] = ("acquisition_channel", "segment")
+"""Dimensions carried by the customer (segment: the RFM segment as of `segment_as_of`)."""
+SLICE_COLUMN = "slice"
+"""The column a metric groups by when the engine asks for a slice."""
+
+
+@dataclass
+class TableCache:
+    """Per-call memory of which tables exist and hold rows (one query per table, not per period)."""
+
+    backend: BaseBackend
+    present: dict[str, bool] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Expressions shared across periods (the segment table for the `segment` slice)."""
+
+    def has(self, name: str) -> bool:
+        if name not in self.present:
+            exists = name in self.backend.list_tables()
+            self.present[name] = bool(exists and self.backend.table(name).count().execute() > 0)
+        return self.present[name]
+
+
+@dataclass(frozen=True)
+class MetricContext:
+    """One period's view of the store, as a metric receives it."""
+
+    backend: BaseBackend
+    period: Period
+    as_of: datetime
+    """Naive UTC instant for point-in-time metrics: the period's end unless the caller fixed it."""
+    timezone: str
+    currency: str
+    metric: str
+    by: str | None = None
+    segment_as_of: datetime | None = None
+    """As-of instant of the RFM segments used by the `segment` slice."""
+    cache: TableCache | None = None
+
+    @property
+    def start(self) -> datetime:
+        """Inclusive start of the period, naive UTC."""
+        return self.period.start_utc
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive end of the period, naive UTC."""
+        return self.period.end_utc
+
+    @property
+    def keys(self) -> list[str]:
+        """Columns to group by: the slice column when slicing, none otherwise."""
+        return [SLICE_COLUMN] if self.by else []
+
+    def has(self, name: str) -> bool:
+        cache = self.cache or TableCache(self.backend)
+        return cache.has(name)
+
+    def table(self, name: str) -> ir.Table:
+        """A store table, or MissingDataError when the store lacks it or it is empty."""
+        if not self.has(name):
+            exists = name in self.backend.list_tables()
+            raise MissingDataError(self.metric, name,
+                                   reason="is empty" if exists else "does not exist")
+        return self.backend.table(name)
+
+    def optional_table(self, name: str) -> ir.Table | None:
+        return self.backend.table(name) if self.has(name) else None
+
+    def with_period(self, period: Period, as_of: datetime | None = None) -> MetricContext:
+        """The same request for another period (the previous one, for retention)."""
+        return replace(self, period=period, as_of=as_of or period.end_utc)
+
+    def unsliced(self) -> MetricContext:
+        return replace(self, by=None)

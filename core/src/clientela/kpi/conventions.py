@@ -1,0 +1,177 @@
+"""The conventions of KPIS.md, written once and reused by every metric.
+
+Valid orders, revenue in the reporting currency, a customer's first valid
+order, active customers, slicing and null-on-empty-denominator division all
+live here, so a metric reads like its one-line definition and a fix to a
+convention reaches every metric at once. Everything is plain Ibis: nothing
+engine-specific.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.datatypes as dt
+
+from clientela.kpi.context import CUSTOMER_SLICES, ORDER_SLICES, SLICE_COLUMN, MetricContext
+from clientela.kpi.errors import KpiError
+from clientela.model import INVALID_ORDER_STATUSES
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+MONEY = dt.Decimal(18, 2)
+SECONDS_PER_DAY = 86400
+
+
+def _rate(orders: ir.Table, currency: str) -> ir.Value:
+    """Reporting-currency units per order-currency unit: 1 for the reporting currency."""
+    home = (orders.currency.isnull()) | (orders.currency == "") | (orders.currency == currency)
+    return ibis.ifelse(home & orders.fx_rate.isnull(), ibis.literal(1, type=dt.Decimal(18, 8)),
+                       orders.fx_rate.coalesce(ibis.literal(1, type=dt.Decimal(18, 8))))
+
+
+def to_money(value: ir.NumericValue) -> ir.DecimalValue:
+    """Round a converted amount to cents and keep it DECIMAL, so sums are exact on every engine."""
+    return value.round(2).cast(MONEY)
+
+
+def valid_orders(ctx: MetricContext, *, since: datetime | None = None,
+                 until: datetime | None = None) -> ir.Table:
+    """Valid orders placed in [since, until), with amounts in the reporting currency.
+
+    Adds `revenue` (total - refunded), `gross` (subtotal), `discount_value`
+    (order discount plus loyalty discount), `order_discount` and `loyalty_value`, all
+    DECIMAL(18,2).
+    """
+    orders = ctx.table("orders")
+    orders = orders.filter(~orders.status.isin(list(INVALID_ORDER_STATUSES)))
+    if since is not None:
+        orders = orders.filter(orders.placed_at >= since)
+    if until is not None:
+        orders = orders.filter(orders.placed_at < until)
+    rate = _rate(orders, ctx.currency)
+    orders = orders.mutate(
+        revenue=to_money((orders.total - orders.refunded_amount) * rate),
+        gross=to_money(orders.subtotal * rate),
+        order_discount=to_money(orders.discount * rate),
+        loyalty_value=to_money(orders.loyalty_discount * rate),
+    )
+    return orders.mutate(discount_value=(orders.order_discount + orders.loyalty_value).cast(MONEY))
+
+
+def period_orders(ctx: MetricContext) -> ir.Table:
+    """Valid orders of the context's period, with the slice column when one is asked for."""
+    return with_slice(ctx, valid_orders(ctx, since=ctx.start, until=ctx.end))
+
+
+def customer_dim(ctx: MetricContext) -> ir.Table:
+    """One row per customer_id with its descriptive dimensions (a customer known to two
+    sources counts once)."""
+    customers = ctx.table("customers")
+    return customers.group_by("customer_id").aggregate(
+        acquisition_channel=customers.acquisition_channel.max(),
+        home_store_id=customers.home_store_id.max(),
+    )
+
+
+def segments(ctx: MetricContext) -> ir.Table:
+    """customer_id -> RFM segment as of `segment_as_of` (the `segment` slice)."""
+    from clientela.segments.rfm import rfm_table
+
+    as_of = ctx.segment_as_of or ctx.as_of
+    seg = rfm_table(ctx.unsliced().with_period(ctx.period, as_of=as_of))
+    return seg.select("customer_id", "segment")
+
+
+def with_slice(ctx: MetricContext, table: ir.Table) -> ir.Table:
+    """Add the `slice` column for ctx.by: from the row itself for order dimensions, from the
+    customer for customer dimensions. A row without a value gets a null slice."""
+    by = ctx.by
+    if by is None:
+        return table
+    if by in ORDER_SLICES and by in table.columns:
+        return table.mutate(**{SLICE_COLUMN: table[by].cast("string")})
+    if by in CUSTOMER_SLICES or by in ("home_store_id",):
+        dims = segments(ctx) if by == "segment" else customer_dim(ctx)
+        dims = dims.select(_cid="customer_id", **{SLICE_COLUMN: dims[by].cast("string")})
+        joined = table.left_join(dims, table.customer_id == dims._cid)
+        return joined.drop("_cid")
+    raise KpiError(f"metric {ctx.metric!r} cannot be sliced by {by!r} on this table")
+
+
+def first_orders(ctx: MetricContext, *, until: datetime | None = None) -> ir.Table:
+    """Each customer's first valid order ever (before `until`): customer_id, first_at and the
+    first order's channel, store and salesperson (so new customers slice by where they began)."""
+    orders = valid_orders(ctx, until=until)
+    orders = orders.filter(orders.customer_id.notnull())
+    ranked = orders.mutate(
+        _n=ibis.row_number().over(group_by=orders.customer_id,
+                                  order_by=[orders.placed_at, orders.order_id])
+    )
+    first = ranked.filter(ranked._n == 0)
+    return first.select(
+        "customer_id", "channel", "store_id", "salesperson_id", "order_id",
+        first_at=first.placed_at,
+    )
+
+
+def active_customers(ctx: MetricContext, start: datetime, end: datetime) -> ir.Table:
+    """Distinct customers with a valid order in [start, end), with `slice` when slicing."""
+    orders = valid_orders(ctx, since=start, until=end)
+    orders = orders.filter(orders.customer_id.notnull())
+    orders = with_slice(ctx, orders)
+    return orders.select("customer_id", *ctx.keys).distinct()
+
+
+def customer_history(ctx: MetricContext, *, until: datetime) -> ir.Table:
+    """Per customer, over valid orders before `until`: orders, revenue, first and last order."""
+    orders = valid_orders(ctx, until=until)
+    orders = orders.filter(orders.customer_id.notnull())
+    return orders.group_by("customer_id").aggregate(
+        orders=orders.order_id.count(),
+        revenue=orders.revenue.sum(),
+        first_at=orders.placed_at.min(),
+        last_at=orders.placed_at.max(),
+    )
+
+
+def days_between(earlier: ir.TimestampValue, later: ir.TimestampValue | datetime) -> ir.Value:
+    """Whole days elapsed from `earlier` to `later` (floor), computed from epoch seconds so
+    that every engine agrees."""
+    later_expr = ibis.literal(later) if isinstance(later, datetime) else later
+    seconds = later_expr.epoch_seconds() - earlier.epoch_seconds()
+    return (seconds.cast("float64") / SECONDS_PER_DAY).floor().cast("int64")
+
+
+def exact_days(earlier: ir.TimestampValue, later: ir.TimestampValue) -> ir.Value:
+    """Fractional days between two instants, as float64."""
+    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / SECONDS_PER_DAY
+
+
+def ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
+    """numerator / denominator as float64, null when the denominator is zero or null.
+
+    Both sides are cast first: PostgreSQL truncates integer division."""
+    den = denominator.cast("float64")
+    return ibis.ifelse(den.isnull() | (den == 0), ibis.null("float64"),
+                       numerator.cast("float64") / den)
+
+
+def money_sum(column: ir.NumericValue) -> ir.Value:
+    """Sum of money that is 0, not null, over no rows."""
+    return column.sum().coalesce(ibis.literal(0, type=MONEY))
+
+
+def summarize(table: ir.Table, ctx: MetricContext, **values: ir.Value) -> ir.Table:
+    """Aggregate grouped by the slice when there is one; over the whole table otherwise."""
+    if ctx.keys:
+        return table.group_by(ctx.keys).aggregate(**values)
+    return table.aggregate(**values)
+
+
+def as_item(value: ir.Value) -> ir.Value:
+    """Label the rows of a table-shaped answer (the engine's `item` column)."""
+    return value.cast("string").name("item")

@@ -1,0 +1,268 @@
+"""Run metrics over periods, grains, slices and comparisons.
+
+A metric only ever answers for one period; the engine loops over the
+buckets of a grain (cut in the workspace's time zone), checks that the
+store holds what each metric needs, validates parameters and slices, and
+folds every answer into one long table. That split keeps the metrics
+engine-neutral and makes a third party's metric get grains, slices and
+comparison for free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from pydantic import BaseModel, ValidationError
+
+from clientela.kpi.context import CUSTOMER_SLICES, SLICE_COLUMN, MetricContext, TableCache
+from clientela.kpi.errors import KpiError
+from clientela.kpi.periods import Bound, Period, buckets, make_period, parse_bound, to_utc, zone
+from clientela.kpi.result import KpiResult
+from clientela.metrics.api import Metric
+
+if TYPE_CHECKING:
+    from ibis.backends import BaseBackend
+
+ITEM = "item"
+MetricRef = str | Metric
+ComparePair = tuple[tuple[Bound, Bound], tuple[Bound, Bound]]
+
+
+def backend_of(source: Any) -> BaseBackend:
+    """An Ibis backend from a clientela Store or from a backend itself."""
+    if hasattr(source, "ibis") and callable(source.ibis):
+        return source.ibis()  # type: ignore[no-any-return]
+    if hasattr(source, "table") and hasattr(source, "list_tables"):
+        return source  # type: ignore[no-any-return]
+    raise KpiError(f"expected a clientela Store or an Ibis backend, got {type(source).__name__}")
+
+
+def resolve(metrics: Iterable[MetricRef], catalog: Mapping[str, Metric] | None = None
+            ) -> list[Metric]:
+    """Metric objects for names (looked up in the plugin registry) or Metric instances."""
+    if catalog is None:
+        from clientela.plugins import registry
+
+        catalog = registry().metrics
+    found: list[Metric] = []
+    for ref in metrics:
+        if isinstance(ref, Metric):
+            found.append(ref)
+            continue
+        if ref not in catalog:
+            known = ", ".join(sorted(catalog)) or "none"
+            raise KpiError(f"unknown metric {ref!r}; known metrics: {known}")
+        found.append(catalog[ref])
+    if not found:
+        raise KpiError("no metric asked for")
+    return found
+
+
+def parse_params(metric: Metric, given: Mapping[str, Any] | None) -> BaseModel:
+    try:
+        return metric.params.model_validate(dict(given or {}))
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in issue['loc']) or 'params'}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        fields = ", ".join(metric.params.model_fields) or "none"
+        raise KpiError(f"bad parameters for metric {metric.name!r}: {problems} "
+                       f"(its parameters: {fields})") from None
+
+
+def _check_slice(metric: Metric, by: str | None) -> None:
+    if by is not None and by not in metric.slices:
+        supported = ", ".join(metric.slices) or "none"
+        raise KpiError(f"metric {metric.name!r} cannot be sliced by {by!r}; it supports: "
+                       f"{supported}")
+
+
+def _instant(value: Bound | None, tz_name: str) -> datetime | None:
+    if value is None:
+        return None
+    return to_utc(parse_bound(value), zone(tz_name))
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bool):
+        return float(value)
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _melt(table: pa.Table, by: str | None) -> list[dict[str, Any]]:
+    """One output row per (slice, item, measure) of a metric's answer for one period."""
+    names = table.column_names
+    measures = [n for n in names if n not in (SLICE_COLUMN, ITEM)]
+    rows: list[dict[str, Any]] = []
+    for record in table.to_pylist():
+        for measure in measures:
+            row: dict[str, Any] = {
+                ITEM: None if record.get(ITEM) is None else str(record[ITEM]),
+                "measure": measure,
+                "value": _number(record[measure]),
+            }
+            if by is not None:
+                row[by] = record.get(SLICE_COLUMN)
+            rows.append(row)
+    return rows
+
+
+def _run(metric: Metric, params: BaseModel, ctx: MetricContext) -> list[dict[str, Any]]:
+    for name in metric.needs:
+        ctx.table(name)  # raises MissingDataError before any compute
+    if ctx.by in CUSTOMER_SLICES:
+        ctx.table("customers" if ctx.by == "acquisition_channel" else "orders")
+    expr = metric.compute(ctx, params)
+    if ctx.by is not None and SLICE_COLUMN not in expr.columns:
+        raise KpiError(f"metric {metric.name!r} declares slice {ctx.by!r} but its answer has "
+                       f"no {SLICE_COLUMN!r} column")
+    return _melt(expr.to_pyarrow(), ctx.by)
+
+
+def _schema(by: str | None, head: Sequence[tuple[str, pa.DataType]],
+            tail: Sequence[tuple[str, pa.DataType]]) -> pa.Schema:
+    fields = [pa.field(n, t) for n, t in head]
+    if by is not None:
+        fields.append(pa.field(by, pa.string()))
+    fields += [pa.field(ITEM, pa.string()), pa.field("measure", pa.string())]
+    fields += [pa.field(n, t) for n, t in tail]
+    return pa.schema(fields)
+
+
+def _sort_key(by: str | None) -> Any:
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        slice_value = row.get(by) if by else None
+        item = row.get(ITEM)
+        return (slice_value is None, slice_value or "", item is None, _item_order(item),
+                row["measure"] != "value", row["measure"])
+    return key
+
+
+def _item_order(item: str | None) -> tuple[float, str]:
+    """Numeric items (month offsets, bucket starts) sort as numbers."""
+    if item is None:
+        return (0.0, "")
+    head = item.split("-")[0].split("..")[0]
+    try:
+        return (float(head), item)
+    except ValueError:
+        return (math.inf, item)
+
+
+def compute(
+    source: Any,
+    metrics: Sequence[MetricRef],
+    *,
+    start: Bound | None = None,
+    end: Bound | None = None,
+    grain: str | None = None,
+    by: str | None = None,
+    timezone: str = "UTC",
+    currency: str = "BRL",
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    as_of: Bound | None = None,
+    compare: ComparePair | None = None,
+    catalog: Mapping[str, Metric] | None = None,
+) -> KpiResult:
+    """Compute metrics over [start, end) (cut by `grain`), or compare two periods.
+
+    Dates and strings are wall time in `timezone`; `end` is exclusive. With
+    `compare=((before_start, before_end), (after_start, after_end))` the answer
+    has both values, the absolute and the relative change, and start/end are
+    not needed. `as_of` fixes the instant of point-in-time metrics (recency,
+    RFM, LTV); by default it is each period's end. `params` maps a metric name
+    to its parameters. `catalog` replaces the plugin registry (tests).
+    """
+    tz = zone(timezone)
+    backend = backend_of(source)
+    chosen = resolve(metrics, catalog)
+    names = {m.name for m in chosen}
+    for name in params or {}:
+        if name not in names:
+            raise KpiError(f"parameters given for {name!r}, which is not among the metrics "
+                           f"asked for ({', '.join(sorted(names))})")
+    parsed = {m.name: parse_params(m, (params or {}).get(m.name)) for m in chosen}
+    for metric in chosen:
+        _check_slice(metric, by)
+    fixed_as_of = _instant(as_of, timezone)
+    cache = TableCache(backend)
+
+    def periods_for(lo: Bound, hi: Bound, cut: str | None) -> list[Period]:
+        return buckets(parse_bound(lo), parse_bound(hi), cut, tz)
+
+    def answer(metric: Metric, period: Period, segment_as_of: datetime) -> list[dict[str, Any]]:
+        ctx = MetricContext(
+            backend=backend, period=period, as_of=fixed_as_of or period.end_utc,
+            timezone=timezone, currency=currency, metric=metric.name, by=by,
+            segment_as_of=segment_as_of, cache=cache,
+        )
+        return _run(metric, parsed[metric.name], ctx)
+
+    if compare is not None:
+        (b_lo, b_hi), (a_lo, a_hi) = compare
+        before = make_period(parse_bound(b_lo), parse_bound(b_hi), tz)
+        after = make_period(parse_bound(a_lo), parse_bound(a_hi), tz)
+        return _compare(chosen, before, after, by, answer, fixed_as_of)
+
+    if start is None or end is None:
+        raise KpiError("give start and end (or compare=...)")
+    periods = periods_for(start, end, grain)
+    segment_as_of = fixed_as_of or periods[-1].end_utc
+    rows: list[dict[str, Any]] = []
+    for metric in chosen:
+        for period in periods:
+            found = answer(metric, period, segment_as_of)
+            found.sort(key=_sort_key(by))
+            for row in found:
+                rows.append({"metric": metric.name, "period": period.label,
+                             "period_start": period.start, "period_end": period.end, **row})
+    schema = _schema(by, [("metric", pa.string()), ("period", pa.string()),
+                          ("period_start", pa.timestamp("us")),
+                          ("period_end", pa.timestamp("us"))],
+                     [("value", pa.float64())])
+    return KpiResult(pa.Table.from_pylist(rows, schema=schema), "series", by)
+
+
+def _change(before: float | None, after: float | None) -> tuple[float | None, float | None]:
+    if before is None or after is None:
+        return None, None
+    change = after - before
+    return change, (None if before == 0 else change / abs(before))
+
+
+def _compare(chosen: list[Metric], before: Period, after: Period, by: str | None,
+             answer: Any, fixed_as_of: datetime | None) -> KpiResult:
+    rows: list[dict[str, Any]] = []
+    for metric in chosen:
+        seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for side, period in (("before", before), ("after", after)):
+            for row in answer(metric, period, fixed_as_of or period.end_utc):
+                key = (row.get(by) if by else None, row[ITEM], row["measure"])
+                entry = seen.setdefault(key, {
+                    "metric": metric.name, "before_period": before.label,
+                    "after_period": after.label,
+                    **({by: row.get(by)} if by else {}),
+                    ITEM: row[ITEM], "measure": row["measure"], "before": None, "after": None,
+                })
+                entry[side] = row["value"]
+        found = list(seen.values())
+        for entry in found:
+            entry["change"], entry["relative_change"] = _change(entry["before"], entry["after"])
+        found.sort(key=_sort_key(by))
+        rows.extend(found)
+    schema = _schema(by, [("metric", pa.string()), ("before_period", pa.string()),
+                          ("after_period", pa.string())],
+                     [(n, pa.float64()) for n in ("before", "after", "change",
+                                                  "relative_change")])
+    return KpiResult(pa.Table.from_pylist(rows, schema=schema), "comparison", by)
