@@ -44,9 +44,8 @@ class WorkspaceConfig(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"expected an IANA time zone such as America/Sao_Paulo, got {value!r}"
-            ) from None
+            # never echo the value: it may have come from a ${SECRET} reference
+            raise ValueError("expected an IANA time zone such as America/Sao_Paulo") from None
         return value
 
     @field_validator("currency")
@@ -54,7 +53,7 @@ class WorkspaceConfig(BaseModel):
     def _currency(cls, value: str) -> str:
         value = value.strip().upper()
         if len(value) != 3 or not value.isalpha():
-            raise ValueError(f"expected a three-letter ISO 4217 code such as BRL, got {value!r}")
+            raise ValueError("expected a three-letter ISO 4217 code such as BRL")
         return value
 
 
