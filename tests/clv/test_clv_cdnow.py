@@ -1,4 +1,4 @@
-"""The models reproduce the published CDNOW results (Fader, Hardie & Lee 2005; Fader & Hardie's notes)."""
+"""The models reproduce the published CDNOW results (Fader, Hardie & Lee 2005; F&H notes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import date
 import numpy as np
 import pytest
 from _clv_reference import summary_from_orders
-
 from clientela import clv
 from clientela.clv import bgnbd, paretonbd
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from clientela import clv
 from clientela.clv import ClvFitError
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from clientela import clv
 from clientela.clv.fit import ModelFit
 
@@ -61,7 +60,9 @@ def test_expected_purchases_grow_with_horizon_and_start_at_zero(fit: ModelFit) -
 def test_expected_purchases_survive_parameters_near_the_singular_point() -> None:
     near_one = _fit("bgnbd", r=0.5, alpha=5.0, a=1.0, b=2.0)
     values = clv.expected_purchases(near_one, CUSTOMERS, 39.0)
-    just_off = clv.expected_purchases(_fit("bgnbd", r=0.5, alpha=5.0, a=1.001, b=2.0), CUSTOMERS, 39.0)
+    just_off = clv.expected_purchases(
+        _fit("bgnbd", r=0.5, alpha=5.0, a=1.001, b=2.0), CUSTOMERS, 39.0
+    )
     np.testing.assert_allclose(values, just_off, rtol=2e-3)
     pareto_one = _fit("paretonbd", r=0.5, alpha=5.0, s=1.0, beta=8.0)
     assert np.all(np.isfinite(clv.expected_purchases(pareto_one, CUSTOMERS, 39.0)))
@@ -114,7 +115,9 @@ def test_clv_is_the_discounted_sum_of_monthly_increments() -> None:
 
 
 def test_undiscounted_clv_is_purchases_times_spend() -> None:
-    value = clv.clv(PARETO, GG, CUSTOMERS, periods_per_month=30.0, horizon_months=6, discount_rate=0.0)
+    value = clv.clv(
+        PARETO, GG, CUSTOMERS, periods_per_month=30.0, horizon_months=6, discount_rate=0.0
+    )
     direct = clv.expected_purchases(PARETO, CUSTOMERS, 180.0) * clv.expected_spend(GG, CUSTOMERS)
     np.testing.assert_allclose(value, direct, rtol=1e-10)
 

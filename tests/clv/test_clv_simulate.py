@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from _clv_reference import summary_from_orders
-
 from clientela import clv
 
 TRUE = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
@@ -30,8 +29,10 @@ def test_orders_and_summary_simulators_describe_the_same_customers() -> None:
     assert np.all(np.diff(orders.customer) >= 0)
     assert np.all(orders.time <= orders.age[orders.customer])
     ids, summary = summary_from_orders(
-        orders.customer, orders.time + orders.age.max() - orders.age[orders.customer],
-        orders.amount, float(orders.age.max()),
+        orders.customer,
+        orders.time + orders.age.max() - orders.age[orders.customer],
+        orders.amount,
+        float(orders.age.max()),
     )
     assert ids.shape[0] == n
     fit = clv.fit_bgnbd(summary)
@@ -39,14 +40,19 @@ def test_orders_and_summary_simulators_describe_the_same_customers() -> None:
         assert abs(fit.params[name] - value) < 3 * fit.standard_errors[name], (name, fit.params)
     spend = clv.fit_gammagamma(summary)
     for name, value in SPEND.items():
-        assert abs(spend.params[name] - value) < 3 * spend.standard_errors[name], (name, spend.params)
+        assert abs(spend.params[name] - value) < 3 * spend.standard_errors[name], (
+            name,
+            spend.params,
+        )
 
 
 def test_simulation_is_reproducible_from_its_seed() -> None:
     a = clv.simulate_summary(1000, age=30.0, seed=3, **TRUE)
     b = clv.simulate_summary(1000, age=30.0, seed=3, **TRUE)
     np.testing.assert_array_equal(a.recency, b.recency)
-    assert not np.array_equal(a.recency, clv.simulate_summary(1000, age=30.0, seed=4, **TRUE).recency)
+    assert not np.array_equal(
+        a.recency, clv.simulate_summary(1000, age=30.0, seed=4, **TRUE).recency
+    )
 
 
 def test_whole_periods_round_times_down() -> None:

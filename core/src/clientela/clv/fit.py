@@ -95,10 +95,16 @@ def _hessian(fun: Objective, theta: FloatArray, analytic_gradient: bool) -> Floa
         down = theta.copy()
         up[j] += step
         down[j] -= step
-        hessian[:, j] = (
-            _value_and_gradient(fun, up)[1] - _value_and_gradient(fun, down)[1]
-        ) / (2 * step)
+        hessian[:, j] = (_value_and_gradient(fun, up)[1] - _value_and_gradient(fun, down)[1]) / (
+            2 * step
+        )
     return 0.5 * (hessian + hessian.T)
+
+
+def _looks_converged(fun: Objective, theta: FloatArray) -> bool:
+    value, grad = _value_and_gradient(fun, theta)
+    inside = bool(np.all(np.abs(theta) < _LOG_BOUND - 1e-3))
+    return value < 1e99 and inside and bool(np.max(np.abs(grad)) < _GRADIENT_TOLERANCE)
 
 
 def maximise_likelihood(
@@ -113,11 +119,12 @@ def maximise_likelihood(
     strict: bool,
     max_iterations: int = 2000,
 ) -> ModelFit:
-    """Minimise the mean negative log-likelihood over log-parameters from each start.
+    """Minimise the mean negative log-likelihood over log-parameters.
 
-    Several starts guard against a flat region near a poor first guess; the best
-    optimum wins. The objective is a per-customer mean so that tolerances mean
-    the same at a thousand customers as at a million.
+    Later starts are tried only when the first does not reach a maximum inside
+    the parameter box (a poor first guess near a flat region); the best wins.
+    The objective is a per-customer mean so that tolerances mean the same at a
+    thousand customers as at a million.
     """
     best = None
     for start in starts:
@@ -132,6 +139,8 @@ def maximise_likelihood(
         )
         if best is None or result.fun < best.fun:
             best = result
+        if _looks_converged(objective, np.asarray(result.x, dtype=np.float64)):
+            break  # later starts are fallbacks for when this one fails
     assert best is not None
     theta = np.asarray(best.x, dtype=np.float64)
     value, grad = _value_and_gradient(objective, theta)
@@ -175,7 +184,7 @@ def maximise_likelihood(
         params={n: float(v) for n, v in zip(names, params, strict=True)},
         standard_errors={n: float(v) for n, v in zip(names, standard_errors, strict=True)},
         log_likelihood=float(-value * n_customers),
-        n_customers=int(round(n_customers)),
+        n_customers=round(n_customers),
         n_rows=n_rows,
         converged=not problems,
         iterations=int(best.nit),

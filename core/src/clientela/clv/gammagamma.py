@@ -57,7 +57,9 @@ def _prepare(summary: RfmSummary) -> _Rows:
             "net off refunds and zero-value orders before fitting"
         )
     x_values, x_index = np.unique(x, return_inverse=True)
-    x_weight = np.bincount(x_index.reshape(-1), weights=w, minlength=x_values.shape[0])
+    x_weight = np.bincount(x_index.reshape(-1), weights=w, minlength=x_values.shape[0]).astype(
+        np.float64
+    )
     log_m = np.log(m)
     return _Rows(
         weight=w,

@@ -60,9 +60,11 @@ def _log_f(
     total = r + s + x
     if alpha >= beta:
         z = (alpha - beta) / (alpha + t)
-        return np.log(hyp2f1(total, s + 1.0, total + 1.0, z)) - total * np.log(alpha + t)
+        log_hyp = np.log(hyp2f1(total, s + 1.0, total + 1.0, z))
+        return np.asarray(log_hyp - total * np.log(alpha + t), dtype=np.float64)
     z = (beta - alpha) / (beta + t)
-    return np.log(hyp2f1(total, r + x, total + 1.0, z)) - total * np.log(beta + t)
+    log_hyp = np.log(hyp2f1(total, r + x, total + 1.0, z))
+    return np.asarray(log_hyp - total * np.log(beta + t), dtype=np.float64)
 
 
 def log_bracket_terms(

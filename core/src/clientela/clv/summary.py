@@ -109,7 +109,7 @@ class RfmSummary:
     @property
     def n_customers(self) -> int:
         """Customers represented, counting each row as many times as its weight."""
-        return int(round(float(self.row_weights.sum())))
+        return round(float(self.row_weights.sum()))
 
 
 def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
@@ -143,7 +143,11 @@ def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
 def _packed_integer_key(columns: tuple[FloatArray, ...]) -> NDArray[np.int64] | None:
     spans: list[int] = []
     for column in columns:
-        if column.min() < 0 or column.max() >= 2**31 or not np.array_equal(column, np.floor(column)):
+        if (
+            column.min() < 0
+            or column.max() >= 2**31
+            or not np.array_equal(column, np.floor(column))
+        ):
             return None
         spans.append(int(column.max()) + 1)
     if float(np.prod([float(s) for s in spans])) >= 2.0**62:
