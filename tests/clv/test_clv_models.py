@@ -129,3 +129,33 @@ def test_fit_reports_as_plain_types() -> None:
     assert set(report["params"]) == {"r", "alpha", "a", "b"}  # type: ignore[arg-type]
     with pytest.raises(AttributeError):
         fit.log_likelihood = 0.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669},  # alpha < beta branch
+        {"r": 0.553, "alpha": 30.0, "s": 0.606, "beta": 2.0},  # alpha >= beta branch
+        {"r": 2.0, "alpha": 3.0, "s": 1.0, "beta": 3.0},  # equal: 2F1 argument 0
+    ],
+)
+def test_pareto_nbd_dropout_term_matches_its_integral(params: dict[str, float]) -> None:
+    # s * integral_{t_x}^{T} (alpha + tau)^-(r+x) (beta + tau)^-(s+1) dtau, by quadrature.
+    from scipy import integrate
+
+    from clientela.clv import paretonbd
+
+    r, alpha, s, beta = (params[k] for k in ("r", "alpha", "s", "beta"))
+    x = np.array([0.0, 1.0, 5.0, 40.0])
+    t_x = np.array([0.0, 3.0, 20.0, 38.0])
+    age = np.full(4, 39.0)
+    _, log_left = paretonbd.log_bracket_terms(x, t_x, age, params)
+    for i in range(4):
+        value, _ = integrate.quad(
+            lambda tau, i=i: s * (alpha + tau) ** -(r + x[i]) * (beta + tau) ** -(s + 1),
+            t_x[i],
+            age[i],
+            epsabs=0,
+            epsrel=1e-12,
+        )
+        assert log_left[i] == pytest.approx(np.log(value), abs=1e-8), i

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import betaln, digamma, expit, gammaln
 
+from clientela.clv._sums import wsum
 from clientela.clv.fit import ModelFit, maximise_likelihood, require_repeat_buyers
 from clientela.clv.summary import RfmSummary, collapse
 
@@ -83,20 +84,20 @@ def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     r, alpha, a, b = np.exp(log_params)
     xv, xw = rows.x_values, rows.x_weight
     # Terms in x only.
-    ll = float(
-        xw @ (gammaln(r + xv) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xv) - betaln(a, b))
+    ll = wsum(
+        xw, (gammaln(r + xv) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xv) - betaln(a, b))
     )
-    d_r = float(xw @ (digamma(r + xv) - digamma(r) + np.log(alpha)))
+    d_r = wsum(xw, (digamma(r + xv) - digamma(r) + np.log(alpha)))
     d_alpha = float(xw.sum() * r / alpha)
-    d_a = float(xw @ (digamma(a + b) - digamma(a + b + xv)))
-    d_b = float(xw @ (digamma(b + xv) - digamma(a + b + xv) - digamma(b) + digamma(a + b)))
+    d_a = wsum(xw, (digamma(a + b) - digamma(a + b + xv)))
+    d_b = wsum(xw, (digamma(b + xv) - digamma(a + b + xv) - digamma(b) + digamma(a + b)))
 
     # Customers without repeat purchases: the bracket is (alpha + T)^-r.
     log_age_values = np.log(alpha + rows.age_values)
     inv_age_values = 1.0 / (alpha + rows.age_values)
-    ll -= r * float(rows.single_weight @ log_age_values)
-    d_r -= float(rows.single_weight @ log_age_values)
-    d_alpha -= r * float(rows.single_weight @ inv_age_values)
+    ll -= r * wsum(rows.single_weight, log_age_values)
+    d_r -= wsum(rows.single_weight, log_age_values)
+    d_alpha -= r * wsum(rows.single_weight, inv_age_values)
 
     # Repeat buyers: still alive at T, or left right after the last purchase at t_x.
     w = rows.weight
@@ -105,16 +106,16 @@ def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     log_recency = np.log(alpha + rows.recency_values)[rows.recency_index]
     log_alive = -r_x * log_age
     log_left = np.log(a) - np.log(b + rows.x_repeat_values - 1.0)[rows.x_index] - r_x * log_recency
-    ll += float(w @ np.logaddexp(log_alive, log_left))
+    ll += wsum(w, np.logaddexp(log_alive, log_left))
     # Share of the bracket due to "left"; the "alive" share is its complement.
     share_left = expit(log_left - log_alive)
-    d_r -= float(w @ (log_age + share_left * (log_recency - log_age)))
+    d_r -= wsum(w, (log_age + share_left * (log_recency - log_age)))
     inv_age = inv_age_values[rows.age_index]
     inv_recency = (1.0 / (alpha + rows.recency_values))[rows.recency_index]
-    d_alpha -= float(w @ (r_x * (inv_age + share_left * (inv_recency - inv_age))))
+    d_alpha -= wsum(w, (r_x * (inv_age + share_left * (inv_recency - inv_age))))
     weighted_share = w * share_left
     d_a += float(weighted_share.sum()) / a
-    d_b -= float(weighted_share @ (1.0 / (b + rows.x_repeat_values - 1.0))[rows.x_index])
+    d_b -= wsum(weighted_share, (1.0 / (b + rows.x_repeat_values - 1.0))[rows.x_index])
 
     n = rows.total_weight
     # Chain rule to log-parameters; minimise the mean negative log-likelihood.
@@ -132,9 +133,9 @@ def log_likelihood(summary: RfmSummary, params: dict[str, float]) -> float:
 def _starts(rows: _Rows) -> list[list[float]]:
     # A gamma(1, alpha) rate with the observed mean purchase rate; dropout
     # probability around 1/4, then a second guess with rarer dropout.
-    exposure = float(rows.weight @ rows.age_values[rows.age_index])
-    exposure += float(rows.single_weight @ rows.age_values)
-    rate = float(rows.weight @ rows.x) / (exposure + 1e-12)
+    exposure = wsum(rows.weight, rows.age_values[rows.age_index])
+    exposure += wsum(rows.single_weight, rows.age_values)
+    rate = wsum(rows.weight, rows.x) / (exposure + 1e-12)
     rate = max(rate, 1e-6)
     return [[1.0, 1.0 / rate, 1.0, 3.0], [0.5, 0.5 / rate, 0.5, 5.0]]
 

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import digamma, gammaln
 
+from clientela.clv._sums import wsum
 from clientela.clv.errors import ClvFitError
 from clientela.clv.fit import ModelFit, maximise_likelihood, require_repeat_buyers
 from clientela.clv.summary import RfmSummary
@@ -69,7 +70,7 @@ def _prepare(summary: RfmSummary) -> _Rows:
         x_values=x_values,
         x_weight=x_weight,
         x_log_x_weight=x_weight * x_values * np.log(x_values),
-        weighted_x_log_m=float(w @ (x * log_m)),
+        weighted_x_log_m=wsum(w, (x * log_m)),
         total_weight=float(w.sum()),
     )
 
@@ -81,27 +82,27 @@ def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     n = rows.total_weight
     log_denominator = np.log(gamma + rows.m_x)
     ll = (
-        float(xw @ (gammaln(px + q) - gammaln(px)))
+        wsum(xw, (gammaln(px + q) - gammaln(px)))
         - n * gammaln(q)
         + n * q * np.log(gamma)
         + p * rows.weighted_x_log_m
-        - float(rows.weight @ rows.log_m)
+        - wsum(rows.weight, rows.log_m)
         + p * float(rows.x_log_x_weight.sum())
-        - float(rows.weight @ ((p * rows.x + q) * log_denominator))
+        - wsum(rows.weight, ((p * rows.x + q) * log_denominator))
     )
     d_p = (
-        float(xw @ (xv * (digamma(px + q) - digamma(px))))
+        wsum(xw, (xv * (digamma(px + q) - digamma(px))))
         + rows.weighted_x_log_m
         + float(rows.x_log_x_weight.sum())
-        - float(rows.weight @ (rows.x * log_denominator))
+        - wsum(rows.weight, (rows.x * log_denominator))
     )
     d_q = (
-        float(xw @ digamma(px + q))
+        wsum(xw, digamma(px + q))
         - n * digamma(q)
         + n * np.log(gamma)
-        - float(rows.weight @ log_denominator)
+        - wsum(rows.weight, log_denominator)
     )
-    d_gamma = n * q / gamma - float(rows.weight @ ((p * rows.x + q) / (gamma + rows.m_x)))
+    d_gamma = n * q / gamma - wsum(rows.weight, ((p * rows.x + q) / (gamma + rows.m_x)))
     grad_log = np.array([d_p * p, d_q * q, d_gamma * gamma])
     return -ll / n, -grad_log / n
 
@@ -123,7 +124,7 @@ def fit_gammagamma(summary: RfmSummary, *, strict: bool = True) -> ModelFit:
     """
     rows = _prepare(summary)
     require_repeat_buyers("gammagamma", rows.total_weight)
-    mean_spend = float(rows.weight @ np.exp(rows.log_m)) / rows.total_weight
+    mean_spend = wsum(rows.weight, np.exp(rows.log_m)) / rows.total_weight
     # Starting points whose population mean p*gamma/(q-1) equals the observed mean.
     starts = [[1.0, 3.0, 2.0 * mean_spend], [5.0, 3.0, 0.4 * mean_spend]]
     return maximise_likelihood(

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import gammaln, hyp2f1
 
+from clientela.clv._sums import wsum
 from clientela.clv.fit import ModelFit, maximise_likelihood, require_repeat_buyers
 from clientela.clv.summary import RfmSummary, collapse
 
@@ -95,13 +96,13 @@ def _row_log_likelihood(rows: _Rows, params: dict[str, float]) -> FloatArray:
 def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, None]:
     params = dict(zip(PARAMETERS, np.exp(log_params).tolist(), strict=True))
     row_ll = _row_log_likelihood(rows, params)
-    return -float(rows.weight @ row_ll) / rows.total_weight, None
+    return -wsum(rows.weight, row_ll) / rows.total_weight, None
 
 
 def log_likelihood(summary: RfmSummary, params: dict[str, float]) -> float:
     """Total log-likelihood at given parameters, to compare fits or check published values."""
     rows = _prepare(summary)
-    return float(rows.weight @ _row_log_likelihood(rows, params))
+    return wsum(rows.weight, _row_log_likelihood(rows, params))
 
 
 def fit_paretonbd(summary: RfmSummary, *, strict: bool = True) -> ModelFit:
@@ -114,8 +115,8 @@ def fit_paretonbd(summary: RfmSummary, *, strict: bool = True) -> ModelFit:
     """
     rows = _prepare(summary)
     require_repeat_buyers("paretonbd", float(rows.weight[rows.x > 0].sum()))
-    rate = max(float(rows.weight @ rows.x) / float(rows.weight @ rows.age + 1e-12), 1e-6)
-    mean_age = float(rows.weight @ rows.age) / rows.total_weight
+    rate = max(wsum(rows.weight, rows.x) / wsum(rows.weight, rows.age + 1e-12), 1e-6)
+    mean_age = wsum(rows.weight, rows.age) / rows.total_weight
     starts = [[1.0, 1.0 / rate, 1.0, mean_age], [0.5, 0.5 / rate, 0.5, 0.5 * mean_age]]
     return maximise_likelihood(
         "paretonbd",

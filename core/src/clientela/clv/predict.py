@@ -149,5 +149,8 @@ def clv(
     months = np.arange(1, horizon_months + 1, dtype=np.float64)
     curve = _alive_purchases(purchase_fit, x, age, months[None, :] * periods_per_month)
     increments = np.diff(curve, axis=1, prepend=0.0)
-    discounted = increments @ (1.0 + discount_rate) ** -months
-    return p_alive(purchase_fit, summary) * expected_spend(spend_fit, summary) * discounted[inverse]
+    discounted = np.einsum("ij,j->i", increments, (1.0 + discount_rate) ** -months)
+    value = (
+        p_alive(purchase_fit, summary) * expected_spend(spend_fit, summary) * discounted[inverse]
+    )
+    return np.asarray(value, dtype=np.float64)
