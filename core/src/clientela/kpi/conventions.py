@@ -138,17 +138,23 @@ def customer_history(ctx: MetricContext, *, until: datetime) -> ir.Table:
     )
 
 
+def epoch(moment: ir.TimestampValue) -> ir.IntegerValue:
+    """Whole epoch seconds: engines disagree on sub-second parts (DuckDB keeps them, Spark
+    drops them), so they are dropped everywhere."""
+    return moment.epoch_seconds().cast("float64").floor().cast("int64")
+
+
 def days_between(earlier: ir.TimestampValue, later: ir.TimestampValue | datetime) -> ir.Value:
     """Whole days elapsed from `earlier` to `later` (floor), computed from epoch seconds so
     that every engine agrees."""
     later_expr = ibis.literal(later) if isinstance(later, datetime) else later
-    seconds = later_expr.epoch_seconds() - earlier.epoch_seconds()
+    seconds = epoch(later_expr) - epoch(earlier)
     return (seconds.cast("float64") / SECONDS_PER_DAY).floor().cast("int64")
 
 
 def exact_days(earlier: ir.TimestampValue, later: ir.TimestampValue) -> ir.Value:
     """Fractional days between two instants, as float64."""
-    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / SECONDS_PER_DAY
+    return (epoch(later) - epoch(earlier)).cast("float64") / SECONDS_PER_DAY
 
 
 def ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
@@ -175,3 +181,55 @@ def summarize(table: ir.Table, ctx: MetricContext, **values: ir.Value) -> ir.Tab
 def as_item(value: ir.Value) -> ir.Value:
     """Label the rows of a table-shaped answer (the engine's `item` column)."""
     return value.cast("string").name("item")
+
+
+def median_of(table: ir.Table, column: str, keys: list[str]) -> ir.Table:
+    """Exact median of `column` per key group (the mean of the two middle values for an even
+    count), from row numbers: engines' own median functions differ (PySpark's is approximate)."""
+    table = table.filter(table[column].notnull())
+    group = ibis.window(group_by=keys) if keys else ibis.window()
+    ordered = ibis.window(group_by=keys, order_by=table[column]) if keys else \
+        ibis.window(order_by=table[column])
+    ranked = table.mutate(_i=ibis.row_number().over(ordered),
+                          _n=table[column].count().over(group))
+    lower = ((ranked._n - 1).cast("float64") / 2).floor().cast("int64")
+    upper = (ranked._n.cast("float64") / 2).floor().cast("int64")
+    middle = ranked.filter((ranked._i == lower) | (ranked._i == upper))
+    value = middle[column].cast("float64").mean()
+    if keys:
+        return middle.group_by(keys).aggregate(median=value)
+    return middle.aggregate(median=value)
+
+
+def join_keys(left: ir.Table, right: ir.Table, keys: list[str]) -> ir.Table:
+    """Join two per-slice aggregates (a cross join of two one-row tables when not slicing)."""
+    if not keys:
+        return left.cross_join(right)
+    renamed = right.rename({f"_{k}": k for k in keys})
+    joined = left.left_join(renamed, [left[k] == renamed[f"_{k}"] for k in keys])
+    return joined.drop(*[f"_{k}" for k in keys])
+
+
+def month_table(ctx: MetricContext, start: datetime, end: datetime) -> ir.Table:
+    """Calendar months (cut in the workspace time zone) covering [start, end) in UTC, as a
+    small table: month (a running index), label 'YYYY-MM', lo and hi (naive UTC). Joining on
+    it gives a timestamp its local month without any engine-specific time-zone function."""
+    from clientela.kpi.periods import buckets, from_utc, zone
+
+    tz = zone(ctx.timezone)
+    local_start = from_utc(start, tz).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    local_end = from_utc(end, tz)
+    months = buckets(local_start, local_end, "month", tz)
+    return ibis.memtable({
+        "month": [p.start.year * 12 + p.start.month - 1 for p in months],
+        "label": [p.label for p in months],
+        "lo": [p.start_utc for p in months],
+        "hi": [p.end_utc for p in months],
+    })
+
+
+def with_month(table: ir.Table, column: str, months: ir.Table) -> ir.Table:
+    """Add `month` and `label` (the local calendar month of `column`); rows outside the month
+    table are dropped."""
+    joined = table.inner_join(months, (table[column] >= months.lo) & (table[column] < months.hi))
+    return joined.drop("lo", "hi")

@@ -104,9 +104,20 @@ def _melt(table: pa.Table, by: str | None) -> list[dict[str, Any]]:
     """One output row per (slice, item, measure) of a metric's answer for one period."""
     names = table.column_names
     measures = [n for n in names if n not in (SLICE_COLUMN, ITEM)]
+    records = table.to_pylist()
+    item_only = {  # measures that only an answer's item rows carry (e.g. a histogram's)
+        m for m in measures
+        if m != "value"
+        and all(r[m] is None for r in records if r.get(ITEM) is None)
+        and any(r[m] is not None for r in records if r.get(ITEM) is not None)
+    }
     rows: list[dict[str, Any]] = []
-    for record in table.to_pylist():
+    for record in records:
         for measure in measures:
+            if record.get(ITEM) is not None and record[measure] is None:
+                continue  # a table-shaped answer's rows carry only their own measures
+            if record.get(ITEM) is None and measure in item_only:
+                continue
             row: dict[str, Any] = {
                 ITEM: None if record.get(ITEM) is None else str(record[ITEM]),
                 "measure": measure,
@@ -144,7 +155,7 @@ def _sort_key(by: str | None) -> Any:
     def key(row: dict[str, Any]) -> tuple[Any, ...]:
         slice_value = row.get(by) if by else None
         item = row.get(ITEM)
-        return (slice_value is None, slice_value or "", item is None, _item_order(item),
+        return (slice_value is None, slice_value or "", item is not None, _item_order(item),
                 row["measure"] != "value", row["measure"])
     return key
 

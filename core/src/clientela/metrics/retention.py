@@ -1,0 +1,247 @@
+"""KPIS.md, "Retention and loyalty of the customer base".
+
+Customer-level metrics: they slice by what the customer carries
+(acquisition channel, RFM segment), never by an order's channel, because a
+customer active in two channels would otherwise be retained twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import ibis
+from pydantic import Field
+
+from clientela.kpi import conventions as cv
+from clientela.kpi.context import MetricContext
+from clientela.kpi.periods import previous, zone
+from clientela.metrics.api import Metric, NoParams
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+GROUP = "Retention and loyalty of the customer base"
+CUSTOMER = ("acquisition_channel", "segment")
+MONTH_DAYS = 30
+
+
+def _retention(ctx: MetricContext) -> ir.Table:
+    prior = previous(ctx.period, zone(ctx.timezone))
+    before = cv.active_customers(ctx, prior.start_utc, prior.end_utc)
+    now = cv.active_customers(ctx.unsliced(), ctx.start, ctx.end).select(_cid="customer_id")
+    joined = before.left_join(now, before.customer_id == now._cid)
+    kept = joined._cid.notnull().cast("int64").sum()
+    return cv.summarize(joined, ctx, retained=kept, base=joined.count())
+
+
+def retention_rate(ctx: MetricContext, params: NoParams) -> ir.Table:
+    t = _retention(ctx)
+    return t.select(*ctx.keys, value=cv.ratio(t.retained, t.base),
+                    retained=t.retained, previous_active=t.base)
+
+
+def churn_rate(ctx: MetricContext, params: NoParams) -> ir.Table:
+    t = _retention(ctx)
+    kept = cv.ratio(t.retained, t.base)
+    return t.select(*ctx.keys, value=1 - kept, churned=t.base - t.retained,
+                    previous_active=t.base)
+
+
+def repeat_rate(ctx: MetricContext, params: NoParams) -> ir.Table:
+    h = cv.with_slice(ctx, cv.customer_history(ctx, until=ctx.end))
+    repeaters = (h.orders >= 2).cast("int64").sum()
+    return cv.summarize(h, ctx, value=cv.ratio(repeaters, h.count()), repeat_customers=repeaters,
+                        customers=h.count())
+
+
+class LapseParams(NoParams):
+    lapse_days: int = Field(default=180, ge=1)
+
+
+def lapsed_customers(ctx: MetricContext, params: LapseParams) -> ir.Table:
+    h = cv.with_slice(ctx, cv.customer_history(ctx, until=ctx.end))
+    cutoff = ctx.end - timedelta(days=params.lapse_days)
+    lapsed = (h.last_at < cutoff).cast("int64").sum()
+    return cv.summarize(h, ctx, value=lapsed.coalesce(0), customers=h.count(),
+                        share=cv.ratio(lapsed, h.count()))
+
+
+def winback_rate(ctx: MetricContext, params: LapseParams) -> ir.Table:
+    h = cv.customer_history(ctx, until=ctx.start)
+    lapsed = cv.with_slice(ctx, h.filter(h.last_at < ctx.start - timedelta(days=params.lapse_days)))
+    o = cv.valid_orders(ctx, since=ctx.start, until=ctx.end)
+    back = o.group_by(_cid=o.customer_id).aggregate(_revenue=o.revenue.sum())
+    joined = lapsed.left_join(back, lapsed.customer_id == back._cid)
+    won = joined._cid.notnull().cast("int64").sum()
+    return cv.summarize(
+        joined, ctx, value=cv.ratio(won, joined.count()), winback_customers=won.coalesce(0),
+        winback_revenue=cv.money_sum(joined._revenue), lapsed_at_start=joined.count(),
+    )
+
+
+def _summary_and_items(summary: ir.Table, items: ir.Table, keys: list[str],
+                       columns: dict[str, str]) -> ir.Table:
+    """Stack a one-row-per-slice summary (item null) on top of itemized rows, with one schema."""
+    def conform(t: ir.Table) -> ir.Table:
+        cols = {name: (t[name] if name in t.columns else ibis.null()).cast(kind)
+                for name, kind in columns.items()}
+        return t.select(*keys, **cols)
+
+    return ibis.union(conform(summary), conform(items), distinct=False)
+
+
+def recency_days(ctx: MetricContext, params: NoParams) -> ir.Table:
+    h = cv.customer_history(ctx, until=ctx.as_of)
+    h = cv.with_slice(ctx, h.mutate(days=cv.days_between(h.last_at, ctx.as_of)))
+    stats = cv.summarize(h, ctx, value=h.days.mean(), customers=h.count())
+    summary = cv.join_keys(stats, cv.median_of(h, "days", ctx.keys), ctx.keys)
+    bucket = (h.days.cast("float64") / MONTH_DAYS).floor().cast("int64") * MONTH_DAYS
+    h = h.mutate(item=bucket.cast("string") + "-" + (bucket + MONTH_DAYS - 1).cast("string"))
+    hist = h.group_by([*ctx.keys, "item"]).aggregate(customers=h.count())
+    window = ibis.window(group_by=ctx.keys) if ctx.keys else ibis.window()
+    hist = hist.mutate(value=cv.ratio(hist.customers, hist.customers.sum().over(window)))
+    return _summary_and_items(summary, hist, ctx.keys, {
+        "item": "string", "value": "float64", "median": "float64", "customers": "int64"})
+
+
+def interpurchase_days(ctx: MetricContext, params: NoParams) -> ir.Table:
+    o = cv.valid_orders(ctx, until=ctx.end)
+    o = o.filter(o.customer_id.notnull())
+    o = o.mutate(prev_at=o.placed_at.lag().over(
+        group_by=o.customer_id, order_by=[o.placed_at, o.order_id]))
+    gaps = o.filter((o.placed_at >= ctx.start) & o.prev_at.notnull())
+    gaps = cv.with_slice(ctx, gaps.mutate(days=cv.exact_days(gaps.prev_at, gaps.placed_at)))
+    stats = cv.summarize(gaps, ctx, value=gaps.days.mean(), intervals=gaps.count())
+    return cv.join_keys(stats, cv.median_of(gaps, "days", ctx.keys), ctx.keys)
+
+
+class ReturnParams(NoParams):
+    max_months: int = Field(default=24, ge=0, le=120)
+    window_days: int = Field(default=30, ge=1)
+
+
+def return_probability(ctx: MetricContext, params: ReturnParams) -> ir.Table:
+    """Each gap between consecutive valid orders (and the open gap after the last one) is an
+    episode; months are 30 days. A closed gap of g days went m months without a purchase for
+    every m <= g // 30 and returned at m = g // 30; an open gap counts only months whose next
+    30 days are fully observed before the as-of date."""
+    o = cv.valid_orders(ctx, until=ctx.as_of)
+    o = o.filter(o.customer_id.notnull())
+    o = o.mutate(next_at=o.placed_at.lead().over(
+        group_by=o.customer_id, order_by=[o.placed_at, o.order_id]))
+    closed = o.next_at.notnull()
+    days = cv.days_between(o.placed_at, o.next_at.coalesce(ibis.literal(ctx.as_of)))
+    months = (days.cast("float64") / params.window_days).floor().cast("int64")
+    gaps = cv.with_slice(ctx, o.select("customer_id", closed=closed, q=months,
+                                       reach=ibis.ifelse(closed, months, months - 1)))
+    ms = ibis.memtable({"m": list(range(params.max_months + 1))})
+    pairs = gaps.cross_join(ms).filter(lambda t: t.reach >= t.m)
+    returned = (pairs.closed & (pairs.q == pairs.m)).cast("int64").sum()
+    per = pairs.group_by([*ctx.keys, "m"]).aggregate(at_risk=pairs.count(), returned=returned)
+    return per.select(*ctx.keys, item=per.m.cast("string"),
+                      value=cv.ratio(per.returned, per.at_risk),
+                      returned=per.returned, at_risk=per.at_risk)
+
+
+HISTORY_START = datetime(2000, 1, 1)
+
+
+def avg_frequency(ctx: MetricContext, params: NoParams) -> ir.Table:
+    h = cv.with_slice(ctx, cv.customer_history(ctx, until=ctx.as_of))
+    summary = cv.summarize(h, ctx, value=h.orders.cast("float64").mean(), customers=h.count())
+    o = cv.valid_orders(ctx, until=ctx.as_of)
+    o = cv.with_slice(ctx, o.filter(o.placed_at >= HISTORY_START))
+    monthly = cv.with_month(o, "placed_at", cv.month_table(ctx, HISTORY_START, ctx.as_of))
+    per = monthly.group_by([*ctx.keys, "label"]).aggregate(best_month_orders=monthly.count())
+    order = ibis.window(group_by=ctx.keys, order_by=[ibis.desc(per.best_month_orders),
+                                                     per.label]) if ctx.keys else \
+        ibis.window(order_by=[ibis.desc(per.best_month_orders), per.label])
+    per = per.mutate(_n=ibis.row_number().over(order))
+    best = per.filter(per._n == 0).mutate(item="best_month " + per.label)
+    return _summary_and_items(summary, best, ctx.keys, {
+        "item": "string", "value": "float64", "customers": "int64",
+        "best_month_orders": "int64"})
+
+
+class CohortParams(NoParams):
+    max_months: int = Field(default=12, ge=0, le=120)
+
+
+def cohort_retention(ctx: MetricContext, params: CohortParams) -> ir.Table:
+    """Cohorts are the customers whose first valid order falls in the period, by local month;
+    cell k is the share of a cohort with a valid order in its k-th month after the first,
+    for the months that have begun before the as-of date."""
+    first = cv.first_orders(ctx, until=ctx.end)
+    first = cv.with_slice(ctx, first.filter(first.first_at >= ctx.start))
+    horizon = max(ctx.as_of, ctx.end)
+    months = cv.month_table(ctx, ctx.start, horizon)
+    cohort = cv.with_month(first, "first_at", months).select(
+        *ctx.keys, "customer_id", cohort=ibis._.month, cohort_label=ibis._.label)
+    sizes = cohort.group_by([*ctx.keys, "cohort_label"]).aggregate(cohort_size=cohort.count())
+    o = cv.valid_orders(ctx, since=ctx.start, until=ctx.as_of)
+    o = cv.with_month(o.filter(o.customer_id.notnull()), "placed_at", months)
+    active = o.select(_cid=o.customer_id, _month=o.month).distinct()
+    cells = cohort.inner_join(active, cohort.customer_id == active._cid)
+    cells = cells.mutate(k=cells._month - cells.cohort).filter(
+        lambda t: (t.k >= 0) & (t.k <= params.max_months))
+    counts = cells.group_by([*ctx.keys, "cohort_label", "k"]).aggregate(customers=cells.count())
+    joined = counts.inner_join(sizes, [*ctx.keys, "cohort_label"])
+    k_text = ibis.ifelse(joined.k < 10, "0" + joined.k.cast("string"), joined.k.cast("string"))
+    return joined.select(
+        *ctx.keys, item=joined.cohort_label + " +" + k_text,
+        value=cv.ratio(joined.customers, joined.cohort_size),
+        customers=joined.customers, cohort_size=joined.cohort_size,
+    )
+
+
+def metrics() -> list[Metric]:
+    def m(name: str, title: str, title_pt: str, description: str, unit: str, fn: object,
+          **kw: object) -> Metric:
+        kw.setdefault("slices", CUSTOMER)
+        return Metric(name=name, title=title, title_pt=title_pt, description=description,
+                      unit=unit, compute=fn, group=GROUP, **kw)  # type: ignore[arg-type]
+
+    return [
+        m("retention_rate", "Retention rate", "Taxa de retenção",
+          "Of the customers active in the period before (same length), the share active in "
+          "this one.", "ratio", retention_rate,
+          measures=("value", "retained", "previous_active")),
+        m("repeat_rate", "Repeat rate", "Recorrência",
+          "Share of customers with a first order before the period's end who have 2+ valid "
+          "orders by then.", "ratio", repeat_rate,
+          measures=("value", "repeat_customers", "customers")),
+        m("churn_rate", "Churn rate", "Evasão", "1 - retention rate.", "ratio", churn_rate,
+          measures=("value", "churned", "previous_active")),
+        m("lapsed_customers", "Lapsed customers", "Clientes inativos",
+          "Customers whose last valid order is more than lapse_days (180) before the "
+          "period's end.", "count", lapsed_customers, params=LapseParams,
+          measures=("value", "customers", "share")),
+        m("winback_rate", "Win-back rate", "Resgate",
+          "Of the customers lapsed at the period's start, the share with a valid order in it; "
+          "with winback_customers and winback_revenue.", "ratio", winback_rate,
+          params=LapseParams,
+          measures=("value", "winback_customers", "winback_revenue", "lapsed_at_start")),
+        m("recency_days", "Recency (days)", "Recência (dias)",
+          "Days from each customer's last valid order to the as-of date: mean (value), median, "
+          "and a histogram in 30-day buckets (items).", "days", recency_days,
+          measures=("value", "median", "customers"), itemized=True),
+        m("interpurchase_days", "Days between purchases", "Intervalo entre compras (dias)",
+          "Mean (value) and median days between consecutive valid orders of a customer, for "
+          "the orders placed in the period.", "days", interpurchase_days,
+          measures=("value", "median", "intervals")),
+        m("return_probability", "Return probability", "Probabilidade de retorno",
+          "For m = 0..24 months (30 days) without a purchase (item), the share of episodes "
+          "that ended with a purchase within the next 30 days, over the history.", "table",
+          return_probability, params=ReturnParams,
+          measures=("value", "returned", "at_risk"), itemized=True),
+        m("avg_frequency", "Average frequency", "Frequência média",
+          "Mean valid orders per customer over the customer's life to the as-of date; item "
+          "'best_month YYYY-MM' is the calendar month with most orders.", "ratio",
+          avg_frequency, measures=("value", "customers", "best_month_orders"), itemized=True),
+        m("cohort_retention", "Cohort retention", "Retenção por coorte",
+          "Cohort = month of first valid order (customers acquired in the period); item "
+          "'YYYY-MM +k' is the share of the cohort active in month k after the first.",
+          "table", cohort_retention, params=CohortParams,
+          measures=("value", "customers", "cohort_size"), itemized=True),
+    ]
