@@ -99,7 +99,7 @@ def store_tables(store: Any) -> dict[str, pa.Table]:
 
     found: dict[str, pa.Table] = {}
     for model in ENTITIES:
-        found[model.table] = store.con.execute(f'SELECT * FROM "{model.table}"').fetch_arrow_table()
+        found[model.table] = store.con.execute(f'SELECT * FROM "{model.table}"').to_arrow_table()
     return found
 
 

@@ -1,0 +1,80 @@
+"""pytest plugin (entry point `pytest11`): fixtures for testing metrics on every engine.
+
+Import-light on purpose: pytest loads it in every project that has
+clientela installed, so nothing heavy (Ibis, Spark) is imported until a
+fixture is used.
+
+    def test_my_metric(clientela_conformance):
+        result = clientela_conformance([MY_METRIC], start="2024-01", end="2025-01",
+                                       grain="quarter")
+        assert len(result) > 0
+
+`clientela_conformance` computes the metrics on the golden store with DuckDB
+and, when PySpark and Java are available, with PySpark, and fails unless the
+answers are identical. `--clientela-engines=duckdb` limits the engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from clientela.kpi import KpiResult
+    from clientela.store import Store
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("clientela")
+    group.addoption("--clientela-engines", default="auto",
+                    help="Engines for clientela_conformance: auto (DuckDB, plus PySpark when "
+                    "available) or a comma list of duckdb,pyspark.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "spark: runs on PySpark local mode (needs Java; skipped without pyspark)")
+
+
+@pytest.fixture(scope="session")
+def clientela_golden_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """The golden store (clientela.testing.golden) in a session-wide DuckDB file."""
+    from clientela.testing.golden import golden_store
+
+    store = golden_store(Path(tmp_path_factory.mktemp("clientela-golden")) / "golden.duckdb")
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def clientela_engines(clientela_golden_store: Store, request: pytest.FixtureRequest
+                      ) -> list[tuple[str, Any]]:
+    """(name, Ibis backend) for every engine to test on, each holding the golden tables."""
+    from clientela.testing.engines import engines, spark_available, store_tables
+
+    wanted = str(request.config.getoption("--clientela-engines"))
+    if wanted == "auto":
+        spark = spark_available()
+    else:
+        names = {n.strip() for n in wanted.split(",")}
+        spark = "pyspark" in names
+        if spark and not spark_available():
+            pytest.skip("pyspark or java is not available")
+    return list(engines(store_tables(clientela_golden_store), spark=spark))
+
+
+@pytest.fixture
+def clientela_conformance(clientela_engines: list[tuple[str, Any]]
+                          ) -> Callable[..., KpiResult]:
+    """A function: (metrics, **compute kwargs) -> the result, after asserting that every
+    engine returned exactly the same table."""
+    from clientela.testing.conformance import conform
+
+    def check(metrics: list[Any], **kwargs: Any) -> KpiResult:
+        kwargs.setdefault("timezone", "America/Sao_Paulo")
+        return conform(clientela_engines, metrics, **kwargs)
+
+    return check

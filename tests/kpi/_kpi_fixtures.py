@@ -1,0 +1,78 @@
+"""Small fixture stores built from canonical records, so every expected value is countable
+by hand."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clientela.metrics.api import Metric
+from clientela.metrics.catalog import builtin_metrics
+from clientela.model import Customer, Order
+from clientela.model.base import Record
+from clientela.store import Store
+
+SOURCE = "test"
+
+
+def catalog() -> dict[str, Metric]:
+    return {m.name: m for m in builtin_metrics()}
+
+
+def order(order_id: str, customer: str | None, when: datetime | str, total: str | int,
+          **kw: Any) -> Order:
+    """An order with sensible defaults; `when` is UTC unless it carries a zone."""
+    placed = datetime.fromisoformat(when) if isinstance(when, str) else when
+    if placed.tzinfo is None:
+        placed = placed.replace(tzinfo=ZoneInfo("UTC"))
+    amount = Decimal(str(total))
+    kw.setdefault("subtotal", amount + Decimal(str(kw.get("discount", 0))))
+    kw.setdefault("status", "paid")
+    kw.setdefault("channel", "online")
+    return Order(source=SOURCE, order_id=order_id, customer_id=customer, placed_at=placed,
+                 total=amount, **kw)
+
+
+def customer(customer_id: str, **kw: Any) -> Customer:
+    return Customer(source=SOURCE, customer_id=customer_id, **kw)
+
+
+def build_store(path: Path, *batches: list[Record]) -> Store:
+    store = Store(path)
+    for batch in batches:
+        if batch:
+            store.upsert(batch)
+    return store
+
+
+SP = ZoneInfo("America/Sao_Paulo")
+
+
+def basic_records() -> tuple[list[Customer], list[Order]]:
+    """Four customers and a guest; every edge case of the conventions appears once."""
+    customers = [
+        customer("a", acquisition_channel="online"),
+        customer("b", acquisition_channel="store"),
+        customer("c", acquisition_channel="online"),
+        customer("d", acquisition_channel="store"),
+    ]
+    orders = [
+        order("o1", "a", "2025-01-10T12:00", 100, channel="online", store_id="s1",
+              salesperson_id="p1"),
+        order("o2", "a", "2025-02-15T12:00", 50, channel="store", store_id="s1",
+              status="partially_refunded", refunded_amount=Decimal("20"), discount=10,
+              loyalty_discount=Decimal("5")),
+        order("o3", "b", "2025-01-20T12:00", 200, status="cancelled"),
+        order("o4", "b", "2025-02-05T12:00", 80, currency="USD", fx_rate=Decimal("5.0"),
+              channel="online"),
+        order("o5", "c", "2024-12-20T12:00", 30, channel="store", store_id="s2"),
+        # 23:30 on 28 Feb in São Paulo is 02:30 on 1 March in UTC
+        order("o6", "c", datetime(2025, 2, 28, 23, 30, tzinfo=SP), 60, channel="app"),
+        order("o7", None, "2025-01-05T12:00", 10, channel="online"),
+        order("o8", "d", "2024-06-01T12:00", 70, channel="store", status="refunded",
+              refunded_amount=Decimal("70")),
+    ]
+    return customers, orders
