@@ -129,3 +129,28 @@ def test_predictions_refuse_the_wrong_model() -> None:
         clv.expected_spend(BG, CUSTOMERS)
     with pytest.raises(ValueError, match="horizon"):
         clv.clv(BG, GG, CUSTOMERS, periods_per_month=30.0, horizon_months=0)
+
+
+def test_holdout_check_groups_weighted_customers() -> None:
+    summary = clv.RfmSummary(
+        frequency=[0.0, 1.0, 9.0, 12.0],
+        recency=[0.0, 5.0, 30.0, 38.0],
+        age=[39.0, 39.0, 39.0, 39.0],
+        weights=[3.0, 1.0, 1.0, 1.0],
+    )
+    check = clv.holdout_check(BG, summary, [1.0, 2.0, 4.0, 8.0], 39.0, top_group=2)
+    assert check.labels == ("0", "1", "2+")
+    assert check.customers.tolist() == [3, 1, 2]
+    np.testing.assert_allclose(check.actual_mean, [1.0, 2.0, 6.0])
+    assert check.actual_total == 3 + 2 + 4 + 8
+    predicted = clv.expected_purchases(BG, summary, 39.0)
+    assert check.predicted_total == pytest.approx(3 * predicted[0] + predicted[1:].sum())
+    assert check.rows()[2] == {
+        "calibration_purchases": "2+",
+        "customers": 2,
+        "predicted": pytest.approx(predicted[2:].mean()),
+        "actual": 6.0,
+    }
+    with np.errstate(all="raise"):
+        sparse = clv.holdout_check(BG, summary, [0.0, 0.0, 0.0, 0.0], 39.0, top_group=20)
+    assert np.isnan(sparse.actual_mean[5])

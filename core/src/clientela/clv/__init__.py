@@ -16,6 +16,7 @@ Typical use::
     spend = clv.fit_gammagamma(summary)
     value = clv.clv(purchases, spend, summary, periods_per_month=clv.DAYS_PER_MONTH)
     alive = clv.p_alive(purchases, summary)
+    check = clv.holdout_check(purchases, summary, holdout_purchases, holdout_length=182)
 
 Fits raise ``ClvFitError`` (a ``ValueError``) when the data cannot support
 them, with a message that says what to change.
@@ -27,6 +28,7 @@ from clientela.clv.bgnbd import fit_bgnbd
 from clientela.clv.errors import ClvFitError
 from clientela.clv.fit import ModelFit
 from clientela.clv.gammagamma import fit_gammagamma
+from clientela.clv.holdout import HoldoutCheck, holdout_check
 from clientela.clv.paretonbd import fit_paretonbd
 from clientela.clv.predict import clv, expected_purchases, expected_spend, p_alive
 from clientela.clv.simulate import SimulatedOrders, simulate_orders, simulate_summary
@@ -36,6 +38,7 @@ __all__ = [
     "DAYS_PER_MONTH",
     "WEEKS_PER_MONTH",
     "ClvFitError",
+    "HoldoutCheck",
     "ModelFit",
     "RfmSummary",
     "SimulatedOrders",
@@ -46,6 +49,7 @@ __all__ = [
     "fit_bgnbd",
     "fit_gammagamma",
     "fit_paretonbd",
+    "holdout_check",
     "p_alive",
     "simulate_orders",
     "simulate_summary",
