@@ -181,6 +181,10 @@ def main() -> None:
         f"({details['clv_total_30_day_months']:,.0f} with 30-day months)"
     )
     print(f"  peak memory traced in fits + CLV: {_traced_peak_mb(summary):,.0f} MiB")
+    start = time.perf_counter()
+    pareto = clv.fit_paretonbd(summary)
+    print(f"  paretonbd_fit (not in the target) {time.perf_counter() - start:.3f} s")
+    _print_params("Pareto/NBD", pareto.params)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak RSS of this process so far (simulation included): {rss_mb:,.0f} MiB")
 
