@@ -54,13 +54,14 @@ class KpiResult:
     def value(self, metric: str, measure: str = "value", *, period: str | None = None,
               slice: str | None = None, item: str | None = None,
               column: str = "value") -> float | None:
-        """One number, for tests and scripts; fails unless exactly one row matches."""
+        """One number, for tests and scripts; fails unless exactly one row matches. `item`
+        None means the row without an item (a table-shaped metric's summary row)."""
         matches = [
             row for row in self.rows()
             if row["metric"] == metric and row["measure"] == measure
             and (period is None or row.get("period") == period)
             and (slice is None or (self.by is not None and row.get(self.by) == slice))
-            and (item is None or row.get("item") == item)
+            and row.get("item") == item
         ]
         if len(matches) != 1:
             raise LookupError(f"{len(matches)} rows match {metric}/{measure} period={period} "

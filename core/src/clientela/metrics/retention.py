@@ -178,20 +178,28 @@ def cohort_retention(ctx: MetricContext, params: CohortParams) -> ir.Table:
     months = cv.month_table(ctx, ctx.start, horizon)
     cohort = cv.with_month(first, "first_at", months).select(
         *ctx.keys, "customer_id", cohort=ibis._.month, cohort_label=ibis._.label)
-    sizes = cohort.group_by([*ctx.keys, "cohort_label"]).aggregate(cohort_size=cohort.count())
+    sizes = cohort.group_by([*ctx.keys, "cohort", "cohort_label"]).aggregate(
+        cohort_size=cohort.count())
     o = cv.valid_orders(ctx, since=ctx.start, until=ctx.as_of)
     o = cv.with_month(o.filter(o.customer_id.notnull()), "placed_at", months)
     active = o.select(_cid=o.customer_id, _month=o.month).distinct()
     cells = cohort.inner_join(active, cohort.customer_id == active._cid)
-    cells = cells.mutate(k=cells._month - cells.cohort).filter(
-        lambda t: (t.k >= 0) & (t.k <= params.max_months))
+    cells = cells.mutate(k=cells._month - cells.cohort)
     counts = cells.group_by([*ctx.keys, "cohort_label", "k"]).aggregate(customers=cells.count())
-    joined = counts.inner_join(sizes, [*ctx.keys, "cohort_label"])
+    # every cell whose month has begun before the as-of date, zeros included
+    last = months.filter(months.lo < ctx.as_of).month.max()
+    ks = ibis.memtable({"k": list(range(params.max_months + 1))})
+    grid = sizes.cross_join(ks)
+    grid = grid.filter(grid.cohort + grid.k <= last)
+    counts = counts.rename({f"_{c}": c for c in [*ctx.keys, "cohort_label", "k"]})
+    joined = grid.left_join(counts, [grid[c] == counts[f"_{c}"]
+                                     for c in [*ctx.keys, "cohort_label", "k"]])
+    active_n = joined.customers.coalesce(0)
     k_text = ibis.ifelse(joined.k < 10, "0" + joined.k.cast("string"), joined.k.cast("string"))
     return joined.select(
         *ctx.keys, item=joined.cohort_label + " +" + k_text,
-        value=cv.ratio(joined.customers, joined.cohort_size),
-        customers=joined.customers, cohort_size=joined.cohort_size,
+        value=cv.ratio(active_n, joined.cohort_size),
+        customers=active_n, cohort_size=joined.cohort_size,
     )
 
 

@@ -1,0 +1,272 @@
+"""KPIS.md, "Loyalty programme": balances, redemptions and the points about to expire.
+
+Choices the one-line definitions leave open, made once here:
+
+- A balance is the sum of a customer's signed events (earn > 0; redeem,
+  expire < 0; adjust either way) before the instant asked for; nothing is
+  inferred from `expires_at`, so a source that records expiry as events is
+  never counted twice. "At P's end" is `ctx.as_of` (P's end unless the
+  caller fixes it), like every point-in-time metric.
+- A redemption is a `redeem` event, or a valid order that redeemed points
+  (`loyalty_points_redeemed` or `loyalty_discount` on the order) with no
+  redeem event tied to it, so a source that records loyalty only on orders
+  is counted and one that records both is not counted twice. A redeem
+  event tied to an order that is cancelled or fully refunded is not a
+  redemption (the valid-order convention); one tied to an order the store
+  does not hold is kept.
+- Money a redemption granted is the event's `discount_value`, or else the
+  linked valid order's loyalty discount in the reporting currency (for an
+  order-only redemption, the order's loyalty discount).
+- `loyalty_discount_granted` "default P = last 30 days": the engine always
+  receives a period, so the default period is declared in the metric's
+  `extra["default_period_days"]` for a caller (the CLI) that has none; the
+  `last_days` parameter, when set, replaces P by the `last_days` days
+  before as_of, whatever period is asked for.
+- Points expiring in `[as_of, as_of + expiry_days)` are counted after what
+  was already spent, assuming the programme consumes the earliest-expiring
+  points first (the usual rule): of a balance B, with L points expiring
+  later (or never) and W expiring in the window, `clamp(B - L, 0, W)` are
+  still there to expire.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import ibis
+from pydantic import Field
+
+from clientela.config import LoyaltyConfig
+from clientela.kpi import conventions as cv
+from clientela.kpi.context import MetricContext
+from clientela.kpi.periods import buckets, zone
+from clientela.metrics.api import Metric, NoParams
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+GROUP = "Loyalty programme"
+CUSTOMER = ("acquisition_channel", "segment")
+ALL = ("channel", "store_id", "salesperson_id", "acquisition_channel", "segment")
+DEFAULT_DISCOUNT_DAYS = 30
+
+
+class ThresholdParams(NoParams):
+    redemption_threshold: int = Field(
+        default=LoyaltyConfig.model_fields["redemption_threshold"].default, ge=1,
+        description="Points a member needs to redeem (the workspace's [loyalty] setting).")
+
+
+class DiscountParams(NoParams):
+    last_days: int | None = Field(
+        default=None, ge=1,
+        description="When set, the period is the last N days before as_of instead of P.")
+
+
+class ExpiryParams(NoParams):
+    expiry_days: int = Field(default=30, ge=1,
+                             description="Horizon after as_of within which points expire.")
+
+
+def balances(ctx: MetricContext, at: datetime) -> ir.Table:
+    """customer_id -> balance, from every signed event before `at`."""
+    events = ctx.table("loyalty_events")
+    events = events.filter(events.occurred_at < at)
+    return events.group_by("customer_id").aggregate(balance=events.points.sum())
+
+
+def _order_lookup(ctx: MetricContext) -> tuple[ir.Table, ir.Table] | None:
+    """(every order_id the store holds, valid order_id -> loyalty value), or None without
+    orders; both distinct on order_id so that joins never duplicate an event."""
+    if not ctx.has("orders"):
+        return None
+    every = ctx.table("orders").select(_any="order_id").distinct()
+    valid = cv.valid_orders(ctx)
+    valid = valid.group_by(_valid="order_id").aggregate(_loyalty=valid.loyalty_value.max())
+    return every, valid
+
+
+def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
+    """Redeem events in [since, until) that stand (not tied to an invalid order), with the
+    `discount` they granted."""
+    events = ctx.table("loyalty_events")
+    events = events.filter((events.kind == "redeem") & (events.occurred_at >= since)
+                           & (events.occurred_at < until))
+    lookup = _order_lookup(ctx)
+    if lookup is None:
+        return events.mutate(discount=events.discount_value.cast(cv.MONEY))
+    every, valid = lookup
+    joined = events.left_join(every, events.order_id == every._any)
+    joined = joined.left_join(valid, joined.order_id == valid._valid)
+    joined = joined.filter(joined.order_id.isnull() | joined._any.isnull()
+                           | joined._valid.notnull())
+    discount = joined.discount_value.cast(cv.MONEY).coalesce(joined._loyalty)
+    return joined.mutate(discount=discount).drop("_any", "_valid", "_loyalty")
+
+
+def _event_orders(ctx: MetricContext, kind: str) -> ir.Table:
+    events = ctx.table("loyalty_events")
+    events = events.filter((events.kind == kind) & events.order_id.notnull())
+    return events.select(_eid="order_id").distinct()
+
+
+def flagged_orders(ctx: MetricContext, *, kind: str, since: datetime | None = None,
+                   until: datetime | None = None) -> ir.Table:
+    """Valid orders of [since, until) (default P) with `own` (the order's fields say it
+    redeemed, kind='redeem', or earned, kind='earn') and `linked` (an event of that kind is
+    tied to it), both 0/1, and `flag` = either."""
+    orders = cv.valid_orders(ctx, since=ctx.start if since is None else since,
+                             until=ctx.end if until is None else until)
+    linked = _event_orders(ctx, kind)
+    joined = orders.left_join(linked, orders.order_id == linked._eid)
+    if kind == "redeem":
+        own = (joined.loyalty_points_redeemed > 0) | (joined.loyalty_value > 0)
+    else:
+        own = joined.loyalty_points_earned > 0
+    tied = joined._eid.notnull()
+    return joined.mutate(own=own.cast("int64"), linked=tied.cast("int64"),
+                         flag=(own | tied).cast("int64")).drop("_eid")
+
+
+def redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
+    """Every redemption of [since, until): customer_id, at, points, discount. Redeem events
+    that stand, plus valid orders that redeemed by their own fields with no redeem event tied
+    to them (a source that records loyalty only on orders), so none is counted twice."""
+    events = redeem_events(ctx, since, until)
+    events = events.select("customer_id", at=events.occurred_at,
+                           points=(-events.points).cast("int64"), discount=events.discount)
+    if not ctx.has("orders"):
+        return events
+    orders = flagged_orders(ctx, kind="redeem", since=since, until=until)
+    orders = orders.filter((orders.own == 1) & (orders.linked == 0))
+    orders = orders.select("customer_id", at=orders.placed_at,
+                           points=orders.loyalty_points_redeemed.cast("int64"),
+                           discount=orders.loyalty_value.cast(cv.MONEY))
+    return events.union(orders)
+
+
+def members_with_points(ctx: MetricContext, params: NoParams) -> ir.Table:
+    held = balances(ctx, ctx.as_of)
+    held = cv.with_slice(ctx, held.filter(held.balance > 0))
+    return cv.summarize(held, ctx, value=held.count(),
+                        points=held.balance.sum().coalesce(0))
+
+
+def redeemable_members(ctx: MetricContext, params: ThresholdParams) -> ir.Table:
+    held = balances(ctx, ctx.as_of)
+    held = cv.with_slice(ctx, held.filter(held.balance >= params.redemption_threshold))
+    return cv.summarize(held, ctx, value=held.count(),
+                        points=held.balance.sum().coalesce(0))
+
+
+def discount_granted(ctx: MetricContext, params: DiscountParams) -> ir.Table:
+    since, until = ctx.start, ctx.end
+    if params.last_days is not None:
+        since, until = ctx.as_of - timedelta(days=params.last_days), ctx.as_of
+    found = cv.with_slice(ctx, redemptions(ctx, since, until))
+    return cv.summarize(found, ctx, value=cv.money_sum(found.discount),
+                        redemptions=found.count(), points_redeemed=found.points.sum().coalesce(0))
+
+
+def redemption_visits(ctx: MetricContext, params: NoParams) -> ir.Table:
+    orders = flagged_orders(ctx, kind="redeem")
+    orders = cv.with_slice(ctx, orders.filter(orders.flag == 1))
+    return cv.summarize(orders, ctx, value=orders.count(),
+                        customers=orders.customer_id.nunique())
+
+
+def _local_days(ctx: MetricContext) -> ir.Table:
+    """The period's days in the workspace time zone as [lo, hi) naive-UTC rows, clipped to P:
+    a "day of a redemption" is a local calendar day, and no engine needs a time-zone function."""
+    days = buckets(ctx.period.start, ctx.period.end, "day", zone(ctx.timezone))
+    return ibis.memtable({"_lo": [d.start_utc for d in days], "_hi": [d.end_utc for d in days]})
+
+
+def redemption_day_spend(ctx: MetricContext, params: NoParams) -> ir.Table:
+    found = redemptions(ctx, ctx.start, ctx.end)
+    found = found.filter(found.customer_id.notnull())
+    moments = found.select(_rcid=found.customer_id, _at=found.at)
+    days = _local_days(ctx)
+    redeeming = moments.inner_join(days, (moments._at >= days._lo) & (moments._at < days._hi))
+    redeeming = redeeming.select("_rcid", "_lo", "_hi").distinct()
+    orders = cv.valid_orders(ctx, since=ctx.start, until=ctx.end)
+    spent = orders.inner_join(redeeming, (orders.customer_id == redeeming._rcid)
+                              & (orders.placed_at >= redeeming._lo)
+                              & (orders.placed_at < redeeming._hi))
+    spent = cv.with_slice(ctx, spent.drop("_rcid", "_lo", "_hi"))
+    return cv.summarize(spent, ctx, value=cv.money_sum(spent.revenue), orders=spent.count(),
+                        customers=spent.customer_id.nunique())
+
+
+def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
+    orders = cv.with_slice(ctx, flagged_orders(ctx, kind="earn"))
+    scored = orders.flag.sum().coalesce(0)
+    return cv.summarize(orders, ctx, value=cv.ratio(scored, orders.count()),
+                        scored_orders=scored, orders=orders.count())
+
+
+def points_expiring(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
+    start = ctx.as_of
+    horizon = start + timedelta(days=params.expiry_days)
+    events = ctx.table("loyalty_events")
+    lots = events.filter((events.occurred_at < start) & (events.points > 0))
+    in_window = (lots.expires_at >= start) & (lots.expires_at < horizon)
+    later = lots.expires_at.isnull() | (lots.expires_at >= horizon)
+    zero = ibis.literal(0, type="int64")
+    per = lots.group_by(_lcid="customer_id").aggregate(
+        _window=ibis.ifelse(in_window, lots.points.cast("int64"), zero).sum(),
+        _later=ibis.ifelse(later, lots.points.cast("int64"), zero).sum(),
+    )
+    held = balances(ctx, start)
+    joined = held.inner_join(per, held.customer_id == per._lcid)
+    left = ibis.least(ibis.greatest(joined.balance.cast("int64") - joined._later, zero),
+                      joined._window)
+    expiring = joined.select("customer_id", points=left)
+    expiring = cv.with_slice(ctx, expiring.filter(expiring.points > 0))
+    return cv.summarize(expiring, ctx, value=expiring.points.sum().coalesce(0),
+                        customers=expiring.count())
+
+
+def metrics() -> list[Metric]:
+    def m(name: str, title: str, title_pt: str, description: str, unit: str, fn: object,
+          **kw: object) -> Metric:
+        kw.setdefault("slices", CUSTOMER)
+        kw.setdefault("needs", ("loyalty_events",))
+        return Metric(name=name, title=title, title_pt=title_pt, description=description,
+                      unit=unit, compute=fn, group=GROUP, **kw)  # type: ignore[arg-type]
+
+    return [
+        m("loyalty_members_with_points", "Members with points", "Clientes com pontos",
+          "Customers whose points balance (sum of signed events) is above zero at the "
+          "period's end; also the points they hold.", "count", members_with_points,
+          measures=("value", "points")),
+        m("loyalty_redeemable_members", "Members able to redeem", "Clientes aptos a resgatar",
+          "Customers whose balance at the period's end reaches the redemption threshold "
+          "(default 500 points).", "count", redeemable_members, params=ThresholdParams,
+          measures=("value", "points")),
+        m("loyalty_discount_granted", "Loyalty discount granted", "Desconto concedido em pontos",
+          "Value of the discounts granted through point redemptions in the period (default "
+          "period: the last 30 days); also the redemptions and points redeemed.", "currency",
+          discount_granted, params=DiscountParams,
+          measures=("value", "redemptions", "points_redeemed"),
+          extra={"default_period_days": DEFAULT_DISCOUNT_DAYS}),
+        m("loyalty_redemption_visits", "Redemption visits", "Visitas com resgate",
+          "Valid orders in the period on which points were redeemed.", "count",
+          redemption_visits, needs=("loyalty_events", "orders"), slices=ALL,
+          measures=("value", "customers")),
+        m("loyalty_redemption_day_spend", "Spend on redemption days",
+          "Gasto no dia do resgate",
+          "Revenue of all valid orders a redeeming customer placed on the (local) day of a "
+          "redemption, in the period.", "currency", redemption_day_spend,
+          needs=("loyalty_events", "orders"), slices=ALL,
+          measures=("value", "orders", "customers")),
+        m("loyalty_scored_share", "Orders that earned points", "Pedidos pontuados",
+          "Share of valid orders in the period that earned points.", "ratio", scored_share,
+          needs=("loyalty_events", "orders"), slices=ALL,
+          measures=("value", "scored_orders", "orders")),
+        m("loyalty_points_expiring", "Points expiring", "Pontos a expirar",
+          "Points still held that expire within expiry_days (default 30) after the period's "
+          "end (earliest-expiring points spent first), and the customers holding them.",
+          "points", points_expiring, params=ExpiryParams, measures=("value", "customers")),
+    ]

@@ -1,0 +1,129 @@
+"""The engine's own duties: grains in the time zone, comparison, parameters, slices and the
+refusal to report zeros for data the store does not have."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+
+import pytest
+
+from clientela.kpi import KpiError, MissingDataError, compute
+from clientela.kpi.periods import buckets, parse_bound
+from clientela.store import Store
+
+
+def test_month_buckets_in_sao_paulo_are_utc_instants() -> None:
+    found = buckets(datetime(2025, 1, 1), datetime(2025, 3, 1), "month",
+                    ZoneInfo("America/Sao_Paulo"))
+    assert [(p.label, p.start_utc, p.end_utc) for p in found] == [
+        ("2025-01", datetime(2025, 1, 1, 3), datetime(2025, 2, 1, 3)),
+        ("2025-02", datetime(2025, 2, 1, 3), datetime(2025, 3, 1, 3)),
+    ]
+
+
+@pytest.mark.parametrize(("grain", "labels"), [
+    ("week", ["2025-W01", "2025-W02"]),
+    ("quarter", ["2025-Q1"]),
+    ("year", ["2025"]),
+    ("day", ["2025-01-01", "2025-01-02"]),
+])
+def test_grains_clip_to_the_range(grain: str, labels: list[str]) -> None:
+    end = datetime(2025, 1, 3) if grain == "day" else datetime(2025, 1, 10)
+    found = buckets(datetime(2025, 1, 1), end, grain, ZoneInfo("UTC"))
+    assert [p.label for p in found] == labels
+    assert found[0].start == datetime(2025, 1, 1) and found[-1].end == end
+
+
+def test_parse_bound_inclusive() -> None:
+    assert parse_bound("2025-12", inclusive=True) == datetime(2026, 1, 1)
+    assert parse_bound("2025-Q2") == datetime(2025, 4, 1)
+    with pytest.raises(KpiError, match="cannot read"):
+        parse_bound("soon")
+
+
+def test_series_and_conversions(basic_store: Store, metrics: dict) -> None:
+    found = compute(basic_store, ["revenue", "orders"], start="2025-01", end="2025-04",
+                    grain="month", timezone="America/Sao_Paulo", catalog=metrics)
+    frame = found.to_pandas()
+    assert list(frame[frame.metric == "revenue"].value) == [110, 490, 0]
+    pl = pytest.importorskip("polars")
+    assert isinstance(found.to_polars(), pl.DataFrame)
+    assert found.to_polars().shape == (6, 7)
+    assert found.to_arrow().num_rows == 6
+
+
+def test_compare(basic_store: Store, metrics: dict) -> None:
+    found = compute(basic_store, ["revenue", "aov"],
+                    compare=(("2025-01-01", "2025-02-01"), ("2025-02-01", "2025-03-01")),
+                    catalog=metrics)
+    row = found.value("revenue", column="change")
+    assert (found.value("revenue", column="before"), found.value("revenue", column="after"),
+            row, found.value("revenue", column="relative_change")) == (110, 430, 320,
+                                                                       pytest.approx(320 / 110))
+    empty = compute(basic_store, ["aov"], compare=(("2023-01-01", "2023-02-01"),
+                                                   ("2025-01-01", "2025-02-01")),
+                    catalog=metrics)
+    assert empty.value("aov", column="before") is None
+    assert empty.value("aov", column="change") is None
+
+
+def test_missing_data_is_named(basic_store: Store, metrics: dict) -> None:
+    with pytest.raises(MissingDataError, match="'cac' needs the 'marketing_spend' table"):
+        compute(basic_store, ["cac"], start="2025-01", end="2025-02", catalog=metrics)
+    with pytest.raises(MissingDataError, match="order_lines"):
+        compute(basic_store, ["items_per_order"], start="2025-01", end="2025-02",
+                catalog=metrics)
+
+
+def test_bad_requests(basic_store: Store, metrics: dict) -> None:
+    with pytest.raises(KpiError, match="unknown metric 'nope'"):
+        compute(basic_store, ["nope"], start="2025-01", end="2025-02", catalog=metrics)
+    with pytest.raises(KpiError, match="cannot be sliced by 'channel'"):
+        compute(basic_store, ["retention_rate"], start="2025-01", end="2025-02", by="channel",
+                catalog=metrics)
+    with pytest.raises(KpiError, match="lapse_days"):
+        compute(basic_store, ["lapsed_customers"], start="2025-01", end="2025-02",
+                params={"lapsed_customers": {"lapse_days": "x"}}, catalog=metrics)
+    with pytest.raises(KpiError, match="unknown grain"):
+        compute(basic_store, ["orders"], start="2025-01", end="2025-02", grain="hour",
+                catalog=metrics)
+    with pytest.raises(KpiError, match="unknown time zone"):
+        compute(basic_store, ["orders"], start="2025-01", end="2025-02", timezone="Mars/Base",
+                catalog=metrics)
+
+
+def test_cac(tmp_path, metrics: dict) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from _kpi_fixtures import build_store, customer, order
+
+    from clientela.model import MarketingSpend
+
+    spend = [MarketingSpend(source="test", day=date(2025, 1, d), channel=ch, amount=Decimal(a))
+             for d, ch, a in [(1, "online", 300), (2, "store", 100), (31, "online", 100)]]
+    people = [customer("a", acquisition_channel="online"),
+              customer("b", acquisition_channel="online"),
+              customer("c", acquisition_channel="store")]
+    orders = [order("1", "a", "2025-01-05", 10), order("2", "b", "2025-01-06", 10),
+              order("3", "c", "2024-12-06", 10), order("4", "c", "2025-01-06", 10)]
+    with build_store(tmp_path / "cac.duckdb", people, orders, spend) as store:
+        found = compute(store, ["cac", "ltv_historical"], start="2025-01", end="2025-02",
+                        catalog=metrics)
+        assert found.value("cac") == 250  # 500 / 2 new (a, b)
+        assert found.value("ltv_historical") == 10
+        by = compute(store, ["cac"], start="2025-01", end="2025-02", by="acquisition_channel",
+                     catalog=metrics)
+        assert by.value("cac", slice="online") == 200
+        assert by.value("cac", slice="store") is None  # spend 100, nobody new
+
+
+def test_registered_through_the_plugin_hook() -> None:
+    from clientela.plugins import registry
+
+    found = registry()
+    assert {"revenue", "aov", "retention_rate", "rfm_segments", "cac"} <= set(found.metrics)
+    assert found.owners[("metric", "revenue")] == "clientela-builtins"
+    assert "rfm" in found.segmenters
