@@ -1,0 +1,159 @@
+"""One HTTP client for every connector: session, retries, pacing, errors, JSON.
+
+A connector states its platform name, base URL, credentials and limiter;
+everything a call needs beyond that (timeouts, retries with backoff,
+honouring 429s, reading error bodies, refusing to follow a link to another
+host with our credentials) is done here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.auth import AuthBase
+
+from clientela import __version__
+from clientela.connectors.errors import ConnectorError, HttpError, error_detail, scrub
+from clientela.connectors.jsonbody import UnsplittableBody, salvage_array
+from clientela.connectors.ratelimit import NoLimiter, RateLimiter
+from clientela.connectors.retry import RetryPolicy, ThrottleWait, retry_after_seconds
+
+DEFAULT_USER_AGENT = f"clientela/{__version__} (+https://github.com/clientela/clientela)"
+
+Params = Mapping[str, str | int | float | bool | None]
+
+
+def make_session(
+    *,
+    user_agent: str | None = None,
+    auth: AuthBase | tuple[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> requests.Session:
+    """A session with the User-Agent, JSON accept header and credentials set once."""
+    session = requests.Session()
+    session.headers["User-Agent"] = user_agent or DEFAULT_USER_AGENT
+    session.headers["Accept"] = "application/json"
+    session.headers.update(headers or {})
+    if auth is not None:
+        session.auth = auth
+    return session
+
+
+@dataclass
+class ApiClient:
+    platform: str
+    """As named in messages: 'WooCommerce', 'Nuvemshop'."""
+    base_url: str
+    session: requests.Session
+    timeout: tuple[float, float] = (10.0, 60.0)
+    """(connect, read) seconds."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    limiter: RateLimiter = field(default_factory=NoLimiter)
+    throttle_wait: ThrottleWait | None = None
+    """Seconds to wait after a 429 from the platform's own headers; Retry-After wins."""
+    secrets: tuple[str, ...] = ()
+    """Values to blank out should a server echo them in an error body."""
+    requests_made: int = 0
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/") + "/"
+
+    # -- addressing -----------------------------------------------------------------
+
+    def url(self, path_or_url: str) -> str:
+        """Absolute URL for a path under the base URL, or a link the API gave us.
+
+        A link to another host is refused: following it would send our
+        credentials to someone else.
+        """
+        if "://" not in path_or_url:
+            return urljoin(self.base_url, path_or_url.lstrip("/"))
+        ours, theirs = urlsplit(self.base_url), urlsplit(path_or_url)
+        if (ours.scheme, ours.netloc) != (theirs.scheme, theirs.netloc):
+            raise ConnectorError(
+                f"{self.platform}: refusing to follow a link to another host ({theirs.netloc})"
+            )
+        return path_or_url
+
+    def path_of(self, url: str) -> str:
+        """The path for messages: never the query string, which may hold credentials."""
+        return urlsplit(url).path or "/"
+
+    # -- calling --------------------------------------------------------------------
+
+    def _error(self, method: str, url: str, response: requests.Response) -> HttpError:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        code, detail = error_detail(body)
+        if detail is None and response.text and "json" not in response.headers.get(
+            "Content-Type", ""
+        ):
+            detail = "non-JSON body: " + response.text[:120]
+        retry_after = None
+        if response.status_code == 429:
+            retry_after = retry_after_seconds(response)
+            if retry_after is None and self.throttle_wait is not None:
+                retry_after = self.throttle_wait(response)
+        return HttpError(
+            self.platform, method, self.path_of(url), response.status_code,
+            scrub(detail, self.secrets) if detail else None,
+            code=code, retry_after=retry_after,
+        )
+
+    def _send(self, method: str, url: str, params: Params | None) -> requests.Response:
+        self.limiter.before_request()
+        self.requests_made += 1
+        try:
+            response = self.session.request(method, url, params=params, timeout=self.timeout)
+        except requests.exceptions.SSLError as error:
+            raise HttpError(self.platform, method, self.path_of(url), None,
+                            f"TLS failure ({type(error).__name__})", transient=False) from None
+        except (requests.ConnectionError, requests.Timeout,
+                requests.exceptions.ChunkedEncodingError) as error:
+            raise HttpError(self.platform, method, self.path_of(url), None,
+                            f"{type(error).__name__}", transient=True) from None
+        self.limiter.after_response(response)
+        if response.status_code >= 400:
+            raise self._error(method, url, response)
+        return response
+
+    def _decode(self, method: str, url: str, response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            pass
+        try:
+            return salvage_array(response.text)
+        except UnsplittableBody as error:
+            kind = response.headers.get("Content-Type", "unknown type").split(";")[0]
+            raise HttpError(self.platform, method, self.path_of(url), response.status_code,
+                            f"the body is not valid JSON ({kind}: {error})",
+                            transient=True) from None
+
+    def get(self, path_or_url: str, params: Params | None = None) -> requests.Response:
+        """GET with retries; a response that comes back is 2xx."""
+        url = self.url(path_or_url)
+        return self.retry.call(lambda: self._send("GET", url, params))
+
+    def get_json(
+        self, path_or_url: str, params: Params | None = None
+    ) -> tuple[Any, requests.Response]:
+        """GET and decode; list elements that are not valid JSON come back as `BadRecord`s."""
+        url = self.url(path_or_url)
+
+        def attempt() -> tuple[Any, requests.Response]:
+            response = self._send("GET", url, params)
+            return self._decode("GET", url, response), response
+
+        return self.retry.call(attempt)
+
+    def close(self) -> None:
+        self.session.close()
+
+
