@@ -73,7 +73,7 @@ def _options(
 
 data_commands.register(app)
 plugin_commands.register(app)
-for _name in ("kpi", "segments"):
+for _name in ("kpi", "segments", "clv"):
     try:  # TEMPORARY while the KPI engine lands
         __import__(f"clientela.cli.{_name}", fromlist=["register"]).register(app)
     except ModuleNotFoundError:

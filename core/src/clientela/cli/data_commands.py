@@ -80,6 +80,7 @@ def demo(
     """Generate a realistic retail store, load it, and print its KPIs."""
     from clientela.demo import generate, load
 
+    _demo_workspace()
     with console.status("generating the demo store..."):
         data = generate(customers=customers, orders=orders, seed=seed, years=years)
     with workspace.store() as store:
@@ -99,6 +100,17 @@ def demo(
             from clientela.cli.report_view import print_store_report
 
             print_store_report(store, workspace.settings)
+
+
+def _demo_workspace() -> None:
+    """The demo store is a Brazilian retailer: without a configuration, write the example one
+    (America/Sao_Paulo, BRL) so the demo's KPIs and the tour's commands cut months as it does."""
+    target = workspace.config_file or DEFAULT_CONFIG_FILE
+    if not target.exists():
+        target.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+        workspace._settings = None
+        console.print(f"wrote {target} for the demo store (time zone America/Sao_Paulo, "
+                      "currency BRL); edit it for your own store")
 
 
 def import_file(

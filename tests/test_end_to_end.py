@@ -1,0 +1,79 @@
+"""A new user's path: demo, KPIs, segments, plugins, through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from clientela.cli.app import main
+from clientela.store import Store
+
+
+@pytest.fixture
+def demo_store(capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["demo", "--customers", "400", "--orders", "2000", "--seed", "7"]) == 0
+    return capsys.readouterr().out
+
+
+def test_demo_prints_kpis_of_the_generated_store(demo_store: str) -> None:
+    out = " ".join(demo_store.split())
+    assert "wrote clientela.toml for the demo store" in out
+    for title in ("Revenue", "Ticket médio", "Evasão", "Recorrência", "RFM segments", "Champions"):
+        assert title in out
+    with Store("clientela.duckdb") as store:
+        counts = store.counts()
+    assert counts["customers"] == 400
+    assert 1800 <= counts["orders"] <= 2200
+    assert all(counts[table] > 0 for table in counts)
+
+
+def test_demo_twice_changes_nothing(demo_store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with Store("clientela.duckdb") as store:
+        before = store.con.execute(
+            "SELECT count(*), sum(total), max(_loaded_at) FROM orders").fetchall()
+    assert main(["demo", "--customers", "400", "--orders", "2000", "--seed", "7",
+                 "--no-report"]) == 0
+    with Store("clientela.duckdb") as store:
+        assert store.con.execute(
+            "SELECT count(*), sum(total), max(_loaded_at) FROM orders").fetchall() == before
+
+
+def test_kpi_revenue_matches_an_independent_sql_sum(demo_store: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["kpi", "revenue", "orders", "--from", "2025-03", "--to", "2025-03",
+                 "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    got = {row["metric"]: row["value"] for row in rows}
+    with Store("clientela.duckdb") as store:
+        # independent: local (Sao Paulo, UTC-3 all year since 2019) month bounds in UTC
+        expected = store.con.execute("""
+            SELECT sum((total - refunded_amount) * coalesce(fx_rate, 1)), count(*)
+            FROM orders
+            WHERE status NOT IN ('cancelled', 'refunded')
+              AND placed_at >= TIMESTAMP '2025-03-01 03:00:00'
+              AND placed_at <  TIMESTAMP '2025-04-01 03:00:00'""").fetchone()
+    assert expected is not None
+    assert Decimal(str(got["revenue"])) == Decimal(expected[0]).quantize(Decimal("0.01"))
+    assert got["orders"] == expected[1]
+
+
+def test_segments_and_plugins_commands(demo_store: str, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["segments", "rfm", "--output", "rfm.csv"]) == 0
+    lines = (tmp_path / "rfm.csv").read_text().splitlines()
+    assert len(lines) - 1 == 400 - _customers_without_valid_orders()
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "clientela-builtins" in out and "revenue" in out and "rfm" in out
+
+
+def _customers_without_valid_orders() -> int:
+    with Store("clientela.duckdb") as store:
+        row = store.con.execute("""
+            SELECT count(*) FROM customers c WHERE NOT EXISTS (
+              SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id
+                AND o.status NOT IN ('cancelled', 'refunded'))""").fetchone()
+    return int(row[0]) if row else 0
