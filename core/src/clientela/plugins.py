@@ -56,20 +56,20 @@ def _allowed() -> set[str] | None:
     return {name.strip().lower() for name in value.split(",") if name.strip()}
 
 
-def _entry_points() -> list[tuple[metadata.EntryPoint, metadata.Distribution | None]]:
-    found = []
+def _entry_points() -> list[tuple[metadata.EntryPoint, metadata.Distribution]]:
+    found: list[tuple[metadata.EntryPoint, metadata.Distribution]] = []
     for dist in metadata.distributions():
         for ep in dist.entry_points:
             if ep.group == ENTRY_POINT_GROUP:
                 found.append((ep, dist))
     seen: set[str] = set()
-    unique = []
+    unique: list[tuple[metadata.EntryPoint, metadata.Distribution]] = []
     for ep, dist in found:  # a distribution visible on two sys.path entries counts once
         if ep.name not in seen:
             seen.add(ep.name)
             unique.append((ep, dist))
     # the core first, so built-in names win any clash
-    unique.sort(key=lambda pair: (pair[1] is None or pair[1].name != CORE_DISTRIBUTION, pair[0].name))
+    unique.sort(key=lambda pair: (pair[1].name != CORE_DISTRIBUTION, pair[0].name))
     return unique
 
 
@@ -94,11 +94,10 @@ def _load() -> PluginSet:
     pset = PluginSet(manager=manager)
     allowed = _allowed()
     for ep, dist in _entry_points():
-        dist_name = dist.name if dist is not None else None
-        is_core = dist_name == CORE_DISTRIBUTION
-        if not is_core and allowed is not None and (dist_name or "").lower() not in allowed:
+        is_core = dist.name == CORE_DISTRIBUTION
+        if not is_core and allowed is not None and dist.name.lower() not in allowed:
             continue
-        info = PluginInfo(ep.name, dist_name, dist.version if dist else None, ep.value)
+        info = PluginInfo(ep.name, dist.name, dist.version, ep.value)
         try:
             module = ep.load()
         except Exception as error:
@@ -127,7 +126,8 @@ def _collect(pset: PluginSet) -> None:
             try:
                 impl.function(register=pset.registry.register_callback(kind, plugin_name))
             except Exception as error:
-                pset.failures.append(Problem(plugin_name, f"{kind.hook} failed: {_error_text(error)}"))
+                message = f"{kind.hook} failed: {_error_text(error)}"
+                pset.failures.append(Problem(plugin_name, message))
     pset.failures.extend(pset.registry.problems)
 
 

@@ -17,7 +17,7 @@ def plugins(
 ) -> None:
     """List every plugin with its version and what it registers."""
     pset = plugin_set()
-    rows = []
+    rows: list[dict[str, object]] = []
     for info in pset.plugins:
         registered = pset.registry.by_plugin(info.name)
         rows.append({
@@ -32,9 +32,11 @@ def plugins(
         typer.echo(json.dumps({"plugins": rows, "problems": failures}, indent=2))
         return
     table = Table("plugin", "version", "registers")
-    for row in rows:
-        what = "\n".join(f"{kind}s: {', '.join(names)}" for kind, names in row["registers"].items())
-        table.add_row(row["name"], row["version"] or "local", what or "(nothing)")
+    for info in pset.plugins:
+        registered = pset.registry.by_plugin(info.name)
+        what = "\n".join(f"{kind}s: {', '.join(sorted(names))}"
+                         for kind, names in sorted(registered.items()))
+        table.add_row(info.name, info.version or "local", what or "(nothing)")
     console.print(table)
     for failure in failures:
         console.print(f"[red]problem[/] in {failure['plugin']}: {failure['error']}", markup=True,

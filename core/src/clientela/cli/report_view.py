@@ -8,6 +8,7 @@ and segmenter a user calls, so the demo also proves the engine end to end.
 from __future__ import annotations
 
 from datetime import UTC
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from rich.table import Table
@@ -37,6 +38,10 @@ def report_window(store: Store, timezone: str) -> tuple[str, str, str] | None:
     end_year, end_month = (last.year, last.month + 1) if last.month < 12 else (last.year + 1, 1)
     return (_month(end_year - 2, end_month), _month(end_year - 1, end_month),
             _month(end_year, end_month))
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, (int, float, Decimal)) else 0.0
 
 
 def _fmt(value: object, unit: str) -> str:
@@ -88,7 +93,7 @@ def print_store_report(store: Store, settings: Settings) -> None:
     channels = Table(title=f"By channel, {start} to {end}", title_justify="left")
     for column in ("channel", *BY_CHANNEL):
         channels.add_column(column, justify="left" if column == "channel" else "right")
-    for channel, values in sorted(by_channel.items(), key=lambda kv: -float(kv[1].get("revenue") or 0)):
+    for channel, values in sorted(by_channel.items(), key=lambda kv: -_number(kv[1].get("revenue"))):
         channels.add_row(channel, *(_fmt(values.get(n), catalog[n].unit) for n in BY_CHANNEL))
     console.print(channels)
     _print_rfm(store, settings, end)
@@ -114,7 +119,7 @@ def _print_rfm(store: Store, settings: Settings, end: str) -> None:
     table.add_column("segment")
     for label, _ in columns.values():
         table.add_column(label, justify="right")
-    ranked = sorted(segments.items(), key=lambda kv: -float(kv[1].get("revenue") or 0))
+    ranked = sorted(segments.items(), key=lambda kv: -_number(kv[1].get("revenue")))
     for name, values in ranked:
         table.add_row(name, *(_fmt(values.get(m), unit) for m, (_, unit) in columns.items()))
     console.print(table)

@@ -137,9 +137,10 @@ def upsert_arrow(
             if c not in keys
         )
         guard = _not_older(version, stored=target, incoming="EXCLUDED")
+        column_list = ", ".join(_quote(c) for c in data_cols)
         con.execute(
-            f"""INSERT INTO {target} ({", ".join(_quote(c) for c in data_cols)}, {HASH_COLUMN}, {LOADED_AT_COLUMN})
-                SELECT {", ".join(_quote(c) for c in data_cols)}, {HASH_COLUMN}, ? FROM _staged
+            f"""INSERT INTO {target} ({column_list}, {HASH_COLUMN}, {LOADED_AT_COLUMN})
+                SELECT {column_list}, {HASH_COLUMN}, ? FROM _staged
                 ON CONFLICT ({key_list}) DO UPDATE SET {updates}
                 WHERE {target}.{HASH_COLUMN} <> EXCLUDED.{HASH_COLUMN} AND {guard}""",
             [now],
