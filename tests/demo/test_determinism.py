@@ -24,7 +24,7 @@ def test_other_seed_other_store(demo: DemoData, demo_args: dict[str, int]) -> No
 
 
 def test_window_ends_on_a_fixed_date_by_default(demo: DemoData) -> None:
-    assert DEFAULT_END == date(2025, 12, 31)
+    assert date(2025, 12, 31) == DEFAULT_END
     assert demo.truth.end == DEFAULT_END
     assert demo.truth.start == date(2023, 1, 1)
     shifted = generate(customers=200, orders=1_000, seed=3, years=1, end=date(2024, 6, 30))

@@ -10,8 +10,8 @@
 batches, so loading twice changes nothing.
 """
 
-from clientela.demo.calendar import DEFAULT_END, black_friday, black_friday_week, mothers_day
 from clientela.demo.build import DemoData, generate
+from clientela.demo.calendar import DEFAULT_END, black_friday, black_friday_week, mothers_day
 from clientela.demo.load import Progress, load, load_counts
 from clientela.demo.truth import CampaignTruth, Truth
 

@@ -186,7 +186,7 @@ def generate(
         campaign_uplift=dict(UPLIFT),
         seasonal_uplift_factor=SEASONAL_UPLIFT_FACTOR,
         campaigns=_campaign_truth(plans, audience, extra, book),
-        cac={channel: Decimal(cents) / 100 for channel, cents in CAC_CENTS.items()},
+        cac={channel: _brl(cents) for channel, cents in CAC_CENTS.items()},
         conversion_rate=dict(CONVERSION_RATE),
         loyalty=LoyaltyRules(),
         tax_included=True,
@@ -212,6 +212,10 @@ def _customer_dates(
     revenue = np.bincount(book.customer, weights=book.revenue_brl_cents(), minlength=n)
     cut = np.quantile(revenue[people.buyer], 0.95) if people.buyer.any() else np.inf
     return created, updated, people.buyer & (revenue >= cut) & (revenue > 0)
+
+
+def _brl(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
 
 
 def _origins(book: OrderBook) -> dict[str, int]:
@@ -253,7 +257,7 @@ def _campaign_truth(
             contacted=int(contacted[i]),
             control=int(control[i]),
             incremental_orders=int(incremental[i]),
-            incremental_revenue=Decimal(int(round(revenue[i]))) / 100,
+            incremental_revenue=_brl(int(np.rint(revenue[i]))),
             conversion_lift=float(converted[i] / contacted[i]) if contacted[i] else 0.0,
         )
         for i, plan in enumerate(plans)

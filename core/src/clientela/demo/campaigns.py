@@ -123,7 +123,10 @@ def select_audiences(
         chosen = np.flatnonzero(eligible & (rng.random(customers.n) < plan.audience_share))
         first, spread = SEND_HOURS[plan.channel]
         time = plan.day + (first + spread * rng.random(len(chosen))) / 24.0
-        control = rng.random(len(chosen)) < plan.control_share
+        draw = rng.random(len(chosen))
+        control = draw < plan.control_share
+        if plan.control_share > 0 and len(chosen) > 1 and not control.any():
+            control[np.argmin(draw)] = True  # a held-out group of one beats none at all
         response = rng.random(len(chosen))
         parts.append((np.full(len(chosen), number), chosen, time, control, response))
     parts.append((np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0),

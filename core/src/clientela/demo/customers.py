@@ -95,7 +95,8 @@ class Customers:
     def reachable(self, channel: str) -> BoolArray:
         """Subscribed on the channel and holding the contact it needs."""
         contact = self.has_email if channel == "email" else self.has_phone
-        return contact & (self.consent[channel] == SUBSCRIBED)
+        reachable: BoolArray = contact & (self.consent[channel] == SUBSCRIBED)
+        return reachable
 
 
 def _width(n: int) -> int:

@@ -33,6 +33,8 @@ MAX_REDEEM_SHARE = 0.5
 REDEEM_PROPENSITY = 0.55
 EXPIRY_DAYS = 365
 EXPIRY_S = EXPIRY_DAYS * SECONDS_PER_DAY
+REDEEM_BLOCK_VALUE = Decimal(REDEEM_BLOCK_CENTS).scaleb(-2)
+MIN_PURCHASE = Decimal(MIN_PURCHASE_CENTS).scaleb(-2)
 
 EARN, REDEEM, EXPIRE = 0, 1, 2
 EVENT_KINDS = ("earn", "redeem", "expire")
@@ -44,8 +46,8 @@ class LoyaltyRules:
 
     points_per_brl: int = POINTS_PER_BRL
     redeem_block_points: int = REDEEM_BLOCK_POINTS
-    redeem_block_value: Decimal = Decimal(REDEEM_BLOCK_CENTS) / 100
-    min_purchase: Decimal = Decimal(MIN_PURCHASE_CENTS) / 100
+    redeem_block_value: Decimal = REDEEM_BLOCK_VALUE
+    min_purchase: Decimal = MIN_PURCHASE
     max_redeem_share: float = MAX_REDEEM_SHARE
     expiry_days: int = EXPIRY_DAYS
     earn_basis: str = "total - shipping - refunded_amount, whole BRL, valid orders only"

@@ -49,9 +49,9 @@ def spend_table(
     amounts: list[np.ndarray] = []
     campaigns: list[np.ndarray] = []
     labels = [*CAC_CENTS, "email", "sms", "whatsapp"]
-    for number, (channel, cac) in enumerate(CAC_CENTS.items()):
+    for number, (label, cac) in enumerate(CAC_CENTS.items()):
         buyers = int((customers.buyer
-                      & (customers.acquisition == ACQUISITION_CHANNELS.index(channel))).sum())
+                      & (customers.acquisition == ACQUISITION_CHANNELS.index(label))).sum())
         expected = buyers * density
         amounts.append(np.round(cac * expected * _mean_one(rng, SPEND_NOISE, n_days)))
         days.append(np.arange(n_days))

@@ -94,7 +94,8 @@ class OrderBook:
 
     @property
     def valid(self) -> NDArray[np.bool_]:
-        return (self.status != CANCELLED) & (self.status != REFUNDED)
+        valid: NDArray[np.bool_] = (self.status != CANCELLED) & (self.status != REFUNDED)
+        return valid
 
     def revenue_brl_cents(self) -> IntArray:
         """Revenue in the reporting currency, as KPIS.md defines it (0 for invalid orders)."""
@@ -180,9 +181,9 @@ def build_orders(
                              np.where(cancelled, CANCELLED, REFUNDED)]).astype(np.int64)
 
     key_order = np.lexsort((origin, cust, time_s))
-    cust, time_s, channel, origin, campaign, campaign_coupon, status = (
-        a[key_order] for a in (cust, time_s, channel, origin, campaign, campaign_coupon, status)
-    )
+    cust, time_s, status = cust[key_order], time_s[key_order], status[key_order]
+    channel, origin = channel[key_order], origin[key_order]
+    campaign, campaign_coupon = campaign[key_order], campaign_coupon[key_order]
     n = len(cust)
     ids = arrays.keys("o", np.arange(1, n + 1), max(8, len(str(n))))
 
