@@ -190,3 +190,16 @@ def test_sigkill_at_an_arbitrary_moment_then_rerun_equals_one_clean_run(tmp_path
     process.wait()
     assert main([*IMPORT[:1], str(csv_path), *IMPORT[2:], "--batch-size", "500"]) == 0
     assert snapshot(tmp_path / "clientela.duckdb") == _clean_reference(tmp_path, csv_path)
+
+
+def test_column_mapping_from_the_configuration(tmp_path: Path) -> None:
+    customers_csv(tmp_path / "customers.csv", n=5, bad={})
+    (tmp_path / "clientela.toml").write_text(
+        '[sources.file.mappings.customers]\ncustomer_id = "id"\nemail = "E-mail"\n')
+    assert main(["import", "customers.csv", "--entity", "customers"]) == 0
+    with Store("clientela.duckdb") as store:
+        assert store.con.execute(
+            "SELECT customer_id, email, tags FROM customers ORDER BY 1 LIMIT 2").fetchall() == [
+            ("C00000", "person0@example.com", ["vip", "bf"]),
+            ("C00001", "person1@example.com", ["vip", "bf"]),
+        ]
