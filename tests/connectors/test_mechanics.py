@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from clientela.connectors import (
     ApiClient,
     BadRecord,

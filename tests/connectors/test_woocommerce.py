@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clientela.connectors import HttpError
 from clientela_woocommerce import WooCommerceConfig, build_source
 from pydantic import ValidationError
+
+from clientela.connectors import HttpError
 
 from .conftest import Sleeps
 from .fakes.woocommerce import FakeWooCommerce

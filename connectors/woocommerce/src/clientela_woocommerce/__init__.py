@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from clientela.hookspecs import hookimpl
 from clientela.sources.api import SourceSpec
-
 from clientela_woocommerce.config import WooCommerceConfig
 from clientela_woocommerce.source import build_source, open_source
 

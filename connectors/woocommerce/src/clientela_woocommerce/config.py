@@ -6,8 +6,9 @@ from decimal import Decimal
 from typing import Literal
 from urllib.parse import urlsplit
 
-from clientela.connectors import ConnectorConfig
 from pydantic import Field, SecretStr, field_validator
+
+from clientela.connectors import ConnectorConfig
 
 API_PATH = "/wp-json/wc/v3"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -22,7 +22,6 @@ from clientela.connectors import (
     text_or_none,
     timestamp,
 )
-
 from clientela_woocommerce.config import WooCommerceConfig
 
 STATUSES = {

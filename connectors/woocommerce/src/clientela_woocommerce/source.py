@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from requests.auth import HTTPBasicAuth
+
 from clientela.connectors import (
     ApiClient,
     DeclaredSource,
@@ -26,8 +28,6 @@ from clientela.connectors import (
 )
 from clientela.model.entities import Customer, Order, OrderLine
 from clientela.sources.api import Stream
-from requests.auth import HTTPBasicAuth
-
 from clientela_woocommerce.config import WooCommerceConfig
 from clientela_woocommerce.mapping import WooMapper
 

@@ -122,3 +122,26 @@ def link_header_pages(
             return
         yield Page(found, following, response)
         target, query = following, None
+
+
+PassPages = Callable[[Any], Iterator[Page]]
+"""One listing of a stream: given its own resume token (or None), its pages."""
+
+
+def chained_pages(passes: list[PassPages], resume: Any) -> Iterator[Page]:
+    """Several listings read one after the other as one stream, resumable across them.
+
+    For APIs where one query cannot return everything (Nuvemshop lists refunded
+    orders only when asked for them). The resume token is `{"pass": i, "token": t}`.
+    """
+    first = int(resume["pass"]) if isinstance(resume, dict) else 0
+    token = resume.get("token") if isinstance(resume, dict) else None
+    for index in range(first, len(passes)):
+        final = index == len(passes) - 1
+        for page in passes[index](token if index == first else None):
+            if not page.last:
+                yield Page(page.items, {"pass": index, "token": page.resume}, page.response)
+            elif final:
+                yield page
+            else:
+                yield Page(page.items, {"pass": index + 1, "token": None}, page.response)

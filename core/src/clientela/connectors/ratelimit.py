@@ -88,8 +88,10 @@ class BucketLimiter:
     """Waits for a slot to leak whenever the bucket has `reserve` or fewer requests left."""
 
     def __init__(self, reader: BucketReader, *, reserve: int = 2,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 min_throttle_wait: float = 0.5) -> None:
         self.reader = reader
+        self.min_throttle_wait = min_throttle_wait
         self.reserve = reserve
         self.sleep = sleep
         self._pause = 0.0
@@ -108,6 +110,8 @@ class BucketLimiter:
             self._pause = reading.slot_seconds * (self.reserve - reading.remaining + 1)
 
     def throttle_wait(self, response: requests.Response) -> float | None:
-        """After a 429: one slot's time, from the same headers."""
+        """After a 429: one slot's time, from the same headers (never less than the floor)."""
         reading = self.reader(response)
-        return None if reading is None else reading.slot_seconds * max(1, 1 - reading.remaining)
+        if reading is None:
+            return None
+        return max(self.min_throttle_wait, reading.slot_seconds * max(1, 1 - reading.remaining))
