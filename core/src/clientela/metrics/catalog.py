@@ -15,6 +15,7 @@ SECTIONS: tuple[str, ...] = (
     "clientela.metrics.sales",
     "clientela.metrics.retention",
     "clientela.metrics.value",
+    "clientela.clv_engine.metrics",
     "clientela.metrics.rfm",
 )
 """Modules whose `metrics()` make up the built-in catalogue, in display order."""

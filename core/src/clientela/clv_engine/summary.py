@@ -1,0 +1,234 @@
+"""The customer summary the CLV models need, computed in the engine.
+
+Fader and Hardie's models see each customer through four numbers: repeat
+purchases x, time of the last purchase t_x, age T and mean repeat spend m.
+Computing them from millions of orders is the expensive part, so it is one
+Ibis query that the database runs (DuckDB, PySpark or PostgreSQL alike) and
+only one row per customer travels back to Python.
+
+Conventions, as in Fader, Hardie & Lee's CDNOW summary:
+
+- a *purchase* is a local calendar day (workspace time zone) with at least
+  one valid order: two orders on the same day are one purchase whose value is
+  their summed revenue, so a split basket is not mistaken for loyalty;
+- times are whole-day differences, expressed in days or in (fractional)
+  weeks, so the weekly summary is the daily one divided by 7;
+- T runs from the first purchase day to the last day of calibration (the day
+  before the exclusive calibration end when it is a local midnight);
+- only valid orders count, with revenue in the reporting currency, both
+  taken from `clientela.kpi.conventions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+import ibis
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from clientela.clv import RfmSummary
+from clientela.clv.summary import DAYS_PER_MONTH, WEEKS_PER_MONTH
+from clientela.kpi import conventions as cv
+from clientela.kpi.context import MetricContext
+from clientela.kpi.periods import from_utc, zone
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    import ibis.expr.types as ir
+
+Unit = Literal["days", "weeks"]
+UNITS: tuple[str, ...] = ("days", "weeks")
+DAYS_PER_UNIT: dict[str, float] = {"days": 1.0, "weeks": 7.0}
+PERIODS_PER_MONTH: dict[str, float] = {"days": DAYS_PER_MONTH, "weeks": WEEKS_PER_MONTH}
+_EPOCH = date(1970, 1, 1)
+FloatArray = NDArray[np.float64]
+
+
+def periods_per_month(unit: str) -> float:
+    """Months to the summary's unit, checked once so a typo never reaches the models."""
+    if unit not in PERIODS_PER_MONTH:
+        raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {unit!r}")
+    return PERIODS_PER_MONTH[unit]
+
+
+def day_number(moment: datetime, timezone: str) -> int:
+    """Local day (days since 1970-01-01) of a naive UTC instant, computed in Python."""
+    local = from_utc(moment, zone(timezone))
+    return (local.date() - _EPOCH).days
+
+
+def last_day(calibration_end: datetime, timezone: str) -> int:
+    """The last local day inside the half-open calibration period ending at `calibration_end`."""
+    return day_number(calibration_end - timedelta(microseconds=1), timezone)
+
+
+def _offset(tz: ZoneInfo, instant: datetime) -> int:
+    aware = instant.replace(tzinfo=UTC).astimezone(tz)
+    delta = aware.utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+def offset_intervals(timezone: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime,
+                                                                             int]]:
+    """Half-open UTC intervals covering [lo, hi] in which the zone's UTC offset is constant.
+
+    Engines disagree on time-zone functions, so local days are computed from
+    epoch seconds plus the offset; a zone with daylight saving gets one
+    interval per change (two a year), found by a daily scan and a bisection to
+    the second, and a fixed zone needs no join at all.
+    """
+    tz = zone(timezone)
+    start = lo.replace(microsecond=0)
+    stop = hi.replace(microsecond=0) + timedelta(seconds=1)
+    intervals: list[tuple[datetime, datetime, int]] = []
+    current_start, current = start, _offset(tz, start)
+    probe = start
+    while probe < stop:
+        step = min(probe + timedelta(days=1), stop)
+        if _offset(tz, step) != current:
+            low, high = 0, int((step - probe).total_seconds())  # offset changes in (low, high]
+            while high - low > 1:
+                middle = (low + high) // 2
+                if _offset(tz, probe + timedelta(seconds=middle)) == current:
+                    low = middle
+                else:
+                    high = middle
+            change = probe + timedelta(seconds=high)
+            intervals.append((current_start, change, current))
+            current_start, current = change, _offset(tz, change)
+        probe = step
+    intervals.append((current_start, stop + timedelta(days=1), current))
+    return intervals
+
+
+def with_local_day(table: ir.Table, column: str, timezone: str, lo: datetime,
+                   hi: datetime) -> ir.Table:
+    """Add `day`: the local calendar day of `column` as whole days since 1970-01-01."""
+    intervals = offset_intervals(timezone, lo, hi)
+    seconds = cv.epoch(table[column])
+    if len(intervals) == 1:
+        local = seconds + intervals[0][2]
+        return table.mutate(day=(local.cast("float64") / cv.SECONDS_PER_DAY).floor()
+                            .cast("int64"))
+    offsets = ibis.memtable({
+        "_lo": [i[0] for i in intervals],
+        "_hi": [i[1] for i in intervals],
+        "_offset": [i[2] for i in intervals],
+    })
+    joined = table.inner_join(offsets, (table[column] >= offsets._lo) &
+                              (table[column] < offsets._hi))
+    local = cv.epoch(joined[column]) + joined._offset
+    joined = joined.mutate(day=(local.cast("float64") / cv.SECONDS_PER_DAY).floor()
+                           .cast("int64"))
+    return joined.drop("_lo", "_hi", "_offset")
+
+
+def _span(orders: ir.Table, column: str) -> tuple[datetime, datetime] | None:
+    """First and last instant of `column`: the range the time-zone table must cover."""
+    found = orders.aggregate(lo=orders[column].min(), hi=orders[column].max()).to_pyarrow()
+    lo, hi = found["lo"][0].as_py(), found["hi"][0].as_py()
+    if lo is None or hi is None:
+        return None
+    return (lo.replace(tzinfo=None), hi.replace(tzinfo=None))
+
+
+def purchase_days(ctx: MetricContext, *, since: datetime | None = None,
+                  until: datetime | None = None) -> ir.Table:
+    """One row per customer and local day with a valid order: customer_id, day, amount.
+
+    `amount` is that day's summed revenue (DECIMAL) in the reporting currency;
+    guest orders (no customer) are left out because they cannot repeat.
+    """
+    orders = cv.valid_orders(ctx, since=since, until=until)
+    orders = orders.filter(orders.customer_id.notnull())
+    span = _span(orders, "placed_at")
+    if span is None:
+        lo = hi = since or until or ctx.as_of
+    else:
+        lo, hi = span
+    orders = with_local_day(orders.select("customer_id", "placed_at", "revenue"), "placed_at",
+                            ctx.timezone, lo, hi)
+    return orders.group_by(["customer_id", "day"]).aggregate(amount=orders.revenue.sum())
+
+
+def customer_summary(ctx: MetricContext, *, calibration_end: datetime, unit: Unit = "days",
+                     holdout_end: datetime | None = None) -> ir.Table:
+    """Per customer with a valid order before `calibration_end` (naive UTC, exclusive).
+
+    Columns: customer_id, frequency (repeat purchases, int64), recency and
+    age (float64, in `unit`), monetary (float64 mean revenue of the repeat
+    purchases, 0 without any), first_day and last_day (local day numbers);
+    with `holdout_end`, also holdout_purchases: purchase days in
+    [calibration_end, holdout_end), 0 for a customer who did not come back.
+    """
+    per_unit = DAYS_PER_UNIT[_checked_unit(unit)]
+    end_day = last_day(calibration_end, ctx.timezone)
+    days = purchase_days(ctx, until=calibration_end)
+    first = days.day.min().over(group_by=days.customer_id)
+    days = days.mutate(_first=first)
+    per = days.group_by("customer_id").aggregate(
+        purchases=days.count(),
+        first_day=days.day.min(),
+        last_day=days.day.max(),
+        total=days.amount.sum(),
+        first_amount=ibis.ifelse(days.day == days._first, days.amount, 0).sum(),
+    )
+    frequency = (per.purchases - 1).cast("int64")
+    repeat_total = (per.total - per.first_amount).cast("float64")
+    summary = per.select(
+        "customer_id",
+        frequency=frequency,
+        recency=(per.last_day - per.first_day).cast("float64") / per_unit,
+        age=(ibis.literal(end_day, type="int64") - per.first_day).cast("float64") / per_unit,
+        monetary=ibis.ifelse(frequency > 0, repeat_total / frequency.cast("float64"), 0.0),
+        first_day=per.first_day,
+        last_day=per.last_day,
+    )
+    if holdout_end is None:
+        return summary
+    later = purchase_days(ctx, since=calibration_end, until=holdout_end)
+    counts = later.group_by(_cid=later.customer_id).aggregate(_n=later.count())
+    joined = summary.left_join(counts, summary.customer_id == counts._cid)
+    return joined.mutate(holdout_purchases=joined._n.coalesce(0).cast("int64")).drop("_cid", "_n")
+
+
+def _checked_unit(unit: str) -> str:
+    periods_per_month(unit)
+    return unit
+
+
+@dataclass(frozen=True)
+class CustomerSummary:
+    """The summary back in Python: customer ids in a stable order and the models' arrays."""
+
+    customer_id: pa.Array
+    summary: RfmSummary
+    unit: str
+    calibration_end: datetime
+    holdout_purchases: FloatArray | None = None
+
+    def __len__(self) -> int:
+        return len(self.summary)
+
+
+def fetch_summary(ctx: MetricContext, *, calibration_end: datetime, unit: Unit = "days",
+                  holdout_end: datetime | None = None) -> CustomerSummary:
+    """Run the summary query and hand the models plain arrays (sorted by customer_id)."""
+    expr = customer_summary(ctx, calibration_end=calibration_end, unit=unit,
+                            holdout_end=holdout_end).order_by("customer_id")
+    table = expr.to_pyarrow()
+
+    def column(name: str) -> FloatArray:
+        return np.asarray(table[name].to_numpy(zero_copy_only=False), dtype=np.float64)
+
+    summary = RfmSummary(frequency=column("frequency"), recency=column("recency"),
+                         age=column("age"), monetary=column("monetary"))
+    holdout = column("holdout_purchases") if holdout_end is not None else None
+    return CustomerSummary(customer_id=table["customer_id"].combine_chunks(), summary=summary,
+                           unit=unit, calibration_end=calibration_end,
+                           holdout_purchases=holdout)
