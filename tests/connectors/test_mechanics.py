@@ -135,3 +135,18 @@ def test_a_full_refresh_stream_leaves_no_cursor() -> None:
     assert cursor.after_page(3) == {"window": {"since": None, "until": cursor.after_page(3)
                                                ["window"]["until"], "resume": 3}}
     assert cursor.after_page(None) == {}
+
+
+def test_a_200_that_is_really_throttled_is_retried_through_the_check(
+        woo: Any, sleeps: Any) -> None:
+    client = ApiClient("Shop", woo.url, make_session(auth=(woo.key, woo.secret)))
+    client.retry = type(client.retry)(sleep=sleeps)
+    calls = {"n": 0}
+
+    def check(body: Any, answer: requests.Response) -> None:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise HttpError("Shop", "POST", "/graphql", 429, "THROTTLED", retry_after=1.5)
+
+    body, _ = client.get_json("customers", {"per_page": 1}, check=check)
+    assert len(body) == 1 and calls["n"] == 3 and sleeps.waits == [1.5, 1.5]

@@ -8,7 +8,7 @@ host with our credentials) is done here once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -25,6 +25,7 @@ from clientela.connectors.retry import RetryPolicy, ThrottleWait, retry_after_se
 DEFAULT_USER_AGENT = f"clientela/{__version__} (+https://github.com/clientela/clientela)"
 
 Params = Mapping[str, str | int | float | bool | None]
+BodyCheck = Callable[[Any, requests.Response], None]
 
 
 def make_session(
@@ -106,11 +107,13 @@ class ApiClient:
             code=code, retry_after=retry_after,
         )
 
-    def _send(self, method: str, url: str, params: Params | None) -> requests.Response:
+    def _send(self, method: str, url: str, params: Params | None,
+              body: Any = None) -> requests.Response:
         self.limiter.before_request()
         self.requests_made += 1
         try:
-            response = self.session.request(method, url, params=params, timeout=self.timeout)
+            response = self.session.request(method, url, params=params, json=body,
+                                            timeout=self.timeout)
         except requests.exceptions.SSLError as error:
             raise HttpError(self.platform, method, self.path_of(url), None,
                             f"TLS failure ({type(error).__name__})", transient=False) from None
@@ -142,14 +145,31 @@ class ApiClient:
         return self.retry.call(lambda: self._send("GET", url, params))
 
     def get_json(
-        self, path_or_url: str, params: Params | None = None
+        self, path_or_url: str, params: Params | None = None, *, check: BodyCheck | None = None
     ) -> tuple[Any, requests.Response]:
         """GET and decode; list elements that are not valid JSON come back as `BadRecord`s."""
+        return self.request_json("GET", path_or_url, params, check=check)
+
+    def post_json(
+        self, path_or_url: str, body: Any, *, check: BodyCheck | None = None
+    ) -> tuple[Any, requests.Response]:
+        """POST a JSON body (GraphQL, search endpoints) and decode the answer."""
+        return self.request_json("POST", path_or_url, None, body=body, check=check)
+
+    def request_json(
+        self, method: str, path_or_url: str, params: Params | None = None, *,
+        body: Any = None, check: BodyCheck | None = None,
+    ) -> tuple[Any, requests.Response]:
+        """`check(decoded, response)` may raise an `HttpError` for a 200 that is really a
+        failure (a GraphQL 'THROTTLED' error, say); a transient one is retried like any."""
         url = self.url(path_or_url)
 
         def attempt() -> tuple[Any, requests.Response]:
-            response = self._send("GET", url, params)
-            return self._decode("GET", url, response), response
+            response = self._send(method, url, params, body)
+            decoded = self._decode(method, url, response)
+            if check is not None:
+                check(decoded, response)
+            return decoded, response
 
         return self.retry.call(attempt)
 
