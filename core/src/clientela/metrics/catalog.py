@@ -17,6 +17,9 @@ SECTIONS: tuple[str, ...] = (
     "clientela.metrics.value",
     "clientela.clv_engine.metrics",
     "clientela.metrics.rfm",
+    "clientela.metrics.campaigns",
+    "clientela.metrics.loyalty",
+    "clientela.metrics.funnel",
 )
 """Modules whose `metrics()` make up the built-in catalogue, in display order."""
 
