@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _kpi_fixtures import basic_records, build_store, catalog
 
 from clientela.metrics.api import Metric
 from clientela.store import Store
-from _kpi_fixtures import basic_records, build_store, catalog
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-
 import pytest
 
 from clientela.kpi import KpiError, MissingDataError, compute

@@ -36,9 +36,11 @@ ComparePair = tuple[tuple[Bound, Bound], tuple[Bound, Bound]]
 def backend_of(source: Any) -> BaseBackend:
     """An Ibis backend from a clientela Store or from a backend itself."""
     if hasattr(source, "ibis") and callable(source.ibis):
-        return source.ibis()  # type: ignore[no-any-return]
+        backend: BaseBackend = source.ibis()
+        return backend
     if hasattr(source, "table") and hasattr(source, "list_tables"):
-        return source  # type: ignore[no-any-return]
+        found: BaseBackend = source
+        return found
     raise KpiError(f"expected a clientela Store or an Ibis backend, got {type(source).__name__}")
 
 

@@ -46,10 +46,11 @@ class KpiResult:
         return frame
 
     def __len__(self) -> int:
-        return self.table.num_rows
+        return int(self.table.num_rows)
 
     def rows(self) -> list[dict[str, Any]]:
-        return self.table.to_pylist()
+        rows: list[dict[str, Any]] = self.table.to_pylist()
+        return rows
 
     def value(self, metric: str, measure: str = "value", *, period: str | None = None,
               slice: str | None = None, item: str | None = None,

@@ -72,8 +72,10 @@ def golden_records(customers: int = 60, orders: int = 600, seed: int = SEED
     traffic = [Traffic(source=SOURCE, day=date(2023, 1, 1) + timedelta(days=d),
                        channel=CHANNELS[d % len(CHANNELS)], sessions=rng.randrange(50, 500))
                for d in range(0, 1095, 3)]
-    return {Customer: people, Order: found, OrderLine: lines, MarketingSpend: spend,
-            Traffic: traffic}
+    records: dict[type[Record], list[Record]] = {
+        Customer: list(people), Order: list(found), OrderLine: list(lines),
+        MarketingSpend: list(spend), Traffic: list(traffic)}
+    return records
 
 
 def golden_store(path: Path) -> Store:
