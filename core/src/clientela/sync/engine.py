@@ -89,14 +89,24 @@ def run_sync(
     chosen: list[Stream] = [
         s for s in source.streams() if streams is None or s.name in streams
     ]
+    by_name: dict[str, StreamSummary] = {}
+
+    def summary_for(name: str) -> StreamSummary:
+        # a parent stream's batches may carry a child stream (orders -> order_lines):
+        # each is counted under its own name
+        if name not in by_name:
+            by_name[name] = StreamSummary(name)
+            summary.streams.append(by_name[name])
+        return by_name[name]
+
     try:
         for stream in chosen:
-            stream_summary = StreamSummary(stream.name)
-            summary.streams.append(stream_summary)
+            summary_for(stream.name)
             for batch in source.read(stream, store.get_state(source_name, stream.name)):
                 read, counts, rejected = write_source_batch(
                     store, source_name, batch, context=context, run_id=run_id
                 )
+                stream_summary = summary_for(batch.stream.name)
                 stream_summary.read += read
                 stream_summary.counts.add(counts)
                 stream_summary.quarantined += rejected
