@@ -1,0 +1,96 @@
+"""The official client, pointed where it should be, with retries and readable errors.
+
+`mailchimp-marketing` neither retries nor always raises: a 429 or 403 with
+no body (what Mailchimp sends at high volume) comes back as a bare
+`requests.Response`, so it is checked here. Error text is masked before it
+is kept anywhere: Mailchimp echoes e-mail addresses in its details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import mailchimp_marketing as mailchimp
+import requests
+from mailchimp_marketing.api_client import ApiClientError
+
+from clientela.destinations.batching import Retryable, retrying
+from clientela.privacy import mask_text
+from clientela_mailchimp.config import MailchimpConfig
+
+
+class MailchimpError(Exception):
+    """A refused call: `status` and Mailchimp's problem title, details masked."""
+
+    def __init__(self, status: int | None, title: str, detail: str = "") -> None:
+        super().__init__(f"Mailchimp {status}: {title}" + (f": {detail}" if detail else ""))
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+def subscriber_hash(email: str) -> str:
+    return hashlib.md5(email.strip().lower().encode()).hexdigest()
+
+
+def _problem(body: Any) -> tuple[str, str]:
+    if isinstance(body, dict):
+        detail = str(body.get("detail", ""))
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            detail += " " + "; ".join(f"{e.get('field', '')}: {e.get('message', '')}"
+                                      for e in errors if isinstance(e, dict))
+        return str(body.get("title", "error")), mask_text(detail.strip())
+    return "error", mask_text(str(body or "")[:200])
+
+
+def _translate(status: int | None, body: Any) -> Exception:
+    title, detail = _problem(body)
+    if status is None or status == 429 or status >= 500:
+        return Retryable(f"Mailchimp {status or 'connection'}: {title} {detail}".strip())
+    if status == 403 and not isinstance(body, dict):  # throttling at volume: no JSON body
+        return Retryable("Mailchimp 403 without a body (throttled)")
+    return MailchimpError(status, title, detail)
+
+
+class Api:
+    """One configured client, shared by the worker threads (it keeps no per-call state)."""
+
+    def __init__(self, config: MailchimpConfig, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self.client = mailchimp.Client()
+        settings: dict[str, Any] = {"api_key": config.api_key.get_secret_value(),
+                                    "timeout": config.timeout}
+        if config.server:
+            settings["server"] = config.server
+        self.client.set_config(settings)
+        if config.base_url:
+            # after set_config, and with no "server" in it: the client replaces that word
+            self.client.api_client.host = config.base_url.rstrip("/")
+        self.lists = self.client.lists
+        self.list_id = config.list_id
+        self._retrying = retrying(attempts=config.max_attempts, sleep=sleep)
+
+    def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        for attempt in self._retrying:
+            with attempt:
+                return self._once(method, *args, **kwargs)
+        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
+
+    @staticmethod
+    def _once(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = method(*args, **kwargs)
+        except ApiClientError as error:
+            status = error.status_code
+            if status is None:  # the client wraps connection errors without a status
+                raise Retryable(f"Mailchimp connection error: {type(error.text).__name__}") from None
+            raise _translate(status, error.text) from None
+        if isinstance(result, requests.Response):
+            if not result.ok:
+                raise _translate(result.status_code, None)
+            return {}
+        return result

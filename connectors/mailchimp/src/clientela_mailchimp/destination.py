@@ -1,0 +1,290 @@
+"""Mailchimp as a clientela destination: members by batch subscribe, segments as tags.
+
+Call budget for N changed contacts (APIS.md's floor): ⌈N/500⌉ batch
+subscribes, then, per segment s, ⌈max(adds_s, removes_s)/500⌉ static-segment
+calls, because a segment call carries 500 adds *and* 500 removes. That is
+why tags are sent after all upserts, grouped by segment across the whole
+push rather than per batch, and why a contact that moves is committed only
+when its last tag call has answered (a crash in between resends its upsert,
+which is idempotent, and its tag calls).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from clientela.destinations.api import (
+    Change,
+    Done,
+    FieldSpec,
+    ForgetResult,
+    Outcome,
+    PushContext,
+    Scalar,
+    plan_by_existence,
+)
+from clientela.destinations.batching import BatchRejected, chunks, isolate
+from clientela.privacy import mask_text
+from clientela_mailchimp.client import Api, MailchimpError, subscriber_hash
+from clientela_mailchimp.config import MailchimpConfig
+
+PAGE = 1000
+"""Mailchimp's largest `count` for list reads."""
+LOOKUP_ONE_BY_ONE = 40
+"""Below this many unknown contacts, look each up; above, page through the audience."""
+MERGE_TYPES = {"text": "text", "number": "number", "date": "date"}
+ABSENT_STATUSES = frozenset({"archived"})
+"""An archived member is re-added like a new one (with a status), never updated blind."""
+
+
+def merge_value(value: Scalar) -> Any:
+    """JSON for a merge field; "" clears a field whose value went away."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@dataclass
+class _Tagging:
+    """Tag work left for contacts whose upsert landed, and how many calls each still awaits."""
+
+    adds: dict[str, list[Change]] = field(default_factory=dict)
+    removes: dict[str, list[Change]] = field(default_factory=dict)
+    pending: dict[str, int] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)
+
+    def add(self, change: Change) -> None:
+        count = 0
+        if change.contact.segment is not None:
+            self.adds.setdefault(change.contact.segment, []).append(change)
+            count += 1
+        if change.previous_segment is not None:
+            self.removes.setdefault(change.previous_segment, []).append(change)
+            count += 1
+        self.pending[change.customer_id] = count
+
+
+class MailchimpDestination:
+    def __init__(self, config: MailchimpConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self.api = Api(config, sleep)
+        self.pool = ThreadPoolExecutor(max_workers=config.max_connections,
+                                       thread_name_prefix="mailchimp")
+        self._segment_ids: dict[str, int] = {}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    # -- plan (reads only) -------------------------------------------------------------
+
+    def plan(self, push: PushContext, changes: Sequence[Change]) -> list[Change]:
+        unknown = [change.contact.email for change in changes if change.action == "create"]
+        present = self.existing(unknown) if unknown else set()
+        return plan_by_existence(
+            changes, lambda change: subscriber_hash(change.contact.email) in present,
+            double_opt_in=self.config.double_opt_in)
+
+    def existing(self, emails: Sequence[str]) -> set[str]:
+        """Subscriber hashes of these addresses that are members (any status but archived)."""
+        wanted = {subscriber_hash(email) for email in emails}
+        if len(wanted) <= LOOKUP_ONE_BY_ONE:
+            found = self.pool.map(self._member_status, sorted(wanted))
+            return {digest for digest, status in zip(sorted(wanted), found, strict=True)
+                    if status is not None and status not in ABSENT_STATUSES}
+        return wanted & self._all_members()
+
+    def _member_status(self, digest: str) -> str | None:
+        try:
+            member = self.api.call(self.api.lists.get_list_member, self.api.list_id, digest,
+                                   fields=["status"])
+        except MailchimpError as error:
+            if error.status == 404:
+                return None
+            raise
+        return str(member.get("status"))
+
+    def _all_members(self) -> set[str]:
+        fields = ["members.email_address", "members.status", "total_items"]
+
+        def page(offset: int) -> dict[str, Any]:
+            result: dict[str, Any] = self.api.call(self.api.lists.get_list_members_info,
+                                                   self.api.list_id, count=PAGE, offset=offset,
+                                                   fields=fields)
+            return result
+
+        first = page(0)
+        pages = [first, *self.pool.map(page, range(PAGE, int(first.get("total_items", 0)), PAGE))]
+        return {subscriber_hash(member["email_address"]) for result in pages
+                for member in result.get("members", [])
+                if member.get("status") not in ABSENT_STATUSES}
+
+    # -- prepare (only what is missing) -------------------------------------------------
+
+    def prepare(self, push: PushContext) -> None:
+        self._ensure_merge_fields(push.fields)
+        self._ensure_segments([self.config.tag(push.segmentation, s) for s in push.segments])
+
+    def _ensure_merge_fields(self, fields: Sequence[FieldSpec]) -> None:
+        found = self.api.call(self.api.lists.get_list_merge_fields, self.api.list_id, count=PAGE)
+        have = {item["tag"] for item in found.get("merge_fields", [])}
+        for spec in fields:
+            tag = self.config.merge_tags.get(spec.name)
+            if tag is None or tag in have:
+                continue
+            self.api.call(self.api.lists.add_list_merge_field, self.api.list_id,
+                          {"tag": tag, "name": spec.label, "type": MERGE_TYPES[spec.type],
+                           "public": False})
+
+    def _ensure_segments(self, names: Sequence[str]) -> None:
+        found = self.api.call(self.api.lists.list_segments, self.api.list_id, type="static",
+                              count=PAGE, fields=["segments.id", "segments.name", "total_items"])
+        self._segment_ids = {item["name"]: int(item["id"]) for item in found.get("segments", [])}
+        for name in names:
+            if name not in self._segment_ids:
+                made = self.api.call(self.api.lists.create_segment, self.api.list_id,
+                                     {"name": name, "static_segment": []})
+                self._segment_ids[name] = int(made["id"])
+
+    # -- send ----------------------------------------------------------------------------
+
+    def send(self, push: PushContext, changes: Sequence[Change], done: Done) -> None:
+        tagging = _Tagging()
+        upserts = [c for c in changes if c.action in ("create", "update")]
+        for change in changes:
+            if change.action == "remove":
+                tagging.add(change)
+        futures = [self.pool.submit(self._upsert, push, batch)
+                   for batch in chunks(upserts, self.config.batch_size)]
+        for future in as_completed(futures):
+            landed, failed = future.result()
+            done(failed)
+            still = []
+            for change in landed:
+                if change.moves:
+                    tagging.add(change)
+                else:
+                    still.append(Outcome(change.customer_id, True))
+            done(still)
+        self._tag(push, tagging, done)
+
+    def _upsert(self, push: PushContext, batch: Sequence[Change]) -> tuple[list[Change], list[Outcome]]:
+        failed: list[Outcome] = []
+
+        def send(rows: Sequence[Change]) -> dict[str, Any]:
+            body = {"members": [self._member(push, change) for change in rows],
+                    "update_existing": True}
+            try:
+                result: dict[str, Any] = self.api.call(self.api.lists.batch_list_members,
+                                                       self.api.list_id, body)
+            except MailchimpError as error:
+                if error.status == 400:
+                    raise BatchRejected(str(error)) from None
+                raise
+            return result
+
+        def rejected(change: Change, error: BatchRejected) -> None:
+            failed.append(Outcome(change.customer_id, False, str(error)))
+
+        landed: list[Change] = []
+        for rows, answer in isolate(batch, send, rejected):
+            errors = {str(e.get("email_address", "")).lower(): e for e in answer.get("errors", [])}
+            for change in rows:
+                error = errors.get(change.contact.email.lower())
+                if error is None:
+                    landed.append(change)
+                    continue
+                text = mask_text(f"{error.get('error_code', 'ERROR')}: {error.get('error', '')}")
+                gone = change.action == "update" and "status" in text.lower()
+                failed.append(Outcome(change.customer_id, False, text, resend_as_new=gone))
+        return landed, failed
+
+    def _member(self, push: PushContext, change: Change) -> dict[str, Any]:
+        merge = {}
+        for spec in push.fields:
+            tag = self.config.merge_tags.get(spec.name)
+            if tag is not None:
+                merge[tag] = merge_value(change.contact.fields.get(spec.name))
+        member: dict[str, Any] = {"email_address": change.contact.email, "merge_fields": merge}
+        if change.action == "create" and change.status is not None:
+            member["status"] = change.status  # new members only: existing ones keep theirs
+        return member
+
+    def _tag(self, push: PushContext, tagging: _Tagging, done: Done) -> None:
+        size = self.config.batch_size
+        calls: list[Future[list[tuple[Change, bool, str | None]]]] = []
+        for segment in sorted(set(tagging.adds) | set(tagging.removes)):
+            adds = tagging.adds.get(segment, [])
+            removes = tagging.removes.get(segment, [])
+            segment_id = self._segment_ids[self.config.tag(push.segmentation, segment)]
+            for index in range(math.ceil(max(len(adds), len(removes)) / size)):
+                work = ([(c, True) for c in adds[index * size:(index + 1) * size]]
+                        + [(c, False) for c in removes[index * size:(index + 1) * size]])
+                calls.append(self.pool.submit(self._segment_call, segment_id, work))
+        for future in as_completed(calls):
+            finished: list[Outcome] = []
+            for change, ok, error in future.result():
+                cid = change.customer_id
+                if not ok and cid not in tagging.failed:
+                    tagging.failed.add(cid)
+                    finished.append(Outcome(cid, False, error))
+                tagging.pending[cid] -= 1
+                if tagging.pending[cid] == 0 and cid not in tagging.failed:
+                    finished.append(Outcome(cid, True))
+            done(finished)
+
+    def _segment_call(self, segment_id: int, work: Sequence[tuple[Change, bool]]
+                      ) -> list[tuple[Change, bool, str | None]]:
+        results: list[tuple[Change, bool, str | None]] = []
+
+        def send(items: Sequence[tuple[Change, bool]]) -> dict[str, Any]:
+            body = {"members_to_add": [c.contact.email for c, add in items if add],
+                    "members_to_remove": [c.contact.email for c, add in items if not add]}
+            try:
+                answer: dict[str, Any] = self.api.call(self.api.lists.batch_segment_members,
+                                                       body, self.api.list_id, segment_id)
+            except MailchimpError as error:
+                if error.status == 400:
+                    raise BatchRejected(str(error)) from None
+                raise
+            return answer
+
+        def rejected(item: tuple[Change, bool], error: BatchRejected) -> None:
+            results.append((item[0], False, str(error)))
+
+        for items, answer in isolate(work, send, rejected):
+            bad: dict[str, str] = {}
+            for entry in answer.get("errors", []):
+                for email in entry.get("email_addresses", []):
+                    bad[str(email).lower()] = mask_text(str(entry.get("error", "")))
+            for change, add in items:
+                error = bad.get(change.contact.email.lower())
+                # a removal that fails finds no member to untag: nothing holds the old tag
+                results.append((change, error is None or not add, None if not add else error))
+        return results
+
+    # -- forget ----------------------------------------------------------------------------
+
+    def forget(self, email: str) -> ForgetResult:
+        try:
+            self.api.call(self.api.lists.delete_list_member_permanent, self.api.list_id,
+                          subscriber_hash(email))
+        except MailchimpError as error:
+            if error.status == 404:
+                return ForgetResult("absent", "not a member of the audience")
+            raise
+        return ForgetResult("deleted", "permanently deleted (actions/delete-permanent)")
+
+
+def open_destination(config: MailchimpConfig) -> MailchimpDestination:
+    return MailchimpDestination(config)

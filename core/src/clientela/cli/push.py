@@ -1,0 +1,143 @@
+"""`clientela push` and `clientela forget`: segments out to destinations, people out of all.
+
+Thin layers over `clientela.destinations.push.push` and `...forget.forget`:
+the CLI resolves the destination's config section, opens it, shows a
+progress bar and prints a summary a person can act on (masked e-mails only).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from clientela.cli.common import Failure, UserError, console, progress_bar, workspace
+from clientela.config import plugin_config
+from clientela.destinations.api import Destination
+from clientela.plugins import registry
+from clientela.privacy import mask_email
+
+
+def open_destination(name: str) -> Destination:
+    spec = registry().get("destination", name)
+    section = workspace.settings.destinations.get(name)
+    if section is None:
+        raise UserError(f"no [destinations.{name}] section in the configuration; see the "
+                        f"{name} plugin's README for its settings")
+    config = plugin_config(spec.config, section, f"destinations.{name}")
+    opened: Destination = spec.open(config)
+    return opened
+
+
+def _as_of(text: str | None, timezone: str) -> datetime:
+    from clientela.cli.segments import _as_of as segments_as_of
+
+    return segments_as_of(text, timezone)
+
+
+def push_command(
+    destination: Annotated[str, typer.Argument(help="A destination plugin (see `clientela plugins`).")],
+    segment: Annotated[str, typer.Option(
+        "--segment", help="`rfm` (the default), or a name for the segment that --rule defines.")] = "rfm",
+    rule: Annotated[str | None, typer.Option(
+        "--rule", help="Customers in the segment, e.g. \"days_since_last_order >= 120 and "
+        "total_spent > 500\" (fields, numbers, strings, comparisons, and/or/not).")] = None,
+    fields: Annotated[str | None, typer.Option(
+        "--fields", help="Comma-separated fields to send (default: all the store has): "
+        "rfm_segment,r,f,m,clv,p_alive,last_order,orders,total_spent,avg_ticket,"
+        "loyalty_points.")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Compute segments and fields as of this date (workspace time zone); "
+        "default: the end of today.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Show what would be created, updated, skipped and moved; send nothing.")
+    ] = False,
+    sample: Annotated[int, typer.Option(min=0, help="Contacts shown per action.")] = 5,
+) -> None:
+    """Push a segmentation to a destination: only the contacts that changed since the last push."""
+    from clientela.destinations.contacts import ContactsError, Segmentation
+    from clientela.destinations.push import push
+    from clientela.destinations.rules import RuleError
+
+    if segment == "rfm" and rule is not None:
+        raise UserError("--rule defines its own segment: name it with --segment NAME")
+    if segment != "rfm" and rule is None:
+        raise UserError(f"--segment {segment!r}: only `rfm` is built in; define this one with --rule")
+    segmentation = Segmentation.rfm() if rule is None else Segmentation.from_rule(segment, rule)
+    settings = workspace.settings.workspace
+    instant = _as_of(as_of, settings.timezone)
+    chosen = [name.strip() for name in fields.split(",") if name.strip()] if fields else None
+    opened = open_destination(destination)
+    try:
+        with workspace.store() as store, progress_bar() as bar:
+            task = bar.add_task(f"push {destination}", total=None)
+            try:
+                report = push(store, destination, opened, segmentation, as_of=instant,
+                              timezone=settings.timezone, currency=settings.currency,
+                              fields=chosen, dry_run=dry_run, sample=sample,
+                              progress=lambda n, total: bar.update(task, completed=n, total=total))
+            except (ContactsError, RuleError) as error:
+                raise UserError(str(error)) from None
+    finally:
+        opened.close()
+    _print(report)
+    if report.failed:
+        raise Failure(f"{report.failed} contact(s) failed; they are retried on the next push "
+                      f"(see push_log, run {report.run_id})")
+
+
+def _print(report: Any) -> None:
+    title = ("Dry run: nothing sent" if report.dry_run else f"Pushed (run {report.run_id})")
+    table = Table(title=f"{title}: {report.segmentation} -> {report.destination}, "
+                  f"{report.contacts:,} contacts")
+    table.add_column("what")
+    table.add_column("contacts", justify="right")
+    table.add_column("sample")
+    rows = [("create", "created"), ("update", "updated"), ("remove", "removed"),
+            ("skip", "skipped")]
+    for planned, done in rows:
+        count = report.planned[planned] if report.dry_run else report.outcomes[done]
+        label = planned if report.dry_run else done
+        if planned == "skip":
+            label += " (no consent)"
+        if planned == "remove":
+            label += " from segment"
+        table.add_row(label, f"{count:,}", ", ".join(report.sample.get(planned, [])))
+    table.add_row("unchanged", f"{report.unchanged:,}", "")
+    table.add_row("segment moves", f"{report.moved:,}", "")
+    if not report.dry_run:
+        table.add_row("[red]failed[/]", f"{report.failed:,}",
+                      "; ".join(f"{cid}: {error}" for cid, error in report.errors[:3]))
+    console.print(table)
+
+
+def forget_command(
+    email: Annotated[str, typer.Argument(help="The person's e-mail address.")],
+) -> None:
+    """Erase a person: anonymise them in the store and delete them from every destination."""
+    from clientela.destinations.forget import forget
+
+    configured = {name: (lambda name=name: open_destination(name))
+                  for name in workspace.settings.destinations if name in registry().destinations}
+    with workspace.store() as store:
+        report = forget(store, email, configured)
+    who = mask_email(email.strip().lower())
+    table = Table(title=f"forget {who}: request {report.request_id}, "
+                  f"{report.customers} customer(s) anonymised in the store")
+    table.add_column("destination")
+    table.add_column("outcome")
+    table.add_column("detail")
+    for name, status in sorted(report.outcomes.items()):
+        colour = "red" if status == "failed" else "green"
+        table.add_row(name, f"[{colour}]{status}[/]", report.details.get(name, "done earlier"))
+    console.print(table)
+    if not report.done:
+        raise Failure("some destinations could not forget this person; run the same command "
+                      "again to complete the request")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("push")(push_command)
+    app.command("forget")(forget_command)
