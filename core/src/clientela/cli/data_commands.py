@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from clientela.cli.common import UserError, console, err_console, progress_bar, workspace
+from clientela.cli.common import UserError, console, progress_bar, workspace
 from clientela.config import DEFAULT_CONFIG_FILE, EXAMPLE_CONFIG, plugin_config
 from clientela.plugins import registry
 from clientela.sources.files import FileSource, FileSourceConfig

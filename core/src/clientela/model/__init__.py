@@ -24,8 +24,8 @@ from clientela.model.types import (
     OrderStatus,
 )
 from clientela.model.validation import (
-    Rejection,
     RecordValidationError,
+    Rejection,
     validate_one,
     validate_rows,
 )

@@ -60,7 +60,7 @@ def _column(name: str, info: FieldInfo) -> Column:
     metadata: list[Any] = []
     if get_origin(annotation) is Annotated:
         annotation, *metadata = get_args(annotation)
-    nullable = nullable or not info.is_required() and info.default is None
+    nullable = nullable or (not info.is_required() and info.default is None)
     origin = get_origin(annotation)
     if origin is list:
         return Column(name, "VARCHAR[]", pa.list_(pa.string()), True)
