@@ -8,7 +8,9 @@ is kept anywhere: Mailchimp echoes e-mail addresses in its details.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +50,10 @@ def _problem(body: Any) -> tuple[str, str]:
 
 
 def _translate(status: int | None, body: Any) -> Exception:
+    if isinstance(body, str) and body.lstrip().startswith("{"):
+        # errors come as application/problem+json, which the client leaves as text
+        with contextlib.suppress(ValueError):
+            body = json.loads(body)
     title, detail = _problem(body)
     if status is None or status == 429 or status >= 500:
         return Retryable(f"Mailchimp {status or 'connection'}: {title} {detail}".strip())

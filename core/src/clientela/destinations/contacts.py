@@ -87,7 +87,7 @@ def choose_fields(names: Sequence[str] | None, con: duckdb.DuckDBPyConnection) -
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
                       [name]).fetchone()
     return bool(row and row[0])
 
