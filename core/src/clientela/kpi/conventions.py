@@ -26,11 +26,11 @@ MONEY = dt.Decimal(18, 2)
 SECONDS_PER_DAY = 86400
 
 
-def _rate(orders: ir.Table, currency: str) -> ir.Value:
-    """Reporting-currency units per order-currency unit: 1 for the reporting currency."""
-    home = (orders.currency.isnull()) | (orders.currency == "") | (orders.currency == currency)
-    return ibis.ifelse(home & orders.fx_rate.isnull(), ibis.literal(1, type=dt.Decimal(18, 8)),
-                       orders.fx_rate.coalesce(ibis.literal(1, type=dt.Decimal(18, 8))))
+def _rate(orders: ir.Table) -> ir.Value:
+    """Reporting-currency units per order-currency unit. An order in the reporting currency
+    has no rate (1); an order in another currency always has one: the import refuses a
+    foreign order without it, so nothing foreign is ever summed at 1 by accident."""
+    return orders.fx_rate.coalesce(ibis.literal(1, type=dt.Decimal(18, 8)))
 
 
 def to_money(value: ir.NumericValue) -> ir.DecimalValue:
@@ -38,13 +38,27 @@ def to_money(value: ir.NumericValue) -> ir.DecimalValue:
     return value.round(2).cast(MONEY)
 
 
+AMOUNTS: dict[str, tuple[str, ...]] = {
+    "revenue": ("total", "-refunded_amount"),
+    "gross": ("subtotal",),
+    "order_discount": ("discount",),
+    "loyalty_value": ("loyalty_discount",),
+    "discount_value": ("discount", "loyalty_discount"),
+}
+"""Converted amounts valid_orders can add: name -> the order columns summed (a leading '-'
+subtracts) before conversion."""
+
+
 def valid_orders(ctx: MetricContext, *, since: datetime | None = None,
-                 until: datetime | None = None) -> ir.Table:
+                 until: datetime | None = None,
+                 amounts: tuple[str, ...] | None = None) -> ir.Table:
     """Valid orders placed in [since, until), with amounts in the reporting currency.
 
-    Adds `revenue` (total - refunded), `gross` (subtotal), `discount_value`
-    (order discount plus loyalty discount), `order_discount` and `loyalty_value`, all
-    DECIMAL(18,2).
+    `amounts` picks the converted DECIMAL(18,2) columns to add (see AMOUNTS): `revenue`
+    (total - refunded), `gross` (subtotal), `order_discount`, `loyalty_value`,
+    `discount_value` (order discount plus loyalty discount); all of them by default. Ask
+    for only what you use: Ibis compiles every column, and compilation is most of the cost
+    of a query on a small store.
     """
     orders = ctx.table("orders")
     orders = orders.filter(~orders.status.isin(list(INVALID_ORDER_STATUSES)))
@@ -52,19 +66,31 @@ def valid_orders(ctx: MetricContext, *, since: datetime | None = None,
         orders = orders.filter(orders.placed_at >= since)
     if until is not None:
         orders = orders.filter(orders.placed_at < until)
-    rate = _rate(orders, ctx.currency)
-    orders = orders.mutate(
-        revenue=to_money((orders.total - orders.refunded_amount) * rate),
-        gross=to_money(orders.subtotal * rate),
-        order_discount=to_money(orders.discount * rate),
-        loyalty_value=to_money(orders.loyalty_discount * rate),
-    )
-    return orders.mutate(discount_value=(orders.order_discount + orders.loyalty_value).cast(MONEY))
+    if amounts is None:
+        amounts = tuple(AMOUNTS)
+    if not amounts:
+        return orders
+    rate = _rate(orders)
+    added: dict[str, ir.Value] = {}
+    for name in amounts:
+        if name == "discount_value":
+            continue
+        parts = AMOUNTS[name]
+        value = orders[parts[0]]
+        for part in parts[1:]:
+            value = value - orders[part[1:]] if part.startswith("-") else value + orders[part]
+        added[name] = to_money(value * rate)
+    if "discount_value" in amounts:
+        added["discount_value"] = (
+            added.get("order_discount", to_money(orders.discount * rate))
+            + added.get("loyalty_value", to_money(orders.loyalty_discount * rate))
+        ).cast(MONEY)
+    return orders.mutate(**added)
 
 
-def period_orders(ctx: MetricContext) -> ir.Table:
+def period_orders(ctx: MetricContext, amounts: tuple[str, ...] = ("revenue",)) -> ir.Table:
     """Valid orders of the context's period, with the slice column when one is asked for."""
-    return with_slice(ctx, valid_orders(ctx, since=ctx.start, until=ctx.end))
+    return with_slice(ctx, valid_orders(ctx, since=ctx.start, until=ctx.end, amounts=amounts))
 
 
 def customer_dim(ctx: MetricContext) -> ir.Table:
@@ -105,7 +131,7 @@ def with_slice(ctx: MetricContext, table: ir.Table) -> ir.Table:
 def first_orders(ctx: MetricContext, *, until: datetime | None = None) -> ir.Table:
     """Each customer's first valid order ever (before `until`): customer_id, first_at and the
     first order's channel, store and salesperson (so new customers slice by where they began)."""
-    orders = valid_orders(ctx, until=until)
+    orders = valid_orders(ctx, until=until, amounts=())
     orders = orders.filter(orders.customer_id.notnull())
     ranked = orders.mutate(
         _n=ibis.row_number().over(group_by=orders.customer_id,
@@ -120,7 +146,7 @@ def first_orders(ctx: MetricContext, *, until: datetime | None = None) -> ir.Tab
 
 def active_customers(ctx: MetricContext, start: datetime, end: datetime) -> ir.Table:
     """Distinct customers with a valid order in [start, end), with `slice` when slicing."""
-    orders = valid_orders(ctx, since=start, until=end)
+    orders = valid_orders(ctx, since=start, until=end, amounts=())
     orders = orders.filter(orders.customer_id.notnull())
     orders = with_slice(ctx, orders)
     return orders.select("customer_id", *ctx.keys).distinct()
@@ -128,7 +154,7 @@ def active_customers(ctx: MetricContext, start: datetime, end: datetime) -> ir.T
 
 def customer_history(ctx: MetricContext, *, until: datetime) -> ir.Table:
     """Per customer, over valid orders before `until`: orders, revenue, first and last order."""
-    orders = valid_orders(ctx, until=until)
+    orders = valid_orders(ctx, until=until, amounts=("revenue",))
     orders = orders.filter(orders.customer_id.notnull())
     return orders.group_by("customer_id").aggregate(
         orders=orders.order_id.count(),

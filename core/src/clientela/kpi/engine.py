@@ -26,6 +26,7 @@ from clientela.kpi.result import KpiResult
 from clientela.metrics.api import Metric
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
 ITEM = "item"
@@ -131,16 +132,60 @@ def _melt(table: pa.Table, by: str | None) -> list[dict[str, Any]]:
     return rows
 
 
-def _run(metric: Metric, params: BaseModel, ctx: MetricContext) -> list[dict[str, Any]]:
+PERIOD_COLUMN = "_period"
+BATCH = 12
+"""Periods answered by one query: a metric's expressions for several periods are stacked
+with UNION ALL, because compiling an Ibis expression costs more than running it on a
+small store, and one query per period of a 36-month series adds up."""
+
+
+def _check(metric: Metric, ctx: MetricContext) -> None:
     for name in metric.needs:
         ctx.table(name)  # raises MissingDataError before any compute
     if ctx.by in CUSTOMER_SLICES:
         ctx.table("customers" if ctx.by == "acquisition_channel" else "orders")
+
+
+def _expr(metric: Metric, params: BaseModel, ctx: MetricContext) -> ir.Table:
     expr = metric.compute(ctx, params)
     if ctx.by is not None and SLICE_COLUMN not in expr.columns:
         raise KpiError(f"metric {metric.name!r} declares slice {ctx.by!r} but its answer has "
                        f"no {SLICE_COLUMN!r} column")
-    return _melt(expr.to_pyarrow(), ctx.by)
+    return expr
+
+
+def _run(metric: Metric, params: BaseModel, ctx: MetricContext) -> list[dict[str, Any]]:
+    _check(metric, ctx)
+    return _melt(_expr(metric, params, ctx).to_pyarrow(), ctx.by)
+
+
+def _run_many(metric: Metric, params: BaseModel, ctxs: Sequence[MetricContext]
+              ) -> list[list[dict[str, Any]]]:
+    """Answers for several periods, BATCH periods per query."""
+    import ibis
+
+    _check(metric, ctxs[0])
+    answers: list[list[dict[str, Any]]] = []
+    for first in range(0, len(ctxs), BATCH):
+        chunk = ctxs[first:first + BATCH]
+        exprs = [_expr(metric, params, ctx) for ctx in chunk]
+        if len(exprs) == 1:
+            answers.append(_melt(exprs[0].to_pyarrow(), chunk[0].by))
+            continue
+        try:
+            stacked = ibis.union(*[
+                e.mutate(**{PERIOD_COLUMN: ibis.literal(i, type="int64")})
+                for i, e in enumerate(exprs)], distinct=False)
+        except Exception:  # periods answered with different column types: one by one
+            answers.extend(_melt(e.to_pyarrow(), c.by) for e, c in zip(exprs, chunk, strict=True))
+            continue
+        table = stacked.to_pyarrow()
+        index = table.column(PERIOD_COLUMN).to_pylist()
+        rest = table.drop_columns([PERIOD_COLUMN])
+        for i, ctx in enumerate(chunk):
+            picked = rest.filter(pa.array([k == i for k in index], pa.bool_()))
+            answers.append(_melt(picked, ctx.by))
+    return answers
 
 
 def _schema(by: str | None, head: Sequence[tuple[str, pa.DataType]],
@@ -214,13 +259,15 @@ def compute(
     def periods_for(lo: Bound, hi: Bound, cut: str | None) -> list[Period]:
         return buckets(parse_bound(lo), parse_bound(hi), cut, tz)
 
-    def answer(metric: Metric, period: Period, segment_as_of: datetime) -> list[dict[str, Any]]:
-        ctx = MetricContext(
+    def context(metric: Metric, period: Period, segment_as_of: datetime) -> MetricContext:
+        return MetricContext(
             backend=backend, period=period, as_of=fixed_as_of or period.end_utc,
             timezone=timezone, currency=currency, metric=metric.name, by=by,
             segment_as_of=segment_as_of, cache=cache,
         )
-        return _run(metric, parsed[metric.name], ctx)
+
+    def answer(metric: Metric, period: Period, segment_as_of: datetime) -> list[dict[str, Any]]:
+        return _run(metric, parsed[metric.name], context(metric, period, segment_as_of))
 
     if compare is not None:
         (b_lo, b_hi), (a_lo, a_hi) = compare
@@ -234,8 +281,9 @@ def compute(
     segment_as_of = fixed_as_of or periods[-1].end_utc
     rows: list[dict[str, Any]] = []
     for metric in chosen:
-        for period in periods:
-            found = answer(metric, period, segment_as_of)
+        ctxs = [context(metric, period, segment_as_of) for period in periods]
+        for period, found in zip(periods, _run_many(metric, parsed[metric.name], ctxs),
+                                 strict=True):
             found.sort(key=_sort_key(by))
             for row in found:
                 rows.append({"metric": metric.name, "period": period.label,

@@ -70,7 +70,7 @@ def lapsed_customers(ctx: MetricContext, params: LapseParams) -> ir.Table:
 def winback_rate(ctx: MetricContext, params: LapseParams) -> ir.Table:
     h = cv.customer_history(ctx, until=ctx.start)
     lapsed = cv.with_slice(ctx, h.filter(h.last_at < ctx.start - timedelta(days=params.lapse_days)))
-    o = cv.valid_orders(ctx, since=ctx.start, until=ctx.end)
+    o = cv.valid_orders(ctx, since=ctx.start, until=ctx.end, amounts=("revenue",))
     back = o.group_by(_cid=o.customer_id).aggregate(_revenue=o.revenue.sum())
     joined = lapsed.left_join(back, lapsed.customer_id == back._cid)
     won = joined._cid.notnull().cast("int64").sum()
@@ -106,7 +106,7 @@ def recency_days(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def interpurchase_days(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.valid_orders(ctx, until=ctx.end)
+    o = cv.valid_orders(ctx, until=ctx.end, amounts=())
     o = o.filter(o.customer_id.notnull())
     o = o.mutate(prev_at=o.placed_at.lag().over(
         group_by=o.customer_id, order_by=[o.placed_at, o.order_id]))
@@ -126,7 +126,7 @@ def return_probability(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     episode; months are 30 days. A closed gap of g days went m months without a purchase for
     every m <= g // 30 and returned at m = g // 30; an open gap counts only months whose next
     30 days are fully observed before the as-of date."""
-    o = cv.valid_orders(ctx, until=ctx.as_of)
+    o = cv.valid_orders(ctx, until=ctx.as_of, amounts=())
     o = o.filter(o.customer_id.notnull())
     o = o.mutate(next_at=o.placed_at.lead().over(
         group_by=o.customer_id, order_by=[o.placed_at, o.order_id]))
@@ -150,7 +150,7 @@ HISTORY_START = datetime(2000, 1, 1)
 def avg_frequency(ctx: MetricContext, params: NoParams) -> ir.Table:
     h = cv.with_slice(ctx, cv.customer_history(ctx, until=ctx.as_of))
     summary = cv.summarize(h, ctx, value=h.orders.cast("float64").mean(), customers=h.count())
-    o = cv.valid_orders(ctx, until=ctx.as_of)
+    o = cv.valid_orders(ctx, until=ctx.as_of, amounts=())
     o = cv.with_slice(ctx, o.filter(o.placed_at >= HISTORY_START))
     monthly = cv.with_month(o, "placed_at", cv.month_table(ctx, HISTORY_START, ctx.as_of))
     per = monthly.group_by([*ctx.keys, "label"]).aggregate(best_month_orders=monthly.count())
@@ -180,7 +180,7 @@ def cohort_retention(ctx: MetricContext, params: CohortParams) -> ir.Table:
         *ctx.keys, "customer_id", cohort=ibis._.month, cohort_label=ibis._.label)
     sizes = cohort.group_by([*ctx.keys, "cohort", "cohort_label"]).aggregate(
         cohort_size=cohort.count())
-    o = cv.valid_orders(ctx, since=ctx.start, until=ctx.as_of)
+    o = cv.valid_orders(ctx, since=ctx.start, until=ctx.as_of, amounts=())
     o = cv.with_month(o.filter(o.customer_id.notnull()), "placed_at", months)
     active = o.select(_cid=o.customer_id, _month=o.month).distinct()
     cells = cohort.inner_join(active, cohort.customer_id == active._cid)

@@ -21,7 +21,7 @@ CUSTOMER = ("acquisition_channel", "segment")
 
 
 def orders(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx)
+    o = cv.period_orders(ctx, amounts=())
     return cv.summarize(o, ctx, value=o.count())
 
 
@@ -31,12 +31,12 @@ def revenue(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def gross_sales(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx)
+    o = cv.period_orders(ctx, amounts=("gross",))
     return cv.summarize(o, ctx, value=cv.money_sum(o.gross))
 
 
 def discount_total(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx)
+    o = cv.period_orders(ctx, amounts=("order_discount", "loyalty_value", "discount_value"))
     return cv.summarize(o, ctx, value=cv.money_sum(o.discount_value),
                         order_discounts=cv.money_sum(o.order_discount),
                         loyalty_discounts=cv.money_sum(o.loyalty_value))
@@ -59,13 +59,13 @@ def aov(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def purchase_frequency(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx)
+    o = cv.period_orders(ctx, amounts=())
     o = o.filter(o.customer_id.notnull())  # a guest checkout belongs to no customer
     return cv.summarize(o, ctx, value=cv.ratio(o.count(), o.customer_id.nunique()))
 
 
 def items_per_order(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx)
+    o = cv.period_orders(ctx, amounts=())
     lines = ctx.table("order_lines")
     units = lines.group_by(_oid=lines.order_id).aggregate(_units=lines.quantity.sum())
     joined = o.left_join(units, o.order_id == units._oid)
@@ -106,7 +106,7 @@ class OmnichannelParams(NoParams):
 
 def omnichannel_share(ctx: MetricContext, params: OmnichannelParams) -> ir.Table:
     lo = trailing_start(ctx, params.window_months)
-    o = cv.valid_orders(ctx, until=ctx.end)
+    o = cv.valid_orders(ctx, until=ctx.end, amounts=())
     o = o.filter((o.placed_at >= lo) & o.customer_id.notnull())
     per = cv.with_slice(ctx, o.group_by("customer_id").aggregate(channels=o.channel.nunique()))
     return cv.summarize(
