@@ -203,3 +203,38 @@ def test_column_mapping_from_the_configuration(tmp_path: Path) -> None:
             ("C00000", "person0@example.com", ["vip", "bf"]),
             ("C00001", "person1@example.com", ["vip", "bf"]),
         ]
+
+
+def test_a_forgotten_person_stays_forgotten_when_the_source_sends_them_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    customers_csv(tmp_path / "customers.csv", n=3, bad={})
+    assert main(IMPORT) == 0
+    assert main(["forget", "Person1@example.com"]) == 0
+    out = capsys.readouterr().out
+    assert "person1@example.com" not in out
+    assert main(IMPORT) == 0
+    with Store("clientela.duckdb") as store:
+        rows = store.con.execute(
+            "SELECT customer_id, email, first_name, tags, consent_email FROM customers ORDER BY 1"
+        ).fetchall()
+    assert rows == [
+        ("C00000", "person0@example.com", "P0", ["vip", "bf"], "subscribed"),
+        ("C00001", None, None, None, "unsubscribed"),
+        ("C00002", "person2@example.com", "P2", ["vip", "bf"], "subscribed"),
+    ]
+
+
+def test_a_forgotten_persons_rejected_row_is_quarantined_without_personal_data(
+    tmp_path: Path,
+) -> None:
+    customers_csv(tmp_path / "customers.csv", n=3, bad={})
+    assert main(IMPORT) == 0
+    assert main(["forget", "person1@example.com"]) == 0
+    customers_csv(tmp_path / "customers.csv", n=3, bad={1: ("birth_date", "1990-13-45")})
+    assert main(IMPORT) == 0
+    with Store("clientela.duckdb") as store:
+        (payload, reason), = store.con.execute("SELECT payload, reason FROM quarantine").fetchall()
+    assert json.loads(payload) == {"consent_email": "subscribed", "customer_id": "C00001",
+                                   "source": "file"}
+    assert "1990-13-45" not in reason and "example.com" not in reason

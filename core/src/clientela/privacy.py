@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
@@ -26,3 +27,18 @@ def mask_text(text: str) -> str:
     """Mask every e-mail address and phone-like number inside free text."""
     text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
     return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+PERSONAL_CUSTOMER_FIELDS: tuple[str, ...] = (
+    "email", "phone", "first_name", "last_name", "birth_date", "city", "region", "attributes",
+    "tags",
+)
+"""What erasing a customer blanks: the id stays, so their orders still count in the KPIs."""
+
+FORGET_REQUESTS_TABLE = "forget_requests"
+"""Where erasure requests are recorded (by digest), see clientela.destinations.forget."""
+
+
+def email_digest(email: str) -> str:
+    """SHA-256 of the normalised address: proves what was erased without keeping it."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()

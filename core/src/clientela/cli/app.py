@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from clientela import __version__, plugins
-from clientela.cli import data_commands, plugin_commands
+from clientela.cli import clv, data_commands, kpi, plugin_commands, push, segments
 from clientela.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -71,13 +71,8 @@ def _options(
         plugins.add_local_plugin(module)
 
 
-data_commands.register(app)
-plugin_commands.register(app)
-for _name in ("kpi", "segments", "clv"):
-    try:  # TEMPORARY while the KPI engine lands
-        __import__(f"clientela.cli.{_name}", fromlist=["register"]).register(app)
-    except ModuleNotFoundError:
-        pass
+for commands in (data_commands, plugin_commands, kpi, segments, clv, push):
+    commands.register(app)
 
 USER_ERRORS = (UserError, ConfigError, FileNotFoundError, LookupError)
 FAILURES = (Failure, StoreError, OSError)

@@ -23,7 +23,6 @@ and the push state forgets them.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,13 +31,17 @@ import duckdb
 
 from clientela.destinations import state
 from clientela.destinations.api import Destination
-from clientela.privacy import mask_text
+from clientela.privacy import (
+    FORGET_REQUESTS_TABLE,
+    PERSONAL_CUSTOMER_FIELDS,
+    email_digest,
+    mask_text,
+)
 from clientela.store import Store
 
-REQUESTS_TABLE = "forget_requests"
+REQUESTS_TABLE = FORGET_REQUESTS_TABLE
 OUTCOMES_TABLE = "forget_outcomes"
-PERSONAL = ("email", "phone", "first_name", "last_name", "birth_date", "city", "region",
-            "attributes", "tags")
+PERSONAL = PERSONAL_CUSTOMER_FIELDS
 
 _DDL = (
     f"""CREATE TABLE IF NOT EXISTS {REQUESTS_TABLE} (
@@ -70,8 +73,7 @@ class ForgetReport:
     done: bool = False
 
 
-def digest(email: str) -> str:
-    return hashlib.sha256(email.encode()).hexdigest()
+digest = email_digest
 
 
 def normalise(email: str) -> str:

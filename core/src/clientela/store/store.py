@@ -21,8 +21,9 @@ import duckdb
 import pyarrow as pa
 
 from clientela.model.base import Record
-from clientela.model.entities import ENTITIES
+from clientela.model.entities import ENTITIES, Customer
 from clientela.model.validation import Rejection
+from clientela.store.forgotten import forgotten_digests, scrub_forgotten, scrub_rejections
 from clientela.store.migrations import RUNS_TABLE, SYNC_STATE_TABLE, migrate
 from clientela.store.quarantine import quarantine_rejections
 from clientela.store.upsert import UpsertCounts, records_to_arrow, upsert_arrow
@@ -42,6 +43,8 @@ class BatchResult:
     counts: UpsertCounts = field(default_factory=UpsertCounts)
     quarantined: int = 0
     rejected: int = 0
+    forgotten: int = 0
+    """Rows of people who asked to be forgotten, landed without their personal fields."""
 
 
 def _now() -> datetime:
@@ -103,6 +106,11 @@ class Store:
         table = data if isinstance(data, pa.Table) else records_to_arrow(model, data)
         result = BatchResult(rejected=len(rejections))
         with self.transaction() as con:
+            digests = forgotten_digests(con)
+            if digests:
+                rejections = scrub_rejections(rejections, digests)
+                if model is Customer:
+                    table, result.forgotten = scrub_forgotten(table, digests)
             result.counts = upsert_arrow(con, model, table)
             if rejections:
                 origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
