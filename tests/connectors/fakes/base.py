@@ -71,6 +71,7 @@ class Faults:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each small response waits ~40 ms for a delayed ACK
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from clientela.connectors.retry import RetryPolicy
 
@@ -26,6 +26,10 @@ class ConnectorConfig(BaseModel):
     user_agent: str | None = None
     batch_rows: int = Field(default=1_000, ge=1,
                             description="Rows per store transaction (pages are grouped).")
+    webhook_secret: SecretStr | list[SecretStr] | None = Field(
+        default=None,
+        description="Read by `clientela serve` to verify this platform's webhooks; the sync "
+                    "ignores it. A list accepts the old secret during a rotation.")
 
     @property
     def lookback(self) -> timedelta:
