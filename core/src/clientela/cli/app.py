@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from clientela import __version__, plugins
-from clientela.cli import clv, data_commands, kpi, plugin_commands, push, segments
+from clientela.cli import clv, data_commands, kpi, plugin_commands, push, segments, serve
 from clientela.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -71,7 +71,7 @@ def _options(
         plugins.add_local_plugin(module)
 
 
-for commands in (data_commands, plugin_commands, kpi, segments, clv, push):
+for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve):
     commands.register(app)
 
 USER_ERRORS = (UserError, ConfigError, FileNotFoundError, LookupError)
