@@ -23,7 +23,8 @@ def serve(
              "a later `serve` applies them).")] = True,
 ) -> None:
     """Receive order and customer webhooks (Shopify, WooCommerce, Nuvemshop) at
-    POST /webhooks/<platform>; secrets come from `[sources.<platform>] webhook_secret`."""
+    POST /webhooks/<platform>; secrets come from webhook_secret in each
+    \\[sources.<platform>] section."""
     import uvicorn
 
     from clientela.config import ConfigError
