@@ -19,7 +19,8 @@ SOURCE = "test"
 
 
 def catalog() -> dict[str, Metric]:
-    """The metrics this suite covers (Sales, Retention, ltv_historical, cac, RFM); the other
+    """The metrics this suite covers (Sales, Retention, ltv_historical, cac,
+    ltv_cac_ratio, RFM); the other
     sections have their own tests."""
     found = [*sales.metrics(), *retention.metrics(), *value.metrics(), *rfm.metrics()]
     return {m.name: m for m in found if m.name in OWN}
@@ -30,7 +31,7 @@ OWN = {
     "aov", "purchase_frequency", "items_per_order", "channel_mix", "omnichannel_share",
     "retention_rate", "repeat_rate", "churn_rate", "lapsed_customers", "winback_rate",
     "recency_days", "interpurchase_days", "return_probability", "avg_frequency",
-    "cohort_retention", "ltv_historical", "cac", "rfm_segments",
+    "cohort_retention", "ltv_historical", "cac", "ltv_cac_ratio", "rfm_segments",
 }
 
 

@@ -119,6 +119,97 @@ def test_cac(tmp_path, metrics: dict) -> None:
         assert by.value("cac", slice="store") is None  # spend 100, nobody new
 
 
+def test_ltv_cac_ratio(tmp_path, metrics: dict) -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from _kpi_fixtures import build_store, customer, order
+
+    from clientela.model import MarketingSpend
+
+    spend = [MarketingSpend(source="test", day=date(2025, 1, d), channel=ch, amount=Decimal(a))
+             for d, ch, a in [(1, "online", 300), (2, "store", 100), (31, "online", 100),
+                              (1, "app", 50)]]
+    people = [customer("a", acquisition_channel="online"),
+              customer("b", acquisition_channel="online"),
+              customer("c", acquisition_channel="store"),
+              customer("d", acquisition_channel="app")]
+    orders = [order("1", "a", "2025-01-05", 10), order("2", "b", "2025-01-06", 10),
+              order("3", "c", "2024-12-06", 10), order("4", "c", "2025-01-06", 10),
+              order("5", "a", "2025-01-20", 30), order("6", "b", "2025-03-02", 50),
+              order("7", "d", "2025-01-09", 40, status="cancelled"),
+              order("8", "a", "2025-02-10", 100, status="refunded",
+                    refunded_amount=Decimal(100))]
+    with build_store(tmp_path / "ltvcac.duckdb", people, orders, spend) as store:
+        jan = dict(start="2025-01", end="2025-02", catalog=metrics)
+        found = compute(store, ["ltv_cac_ratio"], **jan)
+        # cohort {a, b} (c began in December, d only cancelled): revenue to 1 Feb 40 + 10;
+        # spend 300 + 100 + 100 + 50 = 550 over 2 new customers
+        assert found.value("ltv_cac_ratio", "ltv") == 25
+        assert found.value("ltv_cac_ratio", "cac") == 275
+        assert found.value("ltv_cac_ratio", "spend") == 550
+        assert found.value("ltv_cac_ratio", "new_customers") == 2
+        assert found.value("ltv_cac_ratio") == pytest.approx(25 / 275)
+        # a later as-of date grows the cohort's LTV (b's March order), not its CAC
+        later = compute(store, ["ltv_cac_ratio"], as_of="2025-04", **jan)
+        assert later.value("ltv_cac_ratio", "ltv") == 50  # (40 + 60) / 2
+        assert later.value("ltv_cac_ratio") == pytest.approx(50 / 275)
+        by = compute(store, ["ltv_cac_ratio"], by="acquisition_channel", **jan)
+        assert by.value("ltv_cac_ratio", slice="online") == pytest.approx(25 / 200)
+        assert by.value("ltv_cac_ratio", "cac", slice="online") == 200
+        assert by.value("ltv_cac_ratio", slice="store") is None  # spend 100, nobody new
+        assert by.value("ltv_cac_ratio", "ltv", slice="store") is None
+        assert by.value("ltv_cac_ratio", slice="app") is None  # d's only order was cancelled
+        assert by.value("ltv_cac_ratio", "spend", slice="app") == 50
+        feb = compute(store, ["ltv_cac_ratio"], start="2025-02", end="2025-03",
+                      catalog=metrics)
+        assert feb.value("ltv_cac_ratio") is None  # no spend, nobody new: no CAC
+        with pytest.raises(KpiError, match="ltv"):
+            compute(store, ["ltv_cac_ratio"], params={"ltv_cac_ratio": {"ltv": "future"}},
+                    **jan)
+
+
+def test_ltv_cac_ratio_with_predicted_clv(tmp_path, metrics: dict) -> None:
+    """ltv=predicted: the cohort's mean predicted CLV / CAC. Every customer of this simulated
+    BG/NBD store is acquired in 2024, so the cohort's mean CLV is clv_predicted's value."""
+    from datetime import date
+    from decimal import Decimal
+
+    import numpy as np
+
+    from clientela import clv
+    from clientela.clv_engine.synthetic import orders_table, write_orders
+    from clientela.metrics.catalog import builtin_metrics
+    from clientela.model import MarketingSpend
+
+    n = 400  # the size and seeds tests/clv_engine fits on
+    ages = np.random.default_rng(0).integers(60, 366, n).astype(np.float64)
+    sim = clv.simulate_orders(n, age=ages, r=0.243, alpha=30.9, a=0.793, b=2.426, p=6.25,
+                              q=3.74, gamma=15.44, seed=0)
+    day = np.floor(365 - sim.age[sim.customer] + sim.time)
+    cents = np.maximum(np.round(sim.amount * 100), 1).astype(np.int64)
+    placed_us = ((day + (datetime(2024, 1, 1) - datetime(1970, 1, 1)).days) * 86_400
+                 + 12 * 3600).astype(np.int64) * 1_000_000
+    ids = np.char.add("c", np.char.zfill(sim.customer.astype(str), 4))
+    everything = {m.name: m for m in builtin_metrics()} | metrics
+    with Store(tmp_path / "bgnbd.duckdb") as store:
+        write_orders(store, orders_table(ids, placed_us, cents))
+        store.upsert([MarketingSpend(source="test", day=date(2024, 6, 1), channel="online",
+                                     amount=Decimal(2000))])
+        found = compute(store, ["ltv_cac_ratio", "clv_predicted"], start="2024", end="2025",
+                        params={"ltv_cac_ratio": {"ltv": "predicted"}}, catalog=everything)
+        assert found.value("ltv_cac_ratio", "new_customers") == n
+        assert found.value("ltv_cac_ratio", "cac") == 2000 / n
+        mean_clv = found.value("clv_predicted")
+        assert mean_clv is not None and mean_clv > 0
+        assert found.value("ltv_cac_ratio", "ltv") == pytest.approx(mean_clv, rel=1e-12)
+        assert found.value("ltv_cac_ratio") == pytest.approx(mean_clv / (2000 / n), rel=1e-12)
+        historical = compute(store, ["ltv_cac_ratio", "ltv_historical"], start="2024",
+                             end="2025", catalog=everything)
+        assert historical.value("ltv_cac_ratio", "ltv") == pytest.approx(
+            historical.value("ltv_historical"))
+
+
 def test_registered_through_the_plugin_hook() -> None:
     from clientela.plugins import registry
 

@@ -1,9 +1,13 @@
-"""KPIS.md, "Value": the historical ones (ltv_historical, cac). The predictive ones
-(clv_predicted, p_alive) and ltv_cac_ratio belong to another module."""
+"""KPIS.md, "Value": the historical ones (ltv_historical, cac) and ltv_cac_ratio. The
+predictive ones (clv_predicted, p_alive) live in clientela.clv_engine.metrics; the ratio
+borrows their per-customer prediction when asked for `ltv="predicted"`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+import ibis
+from pydantic import Field
 
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import MetricContext
@@ -59,6 +63,55 @@ def _end_day(ctx: MetricContext) -> object:
         end.date().toordinal() + 1)
 
 
+class LtvCacParams(NoParams):
+    ltv: Literal["historical", "predicted"] = Field(
+        default="historical",
+        description="LTV of the cohort: revenue to the as-of date (historical) or the "
+        "predicted CLV (BG/NBD + Gamma-Gamma, as clv_predicted).")
+    horizon_months: int = Field(default=12, ge=1, le=600,
+                                description="Horizon of the predicted CLV.")
+    discount_rate: float = Field(default=0.01, gt=-1,
+                                 description="Monthly discount rate of the predicted CLV.")
+
+
+def _predicted_ltv(ctx: MetricContext, params: LtvCacParams) -> ir.Table:
+    """Mean predicted CLV of the period's cohort, per slice; the fit is the one clv_predicted
+    makes (shared through the call's cache, so asking for both fits once)."""
+    from clientela.clv_engine.metrics import _fit, _summary
+    from clientela.clv_engine.values import Fits, predict
+
+    customers = _summary(ctx, "days")
+    fits = Fits(purchases=_fit(ctx, "bgnbd", "days", customers),
+                spend=_fit(ctx, "gammagamma", "days", customers), unit="days")
+    values = predict(customers, fits, horizon_months=params.horizon_months,
+                     discount_rate=params.discount_rate)
+    per = ibis.memtable(values.to_arrow().select(["customer_id", "clv"]))
+    per = per.select(_cid=per.customer_id, _clv=per.clv)
+    cohort = cv.with_slice(ctx, acquired(ctx)).select("customer_id", *ctx.keys)
+    joined = cohort.left_join(per, cohort.customer_id == per._cid)
+    # a cohort member with no order before the as-of date (as_of fixed earlier) is worth 0
+    total = joined._clv.coalesce(0.0).sum()
+    return cv.summarize(joined, ctx, value=cv.ratio(total, joined.count()),
+                        customers=joined.count())
+
+
+def ltv_cac_ratio(ctx: MetricContext, params: LtvCacParams) -> ir.Table:
+    """LTV of the customers acquired in P over what acquiring each of them cost. Both sides
+    are the catalogue's own metrics, joined per slice, so the ratio can never drift from the
+    ltv_historical / clv_predicted and cac it is made of."""
+    if params.ltv == "historical":
+        ltv = ltv_historical(ctx, NoParams())
+    else:
+        ltv = _predicted_ltv(ctx, params)
+    ltv = ltv.select(*ctx.keys, ltv=ltv.value.cast("float64"))
+    spent = cac(ctx, NoParams())
+    spent = spent.select(*ctx.keys, cac=spent.value, spend=spent.spend,
+                         new_customers=spent.new_customers)
+    joined = cv.join_keys(spent, ltv, ctx.keys)
+    return joined.select(*ctx.keys, value=cv.ratio(joined.ltv, joined.cac), ltv=joined.ltv,
+                         cac=joined.cac, spend=joined.spend, new_customers=joined.new_customers)
+
+
 def metrics() -> list[Metric]:
     return [
         Metric(name="ltv_historical", title="Historical LTV", title_pt="LTV histórico",
@@ -73,4 +126,11 @@ def metrics() -> list[Metric]:
                unit="currency", compute=cac, group=GROUP,
                needs=("orders", "marketing_spend"), slices=("acquisition_channel",),
                measures=("value", "spend", "new_customers")),
+        Metric(name="ltv_cac_ratio", title="LTV / CAC", title_pt="Relação LTV / CAC",
+               description="Historical LTV (or predicted CLV, ltv=predicted) of the customers "
+               "acquired in the period / CAC of the period; by acquisition channel when spend "
+               "is recorded per channel.",
+               unit="ratio", compute=ltv_cac_ratio, params=LtvCacParams, group=GROUP,
+               needs=("orders", "marketing_spend"), slices=("acquisition_channel",),
+               measures=("value", "ltv", "cac", "spend", "new_customers")),
     ]
