@@ -1,0 +1,251 @@
+"""The push engine with Agile CRM against its fake: calls per contact, tags moved, consent,
+429s, a refused row, forget."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clientela_agilecrm import AgileCRMConfig, AgileCRMDestination
+
+from clientela.connectors import HttpError
+from clientela.destinations.contacts import Segmentation
+from clientela.destinations.forget import forget
+from clientela.destinations.push import PushReport, push
+from clientela.store import Store
+
+from .conftest import Sleeps
+from .fakes.agilecrm import FakeAgileCRM
+from .helpers import AS_OF, add_points, build_store, email, orders_for, segment_sizes, state
+
+N = 300
+LOOKUPS = -(-N // 50)
+"""`POST contacts/search/email` calls for N contacts, 50 e-mails each."""
+
+
+@pytest.fixture(scope="module")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("agilecrm") / "template.duckdb"
+    build_store(path, N)
+    return path
+
+
+@pytest.fixture
+def store_path(_template: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "store.duckdb"
+    path.write_bytes(_template.read_bytes())
+    return path
+
+
+@pytest.fixture
+def agile() -> Iterator[FakeAgileCRM]:
+    with FakeAgileCRM() as fake:
+        yield fake  # type: ignore[misc]
+
+
+def destination(fake: FakeAgileCRM, sleeps: Any = None, **options: Any) -> AgileCRMDestination:
+    config = AgileCRMConfig(email=fake.user, api_key=fake.api_key, base_url=fake.url, **options)
+    return AgileCRMDestination(config, sleep=sleeps or (lambda s: None))
+
+
+def run(path: Path, fake: FakeAgileCRM, *, sleeps: Any = None,
+        segmentation: Segmentation | None = None, fields: list[str] | None = None,
+        **options: Any) -> PushReport:
+    opened = destination(fake, sleeps, **options)
+    try:
+        with Store(path) as store:
+            return push(store, "agilecrm", opened, segmentation or Segmentation.rfm(),
+                        as_of=AS_OF, fields=fields)
+    finally:
+        opened.close()
+
+
+def tag(segment: str) -> str:
+    return f"rfm_{segment}"
+
+
+def test_first_push_creates_each_contact_with_its_tag_in_one_call(store_path: Path,
+                                                                  agile: FakeAgileCRM) -> None:
+    report = run(store_path, agile)
+
+    assert report.outcomes["created"] == N and report.failed == 0
+    assert sum(segment_sizes(store_path).values()) == N
+    assert len(agile.creates()) == N and agile.write_count() == N
+    assert len(agile.writes(r"/search/email$")) == LOOKUPS == 6
+    kept = state(store_path)
+    for i in (0, 1, 150, N - 1):
+        segment = kept[f"c{i:05d}"][0]
+        assert segment is not None
+        person = agile.by_email(email(i))
+        assert person is not None and person.tags == [tag(segment)]
+        assert person.properties["RFM segment"] == segment
+        assert person.properties["Orders"] == str(len(orders_for(i)))
+        assert person.properties["Total spent"] == str(sum(o.total for o in orders_for(i)))
+        assert person.properties["Loyalty points"] == "0"
+        assert person.properties["first_name"] == f"cliente{i:05d}"
+
+
+def test_a_repeated_push_without_change_makes_no_call_at_all(store_path: Path,
+                                                             agile: FakeAgileCRM) -> None:
+    run(store_path, agile)
+    agile.reset_calls()
+
+    report = run(store_path, agile)
+
+    assert report.unchanged == N and sum(report.outcomes.values()) == 0
+    assert agile.calls == []
+
+
+def test_one_percent_changed_costs_one_look_up_and_one_update_each(store_path: Path,
+                                                                   agile: FakeAgileCRM) -> None:
+    run(store_path, agile)
+    add_points(store_path, [0, 100, 200], points=250)
+    agile.reset_calls()
+
+    report = run(store_path, agile)
+
+    assert report.outcomes == {"updated": 3, "skipped": 0} and report.moved == 0
+    assert [(c.method, c.path) for c in agile.calls] == [
+        ("POST", "/dev/api/contacts/search/email")] + [
+        ("PUT", "/dev/api/contacts/edit-properties")] * 3
+    person = agile.by_email(email(100))
+    assert person is not None and person.properties["Loyalty points"] == "250"
+
+
+def test_only_subscribed_contacts_are_created(tmp_path: Path, agile: FakeAgileCRM) -> None:
+    path = tmp_path / "consent.duckdb"
+    build_store(path, 40, {1: "unknown", 2: "pending", 3: "unsubscribed", 4: "unsubscribed"})
+    agile.add_person(email(4))  # already in the CRM: updated, whatever the consent
+
+    report = run(path, agile)
+
+    assert report.planned == {"create": 36, "update": 1, "skip": 3}
+    assert report.outcomes == {"created": 36, "updated": 1, "skipped": 3}
+    assert [agile.by_email(email(i)) for i in (1, 2, 3)] == [None, None, None]
+    assert len(agile.people) == 37
+
+    lenient = run(path, agile, create_without_consent=True)
+
+    assert lenient.outcomes == {"created": 3, "skipped": 0} and len(agile.people) == 40
+
+
+def test_a_customer_moving_segment_loses_the_old_tag(store_path: Path,
+                                                     agile: FakeAgileCRM) -> None:
+    run(store_path, agile)
+    kept = state(store_path)
+    i = next(k for k in range(N) if kept[f"c{k:05d}"][0] == "Lost")
+    with Store(store_path) as store:
+        store.upsert([orders_for(i)[0].model_copy(update={
+            "order_id": "fresh", "placed_at": AS_OF - timedelta(hours=1)})])
+    agile.reset_calls()
+
+    report = run(store_path, agile)
+
+    now = state(store_path)[f"c{i:05d}"][0]
+    assert now is not None and now != "Lost" and report.failed == 0
+    assert agile.tags_of(email(i)) == [tag(now)]
+    person = agile.by_email(email(i))
+    assert person is not None
+    mine = [(c.path.rsplit("/", 2)[-2:], c.body) for c in agile.writes()
+            if isinstance(c.body, dict) and c.body.get("id") == person.id]
+    assert mine == [(["contacts", "edit-properties"], mine[0][1]),
+                    (["edit", "tags"], {"id": person.id, "tags": [tag(now)]}),
+                    (["delete", "tags"], {"id": person.id, "tags": ["rfm_Lost"]})]
+    # every mover costs three writes, everyone else one
+    movers = report.moved
+    assert agile.write_count() == 3 * movers + (report.outcomes["updated"] - movers)
+
+
+def test_a_429_storm_is_ridden_out_with_retry_after(store_path: Path, agile: FakeAgileCRM,
+                                                    sleeps: Sleeps) -> None:
+    agile.faults.throttles, agile.faults.retry_after = 8, "3"
+
+    report = run(store_path, agile, sleeps=sleeps)
+
+    assert report.outcomes["created"] == N and report.failed == 0
+    assert agile.count(status=429) == 8 and sleeps.waits == [3.0] * 8
+    assert len(agile.people) == N
+
+
+def test_a_refused_row_fails_alone_and_is_retried_next_push(store_path: Path,
+                                                            agile: FakeAgileCRM) -> None:
+    agile.poisoned = {email(10)}
+
+    report = run(store_path, agile)
+
+    assert report.outcomes["created"] == N - 1 and report.failed == 1
+    assert report.errors[0][0] == "c00010" and "Invalid email address" in report.errors[0][1]
+    assert agile.by_email(email(10)) is None
+    agile.poisoned = set()
+    agile.reset_calls()
+
+    again = run(store_path, agile)
+
+    assert again.outcomes == {"created": 1, "skipped": 0} and agile.write_count() == 1
+
+
+def test_a_contact_deleted_in_agile_is_recreated_next_push(store_path: Path,
+                                                           agile: FakeAgileCRM) -> None:
+    run(store_path, agile)
+    gone = agile.by_email(email(5))
+    assert gone is not None
+    del agile.people[gone.id]
+    add_points(store_path, [5], points=30)
+
+    first = run(store_path, agile)
+    second = run(store_path, agile)
+
+    assert first.outcomes == {"failed": 1, "skipped": 0}
+    assert second.outcomes == {"created": 1, "skipped": 0}
+    person = agile.by_email(email(5))
+    assert person is not None and person.properties["Loyalty points"] == "30"
+
+
+def test_pacing_keeps_to_the_configured_rate(store_path: Path, agile: FakeAgileCRM,
+                                             sleeps: Sleeps) -> None:
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        sleeps(seconds)
+        clock[0] += seconds
+
+    config = AgileCRMConfig(email=agile.user, api_key=agile.api_key, base_url=agile.url,
+                            requests_per_minute=100)
+    opened = AgileCRMDestination(config, clock=lambda: clock[0], sleep=sleep)
+    with Store(store_path) as store:
+        push(store, "agilecrm", opened, Segmentation.rfm(), as_of=AS_OF)
+    opened.close()
+
+    assert len(agile.calls) == N + LOOKUPS == 306
+    assert sleeps.waits == [60.0, 60.0, 60.0]
+
+
+def test_forget_deletes_the_contact(store_path: Path, agile: FakeAgileCRM) -> None:
+    run(store_path, agile)
+    person = email(42)
+    agile.reset_calls()
+
+    def opener() -> AgileCRMDestination:
+        return destination(agile)
+
+    with Store(store_path) as store:
+        report = forget(store, person.upper(), {"agilecrm": opener})
+    with Store(store_path) as store:
+        again = forget(store, person, {"agilecrm": opener})
+
+    assert report.outcomes == {"agilecrm": "deleted"} and report.done
+    assert agile.by_email(person) is None and len(agile.people) == N - 1
+    assert [c.method for c in agile.writes()] == ["DELETE"]
+    assert again.outcomes == {"agilecrm": "absent"}
+
+
+def test_wrong_credentials_stop_the_push(store_path: Path, agile: FakeAgileCRM) -> None:
+    config = AgileCRMConfig(email=agile.user, api_key="wrong-key", base_url=agile.url)
+    opened = AgileCRMDestination(config, sleep=lambda s: None)
+    with Store(store_path) as store, pytest.raises(HttpError, match="answered 401"):
+        push(store, "agilecrm", opened, Segmentation.rfm(), as_of=AS_OF)
+    opened.close()
+    assert agile.people == {} and agile.count(status=401) == 1
