@@ -80,6 +80,52 @@ def _mailchimp() -> Bench:
 BENCHES: dict[str, Callable[[], Bench]] = {"mailchimp": _mailchimp}
 
 
+def _sendgrid() -> Bench:
+    from clientela_sendgrid import SendGridConfig, SendGridDestination
+    from clientela_sendgrid import floor as sendgrid_floor
+    from destinations.fakes.sendgrid import FakeSendGrid
+
+    def opened(fake: FakeSendGrid) -> Any:
+        config = SendGridConfig(api_key=fake.api_key, base_url=fake.url, poll_interval=0.05)
+        return SendGridDestination(config)
+
+    def floor(n: int, adds: dict[str, int], removes: dict[str, int]) -> int:
+        # joiners grouped per list, stayers in list-less requests, 100 ids per list removal
+        return sendgrid_floor(adds, n - sum(adds.values()), removes)
+
+    return Bench(
+        name="sendgrid",
+        start_fake=lambda: FakeSendGrid().start(),
+        open=opened,
+        contact_calls=lambda fake: len(fake.upsert_calls()) + len(fake.list_removals()),
+        setup_calls=lambda fake: len(fake.setup_calls()),
+        floor=floor,
+        reset=lambda fake: fake.reset_calls(),
+    )
+
+
+def _hubspot() -> Bench:
+    from clientela_hubspot import HubSpotConfig, HubSpotDestination
+    from destinations.fakes.hubspot import FakeHubSpot
+
+    def opened(fake: FakeHubSpot) -> Any:
+        return HubSpotDestination(HubSpotConfig(access_token=fake.token, base_url=fake.url))
+
+    return Bench(
+        name="hubspot",
+        start_fake=lambda: FakeHubSpot().start(),
+        open=opened,
+        contact_calls=lambda fake: len(fake.upsert_calls()),
+        setup_calls=lambda fake: fake.write_count() - len(fake.upsert_calls()),
+        floor=lambda n, adds, removes: math.ceil(n / 100),
+        reset=lambda fake: fake.reset_calls(),
+    )
+
+
+BENCHES["sendgrid"] = _sendgrid
+BENCHES["hubspot"] = _hubspot
+
+
 def build_store(path: Path, contacts: int) -> None:
     """`contacts` customers, all with e-mail consent and 1-5 orders over two years (SQL, fast)."""
     from clientela.store import Store

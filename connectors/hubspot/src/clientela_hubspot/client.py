@@ -1,0 +1,129 @@
+"""The official `hubspot-api-client`, pointed where it should be, retrying 429 on every method.
+
+The client's urllib3 `Retry` skips POST (hubspot-api-python#117), and every
+write here is a POST, so retries are ours: a 429, a 5xx or a connection
+failure becomes `Retryable` and the shared tenacity policy repeats it,
+waiting `Retry-After` when HubSpot sends one, else the rate-limit window
+(`X-HubSpot-RateLimit-Interval-Milliseconds`). A 429 for the *daily* quota
+is not retried: waiting seconds would not help, and the run should stop.
+
+Answers are read as raw JSON (`_preload_content=False`) instead of the
+generated models, which drop what they do not know and would hide the
+per-row `context` of a 207 multi-status answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+from hubspot import HubSpot
+
+from clientela.destinations.batching import Retryable, retrying
+from clientela.privacy import mask_text
+from clientela_hubspot.config import HubSpotConfig
+
+
+class HubSpotError(Exception):
+    """A refused call: the status, HubSpot's category and message (masked)."""
+
+    def __init__(self, status: int, category: str, message: str) -> None:
+        super().__init__(f"HubSpot {status} {category}: {message}")
+        self.status = status
+        self.category = category
+        self.message = message
+
+
+def _decode(raw: Any) -> Any:
+    if not raw:
+        return None
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    for key, value in dict(headers).items():
+        if str(key).lower() == name.lower():
+            return str(value)
+    return None
+
+
+def wait_hint(headers: Any) -> float | None:
+    for name, scale in (("Retry-After", 1.0), ("X-HubSpot-RateLimit-Interval-Milliseconds", 1e-3)):
+        value = _header(headers, name)
+        if value is not None:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+class Api:
+    """One configured client per API group, shared by the worker threads (urllib3's pool is)."""
+
+    def __init__(self, config: HubSpotConfig, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        options: dict[str, Any] = {
+            "access_token": config.access_token.get_secret_value(),
+            # connection errors only: statuses (and POSTs) are retried by `call`
+            "retry": urllib3.util.Retry(total=2, connect=2, read=0, status=0, redirect=0,
+                                        allowed_methods=None,
+                                        respect_retry_after_header=False),
+            "connection_pool_maxsize": config.max_connections + 1,
+        }
+        if config.base_url:
+            options["host"] = config.base_url.rstrip("/")
+        self.hubspot = HubSpot(**options)
+        # each attribute access builds a new ApiClient: keep one of each
+        self.batch = self.hubspot.crm.contacts.batch_api
+        self.basic = self.hubspot.crm.contacts.basic_api
+        self.properties = self.hubspot.crm.properties.core_api
+        self.property_batch = self.hubspot.crm.properties.batch_api
+        self.groups = self.hubspot.crm.properties.groups_api
+        self._retrying = retrying(attempts=config.max_attempts, sleep=sleep)
+
+    def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        """(status, decoded JSON) of one client method, retried while HubSpot says so."""
+        for attempt in self._retrying:
+            with attempt:
+                return self._once(method, *args, **kwargs)
+        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
+
+    @staticmethod
+    def _once(method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        try:
+            response = method(*args, _preload_content=False, **kwargs)
+        except urllib3.exceptions.HTTPError as error:  # resets, refused connections
+            raise Retryable(f"HubSpot connection error: {type(error).__name__}") from None
+        except Exception as error:
+            status = getattr(error, "status", None)
+            if status is None or not hasattr(error, "body"):
+                raise
+            body = _decode(getattr(error, "body", None))
+            raise _translate(int(status), body, getattr(error, "headers", None)) from None
+        if response is None:
+            return 204, None
+        return int(response.status), _decode(response.data)
+
+
+def _translate(status: int, body: Any, headers: Any) -> Exception:
+    if isinstance(body, dict):
+        category = str(body.get("category") or body.get("errorType") or "ERROR")
+        message = mask_text(str(body.get("message", "")))
+        policy = str(body.get("policyName", ""))
+    else:
+        category, message, policy = "ERROR", mask_text(str(body or "")[:200]), ""
+    if status == 429 and policy.upper() == "DAILY":
+        return HubSpotError(status, category, f"daily API limit reached: {message}")
+    if status == 0 or status == 429 or status >= 500:
+        return Retryable(f"HubSpot {status} {category}: {message}", retry_after=wait_hint(headers))
+    return HubSpotError(status, category, message)

@@ -1,0 +1,267 @@
+"""HubSpot CRM as a clientela destination: contact properties, batch upsert by e-mail.
+
+Call budget for N changed contacts (APIS.md's floor): ⌈N/100⌉ calls of
+`POST /crm/v3/objects/contacts/batch/upsert` with `idProperty: email`. The
+segment is a contact property (one enumeration per segmentation), so a
+move costs nothing extra; a static list would need record ids and a second
+call per segment (`memberships/add-and-remove`), and HubSpot's active lists
+can filter on the property anyway.
+
+An upsert creates whoever is missing, so the consent rule is applied before
+it: a contact the store may not create (no consent, unless double opt-in)
+is looked up first (`batch/read` by e-mail, 100 per read) and is only
+updated when HubSpot already holds them; otherwise skipped. This covers an
+`update` too, since the person may have been deleted in HubSpot since the
+last push. Nothing here ever writes a subscription: no
+`hs_marketable_status`, no communication-preferences call, so a contact is
+never marked as subscribed by clientela.
+
+A 207 answer names failed rows in `errors[]`; those contacts fail (and are
+resent next push) while the rest of the batch lands. A row the answer does
+not account for is failed too: never count on what HubSpot did not say.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from clientela.destinations.api import (
+    Change,
+    Done,
+    FieldSpec,
+    ForgetResult,
+    Outcome,
+    PushContext,
+    Scalar,
+    skip_reason,
+    status_for_new,
+)
+from clientela.destinations.batching import BatchRejected, chunks, isolate
+from clientela.privacy import mask_text
+from clientela_hubspot.client import Api, HubSpotError
+from clientela_hubspot.config import HubSpotConfig
+
+OBJECT = "contacts"
+PROPERTY_TYPES = {"text": ("string", "text"), "number": ("number", "number"),
+                  "date": ("date", "date")}
+
+
+def property_value(value: Scalar) -> str:
+    """HubSpot takes property values as strings; "" clears one, dates are YYYY-MM-DD."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+class HubSpotDestination:
+    def __init__(self, config: HubSpotConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.config = config
+        self.api = Api(config, sleep)
+        self.pool = ThreadPoolExecutor(max_workers=config.max_connections,
+                                       thread_name_prefix="hubspot")
+        self._absent: set[str] = set()
+        """Customer ids of `remove`s HubSpot does not hold: nothing to clear."""
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    # -- plan (reads only) -------------------------------------------------------------
+
+    def _creatable(self, change: Change) -> bool:
+        return status_for_new(change.contact.consent,
+                              double_opt_in=self.config.double_opt_in) is not None
+
+    def plan(self, push: PushContext, changes: Sequence[Change]) -> list[Change]:
+        risky = [c.contact.email for c in changes
+                 if c.action == "remove" or not self._creatable(c)]
+        present = self.existing(risky) if risky else set()
+        planned: list[Change] = []
+        self._absent = set()
+        for change in changes:
+            email = change.contact.email.lower()
+            if change.action == "remove":
+                if email not in present:
+                    self._absent.add(change.customer_id)
+                planned.append(change)
+            elif self._creatable(change):
+                status = status_for_new(change.contact.consent,
+                                        double_opt_in=self.config.double_opt_in)
+                planned.append(change.but(status=status) if change.action == "create"
+                               else change.but(status=None))
+            elif email in present:
+                planned.append(change.but(action="update", status=None))
+            else:
+                planned.append(change.but(action="skip", status=None,
+                                          reason=skip_reason(change.contact.consent)))
+        return planned
+
+    def existing(self, emails: Sequence[str]) -> set[str]:
+        """The lower-cased addresses among `emails` that are HubSpot contacts (100 per read)."""
+        wanted = sorted({email.lower() for email in emails})
+        found: set[str] = set()
+        for part in self.pool.map(self._read, list(chunks(wanted, self.config.batch_size))):
+            found |= part
+        return found
+
+    def _read(self, emails: Sequence[str]) -> set[str]:
+        body = {"idProperty": "email", "properties": ["email"],
+                "inputs": [{"id": email} for email in emails]}
+        _, answer = self.api.call(self.api.batch.read, body, archived=False)
+        return {str((row.get("properties") or {}).get("email", "")).lower()
+                for row in (answer or {}).get("results", [])}
+
+    # -- prepare (only what is missing) -------------------------------------------------
+
+    def prepare(self, push: PushContext) -> None:
+        _, groups = self.api.call(self.api.groups.get_all, OBJECT)
+        if self.config.group_name not in {g.get("name") for g in (groups or {}).get("results", [])}:
+            self.api.call(self.api.groups.create, OBJECT,
+                          {"name": self.config.group_name, "label": self.config.group_label})
+        _, found = self.api.call(self.api.properties.get_all, OBJECT, archived=False)
+        have = {p["name"]: p for p in (found or {}).get("results", [])}
+        wanted = [self._field_property(spec) for spec in push.fields]
+        segment = self._segment_property(push)
+        missing = [p for p in (*wanted, segment) if p["name"] not in have]
+        if missing:
+            self.api.call(self.api.property_batch.create, OBJECT, {"inputs": missing})
+        current = have.get(segment["name"])
+        if current is not None:
+            known = {o.get("value") for o in current.get("options", [])}
+            if any(o["value"] not in known for o in segment["options"]):
+                options = list(current.get("options", [])) + [
+                    o for o in segment["options"] if o["value"] not in known]
+                self.api.call(self.api.properties.update, OBJECT, segment["name"],
+                              {"options": options})
+
+    def _field_property(self, spec: FieldSpec) -> dict[str, Any]:
+        kind, field_type = PROPERTY_TYPES[spec.type]
+        return {"name": self.config.property_name(spec.name), "label": f"clientela: {spec.label}",
+                "type": kind, "fieldType": field_type, "groupName": self.config.group_name}
+
+    def _segment_property(self, push: PushContext) -> dict[str, Any]:
+        return {"name": self.config.segment_property(push.segmentation),
+                "label": f"clientela segment ({push.segmentation})", "type": "enumeration",
+                "fieldType": "select", "groupName": self.config.group_name,
+                "options": [{"label": s, "value": s, "displayOrder": i, "hidden": False}
+                            for i, s in enumerate(push.segments)]}
+
+    # -- send ----------------------------------------------------------------------------
+
+    def send(self, push: PushContext, changes: Sequence[Change], done: Done) -> None:
+        rows = [c for c in changes if c.action in ("create", "update")
+                or (c.action == "remove" and c.customer_id not in self._absent)]
+        done([Outcome(c.customer_id, True) for c in changes
+              if c.action == "remove" and c.customer_id in self._absent])
+        futures = [self.pool.submit(self._upsert, push, batch) for batch in self._batches(rows)]
+        for future in as_completed(futures):
+            done(future.result())
+
+    def _batches(self, rows: Sequence[Change]) -> Iterator[list[Change]]:
+        """Batches of at most `batch_size` with each address once: the same e-mail twice in one
+        batch gets the whole call refused (Joystream/youtube-synch#355)."""
+        batch: list[Change] = []
+        seen: set[str] = set()
+        later: list[Change] = []
+        for change in rows:
+            email = change.contact.email.lower()
+            if email in seen:
+                later.append(change)
+                continue
+            if len(batch) >= self.config.batch_size:
+                yield batch
+                batch, seen = [], set()
+            batch.append(change)
+            seen.add(email)
+        if batch:
+            yield batch
+        if later:
+            yield from self._batches(later)
+
+    def _input(self, push: PushContext, change: Change) -> dict[str, Any]:
+        segment = self.config.segment_property(push.segmentation)
+        if change.action == "remove":
+            properties = {segment: ""}
+        else:
+            properties = {self.config.property_name(spec.name):
+                          property_value(change.contact.fields.get(spec.name))
+                          for spec in push.fields}
+            properties[segment] = change.contact.segment or ""
+        return {"idProperty": "email", "id": change.contact.email.lower(), "properties": properties}
+
+    def _upsert(self, push: PushContext, batch: Sequence[Change]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+
+        def send(rows: Sequence[Change]) -> dict[str, Any]:
+            body = {"inputs": [self._input(push, change) for change in rows]}
+            try:
+                _, answer = self.api.call(self.api.batch.upsert, body)
+            except HubSpotError as error:
+                if error.status in (400, 409):
+                    raise BatchRejected(str(error)) from None
+                raise
+            return answer if isinstance(answer, dict) else {}
+
+        def rejected(change: Change, error: BatchRejected) -> None:
+            outcomes.append(Outcome(change.customer_id, False, mask_text(str(error))))
+
+        for rows, answer in isolate(batch, send, rejected):
+            outcomes.extend(self._settle(rows, answer))
+        return outcomes
+
+    @staticmethod
+    def _settle(rows: Sequence[Change], answer: dict[str, Any]) -> list[Outcome]:
+        emails = {change.contact.email.lower() for change in rows}
+        bad: dict[str, str] = {}
+        unplaced: list[str] = []
+        for error in answer.get("errors", []) or []:
+            message = f"{error.get('category', 'ERROR')}: {error.get('message', '')}"
+            named = {str(value).lower() for values in (error.get("context") or {}).values()
+                     for value in (values if isinstance(values, list) else [values])} & emails
+            if not named:
+                text = str(error.get("message", "")).lower()
+                named = {email for email in emails if email in text}
+            if not named:
+                unplaced.append(message)
+            for email in named:
+                bad[email] = mask_text(message)
+        results = answer.get("results", []) or []
+        confirmed = {str((r.get("properties") or {}).get("email", "")).lower() for r in results}
+        confirmed.discard("")
+        counts_match = not confirmed and len(results) == len(emails - set(bad))
+        outcomes: list[Outcome] = []
+        for change in rows:
+            email = change.contact.email.lower()
+            if email in bad:
+                outcomes.append(Outcome(change.customer_id, False, bad[email]))
+            elif email in confirmed or counts_match:
+                outcomes.append(Outcome(change.customer_id, True))
+            else:
+                why = "; ".join(unplaced) or "HubSpot's answer did not confirm this contact"
+                outcomes.append(Outcome(change.customer_id, False, mask_text(why)))
+        return outcomes
+
+    # -- forget ----------------------------------------------------------------------------
+
+    def forget(self, email: str) -> ForgetResult:
+        """GDPR delete. HubSpot blocklists an address it does not hold, so absence is checked
+        first: forgetting someone must not stop them from signing up again later."""
+        email = email.strip().lower()
+        if not self.existing([email]):
+            return ForgetResult("absent", "not a HubSpot contact")
+        self.api.call(self.api.basic.purge, {"objectId": email, "idProperty": "email"})
+        return ForgetResult("deleted", "GDPR delete (POST /crm/v3/objects/contacts/gdpr-delete)")
+
+
+def open_destination(config: HubSpotConfig) -> HubSpotDestination:
+    return HubSpotDestination(config)

@@ -1,0 +1,121 @@
+"""The official `sendgrid` client, pointed where it should be, with retries and readable errors.
+
+`python-http-client` (under `SendGridAPIClient`) raises a subclass of
+`HTTPError` for every status >= 400 and lets `urllib` errors through; it
+never retries. Here a 429, a 5xx or a connection failure becomes
+`Retryable`, with the wait SendGrid asked for: `Retry-After` when present,
+otherwise `X-RateLimit-Reset` (an epoch second) minus now. Error text is
+masked before it is kept: SendGrid echoes addresses in its messages.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import urllib.error
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from clientela.destinations.batching import Retryable, retrying
+from clientela.privacy import mask_text
+from clientela_sendgrid.config import SendGridConfig
+
+Clock = Callable[[], float]
+
+
+class SendGridError(Exception):
+    """A refused call: the status and SendGrid's `errors[].message`, masked."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"SendGrid {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def _decode(raw: bytes | str | None) -> Any:
+    if not raw:
+        return None
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("errors"), list):
+        parts = [f"{e.get('field') or ''}: {e.get('message', '')}".lstrip(": ")
+                 for e in body["errors"] if isinstance(e, dict)]
+        return mask_text("; ".join(parts))
+    return mask_text(str(body or "")[:200])
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if headers is None:
+        return None
+    value = headers.get(name) if hasattr(headers, "get") else None
+    return str(value) if value is not None else None
+
+
+def wait_hint(headers: Mapping[str, str] | Any, clock: Clock) -> float | None:
+    """Seconds SendGrid asked us to wait: Retry-After, else until X-RateLimit-Reset."""
+    after = _header(headers, "Retry-After")
+    if after is not None:
+        try:
+            return max(0.0, float(after))
+        except ValueError:
+            pass
+    reset = _header(headers, "X-RateLimit-Reset")
+    if reset is not None:
+        try:
+            return max(0.0, float(reset) - clock())
+        except ValueError:
+            return None
+    return None
+
+
+class Api:
+    """One configured client. `python-http-client` builds a fresh opener per call, so the worker
+    threads can share it."""
+
+    def __init__(self, config: SendGridConfig, sleep: Callable[[float], None] = time.sleep,
+                 clock: Clock = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        options: dict[str, Any] = {"api_key": config.api_key.get_secret_value()}
+        if config.base_url:
+            options["host"] = config.base_url.rstrip("/")
+        self.sendgrid = SendGridAPIClient(**options)
+        self._retrying = retrying(attempts=config.max_attempts, sleep=sleep)
+
+    def call(self, method: str, path: str, *, body: Any = None,
+             query: Mapping[str, str | int] | None = None) -> tuple[int, Any]:
+        """(status, decoded JSON) of `method /v3/<path>`, retried while SendGrid says so."""
+        for attempt in self._retrying:
+            with attempt:
+                return self._once(method, path, body, query)
+        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
+
+    def _once(self, method: str, path: str, body: Any,
+              query: Mapping[str, str | int] | None) -> tuple[int, Any]:
+        node = self.sendgrid.client
+        for part in path.strip("/").split("/"):
+            node = node._(part)
+        try:
+            response = getattr(node, method.lower())(request_body=body, query_params=query,
+                                                     timeout=self.config.timeout)
+        except HTTPError as error:
+            status = int(error.status_code)
+            decoded = _decode(error.body)
+            if status == 429 or status >= 500:
+                raise Retryable(f"SendGrid {status}: {_message(decoded)}",
+                                retry_after=wait_hint(error.headers, self.clock)) from None
+            raise SendGridError(status, _message(decoded)) from None
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
+                TimeoutError) as error:
+            raise Retryable(f"SendGrid connection error: {type(error).__name__}") from None
+        return int(response.status_code), _decode(response.body)

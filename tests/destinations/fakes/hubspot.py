@@ -1,0 +1,301 @@
+"""A fake HubSpot CRM v3 API (contacts and their properties) on 127.0.0.1, strict where HubSpot is.
+
+Built on the connectors' `FakeServer` (lifecycle, fault injection, call
+log) with the Mailchimp fake's body-reading handler. It enforces what the
+push relies on:
+
+* batch endpoints take at most 100 inputs (400 VALIDATION_ERROR), and the
+  same id twice in one batch is refused as a whole (409);
+* properties must exist, numbers must be numbers, dates YYYY-MM-DD and
+  enumeration values known options, or the whole batch is refused (400);
+* a row HubSpot refuses alone (`poisoned`, or a GDPR-deleted address, which
+  is blocklisted) comes back in a 207 multi-status answer, the rest land;
+* `batch/read` by e-mail answers found rows and a 207 with the missing ones;
+* writing a subscription property (`hs_marketable_status`, opt-outs) is
+  recorded in `violations`;
+* a 429 storm answers HubSpot's RATE_LIMIT body with `policyName` and the
+  `X-HubSpot-RateLimit-*` headers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.fakes.base import FakeServer, Reply, Request, _Server
+
+from .mailchimp import _BodyHandler
+
+MAX_BATCH = 100
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+READ_POSTS = ("/crm/v3/objects/contacts/batch/read", "/crm/v3/objects/contacts/search")
+SUBSCRIPTION = frozenset({"hs_marketable_status", "hs_email_optout", "hs_marketable_reason_id",
+                          "hs_legal_basis"})
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+STANDARD = ("email", "firstname", "lastname", "hs_object_id", "hs_marketable_status",
+            "hs_email_optout", "lifecyclestage")
+
+
+def error(status: int, category: str, message: str, **extra: Any) -> Reply:
+    return Reply(status, {"status": "error", "message": message,
+                          "correlationId": "00000000-0000-0000-0000-000000000000",
+                          "category": category, **extra})
+
+
+@dataclass
+class Contact:
+    id: str
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: Any
+    status: int
+
+
+class FakeHubSpot(FakeServer):
+    api_prefix = ""
+
+    def __init__(self, token: str = "pat-na1-fake") -> None:
+        super().__init__()
+        self.token = token
+        self.contacts: dict[str, Contact] = {}
+        """lower-cased e-mail -> contact."""
+        self.groups: dict[str, dict[str, Any]] = {
+            "contactinformation": {"name": "contactinformation", "label": "Contact information"}}
+        self.properties: dict[str, dict[str, Any]] = {
+            name: {"name": name, "label": name, "type": "string", "fieldType": "text",
+                   "groupName": "contactinformation", "options": []} for name in STANDARD}
+        self.calls: list[Call] = []
+        self.poisoned: set[str] = set()
+        """Addresses refused inside a 207 answer (the rest of the batch lands)."""
+        self.batch_killers: set[str] = set()
+        """Addresses that make HubSpot refuse their whole batch (400)."""
+        self.blocklist: set[str] = set()
+        self.violations: list[tuple[str, str]] = []
+        self.gdpr_deleted: list[str] = []
+        self.flight_lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._ids = itertools.count(1001)
+
+    def start(self) -> FakeHubSpot:
+        self._server = _Server(("127.0.0.1", 0), _BodyHandler)
+        self._server.fake = self
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> FakeHubSpot:
+        return self.start()
+
+    # -- test helpers -----------------------------------------------------------------
+
+    def add_contact(self, email: str, **properties: str) -> Contact:
+        contact = Contact(str(next(self._ids)), {"email": email.lower(), **properties})
+        self.contacts[email.lower()] = contact
+        return contact
+
+    def contact(self, email: str) -> Contact | None:
+        return self.contacts.get(email.lower())
+
+    def writes(self, path: str | None = None) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.method in WRITES and c.path not in READ_POSTS
+                    and c.status < 429 and (path is None or re.search(path, c.path))]
+
+    def write_count(self) -> int:
+        return len(self.writes())
+
+    def upsert_calls(self) -> list[Call]:
+        return [c for c in self.writes(r"/batch/upsert$") if c.status in (200, 207)]
+
+    def reads(self) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.path.endswith("/batch/read")]
+
+    def reset_calls(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.log.clear()
+
+    # -- faults and plumbing ---------------------------------------------------------------
+
+    def throttled(self, retry_after: str | None) -> Reply:
+        reply = error(429, "RATE_LIMITS", "You have reached your ten_secondly_rolling limit.",
+                      errorType="RATE_LIMIT", policyName="TEN_SECONDLY_ROLLING",
+                      groupName="publicapi:private-app:ten-secondly")
+        reply.headers.update({"X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+                              "X-HubSpot-RateLimit-Max": "100",
+                              "X-HubSpot-RateLimit-Remaining": "0"})
+        if retry_after is not None:
+            reply.headers["Retry-After"] = retry_after
+        return reply
+
+    def too_many_connections(self, request: Request) -> Reply:
+        with self.lock:
+            self.calls.append(Call(request.method, request.path, None, 429))
+        return self.throttled(None)
+
+    def dispatch(self, request: Request) -> Reply | None:
+        reply = super().dispatch(request)
+        with self.lock:
+            self.calls.append(Call(request.method, request.path, getattr(request, "body", None),
+                                   reply.status if reply is not None else 0))
+        return reply
+
+    # -- routes ---------------------------------------------------------------------------
+
+    def route(self, request: Request) -> Reply:
+        if request.header("Authorization") != f"Bearer {self.token}":
+            return error(401, "INVALID_AUTHENTICATION", "Authentication credentials not found.")
+        path, method = request.path.rstrip("/"), request.method
+        body = getattr(request, "body", None)
+        base = "/crm/v3/properties/contacts"
+        if path == f"{base}/groups":
+            return (Reply(200, {"results": list(self.groups.values())}) if method == "GET"
+                    else self.create_group(body))
+        if path == base and method == "GET":
+            return Reply(200, {"results": list(self.properties.values())})
+        if path == f"{base}/batch/create" and method == "POST":
+            return self.create_properties(body)
+        if (m := re.fullmatch(rf"{base}/([a-z0-9_]+)", path)) and method == "PATCH":
+            return self.update_property(m.group(1), body)
+        if path == "/crm/v3/objects/contacts/batch/upsert" and method == "POST":
+            return self.upsert(body)
+        if path == "/crm/v3/objects/contacts/batch/read" and method == "POST":
+            return self.read(body)
+        if path == "/crm/v3/objects/contacts/gdpr-delete" and method == "POST":
+            return self.gdpr_delete(body)
+        return error(404, "OBJECT_NOT_FOUND", f"No route for {method} {path}")
+
+    def create_group(self, body: Any) -> Reply:
+        name = str(body.get("name", ""))
+        if name in self.groups:
+            return error(409, "OBJECT_ALREADY_EXISTS", f"A property group named {name} exists.")
+        self.groups[name] = {"name": name, "label": body.get("label", name)}
+        return Reply(201, self.groups[name])
+
+    def create_properties(self, body: Any) -> Reply:
+        inputs = body.get("inputs", [])
+        for spec in inputs:
+            if spec.get("name") in self.properties:
+                return error(409, "OBJECT_ALREADY_EXISTS",
+                             f"Property {spec.get('name')} already exists.")
+            if spec.get("groupName") not in self.groups:
+                return error(400, "VALIDATION_ERROR", f"group {spec.get('groupName')} does not "
+                             "exist")
+            if spec.get("type") == "enumeration" and not spec.get("options"):
+                return error(400, "VALIDATION_ERROR", "enumeration properties need options")
+        for spec in inputs:
+            self.properties[spec["name"]] = {**spec, "options": list(spec.get("options", []))}
+        return Reply(201, {"status": "COMPLETE", "results": [self.properties[s["name"]]
+                                                             for s in inputs]})
+
+    def update_property(self, name: str, body: Any) -> Reply:
+        if name not in self.properties:
+            return error(404, "OBJECT_NOT_FOUND", f"Property {name} does not exist.")
+        self.properties[name].update(body)
+        return Reply(200, self.properties[name])
+
+    def _invalid(self, properties: dict[str, Any]) -> str | None:
+        for name, value in properties.items():
+            spec = self.properties.get(name)
+            if spec is None:
+                return f'Property "{name}" does not exist'
+            if value in ("", None):
+                continue
+            if spec["type"] == "number":
+                try:
+                    float(value)
+                except (TypeError, ValueError):
+                    return f"{value!r} is not a valid number for {name}"
+            if spec["type"] == "date" and not DATE.match(str(value)):
+                return f"{value!r} is not a valid date for {name}"
+            if spec["type"] == "enumeration" and \
+                    value not in {o["value"] for o in spec.get("options", [])}:
+                return f"{value!r} was not one of the allowed options for {name}"
+        return None
+
+    def upsert(self, body: Any) -> Reply:
+        inputs = body.get("inputs", []) if isinstance(body, dict) else []
+        if len(inputs) > MAX_BATCH:
+            return error(400, "VALIDATION_ERROR", f"Batch input size {len(inputs)} exceeds the "
+                         f"maximum of {MAX_BATCH}.")
+        ids = [str(i.get("id", "")).lower() for i in inputs]
+        if len(set(ids)) != len(ids):
+            return error(409, "CONFLICT", "Duplicate IDs found in batch input.")
+        for entry in inputs:
+            if entry.get("idProperty") != "email":
+                return error(400, "VALIDATION_ERROR", "idProperty must be a unique property")
+            invalid = self._invalid(entry.get("properties") or {})
+            if invalid or str(entry.get("id", "")).lower() in self.batch_killers:
+                return error(400, "VALIDATION_ERROR", "Property values were not valid: "
+                             f"{invalid or 'bad data'}")
+        results, errors = [], []
+        for entry in inputs:
+            email = str(entry["id"]).lower()
+            properties = dict(entry.get("properties") or {})
+            for name in SUBSCRIPTION & set(properties):
+                self.violations.append((email, name))
+            if email in self.poisoned or email in self.blocklist:
+                errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                               "message": f"Contact {email} cannot be created or updated "
+                               "(blocklisted or invalid)", "context": {"ids": [email]}})
+                continue
+            contact = self.contacts.get(email)
+            new = contact is None
+            if contact is None:
+                contact = self.add_contact(email)
+            contact.properties.update({k: str(v) for k, v in properties.items()})
+            results.append({"id": contact.id, "new": new, "archived": False,
+                            "properties": {"email": email, "hs_object_id": contact.id,
+                                           **properties},
+                            "createdAt": "2024-07-01T00:00:00Z",
+                            "updatedAt": "2024-07-01T00:00:00Z"})
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": results,
+                                  "startedAt": "2024-07-01T00:00:00Z",
+                                  "completedAt": "2024-07-01T00:00:01Z"}
+        if errors:
+            answer.update(numErrors=len(errors), errors=errors)
+            return Reply(207, answer)
+        return Reply(200, answer)
+
+    def read(self, body: Any) -> Reply:
+        inputs = body.get("inputs", []) if isinstance(body, dict) else []
+        if len(inputs) > MAX_BATCH:
+            return error(400, "VALIDATION_ERROR", f"Batch input size {len(inputs)} exceeds the "
+                         f"maximum of {MAX_BATCH}.")
+        if body.get("idProperty") != "email":
+            return error(400, "VALIDATION_ERROR", "this fake reads by email only")
+        results, missing = [], []
+        for entry in inputs:
+            contact = self.contacts.get(str(entry.get("id", "")).lower())
+            if contact is None:
+                missing.append(str(entry.get("id")))
+            else:
+                results.append({"id": contact.id, "properties": {
+                    "email": contact.properties["email"], "hs_object_id": contact.id}})
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if missing:
+            answer.update(numErrors=1, errors=[{"status": "error", "category": "OBJECT_NOT_FOUND",
+                                                "message": "Could not get some CONTACT objects, "
+                                                "they may be deleted or not exist.",
+                                                "context": {"ids": missing}}])
+            return Reply(207, answer)
+        return Reply(200, answer)
+
+    def gdpr_delete(self, body: Any) -> Reply:
+        email = str(body.get("objectId", "")).lower()
+        if body.get("idProperty") != "email":
+            return error(400, "VALIDATION_ERROR", "this fake deletes by email only")
+        self.contacts.pop(email, None)
+        self.blocklist.add(email)  # HubSpot blocklists the address, present or not
+        self.gdpr_deleted.append(email)
+        return Reply(204, None)
