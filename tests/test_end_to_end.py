@@ -77,3 +77,23 @@ def _customers_without_valid_orders() -> int:
               SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id
                 AND o.status NOT IN ('cancelled', 'refunded'))""").fetchone()
     return int(row[0]) if row else 0
+
+
+def test_clv_saves_per_customer_predictions_for_push(demo_store: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["clv", "--holdout", "6", "--output", "clv.csv"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "saved CLV and P(alive) of" in out
+    import pyarrow.csv as pcsv
+
+    written = pcsv.read_csv(tmp_path / "clv.csv").select(["customer_id", "clv", "p_alive"])
+    with Store("clientela.duckdb") as store:
+        saved = store.con.execute(
+            "SELECT customer_id, clv, p_alive FROM clv_scores ORDER BY customer_id").fetchall()
+    expected = sorted(zip(*(written.column(c).to_pylist() for c in written.column_names),
+                          strict=True))
+    assert len(saved) == len(expected) > 0
+    assert [row[0] for row in saved] == [str(row[0]) for row in expected]
+    assert all(abs(a[1] - b[1]) < 1e-6 and abs(a[2] - b[2]) < 1e-9
+               for a, b in zip(saved, expected, strict=True))
+    assert all(0.0 <= row[2] <= 1.0 for row in saved)

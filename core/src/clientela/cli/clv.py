@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 from rich.table import Table
 
 from clientela.cli.common import UserError, console, workspace
+from clientela.destinations.contacts import CLV_TABLE
 
 MODELS = ("bgnbd", "paretonbd")
 UNITS = ("days", "weeks")
@@ -70,9 +72,24 @@ def clv_command(
     _print_fits(report, unit)
     _print_segments(report, horizon, settings.currency)
     _print_holdout(report, unit)
+    saved = _save_scores(report.customer_table)
+    console.print(f"saved CLV and P(alive) of {saved:,} customers to the store table "
+                  f"{CLV_TABLE} (pushable as fields clv and p_alive)")
     if output is not None:
         _write(report.customer_table, output)
         console.print(f"wrote {report.customer_table.num_rows:,} customers to {output}")
+
+
+def _save_scores(table: pa.Table) -> int:
+    """Replace the store's per-customer predictions, so a push can send them as fields."""
+    scores = table.select(["customer_id", "clv", "p_alive", "expected_purchases"])
+    with workspace.store() as store, store.transaction() as con:
+        con.register("_clv_new", scores)
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE {CLV_TABLE} AS SELECT * FROM _clv_new")
+        finally:
+            con.unregister("_clv_new")
+    return int(scores.num_rows)
 
 
 def _print_fits(report: object, unit: str) -> None:
