@@ -38,7 +38,7 @@ from clientela.destinations.api import (
     Scalar,
     plan_by_existence,
 )
-from clientela.destinations.batching import chunks
+from clientela.destinations.batching import chunks, send_each
 from clientela.privacy import mask_text
 from clientela_agilecrm.client import AgileApi, Clock, Form, Sleep, open_api
 from clientela_agilecrm.config import AgileCRMConfig
@@ -117,15 +117,8 @@ class AgileCRMDestination:
     # -- send ----------------------------------------------------------------------------
 
     def send(self, push: PushContext, changes: Sequence[Change], done: Done) -> None:
-        outcomes: list[Outcome] = []
-        try:
-            for change in changes:
-                outcomes.append(self._one(push, change))
-                if len(outcomes) >= REPORT_EVERY:
-                    done(outcomes)
-                    outcomes = []
-        finally:
-            done(outcomes)
+        send_each(changes, lambda change: self._one(push, change), done,
+                  report_every=REPORT_EVERY)
 
     def _one(self, push: PushContext, change: Change) -> Outcome:
         cid = change.customer_id

@@ -38,6 +38,7 @@ from clientela.destinations.api import (
     Scalar,
     plan_by_existence,
 )
+from clientela.destinations.batching import send_each
 from clientela.privacy import mask_text
 from clientela_rdstation.client import LEAD_LIMITER, Clock, RDStationApi, Sleep, contact_path
 from clientela_rdstation.config import RDStationConfig
@@ -113,15 +114,8 @@ class RDStationDestination:
     # -- send ----------------------------------------------------------------------------
 
     def send(self, push: PushContext, changes: Sequence[Change], done: Done) -> None:
-        outcomes: list[Outcome] = []
-        try:
-            for change in changes:
-                outcomes.append(self._one(push, change))
-                if len(outcomes) >= REPORT_EVERY:
-                    done(outcomes)
-                    outcomes = []
-        finally:
-            done(outcomes)
+        send_each(changes, lambda change: self._one(push, change), done,
+                  report_every=REPORT_EVERY)
 
     def _one(self, push: PushContext, change: Change) -> Outcome:
         try:

@@ -19,6 +19,8 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from clientela.destinations.api import Change, Done, Outcome
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -84,3 +86,19 @@ def isolate(rows: Sequence[T], send: Callable[[Sequence[T]], R],
                 middle = len(batch) // 2
                 pending.extend((batch[middle:], batch[:middle]))
     return accepted
+
+
+def send_each(changes: Sequence[Change], send_one: Callable[[Change], Outcome],
+              done: Done, *, report_every: int = 50) -> None:
+    """For APIs without a batch upsert: one contact at a time, outcomes handed to the engine
+    in groups (one store transaction each), and whatever was sent is reported even when a
+    later contact raises, so a crash loses no recorded success."""
+    outcomes: list[Outcome] = []
+    try:
+        for change in changes:
+            outcomes.append(send_one(change))
+            if len(outcomes) >= report_every:
+                done(outcomes)
+                outcomes = []
+    finally:
+        done(outcomes)
