@@ -24,7 +24,7 @@ class ConnectorConfig(BaseModel):
     max_attempts: int = Field(default=6, ge=1, description="Tries for 5xx, timeouts and resets.")
     max_throttled_attempts: int = Field(default=30, ge=1, description="Tries for 429s.")
     user_agent: str | None = None
-    batch_rows: int = Field(default=1_000, ge=1,
+    batch_rows: int = Field(default=5_000, ge=1,
                             description="Rows per store transaction (pages are grouped).")
     webhook_secret: SecretStr | list[SecretStr] | None = Field(
         default=None,

@@ -60,7 +60,7 @@ class DeclaredSource:
         lookback: timedelta = DEFAULT_LOOKBACK,
         now: Now = utc_now,
         client: ApiClient | None = None,
-        batch_rows: int = 1_000,
+        batch_rows: int = 5_000,
     ) -> None:
         self.batch_rows = batch_rows
         self.source_name = source_name

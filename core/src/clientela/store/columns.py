@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import cache
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import pyarrow as pa
@@ -87,11 +88,13 @@ def _column(name: str, info: FieldInfo) -> Column:
     raise TypeError(f"no store type for field {name!r} of type {annotation!r}")
 
 
+@cache
 def model_columns(model: type[Record]) -> list[Column]:
     """The data columns of an entity's table, in field order (source first)."""
     return [_column(name, info) for name, info in model.model_fields.items()]
 
 
+@cache
 def arrow_schema(model: type[Record]) -> pa.Schema:
     return pa.schema(
         [pa.field(col.name, col.arrow_type, nullable=col.nullable) for col in model_columns(model)]
