@@ -83,6 +83,10 @@ class Deduplicator:
             self._run.popitem(last=False)
         if changed is not None:
             self.recent[key] = (_iso(changed) or "", mark)
+            if len(self.recent) > 2 * RECENT_LIMIT:
+                # only the newest RECENT_LIMIT can ever be saved: keep memory flat in N
+                newest = sorted(self.recent.items(), key=lambda item: item[1][0], reverse=True)
+                self.recent = dict(newest[:RECENT_LIMIT])
         return True
 
     def kept(self, horizon: datetime | None) -> dict[str, list[str]]:
