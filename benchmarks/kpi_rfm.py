@@ -85,13 +85,18 @@ def generate(store: Store, orders: int, customers: int) -> None:
     """)
 
 
-def run_ibis(store: Store) -> pd.Series:
+def run_ibis(store: Store, as_of: datetime = AS_OF) -> pd.Series:
+    """Segment counts from the engine's rfm_table, as of `as_of`."""
     backend = store.ibis()
-    period = Period(AS_OF, AS_OF, AS_OF, AS_OF, "as_of")
-    ctx = MetricContext(backend=backend, period=period, as_of=AS_OF, timezone="UTC",
-                        currency="BRL", metric="rfm", cache=TableCache(backend))
-    table = rfm_table(ctx)
-    counts = table.group_by("segment").aggregate(n=table.count()).to_pandas()
+    period = Period(as_of, as_of, as_of, as_of, "as_of")
+    cache = TableCache(backend, materialise=True)
+    ctx = MetricContext(backend=backend, period=period, as_of=as_of, timezone="UTC",
+                        currency="BRL", metric="rfm", cache=cache)
+    try:
+        table = rfm_table(ctx)
+        counts = table.group_by("segment").aggregate(n=table.count()).to_pandas()
+    finally:
+        cache.release()
     return counts.set_index("segment")["n"].sort_index()
 
 
@@ -128,20 +133,22 @@ def run_sql(store: Store) -> pd.Series:
     return counts.set_index("segment")["n"].sort_index()
 
 
-def run_pandas(store: Store) -> pd.Series:
-    """A straightforward pandas implementation, as an analyst would write it."""
-    frame = store.con.execute(
-        "SELECT customer_id, status, placed_at, currency, fx_rate, total, refunded_amount "
-        "FROM orders").df()
-    frame = frame[~frame.status.isin(["cancelled", "refunded"]) & frame.customer_id.notna()
-                  & (frame.placed_at < AS_OF)]
+def valid_cents(frame: pd.DataFrame) -> pd.DataFrame:
+    """Valid orders of identified customers with revenue in whole cents (exact ranks), from
+    the orders columns customer_id, status, placed_at, fx_rate, total, refunded_amount."""
+    frame = frame[~frame.status.isin(["cancelled", "refunded"]) & frame.customer_id.notna()]
     rate = frame.fx_rate.astype("float64").fillna(1.0)
     cents = ((frame.total.astype("float64") - frame.refunded_amount.astype("float64"))
-             * rate * 100).round().astype("int64")  # whole cents: exact ranks
-    frame = frame.assign(cents=cents)
+             * rate * 100).round().astype("int64")
+    return frame.assign(cents=cents)
+
+
+def pandas_segments(valid: pd.DataFrame, as_of: datetime) -> pd.Series:
+    """RFM segment counts as of `as_of` over valid_cents() rows, as an analyst would write it."""
+    frame = valid[valid.placed_at < as_of]
     per = frame.groupby("customer_id").agg(f=("cents", "size"), m=("cents", "sum"),
                                            last=("placed_at", "max"))
-    per["days"] = np.floor((AS_OF - per["last"]).dt.total_seconds() / 86400).astype("int64")
+    per["days"] = np.floor((as_of - per["last"]).dt.total_seconds() / 86400).astype("int64")
     n = len(per)
 
     def score(values: pd.Series, ascending: bool) -> pd.Series:
@@ -160,6 +167,14 @@ def run_pandas(store: Store) -> pd.Series:
         segment[hit] = rule.segment
         assigned |= hit
     return segment.value_counts().sort_index().rename("n")
+
+
+def run_pandas(store: Store) -> pd.Series:
+    """A straightforward pandas implementation, as an analyst would write it."""
+    frame = store.con.execute(
+        "SELECT customer_id, status, placed_at, currency, fx_rate, total, refunded_amount "
+        "FROM orders").df()
+    return pandas_segments(valid_cents(frame), AS_OF)
 
 
 def timed(label: str, fn: Callable[[Store], pd.Series], store: Store

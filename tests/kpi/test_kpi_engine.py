@@ -217,3 +217,18 @@ def test_registered_through_the_plugin_hook() -> None:
     assert {"revenue", "aov", "retention_rate", "rfm_segments", "cac"} <= set(found.metrics)
     assert found.owners[("metric", "revenue")] == "clientela-builtins"
     assert "rfm" in found.segmenters
+
+
+def test_shared_tables_are_dropped_after_each_call(basic_store: Store, metrics: dict) -> None:
+    """compute() materialises valid orders, first orders and customer histories once per call;
+    none may outlive the call, even when a metric fails half-way."""
+    before = set(basic_store.ibis().list_tables())
+    names = ["revenue", "new_customers", "repeat_rate", "rfm_segments", "ltv_historical"]
+    found = compute(basic_store, names, start="2024-12", end="2025-04", grain="month",
+                    by="acquisition_channel", catalog=metrics)
+    assert found.value("repeat_rate", period="2025-03", slice="online") == 1.0  # a: o1, o2
+    assert set(basic_store.ibis().list_tables()) == before
+    with pytest.raises(MissingDataError):
+        compute(basic_store, ["revenue", "cac"], start="2025-01", end="2025-03",
+                catalog=metrics)
+    assert set(basic_store.ibis().list_tables()) == before

@@ -8,6 +8,7 @@ missing or empty table into a `MissingDataError` naming the metric.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -36,13 +37,61 @@ class TableCache:
     backend: BaseBackend
     present: dict[str, bool] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
-    """Expressions shared across periods (the segment table for the `segment` slice)."""
+    """Results shared across metrics and periods of one call (e.g. a fitted CLV model)."""
+    materialised: dict[str, ir.Table] = field(default_factory=dict)
+    """Sub-expressions many metrics and periods share (valid orders with their amounts, first
+    orders, a customer history as of an instant), each computed once per call into a
+    temporary table on the backend: a metric then reads a plain table, so its expression is
+    small to build and compile, and the engine does the shared work once."""
+    transient: set[str] = field(default_factory=set)
+    """Keys of `materialised` that `release_transient` drops (per-period tables)."""
+    materialise: bool = False
+    """Only an owner that releases what it materialised (the engine's `compute`, which
+    always calls `release`) turns this on; any other holder gets plain expressions, so no
+    temporary table outlives the connection it was made on."""
+    _tables: set[str] | None = None
 
     def has(self, name: str) -> bool:
         if name not in self.present:
-            exists = name in self.backend.list_tables()
+            if self._tables is None:  # one listing per call, not one per table asked about
+                self._tables = set(self.backend.list_tables())
+            exists = name in self._tables
             self.present[name] = bool(exists and self.backend.table(name).count().execute() > 0)
         return self.present[name]
+
+    def shared(self, key: str, build: Callable[[], ir.Table], *,
+               transient: bool = False) -> ir.Table:
+        """The table `build()` describes, materialised the first time `key` is asked for.
+
+        Ibis's `cache()` is a temporary table on DuckDB and PostgreSQL and a persisted
+        DataFrame on PySpark, so nothing here is engine-specific. `transient` marks a table
+        tied to a few periods, dropped by `release_transient` once they are answered."""
+        if not self.materialise:
+            return build()
+        if key not in self.materialised:
+            self.materialised[key] = build().cache()
+            if transient:
+                self.transient.add(key)
+        return self.materialised[key]
+
+    def release_transient(self) -> None:
+        for key in sorted(self.transient):
+            self._release(self.materialised.pop(key))
+        self.transient.clear()
+
+    def release(self) -> None:
+        """Drop every table this call materialised (the end of a `compute` call)."""
+        for table in self.materialised.values():
+            self._release(table)
+        self.materialised.clear()
+        self.transient.clear()
+
+    @staticmethod
+    def _release(table: ir.Table) -> None:
+        try:
+            table.release()
+        except Exception:  # already gone with its connection: nothing left to free
+            pass
 
 
 @dataclass(frozen=True)
@@ -79,6 +128,15 @@ class MetricContext:
     def has(self, name: str) -> bool:
         cache = self.cache or TableCache(self.backend)
         return cache.has(name)
+
+    def shared(self, key: str, build: Callable[[], ir.Table], *,
+               transient: bool = False) -> ir.Table:
+        """`build()` materialised once per engine call (see TableCache.shared); without the
+        engine's cache (a metric called directly, a compile-only test) it is just `build()`,
+        so a metric reads the same either way."""
+        if self.cache is None:
+            return build()
+        return self.cache.shared(key, build, transient=transient)
 
     def table(self, name: str) -> ir.Table:
         """A store table, or MissingDataError when the store lacks it or it is empty."""

@@ -254,7 +254,7 @@ def compute(
     for metric in chosen:
         _check_slice(metric, by)
     fixed_as_of = _instant(as_of, timezone)
-    cache = TableCache(backend)
+    cache = TableCache(backend, materialise=True)
 
     def periods_for(lo: Bound, hi: Bound, cut: str | None) -> list[Period]:
         return buckets(parse_bound(lo), parse_bound(hi), cut, tz)
@@ -273,17 +273,33 @@ def compute(
         (b_lo, b_hi), (a_lo, a_hi) = compare
         before = make_period(parse_bound(b_lo), parse_bound(b_hi), tz)
         after = make_period(parse_bound(a_lo), parse_bound(a_hi), tz)
-        return _compare(chosen, before, after, by, answer, fixed_as_of)
+        try:
+            return _compare(chosen, before, after, by, answer, fixed_as_of)
+        finally:
+            cache.release()
 
     if start is None or end is None:
         raise KpiError("give start and end (or compare=...)")
     periods = periods_for(start, end, grain)
     segment_as_of = fixed_as_of or periods[-1].end_utc
+    for metric in chosen:
+        _check(metric, context(metric, periods[0], segment_as_of))
+    answers: dict[str, list[list[dict[str, Any]]]] = {m.name: [] for m in chosen}
+    try:
+        # Period-major: every metric answers a chunk of periods before the next chunk, so the
+        # tables shared by those periods (customer histories as of their ends) are built
+        # once, used by all metrics, and dropped before the next chunk's are built.
+        for first in range(0, len(periods), BATCH):
+            chunk = periods[first:first + BATCH]
+            for metric in chosen:
+                ctxs = [context(metric, period, segment_as_of) for period in chunk]
+                answers[metric.name].extend(_run_many(metric, parsed[metric.name], ctxs))
+            cache.release_transient()
+    finally:
+        cache.release()
     rows: list[dict[str, Any]] = []
     for metric in chosen:
-        ctxs = [context(metric, period, segment_as_of) for period in periods]
-        for period, found in zip(periods, _run_many(metric, parsed[metric.name], ctxs),
-                                 strict=True):
+        for period, found in zip(periods, answers[metric.name], strict=True):
             found.sort(key=_sort_key(by))
             for row in found:
                 rows.append({"metric": metric.name, "period": period.label,
