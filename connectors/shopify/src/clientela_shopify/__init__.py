@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from clientela.hookspecs import hookimpl
 from clientela.sources.api import SourceSpec
@@ -10,9 +11,12 @@ from clientela_shopify.config import API_VERSION, ShopifyConfig
 from clientela_shopify.graphql import GraphQLError
 from clientela_shopify.source import ShopifySource, build_source, open_source
 
+if TYPE_CHECKING:
+    from clientela.webhooks.mappers import EventMapper
+
 __version__ = "0.1.0"
 __all__ = ["API_VERSION", "SHOPIFY", "GraphQLError", "ShopifyConfig", "ShopifySource",
-           "build_source", "register_sources"]
+           "build_source", "register_sources", "webhook_mapper"]
 
 SHOPIFY = SourceSpec(
     name="shopify",
@@ -26,3 +30,10 @@ SHOPIFY = SourceSpec(
 @hookimpl
 def register_sources(register: Callable[[SourceSpec], None]) -> None:
     register(SHOPIFY)
+
+
+def webhook_mapper(section: Mapping[str, Any]) -> EventMapper:
+    """For `clientela serve`; imported on use, so a sync never loads the web stack."""
+    from clientela_shopify.webhooks import webhook_mapper as build
+
+    return build(section)
