@@ -193,7 +193,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="25000,100000")
     parser.add_argument("--cases", default="shopify,shopify-bulk,woo")
-    parser.add_argument("--batch-rows", type=int, default=1_000,
+    parser.add_argument("--batch-rows", type=int, default=5_000,
                         help="rows per store transaction (the connectors' default is 1000)")
     parser.add_argument("--python-heap", action="store_true",
                         help="also trace the Python heap's peak (slower: ignore the speeds)")

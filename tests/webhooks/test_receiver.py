@@ -184,8 +184,7 @@ def test_shopify_is_spooled_until_a_mapper_exists_then_applied(
     body = body_of({"id": 450789469, "email": "bob@example.com", "updated_at":
                     "2024-03-01T10:00:00-03:00", "created_at": "2024-02-01T10:00:00-03:00",
                     "total_price": "199.00", "currency": "BRL", "line_items": []})
-    receiver = make()
-    assert mappers["shopify"] is None
+    receiver = make(mappers={**mappers, "shopify": None})  # a platform without a mapper yet
     with live(create_app(receiver)) as url:
         assert post(f"{url}/webhooks/shopify", body,
                     shopify_headers(body, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")).json() == {
