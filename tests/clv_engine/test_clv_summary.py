@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -131,3 +131,76 @@ def test_unknown_unit_is_refused(cdnow_store: Store) -> None:
     with pytest.raises(ValueError, match="unit must be one of days, weeks"):
         fetch_summary(context(cdnow_store, CDNOW_CALIBRATION_END),
                       calibration_end=CDNOW_CALIBRATION_END, unit="months")  # type: ignore[arg-type]
+
+
+def _reference(orders: list[tuple[str, datetime, int]], timezone: str, calibration_end: datetime,
+               holdout_end: datetime) -> dict[str, tuple[int, float, float, float, int]]:
+    """Per customer (x, t_x, T, m, holdout purchases) in days, by plain Python and zoneinfo."""
+    tz = ZoneInfo(timezone)
+
+    def local_day(instant: datetime) -> int:
+        local = instant.replace(microsecond=0, tzinfo=UTC).astimezone(tz)
+        return (local.date() - date(1970, 1, 1)).days
+
+    end_day = local_day(calibration_end - timedelta(microseconds=1))
+    before: dict[str, dict[int, int]] = {}
+    after: dict[str, set[int]] = {}
+    for customer, instant, cents in orders:
+        if instant < calibration_end:
+            days = before.setdefault(customer, {})
+            days[local_day(instant)] = days.get(local_day(instant), 0) + cents
+        elif instant < holdout_end:
+            after.setdefault(customer, set()).add(local_day(instant))
+    found = {}
+    for customer, days in before.items():
+        ordered = sorted(days)
+        x = len(ordered) - 1
+        repeat = sum(days[d] for d in ordered[1:])
+        found[customer] = (x, float(ordered[-1] - ordered[0]), float(end_day - ordered[0]),
+                           repeat / 100 / x if x else 0.0, len(after.get(customer, ())))
+    return found
+
+
+@pytest.mark.parametrize(("timezone", "calibration_end"), [
+    ("Europe/Berlin", datetime(2023, 3, 26, 13, 17, 30)),  # mid-day: one day on each side
+    ("Europe/Berlin", datetime(2023, 6, 30, 22)),  # local midnight (CEST, UTC+2)
+    ("UTC", datetime(2023, 6, 30, 22)),
+])
+def test_summary_matches_python_across_several_dst_changes(
+        tmp_path: Path, timezone: str, calibration_end: datetime) -> None:
+    """Two years of orders around every daylight-saving change, some on both sides of a
+    calibration end that is not a local midnight: the engine's one-scan summary (offsets as
+    a CASE over the transitions, holdout under a filter) equals a per-order zoneinfo loop."""
+    rng = np.random.default_rng(5)
+    changes = [datetime(2022, 3, 27, 1), datetime(2022, 10, 30, 1), datetime(2023, 3, 26, 1),
+               datetime(2023, 10, 29, 1), calibration_end]
+    orders: list[tuple[str, datetime, int]] = []
+    for i in range(400):
+        customer = f"c{i % 60:02d}"
+        if i % 3 == 0:  # within two hours of a change, to the second
+            base = changes[int(rng.integers(len(changes)))]
+            instant = base + timedelta(seconds=int(rng.integers(-7200, 7200)),
+                                       microseconds=int(rng.integers(0, 1_000_000)))
+        else:
+            instant = datetime(2022, 1, 1) + timedelta(seconds=int(rng.integers(0, 2 * 365
+                                                                                * 86400)))
+        orders.append((customer, instant, int(rng.integers(100, 20_000))))
+    holdout_end = datetime(2023, 12, 31)
+    records = [_order(f"o{n}", customer, instant.replace(tzinfo=UTC), f"{cents / 100:.2f}")
+               for n, (customer, instant, cents) in enumerate(orders)]
+    with Store(tmp_path / "s.duckdb") as store:
+        store.upsert(records)
+        found = fetch_summary(context(store, calibration_end, timezone),
+                              calibration_end=calibration_end, unit="days",
+                              holdout_end=holdout_end)
+    expected = _reference(orders, timezone, calibration_end, holdout_end)
+    assert found.customer_id.to_pylist() == sorted(expected)
+    rows = [expected[c] for c in sorted(expected)]
+    s = found.summary
+    np.testing.assert_array_equal(s.frequency, [r[0] for r in rows])
+    np.testing.assert_array_equal(s.recency, [r[1] for r in rows])
+    np.testing.assert_array_equal(s.age, [r[2] for r in rows])
+    assert s.monetary is not None
+    np.testing.assert_array_equal(s.monetary, [r[3] for r in rows])
+    assert found.holdout_purchases is not None
+    np.testing.assert_array_equal(found.holdout_purchases, [r[4] for r in rows])

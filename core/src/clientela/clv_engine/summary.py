@@ -21,7 +21,7 @@ Conventions, as in Fader, Hardie & Lee's CDNOW summary:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -106,26 +106,40 @@ def offset_intervals(timezone: str, lo: datetime, hi: datetime) -> list[tuple[da
     return intervals
 
 
+_FIXED_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal",
+                          "Etc/Zulu", "Zulu", "GMT", "Etc/GMT", "Etc/GMT+0", "Etc/GMT-0",
+                          "Etc/GMT0", "GMT0", "GMT+0", "GMT-0", "Etc/Greenwich", "Greenwich"})
+"""Zones whose offset never changes: their local day needs no look at the data's span."""
+
+
+def _local_offset(seconds: ir.IntegerValue,
+                  intervals: list[tuple[datetime, datetime, int]]) -> ir.IntegerValue:
+    """The UTC offset in force at each instant, as a CASE over the zone's few transitions.
+
+    A range join against a table of intervals costs a join per order; a CASE on
+    the integer epoch costs a comparison per transition, and two years of data
+    have four. Latest interval first, since most orders are recent and a
+    vectorised CASE stops looking at a row once a branch has matched it.
+    """
+    if len(intervals) == 1:
+        return ibis.literal(intervals[0][2], type="int64")
+    epoch = datetime(1970, 1, 1)
+    branches = [(seconds >= int((lo - epoch).total_seconds()), ibis.literal(offset, type="int64"))
+                for lo, _, offset in reversed(intervals[1:])]
+    return ibis.cases(*branches, else_=ibis.literal(intervals[0][2], type="int64"))
+
+
 def with_local_day(table: ir.Table, column: str, timezone: str, lo: datetime,
                    hi: datetime) -> ir.Table:
-    """Add `day`: the local calendar day of `column` as whole days since 1970-01-01."""
-    intervals = offset_intervals(timezone, lo, hi)
+    """Add `day`: the local calendar day of `column` as whole days since 1970-01-01.
+
+    Engines disagree on time-zone functions (and Spark's depend on a session
+    setting), so the day comes from whole epoch seconds plus the zone's offset,
+    which is built in Python with zoneinfo for the span [lo, hi] of the data.
+    """
     seconds = cv.epoch(table[column])
-    if len(intervals) == 1:
-        local = seconds + intervals[0][2]
-        return table.mutate(day=(local.cast("float64") / cv.SECONDS_PER_DAY).floor()
-                            .cast("int64"))
-    offsets = ibis.memtable({
-        "_lo": [i[0] for i in intervals],
-        "_hi": [i[1] for i in intervals],
-        "_offset": [i[2] for i in intervals],
-    })
-    joined = table.inner_join(offsets, (table[column] >= offsets._lo) &
-                              (table[column] < offsets._hi))
-    local = cv.epoch(joined[column]) + joined._offset
-    joined = joined.mutate(day=(local.cast("float64") / cv.SECONDS_PER_DAY).floor()
-                           .cast("int64"))
-    return joined.drop("_lo", "_hi", "_offset")
+    local = seconds + _local_offset(seconds, offset_intervals(timezone, lo, hi))
+    return table.mutate(day=(local.cast("float64") / cv.SECONDS_PER_DAY).floor().cast("int64"))
 
 
 def _span(orders: ir.Table, column: str) -> tuple[datetime, datetime] | None:
@@ -137,6 +151,46 @@ def _span(orders: ir.Table, column: str) -> tuple[datetime, datetime] | None:
     return (lo.replace(tzinfo=None), hi.replace(tzinfo=None))
 
 
+def _valid_orders(ctx: MetricContext, *, since: datetime | None,
+                  until: datetime | None) -> ir.Table:
+    """Valid orders of known customers with only their revenue, by the KPI conventions.
+
+    Inside an engine call the conventions materialise every valid order with
+    every amount, sorted, for the many metrics that share them; the summary is
+    one query over one column of money, so it reads the store table directly
+    (a quarter of the work at 10M orders) unless that table is already there.
+    """
+    cache = ctx.cache
+    materialised = getattr(cache, "materialised", None) if cache is not None else None
+    if cache is not None and not (isinstance(materialised, dict)
+                                  and "valid_orders" in materialised):
+        ctx.has("orders")  # answered once, by the shared cache, before it is set aside
+        ctx = replace(ctx, cache=None)
+    orders = cv.valid_orders(ctx, since=since, until=until, amounts=("revenue",))
+    return orders.filter(orders.customer_id.notnull())
+
+
+def _local_days(ctx: MetricContext, orders: ir.Table, *, since: datetime | None,
+                until: datetime | None) -> ir.Table:
+    """`orders` with their local `day`; the span is asked of the engine only when the zone
+    has ever changed its offset."""
+    if zone(ctx.timezone).key in _FIXED_ZONES:
+        moment = since or until or ctx.as_of
+        return with_local_day(orders, "placed_at", ctx.timezone, moment, moment)
+    span = _span(orders, "placed_at")
+    if span is None:
+        lo = hi = since or until or ctx.as_of
+    else:
+        lo, hi = span
+    return with_local_day(orders, "placed_at", ctx.timezone, lo, hi)
+
+
+def _cents(revenue: ir.NumericValue) -> ir.FloatingValue:
+    """Revenue in cents as float64: whole numbers, so sums stay exact (below 2**53 cents,
+    ninety trillion) while aggregating far faster than DECIMAL(38, 2)."""
+    return (revenue * 100).cast("float64")
+
+
 def purchase_days(ctx: MetricContext, *, since: datetime | None = None,
                   until: datetime | None = None) -> ir.Table:
     """One row per customer and local day with a valid order: customer_id, day, amount.
@@ -144,15 +198,9 @@ def purchase_days(ctx: MetricContext, *, since: datetime | None = None,
     `amount` is that day's summed revenue (DECIMAL) in the reporting currency;
     guest orders (no customer) are left out because they cannot repeat.
     """
-    orders = cv.valid_orders(ctx, since=since, until=until)
-    orders = orders.filter(orders.customer_id.notnull())
-    span = _span(orders, "placed_at")
-    if span is None:
-        lo = hi = since or until or ctx.as_of
-    else:
-        lo, hi = span
-    orders = with_local_day(orders.select("customer_id", "placed_at", "revenue"), "placed_at",
-                            ctx.timezone, lo, hi)
+    orders = _valid_orders(ctx, since=since, until=until)
+    orders = _local_days(ctx, orders.select("customer_id", "placed_at", "revenue"),
+                         since=since, until=until)
     return orders.group_by(["customer_id", "day"]).aggregate(amount=orders.revenue.sum())
 
 
@@ -165,36 +213,56 @@ def customer_summary(ctx: MetricContext, *, calibration_end: datetime, unit: Uni
     purchases, 0 without any), first_day and last_day (local day numbers);
     with `holdout_end`, also holdout_purchases: purchase days in
     [calibration_end, holdout_end), 0 for a customer who did not come back.
+
+    One scan and two aggregations, no window and no join: orders become
+    purchase days (customer, local day, cents), then customers; the first
+    purchase's value is `argmin(amount, day)` (days are unique per customer
+    there), and the holdout is the same scan counted under a filter.
     """
     per_unit = DAYS_PER_UNIT[_checked_unit(unit)]
     end_day = last_day(calibration_end, ctx.timezone)
-    days = purchase_days(ctx, until=calibration_end)
-    first = days.day.min().over(group_by=days.customer_id)
-    days = days.mutate(_first=first)
-    per = days.group_by("customer_id").aggregate(
-        purchases=days.count(),
-        first_day=days.day.min(),
-        last_day=days.day.max(),
-        total=days.amount.sum(),
-        first_amount=ibis.ifelse(days.day == days._first, days.amount, 0).sum(),
-    )
-    frequency = (per.purchases - 1).cast("int64")
-    repeat_total = (per.total - per.first_amount).cast("float64")
-    summary = per.select(
-        "customer_id",
-        frequency=frequency,
-        recency=(per.last_day - per.first_day).cast("float64") / per_unit,
-        age=(ibis.literal(end_day, type="int64") - per.first_day).cast("float64") / per_unit,
-        monetary=ibis.ifelse(frequency > 0, repeat_total / frequency.cast("float64"), 0.0),
-        first_day=per.first_day,
-        last_day=per.last_day,
-    )
+    until = calibration_end if holdout_end is None else max(holdout_end, calibration_end)
+    orders = _valid_orders(ctx, since=None, until=until)
+    orders = orders.select("customer_id", "placed_at", cents=_cents(orders.revenue))
+    orders = _local_days(ctx, orders, since=None, until=until)
+    keys = ["customer_id", "day"]
+    # A calibration end at a local midnight splits no day, so `day` alone tells the periods
+    # apart; otherwise a day astride the end is one purchase on each side, as before.
+    straddles = holdout_end is not None and day_number(calibration_end, ctx.timezone) == end_day
+    if straddles:
+        orders = orders.mutate(_later=orders.placed_at >= calibration_end)
+        keys.append("_later")
+    days = orders.group_by(keys).aggregate(amount=orders.cents.sum())
     if holdout_end is None:
-        return summary
-    later = purchase_days(ctx, since=calibration_end, until=holdout_end)
-    counts = later.group_by(_cid=later.customer_id).aggregate(_n=later.count())
-    joined = summary.left_join(counts, summary.customer_id == counts._cid)
-    return joined.mutate(holdout_purchases=joined._n.coalesce(0).cast("int64")).drop("_cid", "_n")
+        inside = None
+    elif straddles:
+        inside = ~days._later
+    else:
+        inside = days.day <= end_day
+    per = days.group_by("customer_id").aggregate(
+        purchases=days.count(where=inside),
+        first_day=days.day.min(where=inside),
+        last_day=days.day.max(where=inside),
+        total=days.amount.sum(where=inside),
+        first_amount=days.amount.argmin(days.day, where=inside),
+        **({} if inside is None else {"later": days.count(where=~inside)}),
+    )
+    if inside is not None:
+        per = per.filter(per.purchases > 0)
+    frequency = (per.purchases - 1).cast("int64")
+    repeat_cents = per.total - per.first_amount
+    columns: dict[str, ir.Value] = {
+        "frequency": frequency,
+        "recency": (per.last_day - per.first_day).cast("float64") / per_unit,
+        "age": (ibis.literal(end_day, type="int64") - per.first_day).cast("float64") / per_unit,
+        "monetary": ibis.ifelse(frequency > 0, repeat_cents / 100 / frequency.cast("float64"),
+                                0.0),
+        "first_day": per.first_day.cast("int64"),
+        "last_day": per.last_day.cast("int64"),
+    }
+    if inside is not None:
+        columns["holdout_purchases"] = per.later.cast("int64")
+    return per.select("customer_id", **columns)
 
 
 def _checked_unit(unit: str) -> str:
