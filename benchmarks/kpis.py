@@ -170,8 +170,9 @@ def pandas_catalogue(store: Store) -> dict[tuple[str, str, str | None], float | 
 def engine_values(result: Any) -> dict[tuple[str, str, str | None], float | None]:
     frame = result.to_pandas()
     frame = frame[frame.measure == "value"]
-    return {(r.metric, r.period, r.item): (None if pd.isna(r.value) else float(r.value))
-            for r in frame.itertuples()}
+    # pandas 3 reads a null item as NaN, not None
+    return {(r.metric, r.period, None if pd.isna(r.item) else str(r.item)):
+            (None if pd.isna(r.value) else float(r.value)) for r in frame.itertuples()}
 
 
 def agree(engine: dict[Any, float | None], reference: dict[Any, float | None]) -> str:
