@@ -10,30 +10,18 @@ from __future__ import annotations
 import importlib.util
 import sys
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from clientela.clv_engine.synthetic import orders_table, write_orders
-from clientela.kpi.context import MetricContext, TableCache
-from clientela.kpi.periods import Period
 from clientela.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clv"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CDNOW_CALIBRATION_END = datetime(1997, 10, 1)
-"""Exclusive: the 39-week calibration period ends with 30 September 1997."""
-CDNOW_HOLDOUT_END = datetime(1998, 7, 1)
-"""Exclusive: weeks 40-78 end with 30 June 1998."""
-
-
-def context(store: Store, as_of: datetime, timezone: str = "UTC") -> MetricContext:
-    backend = store.ibis()
-    return MetricContext(backend=backend, period=Period(as_of, as_of, as_of, as_of, "as_of"),
-                         as_of=as_of, timezone=timezone, currency="BRL", metric="test",
-                         cache=TableCache(backend))
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import context
+from clv_engine_support import context
 
 from clientela import clv
 from clientela.cli.app import main

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 from _clv_reference import summary_from_orders
-from conftest import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, context
+from clv_engine_support import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, context
 
 from clientela.clv_engine.summary import fetch_summary, offset_intervals
 from clientela.model import Order
