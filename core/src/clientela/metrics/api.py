@@ -24,7 +24,9 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Unit = Literal["count", "currency", "ratio", "days", "score", "points", "table"]
+Unit = Literal["count", "currency", "ratio", "number", "days", "score", "points", "table"]
+"""`ratio` is a share between 0 and 1 (shown as a percentage); `number` is any other quotient
+(orders per customer, items per order, LTV/CAC)."""
 
 
 @dataclass(frozen=True)

@@ -245,7 +245,7 @@ def metrics() -> list[Metric]:
           measures=("value", "returned", "at_risk"), itemized=True),
         m("avg_frequency", "Average frequency", "Frequência média",
           "Mean valid orders per customer over the customer's life to the as-of date; item "
-          "'best_month YYYY-MM' is the calendar month with most orders.", "ratio",
+          "'best_month YYYY-MM' is the calendar month with most orders.", "number",
           avg_frequency, measures=("value", "customers", "best_month_orders"), itemized=True),
         m("cohort_retention", "Cohort retention", "Retenção por coorte",
           "Cohort = month of first valid order (customers acquired in the period); item "

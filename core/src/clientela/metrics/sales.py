@@ -141,10 +141,10 @@ def metrics() -> list[Metric]:
           "first order was placed).", "count", new_customers),
         m("aov", "Average order value", "Ticket médio", "Revenue / orders.", "currency", aov),
         m("purchase_frequency", "Purchase frequency", "Frequência de compra",
-          "Orders / active customers (orders of identified customers).", "ratio",
+          "Orders / active customers (orders of identified customers).", "number",
           purchase_frequency),
         m("items_per_order", "Items per order", "Itens por pedido",
-          "Total units / orders.", "ratio", items_per_order, needs=("orders", "order_lines")),
+          "Total units / orders.", "number", items_per_order, needs=("orders", "order_lines")),
         m("channel_mix", "Channel mix", "Mix de canais",
           "Revenue and orders per channel (item), and each channel's share of revenue (value) "
           "and of orders.", "table", channel_mix,

@@ -130,7 +130,7 @@ def metrics() -> list[Metric]:
                description="Historical LTV (or predicted CLV, ltv=predicted) of the customers "
                "acquired in the period / CAC of the period; by acquisition channel when spend "
                "is recorded per channel.",
-               unit="ratio", compute=ltv_cac_ratio, params=LtvCacParams, group=GROUP,
+               unit="number", compute=ltv_cac_ratio, params=LtvCacParams, group=GROUP,
                needs=("orders", "marketing_spend"), slices=("acquisition_channel",),
                measures=("value", "ltv", "cac", "spend", "new_customers")),
     ]
