@@ -20,8 +20,9 @@ from pydantic import ValidationError
 
 from clientela.connectors import HttpError
 
+from .fakes.base import VirtualClock
 from .fakes.data import StoreData
-from .fakes.nuvemshop import DEFAULT_PAYMENT, FakeNuvemshop, VirtualClock
+from .fakes.nuvemshop import DEFAULT_PAYMENT, FakeNuvemshop
 from .helpers import expected_orders, read, rows, snapshot, stored_orders, sync
 
 

@@ -15,8 +15,9 @@ from pydantic import ValidationError
 
 from clientela.connectors import HttpError
 
+from .fakes.base import VirtualClock
 from .fakes.data import StoreData
-from .fakes.shopify import FakeShopify, VirtualClock
+from .fakes.shopify import FakeShopify
 from .helpers import expected_orders, read, rows, snapshot, stored_orders, sync
 
 

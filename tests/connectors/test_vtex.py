@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from clientela.connectors import HttpError
 
 from .conftest import Sleeps
+from .fakes.base import VirtualClock
 from .fakes.data import StoreData, generate
-from .fakes.nuvemshop import VirtualClock
 from .fakes.vtex import FakeVtex, order_key
 from .helpers import expected_orders, read, rows, snapshot, stored_orders, sync
 

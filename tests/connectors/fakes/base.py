@@ -224,3 +224,18 @@ def render_list(items: list[tuple[str, Any]], malformed: set[str]) -> str:
                 text = text[:-1] + ', "weight": 12,50}'
         parts.append(text)
     return "[" + ", ".join(parts) + "]"
+
+
+class VirtualClock:
+    """Shared by the fake's bucket and the client's sleep: sleeping moves time on."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

@@ -33,21 +33,6 @@ def _error(status: int, message: str, description: str) -> Reply:
     return Reply(status, {"code": status, "message": message, "description": description})
 
 
-class VirtualClock:
-    """Shared by the fake's bucket and the client's sleep: sleeping moves time on."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 class Bucket:
     def __init__(self, size: int, leak_per_second: float, clock: Callable[[], float]) -> None:
         self.size, self.leak, self.clock = size, leak_per_second, clock

@@ -87,21 +87,6 @@ def _uncursor(text: str) -> tuple[datetime, int]:
     return datetime.fromisoformat(when.replace("Z", "+00:00")), int(key)
 
 
-class VirtualClock:
-    """Shared by the fake's bucket and the client's sleep: sleeping moves time on."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 class CostBucket:
     def __init__(self, size: float, restore: float, clock: Callable[[], float]) -> None:
         self.size, self.restore, self.clock = size, restore, clock
