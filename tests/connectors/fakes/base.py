@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,10 @@ class Request:
     path: str
     query: dict[str, str]
     headers: Mapping[str, str]
+    body: Any = None
+    """The decoded request body: JSON, a form as a dict, else text; None when empty."""
+    size: int = 0
+    """The raw body's length in bytes (for payload limits)."""
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers.items():
@@ -77,26 +81,48 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return None
 
+    def _body(self) -> tuple[Any, int]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return None, 0
+        if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
+            return dict(parse_qsl(raw.decode())), length
+        try:
+            return json.loads(raw), length
+        except ValueError:
+            return raw.decode(errors="replace"), length
+
     def _serve(self) -> None:
+        fake = self.server.fake
         parts = urlsplit(self.path)
-        request = Request(self.command, parts.path, dict(parse_qsl(parts.query)),
-                          dict(self.headers.items()))
-        reply = self.server.fake.dispatch(request)
+        body, size = self._body()
+        path = unquote(parts.path) if fake.unquote_paths else parts.path
+        request = Request(self.command, path, dict(parse_qsl(parts.query)),
+                          dict(self.headers.items()), body, size)
+        reply = fake.serve(request)
         if reply is None:  # a reset: hang up without a word
             self.close_connection = True
             self.connection.shutdown(2)
             return
         data = reply.payload()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(reply.status)
+            if data or reply.status != 204:
+                self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client was killed meanwhile
+            self.close_connection = True
 
     do_GET = _serve
     do_POST = _serve
+    do_PUT = _serve
+    do_PATCH = _serve
+    do_DELETE = _serve
 
 
 class _Server(ThreadingHTTPServer):
@@ -108,9 +134,16 @@ class FakeServer:
     """Start with `with FakeX(...) as fake:`; `fake.url` is the API root."""
 
     api_prefix = ""
+    unquote_paths = False
+    """Percent-decode request paths (APIs that put an e-mail address in the path)."""
+    max_connections: int | None = None
+    """Requests in flight beyond this get `too_many_connections` (an API's concurrency cap)."""
 
     def __init__(self) -> None:
         self.faults = Faults()
+        self.flight_lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.log: list[Logged] = []
         self.lock = threading.RLock()
         self.on_request: Callable[[Request, int], None] | None = None
@@ -150,6 +183,23 @@ class FakeServer:
         return self.origin + self.api_prefix
 
     # -- serving --------------------------------------------------------------------
+
+    def serve(self, request: Request) -> Reply | None:
+        """Counts requests in flight (answering over the cap with `too_many_connections`),
+        then dispatches; the count drops before the answer is written, as the client may
+        reconnect at once."""
+        with self.flight_lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            over = self.max_connections is not None and self.in_flight > self.max_connections
+        try:
+            return self.too_many_connections(request) if over else self.dispatch(request)
+        finally:
+            with self.flight_lock:
+                self.in_flight -= 1
+
+    def too_many_connections(self, request: Request) -> Reply:
+        return Reply(429, {"error": "too many concurrent connections"})
 
     def dispatch(self, request: Request) -> Reply | None:
         with self.lock:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
@@ -26,13 +25,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from .base import FakeServer, Reply, Request, _Handler, _Server
+from .base import FakeServer, Reply, Request
 from .data import Line, StoreCustomer, StoreData, StoreOrder
 
 VERSION = "2025-01"
 PRESENTMENT_RATE = Decimal("0.2")
 """Orders with id % 7 == 0 were paid in USD at this rate: amounts the connector must not use."""
-_BODY = threading.local()
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "ClientelaOrders": ("orders(first: $first, after: $after, query: $query, "
@@ -129,15 +127,6 @@ class FakeBulk:
         return self.id.rsplit("/", 1)[-1]
 
 
-class _BodyHandler(_Handler):
-    """The base handler does not read request bodies; GraphQL needs them."""
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        _BODY.value = self.rfile.read(length) if length else b""
-        self._serve()
-
-
 class FakeShopify(FakeServer):
     def __init__(self, data: StoreData, *, token: str = "shpat_test_0123456789abcdef",
                  version: str = VERSION, bucket_size: float = 1000, restore_rate: float = 50,
@@ -162,13 +151,6 @@ class FakeShopify(FakeServer):
         self.garbled: set[int] = set()
         """Order ids whose line in a bulk result is not valid JSON."""
         self._sorted: dict[str, list[tuple[datetime, int]]] = {}
-
-    def start(self) -> FakeShopify:
-        self._server = _Server(("127.0.0.1", 0), _BodyHandler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
 
     @property
     def graphql_url(self) -> str:
@@ -313,9 +295,8 @@ class FakeShopify(FakeServer):
                                          "(unrecognized login or wrong password)"})
         if request.path != f"{self.api_prefix}/graphql.json" or request.method != "POST":
             return Reply(404, {"errors": "Not Found"})
-        try:
-            body = json.loads(getattr(_BODY, "value", b"") or b"{}")
-        except ValueError:
+        body = request.body if request.body is not None else {}
+        if not isinstance(body, dict):
             return Reply(400, {"errors": "Bad Request: the body is not JSON"})
         name = str(body.get("operationName") or "")
         text = str(body.get("query") or "")

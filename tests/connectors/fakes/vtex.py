@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from .base import FakeServer, Reply, Request, _Handler, _Server, render_list
+from .base import FakeServer, Reply, Request, render_list
 from .data import StoreCustomer, StoreData, StoreOrder
 
 STATUS = {"pending": "payment-pending", "paid": "ready-for-handling", "fulfilled": "invoiced",
@@ -53,13 +52,6 @@ def _md_error(status: int, message: str) -> Reply:
     return Reply(status, {"Message": message})
 
 
-class _QuickHandler(_Handler):
-    """Headers and body leave in two writes; without TCP_NODELAY, Nagle and delayed ACKs
-    hold each response ~40 ms, and a sync fetching one detail per order would crawl."""
-
-    disable_nagle_algorithm = True
-
-
 class FakeVtex(FakeServer):
     def __init__(self, data: StoreData, *, app_key: str = "vtexappkey-store-ABCDEF",
                  app_token: str = "TOKENSECRET0123456789abcdefXYZ") -> None:
@@ -74,13 +66,6 @@ class FakeVtex(FakeServer):
         """order key -> fields overridden in its detail (bad values)."""
         self.gone: set[str] = set()
         """order keys still listed whose detail answers 404."""
-
-    def start(self) -> FakeVtex:
-        self._server = _Server(("127.0.0.1", 0), _QuickHandler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
 
     # -- edits ----------------------------------------------------------------------
 

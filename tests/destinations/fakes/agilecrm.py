@@ -89,7 +89,7 @@ class FakeAgileCRM(BodyFake):
             return Reply(401, {"status": "401", "exception message": "authentication issue"})
         if "application/json" not in (request.header("Accept") or ""):
             return Reply(200, "<?xml version=\"1.0\"?><contacts/>", content_type="application/xml")
-        body = getattr(request, "body", None)
+        body = request.body
         path, method = request.path.removeprefix(self.api_prefix), request.method
         if path == "/contacts/search/email" and method == "POST":
             return self.search(body)

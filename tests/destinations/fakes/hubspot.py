@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import itertools
 import re
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.fakes.base import FakeServer, Reply, Request, _Server
+from connectors.fakes.base import FakeServer, Reply, Request
 
-from .mailchimp import _BodyHandler
+from .mailchimp import MAX_CONNECTIONS
 
 MAX_BATCH = 100
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -60,6 +59,7 @@ class Call:
 
 
 class FakeHubSpot(FakeServer):
+    max_connections = MAX_CONNECTIONS
     api_prefix = ""
 
     def __init__(self, token: str = "pat-na1-fake") -> None:
@@ -80,17 +80,7 @@ class FakeHubSpot(FakeServer):
         self.blocklist: set[str] = set()
         self.violations: list[tuple[str, str]] = []
         self.gdpr_deleted: list[str] = []
-        self.flight_lock = threading.Lock()
-        self.in_flight = 0
-        self.max_in_flight = 0
         self._ids = itertools.count(1001)
-
-    def start(self) -> FakeHubSpot:
-        self._server = _Server(("127.0.0.1", 0), _BodyHandler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
 
     def __enter__(self) -> FakeHubSpot:
         return self.start()
@@ -146,7 +136,7 @@ class FakeHubSpot(FakeServer):
     def dispatch(self, request: Request) -> Reply | None:
         reply = super().dispatch(request)
         with self.lock:
-            self.calls.append(Call(request.method, request.path, getattr(request, "body", None),
+            self.calls.append(Call(request.method, request.path, request.body,
                                    reply.status if reply is not None else 0))
         return reply
 
@@ -156,7 +146,7 @@ class FakeHubSpot(FakeServer):
         if request.header("Authorization") != f"Bearer {self.token}":
             return error(401, "INVALID_AUTHENTICATION", "Authentication credentials not found.")
         path, method = request.path.rstrip("/"), request.method
-        body = getattr(request, "body", None)
+        body = request.body
         base = "/crm/v3/properties/contacts"
         if path == f"{base}/groups":
             return (Reply(200, {"results": list(self.groups.values())}) if method == "GET"

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from connectors.fakes.base import FakeServer, Reply, Request, _Handler, _Server
+from connectors.fakes.base import FakeServer, Reply, Request
 
 MAX_BATCH = 500
 MAX_CONNECTIONS = 10
@@ -47,11 +45,6 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Reply:
                  content_type="application/problem+json; charset=utf-8")
 
 
-@dataclass(frozen=True)
-class BodyRequest(Request):
-    body: Any = None
-
-
 @dataclass
 class Member:
     email: str
@@ -68,57 +61,9 @@ class Call:
     status: int
 
 
-class _BodyHandler(_Handler):
-    """The base handler, plus bodies, more verbs and an in-flight count."""
-
-    def _serve(self) -> None:
-        fake: FakeMailchimp = self.server.fake  # type: ignore[assignment]
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode(errors="replace")
-        parts = urlsplit(self.path)
-        request = BodyRequest(self.command, parts.path, dict(parse_qsl(parts.query)),
-                              dict(self.headers.items()), body)
-        with fake.flight_lock:
-            fake.in_flight += 1
-            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
-            over = fake.in_flight > MAX_CONNECTIONS
-        try:
-            if over:
-                reply: Reply | None = fake.too_many_connections(request)
-            else:
-                reply = fake.dispatch(request)
-        finally:
-            with fake.flight_lock:  # before answering: the client may reconnect at once
-                fake.in_flight -= 1
-        if reply is None:
-            self.close_connection = True
-            self.connection.shutdown(2)
-            return
-        data = reply.payload()
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client was killed meanwhile
-            self.close_connection = True
-
-    do_GET = _serve
-    do_POST = _serve
-    do_PUT = _serve
-    do_PATCH = _serve
-    do_DELETE = _serve
-
-
 class FakeMailchimp(FakeServer):
     api_prefix = "/3.0"
+    max_connections = MAX_CONNECTIONS
 
     def __init__(self, list_id: str = "list0001", api_key: str = "0123456789abcdef-us21") -> None:
         super().__init__()
@@ -135,20 +80,10 @@ class FakeMailchimp(FakeServer):
         """Addresses whose presence makes Mailchimp refuse the whole request (400)."""
         self.empty_429s = 0
         """The next throttles come with no body at all (Mailchimp at high volume)."""
-        self.flight_lock = threading.Lock()
-        self.in_flight = 0
-        self.max_in_flight = 0
         self.concurrency_rejections = 0
         self.hold: threading.Event | None = None
         """When set, batch subscribes wait on it (to pile up concurrent requests)."""
         self._ids = itertools.count(1)
-
-    def start(self) -> FakeMailchimp:
-        self._server = _Server(("127.0.0.1", 0), _BodyHandler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
 
     def __enter__(self) -> FakeMailchimp:
         return self.start()
@@ -213,7 +148,7 @@ class FakeMailchimp(FakeServer):
                        "You have exceeded the limit of 10 simultaneous connections.")
 
     def log_call(self, request: Request, status: int) -> None:
-        self.calls.append(Call(request.method, request.path, getattr(request, "body", None),
+        self.calls.append(Call(request.method, request.path, request.body,
                                status))
 
     def dispatch(self, request: Request) -> Reply | None:
@@ -233,7 +168,7 @@ class FakeMailchimp(FakeServer):
             return problem(401, "API Key Invalid", "Your API key may be invalid.")
         base = f"/3.0/lists/{self.list_id}"
         path, method = request.path.rstrip("/"), request.method
-        body = getattr(request, "body", None)
+        body = request.body
         if not path.startswith(base):
             return problem(404, "Resource Not Found", "The requested resource could not be found.")
         rest = path[len(base):]

@@ -21,16 +21,14 @@ What it enforces, because the destination relies on it:
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-from connectors.fakes.base import FakeServer, Reply, Request, _Handler, _Server
+from connectors.fakes.base import FakeServer, Reply, Request
 
 WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 ACCOUNT_LIMIT = 120
@@ -57,11 +55,6 @@ class Clock:
             self.now += max(0.0, seconds)
 
 
-@dataclass(frozen=True)
-class BodyRequest(Request):
-    body: Any = None
-
-
 @dataclass
 class Call:
     method: str
@@ -70,68 +63,19 @@ class Call:
     status: int
 
 
-class BodyHandler(_Handler):
-    """The base handler plus request bodies (JSON or form) and the verbs REST APIs use."""
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        body: Any = None
-        if raw:
-            kind = self.headers.get("Content-Type") or ""
-            if "x-www-form-urlencoded" in kind:
-                body = dict(parse_qsl(raw.decode()))
-            else:
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = raw.decode(errors="replace")
-        parts = urlsplit(self.path)
-        request = BodyRequest(self.command, unquote(parts.path), dict(parse_qsl(parts.query)),
-                              dict(self.headers.items()), body)
-        reply = self.server.fake.dispatch(request)
-        if reply is None:
-            self.close_connection = True
-            self.connection.shutdown(2)
-            return
-        data = reply.payload()
-        try:
-            self.send_response(reply.status)
-            if data or reply.status != 204:
-                self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    do_GET = _serve
-    do_POST = _serve
-    do_PUT = _serve
-    do_PATCH = _serve
-    do_DELETE = _serve
-
-
 class BodyFake(FakeServer):
-    """A `FakeServer` served by `BodyHandler`, keeping every call with its body."""
+    """A `FakeServer` keeping every call with its body; paths carry e-mails, so decoded."""
+
+    unquote_paths = True
 
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[Call] = []
 
-    def start(self) -> BodyFake:
-        self._server = _Server(("127.0.0.1", 0), BodyHandler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
     def dispatch(self, request: Request) -> Reply | None:
         reply = super().dispatch(request)
         with self.lock:
-            self.calls.append(Call(request.method, request.path, getattr(request, "body", None),
+            self.calls.append(Call(request.method, request.path, request.body,
                                    reply.status if reply is not None else 0))
         return reply
 
@@ -238,7 +182,7 @@ class FakeRDStation(BodyFake):
     # -- routes ---------------------------------------------------------------------------
 
     def route(self, request: Request) -> Reply:
-        body = getattr(request, "body", None)
+        body = request.body
         if request.path == "/auth/token" and request.method == "POST":
             return self.token(body)
         auth = request.header("Authorization") or ""

@@ -29,14 +29,13 @@ import io
 import itertools
 import json
 import re
-import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.fakes.base import FakeServer, Reply, Request, _Server
+from connectors.fakes.base import FakeServer, Reply, Request
 
-from .mailchimp import _BodyHandler
+from .mailchimp import MAX_CONNECTIONS
 
 MAX_CONTACTS = 30_000
 MAX_BYTES = 6_000_000
@@ -82,6 +81,7 @@ class Call:
 
 class FakeSendGrid(FakeServer):
     api_prefix = ""
+    max_connections = MAX_CONNECTIONS
 
     def __init__(self, api_key: str = "SG.fake-key") -> None:
         super().__init__()
@@ -108,18 +108,7 @@ class FakeSendGrid(FakeServer):
         self.max_bytes = MAX_BYTES
         self.reset_epoch = 1_700_000_060
         """X-RateLimit-Reset sent with every answer (tests pin the client's clock)."""
-        self.flight_lock = threading.Lock()
-        self.in_flight = 0
-        self.max_in_flight = 0
         self._ids = itertools.count(1)
-        self._body_sizes: dict[int, int] = {}
-
-    def start(self) -> FakeSendGrid:
-        self._server = _Server(("127.0.0.1", 0), _SizedHandler)
-        self._server.fake = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
 
     def __enter__(self) -> FakeSendGrid:
         return self.start()
@@ -199,10 +188,10 @@ class FakeSendGrid(FakeServer):
     def dispatch(self, request: Request) -> Reply | None:
         reply = super().dispatch(request)
         with self.lock:
-            size = len(json.dumps(getattr(request, "body", None))) if \
-                getattr(request, "body", None) is not None else 0
+            size = len(json.dumps(request.body)) if \
+                request.body is not None else 0
             self.calls.append(Call(request.method, request.path, request.query,
-                                   getattr(request, "body", None),
+                                   request.body,
                                    reply.status if reply is not None else 0, size))
         if reply is not None and reply.status != 429:
             reply.headers.update(self.rate_headers())
@@ -212,7 +201,7 @@ class FakeSendGrid(FakeServer):
 
     def route(self, request: Request) -> Reply:
         path, method = request.path.rstrip("/"), request.method
-        body = getattr(request, "body", None)
+        body = request.body
         if m := re.fullmatch(r"/v3/marketing/contacts/imports/([^/]+)/errors\.csv", path):
             return self.errors_file(m.group(1))  # a download URL: no API key
         if request.header("Authorization") != f"Bearer {self.api_key}":
@@ -286,7 +275,7 @@ class FakeSendGrid(FakeServer):
         return Reply(201, dict(self.lists[list_id], contact_count=0))
 
     def upsert(self, request: Request, body: Any) -> Reply:
-        size = self._body_sizes.pop(threading.get_ident(), 0)
+        size = request.size
         if size > self.max_bytes:
             return errors(413, f"request body is {size} bytes; the maximum is {self.max_bytes}")
         contacts = body.get("contacts") if isinstance(body, dict) else None
@@ -418,18 +407,3 @@ class FakeSendGrid(FakeServer):
         for email in [e for e, c in self.contacts.items() if c.id in ids]:
             del self.contacts[email]
         return Reply(202, {"job_id": str(uuid.uuid4())})
-
-
-class _SizedHandler(_BodyHandler):
-    """Notes the raw body size so the fake can refuse a request over 6 MB as SendGrid does."""
-
-    def _serve(self) -> None:
-        fake: FakeSendGrid = self.server.fake  # type: ignore[assignment]
-        fake._body_sizes[threading.get_ident()] = int(self.headers.get("Content-Length") or 0)
-        super()._serve()
-
-    do_GET = _serve
-    do_POST = _serve
-    do_PUT = _serve
-    do_PATCH = _serve
-    do_DELETE = _serve
