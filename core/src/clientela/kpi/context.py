@@ -8,6 +8,7 @@ missing or empty table into a `MissingDataError` naming the metric.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,6 +29,8 @@ CUSTOMER_SLICES: tuple[str, ...] = ("acquisition_channel", "segment")
 """Dimensions carried by the customer (segment: the RFM segment as of `segment_as_of`)."""
 SLICE_COLUMN = "slice"
 """The column a metric groups by when the engine asks for a slice."""
+PERIOD_COLUMN = "_period"
+"""The column a series metric groups by: the index of the period a row falls in."""
 
 
 @dataclass
@@ -88,10 +91,8 @@ class TableCache:
 
     @staticmethod
     def _release(table: ir.Table) -> None:
-        try:
+        with contextlib.suppress(Exception):  # gone with its connection: nothing to free
             table.release()
-        except Exception:  # already gone with its connection: nothing left to free
-            pass
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,9 @@ class MetricContext:
     segment_as_of: datetime | None = None
     """As-of instant of the RFM segments used by the `segment` slice."""
     cache: TableCache | None = None
+    periods: tuple[Period, ...] | None = None
+    """Set when a series metric answers several contiguous periods in one expression: then
+    `period` spans them all, and the conventions cut rows into them (see `keys`)."""
 
     @property
     def start(self) -> datetime:
@@ -122,8 +126,10 @@ class MetricContext:
 
     @property
     def keys(self) -> list[str]:
-        """Columns to group by: the slice column when slicing, none otherwise."""
-        return [SLICE_COLUMN] if self.by else []
+        """Columns to group by: the period index when answering a series, then the slice
+        column when slicing; none for one unsliced period."""
+        keys = [PERIOD_COLUMN] if self.periods else []
+        return [*keys, SLICE_COLUMN] if self.by else keys
 
     def has(self, name: str) -> bool:
         cache = self.cache or TableCache(self.backend)

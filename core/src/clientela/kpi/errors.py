@@ -17,3 +17,9 @@ class MissingDataError(KpiError):
             f"metric {metric!r} needs the {table!r} table, which {reason} in this store; "
             f"load {table} (clientela import --entity {table} ...) to compute it"
         )
+
+
+class SeriesUnsupported(Exception):
+    """Raised by a series metric that cannot answer this particular series in one expression
+    (e.g. its periods are not each other's predecessors): the engine then asks it one period
+    at a time, which is always correct."""

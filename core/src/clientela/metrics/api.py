@@ -52,3 +52,8 @@ class Metric:
     """Numeric columns of the answer; 'value' is the headline number."""
     itemized: bool = False
     """The answer has several rows labelled by an `item` column (histogram, cohort matrix)."""
+    series: bool = False
+    """compute() can answer many periods at once: it cuts time only through the conventions
+    that tag rows with their period (`in_period`, `period_orders`, `period_customers`) and
+    groups by `ctx.keys`. The engine then asks once for a whole series instead of once per
+    period, and must get the same rows (the conformance fixture checks it)."""

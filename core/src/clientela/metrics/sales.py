@@ -43,13 +43,12 @@ def discount_total(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def active_customers(ctx: MetricContext, params: NoParams) -> ir.Table:
-    active = cv.active_customers(ctx, ctx.start, ctx.end)
+    active = cv.period_customers(ctx)
     return cv.summarize(active, ctx, value=active.customer_id.nunique())
 
 
 def new_customers(ctx: MetricContext, params: NoParams) -> ir.Table:
-    first = cv.first_orders(ctx, until=ctx.end)
-    first = cv.with_slice(ctx, first.filter(first.first_at >= ctx.start))
+    first = cv.with_slice(ctx, cv.in_period(ctx, cv.first_orders(ctx), "first_at"))
     return cv.summarize(first, ctx, value=first.customer_id.nunique())
 
 
@@ -121,6 +120,7 @@ def metrics() -> list[Metric]:
     def m(name: str, title: str, title_pt: str, description: str, unit: str, fn: object,
           **kw: object) -> Metric:
         kw.setdefault("slices", ALL)
+        kw.setdefault("series", True)  # sums and counts over the period's orders
         return Metric(name=name, title=title, title_pt=title_pt, description=description,
                       unit=unit, compute=fn, group=GROUP, **kw)  # type: ignore[arg-type]
 
@@ -153,5 +153,6 @@ def metrics() -> list[Metric]:
         m("omnichannel_share", "Omnichannel share", "Participação omnichannel",
           "Share of the customers active in the trailing 12 months (as of the period's end) "
           "who bought in 2+ channels.", "ratio", omnichannel_share, params=OmnichannelParams,
+          series=False,
           slices=CUSTOMER, measures=("value", "omnichannel_customers", "active_customers")),
     ]

@@ -99,10 +99,8 @@ def ltv_cac_ratio(ctx: MetricContext, params: LtvCacParams) -> ir.Table:
     """LTV of the customers acquired in P over what acquiring each of them cost. Both sides
     are the catalogue's own metrics, joined per slice, so the ratio can never drift from the
     ltv_historical / clv_predicted and cac it is made of."""
-    if params.ltv == "historical":
-        ltv = ltv_historical(ctx, NoParams())
-    else:
-        ltv = _predicted_ltv(ctx, params)
+    historical = params.ltv == "historical"
+    ltv = ltv_historical(ctx, NoParams()) if historical else _predicted_ltv(ctx, params)
     ltv = ltv.select(*ctx.keys, ltv=ltv.value.cast("float64"))
     spent = cac(ctx, NoParams())
     spent = spent.select(*ctx.keys, cac=spent.value, spend=spent.spend,
