@@ -154,6 +154,28 @@ def in_period(ctx: MetricContext, table: ir.Table, column: str) -> ir.Table:
     return table
 
 
+def with_prior(ctx: MetricContext) -> MetricContext:
+    """The context over its period(s) preceded by the period just before the first (same
+    length, calendar-aware), always as a series: row index k of the answer's periods is
+    period k - 1 of the request, so a metric comparing each period with its predecessor
+    (retention) pairs index k with k + 1. A series whose periods are not each other's
+    predecessors (a clipped first or last bucket) raises SeriesUnsupported."""
+    from dataclasses import replace
+
+    from clientela.kpi.errors import SeriesUnsupported
+    from clientela.kpi.periods import make_period, previous, zone
+
+    tz = zone(ctx.timezone)
+    periods = ctx.periods or (ctx.period,)
+    for earlier, later in zip(periods, periods[1:], strict=False):
+        before = previous(later, tz)
+        if (before.start_utc, before.end_utc) != (earlier.start_utc, earlier.end_utc):
+            raise SeriesUnsupported(ctx.metric)
+    prior = previous(periods[0], tz)
+    span = make_period(prior.start, periods[-1].end, tz)
+    return replace(ctx, period=span, periods=(prior, *periods))
+
+
 def period_orders(ctx: MetricContext, amounts: tuple[str, ...] = ("revenue",)) -> ir.Table:
     """Valid orders of the context's period (each tagged with its period in a series), with
     the slice column when one is asked for."""

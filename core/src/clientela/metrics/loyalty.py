@@ -40,6 +40,7 @@ from pydantic import Field
 from clientela.config import LoyaltyConfig
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import MetricContext
+from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.periods import buckets, zone
 from clientela.metrics.api import Metric, NoParams
 
@@ -116,8 +117,11 @@ def flagged_orders(ctx: MetricContext, *, kind: str, since: datetime | None = No
     """Valid orders of [since, until) (default P) with `own` (the order's fields say it
     redeemed, kind='redeem', or earned, kind='earn') and `linked` (an event of that kind is
     tied to it), both 0/1, and `flag` = either."""
-    orders = cv.valid_orders(ctx, since=ctx.start if since is None else since,
-                             until=ctx.end if until is None else until)
+    if since is None and until is None:  # P's orders, tagged with their period in a series
+        orders = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
+    else:
+        orders = cv.valid_orders(ctx, since=ctx.start if since is None else since,
+                                 until=ctx.end if until is None else until)
     linked = _event_orders(ctx, kind)
     joined = orders.left_join(linked, orders.order_id == linked._eid)
     if kind == "redeem":
@@ -161,10 +165,13 @@ def redeemable_members(ctx: MetricContext, params: ThresholdParams) -> ir.Table:
 
 
 def discount_granted(ctx: MetricContext, params: DiscountParams) -> ir.Table:
-    since, until = ctx.start, ctx.end
-    if params.last_days is not None:
-        since, until = ctx.as_of - timedelta(days=params.last_days), ctx.as_of
-    found = cv.with_slice(ctx, redemptions(ctx, since, until))
+    if params.last_days is None:
+        found = cv.in_period(ctx, redemptions(ctx, ctx.start, ctx.end), "at")
+    elif ctx.periods:
+        raise SeriesUnsupported(ctx.metric)  # a window before each period's end
+    else:
+        found = redemptions(ctx, ctx.as_of - timedelta(days=params.last_days), ctx.as_of)
+    found = cv.with_slice(ctx, found)
     return cv.summarize(found, ctx, value=cv.money_sum(found.discount),
                         redemptions=found.count(), points_redeemed=found.points.sum().coalesce(0))
 
@@ -190,7 +197,7 @@ def redemption_day_spend(ctx: MetricContext, params: NoParams) -> ir.Table:
     days = _local_days(ctx)
     redeeming = moments.inner_join(days, (moments._at >= days._lo) & (moments._at < days._hi))
     redeeming = redeeming.select("_rcid", "_lo", "_hi").distinct()
-    orders = cv.valid_orders(ctx, since=ctx.start, until=ctx.end)
+    orders = cv.in_period(ctx, cv.valid_orders(ctx, since=ctx.start, until=ctx.end), "placed_at")
     spent = orders.inner_join(redeeming, (orders.customer_id == redeeming._rcid)
                               & (orders.placed_at >= redeeming._lo)
                               & (orders.placed_at < redeeming._hi))
@@ -250,21 +257,21 @@ def metrics() -> list[Metric]:
           "period: the last 30 days); also the redemptions and points redeemed.", "currency",
           discount_granted, params=DiscountParams,
           measures=("value", "redemptions", "points_redeemed"),
-          extra={"default_period_days": DEFAULT_DISCOUNT_DAYS}),
+          extra={"default_period_days": DEFAULT_DISCOUNT_DAYS}, series=True),
         m("loyalty_redemption_visits", "Redemption visits", "Visitas com resgate",
           "Valid orders in the period on which points were redeemed.", "count",
           redemption_visits, needs=("loyalty_events", "orders"), slices=ALL,
-          measures=("value", "customers")),
+          measures=("value", "customers"), series=True),
         m("loyalty_redemption_day_spend", "Spend on redemption days",
           "Gasto no dia do resgate",
           "Revenue of all valid orders a redeeming customer placed on the (local) day of a "
           "redemption, in the period.", "currency", redemption_day_spend,
           needs=("loyalty_events", "orders"), slices=ALL,
-          measures=("value", "orders", "customers")),
+          measures=("value", "orders", "customers"), series=True),
         m("loyalty_scored_share", "Orders that earned points", "Pedidos pontuados",
           "Share of valid orders in the period that earned points.", "ratio", scored_share,
           needs=("loyalty_events", "orders"), slices=ALL,
-          measures=("value", "scored_orders", "orders")),
+          measures=("value", "scored_orders", "orders"), series=True),
         m("loyalty_points_expiring", "Points expiring", "Pontos a expirar",
           "Points still held that expire within expiry_days (default 30) after the period's "
           "end (earliest-expiring points spent first), and the customers holding them.",

@@ -14,8 +14,7 @@ import ibis
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import MetricContext
-from clientela.kpi.periods import previous, zone
+from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -27,10 +26,17 @@ MONTH_DAYS = 30
 
 
 def _retention(ctx: MetricContext) -> ir.Table:
-    prior = previous(ctx.period, zone(ctx.timezone))
-    before = cv.active_customers(ctx, prior.start_utc, prior.end_utc)
-    now = cv.active_customers(ctx.unsliced(), ctx.start, ctx.end).select(_cid="customer_id")
-    joined = before.left_join(now, before.customer_id == now._cid)
+    """Customers active in the period before each period (the base), and how many of them
+    are active again in the period itself. With the prior period prepended, the base of
+    request period k is active in index k and retained when active in index k + 1."""
+    wide = cv.with_prior(ctx)
+    last = len(wide.periods or ()) - 1
+    active = cv.period_customers(wide)
+    before = active.filter(active[PERIOD_COLUMN] < last)
+    now = cv.period_customers(wide.unsliced())
+    now = now.select(_cid=now.customer_id, _next=now[PERIOD_COLUMN])
+    joined = before.left_join(now, (before.customer_id == now._cid)
+                              & (now._next == before[PERIOD_COLUMN] + 1))
     kept = joined._cid.notnull().cast("int64").sum()
     return cv.summarize(joined, ctx, retained=kept, base=joined.count())
 
@@ -110,10 +116,16 @@ def interpurchase_days(ctx: MetricContext, params: NoParams) -> ir.Table:
     o = o.filter(o.customer_id.notnull())
     o = o.mutate(prev_at=o.placed_at.lag().over(
         group_by=o.customer_id, order_by=[o.placed_at, o.order_id]))
-    gaps = o.filter((o.placed_at >= ctx.start) & o.prev_at.notnull())
-    gaps = cv.with_slice(ctx, gaps.mutate(days=cv.exact_days(gaps.prev_at, gaps.placed_at)))
-    stats = cv.summarize(gaps, ctx, value=gaps.days.mean(), intervals=gaps.count())
-    return cv.join_keys(stats, cv.median_of(gaps, "days", ctx.keys), ctx.keys)
+    gaps = cv.in_period(ctx, o.filter(o.prev_at.notnull()), "placed_at")
+    # whole seconds, summed exactly: a float mean of days differs in its last bits with the
+    # order an engine (or a plan) adds in
+    gaps = cv.with_slice(ctx, gaps.mutate(
+        seconds=cv.epoch(gaps.placed_at) - cv.epoch(gaps.prev_at)))
+    stats = cv.summarize(gaps, ctx, value=cv.ratio(gaps.seconds.sum(), gaps.count()),
+                         intervals=gaps.count())
+    found = cv.join_keys(stats, cv.median_of(gaps, "seconds", ctx.keys), ctx.keys)
+    return found.mutate(value=found.value / cv.SECONDS_PER_DAY,
+                        median=found.median / cv.SECONDS_PER_DAY)
 
 
 class ReturnParams(NoParams):
@@ -214,13 +226,13 @@ def metrics() -> list[Metric]:
         m("retention_rate", "Retention rate", "Taxa de retenção",
           "Of the customers active in the period before (same length), the share active in "
           "this one.", "ratio", retention_rate,
-          measures=("value", "retained", "previous_active")),
+          measures=("value", "retained", "previous_active"), series=True),
         m("repeat_rate", "Repeat rate", "Recorrência",
           "Share of customers with a first order before the period's end who have 2+ valid "
           "orders by then.", "ratio", repeat_rate,
           measures=("value", "repeat_customers", "customers")),
         m("churn_rate", "Churn rate", "Evasão", "1 - retention rate.", "ratio", churn_rate,
-          measures=("value", "churned", "previous_active")),
+          measures=("value", "churned", "previous_active"), series=True),
         m("lapsed_customers", "Lapsed customers", "Clientes inativos",
           "Customers whose last valid order is more than lapse_days (180) before the "
           "period's end.", "count", lapsed_customers, params=LapseParams,
@@ -237,7 +249,7 @@ def metrics() -> list[Metric]:
         m("interpurchase_days", "Days between purchases", "Intervalo entre compras (dias)",
           "Mean (value) and median days between consecutive valid orders of a customer, for "
           "the orders placed in the period.", "days", interpurchase_days,
-          measures=("value", "median", "intervals")),
+          measures=("value", "median", "intervals"), series=True),
         m("return_probability", "Return probability", "Probabilidade de retorno",
           "For m = 0..24 months (30 days) without a purchase (item), the share of episodes "
           "that ended with a purchase within the next 30 days, over the history.", "table",
