@@ -68,6 +68,12 @@ def campaign_touches(ctx: MetricContext, *, control: bool | None = False,
     return touches
 
 
+def period_touches(ctx: MetricContext, *, control: bool | None = False) -> ir.Table:
+    """The campaign touches that occurred in the period (tagged with their period in a
+    series)."""
+    return cv.in_period(ctx, campaign_touches(ctx, control=control), "occurred_at")
+
+
 def _window(touches: ir.Table, orders: ir.Table, days: int) -> list[ir.BooleanValue]:
     """Join predicates: the order is the contacted customer's, placed in [touch, touch + days)."""
     return [
@@ -130,7 +136,7 @@ def _by_item(ctx: MetricContext, table: ir.Table, column: str) -> list[ir.Value]
 
 
 def campaign_reach(ctx: MetricContext, params: NoParams) -> ir.Table:
-    touches = cv.with_slice(ctx, campaign_touches(ctx, since=ctx.start, until=ctx.end))
+    touches = cv.with_slice(ctx, period_touches(ctx))
     per = touches.group_by(_by_item(ctx, touches, "campaign_id")).aggregate(
         value=touches.customer_id.nunique(), contacts=touches.count())
     total = cv.summarize(touches, ctx, value=touches.customer_id.nunique(),
@@ -139,7 +145,7 @@ def campaign_reach(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def campaign_conversion(ctx: MetricContext, params: AttributionParams) -> ir.Table:
-    touches = cv.with_slice(ctx, campaign_touches(ctx, since=ctx.start, until=ctx.end))
+    touches = cv.with_slice(ctx, period_touches(ctx))
     units = converted_units(ctx, touches, params.attribution_days,
                             [*ctx.keys, "campaign_id", "customer_id"])
     per = units.group_by(_by_item(ctx, units, "campaign_id")).aggregate(
@@ -155,7 +161,7 @@ def campaign_conversion(ctx: MetricContext, params: AttributionParams) -> ir.Tab
 
 def campaign_revenue(ctx: MetricContext, params: AttributionParams) -> ir.Table:
     credited = last_touch(ctx, params.attribution_days, since=ctx.start, until=ctx.end)
-    credited = cv.with_slice(ctx, credited.filter(credited.occurred_at < ctx.end))
+    credited = cv.with_slice(ctx, cv.in_period(ctx, credited, "occurred_at"))
     per = credited.group_by(_by_item(ctx, credited, "campaign_id")).aggregate(
         value=cv.money_sum(credited.revenue), orders=credited.count())
     total = cv.summarize(credited, ctx, value=cv.money_sum(credited.revenue),
@@ -167,9 +173,7 @@ def campaign_roi(ctx: MetricContext, params: AttributionParams) -> ir.Table:
     """Campaigns *started* in P, each with the revenue of all its contacts (whole life): a
     campaign's cost is one number, so splitting it across periods would invent an allocation."""
     campaigns = ctx.table("campaigns")
-    campaigns = campaigns.filter((campaigns.started_at >= ctx.start)
-                                 & (campaigns.started_at < ctx.end))
-    campaigns = cv.with_slice(ctx, campaigns)
+    campaigns = cv.with_slice(ctx, cv.in_period(ctx, campaigns, "started_at"))
     credited = last_touch(ctx, params.attribution_days, since=ctx.start, until=None)
     earned = credited.group_by(_cid="campaign_id").aggregate(
         _revenue=cv.money_sum(credited.revenue))
@@ -196,8 +200,7 @@ def campaign_lift(ctx: MetricContext, params: AttributionParams) -> ir.Table:
     Both groups use the same rule (every valid order inside the window of the campaign's touch,
     not last-touch), since the control group has no contact to be credited. Variances come from
     exact DECIMAL sums of revenue and squared revenue so that every engine gives the same bits."""
-    touches = cv.with_slice(ctx, campaign_touches(ctx, control=None, since=ctx.start,
-                                                  until=ctx.end))
+    touches = cv.with_slice(ctx, period_touches(ctx, control=None))
     units = converted_units(ctx, touches, params.attribution_days,
                             [*ctx.keys, "campaign_id", "customer_id", "is_control"])
     one = ibis.literal(1, type="int64")
@@ -246,8 +249,7 @@ def relationship_activity(ctx: MetricContext, params: RelationshipParams) -> ir.
     """Relationship contacts: made by a salesperson, or belonging to a `relationship` campaign
     (when the store has campaigns); never control touches."""
     touches = ctx.table("touches")
-    touches = touches.filter((touches.occurred_at >= ctx.start) & (touches.occurred_at < ctx.end)
-                             & ~touches.is_control)
+    touches = cv.in_period(ctx, touches.filter(~touches.is_control), "occurred_at")
     relationship = touches.salesperson_id.notnull()
     campaigns = ctx.optional_table("campaigns")
     if campaigns is not None:
@@ -271,6 +273,7 @@ def metrics() -> list[Metric]:
           **kw: object) -> Metric:
         kw.setdefault("slices", TOUCH_SLICES)
         kw.setdefault("params", AttributionParams)
+        kw.setdefault("series", True)  # everything is keyed by when the contact occurred
         return Metric(name=name, title=title, title_pt=title_pt, description=description,
                       unit=unit, compute=fn, group=GROUP, **kw)  # type: ignore[arg-type]
 
