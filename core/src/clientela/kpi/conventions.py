@@ -9,8 +9,10 @@ engine-specific.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
+import itertools
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -22,7 +24,8 @@ from clientela.kpi.context import (
     SLICE_COLUMN,
     MetricContext,
 )
-from clientela.kpi.errors import KpiError
+from clientela.kpi.errors import KpiError, SeriesUnsupported
+from clientela.kpi.periods import Period, make_period, previous, zone
 from clientela.model import INVALID_ORDER_STATUSES
 
 if TYPE_CHECKING:
@@ -123,34 +126,54 @@ def _valid_orders(ctx: MetricContext, *, since: datetime | None, until: datetime
     return orders.mutate(**added)
 
 
-def period_index(ctx: MetricContext, moment: ir.TimestampValue) -> ir.IntegerValue:
-    """The index of the series period `moment` falls in, for a moment inside the span.
-
-    The periods are contiguous, so the index is a binary search over their UTC starts,
-    written as nested CASEs: a handful of comparisons per row on every engine, where a
-    range join against a periods table costs a join."""
-    periods = ctx.periods or (ctx.period,)
-    starts = [p.start_utc for p in periods]
+def _search(value: ir.Value, starts: list[Any]) -> ir.IntegerValue:
+    """The index of the contiguous period whose start is the last of `starts` at or before
+    `value` (a value inside the span): a binary search written as nested CASEs, a handful of
+    comparisons per row on every engine, where a range join against a periods table costs a
+    join."""
 
     def search(lo: int, hi: int) -> ir.IntegerValue:
         if hi - lo == 1:
             return ibis.literal(lo, type="int64")
         mid = (lo + hi) // 2
-        return ibis.ifelse(moment < ibis.literal(starts[mid]), search(lo, mid), search(mid, hi))
+        return ibis.ifelse(value < ibis.literal(starts[mid]), search(lo, mid), search(mid, hi))
 
     return search(0, len(starts))
 
 
 def in_period(ctx: MetricContext, table: ir.Table, column: str) -> ir.Table:
-    """The rows of `table` whose `column` falls in the context's period.
+    """The rows of `table` whose `column` (a naive UTC timestamp) falls in the context's
+    period.
 
     For a series (ctx.periods) that is the whole span, with the period index added as
     PERIOD_COLUMN, which `ctx.keys` (and so `summarize`) groups by: a metric that cuts time
     only through this function answers every period of a series in one query."""
-    moment = table[column]
-    table = table.filter((moment >= ctx.start) & (moment < ctx.end))
+    return _cut(ctx, table, column, [p.start_utc for p in _periods(ctx)], ctx.end)
+
+
+def in_period_days(ctx: MetricContext, table: ir.Table, column: str) -> ir.Table:
+    """in_period for a DATE column of local days (traffic, spend): a period covers the days
+    that start inside it."""
+    return _cut(ctx, table, column, [first_day(p.start) for p in _periods(ctx)],
+                first_day(ctx.period.end))
+
+
+def first_day(local: datetime) -> date:
+    """The first local day whose midnight is at or after the local wall time `local`."""
+    day = local.date()
+    return day if local == datetime(day.year, day.month, day.day) else day + timedelta(days=1)
+
+
+def _periods(ctx: MetricContext) -> tuple[Period, ...]:
+    return ctx.periods or (ctx.period,)
+
+
+def _cut(ctx: MetricContext, table: ir.Table, column: str, starts: list[Any],
+         end: Any) -> ir.Table:
+    value = table[column]
+    table = table.filter((value >= ibis.literal(starts[0])) & (value < ibis.literal(end)))
     if ctx.periods:
-        table = table.mutate(**{PERIOD_COLUMN: period_index(ctx, table[column])})
+        table = table.mutate(**{PERIOD_COLUMN: _search(table[column], starts)})
     return table
 
 
@@ -160,14 +183,9 @@ def with_prior(ctx: MetricContext) -> MetricContext:
     period k - 1 of the request, so a metric comparing each period with its predecessor
     (retention) pairs index k with k + 1. A series whose periods are not each other's
     predecessors (a clipped first or last bucket) raises SeriesUnsupported."""
-    from dataclasses import replace
-
-    from clientela.kpi.errors import SeriesUnsupported
-    from clientela.kpi.periods import make_period, previous, zone
-
     tz = zone(ctx.timezone)
-    periods = ctx.periods or (ctx.period,)
-    for earlier, later in zip(periods, periods[1:], strict=False):
+    periods = _periods(ctx)
+    for earlier, later in itertools.pairwise(periods):
         before = previous(later, tz)
         if (before.start_utc, before.end_utc) != (earlier.start_utc, earlier.end_utc):
             raise SeriesUnsupported(ctx.metric)

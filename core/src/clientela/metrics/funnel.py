@@ -21,7 +21,7 @@ Choices the one-line definitions leave open, made once here:
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 import ibis
@@ -32,7 +32,6 @@ from clientela.kpi.context import MetricContext
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
-    from datetime import date
 
     import ibis.expr.types as ir
 
@@ -49,22 +48,14 @@ class ConversionParams(NoParams):
                                       "per session.")
 
 
-def _first_day(moment: datetime) -> date:
-    """The first local day whose midnight is at or after `moment`."""
-    day = moment.date()
-    return day if moment == datetime(day.year, day.month, day.day) else day + timedelta(days=1)
-
-
 def conversion_rate(ctx: MetricContext, params: ConversionParams) -> ir.Table:
     traffic = ctx.table("traffic")
-    traffic = traffic.filter((traffic.day >= _first_day(ctx.period.start))
-                             & (traffic.day < _first_day(ctx.period.end)))
+    traffic = cv.in_period_days(ctx, traffic, "day")
     counted = traffic.select(_channel="channel").distinct()
     if params.numerator == "orders":
-        events = cv.valid_orders(ctx, since=ctx.start, until=ctx.end)
+        events = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
     else:
-        first = cv.first_orders(ctx, until=ctx.end)
-        events = first.filter(first.first_at >= ctx.start)
+        events = cv.in_period(ctx, cv.first_orders(ctx), "first_at")
     events = events.inner_join(counted, events.channel == counted._channel)
     events = cv.with_slice(ctx, events)
     traffic = cv.with_slice(ctx, traffic)
@@ -98,8 +89,7 @@ def opportunities_open(ctx: MetricContext, params: NoParams) -> ir.Table:
 def closed_in_period(ctx: MetricContext) -> ir.Table:
     """Opportunities won or lost in P, with `won` (0/1) and the slice column."""
     opps = ctx.table("opportunities")
-    opps = opps.filter(opps.status.isin(["won", "lost"]) & (opps.closed_at >= ctx.start)
-                       & (opps.closed_at < ctx.end))
+    opps = cv.in_period(ctx, opps.filter(opps.status.isin(["won", "lost"])), "closed_at")
     return cv.with_slice(ctx, opps.mutate(won=(opps.status == "won").cast("int64")))
 
 
@@ -138,9 +128,7 @@ def time_to_sale_days(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 def nps(ctx: MetricContext, params: NoParams) -> ir.Table:
     responses = ctx.table("nps_responses")
-    responses = responses.filter((responses.responded_at >= ctx.start)
-                                 & (responses.responded_at < ctx.end))
-    responses = cv.with_slice(ctx, responses)
+    responses = cv.with_slice(ctx, cv.in_period(ctx, responses, "responded_at"))
     promoters = (responses.score >= PROMOTER_MIN).cast("int64").sum().coalesce(0)
     detractors = (responses.score <= DETRACTOR_MAX).cast("int64").sum().coalesce(0)
     total = responses.count()
@@ -159,6 +147,7 @@ def metrics() -> list[Metric]:
           **kw: object) -> Metric:
         kw.setdefault("slices", PIPELINE)
         kw.setdefault("needs", ("opportunities",))
+        kw.setdefault("series", fn is not opportunities_open)
         return Metric(name=name, title=title, title_pt=title_pt, description=description,
                       unit=unit, compute=fn, group=GROUP, **kw)  # type: ignore[arg-type]
 

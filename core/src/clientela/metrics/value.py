@@ -10,7 +10,7 @@ import ibis
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import MetricContext
+from clientela.kpi.context import SLICE_COLUMN, MetricContext
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -35,32 +35,24 @@ def ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def cac(ctx: MetricContext, params: NoParams) -> ir.Table:
-    spend = ctx.table("marketing_spend")
-    spend = spend.filter((spend.day >= ctx.period.start.date()) &
-                         (spend.day < _end_day(ctx)))
-    new = acquired(ctx)
+    spend = cv.in_period_days(ctx, ctx.table("marketing_spend"), "day")
+    new = cv.in_period(ctx, cv.first_orders(ctx), "first_at")
     if ctx.by == "acquisition_channel":
         new = cv.with_slice(ctx, new)
-        spent = spend.group_by(slice=spend.channel.cast("string")).aggregate(
-            spend=cv.money_sum(spend.amount))
-        counts = new.group_by("slice").aggregate(new_customers=new.count())
-        joined = spent.outer_join(counts, spent.slice == counts.slice)
-        joined = joined.select(slice=joined.slice.coalesce(joined.slice_right),
-                               spend=joined.spend.coalesce(0).cast(cv.MONEY),
-                               new_customers=joined.new_customers.coalesce(0))
-        return joined.mutate(value=cv.ratio(joined.spend, joined.new_customers))
-    total = spend.aggregate(spend=cv.money_sum(spend.amount))
-    counts = new.aggregate(new_customers=new.count())
-    joined = total.cross_join(counts)
-    return joined.select(value=cv.ratio(joined.spend, joined.new_customers),
+        spend = spend.mutate(**{SLICE_COLUMN: spend.channel.cast("string")})
+    spent = cv.summarize(spend, ctx, spend=cv.money_sum(spend.amount))
+    counts = cv.summarize(new, ctx, new_customers=new.count())
+    if not ctx.keys:
+        joined = spent.cross_join(counts)
+    else:  # a channel (or period) with spend and no new customer counts, and the reverse
+        right = counts.rename({f"_{k}": k for k in ctx.keys})
+        joined = spent.outer_join(right, [spent[k] == right[f"_{k}"] for k in ctx.keys])
+        joined = joined.select(
+            *[joined[k].coalesce(joined[f"_{k}"]).name(k) for k in ctx.keys],
+            spend=joined.spend.coalesce(0).cast(cv.MONEY),
+            new_customers=joined.new_customers.coalesce(0))
+    return joined.select(*ctx.keys, value=cv.ratio(joined.spend, joined.new_customers),
                          spend=joined.spend, new_customers=joined.new_customers)
-
-
-def _end_day(ctx: MetricContext) -> object:
-    """Spend is recorded per local day: the period covers the days that start inside it."""
-    end = ctx.period.end
-    return end.date() if end.time() == end.min.time() else end.date().fromordinal(
-        end.date().toordinal() + 1)
 
 
 class LtvCacParams(NoParams):
@@ -123,7 +115,7 @@ def metrics() -> list[Metric]:
                "acquisition channel when spend and acquisition channel are both recorded.",
                unit="currency", compute=cac, group=GROUP,
                needs=("orders", "marketing_spend"), slices=("acquisition_channel",),
-               measures=("value", "spend", "new_customers")),
+               measures=("value", "spend", "new_customers"), series=True),
         Metric(name="ltv_cac_ratio", title="LTV / CAC", title_pt="Relação LTV / CAC",
                description="Historical LTV (or predicted CLV, ltv=predicted) of the customers "
                "acquired in the period / CAC of the period; by acquisition channel when spend "
