@@ -123,7 +123,7 @@ def _instrument(source: Any, declared: Any, timer: Timer) -> None:
         declared.declarations[name] = replace(declaration,
                                               map=timer.wrap("map", declaration.map))
     engine.validate_rows = timer.wrap("validate", validation.validate_rows)
-    Store.write_batch = timer.wrap("store", Store.write_batch)
+    Store.write_parts = timer.wrap("store", Store.write_parts)  # type: ignore[method-assign]
     bulk = getattr(source, "bulk", None)
     if bulk is not None:
         # the JSONL arrives while it is parsed: time the raw reads off the socket as HTTP

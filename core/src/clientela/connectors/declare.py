@@ -8,8 +8,8 @@ maps, quarantines what cannot be mapped, and hands each page to the core
 with the state that resumes after it.
 
 Children (order lines) are handed over *before* their parents' batch, and
-without state: the cursor only moves with the parents' batch, so a crash in
-between re-reads the page and the children are upserted again, harmlessly.
+without state: the sync engine lands them in the parents' transaction,
+where the cursor moves, so a page's orders and lines commit together.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 `Store` is the only object that writes. Every batch (records, their
 rejections and the cursor that covers them) is one transaction, so a crash
 at any point leaves the file as it was before the batch or after it, never
-in between, and the next run resumes from the last committed cursor.
+in between, and the next run resumes from the last committed cursor. A
+batch may span entities (a page's orders and their lines): parents and
+children then land together or not at all, for one commit instead of two.
 """
 
 from __future__ import annotations
@@ -45,6 +47,19 @@ class BatchResult:
     rejected: int = 0
     forgotten: int = 0
     """Rows of people who asked to be forgotten, landed without their personal fields."""
+
+
+@dataclass(frozen=True)
+class BatchPart:
+    """One entity's share of a batch: its good records (or an Arrow table) and rejections."""
+
+    model: type[Record]
+    data: Sequence[Record] | pa.Table
+    rejections: Sequence[Rejection] = ()
+
+
+StreamState = tuple[str, str, Mapping[str, Any]]
+"""(source, stream, state to resume after the batch)."""
 
 
 def _now() -> datetime:
@@ -95,7 +110,7 @@ class Store:
         *,
         rejections: Sequence[Rejection] = (),
         source: str | None = None,
-        state: tuple[str, str, Mapping[str, Any]] | None = None,
+        state: StreamState | None = None,
         run_id: str | None = None,
     ) -> BatchResult:
         """Land good records, quarantine bad ones and move a cursor, all in one transaction.
@@ -103,20 +118,51 @@ class Store:
         `state` is (source, stream, new state): it is committed with the batch it
         covers and never before, which is what makes a sync resumable.
         """
-        table = data if isinstance(data, pa.Table) else records_to_arrow(model, data)
-        result = BatchResult(rejected=len(rejections))
+        part = BatchPart(model, data, rejections)
+        states = [state] if state is not None else []
+        return self.write_parts([part], source=source, states=states, run_id=run_id)[0]
+
+    def write_parts(
+        self,
+        parts: Sequence[BatchPart],
+        *,
+        source: str | None = None,
+        states: Sequence[StreamState] = (),
+        run_id: str | None = None,
+    ) -> list[BatchResult]:
+        """`write_batch` for several entities at once: one transaction,
+        every part and every state in it, or none of them."""
+        tables = [part.data if isinstance(part.data, pa.Table)
+                  else records_to_arrow(part.model, part.data) for part in parts]
+        results: list[BatchResult] = []
         with self.transaction() as con:
             digests = forgotten_digests(con)
-            if digests:
-                rejections = scrub_rejections(rejections, digests)
-                if model is Customer:
-                    table, result.forgotten = scrub_forgotten(table, digests)
-            result.counts = upsert_arrow(con, model, table)
-            if rejections:
-                origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
-                result.quarantined = quarantine_rejections(con, origin, rejections, run_id)
-            if state is not None:
+            for part, table in zip(parts, tables, strict=True):
+                results.append(self._write_part(con, part.model, table, part.rejections,
+                                                digests, source, run_id))
+            for state in states:
                 self._put_state(con, *state)
+        return results
+
+    @staticmethod
+    def _write_part(
+        con: duckdb.DuckDBPyConnection,
+        model: type[Record],
+        table: pa.Table,
+        rejections: Sequence[Rejection],
+        digests: frozenset[str],
+        source: str | None,
+        run_id: str | None,
+    ) -> BatchResult:
+        result = BatchResult(rejected=len(rejections))
+        if digests:
+            rejections = scrub_rejections(rejections, digests)
+            if model is Customer:
+                table, result.forgotten = scrub_forgotten(table, digests)
+        result.counts = upsert_arrow(con, model, table)
+        if rejections:
+            origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
+            result.quarantined = quarantine_rejections(con, origin, rejections, run_id)
         return result
 
     def upsert(self, records: Sequence[Record]) -> UpsertCounts:

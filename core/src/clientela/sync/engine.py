@@ -3,7 +3,10 @@
 This is the one loop every source goes through (files, store platforms,
 webhook batches). Each batch is written with the state that resumes after
 it in a single transaction, so a crash at any point and a re-run leave the
-store exactly as one clean run would.
+store exactly as one clean run would. A batch of a child stream (order
+lines, handed over before their orders) waits for the next batch of the
+stream being read and lands in its transaction: a page's orders and lines
+commit together, and a sync pays one commit per batch, not two.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from clientela.model.validation import validate_rows
 from clientela.sources.api import Source, SourceBatch, Stream
-from clientela.store import Store, UpsertCounts
+from clientela.store import BatchPart, Store, StreamState, UpsertCounts
 
 
 @dataclass
@@ -54,6 +57,32 @@ class SyncSummary:
 BatchCallback = Callable[[StreamSummary, SourceBatch], None]
 
 
+Landed = tuple[int, UpsertCounts, int]
+"""What one batch did: (rows read, counts, rejected)."""
+
+
+def write_source_batches(
+    store: Store,
+    source_name: str,
+    batches: Sequence[SourceBatch],
+    *,
+    context: Mapping[str, Any],
+    run_id: str | None,
+) -> list[Landed]:
+    """Validate batches and land them, each with its state, in one transaction."""
+    parts: list[BatchPart] = []
+    states: list[StreamState] = []
+    for batch in batches:
+        model = batch.stream.entity
+        good, bad = validate_rows(model, batch.rows, context=context)
+        parts.append(BatchPart(model, good, [*batch.rejections, *bad]))
+        if batch.state is not None:
+            states.append((source_name, batch.stream.name, batch.state))
+    results = store.write_parts(parts, source=source_name, states=states, run_id=run_id)
+    return [(len(batch.rows) + len(batch.rejections), result.counts, len(part.rejections))
+            for batch, part, result in zip(batches, parts, results, strict=True)]
+
+
 def write_source_batch(
     store: Store,
     source_name: str,
@@ -61,16 +90,9 @@ def write_source_batch(
     *,
     context: Mapping[str, Any],
     run_id: str | None,
-) -> tuple[int, UpsertCounts, int]:
+) -> Landed:
     """Validate one batch and land it with its state; returns (read, counts, rejected)."""
-    model = batch.stream.entity
-    good, bad = validate_rows(model, batch.rows, context=context)
-    rejections = [*batch.rejections, *bad]
-    state = (source_name, batch.stream.name, batch.state) if batch.state is not None else None
-    result = store.write_batch(
-        model, good, rejections=rejections, source=source_name, state=state, run_id=run_id
-    )
-    return len(batch.rows) + len(batch.rejections), result.counts, len(rejections)
+    return write_source_batches(store, source_name, [batch], context=context, run_id=run_id)[0]
 
 
 def run_sync(
@@ -99,20 +121,29 @@ def run_sync(
             summary.streams.append(by_name[name])
         return by_name[name]
 
+    def land(batches: list[SourceBatch]) -> None:
+        landed = write_source_batches(store, source_name, batches, context=context,
+                                      run_id=run_id)
+        for batch, (read, counts, rejected) in zip(batches, landed, strict=True):
+            stream_summary = summary_for(batch.stream.name)
+            stream_summary.read += read
+            stream_summary.counts.add(counts)
+            stream_summary.quarantined += rejected
+            stream_summary.batches += 1
+            if on_batch is not None:
+                on_batch(stream_summary, batch)
+
     try:
         for stream in chosen:
             summary_for(stream.name)
+            pending: list[SourceBatch] = []
             for batch in source.read(stream, store.get_state(source_name, stream.name)):
-                read, counts, rejected = write_source_batch(
-                    store, source_name, batch, context=context, run_id=run_id
-                )
-                stream_summary = summary_for(batch.stream.name)
-                stream_summary.read += read
-                stream_summary.counts.add(counts)
-                stream_summary.quarantined += rejected
-                stream_summary.batches += 1
-                if on_batch is not None:
-                    on_batch(stream_summary, batch)
+                pending.append(batch)
+                if batch.stream.name == stream.name:  # children wait for their parents
+                    land(pending)
+                    pending = []
+            if pending:
+                land(pending)
     except BaseException as error:
         store.finish_run(run_id, "failed", summary.totals(), message=str(error))
         raise
