@@ -31,7 +31,7 @@ def test_some_builtins_answer_as_series(metrics: dict[str, Metric]) -> None:
     declared = {name for name, m in metrics.items() if m.series}
     assert {"orders", "revenue", "aov", "active_customers", "new_customers",
             "channel_mix"} <= declared
-    assert "rfm_segments" not in declared  # a point-in-time metric stays period by period
+    assert "clv_predicted" not in declared  # a model fitted per period stays period by period
 
 
 @pytest.mark.parametrize(("grain", "start", "end"), [
@@ -75,3 +75,17 @@ def test_a_series_metric_without_the_period_column_is_reported(
     with pytest.raises(KpiError, match="declared series but its answer has no '_period'"):
         compute(clientela_golden_store, [broken], start="2025-01", end="2025-04",
                 grain="month", timezone=TZ)
+
+
+def test_a_fixed_as_of_is_answered_period_by_period(clientela_golden_store: Store,
+                                                    metrics: dict[str, Metric]) -> None:
+    """With one as-of instant for every period, the point-in-time metrics cannot answer as a
+    series (SeriesUnsupported), and the engine falls back without changing the answer."""
+    names = ["recency_days", "rfm_segments", "ltv_historical", "repeat_rate", "revenue"]
+    _both(clientela_golden_store, metrics, names, start="2024-10", end="2025-04",
+          grain="month", as_of="2025-06-15")
+    result = compute(clientela_golden_store, ["recency_days"], catalog=metrics,
+                     start="2024-10", end="2025-01", grain="month", timezone=TZ,
+                     as_of="2025-06-15")
+    values = {result.value("recency_days", period=p) for p in ("2024-10", "2024-11", "2024-12")}
+    assert len(values) == 1  # the same instant, so the same customers and days

@@ -110,6 +110,8 @@ class MetricContext:
     segment_as_of: datetime | None = None
     """As-of instant of the RFM segments used by the `segment` slice."""
     cache: TableCache | None = None
+    as_of_fixed: bool = False
+    """The caller fixed `as_of` for every period (otherwise it is each period's end)."""
     periods: tuple[Period, ...] | None = None
     """Set when a series metric answers several contiguous periods in one expression: then
     `period` spans them all, and the conventions cut rows into them (see `keys`)."""
@@ -157,7 +159,7 @@ class MetricContext:
 
     def with_period(self, period: Period, as_of: datetime | None = None) -> MetricContext:
         """The same request for another period (the previous one, for retention)."""
-        return replace(self, period=period, as_of=as_of or period.end_utc)
+        return replace(self, period=period, as_of=as_of or period.end_utc, periods=None)
 
     def unsliced(self) -> MetricContext:
         return replace(self, by=None)

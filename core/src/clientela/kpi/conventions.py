@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -139,6 +139,18 @@ def _search(value: ir.Value, starts: list[Any]) -> ir.IntegerValue:
         return ibis.ifelse(value < ibis.literal(starts[mid]), search(lo, mid), search(mid, hi))
 
     return search(0, len(starts))
+
+
+def _pick(index: ir.IntegerValue, values: list[Any]) -> ir.Value:
+    """values[index] for an index in range, as nested CASEs (the inverse of `_search`)."""
+
+    def pick(lo: int, hi: int) -> ir.Value:
+        if hi - lo == 1:
+            return ibis.literal(values[lo])
+        mid = (lo + hi) // 2
+        return ibis.ifelse(index < mid, pick(lo, mid), pick(mid, hi))
+
+    return pick(0, len(values))
 
 
 def in_period(ctx: MetricContext, table: ir.Table, column: str) -> ir.Table:
@@ -302,6 +314,51 @@ def customer_history(ctx: MetricContext, *, until: datetime) -> ir.Table:
         )
 
     return ctx.shared(f"history|{until.isoformat()}", build, transient=True)
+
+
+def history_at(ctx: MetricContext, *, at: Literal["end", "as_of"] = "end") -> ir.Table:
+    """Each customer's history (orders, revenue, first_at, last_at over valid orders) as of
+    the period's end (`at="end"`) or the as-of instant (`at="as_of"`), with that instant in
+    the column `at`.
+
+    In a series, one row per customer and period in which the customer had ordered by the
+    period's end, keyed by PERIOD_COLUMN: the orders are bucketed by period once, summed
+    cumulatively per customer, and each bucket's running totals are spread over the periods
+    until the customer's next bucket. That is one pass over the orders, where asking
+    period by period aggregates the whole history again for every period's end."""
+    if not ctx.periods:
+        moment = ctx.end if at == "end" else ctx.as_of
+        return customer_history(ctx, until=moment).mutate(at=ibis.literal(moment))
+    if at == "as_of" and ctx.as_of_fixed:
+        raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
+    periods = ctx.periods
+    starts = [p.start_utc for p in periods]
+
+    def build() -> ir.Table:
+        orders = valid_orders(ctx, until=ctx.end, amounts=("revenue",))
+        orders = orders.filter(orders.customer_id.notnull())
+        # an order before the span counts for every period, like one in the first
+        orders = orders.mutate(_k=_search(orders.placed_at, starts))
+        per = orders.group_by(["customer_id", "_k"]).aggregate(
+            _n=orders.count(), _revenue=orders.revenue.sum(),
+            _first=orders.placed_at.min(), last_at=orders.placed_at.max())
+        running = ibis.cumulative_window(group_by=per.customer_id, order_by=per._k)
+        following = ibis.window(group_by=per.customer_id, order_by=per._k)
+        return per.select(
+            "customer_id", "_k", "last_at",
+            orders=per._n.sum().over(running), revenue=per._revenue.sum().over(running),
+            first_at=per._first.min().over(running),
+            _next=per._k.lead().over(following).coalesce(len(periods)))
+
+    buckets = ctx.shared(f"history_buckets|{starts[0].isoformat()}|{ctx.end.isoformat()}|"
+                         f"{len(periods)}", build)
+    # range + unnest, not a join with a periods table: an Ibis memtable is registered on the
+    # backend and outlives the call
+    spread = buckets.mutate(**{PERIOD_COLUMN: ibis.range(buckets._k, buckets._next)})
+    spread = spread.unnest(PERIOD_COLUMN)
+    return spread.select("customer_id", PERIOD_COLUMN, "orders", "revenue", "first_at",
+                         "last_at", at=_pick(spread[PERIOD_COLUMN],
+                                             [p.end_utc for p in periods]))
 
 
 def epoch(moment: ir.TimestampValue) -> ir.IntegerValue:

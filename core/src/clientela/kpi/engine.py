@@ -296,7 +296,7 @@ def compute(
         return MetricContext(
             backend=backend, period=period, as_of=fixed_as_of or period.end_utc,
             timezone=timezone, currency=currency, metric=metric.name, by=by,
-            segment_as_of=segment_as_of, cache=cache,
+            segment_as_of=segment_as_of, cache=cache, as_of_fixed=fixed_as_of is not None,
         )
 
     def answer(metric: Metric, period: Period, segment_as_of: datetime) -> list[dict[str, Any]]:

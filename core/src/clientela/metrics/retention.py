@@ -55,7 +55,7 @@ def churn_rate(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def repeat_rate(ctx: MetricContext, params: NoParams) -> ir.Table:
-    h = cv.with_slice(ctx, cv.customer_history(ctx, until=ctx.end))
+    h = cv.with_slice(ctx, cv.history_at(ctx))
     repeaters = (h.orders >= 2).cast("int64").sum()
     return cv.summarize(h, ctx, value=cv.ratio(repeaters, h.count()), repeat_customers=repeaters,
                         customers=h.count())
@@ -66,9 +66,8 @@ class LapseParams(NoParams):
 
 
 def lapsed_customers(ctx: MetricContext, params: LapseParams) -> ir.Table:
-    h = cv.with_slice(ctx, cv.customer_history(ctx, until=ctx.end))
-    cutoff = ctx.end - timedelta(days=params.lapse_days)
-    lapsed = (h.last_at < cutoff).cast("int64").sum()
+    h = cv.with_slice(ctx, cv.history_at(ctx))
+    lapsed = (h.last_at < h.at - ibis.interval(days=params.lapse_days)).cast("int64").sum()
     return cv.summarize(h, ctx, value=lapsed.coalesce(0), customers=h.count(),
                         share=cv.ratio(lapsed, h.count()))
 
@@ -98,8 +97,8 @@ def _summary_and_items(summary: ir.Table, items: ir.Table, keys: list[str],
 
 
 def recency_days(ctx: MetricContext, params: NoParams) -> ir.Table:
-    h = cv.customer_history(ctx, until=ctx.as_of)
-    h = cv.with_slice(ctx, h.mutate(days=cv.days_between(h.last_at, ctx.as_of)))
+    h = cv.history_at(ctx, at="as_of")
+    h = cv.with_slice(ctx, h.mutate(days=cv.days_between(h.last_at, h.at)))
     stats = cv.summarize(h, ctx, value=h.days.mean(), customers=h.count())
     summary = cv.join_keys(stats, cv.median_of(h, "days", ctx.keys), ctx.keys)
     bucket = (h.days.cast("float64") / MONTH_DAYS).floor().cast("int64") * MONTH_DAYS
@@ -230,13 +229,13 @@ def metrics() -> list[Metric]:
         m("repeat_rate", "Repeat rate", "Recorrência",
           "Share of customers with a first order before the period's end who have 2+ valid "
           "orders by then.", "ratio", repeat_rate,
-          measures=("value", "repeat_customers", "customers")),
+          measures=("value", "repeat_customers", "customers"), series=True),
         m("churn_rate", "Churn rate", "Evasão", "1 - retention rate.", "ratio", churn_rate,
           measures=("value", "churned", "previous_active"), series=True),
         m("lapsed_customers", "Lapsed customers", "Clientes inativos",
           "Customers whose last valid order is more than lapse_days (180) before the "
           "period's end.", "count", lapsed_customers, params=LapseParams,
-          measures=("value", "customers", "share")),
+          measures=("value", "customers", "share"), series=True),
         m("winback_rate", "Win-back rate", "Resgate",
           "Of the customers lapsed at the period's start, the share with a valid order in it; "
           "with winback_customers and winback_revenue.", "ratio", winback_rate,
@@ -245,7 +244,7 @@ def metrics() -> list[Metric]:
         m("recency_days", "Recency (days)", "Recência (dias)",
           "Days from each customer's last valid order to the as-of date: mean (value), median, "
           "and a histogram in 30-day buckets (items).", "days", recency_days,
-          measures=("value", "median", "customers"), itemized=True),
+          measures=("value", "median", "customers"), itemized=True, series=True),
         m("interpurchase_days", "Days between purchases", "Intervalo entre compras (dias)",
           "Mean (value) and median days between consecutive valid orders of a customer, for "
           "the orders placed in the period.", "days", interpurchase_days,

@@ -39,6 +39,6 @@ def metrics() -> list[Metric]:
             slices=("acquisition_channel",),
             measures=("value", "share", "revenue", "recency_days", "frequency", "monetary",
                       "r", "f", "m"),
-            itemized=True,
+            itemized=True, series=True,
         )
     ]

@@ -10,7 +10,7 @@ import ibis
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import SLICE_COLUMN, MetricContext
+from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -26,9 +26,15 @@ def acquired(ctx: MetricContext) -> ir.Table:
 
 
 def ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
-    cohort = cv.with_slice(ctx, acquired(ctx)).select("customer_id", *ctx.keys)
-    h = cv.customer_history(ctx, until=ctx.as_of).select(_cid="customer_id", _revenue="revenue")
-    joined = cohort.left_join(h, cohort.customer_id == h._cid)
+    cohort = cv.in_period(ctx, cv.first_orders(ctx), "first_at")
+    cohort = cv.with_slice(ctx, cohort).select("customer_id", *ctx.keys)
+    h = cv.history_at(ctx, at="as_of")
+    h = h.select(_cid=h.customer_id, _revenue=h.revenue,
+                 **({"_p": h[PERIOD_COLUMN]} if ctx.periods else {}))
+    on = [cohort.customer_id == h._cid]
+    if ctx.periods:
+        on.append(cohort[PERIOD_COLUMN] == h._p)
+    joined = cohort.left_join(h, on)
     total = cv.money_sum(joined._revenue)
     return cv.summarize(joined, ctx, value=cv.ratio(total, joined.count()),
                         customers=joined.count(), revenue=total)
@@ -109,7 +115,7 @@ def metrics() -> list[Metric]:
                "the customers acquired in the period (its cohort); by acquisition channel.",
                unit="currency", compute=ltv_historical, group=GROUP,
                slices=("acquisition_channel", "channel", "store_id", "salesperson_id"),
-               measures=("value", "customers", "revenue")),
+               measures=("value", "customers", "revenue"), series=True),
         Metric(name="cac", title="Customer acquisition cost", title_pt="CAC",
                description="Marketing spend in the period / new customers in it; by "
                "acquisition channel when spend and acquisition channel are both recorded.",

@@ -17,7 +17,7 @@ import ibis
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import MetricContext
+from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -94,21 +94,26 @@ def rfm_table(ctx: MetricContext, params: RfmParams | None = None) -> ir.Table:
     """One row per customer with a valid order before `ctx.as_of`: recency_days, frequency,
     monetary and revenue (DECIMAL), r, f, m, fm and segment."""
     params = params or RfmParams()
-    history = cv.customer_history(ctx, until=ctx.as_of)
+    history = cv.history_at(ctx, at="as_of")
     monetary = (history.revenue if params.monetary == "total"
                 else (history.revenue / history.orders).round(2).cast(cv.MONEY))
+    keys = [PERIOD_COLUMN] if ctx.periods else []  # a series ranks each period apart
     base = history.select(
-        "customer_id",
-        recency_days=cv.days_between(history.last_at, ctx.as_of),
+        "customer_id", *keys,
+        recency_days=cv.days_between(history.last_at, history.at),
         frequency=history.orders,
         monetary=monetary,
         revenue=history.revenue,
     )
-    n = base.customer_id.count().over(ibis.window())
+
+    def rank(*order: ir.Value) -> ir.IntegerValue:
+        return ibis.rank().over(ibis.window(group_by=keys, order_by=list(order)))
+
+    n = base.customer_id.count().over(ibis.window(group_by=keys))
     scored = base.mutate(
-        r=quintile(ibis.rank().over(order_by=ibis.desc(base.recency_days)), n),
-        f=quintile(ibis.rank().over(order_by=base.frequency), n),
-        m=quintile(ibis.rank().over(order_by=base.monetary), n),
+        r=quintile(rank(ibis.desc(base.recency_days)), n),
+        f=quintile(rank(base.frequency), n),
+        m=quintile(rank(base.monetary), n),
     )
     scored = scored.mutate(fm=((scored.f + scored.m).cast("float64") / 2 + 0.5).floor()
                            .cast("int64"))
