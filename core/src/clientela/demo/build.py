@@ -36,6 +36,7 @@ from clientela.demo.campaigns import (
     campaign_ids,
     campaigns_table,
     plan_campaigns,
+    pull_forward,
     select_audiences,
 )
 from clientela.demo.catalog import build_catalogue
@@ -55,7 +56,14 @@ from clientela.demo.orders import (
     build_orders,
 )
 from clientela.demo.pricing import COUPONS, fx_series
-from clientela.demo.purchases import DROPOUT_A, R_SHAPE, Latent, dropout_b, solve_alpha
+from clientela.demo.purchases import (
+    DROPOUT_A,
+    R_SHAPE,
+    Latent,
+    dropout_b,
+    one_a_day,
+    solve_alpha,
+)
 from clientela.demo.touches import touches_table
 from clientela.demo.truth import CampaignTruth, Truth
 from clientela.model.entities import ENTITIES
@@ -117,29 +125,25 @@ def generate(
     latent = Latent.draw(_stream(seed, "process"), acquired_op, warp.total, R_SHAPE,
                          DROPOUT_A, b)
 
-    responders = np.flatnonzero(audience.responds)
-    responder_buyer = position[audience.customer[responders]]
-    responder_age = warp.to_operational(audience.time[responders]) - acquired_op[responder_buyer]
-
-    def extras(dropout_age: np.ndarray) -> int:
-        return int((responder_age < dropout_age[responder_buyer]).sum())
-
-    alpha = solve_alpha(latent, wanted, extras)
+    alpha = solve_alpha(latent, wanted)
     buyer_of, op_time = latent.purchases(alpha)
     dropout_age = latent.dropout_age(alpha)
-    extra = responders[responder_age < dropout_age[responder_buyer]]
+    repeat_time = warp.to_calendar(op_time)
+    moved, extra = pull_forward(audience, buyer_of, repeat_time, len(buyer_index), position)
+    origin = np.full(len(buyer_of), REPEAT, dtype=np.int8)
+    origin[moved] = CAMPAIGN
+    campaign = np.full(len(buyer_of), -1, dtype=np.int64)
+    campaign[moved] = audience.campaign[extra]
     plan_coupon = np.array([COUPONS.index(p.coupon) if p.coupon else -1 for p in plans] + [-1])
-    n_repeat = len(buyer_of)
+    customer = np.concatenate([buyer_index, buyer_index[buyer_of]])
     purchases = Purchases(
-        customer=np.concatenate([buyer_index, buyer_index[buyer_of], audience.customer[extra]]),
-        time=np.concatenate([people.acquired[buyer_index], warp.to_calendar(op_time),
-                             audience.extra_time[extra]]),
-        origin=np.concatenate([np.full(len(buyer_index), FIRST), np.full(n_repeat, REPEAT),
-                               np.full(len(extra), CAMPAIGN)]).astype(np.int8),
-        campaign=np.concatenate([np.full(len(buyer_index) + n_repeat, -1),
-                                 audience.campaign[extra]]),
-        campaign_coupon=np.concatenate([np.full(len(buyer_index) + n_repeat, -1),
-                                        plan_coupon[audience.campaign[extra]]]),
+        customer=customer,
+        time=one_a_day(customer, np.concatenate([people.acquired[buyer_index], repeat_time]),
+                       window.n_days),
+        origin=np.concatenate([np.full(len(buyer_index), FIRST, dtype=np.int8), origin]),
+        campaign=np.concatenate([np.full(len(buyer_index), -1), campaign]),
+        campaign_coupon=np.concatenate([np.full(len(buyer_index), -1),
+                                        np.where(campaign >= 0, plan_coupon[campaign], -1)]),
     )
     fx = fx_series(_stream(seed, "fx"), window.n_days)
     catalogue = build_catalogue(_stream(seed, "catalogue"))
@@ -237,7 +241,7 @@ def _campaign_truth(
     incremental = np.bincount(book.campaign[from_campaign], minlength=n)
     revenue = np.bincount(book.campaign[from_campaign],
                           weights=book.revenue_brl_cents()[from_campaign], minlength=n)
-    # Which extra purchases turned a non-converter into a converter?
+    # Which purchases brought forward turned a non-converter into a converter?
     valid = np.flatnonzero(book.valid)
     span = int(book.time_s.max(initial=0)) + 30 * SECONDS_PER_DAY
     keys = np.sort(book.customer[valid] * span + book.time_s[valid])

@@ -16,7 +16,6 @@ store has the number of orders asked for, without redrawing anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,18 +121,16 @@ class Latent:
         return self.shape_draw / alpha
 
 
-def solve_alpha(
-    latent: Latent, target: int, extras: Callable[[FloatArray], int] | None = None
-) -> float:
-    """The alpha whose realised repeat purchases (plus campaign extras) are nearest `target`.
+def solve_alpha(latent: Latent, target: int) -> float:
+    """The alpha whose realised repeat purchases are nearest `target`.
 
-    Both counts fall as alpha rises (slower buyers, earlier dropouts seen
-    later), so a bisection on log alpha converges.
+    Campaigns only move purchases the process made, so the process alone
+    makes every repeat order; the count falls as alpha rises (slower buyers),
+    so a bisection on log alpha converges.
     """
 
     def total(alpha: float) -> int:
-        extra = extras(latent.dropout_age(alpha)) if extras else 0
-        return int(latent.counts(alpha).sum()) + extra
+        return int(latent.counts(alpha).sum())
 
     lo, hi = np.log(1e-4), np.log(1e7)
     for _ in range(60):
@@ -144,3 +141,36 @@ def solve_alpha(
             hi = mid
     candidates = (float(np.exp(lo)), float(np.exp(hi)))
     return min(candidates, key=lambda alpha: abs(total(alpha) - target))
+
+
+def one_a_day(customer: IntArray, time: FloatArray, n_days: int) -> FloatArray:
+    """Purchase times moved so that no customer buys twice on one local day.
+
+    The CLV summary counts a day with orders as one purchase (a split basket
+    is not loyalty), so two purchases of the process on one day would reach
+    the models as one, and fast buyers would look slower and more alike than
+    the truth says. A purchase that shares a day with an earlier one moves to
+    the next free day, at the same time of day, and at the end of the window
+    (`n_days` days from 0) a crowd moves back instead; the order of a
+    customer's purchases, and so their number, stay the process's.
+    """
+    n = len(customer)
+    if n == 0:
+        return time.copy()
+    order = np.lexsort((time, customer))
+    owner, sorted_time = customer[order], time[order]
+    day = np.floor(sorted_time).astype(np.int64)
+    new = np.ones(n, dtype=bool)
+    new[1:] = owner[1:] != owner[:-1]
+    group = np.cumsum(new) - 1
+    index = np.arange(n, dtype=np.int64)
+    big = int(day.max()) + n + 1
+    # Within a customer, day_k - k never decreases after a running maximum, so the moved
+    # days are strictly increasing; `big` keeps customers' running maxima apart.
+    moved = np.maximum.accumulate(day - index + group * big) - group * big + index
+    # The k-th purchase from a customer's last may be on day n_days - 1 - k at the latest.
+    last = np.append(np.flatnonzero(new)[1:] - 1, n - 1)
+    moved = np.minimum(moved, n_days - 1 - (last[group] - index))
+    out = np.empty_like(time)
+    out[order] = sorted_time + (moved - day)
+    return out

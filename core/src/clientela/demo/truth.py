@@ -21,12 +21,14 @@ from clientela.demo.loyalty import LoyaltyRules
 class CampaignTruth:
     """One marketing campaign's true effect and what it produced.
 
-    `uplift` is the probability that a contacted customer who is still alive
-    makes an extra purchase within the attribution window. `incremental_orders`
-    and `incremental_revenue` are exactly those extra purchases.
+    `uplift` is the probability that a contacted customer whose next purchase
+    is due after the attribution window (and is not their last one) makes it
+    within the window instead. `incremental_orders` and `incremental_revenue`
+    are exactly the purchases brought forward: incremental within the window,
+    not over the customer's life, as a campaign changes when a customer buys.
     `conversion_lift` is the realised causal effect on conversion among the
     contacted: the share of them whose only valid order in the window is the
-    extra one (they would not have converted otherwise); a randomised
+    one brought forward (they would not have converted otherwise); a randomised
     contacted-minus-control comparison estimates it.
     """
 
@@ -51,9 +53,10 @@ class Truth:
     calendar day on average; a fit in days on valid orders should land near
     them. Purchases (lambda ~ Gamma(r, alpha) with alpha a rate, dropout
     p ~ Beta(a, b) after each repeat purchase) start at each buyer's first
-    order. Campaign extra purchases are not part of that process; they are
-    counted in `orders_by_origin['campaign']`. alpha is solved so the total
-    order count is the one asked for.
+    order, and every valid order after it is one of them, each on a local day
+    of its own: `orders_by_origin['campaign']` counts those a campaign brought
+    forward, `['repeat']` the rest. alpha is solved so the total order count
+    is the one asked for.
     """
 
     seed: int
@@ -79,7 +82,8 @@ class Truth:
     tax_included: bool
     reporting_currency: str
     per_customer: pa.Table = field(repr=False)
-    """Per buyer: customer_id, rate (lambda per day), p, repeat_purchases,
+    """Per buyer: customer_id, rate (lambda per day), p, repeat_purchases (campaign-moved
+    ones included),
     alive_at_end, dropout_at (UTC, null when still alive) and spend_tier."""
 
     @property
