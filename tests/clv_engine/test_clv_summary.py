@@ -12,7 +12,8 @@ import pytest
 from _clv_reference import summary_from_orders
 from clv_engine_support import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, context
 
-from clientela.clv_engine.summary import fetch_summary, offset_intervals
+from clientela.clv_engine.summary import fetch_summary
+from clientela.kpi.localtime import offset_intervals
 from clientela.model import Order
 from clientela.store import Store
 

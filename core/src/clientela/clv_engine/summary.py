@@ -22,7 +22,7 @@ Conventions, as in Fader, Hardie & Lee's CDNOW summary:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 import ibis
@@ -34,18 +34,15 @@ from clientela.clv import RfmSummary
 from clientela.clv.summary import DAYS_PER_MONTH, WEEKS_PER_MONTH
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import MetricContext
-from clientela.kpi.periods import from_utc, zone
+from clientela.kpi.localtime import day_number, is_fixed, local_day
 
 if TYPE_CHECKING:
-    from zoneinfo import ZoneInfo
-
     import ibis.expr.types as ir
 
 Unit = Literal["days", "weeks"]
 UNITS: tuple[str, ...] = ("days", "weeks")
 DAYS_PER_UNIT: dict[str, float] = {"days": 1.0, "weeks": 7.0}
 PERIODS_PER_MONTH: dict[str, float] = {"days": DAYS_PER_MONTH, "weeks": WEEKS_PER_MONTH}
-_EPOCH = date(1970, 1, 1)
 FloatArray = NDArray[np.float64]
 
 
@@ -56,94 +53,13 @@ def periods_per_month(unit: str) -> float:
     return PERIODS_PER_MONTH[unit]
 
 
-def day_number(moment: datetime, timezone: str) -> int:
-    """Local day (days since 1970-01-01) of a naive UTC instant, computed in Python."""
-    local = from_utc(moment, zone(timezone))
-    return (local.date() - _EPOCH).days
-
-
 def last_day(calibration_end: datetime, timezone: str) -> int:
     """The last local day inside the half-open calibration period ending at `calibration_end`."""
     return day_number(calibration_end - timedelta(microseconds=1), timezone)
 
 
-def _offset(tz: ZoneInfo, instant: datetime) -> int:
-    aware = instant.replace(tzinfo=UTC).astimezone(tz)
-    delta = aware.utcoffset()
-    return int(delta.total_seconds()) if delta is not None else 0
-
-
-def offset_intervals(timezone: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime,
-                                                                             int]]:
-    """Half-open UTC intervals covering [lo, hi] in which the zone's UTC offset is constant.
-
-    Engines disagree on time-zone functions, so local days are computed from
-    epoch seconds plus the offset; a zone with daylight saving gets one
-    interval per change (two a year), found by a daily scan and a bisection to
-    the second, and a fixed zone needs no join at all.
-    """
-    tz = zone(timezone)
-    start = lo.replace(microsecond=0)
-    stop = hi.replace(microsecond=0) + timedelta(seconds=1)
-    intervals: list[tuple[datetime, datetime, int]] = []
-    current_start, current = start, _offset(tz, start)
-    probe = start
-    while probe < stop:
-        step = min(probe + timedelta(days=1), stop)
-        if _offset(tz, step) != current:
-            low, high = 0, int((step - probe).total_seconds())  # offset changes in (low, high]
-            while high - low > 1:
-                middle = (low + high) // 2
-                if _offset(tz, probe + timedelta(seconds=middle)) == current:
-                    low = middle
-                else:
-                    high = middle
-            change = probe + timedelta(seconds=high)
-            intervals.append((current_start, change, current))
-            current_start, current = change, _offset(tz, change)
-        probe = step
-    intervals.append((current_start, stop + timedelta(days=1), current))
-    return intervals
-
-
-_FIXED_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal",
-                          "Etc/Zulu", "Zulu", "GMT", "Etc/GMT", "Etc/GMT+0", "Etc/GMT-0",
-                          "Etc/GMT0", "GMT0", "GMT+0", "GMT-0", "Etc/Greenwich", "Greenwich"})
-"""Zones whose offset never changes: their local day needs no look at the data's span."""
-
-
-def _local_offset(seconds: ir.IntegerValue,
-                  intervals: list[tuple[datetime, datetime, int]]) -> ir.IntegerValue:
-    """The UTC offset in force at each instant, as a CASE over the zone's few transitions.
-
-    A range join against a table of intervals costs a join per order; a CASE on
-    the integer epoch costs a comparison per transition, and two years of data
-    have four. Latest interval first, since most orders are recent and a
-    vectorised CASE stops looking at a row once a branch has matched it.
-    """
-    if len(intervals) == 1:
-        return ibis.literal(intervals[0][2], type="int64")
-    epoch = datetime(1970, 1, 1)
-    branches = [(seconds >= int((lo - epoch).total_seconds()), ibis.literal(offset, type="int64"))
-                for lo, _, offset in reversed(intervals[1:])]
-    return ibis.cases(*branches, else_=ibis.literal(intervals[0][2], type="int64"))
-
-
-def with_local_day(table: ir.Table, column: str, timezone: str, lo: datetime,
-                   hi: datetime) -> ir.Table:
-    """Add `day`: the local calendar day of `column` as whole days since 1970-01-01.
-
-    Engines disagree on time-zone functions (and Spark's depend on a session
-    setting), so the day comes from whole epoch seconds plus the zone's offset,
-    which is built in Python with zoneinfo for the span [lo, hi] of the data.
-    """
-    seconds = cv.epoch(table[column])
-    local = seconds + _local_offset(seconds, offset_intervals(timezone, lo, hi))
-    return table.mutate(day=(local.cast("float64") / cv.SECONDS_PER_DAY).floor().cast("int64"))
-
-
 def _span(orders: ir.Table, column: str) -> tuple[datetime, datetime] | None:
-    """First and last instant of `column`: the range the time-zone table must cover."""
+    """First and last instant of `column`: the range the zone's offsets must cover."""
     found = orders.aggregate(lo=orders[column].min(), hi=orders[column].max()).to_pyarrow()
     lo, hi = found["lo"][0].as_py(), found["hi"][0].as_py()
     if lo is None or hi is None:
@@ -174,15 +90,13 @@ def _local_days(ctx: MetricContext, orders: ir.Table, *, since: datetime | None,
                 until: datetime | None) -> ir.Table:
     """`orders` with their local `day`; the span is asked of the engine only when the zone
     has ever changed its offset."""
-    if zone(ctx.timezone).key in _FIXED_ZONES:
-        moment = since or until or ctx.as_of
-        return with_local_day(orders, "placed_at", ctx.timezone, moment, moment)
-    span = _span(orders, "placed_at")
-    if span is None:
-        lo = hi = since or until or ctx.as_of
-    else:
-        lo, hi = span
-    return with_local_day(orders, "placed_at", ctx.timezone, lo, hi)
+    moment = since or until or ctx.as_of
+    lo = hi = moment
+    if not is_fixed(ctx.timezone):
+        span = _span(orders, "placed_at")
+        if span is not None:
+            lo, hi = span
+    return orders.mutate(day=local_day(orders.placed_at, ctx.timezone, lo, hi))
 
 
 def _cents(revenue: ir.NumericValue) -> ir.FloatingValue:
