@@ -129,6 +129,19 @@ def test_a_window_resumes_where_it_stopped_and_closes_on_the_server_clock() -> N
     assert following.dedup.fresh("1", {"id": 1, "status": "refunded"}, None)  # changed
 
 
+def test_only_changes_within_the_lookback_are_digested_and_saved() -> None:
+    server = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    cursor = StreamCursor({}, incremental=True)
+    cursor.window()
+    cursor.observe(server)
+    old, recent = server - timedelta(days=30), server - timedelta(minutes=2)
+    assert cursor.dedup.fresh("1", {"id": 1}, old)
+    assert cursor.dedup.fresh("1", {"id": 1}, old)  # undigested: a second copy lands again
+    assert cursor.dedup.fresh("2", {"id": 2}, recent)
+    assert not cursor.dedup.fresh("2", {"id": 2}, recent)
+    assert list(cursor.after_page(None)["recent"]) == ["2"]
+
+
 def test_a_full_refresh_stream_leaves_no_cursor() -> None:
     cursor = StreamCursor({"cursor": "2025-01-01T00:00:00+00:00"}, incremental=False)
     assert cursor.window().since is None

@@ -79,23 +79,36 @@ def digest(raw: Any) -> str:
 
 @dataclass
 class Deduplicator:
-    """Which records were already landed, as they were."""
+    """Which records were already landed, as they were.
+
+    A digest is only taken where it can matter: for a key met before (in this
+    run or saved in the state) and for a change recent enough to be saved (at
+    or after `horizon`). An older record met for the first time is fresh
+    whatever its content, so a first sync digests almost nothing; should the
+    paging hand it over twice, the second copy lands again, harmlessly (the
+    upsert finds it unchanged).
+    """
 
     recent: dict[str, tuple[str, str]] = field(default_factory=dict)
     """key -> (change time, digest) of recently changed records, carried in the state."""
+    horizon: datetime | None = None
+    """Changes before it are never saved in the state (None: not known yet, keep all)."""
     _run: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
     def fresh(self, key: str, raw: Any, changed: datetime | None) -> bool:
         """True the first time a record is seen with this content; remembers it."""
-        mark = digest(raw)
         known = self._run.get(key) or (self.recent.get(key) or (None, None))[1]
+        saved = changed is not None and (self.horizon is None or changed >= self.horizon)
+        if known is None and not saved:
+            return True
+        mark = digest(raw)
         if known == mark:
             return False
         self._run[key] = mark
         self._run.move_to_end(key)
         if len(self._run) > RUN_MEMORY:
             self._run.popitem(last=False)
-        if changed is not None:
+        if saved:
             self.recent[key] = (_iso(changed) or "", mark)
             if len(self.recent) > 2 * RECENT_LIMIT:
                 # only the newest RECENT_LIMIT can ever be saved: keep memory flat in N
@@ -150,7 +163,7 @@ class StreamCursor:
 
     def window(self) -> Window:
         if self._open is not None:
-            self.until = parse_time(self._open.get("until"))
+            self._close_at(parse_time(self._open.get("until")))
             since = parse_time(self._open.get("since"))
             return Window(since, self._open.get("resume"))
         since = self.cursor - self.lookback if self.cursor is not None else None
@@ -160,7 +173,11 @@ class StreamCursor:
     def observe(self, server_time: datetime | None) -> None:
         """The first response of a window fixes its upper bound, on the server's clock."""
         if self.until is None:
-            self.until = server_time or self.now()
+            self._close_at(server_time or self.now())
+
+    def _close_at(self, until: datetime | None) -> None:
+        self.until = until
+        self.dedup.horizon = self._horizon()
 
     def _horizon(self) -> datetime | None:
         return self.until - self.lookback if self.until is not None else None
