@@ -58,8 +58,10 @@ def records_to_arrow(model: type[Record], records: Sequence[Record]) -> pa.Table
         if col.is_json:
             values = [json.dumps(v, sort_keys=True, default=str) for v in values]
         elif pa.types.is_timestamp(field.type):
-            # validated timestamps are already UTC: dropping the zone keeps the instant
-            values = [v if v is None else v.astimezone(UTC).replace(tzinfo=None) for v in values]
+            # validated timestamps are aware: Arrow reads them as instants, then drops the zone
+            utc = pa.array(values, type=pa.timestamp(field.type.unit, tz="UTC"))
+            arrays.append(utc.cast(field.type))
+            continue
         arrays.append(pa.array(values, type=field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
