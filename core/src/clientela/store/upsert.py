@@ -53,8 +53,10 @@ def records_to_arrow(model: type[Record], records: Sequence[Record]) -> pa.Table
     (this is the hot path of every sync: no per-row dict, no per-value type dispatch)."""
     schema = arrow_schema(model)
     arrays = []
+    fields = [record.__dict__ for record in records]
     for col, field in zip(model_columns(model), schema, strict=True):
-        values = [record.__dict__[col.name] for record in records]
+        name = col.name
+        values = [row[name] for row in fields]
         if col.is_json:
             values = [json.dumps(v, sort_keys=True, default=str) for v in values]
         elif pa.types.is_timestamp(field.type):
