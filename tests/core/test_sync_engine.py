@@ -1,7 +1,9 @@
-"""The sync engine: a page's orders and their lines land in one transaction."""
+"""The sync engine: a page's orders and their lines land in one transaction; the collector
+runs sparser while it works."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ from clientela.model import Order, OrderLine
 from clientela.sources.api import SourceBatch, Stream
 from clientela.store import Store
 from clientela.sync import run_sync
+from clientela.sync.engine import YOUNG_COLLECTION_EVERY
 
 ORDERS = Stream("orders", Order)
 LINES = Stream("order_lines", OrderLine)
@@ -82,3 +85,13 @@ def test_a_read_that_breaks_after_the_lines_lands_neither_them_nor_their_orders(
         run_sync(store, "shop", Pages(), context=CONTEXT)
         assert landed(store) == ([("0",), ("1",)],
                                  [("0", "a"), ("0", "b"), ("1", "a"), ("1", "b")])
+
+
+def test_the_collector_runs_sparser_during_a_sync_and_as_before_after(tmp_path: Path) -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+    with Store(tmp_path / "s.duckdb") as store:
+        run_sync(store, "shop", Pages(), context=CONTEXT,
+                 on_batch=lambda summary, batch: seen.append(gc.get_threshold()))
+    assert seen == [(max(before[0], YOUNG_COLLECTION_EVERY), *before[1:])] * 4
+    assert gc.get_threshold() == before

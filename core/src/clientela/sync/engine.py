@@ -11,13 +11,34 @@ commit together, and a sync pays one commit per batch, not two.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import gc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from clientela.model.validation import validate_rows
 from clientela.sources.api import Source, SourceBatch, Stream
 from clientela.store import BatchPart, Store, StreamState, UpsertCounts
+
+YOUNG_COLLECTION_EVERY = 10_000
+"""Allocations between two collections of the garbage collector's youngest generation while
+a sync runs (Python's default is 700). A sync allocates and frees millions of containers
+(decoded JSON, rows, records), almost none of them in cycles: at the default pace the
+collector took ~15% of a sync's CPU."""
+
+
+@contextmanager
+def sparser_collections() -> Iterator[None]:
+    """The collector's young generation at `YOUNG_COLLECTION_EVERY` for the block, then as
+    it was (a disabled threshold stays disabled)."""
+    threshold = gc.get_threshold()
+    if 0 < threshold[0] < YOUNG_COLLECTION_EVERY:
+        gc.set_threshold(YOUNG_COLLECTION_EVERY, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 @dataclass
@@ -134,16 +155,17 @@ def run_sync(
                 on_batch(stream_summary, batch)
 
     try:
-        for stream in chosen:
-            summary_for(stream.name)
-            pending: list[SourceBatch] = []
-            for batch in source.read(stream, store.get_state(source_name, stream.name)):
-                pending.append(batch)
-                if batch.stream.name == stream.name:  # children wait for their parents
+        with sparser_collections():
+            for stream in chosen:
+                summary_for(stream.name)
+                pending: list[SourceBatch] = []
+                for batch in source.read(stream, store.get_state(source_name, stream.name)):
+                    pending.append(batch)
+                    if batch.stream.name == stream.name:  # children wait for their parents
+                        land(pending)
+                        pending = []
+                if pending:
                     land(pending)
-                    pending = []
-            if pending:
-                land(pending)
     except BaseException as error:
         store.finish_run(run_id, "failed", summary.totals(), message=str(error))
         raise
