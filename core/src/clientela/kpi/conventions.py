@@ -25,7 +25,7 @@ from clientela.kpi.context import (
     MetricContext,
 )
 from clientela.kpi.errors import KpiError, SeriesUnsupported
-from clientela.kpi.periods import Period, make_period, previous, zone
+from clientela.kpi.periods import Period, buckets, from_utc, make_period, previous, zone
 from clientela.model import INVALID_ORDER_STATUSES
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def _valid_orders(ctx: MetricContext, *, since: datetime | None, until: datetime
     return orders.mutate(**added)
 
 
-def _search(value: ir.Value, starts: list[Any]) -> ir.IntegerValue:
+def bucket_index(value: ir.Value, starts: list[Any]) -> ir.IntegerValue:
     """The index of the contiguous period whose start is the last of `starts` at or before
     `value` (a value inside the span): a binary search written as nested CASEs, a handful of
     comparisons per row on every engine, where a range join against a periods table costs a
@@ -141,8 +141,8 @@ def _search(value: ir.Value, starts: list[Any]) -> ir.IntegerValue:
     return search(0, len(starts))
 
 
-def _pick(index: ir.IntegerValue, values: list[Any]) -> ir.Value:
-    """values[index] for an index in range, as nested CASEs (the inverse of `_search`)."""
+def pick_value(index: ir.IntegerValue, values: list[Any]) -> ir.Value:
+    """values[index] for an index in range, as nested CASEs (the inverse of `bucket_index`)."""
 
     def pick(lo: int, hi: int) -> ir.Value:
         if hi - lo == 1:
@@ -185,7 +185,7 @@ def _cut(ctx: MetricContext, table: ir.Table, column: str, starts: list[Any],
     value = table[column]
     table = table.filter((value >= ibis.literal(starts[0])) & (value < ibis.literal(end)))
     if ctx.periods:
-        table = table.mutate(**{PERIOD_COLUMN: _search(table[column], starts)})
+        table = table.mutate(**{PERIOD_COLUMN: bucket_index(table[column], starts)})
     return table
 
 
@@ -338,7 +338,7 @@ def history_at(ctx: MetricContext, *, at: Literal["end", "as_of"] = "end") -> ir
         orders = valid_orders(ctx, until=ctx.end, amounts=("revenue",))
         orders = orders.filter(orders.customer_id.notnull())
         # an order before the span counts for every period, like one in the first
-        orders = orders.mutate(_k=_search(orders.placed_at, starts))
+        orders = orders.mutate(_k=bucket_index(orders.placed_at, starts))
         per = orders.group_by(["customer_id", "_k"]).aggregate(
             _n=orders.count(), _revenue=orders.revenue.sum(),
             _first=orders.placed_at.min(), last_at=orders.placed_at.max())
@@ -357,7 +357,7 @@ def history_at(ctx: MetricContext, *, at: Literal["end", "as_of"] = "end") -> ir
     spread = buckets.mutate(**{PERIOD_COLUMN: ibis.range(buckets._k, buckets._next)})
     spread = spread.unnest(PERIOD_COLUMN)
     return spread.select("customer_id", PERIOD_COLUMN, "orders", "revenue", "first_at",
-                         "last_at", at=_pick(spread[PERIOD_COLUMN],
+                         "last_at", at=pick_value(spread[PERIOD_COLUMN],
                                              [p.end_utc for p in periods]))
 
 
@@ -433,26 +433,32 @@ def join_keys(left: ir.Table, right: ir.Table, keys: list[str]) -> ir.Table:
     return joined.drop(*[f"_{k}" for k in keys])
 
 
-def month_table(ctx: MetricContext, start: datetime, end: datetime) -> ir.Table:
-    """Calendar months (cut in the workspace time zone) covering [start, end) in UTC, as a
-    small table: month (a running index), label 'YYYY-MM', lo and hi (naive UTC). Joining on
-    it gives a timestamp its local month without any engine-specific time-zone function."""
-    from clientela.kpi.periods import buckets, from_utc, zone
-
+def local_months(ctx: MetricContext, start: datetime, end: datetime) -> list[Period]:
+    """The calendar months (cut in the workspace time zone) covering [start, end) in UTC,
+    whole: the first begins on the 1st of start's local month."""
     tz = zone(ctx.timezone)
     local_start = from_utc(start, tz).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    local_end = from_utc(end, tz)
-    months = buckets(local_start, local_end, "month", tz)
-    return ibis.memtable({
-        "month": [p.start.year * 12 + p.start.month - 1 for p in months],
-        "label": [p.label for p in months],
-        "lo": [p.start_utc for p in months],
-        "hi": [p.end_utc for p in months],
-    })
+    return buckets(local_start, from_utc(end, tz), "month", tz)
 
 
-def with_month(table: ir.Table, column: str, months: ir.Table) -> ir.Table:
-    """Add `month` and `label` (the local calendar month of `column`); rows outside the month
-    table are dropped."""
-    joined = table.inner_join(months, (table[column] >= months.lo) & (table[column] < months.hi))
-    return joined.drop("lo", "hi")
+def month_number(month: Period) -> int:
+    """A running month index (year * 12 + month - 1): consecutive months differ by one."""
+    return month.start.year * 12 + month.start.month - 1
+
+
+def with_month(table: ir.Table, column: str, months: list[Period]) -> ir.Table:
+    """Add `month` (month_number) and `label` ('YYYY-MM') of the local calendar month of
+    `column`; rows outside `months` are dropped. A binary search over the months' UTC starts
+    gives a timestamp its local month with no engine-specific time-zone function (and no
+    range join)."""
+    value = table[column]
+    table = table.filter((value >= months[0].start_utc) & (value < months[-1].end_utc))
+    month = bucket_index(table[column], [m.start_utc for m in months]) + month_number(months[0])
+    return table.mutate(month=month, label=month_label(month))
+
+
+def month_label(month: ir.IntegerValue) -> ir.StringValue:
+    """'YYYY-MM' of a month_number, by arithmetic (a lookup written as CASEs would repeat the
+    expression of `month` in every branch)."""
+    number = (month % 12 + 1).cast("string")
+    return (month // 12).cast("string") + "-" + ibis.ifelse(month % 12 < 9, "0" + number, number)

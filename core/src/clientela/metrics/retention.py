@@ -7,7 +7,7 @@ customer active in two channels would otherwise be retained twice.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import ibis
@@ -15,6 +15,7 @@ from pydantic import Field
 
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
+from clientela.kpi.errors import SeriesUnsupported
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -73,11 +74,20 @@ def lapsed_customers(ctx: MetricContext, params: LapseParams) -> ir.Table:
 
 
 def winback_rate(ctx: MetricContext, params: LapseParams) -> ir.Table:
-    h = cv.customer_history(ctx, until=ctx.start)
-    lapsed = cv.with_slice(ctx, h.filter(h.last_at < ctx.start - timedelta(days=params.lapse_days)))
-    o = cv.valid_orders(ctx, since=ctx.start, until=ctx.end, amounts=("revenue",))
-    back = o.group_by(_cid=o.customer_id).aggregate(_revenue=o.revenue.sum())
-    joined = lapsed.left_join(back, lapsed.customer_id == back._cid)
+    """Lapsed at a period's start is lapsed as of the end of the period before: with the prior
+    period prepended, the histories at index j are those at the start of request period j,
+    and that period's orders are at index j + 1."""
+    wide = cv.with_prior(ctx)
+    last = len(wide.periods or ()) - 1
+    h = cv.history_at(wide)
+    lapsed = h.filter((h[PERIOD_COLUMN] < last)
+                      & (h.last_at < h.at - ibis.interval(days=params.lapse_days)))
+    lapsed = cv.with_slice(ctx, lapsed.select("customer_id", PERIOD_COLUMN))
+    o = cv.period_orders(wide.unsliced())
+    back = o.group_by(_cid=o.customer_id, _p=o[PERIOD_COLUMN] - 1).aggregate(
+        _revenue=o.revenue.sum())
+    joined = lapsed.left_join(back, (lapsed.customer_id == back._cid)
+                              & (lapsed[PERIOD_COLUMN] == back._p))
     won = joined._cid.notnull().cast("int64").sum()
     return cv.summarize(
         joined, ctx, value=cv.ratio(won, joined.count()), winback_customers=won.coalesce(0),
@@ -159,20 +169,40 @@ HISTORY_START = datetime(2000, 1, 1)
 
 
 def avg_frequency(ctx: MetricContext, params: NoParams) -> ir.Table:
-    h = cv.with_slice(ctx, cv.customer_history(ctx, until=ctx.as_of))
+    h = cv.with_slice(ctx, cv.history_at(ctx, at="as_of"))
     summary = cv.summarize(h, ctx, value=h.orders.cast("float64").mean(), customers=h.count())
-    o = cv.valid_orders(ctx, until=ctx.as_of, amounts=())
-    o = cv.with_slice(ctx, o.filter(o.placed_at >= HISTORY_START))
-    monthly = cv.with_month(o, "placed_at", cv.month_table(ctx, HISTORY_START, ctx.as_of))
-    per = monthly.group_by([*ctx.keys, "label"]).aggregate(best_month_orders=monthly.count())
-    order = ibis.window(group_by=ctx.keys, order_by=[ibis.desc(per.best_month_orders),
-                                                     per.label]) if ctx.keys else \
-        ibis.window(order_by=[ibis.desc(per.best_month_orders), per.label])
-    per = per.mutate(_n=ibis.row_number().over(order))
-    best = per.filter(per._n == 0).mutate(item="best_month " + per.label)
-    return _summary_and_items(summary, best, ctx.keys, {
+    return _summary_and_items(summary, _best_month(ctx), ctx.keys, {
         "item": "string", "value": "float64", "customers": "int64",
         "best_month_orders": "int64"})
+
+
+def _best_month(ctx: MetricContext) -> ir.Table:
+    """The local calendar month with the most valid orders placed before the as-of instant
+    (the earliest on a tie), per slice. In a series the month counts are bucketed by period
+    once and summed cumulatively, so each period's end sees exactly its orders."""
+    if ctx.periods and ctx.as_of_fixed:
+        raise SeriesUnsupported(ctx.metric)
+    until = ctx.end if ctx.periods else ctx.as_of
+    months = cv.local_months(ctx, HISTORY_START, until)
+    o = cv.valid_orders(ctx, since=HISTORY_START, until=until, amounts=())
+    o = cv.with_month(cv.with_slice(ctx, o), "placed_at", months)
+    slices = [k for k in ctx.keys if k != PERIOD_COLUMN]
+    if ctx.periods:
+        starts = [p.start_utc for p in ctx.periods]
+        o = o.mutate(_k=cv.bucket_index(o.placed_at, starts))
+        per = o.group_by([*slices, "month", "_k"]).aggregate(_n=o.count())
+        running = ibis.cumulative_window(group_by=[*slices, per.month], order_by=per._k)
+        following = ibis.window(group_by=[*slices, per.month], order_by=per._k)
+        per = per.select(*slices, "month", best_month_orders=per._n.sum().over(running),
+                         **{PERIOD_COLUMN: ibis.range(
+                             per._k, per._k.lead().over(following).coalesce(len(starts)))})
+        per = per.unnest(PERIOD_COLUMN)
+    else:
+        per = o.group_by([*slices, "month"]).aggregate(best_month_orders=o.count())
+    order = [ibis.desc(per.best_month_orders), per.month]
+    per = per.mutate(_n=ibis.row_number().over(ibis.window(group_by=ctx.keys, order_by=order)))
+    best = per.filter(per._n == 0)
+    return best.mutate(item="best_month " + cv.month_label(best.month))
 
 
 class CohortParams(NoParams):
@@ -186,7 +216,7 @@ def cohort_retention(ctx: MetricContext, params: CohortParams) -> ir.Table:
     first = cv.first_orders(ctx, until=ctx.end)
     first = cv.with_slice(ctx, first.filter(first.first_at >= ctx.start))
     horizon = max(ctx.as_of, ctx.end)
-    months = cv.month_table(ctx, ctx.start, horizon)
+    months = cv.local_months(ctx, ctx.start, horizon)
     cohort = cv.with_month(first, "first_at", months).select(
         *ctx.keys, "customer_id", cohort=ibis._.month, cohort_label=ibis._.label)
     sizes = cohort.group_by([*ctx.keys, "cohort", "cohort_label"]).aggregate(
@@ -198,9 +228,8 @@ def cohort_retention(ctx: MetricContext, params: CohortParams) -> ir.Table:
     cells = cells.mutate(k=cells._month - cells.cohort)
     counts = cells.group_by([*ctx.keys, "cohort_label", "k"]).aggregate(customers=cells.count())
     # every cell whose month has begun before the as-of date, zeros included
-    last = months.filter(months.lo < ctx.as_of).month.max()
-    ks = ibis.memtable({"k": list(range(params.max_months + 1))})
-    grid = sizes.cross_join(ks)
+    last = max(cv.month_number(m) for m in months if m.start_utc < ctx.as_of)
+    grid = sizes.mutate(k=ibis.range(0, params.max_months + 1)).unnest("k")
     grid = grid.filter(grid.cohort + grid.k <= last)
     counts = counts.rename({f"_{c}": c for c in [*ctx.keys, "cohort_label", "k"]})
     joined = grid.left_join(counts, [grid[c] == counts[f"_{c}"]
@@ -240,7 +269,8 @@ def metrics() -> list[Metric]:
           "Of the customers lapsed at the period's start, the share with a valid order in it; "
           "with winback_customers and winback_revenue.", "ratio", winback_rate,
           params=LapseParams,
-          measures=("value", "winback_customers", "winback_revenue", "lapsed_at_start")),
+          measures=("value", "winback_customers", "winback_revenue", "lapsed_at_start"),
+          series=True),
         m("recency_days", "Recency (days)", "Recência (dias)",
           "Days from each customer's last valid order to the as-of date: mean (value), median, "
           "and a histogram in 30-day buckets (items).", "days", recency_days,
@@ -257,7 +287,8 @@ def metrics() -> list[Metric]:
         m("avg_frequency", "Average frequency", "Frequência média",
           "Mean valid orders per customer over the customer's life to the as-of date; item "
           "'best_month YYYY-MM' is the calendar month with most orders.", "number",
-          avg_frequency, measures=("value", "customers", "best_month_orders"), itemized=True),
+          avg_frequency, measures=("value", "customers", "best_month_orders"), itemized=True,
+          series=True),
         m("cohort_retention", "Cohort retention", "Retenção por coorte",
           "Cohort = month of first valid order (customers acquired in the period); item "
           "'YYYY-MM +k' is the share of the cohort active in month k after the first.",

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
+from clientela.kpi.errors import SeriesUnsupported
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ def ltv_cac_ratio(ctx: MetricContext, params: LtvCacParams) -> ir.Table:
     are the catalogue's own metrics, joined per slice, so the ratio can never drift from the
     ltv_historical / clv_predicted and cac it is made of."""
     historical = params.ltv == "historical"
+    if ctx.periods and not historical:
+        raise SeriesUnsupported(ctx.metric)  # a model fitted per period's end
     ltv = ltv_historical(ctx, NoParams()) if historical else _predicted_ltv(ctx, params)
     ltv = ltv.select(*ctx.keys, ltv=ltv.value.cast("float64"))
     spent = cac(ctx, NoParams())
@@ -128,5 +131,5 @@ def metrics() -> list[Metric]:
                "is recorded per channel.",
                unit="number", compute=ltv_cac_ratio, params=LtvCacParams, group=GROUP,
                needs=("orders", "marketing_spend"), slices=("acquisition_channel",),
-               measures=("value", "ltv", "cac", "spend", "new_customers")),
+               measures=("value", "ltv", "cac", "spend", "new_customers"), series=True),
     ]
