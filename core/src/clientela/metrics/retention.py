@@ -154,12 +154,29 @@ def return_probability(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     closed = o.next_at.notnull()
     days = cv.days_between(o.placed_at, o.next_at.coalesce(ibis.literal(ctx.as_of)))
     months = (days.cast("float64") / params.window_days).floor().cast("int64")
-    gaps = cv.with_slice(ctx, o.select("customer_id", closed=closed, q=months,
-                                       reach=ibis.ifelse(closed, months, months - 1)))
-    ms = ibis.memtable({"m": list(range(params.max_months + 1))})
-    pairs = gaps.cross_join(ms).filter(lambda t: t.reach >= t.m)
-    returned = (pairs.closed & (pairs.q == pairs.m)).cast("int64").sum()
-    per = pairs.group_by([*ctx.keys, "m"]).aggregate(at_risk=pairs.count(), returned=returned)
+    gaps = cv.with_slice(ctx, o.select(
+        "customer_id", closed=closed.cast("int64"), q=months,
+        reach=ibis.least(ibis.ifelse(closed, months, months - 1), params.max_months)))
+    # An episode reaching month r is at risk at every m <= r: at_risk(m) is the count of
+    # episodes whose reach is at least m, a running sum from the top of the reach histogram
+    # (no episode x month cross join).
+    reach = gaps.filter(gaps.reach >= 0)
+    reach = reach.group_by([*ctx.keys, "reach"]).aggregate(_n=reach.count())
+    ks = [reach[k] for k in ctx.keys]
+    reach = reach.mutate(at_risk=reach._n.sum().over(ibis.window(
+        group_by=ks, order_by=ibis.desc(reach.reach), preceding=None, following=0)))
+    grid = reach.select(*ctx.keys, _top=reach.reach.max().over(ibis.window(group_by=ks)))
+    grid = grid.distinct().mutate(m=ibis.range(0, grid._top + 1)).unnest("m")
+    ends = gaps.filter((gaps.closed == 1) & (gaps.q <= params.max_months))
+    ends = ends.group_by([*ctx.keys, "q"]).aggregate(returned=ends.count())
+    # at_risk at m is the running sum at the smallest reach >= m
+    grid = grid.left_join(reach, [*(grid[k] == reach[k] for k in ctx.keys),
+                                  reach.reach >= grid.m])
+    grid = grid.group_by([*(grid[k] for k in ctx.keys), grid.m]).aggregate(
+        at_risk=grid.at_risk.max())
+    per = grid.left_join(ends, [*(grid[k] == ends[k] for k in ctx.keys), ends.q == grid.m])
+    per = per.select(*(per[k] for k in ctx.keys), "m", "at_risk",
+                     returned=per.returned.coalesce(0))
     return per.select(*ctx.keys, item=per.m.cast("string"),
                       value=cv.ratio(per.returned, per.at_risk),
                       returned=per.returned, at_risk=per.at_risk)
