@@ -10,6 +10,7 @@ engine-specific.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -322,10 +323,8 @@ def history_at(ctx: MetricContext, *, at: Literal["end", "as_of"] = "end") -> ir
     the column `at`.
 
     In a series, one row per customer and period in which the customer had ordered by the
-    period's end, keyed by PERIOD_COLUMN: the orders are bucketed by period once, summed
-    cumulatively per customer, and each bucket's running totals are spread over the periods
-    until the customer's next bucket. That is one pass over the orders, where asking
-    period by period aggregates the whole history again for every period's end."""
+    period's end, keyed by PERIOD_COLUMN (see at_each_end): one pass over the orders, where
+    asking period by period aggregates the whole history again for every period's end."""
     if not ctx.periods:
         moment = ctx.end if at == "end" else ctx.as_of
         return customer_history(ctx, until=moment).mutate(at=ibis.literal(moment))
@@ -337,28 +336,41 @@ def history_at(ctx: MetricContext, *, at: Literal["end", "as_of"] = "end") -> ir
     def build() -> ir.Table:
         orders = valid_orders(ctx, until=ctx.end, amounts=("revenue",))
         orders = orders.filter(orders.customer_id.notnull())
-        # an order before the span counts for every period, like one in the first
         orders = orders.mutate(_k=bucket_index(orders.placed_at, starts))
-        per = orders.group_by(["customer_id", "_k"]).aggregate(
+        return orders.group_by(["customer_id", "_k"]).aggregate(
             _n=orders.count(), _revenue=orders.revenue.sum(),
             _first=orders.placed_at.min(), last_at=orders.placed_at.max())
-        running = ibis.cumulative_window(group_by=per.customer_id, order_by=per._k)
-        following = ibis.window(group_by=per.customer_id, order_by=per._k)
-        return per.select(
-            "customer_id", "_k", "last_at",
-            orders=per._n.sum().over(running), revenue=per._revenue.sum().over(running),
-            first_at=per._first.min().over(running),
-            _next=per._k.lead().over(following).coalesce(len(periods)))
 
-    buckets = ctx.shared(f"history_buckets|{starts[0].isoformat()}|{ctx.end.isoformat()}|"
-                         f"{len(periods)}", build)
-    # range + unnest, not a join with a periods table: an Ibis memtable is registered on the
-    # backend and outlives the call
-    spread = buckets.mutate(**{PERIOD_COLUMN: ibis.range(buckets._k, buckets._next)})
-    spread = spread.unnest(PERIOD_COLUMN)
+    per = ctx.shared(f"history_buckets|{starts[0].isoformat()}|{ctx.end.isoformat()}|"
+                     f"{len(periods)}", build)
+    spread = at_each_end(ctx, per, ["customer_id"],
+                         orders=lambda w: per._n.sum().over(w),
+                         revenue=lambda w: per._revenue.sum().over(w),
+                         first_at=lambda w: per._first.min().over(w),
+                         last_at=lambda w: per.last_at)
     return spread.select("customer_id", PERIOD_COLUMN, "orders", "revenue", "first_at",
                          "last_at", at=pick_value(spread[PERIOD_COLUMN],
-                                             [p.end_utc for p in periods]))
+                                                  [p.end_utc for p in periods]))
+
+
+def at_each_end(ctx: MetricContext, per: ir.Table, group: list[str],
+                **running: Callable[[Any], ir.Value]) -> ir.Table:
+    """State as of each series period's end, from per-period increments.
+
+    `per` has one row per `group` and bucket `_k`: the period index of the rows it
+    aggregates (rows before the series belong in 0, since they count for every period).
+    Each `running` value is built over a cumulative window (buckets up to this one); the
+    rows are then spread with range + unnest over the periods until the group's next
+    bucket: one row per group and period from its first bucket on, keyed by PERIOD_COLUMN.
+    (A join with a periods table would need an Ibis memtable, which outlives the call.)"""
+    n = len(ctx.periods or ())
+    keys = [per[g] for g in group]
+    window = ibis.cumulative_window(group_by=keys, order_by=per._k)
+    following = per._k.lead().over(ibis.window(group_by=keys, order_by=per._k))
+    spread = per.select(*group, **{name: make(window) for name, make in running.items()},
+                        **{PERIOD_COLUMN: ibis.range(per._k, following.coalesce(n))})
+    spread = spread.unnest(PERIOD_COLUMN)
+    return spread.mutate(**{PERIOD_COLUMN: spread[PERIOD_COLUMN].cast("int64")})
 
 
 def epoch(moment: ir.TimestampValue) -> ir.IntegerValue:
@@ -461,4 +473,5 @@ def month_label(month: ir.IntegerValue) -> ir.StringValue:
     """'YYYY-MM' of a month_number, by arithmetic (a lookup written as CASEs would repeat the
     expression of `month` in every branch)."""
     number = (month % 12 + 1).cast("string")
-    return (month // 12).cast("string") + "-" + ibis.ifelse(month % 12 < 9, "0" + number, number)
+    year = ((month - month % 12).cast("float64") / 12).cast("int64")  # exact: a multiple of 12
+    return year.cast("string") + "-" + ibis.ifelse(month % 12 < 9, "0" + number, number)

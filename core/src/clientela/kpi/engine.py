@@ -325,9 +325,9 @@ def compute(
             for metric in (m for m in chosen if m.series):
                 whole = replace(context(metric, span, segment_as_of), periods=tuple(periods))
                 ctxs = [context(metric, period, segment_as_of) for period in periods]
-                found = _run_series(metric, parsed[metric.name], whole, ctxs)
-                if found is not None:
-                    answers[metric.name] = found
+                series = _run_series(metric, parsed[metric.name], whole, ctxs)
+                if series is not None:
+                    answers[metric.name] = series
                     answered.add(metric.name)
         # Period-major: every metric answers a chunk of periods before the next chunk, so the
         # tables shared by those periods (customer histories as of their ends) are built

@@ -77,6 +77,22 @@ def balances(ctx: MetricContext, at: datetime) -> ir.Table:
     return events.group_by("customer_id").aggregate(balance=events.points.sum())
 
 
+def balances_as_of(ctx: MetricContext) -> ir.Table:
+    """Balances as of the as-of instant; in a series, as of each period's end (keyed by
+    PERIOD_COLUMN), from one pass over the events."""
+    if not ctx.periods:
+        return balances(ctx, ctx.as_of)
+    if ctx.as_of_fixed:
+        raise SeriesUnsupported(ctx.metric)
+    events = ctx.table("loyalty_events")
+    events = events.filter(events.occurred_at < ctx.end)
+    events = events.mutate(_k=cv.bucket_index(events.occurred_at,
+                                              [p.start_utc for p in ctx.periods]))
+    per = events.group_by(["customer_id", "_k"]).aggregate(_points=events.points.sum())
+    return cv.at_each_end(ctx, per, ["customer_id"],
+                          balance=lambda w: per._points.sum().over(w))
+
+
 def _order_lookup(ctx: MetricContext) -> tuple[ir.Table, ir.Table] | None:
     """(every order_id the store holds, valid order_id -> loyalty value), or None without
     orders; both distinct on order_id so that joins never duplicate an event."""
@@ -151,14 +167,14 @@ def redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Tabl
 
 
 def members_with_points(ctx: MetricContext, params: NoParams) -> ir.Table:
-    held = balances(ctx, ctx.as_of)
+    held = balances_as_of(ctx)
     held = cv.with_slice(ctx, held.filter(held.balance > 0))
     return cv.summarize(held, ctx, value=held.count(),
                         points=held.balance.sum().coalesce(0))
 
 
 def redeemable_members(ctx: MetricContext, params: ThresholdParams) -> ir.Table:
-    held = balances(ctx, ctx.as_of)
+    held = balances_as_of(ctx)
     held = cv.with_slice(ctx, held.filter(held.balance >= params.redemption_threshold))
     return cv.summarize(held, ctx, value=held.count(),
                         points=held.balance.sum().coalesce(0))
@@ -247,11 +263,11 @@ def metrics() -> list[Metric]:
         m("loyalty_members_with_points", "Members with points", "Clientes com pontos",
           "Customers whose points balance (sum of signed events) is above zero at the "
           "period's end; also the points they hold.", "count", members_with_points,
-          measures=("value", "points")),
+          measures=("value", "points"), series=True),
         m("loyalty_redeemable_members", "Members able to redeem", "Clientes aptos a resgatar",
           "Customers whose balance at the period's end reaches the redemption threshold "
           "(default 500 points).", "count", redeemable_members, params=ThresholdParams,
-          measures=("value", "points")),
+          measures=("value", "points"), series=True),
         m("loyalty_discount_granted", "Loyalty discount granted", "Desconto concedido em pontos",
           "Value of the discounts granted through point redemptions in the period (default "
           "period: the last 30 days); also the redemptions and points redeemed.", "currency",

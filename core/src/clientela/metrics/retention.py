@@ -207,13 +207,9 @@ def _best_month(ctx: MetricContext) -> ir.Table:
     if ctx.periods:
         starts = [p.start_utc for p in ctx.periods]
         o = o.mutate(_k=cv.bucket_index(o.placed_at, starts))
-        per = o.group_by([*slices, "month", "_k"]).aggregate(_n=o.count())
-        running = ibis.cumulative_window(group_by=[*slices, per.month], order_by=per._k)
-        following = ibis.window(group_by=[*slices, per.month], order_by=per._k)
-        per = per.select(*slices, "month", best_month_orders=per._n.sum().over(running),
-                         **{PERIOD_COLUMN: ibis.range(
-                             per._k, per._k.lead().over(following).coalesce(len(starts)))})
-        per = per.unnest(PERIOD_COLUMN)
+        counts = o.group_by([*slices, "month", "_k"]).aggregate(_n=o.count())
+        per = cv.at_each_end(ctx, counts, [*slices, "month"],
+                             best_month_orders=lambda w: counts._n.sum().over(w))
     else:
         per = o.group_by([*slices, "month"]).aggregate(best_month_orders=o.count())
     order = [ibis.desc(per.best_month_orders), per.month]
