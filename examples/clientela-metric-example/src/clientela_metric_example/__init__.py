@@ -50,6 +50,7 @@ BIG_TICKET_SHARE = Metric(
     slices=("channel", "store_id", "salesperson_id", "acquisition_channel"),
     group="Example plugin",
     measures=("value", "big_orders", "orders"),
+    series=True,  # it cuts time only through period_orders and groups by ctx.keys
 )
 
 
