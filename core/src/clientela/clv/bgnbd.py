@@ -16,37 +16,43 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import betaln, digamma, expit, gammaln
+from scipy.special import betaln, digamma, gammaln
 
 from clientela.clv._sums import wsum
 from clientela.clv.fit import ModelFit, maximise_likelihood, require_repeat_buyers
-from clientela.clv.summary import RfmSummary, collapse
+from clientela.clv.summary import RfmSummary, collapse, small_unique
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 PARAMETERS = ("r", "alpha", "a", "b")
 
 
+# exp() overflows past ~709; beyond this the odds of having left are added
+# back exactly, since log(1 + e^d) = d to double precision there.
+_EXP_LIMIT = 700.0
+
+
 @dataclass(frozen=True)
 class _Rows:
     """Distinct customer rows with the values the likelihood reuses at every step.
 
-    Terms that depend on x alone are summed over the few distinct x values;
-    customers without repeat purchases reduce to one weight per distinct T;
-    logarithms of alpha + T and alpha + t_x are taken over distinct times and
-    gathered. One evaluation then costs a handful of passes over the distinct
-    rows of repeat buyers.
+    Every customer's (alpha + T)^-(r + x) factor is summed per distinct T, and
+    terms in x alone per distinct x, so only the log of 1 + the odds of having
+    left after the last purchase needs a pass over the distinct rows of repeat
+    buyers, who are kept sorted by x so that per-x sums are contiguous.
     """
 
     x_values: FloatArray
     x_weight: FloatArray
-    x_repeat_values: FloatArray  # x_values with 0 raised to 1, so b + x - 1 > 0
     age_values: FloatArray
+    age_weight: FloatArray  # every customer, per distinct T
+    age_x_weight: FloatArray  # sum of weight * x per distinct T
     recency_values: FloatArray
-    single_weight: FloatArray  # customers with x = 0, per distinct T
-    weight: FloatArray  # repeat buyers' rows from here on
+    run_x: FloatArray  # the x of each run of equal x among repeat buyers' rows
+    run_starts: IntArray
+    weight: FloatArray  # repeat buyers' rows from here on, sorted by x
     x: FloatArray
-    x_index: IntArray
+    run_index: IntArray
     age_index: IntArray
     recency_index: IntArray
     total_weight: float
@@ -56,25 +62,28 @@ class _Rows:
 def _prepare(summary: RfmSummary) -> _Rows:
     grouped, _ = collapse(summary)
     x, t_x, age, w = grouped.frequency, grouped.recency, grouped.age, grouped.row_weights
-    x_values, x_index = np.unique(x, return_inverse=True)
-    age_values, age_index = np.unique(age, return_inverse=True)
-    x_index, age_index = x_index.reshape(-1), age_index.reshape(-1)
-    repeat = x > 0
-    recency_values, recency_index = np.unique(t_x[repeat], return_inverse=True)
+    x_values, x_index = small_unique(x)
+    age_values, age_index = small_unique(age)
+    repeat = np.flatnonzero(x > 0)
+    repeat = repeat[np.argsort(x[repeat], kind="stable")]  # already sorted after collapse
+    recency_values, recency_index = small_unique(t_x[repeat])
+    x_repeat = x[repeat]
+    run_starts = np.flatnonzero(np.diff(x_repeat, prepend=-1.0))
+    n_ages = age_values.shape[0]
     return _Rows(
         x_values=x_values,
         x_weight=np.bincount(x_index, weights=w, minlength=x_values.shape[0]).astype(np.float64),
-        x_repeat_values=np.maximum(x_values, 1.0),
         age_values=age_values,
+        age_weight=np.bincount(age_index, weights=w, minlength=n_ages).astype(np.float64),
+        age_x_weight=np.bincount(age_index, weights=w * x, minlength=n_ages).astype(np.float64),
         recency_values=recency_values,
-        single_weight=np.bincount(
-            age_index[~repeat], weights=w[~repeat], minlength=age_values.shape[0]
-        ).astype(np.float64),
+        run_x=x_repeat[run_starts],
+        run_starts=run_starts.astype(np.intp),
         weight=w[repeat],
-        x=x[repeat],
-        x_index=x_index[repeat],
+        x=x_repeat,
+        run_index=(np.cumsum(np.diff(x_repeat, prepend=x_repeat[:1]) != 0)).astype(np.intp),
         age_index=age_index[repeat],
-        recency_index=recency_index.reshape(-1),
+        recency_index=recency_index,
         total_weight=float(w.sum()),
         n_rows=int(w.shape[0]),
     )
@@ -82,42 +91,48 @@ def _prepare(summary: RfmSummary) -> _Rows:
 
 def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     r, alpha, a, b = np.exp(log_params)
-    xv, xw = rows.x_values, rows.x_weight
+    xv, xw, n = rows.x_values, rows.x_weight, rows.total_weight
     # Terms in x only.
-    ll = wsum(
-        xw, (gammaln(r + xv) - gammaln(r) + r * np.log(alpha) + betaln(a, b + xv) - betaln(a, b))
-    )
-    d_r = wsum(xw, (digamma(r + xv) - digamma(r) + np.log(alpha)))
-    d_alpha = float(xw.sum() * r / alpha)
+    ll = wsum(xw, (gammaln(r + xv) - gammaln(r) + betaln(a, b + xv) - betaln(a, b)))
+    ll += n * r * np.log(alpha)
+    d_r = wsum(xw, (digamma(r + xv) - digamma(r))) + n * np.log(alpha)
+    d_alpha = n * r / alpha
     d_a = wsum(xw, (digamma(a + b) - digamma(a + b + xv)))
     d_b = wsum(xw, (digamma(b + xv) - digamma(a + b + xv) - digamma(b) + digamma(a + b)))
 
-    # Customers without repeat purchases: the bracket is (alpha + T)^-r.
-    log_age_values = np.log(alpha + rows.age_values)
-    inv_age_values = 1.0 / (alpha + rows.age_values)
-    ll -= r * wsum(rows.single_weight, log_age_values)
-    d_r -= wsum(rows.single_weight, log_age_values)
-    d_alpha -= r * wsum(rows.single_weight, inv_age_values)
+    # Everyone's (alpha + T)^-(r + x), the whole bracket for those who never came back.
+    log_age = np.log(alpha + rows.age_values)
+    inv_age = 1.0 / (alpha + rows.age_values)
+    exponent_weight = r * rows.age_weight + rows.age_x_weight
+    ll -= wsum(exponent_weight, log_age)
+    d_r -= wsum(rows.age_weight, log_age)
+    d_alpha -= wsum(exponent_weight, inv_age)
 
-    # Repeat buyers: still alive at T, or left right after the last purchase at t_x.
+    # Repeat buyers: bracket = (alpha + T)^-(r + x) * (1 + odds of having left at t_x),
+    # log odds = log(a / (b + x - 1)) + (r + x) * log((alpha + T) / (alpha + t_x)).
     w = rows.weight
-    r_x = r + rows.x
-    log_age = log_age_values[rows.age_index]
-    log_recency = np.log(alpha + rows.recency_values)[rows.recency_index]
-    log_alive = -r_x * log_age
-    log_left = np.log(a) - np.log(b + rows.x_repeat_values - 1.0)[rows.x_index] - r_x * log_recency
-    ll += wsum(w, np.logaddexp(log_alive, log_left))
-    # Share of the bracket due to "left"; the "alive" share is its complement.
-    share_left = expit(log_left - log_alive)
-    d_r -= wsum(w, (log_age + share_left * (log_recency - log_age)))
-    inv_age = inv_age_values[rows.age_index]
-    inv_recency = (1.0 / (alpha + rows.recency_values))[rows.recency_index]
-    d_alpha -= wsum(w, (r_x * (inv_age + share_left * (inv_recency - inv_age))))
-    weighted_share = w * share_left
+    log_recency = np.log(alpha + rows.recency_values)
+    log_ratio = np.take(log_age, rows.age_index)
+    log_ratio -= np.take(log_recency, rows.recency_index)
+    r_x = rows.x + r
+    log_odds = r_x * log_ratio
+    log_odds += np.take(np.log(a) - np.log(b + rows.run_x - 1.0), rows.run_index)
+    clipped = np.minimum(log_odds, _EXP_LIMIT)
+    odds = np.exp(clipped)
+    one_plus_odds = odds + 1.0
+    ll += wsum(w, np.log(one_plus_odds)) + (wsum(w, log_odds) - wsum(w, clipped))
+    # Share of the bracket due to "left": odds / (1 + odds).
+    weighted_share = np.divide(odds, one_plus_odds, out=odds)
+    weighted_share *= w
+    d_r += wsum(weighted_share, log_ratio)
     d_a += float(weighted_share.sum()) / a
-    d_b -= wsum(weighted_share, (1.0 / (b + rows.x_repeat_values - 1.0))[rows.x_index])
+    d_b -= wsum(np.add.reduceat(weighted_share, rows.run_starts), 1.0 / (b + rows.run_x - 1.0))
+    weighted_share *= r_x
+    inv_recency = 1.0 / (alpha + rows.recency_values)
+    d_alpha += wsum(weighted_share, np.take(inv_age, rows.age_index)) - wsum(
+        weighted_share, np.take(inv_recency, rows.recency_index)
+    )
 
-    n = rows.total_weight
     # Chain rule to log-parameters; minimise the mean negative log-likelihood.
     grad_log = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
     return -ll / n, -grad_log / n
@@ -133,10 +148,8 @@ def log_likelihood(summary: RfmSummary, params: dict[str, float]) -> float:
 def _starts(rows: _Rows) -> list[list[float]]:
     # A gamma(1, alpha) rate with the observed mean purchase rate; dropout
     # probability around 1/4, then a second guess with rarer dropout.
-    exposure = wsum(rows.weight, rows.age_values[rows.age_index])
-    exposure += wsum(rows.single_weight, rows.age_values)
-    rate = wsum(rows.weight, rows.x) / (exposure + 1e-12)
-    rate = max(rate, 1e-6)
+    exposure = wsum(rows.age_weight, rows.age_values)
+    rate = max(wsum(rows.x_weight, rows.x_values) / (exposure + 1e-12), 1e-6)
     return [[1.0, 1.0 / rate, 1.0, 3.0], [0.5, 0.5 / rate, 0.5, 5.0]]
 
 

@@ -20,7 +20,7 @@ from scipy.special import digamma, gammaln
 from clientela.clv._sums import wsum
 from clientela.clv.errors import ClvFitError
 from clientela.clv.fit import ModelFit, maximise_likelihood, require_repeat_buyers
-from clientela.clv.summary import RfmSummary
+from clientela.clv.summary import RfmSummary, small_unique
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -29,16 +29,20 @@ PARAMETERS = ("p", "q", "gamma")
 
 @dataclass(frozen=True)
 class _Rows:
-    """Repeat buyers, with the x-only terms grouped over the few distinct x values."""
+    """Repeat buyers, with every term that does not involve gamma summed once.
+
+    Only log(gamma + m x) and its reciprocal need a pass over the customers at
+    each step; p and q multiply sums of those against fixed weights.
+    """
 
     weight: FloatArray
-    x: FloatArray
-    log_m: FloatArray
+    x_weight_per_row: FloatArray  # weight * x
     m_x: FloatArray
     x_values: FloatArray
     x_weight: FloatArray
-    x_log_x_weight: FloatArray
-    weighted_x_log_m: float
+    fixed_p: float  # sum of weight * x * log(m x); the p coefficient without gamma
+    weighted_log_m: float
+    mean_spend: float
     total_weight: float
 
 
@@ -57,20 +61,19 @@ def _prepare(summary: RfmSummary) -> _Rows:
             "gammagamma needs a positive mean spend for every repeat buyer; drop or "
             "net off refunds and zero-value orders before fitting"
         )
-    x_values, x_index = np.unique(x, return_inverse=True)
-    x_weight = np.bincount(x_index.reshape(-1), weights=w, minlength=x_values.shape[0]).astype(
-        np.float64
-    )
+    x_values, x_index = small_unique(x)
+    x_weight = np.bincount(x_index, weights=w, minlength=x_values.shape[0]).astype(np.float64)
     log_m = np.log(m)
+    weighted_x = w * x
     return _Rows(
         weight=w,
-        x=x,
-        log_m=log_m,
+        x_weight_per_row=weighted_x,
         m_x=m * x,
         x_values=x_values,
         x_weight=x_weight,
-        x_log_x_weight=x_weight * x_values * np.log(x_values),
-        weighted_x_log_m=wsum(w, (x * log_m)),
+        fixed_p=wsum(weighted_x, log_m) + wsum(x_weight, x_values * np.log(x_values)),
+        weighted_log_m=wsum(w, log_m),
+        mean_spend=wsum(w, m) / float(w.sum()) if w.size else 0.0,
         total_weight=float(w.sum()),
     )
 
@@ -80,29 +83,24 @@ def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     xv, xw = rows.x_values, rows.x_weight
     px = p * xv
     n = rows.total_weight
-    log_denominator = np.log(gamma + rows.m_x)
+    denominator = rows.m_x + gamma
+    log_denominator = np.log(denominator)
+    inv_denominator = np.reciprocal(denominator, out=denominator)
+    x_log_sum = wsum(rows.x_weight_per_row, log_denominator)
+    log_sum = wsum(rows.weight, log_denominator)
     ll = (
         wsum(xw, (gammaln(px + q) - gammaln(px)))
         - n * gammaln(q)
         + n * q * np.log(gamma)
-        + p * rows.weighted_x_log_m
-        - wsum(rows.weight, rows.log_m)
-        + p * float(rows.x_log_x_weight.sum())
-        - wsum(rows.weight, ((p * rows.x + q) * log_denominator))
+        + p * rows.fixed_p
+        - rows.weighted_log_m
+        - (p * x_log_sum + q * log_sum)
     )
-    d_p = (
-        wsum(xw, (xv * (digamma(px + q) - digamma(px))))
-        + rows.weighted_x_log_m
-        + float(rows.x_log_x_weight.sum())
-        - wsum(rows.weight, (rows.x * log_denominator))
+    d_p = wsum(xw, (xv * (digamma(px + q) - digamma(px)))) + rows.fixed_p - x_log_sum
+    d_q = wsum(xw, digamma(px + q)) - n * digamma(q) + n * np.log(gamma) - log_sum
+    d_gamma = n * q / gamma - (
+        p * wsum(rows.x_weight_per_row, inv_denominator) + q * wsum(rows.weight, inv_denominator)
     )
-    d_q = (
-        wsum(xw, digamma(px + q))
-        - n * digamma(q)
-        + n * np.log(gamma)
-        - wsum(rows.weight, log_denominator)
-    )
-    d_gamma = n * q / gamma - wsum(rows.weight, ((p * rows.x + q) / (gamma + rows.m_x)))
     grad_log = np.array([d_p * p, d_q * q, d_gamma * gamma])
     return -ll / n, -grad_log / n
 
@@ -124,9 +122,8 @@ def fit_gammagamma(summary: RfmSummary, *, strict: bool = True) -> ModelFit:
     """
     rows = _prepare(summary)
     require_repeat_buyers("gammagamma", rows.total_weight)
-    mean_spend = wsum(rows.weight, np.exp(rows.log_m)) / rows.total_weight
     # Starting points whose population mean p*gamma/(q-1) equals the observed mean.
-    starts = [[1.0, 3.0, 2.0 * mean_spend], [5.0, 3.0, 0.4 * mean_spend]]
+    starts = [[1.0, 3.0, 2.0 * rows.mean_spend], [5.0, 3.0, 0.4 * rows.mean_spend]]
     return maximise_likelihood(
         "gammagamma",
         PARAMETERS,

@@ -7,6 +7,7 @@ data sets.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,17 +119,30 @@ def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
     Customers with the same (x, t_x, T) contribute the same likelihood term, so
     the models evaluate each distinct row once and weight it by its count; with
     times in whole days or weeks a million customers shrink to a few tens of
-    thousands of rows. Whole-number columns are packed into one integer key
-    (a single fast sort); anything else falls back to a lexicographic sort.
+    thousands of rows. Whole-number columns are packed into one integer key,
+    grouped by a table lookup when the keys span a short range and by one sort
+    otherwise; anything else falls back to a lexicographic sort.
     """
     n = columns[0].shape[0]
     if n == 0:
         empty = np.zeros(0, dtype=np.intp)
         return empty, empty
-    key = _packed_integer_key(columns)
-    if key is not None:
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        return first.astype(np.intp), inverse.reshape(-1).astype(np.intp)
+    packed = _packed_integer_key(columns)
+    if packed is not None:
+        key, span = packed
+        if span <= max(4 * n, 1 << 16):
+            return _dense_unique(key, span)
+        # numpy's default argsort is vectorised and several times faster than the
+        # stable sort np.unique needs for first occurrences, which come from
+        # _first_occurrences instead.
+        order = np.argsort(key)
+        sorted_key = key[order]
+        starts = np.empty(n, dtype=bool)
+        starts[0] = True
+        np.not_equal(sorted_key[1:], sorted_key[:-1], out=starts[1:])
+        inverse = np.empty(n, dtype=np.intp)
+        inverse[order] = np.cumsum(starts, dtype=np.intp) - 1
+        return _first_occurrences(inverse, int(inverse[order[-1]]) + 1), inverse
     order = np.lexsort(columns[::-1])
     sorted_cols = [c[order] for c in columns]
     starts = np.ones(n, dtype=bool)
@@ -140,7 +154,43 @@ def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
     return first.astype(np.intp), inverse
 
 
-def _packed_integer_key(columns: tuple[FloatArray, ...]) -> NDArray[np.int64] | None:
+def _dense_unique(key: NDArray[np.int64], span: int) -> tuple[IntArray, IntArray]:
+    """``np.unique`` for keys in a small range: a table lookup instead of a sort.
+
+    Days or weeks make the keys of (x, t_x, T) or (x, T) span a range not much
+    larger than the number of customers, where sorting a million keys cost
+    ten times more than these few linear passes. Groups come out in key order
+    and ``first`` is each key's first occurrence, exactly as from ``np.unique``.
+    """
+    present = np.zeros(span, dtype=bool)
+    present[key] = True
+    rank = np.cumsum(present, dtype=np.intp) - 1
+    inverse = rank[key]
+    return _first_occurrences(inverse, int(rank[-1]) + 1), inverse
+
+
+def _first_occurrences(inverse: IntArray, n_groups: int) -> IntArray:
+    n = inverse.shape[0]
+    first = np.empty(n_groups, dtype=np.intp)
+    # With repeated indices the last assignment wins, so writing in reverse
+    # order leaves each group's first occurrence.
+    first[inverse[::-1]] = np.arange(n - 1, -1, -1, dtype=np.intp)
+    return first
+
+
+def small_unique(values: FloatArray) -> tuple[FloatArray, IntArray]:
+    """Sorted distinct values and each value's position among them, like ``np.unique``.
+
+    The models group by x, t_x or T alone, whole numbers in a short range when
+    times are in days or weeks; those take the sort-free path of ``unique_rows``.
+    """
+    first, inverse = unique_rows(values)
+    return values[first], inverse
+
+
+def _packed_integer_key(
+    columns: tuple[FloatArray, ...],
+) -> tuple[NDArray[np.int64], int] | None:
     spans: list[int] = []
     for column in columns:
         if (
@@ -155,7 +205,7 @@ def _packed_integer_key(columns: tuple[FloatArray, ...]) -> NDArray[np.int64] | 
     key = np.zeros(columns[0].shape[0], dtype=np.int64)
     for column, span in zip(columns, spans, strict=True):
         key = key * span + column.astype(np.int64)
-    return key
+    return key, math.prod(spans)
 
 
 def collapse(summary: RfmSummary) -> tuple[RfmSummary, IntArray]:
