@@ -46,6 +46,8 @@ class TableCache:
     orders, a customer history as of an instant), each computed once per call into a
     temporary table on the backend: a metric then reads a plain table, so its expression is
     small to build and compile, and the engine does the shared work once."""
+    asked: dict[str, int] = field(default_factory=dict)
+    """How often each key was asked for before it was materialised."""
     transient: set[str] = field(default_factory=set)
     """Keys of `materialised` that `release_transient` drops (per-period tables)."""
     materialise: bool = False
@@ -63,15 +65,22 @@ class TableCache:
         return self.present[name]
 
     def shared(self, key: str, build: Callable[[], ir.Table], *,
-               transient: bool = False) -> ir.Table:
-        """The table `build()` describes, materialised the first time `key` is asked for.
+               transient: bool = False,
+               once: Callable[[], ir.Table] | None = None) -> ir.Table:
+        """The table `build()` describes, materialised the second time `key` is asked for.
 
+        The first ask gets a plain expression (`once()` when given: a cheaper form for a
+        single use, e.g. without sorting), because a table asked for once in a call (RFM
+        alone, one CLV summary) costs more to write out than to compute inside its query.
         Ibis's `cache()` is a temporary table on DuckDB and PostgreSQL and a persisted
         DataFrame on PySpark, so nothing here is engine-specific. `transient` marks a table
         tied to a few periods, dropped by `release_transient` once they are answered."""
         if not self.materialise:
-            return build()
+            return (once or build)()
         if key not in self.materialised:
+            self.asked[key] = self.asked.get(key, 0) + 1
+            if self.asked[key] == 1:
+                return (once or build)()
             self.materialised[key] = build().cache()
             if transient:
                 self.transient.add(key)
@@ -138,13 +147,14 @@ class MetricContext:
         return cache.has(name)
 
     def shared(self, key: str, build: Callable[[], ir.Table], *,
-               transient: bool = False) -> ir.Table:
+               transient: bool = False,
+               once: Callable[[], ir.Table] | None = None) -> ir.Table:
         """`build()` materialised once per engine call (see TableCache.shared); without the
-        engine's cache (a metric called directly, a compile-only test) it is just `build()`,
-        so a metric reads the same either way."""
+        engine's cache (a metric called directly, a compile-only test) it is just the
+        expression, so a metric reads the same either way."""
         if self.cache is None:
-            return build()
-        return self.cache.shared(key, build, transient=transient)
+            return (once or build)()
+        return self.cache.shared(key, build, transient=transient, once=once)
 
     def table(self, name: str) -> ir.Table:
         """A store table, or MissingDataError when the store lacks it or it is empty."""

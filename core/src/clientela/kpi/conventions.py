@@ -90,7 +90,10 @@ def valid_orders(ctx: MetricContext, *, since: datetime | None = None,
         every = _valid_orders(ctx, since=None, until=None, amounts=None)
         return every.order_by("placed_at")
 
-    base = ctx.shared("valid_orders", build)
+    def direct() -> ir.Table:
+        return _valid_orders(ctx, since=since, until=until, amounts=amounts)
+
+    base = ctx.shared("valid_orders", build, once=direct)
     if since is not None:
         base = base.filter(base.placed_at >= since)
     if until is not None:
