@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from clientela import clv
 from clientela.clv import ClvFitError
+from clientela.clv.fit import _blas_thread_setting
+from clientela.clv.summary import unique_rows
 
 BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 
@@ -158,3 +160,42 @@ def test_pareto_nbd_dropout_term_matches_its_integral(params: dict[str, float]) 
             epsrel=1e-12,
         )
         assert log_left[i] == pytest.approx(np.log(value), abs=1e-8), i
+
+
+@pytest.mark.parametrize("spans", [(40, 60), (40, 700, 700), (5,)])
+def test_grouping_matches_numpy_unique(spans: tuple[int, ...]) -> None:
+    # (40, 700, 700) is too wide for the lookup table and goes through the sort.
+    rng = np.random.default_rng(7)
+    columns = tuple(rng.integers(0, span, 20_000).astype(float) for span in spans)
+    first, inverse = unique_rows(*columns)
+    key = np.zeros(20_000, dtype=np.int64)
+    for column, span in zip(columns, spans, strict=True):
+        key = key * span + column.astype(np.int64)
+    _, expected_first, expected_inverse = np.unique(key, return_index=True, return_inverse=True)
+    np.testing.assert_array_equal(first, expected_first)
+    np.testing.assert_array_equal(inverse, expected_inverse.reshape(-1))
+
+
+def test_fits_do_not_depend_on_the_order_of_customers() -> None:
+    spend = _weekly(4000, seed=4)  # with Gamma-Gamma spend
+    order = np.random.default_rng(5).permutation(len(spend))
+    shuffled = clv.RfmSummary(
+        frequency=spend.frequency[order],
+        recency=spend.recency[order],
+        age=spend.age[order],
+        monetary=spend.monetary[order] if spend.monetary is not None else None,
+    )
+    for fit_model in (clv.fit_bgnbd, clv.fit_gammagamma):
+        a, b = fit_model(spend), fit_model(shuffled)
+        for name, value in a.params.items():
+            assert b.params[name] == pytest.approx(value, rel=1e-11), (fit_model, name)
+
+
+def test_a_fit_leaves_the_blas_thread_count_as_it_was() -> None:
+    setting = _blas_thread_setting()
+    if setting is None:
+        pytest.skip("this BLAS has no thread-count setting")
+    get, _ = setting
+    before = get()
+    clv.fit_bgnbd(_weekly(2000, seed=6))
+    assert get() == before
