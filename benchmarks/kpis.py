@@ -3,6 +3,7 @@
     python benchmarks/kpis.py                        # 10M orders, 1M customers, then 1M / 100k
     python benchmarks/kpis.py --sizes 1000000        # one size only
     python benchmarks/kpis.py --skip-catalogue       # RFM and the pandas comparison only
+    python benchmarks/kpis.py --per-metric           # also each metric alone, to find the cost
 
 Builds (or reuses, cached under the temp dir) a demo store per size with
 `clientela.demo.generate`; the tables go into the store with one bulk INSERT
@@ -38,13 +39,13 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kpi_rfm import PeakRss, pandas_segments, run_ibis, valid_cents  # noqa: E402
+from kpi_rfm import PeakRss, pandas_segments, run_ibis, valid_cents
 
-from clientela.kpi import compute  # noqa: E402
-from clientela.kpi.periods import buckets, previous, zone  # noqa: E402
-from clientela.model.entities import ENTITIES  # noqa: E402
-from clientela.store import Store  # noqa: E402
-from clientela.store.upsert import conform  # noqa: E402
+from clientela.kpi import compute
+from clientela.kpi.periods import buckets, previous, zone
+from clientela.model.entities import ENTITIES
+from clientela.store import Store
+from clientela.store.upsert import conform
 
 START, END = "2023-01", "2026-01"
 """The demo's three years (it ends on 31 December 2025): 36 monthly periods."""
@@ -209,12 +210,24 @@ def catalogue_names() -> list[str]:
     return [m.name for m in builtin_metrics()]
 
 
-def bench(orders: int, customers: int, *, catalogue: bool) -> dict[str, float]:
+def per_metric(store: Store, kw: dict[str, Any]) -> None:
+    """Each metric in a compute call of its own: where the catalogue's time goes (each call
+    also pays for building the shared valid-orders table once)."""
+    for name in catalogue_names():
+        started = time.perf_counter()
+        compute(store, [name], **kw)
+        print(f"    {name:<42} {time.perf_counter() - started:8.2f} s", flush=True)
+
+
+def bench(orders: int, customers: int, *, catalogue: bool,
+          breakdown: bool = False) -> dict[str, float]:
     path = demo_store(orders, customers)
     figures: dict[str, float] = {}
     print(f"\n{orders:,} orders, {customers:,} customers ({path})", flush=True)
     with Store(path, read_only=True) as store:
         kw: dict[str, Any] = dict(start=START, end=END, grain="month", timezone=TIMEZONE)
+        if breakdown:
+            per_metric(store, kw)
         if catalogue:
             names = catalogue_names()
             seconds, peak, result = timed(
@@ -242,8 +255,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000_000, 1_000_000],
                         help="order counts; customers are a tenth")
     parser.add_argument("--skip-catalogue", action="store_true")
+    parser.add_argument("--per-metric", action="store_true",
+                        help="first time each metric alone (36 months), to see where time goes")
     args = parser.parse_args(argv)
-    found = {n: bench(n, max(10, n // 10), catalogue=not args.skip_catalogue)
+    found = {n: bench(n, max(10, n // 10), catalogue=not args.skip_catalogue,
+                      breakdown=args.per_metric)
              for n in args.sizes}
     if len(found) > 1:
         big, small = max(found), min(found)
