@@ -36,11 +36,9 @@ def spark_session() -> Any:
         _spark = (
             SparkSession.builder.master("local[1]")
             .appName("clientela-tests")
-            .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "1")
             .config("spark.default.parallelism", "1")
-            .config("spark.sql.ansi.enabled", "false")
+            .config(map=dict[str, Any](SESSION_SETTINGS))
             .getOrCreate()
         )
         _spark.sparkContext.setLogLevel("ERROR")
@@ -67,12 +65,26 @@ def _spark_type(kind: pa.DataType) -> Any:
     return T.StringType()
 
 
+SESSION_SETTINGS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "1",
+    "spark.sql.ansi.enabled": "false",
+}
+"""Per-session SQL settings, set again on every new session (see spark_backend)."""
+
+
 def spark_backend(tables: Mapping[str, pa.Table], *, prefix: str = "") -> BaseBackend:
-    """An Ibis PySpark backend with each table registered as a temporary view."""
+    """An Ibis PySpark backend with each table registered as a temporary view.
+
+    Each backend gets a Spark session of its own (sharing the one SparkContext): temporary
+    views are per session, so two backends holding different `orders` tables (a golden store
+    kept for a whole test session, a fixture store of one test) never see each other's."""
     import ibis
     from pyspark.sql import types as T
 
-    spark = spark_session()
+    spark = spark_session().newSession()
+    for key, value in SESSION_SETTINGS.items():
+        spark.conf.set(key, value)
     for name, table in tables.items():
         schema = T.StructType([T.StructField(f.name, _spark_type(f.type), True)
                                for f in table.schema])
