@@ -296,14 +296,6 @@ def first_orders(ctx: MetricContext, *, until: datetime | None = None) -> ir.Tab
     return first if until is None else first.filter(first.first_at < until)
 
 
-def active_customers(ctx: MetricContext, start: datetime, end: datetime) -> ir.Table:
-    """Distinct customers with a valid order in [start, end), with `slice` when slicing."""
-    orders = valid_orders(ctx, since=start, until=end, amounts=())
-    orders = orders.filter(orders.customer_id.notnull())
-    orders = with_slice(ctx, orders)
-    return orders.select("customer_id", *ctx.keys).distinct()
-
-
 def customer_history(ctx: MetricContext, *, until: datetime) -> ir.Table:
     """Per customer, over valid orders before `until`: orders, revenue, first and last order.
 
@@ -392,11 +384,6 @@ def days_between(earlier: ir.TimestampValue, later: ir.TimestampValue | datetime
     later_expr = ibis.literal(later) if isinstance(later, datetime) else later
     seconds = epoch(later_expr) - epoch(earlier)
     return (seconds.cast("float64") / SECONDS_PER_DAY).floor().cast("int64")
-
-
-def exact_days(earlier: ir.TimestampValue, later: ir.TimestampValue) -> ir.Value:
-    """Fractional days between two instants, as float64."""
-    return (epoch(later) - epoch(earlier)).cast("float64") / SECONDS_PER_DAY
 
 
 def ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:

@@ -21,14 +21,13 @@ GROUP = "Value"
 
 
 def acquired(ctx: MetricContext) -> ir.Table:
-    """Customers whose first valid order falls in the period (its acquisition cohort)."""
-    first = cv.first_orders(ctx, until=ctx.end)
-    return first.filter(first.first_at >= ctx.start)
+    """Customers whose first valid order falls in the period (its acquisition cohort), each
+    tagged with its period in a series."""
+    return cv.in_period(ctx, cv.first_orders(ctx), "first_at")
 
 
 def ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
-    cohort = cv.in_period(ctx, cv.first_orders(ctx), "first_at")
-    cohort = cv.with_slice(ctx, cohort).select("customer_id", *ctx.keys)
+    cohort = cv.with_slice(ctx, acquired(ctx)).select("customer_id", *ctx.keys)
     h = cv.history_at(ctx, at="as_of")
     h = h.select(_cid=h.customer_id, _revenue=h.revenue,
                  **({"_p": h[PERIOD_COLUMN]} if ctx.periods else {}))
@@ -43,7 +42,7 @@ def ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 def cac(ctx: MetricContext, params: NoParams) -> ir.Table:
     spend = cv.in_period_days(ctx, ctx.table("marketing_spend"), "day")
-    new = cv.in_period(ctx, cv.first_orders(ctx), "first_at")
+    new = acquired(ctx)
     if ctx.by == "acquisition_channel":
         new = cv.with_slice(ctx, new)
         spend = spend.mutate(**{SLICE_COLUMN: spend.channel.cast("string")})
