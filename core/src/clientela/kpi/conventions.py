@@ -264,11 +264,20 @@ def with_slice(ctx: MetricContext, table: ir.Table) -> ir.Table:
     if by in ORDER_SLICES and by in table.columns:
         return table.mutate(**{SLICE_COLUMN: table[by].cast("string")})
     if by in CUSTOMER_SLICES or by in ("home_store_id",):
-        dims = segments(ctx) if by == "segment" else customer_dim(ctx)
-        dims = dims.select(_cid="customer_id", **{SLICE_COLUMN: dims[by].cast("string")})
+        dims = slice_dims(ctx).rename(_cid="customer_id")
         joined = table.left_join(dims, table.customer_id == dims._cid)
         return joined.drop("_cid")
     raise KpiError(f"metric {ctx.metric!r} cannot be sliced by {by!r} on this table")
+
+
+def slice_dims(ctx: MetricContext) -> ir.Table:
+    """customer_id -> `slice` for a customer dimension (ctx.by): the lookup `with_slice`
+    joins, for a metric that slices customers it holds outside the engine."""
+    by = ctx.by
+    if by is None:
+        raise KpiError(f"metric {ctx.metric!r} asked for slice values without a slice")
+    dims = segments(ctx) if by == "segment" else customer_dim(ctx)
+    return dims.select("customer_id", **{SLICE_COLUMN: dims[by].cast("string")})
 
 
 def first_orders(ctx: MetricContext, *, until: datetime | None = None) -> ir.Table:

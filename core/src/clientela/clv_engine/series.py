@@ -1,0 +1,144 @@
+"""Customer summaries as of each period's end, from one query.
+
+A time series of predicted CLV needs the models' (x, t_x, T, m) summary as of
+every period's end. Asking the store once per period aggregates the whole
+history again each time (36 scans of every order for a three-year monthly
+series). Here the store is asked once for every purchase day (customer, local
+day, cents) up to the series' end, and the summaries follow in numpy, one
+period after another, by adding each period's purchase days to running
+per-customer counters: a few milliseconds per period instead of a scan.
+
+The definitions are those of `clientela.clv_engine.summary` (a purchase is a
+local day with a valid order, T runs to the last local day before the end),
+and a test holds the two to identical arrays. They agree only when every
+period ends at a local midnight, so a day never straddles two periods;
+`aligned` tells the metrics when that holds (calendar grains always do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from clientela.clv import RfmSummary
+from clientela.clv_engine.summary import (
+    DAYS_PER_UNIT,
+    CustomerSummary,
+    last_day,
+    periods_per_month,
+    purchase_days,
+)
+from clientela.kpi.context import MetricContext
+from clientela.kpi.periods import Period
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+
+def aligned(periods: Sequence[Period]) -> bool:
+    """True when every period starts and ends at a local midnight."""
+    return all(moment.time() == time(0) for p in periods for moment in (p.start, p.end))
+
+
+@dataclass(frozen=True)
+class PurchaseDays:
+    """Every purchase day before some instant, customers coded in customer_id order.
+
+    `code`, `day` and `cents` are one entry per (customer, local day);
+    `customer_id[code]` is the customer, and codes follow the store's sort order
+    of the ids, the order `fetch_summary` returns customers in.
+    """
+
+    customer_id: pa.Array
+    code: IntArray
+    day: IntArray
+    cents: FloatArray
+    first_day: IntArray
+    """Per customer code: the first purchase day."""
+    first_cents: FloatArray
+    """Per customer code: the value of that first purchase day."""
+
+    def __len__(self) -> int:
+        return len(self.customer_id)
+
+
+def fetch_purchase_days(ctx: MetricContext, *, until: datetime) -> PurchaseDays:
+    """One query: every (customer, local day, cents) with a valid order before `until`."""
+    days = purchase_days(ctx, until=until)
+    table = days.select("customer_id", "day",
+                        cents=(days.amount * 100).cast("float64")).to_pyarrow()
+    encoded = pc.dictionary_encode(table["customer_id"].combine_chunks())
+    ids = encoded.dictionary
+    order = np.asarray(pc.array_sort_indices(ids), dtype=np.int64)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[order] = np.arange(len(ids), dtype=np.int64)
+    code = rank[np.asarray(encoded.indices, dtype=np.int64)]
+    day = np.asarray(table["day"].to_numpy(zero_copy_only=False), dtype=np.int64)
+    cents = np.asarray(table["cents"].to_numpy(zero_copy_only=False), dtype=np.float64)
+    first_day = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_day, code, day)
+    first_cents = np.zeros(len(ids), dtype=np.float64)
+    is_first = day == first_day[code]  # (customer, day) is unique: one row per customer
+    first_cents[code[is_first]] = cents[is_first]
+    return PurchaseDays(customer_id=ids.take(pa.array(order)), code=code, day=day, cents=cents,
+                        first_day=first_day, first_cents=first_cents)
+
+
+def summaries(history: PurchaseDays, ends: Sequence[datetime], timezone: str, *,
+              unit: str = "days") -> Iterator[CustomerSummary]:
+    """The summary as of each of `ends` (naive UTC, exclusive, ascending), in order.
+
+    Each yielded summary holds the customers with a purchase day before that
+    end, in customer_id order, exactly as `fetch_summary(calibration_end=end)`
+    would return them.
+    """
+    per_unit = DAYS_PER_UNIT[_checked(unit)]
+    end_days = [last_day(end, timezone) for end in ends]
+    # purchase days grouped by the first end they fall before, by one stable sort
+    slot = np.searchsorted(np.asarray(end_days, dtype=np.int64), history.day, side="left")
+    by_slot = np.argsort(slot, kind="stable")
+    bounds = np.searchsorted(slot[by_slot], np.arange(len(ends) + 1), side="left")
+    n = len(history)
+    purchases = np.zeros(n, dtype=np.int64)
+    total = np.zeros(n, dtype=np.float64)
+    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    for i, (end, end_day) in enumerate(zip(ends, end_days, strict=True)):
+        rows = by_slot[bounds[i]:bounds[i + 1]]
+        code = history.code[rows]
+        purchases += np.bincount(code, minlength=n)
+        total += np.bincount(code, weights=history.cents[rows], minlength=n)
+        np.maximum.at(last, code, history.day[rows])
+        yield _summary_now(history, purchases, total, last, end, end_day, per_unit, unit)
+
+
+def _summary_now(history: PurchaseDays, purchases: IntArray, total: FloatArray,
+                 last: IntArray, end: datetime, end_day: int, per_unit: float,
+                 unit: str) -> CustomerSummary:
+    """The arrays `customer_summary` computes in the engine, with the same float operations
+    in the same order, so a fit sees bit-identical input either way."""
+    index = np.flatnonzero(purchases > 0)
+    first = history.first_day[index]
+    frequency = (purchases[index] - 1).astype(np.float64)
+    repeat_cents = total[index] - history.first_cents[index]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        monetary = np.where(frequency > 0, repeat_cents / 100 / frequency, 0.0)
+    summary = RfmSummary(
+        frequency=frequency,
+        recency=(last[index] - first).astype(np.float64) / per_unit,
+        age=(end_day - first).astype(np.float64) / per_unit,
+        monetary=monetary,
+    )
+    return CustomerSummary(customer_id=history.customer_id.take(pa.array(index)),
+                           summary=summary, unit=unit, calibration_end=end)
+
+
+def _checked(unit: str) -> str:
+    periods_per_month(unit)
+    return unit
+
