@@ -29,6 +29,7 @@ from clientela.clv import ClvFitError, ModelFit
 from clientela.clv_engine.series import aligned, fetch_purchase_days, summaries
 from clientela.clv_engine.summary import CustomerSummary, fetch_summary
 from clientela.clv_engine.values import (
+    CustomerValues,
     Fits,
     fit_purchases,
     fit_spend,
@@ -180,15 +181,27 @@ def _answer(ctx: MetricContext, rows: list[dict[str, Any]], counts: tuple[str, .
     return ibis.memtable(pa.Table.from_pylist(rows, schema=pa.schema(fields)))
 
 
+def predicted_values(ctx: MetricContext, *, model: str = "bgnbd", unit: str = "days",
+                     horizon_months: int = 12, discount_rate: float = 0.01
+                     ) -> Iterator[tuple[int | None, CustomerValues]]:
+    """Per-customer predictions as of each period's end of a series (keyed by period index)
+    or as of the as-of instant (keyed None), from the fits `clv_predicted` makes: the call's
+    cache shares them with every metric that asks (LTV / CAC on predicted LTV)."""
+    for index, customers in _summaries(ctx, unit):
+        fits = Fits(purchases=_fit(ctx, model, unit, customers),
+                    spend=_fit(ctx, "gammagamma", unit, customers), unit=unit)
+        yield index, predict(customers, fits, horizon_months=horizon_months,
+                             discount_rate=discount_rate)
+
+
 def clv_predicted(ctx: MetricContext, params: ClvParams) -> ir.Table:
     rows: list[dict[str, Any]] = []
-    for index, customers in _summaries(ctx, params.unit):
-        fits = Fits(purchases=_fit(ctx, params.model, params.unit, customers),
-                    spend=_fit(ctx, "gammagamma", params.unit, customers), unit=params.unit)
-        values = predict(customers, fits, horizon_months=params.horizon_months,
-                         discount_rate=params.discount_rate)
+    for index, values in predicted_values(ctx, model=params.model, unit=params.unit,
+                                          horizon_months=params.horizon_months,
+                                          discount_rate=params.discount_rate):
+        fits = values.fits
         rows += _slice_rows(
-            ctx, index, customers, [fits.purchases, fits.spend],
+            ctx, index, values.customers, [fits.purchases, fits.spend],
             lambda n, s: {"value": s["clv"] / n, "total": s["clv"], "customers": n,
                           "expected_purchases": s["purchases"], "expected_alive": s["alive"]},
             clv=values.clv, purchases=values.expected_purchases, alive=values.p_alive)

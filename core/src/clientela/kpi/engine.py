@@ -12,7 +12,9 @@ about one month's query rather than 36.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -37,6 +39,8 @@ from clientela.metrics.api import Metric
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
+
+log = logging.getLogger(__name__)
 
 ITEM = "item"
 MetricRef = str | Metric
@@ -319,27 +323,36 @@ def compute(
         _check(metric, context(metric, periods[0], segment_as_of))
     answers: dict[str, list[list[dict[str, Any]]]] = {m.name: [] for m in chosen}
     answered: set[str] = set()
+    spent = dict.fromkeys(answers, 0.0)
     try:
         if len(periods) > 1:
             span = make_period(periods[0].start, periods[-1].end, tz)
             for metric in (m for m in chosen if m.series):
+                started = time.perf_counter()
                 whole = replace(context(metric, span, segment_as_of), periods=tuple(periods))
                 ctxs = [context(metric, period, segment_as_of) for period in periods]
                 series = _run_series(metric, parsed[metric.name], whole, ctxs)
+                spent[metric.name] += time.perf_counter() - started
                 if series is not None:
                     answers[metric.name] = series
                     answered.add(metric.name)
+                    _log_time(metric.name, len(periods), spent[metric.name], "one query")
         # Period-major: every metric answers a chunk of periods before the next chunk, so the
         # tables shared by those periods (customer histories as of their ends) are built
         # once, used by all metrics, and dropped before the next chunk's are built.
         for first in range(0, len(periods), BATCH):
             chunk = periods[first:first + BATCH]
             for metric in (m for m in chosen if m.name not in answered):
+                started = time.perf_counter()
                 ctxs = [context(metric, period, segment_as_of) for period in chunk]
                 answers[metric.name].extend(_run_many(metric, parsed[metric.name], ctxs))
+                spent[metric.name] += time.perf_counter() - started
             cache.release_transient()
     finally:
         cache.release()
+    for name, seconds in spent.items():
+        if name not in answered:
+            _log_time(name, len(periods), seconds, "period by period")
     rows: list[dict[str, Any]] = []
     for metric in chosen:
         for period, found in zip(periods, answers[metric.name], strict=True):
@@ -352,6 +365,12 @@ def compute(
                           ("period_end", pa.timestamp("us"))],
                      [("value", pa.float64())])
     return KpiResult(pa.Table.from_pylist(rows, schema=schema), "series", by)
+
+
+def _log_time(metric: str, periods: int, seconds: float, how: str) -> None:
+    """Where a slow call's time goes, at DEBUG (the benchmark prints it): a metric's time
+    includes building the shared tables it is the first to ask for twice."""
+    log.debug("%s: %d periods in %.2f s (%s)", metric, periods, seconds, how)
 
 
 def _change(before: float | None, after: float | None) -> tuple[float | None, float | None]:

@@ -75,14 +75,10 @@ class LtvCacParams(NoParams):
 def _predicted_ltv(ctx: MetricContext, params: LtvCacParams) -> ir.Table:
     """Mean predicted CLV of the period's cohort, per slice; the fit is the one clv_predicted
     makes (shared through the call's cache, so asking for both fits once)."""
-    from clientela.clv_engine.metrics import _fit, _summary
-    from clientela.clv_engine.values import Fits, predict
+    from clientela.clv_engine.metrics import predicted_values
 
-    customers = _summary(ctx, "days")
-    fits = Fits(purchases=_fit(ctx, "bgnbd", "days", customers),
-                spend=_fit(ctx, "gammagamma", "days", customers), unit="days")
-    values = predict(customers, fits, horizon_months=params.horizon_months,
-                     discount_rate=params.discount_rate)
+    _, values = next(predicted_values(ctx, horizon_months=params.horizon_months,
+                                      discount_rate=params.discount_rate))
     per = ibis.memtable(values.to_arrow().select(["customer_id", "clv"]))
     per = per.select(_cid=per.customer_id, _clv=per.clv)
     cohort = cv.with_slice(ctx, acquired(ctx)).select("customer_id", *ctx.keys)

@@ -106,15 +106,33 @@ def rfm_table(ctx: MetricContext, params: RfmParams | None = None) -> ir.Table:
         revenue=history.revenue,
     )
 
-    def rank(*order: ir.Value) -> ir.IntegerValue:
-        return ibis.rank().over(ibis.window(group_by=keys, order_by=list(order)))
-
+    base = rank_by_histogram(base, "recency_days", keys, descending=True, name="_r0")
+    base = rank_by_histogram(base, "frequency", keys, descending=False, name="_f0")
     n = base.customer_id.count().over(ibis.window(group_by=keys))
-    scored = base.mutate(
-        r=quintile(rank(ibis.desc(base.recency_days)), n),
-        f=quintile(rank(base.frequency), n),
-        m=quintile(rank(base.monetary), n),
-    )
+    m0 = ibis.rank().over(ibis.window(group_by=keys, order_by=base.monetary))
+    scored = base.mutate(r=quintile(base._r0, n), f=quintile(base._f0, n),
+                         m=quintile(m0, n)).drop("_r0", "_f0")
     scored = scored.mutate(fm=((scored.f + scored.m).cast("float64") / 2 + 0.5).floor()
                            .cast("int64"))
     return scored.mutate(segment=assign_segment(scored.r, scored.fm, params.segments))
+
+
+def rank_by_histogram(table: ir.Table, column: str, keys: list[str], *, descending: bool,
+                      name: str) -> ir.Table:
+    """`table` with `name` = SQL RANK() - 1 of `column` within `keys` (the count of rows
+    strictly before in that order), from a histogram of the values instead of a sort.
+
+    Recency in days and order counts take a few thousand distinct values however many
+    customers there are, so counting each value, a running sum over the small histogram
+    and a join back cost a fraction of sorting every customer (36 times over for a monthly
+    series)."""
+    value = table[column]
+    counts = table.group_by([*keys, column]).aggregate(_n=value.count())
+    order = ibis.desc(counts[column]) if descending else counts[column]
+    running = counts._n.sum().over(ibis.cumulative_window(
+        group_by=[counts[k] for k in keys], order_by=order))
+    below = counts.select(*keys, column, **{name: running - counts._n})
+    renamed = below.rename({f"_h_{c}": c for c in [*keys, column]})
+    joined = table.inner_join(renamed, [table[c] == renamed[f"_h_{c}"]
+                                        for c in [*keys, column]])
+    return joined.drop(*[f"_h_{c}" for c in [*keys, column]])
