@@ -16,6 +16,7 @@ from pydantic import Field
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
+from clientela.kpi.periods import Period
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -147,37 +148,103 @@ def return_probability(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     episode; months are 30 days. A closed gap of g days went m months without a purchase for
     every m <= g // 30 and returned at m = g // 30; an open gap counts only months whose next
     30 days are fully observed before the as-of date."""
-    o = cv.valid_orders(ctx, until=ctx.as_of, amounts=())
+    episodes = _series_reach(ctx, params) if ctx.periods else _reach(ctx, params)
+    return _return_table(episodes, ctx.keys)
+
+
+def _with_next(ctx: MetricContext, until: datetime) -> ir.Table:
+    """Valid orders of known customers before `until`, each with the time of the customer's
+    next one (null for the last): ties at one instant are ordered by order_id, so every
+    order but the last closes exactly one gap."""
+    o = cv.valid_orders(ctx, until=until, amounts=())
     o = o.filter(o.customer_id.notnull())
-    o = o.mutate(next_at=o.placed_at.lead().over(
+    return o.mutate(next_at=o.placed_at.lead().over(
         group_by=o.customer_id, order_by=[o.placed_at, o.order_id]))
+
+
+def _months(earlier: ir.TimestampValue, later: ir.TimestampValue,
+            params: ReturnParams) -> ir.IntegerValue:
+    """Whole months of window_days elapsed, from whole days (so every engine agrees)."""
+    days = cv.days_between(earlier, later)
+    return (days.cast("float64") / params.window_days).floor().cast("int64")
+
+
+def _reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
+    """The episodes as of ctx.as_of: one row each with its reach (the last month m it was at
+    risk at, capped at max_months) and `_ret` 1 when it ended with a purchase at a month
+    within max_months. Episodes that reach no month (an open gap shorter than one month) are
+    left out, as they count nowhere."""
+    o = _with_next(ctx, ctx.as_of)
     closed = o.next_at.notnull()
-    days = cv.days_between(o.placed_at, o.next_at.coalesce(ibis.literal(ctx.as_of)))
-    months = (days.cast("float64") / params.window_days).floor().cast("int64")
+    months = _months(o.placed_at, o.next_at.coalesce(ibis.literal(ctx.as_of)), params)
     gaps = cv.with_slice(ctx, o.select(
-        "customer_id", closed=closed.cast("int64"), q=months,
-        reach=ibis.least(ibis.ifelse(closed, months, months - 1), params.max_months)))
-    # An episode reaching month r is at risk at every m <= r: at_risk(m) is the count of
-    # episodes whose reach is at least m, a running sum from the top of the reach histogram
-    # (no episode x month cross join).
-    reach = gaps.filter(gaps.reach >= 0)
-    reach = reach.group_by([*ctx.keys, "reach"]).aggregate(_n=reach.count())
-    ks = [reach[k] for k in ctx.keys]
-    reach = reach.mutate(at_risk=reach._n.sum().over(ibis.window(
-        group_by=ks, order_by=ibis.desc(reach.reach), preceding=None, following=0)))
-    grid = reach.select(*ctx.keys, _top=reach.reach.max().over(ibis.window(group_by=ks)))
-    grid = grid.distinct().mutate(m=ibis.range(0, grid._top + 1)).unnest("m")
-    ends = gaps.filter((gaps.closed == 1) & (gaps.q <= params.max_months))
-    ends = ends.group_by([*ctx.keys, "q"]).aggregate(returned=ends.count())
-    # at_risk at m is the running sum at the smallest reach >= m
-    grid = grid.left_join(reach, [*(grid[k] == reach[k] for k in ctx.keys),
-                                  reach.reach >= grid.m])
-    grid = grid.group_by([*(grid[k] for k in ctx.keys), grid.m]).aggregate(
-        at_risk=grid.at_risk.max())
-    per = grid.left_join(ends, [*(grid[k] == ends[k] for k in ctx.keys), ends.q == grid.m])
-    per = per.select(*(per[k] for k in ctx.keys), "m", "at_risk",
-                     returned=per.returned.coalesce(0))
-    return per.select(*ctx.keys, item=per.m.cast("string"),
+        "customer_id",
+        reach=ibis.least(ibis.ifelse(closed, months, months - 1), params.max_months),
+        _n=ibis.literal(1, type="int64"),
+        _ret=(closed & (months <= params.max_months)).cast("int64")))
+    gaps = gaps.filter(gaps.reach >= 0)
+    return gaps.select(*ctx.keys, "reach", "_n", "_ret")
+
+
+def _series_reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
+    """_reach as of each period's end, in one pass, as counts `_n` and `_ret` per period,
+    slice and reach.
+
+    A gap closes at its next order: closed for every period ending after that order, so the
+    closed gaps are counted once per (slice, reach, period of the next order) and made
+    cumulative with at_each_end (a gap closed before the series counts from period 0). At
+    a period's end every customer who has ordered has exactly one open gap, from the last
+    order before that end: the customer's history_at row for the period."""
+    if ctx.as_of_fixed:
+        raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
+    periods = ctx.periods or ()
+    slices = [k for k in ctx.keys if k != PERIOD_COLUMN]
+    o = _with_next(ctx, ctx.end)
+    o = o.filter(o.next_at.notnull())
+    months = _months(o.placed_at, o.next_at, params)
+    closed = cv.with_slice(ctx, o.select(
+        "customer_id", _k=cv.bucket_index(o.next_at, [p.start_utc for p in periods]),
+        reach=ibis.least(months, params.max_months),
+        _r=(months <= params.max_months).cast("int64")))
+    per = closed.group_by([*slices, "reach", "_k"]).aggregate(
+        _c=closed.count(), _s=closed._r.sum())
+    closed = cv.at_each_end(ctx, per, [*slices, "reach"],
+                            _n=lambda w: per._c.sum().over(w),
+                            _ret=lambda w: per._s.sum().over(w))
+    h = cv.with_slice(ctx, cv.history_at(ctx))
+    gaps = h.select(*ctx.keys,
+                    reach=ibis.least(_months(h.last_at, h.at, params) - 1, params.max_months))
+    gaps = gaps.filter(gaps.reach >= 0)
+    opened = gaps.group_by([*ctx.keys, "reach"]).aggregate(
+        _n=gaps.count(), _ret=ibis.literal(0, type="int64"))
+    return ibis.union(closed.select(*ctx.keys, "reach", "_n", "_ret"),
+                      opened.select(*ctx.keys, "reach", "_n", "_ret"), distinct=False)
+
+
+def _return_table(episodes: ir.Table, keys: list[str]) -> ir.Table:
+    """Per keys and month m in 0..the highest reach: returned(m) and at_risk(m).
+
+    An episode reaching month r is at risk at every m <= r: at_risk(m) is the count of
+    episodes whose reach is at least m, a running sum from the top of the reach histogram
+    (no episode x month cross join). The histogram gets a zero row for every month of the
+    grid by a union and a group-by rather than a join on the keys, which would lose a null
+    slice."""
+    hist = episodes.group_by([*keys, "reach"]).aggregate(
+        _n=episodes._n.sum(), _ret=episodes._ret.sum())
+    window = ibis.window(group_by=keys) if keys else ibis.window()
+    top = hist.select(*keys, _top=hist.reach.max().over(window)).distinct()
+    grid = top.select(*keys, reach=ibis.range(0, top._top + 1)).unnest("reach")
+    zero = ibis.literal(0, type="int64")
+    full = ibis.union(
+        hist.select(*keys, reach=hist.reach.cast("int64"), _n=hist._n.cast("int64"),
+                    _ret=hist._ret.cast("int64")),
+        grid.select(*keys, reach=grid.reach.cast("int64"), _n=zero, _ret=zero),
+        distinct=False)
+    per = full.group_by([*keys, "reach"]).aggregate(_n=full._n.sum(), returned=full._ret.sum())
+    down = ibis.window(group_by=keys, order_by=ibis.desc(per.reach), preceding=None,
+                       following=0)
+    per = per.mutate(at_risk=per._n.sum().over(down))
+    return per.select(*keys, item=per.reach.cast("string"),
                       value=cv.ratio(per.returned, per.at_risk),
                       returned=per.returned, at_risk=per.at_risk)
 
@@ -225,35 +292,77 @@ class CohortParams(NoParams):
 def cohort_retention(ctx: MetricContext, params: CohortParams) -> ir.Table:
     """Cohorts are the customers whose first valid order falls in the period, by local month;
     cell k is the share of a cohort with a valid order in its k-th month after the first,
-    for the months that have begun before the as-of date."""
-    first = cv.first_orders(ctx, until=ctx.end)
-    first = cv.with_slice(ctx, first.filter(first.first_at >= ctx.start))
+    for the months that have begun before the as-of date.
+
+    In a series each period's as-of date is its end, so the orders a period's cohorts count
+    are exactly the orders tagged with that period: cohort and orders meet on (customer,
+    period)."""
+    if ctx.periods and ctx.as_of_fixed:
+        raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
+    first = cv.with_slice(ctx, cv.in_period(ctx, cv.first_orders(ctx), "first_at"))
     horizon = max(ctx.as_of, ctx.end)
     months = cv.local_months(ctx, ctx.start, horizon)
     cohort = cv.with_month(first, "first_at", months).select(
         *ctx.keys, "customer_id", cohort=ibis._.month, cohort_label=ibis._.label)
     sizes = cohort.group_by([*ctx.keys, "cohort", "cohort_label"]).aggregate(
         cohort_size=cohort.count())
-    o = cv.valid_orders(ctx, since=ctx.start, until=ctx.as_of, amounts=())
-    o = cv.with_month(o.filter(o.customer_id.notnull()), "placed_at", months)
-    active = o.select(_cid=o.customer_id, _month=o.month).distinct()
-    cells = cohort.inner_join(active, cohort.customer_id == active._cid)
+    active = _active_months(ctx, months)
+    meet = cohort.customer_id == active._cid
+    if ctx.periods:
+        meet = meet & (cohort[PERIOD_COLUMN] == active._p)
+    cells = cohort.inner_join(active, meet)
     cells = cells.mutate(k=cells._month - cells.cohort)
     counts = cells.group_by([*ctx.keys, "cohort_label", "k"]).aggregate(customers=cells.count())
     # every cell whose month has begun before the as-of date, zeros included
-    last = max(cv.month_number(m) for m in months if m.start_utc < ctx.as_of)
     grid = sizes.mutate(k=ibis.range(0, params.max_months + 1)).unnest("k")
-    grid = grid.filter(grid.cohort + grid.k <= last)
-    counts = counts.rename({f"_{c}": c for c in [*ctx.keys, "cohort_label", "k"]})
-    joined = grid.left_join(counts, [grid[c] == counts[f"_{c}"]
-                                     for c in [*ctx.keys, "cohort_label", "k"]])
-    active_n = joined.customers.coalesce(0)
-    k_text = ibis.ifelse(joined.k < 10, "0" + joined.k.cast("string"), joined.k.cast("string"))
-    return joined.select(
-        *ctx.keys, item=joined.cohort_label + " +" + k_text,
-        value=cv.ratio(active_n, joined.cohort_size),
-        customers=active_n, cohort_size=joined.cohort_size,
+    grid = grid.filter(grid.cohort + grid.k <= _last_month(ctx, months, grid))
+    found = _fill(grid, counts, [*ctx.keys, "cohort_label"])
+    k_text = ibis.ifelse(found.k < 10, "0" + found.k.cast("string"), found.k.cast("string"))
+    return found.select(
+        *ctx.keys, item=found.cohort_label + " +" + k_text,
+        value=cv.ratio(found.customers, found.cohort_size),
+        customers=found.customers, cohort_size=found.cohort_size,
     )
+
+
+def _fill(grid: ir.Table, counts: ir.Table, keys: list[str]) -> ir.Table:
+    """The grid's cells (keys, k, cohort_size) with their counts of active customers, 0 where
+    none. The counts meet their cells by a union and a group-by rather than a join on the
+    keys, which would lose a null slice; a count outside the grid (k > max_months) has no
+    size and is dropped."""
+    full = ibis.union(
+        grid.select(*keys, k=grid.k.cast("int64"), size=grid.cohort_size.cast("int64"),
+                    n=ibis.literal(0, type="int64")),
+        counts.select(*keys, k=counts.k.cast("int64"), size=ibis.null("int64"),
+                      n=counts.customers.cast("int64")), distinct=False)
+    found = full.group_by([*keys, "k"]).aggregate(cohort_size=full.size.max(),
+                                                  customers=full.n.sum())
+    return found.filter(found.cohort_size.notnull())
+
+
+def _active_months(ctx: MetricContext, months: list[Period]) -> ir.Table:
+    """(customer, local month) with a valid order from the period's start to the as-of date,
+    once each; in a series, per period (`_p`), each period counting its own orders."""
+    if ctx.periods:
+        o = cv.in_period(ctx, cv.valid_orders(ctx, amounts=()), "placed_at")
+    else:
+        o = cv.valid_orders(ctx, since=ctx.start, until=ctx.as_of, amounts=())
+    o = cv.with_month(o.filter(o.customer_id.notnull()), "placed_at", months)
+    tag = {"_p": o[PERIOD_COLUMN]} if ctx.periods else {}
+    return o.select(_cid=o.customer_id, _month=o.month, **tag).distinct()
+
+
+def _last_month(ctx: MetricContext, months: list[Period], grid: ir.Table) -> ir.Value:
+    """The month_number of the last local month begun before the as-of date: one number for
+    one period, each row's period's own in a series. An as-of date before the period (a
+    fixed one) has begun no month of it: the month before the first, so no cell."""
+    def last(as_of: datetime) -> int:
+        return max((cv.month_number(m) for m in months if m.start_utc < as_of),
+                   default=cv.month_number(months[0]) - 1)
+
+    if not ctx.periods:
+        return ibis.literal(last(ctx.as_of))
+    return cv.pick_value(grid[PERIOD_COLUMN], [last(p.end_utc) for p in ctx.periods])
 
 
 def metrics() -> list[Metric]:
@@ -296,7 +405,7 @@ def metrics() -> list[Metric]:
           "For m = 0..24 months (30 days) without a purchase (item), the share of episodes "
           "that ended with a purchase within the next 30 days, over the history.", "table",
           return_probability, params=ReturnParams,
-          measures=("value", "returned", "at_risk"), itemized=True),
+          measures=("value", "returned", "at_risk"), itemized=True, series=True),
         m("avg_frequency", "Average frequency", "Frequência média",
           "Mean valid orders per customer over the customer's life to the as-of date; item "
           "'best_month YYYY-MM' is the calendar month with most orders.", "number",
@@ -306,5 +415,5 @@ def metrics() -> list[Metric]:
           "Cohort = month of first valid order (customers acquired in the period); item "
           "'YYYY-MM +k' is the share of the cohort active in month k after the first.",
           "table", cohort_retention, params=CohortParams,
-          measures=("value", "customers", "cohort_size"), itemized=True),
+          measures=("value", "customers", "cohort_size"), itemized=True, series=True),
     ]
