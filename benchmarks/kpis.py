@@ -228,11 +228,12 @@ def per_metric_timing(on: bool) -> None:
 
 
 def bench(orders: int, customers: int, *, catalogue: bool,
-          breakdown: bool = False) -> dict[str, float]:
+          breakdown: bool = False, memory_limit: str | None = None) -> dict[str, float]:
     path = demo_store(orders, customers)
     figures: dict[str, float] = {}
-    print(f"\n{orders:,} orders, {customers:,} customers ({path})", flush=True)
-    with Store(path, read_only=True) as store:
+    print(f"\n{orders:,} orders, {customers:,} customers ({path}), DuckDB memory_limit "
+          f"{memory_limit or 'default (80% of RAM)'}", flush=True)
+    with Store(path, read_only=True, memory_limit=memory_limit) as store:
         kw: dict[str, Any] = dict(start=START, end=END, grain="month", timezone=TIMEZONE)
         per_metric_timing(breakdown)
         if catalogue:
@@ -265,9 +266,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-catalogue", action="store_true")
     parser.add_argument("--per-metric", action="store_true",
                         help="print each metric's time inside the catalogue call")
+    parser.add_argument("--memory-limit", default="1GB",
+                        help="the store's memory_limit (workspace.memory_limit); 'none' for "
+                        "DuckDB's default")
     args = parser.parse_args(argv)
+    limit = None if args.memory_limit.lower() == "none" else args.memory_limit
     found = {n: bench(n, max(10, n // 10), catalogue=not args.skip_catalogue,
-                      breakdown=args.per_metric)
+                      breakdown=args.per_metric, memory_limit=limit)
              for n in args.sizes}
     if len(found) > 1:
         big, small = max(found), min(found)

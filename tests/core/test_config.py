@@ -58,6 +58,8 @@ def test_missing_env_variable_names_the_field_not_a_value() -> None:
      "clientela.toml: workspace.timezon: unknown setting (check the spelling; `clientela init` "
      "writes an example)"),
     ("[workspace\n", "clientela.toml: not valid TOML"),
+    ('[workspace]\nmemory_limit = "plenty"\n',
+     "clientela.toml: workspace.memory_limit: expected a size such as 512MB, 2GB or 1.5GiB"),
 ])
 def test_bad_config_names_the_field_and_expectation(
     toml: str, message: str, capsys: pytest.CaptureFixture[str]

@@ -7,7 +7,7 @@ import duckdb
 import pytest
 
 from clientela.model import Customer, Order, validate_rows
-from clientela.store import Store
+from clientela.store import Store, StoreError
 from clientela.store.migrations import SCHEMA_VERSION, SchemaTooNewError
 
 
@@ -147,3 +147,13 @@ def test_run_log(tmp_path: Path) -> None:
         assert table(store, "SELECT kind, target, status, stats FROM runs") == [
             ("import", "file", "ok", '{"read": 3}')
         ]
+
+
+def test_memory_limit_is_applied_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    with Store(tmp_path / "m.duckdb", memory_limit="256MB") as store:
+        limit = store.con.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert limit is not None and limit[0] in ("244.1 MiB", "256.0 MB", "244.1MiB")
+    with pytest.raises(StoreError, match="memory_limit 'lots'"):
+        Store(tmp_path / "m.duckdb", memory_limit="lots")
+    with pytest.raises(StoreError, match="memory_limit"):
+        Store(tmp_path / "m.duckdb", memory_limit="1GB'; DROP TABLE orders; --")

@@ -24,6 +24,8 @@ from pydantic_settings import (
 
 DEFAULT_CONFIG_FILE = Path("clientela.toml")
 CONFIG_ENV = "CLIENTELA_CONFIG"
+MEMORY = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+"""A size DuckDB's memory_limit accepts."""
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -37,6 +39,21 @@ class WorkspaceConfig(BaseModel):
     store: Path = Field(default=Path("clientela.duckdb"), description="The DuckDB store file.")
     timezone: str = Field(default="UTC", description="IANA zone in which periods are cut.")
     currency: str = Field(default="BRL", description="Reporting currency (ISO 4217).")
+    memory_limit: str | None = Field(
+        default=None,
+        description="Most memory the store's database may hold, e.g. '2GB' (DuckDB spills "
+        "the rest to a temporary directory next to the store); unset, DuckDB takes up to 80% "
+        "of the machine's RAM and keeps what it read.")
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not MEMORY.fullmatch(value):
+            raise ValueError("expected a size such as 512MB, 2GB or 1.5GiB")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -165,6 +182,9 @@ store = "clientela.duckdb"
 timezone = "America/Sao_Paulo"
 # Revenue is reported in this currency; orders in others need an fx_rate.
 currency = "BRL"
+# Most memory the store's database may hold (DuckDB spills the rest to disk); unset, it
+# may take up to 80% of the machine's RAM on a large store.
+# memory_limit = "2GB"
 
 [loyalty]
 # Points a customer needs before redeeming (loyalty_redeemable_members).

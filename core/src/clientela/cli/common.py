@@ -67,7 +67,8 @@ class Workspace:
 
     @contextmanager
     def store(self, *, read_only: bool = False) -> Iterator[Store]:
-        with Store(self.store_path, read_only=read_only) as store:
+        with Store(self.store_path, read_only=read_only,
+                   memory_limit=self.settings.workspace.memory_limit) as store:
             yield store
 
 

@@ -65,6 +65,13 @@ StreamState = tuple[str, str, Mapping[str, Any]]
 """(source, stream, state to resume after the batch)."""
 
 
+def _size(text: str) -> str:
+    """A memory size safe to put in a SET statement (digits, a dot, spaces and letters)."""
+    if not all(c.isalnum() or c in ". " for c in text):
+        raise StoreError(f"memory_limit {text!r}: expected a size such as 2GB")
+    return text
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -72,7 +79,11 @@ def _now() -> datetime:
 class Store:
     """A clientela store file. Use as a context manager, or call `close()`."""
 
-    def __init__(self, path: str | Path = DEFAULT_PATH, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path = DEFAULT_PATH, *, read_only: bool = False,
+                 memory_limit: str | None = None) -> None:
+        """`memory_limit` (e.g. "2GB") caps what DuckDB holds; beyond it, it spills to a
+        temporary directory. Without it DuckDB may keep up to 80% of the machine's RAM,
+        which a KPI run over millions of orders does use."""
         self.path = Path(path)
         try:
             if read_only and not self.path.exists():
@@ -81,6 +92,12 @@ class Store:
         except duckdb.IOException as error:
             raise StoreError(f"cannot open the store {self.path}: {error}") from None
         self.con.execute("SET TimeZone = 'UTC'")
+        if memory_limit is not None:
+            try:
+                self.con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
+            except duckdb.Error as error:
+                self.con.close()
+                raise StoreError(f"memory_limit {memory_limit!r}: {error}") from None
         if not read_only:
             migrate(self.con)
         self._ibis: ibis.backends.duckdb.Backend | None = None
