@@ -75,25 +75,25 @@ def lapsed_customers(ctx: MetricContext, params: LapseParams) -> ir.Table:
 
 
 def winback_rate(ctx: MetricContext, params: LapseParams) -> ir.Table:
-    """Lapsed at a period's start is lapsed as of the end of the period before: with the prior
-    period prepended, the histories at index j are those at the start of request period j,
-    and that period's orders are at index j + 1."""
-    wide = cv.with_prior(ctx)
-    last = len(wide.periods or ()) - 1
-    h = cv.history_at(wide)
-    lapsed = h.filter((h[PERIOD_COLUMN] < last)
-                      & (h.last_at < h.at - ibis.interval(days=params.lapse_days)))
-    lapsed = cv.with_slice(ctx, lapsed.select("customer_id", PERIOD_COLUMN))
-    o = cv.period_orders(wide.unsliced())
-    back = o.group_by(_cid=o.customer_id, _p=o[PERIOD_COLUMN] - 1).aggregate(
-        _revenue=o.revenue.sum())
-    joined = lapsed.left_join(back, (lapsed.customer_id == back._cid)
-                              & (lapsed[PERIOD_COLUMN] == back._p))
+    """Lapsed at a period's start, from the histories as of each period's start; back when
+    the customer has a valid order in that period."""
+    h = cv.history_at(ctx, at="start")
+    lapsed = h.filter(h.last_at < h.at - ibis.interval(days=params.lapse_days))
+    lapsed = cv.with_slice(ctx, lapsed.select("customer_id", *_period_key(ctx)))
+    o = cv.period_orders(ctx.unsliced())
+    back = o.group_by(_cid=o.customer_id, **{f"_{k}": o[k] for k in _period_key(ctx)}
+                      ).aggregate(_revenue=o.revenue.sum())
+    joined = lapsed.left_join(back, [lapsed.customer_id == back._cid,
+                                     *(lapsed[k] == back[f"_{k}"] for k in _period_key(ctx))])
     won = joined._cid.notnull().cast("int64").sum()
     return cv.summarize(
         joined, ctx, value=cv.ratio(won, joined.count()), winback_customers=won.coalesce(0),
         winback_revenue=cv.money_sum(joined._revenue), lapsed_at_start=joined.count(),
     )
+
+
+def _period_key(ctx: MetricContext) -> list[str]:
+    return [PERIOD_COLUMN] if ctx.periods else []
 
 
 def _summary_and_items(summary: ir.Table, items: ir.Table, keys: list[str],
