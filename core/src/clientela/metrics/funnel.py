@@ -28,11 +28,11 @@ import ibis
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import MetricContext
+from clientela.kpi.context import PERIOD_COLUMN, MetricContext
+from clientela.kpi.errors import SeriesUnsupported
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
-
     import ibis.expr.types as ir
 
 GROUP = "Funnel, satisfaction and sales pipeline"
@@ -71,12 +71,52 @@ def _open_at(opps: ir.Table, moment: datetime) -> ir.BooleanValue:
     return (opps.opened_at < moment) & (opps.closed_at.isnull() | (opps.closed_at >= moment))
 
 
+def _ends_passed(value: ir.Value, ends: list[datetime]) -> ir.IntegerValue:
+    """How many of the series' period ends are at or before `value`: the index of the first
+    period whose end is after it (len(ends) when none is). bucket_index never reads its
+    first start, so prepending ends[0] turns "last start <= value" into this count."""
+    count = cv.bucket_index(value, [ends[0], *ends])
+    return ibis.ifelse(value < ends[0], ibis.literal(0, type="int64"), count)
+
+
+def _open_or_opened(ctx: MetricContext, opps: ir.Table) -> ir.Table:
+    """One row per opportunity and period in which it is open at the period's end or was
+    opened, keyed by PERIOD_COLUMN, with `_open` and `_opened` (0/1).
+
+    Open at E_p means opened before E_p and not closed before it: the periods
+    [first end after opened_at, first end after closed_at), a range spread with unnest (the
+    table is small). An opportunity opened in a period also gets that period's row when it
+    is closed before its end; `_ends_passed(opened_at)` is that period's index."""
+    if ctx.as_of_fixed:
+        raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
+    ends = [p.end_utc for p in ctx.periods or ()]
+    n = ibis.literal(len(ends), type="int64")
+    opps = opps.filter(opps.opened_at < ctx.end)
+    first = _ends_passed(opps.opened_at, ends)
+    stop = ibis.ifelse(opps.closed_at.isnull(), n, _ends_passed(opps.closed_at, ends))
+    inside = opps.opened_at >= ctx.start
+    top = ibis.ifelse(inside, ibis.greatest(stop, first + 1), stop)
+    opps = opps.mutate(_first=first, _stop=stop, _inside=inside, _top=top)
+    opps = opps.filter(opps._top > opps._first)
+    spread = opps.mutate(**{PERIOD_COLUMN: ibis.range(opps._first, opps._top).unnest()})
+    period = spread[PERIOD_COLUMN].cast("int64")
+    return spread.mutate(**{
+        PERIOD_COLUMN: period,
+        "_open": (period < spread._stop).cast("int64"),
+        "_opened": (spread._inside & (period == spread._first)).cast("int64"),
+    }).drop("_first", "_stop", "_inside", "_top")
+
+
 def opportunities_open(ctx: MetricContext, params: NoParams) -> ir.Table:
     opps = ctx.table("opportunities")
-    open_now = _open_at(opps, ctx.as_of)
-    opened = (opps.opened_at >= ctx.start) & (opps.opened_at < ctx.end)
-    opps = opps.mutate(_open=open_now.cast("int64"), _opened=opened.cast("int64"))
-    opps = cv.with_slice(ctx, opps.filter(open_now | opened))
+    if ctx.periods:
+        opps = _open_or_opened(ctx, opps)
+    else:
+        open_now = _open_at(opps, ctx.as_of)
+        opened = (opps.opened_at >= ctx.start) & (opps.opened_at < ctx.end)
+        opps = opps.mutate(_open=open_now.cast("int64"), _opened=opened.cast("int64"))
+        opps = opps.filter(open_now | opened)
+    opps = cv.with_slice(ctx, opps)
     money_zero = ibis.literal(0, type=cv.MONEY)
     return cv.summarize(
         opps, ctx, value=opps._open.sum().coalesce(0), opened=opps._opened.sum().coalesce(0),
@@ -147,7 +187,7 @@ def metrics() -> list[Metric]:
           **kw: object) -> Metric:
         kw.setdefault("slices", PIPELINE)
         kw.setdefault("needs", ("opportunities",))
-        kw.setdefault("series", fn is not opportunities_open)
+        kw.setdefault("series", True)
         return Metric(name=name, title=title, title_pt=title_pt, description=description,
                       unit=unit, compute=fn, group=GROUP, **kw)  # type: ignore[arg-type]
 

@@ -39,7 +39,7 @@ from pydantic import Field
 
 from clientela.config import LoyaltyConfig
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import MetricContext
+from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.periods import buckets, zone
 from clientela.metrics.api import Metric, NoParams
@@ -229,7 +229,65 @@ def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
                         scored_orders=scored, orders=orders.count())
 
 
-def points_expiring(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
+def _ends_passed(value: ir.Value, ends: list[datetime]) -> ir.IntegerValue:
+    """How many of the sorted instants `ends` are at or before `value`: the index of the
+    first series period whose end is after it (len(ends) when none is). bucket_index never
+    reads its first start, so prepending ends[0] turns "last start <= value" into this
+    count."""
+    count = cv.bucket_index(value, [ends[0], *ends])
+    return ibis.ifelse(value < ends[0], ibis.literal(0, type="int64"), count)
+
+
+def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
+    """Per customer and bucket `_k`, how two amounts change as of that period's end: `_e`,
+    the balance less the points of lots expiring after the window (what must come out of
+    the lots expiring sooner), and `_w`, the points of lots expiring in the window.
+
+    With E_p each period's end and d the horizon, an event counts for the balance from
+    a = the first p with E_p > occurred_at; a lot (points > 0) expires later while
+    E_p + d <= expires_at (p < b), and in the window while E_p <= expires_at < E_p + d
+    (max(a, b) <= p < c). So a lot adds at a and moves its points at b and at c: at most
+    three rows per event, whose running sums are every period's state."""
+    ends = [p.end_utc for p in ctx.periods or ()]
+    horizons = [end + timedelta(days=params.expiry_days) for end in ends]
+    n = len(ends)
+    zero = ibis.literal(0, type="int64")
+    events = ctx.table("loyalty_events")
+    events = events.filter(events.occurred_at < ctx.end)
+    expires = events.expires_at
+    steps = events.select(
+        "customer_id", _pts=events.points.cast("int64"), _lot=events.points > 0,
+        _a=_ends_passed(events.occurred_at, ends),
+        _b=ibis.ifelse(expires.isnull(), n, _ends_passed(expires, horizons)),
+        _c=ibis.ifelse(expires.isnull(), n, _ends_passed(expires, ends)))
+    lot, pts, a, b, c = steps._lot, steps._pts, steps._a, steps._b, steps._c
+    added = steps.select(  # every event at a; a lot expiring later is not spent first
+        "customer_id", _k=a, _e=ibis.ifelse(lot & (b > a), zero, pts),
+        _w=ibis.ifelse(lot & (b <= a) & (a < c), pts, zero))
+    nearer = steps.filter(lot & (a < b) & (b < n)).select(  # from b on, expiring soon
+        "customer_id", _k=b, _e=pts, _w=ibis.ifelse(b < c, pts, zero))
+    expired = steps.filter(lot & (ibis.greatest(a, b) < c) & (c < n)).select(
+        "customer_id", _k=c, _e=zero, _w=-pts)
+    moves = ibis.union(added, nearer, expired, distinct=False)
+    return moves.group_by(["customer_id", "_k"]).aggregate(_e=moves._e.sum(),
+                                                           _w=moves._w.sum())
+
+
+def _expiry_state_series(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
+    """customer_id, PERIOD_COLUMN, _early, _window as of each period's end (see
+    _expiry_state), from one pass over the events."""
+    if ctx.as_of_fixed:
+        raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
+    per = _expiry_steps(ctx, params)
+    return cv.at_each_end(ctx, per, ["customer_id"],
+                          _early=lambda w: per._e.sum().over(w),
+                          _window=lambda w: per._w.sum().over(w))
+
+
+def _expiry_state(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
+    """customer_id, _early (the balance less the points of lots expiring after the window)
+    and _window (points of lots expiring in it) as of ctx.as_of, for the customers holding
+    lots."""
     start = ctx.as_of
     horizon = start + timedelta(days=params.expiry_days)
     events = ctx.table("loyalty_events")
@@ -243,12 +301,35 @@ def points_expiring(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     )
     held = balances(ctx, start)
     joined = held.inner_join(per, held.customer_id == per._lcid)
-    left = ibis.least(ibis.greatest(joined.balance.cast("int64") - joined._later, zero),
-                      joined._window)
-    expiring = joined.select("customer_id", points=left)
+    return joined.select("customer_id", _early=joined.balance.cast("int64") - joined._later,
+                         _window=joined._window)
+
+
+def _every_period(ctx: MetricContext, answer: ir.Table) -> ir.Table:
+    """An unsliced series answer of points_expiring with a row for every period: a period
+    with nothing expiring gets the zeros its one-period answer has, where a missing row
+    would make the engine ask that period again alone (a query each: the months before
+    any point expires)."""
+    events = ctx.table("loyalty_events")
+    grid = events.aggregate(_n=events.count())
+    grid = grid.select(_p=ibis.range(0, len(ctx.periods or ()))).unnest("_p")
+    joined = grid.left_join(answer, grid._p.cast("int64") == answer[PERIOD_COLUMN])
+    zero = ibis.literal(0, type="int64")
+    return joined.select(**{PERIOD_COLUMN: joined._p.cast("int64")},
+                         value=joined.value.coalesce(zero),
+                         customers=joined.customers.coalesce(zero))
+
+
+def points_expiring(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
+    state = _expiry_state_series(ctx, params) if ctx.periods else _expiry_state(ctx, params)
+    left = ibis.least(ibis.greatest(state._early, ibis.literal(0, type="int64")),
+                      state._window)
+    periods = [PERIOD_COLUMN] if ctx.periods else []
+    expiring = state.select("customer_id", *periods, points=left)
     expiring = cv.with_slice(ctx, expiring.filter(expiring.points > 0))
-    return cv.summarize(expiring, ctx, value=expiring.points.sum().coalesce(0),
-                        customers=expiring.count())
+    answer = cv.summarize(expiring, ctx, value=expiring.points.sum().coalesce(0),
+                          customers=expiring.count())
+    return _every_period(ctx, answer) if ctx.periods and ctx.by is None else answer
 
 
 def metrics() -> list[Metric]:
@@ -291,5 +372,6 @@ def metrics() -> list[Metric]:
         m("loyalty_points_expiring", "Points expiring", "Pontos a expirar",
           "Points still held that expire within expiry_days (default 30) after the period's "
           "end (earliest-expiring points spent first), and the customers holding them.",
-          "points", points_expiring, params=ExpiryParams, measures=("value", "customers")),
+          "points", points_expiring, params=ExpiryParams, measures=("value", "customers"),
+          series=True),
     ]

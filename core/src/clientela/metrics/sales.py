@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import calendar
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import ibis
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import MetricContext
+from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.periods import from_utc, to_utc, zone
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     import ibis.expr.types as ir
 
 GROUP = "Sales"
@@ -87,15 +90,20 @@ def channel_mix(ctx: MetricContext, params: NoParams) -> ir.Table:
     )
 
 
+def months_before(end: datetime, months: int, tz: ZoneInfo) -> datetime:
+    """The naive UTC instant `months` local calendar months before `end`, on the same local
+    day and time, or on the last day of a shorter month (31 March minus one month is 28 or
+    29 February)."""
+    local_end = from_utc(end, tz)
+    index = local_end.year * 12 + local_end.month - 1 - months
+    year, month = index // 12, index % 12 + 1
+    day = min(local_end.day, calendar.monthrange(year, month)[1])
+    return to_utc(local_end.replace(year=year, month=month, day=day), tz)
+
+
 def trailing_start(ctx: MetricContext, months: int) -> ir.Value:
     """[P's end - months, P's end) with months cut in the workspace time zone."""
-    tz = zone(ctx.timezone)
-    local_end = from_utc(ctx.end, tz)
-    index = local_end.year * 12 + local_end.month - 1 - months
-    local_start = local_end.replace(year=index // 12, month=index % 12 + 1)
-    if local_start.day != local_end.day:  # 31 March minus one month
-        local_start = local_start - timedelta(days=local_start.day - local_end.day)
-    return ibis.literal(to_utc(local_start, tz))
+    return ibis.literal(months_before(ctx.end, months, zone(ctx.timezone)))
 
 
 class OmnichannelParams(NoParams):
@@ -103,17 +111,95 @@ class OmnichannelParams(NoParams):
     min_channels: int = 2
 
 
-def omnichannel_share(ctx: MetricContext, params: OmnichannelParams) -> ir.Table:
+def _ends_passed(value: ir.Value, ends: list[datetime]) -> ir.IntegerValue:
+    """How many of the sorted instants `ends` are at or before `value`. bucket_index never
+    reads its first start, so prepending ends[0] turns "last start <= value" into this
+    count."""
+    count = cv.bucket_index(value, [ends[0], *ends])
+    return ibis.ifelse(value < ends[0], ibis.literal(0, type="int64"), count)
+
+
+def _channel_spans(ctx: MetricContext, params: OmnichannelParams) -> ir.Table:
+    """customer_id, _k, _stop: the series periods [_k, _stop) in which a channel of the
+    customer counts, one row per customer, channel and bucket with an order.
+
+    A channel counts for a customer at period p iff their last order in it before E_p is
+    at or after lo_p (the trailing start). The last order of bucket k stays the last one
+    until the channel's next bucket with an order, and stays in the window while
+    lo_p <= it: spans of one channel never overlap."""
+    periods = ctx.periods or ()
+    tz = zone(ctx.timezone)
+    los = [months_before(p.end_utc, params.window_months, tz) for p in periods]
+    o = cv.valid_orders(ctx, since=los[0], until=ctx.end, amounts=())
+    o = o.filter(o.customer_id.notnull() & o.channel.notnull())  # a channel is required
+    o = o.mutate(_k=cv.bucket_index(o.placed_at, [p.start_utc for p in periods]))
+    per = o.group_by(["customer_id", "channel", "_k"]).aggregate(_last=o.placed_at.max())
+    following = per._k.lead().over(ibis.window(group_by=[per.customer_id, per.channel],
+                                               order_by=per._k))
+    stop = ibis.least(following.coalesce(len(periods)), _ends_passed(per._last, los))
+    spans = per.select("customer_id", "_k", _stop=stop)
+    return spans.filter(spans._stop > spans._k)
+
+
+def _threshold_changes(ctx: MetricContext, params: OmnichannelParams) -> ir.Table:
+    """customer_id, _k, _active, _omni: where a customer's count of counted channels
+    crosses 1 (active) and min_channels (omnichannel) going into period _k, +1 up and -1
+    down. Summed per slice and bucket and run over the periods, they give each period's
+    counts without a row per customer and period."""
+    spans = _channel_spans(ctx, params)
+    n = len(ctx.periods or ())
+    one = ibis.literal(1, type="int64")
+    ups = spans.select("customer_id", "_k", _d=one)
+    downs = spans.filter(spans._stop < n).select("customer_id", _k=spans._stop, _d=-one)
+    steps = ibis.union(ups, downs, distinct=False)
+    steps = steps.group_by(["customer_id", "_k"]).aggregate(_d=steps._d.sum())
+    steps = steps.filter(steps._d != 0)
+    count = steps._d.sum().over(ibis.cumulative_window(group_by=steps.customer_id,
+                                                       order_by=steps._k))
+    steps = steps.mutate(_now=count)
+    before = steps._now - steps._d
+
+    def crossing(level: int) -> ir.IntegerValue:
+        return (steps._now >= level).cast("int64") - (before >= level).cast("int64")
+
+    # an active customer has a channel, so min_channels below 1 means every active one
+    changes = steps.select("customer_id", "_k", _active=crossing(1),
+                           _omni=crossing(max(params.min_channels, 1)))
+    return changes.filter((changes._active != 0) | (changes._omni != 0))
+
+
+def _counts_per_period(ctx: MetricContext, params: OmnichannelParams) -> ir.Table:
+    """PERIOD_COLUMN, the slice, active and omni: the customers active in each period's
+    trailing window, and those of them in min_channels+ channels, for the slices with
+    any."""
+    changes = cv.with_slice(ctx, _threshold_changes(ctx, params))
+    slices = [k for k in ctx.keys if k != PERIOD_COLUMN]
+    per = changes.group_by([*slices, "_k"]).aggregate(_active=changes._active.sum(),
+                                                      _omni=changes._omni.sum())
+    counts = cv.at_each_end(ctx, per, slices, active=lambda w: per._active.sum().over(w),
+                            omni=lambda w: per._omni.sum().over(w))
+    return counts.filter(counts.active > 0)
+
+
+def _channels(ctx: MetricContext, params: OmnichannelParams) -> ir.Table:
+    """customer_id, channels: the customers active in the trailing window to P's end and
+    the channels they bought in there."""
     lo = trailing_start(ctx, params.window_months)
     o = cv.valid_orders(ctx, until=ctx.end, amounts=())
     o = o.filter((o.placed_at >= lo) & o.customer_id.notnull())
-    per = cv.with_slice(ctx, o.group_by("customer_id").aggregate(channels=o.channel.nunique()))
-    return cv.summarize(
-        per, ctx,
-        value=cv.ratio((per.channels >= params.min_channels).cast("int64").sum(), per.count()),
-        omnichannel_customers=(per.channels >= params.min_channels).cast("int64").sum(),
-        active_customers=per.count(),
-    )
+    return o.group_by("customer_id").aggregate(channels=o.channel.nunique())
+
+
+def omnichannel_share(ctx: MetricContext, params: OmnichannelParams) -> ir.Table:
+    if ctx.periods:
+        counts = _counts_per_period(ctx, params)
+        active, omni = counts.active.cast("int64"), counts.omni.cast("int64")
+        return counts.select(*ctx.keys, value=cv.ratio(omni, active),
+                             omnichannel_customers=omni, active_customers=active)
+    per = cv.with_slice(ctx, _channels(ctx, params))
+    omni = (per.channels >= params.min_channels).cast("int64").sum()
+    return cv.summarize(per, ctx, value=cv.ratio(omni, per.count()),
+                        omnichannel_customers=omni, active_customers=per.count())
 
 
 def metrics() -> list[Metric]:
@@ -153,6 +239,5 @@ def metrics() -> list[Metric]:
         m("omnichannel_share", "Omnichannel share", "Participação omnichannel",
           "Share of the customers active in the trailing 12 months (as of the period's end) "
           "who bought in 2+ channels.", "ratio", omnichannel_share, params=OmnichannelParams,
-          series=False,
           slices=CUSTOMER, measures=("value", "omnichannel_customers", "active_customers")),
     ]
