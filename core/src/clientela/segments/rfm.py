@@ -107,20 +107,23 @@ def rfm_table(ctx: MetricContext, params: RfmParams | None = None) -> ir.Table:
     )
 
     base = rank_by_histogram(base, "recency_days", keys, descending=True, name="_r0")
-    base = rank_by_histogram(base, "frequency", keys, descending=False, name="_f0")
-    n = base.customer_id.count().over(ibis.window(group_by=keys))
-    m0 = ibis.rank().over(ibis.window(group_by=keys, order_by=base.monetary))
-    scored = base.mutate(r=quintile(base._r0, n), f=quintile(base._f0, n),
-                         m=quintile(m0, n)).drop("_r0", "_f0")
+    base = rank_by_histogram(base, "frequency", keys, descending=False, name="_f0",
+                             total="_n")
+    # whole cents as int64: the same order as the DECIMAL, sorted far faster (128-bit keys)
+    cents = (base.monetary * 100).cast("int64")
+    m0 = ibis.rank().over(ibis.window(group_by=keys, order_by=cents))
+    scored = base.mutate(r=quintile(base._r0, base._n), f=quintile(base._f0, base._n),
+                         m=quintile(m0, base._n)).drop("_r0", "_f0", "_n")
     scored = scored.mutate(fm=((scored.f + scored.m).cast("float64") / 2 + 0.5).floor()
                            .cast("int64"))
     return scored.mutate(segment=assign_segment(scored.r, scored.fm, params.segments))
 
 
 def rank_by_histogram(table: ir.Table, column: str, keys: list[str], *, descending: bool,
-                      name: str) -> ir.Table:
+                      name: str, total: str | None = None) -> ir.Table:
     """`table` with `name` = SQL RANK() - 1 of `column` within `keys` (the count of rows
-    strictly before in that order), from a histogram of the values instead of a sort.
+    strictly before in that order), from a histogram of the values instead of a sort; with
+    `total`, also the group's row count in that column (non-null values only).
 
     Recency in days and order counts take a few thousand distinct values however many
     customers there are, so counting each value, a running sum over the small histogram
@@ -131,7 +134,9 @@ def rank_by_histogram(table: ir.Table, column: str, keys: list[str], *, descendi
     order = ibis.desc(counts[column]) if descending else counts[column]
     running = counts._n.sum().over(ibis.cumulative_window(
         group_by=[counts[k] for k in keys], order_by=order))
-    below = counts.select(*keys, column, **{name: running - counts._n})
+    extra = {} if total is None else {total: counts._n.sum().over(
+        ibis.window(group_by=[counts[k] for k in keys]))}
+    below = counts.select(*keys, column, **{name: running - counts._n}, **extra)
     renamed = below.rename({f"_h_{c}": c for c in [*keys, column]})
     joined = table.inner_join(renamed, [table[c] == renamed[f"_h_{c}"]
                                         for c in [*keys, column]])
