@@ -41,7 +41,7 @@ from clientela.config import LoyaltyConfig
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
-from clientela.kpi.periods import buckets, zone
+from clientela.kpi.localtime import local_day
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -98,10 +98,16 @@ def _order_lookup(ctx: MetricContext) -> tuple[ir.Table, ir.Table] | None:
     orders; both distinct on order_id so that joins never duplicate an event."""
     if not ctx.has("orders"):
         return None
-    every = ctx.table("orders").select(_any="order_id").distinct()
-    valid = cv.valid_orders(ctx)
-    valid = valid.group_by(_valid="order_id").aggregate(_loyalty=valid.loyalty_value.max())
-    return every, valid
+    def every() -> ir.Table:
+        return ctx.table("orders").select(_any="order_id").distinct()
+
+    def valid() -> ir.Table:
+        orders = cv.valid_orders(ctx, amounts=("loyalty_value",))
+        return orders.group_by(_valid="order_id").aggregate(
+            _loyalty=orders.loyalty_value.max())
+
+    # several loyalty metrics ask for both: built once per call
+    return ctx.shared("loyalty.order_ids", every), ctx.shared("loyalty.order_values", valid)
 
 
 def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
@@ -199,27 +205,25 @@ def redemption_visits(ctx: MetricContext, params: NoParams) -> ir.Table:
                         customers=orders.customer_id.nunique())
 
 
-def _local_days(ctx: MetricContext) -> ir.Table:
-    """The period's days in the workspace time zone as [lo, hi) naive-UTC rows, clipped to P:
-    a "day of a redemption" is a local calendar day, and no engine needs a time-zone function."""
-    days = buckets(ctx.period.start, ctx.period.end, "day", zone(ctx.timezone))
-    return ibis.memtable({"_lo": [d.start_utc for d in days], "_hi": [d.end_utc for d in days]})
-
-
 def redemption_day_spend(ctx: MetricContext, params: NoParams) -> ir.Table:
+    """Orders placed on a local day on which their customer redeemed. Both sides carry their
+    local day number (epoch arithmetic, no time-zone function), so the match is an equality
+    join on (customer, day) rather than a range join against a table of days; orders and
+    redemptions are both inside P, so a day clipped by P's bounds needs no special case."""
     found = redemptions(ctx, ctx.start, ctx.end)
     found = found.filter(found.customer_id.notnull())
-    moments = found.select(_rcid=found.customer_id, _at=found.at)
-    days = _local_days(ctx)
-    redeeming = moments.inner_join(days, (moments._at >= days._lo) & (moments._at < days._hi))
-    redeeming = redeeming.select("_rcid", "_lo", "_hi").distinct()
+    redeeming = found.select(_rcid=found.customer_id, _rday=_day(ctx, found.at)).distinct()
     orders = cv.in_period(ctx, cv.valid_orders(ctx, since=ctx.start, until=ctx.end), "placed_at")
+    orders = orders.mutate(_day=_day(ctx, orders.placed_at))
     spent = orders.inner_join(redeeming, (orders.customer_id == redeeming._rcid)
-                              & (orders.placed_at >= redeeming._lo)
-                              & (orders.placed_at < redeeming._hi))
-    spent = cv.with_slice(ctx, spent.drop("_rcid", "_lo", "_hi"))
+                              & (orders._day == redeeming._rday))
+    spent = cv.with_slice(ctx, spent.drop("_rcid", "_rday", "_day"))
     return cv.summarize(spent, ctx, value=cv.money_sum(spent.revenue), orders=spent.count(),
                         customers=spent.customer_id.nunique())
+
+
+def _day(ctx: MetricContext, moment: ir.TimestampValue) -> ir.IntegerValue:
+    return local_day(moment, ctx.timezone, ctx.start, ctx.end)
 
 
 def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
