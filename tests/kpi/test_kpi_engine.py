@@ -4,6 +4,7 @@ refusal to report zeros for data the store does not have."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -232,3 +233,15 @@ def test_shared_tables_are_dropped_after_each_call(basic_store: Store, metrics: 
         compute(basic_store, ["revenue", "cac"], start="2025-01", end="2025-03",
                 catalog=metrics)
     assert set(basic_store.ibis().list_tables()) == before
+
+
+def test_running_out_of_memory_names_the_metric_and_the_setting(tmp_path: Path) -> None:
+    """A memory_limit too small for the work is a KpiError that says what to change, not a
+    database traceback."""
+    from clientela.testing.golden import golden_store
+
+    golden_store(tmp_path / "golden.duckdb").close()
+    with Store(tmp_path / "golden.duckdb", read_only=True, memory_limit="4MB") as store, \
+            pytest.raises(KpiError, match=r"'rfm_segments': the database ran out of memory .*"
+                                          r"workspace\.memory_limit"):
+        compute(store, ["rfm_segments"], start="2024-01", end="2025-01", grain="month")

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -320,7 +321,8 @@ def compute(
     periods = periods_for(start, end, grain)
     segment_as_of = fixed_as_of or periods[-1].end_utc
     for metric in chosen:
-        _check(metric, context(metric, periods[0], segment_as_of))
+        with _out_of_memory_named(metric):
+            _check(metric, context(metric, periods[0], segment_as_of))
     answers: dict[str, list[list[dict[str, Any]]]] = {m.name: [] for m in chosen}
     answered: set[str] = set()
     spent = dict.fromkeys(answers, 0.0)
@@ -331,7 +333,8 @@ def compute(
                 started = time.perf_counter()
                 whole = replace(context(metric, span, segment_as_of), periods=tuple(periods))
                 ctxs = [context(metric, period, segment_as_of) for period in periods]
-                series = _run_series(metric, parsed[metric.name], whole, ctxs)
+                with _out_of_memory_named(metric):
+                    series = _run_series(metric, parsed[metric.name], whole, ctxs)
                 spent[metric.name] += time.perf_counter() - started
                 if series is not None:
                     answers[metric.name] = series
@@ -345,7 +348,8 @@ def compute(
             for metric in (m for m in chosen if m.name not in answered):
                 started = time.perf_counter()
                 ctxs = [context(metric, period, segment_as_of) for period in chunk]
-                answers[metric.name].extend(_run_many(metric, parsed[metric.name], ctxs))
+                with _out_of_memory_named(metric):
+                    answers[metric.name].extend(_run_many(metric, parsed[metric.name], ctxs))
                 spent[metric.name] += time.perf_counter() - started
             cache.release_transient()
     finally:
@@ -365,6 +369,22 @@ def compute(
                           ("period_end", pa.timestamp("us"))],
                      [("value", pa.float64())])
     return KpiResult(pa.Table.from_pylist(rows, schema=schema), "series", by)
+
+
+@contextmanager
+def _out_of_memory_named(metric: Metric) -> Iterator[None]:
+    """A database that runs out of memory under its configured limit is a setting to change,
+    not a crash: say which metric and what to do (matched by name, so no engine is imported
+    here)."""
+    try:
+        yield
+    except Exception as error:
+        if type(error).__name__ not in ("OutOfMemoryException", "OutOfMemoryError"):
+            raise
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise KpiError(f"metric {metric.name!r}: the database ran out of memory ({first}); "
+                       "raise workspace.memory_limit in clientela.toml, or leave it unset "
+                       "to let DuckDB use up to 80% of the machine's RAM") from None
 
 
 def _log_time(metric: str, periods: int, seconds: float, how: str) -> None:
