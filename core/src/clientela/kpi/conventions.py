@@ -352,16 +352,21 @@ def history_at(ctx: MetricContext, *,
             _n=orders.count(), _revenue=orders.revenue.sum(),
             _first=orders.placed_at.min(), last_at=orders.placed_at.max())
 
-    per = ctx.shared(f"history_buckets|{starts[0].isoformat()}|{ctx.end.isoformat()}|"
-                     f"{len(periods)}", build)
-    spread = at_each_end(ctx, per, ["customer_id"],
-                         orders=lambda w: per._n.sum().over(w),
-                         revenue=lambda w: per._revenue.sum().over(w),
-                         first_at=lambda w: per._first.min().over(w),
-                         last_at=lambda w: per.last_at)
-    return spread.select("customer_id", PERIOD_COLUMN, "orders", "revenue", "first_at",
-                         "last_at", at=pick_value(spread[PERIOD_COLUMN],
-                                                  [p.end_utc for p in periods]))
+    key = f"{starts[0].isoformat()}|{ctx.end.isoformat()}|{len(periods)}"
+
+    def spread() -> ir.Table:
+        per = ctx.shared(f"history_buckets|{key}", build)
+        found = at_each_end(ctx, per, ["customer_id"],
+                            orders=lambda w: per._n.sum().over(w),
+                            revenue=lambda w: per._revenue.sum().over(w),
+                            first_at=lambda w: per._first.min().over(w),
+                            last_at=lambda w: per.last_at)
+        return found.select("customer_id", PERIOD_COLUMN, "orders", "revenue", "first_at",
+                            "last_at", at=pick_value(found[PERIOD_COLUMN],
+                                                     [p.end_utc for p in periods]))
+
+    # every customer x period row, shared by the eight metrics that read it in a catalogue
+    return ctx.shared(f"history_at|{key}", spread)
 
 
 def _history_at_starts(ctx: MetricContext) -> ir.Table:
@@ -375,7 +380,8 @@ def _history_at_starts(ctx: MetricContext) -> ir.Table:
     later = ends.filter(ends[PERIOD_COLUMN] < len(ctx.periods) - 1)
     later = later.mutate(**{PERIOD_COLUMN: later[PERIOD_COLUMN] + 1})
     first = before.mutate(**{PERIOD_COLUMN: ibis.literal(0, type="int64")})
-    return later.union(first.select(*later.columns), distinct=False)
+    first = first.select(*[first[c].cast(later[c].type()).name(c) for c in later.columns])
+    return later.union(first, distinct=False)
 
 
 def at_each_end(ctx: MetricContext, per: ir.Table, group: list[str],
