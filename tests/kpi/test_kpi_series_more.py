@@ -316,3 +316,25 @@ def test_series_identical_on_duckdb_and_pyspark(store: Store) -> None:
                {"grain": "week", "start": "2024-03-01", "end": "2024-05-15",
                 "by": "acquisition_channel"}):
         check_identical(run_everywhere(backends, NAMES, catalog=METRICS, timezone=TZ, **kw))
+
+
+def test_count_at_or_before_is_bisect_right() -> None:
+    """The period index conventions.count_at_or_before computes in the engine is Python's
+    bisect_right over the same instants, at, just before and after each one."""
+    import bisect
+    from datetime import datetime, timedelta
+
+    import ibis
+
+    from clientela.kpi import conventions as cv
+
+    ends = [datetime(2025, m, 1) for m in range(2, 9)]
+    probes = [datetime(2025, 1, 1)] + [e + d for e in ends for d in (
+        timedelta(microseconds=-1), timedelta(0), timedelta(seconds=1))]
+    table = ibis.memtable({"t": probes})
+    found = table.select(n=cv.count_at_or_before(table.t, ends)).to_pyarrow()["n"].to_pylist()
+    assert found == [bisect.bisect_right(ends, p) for p in probes]
+    for size in range(1, 6):  # every shape of the search tree
+        some = ends[:size]
+        got = table.select(n=cv.count_at_or_before(table.t, some)).to_pyarrow()["n"]
+        assert got.to_pylist() == [bisect.bisect_right(some, p) for p in probes]

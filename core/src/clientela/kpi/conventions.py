@@ -149,6 +149,23 @@ def bucket_index(value: ir.Value, starts: list[Any]) -> ir.IntegerValue:
     return search(0, len(starts))
 
 
+def count_at_or_before(value: ir.Value, instants: list[Any]) -> ir.IntegerValue:
+    """How many of the sorted `instants` are at or before `value` (0 to len(instants)), as a
+    binary search of nested CASEs. With a series' period ends, that is the index of the first
+    period whose end is after `value` (len when none is): from which period on a row counts.
+    A null `value` counts them all, so callers map nulls (never expiring, still open) first
+    or rely on that."""
+
+    def search(lo: int, hi: int) -> ir.IntegerValue:  # the count is in [lo, hi]
+        if lo == hi:
+            return ibis.literal(lo, type="int64")
+        mid = (lo + hi) // 2
+        return ibis.ifelse(value < ibis.literal(instants[mid]), search(lo, mid),
+                           search(mid + 1, hi))
+
+    return search(0, len(instants))
+
+
 def pick_value(index: ir.IntegerValue, values: list[Any]) -> ir.Value:
     """values[index] for an index in range, as nested CASEs (the inverse of `bucket_index`)."""
 

@@ -71,14 +71,6 @@ def _open_at(opps: ir.Table, moment: datetime) -> ir.BooleanValue:
     return (opps.opened_at < moment) & (opps.closed_at.isnull() | (opps.closed_at >= moment))
 
 
-def _ends_passed(value: ir.Value, ends: list[datetime]) -> ir.IntegerValue:
-    """How many of the series' period ends are at or before `value`: the index of the first
-    period whose end is after it (len(ends) when none is). bucket_index never reads its
-    first start, so prepending ends[0] turns "last start <= value" into this count."""
-    count = cv.bucket_index(value, [ends[0], *ends])
-    return ibis.ifelse(value < ends[0], ibis.literal(0, type="int64"), count)
-
-
 def _open_or_opened(ctx: MetricContext, opps: ir.Table) -> ir.Table:
     """One row per opportunity and period in which it is open at the period's end or was
     opened, keyed by PERIOD_COLUMN, with `_open` and `_opened` (0/1).
@@ -86,14 +78,14 @@ def _open_or_opened(ctx: MetricContext, opps: ir.Table) -> ir.Table:
     Open at E_p means opened before E_p and not closed before it: the periods
     [first end after opened_at, first end after closed_at), a range spread with unnest (the
     table is small). An opportunity opened in a period also gets that period's row when it
-    is closed before its end; `_ends_passed(opened_at)` is that period's index."""
+    is closed before its end; `cv.count_at_or_before(opened_at)` is that period's index."""
     if ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
     ends = [p.end_utc for p in ctx.periods or ()]
     n = ibis.literal(len(ends), type="int64")
     opps = opps.filter(opps.opened_at < ctx.end)
-    first = _ends_passed(opps.opened_at, ends)
-    stop = ibis.ifelse(opps.closed_at.isnull(), n, _ends_passed(opps.closed_at, ends))
+    first = cv.count_at_or_before(opps.opened_at, ends)
+    stop = ibis.ifelse(opps.closed_at.isnull(), n, cv.count_at_or_before(opps.closed_at, ends))
     inside = opps.opened_at >= ctx.start
     top = ibis.ifelse(inside, ibis.greatest(stop, first + 1), stop)
     opps = opps.mutate(_first=first, _stop=stop, _inside=inside, _top=top)

@@ -233,15 +233,6 @@ def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
                         scored_orders=scored, orders=orders.count())
 
 
-def _ends_passed(value: ir.Value, ends: list[datetime]) -> ir.IntegerValue:
-    """How many of the sorted instants `ends` are at or before `value`: the index of the
-    first series period whose end is after it (len(ends) when none is). bucket_index never
-    reads its first start, so prepending ends[0] turns "last start <= value" into this
-    count."""
-    count = cv.bucket_index(value, [ends[0], *ends])
-    return ibis.ifelse(value < ends[0], ibis.literal(0, type="int64"), count)
-
-
 def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     """Per customer and bucket `_k`, how two amounts change as of that period's end: `_e`,
     the balance less the points of lots expiring after the window (what must come out of
@@ -261,9 +252,9 @@ def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     expires = events.expires_at
     steps = events.select(
         "customer_id", _pts=events.points.cast("int64"), _lot=events.points > 0,
-        _a=_ends_passed(events.occurred_at, ends),
-        _b=ibis.ifelse(expires.isnull(), n, _ends_passed(expires, horizons)),
-        _c=ibis.ifelse(expires.isnull(), n, _ends_passed(expires, ends)))
+        _a=cv.count_at_or_before(events.occurred_at, ends),
+        _b=ibis.ifelse(expires.isnull(), n, cv.count_at_or_before(expires, horizons)),
+        _c=ibis.ifelse(expires.isnull(), n, cv.count_at_or_before(expires, ends)))
     lot, pts, a, b, c = steps._lot, steps._pts, steps._a, steps._b, steps._c
     added = steps.select(  # every event at a; a lot expiring later is not spent first
         "customer_id", _k=a, _e=ibis.ifelse(lot & (b > a), zero, pts),

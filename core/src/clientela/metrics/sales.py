@@ -111,14 +111,6 @@ class OmnichannelParams(NoParams):
     min_channels: int = 2
 
 
-def _ends_passed(value: ir.Value, ends: list[datetime]) -> ir.IntegerValue:
-    """How many of the sorted instants `ends` are at or before `value`. bucket_index never
-    reads its first start, so prepending ends[0] turns "last start <= value" into this
-    count."""
-    count = cv.bucket_index(value, [ends[0], *ends])
-    return ibis.ifelse(value < ends[0], ibis.literal(0, type="int64"), count)
-
-
 def _channel_spans(ctx: MetricContext, params: OmnichannelParams) -> ir.Table:
     """customer_id, _k, _stop: the series periods [_k, _stop) in which a channel of the
     customer counts, one row per customer, channel and bucket with an order.
@@ -136,7 +128,7 @@ def _channel_spans(ctx: MetricContext, params: OmnichannelParams) -> ir.Table:
     per = o.group_by(["customer_id", "channel", "_k"]).aggregate(_last=o.placed_at.max())
     following = per._k.lead().over(ibis.window(group_by=[per.customer_id, per.channel],
                                                order_by=per._k))
-    stop = ibis.least(following.coalesce(len(periods)), _ends_passed(per._last, los))
+    stop = ibis.least(following.coalesce(len(periods)), cv.count_at_or_before(per._last, los))
     spans = per.select("customer_id", "_k", _stop=stop)
     return spans.filter(spans._stop > spans._k)
 
