@@ -483,11 +483,13 @@ def median_of(table: ir.Table, column: str, keys: list[str]) -> ir.Table:
 
 
 def join_keys(left: ir.Table, right: ir.Table, keys: list[str]) -> ir.Table:
-    """Join two per-slice aggregates (a cross join of two one-row tables when not slicing)."""
+    """Join two per-slice aggregates (a cross join of two one-row tables when not slicing).
+    Keys match null to null (IS NOT DISTINCT FROM): the null slice, customers without a
+    value, is a slice like any other."""
     if not keys:
         return left.cross_join(right)
     renamed = right.rename({f"_{k}": k for k in keys})
-    joined = left.left_join(renamed, [left[k] == renamed[f"_{k}"] for k in keys])
+    joined = left.left_join(renamed, [left[k].identical_to(renamed[f"_{k}"]) for k in keys])
     return joined.drop(*[f"_{k}" for k in keys])
 
 
