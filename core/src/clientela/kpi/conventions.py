@@ -378,12 +378,16 @@ def history_at(ctx: MetricContext, *,
                             revenue=lambda w: per._revenue.sum().over(w),
                             first_at=lambda w: per._first.min().over(w),
                             last_at=lambda w: per.last_at)
-        return found.select("customer_id", PERIOD_COLUMN, "orders", "revenue", "first_at",
-                            "last_at", at=pick_value(found[PERIOD_COLUMN],
-                                                     [p.end_utc for p in periods]))
+        # narrow for the table written out: 64-bit money (a customer's revenue stays far
+        # below 10^16), and `at` added on reading
+        return found.select("customer_id", PERIOD_COLUMN, "orders", "first_at", "last_at",
+                            revenue=found.revenue.cast(MONEY))
 
     # every customer x period row, shared by the eight metrics that read it in a catalogue
-    return ctx.shared(f"history_at|{key}", spread)
+    rows = ctx.shared(f"history_at|{key}", spread)
+    return rows.select("customer_id", PERIOD_COLUMN, "orders", "revenue", "first_at",
+                       "last_at", at=pick_value(rows[PERIOD_COLUMN],
+                                                [p.end_utc for p in periods]))
 
 
 def _history_at_starts(ctx: MetricContext) -> ir.Table:
