@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from clientela.kpi import compute
+from clientela.kpi import KpiError, compute
 from clientela.store import Store
 
 JAN, FEB, MAR = ("2025-01-01", "2025-02-01"), ("2025-02-01", "2025-03-01"), ("2025-03-01",
@@ -93,6 +93,15 @@ def test_omnichannel_share(basic_store: Store, metrics: dict) -> None:
     # c store; o6 is in March
     assert one(basic_store, metrics, "omnichannel_share", FEB) == pytest.approx(1 / 3)
     assert one(basic_store, metrics, "omnichannel_share", FEB, "omnichannel_customers") == 1
+
+
+@pytest.mark.parametrize("given", [{"window_months": 0}, {"min_channels": 0}])
+def test_omnichannel_parameters_are_checked(basic_store: Store, metrics: dict,
+                                            given: dict[str, int]) -> None:
+    name = next(iter(given))
+    with pytest.raises(KpiError, match=f"omnichannel_share.*{name}"):
+        compute(basic_store, ["omnichannel_share"], start="2025-02-01", end="2025-03-01",
+                catalog=metrics, params={"omnichannel_share": given})
 
 
 def test_slices(basic_store: Store, metrics: dict) -> None:

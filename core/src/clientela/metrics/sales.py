@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import ibis
+from pydantic import Field
 
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
@@ -107,8 +108,10 @@ def trailing_start(ctx: MetricContext, months: int) -> ir.Value:
 
 
 class OmnichannelParams(NoParams):
-    window_months: int = 12
-    min_channels: int = 2
+    window_months: int = Field(default=12, ge=1, le=120,
+                               description="Trailing months, as of the period's end.")
+    min_channels: int = Field(default=2, ge=1,
+                              description="Channels a customer must have bought in.")
 
 
 def _channel_spans(ctx: MetricContext, params: OmnichannelParams) -> ir.Table:
