@@ -19,10 +19,17 @@ Choices the one-line definitions leave open, made once here:
 - Per-campaign answers are items (`item` = campaign_id) with one more row,
   item null, for all campaigns together; the `channel` slice is the channel
   of the touch (of the campaign, for ROI, whose cost is per campaign).
+
+The costly work is done once per engine call: reach, conversion and lift count touched
+customers from one small table (`contacts`), and conversion, revenue, ROI and lift read
+one join of the campaign touches with the orders in their windows (`touch_orders`). The
+first metric to ask computes what it needs inline, the second materialises the table,
+and every answer is then a small aggregation of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -30,7 +37,7 @@ import ibis
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import MetricContext
+from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -83,7 +90,7 @@ def _window(touches: ir.Table, orders: ir.Table, days: int) -> list[ir.BooleanVa
     """Join predicates: the order is the contacted customer's, placed in [touch, touch + days).
 
     An order in a touch's window is in the touch's run of `days` days or the next one, and
-    `_orders_after` lists each order under both runs it can be reached from (`_oslot`): the
+    `_orders` lists each order under both runs it can be reached from (`_oslot`): the
     engine joins on customer and run, so a customer's touches meet only the orders near them
     rather than every order the customer ever placed (15 touches x 10 orders per customer
     is 150M candidate pairs at 10M orders). Each matching pair still meets exactly once."""
@@ -95,12 +102,11 @@ def _window(touches: ir.Table, orders: ir.Table, days: int) -> list[ir.BooleanVa
     ]
 
 
-def _orders_after(ctx: MetricContext, days: int, *, since: datetime,
-                  until: datetime | None) -> ir.Table:
-    """Valid orders that can fall in the window of a touch made in [since, until), each twice:
-    under its own run of `days` days and under the run before (see `_window`)."""
-    orders = cv.valid_orders(ctx, since=since,
-                             until=None if until is None else until + timedelta(days=days))
+def _orders(ctx: MetricContext, days: int, *, since: datetime,
+            until: datetime | None) -> ir.Table:
+    """Valid orders of identified customers placed in [since, until), each twice: under its
+    own run of `days` days and under the run before (see `_window`)."""
+    orders = cv.valid_orders(ctx, since=since, until=until, amounts=("revenue",))
     orders = orders.filter(orders.customer_id.notnull())
     orders = orders.select(_ocid=orders.customer_id, order_id=orders.order_id,
                            placed_at=orders.placed_at, revenue=orders.revenue,
@@ -109,36 +115,100 @@ def _orders_after(ctx: MetricContext, days: int, *, since: datetime,
     return orders.union(earlier, distinct=False)
 
 
-def converted_units(ctx: MetricContext, touches: ir.Table, days: int,
-                    unit: list[str]) -> ir.Table:
-    """One row per unit (e.g. campaign x customer x slice) with `converted` (0/1) and the
-    `revenue` of the distinct valid orders inside any of its touches' windows.
-
-    The slice is on `touches` before the join so that a null slice still groups (an equality
-    join on it would drop the row)."""
-    orders = _orders_after(ctx, days, since=ctx.start, until=ctx.end)
-    joined = touches.left_join(orders, _window(touches, orders, days))
-    per_order = joined.select(*unit, "order_id", "revenue").distinct()
-    return per_order.group_by(unit).aggregate(
-        converted=(per_order.order_id.count() > 0).cast("int64"),
-        revenue=cv.money_sum(per_order.revenue),
-    )
+PAIR_COLUMNS = ("customer_id", "campaign_id", "channel", "occurred_at", "is_control",
+                "order_id", "revenue")
+"""What a (touch, order in its window) pair keeps: the touch's slices and the order's
+revenue, nothing a campaign metric does not read, since the pairs are held for a call."""
 
 
-def last_touch(ctx: MetricContext, days: int, *, since: datetime,
-               until: datetime | None) -> ir.Table:
-    """Valid orders credited to the latest campaign contact before them inside the window.
-
-    Every touch that could compete for an order of a touch made in [since, until) is in
-    [since, until + days), so the search is bounded; ties at the same instant go to the
-    greater touch_id so that every engine credits the same touch."""
-    horizon = None if until is None else until + timedelta(days=days)
-    touches = campaign_touches(ctx, control=False, since=since, until=horizon)
-    orders = _orders_after(ctx, days, since=since, until=until)
+def _pairs(touches: ir.Table, orders: ir.Table, days: int, *, ranked: bool) -> ir.Table:
+    """`touches` each with every order of `orders` (see `_orders`) inside its window
+    (PAIR_COLUMNS), plus `last` when `ranked`: the pair's touch is the contact its order is
+    credited to, the latest contact before the order. Ties at the same instant go to the
+    greater touch_id so that every engine credits the same touch; control touches are never
+    credited."""
     joined = touches.inner_join(orders, _window(touches, orders, days))
-    ranked = joined.mutate(_n=ibis.row_number().over(
-        group_by=joined.order_id, order_by=[joined.occurred_at.desc(), joined.touch_id.desc()]))
-    return ranked.filter(ranked._n == 0).drop("_n", "_ocid", "_oslot")
+    pairs = joined.select(*PAIR_COLUMNS, "touch_id")
+    if ranked:
+        latest = ibis.window(group_by=[pairs.order_id, pairs.is_control],
+                             order_by=[pairs.occurred_at.desc(), pairs.touch_id.desc()])
+        pairs = pairs.mutate(last=(ibis.row_number().over(latest) == 0) & ~pairs.is_control)
+    return pairs.drop("touch_id")
+
+
+def _span_key(ctx: MetricContext) -> str:
+    """The context's period(s), for the key of a table shared within an engine call."""
+    return f"{ctx.start.isoformat()}|{ctx.end.isoformat()}|{len(ctx.periods or ())}"
+
+
+def _touch_orders(ctx: MetricContext, days: int, *, group: bool | None, ranked: bool,
+                  until: datetime | None) -> ir.Table:
+    """The pairs of the `group` touches made in [start, until) with the orders placed in
+    the same span."""
+    touches = campaign_touches(ctx, control=group, since=ctx.start, until=until)
+    orders = _orders(ctx, days, since=ctx.start, until=until)
+    return _pairs(touches, orders, days, ranked=ranked)
+
+
+def _shared_pairs(ctx: MetricContext, days: int, once: Callable[[], ir.Table]) -> ir.Table:
+    """The table `touch_orders` describes, shared within an engine call: computed once
+    (materialised, ranked, both groups, on the second ask), `once()` on the first ask."""
+    horizon = ctx.end + timedelta(days=days)
+
+    def build() -> ir.Table:
+        return _touch_orders(ctx, days, group=None, ranked=True, until=horizon)
+
+    return ctx.shared(f"campaign_pairs|{days}|{_span_key(ctx)}", build, once=once,
+                      transient=True)
+
+
+def touch_orders(ctx: MetricContext, days: int, *, control: bool | None = None,
+                 ranked: bool = False) -> ir.Table:
+    """Every (campaign touch, valid order inside its window) pair that an answer over the
+    context's period(s) can need (PAIR_COLUMNS, plus `last` when `ranked`, see `_pairs`):
+    the touches made in [start, end + days), control touches included, and the orders
+    placed in that span. A touch of the period(s) has its window inside it, and every
+    contact that can compete for the credit of one of its orders was made before the order.
+
+    Conversion, revenue, lift and ROI all read this one join, so inside an engine call it
+    is computed once, and each metric keeps the touches of its own period(s); the first
+    ask gets only what its caller needs (`control`, `ranked`)."""
+    horizon = ctx.end + timedelta(days=days)
+    return _shared_pairs(ctx, days, lambda: _touch_orders(ctx, days, group=control,
+                                                           ranked=ranked, until=horizon))
+
+
+def last_touch(ctx: MetricContext, days: int) -> ir.Table:
+    """Valid orders credited to the latest campaign contact before them inside the window
+    (PAIR_COLUMNS: the credited touch and its order), for the contacts made in
+    [start, end + days)."""
+    pairs = touch_orders(ctx, days, control=False, ranked=True)
+    return pairs.filter(pairs.last).select(*PAIR_COLUMNS)
+
+
+def last_touch_ever(ctx: MetricContext, days: int) -> ir.Table:
+    """`last_touch` for every contact made from the start on (whole life).
+
+    Asked first in an engine call (or alone), that is one join over the whole life. Once
+    `touch_orders` is shared, its credits are read and only the orders after its span are
+    joined: an order placed from end + days on can only be in the window of a touch made
+    from the end on, and every earlier order is in the shared pairs, so each order is
+    ranked within its own part."""
+    whole: list[bool] = []
+
+    def once() -> ir.Table:
+        # called exactly when its table is the answer (a first ask, or no engine cache)
+        whole.append(True)
+        return _touch_orders(ctx, days, group=False, ranked=True, until=None)
+
+    pairs = _shared_pairs(ctx, days, once)
+    credited = pairs.filter(pairs.last).select(*PAIR_COLUMNS)
+    if whole:
+        return credited
+    horizon = ctx.end + timedelta(days=days)
+    later = campaign_touches(ctx, control=False, since=ctx.end)
+    tail = _pairs(later, _orders(ctx, days, since=horizon, until=None), days, ranked=True)
+    return credited.union(tail.filter(tail.last).select(*PAIR_COLUMNS), distinct=False)
 
 
 def with_total(per_item: ir.Table, total: ir.Table) -> ir.Table:
@@ -151,32 +221,83 @@ def _by_item(ctx: MetricContext, table: ir.Table, column: str) -> list[ir.Value]
     return [*ctx.keys, cv.as_item(table[column])]
 
 
+def contacts(ctx: MetricContext, *, control: bool | None = False) -> ir.Table:
+    """Per period (and slice), campaign (`item`) and group (`is_control`): the distinct
+    `customers` touched and the number of `contacts`; plus, for the contacted group, the
+    all-campaigns row (item null), where a customer touched by two campaigns counts once.
+
+    Reach, conversion and lift all count touched customers, the costliest part of each
+    (distinct customers over every touch of the series), so inside an engine call this
+    small table is computed for both groups and shared; the first ask gets only the group
+    its caller reads (`control`)."""
+
+    def make(group: bool | None) -> ir.Table:
+        touches = cv.with_slice(ctx, period_touches(ctx, control=group))
+        by = _by_item(ctx, touches, "campaign_id")
+        counts = {"customers": touches.customer_id.nunique(), "contacts": touches.count()}
+        if group is None:
+            per = touches.group_by([*by, "is_control"]).aggregate(**counts)
+            # nullable, like the literal of the other rows: whether the store column is NOT
+            # NULL depends on the engine
+            per = per.mutate(is_control=per.is_control.cast("boolean"))
+        else:  # one group: no need to group by it
+            per = touches.group_by(by).aggregate(**counts).mutate(
+                is_control=ibis.literal(group, type="boolean"))
+        contacted = touches if group is False else touches.filter(~touches.is_control)
+        total = cv.summarize(contacted, ctx, customers=contacted.customer_id.nunique(),
+                             contacts=contacted.count())
+        return with_total(per, total.mutate(is_control=ibis.literal(False, type="boolean")))
+
+    key = f"campaign_contacts|{_span_key(ctx)}|{ctx.by}|{ctx.segment_as_of}"
+    counted = ctx.shared(key, lambda: make(None), once=lambda: make(control), transient=True)
+    if not ctx.periods:
+        return counted
+    # read back from PySpark, the period index is an int: int64 again, to meet the pairs
+    return counted.mutate(**{PERIOD_COLUMN: counted[PERIOD_COLUMN].cast("int64")})
+
+
 def campaign_reach(ctx: MetricContext, params: NoParams) -> ir.Table:
-    touches = cv.with_slice(ctx, period_touches(ctx))
-    per = touches.group_by(_by_item(ctx, touches, "campaign_id")).aggregate(
-        value=touches.customer_id.nunique(), contacts=touches.count())
-    total = cv.summarize(touches, ctx, value=touches.customer_id.nunique(),
-                         contacts=touches.count())
-    return with_total(per, total)
+    reach = contacts(ctx)
+    reach = reach.filter(~reach.is_control)
+    return reach.select(*ctx.keys, "item", value=reach.customers, contacts=reach.contacts)
+
+
+def _stacked(ctx: MetricContext, *parts: ir.Table) -> ir.Table:
+    """Tables of per-(period, slice, item) counts with the same columns, summed row by row:
+    a union and a group-by rather than a join on the keys, which would lose a null slice."""
+    rows = ibis.union(*parts, distinct=False)
+    measures = [c for c in rows.columns if c not in (*ctx.keys, "item")]
+    return rows.group_by([*ctx.keys, "item"]).aggregate(
+        **{c: rows[c].sum() for c in measures})
 
 
 def campaign_conversion(ctx: MetricContext, params: AttributionParams) -> ir.Table:
-    touches = cv.with_slice(ctx, period_touches(ctx))
-    units = converted_units(ctx, touches, params.attribution_days,
-                            [*ctx.keys, "campaign_id", "customer_id"])
-    per = units.group_by(_by_item(ctx, units, "campaign_id")).aggregate(
-        value=cv.ratio(units.converted.sum(), units.count()),
-        contacted=units.count(), converted=units.converted.sum())
-    customers = units.group_by([*ctx.keys, "customer_id"]).aggregate(
-        converted=units.converted.max())
-    total = cv.summarize(customers, ctx,
-                         value=cv.ratio(customers.converted.sum(), customers.count()),
-                         contacted=customers.count(), converted=customers.converted.sum())
-    return with_total(per, total)
+    """Contacted customers come from `contacts`; converted ones are the contacted units
+    (period, slice, campaign, customer) with a pair in `touch_orders`: only the few touches
+    followed by an order go through the join's distinct."""
+    days = params.attribution_days
+    contacted = contacts(ctx)
+    contacted = contacted.filter(~contacted.is_control)
+    pairs = touch_orders(ctx, days, control=False)
+    pairs = cv.with_slice(ctx, cv.in_period(ctx, pairs.filter(~pairs.is_control), "occurred_at"))
+    units = pairs.select(*ctx.keys, "campaign_id", "customer_id").distinct()
+    per = units.group_by(_by_item(ctx, units, "campaign_id")).aggregate(converted=units.count())
+    total = cv.summarize(units, ctx, converted=units.customer_id.nunique())
+    converted = with_total(per, total)
+    zero = ibis.literal(0, type="int64")
+    sums = _stacked(
+        ctx,
+        contacted.select(*ctx.keys, "item", contacted=contacted.customers, converted=zero),
+        converted.select(*ctx.keys, "item", contacted=zero, converted=converted.converted),
+    )
+    # nobody contacted (a lone empty period): the sum over no customer is null, not 0
+    converted_n = ibis.ifelse(sums.contacted > 0, sums.converted, ibis.null("int64"))
+    return sums.select(*ctx.keys, "item", value=cv.ratio(converted_n, sums.contacted),
+                       contacted=sums.contacted, converted=converted_n)
 
 
 def campaign_revenue(ctx: MetricContext, params: AttributionParams) -> ir.Table:
-    credited = last_touch(ctx, params.attribution_days, since=ctx.start, until=ctx.end)
+    credited = last_touch(ctx, params.attribution_days)
     credited = cv.with_slice(ctx, cv.in_period(ctx, credited, "occurred_at"))
     per = credited.group_by(_by_item(ctx, credited, "campaign_id")).aggregate(
         value=cv.money_sum(credited.revenue), orders=credited.count())
@@ -190,7 +311,7 @@ def campaign_roi(ctx: MetricContext, params: AttributionParams) -> ir.Table:
     campaign's cost is one number, so splitting it across periods would invent an allocation."""
     campaigns = ctx.table("campaigns")
     campaigns = cv.with_slice(ctx, cv.in_period(ctx, campaigns, "started_at"))
-    credited = last_touch(ctx, params.attribution_days, since=ctx.start, until=None)
+    credited = last_touch_ever(ctx, params.attribution_days)
     earned = credited.group_by(_cid="campaign_id").aggregate(
         _revenue=cv.money_sum(credited.revenue))
     joined = campaigns.left_join(earned, campaigns.campaign_id == earned._cid)
@@ -215,24 +336,41 @@ def campaign_lift(ctx: MetricContext, params: AttributionParams) -> ir.Table:
 
     Both groups use the same rule (every valid order inside the window of the campaign's touch,
     not last-touch), since the control group has no contact to be credited. Variances come from
-    exact DECIMAL sums of revenue and squared revenue so that every engine gives the same bits."""
-    touches = cv.with_slice(ctx, period_touches(ctx, control=None))
-    units = converted_units(ctx, touches, params.attribution_days,
-                            [*ctx.keys, "campaign_id", "customer_id", "is_control"])
+    exact DECIMAL sums of revenue and squared revenue so that every engine gives the same bits.
+
+    The group sizes come from `contacts`; conversions and revenue from the units (period,
+    slice, campaign, customer, group) with a pair in `touch_orders`, the distinct orders of
+    each counted once: a unit without an order adds nothing to those sums. The two meet by
+    a union and a group-by; the revenue sums enter it already cast to float64 (as every
+    formula below reads them), since a union would otherwise coerce the engine's DECIMAL
+    of the squares to the narrower type Ibis assumes for them."""
+    counted = contacts(ctx, control=None)
+    counted = counted.filter(counted.item.notnull())
+    pairs = cv.with_slice(ctx, cv.in_period(ctx, touch_orders(ctx, params.attribution_days),
+                                            "occurred_at"))
+    unit = [*ctx.keys, "campaign_id", "customer_id", "is_control"]
+    per_order = pairs.select(*unit, "order_id", "revenue").distinct()
+    units = per_order.group_by(unit).aggregate(revenue=cv.money_sum(per_order.revenue))
     one = ibis.literal(1, type="int64")
     zero = ibis.literal(0, type="int64")
     ctl = units.is_control
     money_zero = ibis.literal(0, type=cv.MONEY)
-    units = units.mutate(
-        _n1=ibis.ifelse(ctl, zero, one), _n0=ibis.ifelse(ctl, one, zero),
-        _c1=ibis.ifelse(ctl, zero, units.converted), _c0=ibis.ifelse(ctl, units.converted, zero),
-        _s1=ibis.ifelse(ctl, money_zero, units.revenue),
-        _s0=ibis.ifelse(ctl, units.revenue, money_zero),
-    )
-    units = units.mutate(_q1=units._s1 * units._s1, _q0=units._s0 * units._s0)
-    sums = units.group_by(_by_item(ctx, units, "campaign_id")).aggregate(
-        n1=units._n1.sum(), n0=units._n0.sum(), c1=units._c1.sum(), c0=units._c0.sum(),
-        s1=units._s1.sum(), s0=units._s0.sum(), q1=units._q1.sum(), q0=units._q0.sum())
+    s1 = ibis.ifelse(ctl, money_zero, units.revenue)
+    s0 = ibis.ifelse(ctl, units.revenue, money_zero)
+    per = units.group_by(_by_item(ctx, units, "campaign_id")).aggregate(
+        c1=ibis.ifelse(ctl, zero, one).sum(), c0=ibis.ifelse(ctl, one, zero).sum(),
+        s1=s1.sum(), s0=s0.sum(), q1=(s1 * s1).sum(), q0=(s0 * s0).sum())
+    revenue = ("s1", "s0", "q1", "q0")
+    converted = per.select(*ctx.keys, "item", n1=zero, n0=zero, c1=per.c1, c0=per.c0,
+                           **{name: per[name].cast("float64") for name in revenue})
+    group = counted.is_control
+    nothing = ibis.literal(0.0, type="float64")
+    sizes = counted.select(
+        *ctx.keys, "item",
+        n1=ibis.ifelse(group, zero, counted.customers),
+        n0=ibis.ifelse(group, counted.customers, zero), c1=zero, c0=zero,
+        **dict.fromkeys(revenue, nothing))
+    sums = _stacked(ctx, sizes, converted)
     sums = sums.filter(sums.n0 > 0)  # "where the campaign has a control group"
 
     p1, p0 = cv.ratio(sums.c1, sums.n1), cv.ratio(sums.c0, sums.n0)
