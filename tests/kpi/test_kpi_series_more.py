@@ -184,7 +184,7 @@ def test_sliced_series_equals_period_by_period(store: Store, by: str) -> None:
     {"loyalty_points_expiring": {"expiry_days": 45},
      "omnichannel_share": {"window_months": 3, "min_channels": 3}},
     {"loyalty_points_expiring": {"expiry_days": 400},
-     "omnichannel_share": {"window_months": 24, "min_channels": 0}},
+     "omnichannel_share": {"window_months": 24, "min_channels": 1}},
 ], ids=["short", "medium", "long"])
 def test_parameters_move_the_edges(store: Store, params: dict[str, Any]) -> None:
     names = ["loyalty_points_expiring", "omnichannel_share"]
