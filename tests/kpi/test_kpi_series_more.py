@@ -25,15 +25,16 @@ import pytest
 from _fixtures_extra import customer, loyalty, make_store, opportunity, order, run, value
 
 from clientela.kpi import compute
-from clientela.kpi.context import PERIOD_COLUMN, MetricContext, TableCache
+from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
-from clientela.kpi.periods import buckets, make_period, parse_bound, to_utc, zone
+from clientela.kpi.periods import to_utc
 from clientela.metrics import funnel, sales
 from clientela.metrics import loyalty as loyalty_metrics
 from clientela.metrics.api import Metric
 from clientela.model.base import Record
 from clientela.store import Store
 from clientela.testing.conformance import check_identical, period_by_period, run_everywhere
+from clientela.testing.contexts import series_context
 from clientela.testing.engines import spark_available, store_tables
 
 TZ = "America/Sao_Paulo"
@@ -281,13 +282,7 @@ def test_a_window_from_a_day_a_shorter_month_lacks(edges: Store) -> None:
 
 
 def _series_context(store: Store, name: str) -> MetricContext:
-    tz = zone(TZ)
-    periods = buckets(parse_bound("2024-01"), parse_bound("2024-04"), "month", tz)
-    span = make_period(periods[0].start, periods[-1].end, tz)
-    backend = store.ibis()
-    return MetricContext(backend=backend, period=span, as_of=span.end_utc, timezone=TZ,
-                         currency="BRL", metric=name, cache=TableCache(backend),
-                         periods=tuple(periods), by="acquisition_channel")
+    return series_context(store, name, start="2024-01", end="2024-04", timezone=TZ, by="acquisition_channel")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -16,12 +16,12 @@ import pytest
 from _kpi_fixtures import basic_records, build_store, order
 
 from clientela.kpi import compute
-from clientela.kpi.context import PERIOD_COLUMN, MetricContext, TableCache
+from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
-from clientela.kpi.periods import buckets, make_period, parse_bound, zone
 from clientela.metrics.api import Metric
 from clientela.store import Store
 from clientela.testing.conformance import check_identical, period_by_period, run_everywhere
+from clientela.testing.contexts import series_context
 from clientela.testing.engines import spark_available, store_tables
 
 TZ = "America/Sao_Paulo"
@@ -62,13 +62,7 @@ def test_an_as_of_before_the_period_has_no_cohort_cell(clientela_golden_store: S
 
 
 def _series_context(store: Store, name: str) -> MetricContext:
-    tz = zone(TZ)
-    periods = buckets(parse_bound("2023-01"), parse_bound("2023-04"), "month", tz)
-    span = make_period(periods[0].start, periods[-1].end, tz)
-    backend = store.ibis()
-    return MetricContext(backend=backend, period=span, as_of=span.end_utc, timezone=TZ,
-                         currency="BRL", metric=name, cache=TableCache(backend),
-                         periods=tuple(periods))
+    return series_context(store, name, start="2023-01", end="2023-04", timezone=TZ)
 
 
 @pytest.mark.parametrize("name", NAMES)
