@@ -54,6 +54,11 @@ class TableCache:
     """Only an owner that releases what it materialised (the engine's `compute`, which
     always calls `release`) turns this on; any other holder gets plain expressions, so no
     temporary table outlives the connection it was made on."""
+    eager: bool = False
+    """Materialise a shared table on its first ask rather than its second. The engine turns
+    this on when it answers several metrics: then most shared tables are asked for again,
+    and waiting for the second ask computes each of them twice (once inline, once to write
+    it out). One metric alone keeps the lazy rule."""
     _tables: set[str] | None = None
 
     def has(self, name: str) -> bool:
@@ -67,9 +72,10 @@ class TableCache:
     def shared(self, key: str, build: Callable[[], ir.Table], *,
                transient: bool = False,
                once: Callable[[], ir.Table] | None = None) -> ir.Table:
-        """The table `build()` describes, materialised the second time `key` is asked for.
+        """The table `build()` describes, materialised the second time `key` is asked for
+        (the first when `eager`).
 
-        The first ask gets a plain expression (`once()` when given: a cheaper form for a
+        Otherwise the first ask gets a plain expression (`once()` when given: a cheaper form for a
         single use, e.g. without sorting), because a table asked for once in a call (RFM
         alone, one CLV summary) costs more to write out than to compute inside its query.
         Ibis's `cache()` is a temporary table on DuckDB and PostgreSQL and a persisted
@@ -79,7 +85,7 @@ class TableCache:
             return (once or build)()
         if key not in self.materialised:
             self.asked[key] = self.asked.get(key, 0) + 1
-            if self.asked[key] == 1:
+            if self.asked[key] == 1 and not self.eager:
                 return (once or build)()
             self.materialised[key] = build().cache()
             if transient:
