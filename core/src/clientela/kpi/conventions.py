@@ -442,6 +442,13 @@ def days_between(earlier: ir.TimestampValue, later: ir.TimestampValue | datetime
     return (seconds.cast("float64") / SECONDS_PER_DAY).floor().cast("int64")
 
 
+def indicator(condition: ir.BooleanValue) -> ir.IntegerValue:
+    """1 where `condition` holds, 0 where it does not, null where it is null (as a CAST
+    gives): a boolean to add up or keep as a 0/1 column. Written as a CASE because
+    PostgreSQL refuses CAST(boolean AS BIGINT); it casts a boolean to INTEGER only."""
+    return ibis.cases((condition, 1), (~condition, 0)).cast("int64")
+
+
 def ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
     """numerator / denominator as float64, null when the denominator is zero or null.
 

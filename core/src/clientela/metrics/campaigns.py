@@ -416,7 +416,7 @@ def relationship_activity(ctx: MetricContext, params: RelationshipParams) -> ir.
         touches = touches.inner_join(first, touches.customer_id == first._fcid)
         touches = touches.filter(touches._first < touches.occurred_at)
     touches = cv.with_slice(ctx, touches)
-    logged = touches.logged.cast("int64").sum()
+    logged = cv.indicator(touches.logged).sum()
     return cv.summarize(touches, ctx, value=touches.count(),
                         customers=touches.customer_id.nunique(), logged=logged,
                         logged_share=cv.ratio(logged, touches.count()))

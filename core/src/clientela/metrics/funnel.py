@@ -94,8 +94,8 @@ def _open_or_opened(ctx: MetricContext, opps: ir.Table) -> ir.Table:
     period = spread[PERIOD_COLUMN].cast("int64")
     return spread.mutate(**{
         PERIOD_COLUMN: period,
-        "_open": (period < spread._stop).cast("int64"),
-        "_opened": (spread._inside & (period == spread._first)).cast("int64"),
+        "_open": cv.indicator(period < spread._stop),
+        "_opened": cv.indicator(spread._inside & (period == spread._first)),
     }).drop("_first", "_stop", "_inside", "_top")
 
 
@@ -106,7 +106,7 @@ def opportunities_open(ctx: MetricContext, params: NoParams) -> ir.Table:
     else:
         open_now = _open_at(opps, ctx.as_of)
         opened = (opps.opened_at >= ctx.start) & (opps.opened_at < ctx.end)
-        opps = opps.mutate(_open=open_now.cast("int64"), _opened=opened.cast("int64"))
+        opps = opps.mutate(_open=cv.indicator(open_now), _opened=cv.indicator(opened))
         opps = opps.filter(open_now | opened)
     opps = cv.with_slice(ctx, opps)
     money_zero = ibis.literal(0, type=cv.MONEY)
@@ -122,7 +122,7 @@ def closed_in_period(ctx: MetricContext) -> ir.Table:
     """Opportunities won or lost in P, with `won` (0/1) and the slice column."""
     opps = ctx.table("opportunities")
     opps = cv.in_period(ctx, opps.filter(opps.status.isin(["won", "lost"])), "closed_at")
-    return cv.with_slice(ctx, opps.mutate(won=(opps.status == "won").cast("int64")))
+    return cv.with_slice(ctx, opps.mutate(won=cv.indicator(opps.status == "won")))
 
 
 def opportunities_closed(ctx: MetricContext, params: NoParams) -> ir.Table:
@@ -161,8 +161,8 @@ def time_to_sale_days(ctx: MetricContext, params: NoParams) -> ir.Table:
 def nps(ctx: MetricContext, params: NoParams) -> ir.Table:
     responses = ctx.table("nps_responses")
     responses = cv.with_slice(ctx, cv.in_period(ctx, responses, "responded_at"))
-    promoters = (responses.score >= PROMOTER_MIN).cast("int64").sum().coalesce(0)
-    detractors = (responses.score <= DETRACTOR_MAX).cast("int64").sum().coalesce(0)
+    promoters = cv.indicator(responses.score >= PROMOTER_MIN).sum().coalesce(0)
+    detractors = cv.indicator(responses.score <= DETRACTOR_MAX).sum().coalesce(0)
     total = responses.count()
     return cv.summarize(
         responses, ctx,

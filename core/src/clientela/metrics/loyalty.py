@@ -151,8 +151,8 @@ def flagged_orders(ctx: MetricContext, *, kind: str, since: datetime | None = No
     else:
         own = joined.loyalty_points_earned > 0
     tied = joined._eid.notnull()
-    return joined.mutate(own=own.cast("int64"), linked=tied.cast("int64"),
-                         flag=(own | tied).cast("int64")).drop("_eid")
+    return joined.mutate(own=cv.indicator(own), linked=cv.indicator(tied),
+                         flag=cv.indicator(own | tied)).drop("_eid")
 
 
 def redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:

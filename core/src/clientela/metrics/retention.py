@@ -39,7 +39,7 @@ def _retention(ctx: MetricContext) -> ir.Table:
     now = now.select(_cid=now.customer_id, _next=now[PERIOD_COLUMN])
     joined = before.left_join(now, (before.customer_id == now._cid)
                               & (now._next == before[PERIOD_COLUMN] + 1))
-    kept = joined._cid.notnull().cast("int64").sum()
+    kept = cv.indicator(joined._cid.notnull()).sum()
     return cv.summarize(joined, ctx, retained=kept, base=joined.count())
 
 
@@ -58,7 +58,7 @@ def churn_rate(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 def repeat_rate(ctx: MetricContext, params: NoParams) -> ir.Table:
     h = cv.with_slice(ctx, cv.history_at(ctx))
-    repeaters = (h.orders >= 2).cast("int64").sum()
+    repeaters = cv.indicator(h.orders >= 2).sum()
     return cv.summarize(h, ctx, value=cv.ratio(repeaters, h.count()), repeat_customers=repeaters,
                         customers=h.count())
 
@@ -69,7 +69,7 @@ class LapseParams(NoParams):
 
 def lapsed_customers(ctx: MetricContext, params: LapseParams) -> ir.Table:
     h = cv.with_slice(ctx, cv.history_at(ctx))
-    lapsed = (h.last_at < h.at - ibis.interval(days=params.lapse_days)).cast("int64").sum()
+    lapsed = cv.indicator(h.last_at < h.at - ibis.interval(days=params.lapse_days)).sum()
     return cv.summarize(h, ctx, value=lapsed.coalesce(0), customers=h.count(),
                         share=cv.ratio(lapsed, h.count()))
 
@@ -85,7 +85,7 @@ def winback_rate(ctx: MetricContext, params: LapseParams) -> ir.Table:
                       ).aggregate(_revenue=o.revenue.sum())
     joined = lapsed.left_join(back, [lapsed.customer_id == back._cid,
                                      *(lapsed[k] == back[f"_{k}"] for k in _period_key(ctx))])
-    won = joined._cid.notnull().cast("int64").sum()
+    won = cv.indicator(joined._cid.notnull()).sum()
     return cv.summarize(
         joined, ctx, value=cv.ratio(won, joined.count()), winback_customers=won.coalesce(0),
         winback_revenue=cv.money_sum(joined._revenue), lapsed_at_start=joined.count(),
@@ -181,7 +181,7 @@ def _reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
         "customer_id",
         reach=ibis.least(ibis.ifelse(closed, months, months - 1), params.max_months),
         _n=ibis.literal(1, type="int64"),
-        _ret=(closed & (months <= params.max_months)).cast("int64")))
+        _ret=cv.indicator(closed & (months <= params.max_months))))
     gaps = gaps.filter(gaps.reach >= 0)
     return gaps.select(*ctx.keys, "reach", "_n", "_ret")
 
@@ -205,7 +205,7 @@ def _series_reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     closed = cv.with_slice(ctx, o.select(
         "customer_id", _k=cv.bucket_index(o.next_at, [p.start_utc for p in periods]),
         reach=ibis.least(months, params.max_months),
-        _r=(months <= params.max_months).cast("int64")))
+        _r=cv.indicator(months <= params.max_months)))
     per = closed.group_by([*slices, "reach", "_k"]).aggregate(
         _c=closed.count(), _s=closed._r.sum())
     closed = cv.at_each_end(ctx, per, [*slices, "reach"],

@@ -155,7 +155,7 @@ def _threshold_changes(ctx: MetricContext, params: OmnichannelParams) -> ir.Tabl
     before = steps._now - steps._d
 
     def crossing(level: int) -> ir.IntegerValue:
-        return (steps._now >= level).cast("int64") - (before >= level).cast("int64")
+        return cv.indicator(steps._now >= level) - cv.indicator(before >= level)
 
     # an active customer has a channel, so min_channels below 1 means every active one
     changes = steps.select("customer_id", "_k", _active=crossing(1),
@@ -192,7 +192,7 @@ def omnichannel_share(ctx: MetricContext, params: OmnichannelParams) -> ir.Table
         return counts.select(*ctx.keys, value=cv.ratio(omni, active),
                              omnichannel_customers=omni, active_customers=active)
     per = cv.with_slice(ctx, _channels(ctx, params))
-    omni = (per.channels >= params.min_channels).cast("int64").sum()
+    omni = cv.indicator(per.channels >= params.min_channels).sum()
     return cv.summarize(per, ctx, value=cv.ratio(omni, per.count()),
                         omnichannel_customers=omni, active_customers=per.count())
 
