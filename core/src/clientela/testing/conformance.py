@@ -5,11 +5,16 @@ are compared after rounding to 9 decimals, because engines sum floats in
 different orders (money is DECIMAL and compares exactly). A metric declared
 `series` is also asked one period at a time, and must give the same rows as
 its one-query answer for the whole series.
+
+Two empty answers are identical too, so a cross-engine test first checks
+that every metric answered with numbers (`check_answered`); `check_catalogue`
+does both for a whole catalogue, as a series, sliced and compared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -67,4 +72,70 @@ def conform(backends: Sequence[tuple[str, Any]], metrics: Sequence[str | Metric]
     return next(iter(results.values()))
 
 
-__all__ = ["DECIMALS", "check_identical", "conform", "period_by_period", "run_everywhere"]
+def check_answered(result: KpiResult, metrics: Iterable[str]) -> None:
+    """Fail unless each of `metrics` has a non-null headline number (measure `value`) in
+    every period of `result` (both sides of a comparison), in some slice or item.
+
+    A metric whose data is missing, or that finds nothing in the window, answers nulls
+    or no row at all; every engine then agrees, and a cross-engine test would prove
+    nothing about it."""
+    rows = result.rows()
+    if result.kind == "comparison":
+        sides = ("before", "after")
+        periods: set[Any] = {None}
+        numbers = {(r["metric"], None) for r in rows if r["measure"] == "value"
+                   and all(r[side] is not None for side in sides)}
+    else:
+        periods = {r["period"] for r in rows}
+        numbers = {(r["metric"], r["period"]) for r in rows
+                   if r["measure"] == "value" and r["value"] is not None}
+    missing: defaultdict[str, list[str]] = defaultdict(list)
+    for name in metrics:
+        for period in sorted(periods, key=str):
+            if (name, period) not in numbers:
+                missing[name].append("both periods" if period is None else str(period))
+    if missing or not rows:
+        details = "; ".join(f"{name} ({', '.join(where)})" for name, where in missing.items())
+        raise AssertionError(f"no value from: {details or 'any metric (no row at all)'}")
+
+
+TIMEZONE = "America/Sao_Paulo"
+SERIES: dict[str, Any] = {"start": "2024-10", "end": "2025-04", "grain": "quarter"}
+"""The series `check_catalogue` asks for: two quarters, local time."""
+SLICED: dict[str, Any] = {"start": "2025-01", "end": "2025-04"}
+SLICES: tuple[str, ...] = ("channel", "segment")
+COMPARED: tuple[tuple[str, str], tuple[str, str]] = (("2024-01", "2024-07"),
+                                                     ("2024-07", "2025-01"))
+COMPARED_METRICS: tuple[str, ...] = ("revenue", "retention_rate", "nps",
+                                     "loyalty_members_with_points")
+
+
+def check_catalogue(backends: Sequence[tuple[str, Any]], catalog: Mapping[str, Metric], *,
+                    timezone: str = TIMEZONE) -> dict[str, KpiResult]:
+    """Every metric of `catalog` on every engine, three ways: as a quarterly series, one
+    quarter sliced by channel and by RFM segment (the metrics that support each), and a
+    comparison of two half-years (a few metrics, one per kind of table: it asks period by
+    period). Each answer must hold numbers for every metric (`check_answered`), and every
+    engine must give the first engine's rows (`check_identical`). Returns the series."""
+    names = list(catalog)
+    series = run_everywhere(backends, names, catalog=catalog, timezone=timezone, **SERIES)
+    for result in series.values():
+        check_answered(result, names)
+    check_identical(series)
+    for by in SLICES:
+        chosen = [name for name, m in catalog.items() if by in m.slices]
+        sliced = run_everywhere(backends, chosen, by=by, catalog=catalog, timezone=timezone,
+                                **SLICED)
+        check_answered(next(iter(sliced.values())), chosen)
+        check_identical(sliced)
+    chosen = [name for name in COMPARED_METRICS if name in catalog]
+    if chosen:
+        compared = run_everywhere(backends, chosen, catalog=catalog, timezone=timezone,
+                                  compare=COMPARED)
+        check_answered(next(iter(compared.values())), chosen)
+        check_identical(compared)
+    return series
+
+
+__all__ = ["DECIMALS", "check_answered", "check_catalogue", "check_identical", "conform",
+           "period_by_period", "run_everywhere"]
