@@ -14,8 +14,8 @@ catalogue answers with real numbers (the cross-engine tests insist on it):
   does (a Poisson rate and a dropout chance per purchase, both drawn per
   customer) with a spend level of their own, so BG/NBD and Gamma-Gamma fit
   at every period's end;
-- a loyalty programme: members earn a point per whole BRL of a valid
-  order's revenue, lots expire a year later (expire events, earliest lots
+- a loyalty programme: members earn a point per whole unit of a valid
+  order's revenue (in the order's currency), lots expire a year later (expire events, earliest lots
   spent first), redeem 500-point blocks for R$ 25; some redemptions carry no
   `discount_value` (the order's loyalty discount stands in), one is tied to a
   cancelled order and given back by an adjustment, some to orders the store
@@ -218,7 +218,6 @@ def _newcomers(rng: random.Random, *, first_customer: int, first_order: int) -> 
     its orders only (no events)."""
     book = _Book()
     last_start = (END - timedelta(days=90) - START).total_seconds()
-    span_end = END
     k = first_order
     for i in range(first_customer, first_customer + NEWCOMERS):
         cid = f"c{i:03d}"
@@ -304,10 +303,10 @@ def _newcomers(rng: random.Random, *, first_customer: int, first_order: int) -> 
             if rng.random() < dropout:
                 break
             placed += timedelta(seconds=int(rng.expovariate(rate) * 86400))
-            if placed >= span_end:
+            if placed >= END:
                 break
         if wallet is not None:
-            wallet.expire_until(span_end)
+            wallet.expire_until(END)
     return book
 
 
