@@ -106,14 +106,19 @@ def rfm_table(ctx: MetricContext, params: RfmParams | None = None) -> ir.Table:
         revenue=history.revenue,
     )
 
+    # whole cents as int64: the same order as the DECIMAL, compared far faster (128-bit keys)
+    base = base.mutate(_cents=(base.monetary * 100).cast("int64"))
+    narrow = base.select(*keys, "_cents")  # the cut points need nothing else
     base = rank_by_histogram(base, "recency_days", keys, descending=True, name="_r0")
     base = rank_by_histogram(base, "frequency", keys, descending=False, name="_f0",
                              total="_n")
-    # whole cents as int64: the same order as the DECIMAL, sorted far faster (128-bit keys)
-    cents = (base.monetary * 100).cast("int64")
-    m0 = ibis.rank().over(ibis.window(group_by=keys, order_by=cents))
-    scored = base.mutate(r=quintile(base._r0, base._n), f=quintile(base._f0, base._n),
-                         m=quintile(m0, base._n)).drop("_r0", "_f0", "_n")
+    if keys:  # a series: a rank would sort every customer x period row with all its columns
+        base = quintile_by_cut_points(base, "_cents", keys, name="m", values=narrow)
+    else:  # one instant: one sort of the customers is cheaper than reading them twice
+        m0 = ibis.rank().over(ibis.window(order_by=base._cents))
+        base = base.mutate(m=quintile(m0, base._n))
+    scored = base.mutate(r=quintile(base._r0, base._n), f=quintile(base._f0, base._n)
+                         ).drop("_r0", "_f0", "_n", "_cents")
     scored = scored.mutate(fm=((scored.f + scored.m).cast("float64") / 2 + 0.5).floor()
                            .cast("int64"))
     return scored.mutate(segment=assign_segment(scored.r, scored.fm, params.segments))
@@ -141,3 +146,68 @@ def rank_by_histogram(table: ir.Table, column: str, keys: list[str], *, descendi
     joined = table.inner_join(renamed, [table[c] == renamed[f"_h_{c}"]
                                         for c in [*keys, column]])
     return joined.drop(*[f"_h_{c}" for c in [*keys, column]])
+
+
+BUCKET_EDGES: tuple[int, ...] = tuple(sorted({round(1.1 ** i) for i in range(363)}))
+"""Lower edges of coarse buckets of whole cents (every integer up to 10, then 10% apart, up
+to about 10^15): any increasing edges give the same exact scores, the spacing only decides
+how many rows the second pass reads."""
+
+
+def quintile_by_cut_points(table: ir.Table, column: str, keys: list[str], *,
+                           name: str, values: ir.Table | None = None) -> ir.Table:
+    """`table` with `name` = the quintile score of the integer `column` within `keys`, with
+    RANK() ties, found without ranking every row. `values` (default `table`) is a narrower
+    table holding the same `keys` and `column` to find the cut points in.
+
+    score >= s + 1 exactly when at least k_s = ceil(n * s / 5) values are below the row's, that
+    is when the value exceeds the k_s-th smallest value T_s; so score = 1 + the number of
+    the four cut points T_1..T_4 it exceeds. A rank over a million customers per period
+    sorts every row with all its columns (the window held 14 of RFM's 18 seconds over a
+    36-month series at 10M orders); here the rows are read twice and four cut points per
+    group joined back."""
+    cuts = cut_points(table if values is None else values, column, keys)
+    if keys:
+        cuts = cuts.rename({f"_k{k}": k for k in keys})
+        joined = table.left_join(cuts, [table[k] == cuts[f"_k{k}"] for k in keys])
+        joined = joined.drop(*[f"_k{k}" for k in keys])
+    else:
+        joined = table.cross_join(cuts)
+    above = [ibis.ifelse(joined[column] > joined[f"_t{s}"], 1, 0) for s in range(1, 5)]
+    score = ibis.ifelse(joined[column].isnull(), ibis.null("int64"),
+                        (1 + above[0] + above[1] + above[2] + above[3]).cast("int64"))
+    return joined.mutate(**{name: score}).drop(*[f"_t{s}" for s in range(1, 5)])
+
+
+def cut_points(table: ir.Table, column: str, keys: list[str]) -> ir.Table:
+    """Per `keys` group, `_t1`.. `_t4`: the k_s-th smallest non-null `column` value for
+    k_s = ceil(n * s / 5). Order statistics from two small histograms: counts per coarse
+    bucket (BUCKET_EDGES) locate the bucket each k_s falls in, then exact counts of the
+    values inside just those buckets give the value."""
+    value = table[column]
+    rows = table.filter(value.notnull()).select(
+        *keys, column, _b=cv.count_at_or_before(value, list(BUCKET_EDGES)))
+    coarse = rows.group_by([*keys, "_b"]).aggregate(_c=rows.count())
+    group = [coarse[k] for k in keys]
+    coarse = coarse.mutate(
+        _upto=coarse._c.sum().over(ibis.cumulative_window(group_by=group, order_by=coarse._b)),
+        _n=coarse._c.sum().over(ibis.window(group_by=group)))
+    targets = []
+    for s in range(1, 5):
+        k = (coarse._n.cast("float64") * s / 5).ceil().cast("int64")  # exact: n * s is whole
+        below = coarse._upto - coarse._c
+        hit = coarse.filter((below < k) & (k <= coarse._upto))
+        targets.append(hit.select(*keys, "_b", _s=ibis.literal(s, type="int64"),
+                                  _j=(hit._n.cast("float64") * s / 5).ceil().cast("int64")
+                                  - (hit._upto - hit._c)))
+    wanted = ibis.union(*targets, distinct=False)
+    inside = rows.semi_join(wanted, [*keys, "_b"])
+    fine = inside.group_by([*keys, "_b", column]).aggregate(_c=inside.count())
+    fine = fine.mutate(_upto=fine._c.sum().over(ibis.cumulative_window(
+        group_by=[fine[k] for k in [*keys, "_b"]], order_by=fine[column])))
+    renamed = wanted.rename({f"_w{c}": c for c in [*keys, "_b"]})
+    picked = fine.inner_join(renamed, [fine[c] == renamed[f"_w{c}"] for c in [*keys, "_b"]])
+    picked = picked.filter((picked._upto - picked._c < picked._j) & (picked._j <= picked._upto))
+    cut = {f"_t{s}": ibis.ifelse(picked._s == s, picked[column], ibis.null()).max()
+           for s in range(1, 5)}
+    return picked.group_by(keys).aggregate(**cut) if keys else picked.aggregate(**cut)
