@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-catalogue", action="store_true")
     parser.add_argument("--per-metric", action="store_true",
                         help="print each metric's time inside the catalogue call")
-    parser.add_argument("--memory-limit", default="1.5GB",
+    parser.add_argument("--memory-limit", default="1GB",
                         help="the store's memory_limit (workspace.memory_limit); 'none' for "
                         "DuckDB's default")
     parser.add_argument("--pandas-up-to", type=int, default=1_000_000,

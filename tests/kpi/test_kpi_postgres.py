@@ -12,18 +12,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from clientela.metrics.catalog import builtin_metrics
 from clientela.store import Store
 from clientela.testing.conformance import (
-    SERIES,
-    TIMEZONE,
-    check_answered,
     check_catalogue,
-    check_identical,
-    run_everywhere,
 )
 from clientela.testing.engines import (
     PostgresServer,
@@ -35,11 +29,6 @@ from clientela.testing.engines import (
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 CATALOGUE = {m.name: m for m in builtin_metrics()}
-BROKEN_ON_POSTGRES = {"rfm_segments"}
-"""Metrics that fail on PostgreSQL for a reason outside this test's files, each checked
-by its own strict xfail below (which turns into a failure once it is fixed)."""
-
-
 @pytest.fixture(scope="module")
 def backends(clientela_golden_store: Store, postgres_server: PostgresServer
              ) -> list[tuple[str, Any]]:
@@ -69,18 +58,5 @@ def test_the_loader_keeps_every_column_type(backends: list[tuple[str, Any]]) -> 
 
 
 def test_catalogue_identical_on_duckdb_and_postgres(backends: list[tuple[str, Any]]) -> None:
-    catalogue = {n: m for n, m in CATALOGUE.items() if n not in BROKEN_ON_POSTGRES}
-    series = check_catalogue(backends, catalogue)
-    assert {r["metric"] for r in series["postgres"].rows()} == set(catalogue)
-
-
-@pytest.mark.xfail(strict=True, raises=pa.ArrowInvalid, reason=(
-    "core/src/clientela/metrics/rfm.py: rfm_segments averages int64 columns (recency_days, "
-    "frequency, r, f, m); PostgreSQL's AVG(bigint) is NUMERIC, which Ibis types float64 and "
-    "cannot read back into Arrow (ArrowInvalid). Casting each to float64 before .mean(), as "
-    "its monetary measure does, fixes it; that file is not this test's to change."))
-def test_rfm_segments_on_postgres(backends: list[tuple[str, Any]]) -> None:
-    results = run_everywhere(backends, ["rfm_segments"], catalog=CATALOGUE,
-                             timezone=TIMEZONE, **SERIES)
-    check_answered(results["postgres"], ["rfm_segments"])
-    check_identical(results)
+    series = check_catalogue(backends, CATALOGUE)
+    assert {r["metric"] for r in series["postgres"].rows()} == set(CATALOGUE)

@@ -20,10 +20,12 @@ def rfm_segments(ctx: MetricContext, params: RfmParams) -> ir.Table:
     per = scored.group_by([*ctx.keys, cv.as_item(scored.segment)]).aggregate(
         value=scored.count(),
         revenue=cv.money_sum(scored.revenue),
-        recency_days=scored.recency_days.mean(),
-        frequency=scored.frequency.mean(),
+        # float means on every engine: PostgreSQL's AVG(bigint) is NUMERIC
+        recency_days=scored.recency_days.cast("float64").mean(),
+        frequency=scored.frequency.cast("float64").mean(),
         monetary=scored.monetary.cast("float64").mean(),
-        r=scored.r.mean(), f=scored.f.mean(), m=scored.m.mean(),
+        r=scored.r.cast("float64").mean(), f=scored.f.cast("float64").mean(),
+        m=scored.m.cast("float64").mean(),
     )
     window = ibis.window(group_by=ctx.keys) if ctx.keys else ibis.window()
     return per.mutate(share=cv.ratio(per.value, per.value.sum().over(window)))
