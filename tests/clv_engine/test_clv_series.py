@@ -69,8 +69,8 @@ CLV_METRICS = ["clv_predicted", "p_alive"]
 
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """A small demo store: enough repeat buyers for a fit at every month's end from 2024 on
-    (the golden store's 60 customers are too few for BG/NBD)."""
+    """A small demo store, with enough repeat buyers for a fit at every month's end from 2024
+    on, and the demo generator's shapes rather than the golden store's hand-set edges."""
     with Store(tmp_path_factory.mktemp("clv-series") / "demo.duckdb") as store:
         load(store, generate(customers=1_500, orders=8_000, seed=3))
         yield store

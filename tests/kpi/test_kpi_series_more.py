@@ -1,13 +1,13 @@
 """omnichannel_share, loyalty_points_expiring and opportunities_open answer a whole series in
 one query, and that answer equals the one asked period by period.
 
-test_kpi_series.py covers omnichannel_share with the rest of the Sales catalogue, but the
-golden store holds no loyalty events and no opportunities, so these tests build a store of
-their own: a seeded random bulk plus every edge the series formulations cut at (an event or
-an order on a period's end, a lot expiring exactly at a period's end or at end + horizon,
-an opportunity closed exactly at a period's end, one opened and closed inside one period,
-one open since before the series, a last order exactly at a trailing-window start). Both
-answers are compared over several grains, slices, parameters, a fixed as_of and PySpark.
+test_kpi_series.py covers them with the rest of the catalogue on the golden store; these
+tests build a store of their own: a seeded random bulk plus every edge the series
+formulations cut at (an event or an order on a period's end, a lot expiring exactly at a
+period's end or at end + horizon, an opportunity closed exactly at a period's end, one
+opened and closed inside one period, one open since before the series, a last order
+exactly at a trailing-window start). Both answers are compared over several grains,
+slices, parameters, a fixed as_of and PySpark.
 """
 
 from __future__ import annotations

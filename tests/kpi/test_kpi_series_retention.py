@@ -1,8 +1,7 @@
 """return_probability and cohort_retention answer a whole series in one query.
 
-test_kpi_series.py checks them with the rest of the catalogue, but over 2024-2025, where the
-golden store has no new customers: cohort_retention answers nothing there, so these tests
-also run the two metrics over 2023, where every month has cohorts, with parameters that
+test_kpi_series.py checks them with the rest of the catalogue on the golden store; these
+tests also run the two metrics over 2023, where every month has cohorts, with parameters that
 move the edges (a short month, few months), and on PySpark.
 """
 
