@@ -108,7 +108,7 @@ def rfm_table(ctx: MetricContext, params: RfmParams | None = None) -> ir.Table:
 
     # whole cents as int64: the same order as the DECIMAL, compared far faster (128-bit keys)
     base = base.mutate(_cents=(base.monetary * 100).cast("int64"))
-    narrow = base.select(*keys, "_cents")  # the cut points need nothing else
+    narrow = base.select(*keys, "_cents")  # all the cut points read
     base = rank_by_histogram(base, "recency_days", keys, descending=True, name="_r0")
     base = rank_by_histogram(base, "frequency", keys, descending=False, name="_f0",
                              total="_n")
@@ -192,14 +192,13 @@ def cut_points(table: ir.Table, column: str, keys: list[str]) -> ir.Table:
     coarse = coarse.mutate(
         _upto=coarse._c.sum().over(ibis.cumulative_window(group_by=group, order_by=coarse._b)),
         _n=coarse._c.sum().over(ibis.window(group_by=group)))
+    below = coarse._upto - coarse._c
     targets = []
     for s in range(1, 5):
         k = (coarse._n.cast("float64") * s / 5).ceil().cast("int64")  # exact: n * s is whole
-        below = coarse._upto - coarse._c
         hit = coarse.filter((below < k) & (k <= coarse._upto))
         targets.append(hit.select(*keys, "_b", _s=ibis.literal(s, type="int64"),
-                                  _j=(hit._n.cast("float64") * s / 5).ceil().cast("int64")
-                                  - (hit._upto - hit._c)))
+                                  _j=k - below))  # k's position inside the bucket
     wanted = ibis.union(*targets, distinct=False)
     inside = rows.semi_join(wanted, [*keys, "_b"])
     fine = inside.group_by([*keys, "_b", column]).aggregate(_c=inside.count())
