@@ -44,7 +44,7 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
     yield folder
-    for name in ("good_plugin", "broken_plugin", "raising_plugin"):
+    for name in ("good_plugin", "broken_plugin", "raising_plugin", "command_plugin"):
         sys.modules.pop(name, None)
 
 
@@ -128,10 +128,33 @@ def test_plugins_command_lists_plugins_and_problems(plugin_dir: Path,
 def test_every_hook_is_documented() -> None:
     text = DOCS.read_text(encoding="utf-8")
     hooks = [name for name in dir(hookspecs) if name.startswith("register_")]
-    assert len(hooks) == 5
+    assert len(hooks) == 6
     for hook in hooks:
         section = re.search(rf"^## {hook}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
         assert section, f"docs/plugin_hooks.md lacks a section for {hook}"
         body = section.group(1)
         for part in ("**Arguments.**", "**When it is called.**", "**Example.**", "@hookimpl"):
             assert part in body, f"the section of {hook} lacks {part}"
+
+
+COMMANDS = """
+    import typer
+
+    from clientela.hookspecs import hookimpl
+
+    @hookimpl
+    def register_commands(cli):
+        @cli.command(name="hello")
+        def hello(name: str = typer.Option("world", help="Whom to greet.")) -> None:
+            \"\"\"Greet someone.\"\"\"
+            typer.echo(f"hello {name}")
+"""
+
+
+def test_a_plugin_adds_a_command_that_runs_and_shows_in_help(plugin_dir: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    write_module(plugin_dir, "command_plugin", COMMANDS)
+    assert main(["--plugin", "command_plugin", "hello", "--name", "Ana"]) == 0
+    assert capsys.readouterr().out == "hello Ana\n"
+    assert main(["--plugin", "command_plugin", "--help"]) == 0
+    assert "hello" in capsys.readouterr().out

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import typer
+
     from clientela.channels.api import Channel
     from clientela.destinations.api import DestinationSpec
     from clientela.metrics.api import Metric
@@ -51,3 +53,14 @@ def register_channels(register: Callable[[Channel], None]) -> None:
 @hookspec
 def register_segmenters(register: Callable[[Segmenter], None]) -> None:
     """Add ways to segment customers: `register(Segmenter(...))`."""
+
+
+@hookspec
+def register_commands(cli: typer.Typer) -> None:
+    """Add commands to the `clientela` CLI: `@cli.command()` or `cli.add_typer(...)`.
+
+    Called once per process, before the command line is parsed, so a plugin's
+    command appears in `--help` and runs like a built-in one. A plugin that
+    adds commands should keep its heavy imports inside the command functions:
+    every invocation of the CLI calls this hook.
+    """

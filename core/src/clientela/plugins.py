@@ -17,6 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
@@ -156,3 +157,26 @@ def reset(*, forget_local: bool = False) -> None:
     _current = None
     if forget_local:
         _local_modules.clear()
+
+
+_commands_added: set[tuple[int, str]] = set()
+
+
+def add_plugin_commands(cli: Any) -> None:
+    """Let every plugin's `register_commands` add to `cli`, once per plugin and app.
+
+    A plugin whose hook raises is recorded against it, like a failing
+    registration, and the other commands still work.
+    """
+    pset = plugin_set()
+    names = {id(plugin): name for name, plugin in pset.manager.list_name_plugin()}
+    for impl in pset.manager.hook.register_commands.get_hookimpls():
+        plugin_name = names.get(id(impl.plugin), impl.plugin_name)
+        key = (id(cli), plugin_name)
+        if key in _commands_added:
+            continue
+        _commands_added.add(key)
+        try:
+            impl.function(cli=cli)
+        except Exception as error:
+            pset.failures.append(Problem(plugin_name, f"register_commands failed: {_error_text(error)}"))

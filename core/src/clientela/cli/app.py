@@ -78,10 +78,27 @@ USER_ERRORS = (UserError, ConfigError, FileNotFoundError, LookupError)
 FAILURES = (Failure, StoreError, OSError)
 
 
+def _local_plugins(args: list[str]) -> list[str]:
+    """The `--plugin` values on the command line, read before typer parses it.
+
+    A local plugin may add commands, and those must exist before parsing.
+    """
+    found: list[str] = []
+    for index, arg in enumerate(args):
+        if arg == "--plugin" and index + 1 < len(args):
+            found.append(args[index + 1])
+        elif arg.startswith("--plugin="):
+            found.append(arg.split("=", 1)[1])
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns errors into one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     try:
+        for module in _local_plugins(args):
+            plugins.add_local_plugin(module)
+        plugins.add_plugin_commands(app)
         # typer's standalone mode reports usage errors itself (exit 2) and ends with SystemExit
         app(args=args, prog_name="clientela")
     except SystemExit as done:
