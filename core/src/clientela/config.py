@@ -75,7 +75,9 @@ class WorkspaceConfig(BaseModel):
 
 
 class LoyaltyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """`[loyalty]`: the core reads the threshold; a loyalty plugin validates the rest."""
+
+    model_config = ConfigDict(extra="allow")
 
     redemption_threshold: int = Field(default=500, ge=1, description="Points needed to redeem.")
 

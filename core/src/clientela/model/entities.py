@@ -222,7 +222,8 @@ class LoyaltyEvent(Record):
     def _sign(self) -> LoyaltyEvent:
         if self.kind == LoyaltyEventKind.EARN and self.points <= 0:
             raise ValueError("points must be positive for an 'earn' event")
-        if self.kind in (LoyaltyEventKind.REDEEM, LoyaltyEventKind.EXPIRE) and self.points >= 0:
+        if self.kind in (LoyaltyEventKind.REDEEM, LoyaltyEventKind.EXPIRE,
+                         LoyaltyEventKind.REVERSE) and self.points >= 0:
             raise ValueError(f"points must be negative for a '{self.kind}' event")
         return self
 

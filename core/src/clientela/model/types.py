@@ -123,6 +123,8 @@ class LoyaltyEventKind(StrEnum):
     EARN = "earn"
     REDEEM = "redeem"
     EXPIRE = "expire"
+    REVERSE = "reverse"
+    """Points an order earned, taken back after a refund or cancellation."""
     ADJUST = "adjust"
 
 

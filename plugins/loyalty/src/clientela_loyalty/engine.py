@@ -1,0 +1,182 @@
+"""`run`: bring the store's ledger up to an instant, incrementally.
+
+A run replays only the customers whose ledger can have changed since the last
+run: those with an order loaded since (new, refunded, cancelled), an order or
+adjustment taking effect in the new window, or a lot expiring in it. Each of
+them is replayed from the start of their history (a customer's history is
+short; replaying it whole is what makes a late-arriving refund or a
+restated order land exactly where a rebuild would put it), their rows are
+upserted by key, and rows the replay no longer produces are deleted. A
+change of rules or time zone, a tier review in the window, or an `until`
+before the last one replays everyone.
+
+The cursor (the last `until`, the load watermarks, the rules' fingerprint)
+lives in `sync_state` under source `loyalty`, committed with the rows it
+covers, so a run killed halfway leaves the old cursor, and the next run
+covers the same customers again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from clientela.model.entities import LoyaltyEvent
+from clientela.store import Store
+from clientela_loyalty.calendar import US_PER_DAY, from_micros, review_instants, to_micros
+from clientela_loyalty.history import ENGINE_SOURCE, read_adjustments, read_orders
+from clientela_loyalty.ledger import KIND_NAMES, compute_ledger
+from clientela_loyalty.rules import LoyaltyRules
+
+CURSOR_STREAM = "engine"
+
+
+class LedgerConflict(ValueError):
+    """The store already holds a ledger imported from elsewhere: running would count twice."""
+
+
+@dataclass
+class RunSummary:
+    until: datetime
+    since: datetime | None
+    """The previous run's `until` (None: the whole history was replayed)."""
+    rebuilt: bool
+    customers_replayed: int
+    points: dict[str, int] = field(default_factory=dict)
+    """Points by kind with effect in [since, until): earn, redeem, expire, reverse."""
+    members: int = 0
+    """Customers holding points at `until`."""
+    outstanding_points: int = 0
+    liability: Decimal = Decimal(0)
+    """Outstanding points times the point value, in the reporting currency."""
+    capped_redemptions: int = 0
+    written: dict[str, int] = field(default_factory=dict)
+    """Rows inserted, updated, unchanged and deleted."""
+
+
+def _imported_sources(store: Store) -> list[str]:
+    rows = store.con.execute(
+        "SELECT DISTINCT source FROM loyalty_events WHERE source <> ? ORDER BY 1",
+        [ENGINE_SOURCE]).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _watermark(store: Store, sql: str) -> str | None:
+    row = store.con.execute(sql, [ENGINE_SOURCE] if "?" in sql else []).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _affected(store: Store, rules: LoyaltyRules, cursor: dict[str, Any],
+              until_us: int) -> pa.Array:
+    since_us = int(cursor["until_us"])
+    lock_us = rules.lock_days * US_PER_DAY
+    orders_mark = cursor.get("orders_loaded_at") or "-infinity"
+    adjust_mark = cursor.get("adjust_loaded_at") or "-infinity"
+    table = store.con.execute(f"""
+        SELECT customer_id FROM orders
+        WHERE customer_id IS NOT NULL AND (
+            _loaded_at >= CAST(? AS TIMESTAMP)
+            OR epoch_us(placed_at) + {lock_us} BETWEEN ? AND ? - 1
+            OR epoch_us(placed_at) BETWEEN ? AND ? - 1
+            OR epoch_us(updated_at) BETWEEN ? AND ? - 1)
+        UNION
+        SELECT customer_id FROM loyalty_events
+        WHERE source = ? AND (
+            (kind = 'adjust' AND (_loaded_at >= CAST(? AS TIMESTAMP)
+                                  OR epoch_us(occurred_at) BETWEEN ? AND ? - 1))
+            OR (points > 0 AND epoch_us(expires_at) BETWEEN ? AND ? - 1))
+        ORDER BY 1""",
+        [orders_mark, since_us, until_us, since_us, until_us, since_us, until_us,
+         ENGINE_SOURCE, adjust_mark, since_us, until_us, since_us, until_us],
+    ).fetch_arrow_table()
+    return table.column("customer_id").combine_chunks()
+
+
+def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
+        rebuild: bool = False) -> RunSummary:
+    """Write the ledger up to `until` (exclusive) and return what the run did."""
+    imported = _imported_sources(store)
+    if imported:
+        raise LedgerConflict(
+            f"the store holds loyalty events imported from {', '.join(imported)}; the engine "
+            "would count those points twice (a store that imports its ledger does not need it)")
+    until_us = to_micros(until)
+    cursor = store.get_state(ENGINE_SOURCE, CURSOR_STREAM)
+    fingerprint = f"{rules.fingerprint()}:{timezone}"
+    orders_mark = _watermark(store, "SELECT max(_loaded_at) FROM orders")
+    adjust_mark = _watermark(
+        store, "SELECT max(_loaded_at) FROM loyalty_events WHERE source = ? AND kind = 'adjust'")
+    whole = (rebuild or not cursor or cursor.get("rules") != fingerprint
+             or int(cursor["until_us"]) > until_us
+             or (bool(rules.tiers) and len(review_instants(
+                 int(cursor["until_us"]) - 1, until_us - 1, rules.tier_review_months,
+                 timezone)) > 0))
+    customers = None if whole else _affected(store, rules, cursor, until_us)
+    since_us = None if whole else int(cursor["until_us"])
+
+    orders = read_orders(store.con, rules, until_us, customers)
+    adjustments = read_adjustments(store.con, until_us, customers)
+    ledger = compute_ledger(orders, adjustments, rules, timezone, until_us)
+    table = ledger.entries.to_arrow(ENGINE_SOURCE)
+
+    deleted = _delete_stale(store, table, None if customers is None else customers.to_pylist())
+    new_cursor = {"until_us": until_us, "rules": fingerprint,
+                  "orders_loaded_at": orders_mark, "adjust_loaded_at": adjust_mark}
+    result = store.write_batch(LoyaltyEvent, table, source=ENGINE_SOURCE,
+                               state=(ENGINE_SOURCE, CURSOR_STREAM, new_cursor))
+    summary = RunSummary(
+        until=until, since=None if since_us is None else from_micros(since_us), rebuilt=whole,
+        customers_replayed=len(ledger.customers), capped_redemptions=ledger.capped,
+        written={"inserted": result.counts.inserted, "updated": result.counts.updated,
+                 "unchanged": result.counts.unchanged, "deleted": deleted})
+    _totals(store, rules, summary, since_us, until_us)
+    return summary
+
+
+def _delete_stale(store: Store, table: pa.Table, customers: list[str] | None) -> int:
+    """Delete the engine's rows (never a person's adjustment) of the replayed customers
+    that the replay no longer produces (an earn of an order cancelled before unlocking)."""
+    keep = pa.table({"event_id": table.column("event_id")})
+    scope = "TRUE" if customers is None else "customer_id IN (SELECT customer_id FROM _scope)"
+    store.con.register("_keep", keep)
+    if customers is not None:
+        store.con.register("_scope", pa.table({"customer_id": pa.array(customers, pa.string())}))
+    try:
+        with store.transaction() as con:
+            row = con.execute(f"""
+                DELETE FROM loyalty_events
+                WHERE source = ? AND kind <> 'adjust' AND {scope}
+                      AND event_id NOT IN (SELECT event_id FROM _keep)
+                RETURNING 1""", [ENGINE_SOURCE]).fetchall()
+    finally:
+        store.con.unregister("_keep")
+        if customers is not None:
+            store.con.unregister("_scope")
+    return len(row)
+
+
+def _totals(store: Store, rules: LoyaltyRules, summary: RunSummary, since_us: int | None,
+            until_us: int) -> None:
+    start = since_us if since_us is not None else -(2 ** 62)
+    moved = dict(store.con.execute("""
+        SELECT kind, CAST(sum(points) AS BIGINT) FROM loyalty_events
+        WHERE epoch_us(occurred_at) >= ? AND epoch_us(occurred_at) < ? GROUP BY kind""",
+        [start, until_us]).fetchall())
+    summary.points = {kind: abs(int(moved.get(kind, 0) or 0))
+                      for kind in ("earn", "redeem", "expire", "reverse")}
+    summary.points["adjust"] = int(moved.get("adjust", 0) or 0)
+    row = store.con.execute("""
+        SELECT count(*), coalesce(CAST(sum(balance) AS BIGINT), 0) FROM (
+            SELECT sum(points) AS balance FROM loyalty_events
+            WHERE epoch_us(occurred_at) < ? GROUP BY customer_id) WHERE balance > 0""",
+        [until_us]).fetchone()
+    assert row is not None
+    summary.members, summary.outstanding_points = int(row[0]), int(row[1])
+    summary.liability = (rules.point_value * summary.outstanding_points).quantize(Decimal("0.01"))
+
+
+__all__ = ["KIND_NAMES", "LedgerConflict", "RunSummary", "run"]

@@ -1,0 +1,278 @@
+"""The ledger: each customer's history replayed in time order, lot by lot.
+
+A balance is sequential by nature (what a redemption may take depends on
+every earlier entry), so the replay walks each customer's happenings in
+order, but everything that does not depend on the balance (the money of
+each order, expiry instants, tiers' windows) is computed beforehand for all
+orders at once.
+
+The rules the replay applies, one place for each:
+
+- **earn**: an order's eligible net paid value times the earn rate (and its
+  tier's multiplier), rounded down, as one lot that becomes available
+  `lock_days` after the order. A refund or cancellation known by then
+  shrinks the lot itself (nothing to reverse).
+- **redeem**: the points an order redeemed, taken from the available lots
+  soonest-to-expire first, never more than the balance (a redemption the
+  balance cannot cover is recorded for what it could, and counted).
+- **expire**: when a lot's time comes, only what is left of it (after
+  redemptions and reversals) expires.
+- **reverse**: a refund or cancellation after the lot became available
+  takes back the points of the refunded share, never more than is left of
+  that lot.
+- **adjust**: a person's entry. A positive one is a lot like an earn; a
+  negative one is taken like a redemption.
+
+At one instant, lots due expire first, then reversals, redemptions, earns and
+adjustments. Entries are keyed by kind and order (or lot), so replaying the
+same history gives the same keys and the same rows: a run over the whole
+history and a run every day write the same ledger.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from clientela_loyalty.calendar import Micros, add_months, review_instants
+from clientela_loyalty.history import Adjustments, Orders
+from clientela_loyalty.rules import LoyaltyRules
+from clientela_loyalty.tiers import TierChange, customer_tiers
+
+US_PER_DAY = 86_400_000_000
+EXPIRE, REVERSE, REDEEM, EARN, ADJUST = 0, 1, 2, 3, 4
+"""Also the order of happenings at one instant (expiry is applied before any of them)."""
+KIND_NAMES = ("expire", "reverse", "redeem", "earn", "adjust")
+
+
+@dataclass
+class Entries:
+    """The computed ledger rows, column by column (adjust rows are inputs, not here)."""
+
+    event_id: list[str] = field(default_factory=list)
+    customer_id: list[str] = field(default_factory=list)
+    kind: list[int] = field(default_factory=list)
+    points: list[int] = field(default_factory=list)
+    at: list[int] = field(default_factory=list)
+    order_id: list[str | None] = field(default_factory=list)
+    expires: list[int | None] = field(default_factory=list)
+
+    def add(self, event_id: str, customer: str, kind: int, points: int, at: int,
+            order_id: str | None, expires: int | None = None) -> int:
+        self.event_id.append(event_id)
+        self.customer_id.append(customer)
+        self.kind.append(kind)
+        self.points.append(points)
+        self.at.append(at)
+        self.order_id.append(order_id)
+        self.expires.append(expires)
+        return len(self.event_id) - 1
+
+    def __len__(self) -> int:
+        return len(self.event_id)
+
+    def to_arrow(self, source: str) -> pa.Table:
+        """LoyaltyEvent columns, timestamps as naive UTC microseconds like the store's."""
+        n = len(self)
+        return pa.table({
+            "source": pa.array([source] * n, pa.string()),
+            "event_id": pa.array(self.event_id, pa.string()),
+            "customer_id": pa.array(self.customer_id, pa.string()),
+            "kind": pa.array([KIND_NAMES[k] for k in self.kind], pa.string()),
+            "points": pa.array(self.points, pa.int64()),
+            "occurred_at": pa.array(self.at, pa.int64()).cast(pa.timestamp("us")),
+            "order_id": pa.array(self.order_id, pa.string()),
+            "expires_at": pa.array(self.expires, pa.int64()).cast(pa.timestamp("us")),
+        })
+
+
+@dataclass
+class Ledger:
+    entries: Entries
+    tier_changes: list[TierChange]
+    capped: int
+    """Redemptions (or negative adjustments) the balance could not wholly cover."""
+    customers: list[str]
+    """Every customer the replay covered (with or without entries)."""
+
+
+class _Lot:
+    __slots__ = ("entry", "expires", "key", "left", "seq")
+
+    def __init__(self, expires: int, seq: int, left: int, key: str, entry: int | None) -> None:
+        self.expires, self.seq, self.left, self.key, self.entry = expires, seq, left, key, entry
+
+    def __lt__(self, other: _Lot) -> bool:
+        return (self.expires, self.seq) < (other.expires, other.seq)
+
+
+def _floor_points(cents: int, numerator: int, denominator: int) -> int:
+    return cents * numerator // denominator
+
+
+def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
+                   timezone: str, until_us: int) -> Ledger:
+    """Replay every customer of `orders` and `adjustments` up to `until` (exclusive)."""
+    months, month_end = rules.expiry_months, rules.expire_at_month_end
+    expiry_of_order = add_months(orders.placed, months, timezone, month_end=month_end)
+    expiry_of_adjust = add_months(adjustments.at, months, timezone, month_end=month_end)
+    lock_us = rules.lock_days * US_PER_DAY
+    rate = rules.rate
+    multipliers = rules.multipliers()
+    thresholds = [int(tier.min_spend * 100) for tier in rules.tiers]
+    if rules.tiers and len(orders.placed):
+        window_end = add_months(orders.placed, 12, timezone)
+        reviews = review_instants(int(orders.placed.min()) - 1, until_us - 1,
+                                  rules.tier_review_months, timezone)
+    else:
+        window_end = reviews = np.zeros(0, np.int64)
+    rolling = rules.expiry == "last_purchase"
+
+    entries = Entries()
+    changes: list[TierChange] = []
+    capped = 0
+    order_customers = orders.customer.to_pylist()
+    adjust_customers = adjustments.customer.to_pylist()
+    placed, updated, eligible = orders.placed, orders.updated, orders.eligible_cents
+    valid, redeemed, shares = orders.valid, orders.redeemed_points, orders.reversed_share
+    covered: list[str] = []
+
+    i = j = 0
+    n_orders, n_adjust = len(order_customers), len(adjust_customers)
+    while i < n_orders or j < n_adjust:
+        customer = min(c for c in (order_customers[i] if i < n_orders else None,
+                                   adjust_customers[j] if j < n_adjust else None) if c is not None)
+        i_end = i
+        while i_end < n_orders and order_customers[i_end] == customer:
+            i_end += 1
+        j_end = j
+        while j_end < n_adjust and adjust_customers[j_end] == customer:
+            j_end += 1
+        covered.append(customer)
+
+        tiers = [0] * (i_end - i)
+        if rules.tiers:
+            tiers = customer_tiers(customer, placed[i:i_end], window_end[i:i_end],
+                                   orders.spend_cents[i:i_end], valid[i:i_end], thresholds,
+                                   reviews, until_us, changes)
+
+        # every happening of this customer: (instant, rank, sequence, index)
+        happenings: list[tuple[int, int, int, int]] = []
+        for k in range(i, i_end):
+            p = int(placed[k])
+            if redeemed[k] > 0 or rolling:
+                happenings.append((p, REDEEM, k, k))
+            if eligible[k] > 0 and p + lock_us < until_us:
+                happenings.append((p + lock_us, EARN, k, k))
+                if shares[k][0] > 0 and updated[k] > p + lock_us and updated[k] < until_us:
+                    happenings.append((int(updated[k]), REVERSE, k, k))
+        for k in range(j, j_end):
+            happenings.append((int(adjustments.at[k]), ADJUST, k, k))
+        happenings.sort()
+
+        lots: list[_Lot] = []
+        lot_of_order: dict[int, _Lot] = {}
+        earned_of_order: dict[int, int] = {}
+        deadline: int | None = None
+
+        def expire_through(moment: int) -> None:
+            while lots and lots[0].expires <= moment:
+                lot = lots.pop(0)
+                if lot.left > 0:
+                    entries.add(f"expire:{lot.key}", customer, EXPIRE, -lot.left, lot.expires,
+                                None)
+                    lot.left = 0
+
+        def take(wanted: int) -> int:
+            """Points taken from the lots, soonest to expire first."""
+            got = 0
+            for lot in lots:
+                if got == wanted:
+                    break
+                step = min(lot.left, wanted - got)
+                lot.left -= step
+                got += step
+            while lots and lots[0].left == 0:
+                lots.pop(0)
+            return got
+
+        def new_lot(points: int, expires: int, seq: int, key: str, entry: int | None) -> _Lot:
+            if rolling and deadline is not None:
+                expires = deadline
+            lot = _Lot(expires, seq, points, key, entry)
+            insort(lots, lot)
+            return lot
+
+        for moment, rank, seq, k in happenings:
+            expire_through(moment)
+            if rank == REDEEM:
+                wanted = int(redeemed[k])
+                if wanted > 0:
+                    got = take(wanted)
+                    capped += got < wanted
+                    if got:
+                        entries.add(f"redeem:{orders.order_id[k]}", customer, REDEEM, -got,
+                                    moment, orders.order_id[k])
+                if rolling and valid[k]:
+                    deadline = int(expiry_of_order[k])
+                    for lot in lots:
+                        lot.expires = deadline
+            elif rank == EARN:
+                mult = multipliers[tiers[k - i]]
+                numerator, denominator = rate.numerator * mult.numerator, \
+                    100 * rate.denominator * mult.denominator
+                refunded, total = shares[k]
+                cents = int(eligible[k])
+                if refunded and int(updated[k]) <= moment:  # known before the points unlock
+                    points = _floor_points(cents * (total - refunded), numerator,
+                                           denominator * total)
+                else:
+                    points = _floor_points(cents, numerator, denominator)
+                earned_of_order[k] = points
+                if points > 0:
+                    expires = int(expiry_of_order[k])
+                    if rolling and deadline is not None:
+                        expires = deadline
+                    entry = entries.add(f"earn:{orders.order_id[k]}", customer, EARN, points,
+                                        moment, orders.order_id[k], expires)
+                    lot_of_order[k] = new_lot(points, expires, seq, orders.order_id[k], entry)
+            elif rank == REVERSE:
+                lot = lot_of_order.get(k)
+                if lot is not None:
+                    mult = multipliers[tiers[k - i]]
+                    refunded, total = shares[k]
+                    kept = _floor_points(
+                        int(eligible[k]) * (total - refunded),
+                        rate.numerator * mult.numerator,
+                        100 * rate.denominator * mult.denominator * total)
+                    back = min(earned_of_order[k] - kept, lot.left)
+                    if back > 0:
+                        lot.left -= back
+                        entries.add(f"reverse:{orders.order_id[k]}", customer, REVERSE, -back,
+                                    moment, orders.order_id[k])
+            else:  # ADJUST
+                points = int(adjustments.points[k])
+                if points > 0:
+                    new_lot(points, int(expiry_of_adjust[k]), n_orders + k,
+                            adjustments.event_id[k], None)
+                elif points < 0:
+                    got = take(-points)
+                    capped += got < -points
+        expire_through(until_us - 1)
+        if rolling:  # an earn's expiry is when its lot's deadline finally fell
+            for lot in lot_of_order.values():
+                if lot.entry is not None:
+                    entries.expires[lot.entry] = lot.expires
+        i, j = i_end, j_end
+    return Ledger(entries, changes, capped, covered)
+
+
+def balances(entries: Entries) -> dict[str, int]:
+    """Each customer's balance at the end of the computed entries (adjustments excluded)."""
+    found: dict[str, int] = {}
+    for customer, points in zip(entries.customer_id, entries.points, strict=True):
+        found[customer] = found.get(customer, 0) + points
+    return found
