@@ -19,7 +19,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from clientela.config import ConfigError, describe_validation_error, load_settings
+from clientela.config import (
+    ConfigError,
+    Settings,
+    config_path,
+    describe_validation_error,
+    load_settings,
+)
 
 
 class Tier(BaseModel):
@@ -95,16 +101,24 @@ class LoyaltyRules(BaseModel):
 
 
 def parse_rules(section: dict[str, Any], origin: str = "clientela.toml") -> LoyaltyRules:
-    """Validate a `[loyalty]` section; a problem becomes a ConfigError naming the field."""
+    """Validate a `[loyalty]` section; a problem becomes a ConfigError naming the field
+    (`clientela.toml: loyalty.lock_days: ...`)."""
     try:
         return LoyaltyRules.model_validate(section)
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, f"{origin}: loyalty")) from None
+        lines = describe_validation_error(error, origin).splitlines()
+        prefix = f"{origin}: "
+        raise ConfigError("\n".join(
+            prefix + "loyalty." + line.removeprefix(prefix) if line.startswith(prefix) else line
+            for line in lines)) from None
+
+
+def rules_from_settings(settings: Settings, origin: str = "clientela.toml") -> LoyaltyRules:
+    """The rules of already-loaded settings (the core keeps `[loyalty]`'s unknown keys)."""
+    section = settings.loyalty.model_dump()
+    return parse_rules(section, origin)
 
 
 def load_rules(config_file: Path | None = None) -> LoyaltyRules:
     """The rules of the workspace's configuration file (defaults when it has none)."""
-    settings = load_settings(config_file)
-    section = settings.loyalty.model_dump()
-    section.update(settings.loyalty.model_extra or {})
-    return parse_rules(section)
+    return rules_from_settings(load_settings(config_file), str(config_path(config_file)))

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clientela_loyalty.calendar import Micros
+from clientela_loyalty.calendar import Micros, add_months, review_instants
+from clientela_loyalty.history import Orders
+from clientela_loyalty.rules import LoyaltyRules
 
 
 @dataclass(frozen=True)
@@ -70,3 +72,24 @@ def customer_tiers(customer_id: str, placed: Micros, window_end: Micros, spend: 
             current = level
     review_until(until_us - 1)
     return before
+
+
+def tiers_of(orders: Orders, rules: LoyaltyRules, timezone: str,
+             until_us: int) -> list[TierChange]:
+    """Every tier change before `until` of every customer of `orders`."""
+    changes: list[TierChange] = []
+    if not rules.tiers or not len(orders.placed):
+        return changes
+    window_end = add_months(orders.placed, 12, timezone)
+    reviews = review_instants(int(orders.placed.min()) - 1, until_us - 1,
+                              rules.tier_review_months, timezone)
+    thresholds = [int(tier.min_spend * 100) for tier in rules.tiers]
+    customers = orders.customer.to_pylist()
+    start = 0
+    for end in range(1, len(customers) + 1):
+        if end == len(customers) or customers[end] != customers[start]:
+            customer_tiers(customers[start], orders.placed[start:end], window_end[start:end],
+                           orders.spend_cents[start:end], orders.valid[start:end], thresholds,
+                           reviews, until_us, changes)
+            start = end
+    return changes

@@ -1,0 +1,126 @@
+"""Who a journey should talk to: members who can redeem, points about to expire, first points,
+tier changes, read from the ledger (the engine's or an imported one).
+
+What is left of each lot at an instant follows from the ledger alone,
+because redemptions take the soonest-to-expire points first: of a balance B,
+a lot keeps `clamp(B - (points of the lots expiring after it), 0, its
+points)`. A lot's points are its earn less the reversals tied to the same
+order, since a reversal takes back what is left of that very lot.
+
+Each audience is one SQL query over `loyalty_events`, returned as Arrow; the
+`loyalty` segmenter puts them together, one segment per customer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+
+from clientela.store import Store
+from clientela_loyalty.calendar import from_micros, to_micros
+from clientela_loyalty.rules import LoyaltyRules
+from clientela_loyalty.tiers import TierChange
+
+
+def _ts(moment: datetime) -> str:
+    """A naive-UTC TIMESTAMP literal (from a datetime, so nothing of a user's text reaches SQL)."""
+    return f"TIMESTAMP '{from_micros(to_micros(moment)):%Y-%m-%d %H:%M:%S.%f}'"
+
+
+def balances_sql(at: datetime) -> str:
+    return f"""SELECT customer_id, CAST(sum(points) AS BIGINT) AS balance
+               FROM loyalty_events WHERE occurred_at < {_ts(at)} GROUP BY customer_id"""
+
+
+def lots_sql(at: datetime) -> str:
+    """customer_id, event_id, expires_at, earned_at, left: what is left of every lot not yet
+    expired before `at`."""
+    before = f"occurred_at < {_ts(at)}"
+    return f"""
+        WITH balance AS ({balances_sql(at)}),
+        reversed AS (
+            SELECT customer_id, order_id, sum(points) AS points FROM loyalty_events
+            WHERE kind = 'reverse' AND order_id IS NOT NULL AND {before} GROUP BY ALL),
+        lots AS (
+            SELECT e.customer_id, e.event_id, e.expires_at, e.occurred_at AS earned_at,
+                   e.points + coalesce(r.points, 0) AS size
+            FROM loyalty_events e
+            LEFT JOIN reversed r ON e.kind = 'earn' AND r.customer_id = e.customer_id
+                                    AND r.order_id = e.order_id
+            WHERE e.points > 0 AND e.kind IN ('earn', 'adjust') AND e.{before}
+                  AND (e.expires_at IS NULL OR e.expires_at >= {_ts(at)})),
+        later AS (
+            SELECT *, coalesce(sum(size) OVER (
+                PARTITION BY customer_id ORDER BY expires_at DESC NULLS FIRST, event_id DESC
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS after
+            FROM lots)
+        SELECT l.customer_id, l.event_id, l.expires_at, l.earned_at,
+               CAST(greatest(least(b.balance - l.after, l.size), 0) AS BIGINT) AS "left"
+        FROM later l JOIN balance b USING (customer_id)"""
+
+
+def expiring_sql(at: datetime, days: int) -> str:
+    horizon = at + timedelta(days=days)
+    return f"""
+        WITH lots AS ({lots_sql(at)}),
+        soon AS (SELECT * FROM lots WHERE "left" > 0 AND expires_at < {_ts(horizon)}),
+        first AS (SELECT customer_id, min(expires_at) AS next_expiry_at FROM soon GROUP BY ALL)
+        SELECT s.customer_id, CAST(sum(s."left") AS BIGINT) AS points_expiring,
+               f.next_expiry_at,
+               CAST(sum(s."left") FILTER (WHERE s.expires_at = f.next_expiry_at) AS BIGINT)
+                   AS next_expiry_points
+        FROM soon s JOIN first f USING (customer_id)
+        GROUP BY s.customer_id, f.next_expiry_at"""
+
+
+def first_points_sql(since: datetime, until: datetime) -> str:
+    return f"""
+        SELECT customer_id, min(occurred_at) AS first_points_at,
+               CAST(arg_min(points, occurred_at) AS BIGINT) AS first_points
+        FROM loyalty_events WHERE kind = 'earn' GROUP BY customer_id
+        HAVING min(occurred_at) >= {_ts(since)} AND min(occurred_at) < {_ts(until)}"""
+
+
+def redeemable_now(store: Store, rules: LoyaltyRules, at: datetime) -> pa.Table:
+    """customer_id, balance: members whose balance at `at` reaches the redemption threshold."""
+    return store.con.execute(
+        f"SELECT * FROM ({balances_sql(at)}) WHERE balance >= ? ORDER BY customer_id",
+        [rules.redemption_threshold]).fetch_arrow_table()
+
+
+def expiring_within(store: Store, at: datetime, days: int) -> pa.Table:
+    """customer_id, points_expiring (in [at, at + days)), next_expiry_at and the
+    next_expiry_points due then: for a 'your points expire on ...' message."""
+    return store.con.execute(
+        f"SELECT * FROM ({expiring_sql(at, days)}) ORDER BY customer_id").fetch_arrow_table()
+
+
+def first_points(store: Store, since: datetime, until: datetime) -> pa.Table:
+    """customer_id, first_points_at, first_points: customers whose first points ever were
+    earned in [since, until), for a welcome message."""
+    return store.con.execute(
+        f"SELECT * FROM ({first_points_sql(since, until)}) ORDER BY customer_id"
+    ).fetch_arrow_table()
+
+
+def tier_changes(store: Store, rules: LoyaltyRules, timezone: str, since: datetime,
+                 until: datetime) -> pa.Table:
+    """customer_id, changed_at, tier_before, tier_after, direction ('up' or 'down') for every
+    tier change in [since, until)."""
+    from clientela_loyalty.history import read_orders
+    from clientela_loyalty.tiers import tiers_of
+
+    until_us, since_us = to_micros(until), to_micros(since)
+    changes: list[TierChange] = tiers_of(read_orders(store.con, rules, until_us), rules,
+                                         timezone, until_us)
+    names = ["", *(tier.name for tier in rules.tiers)]
+    kept = [c for c in changes if since_us <= c.at_us < until_us]
+    return pa.table({
+        "customer_id": pa.array([c.customer_id for c in kept], pa.string()),
+        "changed_at": pa.array([c.at_us for c in kept], pa.int64()).cast(pa.timestamp("us")),
+        "tier_before": pa.array([names[c.before] or None for c in kept], pa.string()),
+        "tier_after": pa.array([names[c.after] or None for c in kept], pa.string()),
+        "direction": pa.array(["up" if c.after > c.before else "down" for c in kept],
+                              pa.string()),
+    })
