@@ -63,7 +63,9 @@ def write_adjustments(store: Store, rules: LoyaltyRules, timezone: str,
             expires = from_micros(int(add_months(moment, rules.expiry_months, timezone,
                                                  month_end=rules.expire_at_month_end)[0]))
         else:
-            held = _balance(store, adj.customer_id, adj.at)
+            held = _balance(store, adj.customer_id, adj.at) + sum(
+                other.points for other in adjustments[:number - 1]
+                if other.customer_id == adj.customer_id and other.at <= adj.at)
             if held + adj.points < 0:
                 raise AdjustmentError(f"{where}: points: {adj.points} would leave a negative "
                                       f"balance (the member holds {held} then)")
