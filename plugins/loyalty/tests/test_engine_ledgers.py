@@ -221,5 +221,5 @@ def test_adjustments_are_lots_and_never_overdraw(tmp_path: Path) -> None:
         ("earn:o1", "earn", 100, "2025-01-01 00:00", "2025-07-01 00:00"),
         ("adjust:gift", "adjust", 30, "2025-01-05 00:00", "2025-07-05 00:00"),
         ("adjust:fix", "adjust", -120, "2025-01-10 00:00", None),
-        ("expire:gift", "expire", -10, "2025-07-05 00:00", None),
+        ("expire:adjust:gift", "expire", -10, "2025-07-05 00:00", None),
     ]
