@@ -7,10 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from clientela.model import Customer, Order, OrderLine
-from clientela.store import Store
 from clientela_loyalty.engine import RunSummary, run
 from clientela_loyalty.rules import LoyaltyRules
+
+from clientela.model import Customer, Order, OrderLine
+from clientela.store import Store
 
 SOURCE = "shop"
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from _loyalty_support import at, balance, customer, ledger, line, order, run_until, store_with
-
 from clientela_loyalty.adjust import Adjustment, AdjustmentError, write_adjustments
 from clientela_loyalty.audiences import tier_changes
 from clientela_loyalty.rules import LoyaltyRules, Tier

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from clientela_loyalty.calendar import Micros, add_months, review_instants
+from clientela_loyalty.calendar import add_months, review_instants
 from clientela_loyalty.history import Adjustments, Orders
 from clientela_loyalty.rules import LoyaltyRules
 from clientela_loyalty.tiers import TierChange, customer_tiers
@@ -109,6 +109,53 @@ class _Lot:
         return (self.expires, self.seq) < (other.expires, other.seq)
 
 
+class _Wallet:
+    """One customer's lots during the replay, soonest to expire first."""
+
+    def __init__(self, customer: str, entries: Entries, rolling: bool) -> None:
+        self.customer, self.entries, self.rolling = customer, entries, rolling
+        self.lots: list[_Lot] = []
+        self.deadline: int | None = None
+        """With expiry after the last purchase: when every point held expires."""
+
+    def expiry(self, own: int) -> int:
+        """A new lot's expiry: its own, or the customer's deadline when expiry is rolling."""
+        return self.deadline if self.rolling and self.deadline is not None else own
+
+    def move_deadline(self, deadline: int) -> None:
+        self.deadline = deadline
+        for lot in self.lots:
+            lot.expires = deadline
+
+    def add(self, points: int, expires: int, seq: int, key: str, entry: int | None) -> _Lot:
+        lot = _Lot(expires, seq, points, key, entry)
+        insort(self.lots, lot)
+        return lot
+
+    def expire_through(self, moment: int) -> None:
+        """Expire what is left of every lot due at or before `moment`."""
+        lots = self.lots
+        while lots and lots[0].expires <= moment:
+            lot = lots.pop(0)
+            if lot.left > 0:
+                self.entries.add(f"expire:{lot.key}", self.customer, EXPIRE, -lot.left,
+                                 lot.expires, None)
+                lot.left = 0
+
+    def take(self, wanted: int) -> int:
+        """Points taken from the lots, soonest to expire first; at most what they hold."""
+        got = 0
+        for lot in self.lots:
+            if got == wanted:
+                break
+            step = min(lot.left, wanted - got)
+            lot.left -= step
+            got += step
+        while self.lots and self.lots[0].left == 0:
+            self.lots.pop(0)
+        return got
+
+
 def _floor_points(cents: int, numerator: int, denominator: int) -> int:
     return cents * numerator // denominator
 
@@ -173,53 +220,22 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
             happenings.append((int(adjustments.at[k]), ADJUST, k, k))
         happenings.sort()
 
-        lots: list[_Lot] = []
+        wallet = _Wallet(customer, entries, rolling)
         lot_of_order: dict[int, _Lot] = {}
         earned_of_order: dict[int, int] = {}
-        deadline: int | None = None
-
-        def expire_through(moment: int) -> None:
-            while lots and lots[0].expires <= moment:
-                lot = lots.pop(0)
-                if lot.left > 0:
-                    entries.add(f"expire:{lot.key}", customer, EXPIRE, -lot.left, lot.expires,
-                                None)
-                    lot.left = 0
-
-        def take(wanted: int) -> int:
-            """Points taken from the lots, soonest to expire first."""
-            got = 0
-            for lot in lots:
-                if got == wanted:
-                    break
-                step = min(lot.left, wanted - got)
-                lot.left -= step
-                got += step
-            while lots and lots[0].left == 0:
-                lots.pop(0)
-            return got
-
-        def new_lot(points: int, expires: int, seq: int, key: str, entry: int | None) -> _Lot:
-            if rolling and deadline is not None:
-                expires = deadline
-            lot = _Lot(expires, seq, points, key, entry)
-            insort(lots, lot)
-            return lot
 
         for moment, rank, seq, k in happenings:
-            expire_through(moment)
+            wallet.expire_through(moment)
             if rank == REDEEM:
                 wanted = int(redeemed[k])
                 if wanted > 0:
-                    got = take(wanted)
+                    got = wallet.take(wanted)
                     capped += got < wanted
                     if got:
                         entries.add(f"redeem:{orders.order_id[k]}", customer, REDEEM, -got,
                                     moment, orders.order_id[k])
                 if rolling and valid[k]:
-                    deadline = int(expiry_of_order[k])
-                    for lot in lots:
-                        lot.expires = deadline
+                    wallet.move_deadline(int(expiry_of_order[k]))
             elif rank == EARN:
                 mult = multipliers[tiers[k - i]]
                 numerator, denominator = rate.numerator * mult.numerator, \
@@ -233,12 +249,10 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
                     points = _floor_points(cents, numerator, denominator)
                 earned_of_order[k] = points
                 if points > 0:
-                    expires = int(expiry_of_order[k])
-                    if rolling and deadline is not None:
-                        expires = deadline
+                    expires = wallet.expiry(int(expiry_of_order[k]))
                     entry = entries.add(f"earn:{orders.order_id[k]}", customer, EARN, points,
                                         moment, orders.order_id[k], expires)
-                    lot_of_order[k] = new_lot(points, expires, seq, orders.order_id[k], entry)
+                    lot_of_order[k] = wallet.add(points, expires, seq, orders.order_id[k], entry)
             elif rank == REVERSE:
                 lot = lot_of_order.get(k)
                 if lot is not None:
@@ -256,12 +270,12 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
             else:  # ADJUST
                 points = int(adjustments.points[k])
                 if points > 0:
-                    new_lot(points, int(expiry_of_adjust[k]), n_orders + k,
-                            adjustments.event_id[k], None)
+                    wallet.add(points, wallet.expiry(int(expiry_of_adjust[k])), n_orders + k,
+                               adjustments.event_id[k], None)
                 elif points < 0:
-                    got = take(-points)
+                    got = wallet.take(-points)
                     capped += got < -points
-        expire_through(until_us - 1)
+        wallet.expire_through(until_us - 1)
         if rolling:  # an earn's expiry is when its lot's deadline finally fell
             for lot in lot_of_order.values():
                 if lot.entry is not None:
@@ -269,10 +283,3 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
         i, j = i_end, j_end
     return Ledger(entries, changes, capped, covered)
 
-
-def balances(entries: Entries) -> dict[str, int]:
-    """Each customer's balance at the end of the computed entries (adjustments excluded)."""
-    found: dict[str, int] = {}
-    for customer, points in zip(entries.customer_id, entries.points, strict=True):
-        found[customer] = found.get(customer, 0) + points
-    return found
