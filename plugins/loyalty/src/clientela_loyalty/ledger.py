@@ -118,9 +118,13 @@ class _Wallet:
         self.deadline: int | None = None
         """With expiry after the last purchase: when every point held expires."""
 
-    def expiry(self, own: int) -> int:
-        """A new lot's expiry: its own, or the customer's deadline when expiry is rolling."""
-        return self.deadline if self.rolling and self.deadline is not None else own
+    def expiry(self, own: int, moment: int) -> int:
+        """A new lot's expiry: its own, or, when expiry is rolling, the customer's deadline
+        unless it has passed (a lot of an order that is no purchase, such as a cancelled one,
+        arriving after every earlier point expired keeps its own)."""
+        if self.rolling and self.deadline is not None and self.deadline > moment:
+            return self.deadline
+        return own
 
     def move_deadline(self, deadline: int) -> None:
         self.deadline = deadline
@@ -249,7 +253,7 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
                     points = _floor_points(cents, numerator, denominator)
                 earned_of_order[k] = points
                 if points > 0:
-                    expires = wallet.expiry(int(expiry_of_order[k]))
+                    expires = wallet.expiry(int(expiry_of_order[k]), moment)
                     entry = entries.add(f"earn:{orders.order_id[k]}", customer, EARN, points,
                                         moment, orders.order_id[k], expires)
                     lot_of_order[k] = wallet.add(points, expires, seq, orders.order_id[k], entry)
@@ -270,7 +274,7 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
             else:  # ADJUST
                 points = int(adjustments.points[k])
                 if points > 0:
-                    wallet.add(points, wallet.expiry(int(expiry_of_adjust[k])), n_orders + k,
+                    wallet.add(points, wallet.expiry(int(expiry_of_adjust[k]), moment), n_orders + k,
                                adjustments.event_id[k], None)
                 elif points < 0:
                     got = wallet.take(-points)
