@@ -47,7 +47,9 @@ class RunSummary:
     rebuilt: bool
     customers_replayed: int
     points: dict[str, int] = field(default_factory=dict)
-    """Points by kind with effect in [since, until): earn, redeem, expire, reverse."""
+    """What the run changed, in points by kind (earn, redeem, expire, reverse: the change of
+    each kind's total, so a restated history counts too; adjust: the adjustments written
+    since the last run)."""
     members: int = 0
     """Customers holding points at `until`."""
     outstanding_points: int = 0
@@ -118,6 +120,7 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
     customers = None if whole else _affected(store, rules, cursor, until_us)
     since_us = None if whole else int(cursor["until_us"])
 
+    before = _kind_totals(store)
     orders = read_orders(store.con, rules, until_us, customers)
     adjustments = read_adjustments(store.con, until_us, customers)
     ledger = compute_ledger(orders, adjustments, rules, timezone, until_us)
@@ -133,7 +136,15 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
         customers_replayed=len(ledger.customers), capped_redemptions=ledger.capped,
         written={"inserted": result.counts.inserted, "updated": result.counts.updated,
                  "unchanged": result.counts.unchanged, "deleted": deleted})
-    _totals(store, rules, summary, since_us, until_us)
+    after = _kind_totals(store)
+    summary.points = {kind: after.get(kind, 0) - before.get(kind, 0)
+                      for kind in ("earn", "redeem", "expire", "reverse")}
+    row = store.con.execute(
+        "SELECT coalesce(sum(points), 0) FROM loyalty_events WHERE source = ? AND kind = 'adjust'"
+        " AND _loaded_at > CAST(? AS TIMESTAMP)",
+        [ENGINE_SOURCE, cursor.get("adjust_loaded_at") or "-infinity"]).fetchone()
+    summary.points["adjust"] = int(row[0]) if row else 0
+    _holdings(store, rules, summary, until_us)
     return summary
 
 
@@ -159,16 +170,15 @@ def _delete_stale(store: Store, table: pa.Table, customers: list[str] | None) ->
     return len(row)
 
 
-def _totals(store: Store, rules: LoyaltyRules, summary: RunSummary, since_us: int | None,
-            until_us: int) -> None:
-    start = since_us if since_us is not None else -(2 ** 62)
-    moved = dict(store.con.execute("""
-        SELECT kind, CAST(sum(points) AS BIGINT) FROM loyalty_events
-        WHERE epoch_us(occurred_at) >= ? AND epoch_us(occurred_at) < ? GROUP BY kind""",
-        [start, until_us]).fetchall())
-    summary.points = {kind: abs(int(moved.get(kind, 0) or 0))
-                      for kind in ("earn", "redeem", "expire", "reverse")}
-    summary.points["adjust"] = int(moved.get("adjust", 0) or 0)
+def _kind_totals(store: Store) -> dict[str, int]:
+    """Points of every kind in the ledger, as magnitudes."""
+    rows = store.con.execute(
+        "SELECT kind, CAST(abs(sum(points)) AS BIGINT) FROM loyalty_events GROUP BY kind"
+    ).fetchall()
+    return {str(kind): int(points) for kind, points in rows}
+
+
+def _holdings(store: Store, rules: LoyaltyRules, summary: RunSummary, until_us: int) -> None:
     row = store.con.execute("""
         SELECT count(*), coalesce(CAST(sum(balance) AS BIGINT), 0) FROM (
             SELECT sum(points) AS balance FROM loyalty_events
