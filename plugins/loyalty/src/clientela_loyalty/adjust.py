@@ -19,7 +19,7 @@ import numpy as np
 
 from clientela.model.entities import LoyaltyEvent
 from clientela.store import Store
-from clientela_loyalty.calendar import add_months, from_micros, to_micros
+from clientela_loyalty.calendar import expiry_instants, from_micros, to_micros
 from clientela_loyalty.history import ENGINE_SOURCE
 from clientela_loyalty.rules import LoyaltyRules
 
@@ -60,8 +60,9 @@ def write_adjustments(store: Store, rules: LoyaltyRules, timezone: str,
         expires = None
         if adj.points > 0:
             moment = np.array([to_micros(adj.at)], dtype=np.int64)
-            expires = from_micros(int(add_months(moment, rules.expiry_months, timezone,
-                                                 month_end=rules.expire_at_month_end)[0]))
+            expires = from_micros(int(expiry_instants(
+                moment, rules.expiry_months, rules.expiry_days, timezone,
+                month_end=rules.expire_at_month_end)[0]))
         else:
             held = _balance(store, adj.customer_id, adj.at) + sum(
                 other.points for other in adjustments[:number - 1]

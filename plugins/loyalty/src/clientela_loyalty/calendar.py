@@ -70,3 +70,15 @@ def to_micros(moment: datetime) -> int:
 def from_micros(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1_000_000, tz=UTC).replace(
         microsecond=int(value % 1_000_000))
+
+
+def expiry_instants(instants: Micros, months: int, days: int | None, timezone: str, *,
+                    month_end: bool = False) -> Micros:
+    """When points earned (or last bought) at `instants` expire: `days` whole days later when
+    set, else `months` calendar months (see add_months)."""
+    if days is not None:
+        later = np.asarray(instants, dtype=np.int64) + days * US_PER_DAY
+        if not month_end:
+            return later
+        return add_months(later, 0, timezone, month_end=True)
+    return add_months(instants, months, timezone, month_end=month_end)

@@ -37,12 +37,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from clientela_loyalty.calendar import add_months, review_instants
+from clientela_loyalty.calendar import US_PER_DAY, add_months, expiry_instants, review_instants
 from clientela_loyalty.history import Adjustments, Orders
 from clientela_loyalty.rules import LoyaltyRules
 from clientela_loyalty.tiers import TierChange, customer_tiers
 
-US_PER_DAY = 86_400_000_000
 EXPIRE, REVERSE, REDEEM, EARN, ADJUST = 0, 1, 2, 3, 4
 """Also the order of happenings at one instant (expiry is applied before any of them)."""
 KIND_NAMES = ("expire", "reverse", "redeem", "earn", "adjust")
@@ -167,9 +166,10 @@ def _floor_points(cents: int, numerator: int, denominator: int) -> int:
 def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                    timezone: str, until_us: int) -> Ledger:
     """Replay every customer of `orders` and `adjustments` up to `until` (exclusive)."""
-    months, month_end = rules.expiry_months, rules.expire_at_month_end
-    expiry_of_order = add_months(orders.placed, months, timezone, month_end=month_end)
-    expiry_of_adjust = add_months(adjustments.at, months, timezone, month_end=month_end)
+    months, days, month_end = rules.expiry_months, rules.expiry_days, rules.expire_at_month_end
+    expiry_of_order = expiry_instants(orders.placed, months, days, timezone, month_end=month_end)
+    expiry_of_adjust = expiry_instants(adjustments.at, months, days, timezone,
+                                       month_end=month_end)
     lock_us = rules.lock_days * US_PER_DAY
     rate = rules.rate
     multipliers = rules.multipliers()

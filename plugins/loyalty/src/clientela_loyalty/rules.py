@@ -67,6 +67,10 @@ class LoyaltyRules(BaseModel):
         description="'lot': each lot expires expiry_months after it was earned; "
         "'last_purchase': every point expires expiry_months after the last purchase.")
     expiry_months: int = Field(default=12, ge=1, le=120)
+    expiry_days: int | None = Field(
+        default=None, ge=1, le=3660,
+        description="When set, a lot (or every point) expires this many days (of 24 hours) "
+        "after instead of expiry_months calendar months.")
     expire_at_month_end: bool = Field(
         default=False, description="Move each expiry to the end of its (local) month.")
     tiers: list[Tier] = Field(default_factory=list,
