@@ -81,14 +81,14 @@ def _affected(store: Store, rules: LoyaltyRules, cursor: dict[str, Any],
     table = store.con.execute(f"""
         SELECT customer_id FROM orders
         WHERE customer_id IS NOT NULL AND (
-            _loaded_at >= CAST(? AS TIMESTAMP)
+            _loaded_at > CAST(? AS TIMESTAMP)
             OR epoch_us(placed_at) + {lock_us} BETWEEN ? AND ? - 1
             OR epoch_us(placed_at) BETWEEN ? AND ? - 1
             OR epoch_us(updated_at) BETWEEN ? AND ? - 1)
         UNION
         SELECT customer_id FROM loyalty_events
         WHERE source = ? AND (
-            (kind = 'adjust' AND (_loaded_at >= CAST(? AS TIMESTAMP)
+            (kind = 'adjust' AND (_loaded_at > CAST(? AS TIMESTAMP)
                                   OR epoch_us(occurred_at) BETWEEN ? AND ? - 1))
             OR (points > 0 AND epoch_us(expires_at) BETWEEN ? AND ? - 1))
         ORDER BY 1""",
