@@ -124,7 +124,7 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
     orders = read_orders(store.con, rules, until_us, customers)
     adjustments = read_adjustments(store.con, until_us, customers)
     ledger = compute_ledger(orders, adjustments, rules, timezone, until_us)
-    table = ledger.entries.to_arrow(ENGINE_SOURCE)
+    table = ledger.table
 
     deleted = _delete_stale(store, table, None if customers is None else customers.to_pylist())
     new_cursor = {"until_us": until_us, "rules": fingerprint,
@@ -133,7 +133,7 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
                                state=(ENGINE_SOURCE, CURSOR_STREAM, new_cursor))
     summary = RunSummary(
         until=until, since=None if since_us is None else from_micros(since_us), rebuilt=whole,
-        customers_replayed=len(ledger.customers), capped_redemptions=ledger.capped,
+        customers_replayed=ledger.customers, capped_redemptions=ledger.capped,
         written={"inserted": result.counts.inserted, "updated": result.counts.updated,
                  "unchanged": result.counts.unchanged, "deleted": deleted})
     after = _kind_totals(store)

@@ -29,7 +29,7 @@ class Orders:
     """Orders of customers, sorted by (customer, placed_at, order_id)."""
 
     customer: pa.Array
-    order_id: list[str]
+    order_id: pa.Array
     placed: Micros
     updated: Micros
     valid: np.ndarray
@@ -41,6 +41,17 @@ class Orders:
     spend_cents: Micros
     """Net paid value after refunds, for tiers."""
     redeemed_points: Micros
+
+    def take(self, mask: np.ndarray) -> Orders:
+        """The orders where `mask` holds, in the same order."""
+        keep = pa.array(mask)
+        return Orders(
+            customer=self.customer.filter(keep), order_id=self.order_id.filter(keep),
+            placed=self.placed[mask], updated=self.updated[mask], valid=self.valid[mask],
+            reversed_share=[s for s, m in zip(self.reversed_share, mask.tolist(), strict=True)
+                            if m],
+            eligible_cents=self.eligible_cents[mask], spend_cents=self.spend_cents[mask],
+            redeemed_points=self.redeemed_points[mask])
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,7 @@ def _orders(table: pa.Table, rules: LoyaltyRules) -> Orders:
     redeemed[money_only] = [int(c / value) for c in col["loyalty_cents"][money_only].tolist()]
     return Orders(
         customer=table.column("customer_id").combine_chunks(),
-        order_id=table.column("order_id").to_pylist(),
+        order_id=table.column("order_id").combine_chunks(),
         placed=col["placed"].astype(np.int64), updated=col["updated"].astype(np.int64),
         valid=col["valid"].astype(bool), reversed_share=share,
         eligible_cents=eligible.astype(np.int64), spend_cents=spend.astype(np.int64),

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from clientela_loyalty.calendar import US_PER_DAY, add_months, expiry_instants, review_instants
-from clientela_loyalty.history import Adjustments, Orders
+from clientela_loyalty.history import ENGINE_SOURCE, Adjustments, Orders
 from clientela_loyalty.rules import LoyaltyRules
 from clientela_loyalty.tiers import TierChange, customer_tiers
 
@@ -73,29 +74,33 @@ class Entries:
     def __len__(self) -> int:
         return len(self.event_id)
 
-    def to_arrow(self, source: str) -> pa.Table:
-        """LoyaltyEvent columns, timestamps as naive UTC microseconds like the store's."""
-        n = len(self)
-        return pa.table({
-            "source": pa.array([source] * n, pa.string()),
-            "event_id": pa.array(self.event_id, pa.string()),
-            "customer_id": pa.array(self.customer_id, pa.string()),
-            "kind": pa.array([KIND_NAMES[k] for k in self.kind], pa.string()),
-            "points": pa.array(self.points, pa.int64()),
-            "occurred_at": pa.array(self.at, pa.int64()).cast(pa.timestamp("us")),
-            "order_id": pa.array(self.order_id, pa.string()),
-            "expires_at": pa.array(self.expires, pa.int64()).cast(pa.timestamp("us")),
-        })
+    def to_arrow(self) -> pa.Table:
+        return _table(pa.array(self.event_id, pa.string()), pa.array(self.customer_id, pa.string()),
+                      pa.array([KIND_NAMES[k] for k in self.kind], pa.string()),
+                      pa.array(self.points, pa.int64()), pa.array(self.at, pa.int64()),
+                      pa.array(self.order_id, pa.string()), pa.array(self.expires, pa.int64()))
+
+
+def _table(event_id: pa.Array, customer_id: pa.Array, kind: pa.Array, points: pa.Array,
+           at: pa.Array, order_id: pa.Array, expires: pa.Array) -> pa.Table:
+    """LoyaltyEvent columns, timestamps as naive UTC microseconds like the store's."""
+    return pa.table({
+        "source": pa.array([ENGINE_SOURCE] * len(event_id), pa.string()),
+        "event_id": event_id, "customer_id": customer_id, "kind": kind, "points": points,
+        "occurred_at": at.cast(pa.timestamp("us")), "order_id": order_id,
+        "expires_at": expires.cast(pa.timestamp("us")),
+    })
 
 
 @dataclass
 class Ledger:
-    entries: Entries
+    table: pa.Table
+    """The computed rows, as LoyaltyEvent columns (source `loyalty`)."""
     tier_changes: list[TierChange]
     capped: int
     """Redemptions (or negative adjustments) the balance could not wholly cover."""
-    customers: list[str]
-    """Every customer the replay covered (with or without entries)."""
+    customers: int
+    """How many customers the replay covered (with or without entries)."""
 
 
 class _Lot:
@@ -163,8 +168,63 @@ def _floor_points(cents: int, numerator: int, denominator: int) -> int:
     return cents * numerator // denominator
 
 
+def _plain(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules) -> np.ndarray:
+    """The orders of customers whose ledger needs no replay: with lots expiring on their own
+    (no rolling expiry, no tiers), no redemption, refund, cancellation or adjustment, each
+    order is an earn and, in time, the expiry of all of it."""
+    n = len(orders.placed)
+    if rules.expiry == "last_purchase" or rules.tiers or n == 0:
+        return np.zeros(n, dtype=bool)
+    starts = np.ones(n, dtype=bool)
+    if n > 1:
+        starts[1:] = pc.not_equal(orders.customer[1:], orders.customer[:-1]).to_numpy(
+            zero_copy_only=False)
+    group = np.cumsum(starts) - 1
+    reversed_any = np.fromiter((s[0] > 0 for s in orders.reversed_share), bool, n)
+    busy = np.bincount(group, weights=(orders.redeemed_points > 0) | reversed_any) > 0
+    adjusted = pc.is_in(orders.customer, value_set=pc.unique(adjustments.customer)).to_numpy(
+        zero_copy_only=False) if len(adjustments.at) else np.zeros(n, dtype=bool)
+    return ~busy[group] & ~adjusted
+
+
+def _plain_ledger(orders: Orders, rules: LoyaltyRules, timezone: str, until_us: int) -> pa.Table:
+    """Earn and expire rows of plain orders (see `_plain`), all at once."""
+    rate = rules.rate
+    points = orders.eligible_cents * rate.numerator // (100 * rate.denominator)
+    earned_at = orders.placed + rules.lock_days * US_PER_DAY
+    keep = (points > 0) & (earned_at < until_us)
+    expires = expiry_instants(orders.placed[keep], rules.expiry_months, rules.expiry_days,
+                              timezone, month_end=rules.expire_at_month_end)
+    points, earned_at = points[keep], earned_at[keep]
+    ids, customers = orders.order_id.filter(pa.array(keep)), orders.customer.filter(pa.array(keep))
+    earns = _table(pc.binary_join_element_wise("earn:", ids, ""), customers,
+                   pa.array(np.full(len(points), "earn")), pa.array(points),
+                   pa.array(earned_at), ids, pa.array(expires))
+    gone = pa.array(expires < until_us)
+    n = int(np.count_nonzero(expires < until_us))
+    expired = _table(pc.binary_join_element_wise("expire:", ids.filter(gone), ""),
+                     customers.filter(gone), pa.array(np.full(n, "expire")),
+                     pa.array(-points[expires < until_us]),
+                     pa.array(expires[expires < until_us]), pa.nulls(n, pa.string()),
+                     pa.nulls(n, pa.int64()))
+    return pa.concat_tables([earns, expired])
+
+
 def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                    timezone: str, until_us: int) -> Ledger:
+    """Every customer of `orders` and `adjustments` up to `until` (exclusive): the plain ones
+    at once, the others replayed."""
+    plain = _plain(orders, adjustments, rules)
+    fast = _plain_ledger(orders.take(plain), rules, timezone, until_us)
+    plain_customers = len(pc.unique(orders.customer.filter(pa.array(plain))))
+    ledger = _replay(orders.take(~plain), adjustments, rules, timezone, until_us)
+    ledger.table = pa.concat_tables([fast, ledger.table])
+    ledger.customers += plain_customers
+    return ledger
+
+
+def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
+            timezone: str, until_us: int) -> Ledger:
     """Replay every customer of `orders` and `adjustments` up to `until` (exclusive)."""
     months, days, month_end = rules.expiry_months, rules.expiry_days, rules.expire_at_month_end
     expiry_of_order = expiry_instants(orders.placed, months, days, timezone, month_end=month_end)
@@ -189,7 +249,8 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
     adjust_customers = adjustments.customer.to_pylist()
     placed, updated, eligible = orders.placed, orders.updated, orders.eligible_cents
     valid, redeemed, shares = orders.valid, orders.redeemed_points, orders.reversed_share
-    covered: list[str] = []
+    covered = 0
+    order_ids = orders.order_id.to_pylist()
 
     i = j = 0
     n_orders, n_adjust = len(order_customers), len(adjust_customers)
@@ -202,7 +263,7 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
         j_end = j
         while j_end < n_adjust and adjust_customers[j_end] == customer:
             j_end += 1
-        covered.append(customer)
+        covered += 1
 
         tiers = [0] * (i_end - i)
         if rules.tiers:
@@ -236,8 +297,8 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
                     got = wallet.take(wanted)
                     capped += got < wanted
                     if got:
-                        entries.add(f"redeem:{orders.order_id[k]}", customer, REDEEM, -got,
-                                    moment, orders.order_id[k])
+                        entries.add(f"redeem:{order_ids[k]}", customer, REDEEM, -got,
+                                    moment, order_ids[k])
                 if rolling and valid[k]:
                     wallet.move_deadline(int(expiry_of_order[k]))
             elif rank == EARN:
@@ -254,9 +315,9 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
                 earned_of_order[k] = points
                 if points > 0:
                     expires = wallet.expiry(int(expiry_of_order[k]), moment)
-                    entry = entries.add(f"earn:{orders.order_id[k]}", customer, EARN, points,
-                                        moment, orders.order_id[k], expires)
-                    lot_of_order[k] = wallet.add(points, expires, seq, orders.order_id[k], entry)
+                    entry = entries.add(f"earn:{order_ids[k]}", customer, EARN, points,
+                                        moment, order_ids[k], expires)
+                    lot_of_order[k] = wallet.add(points, expires, seq, order_ids[k], entry)
             elif rank == REVERSE:
                 lot = lot_of_order.get(k)
                 if lot is not None:
@@ -269,8 +330,8 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
                     back = min(earned_of_order[k] - kept, lot.left)
                     if back > 0:
                         lot.left -= back
-                        entries.add(f"reverse:{orders.order_id[k]}", customer, REVERSE, -back,
-                                    moment, orders.order_id[k])
+                        entries.add(f"reverse:{order_ids[k]}", customer, REVERSE, -back,
+                                    moment, order_ids[k])
             else:  # ADJUST
                 points = int(adjustments.points[k])
                 if points > 0:
@@ -285,5 +346,5 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
                 if lot.entry is not None:
                     entries.expires[lot.entry] = lot.expires
         i, j = i_end, j_end
-    return Ledger(entries, changes, capped, covered)
+    return Ledger(entries.to_arrow(), changes, capped, covered)
 
