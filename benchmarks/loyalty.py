@@ -36,13 +36,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from clientela_loyalty.engine import run
+from clientela_loyalty.rules import LoyaltyRules
 from kpi_rfm import PeakRss
 from kpis import CACHE, demo_store
 
 from clientela.demo.calendar import DEFAULT_END
 from clientela.store import Store
-from clientela_loyalty.engine import run
-from clientela_loyalty.rules import LoyaltyRules
 
 TIMEZONE = "America/Sao_Paulo"
 RULES = LoyaltyRules(exclude_channels=["marketplace"], expiry_days=365,
@@ -132,7 +132,7 @@ def pandas_ledger(store: Store, until: datetime) -> dict[str, int]:
         earned: dict[str, list] = {}
         for moment, rank, row in [*happenings, (until_ts - pd.Timedelta(microseconds=1), 9, None)]:
             while lots and lots[0][0] <= moment:
-                expires, left, _ = lots.pop(0)
+                _, left, _ = lots.pop(0)
                 totals["expire"] += left
             if rank == 2:
                 wanted, got = int(row.loyalty_points_redeemed), 0
@@ -147,7 +147,7 @@ def pandas_ledger(store: Store, until: datetime) -> dict[str, int]:
                 if points > 0:
                     lot = [moment + year, points, row.order_id]
                     lots.append(lot)
-                    earned[row.order_id] = lot + [points]
+                    earned[row.order_id] = [*lot, points]
                     totals["earn"] += points
             elif rank == 1 and row.order_id in earned:
                 lot = earned[row.order_id]

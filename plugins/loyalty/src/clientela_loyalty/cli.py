@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from clientela.cli.common import UserError, console, workspace
+
+if TYPE_CHECKING:
+    from clientela_loyalty.rules import LoyaltyRules
 
 loyalty_app = typer.Typer(help="The loyalty programme: points ledger, statements, audiences.",
                           no_args_is_help=True)
@@ -35,7 +38,7 @@ def _instant(text: str | None, option: str) -> datetime:
         raise UserError(f"{option}: {error}") from None
 
 
-def _rules():  # type: ignore[no-untyped-def]
+def _rules() -> LoyaltyRules:
     from clientela.config import config_path
     from clientela_loyalty.rules import rules_from_settings
 

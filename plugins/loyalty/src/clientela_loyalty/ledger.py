@@ -184,7 +184,8 @@ def _plain(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules) -> np.
     busy = np.bincount(group, weights=(orders.redeemed_points > 0) | reversed_any) > 0
     adjusted = pc.is_in(orders.customer, value_set=pc.unique(adjustments.customer)).to_numpy(
         zero_copy_only=False) if len(adjustments.at) else np.zeros(n, dtype=bool)
-    return ~busy[group] & ~adjusted
+    plain: np.ndarray = ~busy[group] & ~adjusted
+    return plain
 
 
 def _plain_ledger(orders: Orders, rules: LoyaltyRules, timezone: str, until_us: int) -> pa.Table:

@@ -56,8 +56,8 @@ def segment_sql(as_of: object, params: LoyaltySegmentParams) -> str:
 
 
 def loyalty_segments(ctx: MetricContext, params: LoyaltySegmentParams) -> ir.Table:
-    backend = ctx.backend
-    return backend.sql(segment_sql(ctx.as_of, params))  # type: ignore[attr-defined,no-any-return]
+    table: ir.Table = ctx.backend.sql(segment_sql(ctx.as_of, params))
+    return table
 
 
 LOYALTY_SEGMENTER = Segmenter(
