@@ -222,3 +222,29 @@ def test_adjustments_are_lots_and_never_overdraw(tmp_path: Path) -> None:
         ("adjust:fix", "adjust", -120, "2025-01-10 00:00", None),
         ("expire:adjust:gift", "expire", -10, "2025-07-05 00:00", None),
     ]
+
+
+def test_reversal_overdraw_leaves_a_debt_that_later_points_pay(tmp_path: Path) -> None:
+    """With reversal_overdraw, refunding all of o1 (1000 points) after 800 were redeemed takes
+    its lot's 200, o2's 100 and leaves 700 owed: the balance is -700 until o3's 1000 points
+    pay the debt; 300 of them are left, and only those expire."""
+    store = store_with(
+        tmp_path / "s.duckdb",
+        order("o1", "c", "2025-01-01", 1000, status="refunded", refunded=1000,
+              updated="2025-01-20"),
+        order("o2", "c", "2025-01-10", 100, loyalty_points_redeemed=800),
+        order("o3", "c", "2025-02-01", 1000),
+    )
+    rules = LoyaltyRules(reversal_overdraw=True, expiry_months=2)
+    run_until(store, "2025-06-01", rules)
+    assert ledger(store) == [
+        ("earn:o1", "earn", 1000, "2025-01-01 00:00", "2025-03-01 00:00"),
+        ("redeem:o2", "redeem", -800, "2025-01-10 00:00", None),
+        ("earn:o2", "earn", 100, "2025-01-10 00:00", "2025-03-10 00:00"),
+        ("reverse:o1", "reverse", -1000, "2025-01-20 00:00", None),
+        ("earn:o3", "earn", 1000, "2025-02-01 00:00", "2025-04-01 00:00"),
+        ("expire:o3", "expire", -300, "2025-04-01 00:00", None),
+    ]
+    assert balance(store, "c", "2025-01-25") == -700
+    assert balance(store, "c", "2025-02-02") == 300
+    assert balance(store, "c") == 0

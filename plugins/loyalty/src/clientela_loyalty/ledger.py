@@ -119,6 +119,8 @@ class _Wallet:
     def __init__(self, customer: str, entries: Entries, rolling: bool) -> None:
         self.customer, self.entries, self.rolling = customer, entries, rolling
         self.lots: list[_Lot] = []
+        self.debt = 0
+        """Points owed after a reversal beyond the balance (only with reversal_overdraw)."""
         self.deadline: int | None = None
         """With expiry after the last purchase: when every point held expires."""
 
@@ -136,7 +138,10 @@ class _Wallet:
             lot.expires = deadline
 
     def add(self, points: int, expires: int, seq: int, key: str, entry: int | None) -> _Lot:
-        lot = _Lot(expires, seq, points, key, entry)
+        """A new lot; it pays off any debt first."""
+        paid = min(self.debt, points)
+        self.debt -= paid
+        lot = _Lot(expires, seq, points - paid, key, entry)
         insort(self.lots, lot)
         return lot
 
@@ -328,9 +333,14 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                         int(eligible[k]) * (total - refunded),
                         rate.numerator * mult.numerator,
                         100 * rate.denominator * mult.denominator * total)
-                    back = min(earned_of_order[k] - kept, lot.left)
+                    wanted = earned_of_order[k] - kept
+                    back = min(wanted, lot.left)
+                    lot.left -= back
+                    if rules.reversal_overdraw and wanted > back:
+                        got = wallet.take(wanted - back)
+                        wallet.debt += wanted - back - got
+                        back = wanted
                     if back > 0:
-                        lot.left -= back
                         entries.add(f"reverse:{order_ids[k]}", customer, REVERSE, -back,
                                     moment, order_ids[k])
             else:  # ADJUST

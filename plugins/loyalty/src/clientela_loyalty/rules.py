@@ -73,6 +73,11 @@ class LoyaltyRules(BaseModel):
         "after instead of expiry_months calendar months.")
     expire_at_month_end: bool = Field(
         default=False, description="Move each expiry to the end of its (local) month.")
+    reversal_overdraw: bool = Field(
+        default=False,
+        description="A refund after the points were spent takes the rest back from the other "
+        "lots and, beyond the balance, leaves a negative balance that later points pay off "
+        "(default: never more than is left of the order's own lot).")
     tiers: list[Tier] = Field(default_factory=list,
                               description="Optional tiers, lowest threshold first.")
     tier_review_months: int = Field(
