@@ -253,8 +253,12 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
     capped = 0
     order_customers = orders.customer.to_pylist()
     adjust_customers = adjustments.customer.to_pylist()
-    placed, updated, eligible = orders.placed, orders.updated, orders.eligible_cents
-    valid, redeemed, shares = orders.valid, orders.redeemed_points, orders.reversed_share
+    # plain Python lists: indexing them is several times cheaper than numpy scalars
+    placed, updated = orders.placed.tolist(), orders.updated.tolist()
+    eligible, redeemed = orders.eligible_cents.tolist(), orders.redeemed_points.tolist()
+    valid, shares = orders.valid.tolist(), orders.reversed_share
+    order_expiry, adjust_expiry = expiry_of_order.tolist(), expiry_of_adjust.tolist()
+    adjust_at, adjust_points = adjustments.at.tolist(), adjustments.points.tolist()
     covered = 0
     order_ids = orders.order_id.to_pylist()
 
@@ -280,15 +284,15 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
         # every happening of this customer: (instant, rank, sequence, index)
         happenings: list[tuple[int, int, int, int]] = []
         for k in range(i, i_end):
-            p = int(placed[k])
+            p = placed[k]
             if redeemed[k] > 0 or rolling:
                 happenings.append((p, REDEEM, k, k))
             if eligible[k] > 0 and p + lock_us < until_us:
                 happenings.append((p + lock_us, EARN, k, k))
                 if shares[k][0] > 0 and updated[k] > p + lock_us and updated[k] < until_us:
-                    happenings.append((int(updated[k]), REVERSE, k, k))
+                    happenings.append((updated[k], REVERSE, k, k))
         for k in range(j, j_end):
-            happenings.append((int(adjustments.at[k]), ADJUST, k, k))
+            happenings.append((adjust_at[k], ADJUST, k, k))
         happenings.sort()
 
         wallet = _Wallet(customer, entries, rolling)
@@ -298,7 +302,7 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
         for moment, rank, seq, k in happenings:
             wallet.expire_through(moment)
             if rank == REDEEM:
-                wanted = int(redeemed[k])
+                wanted = redeemed[k]
                 if wanted > 0:
                     got = wallet.take(wanted)
                     capped += got < wanted
@@ -306,21 +310,21 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                         entries.add(f"redeem:{order_ids[k]}", customer, REDEEM, -got,
                                     moment, order_ids[k])
                 if rolling and valid[k]:
-                    wallet.move_deadline(int(expiry_of_order[k]))
+                    wallet.move_deadline(order_expiry[k])
             elif rank == EARN:
                 mult = multipliers[tiers[k - i]]
                 numerator, denominator = rate.numerator * mult.numerator, \
                     100 * rate.denominator * mult.denominator
                 refunded, total = shares[k]
-                cents = int(eligible[k])
-                if refunded and int(updated[k]) <= moment:  # known before the points unlock
+                cents = eligible[k]
+                if refunded and updated[k] <= moment:  # known before the points unlock
                     points = _floor_points(cents * (total - refunded), numerator,
                                            denominator * total)
                 else:
                     points = _floor_points(cents, numerator, denominator)
                 earned_of_order[k] = points
                 if points > 0:
-                    expires = wallet.expiry(int(expiry_of_order[k]), moment)
+                    expires = wallet.expiry(order_expiry[k], moment)
                     entry = entries.add(f"earn:{order_ids[k]}", customer, EARN, points,
                                         moment, order_ids[k], expires)
                     lot_of_order[k] = wallet.add(points, expires, seq, order_ids[k], entry)
@@ -330,7 +334,7 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                     mult = multipliers[tiers[k - i]]
                     refunded, total = shares[k]
                     kept = _floor_points(
-                        int(eligible[k]) * (total - refunded),
+                        eligible[k] * (total - refunded),
                         rate.numerator * mult.numerator,
                         100 * rate.denominator * mult.denominator * total)
                     wanted = earned_of_order[k] - kept
@@ -344,9 +348,9 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                         entries.add(f"reverse:{order_ids[k]}", customer, REVERSE, -back,
                                     moment, order_ids[k])
             else:  # ADJUST
-                points = int(adjustments.points[k])
+                points = adjust_points[k]
                 if points > 0:
-                    wallet.add(points, wallet.expiry(int(expiry_of_adjust[k]), moment), n_orders + k,
+                    wallet.add(points, wallet.expiry(adjust_expiry[k], moment), n_orders + k,
                                adjustments.event_id[k], None)
                 elif points < 0:
                     got = wallet.take(-points)
