@@ -142,7 +142,11 @@ class _Wallet:
         paid = min(self.debt, points)
         self.debt -= paid
         lot = _Lot(expires, seq, points - paid, key, entry)
-        insort(self.lots, lot)
+        lots = self.lots
+        if not lots or lots[-1].expires < expires:  # the usual case: it expires last
+            lots.append(lot)
+        else:
+            insort(lots, lot)
         return lot
 
     def expire_through(self, moment: int) -> None:
