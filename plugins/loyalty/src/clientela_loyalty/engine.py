@@ -84,7 +84,8 @@ def _affected(store: Store, rules: LoyaltyRules, cursor: dict[str, Any],
             _loaded_at > CAST(? AS TIMESTAMP)
             OR epoch_us(placed_at) + {lock_us} BETWEEN ? AND ? - 1
             OR epoch_us(placed_at) BETWEEN ? AND ? - 1
-            OR epoch_us(updated_at) BETWEEN ? AND ? - 1)
+            OR ((refunded_amount > 0 OR status = 'cancelled')
+                AND epoch_us(updated_at) BETWEEN ? AND ? - 1))
         UNION
         SELECT customer_id FROM loyalty_events
         WHERE source = ? AND (
