@@ -138,6 +138,7 @@ def test_incremental_runs_equal_one_run_and_rerun_changes_nothing(
     assert _rows(daily) == expected
 
 
+@pytest.mark.slow
 def test_day_by_day_equals_one_run() -> None:
     """A fixed history run every single day for 150 days, with a lock, refunds inside and
     after it, a cancellation, redemptions across lots and expiries."""
