@@ -16,7 +16,7 @@ from clientela.cli.app import main
 from clientela.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kpi"))
-from _kpi_fixtures import basic_records, build_store  # noqa: E402
+from _kpi_fixtures import basic_records, build_store
 
 PLUGIN = "segments.plugin_segmenter"
 AS_OF = "2025-03-10"
