@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from clientela_woocommerce import WooCommerceConfig, build_source
@@ -40,7 +41,7 @@ class TestWooCommerceContract(SourceContract):
 
     name, distribution = "woocommerce", "clientela-woocommerce"
     storm = 12
-    kill_settings = {"batch_rows": 100}  # a batch per page, so it dies after page 2
+    kill_settings: ClassVar[dict[str, int]] = {"batch_rows": 100}  # dies after page 2
 
     @pytest.fixture
     def fake(self, store_data: StoreData) -> Iterator[FakeWooCommerce]:

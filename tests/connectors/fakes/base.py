@@ -2,8 +2,8 @@
 connector outside this repository builds its fake on it too; kept here for old imports."""
 
 from clientela.testing.fake_server import (  # noqa: F401
-    Faults,
     FakeServer,
+    Faults,
     Logged,
     Reply,
     Request,
