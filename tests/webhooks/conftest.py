@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from connectors.fakes.base import Reply, Request
 from connectors.fakes.data import StoreData, generate
 from connectors.fakes.nuvemshop import FakeNuvemshop
 from connectors.fakes.woocommerce import FakeWooCommerce
 
 from clientela import plugins
+from clientela.testing.fake_server import Reply, Request
 from clientela.webhooks import Applier, EventMapper, Receiver, Spool, build_mappers
 
 from .helpers import CONTEXT, NUVEM_SECRET, SECRETS, WOO_SECRET

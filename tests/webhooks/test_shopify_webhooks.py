@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from clientela_shopify import ShopifyConfig, build_source
 from clientela_shopify.webhooks import RestMapper, WebhookSettings, refunded_total
-from connectors.fakes.base import VirtualClock
 from connectors.fakes.data import CENT, StoreCustomer, StoreData, StoreOrder
 from connectors.fakes.shopify import PRESENTMENT_RATE, FakeShopify
 from connectors.helpers import sync
 
 from clientela.store import Store
+from clientela.testing.fake_server import VirtualClock
 from clientela.webhooks import EventMapper, Receiver, build_mappers, create_app
 
 from .helpers import SHOPIFY_SECRET, body_of, live, post, shopify_headers

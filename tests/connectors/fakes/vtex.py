@@ -19,7 +19,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from .base import FakeServer, Reply, Request, render_list
+from clientela.testing.fake_server import FakeServer, Reply, Request, render_list
+
 from .data import StoreCustomer, StoreData, StoreOrder
 
 STATUS = {"pending": "payment-pending", "paid": "ready-for-handling", "fulfilled": "invoiced",

@@ -90,9 +90,10 @@ KILLER = textwrap.dedent("""
 """)
 
 
-def sync(store_path: Path, name: str, source: Source) -> SyncSummary:
+def sync(store_path: Path, name: str, source: Source, **options: Any) -> SyncSummary:
+    """One sync of `source` into the store file, as `clientela sync` runs it."""
     with Store(store_path) as store:
-        return run_sync(store, name, source, context=CONTEXT)
+        return run_sync(store, name, source, context=CONTEXT, **options)
 
 
 def read(summary: SyncSummary, stream: str) -> int:
