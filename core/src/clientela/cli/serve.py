@@ -27,7 +27,10 @@ def destination_openers() -> dict[str, Callable[[], Any]]:
     from clientela.cli.push import open_destination
     from clientela.plugins import registry
 
-    return {name: (lambda name=name: open_destination(name))
+    def opener(name: str) -> Callable[[], Any]:
+        return lambda: open_destination(name)
+
+    return {name: opener(name)
             for name in workspace.settings.destinations if name in registry().destinations}
 
 

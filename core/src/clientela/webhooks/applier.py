@@ -78,7 +78,8 @@ class Applier:
     def __init__(self, spool: Spool, store_path: str | Path,
                  mappers: Mapping[str, EventMapper | None], *, context: Mapping[str, Any],
                  batch_size: int = 500, on_write: WriteHook | None = None,
-                 destinations: DestinationOpeners | Callable[[], DestinationOpeners] = (),
+                 destinations: DestinationOpeners | Callable[[], DestinationOpeners] | None
+                 = None,
                  exports: Path | None = None) -> None:
         self.spool = spool
         self.destinations = destinations
@@ -163,7 +164,8 @@ class Applier:
         from clientela.destinations.forget import forget
         from clientela.privacy_export import export_person
 
-        openers = self.destinations() if callable(self.destinations) else self.destinations
+        found = self.destinations() if callable(self.destinations) else self.destinations
+        openers = found or {}
         for request in requests:
             if request.action == "export":
                 folder = self.exports or self.store_path.with_name(
@@ -182,6 +184,7 @@ class Applier:
     def _addresses(store: Store, source: str, request: PrivacyRequest) -> list[str]:
         """The e-mails a forget request is about: the one given, else the customer's in the
         store, or every address this source brought for `everyone`."""
+        params: list[str | None]
         if request.everyone:
             sql, params = ("SELECT DISTINCT lower(email) FROM customers WHERE source = ? AND "
                            "email IS NOT NULL ORDER BY 1", [source])
