@@ -108,7 +108,9 @@ def rfm_features(store: object, as_of: datetime, timezone: str, currency: str,
     ctx = MetricContext(backend=backend, period=period, as_of=as_of, timezone=timezone,
                         currency=currency, metric="push", cache=TableCache(backend))
     scored = segment_table(ctx, "rfm")
-    chosen = segment_table(ctx, segmenter).select(_cid="customer_id", chosen_segment="segment")
+    # the same segmenter asked twice is computed once
+    segmented = scored if segmenter == "rfm" else segment_table(ctx, segmenter)
+    chosen = segmented.select(_cid="customer_id", chosen_segment="segment")
     history = customer_history(ctx, until=as_of)
     joined = scored.join(history, "customer_id").select(
         customer_id=scored.customer_id, r=scored.r, f=scored.f, m=scored.m,
