@@ -7,18 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from clientela.testing.source_contract import Sleeps
+
 from .fakes.data import StoreData, generate
 from .fakes.woocommerce import FakeWooCommerce
 
-
-class Sleeps:
-    """Stands in for time.sleep: records the waits asked for and waits not at all."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
+__all__ = ["Sleeps"]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""What the connector tests share: running a sync, reading the store back, snapshots."""
+"""What the connector tests share: reading the store back (running a sync and snapshots come
+from clientela.testing.source_contract, as for any connector)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from clientela.sources.api import Source
 from clientela.store import Store
-from clientela.sync import SyncSummary, run_sync
+from clientela.testing.source_contract import CONTEXT, read, snapshot, sync
+
+__all__ = ["CONTEXT", "canonical_status", "expected_orders", "read", "rows", "snapshot",
+           "stored_orders", "sync"]
 
 from .fakes.data import StoreData, StoreOrder
-
-CONTEXT = {"timezone": "UTC", "reporting_currency": "BRL"}
-
-
-def sync(store_path: Path, name: str, source: Source, **options: Any) -> SyncSummary:
-    with Store(store_path) as store:
-        return run_sync(store, name, source, context=CONTEXT, **options)
-
-
-def read(summary: SyncSummary, stream: str) -> int:
-    return next((s.read for s in summary.streams if s.stream == stream), 0)
 
 
 def rows(store_path: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -52,18 +44,3 @@ def stored_orders(store_path: Path) -> list[tuple[Any, ...]]:
                (SELECT count(*) FROM order_lines l WHERE l.order_id = o.order_id
                 AND l.source = o.source)
         FROM orders o ORDER BY o.order_id""")
-
-
-def snapshot(store_path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Everything a sync leaves in the data tables and quarantine, minus load times."""
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    with Store(store_path) as store:
-        for table in ("customers", "orders", "order_lines"):
-            cols = [c for (c,) in store.con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-                "AND column_name <> '_loaded_at' ORDER BY ordinal_position", [table]).fetchall()]
-            out[table] = store.con.execute(
-                f"SELECT {', '.join(cols)} FROM {table} ORDER BY ALL").fetchall()
-        out["quarantine"] = store.con.execute(
-            "SELECT source, entity, record_key, reason FROM quarantine ORDER BY ALL").fetchall()
-    return out

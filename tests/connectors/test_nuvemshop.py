@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from clientela_nuvemshop import NuvemshopConfig, build_source
 from pydantic import ValidationError
 
 from clientela.connectors import HttpError
+from clientela.testing.fake_server import VirtualClock
+from clientela.testing.source_contract import SourceContract
 
-from .fakes.base import VirtualClock
 from .fakes.data import StoreData
 from .fakes.nuvemshop import DEFAULT_PAYMENT, FakeNuvemshop
-from .helpers import expected_orders, read, rows, snapshot, stored_orders, sync
+from .helpers import expected_orders, rows, stored_orders, sync
 
 
 @pytest.fixture
@@ -60,48 +55,84 @@ def floor(fake: FakeNuvemshop) -> int:
     return sum(max(1, math.ceil(n / 200)) for n in listings)
 
 
-def test_full_sync_equals_the_fake_store(nuvem: FakeNuvemshop, clock: VirtualClock,
-                                         store_path: Path) -> None:
-    summary = sync(store_path, "nuvemshop", source(nuvem, clock))
-    # the order resource only says "refunded": a partial refund counts in full
-    refunded = ("refunded", "partially_refunded")
-    assert stored_orders(store_path) == [
-        (*row[:3], row[2] if row[4] in refunded else row[3],
-         "refunded" if row[4] in refunded else row[4], row[5])
-        for row in expected_orders(nuvem.data)]
-    assert nuvem.count() == floor(nuvem)
-    consent = {True: "subscribed", False: "unsubscribed", None: "unknown"}
-    assert rows(store_path, "SELECT customer_id, email, consent_email, last_name FROM customers "
-                            "ORDER BY customer_id") == sorted(
-        (str(p.id), p.email, consent[p.subscribed], p.last_name)
-        for p in nuvem.data.customers.values())
-    assert summary.totals()["quarantined"] == 0
-    first = nuvem.log[0]
-    assert first.query["per_page"] == "200" and "updated_at_min" not in first.query
+class TestNuvemshopContract(SourceContract):
+    """The shared source contract on the Nuvemshop fake, plus what only Nuvemshop shows: its
+    request count, its `updated_at_min` filter, its Link-header resume."""
 
+    name, distribution = "nuvemshop", "clientela-nuvemshop"
+    storm = 9
+    exact_waits = False  # the bucket headers pace requests too
+    kill_settings: ClassVar[dict[str, int]] = {"per_page": 100, "batch_rows": 500}
 
-def test_edits_after_a_sync_are_picked_up_incrementally(nuvem: FakeNuvemshop,
-                                                        clock: VirtualClock,
-                                                        store_path: Path) -> None:
-    sync(store_path, "nuvemshop", source(nuvem, clock))
-    old = next(o for o in nuvem.data.orders.values() if o.status == "fulfilled"
-               and not o.refunds and o.created < nuvem.data.now - timedelta(days=365))
-    nuvem.refund(old.id)
-    person = next(p for p in nuvem.data.customers.values() if p.subscribed)
-    nuvem.set_subscribed(person.id, False)
-    nuvem.reset_log()
+    def storm_wait(self, fake: FakeNuvemshop) -> float:
+        return 0.5  # a 429 is waited out from the bucket headers: one slot at 2 per second
 
-    summary = sync(store_path, "nuvemshop", source(nuvem, clock))
+    @pytest.fixture
+    def fake(self, store_data: StoreData, clock: VirtualClock) -> Iterator[FakeNuvemshop]:
+        with FakeNuvemshop(store_data, clock=clock) as server:
+            self.clock = clock
+            yield server
 
-    assert read(summary, "orders") == 1
-    assert read(summary, "order_lines") == len(old.lines)
-    assert read(summary, "customers") == 1
-    assert rows(store_path, f"SELECT status, refunded_amount = total FROM orders "
-                            f"WHERE order_id = '{old.id}'") == [("refunded", True)]
-    assert rows(store_path, f"SELECT consent_email FROM customers "
-                            f"WHERE customer_id = '{person.id}'") == [("unsubscribed",)]
-    assert all("updated_at_min" in entry.query for entry in nuvem.log)
-    assert nuvem.count() == 4  # one page per listing: orders x3 passes, customers
+    def settings(self, fake: FakeNuvemshop, **options: Any) -> dict[str, Any]:
+        settings = config(fake, **options).model_dump(mode="json")
+        settings["access_token"] = fake.token
+        return settings
+
+    def build(self, fake: FakeNuvemshop, sleep: Any, **options: Any) -> Any:
+        def both(seconds: float) -> None:  # the fake's bucket leaks on the virtual clock
+            self.clock.sleep(seconds)
+            sleep(seconds)
+
+        return build_source(config(fake, **options), sleep=both)
+
+    def expected(self, fake: FakeNuvemshop) -> Any:
+        # the order resource only says "refunded": a partial refund counts in full
+        refunded = ("refunded", "partially_refunded")
+        consent = {True: "subscribed", False: "unsubscribed", None: "unknown"}
+        return ([(*row[:3], row[2] if row[4] in refunded else row[3],
+                  "refunded" if row[4] in refunded else row[4], row[5])
+                 for row in expected_orders(fake.data)],
+                sorted((str(p.id), p.email, consent[p.subscribed], p.last_name)
+                       for p in fake.data.customers.values()))
+
+    def observed(self, store_path: Path) -> Any:
+        return (stored_orders(store_path),
+                rows(store_path, "SELECT customer_id, email, consent_email, last_name "
+                                 "FROM customers ORDER BY customer_id"))
+
+    def full_sync_requests(self, fake: FakeNuvemshop) -> int:
+        return floor(fake)
+
+    def extra_full(self, fake: FakeNuvemshop, store_path: Path, summary: Any) -> None:
+        first = fake.log[0]
+        assert first.query["per_page"] == "200" and "updated_at_min" not in first.query
+
+    def edit(self, fake: FakeNuvemshop) -> dict[str, int]:
+        old = next(o for o in fake.data.orders.values() if o.status == "fulfilled"
+                   and not o.refunds and o.created < fake.data.now - timedelta(days=365))
+        fake.refund(old.id)
+        person = next(p for p in fake.data.customers.values() if p.subscribed)
+        fake.set_subscribed(person.id, False)
+        self.edited = (old, person)
+        return {"orders": 1, "order_lines": len(old.lines), "customers": 1}
+
+    def extra_incremental(self, fake: FakeNuvemshop, store_path: Path, summary: Any) -> None:
+        old, person = self.edited
+        assert rows(store_path, f"SELECT status, refunded_amount = total FROM orders "
+                                f"WHERE order_id = '{old.id}'") == [("refunded", True)]
+        assert rows(store_path, f"SELECT consent_email FROM customers "
+                                f"WHERE customer_id = '{person.id}'") == [("unsubscribed",)]
+        assert all("updated_at_min" in entry.query for entry in fake.log)
+        assert fake.count() == 4  # one page per listing: orders x3 passes, customers
+
+    def test_a_429_storm_is_waited_out_as_asked(self, fake: FakeNuvemshop,
+                                               tmp_path: Path) -> None:
+        super().test_a_429_storm_is_waited_out_as_asked(fake, tmp_path)
+        assert fake.count() == floor(fake) + 9
+
+    def extra_resume(self, fake: FakeNuvemshop, store_path: Path, committed: int) -> None:
+        first_orders = next(e for e in fake.log if e.path.endswith("/orders"))
+        assert first_orders.query.get("page", "1") != "1"  # resumed from the saved Link
 
 
 def test_the_bucket_headers_pace_requests_so_no_429_is_ever_hit(
@@ -129,11 +160,9 @@ def read_all(store_path: Path) -> int:
     return int(rows(store_path, "SELECT count(*) FROM orders")[0][0])
 
 
-def test_a_429_storm_and_5xx_bursts_are_survived(nuvem: FakeNuvemshop, clock: VirtualClock,
-                                                 store_path: Path) -> None:
-    nuvem.faults.throttles = 9
+def test_5xx_bursts_are_survived(nuvem: FakeNuvemshop, clock: VirtualClock,
+                                 store_path: Path) -> None:
     sync(store_path, "nuvemshop", source(nuvem, clock))
-    assert nuvem.count() == floor(nuvem) + 9
     nuvem.reset_log()
     nuvem.faults.server_errors = 3
     nuvem.faults.server_error_status = 502
@@ -189,44 +218,3 @@ def test_malformed_json_and_records_missing_fields_go_to_quarantine(
     assert nuvem.count() == floor(nuvem)
 
 
-KILLER = textwrap.dedent("""
-    import json, os, signal, sys
-    from clientela.store import Store
-    from clientela.sync import run_sync
-    from clientela_nuvemshop import NuvemshopConfig, build_source
-
-    config = NuvemshopConfig.model_validate(json.loads(sys.argv[1]))
-    seen = 0
-
-    def die(stream, batch):
-        global seen
-        if batch.stream.name == "orders" and batch.state is not None:
-            seen += 1
-            if seen == 2:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    with Store(sys.argv[2]) as store:
-        run_sync(store, "nuvemshop", build_source(config, sleep=lambda s: None),
-                 context={"timezone": "UTC", "reporting_currency": "BRL"}, on_batch=die)
-""")
-
-
-def test_sigkill_mid_sync_then_resume_equals_one_clean_sync(
-        nuvem: FakeNuvemshop, clock: VirtualClock, tmp_path: Path) -> None:
-    killed, clean = tmp_path / "killed.duckdb", tmp_path / "clean.duckdb"
-    script = tmp_path / "killer.py"
-    script.write_text(KILLER)
-    settings = config(nuvem, per_page=100, batch_rows=500).model_dump(mode="json")
-    settings["access_token"] = nuvem.token
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, str(script), json.dumps(settings), str(killed)],
-                          env=env, check=False, capture_output=True)
-    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
-    committed = read_all(killed)
-    assert 0 < committed < len(nuvem.data.orders)
-    nuvem.reset_log()
-    sync(killed, "nuvemshop", source(nuvem, clock, per_page=100, batch_rows=500))
-    first_orders = next(e for e in nuvem.log if e.path.endswith("/orders"))
-    assert first_orders.query.get("page", "1") != "1"  # resumed from the saved Link
-    sync(clean, "nuvemshop", source(nuvem, clock, per_page=100, batch_rows=500))
-    assert snapshot(killed) == snapshot(clean)

@@ -7,18 +7,19 @@ from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from clientela_shopify import GraphQLError, ShopifyConfig, build_source
 from pydantic import ValidationError
 
 from clientela.connectors import HttpError
+from clientela.testing.fake_server import VirtualClock
+from clientela.testing.source_contract import SourceContract
 
-from .fakes.base import VirtualClock
 from .fakes.data import StoreData
 from .fakes.shopify import FakeShopify
-from .helpers import expected_orders, read, rows, snapshot, stored_orders, sync
+from .helpers import expected_orders, rows, snapshot, stored_orders, sync
 
 
 @pytest.fixture
@@ -58,23 +59,84 @@ def stored_customers(store_path: Path) -> list[tuple[Any, ...]]:
                             "last_name FROM customers ORDER BY customer_id")
 
 
-def test_full_paged_sync_equals_the_fake_store(shop: FakeShopify, clock: VirtualClock,
-                                               store_path: Path) -> None:
-    summary = sync(store_path, "shopify", source(shop, clock))
-    assert stored_orders(store_path) == expected_orders(shop.data)
-    assert stored_customers(store_path) == expected_customers(shop.data)
-    assert summary.totals()["quarantined"] == 0
-    assert shop.count() == floor(shop)
-    assert set(shop.operations) == {"ClientelaCustomers", "ClientelaOrders"}
-    # channel and location, amounts in shop money (BRL) even when the buyer paid in USD
-    landed = {r[0]: r[1:] for r in rows(store_path, "SELECT order_id, channel, store_id, "
-                                                    "currency, subtotal, coupon FROM orders")}
-    for order in shop.data.orders.values():
-        channel, store = shop.channel_of(order.id)
-        assert landed[str(order.id)] == (channel, store, "BRL",
-                                         order.subtotal.quantize(Decimal("0.01")),
-                                         "PROMO10" if order.discount else None)
-    assert any(shop.presentment_of(o) == "USD" for o in shop.data.orders)
+class TestShopifyContract(SourceContract):
+    """The shared source contract on the Shopify fake (GraphQL, paged), with a cost bucket the
+    killed process (on its own clock) can never empty; plus what only Shopify shows: the
+    operations, channels and shop-money amounts, the endCursor resume."""
+
+    name, distribution = "shopify", "clientela-shopify"
+    storm, retry_after = 25, "2.0"
+    kill_settings: ClassVar[dict[str, Any]] = {"batch_rows": 500, "bulk_poll_seconds": 0.01}
+
+    @pytest.fixture
+    def fake(self, store_data: StoreData) -> Iterator[FakeShopify]:
+        with FakeShopify(store_data, bucket_size=10**9, restore_rate=10**6,
+                         max_query_cost=10**9) as server:
+            yield server
+
+    def settings(self, fake: FakeShopify, **options: Any) -> dict[str, Any]:
+        return {"base_url": fake.origin, "access_token": fake.token, "bulk": "never",
+                **options}
+
+    def build(self, fake: FakeShopify, sleep: Any, **options: Any) -> Any:
+        return build_source(ShopifyConfig(**self.settings(fake, **options)), sleep=sleep)
+
+    def expected(self, fake: FakeShopify) -> Any:
+        return expected_orders(fake.data), expected_customers(fake.data)
+
+    def observed(self, store_path: Path) -> Any:
+        return stored_orders(store_path), stored_customers(store_path)
+
+    def full_sync_requests(self, fake: FakeShopify) -> int:
+        return floor(fake)
+
+    def extra_full(self, fake: FakeShopify, store_path: Path, summary: Any) -> None:
+        assert set(fake.operations) == {"ClientelaCustomers", "ClientelaOrders"}
+        # channel and location, amounts in shop money (BRL) even when the buyer paid in USD
+        landed = {r[0]: r[1:] for r in rows(store_path, "SELECT order_id, channel, store_id, "
+                                                        "currency, subtotal, coupon FROM orders")}
+        for order in fake.data.orders.values():
+            channel, store = fake.channel_of(order.id)
+            assert landed[str(order.id)] == (channel, store, "BRL",
+                                             order.subtotal.quantize(Decimal("0.01")),
+                                             "PROMO10" if order.discount else None)
+        assert any(fake.presentment_of(o) == "USD" for o in fake.data.orders)
+
+    def edit(self, fake: FakeShopify) -> dict[str, int]:
+        year_old = [o for o in fake.data.orders.values() if o.status == "fulfilled"
+                    and not o.refunds and o.created < fake.data.now - timedelta(days=365)]
+        full, partial = year_old[0], year_old[1]
+        fake.refund(full.id)
+        fake.refund(partial.id, Decimal("10.00"))
+        person = next(p for p in fake.data.customers.values() if p.subscribed)
+        fake.set_subscribed(person.id, False)
+        self.edited = (full, partial, person)
+        return {"orders": 2, "order_lines": len(full.lines) + len(partial.lines),
+                "customers": 1}
+
+    def extra_incremental(self, fake: FakeShopify, store_path: Path, summary: Any) -> None:
+        full, partial, person = self.edited
+        assert rows(store_path, f"SELECT order_id, status, refunded_amount FROM orders WHERE "
+                                f"order_id IN ('{full.id}', '{partial.id}') ORDER BY 1") == [
+            (str(full.id), "refunded", full.total),
+            (str(partial.id), "partially_refunded", Decimal("10.00"))]
+        assert rows(store_path, f"SELECT consent_email FROM customers "
+                                f"WHERE customer_id = '{person.id}'") == [("unsubscribed",)]
+        assert fake.count() == 2  # one page per stream
+
+    def test_a_429_storm_is_waited_out_as_asked(self, fake: FakeShopify,
+                                               tmp_path: Path) -> None:
+        super().test_a_429_storm_is_waited_out_as_asked(fake, tmp_path)
+        assert fake.count() == floor(fake) + 25 + fake.throttled_answers
+
+    def extra_resume(self, fake: FakeShopify, store_path: Path, committed: int) -> None:
+        # customers were done (re-read incrementally); orders continue after the last
+        # committed page's endCursor, from a full-sync window (no search filter)
+        calls = list(zip(fake.operations, fake.variables, strict=True))
+        assert calls[0][0] == "ClientelaCustomers" and "updated_at:>=" in calls[0][1]["query"]
+        first_orders = next(v for name, v in calls if name == "ClientelaOrders")
+        assert first_orders["after"] is not None and first_orders["query"] is None
+        assert fake.count() < len(fake.data.orders) // 50
 
 
 def test_first_sync_through_bulk_operations_lands_the_same_store(
@@ -185,36 +247,6 @@ def test_an_expired_bulk_result_starts_a_new_operation(
     assert stored_customers(store_path) == expected_customers(shop.data)
 
 
-def test_edits_after_a_sync_are_picked_up_incrementally(shop: FakeShopify,
-                                                        clock: VirtualClock,
-                                                        store_path: Path) -> None:
-    sync(store_path, "shopify", source(shop, clock))
-    year_old = [o for o in shop.data.orders.values() if o.status == "fulfilled"
-                and not o.refunds and o.created < shop.data.now - timedelta(days=365)]
-    full, partial = year_old[0], year_old[1]
-    shop.refund(full.id)
-    shop.refund(partial.id, Decimal("10.00"))
-    person = next(p for p in shop.data.customers.values() if p.subscribed)
-    shop.set_subscribed(person.id, False)
-    shop.reset_log()
-    shop.operations.clear()
-    clock.now += 600  # syncs are minutes apart: the cost bucket has refilled
-
-    summary = sync(store_path, "shopify", source(shop, clock))
-
-    assert read(summary, "orders") == 2
-    assert read(summary, "order_lines") == len(full.lines) + len(partial.lines)
-    assert read(summary, "customers") == 1
-    assert rows(store_path, f"SELECT order_id, status, refunded_amount FROM orders WHERE "
-                            f"order_id IN ('{full.id}', '{partial.id}') ORDER BY 1") == [
-        (str(full.id), "refunded", full.total), (str(partial.id), "partially_refunded",
-                                                 Decimal("10.00"))]
-    assert rows(store_path, f"SELECT consent_email FROM customers "
-                            f"WHERE customer_id = '{person.id}'") == [("unsubscribed",)]
-    assert shop.count() == 2  # one page per stream
-    assert stored_orders(store_path) == expected_orders(shop.data)
-
-
 def test_the_cost_bucket_is_respected_so_no_query_is_ever_throttled(
         store_data: StoreData, clock: VirtualClock, store_path: Path) -> None:
     with FakeShopify(store_data, clock=clock, bucket_size=1000, restore_rate=50) as fake:
@@ -239,17 +271,6 @@ def test_without_pacing_throttled_answers_are_retried_after_the_restore_time(
         assert fake.count() == floor(fake) + fake.throttled_answers
         assert all(0 < wait <= 1000 / 50 + 1 for wait in clock.slept)
         assert stored_orders(store_path) == expected_orders(fake.data)
-
-
-def test_a_429_storm_is_waited_out_as_asked(shop: FakeShopify, clock: VirtualClock,
-                                            store_path: Path) -> None:
-    shop.faults.throttles = 25
-    shop.faults.retry_after = "2.0"
-    sync(store_path, "shopify", source(shop, clock, pace=False))
-    assert shop.count(status=429) == 25
-    assert clock.slept.count(2.0) == 25
-    assert shop.count() == floor(shop) + 25 + shop.throttled_answers
-    assert stored_orders(store_path) == expected_orders(shop.data)
 
 
 def test_a_steady_storm_and_5xx_bursts_still_complete(shop: FakeShopify, clock: VirtualClock,

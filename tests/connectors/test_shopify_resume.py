@@ -1,4 +1,5 @@
-"""Shopify: SIGKILL mid-sync (paged and bulk) then resume equals one clean sync; the CLI."""
+"""Shopify: SIGKILL mid bulk read then resume equals one clean sync (the paged case is in the
+shared contract, test_shopify.TestShopifyContract); the CLI."""
 
 from __future__ import annotations
 
@@ -67,26 +68,6 @@ def resume_source(fake: FakeShopify, **options: object) -> object:
     from clientela_shopify import ShopifyConfig, build_source
     return build_source(ShopifyConfig.model_validate(settings(fake, **options)),
                         sleep=lambda s: None)
-
-
-def test_sigkill_mid_paged_sync_then_resume_equals_one_clean_sync(
-        roomy: FakeShopify, tmp_path: Path) -> None:
-    killed, clean = tmp_path / "killed.duckdb", tmp_path / "clean.duckdb"
-    kill_mid_sync(roomy, killed, tmp_path)
-    roomy.operations.clear()
-    roomy.variables.clear()
-    roomy.reset_log()
-    sync(killed, "shopify", resume_source(roomy))
-    # customers were done (re-read incrementally); orders continue after the last
-    # committed page's endCursor, from a full-sync window (no search filter)
-    calls = list(zip(roomy.operations, roomy.variables, strict=True))
-    assert calls[0][0] == "ClientelaCustomers" and "updated_at:>=" in calls[0][1]["query"]
-    first_orders = next(v for name, v in calls if name == "ClientelaOrders")
-    assert first_orders["after"] is not None and first_orders["query"] is None
-    assert roomy.count() < len(roomy.data.orders) // 50
-    sync(clean, "shopify", resume_source(roomy))
-    assert snapshot(killed) == snapshot(clean)
-    assert stored_orders(killed) == expected_orders(roomy.data)
 
 
 def test_sigkill_mid_bulk_read_then_resume_equals_one_clean_sync(

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import signal
-import subprocess
-import sys
 import textwrap
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from clientela_woocommerce import WooCommerceConfig, build_source
 from pydantic import ValidationError
 
 from clientela.connectors import HttpError
+from clientela.testing.source_contract import SourceContract
 
 from .conftest import Sleeps
+from .fakes.data import StoreData
 from .fakes.woocommerce import FakeWooCommerce
-from .helpers import expected_orders, read, rows, snapshot, stored_orders, sync
+from .helpers import expected_orders, rows, stored_orders, sync
 
 ORDERS, CUSTOMERS = 3_000, 400
 FLOOR = math.ceil(ORDERS / 100) + math.ceil(CUSTOMERS / 100)
@@ -37,64 +35,78 @@ def source(fake: FakeWooCommerce, sleeps: Sleeps | None = None, **options: Any) 
     return build_source(config(fake, **options), sleep=sleeps or Sleeps())
 
 
-def test_full_sync_equals_the_fake_store(woo: FakeWooCommerce, store_path: Path) -> None:
-    summary = sync(store_path, "woocommerce", source(woo))
-    assert stored_orders(store_path) == expected_orders(woo.data)
-    assert woo.count() == FLOOR  # ceil(N / 100) per stream, not one request more
-    customers = rows(store_path, "SELECT customer_id, email, consent_email FROM customers "
-                                 "ORDER BY customer_id")
-    consent = {True: "subscribed", False: "unsubscribed", None: "unknown"}
-    assert customers == sorted((str(p.id), p.email, consent[p.subscribed])
-                               for p in woo.data.customers.values())
-    assert summary.totals()["quarantined"] == 0
-    line = rows(store_path, "SELECT sum(quantity), sum(total) FROM order_lines")[0]
-    assert line == (sum(ln.quantity for o in woo.data.orders.values() for ln in o.lines),
-                    sum(ln.price * ln.quantity for o in woo.data.orders.values() for ln in o.lines))
-    assert {r[0] for r in rows(store_path, "SELECT DISTINCT source FROM orders")} == {"woocommerce"}
+class TestWooCommerceContract(SourceContract):
+    """The shared source contract (clientela.testing.source_contract) on the WooCommerce fake,
+    plus what only WooCommerce shows: its request count, its query parameters, its pages."""
 
+    name, distribution = "woocommerce", "clientela-woocommerce"
+    storm = 12
+    kill_settings: ClassVar[dict[str, int]] = {"batch_rows": 100}  # dies after page 2
 
-def test_edits_after_a_sync_are_picked_up_incrementally(woo: FakeWooCommerce,
-                                                        store_path: Path) -> None:
-    sync(store_path, "woocommerce", source(woo))
-    old = next(o for o in woo.data.orders.values()
-               if o.status == "fulfilled" and not o.refunds
-               and o.created < woo.data.now - timedelta(days=365))
-    woo.refund(old.id, Decimal("10.00"))
-    person = next(p for p in woo.data.customers.values() if p.subscribed)
-    woo.set_subscribed(person.id, False)
-    woo.reset_log()
+    @pytest.fixture
+    def fake(self, store_data: StoreData) -> Iterator[FakeWooCommerce]:
+        with FakeWooCommerce(store_data) as server:
+            yield server
 
-    summary = sync(store_path, "woocommerce", source(woo))
+    def settings(self, fake: FakeWooCommerce, **options: Any) -> dict[str, Any]:
+        return {"base_url": fake.origin, "consumer_key": fake.key,
+                "consumer_secret": fake.secret, **options}
 
-    assert read(summary, "orders") == 1  # the order, its lines, nothing else
-    assert read(summary, "order_lines") == len(old.lines)
-    assert rows(store_path, f"SELECT refunded_amount, status FROM orders "
-                            f"WHERE order_id = '{old.id}'") == [(Decimal("10.00"),
-                                                                 "partially_refunded")]
-    assert rows(store_path, f"SELECT consent_email FROM customers "
-                            f"WHERE customer_id = '{person.id}'") == [("unsubscribed",)]
-    orders_calls = [e for e in woo.log if e.path.endswith("/orders")]
-    assert len(orders_calls) == 1 and "modified_after" in orders_calls[0].query
-    assert orders_calls[0].query["dates_are_gmt"] == "true" and "after" not in orders_calls[0].query
-    assert stored_orders(store_path) == expected_orders(woo.data)
+    def build(self, fake: FakeWooCommerce, sleep: Any, **options: Any) -> Any:
+        return source(fake, sleep, **options)
 
+    def expected(self, fake: FakeWooCommerce) -> Any:
+        consent = {True: "subscribed", False: "unsubscribed", None: "unknown"}
+        lines = [ln for o in fake.data.orders.values() for ln in o.lines]
+        return (expected_orders(fake.data),
+                sorted((str(p.id), p.email, consent[p.subscribed])
+                       for p in fake.data.customers.values()),
+                (sum(ln.quantity for ln in lines), sum(ln.price * ln.quantity for ln in lines)))
 
-def test_a_sync_with_nothing_new_lands_nothing(woo: FakeWooCommerce, store_path: Path) -> None:
-    sync(store_path, "woocommerce", source(woo))
-    summary = sync(store_path, "woocommerce", source(woo))
-    assert read(summary, "orders") == 0
-    assert summary.totals()["inserted"] == summary.totals()["updated"] == 0
+    def observed(self, store_path: Path) -> Any:
+        return (stored_orders(store_path),
+                rows(store_path, "SELECT customer_id, email, consent_email FROM customers "
+                                 "ORDER BY customer_id"),
+                rows(store_path, "SELECT sum(quantity), sum(total) FROM order_lines")[0])
 
+    def full_sync_requests(self, fake: FakeWooCommerce) -> int:
+        return FLOOR  # ceil(N / 100) per stream, not one request more
 
-def test_a_429_storm_is_waited_out_as_asked(woo: FakeWooCommerce, store_path: Path,
-                                           sleeps: Sleeps) -> None:
-    woo.faults.throttles = 12
-    woo.faults.retry_after = "3"
-    sync(store_path, "woocommerce", source(woo, sleeps))
-    assert woo.count(status=429) == 12
-    assert woo.count() == FLOOR + 12
-    assert sleeps.waits == [3.0] * 12
-    assert stored_orders(store_path) == expected_orders(woo.data)
+    def edit(self, fake: FakeWooCommerce) -> dict[str, int]:
+        old = next(o for o in fake.data.orders.values()
+                   if o.status == "fulfilled" and not o.refunds
+                   and o.created < fake.data.now - timedelta(days=365))
+        fake.refund(old.id, Decimal("10.00"))
+        person = next(p for p in fake.data.customers.values() if p.subscribed)
+        fake.set_subscribed(person.id, False)
+        self.edited = (old, person)
+        return {"orders": 1, "order_lines": len(old.lines)}  # customers: a full refresh
+
+    def extra_full(self, fake: FakeWooCommerce, store_path: Path, summary: Any) -> None:
+        assert {r[0] for r in rows(store_path, "SELECT DISTINCT source FROM orders")} == {
+            "woocommerce"}
+
+    def extra_incremental(self, fake: FakeWooCommerce, store_path: Path, summary: Any) -> None:
+        old, person = self.edited
+        assert rows(store_path, f"SELECT refunded_amount, status FROM orders "
+                                f"WHERE order_id = '{old.id}'") == [(Decimal("10.00"),
+                                                                     "partially_refunded")]
+        assert rows(store_path, f"SELECT consent_email FROM customers "
+                                f"WHERE customer_id = '{person.id}'") == [("unsubscribed",)]
+        orders_calls = [e for e in fake.log if e.path.endswith("/orders")]
+        assert len(orders_calls) == 1 and "modified_after" in orders_calls[0].query
+        assert orders_calls[0].query["dates_are_gmt"] == "true"
+        assert "after" not in orders_calls[0].query
+
+    def test_a_429_storm_is_waited_out_as_asked(self, fake: FakeWooCommerce,
+                                               tmp_path: Path) -> None:
+        super().test_a_429_storm_is_waited_out_as_asked(fake, tmp_path)
+        assert fake.count() == FLOOR + 12
+
+    def extra_resume(self, fake: FakeWooCommerce, store_path: Path, committed: int) -> None:
+        resumed = [e.query.get("page") for e in fake.log if e.path.endswith("/orders")]
+        # picks up after the last committed page (100 orders each), not from the start
+        assert int(resumed[0]) == committed // 100 + 1
 
 
 def test_a_steady_storm_without_retry_after_still_completes(woo: FakeWooCommerce,
@@ -240,31 +252,6 @@ KILLER = textwrap.dedent("""
         run_sync(store, "woocommerce", build_source(config),
                  context={"timezone": "UTC", "reporting_currency": "BRL"}, on_batch=die)
 """)
-
-
-def test_sigkill_mid_sync_then_resume_equals_one_clean_sync(woo: FakeWooCommerce,
-                                                            tmp_path: Path) -> None:
-    killed, clean = tmp_path / "killed.duckdb", tmp_path / "clean.duckdb"
-    woo.malformed = {str(min(woo.data.orders) + 1)}
-    script = tmp_path / "killer.py"
-    script.write_text(KILLER)
-    settings = json.dumps({"base_url": woo.origin, "consumer_key": woo.key,
-                           "consumer_secret": woo.secret})
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, str(script), settings, "12", str(killed)],
-                          env=env, check=False, capture_output=True)
-    assert done.returncode == -signal.SIGKILL, done.stderr.decode()[-2000:]
-    committed = rows(killed, "SELECT count(*) FROM orders")[0][0]
-    assert 1_200 <= committed + 1 < ORDERS
-    woo.reset_log()
-
-    sync(killed, "woocommerce", source(woo))
-    resumed = [e.query.get("page") for e in woo.log if e.path.endswith("/orders")]
-    # picks up after the last committed page, not from the start
-    assert int(resumed[0]) == (committed + 1) // 100 + 1
-    sync(clean, "woocommerce", source(woo))
-    assert snapshot(killed) == snapshot(clean)
-    assert stored_orders(killed) == expected_orders(woo.data, {min(woo.data.orders) + 1})
 
 
 def test_clientela_sync_woocommerce_from_the_command_line(

@@ -7,14 +7,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from connectors.fakes.base import Reply, Request
 from connectors.fakes.data import StoreData, generate
 from connectors.fakes.nuvemshop import FakeNuvemshop
 from connectors.fakes.woocommerce import FakeWooCommerce
 
+from clientela import plugins
+from clientela.testing.fake_server import Reply, Request
 from clientela.webhooks import Applier, EventMapper, Receiver, Spool, build_mappers
 
 from .helpers import CONTEXT, NUVEM_SECRET, SECRETS, WOO_SECRET
+
+SOURCES_WITH_WEBHOOKS = "clientela-shopify,clientela-woocommerce,clientela-nuvemshop"
+
+
+@pytest.fixture(autouse=True)
+def webhook_sources(isolated: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The three store platforms' plugins load (they declare the webhooks the receiver
+    serves); subprocesses inherit the setting."""
+    monkeypatch.setenv(plugins.LOAD_ENV, SOURCES_WITH_WEBHOOKS)
+    plugins.reset(forget_local=True)
+    yield
+    plugins.reset(forget_local=True)
 
 
 @pytest.fixture

@@ -7,12 +7,10 @@ chance to flush or clean up, which is the point.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ from connectors.fakes.data import StoreData
 from connectors.fakes.woocommerce import FakeWooCommerce
 from connectors.helpers import snapshot
 
+from clientela.testing.webhooks import serving as serve_in
 from clientela.webhooks import Applier, Spool, build_mappers
 
 from .helpers import CONTEXT, WOO_SECRET, body_of, post, rows, state, woo_headers
@@ -38,41 +37,11 @@ consumer_secret = "cs_x"
 webhook_secret = "{WOO_SECRET}"
 """
 
-SERVE = textwrap.dedent("""
-    import typer
-    from clientela.cli.serve import register
-
-    app = typer.Typer()
-    register(app)
-    app()
-""")
-
-
 @contextmanager
 def serving(folder: Path, *options: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`clientela serve` in `folder`; yields its URL once uvicorn says it is listening."""
-    script = folder / "serve.py"
-    script.write_text(SERVE)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen([sys.executable, str(script), "--port", "0", *options],
-                               cwd=folder, env=env, stderr=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL)
-    assert process.stderr is not None
-    url = None
-    for line in process.stderr:
-        found = re.search(rb"running on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            url = found.group(1).decode()
-            break
-    assert url is not None, "clientela serve did not start"
-    # keep reading its log so a full pipe never blocks it
-    threading.Thread(target=process.stderr.read, daemon=True).start()
-    try:
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    """`clientela serve` in `folder` (clientela.testing.webhooks.serving): its URL and process."""
+    with serve_in(folder, *options) as server:
+        yield server.url, server.process
 
 
 def deliver(url: str, woo: FakeWooCommerce, ids: list[int], prefix: str = "d") -> None:

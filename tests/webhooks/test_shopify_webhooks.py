@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from clientela_shopify import ShopifyConfig, build_source
 from clientela_shopify.webhooks import RestMapper, WebhookSettings, refunded_total
-from connectors.fakes.base import VirtualClock
 from connectors.fakes.data import CENT, StoreCustomer, StoreData, StoreOrder
 from connectors.fakes.shopify import PRESENTMENT_RATE, FakeShopify
 from connectors.helpers import sync
 
 from clientela.store import Store
+from clientela.testing.fake_server import VirtualClock
 from clientela.webhooks import EventMapper, Receiver, build_mappers, create_app
 
 from .helpers import SHOPIFY_SECRET, body_of, live, post, shopify_headers
@@ -292,8 +292,7 @@ def test_topics_that_carry_no_order_or_customer_are_ignored(
             ("i-2", "orders/delete", body_of({"id": order.id})),
             ("i-3", "refunds/create", body_of({"id": 9, "order_id": order.id,
                                                "transactions": []})),
-            ("i-4", "customers/redact", body_of({"shop_id": 1, "customer": {"id": 5},
-                                                 "orders_to_redact": []})),
+            ("i-4", "customers/delete", body_of({"id": 5})),
         ])
     assert receiver.applier is not None
     assert (receiver.applier.stats.applied, receiver.applier.stats.ignored) == (0, 4)

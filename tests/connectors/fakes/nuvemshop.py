@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from .base import FakeServer, Reply, Request, render_list
+from clientela.testing.fake_server import FakeServer, Reply, Request, render_list
+
 from .data import StoreCustomer, StoreData, StoreOrder
 
 DEFAULT_PAYMENT = {"authorized", "pending", "paid"}

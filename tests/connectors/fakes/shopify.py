@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from .base import FakeServer, Reply, Request
+from clientela.testing.fake_server import FakeServer, Reply, Request
+
 from .data import Line, StoreCustomer, StoreData, StoreOrder
 
 VERSION = "2025-01"
@@ -151,6 +152,12 @@ class FakeShopify(FakeServer):
         self.garbled: set[int] = set()
         """Order ids whose line in a bulk result is not valid JSON."""
         self._sorted: dict[str, list[tuple[datetime, int]]] = {}
+
+    def reset_log(self) -> None:
+        """The request log and the GraphQL operations and variables seen, all cleared."""
+        super().reset_log()
+        self.operations.clear()
+        self.variables.clear()
 
     @property
     def graphql_url(self) -> str:

@@ -1,6 +1,6 @@
 """A fake VTEX account: the OMS order list and detail, and Master Data CL with scroll.
 
-As documented (APIS.md): `X-VTEX-API-AppKey` and `X-VTEX-API-AppToken`
+As documented by the platform: `X-VTEX-API-AppKey` and `X-VTEX-API-AppToken`
 (401 otherwise); the list filters on `f_creationDate=creationDate:[A TO B]`,
 sorts by `orderBy=creationDate,asc|desc`, serves `per_page` up to 100 and
 no page past 30 (400), answers `{list, paging}` rows without items or
@@ -19,7 +19,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from .base import FakeServer, Reply, Request, render_list
+from clientela.testing.fake_server import FakeServer, Reply, Request, render_list
+
 from .data import StoreCustomer, StoreData, StoreOrder
 
 STATUS = {"pending": "payment-pending", "paid": "ready-for-handling", "fulfilled": "invoiced",

@@ -18,7 +18,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from .base import FakeServer, Reply, Request, render_list
+from clientela.testing.fake_server import FakeServer, Reply, Request, render_list
+
 from .data import StoreCustomer, StoreData, StoreOrder
 
 ROLES = {"all", "administrator", "editor", "author", "contributor", "subscriber", "customer",

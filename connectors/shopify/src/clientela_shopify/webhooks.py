@@ -11,19 +11,25 @@ the same folded status, channel and consent.
 
 Where REST lacks a GraphQL field the closest equivalent is taken; the
 differences that remain are listed in the README ("Webhooks").
+
+Shopify's three mandatory privacy topics become privacy requests the core
+carries out: `customers/redact` forgets the person (store and every
+destination, as `clientela forget`), `shop/redact` (sent 48 hours after the
+shop uninstalls the app) forgets every customer this source brought, and
+`customers/data_request` exports what the store holds about the person.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from clientela.connectors import Mapped, MappingError, money
-from clientela.webhooks.mappers import EventMapper, EventResult, PayloadEvents
-from clientela.webhooks.platforms import kind_of
+from clientela.webhooks.declared import kind_of
+from clientela.webhooks.mappers import EventMapper, EventResult, PayloadEvents, PrivacyRequest
 from clientela.webhooks.spool import SpooledEvent
 from clientela_shopify.mapping import (
     ShopifyMapper,
@@ -41,6 +47,9 @@ ORDER_TOPICS = frozenset({"create", "updated", "paid", "cancelled", "fulfilled",
 CUSTOMER_TOPICS = frozenset({"create", "update", "enable", "disable"})
 """`customers/*` topics whose body is the customer. The compliance topics
 (`customers/redact`, `customers/data_request`) and `customers/delete` are not."""
+PRIVACY_TOPICS: dict[str, Literal["forget", "export"]] = {
+    "customers/redact": "forget", "customers/data_request": "export"}
+"""With `shop/redact`, the privacy topics every Shopify app must answer."""
 
 
 class WebhookSettings(BaseModel):
@@ -221,9 +230,28 @@ class RestMapper:
             tags=_tags(raw.get("tags"))))
 
 
+def privacy_request(topic: str, payload: Any) -> PrivacyRequest | None:
+    """The request a privacy topic carries: `{shop_id, shop_domain, customer: {id, email,
+    phone}, ...}` for the two customer topics, `{shop_id, shop_domain}` for `shop/redact`."""
+    topic = topic.lower()
+    if topic == "shop/redact":
+        return PrivacyRequest("forget", everyone=True)
+    if topic not in PRIVACY_TOPICS or not isinstance(payload, Mapping):
+        return None
+    person = payload.get("customer")
+    person = person if isinstance(person, Mapping) else {}
+    email = person.get("email")
+    email = email.strip() if isinstance(email, str) and email.strip() else None
+    customer_id = gid_tail(person.get("id"))
+    if email is None and customer_id is None:
+        return None
+    return PrivacyRequest(PRIVACY_TOPICS[topic], email=email, customer_id=customer_id)
+
+
 class ShopifyEvents:
-    """Only topics whose body is an order or a customer are mapped; the rest are ignored
-    (not quarantined: an app subscribed to more topics is not an error)."""
+    """Only topics whose body is an order or a customer are mapped, and the privacy topics
+    become requests; the rest are ignored (not quarantined: an app subscribed to more topics
+    is not an error)."""
 
     def __init__(self, settings: WebhookSettings) -> None:
         self.source_name = settings.source_name
@@ -240,10 +268,18 @@ class ShopifyEvents:
     def map_events(self, events: Sequence[SpooledEvent]) -> list[EventResult]:
         mapped = {r.seq: r for r in self.payloads.map_events(
             [e for e in events if self.wanted(e.topic)])}
+        for event in events:
+            if event.topic.lower() in PRIVACY_TOPICS or event.topic.lower() == "shop/redact":
+                try:
+                    request = privacy_request(event.topic, event.payload())
+                except ValueError:
+                    request = None
+                mapped[event.seq] = EventResult(event.seq, privacy=request) if request else \
+                    EventResult(event.seq, ignored=f"topic {event.topic}: no customer named")
         return [mapped.get(e.seq) or EventResult(e.seq, ignored=f"topic {e.topic}")
                 for e in events]
 
 
 def webhook_mapper(section: Mapping[str, Any]) -> EventMapper:
-    """Looked up by `clientela serve` (`clientela.webhooks.mappers.shopify_mapper`)."""
+    """Declared in the package's `WebhookSpec`; built by `clientela serve`."""
     return ShopifyEvents(WebhookSettings.model_validate(dict(section)))

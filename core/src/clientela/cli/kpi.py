@@ -139,6 +139,9 @@ def kpi(
     by: Annotated[str | None, typer.Option(
         "--by", help="Slice: channel, store_id, salesperson_id, acquisition_channel or "
         "segment.")] = None,
+    segmenter: Annotated[str, typer.Option(
+        "--segmenter", help="The segmenter behind --by segment (see `clientela segments`).")
+    ] = "rfm",
     compare: Annotated[str | None, typer.Option(
         "--compare", help="Before and after periods: 2025-01:2025-03,2025-04:2025-06.")] = None,
     as_of: Annotated[str | None, typer.Option(
@@ -177,7 +180,7 @@ def kpi(
         try:
             result = compute(store, metrics, start=start, end=end, grain=grain, by=by,
                              timezone=settings.timezone, currency=settings.currency,
-                             params=params, as_of=as_of, compare=pair)
+                             params=params, as_of=as_of, compare=pair, segmenter=segmenter)
         except KpiError as error:
             raise UserError(str(error)) from None
     write_output(result, fmt, output)

@@ -40,7 +40,8 @@ def _as_of(text: str | None, timezone: str) -> datetime:
 def push_command(
     destination: Annotated[str, typer.Argument(help="A destination plugin (see `clientela plugins`).")],
     segment: Annotated[str, typer.Option(
-        "--segment", help="`rfm` (the default), or a name for the segment that --rule defines.")] = "rfm",
+        "--segment", help="A segmenter (`rfm`, the default, or one a plugin adds, e.g. "
+        "`clusters`), or a name for the segment that --rule defines.")] = "rfm",
     rule: Annotated[str | None, typer.Option(
         "--rule", help="Customers in the segment, e.g. \"days_since_last_order >= 120 and "
         "total_spent > 500\" (fields, numbers, strings, comparisons, and/or/not).")] = None,
@@ -61,11 +62,15 @@ def push_command(
     from clientela.destinations.push import push
     from clientela.destinations.rules import RuleError
 
-    if segment == "rfm" and rule is not None:
-        raise UserError("--rule defines its own segment: name it with --segment NAME")
-    if segment != "rfm" and rule is None:
-        raise UserError(f"--segment {segment!r}: only `rfm` is built in; define this one with --rule")
-    segmentation = Segmentation.rfm() if rule is None else Segmentation.from_rule(segment, rule)
+    known = registry().segmenters
+    if segment in known and rule is not None:
+        raise UserError(f"--rule defines its own segment: name it with --segment NAME (not "
+                        f"{segment!r}, which is a segmenter)")
+    if segment not in known and rule is None:
+        raise UserError(f"--segment {segment!r}: no segmenter of that name (installed: "
+                        f"{', '.join(sorted(known))}); or define this segment with --rule")
+    segmentation = Segmentation(name=segment) if rule is None else \
+        Segmentation.from_rule(segment, rule)
     settings = workspace.settings.workspace
     instant = _as_of(as_of, settings.timezone)
     chosen = [name.strip() for name in fields.split(",") if name.strip()] if fields else None

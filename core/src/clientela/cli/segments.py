@@ -1,25 +1,22 @@
-"""`clientela segments`: customer segments computed from the store.
+"""`clientela segments <name>`: customer segments from any registered segmenter.
 
-`rfm` scores every customer as of a date, replaces the store's `rfm_scores`
-table (so destinations and reports read one current version), optionally
-writes a CSV or Parquet file, and prints the segment summary.
+The segmenter is looked up in the registry (`rfm` is built in; a plugin
+adds others, e.g. `clusters`). Every customer is scored as of a date, the
+store's `<name>_scores` table is replaced (so destinations and reports read
+one current version), a CSV or Parquet file is written on request, and the
+segmenter's summary is printed.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.table import Table
 
 from clientela.cli.common import UserError, console, workspace
-
-SCORES_TABLE = "rfm_scores"
-segments_app = typer.Typer(help="Segment customers (RFM) and save the segments.",
-                           no_args_is_help=True)
 
 
 def _as_of(text: str | None, timezone: str) -> datetime:
@@ -37,88 +34,102 @@ def _as_of(text: str | None, timezone: str) -> datetime:
         raise UserError(f"--as-of: {error}") from None
 
 
-def compute_rfm(store: object, as_of: datetime, timezone: str, currency: str) -> pa.Table:
-    """Customer-level RFM as Arrow (customer_id, recency_days, frequency, monetary, revenue,
-    r, f, m, fm, segment, as_of)."""
-    from clientela.kpi.context import MetricContext, TableCache
-    from clientela.kpi.engine import backend_of
-    from clientela.kpi.periods import Period
-    from clientela.segments.rfm import rfm_table
+def _params(values: list[str]) -> dict[str, Any]:
+    """`--param key=value`, values read as JSON when they parse (numbers, lists)."""
+    import json
 
-    backend = backend_of(store)
-    period = Period(as_of, as_of, as_of, as_of, "as_of")
-    ctx = MetricContext(backend=backend, period=period, as_of=as_of, timezone=timezone,
-                        currency=currency, metric="rfm", cache=TableCache(backend))
-    scored = rfm_table(ctx).order_by("customer_id").to_pyarrow()
-    return scored.append_column("as_of", pa.array([as_of] * scored.num_rows, pa.timestamp("us")))
-
-
-def summary(scores: pa.Table) -> list[dict[str, object]]:
-    rows: dict[str, dict[str, float]] = {}
-    for rec in scores.to_pylist():
-        seg = rows.setdefault(rec["segment"], {"customers": 0, "revenue": 0.0, "r": 0, "f": 0,
-                                               "m": 0})
-        seg["customers"] += 1
-        seg["revenue"] += float(rec["revenue"])
-        for key in ("r", "f", "m"):
-            seg[key] += rec[key]
-    total = scores.num_rows or 1
-    return [
-        {"segment": name, "customers": int(s["customers"]), "share": s["customers"] / total,
-         "revenue": s["revenue"], "mean_r": s["r"] / s["customers"],
-         "mean_f": s["f"] / s["customers"], "mean_m": s["m"] / s["customers"]}
-        for name, s in sorted(rows.items(), key=lambda kv: -kv[1]["customers"])
-    ]
+    found: dict[str, Any] = {}
+    for text in values:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--param {text!r}: expected key=value, e.g. seed=7")
+        try:
+            found[key.strip()] = json.loads(raw)
+        except ValueError:
+            found[key.strip()] = raw
+    return found
 
 
-def rfm(
+def list_segmenters() -> None:
+    from clientela.plugins import registry
+
+    table = Table(title="segmenters")
+    for column in ("name", "title", "description"):
+        table.add_column(column, overflow="fold")
+    for name, found in sorted(registry().segmenters.items()):
+        table.add_row(name, found.title, found.description)
+    console.print(table)
+
+
+def _write(scores: Any, output: Path) -> None:
+    if output.suffix.lower() == ".csv":
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(scores, output)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(scores, output)
+
+
+def segments(
+    name: Annotated[str | None, typer.Argument(
+        help="A segmenter: rfm, or one a plugin adds (omit it to list them).")] = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Score as of this date (its start, workspace time zone); default: "
         "the end of today.")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Also write the scores to a .csv or .parquet file.")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", help="A segmenter parameter, key=value (repeatable).")] = None,
 ) -> None:
-    """Score every customer (R, F, M, segment), save to the store table rfm_scores and print
-    the segment summary."""
-    from clientela.kpi import KpiError
+    """Segment every customer with a registered segmenter, save the scores to the store table
+    <name>_scores and print the segment summary."""
+    from pydantic import ValidationError
 
+    from clientela.kpi import KpiError
+    from clientela.segments.registered import (
+        UnknownSegmenter,
+        save,
+        score,
+        segmenter,
+        summarize,
+    )
+
+    if name is None:
+        list_segmenters()
+        return
     if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"--output {output}: expected a file ending in .csv or .parquet")
+    params = _params(param or [])
     settings = workspace.settings.workspace
     instant = _as_of(as_of, settings.timezone)
     with workspace.store() as store:
         try:
-            scores = compute_rfm(store, instant, settings.timezone, settings.currency)
+            scores = score(store, name, instant, settings.timezone, settings.currency, params)
+        except UnknownSegmenter as error:
+            raise UserError(str(error)) from None
+        except ValidationError as error:
+            raise UserError(f"--param for {name}: {error.errors()[0]['loc']}: "
+                            f"{error.errors()[0]['msg']}") from None
         except KpiError as error:
             raise UserError(str(error)) from None
-        with store.transaction() as con:
-            con.register("_rfm_new", scores)
-            con.execute(f"CREATE OR REPLACE TABLE {SCORES_TABLE} AS SELECT * FROM _rfm_new")
-            con.unregister("_rfm_new")
+        save(store, name, scores)
+        summary = summarize(name, scores)
     if output is not None:
-        if output.suffix.lower() == ".csv":
-            import pyarrow.csv as pcsv
-
-            pcsv.write_csv(scores, output)
-        else:
-            import pyarrow.parquet as pq
-
-            pq.write_table(scores, output)
-    table = Table(title=f"RFM segments as of {instant:%Y-%m-%d %H:%M} UTC "
+        _write(scores, output)
+    table = Table(title=f"{segmenter(name).title} as of {instant:%Y-%m-%d %H:%M} UTC "
                   f"({scores.num_rows} customers)")
-    for name in ("segment", "customers", "share", "revenue", "mean R", "mean F", "mean M"):
-        table.add_column(name, justify="left" if name == "segment" else "right")
-    for row in summary(scores):
-        table.add_row(str(row["segment"]), f"{row['customers']:,}", f"{row['share']:.1%}",
-                      f"{row['revenue']:,.2f}", f"{row['mean_r']:.2f}", f"{row['mean_f']:.2f}",
-                      f"{row['mean_m']:.2f}")
+    for index, column in enumerate(summary.columns):
+        table.add_column(column, justify="left" if index == 0 or column == "label" else "right")
+    for row in summary.rows:
+        table.add_row(*row)
     console.print(table)
+    for note in summary.notes:
+        console.print(note)
     if output is not None:
         console.print(f"wrote {scores.num_rows} customers to {output}")
 
 
-segments_app.command("rfm")(rfm)
-
-
 def register(app: typer.Typer) -> None:
-    app.add_typer(segments_app, name="segments")
+    app.command("segments")(segments)

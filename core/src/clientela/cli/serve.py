@@ -1,14 +1,79 @@
-"""`clientela serve`: receive store-platform webhooks and apply them to the store."""
+"""`clientela serve`: receive the webhooks sources declare and apply them to the store.
+
+Which sources can push changes is read from the registry: every installed
+source whose `SourceSpec` carries a `WebhookSpec` is served at
+`POST /webhooks/<source>` once its `[sources.<source>]` section has a
+`webhook_secret`. The steps are small functions (`build_receiver`,
+`extra_routes`) so a page or a route can be added without touching the rest.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from clientela.cli.common import UserError, console, workspace
+
+if TYPE_CHECKING:
+    from clientela.webhooks import Receiver
+
+
+def destination_openers() -> dict[str, Callable[[], Any]]:
+    """Every configured destination, opened only when an erasure request needs it."""
+    from clientela.cli.push import open_destination
+    from clientela.plugins import registry
+
+    def opener(name: str) -> Callable[[], Any]:
+        return lambda: open_destination(name)
+
+    return {name: opener(name)
+            for name in workspace.settings.destinations if name in registry().destinations}
+
+
+def build_receiver(spool: Path | None, batch_size: int, apply: bool,
+                   exports: Path | None) -> Receiver:
+    """The receiver (and its applier) for the sources with a declared webhook and a secret."""
+    from clientela.config import ConfigError
+    from clientela.webhooks import (
+        Applier,
+        Receiver,
+        Spool,
+        build_mappers,
+        declared_webhooks,
+        default_exports_path,
+        default_spool_path,
+        secrets_from,
+    )
+
+    settings = workspace.settings
+    webhooks = declared_webhooks()
+    secrets = secrets_from(settings.sources, webhooks)
+    if not secrets:
+        names = ", ".join(f"[sources.{name}]" for name in webhooks) or \
+            "none: install a source plugin that declares one"
+        raise UserError("no webhook secret configured: add webhook_secret to the section of a "
+                        f"source that declares a webhook ({names})")
+    try:
+        mappers = build_mappers(settings.sources, webhooks)
+    except (ConfigError, ValueError) as error:
+        raise UserError(f"cannot build the webhook mappers: {error}") from None
+    store_path = workspace.store_path
+    queue = Spool(spool or default_spool_path(store_path))
+    context = {"timezone": settings.workspace.timezone,
+               "reporting_currency": settings.workspace.currency}
+    applier = Applier(queue, store_path, mappers, context=context, batch_size=batch_size,
+                      destinations=destination_openers,
+                      exports=exports or default_exports_path(store_path)) if apply else None
+    return Receiver(queue, secrets, applier=applier, webhooks=webhooks)
+
+
+def extra_routes() -> list[Any]:
+    """Routes served beside `/webhooks/<source>` and `/healthz`."""
+    return []
 
 
 def serve(
@@ -21,45 +86,23 @@ def serve(
         "--apply/--no-apply",
         help="Apply deliveries to the store as they come (--no-apply: only receive and spool; "
              "a later `serve` applies them).")] = True,
+    exports: Annotated[Path | None, typer.Option(
+        help="Folder for the data exports privacy requests ask for (default: beside the "
+             "store, *.exports).")] = None,
 ) -> None:
-    """Receive order and customer webhooks (Shopify, WooCommerce, Nuvemshop) at
-    POST /webhooks/<platform>; secrets come from webhook_secret in each
-    \\[sources.<platform>] section."""
+    """Receive order, customer and privacy webhooks at POST /webhooks/<source>, for every
+    installed source that declares a webhook; secrets come from webhook_secret in each
+    \\[sources.<source>] section."""
     import uvicorn
 
-    from clientela.config import ConfigError
-    from clientela.webhooks import (
-        Applier,
-        Receiver,
-        Spool,
-        build_mappers,
-        create_app,
-        default_spool_path,
-        secrets_from,
-    )
+    from clientela.webhooks import create_app
 
-    settings = workspace.settings
-    secrets = secrets_from(settings.sources)
-    if not secrets:
-        raise UserError("no webhook secret configured: add webhook_secret to "
-                        "[sources.shopify], [sources.woocommerce] or [sources.nuvemshop]")
-    try:
-        mappers = build_mappers(settings.sources)
-    except (ConfigError, ValueError) as error:
-        raise UserError(f"cannot build the webhook mappers: {error}") from None
-    store_path = workspace.store_path
-    spool_file = spool or default_spool_path(store_path)
-    queue = Spool(spool_file)
-    context = {"timezone": settings.workspace.timezone,
-               "reporting_currency": settings.workspace.currency}
-    applier = Applier(queue, store_path, mappers, context=context, batch_size=batch_size) \
-        if apply else None
-    receiver = Receiver(queue, secrets, applier=applier)
+    receiver = build_receiver(spool, batch_size, apply, exports)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    console.print(f"receiving webhooks for {', '.join(sorted(secrets))} on "
-                  f"http://{host}:{port}/webhooks/<platform>; spool {spool_file}")
-    uvicorn.run(create_app(receiver), host=host, port=port, access_log=False,
-                log_level="info")
+    console.print(f"receiving webhooks for {', '.join(receiver.serving())} on "
+                  f"http://{host}:{port}/webhooks/<source>; spool {receiver.spool.path}")
+    uvicorn.run(create_app(receiver, routes=extra_routes()), host=host, port=port,
+                access_log=False, log_level="info")
 
 
 def register(app: typer.Typer) -> None:

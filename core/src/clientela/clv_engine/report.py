@@ -7,7 +7,7 @@ customers actually did (overall and by number of calibration purchases,
 Fader, Hardie & Lee's figure 4), so the user can judge it on their own data;
 and the same fitted parameters then value every customer as of the end of
 the history (parameters describe the population, so the validated fit is the
-one applied), by RFM segment when the RFM segmenter is installed.
+one applied), by the segments of a registered segmenter (RFM by default) when installed.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class ClvReport:
     values: CustomerValues
     segments: list[dict[str, Any]]
     segmented: bool
-    """False when no RFM segmenter was available and `segments` is the overall row only."""
+    """False when the segmenter was not installed and `segments` is the overall row only."""
     customer_table: pa.Table
     timezone: str = "UTC"
 
@@ -103,12 +103,18 @@ def months_before(instant: datetime, months: int, timezone: str) -> datetime:
     return to_utc(moved, tz)
 
 
-def _segments(ctx: MetricContext) -> pa.Table | None:
-    try:
-        from clientela.segments.rfm import rfm_table
-    except ModuleNotFoundError:
+def _segments(ctx: MetricContext, segmenter: str | None) -> pa.Table | None:
+    """customer_id, segment from the registered `segmenter`; None when none is named or
+    installed (the report then has the overall row only)."""
+    if segmenter is None:
         return None
-    table: pa.Table = rfm_table(ctx).select("customer_id", "segment").to_pyarrow()
+    from clientela.plugins import registry
+
+    chosen = registry().segmenters.get(segmenter)
+    if chosen is None:
+        return None
+    table: pa.Table = chosen.segment(ctx, chosen.params()).select(
+        "customer_id", "segment").to_pyarrow()
     return table
 
 
@@ -142,7 +148,8 @@ def segment_values(values: pa.Table, key: str | None) -> list[dict[str, Any]]:
 
 def clv_report(source: Any, *, horizon_months: int = 12, holdout_months: int = 6,
                model: str = "bgnbd", unit: str = "days", discount_rate: float = 0.01,
-               timezone: str = "UTC", currency: str = "BRL") -> ClvReport:
+               timezone: str = "UTC", currency: str = "BRL",
+               segmenter: str | None = "rfm") -> ClvReport:
     """Fit, check and value, as `clientela clv` does. Raises `ClvFitError` when the
     calibration data cannot support a fit and `KpiError` when the store has no orders."""
     periods_per_month(unit)  # refuses an unknown unit with a clear message
@@ -171,7 +178,7 @@ def clv_report(source: Any, *, horizon_months: int = 12, holdout_months: int = 6
         end_ctx, calibration_end=history_end, unit=unit)  # type: ignore[arg-type]
     values = predict(today, fits, horizon_months=horizon_months, discount_rate=discount_rate)
     table = values.to_arrow()
-    segments = _segments(end_ctx)
+    segments = _segments(end_ctx, segmenter)
     key = None
     if segments is not None:
         table = table.join(segments, "customer_id", join_type="left outer").sort_by(

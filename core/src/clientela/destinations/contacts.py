@@ -56,7 +56,8 @@ class ContactsError(ValueError):
 
 @dataclass(frozen=True)
 class Segmentation:
-    """RFM (rule None) or a rule: customers matching it are in one segment named `name`."""
+    """A registered segmenter named `name` (rule None; RFM by default) or a rule: customers
+    matching it are in one segment named `name`."""
 
     name: str = "rfm"
     rule: str | None = None
@@ -92,26 +93,31 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(row and row[0])
 
 
-def rfm_features(store: object, as_of: datetime, timezone: str, currency: str) -> pa.Table:
+def rfm_features(store: object, as_of: datetime, timezone: str, currency: str,
+                 segmenter: str = "rfm") -> pa.Table:
     """customer_id, r, f, m, rfm_segment, orders, total_spent, last_at, days_since_last_order
-    as of `as_of`, through the KPI engine."""
+    and chosen_segment (the registered `segmenter`'s) as of `as_of`, through the KPI engine."""
     from clientela.kpi.context import MetricContext, TableCache
     from clientela.kpi.conventions import customer_history
     from clientela.kpi.engine import backend_of
     from clientela.kpi.periods import Period
-    from clientela.segments.rfm import rfm_table
+    from clientela.segments.registered import segment_table
 
     backend = backend_of(store)
     period = Period(as_of, as_of, as_of, as_of, "as_of")
     ctx = MetricContext(backend=backend, period=period, as_of=as_of, timezone=timezone,
                         currency=currency, metric="push", cache=TableCache(backend))
-    scored = rfm_table(ctx)
+    scored = segment_table(ctx, "rfm")
+    # the same segmenter asked twice is computed once
+    segmented = scored if segmenter == "rfm" else segment_table(ctx, segmenter)
+    chosen = segmented.select(_cid="customer_id", chosen_segment="segment")
     history = customer_history(ctx, until=as_of)
     joined = scored.join(history, "customer_id").select(
         customer_id=scored.customer_id, r=scored.r, f=scored.f, m=scored.m,
         rfm_segment=scored.segment, orders=history.orders, total_spent=history.revenue,
         last_at=history.last_at, days_since_last_order=scored.recency_days,
     )
+    joined = joined.left_join(chosen, joined.customer_id == chosen._cid).drop("_cid")
     return joined.to_pyarrow()
 
 
@@ -133,7 +139,7 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
                f.orders, f.total_spent,
                CAST(round(f.total_spent / nullif(f.orders, 0), 2) AS DECIMAL(18, 2)) AS avg_ticket,
                coalesce(l.points, 0) AS loyalty_points,
-               f.days_since_last_order
+               f.days_since_last_order, f.chosen_segment
         FROM customers c
         LEFT JOIN _push_rfm f ON f.customer_id = c.customer_id
         LEFT JOIN (SELECT customer_id, CAST(sum(points) AS BIGINT) AS points FROM loyalty_events
@@ -143,7 +149,7 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
         WHERE c.email IS NOT NULL AND c.email <> ''
     """)
     if segmentation.rule is None:
-        segment_sql, where = "rfm_segment", "rfm_segment IS NOT NULL"
+        segment_sql, where = "chosen_segment", "chosen_segment IS NOT NULL"
     else:
         predicate = compile_rule(segmentation.rule, RULE_COLUMNS)
         segment_sql = _text(segmentation.name)
@@ -168,13 +174,15 @@ def _text(value: str) -> str:
 
 
 def segments_of(segmentation: Segmentation, con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
-    """Every segment a destination should know about up front: RFM's table (whether populated
-    or not, so tags exist before anyone moves into them) plus anything else present."""
+    """Every segment a destination should know about up front: those the segmenter declares
+    (whether populated or not, so tags exist before anyone moves into them) plus anything
+    else present."""
     if segmentation.rule is not None:
         return (segmentation.name,)
-    from clientela.segments.rfm import DEFAULT_SEGMENTS
+    from clientela.segments.registered import segmenter
 
-    names = [rule.segment for rule in DEFAULT_SEGMENTS]
+    chosen = segmenter(segmentation.name)
+    names = list(chosen.known_segments(chosen.params())) if chosen.known_segments else []
     present = [row[0] for row in con.execute(
         f"SELECT DISTINCT segment FROM {CONTACTS_VIEW} ORDER BY 1").fetchall()]
     return tuple(names + [name for name in present if name not in names])

@@ -73,7 +73,8 @@ def push(store: Store, name: str, destination: Destination, segmentation: Segmen
     con = store.con
     state.ensure_tables(con)
     specs = choose_fields(fields, con)
-    build_contacts(con, rfm_features(store, as_of, timezone, currency),
+    build_contacts(con, rfm_features(store, as_of, timezone, currency, segmenter=(
+        segmentation.name if segmentation.rule is None else "rfm")),
                    segmentation, specs, as_of=as_of, timezone=timezone)
     found = diff(con, name, segmentation.name, specs)
     ctx = PushContext(segmentation.name, segments_of(segmentation, con), specs)

@@ -26,7 +26,8 @@ SLICES: tuple[str, ...] = ("channel", "store_id", "salesperson_id", "acquisition
 ORDER_SLICES: tuple[str, ...] = ("channel", "store_id", "salesperson_id")
 """Dimensions carried by the order itself."""
 CUSTOMER_SLICES: tuple[str, ...] = ("acquisition_channel", "segment")
-"""Dimensions carried by the customer (segment: the RFM segment as of `segment_as_of`)."""
+"""Dimensions carried by the customer (segment: the `segmenter`'s segment as of
+`segment_as_of`)."""
 SLICE_COLUMN = "slice"
 """The column a metric groups by when the engine asks for a slice."""
 PERIOD_COLUMN = "_period"
@@ -123,7 +124,9 @@ class MetricContext:
     metric: str
     by: str | None = None
     segment_as_of: datetime | None = None
-    """As-of instant of the RFM segments used by the `segment` slice."""
+    """As-of instant of the segments used by the `segment` slice."""
+    segmenter: str = "rfm"
+    """The registered segmenter the `segment` slice uses."""
     cache: TableCache | None = None
     as_of_fixed: bool = False
     """The caller fixed `as_of` for every period (otherwise it is each period's end)."""

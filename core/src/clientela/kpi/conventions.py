@@ -260,16 +260,22 @@ def customer_dim(ctx: MetricContext) -> ir.Table:
 
 
 def segments(ctx: MetricContext) -> ir.Table:
-    """customer_id -> RFM segment as of `segment_as_of` (the `segment` slice)."""
-    from clientela.segments.rfm import rfm_table
+    """customer_id -> segment as of `segment_as_of` (the `segment` slice), from the
+    segmenter named by `ctx.segmenter`, looked up in the registry."""
+    from clientela.plugins import registry
 
     as_of = ctx.segment_as_of or ctx.as_of
+    try:
+        chosen = registry().get("segmenter", ctx.segmenter)
+    except LookupError as error:
+        raise KpiError(f"--segmenter: {error}") from None
 
     def build() -> ir.Table:
-        seg = rfm_table(ctx.unsliced().with_period(ctx.period, as_of=as_of))
+        seg = chosen.segment(ctx.unsliced().with_period(ctx.period, as_of=as_of),
+                             chosen.params())
         return seg.select("customer_id", "segment")
 
-    return ctx.shared(f"segments|{as_of.isoformat()}", build)
+    return ctx.shared(f"segments|{ctx.segmenter}|{as_of.isoformat()}", build)
 
 
 def with_slice(ctx: MetricContext, table: ir.Table) -> ir.Table:

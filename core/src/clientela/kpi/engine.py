@@ -270,6 +270,7 @@ def compute(
     as_of: Bound | None = None,
     compare: ComparePair | None = None,
     catalog: Mapping[str, Metric] | None = None,
+    segmenter: str = "rfm",
 ) -> KpiResult:
     """Compute metrics over [start, end) (cut by `grain`), or compare two periods.
 
@@ -278,7 +279,8 @@ def compute(
     has both values, the absolute and the relative change, and start/end are
     not needed. `as_of` fixes the instant of point-in-time metrics (recency,
     RFM, LTV); by default it is each period's end. `params` maps a metric name
-    to its parameters. `catalog` replaces the plugin registry (tests).
+    to its parameters. `catalog` replaces the plugin registry (tests). `segmenter`
+    names the registered segmenter behind the `segment` slice.
     """
     tz = zone(timezone)
     backend = backend_of(source)
@@ -302,6 +304,7 @@ def compute(
             backend=backend, period=period, as_of=fixed_as_of or period.end_utc,
             timezone=timezone, currency=currency, metric=metric.name, by=by,
             segment_as_of=segment_as_of, cache=cache, as_of_fixed=fixed_as_of is not None,
+            segmenter=segmenter,
         )
 
     def answer(metric: Metric, period: Period, segment_as_of: datetime) -> list[dict[str, Any]]:

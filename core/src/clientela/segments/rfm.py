@@ -1,4 +1,4 @@
-"""RFM exactly as KPIS.md specifies it.
+"""RFM as docs/metrics.md defines it.
 
 Scores are rank-based quintiles, `1 + floor(5 * (rank - 1) / n)` with SQL
 RANK() semantics (ties share the lowest rank, so equal values always share
@@ -60,7 +60,7 @@ DEFAULT_SEGMENTS: tuple[SegmentRule, ...] = (
     _rule("Hibernating", (1, 2), (2, 2)),
     _rule("Lost", (1, 2), (1, 1)),
 )
-"""KPIS.md's table, in order: the first matching row wins."""
+"""The segment table of docs/metrics.md, in order: the first matching row wins."""
 
 
 class RfmParams(BaseModel):

@@ -11,7 +11,10 @@ fixture is used.
 
 `clientela_conformance` computes the metrics on the golden store with DuckDB
 and, when PySpark and Java are available, with PySpark, and fails unless the
-answers are identical. `--clientela-engines=duckdb` limits the engines.
+answers are identical; then it compiles each metric (whole and by each slice
+it declares) for PostgreSQL, without a server, and fails when it would not
+run there (`clientela.testing.portability`). `--clientela-engines=duckdb`
+limits the engines.
 """
 
 from __future__ import annotations
@@ -70,11 +73,15 @@ def clientela_engines(clientela_golden_store: Store, request: pytest.FixtureRequ
 def clientela_conformance(clientela_engines: list[tuple[str, Any]]
                           ) -> Callable[..., KpiResult]:
     """A function: (metrics, **compute kwargs) -> the result, after asserting that every
-    engine returned exactly the same table."""
+    engine returned exactly the same table and that every metric compiles for PostgreSQL."""
     from clientela.testing.conformance import conform
+    from clientela.testing.portability import check_postgres
 
     def check(metrics: list[Any], **kwargs: Any) -> KpiResult:
         kwargs.setdefault("timezone", "America/Sao_Paulo")
-        return conform(clientela_engines, metrics, **kwargs)
+        result = conform(clientela_engines, metrics, **kwargs)
+        check_postgres(clientela_engines[0][1], metrics, params=kwargs.get("params"),
+                       timezone=kwargs["timezone"], catalog=kwargs.get("catalog"))
+        return result
 
     return check

@@ -11,6 +11,12 @@ the restart skips exactly what each stream already has: nothing is lost,
 nothing lands twice. The cursors are the only record of what was applied;
 the spool is never updated for it.
 
+Privacy requests (a person to forget, or to export) are carried out after
+the round's rows land, so a redaction that follows an update of the same
+person in one batch erases the updated row. They have their own cursor,
+`(source, "webhooks.privacy")`, set after they are done; both actions are
+safe to repeat, so a crash before that cursor only repeats them.
+
 The store is opened per round and closed after it, so other commands can
 use it between rounds; while another process holds it, the round is
 skipped and deliveries wait in the spool.
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +37,7 @@ from clientela.model.validation import Rejection
 from clientela.sources.api import SourceBatch, Stream
 from clientela.store import Store, StoreError
 from clientela.sync.engine import write_source_batch
-from clientela.webhooks.mappers import EventMapper, EventResult
+from clientela.webhooks.mappers import EventMapper, EventResult, PrivacyRequest
 from clientela.webhooks.spool import Spool
 
 log = logging.getLogger("clientela.webhooks")
@@ -40,6 +46,8 @@ STREAMS: dict[str, type[Record]] = {"order_lines": OrderLine, "customers": Custo
                                      "orders": Order}
 """Written in this order: lines before the orders they belong to."""
 STATE_PREFIX = "webhooks."
+PRIVACY = "privacy"
+"""The cursor of the privacy requests, beside the streams'."""
 
 WriteHook = Callable[[str, str, int], None]
 """(source, stream, applied_through) after each committed batch; for tests and progress."""
@@ -52,18 +60,33 @@ class ApplyStats:
     ignored: int = 0
     rounds: int = 0
     by_platform: dict[str, int] = field(default_factory=dict)
+    forgotten: int = 0
+    """People erased by privacy requests."""
+    exports: list[Path] = field(default_factory=list)
+
+
+DestinationOpeners = Mapping[str, Callable[[], Any]]
+"""destination name -> opener, as `clientela.destinations.forget.forget` takes them."""
 
 
 def cursors(store: Store, source: str) -> dict[str, int]:
     return {name: int(store.get_state(source, STATE_PREFIX + name).get("applied_through", 0))
-            for name in STREAMS}
+            for name in (*STREAMS, PRIVACY)}
 
 
 class Applier:
     def __init__(self, spool: Spool, store_path: str | Path,
                  mappers: Mapping[str, EventMapper | None], *, context: Mapping[str, Any],
-                 batch_size: int = 500, on_write: WriteHook | None = None) -> None:
+                 batch_size: int = 500, on_write: WriteHook | None = None,
+                 destinations: DestinationOpeners | Callable[[], DestinationOpeners] | None
+                 = None,
+                 exports: Path | None = None) -> None:
         self.spool = spool
+        self.destinations = destinations
+        """Where a forget request erases the person besides the store (or a callable that
+        gives them, called only when a request comes)."""
+        self.exports = exports if exports is None else Path(exports)
+        """The folder data exports are written to (default: `<store>.exports` beside it)."""
         self.store_path = Path(store_path)
         self.mappers = mappers
         self.context = context
@@ -120,6 +143,10 @@ class Applier:
                 write_source_batch(store, source, batch, context=self.context, run_id=run_id)
                 if self.on_write is not None:
                     self.on_write(source, name, through)
+            if done[PRIVACY] < through:
+                self._privacy(store, source, [r.privacy for r in results
+                                              if r.privacy is not None and r.seq > done[PRIVACY]])
+                store.set_state(source, STATE_PREFIX + PRIVACY, {"applied_through": through})
         except BaseException as error:
             store.finish_run(run_id, "failed", {}, message=str(error))
             raise
@@ -129,6 +156,44 @@ class Applier:
         self.stats.ignored += len(results) - landed
         self.stats.by_platform[platform] = self.stats.by_platform.get(platform, 0) + len(events)
         return len(events)
+
+    def _privacy(self, store: Store, source: str, requests: Sequence[PrivacyRequest]) -> None:
+        """Forget or export each person, in the order the requests came."""
+        if not requests:
+            return
+        from clientela.destinations.forget import forget
+        from clientela.privacy_export import export_person
+
+        found = self.destinations() if callable(self.destinations) else self.destinations
+        openers = found or {}
+        for request in requests:
+            if request.action == "export":
+                folder = self.exports or self.store_path.with_name(
+                    self.store_path.stem + ".exports")
+                made = export_person(store, folder, email=request.email,
+                                     customer_id=request.customer_id, source=source)
+                self.stats.exports.append(made.path)
+                log.info("%s: wrote a data export (%d customer rows)", source, made.customers)
+                continue
+            for email in self._addresses(store, source, request):
+                forget(store, email, dict(openers))
+                self.stats.forgotten += 1
+            log.info("%s: carried out an erasure request", source)
+
+    @staticmethod
+    def _addresses(store: Store, source: str, request: PrivacyRequest) -> list[str]:
+        """The e-mails a forget request is about: the one given, else the customer's in the
+        store, or every address this source brought for `everyone`."""
+        params: list[str | None]
+        if request.everyone:
+            sql, params = ("SELECT DISTINCT lower(email) FROM customers WHERE source = ? AND "
+                           "email IS NOT NULL ORDER BY 1", [source])
+        elif request.email:
+            return [request.email]
+        else:
+            sql, params = ("SELECT DISTINCT lower(email) FROM customers WHERE source = ? AND "
+                           "customer_id = ? AND email IS NOT NULL", [source, request.customer_id])
+        return [str(row[0]) for row in store.con.execute(sql, params).fetchall()]
 
     @staticmethod
     def _collect(result: EventResult, done: Mapping[str, int], source: str,

@@ -4,8 +4,8 @@ A delivery is answered 200 only after it is committed to the spool (or
 found there already), so a crash after the answer loses nothing and a
 crash before it makes the platform deliver again. Everything else the
 platform could retry is refused without touching the disk: 401 for a
-missing or wrong signature, 404 for a platform without a configured
-secret, 413 for an oversized body. A spool failure answers 503 so the
+missing or wrong signature, 404 for a source that declares no webhook or
+has no configured secret, 413 for an oversized body. A spool failure answers 503 so the
 platform retries. At most `max_waiting` deliveries wait for the spool at
 once; the rest wait for a slot, so memory stays bounded under a flood.
 """
@@ -25,8 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from clientela.sources.api import WebhookSpec
 from clientela.webhooks.applier import Applier
-from clientela.webhooks.platforms import PLATFORMS, PlatformSpec
+from clientela.webhooks.declared import declared_webhooks
 from clientela.webhooks.signatures import verify
 from clientela.webhooks.spool import Spool
 
@@ -47,18 +48,26 @@ class ReceiverStats:
 class Receiver:
     spool: Spool
     secrets: Mapping[str, Sequence[str]] = field(repr=False)
-    """platform -> valid secrets (several during a rotation); never logged or shown."""
+    """source -> valid secrets (several during a rotation); never logged or shown."""
     applier: Applier | None = None
+    webhooks: Mapping[str, WebhookSpec] | None = None
+    """source -> its declared webhook; default: every installed source that declares one."""
     max_waiting: int = 1_024
     max_body: int = MAX_BODY
     stats: ReceiverStats = field(default_factory=ReceiverStats)
 
     def __post_init__(self) -> None:
         self._slots: asyncio.Semaphore | None = None
+        if self.webhooks is None:
+            self.webhooks = declared_webhooks()
 
-    def _platform(self, name: str) -> PlatformSpec | None:
-        spec = PLATFORMS.get(name)
+    def _platform(self, name: str) -> WebhookSpec | None:
+        spec = (self.webhooks or {}).get(name)
         return spec if spec is not None and self.secrets.get(name) else None
+
+    def serving(self) -> list[str]:
+        """The sources this receiver takes deliveries for (declared and with a secret)."""
+        return sorted(p for p in (self.webhooks or {}) if self.secrets.get(p))
 
     async def _body(self, request: Request) -> bytes | None:
         declared = request.headers.get("content-length")
@@ -83,7 +92,7 @@ class Receiver:
             return JSONResponse({"error": "body too large"}, status_code=413)
         headers = {k.lower(): v for k, v in request.headers.items()}
         given = headers.get(spec.signature_header.lower())
-        if given is None and spec.is_unsigned_ping(headers, body):
+        if given is None and spec.is_unsigned_ping(body):
             self.stats.pings += 1
             return JSONResponse({"status": "pong"})
         if not verify(self.secrets[name], body, given, spec.encoding):
@@ -108,14 +117,14 @@ class Receiver:
         return JSONResponse({"status": "accepted" if new else "duplicate"})
 
     async def health(self, request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "platforms": sorted(
-            p for p in PLATFORMS if self.secrets.get(p))})
+        return JSONResponse({"status": "ok", "platforms": self.serving()})
 
 
 def create_app(receiver: Receiver, *, apply_in_background: bool = True,
-               drain_on_shutdown: bool = True) -> Starlette:
+               drain_on_shutdown: bool = True, routes: Sequence[Any] = ()) -> Starlette:
     """The app; on startup the spool writer (and the applier thread) start, on shutdown they
-    stop after the spool is flushed and, by default, applied."""
+    stop after the spool is flushed and, by default, applied. `routes` are served beside the
+    webhook routes (Starlette `Route`s, e.g. a page at `/`)."""
     stop = threading.Event()
 
     @asynccontextmanager
@@ -143,8 +152,9 @@ def create_app(receiver: Receiver, *, apply_in_background: bool = True,
                     log.exception("could not apply the last deliveries; they stay spooled")
             receiver.spool.close()
 
-    routes: list[Any] = [
+    served: list[Any] = [
         Route("/webhooks/{platform}", receiver.receive, methods=["POST"]),
         Route("/healthz", receiver.health, methods=["GET"]),
+        *routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=served, lifespan=lifespan)

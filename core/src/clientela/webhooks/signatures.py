@@ -4,7 +4,7 @@ The digest is computed over the bytes as received, never over re-serialised
 JSON (key order and spacing would change it). Comparison is constant-time
 on the decoded digests, so neither timing nor encoding quirks (base64
 padding, hex case) leak or reject a valid signature. Several secrets may be
-valid at once: Shopify keeps the old one for up to an hour after rotation.
+valid at once: a platform may keep the old one valid for a while after rotation.
 """
 
 from __future__ import annotations

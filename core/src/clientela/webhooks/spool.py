@@ -209,7 +209,7 @@ class Spool:
 
     def prune(self, platform: str, through: int, keep_days: float = 7.0) -> int:
         """Forget applied events older than `keep_days`; younger ones stay for deduplication
-        (Shopify retries a delivery for up to 48 hours)."""
+        (platforms retry a delivery for up to two days)."""
         cutoff = datetime.fromtimestamp(datetime.now(UTC).timestamp() - keep_days * 86_400, UTC)
         with self._read_lock:
             cursor = self._con().execute(

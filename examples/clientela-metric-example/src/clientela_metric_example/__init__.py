@@ -33,7 +33,8 @@ class BigTicketParams(BaseModel):
 
 def big_ticket_share(ctx: MetricContext, params: BigTicketParams) -> ir.Table:
     orders = cv.period_orders(ctx)
-    big = (orders.revenue >= ibis.literal(params.threshold, type=cv.MONEY)).cast("int64").sum()
+    # indicator, not .cast("int64"): PostgreSQL refuses CAST(boolean AS BIGINT)
+    big = cv.indicator(orders.revenue >= ibis.literal(params.threshold, type=cv.MONEY)).sum()
     return cv.summarize(orders, ctx, value=cv.ratio(big, orders.count()),
                         big_orders=big.coalesce(0), orders=orders.count())
 
