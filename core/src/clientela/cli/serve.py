@@ -1,4 +1,5 @@
-"""`clientela serve`: receive store-platform webhooks and apply them to the store."""
+"""`clientela serve`: receive store-platform webhooks and apply them to the store, and serve
+the metrics report at `/` (clientela.report.live)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,14 @@ def serve(
         "--apply/--no-apply",
         help="Apply deliveries to the store as they come (--no-apply: only receive and spool; "
              "a later `serve` applies them).")] = True,
+    report_token: Annotated[str | None, typer.Option(
+        envvar="CLIENTELA_REPORT_TOKEN", help="Token the report at / asks for when bound "
+        "beyond 127.0.0.1 (?token=...).")] = None,
+    report_lang: Annotated[str, typer.Option(help="The report's language: en or pt-BR.")] = "en",
 ) -> None:
     """Receive order and customer webhooks (Shopify, WooCommerce, Nuvemshop) at
     POST /webhooks/<platform>; secrets come from webhook_secret in each
-    \\[sources.<platform>] section."""
+    \\[sources.<platform>] section. GET / serves the metrics report (read-only)."""
     import uvicorn
 
     from clientela.config import ConfigError
@@ -40,9 +45,14 @@ def serve(
 
     settings = workspace.settings
     secrets = secrets_from(settings.sources)
-    if not secrets:
-        raise UserError("no webhook secret configured: add webhook_secret to "
-                        "[sources.shopify], [sources.woocommerce] or [sources.nuvemshop]")
+    from clientela.report import live
+    page = live.for_store(workspace.store_path, host=host, token=report_token, lang=report_lang,
+                          timezone=settings.workspace.timezone, currency=settings.workspace.currency,
+                          title=workspace.store_path.name, memory_limit=settings.workspace.memory_limit)
+    if not secrets:  # no webhook configured: the report alone
+        console.print(f"no webhook secret configured; serving the report on http://{host}:{port}/")
+        uvicorn.run(live.report_app(page), host=host, port=port, access_log=False, log_level="info")
+        return
     try:
         mappers = build_mappers(settings.sources)
     except (ConfigError, ValueError) as error:
@@ -58,7 +68,9 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     console.print(f"receiving webhooks for {', '.join(sorted(secrets))} on "
                   f"http://{host}:{port}/webhooks/<platform>; spool {spool_file}")
-    uvicorn.run(create_app(receiver), host=host, port=port, access_log=False,
+    app = create_app(receiver)
+    live.mount(app, page)
+    uvicorn.run(app, host=host, port=port, access_log=False,
                 log_level="info")
 
 

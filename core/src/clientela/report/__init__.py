@@ -25,7 +25,7 @@ from clientela.report.compare import (
     gather_compare,
     window_label,
 )
-from clientela.report.gather import Timings, gather
+from clientela.report.gather import ReportData, Timings, gather
 from clientela.report.monthly import build_groups
 from clientela.report.page import Header, compare_page, monthly_page
 from clientela.report.render import to_png, to_svg
@@ -36,7 +36,9 @@ __all__ = [
     "ReportRequest",
     "ReportWindowError",
     "build_report",
+    "gather_monthly_report",
     "parse_compare",
+    "render_monthly",
     "write_images",
 ]
 
@@ -69,24 +71,36 @@ class Report:
 
 def build_report(source: Any, request: ReportRequest) -> Report:
     """The report for a Store (or an Ibis backend)."""
-    from clientela.kpi.engine import backend_of
-
     locale_of(request.lang)  # an unknown language is refused before any work
     generated = request.generated_at or datetime.now(UTC)
     if request.compare:
         before, after = parse_compare(request.compare)
         return _compare(source, request, before, after, generated)
+    return render_monthly(gather_monthly_report(source, request), request)
+
+
+def gather_monthly_report(source: Any, request: ReportRequest) -> ReportData:
+    """The numbers of the monthly report, to render in one language or several."""
+    from clientela.kpi.engine import backend_of
+
     window = resolve_window(backend_of(source), request.timezone, request.start, request.end)
-    data = gather(source, window, timezone=request.timezone, currency=request.currency)
-    timings = data.timings
+    return gather(source, window, timezone=request.timezone, currency=request.currency)
+
+
+def render_monthly(data: ReportData, request: ReportRequest) -> Report:
+    """The monthly page of gathered numbers, in `request.lang`."""
+    locale_of(request.lang)
+    generated = request.generated_at or datetime.now(UTC)
+    timings = Timings(dict(data.timings.seconds))
     with timings.section("charts"):
         charts = [(chart, to_svg(chart, request.lang, request.currency))
                   for chart in monthly_charts(data, request.lang)]
     with timings.section("page"):
         groups = build_groups(data.monthly, request.lang, request.currency)
-        header = Header(request.store_name, _period(window), request.timezone,
+        header = Header(request.store_name, _period(data.window), request.timezone,
                         request.currency, generated)
-        html = monthly_page(header, window.labels, groups, charts, request.lang)
+        html = monthly_page(header, data.window.labels, groups, charts, request.lang,
+                            data.monthly.failed)
     return Report(html, charts, timings, request.lang, request.currency)
 
 

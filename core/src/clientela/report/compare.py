@@ -16,7 +16,7 @@ import altair as alt
 from clientela.kpi import compute
 from clientela.metrics.api import Metric
 from clientela.report.charts import PALETTE, ChartSpec, _chart, _spec
-from clientela.report.gather import Missing, Timings, compute_available
+from clientela.report.gather import Failed, Missing, Timings, compute_available
 from clientela.report.labels import group_title, metric_title, text
 from clientela.report.monthly import MAX_ITEM_ROWS, OWN_CHART, catalogue_order
 from clientela.report.values import (
@@ -44,6 +44,7 @@ class CompareData:
     metrics: list[Metric]
     missing: list[Missing]
     rows: list[dict[str, Any]]
+    failed: list[Failed] = field(default_factory=list)
     revenue: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """'before'/'after' -> revenue per month of that window."""
     timings: Timings = field(default_factory=Timings)
@@ -53,13 +54,13 @@ def gather_compare(source: Any, catalog: Sequence[Metric], before: Window, after
                    timezone: str, currency: str) -> CompareData:
     timings = Timings()
     with timings.section("comparison KPIs"):
-        result, missing = compute_available(
+        answer = compute_available(
             source, catalog, compare=((month_label(before.start), month_label(before.end)),
                                       (month_label(after.start), month_label(after.end))),
             timezone=timezone, currency=currency)
-    dropped = {m.metric.name for m in missing}
-    data = CompareData(before, after, [m for m in catalog if m.name not in dropped], missing,
-                       result.rows() if result is not None else [], timings=timings)
+    dropped = {m.metric.name for m in answer.missing}
+    data = CompareData(before, after, [m for m in catalog if m.name not in dropped],
+                       answer.missing, answer.rows, failed=answer.failed, timings=timings)
     if "revenue" not in dropped and any(m.name == "revenue" for m in catalog):
         with timings.section("revenue by month"):
             for side, window in (("before", before), ("after", after)):
@@ -75,6 +76,7 @@ def compare_groups(data: CompareData, lang: str, currency: str) -> list[dict[str
     """Rows of the comparison table, grouped as the catalogue is."""
     headline = {(r["metric"], r["item"]): r for r in data.rows if r["measure"] == "value"}
     missing = {m.metric.name: m for m in data.missing}
+    failed = {f.metric.name: f for f in data.failed}
     groups: dict[str, dict[str, Any]] = {}
     for metric in catalogue_order([*data.metrics, *(m.metric for m in data.missing)]):
         group = groups.setdefault(metric.group, {"title": group_title(metric.group, lang),
@@ -84,6 +86,11 @@ def compare_groups(data: CompareData, lang: str, currency: str) -> list[dict[str
             group["rows"].append({"metric": metric, "title": title, "missing": True,
                                   "note": text(lang, "missing") + ": " + text(
                                       lang, "missing_needs", table=missing[metric.name].table)})
+            continue
+        if metric.name in failed:
+            group["rows"].append({"metric": metric, "title": title, "missing": False,
+                                  "note": text(lang, "failed",
+                                               reason=failed[metric.name].reason)})
             continue
         keys = [(metric.name, None)] if (metric.name, None) in headline else sorted(
             (key for key in headline if key[0] == metric.name and key[1] is not None),

@@ -10,6 +10,7 @@ store lacks is recorded as missing, never filled with zeros.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from clientela.kpi import KpiResult, MissingDataError, compute
+from clientela.kpi import KpiError, MissingDataError, compute
 from clientela.kpi.engine import backend_of
 from clientela.kpi.periods import to_utc, zone
 from clientela.metrics.api import Metric
@@ -57,8 +58,8 @@ class MonthlyData:
     window: Window
     metrics: list[Metric]
     missing: list[Missing]
-    series: KpiResult | None
     rows: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[Failed] = field(default_factory=list)
 
 
 @dataclass
@@ -84,23 +85,103 @@ class ReportData:
     timings: Timings = field(default_factory=Timings)
 
 
-def compute_available(source: Any, metrics: Sequence[Metric], **kwargs: Any
-                      ) -> tuple[KpiResult | None, list[Missing]]:
+@dataclass(frozen=True)
+class Failed:
+    """A metric the engine could not compute for some periods (a model that cannot be fitted
+    on the little history before an early month): those periods show no value."""
+
+    metric: Metric
+    reason: str
+    periods: tuple[str, ...]
+
+
+@dataclass
+class Answer:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[Missing] = field(default_factory=list)
+    failed: list[Failed] = field(default_factory=list)
+
+
+_NAMED = re.compile(r"metric '([^']+)'")
+
+
+def _named_in(error: Exception, metrics: Sequence[Metric]) -> Metric | None:
+    """The metric an engine error names ("metric 'clv_predicted' as of ...: ...")."""
+    found = _NAMED.search(str(error))
+    return next((m for m in metrics if found and m.name == found.group(1)), None)
+
+
+def _period_by_period(source: Any, metric: Metric, periods: Sequence[tuple[str, str]],
+                      kwargs: dict[str, Any], answer: Answer) -> None:
+    """The metric over `periods`, halving the range where the engine fails, so the months a
+    model cannot be fitted for (usually the earliest) are found in a few calls and the rest
+    is answered in one."""
+    failed: list[str] = []
+    reason = ""
+
+    def attempt(part: Sequence[tuple[str, str]]) -> None:
+        nonlocal reason
+        try:
+            answer.rows.extend(compute(source, [metric], **{
+                **kwargs, "start": part[0][0], "end": part[-1][1]}).rows())
+        except KpiError as error:
+            if len(part) == 1:
+                failed.append(part[0][0])
+                reason = str(error)
+                return
+            middle = len(part) // 2
+            attempt(part[:middle])
+            attempt(part[middle:])
+
+    attempt(periods)
+    if failed:
+        answer.failed.append(Failed(metric, reason, tuple(sorted(failed))))
+
+
+def _fits_a_model(metric: Metric) -> bool:
+    """Metrics of the CLV engine fit BG/NBD and Gamma-Gamma, which refuse too little
+    history: asked apart, their failure costs only their own call."""
+    return getattr(metric.compute, "__module__", "").startswith("clientela.clv_engine")
+
+
+def compute_available(source: Any, metrics: Sequence[Metric], *,
+                      periods: Sequence[tuple[str, str]] | None = None, **kwargs: Any
+                      ) -> Answer:
     """`compute` over every metric whose data is in the store; the others come back as
     Missing (the engine checks every metric's tables before computing any, so dropping the
-    one it names and asking again costs only the check)."""
+    one it names and asking again costs only the check). A metric the engine cannot compute
+    for the whole range is asked again one of `periods` at a time, when given (else left
+    out), so one early month without enough history does not blank the row."""
+    answer = Answer()
+    fitted = [m for m in metrics if _fits_a_model(m)]
+    if fitted and len(fitted) < len(metrics):  # the ones that may fail, apart, first
+        first = compute_available(source, fitted, periods=periods, **kwargs)
+        rest = compute_available(source, [m for m in metrics if m not in fitted],
+                                 periods=periods, **kwargs)
+        return Answer(first.rows + rest.rows, first.missing + rest.missing,
+                      first.failed + rest.failed)
     chosen = list(metrics)
-    missing: list[Missing] = []
     while chosen:
         try:
-            return compute(source, chosen, **kwargs), missing
+            answer.rows += compute(source, chosen, **kwargs).rows()
+            return answer
         except MissingDataError as error:
             dropped = next((m for m in chosen if m.name == error.metric), None)
             if dropped is None:
                 raise
             chosen.remove(dropped)
-            missing.append(Missing(dropped, error.table, str(error)))
-    return None, missing
+            answer.missing.append(Missing(dropped, error.table, str(error)))
+        except KpiError as error:
+            dropped = _named_in(error, chosen)
+            if dropped is None:
+                raise
+            chosen.remove(dropped)
+            log.info("%s: %s", dropped.name, error)
+            if periods:
+                _period_by_period(source, dropped, periods, kwargs, answer)
+            else:
+                answer.failed.append(Failed(dropped, str(error), ()))
+    return answer
 
 
 def _utc(window_bound: datetime, timezone: str) -> datetime:
@@ -110,12 +191,15 @@ def _utc(window_bound: datetime, timezone: str) -> datetime:
 def gather_monthly(source: Any, catalog: Sequence[Metric], window: Window, *,
                    timezone: str, currency: str, timings: Timings) -> MonthlyData:
     wide = window.widened(YEAR)
+    months = [(month_label(m), month_label(add_months(m, 1))) for m in wide.months]
     with timings.section("monthly KPIs"):
-        series, missing = compute_available(
-            source, catalog, start=month_label(wide.start), end=month_label(wide.end),
-            grain="month", timezone=timezone, currency=currency)
-    kept = [m for m in catalog if m.name not in {x.metric.name for x in missing}]
-    return MonthlyData(window, kept, missing, series, series.rows() if series else [])
+        answer = compute_available(
+            source, catalog, periods=months, start=month_label(wide.start),
+            end=month_label(wide.end), grain="month", timezone=timezone, currency=currency)
+    missing = {x.metric.name for x in answer.missing}
+    failed_whole = {x.metric.name for x in answer.failed if not x.periods}
+    kept = [m for m in catalog if m.name not in missing | failed_whole]
+    return MonthlyData(window, kept, answer.missing, answer.rows, answer.failed)
 
 
 def rfm_at(source: Any, as_of: datetime, timezone: str, currency: str) -> Any:
@@ -149,13 +233,11 @@ def gather_rfm(source: Any, window: Window, timezone: str, currency: str) -> Rfm
 def gather_cohorts(source: Any, window: Window, timezone: str, currency: str
                    ) -> list[dict[str, Any]]:
     """cohort_retention over the whole window: one cell per (cohort month, months after)."""
-    result, missing = compute_available(
+    answer = compute_available(
         source, _named(["cohort_retention"]), start=month_label(window.start),
         end=month_label(window.end), timezone=timezone, currency=currency)
-    if result is None or missing:
-        return []
     cells: dict[str, dict[str, Any]] = {}
-    for row in result.rows():
+    for row in answer.rows:
         if row["item"] is None:
             continue
         cohort, _, offset = row["item"].partition(" +")
@@ -167,13 +249,11 @@ def gather_cohorts(source: Any, window: Window, timezone: str, currency: str
 def gather_campaigns(source: Any, window: Window, timezone: str, currency: str
                      ) -> list[dict[str, Any]]:
     """campaign_lift per campaign, by contact channel, over the window."""
-    result, missing = compute_available(
+    answer = compute_available(
         source, _named(["campaign_lift"]), start=month_label(window.start),
         end=month_label(window.end), by="channel", timezone=timezone, currency=currency)
-    if result is None or missing:
-        return []
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in result.rows():
+    for row in answer.rows:
         if row["item"] is None or row.get("channel") is None:
             continue
         entry = found.setdefault((row["channel"], row["item"]),
@@ -191,15 +271,11 @@ def gather_clv(source: Any, window: Window, timezone: str, currency: str
     from clientela.kpi.periods import Period
 
     last = add_months(window.end, -1)
-    try:
-        result, _ = compute_available(
-            source, _named(["p_alive"]), start=month_label(last),
-            end=month_label(window.end), by="segment", timezone=timezone, currency=currency)
-    except ClvFitError as error:
-        log.info("P(alive) by segment left out: %s", error)
-        return None, []
-    by_segment = [] if result is None else [
-        {"segment": row["segment"], "p_alive": row["value"]} for row in result.rows()
+    answer = compute_available(
+        source, _named(["p_alive"]), start=month_label(last),
+        end=month_label(window.end), by="segment", timezone=timezone, currency=currency)
+    by_segment = [
+        {"segment": row["segment"], "p_alive": row["value"]} for row in answer.rows
         if row["measure"] == "value" and row["item"] is None and row["segment"] is not None]
     backend = backend_of(source)
     end = _utc(window.end, timezone)
@@ -208,7 +284,7 @@ def gather_clv(source: Any, window: Window, timezone: str, currency: str
                         cache=TableCache(backend))
     try:
         values = [float(v) for _, found in predicted_values(ctx) for v in found.clv]
-    except (ClvFitError, MissingDataError) as error:
+    except (ClvFitError, KpiError) as error:
         log.info("CLV distribution left out: %s", error)
         return None, by_segment
     return values, by_segment

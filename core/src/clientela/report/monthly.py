@@ -101,7 +101,10 @@ def build_groups(data: MonthlyData, lang: str, currency: str) -> list[Group]:
     history = data.window.widened(YEAR).labels[:YEAR]
     values = _values(data.rows)
     missing = {m.metric.name: m for m in data.missing}
-    every = catalogue_order([*data.metrics, *(m.metric for m in data.missing)])
+    failed = {f.metric.name: f for f in data.failed}
+    known = {m.name for m in data.metrics} | set(missing)
+    every = catalogue_order([*data.metrics, *(m.metric for m in data.missing),
+                             *(f.metric for f in data.failed if f.metric.name not in known)])
     groups: dict[str, Group] = {}
     for metric in every:
         group = groups.setdefault(metric.group, Group(group_title(metric.group, lang), []))
@@ -109,6 +112,10 @@ def build_groups(data: MonthlyData, lang: str, currency: str) -> list[Group]:
         if metric.name in missing:
             group.rows.append(Row(metric, title, missing=True, note=text(
                 lang, "missing_needs", table=missing[metric.name].table)))
+            continue
+        if metric.name in failed and not failed[metric.name].periods:
+            group.rows.append(Row(metric, title, note=text(
+                lang, "failed", reason=failed[metric.name].reason)))
             continue
         if (metric.name, None) in values:
             group.rows.append(_row(metric, title, None, values[(metric.name, None)], labels,

@@ -18,6 +18,7 @@ from clientela import __version__
 from clientela.formatting import locale_of
 from clientela.metrics.api import Metric
 from clientela.report.charts import ChartSpec
+from clientela.report.gather import Failed
 from clientela.report.labels import TEXT, metric_title, text
 from clientela.report.monthly import Group
 from clientela.report.render import inline_svg, sparkline, to_svg
@@ -51,15 +52,24 @@ def _month_header(label: str, lang: str) -> dict[str, str]:
             "year": str(month.year)}
 
 
-def _notes(metrics: list[Metric], lang: str) -> tuple[list[dict[str, str]], dict[str, int]]:
+def _notes(metrics: list[Metric], lang: str, failed: list[Failed] | None = None
+           ) -> tuple[list[dict[str, str]], dict[str, int]]:
+    """One footnote per metric: its catalogue description, and the months it could not be
+    computed for, if any."""
+    partly = {f.metric.name: f for f in failed or [] if f.periods}
     notes: list[dict[str, str]] = []
     index: dict[str, int] = {}
     for metric in metrics:
         if metric.name in index:
             continue
         index[metric.name] = len(notes) + 1
+        description = metric.description
+        if metric.name in partly:
+            found = partly[metric.name]
+            description += " " + text(lang, "failed_months", months=", ".join(found.periods),
+                                      reason=found.reason)
         notes.append({"name": metric.name, "title": metric_title(metric, lang),
-                      "description": metric.description})
+                      "description": description})
     return notes, index
 
 
@@ -94,10 +104,11 @@ def svg_for(chart: ChartSpec, lang: str, currency: str) -> str:
 
 
 def monthly_page(header: Header, labels: list[str], groups: list[Group],
-                 charts: list[tuple[ChartSpec, str]], lang: str) -> str:
+                 charts: list[tuple[ChartSpec, str]], lang: str,
+                 failed: list[Failed] | None = None) -> str:
     """`charts`: each spec with its SVG already rendered (the images reuse them)."""
     metrics = [row.metric for group in groups for row in group.rows]
-    notes, index = _notes(metrics, lang)
+    notes, index = _notes(metrics, lang, failed)
     missing = [row.title for group in groups for row in group.rows if row.missing]
     return _environment().get_template("report.html.j2").render(
         **_common(header, lang), heading=text(lang, "report"), compare=None,

@@ -61,14 +61,15 @@ def to_png(chart: ChartSpec, lang: str, currency: str, scale: float = 2.0) -> by
 
 def inline_svg(svg: str, prefix: str) -> str:
     """The SVG ready to sit inside an HTML page beside others: its ids (clip paths,
-    gradients) get the chart's prefix so two charts never share one, and it scales to the
-    width it is given."""
-    ids = _ID.findall(svg)
-    for found in sorted(set(ids), key=len, reverse=True):
-        unique = f"{prefix}-{found}"
-        svg = svg.replace(f'id="{found}"', f'id="{unique}"')
-        svg = svg.replace(f"url(#{found})", f"url(#{unique})")
-        svg = svg.replace(f'href="#{found}"', f'href="#{unique}"')
+    gradients) are renumbered under the chart's prefix, so two charts never share one and
+    the page does not depend on how many charts the renderer drew before (its counters are
+    process-wide), and it scales to the width it is given."""
+    renamed = {found: f"{prefix}-{index}" for index, found
+               in enumerate(dict.fromkeys(_ID.findall(svg)))}
+    if renamed:
+        pattern = re.compile(r'(id="|url\(#|href="#)(' + "|".join(
+            re.escape(found) for found in sorted(renamed, key=len, reverse=True)) + r')(?=[")])')
+        svg = pattern.sub(lambda m: m.group(1) + renamed[m.group(2)], svg)
     return re.sub(r'<svg ([^>]*?)width="([\d.]+)" height="([\d.]+)"',
                   r'<svg \1style="max-width:\2px" role="img"', svg, count=1)
 
