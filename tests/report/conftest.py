@@ -17,6 +17,8 @@ from clientela.cli.common import workspace
 
 WINDOW = ("2024-12", "2025-12")
 """The demo (two years ending 2025-12-31) seen as the default window sees it."""
+COMPARE = "2025-01:2025-03,2025-04:2025-06"
+COMPARED = ("revenue", "orders", "aov", "retention_rate", "channel_mix", "rfm_segments")
 GENERATED = datetime(2026, 1, 2, 9, 30, tzinfo=UTC)
 CONFIG = """[workspace]
 store = "demo.duckdb"
@@ -31,10 +33,13 @@ class Built:
     config: Path
     html: dict[str, str]
     """'en' and 'pt-BR' -> the monthly page from the Python API (one gathering, two
-    languages); 'cli' -> the English page `clientela report` wrote (its own gathering)."""
+    languages); 'cli' -> the English page `clientela report` wrote (its own gathering);
+    'compare' -> the pt-BR before/after page of COMPARE."""
     images: Path
     kpi: list[dict[str, object]]
     """`clientela kpi --format json` for the whole catalogue over the same months."""
+    compare_kpi: list[dict[str, object]]
+    """`clientela kpi --compare COMPARE` for COMPARED ('compare' in `html` is the page)."""
 
 
 def run_cli(config: Path, *args: str) -> int:
@@ -79,8 +84,15 @@ def _build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
         (folder / f"report-{lang}.html").write_text(html[lang], encoding="utf-8")
     from clientela.plugins import registry
 
+    compare_page, compare_kpi = folder / "compare.html", folder / "compare.json"
+    assert run_cli(config, "report", "--compare", COMPARE, "--lang", "pt-BR", "-o",
+                   str(compare_page)) == 0
+    assert run_cli(config, "kpi", *COMPARED, "--compare", COMPARE, "--format", "json",
+                   "-o", str(compare_kpi)) == 0
+    html["compare"] = compare_page.read_text(encoding="utf-8")
     kpi_file = folder / "kpi.json"
     assert run_cli(config, "kpi", *registry().metrics, "--grain", "month", "--from",
                    WINDOW[0], "--to", WINDOW[1], "--format", "json", "-o", str(kpi_file)) == 0
     yield Built(folder, config, html, folder / "images",
-                json.loads(kpi_file.read_text(encoding="utf-8")))
+                json.loads(kpi_file.read_text(encoding="utf-8")),
+                json.loads(compare_kpi.read_text(encoding="utf-8")))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from _report_page import read_page
-from conftest import Built, run_cli
+from conftest import COMPARED, Built, run_cli
 
 from clientela.store import Store
 
@@ -23,27 +22,21 @@ def test_images_hold_every_chart_of_the_page_as_svg_and_png(built: Built) -> Non
         assert svg.startswith("<svg") and "role-mark" in svg
 
 
-def test_before_after_page_equals_kpi_compare(built: Built, tmp_path: Path) -> None:
-    out, kpi = tmp_path / "compare.html", tmp_path / "compare.json"
-    spec = "2025-01:2025-03,2025-04:2025-06"
-    names = ["revenue", "orders", "aov", "retention_rate", "channel_mix", "rfm_segments"]
-    assert run_cli(built.config, "report", "--compare", spec, "--lang", "pt-BR", "-o",
-                   str(out)) == 0
-    assert run_cli(built.config, "kpi", *names, "--compare", spec, "--format", "json",
-                   "-o", str(kpi)) == 0
-    page = read_page(out.read_text(encoding="utf-8"))
+def test_before_after_page_equals_kpi_compare(built: Built) -> None:
+    page = read_page(built.html["compare"])
     assert page.ids["period"] == "2025-01..2025-03 → 2025-04..2025-06"
-    rows = [r for r in json.loads(kpi.read_text(encoding="utf-8")) if r["measure"] == "value"]
+    rows = [r for r in built.compare_kpi if r["measure"] == "value"]
+    assert {r["metric"] for r in rows} == set(COMPARED)
     for expected in rows:
-        row = page.row(expected["metric"], expected["item"])
+        row = page.row(str(expected["metric"]), expected["item"])  # type: ignore[arg-type]
         for side in ("before", "after"):
             assert float(row.cells[side][0]) == pytest.approx(expected[side], rel=1e-9,
                                                               abs=1e-10)
     revenue = next(r for r in rows if r["metric"] == "revenue")
-    relative = read_page(out.read_text(encoding="utf-8")).row("revenue").changes[1]
-    assert relative == f"+{revenue['relative_change'] * 100:.1f}%".replace(".", ",")
-    html = out.read_text(encoding="utf-8")
-    assert html.count('<div class="pair">') == 3  # revenue, channel mix, segments side by side
+    change = float(revenue["relative_change"]) * 100  # type: ignore[arg-type]
+    sign = "+" if change > 0 else "\u2212"
+    assert page.row("revenue").changes[1] == f"{sign}{abs(change):.1f}%".replace(".", ",")
+    assert built.html["compare"].count('<div class="pair">') == 3  # charts side by side
 
 
 @pytest.mark.parametrize(("args", "message"), [

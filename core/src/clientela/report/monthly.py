@@ -56,6 +56,8 @@ class Row:
     note: str | None = None
     """Set instead of cells: why the row has no numbers."""
     missing: bool = False
+    heading: bool = False
+    """The title line above a table-shaped metric's item rows."""
 
 
 @dataclass
@@ -126,8 +128,9 @@ def build_groups(data: MonthlyData, lang: str, currency: str) -> list[Group]:
         if (metric.name, None) in values:
             continue
         if metric.name not in OWN_CHART and 0 < len(shown) <= MAX_ITEM_ROWS:
+            group.rows.append(Row(metric, title, heading=True))
             for item in shown:
-                group.rows.append(_row(metric, f"{title} · {item}", item,
+                group.rows.append(_row(metric, item, item,
                                        values[(metric.name, item)], labels, history, lang,
                                        currency))
         elif metric.name in CHARTED:

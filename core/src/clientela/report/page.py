@@ -76,7 +76,7 @@ def _notes(metrics: list[Metric], lang: str, failed: list[Failed] | None = None
 def _row_view(row: Any) -> dict[str, Any]:
     return {
         "metric": row.metric, "title": row.title, "item": row.item, "note": row.note,
-        "missing": row.missing, "spark": sparkline(row.trend),
+        "missing": row.missing, "heading": row.heading, "spark": sparkline(row.trend),
         "cells": [{"period": c.period, "raw": _raw(c.value), "text": c.text,
                    "vs_previous": c.vs_previous, "vs_year_ago": c.vs_year_ago}
                   for c in row.cells],
