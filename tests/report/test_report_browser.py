@@ -83,11 +83,15 @@ def browser() -> Iterator[Any]:
 
 
 def requests_made(driver: Any) -> list[str]:
+    """URLs requested since the last call, leaving out the browser's own pages (chrome://,
+    e.g. the new-tab page it opens at start), which no report can cause."""
     urls = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
+            url = message["params"]["request"]["url"]
+            if not url.startswith("chrome://"):
+                urls.append(url)
     return urls
 
 
