@@ -43,13 +43,13 @@ class ChartSpec:
     spec: dict[str, Any]
 
 
-def _spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+def spec_of(chart: alt.TopLevelMixin) -> dict[str, Any]:
     spec: dict[str, Any] = chart.to_dict()
     spec.pop("$schema", None)
     return spec
 
 
-def _chart(records: Sequence[dict[str, Any]]) -> alt.Chart:
+def records_chart(records: Sequence[dict[str, Any]]) -> alt.Chart:
     return alt.Chart(alt.Data(values=list(records)))  # type: ignore[no-untyped-call]
 
 
@@ -58,8 +58,8 @@ def _values(data: ReportData, metric: str, item: str | None = None) -> dict[str,
             if row["metric"] == metric and row["measure"] == "value" and row["item"] == item}
 
 
-def _money_format(data: ReportData) -> str:
-    return "$,.0f"
+MONEY = "$,.0f"
+"""Axis format of money: the currency symbol of the page's locale, whole units."""
 
 
 def year_over_year(data: ReportData, metric: str, lang: str, name: str) -> ChartSpec | None:
@@ -76,17 +76,17 @@ def year_over_year(data: ReportData, metric: str, lang: str, name: str) -> Chart
                         "value": by_period.get(everything[index])})
     records = [r for r in records if r["value"] is not None]
     money = metric == "revenue"
-    chart = _chart(records).mark_line(point=True, strokeWidth=2).encode(
+    chart = records_chart(records).mark_line(point=True, strokeWidth=2).encode(
         x=alt.X("month:O", title=None, sort=data.window.labels, axis=alt.Axis(labelAngle=-45)),
         y=alt.Y("value:Q", title=text(lang, metric),
-                axis=alt.Axis(format=_money_format(data) if money else ",.0f")),
+                axis=alt.Axis(format=MONEY if money else ",.0f")),
         color=alt.Color("series:N", title=None, sort=[this, before],
                         scale=alt.Scale(range=[PALETTE[0], "#a9b7c6"]),
                         legend=alt.Legend(orient="top")),
         strokeDash=alt.StrokeDash("series:N", sort=[this, before], legend=None,
                                   scale=alt.Scale(range=[[1, 0], [4, 3]])),
     ).properties(width=WIDTH, height=220)
-    return ChartSpec(name, text(lang, f"chart_{metric}"), _spec(chart))
+    return ChartSpec(name, text(lang, f"chart_{metric}"), spec_of(chart))
 
 
 def channel_mix(data: ReportData, lang: str) -> ChartSpec | None:
@@ -97,7 +97,7 @@ def channel_mix(data: ReportData, lang: str) -> ChartSpec | None:
                and row["value"] is not None]
     if not records:
         return None
-    chart = _chart(records).mark_bar().encode(
+    chart = records_chart(records).mark_bar().encode(
         x=alt.X("month:O", title=None, sort=data.window.labels, axis=alt.Axis(labelAngle=-45)),
         y=alt.Y("share:Q", title=text(lang, "share"), stack="normalize",
                 axis=alt.Axis(format=".0%")),
@@ -105,7 +105,7 @@ def channel_mix(data: ReportData, lang: str) -> ChartSpec | None:
                         scale=alt.Scale(range=PALETTE), legend=alt.Legend(orient="top")),
         order=alt.Order("channel:N"),
     ).properties(width=WIDTH, height=220)
-    return ChartSpec("channel_mix", text(lang, "chart_channel_mix"), _spec(chart))
+    return ChartSpec("channel_mix", text(lang, "chart_channel_mix"), spec_of(chart))
 
 
 def rfm_grid(grid: RfmGrid, lang: str) -> ChartSpec | None:
@@ -114,7 +114,7 @@ def rfm_grid(grid: RfmGrid, lang: str) -> ChartSpec | None:
         return None
     records = [{"r": c["r"], "fm": c["fm"], "segment": c["segment"],
                 "customers": int(c["customers"])} for c in grid.cells]
-    base = _chart(records).encode(
+    base = records_chart(records).encode(
         x=alt.X("fm:O", title="FM", sort=[1, 2, 3, 4, 5], axis=alt.Axis(labelAngle=0)),
         y=alt.Y("r:O", title="R", sort=[5, 4, 3, 2, 1]),
     )
@@ -132,7 +132,7 @@ def rfm_grid(grid: RfmGrid, lang: str) -> ChartSpec | None:
                             color="white").encode(text=alt.Text("customers:Q", format=",d"))
     chart = (cells + names + counts).properties(width=440, height=330)
     return ChartSpec("rfm_grid", f"{text(lang, 'chart_rfm_grid')} · {grid.as_of_label}",
-                     _spec(chart))
+                     spec_of(chart))
 
 
 def rfm_moves(grid: RfmGrid, lang: str) -> ChartSpec | None:
@@ -141,7 +141,7 @@ def rfm_moves(grid: RfmGrid, lang: str) -> ChartSpec | None:
     none = text(lang, "new_customer")
     records = [{"from": m["from_segment"] or none, "to": m["to_segment"],
                 "customers": int(m["customers"])} for m in grid.moves]
-    base = _chart(records).encode(
+    base = records_chart(records).encode(
         x=alt.X("to:N", title=text(lang, "to_segment"), axis=alt.Axis(labelAngle=-40)),
         y=alt.Y("from:N", title=text(lang, "from_segment")),
     )
@@ -153,7 +153,7 @@ def rfm_moves(grid: RfmGrid, lang: str) -> ChartSpec | None:
             color=alt.condition(alt.datum.customers > 500, alt.value("white"),
                                 alt.value("#222")))
     ).properties(width=WIDTH, height=330)
-    return ChartSpec("rfm_moves", text(lang, "chart_rfm_moves"), _spec(chart))
+    return ChartSpec("rfm_moves", text(lang, "chart_rfm_moves"), spec_of(chart))
 
 
 def cohorts(data: ReportData, lang: str) -> ChartSpec | None:
@@ -162,7 +162,7 @@ def cohorts(data: ReportData, lang: str) -> ChartSpec | None:
         return None
     records = [{"cohort": c["cohort"], "month": c["month"], "share": c["value"],
                 "label": f"{round(c['value'] * 100):d}"} for c in cells]
-    base = _chart(records).encode(
+    base = records_chart(records).encode(
         x=alt.X("month:O", title=text(lang, "months_after"), axis=alt.Axis(labelAngle=0)),
         y=alt.Y("cohort:O", title=text(lang, "cohort")),
     )
@@ -174,7 +174,7 @@ def cohorts(data: ReportData, lang: str) -> ChartSpec | None:
             text="label:N",
             color=alt.condition(alt.datum.share > 0.3, alt.value("white"), alt.value("#222")))
     ).properties(width=WIDTH, height=max(120, 22 * len({c["cohort"] for c in cells})))
-    return ChartSpec("cohort_retention", text(lang, "chart_cohorts"), _spec(chart))
+    return ChartSpec("cohort_retention", text(lang, "chart_cohorts"), spec_of(chart))
 
 
 def campaigns(data: ReportData, lang: str) -> ChartSpec | None:
@@ -186,17 +186,17 @@ def campaigns(data: ReportData, lang: str) -> ChartSpec | None:
                 "lift": c["value"], "low": c["conversion_low"], "high": c["conversion_high"]}
                for c in rows]
     order = [r["campaign"] for r in records]
-    base = _chart(records).encode(y=alt.Y("campaign:N", title=None, sort=order))
+    base = records_chart(records).encode(y=alt.Y("campaign:N", title=None, sort=order))
     color = alt.Color("channel:N", title=text(lang, "channel"),
                       scale=alt.Scale(range=PALETTE), legend=alt.Legend(orient="top"))
     chart = (
-        _chart([{"zero": 0}]).mark_rule(color="#888").encode(x="zero:Q")
+        records_chart([{"zero": 0}]).mark_rule(color="#888").encode(x="zero:Q")
         + base.mark_rule(strokeWidth=2).encode(
             x=alt.X("low:Q", title=text(lang, "lift"), axis=alt.Axis(format="+.0%")),
             x2="high:Q", color=color)
         + base.mark_point(filled=True, size=40).encode(x="lift:Q", color=color)
     ).properties(width=WIDTH - 80, height=max(120, 13 * len(records)))
-    return ChartSpec("campaign_lift", text(lang, "chart_campaigns"), _spec(chart))
+    return ChartSpec("campaign_lift", text(lang, "chart_campaigns"), spec_of(chart))
 
 
 def loyalty(data: ReportData, lang: str) -> ChartSpec | None:
@@ -211,8 +211,8 @@ def loyalty(data: ReportData, lang: str) -> ChartSpec | None:
         if name not in catalog or not records:
             continue
         unit = catalog[name].unit
-        fmt = ".0%" if unit == "ratio" else ("$,.0f" if unit == "currency" else ",.0f")
-        panels.append(_chart(records).mark_area(
+        fmt = ".0%" if unit == "ratio" else (MONEY if unit == "currency" else ",.0f")
+        panels.append(records_chart(records).mark_area(
             line={"color": PALETTE[2]}, color=PALETTE[2], opacity=0.25).encode(
             x=alt.X("month:O", title=None, sort=data.window.labels,
                     axis=alt.Axis(labelAngle=-60, labelFontSize=8)),
@@ -221,7 +221,7 @@ def loyalty(data: ReportData, lang: str) -> ChartSpec | None:
     if not panels:
         return None
     rows = [alt.hconcat(*panels[i:i + 2]) for i in range(0, len(panels), 2)]
-    return ChartSpec("loyalty", text(lang, "chart_loyalty"), _spec(alt.vconcat(*rows)))
+    return ChartSpec("loyalty", text(lang, "chart_loyalty"), spec_of(alt.vconcat(*rows)))
 
 
 def clv_distribution(data: ReportData, lang: str) -> ChartSpec | None:
@@ -234,13 +234,13 @@ def clv_distribution(data: ReportData, lang: str) -> ChartSpec | None:
     counts, _ = np.histogram(np.clip(values, 0, edges[-1] - 1e-9), bins=edges)
     records = [{"from": float(lo), "to": float(hi), "customers": int(n)}
                for lo, hi, n in zip(edges[:-1], edges[1:], counts, strict=True)]
-    chart = _chart(records).mark_bar(color=PALETTE[0]).encode(
+    chart = records_chart(records).mark_bar(color=PALETTE[0]).encode(
         x=alt.X("from:Q", bin="binned", title=text(lang, "clv"),
-                axis=alt.Axis(format="$,.0f")),
+                axis=alt.Axis(format=MONEY)),
         x2="to:Q",
         y=alt.Y("customers:Q", title=text(lang, "customers")),
     ).properties(width=WIDTH, height=200)
-    return ChartSpec("clv_distribution", text(lang, "chart_clv"), _spec(chart))
+    return ChartSpec("clv_distribution", text(lang, "chart_clv"), spec_of(chart))
 
 
 def _nice_step(raw: float) -> float:
@@ -257,12 +257,12 @@ def p_alive(data: ReportData, lang: str) -> ChartSpec | None:
     rows = [r for r in data.p_alive_by_segment if r["p_alive"] is not None]
     if not rows:
         return None
-    chart = _chart(rows).mark_bar(color=PALETTE[1]).encode(
+    chart = records_chart(rows).mark_bar(color=PALETTE[1]).encode(
         y=alt.Y("segment:N", title=None, sort="-x"),
         x=alt.X("p_alive:Q", title=text(lang, "p_alive"), axis=alt.Axis(format=".0%"),
                 scale=alt.Scale(domain=[0, 1])),
     ).properties(width=WIDTH - 120, height=260)
-    return ChartSpec("p_alive_by_segment", text(lang, "chart_p_alive"), _spec(chart))
+    return ChartSpec("p_alive_by_segment", text(lang, "chart_p_alive"), spec_of(chart))
 
 
 def monthly_charts(data: ReportData, lang: str) -> list[ChartSpec]:

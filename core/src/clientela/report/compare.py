@@ -15,7 +15,7 @@ import altair as alt
 
 from clientela.kpi import compute
 from clientela.metrics.api import Metric
-from clientela.report.charts import PALETTE, ChartSpec, _chart, _spec
+from clientela.report.charts import MONEY, PALETTE, ChartSpec, records_chart, spec_of
 from clientela.report.gather import Failed, Missing, Timings, compute_available
 from clientela.report.labels import group_title, metric_title, text
 from clientela.report.monthly import MAX_ITEM_ROWS, OWN_CHART, catalogue_order
@@ -135,16 +135,16 @@ def _side_bars(records: list[dict[str, Any]], x: str, y: str, *, sort: Any, fmt:
                top: float, color: str, horizontal: bool = False, title: str = "") -> dict[str, Any]:
     scale = alt.Scale(domain=[0, top])
     if horizontal:
-        chart = _chart(records).mark_bar(color=color).encode(
+        chart = records_chart(records).mark_bar(color=color).encode(
             y=alt.Y(f"{x}:N", title=None, sort=sort),
             x=alt.X(f"{y}:Q", title=title, axis=alt.Axis(format=fmt), scale=scale),
         ).properties(width=300, height=max(120, 18 * len(records)))
     else:
-        chart = _chart(records).mark_bar(color=color).encode(
+        chart = records_chart(records).mark_bar(color=color).encode(
             x=alt.X(f"{x}:O", title=None, sort=sort, axis=alt.Axis(labelAngle=-45)),
             y=alt.Y(f"{y}:Q", title=title, axis=alt.Axis(format=fmt), scale=scale),
         ).properties(width=360, height=200)
-    return _spec(chart)
+    return spec_of(chart)
 
 
 def compare_pairs(data: CompareData, lang: str) -> list[tuple[str, str, ChartSpec, ChartSpec]]:
@@ -155,7 +155,7 @@ def compare_pairs(data: CompareData, lang: str) -> list[tuple[str, str, ChartSpe
         specs = [ChartSpec(f"compare_revenue_{side}", text(lang, "chart_compare_revenue"),
                            _side_bars(data.revenue[side], "month", "value",
                                       sort=[r["month"] for r in data.revenue[side]],
-                                      fmt="$,.0f", top=top, color=PALETTE[0],
+                                      fmt=MONEY, top=top, color=PALETTE[0],
                                       title=text(lang, "revenue")))
                  for side in ("before", "after")]
         pairs.append(("compare_revenue", text(lang, "chart_compare_revenue"), specs[0],
