@@ -16,6 +16,7 @@ import typer
 
 from clientela import __version__, plugins
 from clientela.cli import clv, data_commands, kpi, plugin_commands, push, segments, serve
+from clientela.cli import report as report_command
 from clientela.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -73,6 +74,7 @@ def _options(
 
 for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve):
     commands.register(app)
+report_command.register(app)
 
 USER_ERRORS = (UserError, ConfigError, FileNotFoundError, LookupError)
 FAILURES = (Failure, StoreError, OSError)

@@ -1,4 +1,5 @@
-"""`clientela serve`: receive the webhooks sources declare and apply them to the store.
+"""`clientela serve`: receive the webhooks sources declare, apply them to the store, and
+serve the metrics report at `/` (clientela.report.live).
 
 Which sources can push changes is read from the registry: every installed
 source whose `SourceSpec` carries a `WebhookSpec` is served at
@@ -89,20 +90,36 @@ def serve(
     exports: Annotated[Path | None, typer.Option(
         help="Folder for the data exports privacy requests ask for (default: beside the "
              "store, *.exports).")] = None,
+    report_token: Annotated[str | None, typer.Option(
+        envvar="CLIENTELA_REPORT_TOKEN", help="Token the report at / asks for when bound "
+        "beyond 127.0.0.1 (?token=...).")] = None,
+    report_lang: Annotated[str, typer.Option(help="The report's language: en or pt-BR.")] = "en",
 ) -> None:
     """Receive order, customer and privacy webhooks at POST /webhooks/<source>, for every
     installed source that declares a webhook; secrets come from webhook_secret in each
-    \\[sources.<source>] section."""
+    \\[sources.<source>] section. GET / serves the metrics report (read-only)."""
     import uvicorn
 
     from clientela.webhooks import create_app
 
-    receiver = build_receiver(spool, batch_size, apply, exports)
+    from clientela.report import live
+    from clientela.webhooks import declared_webhooks, secrets_from
+
+    settings = workspace.settings
+    page = live.for_store(workspace.store_path, host=host, token=report_token, lang=report_lang,
+                          timezone=settings.workspace.timezone, currency=settings.workspace.currency,
+                          title=workspace.store_path.name, memory_limit=settings.workspace.memory_limit)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not secrets_from(settings.sources, declared_webhooks()):  # no webhook: the report alone
+        console.print(f"no webhook secret configured; serving the report on http://{host}:{port}/")
+        uvicorn.run(live.report_app(page), host=host, port=port, access_log=False, log_level="info")
+        return
+    receiver = build_receiver(spool, batch_size, apply, exports)
     console.print(f"receiving webhooks for {', '.join(receiver.serving())} on "
                   f"http://{host}:{port}/webhooks/<source>; spool {receiver.spool.path}")
-    uvicorn.run(create_app(receiver, routes=extra_routes()), host=host, port=port,
-                access_log=False, log_level="info")
+    app = create_app(receiver, routes=extra_routes())
+    live.mount(app, page)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 
 
 def register(app: typer.Typer) -> None:
