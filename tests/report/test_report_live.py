@@ -126,8 +126,15 @@ def test_a_failing_build_answers_503_and_the_server_keeps_serving() -> None:
         assert requests.get(f"{url}/", timeout=10).text == "<html>ok</html>"
 
 
-def test_the_report_sits_beside_the_webhook_receiver(tmp_path: Path) -> None:
-    receiver = Receiver(Spool(tmp_path / "spool.sqlite"), {"shopify": ["secret"]})
+def test_the_report_sits_beside_the_webhook_receiver(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from clientela import plugins
+    from clientela.webhooks import declared_webhooks
+
+    monkeypatch.setenv(plugins.LOAD_ENV, "clientela-shopify")
+    plugins.reset()
+    receiver = Receiver(Spool(tmp_path / "spool.sqlite"), {"shopify": ["secret"]},
+                        webhooks=declared_webhooks())
     app = create_app(receiver, apply_in_background=False, drain_on_shutdown=False)
     live.mount(app, live.LivePage(lambda lang: "<html>the report</html>"))
     with serving(app) as url:
