@@ -71,7 +71,6 @@ def push(store: Store, name: str, destination: Destination, segmentation: Segmen
          progress: Progress | None = None) -> PushReport:
     """Push one segmentation to one opened destination; see the module docstring."""
     con = store.con
-    state.ensure_tables(con)
     specs = choose_fields(fields, con)
     build_contacts(con, rfm_features(store, as_of, timezone, currency),
                    segmentation, specs, as_of=as_of, timezone=timezone)

@@ -1,7 +1,6 @@
 """The push engine's tables: what each destination last received, and what each run did.
 
-Created on first use with CREATE TABLE IF NOT EXISTS (they belong to the push
-engine, not to the canonical schema):
+Defined in the store's migrations (`_consent_ledger`):
 
 * `push_state` — one row per (destination, segmentation, customer): the
   md5 `hash` of what was last sent and the `segment` sent, so a tag can be
@@ -24,44 +23,16 @@ import duckdb
 import pyarrow as pa
 
 from clientela.destinations.api import Change, Outcome
+from clientela.store.migrations import PUSH_LOG_TABLE, PUSH_STATE_TABLE
 
-STATE_TABLE = "push_state"
-LOG_TABLE = "push_log"
-
-_DDL = (
-    f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
-        destination VARCHAR NOT NULL,
-        segmentation VARCHAR NOT NULL,
-        customer_id VARCHAR NOT NULL,
-        email VARCHAR,
-        segment VARCHAR,
-        hash VARCHAR NOT NULL,
-        sent_at TIMESTAMP NOT NULL,
-        run_id VARCHAR NOT NULL,
-        PRIMARY KEY (destination, segmentation, customer_id))""",
-    f"""CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
-        run_id VARCHAR NOT NULL,
-        destination VARCHAR NOT NULL,
-        segmentation VARCHAR NOT NULL,
-        customer_id VARCHAR NOT NULL,
-        action VARCHAR NOT NULL,
-        outcome VARCHAR NOT NULL,
-        segment VARCHAR,
-        previous_segment VARCHAR,
-        error VARCHAR,
-        logged_at TIMESTAMP NOT NULL)""",
-)
+STATE_TABLE = PUSH_STATE_TABLE
+LOG_TABLE = PUSH_LOG_TABLE
 
 OUTCOME_OF = {"create": "created", "update": "updated", "remove": "removed", "skip": "skipped"}
 
 
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for statement in _DDL:
-        con.execute(statement)
 
 
 def record(con: duckdb.DuckDBPyConnection, *, run_id: str, destination: str, segmentation: str,
