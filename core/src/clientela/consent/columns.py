@@ -8,7 +8,8 @@ there. `subscribed` is an opt-in and `unsubscribed` an opt-out for the
 `marketing` purpose; `pending` and `unknown` say nothing (no consent yet).
 
 A row states a source's view, so it becomes an event only when it changes
-something: when that source has never said this for this address, or said
+something (and a new address under an unchanged `subscribed` is not an
+opt-in for that address: the person starts without consent there): when that source has never said this for this address, or said
 otherwise last time, or when the row is dated (`updated_at`) later than the
 newest event and disagrees with it. A re-sync of an unchanged customer adds
 nothing, and a re-import of an old file does not undo a later unsubscribe
@@ -67,12 +68,22 @@ def events_from_rows_sql(rows: str, *, fallback_time: str) -> str:
                                        ORDER BY occurred_at DESC, (status = 'opted_out') DESC,
                                                 recorded_at DESC) = 1
         ),
+        said_any AS (
+            SELECT * FROM known
+            QUALIFY row_number() OVER (PARTITION BY customer_id, channel, purpose, source
+                                       ORDER BY occurred_at DESC, recorded_at DESC) = 1
+        ),
         fresh AS (
             SELECT s.* FROM stated s
             LEFT JOIN said p ON {same_key} AND p.source = s.source
             LEFT JOIN newest n ON {same_key.replace("p.", "n.")}
-            WHERE p.status IS NULL OR p.status <> s.status
-               OR (s.dated AND s.occurred_at > n.occurred_at AND s.status <> n.status)
+            LEFT JOIN said_any a ON a.customer_id = s.customer_id AND a.channel = s.channel
+                 AND a.purpose = s.purpose AND a.source = s.source
+            WHERE (p.status IS NULL OR p.status <> s.status
+                   OR (s.dated AND s.occurred_at > n.occurred_at AND s.status <> n.status))
+              -- an address changed under an unchanged "subscribed": no new evidence
+              AND NOT coalesce(s.status = 'opted_in' AND a.status = 'opted_in'
+                               AND a.address IS DISTINCT FROM s.address, false)
         )
         SELECT {KEY_SQL} AS event_key, customer_id, channel, purpose, status, address,
                occurred_at, source, evidence, now()::TIMESTAMP AS recorded_at

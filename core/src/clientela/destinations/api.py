@@ -288,8 +288,8 @@ def plan_by_status(changes: Sequence[Change], remote_status: Callable[[Change], 
                            else change.but(action="create", status="subscribed"))
         elif reachable:
             planned.append(change.but(action="unsubscribe", status=unsubscribe_as))
-        elif present and change.tags_to_remove:
-            planned.append(change.but(action="unsubscribe", status=None))
+        elif present and change.but(action="unsubscribe").tags_to_remove:
+            planned.append(change.but(action="unsubscribe", status=None))  # untag only
         elif present:
             planned.append(change.but(action="skip", skip_kind="unsubscribed_there",
                                       reason=f"{remote} at the destination"))

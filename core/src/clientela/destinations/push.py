@@ -295,9 +295,11 @@ def _describe(change: Change) -> str:
     who = f"{state.real_id(change.customer_id)} {mask_email(change.contact.email)}"
     if change.action == "skip":
         return f"{who} ({change.reason})"
+    target = change.contact.segment if change.action not in ("unsubscribe", "remove") else None
     if change.moves:
-        return f"{who}: {change.previous_segment or '-'} -> {change.contact.segment or '-'}"
-    return f"{who}: {change.contact.segment}"
+        held = ", ".join(change.tags_to_remove) or change.previous_segment or "-"
+        return f"{who}: {held} -> {target or '-'}"
+    return f"{who}: {target or '-'}"
 
 
 def _stats(report: PushReport) -> dict[str, object]:
