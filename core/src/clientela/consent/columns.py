@@ -8,10 +8,11 @@ there. `subscribed` is an opt-in and `unsubscribed` an opt-out for the
 `marketing` purpose; `pending` and `unknown` say nothing (no consent yet).
 
 A row states a source's view, so it becomes an event only when it changes
-something (and a new address under an unchanged `subscribed` is not an
-opt-in for that address: the person starts without consent there): when that source has never said this for this address, or said
+something: when that source has never said this for this address, or said
 otherwise last time, or when the row is dated (`updated_at`) later than the
-newest event and disagrees with it. A re-sync of an unchanged customer adds
+newest event and disagrees with it. A new address under an unchanged
+`subscribed` is no opt-in for that address: the person starts without
+consent there until a source states it anew. A re-sync of an unchanged customer adds
 nothing, and a re-import of an old file does not undo a later unsubscribe
 made elsewhere.
 """
