@@ -91,6 +91,47 @@ def events_from_rows_sql(rows: str, *, fallback_time: str) -> str:
         FROM fresh"""
 
 
+ADDRESS_CHANGED = "address changed on the {source} customer record: no longer theirs"
+
+
+def address_changes_sql(rows: str) -> str:
+    """INSERT of an opt-out for each old address a customer row replaces (run before the rows
+    land): the old address is no longer the person's, and a destination that still holds
+    it subscribed is told so on its next push."""
+    parts = " UNION ALL ".join(
+        f"""SELECT t.customer_id, '{channel}' AS channel, {old} AS address, r.source
+            FROM {rows} r JOIN customers t ON t.source = r.source AND t.customer_id = r.customer_id
+            WHERE {old} IS NOT NULL AND {old} IS DISTINCT FROM {new}"""
+        for channel, old, new in (
+            ("email", "nullif(lower(trim(t.email)), '')", "nullif(lower(trim(r.email)), '')"),
+            ("sms", _digits("t.phone"), _digits("r.phone")),
+            ("whatsapp", _digits("t.phone"), _digits("r.phone")),
+        ))
+    return f"""
+        INSERT OR IGNORE INTO {EVENTS_TABLE} ({", ".join(COLUMNS)})
+        WITH changed AS (
+            SELECT DISTINCT customer_id, channel, 'marketing' AS purpose, 'opted_out' AS status,
+                   address, now()::TIMESTAMP AS occurred_at, CAST(source AS VARCHAR) AS source,
+                   replace('{ADDRESS_CHANGED}', '{{source}}', source) AS evidence
+            FROM ({parts})
+        )
+        SELECT {KEY_SQL} AS event_key, customer_id, channel, purpose, status, address,
+               occurred_at, source, evidence, now()::TIMESTAMP AS recorded_at
+        FROM changed"""
+
+
+def _digits(column: str) -> str:
+    return f"nullif(regexp_replace(coalesce({column}, ''), '[^0-9]', '', 'g'), '')"
+
+
+def note_address_changes(con: object, rows: str) -> None:
+    """Before customer rows land: opt-outs for the addresses they replace."""
+    import duckdb
+
+    assert isinstance(con, duckdb.DuckDBPyConnection)
+    con.execute(address_changes_sql(rows))
+
+
 def record_customer_rows(con: object, rows: str) -> None:
     """Record the events stated by the customer rows in `rows` (a registered relation)."""
     import duckdb

@@ -271,6 +271,10 @@ def _send(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Desti
                     for o in fresh if o.resend_as_new]
             if gone:
                 inbound.record_deleted(con, report.destination, gone, at=state.now())
+            former = [(state.real_id(o.customer_id), by_id[o.customer_id].contact.email)
+                      for o in fresh if o.ok and o.customer_id.startswith(state.OLD_ADDRESS)]
+            if former:
+                inbound.record_former(con, report.destination, former, at=state.now())
             for outcome in fresh:
                 reported.add(outcome.customer_id)
                 if outcome.ok:
