@@ -115,12 +115,13 @@ def test_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path, phase: str
 
         assert report.healed and report.failed == 0
         got, want = fake.snapshot(), clean.snapshot()
-        assert {e: (got.get(e), want.get(e)) for e in set(got) | set(want) if got.get(e) != want.get(e)} == {}
+        assert {e: (got.get(e), want.get(e)) for e in set(got) | set(want)
+                if got.get(e) != want.get(e)} == {}
         assert wrong_tags(fake, path) == set()
         with Store(path) as store:
             runs = [r[0] for r in store.con.execute(
                 "SELECT status FROM runs WHERE kind = 'push' ORDER BY started_at").fetchall()]
         assert runs == ["ok", "interrupted", "ok"]
-        fake.reset_calls()
-        assert push_mailchimp(path, fake).outcomes == {"skipped": 0} or fake.write_count() == 0
+        fake.reset_calls()  # healed for good: the next push has nothing to write
+        push_mailchimp(path, fake)
         assert fake.write_count() == 0
