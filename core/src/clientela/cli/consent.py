@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.table import Table
 
@@ -29,7 +30,11 @@ def consent_command(
     from clientela.consent import current_sql, history
 
     with workspace.store(read_only=True) as store:
-        events = history(store, who)
+        try:
+            events = history(store, who)
+        except duckdb.CatalogException:
+            raise UserError("this store predates the consent ledger: run any command that "
+                            "writes to it (an import, a sync) to migrate it, then again") from None
         if not events:
             raise UserError(f"no consent recorded for {mask_text(who)} (looked it up as an "
                             "e-mail, a phone and a customer id)")
