@@ -16,6 +16,7 @@ import typer
 
 from clientela import __version__, plugins
 from clientela.cli import clv, data_commands, kpi, plugin_commands, push, segments, serve
+from clientela.cli import campaign, journeys, messages
 from clientela.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -71,7 +72,8 @@ def _options(
         plugins.add_local_plugin(module)
 
 
-for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve):
+for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve, journeys,
+                 campaign, messages):
     commands.register(app)
 
 USER_ERRORS = (UserError, ConfigError, FileNotFoundError, LookupError)

@@ -1,0 +1,139 @@
+"""`clientela journeys run`: plan what the journeys call for, then send what is due.
+
+Planning looks back over `lookback` (so a run that was missed catches up,
+while the ledger's keys keep a re-run from planning anything twice) and,
+for a dry run, ahead over a horizon (a month by default), then writes the
+plan in one transaction. Sending is the dispatcher's. Either phase may be
+killed at any point: the next run plans only what is missing and settles
+what was being sent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clientela import formatting
+from clientela.journeys import ledger
+from clientela.journeys.audience import rule_members
+from clientela.journeys.keys import message_key
+from clientela.journeys.ledger import Planned
+from clientela.journeys.planner import Candidate, Planner, Step
+from clientela.journeys.settings import MessagingConfig
+from clientela.journeys.spec import Journey
+from clientela.journeys.tasks import open_tasks
+from clientela.journeys.touches import sync_touches
+from clientela.journeys.triggers import TRIGGERS, Anchor, TriggerContext, VALID
+from clientela.store import Store
+
+LOOKBACK = timedelta(days=7)
+
+
+@dataclass
+class PlanReport:
+    planned: list[Planned] = field(default_factory=list)
+    new: int = 0
+    """Rows the ledger did not hold yet (all of them in a dry run)."""
+
+    def counts(self) -> Counter[tuple[str, str, str, str]]:
+        """(journey, step, channel or '-', status or reason) -> messages."""
+        return Counter((p.origin, p.step, p.medium or "-",
+                        p.status if p.status != "suppressed" else f"suppressed:{p.reason}")
+                       for p in self.planned)
+
+    def reasons(self) -> Counter[str]:
+        return Counter(str(p.reason) for p in self.planned if p.status == "suppressed")
+
+
+@dataclass
+class JourneyRunner:
+    store: Store
+    messaging: MessagingConfig
+    journeys: Sequence[Journey]
+    zone: ZoneInfo
+    currency: str
+    redemption_threshold: int
+    now: datetime
+
+    def step_of(self, journey: Journey, index: int) -> Step:
+        step = journey.steps[index]
+        return Step("journey", journey.name, step.name, journey.purpose, tuple(journey.channels),
+                    step.templates(), campaign_id=f"journey:{journey.name}")
+
+    def plan(self, start: datetime, end: datetime) -> list[Planned]:
+        """Every message whose due time falls in [start, end) and whose key is new."""
+        ctx = TriggerContext(self.store.con, self.zone, self.redemption_threshold, self.now)
+        planner = Planner(self.store, self.messaging, self.zone, self.now)
+        planned: list[Planned] = []
+        for journey in self.journeys:
+            if not journey.enabled:
+                continue
+            offset = timedelta()
+            for index, step in enumerate(journey.steps):
+                offset += timedelta(days=step.wait_days)
+                anchors = TRIGGERS[journey.trigger](ctx, journey, start - offset, end - offset)
+                anchors = self._keep(journey, anchors, offset)
+                spec = self.step_of(journey, index)
+                origin = f"journey:{journey.name}"
+                fresh_keys = {message_key(origin, step.name, a.customer_id, a.occurrence)
+                              for a in anchors}
+                known = ledger.existing_keys(self.store.con, fresh_keys) if fresh_keys else set()
+                candidates = [self._candidate(a, offset) for a in anchors
+                              if message_key(origin, step.name, a.customer_id, a.occurrence)
+                              not in known]
+                planned += planner.plan(spec, candidates)
+        return planned
+
+    def _keep(self, journey: Journey, anchors: list[Anchor], offset: timedelta) -> list[Anchor]:
+        if not anchors:
+            return anchors
+        ids = [a.customer_id for a in anchors]
+        if journey.audience:
+            members = rule_members(self.store, journey.audience, self.now, among=ids)
+            anchors = [a for a in anchors if a.customer_id in members]
+        if journey.exit_on_order and offset > timedelta() and anchors:
+            latest = dict(self.store.con.execute(
+                f"SELECT customer_id, max(placed_at) FROM orders WHERE {VALID} AND customer_id "
+                "IN (SELECT unnest(?)) GROUP BY customer_id", [ids]).fetchall())
+            anchors = [a for a in anchors
+                       if not (latest.get(a.customer_id) is not None
+                               and ledger.naive(a.at) < latest[a.customer_id]
+                               < ledger.naive(a.at + offset))]
+        return anchors
+
+    def _candidate(self, anchor: Anchor, offset: timedelta) -> Candidate:
+        return Candidate(anchor.customer_id, anchor.occurrence, anchor.at + offset,
+                         self._formatted(anchor.variables), anchor.salesperson_id)
+
+    def _formatted(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        lang = "pt-BR" if self.messaging.language.lower().startswith("pt") else "en"
+        out: dict[str, Any] = {}
+        for name, value in variables.items():
+            if value is None:
+                out[name] = ""
+            elif name in ("minimum_purchase", "order_total"):
+                out[name] = formatting.money(Decimal(str(value)), self.currency, lang)
+            elif name == "points":
+                out[name] = formatting.number(int(value), lang)
+            elif isinstance(value, date):
+                out[name] = value.strftime("%d/%m/%Y" if lang == "pt-BR" else "%Y-%m-%d")
+            else:
+                out[name] = value
+        return out
+
+    def run_plan(self, *, horizon: timedelta = timedelta(), dry_run: bool = False,
+                 lookback: timedelta = LOOKBACK) -> PlanReport:
+        planned = self.plan(self.now - lookback, self.now + horizon + timedelta(microseconds=1))
+        report = PlanReport(planned)
+        if dry_run:
+            report.new = len(planned)
+            return report
+        report.new = ledger.plan(self.store.con, planned, now=self.now)
+        sync_touches(self.store)
+        open_tasks(self.store, self.journeys, self.now)
+        return report
