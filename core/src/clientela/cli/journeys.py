@@ -40,6 +40,14 @@ def load_workspace():  # type: ignore[no-untyped-def]
     return loaded
 
 
+def channel_webhooks():  # type: ignore[no-untyped-def]
+    """For `clientela serve`: the channels' webhook app to mount at /channels, or None."""
+    from clientela.journeys.webhooks import channel_webhooks_app
+
+    loaded = load_workspace()
+    return channel_webhooks_app(loaded, workspace.store_path)
+
+
 def print_plan(planned: list, sample: int) -> None:  # type: ignore[type-arg]
     """Counts per journey, step and channel; suppressions by reason with a sample."""
     counts: Counter[tuple[str, str, str, str]] = Counter()

@@ -38,9 +38,12 @@ def serve(
         secrets_from,
     )
 
+    from clientela.cli.journeys import channel_webhooks
+
+    channels = channel_webhooks()  # reads [messaging] and [channels.*] before the settings
     settings = workspace.settings
     secrets = secrets_from(settings.sources)
-    if not secrets:
+    if not secrets and channels is None:
         raise UserError("no webhook secret configured: add webhook_secret to "
                         "[sources.shopify], [sources.woocommerce] or [sources.nuvemshop]")
     try:
@@ -58,7 +61,10 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     console.print(f"receiving webhooks for {', '.join(sorted(secrets))} on "
                   f"http://{host}:{port}/webhooks/<platform>; spool {spool_file}")
-    uvicorn.run(create_app(receiver), host=host, port=port, access_log=False,
+    app = create_app(receiver)
+    if channels is not None:  # POST /channels/<name>: delivery statuses and replies
+        app.mount("/channels", channels)
+    uvicorn.run(app, host=host, port=port, access_log=False,
                 log_level="info")
 
 

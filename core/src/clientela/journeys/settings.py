@@ -43,6 +43,9 @@ class MessagingConfig(BaseModel):
     batch_size: int = Field(default=50, ge=1, le=1000, description=(
         "Messages marked `calling` together; after a crash at most this many are settled by "
         "asking the provider."))
+    public_url: str | None = Field(default=None, description=(
+        "The URL providers call for channel webhooks, up to /channels (e.g. "
+        "https://crm.example.com/channels), when a proxy rewrites it on the way in"))
     max_retries: int = Field(default=5, ge=0, description="429s and 5xx retried per message per "
                                                            "run before it waits for the next run.")
 

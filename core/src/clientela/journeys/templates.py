@@ -93,7 +93,12 @@ def pick(texts: Mapping[str, str], language: str | None) -> str | None:
     return texts.get(DEFAULT_LANGUAGE) or next(iter(texts.values()))
 
 
+class _Values(dict[str, object]):
+    def __missing__(self, name: str) -> str:
+        return ""  # checked at load; a value a trigger lacks for one person renders empty
+
+
 def render(text: str | None, variables: Mapping[str, object]) -> str | None:
     if text is None:
         return None
-    return text.format_map({k: "" if v is None else v for k, v in variables.items()})
+    return text.format_map(_Values({k: "" if v is None else v for k, v in variables.items()}))

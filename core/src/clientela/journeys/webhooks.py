@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel
@@ -43,6 +43,9 @@ from clientela.journeys.contacts import e164
 from clientela.privacy import email_digest
 from clientela.store import Store
 from clientela.store.migrations import MESSAGES_TABLE
+
+if TYPE_CHECKING:
+    from clientela.journeys.workspace import MessagingWorkspace
 
 log = logging.getLogger("clientela.channels")
 MAX_BODY = 1024 * 1024
@@ -172,3 +175,20 @@ class ChannelWebhooks:
     def app(self) -> Starlette:
         """An ASGI app to mount at `/channels`."""
         return Starlette(routes=self.routes())
+
+
+def channel_webhooks_app(loaded: MessagingWorkspace, store_path: Path) -> Starlette | None:
+    """The app `clientela serve` mounts at `/channels`: every configured `[channels.<name>]`
+    whose plugin reads webhooks; None when there is none."""
+    from clientela import plugins
+    from clientela.journeys.routing import channel_config
+
+    registry = plugins.registry()
+    channels: dict[str, tuple[Channel, BaseModel | None]] = {}
+    for name in loaded.channels_raw:
+        channel = registry.get("channel", name)
+        if channel.verify_webhook is not None and channel.parse_webhook is not None:
+            channels[name] = (channel, channel_config(channel, loaded.channels_raw))
+    if not channels:
+        return None
+    return ChannelWebhooks(store_path, channels, public_url=loaded.messaging.public_url).app()
