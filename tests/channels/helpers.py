@@ -61,7 +61,22 @@ def people(n: int, *, consent: str = "subscribed") -> list[Customer]:
 def build_store(path: Path, customers: Sequence[Customer]) -> Path:
     with Store(path) as store:
         store.upsert(list(customers))
+        opt_in_relationship(store, customers)
     return path
+
+
+def opt_in_relationship(store: Store, customers: Sequence[Customer]) -> None:
+    """The customer columns carry marketing consent only; relationship messages (post-sale,
+    loyalty notices) need their own opt-in, given here for everyone subscribed."""
+    from clientela.consent import ConsentEvent, record
+
+    at = datetime(2020, 1, 1, tzinfo=UTC)
+    record(store, [ConsentEvent(customer_id=c.customer_id, channel=m, purpose="relationship",
+                                status="opted_in", address=c.email if m == "email" else c.phone,
+                                occurred_at=at, source="test", evidence="signed up")
+                   for c in customers for m in ("email", "sms", "whatsapp")
+                   if getattr(c, f"consent_{m}") == "subscribed"
+                   and (c.email if m == "email" else c.phone)])
 
 
 def twilio_route(fake: twilio_fake.FakeTwilio, *, callback: str | None = None,
@@ -149,3 +164,16 @@ def statuses(store: Store) -> dict[str, tuple[str, str | None]]:
     """customer_id -> (status, reason) of their messages (one each in these tests)."""
     rows = store.con.execute("SELECT customer_id, status, reason FROM messages").fetchall()
     return {str(c): (str(s), r) for c, s, r in rows}
+
+
+def consents(store: Store, customer_id: str) -> dict[str, str]:
+    """'<medium>/<purpose>' -> current status in the consent ledger."""
+    from clientela.consent import current_sql
+
+    rows = store.con.execute(f"SELECT channel, purpose, status FROM ({current_sql()}) "
+                             "WHERE customer_id = ?", [customer_id]).fetchall()
+    return {f"{c}/{p}": str(s) for c, p, s in rows}
+
+
+ALL_OUT = {f"{m}/{p}": "opted_out" for m in ("email", "sms", "whatsapp")
+           for p in ("marketing", "relationship")}

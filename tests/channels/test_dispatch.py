@@ -9,6 +9,8 @@ from clientela.channels import ChannelLimits, Pacer
 from clientela.store import Store
 
 from .helpers import (
+    ALL_OUT,
+    consents,
     NOON,
     NoSleep,
     build_store,
@@ -49,9 +51,7 @@ def test_twilio_21610_is_an_opt_out_that_stops_every_channel(tmp_path: Path, twi
         report = dispatcher(store, [twilio_route(twilio)]).run()
         assert (report.sent, report.opted_out) == (2, 1)
         assert statuses(store)["c0001"] == ("failed", "opted_out")
-        row = store.con.execute("SELECT consent_sms, consent_whatsapp, consent_email FROM "
-                                "customers WHERE customer_id = 'c0001'").fetchone()
-        assert row == ("unsubscribed", "unsubscribed", "unsubscribed")
+        assert consents(store, "c0001") == ALL_OUT
         # a later e-mail to the same person is suppressed at planning
         plan(store, step("email", origin="later"), candidates(["c0001"], occurrence="x"))
         row = store.con.execute("SELECT status, reason FROM messages WHERE origin = 'later'"

@@ -4,6 +4,7 @@ replies stopping every later message on every channel."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,8 @@ from webhooks.helpers import live
 
 from .fakes import meta as meta_fake
 from .helpers import (
+    ALL_OUT,
+    consents,
     build_store,
     candidates,
     dispatcher,
@@ -132,7 +135,7 @@ def test_stop_reply_stops_every_later_message_on_every_channel(tmp_path: Path, m
                                                person("b", phone="+5511933334444")])
     config = meta_config(meta)
     with receiver(path, {"meta_whatsapp": (META, config)}) as base:
-        body = meta.reply("5511911112222", "  Pare. ")
+        body = meta.reply("5511911112222", "  Pare. ", ts=int(time.time()) + 1)
         assert post(f"{base}/channels/meta_whatsapp", body, meta.sign(body)).status_code == 200
         # the same reply delivered again changes nothing more
         assert post(f"{base}/channels/meta_whatsapp", body, meta.sign(body)).json() == {
@@ -176,7 +179,6 @@ def test_sendgrid_ecdsa_stale_and_unsubscribe(tmp_path: Path, sendgrid) -> None:
         assert got["c0000"] == ("read", None)
         status, reason = got["c0001"]
         assert status == "failed" and reason is not None and "bounce" in reason
-        consent = store.con.execute("SELECT consent_email, consent_sms FROM customers WHERE "
-                                    "customer_id = 'c0000'").fetchone()
-        assert consent == ("unsubscribed", "unsubscribed")
+        assert consents(store, "c0000") == ALL_OUT
+        assert consents(store, "c0001")["email/marketing"] == "opted_in"
     assert json.loads(unsubscribe)[0]["event"] == "unsubscribe"

@@ -6,6 +6,7 @@ import math
 from datetime import timedelta
 from pathlib import Path
 
+from clientela.consent import can_contact, history
 from clientela.destinations.contacts import Segmentation
 from clientela.store import Store
 
@@ -92,13 +93,12 @@ def test_one_percent_changed_costs_one_percent_of_the_calls(store_path: Path,
     assert mailchimp.member(email(100)).merge_fields["POINTS"] == 250  # type: ignore[union-attr]
 
 
-def test_unsubscribed_in_mailchimp_stays_unsubscribed_when_the_segment_moves(
+def test_an_unsubscribe_in_mailchimp_reaches_the_store_and_takes_the_tag_away(
         store_path: Path, mailchimp: FakeMailchimp) -> None:
     run(store_path, mailchimp)
     kept = state(store_path)
     who = next(i for i in range(N) if kept[f"c{i:05d}"][0] == "Lost")
-    mailchimp.members[next(d for d, m in mailchimp.members.items()
-                           if m.email == email(who))].status = "unsubscribed"
+    mailchimp.unsubscribe(email(who))
     with Store(store_path) as store:  # a fresh order today: R becomes 5, the segment moves
         fresh = orders_for(who)[0].model_copy(update={"order_id": "fresh",
                                                       "placed_at": AS_OF - timedelta(hours=1)})
@@ -107,14 +107,20 @@ def test_unsubscribed_in_mailchimp_stays_unsubscribed_when_the_segment_moves(
 
     report = run(store_path, mailchimp)
 
-    now = state(store_path)[f"c{who:05d}"][0]
-    assert now not in (None, "Lost")
+    assert report.consent["learned"] == 1
+    assert state(store_path)[f"c{who:05d}"][0] is None
     member = mailchimp.member(email(who))
     assert member is not None and member.status == "unsubscribed"
-    assert mailchimp.tags_of(email(who)) == {f"rfm: {now}"}
-    sent = [m for call in mailchimp.upsert_calls() for m in call.body["members"]
-            if m["email_address"] == email(who)]
-    assert sent and "status" not in sent[0]
+    assert mailchimp.tags_of(email(who)) == set()
+    # already unsubscribed there: no upsert, only the tag goes
+    assert not [m for call in mailchimp.upsert_calls() for m in call.body["members"]
+                if m["email_address"] == email(who)]
+    assert [c.body["members_to_remove"] for c in mailchimp.tag_calls()
+            if email(who) in c.body["members_to_remove"]] == [[email(who)]]
+    with Store(store_path) as store:
+        events = history(store, email(who))
+        assert not can_contact(store, f"c{who:05d}", "email", "marketing")
+    assert [(e.status, e.source) for e in events][-1] == ("opted_out", "mailchimp")
     assert report.failed == 0
 
 
@@ -122,29 +128,35 @@ def test_consent_decides_who_is_created(tmp_path: Path, mailchimp: FakeMailchimp
     path = tmp_path / "consent.duckdb"
     consent = {1: "unknown", 2: "pending", 3: "unsubscribed", 4: "unknown", 5: "subscribed"}
     build_store(path, 40, consent)
-    mailchimp.add_member(email(4), "subscribed")    # already there: updated, not skipped
-    mailchimp.add_member(email(5), "unsubscribed")  # said no in Mailchimp: stays so
+    mailchimp.add_member(email(4), "subscribed")    # there without consent: unsubscribed
+    mailchimp.add_member(email(5), "unsubscribed")  # said no in Mailchimp, later: stays so
 
     report = run(path, mailchimp)
 
-    assert report.planned == {"create": 35, "update": 2, "skip": 3}
-    assert report.outcomes["skipped"] == 3
+    assert report.planned == {"create": 35, "unsubscribe": 1, "skip": 4}
+    assert report.consent == {"subscribed": 35, "unsubscribed": 1, "skipped_no_consent": 3,
+                              "already_unsubscribed": 1, "learned": 1}
+    assert report.outcomes == {"created": 35, "unsubscribed": 1, "skipped": 4}
     assert mailchimp.member(email(1)) is None
     assert mailchimp.member(email(2)) is None
     assert mailchimp.member(email(3)) is None
-    assert mailchimp.member(email(4)).status == "subscribed"  # type: ignore[union-attr]
+    assert mailchimp.member(email(4)).status == "unsubscribed"  # type: ignore[union-attr]
     assert mailchimp.member(email(5)).status == "unsubscribed"  # type: ignore[union-attr]
-    assert set(state(path)) == {f"c{i:05d}" for i in range(40)} - {"c00001", "c00002", "c00003"}
+    assert set(state(path)) == {f"c{i:05d}" for i in range(40)} - {"c00001", "c00002", "c00003",
+                                                                   "c00005"}
+    assert all(m.get("status") in ("subscribed", "unsubscribed")
+               for call in mailchimp.upsert_calls() for m in call.body["members"])
     with Store(path) as store:
         skipped = store.con.execute("SELECT customer_id, error FROM push_log WHERE outcome = "
                                     "'skipped' ORDER BY 1").fetchall()
     assert skipped == [("c00001", "no e-mail consent (unknown)"),
                        ("c00002", "no e-mail consent (pending)"),
-                       ("c00003", "no e-mail consent (unsubscribed)")]
+                       ("c00003", "no e-mail consent (unsubscribed)"),
+                       ("c00005", "unsubscribed at the destination")]
 
     double = run(path, mailchimp, double_opt_in=True)
 
-    assert double.outcomes == {"created": 2, "skipped": 1}
+    assert double.outcomes == {"created": 2, "skipped": 2}
     assert mailchimp.member(email(1)).status == "pending"  # type: ignore[union-attr]
     assert mailchimp.member(email(2)).status == "pending"  # type: ignore[union-attr]
     assert mailchimp.member(email(3)) is None

@@ -26,10 +26,16 @@ def earn(event_id: str, customer_id: str, at: datetime, points: int,
 
 
 def write(path: Path, *batches: Sequence[Any]) -> Path:
+    """Upsert the batches; customers subscribed on a channel also opt in to relationship
+    messages on it."""
+    from channels.helpers import opt_in_relationship
+
     with Store(path) as store:
         for batch in batches:
             if batch:
                 store.upsert(list(batch))
+                if isinstance(batch[0], Customer):
+                    opt_in_relationship(store, batch)
     return path
 
 

@@ -19,6 +19,7 @@ from channels.helpers import (
 )
 from clientela.channels import ChannelEvent
 from clientela.journeys import ledger
+from clientela.journeys.consent import record_opt_out
 from clientela.journeys.forget import forget_messages
 from clientela.journeys.planner import Candidate, Planner
 from clientela.journeys.templates import ChannelTemplate
@@ -122,8 +123,8 @@ def test_consent_withdrawn_after_planning_is_checked_before_sending(tmp_path: Pa
     with Store(path) as store:
         plan(store, step("sms"), candidates(["a", "b"]))
         plan(store, step("email", origin="m2"), candidates(["a"], due=NOON + timedelta(hours=1)))
-        store.con.execute("UPDATE customers SET consent_sms = 'unsubscribed' WHERE "
-                          "customer_id = 'a'")
+        record_opt_out(store, ["a"], ["sms"], ["marketing"], source="import",
+                       evidence="unsubscribed in the store", occurred_at=NOON)
         report = dispatcher(store, [twilio_route(twilio), sendgrid_route(sendgrid)],
                             now=NOON + timedelta(hours=1)).run()
         assert (report.sent, report.suppressed) == (2, {"opted_out": 1})

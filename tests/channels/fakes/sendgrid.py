@@ -123,7 +123,7 @@ class FakeSendGridMail(MessagingFake):
         return self.shuffled(deliveries, seed=seed, drop=drop)
 
     def unsubscribe(self, message: Accepted) -> bytes:
-        return json.dumps([{"email": message.to, "timestamp": 1_765_000_100,
+        return json.dumps([{"email": message.to, "timestamp": int(time.time()) + 1,
                             "event": "unsubscribe", "sg_event_id": f"unsub{message.id}",
                             "sg_message_id": f"{message.id}.filter0001",
                             **message.extra["args"]}]).encode()

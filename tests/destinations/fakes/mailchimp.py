@@ -14,7 +14,14 @@ It enforces what the push relies on and what peers get wrong:
   problem body, or none at all, with Retry-After);
 * merge fields must exist and numbers must be numbers (else 400 for the
   whole request, which is what the client's batch splitting is for);
-* `DELETE` of a member archives; `actions/delete-permanent` erases.
+* `DELETE` of a member archives; `actions/delete-permanent` erases;
+* a status-less batch upsert of an address that is not a member (never was,
+  deleted, or archived) creates it `subscribed`, as Mailchimp does;
+* members carry `last_changed`; the member list filters by `status` and
+  `since_last_changed`; a segment's member list leaves out unsubscribed and
+  cleaned members unless asked (`include_unsubscribed`, `include_cleaned`);
+* `after` (a callable) sees every request once it is applied: the
+  reliability tests use it to SIGKILL a push at a chosen call.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ import hashlib
 import itertools
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.fakes.base import FakeServer, Reply, Request
@@ -45,12 +54,33 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Reply:
                  content_type="application/problem+json; charset=utf-8")
 
 
+class Clock:
+    """Mailchimp's `last_changed`: real time, but strictly increasing per change."""
+
+    def __init__(self) -> None:
+        self.last = datetime(2000, 1, 1, tzinfo=UTC)
+
+    def tick(self) -> datetime:
+        now = datetime.now(UTC).replace(microsecond=0)
+        self.last = max(now, self.last + timedelta(seconds=1))
+        return self.last
+
+
+CLOCK = Clock()
+
+
 @dataclass
 class Member:
     email: str
     status: str
     merge_fields: dict[str, Any] = field(default_factory=dict)
     compliance_review: bool = False
+    last_changed: datetime = field(default_factory=CLOCK.tick)
+
+    def set_status(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            self.last_changed = CLOCK.tick()
 
 
 @dataclass
@@ -83,6 +113,8 @@ class FakeMailchimp(FakeServer):
         self.concurrency_rejections = 0
         self.hold: threading.Event | None = None
         """When set, batch subscribes wait on it (to pile up concurrent requests)."""
+        self.after: Callable[[Request, Reply | None], None] | None = None
+        """Called with each request once it is applied, before the answer is sent."""
         self._ids = itertools.count(1)
 
     def __enter__(self) -> FakeMailchimp:
@@ -96,6 +128,22 @@ class FakeMailchimp(FakeServer):
 
     def member(self, email: str) -> Member | None:
         return self.members.get(md5(email))
+
+    def unsubscribe(self, email: str, status: str = "unsubscribed") -> None:
+        """What a person clicking "unsubscribe" (or a bounce: `cleaned`) does."""
+        member = self.members[md5(email)]
+        member.set_status(status)
+
+    def delete_permanently(self, email: str) -> None:
+        digest = md5(email)
+        self.members.pop(digest, None)
+        for who in self.tags.values():
+            who.discard(digest)
+
+    def snapshot(self) -> dict[str, tuple[str, tuple[tuple[str, Any], ...], frozenset[str]]]:
+        """email -> (status, merge fields, tags): what two runs are compared on."""
+        return {m.email: (m.status, tuple(sorted(m.merge_fields.items())),
+                          frozenset(self.tags_of(m.email))) for m in self.members.values()}
 
     def tags_of(self, email: str) -> set[str]:
         digest = md5(email)
@@ -158,6 +206,8 @@ class FakeMailchimp(FakeServer):
         reply = super().dispatch(request)
         with self.lock:
             self.log_call(request, reply.status if reply is not None else 0)
+        if self.after is not None:
+            self.after(request, reply)
         return reply
 
     # -- routes ---------------------------------------------------------------------------
@@ -182,6 +232,8 @@ class FakeMailchimp(FakeServer):
             return self.batch_segment(int(m.group(1)), body)
         if rest == "/members" and method == "GET":
             return self.list_members(request)
+        if (m := re.fullmatch(r"/segments/(\d+)/members", rest)) and method == "GET":
+            return self.segment_member_list(int(m.group(1)), request)
         if m := re.fullmatch(r"/members/([0-9a-f]{32})", rest):
             return self.single_member(method, m.group(1), body)
         if (m := re.fullmatch(r"/members/([0-9a-f]{32})/actions/delete-permanent", rest)) \
@@ -259,8 +311,28 @@ class FakeMailchimp(FakeServer):
                            "error_count": len(missing)})
 
     def list_members(self, request: Request) -> Reply:
-        items = [{"email_address": m.email, "status": m.status, "id": d}
-                 for d, m in sorted(self.members.items())]
+        status = request.query.get("status")
+        since = request.query.get("since_last_changed")
+        after = datetime.fromisoformat(since) if since else None
+        items = [{"email_address": m.email, "status": m.status, "id": d,
+                  "last_changed": m.last_changed.isoformat()}
+                 for d, m in sorted(self.members.items())
+                 if (status is None or m.status == status)
+                 and (after is None or m.last_changed >= after)]
+        page, total = self._paged(request, items)
+        return Reply(200, {"members": page, "total_items": total})
+
+    def segment_member_list(self, sid: int, request: Request) -> Reply:
+        if sid not in self.segments:
+            return problem(404, "Resource Not Found", "The requested segment was not found.")
+        hidden = set()
+        if request.query.get("include_unsubscribed", "false").lower() != "true":
+            hidden.add("unsubscribed")
+        if request.query.get("include_cleaned", "false").lower() != "true":
+            hidden.add("cleaned")
+        items = [{"email_address": self.members[d].email, "status": self.members[d].status}
+                 for d in sorted(self.tags[sid])
+                 if d in self.members and self.members[d].status not in hidden]
         page, total = self._paged(request, items)
         return Reply(200, {"members": page, "total_items": total})
 
@@ -287,7 +359,7 @@ class FakeMailchimp(FakeServer):
         if method == "DELETE":
             if member is None or member.status == "archived":
                 return problem(405, "Method Not Allowed", "This list member cannot be removed.")
-            member.status = "archived"
+            member.set_status("archived")
             return Reply(204, None)
         if method in ("PUT", "PATCH"):
             status = body.get("status") or (body.get("status_if_new") if member is None else None)
@@ -304,7 +376,7 @@ class FakeMailchimp(FakeServer):
                 member = Member(str(body["email_address"]).lower(), status)
                 self.members[digest] = member
             elif status is not None:
-                member.status = status
+                member.set_status(status)
             member.merge_fields.update(body.get("merge_fields", {}))
             return Reply(200, {"email_address": member.email, "status": member.status})
         return problem(405, "Method Not Allowed", "Not supported by this fake.")
@@ -346,13 +418,18 @@ class FakeMailchimp(FakeServer):
                          "compliance review and cannot be subscribed.")
                     continue
                 if status is not None:
-                    member.status = status
-                member.merge_fields.update(entry.get("merge_fields", {}))
+                    member.set_status(status)
+                merge = entry.get("merge_fields", {})
+                if any(member.merge_fields.get(k) != v for k, v in merge.items()):
+                    member.last_changed = CLOCK.tick()
+                member.merge_fields.update(merge)
                 updated.append({"email_address": email, "status": member.status})
             else:
+                # Mailchimp creates a member sent without a status as `subscribed`
+                status = status or "subscribed"
                 if status not in ("subscribed", "pending", "unsubscribed", "cleaned",
                                   "transactional"):
-                    fail(f"{email}: a status is required to add a new member.")
+                    fail(f"{email}: the status {status!r} is not valid.")
                     continue
                 self.members[digest] = Member(email, status, dict(entry.get("merge_fields", {})))
                 new.append({"email_address": email, "status": status})

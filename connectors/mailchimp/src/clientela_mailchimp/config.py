@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 DEFAULT_MERGE_TAGS: dict[str, str] = {
@@ -30,6 +32,9 @@ class MailchimpConfig(BaseModel):
     double_opt_in: bool = Field(
         default=False, description="Add contacts with pending/unknown consent as `pending` "
         "(Mailchimp sends them a confirmation) instead of skipping them.")
+    unsubscribe_as: Literal["unsubscribed", "archived"] = Field(
+        default="unsubscribed", description="What happens to a member whose consent the store "
+        "lost: `unsubscribed` (kept, unsubscribed) or `archived` (DELETE, which archives).")
     max_connections: int = Field(default=10, ge=1, le=10,
                                  description="Concurrent calls; Mailchimp allows 10 per key.")
     batch_size: int = Field(default=500, ge=1, le=500)

@@ -1,5 +1,16 @@
 """Mailchimp as a clientela destination: members by batch subscribe, segments as tags.
 
+Consent: before each push the engine reads the members changed since the
+last read (`since_last_changed`, 1000 per page) and records unsubscribes,
+cleaned addresses and archives in the store's ledger. `plan` looks up the
+status of every contact it is about to write (one GET each below 40,
+otherwise the audience paged by 1000), because a status-less batch upsert
+of a member Mailchimp no longer holds re-creates it `subscribed`. A member
+whose consent the store lost is sent `status: unsubscribed` in the same
+batch subscribe (or archived, by option) and untagged; a new member always
+gets an explicit status. After an interrupted run, `holdings` reads every
+tag's members so the engine can repair them.
+
 Call budget for N changed contacts (APIS.md's floor): ⌈N/500⌉ batch
 subscribes, then, per segment s, ⌈max(adds_s, removes_s)/500⌉ static-segment
 calls, because a segment call carries 500 adds *and* 500 removes. That is
@@ -16,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,8 +38,9 @@ from clientela.destinations.api import (
     ForgetResult,
     Outcome,
     PushContext,
+    RemoteConsent,
     Scalar,
-    plan_by_existence,
+    plan_by_status,
 )
 from clientela.destinations.batching import BatchRejected, chunks, isolate
 from clientela.privacy import mask_text
@@ -42,6 +54,7 @@ LOOKUP_ONE_BY_ONE = 40
 MERGE_TYPES = {"text": "text", "number": "number", "date": "date"}
 ABSENT_STATUSES = frozenset({"archived"})
 """An archived member is re-added like a new one (with a status), never updated blind."""
+LOOKED_UP = frozenset({"create", "update", "unsubscribe"})
 
 
 def merge_value(value: Scalar) -> Any:
@@ -65,14 +78,11 @@ class _Tagging:
     failed: set[str] = field(default_factory=set)
 
     def add(self, change: Change) -> None:
-        count = 0
-        if change.contact.segment is not None:
-            self.adds.setdefault(change.contact.segment, []).append(change)
-            count += 1
-        if change.previous_segment is not None:
-            self.removes.setdefault(change.previous_segment, []).append(change)
-            count += 1
-        self.pending[change.customer_id] = count
+        for segment in change.tags_to_add:
+            self.adds.setdefault(segment, []).append(change)
+        for segment in change.tags_to_remove:
+            self.removes.setdefault(segment, []).append(change)
+        self.pending[change.customer_id] = len(change.tags_to_add) + len(change.tags_to_remove)
 
 
 class MailchimpDestination:
@@ -89,20 +99,26 @@ class MailchimpDestination:
     # -- plan (reads only) -------------------------------------------------------------
 
     def plan(self, push: PushContext, changes: Sequence[Change]) -> list[Change]:
-        unknown = [change.contact.email for change in changes if change.action == "create"]
-        present = self.existing(unknown) if unknown else set()
-        return plan_by_existence(
-            changes, lambda change: subscriber_hash(change.contact.email) in present,
-            double_opt_in=self.config.double_opt_in)
+        wanted = [change.contact.email for change in changes if change.action in LOOKED_UP]
+        statuses = self.statuses(wanted) if wanted else {}
+        return plan_by_status(
+            changes, lambda change: statuses.get(subscriber_hash(change.contact.email)),
+            double_opt_in=self.config.double_opt_in, unsubscribe_as=self.config.unsubscribe_as)
 
     def existing(self, emails: Sequence[str]) -> set[str]:
         """Subscriber hashes of these addresses that are members (any status but archived)."""
-        wanted = {subscriber_hash(email) for email in emails}
+        return {digest for digest, status in self.statuses(emails).items()
+                if status not in ABSENT_STATUSES}
+
+    def statuses(self, emails: Sequence[str]) -> dict[str, str]:
+        """Subscriber hash -> Mailchimp status, for those of these addresses that exist."""
+        wanted = sorted({subscriber_hash(email) for email in emails})
         if len(wanted) <= LOOKUP_ONE_BY_ONE:
-            found = self.pool.map(self._member_status, sorted(wanted))
-            return {digest for digest, status in zip(sorted(wanted), found, strict=True)
-                    if status is not None and status not in ABSENT_STATUSES}
-        return wanted & self._all_members()
+            found = self.pool.map(self._member_status, wanted)
+            return {digest: status for digest, status in zip(wanted, found, strict=True)
+                    if status is not None}
+        everyone = self._all_members()
+        return {digest: everyone[digest] for digest in wanted if digest in everyone}
 
     def _member_status(self, digest: str) -> str | None:
         try:
@@ -114,20 +130,68 @@ class MailchimpDestination:
             raise
         return str(member.get("status"))
 
-    def _all_members(self) -> set[str]:
-        fields = ["members.email_address", "members.status", "total_items"]
+    def _all_members(self, **filters: Any) -> dict[str, str]:
+        """Subscriber hash -> status of every member (matching `filters`), 1000 a page."""
+        return {subscriber_hash(member["email_address"]): str(member.get("status"))
+                for member in self._members(**filters)}
+
+    def _members(self, **filters: Any) -> list[dict[str, Any]]:
+        fields = ["members.email_address", "members.status", "members.last_changed",
+                  "total_items"]
 
         def page(offset: int) -> dict[str, Any]:
             result: dict[str, Any] = self.api.call(self.api.lists.get_list_members_info,
                                                    self.api.list_id, count=PAGE, offset=offset,
-                                                   fields=fields)
+                                                   fields=fields, **filters)
             return result
 
         first = page(0)
         pages = [first, *self.pool.map(page, range(PAGE, int(first.get("total_items", 0)), PAGE))]
-        return {subscriber_hash(member["email_address"]) for result in pages
-                for member in result.get("members", [])
-                if member.get("status") not in ABSENT_STATUSES}
+        return [member for result in pages for member in result.get("members", [])]
+
+    # -- consent and memberships (reads only) -----------------------------------------------
+
+    def read_consent(self, since: datetime | None) -> list[RemoteConsent]:
+        """Members changed since `since` (all when None) whose status is not plain
+        `subscribed`, plus the subscribed ones (the engine keeps only confirmations of its
+        own double opt-in invitations)."""
+        filters = {"since_last_changed": since.strftime("%Y-%m-%dT%H:%M:%S+00:00")} if since else {}
+        found = []
+        for member in self._members(**filters):
+            status = str(member.get("status"))
+            if status in ("transactional", "pending"):
+                continue
+            found.append(RemoteConsent(str(member["email_address"]).lower(), status,
+                                       _parse_time(member.get("last_changed")),
+                                       "Mailchimp member status"))
+        return found
+
+    def holdings(self, push: PushContext) -> dict[str, set[str]]:
+        """E-mail -> segments of this segmentation whose tag the member carries."""
+        found = self.api.call(self.api.lists.list_segments, self.api.list_id, type="static",
+                              count=PAGE, fields=["segments.id", "segments.name", "total_items"])
+        ids = {item["name"]: int(item["id"]) for item in found.get("segments", [])}
+        held: dict[str, set[str]] = {}
+        for segment in push.segments:
+            segment_id = ids.get(self.config.tag(push.segmentation, segment))
+            if segment_id is None:
+                continue
+            for email in self._segment_members(segment_id):
+                held.setdefault(email, set()).add(segment)
+        return held
+
+    def _segment_members(self, segment_id: int) -> list[str]:
+        def page(offset: int) -> dict[str, Any]:
+            result: dict[str, Any] = self.api.call(
+                self.api.lists.get_segment_members_list, self.api.list_id, str(segment_id),
+                count=PAGE, offset=offset, fields=["members.email_address", "total_items"],
+                include_cleaned=True, include_unsubscribed=True, include_transactional=True)
+            return result
+
+        first = page(0)
+        pages = [first, *self.pool.map(page, range(PAGE, int(first.get("total_items", 0)), PAGE))]
+        return [str(m["email_address"]).lower() for result in pages
+                for m in result.get("members", [])]
 
     # -- prepare (only what is missing) -------------------------------------------------
 
@@ -160,12 +224,21 @@ class MailchimpDestination:
 
     def send(self, push: PushContext, changes: Sequence[Change], done: Done) -> None:
         tagging = _Tagging()
-        upserts = [c for c in changes if c.action in ("create", "update")]
+        upserts = [c for c in changes if c.action in ("create", "update")
+                   or (c.action == "unsubscribe" and c.status == "unsubscribed")]
+        archives = [c for c in changes if c.action == "unsubscribe" and c.status == "archived"]
+        untouched = []
         for change in changes:
-            if change.action == "remove":
-                tagging.add(change)
+            if change.action in ("remove", "retag") or \
+                    (change.action == "unsubscribe" and change.status is None):
+                if change.moves:
+                    tagging.add(change)
+                else:
+                    untouched.append(Outcome(change.customer_id, True))
+        done(untouched)
         futures = [self.pool.submit(self._upsert, push, batch)
                    for batch in chunks(upserts, self.config.batch_size)]
+        futures += [self.pool.submit(self._archive, change) for change in archives]
         for future in as_completed(futures):
             landed, failed = future.result()
             done(failed)
@@ -209,7 +282,19 @@ class MailchimpDestination:
                 failed.append(Outcome(change.customer_id, False, text, resend_as_new=gone))
         return landed, failed
 
+    def _archive(self, change: Change) -> tuple[list[Change], list[Outcome]]:
+        """DELETE archives (the member keeps its history, receives nothing)."""
+        try:
+            self.api.call(self.api.lists.delete_list_member, self.api.list_id,
+                          subscriber_hash(change.contact.email))
+        except MailchimpError as error:
+            if error.status not in (404, 405):  # 405: already archived, or bounced
+                return [], [Outcome(change.customer_id, False, str(error))]
+        return [change], []
+
     def _member(self, push: PushContext, change: Change) -> dict[str, Any]:
+        if change.action == "unsubscribe":
+            return {"email_address": change.contact.email, "status": "unsubscribed"}
         merge = {}
         for spec in push.fields:
             tag = self.config.merge_tags.get(spec.name)
@@ -284,6 +369,16 @@ class MailchimpDestination:
                 return ForgetResult("absent", "not a member of the audience")
             raise
         return ForgetResult("deleted", "permanently deleted (actions/delete-permanent)")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def open_destination(config: MailchimpConfig) -> MailchimpDestination:

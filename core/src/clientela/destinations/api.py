@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -29,7 +29,15 @@ from pydantic import BaseModel
 
 Scalar = str | int | float | Decimal | date | None
 FieldType = Literal["text", "number", "date"]
-Action = Literal["create", "update", "remove", "skip"]
+Action = Literal["create", "update", "remove", "skip", "unsubscribe", "retag"]
+SkipKind = Literal["no_consent", "deleted", "unsubscribed_there"]
+"""Why a contact is skipped: no current opt-in; deleted or archived at the destination (not
+re-created without a newer opt-in); already unsubscribed there with nothing left to untag."""
+REMOTE_OPT_OUTS = frozenset({"unsubscribed", "cleaned", "bounced", "complained", "spam",
+                             "archived", "deleted", "suppressed"})
+"""Remote statuses that mean the person may not be e-mailed; read back as opt-outs."""
+DELETED_MARK = "deleted or archived at"
+"""Starts the evidence of the opt-out the engine records for a member gone at a destination."""
 ForgetStatus = Literal["deleted", "absent"]
 
 
@@ -50,10 +58,14 @@ class Contact:
     email: str
     """Lower-cased; never log it unmasked (clientela.privacy.mask_email)."""
     consent: str
-    """The store's consent_email: subscribed, pending, unsubscribed or unknown."""
+    """The current e-mail marketing consent from the ledger: `subscribed` (a current opt-in
+    for this very address), `unsubscribed` (an opt-out), else the customer record's
+    `pending` or `unknown` (no consent yet)."""
     segment: str | None
     """None when the customer is in no segment of this segmentation (a `remove`)."""
     fields: Mapping[str, Scalar]
+    consent_note: str = ""
+    """`source: evidence` of the consent event that decides, for reports."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +80,36 @@ class Change:
     `pending`). Never set for an `update`: an existing member keeps theirs."""
     reason: str | None = None
     """Why a `skip` (shown by --dry-run and stored in the run log)."""
+    skip_kind: SkipKind | None = None
+    stale: tuple[str, ...] = ()
+    """Segments the destination was found holding for this contact that it should not
+    (reconciliation after an interrupted run): taken away with the previous one."""
+    retag: bool = False
+    """The destination was found lacking the contact's current segment: add it again."""
+    sent_status: str | None = None
+    """The status this destination was last given for the contact (push state)."""
 
     @property
     def customer_id(self) -> str:
         return self.contact.customer_id
 
     @property
+    def tags_to_add(self) -> tuple[str, ...]:
+        segment = self.contact.segment
+        if self.action in ("unsubscribe", "remove", "skip") or segment is None:
+            return ()
+        return (segment,) if segment != self.previous_segment or self.retag else ()
+
+    @property
+    def tags_to_remove(self) -> tuple[str, ...]:
+        keep = self.contact.segment if self.action not in ("unsubscribe", "remove") else None
+        found = [self.previous_segment, *self.stale]
+        return tuple(dict.fromkeys(s for s in found if s is not None and s != keep))
+
+    @property
     def moves(self) -> bool:
         """True when segment membership must change remotely."""
-        return self.contact.segment != self.previous_segment
+        return bool(self.tags_to_add or self.tags_to_remove)
 
     def but(self, **changes: Any) -> Change:
         return replace(self, **changes)
@@ -89,8 +122,21 @@ class Outcome:
     error: str | None = None
     """Masked text (no full e-mail, no secret): it goes to the run log."""
     resend_as_new: bool = False
-    """The remote member is gone (deleted by someone else): forget what was sent so the
-    next push treats the contact as new instead of updating nothing forever."""
+    """The remote member is gone (deleted by someone else): the engine forgets what was
+    sent and records an opt-out from this destination, so the person is not re-created
+    unless the store later holds a newer opt-in."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteConsent:
+    """An opt-out a destination holds (read before each push and recorded in the ledger)."""
+
+    email: str
+    status: str
+    """`unsubscribed`, `cleaned`, `bounced`, `complained`, `archived`, `deleted`..."""
+    occurred_at: datetime | None = None
+    """When it changed there (naive UTC), if the API says; else the time of the read."""
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +187,31 @@ class Destination(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class ReadsConsent(Protocol):
+    """A destination that can tell the store who opted out there (all but the CRMs)."""
+
+    def read_consent(self, since: datetime | None) -> list[RemoteConsent]:
+        """Read calls only: unsubscribes, bounces, complaints, archives and deletions
+        changed since `since` (everything when None)."""
+        ...
+
+
+@runtime_checkable
+class Reconciles(Protocol):
+    """A destination that can list which contacts hold which segment, so a push after an
+    interrupted run repairs tags instead of trusting the local state."""
+
+    def holdings(self, push: PushContext) -> dict[str, set[str]]:
+        """Read calls only: lower-cased e-mail -> segments of `push.segmentation` held."""
+        ...
+
+
+LIMITATIONS_ATTRIBUTE = "limitations"
+"""A destination may have `limitations: tuple[str, ...]`: consent rules its API cannot
+express, shown by every push and dry run."""
+
+
 @dataclass(frozen=True)
 class DestinationSpec:
     name: str
@@ -170,18 +241,64 @@ def skip_reason(consent: str) -> str:
 
 def plan_by_existence(changes: Sequence[Change], exists: Callable[[Change], bool], *,
                       double_opt_in: bool) -> list[Change]:
-    """The usual `plan`: existing members are updated without a status; new ones are created
-    with the status their consent allows, or skipped."""
+    """The usual `plan` for an API that cannot say a member's status: existing members are
+    updated without a status; new ones are created with the status their consent allows,
+    or skipped."""
+    return plan_by_status(changes, lambda c: "subscribed" if exists(c) else None,
+                          double_opt_in=double_opt_in, knows_updates=False)
+
+
+def plan_by_status(changes: Sequence[Change], remote_status: Callable[[Change], str | None], *,
+                   double_opt_in: bool, knows_updates: bool = True,
+                   unsubscribe_as: str = "unsubscribed") -> list[Change]:
+    """`plan` from each contact's remote status (None: no such member).
+
+    * a contact with a current opt-in is updated if it exists (without a status: an
+      unsubscribed member stays so) or created `subscribed`;
+    * a contact without one is never created as subscribed: `pending` under double opt-in
+      when its consent is pending/unknown, or skipped; if the destination holds it
+      subscribed (or pending, unless it is our own invitation still awaiting an answer), it
+      is unsubscribed (`unsubscribe_as`: `unsubscribed` or `archived`) and untagged;
+    * a contact sent before that the destination no longer holds (deleted or archived
+      there) is skipped as `deleted`: the engine records that as an opt-out, so it is not
+      re-created unless the store later holds a newer opt-in (only when `knows_updates`:
+      the API can tell a member's status);
+    * an `unsubscribe` (e.g. an old address) sends a status only to a member that is still
+      subscribed there; otherwise it only untags.
+    """
     planned: list[Change] = []
     for change in changes:
-        if change.action == "remove":
+        if change.action in ("remove", "retag"):
             planned.append(change)
-        elif change.action == "update" or exists(change):
-            planned.append(change.but(action="update", status=None))
+            continue
+        remote = remote_status(change)
+        present = remote is not None and remote not in ("archived", "deleted")
+        reachable = present and remote not in REMOTE_OPT_OUTS
+        consent = change.contact.consent
+        invited = (double_opt_in and consent in ("pending", "unknown")
+                   and change.sent_status == "pending" and remote == "pending")
+        if change.action == "unsubscribe":
+            planned.append(change.but(status=unsubscribe_as if reachable else None))
+        elif change.action == "update" and knows_updates and not present:
+            planned.append(change.but(action="skip", skip_kind="deleted",
+                                      reason=f"{remote or 'deleted'} at the destination"))
+        elif consent == "subscribed" or invited:
+            planned.append(change.but(action="update", status=None) if present
+                           else change.but(action="create", status="subscribed"))
+        elif reachable:
+            planned.append(change.but(action="unsubscribe", status=unsubscribe_as))
+        elif present and change.tags_to_remove:
+            planned.append(change.but(action="unsubscribe", status=None))
+        elif present:
+            planned.append(change.but(action="skip", skip_kind="unsubscribed_there",
+                                      reason=f"{remote} at the destination"))
+        elif double_opt_in and consent in ("pending", "unknown") and change.action == "create":
+            planned.append(change.but(status="pending"))
         else:
-            status = status_for_new(change.contact.consent, double_opt_in=double_opt_in)
-            planned.append(change.but(status=status) if status is not None else
-                           change.but(action="skip", reason=skip_reason(change.contact.consent)))
+            deleted = DELETED_MARK in change.contact.consent_note
+            planned.append(change.but(action="skip",
+                                      skip_kind="deleted" if deleted else "no_consent",
+                                      reason=skip_reason(consent)))
     return planned
 
 

@@ -30,6 +30,8 @@ from clientela.destinations.rules import compile_rule
 CLV_TABLE = "clv_scores"
 FEATURES_VIEW = "_push_features"
 CONTACTS_VIEW = "_push_contacts"
+CONSENT_TABLE = "_push_consent"
+"""Temp table: each customer's current e-mail marketing consent from the ledger."""
 
 FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("rfm_segment", "text", "RFM segment"),
@@ -119,7 +121,9 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
                    segmentation: Segmentation, fields: Sequence[FieldSpec], *,
                    as_of: datetime, timezone: str) -> None:
     """Create the temp view `_push_contacts`: customer_id, email, consent, segment, one column
-    per field, and `hash` (md5 of everything a destination receives)."""
+    per field, and `hash` (md5 of everything a destination receives). Consent is the
+    ledger's current e-mail marketing state (see `consent_table`)."""
+    consent_table(con)
     con.register("_push_rfm", features)
     clv_join = (f"LEFT JOIN {CLV_TABLE} v ON v.customer_id = c.customer_id"
                 if _has_table(con, CLV_TABLE) else "")
@@ -127,7 +131,11 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
                 "AS p_alive" if clv_join else "NULL::DOUBLE AS clv, NULL::DOUBLE AS p_alive")
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW {FEATURES_VIEW} AS
-        SELECT c.customer_id, c.email, CAST(c.consent_email AS VARCHAR) AS consent,
+        SELECT c.customer_id, c.email,
+               CASE k.status WHEN 'opted_in' THEN 'subscribed' WHEN 'opted_out' THEN 'unsubscribed'
+                    ELSE CASE WHEN CAST(c.consent_email AS VARCHAR) = 'pending' THEN 'pending'
+                              ELSE 'unknown' END END AS consent,
+               coalesce(k.source || ': ' || k.evidence, '') AS consent_note,
                f.rfm_segment, f.r, f.f, f.m, {clv_cols},
                CAST(timezone({_text(timezone)}, f.last_at AT TIME ZONE 'UTC') AS DATE) AS last_order,
                f.orders, f.total_spent,
@@ -136,6 +144,7 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
                f.days_since_last_order
         FROM customers c
         LEFT JOIN _push_rfm f ON f.customer_id = c.customer_id
+        LEFT JOIN {CONSENT_TABLE} k ON k.customer_id = c.customer_id
         LEFT JOIN (SELECT customer_id, CAST(sum(points) AS BIGINT) AS points FROM loyalty_events
                    WHERE occurred_at < TIMESTAMP {_text(as_of.strftime("%Y-%m-%d %H:%M:%S.%f"))}
                    GROUP BY customer_id) l ON l.customer_id = c.customer_id
@@ -155,11 +164,19 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
     signature = _text(",".join(names))
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW {CONTACTS_VIEW} AS
-        SELECT customer_id, email, consent, segment,
+        SELECT customer_id, email, consent, consent_note, segment,
                {", ".join(f'"{n}"' for n in names) or "NULL AS _none"},
                md5(concat_ws('|', {signature}, {parts})) AS hash
         FROM (SELECT *, {segment_sql} AS segment FROM {FEATURES_VIEW} WHERE {where})
     """)
+
+
+def consent_table(con: duckdb.DuckDBPyConnection) -> None:
+    from clientela.consent import current_sql
+
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {CONSENT_TABLE} AS
+                    SELECT customer_id, status, source, evidence FROM ({current_sql()})
+                    WHERE channel = 'email' AND purpose = 'marketing'""")
 
 
 def _text(value: str) -> str:
@@ -183,12 +200,13 @@ def segments_of(segmentation: Segmentation, con: duckdb.DuckDBPyConnection) -> t
 def to_contacts(rows: pa.Table, fields: Sequence[FieldSpec]) -> list[Contact]:
     names = [spec.name for spec in fields]
     columns = {name: rows.column(name).to_pylist() for name in
-               ("customer_id", "email", "consent", "segment", *names)}
+               ("customer_id", "email", "consent", "consent_note", "segment", *names)}
     contacts = []
     for index in range(rows.num_rows):
         contacts.append(Contact(
             customer_id=columns["customer_id"][index], email=columns["email"][index],
             consent=columns["consent"][index], segment=columns["segment"][index],
             fields={name: columns[name][index] for name in names},
+            consent_note=columns["consent_note"][index] or "",
         ))
     return contacts

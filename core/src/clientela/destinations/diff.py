@@ -1,7 +1,16 @@
 """Contacts now vs what the destination last received: the only rows worth a call.
 
 The comparison is one SQL join on the hash, so an unchanged contact never
-leaves DuckDB; only changed rows become `Change` objects.
+leaves DuckDB; only changed rows become `Change` objects:
+
+* `create` (never sent), `update` (sent, now different; the status it was
+  given rides along as `sent_status`);
+* a customer whose address changed since it was sent is a new contact (a
+  `create` for the new address, which starts without consent) plus an
+  `unsubscribe` of the old address, which also takes its segment away;
+* a customer sent before who is no longer a contact of this segmentation is a
+  `remove` (out of its segment), or an `unsubscribe` when the ledger holds
+  no current opt-in for them.
 """
 
 from __future__ import annotations
@@ -12,8 +21,8 @@ from dataclasses import dataclass, field
 import duckdb
 
 from clientela.destinations.api import Change, Contact, FieldSpec
-from clientela.destinations.contacts import CONTACTS_VIEW, to_contacts
-from clientela.destinations.state import STATE_TABLE
+from clientela.destinations.contacts import CONSENT_TABLE, CONTACTS_VIEW, to_contacts
+from clientela.destinations.state import OLD_ADDRESS, STATE_TABLE
 
 
 @dataclass
@@ -29,7 +38,7 @@ def diff(con: duckdb.DuckDBPyConnection, destination: str, segmentation: str,
     names = [spec.name for spec in fields]
     cols = ", ".join(f'c."{n}"' for n in names)
     params = [destination, segmentation]
-    state = (f"(SELECT customer_id, hash, segment, email FROM {STATE_TABLE} "
+    state = (f"(SELECT customer_id, hash, segment, email, status FROM {STATE_TABLE} "
              "WHERE destination = ? AND segmentation = ?)")
     counts = con.execute(f"""
         SELECT count(*), count(*) FILTER (WHERE s.hash = c.hash)
@@ -37,26 +46,45 @@ def diff(con: duckdb.DuckDBPyConnection, destination: str, segmentation: str,
     result = Diff(total=int(counts[0]) if counts else 0,
                   unchanged=int(counts[1]) if counts else 0)
     changed = con.execute(f"""
-        SELECT c.customer_id, c.email, c.consent, c.segment, c.hash,
-               s.segment AS previous_segment, s.hash IS NOT NULL AS sent{", " + cols if cols else ""}
+        SELECT c.customer_id, c.email, c.consent, c.consent_note, c.segment, c.hash,
+               s.segment AS previous_segment, s.hash IS NOT NULL AS sent,
+               s.email AS sent_email, s.status AS sent_status{", " + cols if cols else ""}
         FROM {CONTACTS_VIEW} c LEFT JOIN {state} s USING (customer_id)
         WHERE s.hash IS DISTINCT FROM c.hash
         ORDER BY c.segment, c.customer_id""", params).to_arrow_table()
     contacts = to_contacts(changed, fields)
-    previous = changed.column("previous_segment").to_pylist()
-    sent = changed.column("sent").to_pylist()
-    for contact, prev, was_sent, digest in zip(contacts, previous, sent,
-                                               changed.column("hash").to_pylist(), strict=True):
-        result.changes.append(Change(contact, "update" if was_sent else "create",
-                                     previous_segment=prev))
-        result.hashes[contact.customer_id] = digest
-    # sent before, no longer a contact of this segmentation: take them out of their segment
+    columns = {name: changed.column(name).to_pylist()
+               for name in ("previous_segment", "sent", "sent_email", "sent_status", "hash")}
+    for index, contact in enumerate(contacts):
+        previous, was_sent = columns["previous_segment"][index], columns["sent"][index]
+        sent_email, sent_status = columns["sent_email"][index], columns["sent_status"][index]
+        if was_sent and sent_email and sent_email != contact.email:
+            old = Contact(customer_id=OLD_ADDRESS + contact.customer_id, email=sent_email,
+                          consent="unsubscribed", segment=None, fields={},
+                          consent_note="address changed")
+            result.changes.append(Change(old, "unsubscribe", previous_segment=previous,
+                                         status="unsubscribed", sent_status=sent_status))
+            result.changes.append(Change(contact, "create"))
+        else:
+            result.changes.append(Change(contact, "update" if was_sent else "create",
+                                         previous_segment=previous, sent_status=sent_status))
+        result.hashes[contact.customer_id] = columns["hash"][index]
+    # sent before, no longer a contact of this segmentation: out of their segment, and
+    # unsubscribed if the ledger holds no current opt-in for them
     gone = con.execute(f"""
-        SELECT s.customer_id, s.email, s.segment FROM {state} s
+        SELECT s.customer_id, s.email, s.segment, s.status, coalesce(k.status, '') = 'opted_in'
+        FROM {state} s
         ANTI JOIN {CONTACTS_VIEW} c USING (customer_id)
+        LEFT JOIN {CONSENT_TABLE} k USING (customer_id)
         ORDER BY s.segment, s.customer_id""", params).fetchall()
-    for customer_id, email, segment in gone:
-        contact = Contact(customer_id=customer_id, email=email or "", consent="unknown",
+    for customer_id, email, segment, status, consented in gone:
+        contact = Contact(customer_id=customer_id, email=email or "",
+                          consent="subscribed" if consented else "unsubscribed",
                           segment=None, fields={})
-        result.changes.append(Change(contact, "remove", previous_segment=segment))
+        if consented or status in ("unsubscribed", "archived"):
+            result.changes.append(Change(contact, "remove", previous_segment=segment,
+                                         sent_status=status))
+        else:
+            result.changes.append(Change(contact, "unsubscribe", previous_segment=segment,
+                                         status="unsubscribed", sent_status=status))
     return result

@@ -7,7 +7,7 @@ itself is kept only while the request is open (a destination needs it to
 find the person); once every destination is done, only its SHA-256 digest
 remains, which proves what was erased without holding it.
 
-Tables (created on first use):
+Tables (see the store's migrations):
 
 * `forget_requests(request_id, email_digest, email, requested_at,
   completed_at, status, customers)`: status `open` or `done`; `customers`
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from clientela.consent import CHANNELS, EVENTS_TABLE, PURPOSES, ConsentEvent, record
 from clientela.destinations import state
 from clientela.destinations.api import Destination
 from clientela.privacy import (
@@ -42,23 +43,6 @@ from clientela.store import Store
 REQUESTS_TABLE = FORGET_REQUESTS_TABLE
 OUTCOMES_TABLE = "forget_outcomes"
 PERSONAL = PERSONAL_CUSTOMER_FIELDS
-
-_DDL = (
-    f"""CREATE TABLE IF NOT EXISTS {REQUESTS_TABLE} (
-        request_id VARCHAR PRIMARY KEY,
-        email_digest VARCHAR NOT NULL,
-        email VARCHAR,
-        requested_at TIMESTAMP NOT NULL,
-        completed_at TIMESTAMP,
-        status VARCHAR NOT NULL,
-        customers INTEGER NOT NULL DEFAULT 0)""",
-    f"""CREATE TABLE IF NOT EXISTS {OUTCOMES_TABLE} (
-        request_id VARCHAR NOT NULL,
-        destination VARCHAR NOT NULL,
-        status VARCHAR NOT NULL,
-        detail VARCHAR,
-        recorded_at TIMESTAMP NOT NULL)""",
-)
 
 Opener = Callable[[], Destination]
 
@@ -80,19 +64,22 @@ def normalise(email: str) -> str:
     return email.strip().lower()
 
 
-def forget(store: Store, email: str, destinations: Mapping[str, Opener]) -> ForgetReport:
+def forget(store: Store, email: str, destinations: Mapping[str, Opener], *,
+           source: str = "forget", evidence: str = "") -> ForgetReport:
     """Erase `email` from the store and from every destination in `destinations` plus every
     destination the push state says holds them (a holder that cannot be opened stays failed,
-    so the request stays open)."""
+    so the request stays open).
+
+    The consent ledger gets an opt-out for every channel and purpose of the person, with no
+    address (`source` names who asked, e.g. a platform's redact webhook; `evidence` is kept
+    masked), and the addresses in their earlier events are blanked."""
     email = normalise(email)
     con = store.con
-    for statement in _DDL:
-        con.execute(statement)
-    state.ensure_tables(con)
     request_id = _open_request(con, email)
     earlier = _latest(con, request_id)
     targets = sorted(set(destinations) | set(state.destinations_holding(con, email)) | set(earlier))
-    customers = _anonymise(con, request_id, email)
+    customers = _anonymise(con, request_id, email, source=source,
+                           evidence=mask_text(evidence) or f"erasure request {request_id}")
     report = ForgetReport(request_id, customers)
     report.outcomes.update(earlier)
     for name in targets:
@@ -135,8 +122,10 @@ def _open_request(con: duckdb.DuckDBPyConnection, email: str) -> str:
     return request_id
 
 
-def _anonymise(con: duckdb.DuckDBPyConnection, request_id: str, email: str) -> int:
-    """One transaction: the person's customer rows, quarantined payloads and push state."""
+def _anonymise(con: duckdb.DuckDBPyConnection, request_id: str, email: str, *, source: str,
+               evidence: str) -> int:
+    """One transaction: the person's customer rows, consent addresses, quarantined payloads
+    and push state, and the `forget` opt-outs in the ledger."""
     con.begin()
     try:
         ids = [str(row[0]) for row in con.execute(
@@ -149,6 +138,8 @@ def _anonymise(con: duckdb.DuckDBPyConnection, request_id: str, email: str) -> i
             con.execute(f"UPDATE customers SET {blank}, consent_email = 'unsubscribed', "
                         "consent_sms = 'unsubscribed', consent_whatsapp = 'unsubscribed' "
                         "WHERE customer_id IN (SELECT unnest(?))", [ids])
+        if ids:
+            _forget_consent(con, ids, source=source, evidence=evidence)
         con.execute("DELETE FROM quarantine WHERE contains(lower(payload), ?)", [email])
         state.forget_customer(con, ids)
         count = len(ids)
@@ -161,6 +152,17 @@ def _anonymise(con: duckdb.DuckDBPyConnection, request_id: str, email: str) -> i
     row = con.execute(f"SELECT customers FROM {REQUESTS_TABLE} WHERE request_id = ?",
                       [request_id]).fetchone()
     return int(row[0]) if row else count
+
+
+def _forget_consent(con: duckdb.DuckDBPyConnection, ids: list[str], *, source: str,
+                    evidence: str) -> None:
+    at = state.now()
+    con.execute(f"UPDATE {EVENTS_TABLE} SET address = NULL, evidence = '' "
+                "WHERE customer_id IN (SELECT unnest(?))", [ids])
+    record(con, [ConsentEvent(customer_id=cid, channel=channel, purpose=purpose,
+                              status="opted_out", address=None, occurred_at=at, source=source,
+                              evidence=evidence)
+                 for cid in ids for channel in CHANNELS for purpose in PURPOSES])
 
 
 def _latest(con: duckdb.DuckDBPyConnection, request_id: str) -> dict[str, str]:

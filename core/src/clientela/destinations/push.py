@@ -6,11 +6,22 @@ destination alike:
 
 * only changed contacts reach `send`, so a repeated push with no change
   makes no write call at all (not even to create fields or tags);
-* `dry_run` stops after `plan`: it counts and samples what would happen and
-  writes nothing, neither remotely nor in the store;
+* consent comes from the ledger (`clientela.consent`): before planning, the
+  destination's own opt-outs since the last read are recorded there, so an
+  unsubscribe in one tool reaches the store and every other tool on the same
+  run; nobody without a current opt-in is created as subscribed, and a
+  member who lost it is unsubscribed (or archived) and untagged first;
+* `dry_run` stops after `plan`: it counts and samples what would happen
+  (subscribed, unsubscribed, archived, re-tagged, skipped for lack of
+  consent, not re-created because deleted) and writes nothing, neither
+  remotely nor in the store (its reads are recorded in a transaction that is
+  rolled back);
 * each batch the destination reports is committed with its run-log rows in
   one transaction; a failed contact's hash is not recorded, so the next run
   retries it, and a crash mid-push resends only the uncommitted contacts;
+* a run that was killed is marked `interrupted` by the next one, which then
+  reconciles segment memberships against what the destination holds; one
+  push per destination at a time (a lock file next to the store);
 * skipped contacts (no consent) are logged and re-examined on every run.
 """
 
@@ -20,12 +31,20 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 
-from clientela.destinations import state
-from clientela.destinations.api import Change, Destination, Outcome, PushContext
+from clientela.destinations import inbound, state
+from clientela.destinations.api import (
+    LIMITATIONS_ATTRIBUTE,
+    Change,
+    Destination,
+    Outcome,
+    PushContext,
+    ReadsConsent,
+    Reconciles,
+)
 from clientela.destinations.contacts import (
     Segmentation,
     build_contacts,
@@ -34,8 +53,14 @@ from clientela.destinations.contacts import (
     segments_of,
 )
 from clientela.destinations.diff import diff
+from clientela.destinations.heal import reconcile as reconcile_plan
+from clientela.destinations.lock import push_lock
 from clientela.privacy import mask_email, mask_text
 from clientela.store import Store
+from clientela.store.migrations import RUNS_TABLE
+
+READ_OVERLAP = timedelta(minutes=5)
+"""Each consent read starts this long before the previous one ended (clocks differ)."""
 
 Progress = Callable[[int, int], None]
 """progress(done so far, total to send)."""
@@ -55,6 +80,15 @@ class PushReport:
     """created / updated / removed / skipped / failed, as done (empty for a dry run)."""
     moved: int = 0
     """Contacts whose segment changes (a tag or list to move)."""
+    consent: Counter[str] = field(default_factory=Counter)
+    """subscribed, pending, unsubscribed, archived, untagged, retagged, skipped_no_consent,
+    not_recreated_deleted, already_unsubscribed (as planned), and learned: opt-outs read
+    from the destination and recorded in the ledger."""
+    consent_sample: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """Consent rules this destination's API cannot express, and other caveats."""
+    healed: bool = False
+    """Memberships were reconciled against the destination (the previous run did not finish)."""
     sample: dict[str, list[str]] = field(default_factory=dict)
     """Per planned action, a few masked e-mails with their segment move."""
     errors: list[tuple[str, str]] = field(default_factory=list)
@@ -68,18 +102,89 @@ class PushReport:
 def push(store: Store, name: str, destination: Destination, segmentation: Segmentation, *,
          as_of: datetime, timezone: str = "UTC", currency: str = "BRL",
          fields: Sequence[str] | None = None, dry_run: bool = False, sample: int = 5,
-         progress: Progress | None = None) -> PushReport:
-    """Push one segmentation to one opened destination; see the module docstring."""
+         progress: Progress | None = None, reconcile: bool = False) -> PushReport:
+    """Push one segmentation to one opened destination; see the module docstring.
+
+    `reconcile` reads the destination's segment memberships and repairs them even when the
+    previous run finished (it always happens after an interrupted or failed run)."""
+    if dry_run:
+        return _dry_run(store, name, destination, segmentation, as_of=as_of, timezone=timezone,
+                        currency=currency, fields=fields, sample=sample, reconcile=reconcile)
+    with push_lock(store.path, name):
+        target = f"{name}:{segmentation.name}"
+        _mark_interrupted(store, name)
+        heal = reconcile or _unfinished(store.con, target)
+        report = PushReport(name, segmentation.name, False)
+        report.run_id = store.start_run("push", target)
+        report.healed = heal
+        try:
+            planned, hashes, ctx = _plan(store, name, destination, segmentation, report,
+                                         as_of=as_of, timezone=timezone, currency=currency,
+                                         fields=fields, sample=sample, heal=heal)
+            _deliver(store.con, report, destination, ctx, planned, hashes, progress)
+        except BaseException as error:
+            store.finish_run(report.run_id, "failed", _stats(report), mask_text(str(error)))
+            raise
+        status = "partial" if report.failed else "ok"
+        store.finish_run(report.run_id, status, _stats(report))
+        return report
+
+
+def _dry_run(store: Store, name: str, destination: Destination, segmentation: Segmentation, *,
+             as_of: datetime, timezone: str, currency: str, fields: Sequence[str] | None,
+             sample: int, reconcile: bool) -> PushReport:
+    """Everything a push reads, nothing it writes: the store's changes (consent learned from
+    the destination, deletions found) happen in a transaction that is rolled back."""
+    report = PushReport(name, segmentation.name, True)
+    heal = reconcile or _unfinished(store.con, f"{name}:{segmentation.name}", running=True)
+    report.healed = heal
+    store.con.begin()
+    try:
+        _plan(store, name, destination, segmentation, report, as_of=as_of, timezone=timezone,
+              currency=currency, fields=fields, sample=sample, heal=heal)
+    finally:
+        store.con.rollback()
+    return report
+
+
+def _plan(store: Store, name: str, destination: Destination, segmentation: Segmentation,
+          report: PushReport, *, as_of: datetime, timezone: str, currency: str,
+          fields: Sequence[str] | None, sample: int, heal: bool
+          ) -> tuple[list[Change], dict[str, str], PushContext]:
+    """Read the destination's opt-outs, build and diff the contacts, plan, reconcile."""
     con = store.con
-    state.ensure_tables(con)
+    report.notes = list(getattr(destination, LIMITATIONS_ATTRIBUTE, ()))
+    if isinstance(destination, ReadsConsent):
+        started = state.now()
+        found = destination.read_consent(inbound.last_read(con, name))
+        report.consent["learned"] = inbound.learn(con, name, found, at=started)
+        inbound.mark_read(con, name, started - READ_OVERLAP, report.run_id)
     specs = choose_fields(fields, con)
     build_contacts(con, rfm_features(store, as_of, timezone, currency),
                    segmentation, specs, as_of=as_of, timezone=timezone)
-    found = diff(con, name, segmentation.name, specs)
+    found_diff = diff(con, name, segmentation.name, specs)
+    report.contacts, report.unchanged = found_diff.total, found_diff.unchanged
     ctx = PushContext(segmentation.name, segments_of(segmentation, con), specs)
-    planned = destination.plan(ctx, found.changes) if found.changes else []
-    report = PushReport(name, segmentation.name, dry_run, contacts=found.total,
-                        unchanged=found.unchanged)
+    planned = destination.plan(ctx, found_diff.changes) if found_diff.changes else []
+    deleted = [c for c in planned if c.action == "skip" and c.skip_kind == "deleted"
+               and c.sent_status is not None]
+    if deleted:  # sent before, gone there: remember why, and stop holding them
+        inbound.record_deleted(con, name, [(c.customer_id, c.contact.email) for c in deleted],
+                               at=state.now())
+        state.forget_sent(con, name, segmentation.name, [c.customer_id for c in deleted])
+    if heal and isinstance(destination, Reconciles):
+        sent = con.execute(f"SELECT customer_id, email, segment FROM {state.STATE_TABLE} "
+                           "WHERE destination = ? AND segmentation = ?",
+                           [name, segmentation.name]).fetchall()
+        planned = reconcile_plan(planned, sent, destination.holdings(ctx))
+    elif heal:
+        report.notes.append("this destination cannot list its segment memberships: "
+                            "after an interrupted run, tags are repaired from the local state")
+    _count(report, planned, sample)
+    return planned, found_diff.hashes, ctx
+
+
+def _count(report: PushReport, planned: Sequence[Change], sample: int) -> None:
     for change in planned:
         report.planned[change.action] += 1
         if change.action != "skip" and change.moves:
@@ -87,27 +192,68 @@ def push(store: Store, name: str, destination: Destination, segmentation: Segmen
         shown = report.sample.setdefault(change.action, [])
         if len(shown) < sample:
             shown.append(_describe(change))
-    if dry_run:
-        return report
-    report.run_id = store.start_run("push", f"{name}:{segmentation.name}")
+        kind = _consent_kind(change)
+        if kind is not None:
+            report.consent[kind] += 1
+            kept = report.consent_sample.setdefault(kind, [])
+            if len(kept) < sample:
+                kept.append(_describe(change))
+        if (change.action not in ("skip", "create", "update") and change.moves) \
+                or (change.action in ("create", "update") and (change.stale or change.retag)):
+            report.consent["retagged"] += 1
+
+
+def _consent_kind(change: Change) -> str | None:
+    if change.action == "create":
+        return "subscribed" if change.status == "subscribed" else "pending"
+    if change.action == "unsubscribe":
+        return {"unsubscribed": "unsubscribed", "archived": "archived"}.get(
+            change.status or "", "untagged")
+    if change.action == "skip":
+        return {"no_consent": "skipped_no_consent", "deleted": "not_recreated_deleted",
+                "unsubscribed_there": "already_unsubscribed"}.get(change.skip_kind or "",
+                                                                   "skipped_no_consent")
+    return None
+
+
+def _deliver(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Destination,
+             ctx: PushContext, planned: list[Change], hashes: dict[str, str],
+             progress: Progress | None) -> None:
+    """Unsubscribes first (an old address, a lost consent), each phase committed as it is
+    reported; then the creates, updates and tag moves."""
+    assert report.run_id is not None
     skipped = [change for change in planned if change.action == "skip"]
-    to_send = [change for change in planned if change.action != "skip"]
-    state.log_skips(con, run_id=report.run_id, destination=name,
-                    segmentation=segmentation.name, skipped=skipped)
+    state.log_skips(con, run_id=report.run_id, destination=report.destination,
+                    segmentation=report.segmentation, skipped=skipped)
     report.outcomes["skipped"] = len(skipped)
-    try:
-        if to_send:
-            _send(con, report, destination, ctx, to_send, found.hashes, progress)
-    except BaseException as error:
-        store.finish_run(report.run_id, "failed", _stats(report), mask_text(str(error)))
-        raise
-    status = "partial" if report.failed else "ok"
-    store.finish_run(report.run_id, status, _stats(report))
-    return report
+    first = [change for change in planned if change.action == "unsubscribe"]
+    then = [change for change in planned if change.action not in ("skip", "unsubscribe")]
+    prepared = False
+    for phase in (first, then):
+        if phase:
+            _send(con, report, destination, ctx, phase, hashes, progress, prepare=not prepared)
+            prepared = True
 
 
-def _send(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Destination, ctx: PushContext,
-          to_send: list[Change], hashes: dict[str, str], progress: Progress | None) -> None:
+def _mark_interrupted(store: Store, name: str) -> None:
+    """A run still `running` when the lock was free was killed: say so."""
+    store.con.execute(
+        f"UPDATE {RUNS_TABLE} SET status = 'interrupted', finished_at = ?, message = ? "
+        "WHERE kind = 'push' AND status = 'running' AND starts_with(target, ?)",
+        [state.now(), "did not finish (killed or crashed); found by the next push", f"{name}:"])
+
+
+def _unfinished(con: duckdb.DuckDBPyConnection, target: str, *, running: bool = False) -> bool:
+    """True when the previous push of this target did not finish cleanly."""
+    row = con.execute(f"SELECT status FROM {RUNS_TABLE} WHERE kind = 'push' AND target = ? "
+                      "ORDER BY started_at DESC LIMIT 1", [target]).fetchone()
+    bad = {"interrupted", "failed"} | ({"running"} if running else set())
+    return row is not None and row[0] in bad
+
+
+def _send(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Destination,
+          ctx: PushContext, to_send: list[Change], hashes: dict[str, str],
+          progress: Progress | None, *, prepare: bool = True) -> None:
     by_id = {change.customer_id: change for change in to_send}
     reported: set[str] = set()
     lock = threading.Lock()
@@ -121,6 +267,10 @@ def _send(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Desti
             state.record(con, run_id=report.run_id or "", destination=report.destination,
                          segmentation=report.segmentation, changes=by_id, hashes=hashes,
                          outcomes=fresh)
+            gone = [(state.real_id(o.customer_id), by_id[o.customer_id].contact.email)
+                    for o in fresh if o.resend_as_new]
+            if gone:
+                inbound.record_deleted(con, report.destination, gone, at=state.now())
             for outcome in fresh:
                 reported.add(outcome.customer_id)
                 if outcome.ok:
@@ -132,7 +282,8 @@ def _send(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Desti
             if progress is not None:
                 progress(len(reported), len(by_id))
 
-    destination.prepare(ctx)
+    if prepare:
+        destination.prepare(ctx)
     destination.send(ctx, to_send, done)
     missing = [cid for cid in by_id if cid not in reported]
     if missing:  # a destination bug must not pass for success: retry them next run
@@ -141,7 +292,7 @@ def _send(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Desti
 
 
 def _describe(change: Change) -> str:
-    who = f"{change.customer_id} {mask_email(change.contact.email)}"
+    who = f"{state.real_id(change.customer_id)} {mask_email(change.contact.email)}"
     if change.action == "skip":
         return f"{who} ({change.reason})"
     if change.moves:
@@ -152,4 +303,4 @@ def _describe(change: Change) -> str:
 def _stats(report: PushReport) -> dict[str, object]:
     return {"contacts": report.contacts, "unchanged": report.unchanged,
             "planned": dict(report.planned), "outcomes": dict(report.outcomes),
-            "moved": report.moved}
+            "moved": report.moved, "consent": dict(report.consent), "healed": report.healed}

@@ -1,14 +1,15 @@
 """The push engine's tables: what each destination last received, and what each run did.
 
-Created on first use with CREATE TABLE IF NOT EXISTS (they belong to the push
-engine, not to the canonical schema):
+Defined in the store's migrations (`_consent_ledger`):
 
 * `push_state` — one row per (destination, segmentation, customer): the
-  md5 `hash` of what was last sent and the `segment` sent, so a tag can be
-  moved later. A row is written only once every call for that contact has
-  succeeded, in the same transaction as its run-log rows, one transaction
-  per reported batch: after a crash the next push resends exactly the
-  contacts whose batch was not committed.
+  md5 `hash` of what was last sent, the `segment` sent (so a tag can be
+  moved later), the address and the subscription `status` it was given
+  (`subscribed`, `pending`, `unsubscribed`, `archived`). A row is written
+  only once every call for that contact has succeeded, in the same
+  transaction as its run-log rows, one transaction per reported batch:
+  after a crash the next push resends exactly the contacts whose batch was
+  not committed.
 * `push_log` — the per-contact outcome of every run (`created`, `updated`,
   `removed`, `skipped`, `failed`, with a masked error and `logged_at`), keyed by the
   `runs.run_id` of the store's run log. Unchanged contacts are counted in the
@@ -24,44 +25,28 @@ import duckdb
 import pyarrow as pa
 
 from clientela.destinations.api import Change, Outcome
+from clientela.store.migrations import PUSH_LOG_TABLE, PUSH_STATE_TABLE
 
-STATE_TABLE = "push_state"
-LOG_TABLE = "push_log"
+STATE_TABLE = PUSH_STATE_TABLE
+LOG_TABLE = PUSH_LOG_TABLE
 
-_DDL = (
-    f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
-        destination VARCHAR NOT NULL,
-        segmentation VARCHAR NOT NULL,
-        customer_id VARCHAR NOT NULL,
-        email VARCHAR,
-        segment VARCHAR,
-        hash VARCHAR NOT NULL,
-        sent_at TIMESTAMP NOT NULL,
-        run_id VARCHAR NOT NULL,
-        PRIMARY KEY (destination, segmentation, customer_id))""",
-    f"""CREATE TABLE IF NOT EXISTS {LOG_TABLE} (
-        run_id VARCHAR NOT NULL,
-        destination VARCHAR NOT NULL,
-        segmentation VARCHAR NOT NULL,
-        customer_id VARCHAR NOT NULL,
-        action VARCHAR NOT NULL,
-        outcome VARCHAR NOT NULL,
-        segment VARCHAR,
-        previous_segment VARCHAR,
-        error VARCHAR,
-        logged_at TIMESTAMP NOT NULL)""",
-)
+OUTCOME_OF = {"create": "created", "update": "updated", "remove": "removed", "skip": "skipped",
+              "unsubscribe": "unsubscribed", "retag": "retagged"}
+OLD_ADDRESS = "\x1fold:"
+"""Prefix of the customer id of a change that unsubscribes a customer's previous address."""
+REMOTE_ONLY = "\x1fremote:"
+"""Prefix of the id of a change for an address the destination holds and the store does not."""
 
-OUTCOME_OF = {"create": "created", "update": "updated", "remove": "removed", "skip": "skipped"}
+
+def real_id(customer_id: str) -> str:
+    for prefix in (OLD_ADDRESS, REMOTE_ONLY):
+        if customer_id.startswith(prefix):
+            return customer_id[len(prefix):]
+    return customer_id
 
 
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for statement in _DDL:
-        con.execute(statement)
 
 
 def record(con: duckdb.DuckDBPyConnection, *, run_id: str, destination: str, segmentation: str,
@@ -71,19 +56,25 @@ def record(con: duckdb.DuckDBPyConnection, *, run_id: str, destination: str, seg
     at = now()
     upserts: list[tuple[object, ...]] = []
     deletes: list[str] = []
+    old_addresses: list[tuple[str, str]] = []
     log: list[tuple[object, ...]] = []
     for outcome in outcomes:
         change = changes[outcome.customer_id]
         contact = change.contact
+        cid = contact.customer_id
+        digest = hashes.get(cid)
         if outcome.ok:
-            if change.action == "remove":
-                deletes.append(outcome.customer_id)
-            elif change.action in ("create", "update"):
-                upserts.append((destination, segmentation, contact.customer_id, contact.email,
-                                contact.segment, hashes[contact.customer_id], at, run_id))
+            if cid.startswith(OLD_ADDRESS):
+                old_addresses.append((real_id(cid), contact.email))
+            elif change.action == "remove" or (change.action == "unsubscribe" and digest is None):
+                deletes.append(cid)
+            elif change.action in ("create", "update", "unsubscribe") and digest is not None:
+                upserts.append((destination, segmentation, cid, contact.email,
+                                contact.segment if change.action != "unsubscribe" else None,
+                                digest, at, run_id, _status_after(change)))
         elif outcome.resend_as_new:
-            deletes.append(outcome.customer_id)
-        log.append((run_id, destination, segmentation, contact.customer_id, change.action,
+            deletes.append(cid)
+        log.append((run_id, destination, segmentation, real_id(cid), change.action,
                     OUTCOME_OF[change.action] if outcome.ok else "failed", contact.segment,
                     change.previous_segment, outcome.error, at))
     con.begin()
@@ -91,10 +82,14 @@ def record(con: duckdb.DuckDBPyConnection, *, run_id: str, destination: str, seg
         if deletes:
             con.execute(f"DELETE FROM {STATE_TABLE} WHERE destination = ? AND segmentation = ? "
                         "AND customer_id IN (SELECT unnest(?))", [destination, segmentation, deletes])
+        for customer_id, email in old_addresses:  # unless the new address has landed meanwhile
+            con.execute(f"DELETE FROM {STATE_TABLE} WHERE destination = ? AND segmentation = ? "
+                        "AND customer_id = ? AND email = ?",
+                        [destination, segmentation, customer_id, email])
         if upserts:
             _insert(con, f"INSERT OR REPLACE INTO {STATE_TABLE}", upserts,
                     ["destination", "segmentation", "customer_id", "email", "segment", "hash",
-                     "sent_at", "run_id"])
+                     "sent_at", "run_id", "status"])
         if log:
             _insert(con, f"INSERT INTO {LOG_TABLE}", log,
                     ["run_id", "destination", "segmentation", "customer_id", "action", "outcome",
@@ -105,12 +100,29 @@ def record(con: duckdb.DuckDBPyConnection, *, run_id: str, destination: str, seg
         raise
 
 
+def _status_after(change: Change) -> str:
+    if change.action == "unsubscribe":
+        return change.status or "unsubscribed"
+    if change.action == "create":
+        return change.status or "subscribed"
+    return change.sent_status or "subscribed"
+
+
+def forget_sent(con: duckdb.DuckDBPyConnection, destination: str, segmentation: str,
+                customer_ids: Sequence[str]) -> None:
+    """The destination no longer holds these contacts (deleted or archived there)."""
+    if customer_ids:
+        con.execute(f"DELETE FROM {STATE_TABLE} WHERE destination = ? AND segmentation = ? "
+                    "AND customer_id IN (SELECT unnest(?))",
+                    [destination, segmentation, list(customer_ids)])
+
+
 def log_skips(con: duckdb.DuckDBPyConnection, *, run_id: str, destination: str,
               segmentation: str, skipped: Sequence[Change]) -> None:
     if not skipped:
         return
     at = now()
-    rows = [(run_id, destination, segmentation, c.customer_id, "skip", "skipped",
+    rows = [(run_id, destination, segmentation, real_id(c.customer_id), "skip", "skipped",
              c.contact.segment, c.previous_segment, c.reason, at) for c in skipped]
     _insert(con, f"INSERT INTO {LOG_TABLE}", rows,
             ["run_id", "destination", "segmentation", "customer_id", "action", "outcome",

@@ -160,8 +160,9 @@ class Dispatcher:
                 if outcome.reason == OPTED_OUT:
                     stopped.add(row.customer_id)
                     record_opt_out(self.store, [row.customer_id], MEDIA,
-                                   ("marketing", "relationship"), source=f"channel:{row.channel}",
-                                   evidence=f"provider opt-out error on {row.channel}",
+                                   ("marketing", "relationship"), source=str(row.channel),
+                                   evidence=f"the provider refused: opted out "
+                                            f"({outcome.provider_id or 'no id'})",
                                    occurred_at=self.clock())
         finally:  # an exception (not a kill) still records what the provider already has
             ledger.record(self.store.con, outcomes, self.clock())

@@ -83,8 +83,8 @@ def apply(store: Store, channel: Channel, events: list[ChannelEvent],
     """Apply verified events to the ledger (one transaction)."""
     now = now or datetime.now(UTC)
     medium = channel.contact_medium
-    stops: list[tuple[str, str, datetime]] = []
-    """(customer, evidence, when): recorded after the ledger's transaction commits, since the
+    stops: list[tuple[str, str, str, datetime]] = []
+    """(customer, source, evidence, when): recorded after the ledger's transaction commits, since the
     consent ledger writes in its own."""
     with store.transaction() as con:
         new, replays = ledger.apply_events(con, channel.name, events, now)
@@ -94,8 +94,8 @@ def apply(store: Store, channel: Channel, events: list[ChannelEvent],
                                   "OR (provider_id = ? AND channel = ?) LIMIT 1",
                                   [event.key, event.provider_id, channel.name]).fetchone()
                 if row:
-                    stops.append((str(row[0]), f"status: {event.reason or 'opt-out'}",
-                                  event.occurred_at))
+                    stops.append((str(row[0]), channel.name,
+                                  f"status: {event.reason or 'opt-out'}", event.occurred_at))
             if event.kind != "inbound" or not event.address:
                 continue
             customer = _customer_by_address(store, medium, event.address)
@@ -108,12 +108,12 @@ def apply(store: Store, channel: Channel, events: list[ChannelEvent],
             new += 1
             if stop and customer is not None:
                 keyword = (event.text or "").strip().upper()[:20]
-                stops.append((customer, f"reply {keyword!r}", event.occurred_at))
+                stops.append((customer, "channel_reply", f"{channel.name} reply {keyword!r}",
+                              event.occurred_at))
     opt_outs = 0
-    for customer, evidence, when in stops:
-        opt_outs += record_opt_out(store, [customer], MEDIA, PURPOSES,
-                                   source=f"channel:{channel.name}", evidence=evidence,
-                                   occurred_at=when)
+    for customer, source, evidence, when in stops:
+        opt_outs += record_opt_out(store, [customer], MEDIA, PURPOSES, source=source,
+                                   evidence=evidence, occurred_at=when)
     return Applied(new, replays, opt_outs)
 
 

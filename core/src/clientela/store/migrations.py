@@ -130,7 +130,77 @@ def _message_ledger() -> list[str]:
     ]
 
 
-MIGRATIONS: list[Callable[[], list[str]]] = [_v1, _message_ledger]
+CONSENT_EVENTS_TABLE = "consent_events"
+PUSH_STATE_TABLE = "push_state"
+PUSH_LOG_TABLE = "push_log"
+PUSH_READS_TABLE = "push_consent_reads"
+FORGET_OUTCOMES_TABLE = "forget_outcomes"
+
+
+def _consent_ledger() -> list[str]:
+    """The consent ledger (backfilled from the customers' consent columns) and the tables
+    the push engine and `forget` used to create on first use, plus what a push now keeps:
+    the status each destination was last given, and when its consent was last read."""
+    from clientela.consent.columns import events_from_rows_sql
+    from clientela.privacy import FORGET_REQUESTS_TABLE
+
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {CONSENT_EVENTS_TABLE} (
+            event_key VARCHAR PRIMARY KEY,
+            customer_id VARCHAR NOT NULL,
+            channel VARCHAR NOT NULL,
+            purpose VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            address VARCHAR,
+            occurred_at TIMESTAMP NOT NULL,
+            source VARCHAR NOT NULL,
+            evidence VARCHAR NOT NULL,
+            recorded_at TIMESTAMP NOT NULL)""",
+        events_from_rows_sql("customers", fallback_time="_loaded_at"),
+        f"""CREATE TABLE IF NOT EXISTS {PUSH_STATE_TABLE} (
+            destination VARCHAR NOT NULL,
+            segmentation VARCHAR NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            email VARCHAR,
+            segment VARCHAR,
+            hash VARCHAR NOT NULL,
+            sent_at TIMESTAMP NOT NULL,
+            run_id VARCHAR NOT NULL,
+            PRIMARY KEY (destination, segmentation, customer_id))""",
+        f"ALTER TABLE {PUSH_STATE_TABLE} ADD COLUMN IF NOT EXISTS status VARCHAR",
+        f"""CREATE TABLE IF NOT EXISTS {PUSH_LOG_TABLE} (
+            run_id VARCHAR NOT NULL,
+            destination VARCHAR NOT NULL,
+            segmentation VARCHAR NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            outcome VARCHAR NOT NULL,
+            segment VARCHAR,
+            previous_segment VARCHAR,
+            error VARCHAR,
+            logged_at TIMESTAMP NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {PUSH_READS_TABLE} (
+            destination VARCHAR PRIMARY KEY,
+            read_until TIMESTAMP NOT NULL,
+            run_id VARCHAR)""",
+        f"""CREATE TABLE IF NOT EXISTS {FORGET_REQUESTS_TABLE} (
+            request_id VARCHAR PRIMARY KEY,
+            email_digest VARCHAR NOT NULL,
+            email VARCHAR,
+            requested_at TIMESTAMP NOT NULL,
+            completed_at TIMESTAMP,
+            status VARCHAR NOT NULL,
+            customers INTEGER NOT NULL DEFAULT 0)""",
+        f"""CREATE TABLE IF NOT EXISTS {FORGET_OUTCOMES_TABLE} (
+            request_id VARCHAR NOT NULL,
+            destination VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            detail VARCHAR,
+            recorded_at TIMESTAMP NOT NULL)""",
+    ]
+
+
+MIGRATIONS: list[Callable[[], list[str]]] = [_v1, _consent_ledger, _message_ledger]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

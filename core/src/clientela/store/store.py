@@ -76,6 +76,19 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _record_consent(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    """Customer rows carry consent columns: the ledger learns from them in the same
+    transaction (see clientela.consent.columns)."""
+    from clientela.consent.columns import record_customer_rows
+    from clientela.store.upsert import conform
+
+    con.register("_consent_customers", conform(Customer, table))
+    try:
+        record_customer_rows(con, "_consent_customers")
+    finally:
+        con.unregister("_consent_customers")
+
+
 class Store:
     """A clientela store file. Use as a context manager, or call `close()`."""
 
@@ -197,6 +210,8 @@ class Store:
             if model is Customer:
                 table, result.forgotten = scrub_forgotten(table, digests)
         result.counts = upsert_arrow(con, model, table)
+        if model is Customer and table.num_rows:
+            _record_consent(con, table)
         if rejections:
             origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
             result.quarantined = quarantine_rejections(con, origin, rejections, run_id)

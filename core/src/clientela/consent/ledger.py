@@ -1,0 +1,231 @@
+"""Consent events: append, derive the current state, answer "may we contact them?".
+
+The ledger is one store table, `consent_events`, written only by `record`
+(and by the store itself when customer rows carry consent columns, see
+`clientela.consent.columns`). Each event has a deterministic key (an md5 of
+everything it says), so recording the same event twice adds nothing and a
+re-run of any import, sync or push is harmless.
+
+The current state per (customer, channel, purpose) is computed, never
+stored: the newest event wins (an opt-out wins a tie), and only events for
+the customer's *current* address for that channel count: the e-mail for
+`email`, the phone for `sms` and `whatsapp`. A person who changes address
+therefore starts without consent on the new one. Opt-outs with no address
+(or of a person who no longer has one, e.g. after `forget`) still count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+EVENTS_TABLE = "consent_events"
+CHANNELS: tuple[str, ...] = ("email", "sms", "whatsapp")
+PURPOSES: tuple[str, ...] = ("marketing", "relationship")
+Channel = Literal["email", "sms", "whatsapp"]
+Purpose = Literal["marketing", "relationship"]
+Status = Literal["opted_in", "opted_out"]
+
+KEY_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
+"""How `occurred_at` enters the event key (the SQL side uses the same strftime format)."""
+COLUMNS = ("event_key", "customer_id", "channel", "purpose", "status", "address",
+           "occurred_at", "source", "evidence", "recorded_at")
+
+
+def normalise_address(channel: str, address: str | None) -> str | None:
+    """E-mail lower-cased and trimmed; a phone reduced to its digits (so '+55 (11) 9...' and
+    '5511 9...' are one number). None or empty stays None."""
+    if address is None:
+        return None
+    text = address.strip()
+    text = text.lower() if channel == "email" else re.sub(r"\D", "", text)
+    return text or None
+
+
+def _naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+class ConsentEvent(BaseModel):
+    """One change of consent, as it was stated, by whom, and on what evidence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: str
+    channel: Channel
+    purpose: Purpose
+    status: Status
+    address: str | None
+    """The e-mail (for `email`) or phone (for `sms`, `whatsapp`) the consent applies to."""
+    occurred_at: datetime
+    """When it happened (naive UTC; an aware time is converted)."""
+    source: str
+    """`import`, a store platform, a destination name, `channel_reply` or `forget`."""
+    evidence: str = ""
+    """Free text: the form, the checkbox text, the keyword replied, the API status read."""
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _naive_utc(value)
+
+    @field_validator("customer_id", "source")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _normalised(self) -> ConsentEvent:
+        address = normalise_address(self.channel, self.address)
+        if address != self.address:
+            object.__setattr__(self, "address", address)
+        return self
+
+    @property
+    def key(self) -> str:
+        return event_key(self.customer_id, self.channel, self.purpose, self.status,
+                         self.address, self.occurred_at, self.source, self.evidence)
+
+
+def event_key(customer_id: str, channel: str, purpose: str, status: str, address: str | None,
+              occurred_at: datetime, source: str, evidence: str) -> str:
+    """md5 of the event's content; `KEY_SQL` computes the same in DuckDB."""
+    text = "|".join((customer_id, channel, purpose, status, address or "",
+                     occurred_at.strftime(KEY_FORMAT), source, evidence))
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+KEY_SQL = ("md5(concat_ws('|', customer_id, channel, purpose, status, coalesce(address, ''), "
+           f"strftime(occurred_at, '{KEY_FORMAT}'), source, evidence))")
+"""The event key in SQL, over columns of those names."""
+
+
+def _con(store: Any) -> duckdb.DuckDBPyConnection:
+    con = getattr(store, "con", store)
+    assert isinstance(con, duckdb.DuckDBPyConnection)
+    return con
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def record(store: Any, events: Iterable[ConsentEvent]) -> int:
+    """Append `events` (a Store or a DuckDB connection); returns how many were new. An event
+    already recorded (same key) is not added again. One statement: all or none."""
+    rows = list(events)
+    if not rows:
+        return 0
+    con = _con(store)
+    at = _now()
+    table = pa.table({
+        "event_key": [e.key for e in rows],
+        "customer_id": [e.customer_id for e in rows],
+        "channel": [e.channel for e in rows],
+        "purpose": [e.purpose for e in rows],
+        "status": [e.status for e in rows],
+        "address": pa.array([e.address for e in rows], pa.string()),
+        "occurred_at": pa.array([e.occurred_at for e in rows], pa.timestamp("us")),
+        "source": [e.source for e in rows],
+        "evidence": [e.evidence for e in rows],
+        "recorded_at": pa.array([at] * len(rows), pa.timestamp("us")),
+    })
+    before = _count(con)
+    con.register("_consent_rows", table)
+    try:
+        con.execute(f"""INSERT OR IGNORE INTO {EVENTS_TABLE} ({", ".join(COLUMNS)})
+                        SELECT DISTINCT ON (event_key) {", ".join(COLUMNS)} FROM _consent_rows""")
+    finally:
+        con.unregister("_consent_rows")
+    return _count(con) - before
+
+
+def _count(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()
+    return int(row[0]) if row else 0
+
+
+ADDRESSES_SQL = """
+    SELECT customer_id, nullif(lower(trim(email)), '') AS email,
+           nullif(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g'), '') AS phone
+    FROM customers
+    QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY _loaded_at DESC, source) = 1"""
+"""Each customer's current e-mail and phone (normalised): the most recently loaded row."""
+
+
+def current_sql(events: str = EVENTS_TABLE) -> str:
+    """SQL for the current state: one row per (customer_id, channel, purpose) with status,
+    address, changed_at, source and evidence. Usable as a subquery by the push engine."""
+    return f"""
+        SELECT customer_id, channel, purpose, status, address, occurred_at AS changed_at,
+               source, evidence
+        FROM (
+            SELECT e.* FROM {events} e LEFT JOIN ({ADDRESSES_SQL}) a USING (customer_id)
+            WHERE e.address = CASE e.channel WHEN 'email' THEN a.email ELSE a.phone END
+               OR (e.status = 'opted_out' AND (e.address IS NULL
+                   OR (CASE e.channel WHEN 'email' THEN a.email ELSE a.phone END) IS NULL))
+        )
+        QUALIFY row_number() OVER (PARTITION BY customer_id, channel, purpose
+                                   ORDER BY occurred_at DESC, (status = 'opted_out') DESC,
+                                            recorded_at DESC, event_key) = 1"""
+
+
+def current(store: Any) -> pa.Table:
+    """The derived current state as an Arrow table: customer_id, channel, purpose, status,
+    address, changed_at, source (and evidence). A (customer, channel, purpose) without any
+    event that counts has no row: nobody has consent by default."""
+    return _con(store).execute(
+        f"SELECT * FROM ({current_sql()}) ORDER BY customer_id, channel, purpose").to_arrow_table()
+
+
+def can_contact(store: Any, customer_id: str, channel: str, purpose: str) -> bool:
+    """True only when the newest counting event for that channel and purpose is an opt-in."""
+    if channel not in CHANNELS:
+        raise ValueError(f"channel {channel!r}: expected one of {', '.join(CHANNELS)}")
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose {purpose!r}: expected one of {', '.join(PURPOSES)}")
+    row = _con(store).execute(
+        f"SELECT status FROM ({current_sql()}) WHERE customer_id = ? AND channel = ? "
+        "AND purpose = ?", [customer_id, channel, purpose]).fetchone()
+    return row is not None and row[0] == "opted_in"
+
+
+def history(store: Any, address_or_customer_id: str) -> list[ConsentEvent]:
+    """Every event about a person, oldest first: found by customer id, by an address the
+    events name, or by a customer's current e-mail or phone."""
+    con = _con(store)
+    text = address_or_customer_id.strip()
+    email = normalise_address("email", text)
+    phone = normalise_address("sms", text) if any(c.isdigit() for c in text) else None
+    ids = [str(row[0]) for row in con.execute(
+        f"SELECT customer_id FROM ({ADDRESSES_SQL}) WHERE customer_id = ? OR email = ? "
+        "OR phone = ?", [text, email, phone]).fetchall()]
+    rows = con.execute(
+        f"""SELECT customer_id, channel, purpose, status, address, occurred_at, source, evidence
+            FROM {EVENTS_TABLE}
+            WHERE customer_id = ? OR customer_id IN (SELECT unnest(?::VARCHAR[]))
+               OR address = ? OR address = ?
+            ORDER BY occurred_at, recorded_at, event_key""",
+        [text, ids, email, phone or "\x00"]).fetchall()
+    return [ConsentEvent(customer_id=r[0], channel=r[1], purpose=r[2], status=r[3], address=r[4],
+                         occurred_at=r[5], source=r[6], evidence=r[7]) for r in rows]
+
+
+def opted_out(customer_ids: Sequence[str], *, channel: Channel, address: str | None,
+              occurred_at: datetime, source: str, evidence: str,
+              purpose: Purpose = "marketing") -> list[ConsentEvent]:
+    """Opt-out events for several customers at once (a destination's unsubscribe, forget)."""
+    return [ConsentEvent(customer_id=cid, channel=channel, purpose=purpose, status="opted_out",
+                         address=address, occurred_at=occurred_at, source=source,
+                         evidence=evidence) for cid in customer_ids]

@@ -1,0 +1,88 @@
+"""Destinations -> store: opt-outs a destination holds become consent events.
+
+Before each push the engine asks the destination what changed there since
+its last read (unsubscribes, bounces, complaints, archives, deletions) and
+records them in the ledger, so the store learns of them and every other
+destination follows on the same run. An opt-out is recorded for each
+customer whose *current* address it is, and only when it changes something
+(an echo of an unsubscribe the store itself pushed adds nothing). A
+confirmation of a double opt-in we sent (`subscribed` where we left
+`pending`) is recorded as an opt-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import duckdb
+
+from clientela.consent import ConsentEvent, current_sql, record
+from clientela.consent.ledger import ADDRESSES_SQL
+from clientela.destinations.api import DELETED_MARK, REMOTE_OPT_OUTS, RemoteConsent
+from clientela.destinations.state import STATE_TABLE
+from clientela.store.migrations import PUSH_READS_TABLE
+
+DELETED_EVIDENCE = DELETED_MARK + " {destination}: not re-created without a newer opt-in"
+
+
+def last_read(con: duckdb.DuckDBPyConnection, destination: str) -> datetime | None:
+    row = con.execute(f"SELECT read_until FROM {PUSH_READS_TABLE} WHERE destination = ?",
+                      [destination]).fetchone()
+    return row[0] if row else None
+
+
+def mark_read(con: duckdb.DuckDBPyConnection, destination: str, until: datetime,
+              run_id: str | None) -> None:
+    con.execute(f"INSERT OR REPLACE INTO {PUSH_READS_TABLE} VALUES (?, ?, ?)",
+                [destination, until, run_id])
+
+
+def learn(con: duckdb.DuckDBPyConnection, destination: str, found: Sequence[RemoteConsent],
+          *, at: datetime) -> int:
+    """Record what `found` changes in the ledger; returns how many events were new."""
+    if not found:
+        return 0
+    emails = sorted({item.email.strip().lower() for item in found})
+    owners: dict[str, list[str]] = {}
+    for cid, email in con.execute(
+            f"SELECT customer_id, email FROM ({ADDRESSES_SQL}) "
+            "WHERE email IN (SELECT unnest(?::VARCHAR[]))", [emails]).fetchall():
+        owners.setdefault(str(email), []).append(str(cid))
+    now_state = {(str(cid)): str(status) for cid, status in con.execute(
+        f"SELECT customer_id, status FROM ({current_sql()}) WHERE channel = 'email' AND "
+        "purpose = 'marketing'").fetchall()}
+    given = {(str(cid), str(email)): str(status) for cid, email, status in con.execute(
+        f"SELECT customer_id, email, status FROM {STATE_TABLE} WHERE destination = ? AND "
+        "status IN ('pending', 'unsubscribed', 'archived')", [destination]).fetchall()}
+    events: list[ConsentEvent] = []
+    for item in found:
+        email = item.email.strip().lower()
+        status = item.status.lower()
+        for cid in owners.get(email, []):
+            if status in REMOTE_OPT_OUTS and given.get((cid, email)) not in ("unsubscribed",
+                                                                            "archived"):
+                wanted = "opted_out"  # (not the echo of an unsubscribe the push made)
+            elif status == "subscribed" and given.get((cid, email)) == "pending":
+                wanted = "opted_in"
+            else:
+                continue
+            if now_state.get(cid) == wanted:
+                continue
+            evidence = f"{status} at {destination}" + (f" ({item.detail})" if item.detail else "")
+            events.append(ConsentEvent(
+                customer_id=cid, channel="email", purpose="marketing", status=wanted,
+                address=email, occurred_at=item.occurred_at or at, source=destination,
+                evidence=evidence[:500]))
+    return record(con, events)
+
+
+def record_deleted(con: duckdb.DuckDBPyConnection, destination: str,
+                   contacts: Sequence[tuple[str, str]], *, at: datetime) -> int:
+    """(customer_id, email) sent before and no longer held there: opt-outs from the
+    destination, so they are not re-created unless a newer opt-in arrives."""
+    evidence = DELETED_EVIDENCE.format(destination=destination)
+    return record(con, [ConsentEvent(customer_id=cid, channel="email", purpose="marketing",
+                                     status="opted_out", address=email, occurred_at=at,
+                                     source=destination, evidence=evidence)
+                        for cid, email in contacts if email])
