@@ -111,8 +111,9 @@ def run(
         if dry_run:
             print_plan(report.planned, sample)
             return
-        console.print(f"planned {report.new} new message(s); "
-                      f"{sum(report.reasons().values())} suppressed")
+        suppressed = sum(report.reasons().values())
+        console.print(f"planned {report.new} new message(s): {report.new - suppressed} to send, "
+                      f"{suppressed} suppressed")
         if due:
             send_due(store, loaded, moment if now is not None else None)
 
