@@ -8,6 +8,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from clientela_channel_meta import CHANNEL as META
+from clientela_channel_meta.channel import MetaConfig, MetaSender
+from clientela_channel_sendgrid import CHANNEL as SENDGRID
+from clientela_channel_sendgrid.channel import SendGridMailConfig, SendGridMailSender
+from clientela_channel_twilio.channel import TwilioConfig, TwilioSender
+
 from clientela.channels import ChannelLimits, Pacer
 from clientela.journeys.dispatch import Dispatcher, Route
 from clientela.journeys.ledger import Planned
@@ -16,11 +22,6 @@ from clientela.journeys.settings import MessagingConfig
 from clientela.journeys.templates import ChannelTemplate
 from clientela.model.entities import Customer
 from clientela.store import Store
-from clientela_channel_meta import CHANNEL as META
-from clientela_channel_meta.channel import MetaConfig, MetaSender
-from clientela_channel_sendgrid import CHANNEL as SENDGRID
-from clientela_channel_sendgrid.channel import SendGridMailConfig, SendGridMailSender
-from clientela_channel_twilio.channel import TwilioConfig, TwilioSender
 
 from .fakes import meta as meta_fake
 from .fakes import sendgrid as sendgrid_fake

@@ -10,12 +10,12 @@ from clientela.store import Store
 
 from .helpers import (
     ALL_OUT,
-    consents,
     NOON,
     NoSleep,
     build_store,
     candidates,
     config,
+    consents,
     dispatcher,
     meta_route,
     people,

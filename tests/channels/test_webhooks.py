@@ -11,22 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from starlette.applications import Starlette
-from starlette.routing import Mount
-
-from clientela.journeys.webhooks import ChannelWebhooks
-from clientela.store import Store
 from clientela_channel_meta import CHANNEL as META
 from clientela_channel_sendgrid import CHANNEL as SENDGRID
 from clientela_channel_twilio import register_channels as twilio_channels
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from webhooks.helpers import live
+
+from clientela.journeys.webhooks import ChannelWebhooks
+from clientela.store import Store
 
 from .fakes import meta as meta_fake
 from .helpers import (
     ALL_OUT,
-    consents,
     build_store,
     candidates,
+    consents,
     dispatcher,
     meta_config,
     meta_route,

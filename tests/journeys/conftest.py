@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from channels.fakes.meta import FakeMeta
 from channels.fakes.sendgrid import FakeSendGridMail
 from channels.fakes.twilio import FakeTwilio

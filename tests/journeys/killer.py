@@ -39,8 +39,9 @@ def die_on(count: int, before: bool, wrapped: Callable[..., Any]) -> Callable[..
 def main() -> int:
     phase, count = sys.argv[1], int(sys.argv[2])
     args = sys.argv[sys.argv.index("--") + 1:]
-    from clientela.journeys import ledger
     from clientela_channel_twilio import channel as twilio
+
+    from clientela.journeys import ledger
 
     if phase == "planning":
         ledger._count = die_on(2, False, ledger._count)  # the count after the INSERT

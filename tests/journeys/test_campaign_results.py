@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from channels.helpers import SAO_PAULO, SMS_TEXT, config
+
 from clientela.channels import ChannelLimits, OutgoingMessage, Pacer, SendResult
 from clientela.journeys.campaigns import CampaignSpec, plan_campaign
 from clientela.journeys.dispatch import Dispatcher, Route

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from channels.fakes.twilio import FakeTwilio
+
 from clientela import plugins
 from clientela.cli.app import main
 from clientela.store import Store

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from channels.fakes.twilio import FakeTwilio
+
 from clientela.store import Store
 
 from .helpers import customer, order, write

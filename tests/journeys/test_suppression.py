@@ -17,6 +17,7 @@ from channels.helpers import (
     step,
     twilio_route,
 )
+
 from clientela.channels import ChannelEvent
 from clientela.journeys import ledger
 from clientela.journeys.consent import record_opt_out

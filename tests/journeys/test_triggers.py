@@ -7,8 +7,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from channels.helpers import config
+
 from clientela.config import ConfigError
 from clientela.journeys.runner import JourneyRunner
 from clientela.journeys.spec import parse_journeys

@@ -18,8 +18,9 @@ import json
 import time
 from typing import Any
 
-from clientela.channels.signing import body_sha256_hex
 from connectors.fakes.base import Reply, Request
+
+from clientela.channels.signing import body_sha256_hex
 
 from .common import Accepted, MessagingFake
 

@@ -22,8 +22,9 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from clientela.channels.signing import url_form_signature
 from connectors.fakes.base import Reply, Request
+
+from clientela.channels.signing import url_form_signature
 
 from .common import Accepted, MessagingFake
 

@@ -15,8 +15,18 @@ from typing import Annotated
 import typer
 
 from clientela import __version__, plugins
-from clientela.cli import clv, data_commands, kpi, plugin_commands, push, segments, serve
-from clientela.cli import campaign, journeys, messages
+from clientela.cli import (
+    campaign,
+    clv,
+    data_commands,
+    journeys,
+    kpi,
+    messages,
+    plugin_commands,
+    push,
+    segments,
+    serve,
+)
 from clientela.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,

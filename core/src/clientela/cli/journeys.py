@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from clientela.cli.common import UserError, console, workspace
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from clientela.journeys.ledger import Planned
+    from clientela.journeys.workspace import MessagingWorkspace
+    from clientela.store import Store
 
 journeys_app = typer.Typer(help="Automatic journeys: welcome, reminders, expiry warnings, "
                                 "birthdays, win-back and post-sale follow-ups.",
@@ -32,7 +40,8 @@ def parse_moment(text: str | None, zone: str, option: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def load_workspace():  # type: ignore[no-untyped-def]
+def load_workspace() -> MessagingWorkspace:
+    """The messaging sections, and the core settings validated without them."""
     from clientela.journeys.workspace import MessagingWorkspace
 
     loaded = MessagingWorkspace.load(workspace.config_file)
@@ -40,7 +49,7 @@ def load_workspace():  # type: ignore[no-untyped-def]
     return loaded
 
 
-def channel_webhooks():  # type: ignore[no-untyped-def]
+def channel_webhooks() -> Starlette | None:
     """For `clientela serve`: the channels' webhook app to mount at /channels, or None."""
     from clientela.journeys.webhooks import channel_webhooks_app
 
@@ -48,7 +57,7 @@ def channel_webhooks():  # type: ignore[no-untyped-def]
     return channel_webhooks_app(loaded, workspace.store_path)
 
 
-def print_plan(planned: list, sample: int) -> None:  # type: ignore[type-arg]
+def print_plan(planned: Sequence[Planned], sample: int) -> None:
     """Counts per journey, step and channel; suppressions by reason with a sample."""
     counts: Counter[tuple[str, str, str, str]] = Counter()
     reasons: Counter[str] = Counter()
@@ -118,7 +127,7 @@ def run(
             send_due(store, loaded, moment if now is not None else None)
 
 
-def send_due(store, loaded, moment: datetime | None) -> None:  # type: ignore[no-untyped-def]
+def send_due(store: Store, loaded: MessagingWorkspace, moment: datetime | None) -> None:
     """Dispatch every due message of the ledger; as of `moment` (tests, replays) or now."""
     from clientela import plugins
     from clientela.journeys.dispatch import Dispatcher

@@ -27,6 +27,7 @@ def serve(
     \\[sources.<platform>] section."""
     import uvicorn
 
+    from clientela.cli.journeys import channel_webhooks
     from clientela.config import ConfigError
     from clientela.webhooks import (
         Applier,
@@ -37,8 +38,6 @@ def serve(
         default_spool_path,
         secrets_from,
     )
-
-    from clientela.cli.journeys import channel_webhooks
 
     channels = channel_webhooks()  # reads [messaging] and [channels.*] before the settings
     settings = workspace.settings

@@ -40,7 +40,6 @@ from clientela.journeys.settings import MessagingConfig
 from clientela.privacy import mask_text
 from clientela.store import Store
 
-
 MAX_RUNS = 10
 """Runs in which a message may be throttled or meet a server error before it fails for good."""
 RETRY_LATER = timedelta(minutes=1)

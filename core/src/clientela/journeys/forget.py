@@ -39,8 +39,8 @@ def forget_messages(store: Store, customer_ids: Iterable[str],
                         status = CASE WHEN status = 'planned' THEN 'suppressed' ELSE status END,
                         reason = CASE WHEN status = 'planned' THEN 'forgotten' ELSE reason END
                         WHERE customer_id IN (SELECT unnest(?))""", [stamp, ids])
-        con.execute(f"UPDATE {CHANNEL_INBOUND_TABLE} SET customer_id = NULL, address_digest = '' WHERE customer_id IN "
-                    "(SELECT unnest(?))", [ids])
+        con.execute(f"UPDATE {CHANNEL_INBOUND_TABLE} SET customer_id = NULL, address_digest = '' "
+                    "WHERE customer_id IN (SELECT unnest(?))", [ids])
         con.execute(f"INSERT OR IGNORE INTO {MESSAGE_FORGOTTEN_TABLE} "
                     "SELECT unnest(?), ?", [ids, stamp])
     return int(row[0]) if row else 0

@@ -11,7 +11,7 @@ outside waits for the next opening (or, for marketing, may be dropped).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -45,11 +45,11 @@ class QuietHours:
         raise AssertionError("a window opening is always found within two days")
 
 
-def _local(day: object, at: time, zone: ZoneInfo) -> datetime:
+def _local(day: date, at: time, zone: ZoneInfo) -> datetime:
     """`day` at `at` in `zone`, in UTC. A wall time skipped by a DST jump (00:30 on the night
     São Paulo went from 00:00 to 01:00) lands as far past the gap as it was into it (01:30):
     that is what `zoneinfo` does with fold=0 (PEP 495)."""
-    naive = datetime.combine(day, at)  # type: ignore[call-overload]
+    naive = datetime.combine(day, at)
     return naive.replace(tzinfo=zone).astimezone(UTC)
 
 

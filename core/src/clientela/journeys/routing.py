@@ -25,7 +25,7 @@ def channel_config(channel: Channel, raw: Mapping[str, Any]) -> BaseModel | None
 
 
 def sending_channel(registry: Registry, name: str) -> Channel:
-    channel = registry.get("channel", name)
+    channel: Channel = registry.get("channel", name)
     if not channel.can_send:
         senders = sorted(n for n, c in registry.channels.items() if c.can_send)
         raise ConfigError(f"channel {name!r} cannot send messages; channels that can: "

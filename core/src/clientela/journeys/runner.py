@@ -28,7 +28,7 @@ from clientela.journeys.settings import MessagingConfig
 from clientela.journeys.spec import Journey
 from clientela.journeys.tasks import open_tasks
 from clientela.journeys.touches import sync_touches
-from clientela.journeys.triggers import TRIGGERS, Anchor, TriggerContext, VALID
+from clientela.journeys.triggers import TRIGGERS, VALID, Anchor, TriggerContext
 from clientela.store import Store
 
 LOOKBACK = timedelta(days=7)

@@ -69,7 +69,8 @@ def raw_sections(path: Path | None) -> dict[str, Any]:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{file}: not valid TOML: {error}") from None
-    return _resolve({k: v for k, v in data.items() if k in SECTIONS}, "")
+    resolved: dict[str, Any] = _resolve({k: v for k, v in data.items() if k in SECTIONS}, "")
+    return resolved
 
 
 def messaging_config(raw: dict[str, Any], origin: str = "clientela.toml") -> MessagingConfig:

@@ -162,5 +162,5 @@ def load_journeys(raw: Mapping[str, Any], directory: Path | None,
                 data = tomllib.loads(file.read_text(encoding="utf-8"))
             except tomllib.TOMLDecodeError as error:
                 raise ConfigError(f"{file}: not valid TOML: {error}") from None
-            items.extend(data["journeys"] if "journeys" in data else [data])
+            items.extend(data.get("journeys", [data]))
     return parse_journeys(items, "journeys", approved)

@@ -138,9 +138,12 @@ class ChannelWebhooks:
     async def receive(self, request: Request) -> Response:
         name = request.path_params["name"]
         found = self.channels.get(name)
-        if found is None or found[0].verify_webhook is None or found[0].parse_webhook is None:
+        if found is None:
             return JSONResponse({"error": "no such channel"}, status_code=404)
         channel, config = found
+        verify, parse = channel.verify_webhook, channel.parse_webhook
+        if verify is None or parse is None:
+            return JSONResponse({"error": "no such channel"}, status_code=404)
         body = await request.body()
         if len(body) > MAX_BODY:
             return JSONResponse({"error": "body too large"}, status_code=413)
@@ -149,10 +152,10 @@ class ChannelWebhooks:
             form = dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
         hook = WebhookRequest(self._url(request),
                               {k.lower(): v for k, v in request.headers.items()}, body, form)
-        if not channel.verify_webhook(config, hook):
+        if not verify(config, hook):
             log.warning("%s: refused a webhook with a missing or invalid signature", name)
             return JSONResponse({"error": "missing or invalid signature"}, status_code=401)
-        events = channel.parse_webhook(config, hook)
+        events = parse(config, hook)
         with self.lock, self.opener(self.store_path) as store:
             applied = apply(store, channel, events)
         return JSONResponse({"accepted": applied.events, "replays": applied.replays})
@@ -160,10 +163,10 @@ class ChannelWebhooks:
     async def verify(self, request: Request) -> Response:
         name = request.path_params["name"]
         found = self.channels.get(name)
-        if found is None or found[0].handshake is None:
+        handshake = found[0].handshake if found is not None else None
+        if found is None or handshake is None:
             return JSONResponse({"error": "no such channel"}, status_code=404)
-        channel, config = found
-        answer = channel.handshake(config, dict(request.query_params))  # type: ignore[misc]
+        answer = handshake(found[1], dict(request.query_params))
         if answer is None:
             return JSONResponse({"error": "verification refused"}, status_code=403)
         return PlainTextResponse(answer)
