@@ -17,6 +17,9 @@
 from __future__ import annotations
 
 import base64
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
 import itertools
 import re
 from typing import Any
@@ -97,11 +100,12 @@ class FakeTwilio(MessagingFake):
             self.callbacks[sid] = callback
         with self.lock:
             self.accepted.append(Accepted(sid, to, key, form.get("Body"), form.get("ContentSid"),
-                                          extra={"whatsapp": whatsapp}))
+                                          extra={"whatsapp": whatsapp}, at=time.time()))
         return Reply(201, self._resource(self.accepted[-1]))
 
     def _resource(self, message: Accepted) -> dict[str, Any]:
         return {"sid": message.id, "account_sid": self.sid, "to": message.to,
+                "date_created": format_datetime(datetime.fromtimestamp(message.at, UTC)),
                 "body": message.body or "", "status": "queued", "direction": "outbound-api",
                 "error_code": None, "num_segments": "1"}
 

@@ -57,6 +57,9 @@ class OutgoingMessage:
     variables: Mapping[str, str] = field(default_factory=dict)
     """Template parameters, in the template's order."""
     purpose: str = "marketing"
+    attempted_at: datetime | None = None
+    """For a lookup: when the interrupted call was made (a provider's list is searched from
+    then on, so an older message with the same text is not mistaken for this one)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class SendResult:
 
 
 class Sender(Protocol):
+    """`can_lookup` (an optional attribute, True when absent) says whether `lookup` can answer;
+    a sender without it has its messages marked `calling` one at a time."""
+
     def send(self, message: OutgoingMessage) -> SendResult:
         """Hand one message to the provider and classify the answer."""
 

@@ -76,7 +76,7 @@ def to_outgoing(row: Row) -> OutgoingMessage:
     return OutgoingMessage(key=row.message_key, to=row.address or "", text=row.body,
                            subject=row.subject, template=row.template,
                            language=row.language or "pt_BR", variables=values,
-                           purpose=row.purpose)
+                           purpose=row.purpose, attempted_at=row.called_at)
 
 
 @dataclass
@@ -146,7 +146,13 @@ class Dispatcher:
         ledger.record(self.store.con, held, now)
         if not ready:
             return
-        ledger.mark_calling(self.store.con, [r.message_key for r in ready], now)
+        # a provider that can be asked about a key takes the batch at once; for one that
+        # cannot, each message is marked just before its call, so a crash leaves at most one
+        # message unknown (settled by its status webhook)
+        lookups = {name: getattr(route.sender, "can_lookup", True)
+                   for name, route in self.routes.items()}
+        ledger.mark_calling(self.store.con, [r.message_key for r in ready
+                                             if lookups[str(r.channel)]], now)
         outcomes: list[Outcome] = []
         stopped: set[str] = set()
         try:
@@ -154,6 +160,8 @@ class Dispatcher:
                 if row.customer_id in stopped:
                     outcomes.append(Outcome(row.message_key, ledger.SUPPRESSED, OPTED_OUT))
                     continue
+                if not lookups[str(row.channel)]:
+                    ledger.mark_calling(self.store.con, [row.message_key], self.clock())
                 outcome = self._send_one(row)
                 outcomes.append(outcome)
                 if outcome.reason == OPTED_OUT:

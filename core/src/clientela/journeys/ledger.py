@@ -164,15 +164,17 @@ class Row:
     body: str | None
     variables: dict[str, Any]
     origin: str = ""
+    called_at: datetime | None = None
 
 
 _ROW_SQL = ("message_key, customer_id, purpose, medium, channel, due_at, attempts, template, "
-            "language, address, subject, body, variables, origin")
+            "language, address, subject, body, variables, origin, called_at")
 
 
 def _rows(result: list[tuple[Any, ...]]) -> list[Row]:
     return [Row(str(r[0]), str(r[1]), str(r[2]), r[3], r[4], r[5], int(r[6]), r[7], r[8], r[9],
-                r[10], r[11], json.loads(r[12]) if r[12] else {}, str(r[13])) for r in result]
+                r[10], r[11], json.loads(r[12]) if r[12] else {}, str(r[13]),
+                r[14].replace(tzinfo=UTC) if r[14] else None) for r in result]
 
 
 def due(con: duckdb.DuckDBPyConnection, now: datetime, *, channels: Sequence[str] | None = None,
@@ -200,10 +202,12 @@ def calling(con: duckdb.DuckDBPyConnection, *, channels: Sequence[str] | None = 
 
 
 def mark_calling(con: duckdb.DuckDBPyConnection, keys: Sequence[str], now: datetime) -> None:
-    """Committed before the provider is called: from here on, a crash is settled by lookup."""
+    """Committed before the provider is called: from here on, a crash is settled by lookup.
+    `called_at` is the machine's clock, whatever `now` the run acts as of, since it is compared
+    with the provider's own timestamps."""
     con.execute(f"""UPDATE {MESSAGES_TABLE} SET status = 'calling', called_at = ?, updated_at = ?,
                     attempts = attempts + 1 WHERE message_key IN (SELECT unnest(?))
-                    AND status = 'planned'""", [naive(now), naive(now), list(keys)])
+                    AND status = 'planned'""", [naive(utcnow()), naive(now), list(keys)])
 
 
 @dataclass(frozen=True)

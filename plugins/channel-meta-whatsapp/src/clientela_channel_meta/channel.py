@@ -39,6 +39,9 @@ class MetaConfig(BaseModel):
 
 
 class MetaSender:
+    can_lookup = False
+    """The Cloud API has no message lookup: statuses (with biz_opaque_callback_data) settle."""
+
     def __init__(self, config: MetaConfig) -> None:
         self.config = config
         self.session = session(headers={

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -106,7 +106,7 @@ class TwilioSender:
                 raise LookupUnavailable("Twilio's message list did not answer")
             page = json_of(response) or {}
             for item in page.get("messages", []):
-                if item.get("body") == (message.text or ""):
+                if item.get("body") == (message.text or "") and _since(item, message):
                     return SendResult("sent", provider_id=str(item.get("sid")))
             following = page.get("next_page_uri")
             url = f"{self.config.base_url.rstrip('/')}{following}" if following else None
@@ -115,6 +115,20 @@ class TwilioSender:
 
     def close(self) -> None:
         self.session.close()
+
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _since(item: Mapping[str, object], message: OutgoingMessage) -> bool:
+    """The listed message was created after the interrupted call (less a clock skew)."""
+    if message.attempted_at is None:
+        return True
+    try:
+        created = parsedate_to_datetime(str(item.get("date_created")))
+    except (TypeError, ValueError):
+        return True
+    return created >= message.attempted_at - CLOCK_SKEW
 
 
 def verify_webhook(config: TwilioConfig, request: WebhookRequest) -> bool:
