@@ -17,11 +17,11 @@
 from __future__ import annotations
 
 import base64
+import itertools
+import re
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
-import itertools
-import re
 from typing import Any
 from urllib.parse import urlencode
 
