@@ -6,9 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from .fakes.mandrill import FakeMandrill
 from .fakes.meta import FakeMeta
 from .fakes.sendgrid import FakeSendGridMail
 from .fakes.twilio import FakeTwilio
+from .fakes.zenvia import FakeZenvia
 
 
 @pytest.fixture
@@ -26,4 +28,16 @@ def meta() -> Iterator[FakeMeta]:
 @pytest.fixture
 def sendgrid() -> Iterator[FakeSendGridMail]:
     with FakeSendGridMail() as fake:
+        yield fake
+
+
+@pytest.fixture
+def mandrill() -> Iterator[FakeMandrill]:
+    with FakeMandrill() as fake:
+        yield fake
+
+
+@pytest.fixture
+def zenvia() -> Iterator[FakeZenvia]:
+    with FakeZenvia() as fake:
         yield fake

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import requests
 from clientela_channel_meta import CHANNEL as META
 from clientela_channel_meta.channel import MetaConfig, MetaSender
 from clientela_channel_sendgrid import CHANNEL as SENDGRID
 from clientela_channel_sendgrid.channel import SendGridMailConfig, SendGridMailSender
 from clientela_channel_twilio.channel import TwilioConfig, TwilioSender
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from webhooks.helpers import live
 
 from clientela.channels import ChannelLimits, Pacer
 from clientela.journeys.dispatch import Dispatcher, Route
@@ -20,6 +25,7 @@ from clientela.journeys.ledger import Planned
 from clientela.journeys.planner import Candidate, Planner, Step
 from clientela.journeys.settings import MessagingConfig
 from clientela.journeys.templates import ChannelTemplate
+from clientela.journeys.webhooks import ChannelWebhooks
 from clientela.model.entities import Customer
 from clientela.store import Store
 
@@ -178,3 +184,15 @@ def consents(store: Store, customer_id: str) -> dict[str, str]:
 
 ALL_OUT = {f"{m}/{p}": "opted_out" for m in ("email", "sms", "whatsapp")
            for p in ("marketing", "relationship")}
+
+
+@contextmanager
+def receiver(path: Path, channels: dict[str, Any]) -> Iterator[str]:
+    hooks = ChannelWebhooks(path, channels)
+    app = Starlette(routes=[Mount("/channels", app=hooks.app())])
+    with live(app) as url:
+        yield url
+
+
+def post(url: str, body: bytes | dict[str, str], headers: dict[str, str]) -> requests.Response:
+    return requests.post(url, data=body, headers=headers, timeout=10)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +12,7 @@ import requests
 from clientela_channel_meta import CHANNEL as META
 from clientela_channel_sendgrid import CHANNEL as SENDGRID
 from clientela_channel_twilio import register_channels as twilio_channels
-from starlette.applications import Starlette
-from starlette.routing import Mount
-from webhooks.helpers import live
 
-from clientela.journeys.webhooks import ChannelWebhooks
 from clientela.store import Store
 
 from .fakes import meta as meta_fake
@@ -33,6 +27,8 @@ from .helpers import (
     people,
     person,
     plan,
+    post,
+    receiver,
     sendgrid_config,
     sendgrid_route,
     statuses,
@@ -46,18 +42,6 @@ def _twilio_channel(name: str) -> Any:
     found: dict[str, Any] = {}
     twilio_channels(lambda channel: found.setdefault(channel.name, channel))
     return found[name]
-
-
-@contextmanager
-def receiver(path: Path, channels: dict[str, Any]) -> Iterator[str]:
-    hooks = ChannelWebhooks(path, channels)
-    app = Starlette(routes=[Mount("/channels", app=hooks.app())])
-    with live(app) as url:
-        yield url
-
-
-def post(url: str, body: bytes | dict[str, str], headers: dict[str, str]) -> requests.Response:
-    return requests.post(url, data=body, headers=headers, timeout=10)
 
 
 def test_twilio_statuses_out_of_order_forged_and_replayed(tmp_path: Path, twilio) -> None:
