@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clientela.journeys import ledger
-from clientela.journeys.dispatch import Route, to_outgoing
-from clientela.store import Store
 from clientela_channel_mandrill import CHANNEL as MANDRILL
 from clientela_channel_mandrill.channel import MandrillConfig, MandrillSender
 from clientela_channel_zenvia import register_channels as zenvia_channels
 from clientela_channel_zenvia.channel import ZenviaConfig, ZenviaSender
+
+from clientela.journeys import ledger
+from clientela.journeys.dispatch import Route, to_outgoing
+from clientela.store import Store
 
 from .fakes import mandrill as mandrill_fake
 from .fakes import zenvia as zenvia_fake

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from clientela.consent import ConsentEvent, current_sql, record
+from clientela.consent import EVENTS_TABLE, ConsentEvent, current_sql, record
 from clientela.store import Store
 
 SUBSCRIBED = "subscribed"
@@ -32,14 +32,14 @@ def consent_states(store: Store, medium: str, purpose: str,
     if medium not in MEDIA:
         return {}
     con = store.con
-    sql = (f"SELECT customer_id, status FROM ({current_sql()}) "
-           "WHERE channel = ? AND purpose = ?")
-    if customer_ids is not None:
+    events = f"(SELECT * FROM {EVENTS_TABLE} WHERE channel = $medium AND purpose = $purpose"
+    if customer_ids is not None:  # only these people's events enter the window
         con.register("_journeys_consent_ids",
                      pa.table({"id": pa.array(list(customer_ids), pa.string())}))
-        sql += " AND customer_id IN (SELECT id FROM _journeys_consent_ids)"
+        events += " AND customer_id IN (SELECT id FROM _journeys_consent_ids)"
+    sql = f"SELECT customer_id, status FROM ({current_sql(events + ')')})"
     try:
-        rows = con.execute(sql, [medium, purpose]).fetchall()
+        rows = con.execute(sql, {"medium": medium, "purpose": purpose}).fetchall()
     finally:
         if customer_ids is not None:
             con.unregister("_journeys_consent_ids")

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from clientela.channels import Channel, ChannelLimits
 from clientela.hookspecs import hookimpl
-
 from clientela_channel_zenvia.channel import (
     ZenviaConfig,
     ZenviaSender,
