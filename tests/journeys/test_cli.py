@@ -82,7 +82,8 @@ def workspace(tmp_path: Path, twilio: FakeTwilio) -> Path:
           [customer("a", phone="+5511900000001"), customer("b", phone=None),
            customer("c", phone="+5511900000003", consent_sms="unsubscribed"),
            customer("d", phone="+5511900000004")],
-          [order("oa", "a", at), order("ob", "b", at), order("oc", "c", at)],
+          [order("oa", "a", at, salesperson_id="s1"), order("ob", "b", at),
+           order("oc", "c", at)],
           [earn("e1", "d", at + timedelta(days=2), 10), earn("e2", "a", at + timedelta(days=2), 5)])
     (tmp_path / "clientela.toml").write_text(toml(twilio, JOURNEYS), encoding="utf-8")
     return tmp_path
@@ -116,6 +117,18 @@ def test_run_sends_then_messages_shows_the_ledger_masked(workspace: Path, twilio
     assert "no_address" in summary.output and "no_consent" in summary.output
     tasks = run("messages", "--tasks")
     assert "message_sent" in tasks.output
+    with Store(workspace / "clientela.duckdb") as store:
+        task_id = store.con.execute("SELECT task_id FROM follow_up_tasks WHERE customer_id = 'a'"
+                                    ).fetchone()[0]
+    assert run("journeys", "task", task_id, "--outcome", "lunch").exit_code == 2
+    assert run("journeys", "task", "nope").exit_code == 2
+    done = run("journeys", "task", task_id, "--outcome", "call_logged")
+    assert done.exit_code == 0, done.output
+    with Store(workspace / "clientela.duckdb") as store:
+        touches = store.con.execute("SELECT channel, logged, salesperson_id FROM touches WHERE "
+                                    "salesperson_id IS NOT NULL ORDER BY channel").fetchall()
+    # the post-sale message and the logged call, both by the order's salesperson
+    assert touches == [("call", True, "s1"), ("sms", True, "s1")]
     again = run("journeys", "run", "--now", "2026-12-10T13:00")
     assert "planned 0 new" in again.output and len(twilio.accepted) == 3
 

@@ -168,5 +168,25 @@ def list_journeys() -> None:
     console.print(table)
 
 
+@journeys_app.command("task")
+def task(
+    task_id: Annotated[str, typer.Argument(help="The task (see `clientela messages --tasks`).")],
+    outcome: Annotated[str, typer.Option(help="call_logged, no_answer or message_sent.")
+                       ] = "call_logged",
+    channel: Annotated[str, typer.Option(help="How the salesperson made contact.")] = "call",
+) -> None:
+    """Record a salesperson's follow-up (a call, say): the task closes and the contact counts
+    in relationship_activity."""
+    from clientela.journeys.tasks import log_outcome
+
+    load_workspace()
+    with workspace.store(read_only=False) as store:
+        try:
+            log_outcome(store, task_id, outcome, datetime.now(UTC), channel=channel)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+    console.print(f"task {task_id}: {outcome}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(journeys_app, name="journeys")
