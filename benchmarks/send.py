@@ -121,7 +121,7 @@ def messaging(fake: Fake) -> Any:
     from clientela.journeys.settings import MessagingConfig
 
     return MessagingConfig(send={fake.medium: fake.channel}, store_name="Loja",
-                           frequency_cap_hours=0, batch_size=200)
+                           frequency_cap_hours=0)
 
 
 def plan(store: Any, fake: Fake, name: str, ids: list[str]) -> int:

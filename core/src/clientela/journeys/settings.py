@@ -40,7 +40,7 @@ class MessagingConfig(BaseModel):
                                                        "is unknown.")
     approved_whatsapp_templates: list[str] | None = Field(
         default=None, description="When set, a WhatsApp template must be one of these names.")
-    batch_size: int = Field(default=50, ge=1, le=1000, description=(
+    batch_size: int = Field(default=500, ge=1, le=5000, description=(
         "Messages marked `calling` together; after a crash at most this many are settled by "
         "asking the provider."))
     public_url: str | None = Field(default=None, description=(
