@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 from clientela_agilecrm import AgileCRMConfig, AgileCRMDestination
 
 from clientela.connectors import HttpError
+from clientela.consent import ConsentEvent, record
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.forget import forget
 from clientela.destinations.push import PushReport, push
@@ -118,12 +119,13 @@ def test_one_percent_changed_costs_one_look_up_and_one_update_each(store_path: P
 def test_only_subscribed_contacts_are_created(tmp_path: Path, agile: FakeAgileCRM) -> None:
     path = tmp_path / "consent.duckdb"
     build_store(path, 40, {1: "unknown", 2: "pending", 3: "unsubscribed", 4: "unsubscribed"})
-    agile.add_person(email(4))  # already in the CRM: updated, whatever the consent
+    agile.add_person(email(4))  # in the CRM without consent: kept, out of every segment
 
     report = run(path, agile)
 
-    assert report.planned == {"create": 36, "update": 1, "skip": 3}
-    assert report.outcomes == {"created": 36, "updated": 1, "skipped": 3}
+    assert report.planned == {"create": 36, "unsubscribe": 1, "skip": 3}
+    assert report.outcomes == {"created": 36, "unsubscribed": 1, "skipped": 3}
+    assert report.notes and "no e-mail subscription status" in report.notes[0]
     assert [agile.by_email(email(i)) for i in (1, 2, 3)] == [None, None, None]
     assert len(agile.people) == 37
 
@@ -187,8 +189,8 @@ def test_a_refused_row_fails_alone_and_is_retried_next_push(store_path: Path,
     assert again.outcomes == {"created": 1, "skipped": 0} and agile.write_count() == 1
 
 
-def test_a_contact_deleted_in_agile_is_recreated_next_push(store_path: Path,
-                                                           agile: FakeAgileCRM) -> None:
+def test_a_contact_deleted_in_agile_is_recreated_only_after_a_newer_opt_in(
+        store_path: Path, agile: FakeAgileCRM) -> None:
     run(store_path, agile)
     gone = agile.by_email(email(5))
     assert gone is not None
@@ -199,7 +201,15 @@ def test_a_contact_deleted_in_agile_is_recreated_next_push(store_path: Path,
     second = run(store_path, agile)
 
     assert first.outcomes == {"failed": 1, "skipped": 0}
-    assert second.outcomes == {"created": 1, "skipped": 0}
+    assert second.outcomes == {"skipped": 1} and second.consent["not_recreated_deleted"] == 1
+    assert agile.by_email(email(5)) is None
+    with Store(store_path) as store:
+        record(store, [ConsentEvent(customer_id="c00005", channel="email", purpose="marketing",
+                                    status="opted_in", address=email(5),
+                                    occurred_at=datetime.now(UTC) + timedelta(seconds=1),
+                                    source="import", evidence="signed up again")])
+    third = run(store_path, agile)
+    assert third.outcomes == {"created": 1, "skipped": 0}
     person = agile.by_email(email(5))
     assert person is not None and person.properties["Loyalty points"] == "30"
 

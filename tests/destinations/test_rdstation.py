@@ -158,15 +158,15 @@ def test_consent_is_sent_only_for_those_who_gave_it(tmp_path: Path, rd: FakeRDSt
 
     report = run(path, rd)
 
-    assert report.planned == {"create": 35, "update": 2, "skip": 3}
-    assert report.outcomes == {"created": 35, "updated": 2, "skipped": 3}
+    assert report.planned == {"create": 35, "update": 1, "unsubscribe": 1, "skip": 3}
+    assert report.outcomes == {"created": 35, "updated": 1, "unsubscribed": 1, "skipped": 3}
     for i in (1, 2, 3):
         assert email(i) not in rd.contacts
     assert rd.contacts[email(4)].legal_bases == declined
     assert rd.contacts[email(5)].legal_bases == declined
     bodies = {c.path.split(":", 1)[1]: c.body for c in rd.upserts()}
     assert "legal_bases" not in bodies[email(4)] and "tags" not in bodies[email(4)]
-    assert bodies[email(5)]["legal_bases"] == declined
+    assert bodies[email(5)] == {"cf_clientela_segment_rfm": "", "legal_bases": declined}
     assert bodies[email(0)]["legal_bases"] == GRANTED
     assert sum(1 for b in bodies.values() if b.get("legal_bases") == GRANTED) == 35
     assert rd.patched_tags_on_existing == 0

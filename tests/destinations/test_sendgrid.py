@@ -7,13 +7,14 @@ import math
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from clientela_sendgrid import SendGridConfig, SendGridDestination, floor
 
+from clientela.consent import ConsentEvent, record
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.forget import forget
 from clientela.destinations.push import PushReport, push
@@ -113,7 +114,10 @@ def test_a_repeated_push_without_change_makes_no_write_call(store_path: Path,
 
     report = run(store_path, sendgrid)
 
-    assert sendgrid.write_count() == 0 and sendgrid.calls == []
+    # nothing but the consent read: new global unsubscribes, and the group suppressions
+    assert sendgrid.write_count() == 0
+    assert [(c.method, c.path) for c in sendgrid.calls] == [
+        ("GET", "/v3/suppression/unsubscribes"), ("GET", "/v3/asm/suppressions")]
     assert report.unchanged == N and sum(report.outcomes.values()) == 0
 
 
@@ -165,8 +169,10 @@ def test_consent_decides_who_is_added_and_who_leaves(tmp_path: Path,
         skipped = store.con.execute("SELECT customer_id, error FROM push_log WHERE outcome = "
                                     "'skipped' ORDER BY 1").fetchall()
         # customer 5 unsubscribes in the store after being pushed
-        store.con.execute("UPDATE customers SET consent_email = 'unsubscribed' "
-                          "WHERE customer_id = 'c00005'")
+        record(store, [ConsentEvent(customer_id="c00005", channel="email", purpose="marketing",
+                                    status="opted_out", address=email(5),
+                                    occurred_at=datetime.now(UTC), source="import",
+                                    evidence="form")])
     assert skipped == [("c00001", "no e-mail consent (unknown)"),
                        ("c00002", "no e-mail consent (pending)"),
                        ("c00003", "no e-mail consent (unsubscribed)")]
@@ -184,8 +190,10 @@ def test_consent_decides_who_is_added_and_who_leaves(tmp_path: Path,
     assert "c00005" not in state(path)
 
     with Store(path) as store:  # consent given again: back in as new
-        store.con.execute("UPDATE customers SET consent_email = 'subscribed' "
-                          "WHERE customer_id = 'c00005'")
+        record(store, [ConsentEvent(customer_id="c00005", channel="email", purpose="marketing",
+                                    status="opted_in", address=email(5),
+                                    occurred_at=datetime.now(UTC), source="import",
+                                    evidence="form")])
     third = run(path, sendgrid)
     assert third.outcomes == {"created": 1, "skipped": 3}
     assert sendgrid.lists_of(email(5)) == {f"rfm: {was}"}
@@ -209,10 +217,18 @@ def test_suppressed_addresses_are_never_added(tmp_path: Path, sendgrid: FakeSend
                        ("c00008", "suppressed in SendGrid (unsubscribe group 42)"),
                        ("c00009", "suppressed in SendGrid (unsubscribe group 43)")]
 
-    only = run(path, sendgrid, suppression_groups=[43])  # group 42 is not this store's mail
+    # group 42 is not this store's mail: in another store, its suppressions are not read
+    other = tmp_path / "other.duckdb"
+    build_store(other, 40)
+    sendgrid.reset_calls()
+    only = run(other, sendgrid, suppression_groups=[43])
 
-    assert only.outcomes == {"created": 1, "skipped": 2}
+    assert only.outcomes == {"created": 38, "skipped": 2}
     assert sendgrid.contact(email(8)) is not None and sendgrid.violations == [email(8)]
+    with Store(path) as store:  # the first store learned all three as opt-outs
+        learned = store.con.execute("SELECT customer_id, source FROM consent_events WHERE "
+                                    "status = 'opted_out' ORDER BY 1").fetchall()
+    assert learned == [("c00007", "sendgrid"), ("c00008", "sendgrid"), ("c00009", "sendgrid")]
 
     sendgrid.violations.clear()
     sendgrid.global_unsubscribes.add(email(10))  # unsubscribes after being pushed

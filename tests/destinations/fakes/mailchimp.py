@@ -61,8 +61,8 @@ class Clock:
         self.last = datetime(2000, 1, 1, tzinfo=UTC)
 
     def tick(self) -> datetime:
-        now = datetime.now(UTC).replace(microsecond=0)
-        self.last = max(now, self.last + timedelta(seconds=1))
+        now = datetime.now(UTC)
+        self.last = max(now, self.last + timedelta(microseconds=1))
         return self.last
 
 

@@ -29,6 +29,7 @@ import io
 import itertools
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,7 @@ class FakeSendGrid(FakeServer):
         self.jobs: dict[str, Job] = {}
         self.calls: list[Call] = []
         self.global_unsubscribes: set[str] = set()
+        self.first_seen: dict[str, int] = {}
         self.group_unsubscribes: dict[int, set[str]] = {}
         self.violations: list[str] = []
         """Suppressed addresses that were sent in an upsert anyway."""
@@ -221,9 +223,14 @@ class FakeSendGrid(FakeServer):
         if (m := re.fullmatch(r"/v3/marketing/lists/([^/]+)/contacts", path)) and method == "DELETE":
             return self.remove_from_list(m.group(1), request)
         if path == "/v3/suppression/unsubscribes" and method == "GET":
-            ordered = sorted(self.global_unsubscribes)
+            # `created` is when the fake first saw the suppression (tests add them to a set)
+            now = int(time.time())
+            for e in self.global_unsubscribes:
+                self.first_seen.setdefault(e, now)
+            start = int(request.query.get("start_time", 0))
+            ordered = sorted(e for e in self.global_unsubscribes if self.first_seen[e] >= start)
             offset, limit = int(request.query.get("offset", 0)), int(request.query.get("limit", 500))
-            return Reply(200, [{"email": e, "created": 1_690_000_000}
+            return Reply(200, [{"email": e, "created": self.first_seen[e]}
                                for e in ordered[offset:offset + limit]])
         if (m := re.fullmatch(r"/v3/asm/suppressions/global/(.+)", path)) and method == "GET":
             email = m.group(1).lower()

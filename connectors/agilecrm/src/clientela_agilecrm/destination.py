@@ -82,6 +82,11 @@ class AgileCRMDestination:
 
     # -- plan (reads only) -------------------------------------------------------------
 
+    limitations = (
+        "Agile CRM's contact API has no e-mail subscription status: a contact who lost consent "
+        "only loses its segment tag, and unsubscribes made in Agile CRM do not reach the store",
+    )
+
     def plan(self, push: PushContext, changes: Sequence[Change]) -> list[Change]:
         self.lookup([change.contact.email for change in changes if change.contact.email])
         if self.config.create_without_consent:
@@ -130,11 +135,11 @@ class AgileCRMDestination:
                     return Outcome(cid, True)
             contact_id = self.find(change.contact.email) if change.contact.email else None
             if contact_id is None:
-                if change.action == "remove":
+                if change.action in ("remove", "unsubscribe", "retag"):
                     return Outcome(cid, True)  # gone remotely: no tag left to take away
                 return Outcome(cid, False, "the contact is no longer in Agile CRM",
                                resend_as_new=True)
-            if change.action != "remove":
+            if change.action in ("create", "update"):
                 self.api.call("PUT", "contacts/edit-properties",
                               {"id": contact_id, "properties": self.properties(push, change)})
             self._move_tags(push, change, contact_id)
@@ -166,15 +171,14 @@ class AgileCRMDestination:
         return True
 
     def _move_tags(self, push: PushContext, change: Change, contact_id: int) -> None:
-        new, old = change.contact.segment, change.previous_segment
-        if new == old:
-            return
-        if new is not None:
+        if change.tags_to_add:
             self.api.call("PUT", "contacts/edit/tags",
-                          {"id": contact_id, "tags": [self.config.tag(push.segmentation, new)]})
-        if old is not None:
+                          {"id": contact_id, "tags": [self.config.tag(push.segmentation, s)
+                                                      for s in change.tags_to_add]})
+        if change.tags_to_remove:
             self.api.call("PUT", "contacts/delete/tags",
-                          {"id": contact_id, "tags": [self.config.tag(push.segmentation, old)]})
+                          {"id": contact_id, "tags": [self.config.tag(push.segmentation, s)
+                                                      for s in change.tags_to_remove]})
 
     def properties(self, push: PushContext, change: Change) -> list[dict[str, str]]:
         return [{"type": "CUSTOM", "name": self.config.properties[spec.name],

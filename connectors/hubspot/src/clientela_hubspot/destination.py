@@ -14,7 +14,10 @@ updated when HubSpot already holds them; otherwise skipped. This covers an
 `update` too, since the person may have been deleted in HubSpot since the
 last push. Nothing here ever writes a subscription: no
 `hs_marketable_status`, no communication-preferences call, so a contact is
-never marked as subscribed by clientela.
+never marked as subscribed by clientela. A contact HubSpot holds that the
+store has no consent for is taken out of the segment (the property is
+cleared), which is all this connector can say without the
+communication-preferences API; see the README.
 
 A 207 answer names failed rows in `errors[]`; those contacts fail (and are
 resent next push) while the rest of the batch lands. A row the answer does
@@ -64,7 +67,17 @@ def property_value(value: Scalar) -> str:
     return str(value)
 
 
+LEAVING = ("remove", "unsubscribe", "retag")
+"""Changes that only take the contact out of its segment (the property is the segment)."""
+
+
 class HubSpotDestination:
+    limitations = (
+        "HubSpot: clientela writes no subscription status (that is the communication-"
+        "preferences API, per subscription type): a contact who lost consent is only taken out "
+        "of the segment property, and opt-outs made in HubSpot do not reach the store",
+    )
+
     def __init__(self, config: HubSpotConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self.api = Api(config, sleep)
@@ -84,13 +97,13 @@ class HubSpotDestination:
 
     def plan(self, push: PushContext, changes: Sequence[Change]) -> list[Change]:
         risky = [c.contact.email for c in changes
-                 if c.action == "remove" or not self._creatable(c)]
+                 if c.action in LEAVING or not self._creatable(c)]
         present = self.existing(risky) if risky else set()
         planned: list[Change] = []
         self._absent = set()
         for change in changes:
             email = change.contact.email.lower()
-            if change.action == "remove":
+            if change.action in LEAVING:
                 if email not in present:
                     self._absent.add(change.customer_id)
                 planned.append(change)
@@ -99,8 +112,8 @@ class HubSpotDestination:
                                         double_opt_in=self.config.double_opt_in)
                 planned.append(change.but(status=status) if change.action == "create"
                                else change.but(status=None))
-            elif email in present:
-                planned.append(change.but(action="update", status=None))
+            elif email in present:  # held there without consent: out of the segment
+                planned.append(change.but(action="unsubscribe", status=None))
             else:
                 planned.append(change.but(action="skip", status=None,
                                           reason=skip_reason(change.contact.consent)))
@@ -160,9 +173,9 @@ class HubSpotDestination:
 
     def send(self, push: PushContext, changes: Sequence[Change], done: Done) -> None:
         rows = [c for c in changes if c.action in ("create", "update")
-                or (c.action == "remove" and c.customer_id not in self._absent)]
+                or (c.action in LEAVING and c.customer_id not in self._absent)]
         done([Outcome(c.customer_id, True) for c in changes
-              if c.action == "remove" and c.customer_id in self._absent])
+              if c.action in LEAVING and c.customer_id in self._absent])
         futures = [self.pool.submit(self._upsert, push, batch) for batch in self._batches(rows)]
         for future in as_completed(futures):
             done(future.result())
@@ -190,7 +203,7 @@ class HubSpotDestination:
 
     def _input(self, push: PushContext, change: Change) -> dict[str, Any]:
         segment = self.config.segment_property(push.segmentation)
-        if change.action == "remove":
+        if change.action in LEAVING:
             properties = {segment: ""}
         else:
             properties = {self.config.property_name(spec.name):

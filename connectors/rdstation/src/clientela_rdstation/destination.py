@@ -121,7 +121,7 @@ class RDStationDestination:
         try:
             self.api.call("PATCH", contact_path(change.contact.email), self.body(push, change))
             segment = change.contact.segment
-            if change.action != "create" and change.moves and segment is not None:
+            if change.action in ("update", "retag") and change.tags_to_add and segment is not None:
                 self.api.call("POST", contact_path(change.contact.email) + "/tag",
                               {"tags": [self.config.tag(push.segmentation, segment)]})
         except HttpError as error:
@@ -138,6 +138,9 @@ class RDStationDestination:
         contact = change.contact
         if change.action == "remove":  # out of every segment: clear the segment, keep the rest
             return {self.config.segment_field(push.segmentation): ""}
+        if change.action == "unsubscribe":  # consent lost: declined, and out of the segment
+            return {self.config.segment_field(push.segmentation): "",
+                    "legal_bases": [consent_basis("declined")]}
         body: dict[str, Any] = {self.config.field_id(spec.name):
                                 field_value(contact.fields.get(spec.name)) for spec in push.fields}
         body[self.config.segment_field(push.segmentation)] = contact.segment or ""

@@ -14,7 +14,9 @@ peer bug we must not repeat: trusting the 202). A failed contact is not
 committed, so the next push sends it again.
 
 Consent: SendGrid Marketing contacts have no subscription status; being in
-a list is what gets someone a campaign. So only a contact whose store
+a list is what gets someone a campaign. Before each push the engine reads
+every global and group suppression (`read_consent`) and records them in the
+store's consent ledger as opt-outs, so they reach every other destination. So only a contact whose store
 consent is `subscribed` and who is in no global or group suppression is
 ever upserted; one who was sent before and has since lost consent (or got
 suppressed) is taken out of their segment list and forgotten by the push
@@ -32,7 +34,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -44,6 +46,7 @@ from clientela.destinations.api import (
     ForgetResult,
     Outcome,
     PushContext,
+    RemoteConsent,
     Scalar,
     skip_reason,
 )
@@ -95,17 +98,35 @@ class SendGridDestination:
                                        thread_name_prefix="sendgrid")
         self._field_ids: dict[str, str] = {}
         self._list_ids: dict[str, str] = {}
+        self._suppressed: dict[str, str] | None = None
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
 
     # -- plan (reads only) -------------------------------------------------------------
 
+    limitations = (
+        "SendGrid Marketing contacts have no subscription status: a contact who lost consent "
+        "is taken out of its segment list (and stays a contact); only suppressions stop mail",
+    )
+
+    def read_consent(self, since: datetime | None) -> list[RemoteConsent]:
+        """Global unsubscribes created since `since` (500 a page) and the group suppressions
+        (one read: that endpoint has no time filter). Once recorded in the store's ledger
+        they are the contacts' consent, so `plan` needs no second read."""
+        start = int(since.replace(tzinfo=UTC).timestamp()) if since is not None else None
+        self._suppressed = self.suppressions(start)
+        return [RemoteConsent(email, "suppressed", None, reason)
+                for email, reason in sorted(self._suppressed.items())]
+
     def plan(self, push: PushContext, changes: Sequence[Change]) -> list[Change]:
-        suppressed = self.suppressions() if any(c.action != "remove" for c in changes) else {}
+        needed = any(c.action not in ("remove", "unsubscribe") for c in changes)
+        suppressed = (self._suppressed if self._suppressed is not None else self.suppressions()
+                      ) if needed else {}
+        self._suppressed = None
         planned: list[Change] = []
         for change in changes:
-            if change.action == "remove":
+            if change.action in ("remove", "unsubscribe", "retag"):
                 planned.append(change)
                 continue
             reason = suppressed.get(change.contact.email.lower())
@@ -122,14 +143,17 @@ class SendGridDestination:
                 planned.append(change.but(action="skip", status=None, reason=reason))
         return planned
 
-    def suppressions(self) -> dict[str, str]:
-        """Every globally or group-suppressed address (lower-cased) -> why; read in full because
-        a push checks thousands of addresses and a page holds 500."""
+    def suppressions(self, start_time: int | None = None) -> dict[str, str]:
+        """Every globally (since `start_time`, epoch seconds) or group-suppressed address
+        (lower-cased) -> why; read in full because a push checks thousands of addresses and a
+        page holds 500."""
         found: dict[str, str] = {}
         offset = 0
         while True:
-            _, page = self.api.call("GET", "suppression/unsubscribes",
-                                    query={"limit": SUPPRESSION_PAGE, "offset": offset})
+            query: dict[str, Any] = {"limit": SUPPRESSION_PAGE, "offset": offset}
+            if start_time is not None:
+                query["start_time"] = start_time
+            _, page = self.api.call("GET", "suppression/unsubscribes", query=query)
             rows = page if isinstance(page, list) else []
             for row in rows:
                 found[str(row.get("email", "")).lower()] = "suppressed in SendGrid (global unsubscribe)"
@@ -195,14 +219,19 @@ class SendGridDestination:
             self._list_ids = self._all_lists()
         moves = _Moves()
         groups: dict[str | None, list[Change]] = {}
+        untouched = []
         for change in changes:
-            if change.action == "remove":
-                self._leave(moves, push, change)
+            if change.action in ("remove", "unsubscribe"):
+                if change.previous_segment is None:
+                    untouched.append(Outcome(change.customer_id, True))  # in no list of ours
+                else:
+                    self._leave(moves, push, change)
             elif change.action in ("create", "update"):
                 segment = change.contact.segment
                 joins = change.moves and segment is not None
                 list_id = self._list_id(push, segment) if segment is not None and joins else None
                 groups.setdefault(list_id, []).append(change)
+        done(untouched)
         futures = [self.pool.submit(self._upsert, push, list_id, batch)
                    for list_id, rows in groups.items() for batch in self._batches(push, rows)]
         jobs: list[_Job] = []

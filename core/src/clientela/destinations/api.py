@@ -244,8 +244,9 @@ def plan_by_existence(changes: Sequence[Change], exists: Callable[[Change], bool
     """The usual `plan` for an API that cannot say a member's status: existing members are
     updated without a status; new ones are created with the status their consent allows,
     or skipped."""
-    return plan_by_status(changes, lambda c: "subscribed" if exists(c) else None,
-                          double_opt_in=double_opt_in, knows_updates=False)
+    return plan_by_status(
+        changes, lambda c: "subscribed" if c.action != "create" or exists(c) else None,
+        double_opt_in=double_opt_in, knows_updates=False)
 
 
 def plan_by_status(changes: Sequence[Change], remote_status: Callable[[Change], str | None], *,
@@ -287,8 +288,8 @@ def plan_by_status(changes: Sequence[Change], remote_status: Callable[[Change], 
                            else change.but(action="create", status="subscribed"))
         elif reachable:
             planned.append(change.but(action="unsubscribe", status=unsubscribe_as))
-        elif present and change.tags_to_remove:
-            planned.append(change.but(action="unsubscribe", status=None))
+        elif present and change.but(action="unsubscribe").tags_to_remove:
+            planned.append(change.but(action="unsubscribe", status=None))  # untag only
         elif present:
             planned.append(change.but(action="skip", skip_kind="unsubscribed_there",
                                       reason=f"{remote} at the destination"))

@@ -7,7 +7,9 @@ leaves DuckDB; only changed rows become `Change` objects:
   given rides along as `sent_status`);
 * a customer whose address changed since it was sent is a new contact (a
   `create` for the new address, which starts without consent) plus an
-  `unsubscribe` of the old address, which also takes its segment away;
+  `unsubscribe` of the old address, which also takes its segment away; so
+  is any former address of a contact that the ledger knows of and that was
+  not yet unsubscribed at this destination (it may predate clientela);
 * a customer sent before who is no longer a contact of this segmentation is a
   `remove` (out of its segment), or an `unsubscribe` when the ledger holds
   no current opt-in for them.
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from clientela.consent import EVENTS_TABLE
 from clientela.destinations.api import Change, Contact, FieldSpec
 from clientela.destinations.contacts import CONSENT_TABLE, CONTACTS_VIEW, to_contacts
 from clientela.destinations.state import OLD_ADDRESS, STATE_TABLE
@@ -69,6 +72,7 @@ def diff(con: duckdb.DuckDBPyConnection, destination: str, segmentation: str,
             result.changes.append(Change(contact, "update" if was_sent else "create",
                                          previous_segment=previous, sent_status=sent_status))
         result.hashes[contact.customer_id] = columns["hash"][index]
+    _former_addresses(con, destination, result)
     # sent before, no longer a contact of this segmentation: out of their segment, and
     # unsubscribed if the ledger holds no current opt-in for them
     gone = con.execute(f"""
@@ -88,3 +92,28 @@ def diff(con: duckdb.DuckDBPyConnection, destination: str, segmentation: str,
             result.changes.append(Change(contact, "unsubscribe", previous_segment=segment,
                                          status="unsubscribed", sent_status=status))
     return result
+
+
+def _former_addresses(con: duckdb.DuckDBPyConnection, destination: str, result: Diff) -> None:
+    """Addresses the ledger knows a contact used to have (and nobody has now), not yet
+    unsubscribed at this destination: checked there and unsubscribed if still subscribed,
+    even when clientela never pushed them (a member that predates it)."""
+    handled = {change.contact.email for change in result.changes
+               if change.customer_id.startswith(OLD_ADDRESS)}
+    rows = con.execute(f"""
+        SELECT e.customer_id, e.address FROM {EVENTS_TABLE} e
+        JOIN (SELECT DISTINCT customer_id, lower(email) AS email FROM {CONTACTS_VIEW}) c
+          USING (customer_id)
+        WHERE e.channel = 'email' AND e.address IS NOT NULL AND e.address <> c.email
+          AND e.address NOT IN (SELECT lower(email) FROM customers WHERE email IS NOT NULL)
+        GROUP BY e.customer_id, e.address
+        HAVING arg_max(e.source || '|' || e.status, (e.occurred_at, e.recorded_at))
+               <> ? || '|opted_out'
+        ORDER BY 1, 2""", [destination]).fetchall()
+    for customer_id, address in rows:
+        if address in handled:
+            continue
+        old = Contact(customer_id=f"{OLD_ADDRESS}{customer_id}\x1f{address}", email=address,
+                      consent="unsubscribed", segment=None, fields={},
+                      consent_note="a former address")
+        result.changes.append(Change(old, "unsubscribe", status="unsubscribed"))

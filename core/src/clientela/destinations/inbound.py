@@ -86,3 +86,15 @@ def record_deleted(con: duckdb.DuckDBPyConnection, destination: str,
                                      status="opted_out", address=email, occurred_at=at,
                                      source=destination, evidence=evidence)
                         for cid, email in contacts if email])
+
+
+def record_former(con: duckdb.DuckDBPyConnection, destination: str,
+                  addresses: Sequence[tuple[str, str]], *, at: datetime) -> int:
+    """(customer_id, former address) now unsubscribed (or absent) at the destination: an
+    opt-out for that address (it does not touch the current one), so it is not checked
+    again."""
+    return record(con, [ConsentEvent(customer_id=cid, channel="email", purpose="marketing",
+                                     status="opted_out", address=address, occurred_at=at,
+                                     source=destination,
+                                     evidence=f"a former address, unsubscribed at {destination}")
+                        for cid, address in addresses if address])

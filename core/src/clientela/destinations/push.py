@@ -271,6 +271,10 @@ def _send(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Desti
                     for o in fresh if o.resend_as_new]
             if gone:
                 inbound.record_deleted(con, report.destination, gone, at=state.now())
+            former = [(state.real_id(o.customer_id), by_id[o.customer_id].contact.email)
+                      for o in fresh if o.ok and o.customer_id.startswith(state.OLD_ADDRESS)]
+            if former:
+                inbound.record_former(con, report.destination, former, at=state.now())
             for outcome in fresh:
                 reported.add(outcome.customer_id)
                 if outcome.ok:
@@ -295,9 +299,11 @@ def _describe(change: Change) -> str:
     who = f"{state.real_id(change.customer_id)} {mask_email(change.contact.email)}"
     if change.action == "skip":
         return f"{who} ({change.reason})"
+    target = change.contact.segment if change.action not in ("unsubscribe", "remove") else None
     if change.moves:
-        return f"{who}: {change.previous_segment or '-'} -> {change.contact.segment or '-'}"
-    return f"{who}: {change.contact.segment}"
+        held = ", ".join(change.tags_to_remove) or change.previous_segment or "-"
+        return f"{who}: {held} -> {target or '-'}"
+    return f"{who}: {target or '-'}"
 
 
 def _stats(report: PushReport) -> dict[str, object]:

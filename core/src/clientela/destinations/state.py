@@ -39,9 +39,10 @@ REMOTE_ONLY = "\x1fremote:"
 
 
 def real_id(customer_id: str) -> str:
+    """The customer id inside a synthetic one (`OLD_ADDRESS` + id [+ US + address])."""
     for prefix in (OLD_ADDRESS, REMOTE_ONLY):
         if customer_id.startswith(prefix):
-            return customer_id[len(prefix):]
+            return customer_id[len(prefix):].split("\x1f", 1)[0]
     return customer_id
 
 

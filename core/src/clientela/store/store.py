@@ -76,15 +76,16 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _record_consent(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
-    """Customer rows carry consent columns: the ledger learns from them in the same
-    transaction (see clientela.consent.columns)."""
-    from clientela.consent.columns import record_customer_rows
+def _record_consent(con: duckdb.DuckDBPyConnection, table: pa.Table, *, before: bool) -> None:
+    """Customer rows carry consent columns and addresses: the ledger learns from them in the
+    same transaction (see clientela.consent.columns): before they land, which addresses they
+    replace; after, what consent they state."""
+    from clientela.consent.columns import note_address_changes, record_customer_rows
     from clientela.store.upsert import conform
 
     con.register("_consent_customers", conform(Customer, table))
     try:
-        record_customer_rows(con, "_consent_customers")
+        (note_address_changes if before else record_customer_rows)(con, "_consent_customers")
     finally:
         con.unregister("_consent_customers")
 
@@ -209,9 +210,12 @@ class Store:
             rejections = scrub_rejections(rejections, digests)
             if model is Customer:
                 table, result.forgotten = scrub_forgotten(table, digests)
+        consent = model is Customer and table.num_rows > 0
+        if consent:
+            _record_consent(con, table, before=True)
         result.counts = upsert_arrow(con, model, table)
-        if model is Customer and table.num_rows:
-            _record_consent(con, table)
+        if consent:
+            _record_consent(con, table, before=False)
         if rejections:
             origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
             result.quarantined = quarantine_rejections(con, origin, rejections, run_id)

@@ -1,0 +1,90 @@
+"""Shared by the reliability tests: stores, pushes to the fakes, and what is "wrong" there."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from clientela_sendgrid import SendGridConfig, SendGridDestination
+from destinations.fakes.mailchimp import FakeMailchimp
+from destinations.fakes.sendgrid import FakeSendGrid
+from destinations.helpers import AS_OF, build_store, customers, email, orders_for
+from destinations.helpers import destination as mailchimp_destination
+
+from clientela.consent import ConsentEvent, current_sql, record
+from clientela.destinations.contacts import Segmentation
+from clientela.destinations.push import PushReport, push
+from clientela.store import Store
+
+__all__ = ["AS_OF", "build_store", "customers", "email", "orders_for"]
+
+
+def push_mailchimp(path: Path, fake: FakeMailchimp, **options: Any) -> PushReport:
+    dry_run = options.pop("dry_run", False)
+    opened = mailchimp_destination(fake, **options)
+    try:
+        with Store(path) as store:
+            return push(store, "mailchimp", opened, Segmentation.rfm(), as_of=AS_OF,
+                        dry_run=dry_run)
+    finally:
+        opened.close()
+
+
+def push_sendgrid(path: Path, fake: FakeSendGrid) -> PushReport:
+    config = SendGridConfig(api_key=fake.api_key, base_url=fake.url)
+    opened = SendGridDestination(config, sleep=lambda s: None)
+    try:
+        with Store(path) as store:
+            return push(store, "sendgrid", opened, Segmentation.rfm(), as_of=AS_OF)
+    finally:
+        opened.close()
+
+
+def later() -> datetime:
+    """A moment after anything already recorded (events compare by time)."""
+    return datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
+
+
+def consent_event(i: int, status: str, *, address: str | None = None,
+                  source: str = "import") -> ConsentEvent:
+    return ConsentEvent(customer_id=f"c{i:05d}", channel="email", purpose="marketing",
+                        status=status, address=address or email(i), occurred_at=later(),
+                        source=source, evidence="test")
+
+
+def opt(path: Path, i: int, status: str, **kwargs: Any) -> None:
+    with Store(path) as store:
+        record(store, [consent_event(i, status, **kwargs)])
+
+
+def consenting(path: Path) -> set[str]:
+    """E-mails (current addresses) with a current e-mail marketing opt-in."""
+    with Store(path) as store:
+        rows = store.con.execute(
+            f"SELECT lower(c.email) FROM ({current_sql()}) k JOIN customers c USING "
+            "(customer_id) WHERE k.channel = 'email' AND k.purpose = 'marketing' AND "
+            "k.status = 'opted_in'").fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def subscribed_without_consent(fake: FakeMailchimp, path: Path) -> set[str]:
+    allowed = consenting(path)
+    return {m.email for m in fake.members.values()
+            if m.status in ("subscribed", "pending") and m.email not in allowed}
+
+
+def wrong_tags(fake: FakeMailchimp, path: Path) -> set[str]:
+    """Members whose tags are not exactly {their current segment} (consenting) or nothing."""
+    with Store(path) as store:
+        wanted = {str(e).lower(): f"rfm: {s}" for e, s in store.con.execute(
+            "SELECT email, segment FROM push_state WHERE segment IS NOT NULL").fetchall()}
+    allowed = consenting(path)
+    bad = set()
+    for member in fake.members.values():
+        tags = fake.tags_of(member.email)
+        expected = {wanted[member.email]} if member.email in wanted and member.email in allowed \
+            else set()
+        if tags != expected:
+            bad.add(member.email)
+    return bad

@@ -1,0 +1,126 @@
+"""SIGKILL a push at each of its phases; one re-run must equal one clean push.
+
+The push runs in a child process; the fake Mailchimp kills it right after
+applying a chosen request (so the destination changed and the push never
+heard back). Then one ordinary push runs, and the audience is compared,
+member by member (status, merge fields, tags), with a fresh fake that got
+the same two pushes without a kill.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from connectors.fakes.base import Request
+from destinations.fakes.mailchimp import FakeMailchimp
+from destinations.helpers import add_points
+
+from clientela.store import Store
+
+from .support import AS_OF, build_store, orders_for, push_mailchimp, wrong_tags
+
+N = 300
+CHILD = Path(__file__).with_name("_push_child.py")
+
+
+def change_the_store(path: Path) -> None:
+    """A third of the customers order today (their segment moves), some earn points, and
+    three opt out."""
+    with Store(path) as store:
+        store.upsert([orders_for(i)[0].model_copy(update={
+            "order_id": f"today{i}", "placed_at": AS_OF - timedelta(hours=3)})
+            for i in range(0, N, 3)])
+    add_points(path, list(range(1, N, 7)), points=40)
+    from destinations.helpers import customers
+
+    with Store(path) as store:
+        store.upsert([c.model_copy(update={"consent_email": "unsubscribed"})
+                      for c in customers(N)[5:8]])
+
+
+def more_orders(path: Path) -> None:
+    with Store(path) as store:
+        store.upsert([orders_for(i)[0].model_copy(update={
+            "order_id": f"later{i}", "placed_at": AS_OF - timedelta(hours=1), "total": 900,
+            "subtotal": 900}) for i in range(1, N, 4)])
+
+
+def segment_call(adds: bool, removes: bool) -> Callable[[Request], bool]:
+    def matches(request: Request) -> bool:
+        body = request.body if isinstance(request.body, dict) else {}
+        return (request.method == "POST" and "/segments/" in request.path
+                and bool(body.get("members_to_add")) == adds
+                and (not removes or bool(body.get("members_to_remove"))))
+    return matches
+
+
+PHASES: dict[str, tuple[Callable[[Request], bool], int]] = {
+    # (which request, kill after its n-th occurrence)
+    "reading": (lambda r: r.method == "GET" and r.path.endswith("/members"), 1),
+    "upserting": (lambda r: r.method == "POST" and r.path.endswith("/lists/list0001"), 2),
+    "tagging": (segment_call(adds=True, removes=False), 2),
+    "untagging": (segment_call(adds=False, removes=True), 1),
+}
+
+
+def kill_at(fake: FakeMailchimp, phase: str, pid: dict[str, int]) -> None:
+    matches, nth = PHASES[phase]
+    seen = [0]
+    lock = threading.Lock()
+
+    def after(request: Request, reply: Any) -> None:
+        with lock:
+            if not matches(request):
+                return
+            seen[0] += 1
+            if seen[0] == nth:
+                os.kill(pid["child"], signal.SIGKILL)
+    fake.after = after
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path, phase: str) -> None:
+    path, fresh = tmp_path / "store.duckdb", tmp_path / "fresh.duckdb"
+    build_store(path, N)
+    build_store(fresh, N)
+    with FakeMailchimp() as fake, FakeMailchimp() as clean:
+        push_mailchimp(path, fake)
+        push_mailchimp(fresh, clean)
+        change_the_store(path)
+        change_the_store(fresh)
+        pid: dict[str, int] = {}
+        kill_at(fake, phase, pid)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        child = subprocess.Popen([sys.executable, str(CHILD), str(path), fake.url, fake.list_id],
+                                 env=env, stderr=subprocess.PIPE)
+        pid["child"] = child.pid
+        _, err = child.communicate(timeout=120)
+        assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
+        fake.after = None
+        more_orders(path)  # life goes on before the next push
+        more_orders(fresh)
+
+        report = push_mailchimp(path, fake, batch_size=50)
+        push_mailchimp(fresh, clean, batch_size=50)
+
+        assert report.healed and report.failed == 0
+        got, want = fake.snapshot(), clean.snapshot()
+        assert {e: (got.get(e), want.get(e)) for e in set(got) | set(want) if got.get(e) != want.get(e)} == {}
+        assert wrong_tags(fake, path) == set()
+        with Store(path) as store:
+            runs = [r[0] for r in store.con.execute(
+                "SELECT status FROM runs WHERE kind = 'push' ORDER BY started_at").fetchall()]
+        assert runs == ["ok", "interrupted", "ok"]
+        fake.reset_calls()
+        assert push_mailchimp(path, fake).outcomes == {"skipped": 0} or fake.write_count() == 0
+        assert fake.write_count() == 0
