@@ -63,6 +63,8 @@ def serve(
     app = create_app(receiver)
     if channels is not None:  # POST /channels/<name>: delivery statuses and replies
         app.mount("/channels", channels)
+        console.print(f"receiving channel statuses and replies on http://{host}:{port}"
+                      "/channels/<channel>")
     uvicorn.run(app, host=host, port=port, access_log=False,
                 log_level="info")
 
