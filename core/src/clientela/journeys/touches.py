@@ -15,6 +15,7 @@ from datetime import UTC
 from clientela.model.entities import Campaign, Touch
 from clientela.store import Store
 from clientela.store.migrations import MESSAGES_TABLE
+from clientela.store.upsert import conform
 
 SOURCE = "clientela"
 
@@ -39,19 +40,19 @@ def sync_touches(store: Store) -> int:
         store.upsert([Campaign(campaign_id=c, name=name, channel=medium, kind=purpose,
                                started_at=started.replace(tzinfo=UTC), source=SOURCE)
                       for c, name, purpose, medium, started in missing])
-    rows = con.execute(f"""
-        SELECT m.message_key, m.customer_id, m.campaign_id, m.salesperson_id, m.medium,
-               coalesce(m.sent_at, m.due_at), m.is_control
+    table = con.execute(f"""
+        SELECT '{SOURCE}' AS source, m.message_key AS touch_id, m.customer_id, m.campaign_id,
+               m.salesperson_id, m.medium AS channel,
+               coalesce(m.sent_at, m.due_at) AS occurred_at, m.is_control, true AS logged
         FROM {MESSAGES_TABLE} m
         WHERE m.campaign_id IS NOT NULL AND m.medium IS NOT NULL
           AND (m.status IN ('sent', 'delivered', 'read')
                OR (m.status = 'suppressed' AND m.reason = 'control_group'))
-          AND m.message_key NOT IN (SELECT touch_id FROM touches)""").fetchall()
-    if not rows:
+          AND m.message_key NOT IN (SELECT touch_id FROM touches)""").arrow()
+    if hasattr(table, "read_all"):  # DuckDB >= 1.4 hands back a stream reader
+        table = table.read_all()
+    if table.num_rows == 0:
         return 0
-    store.upsert([Touch(touch_id=key, customer_id=customer, campaign_id=campaign,
-                        salesperson_id=salesperson, channel=medium,
-                        occurred_at=at.replace(tzinfo=UTC), is_control=bool(control),
-                        source=SOURCE)
-                  for key, customer, campaign, salesperson, medium, at, control in rows])
-    return len(rows)
+    # the ledger's rows were validated when planned: written as an Arrow batch, no model per row
+    store.write_batch(Touch, conform(Touch, table))
+    return int(table.num_rows)
