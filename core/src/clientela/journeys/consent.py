@@ -29,21 +29,35 @@ def consent_states(store: Store, medium: str, purpose: str,
                    customer_ids: Sequence[str] | None = None) -> dict[str, str]:
     """customer_id -> `subscribed` or `unsubscribed` for one medium and purpose; a customer
     without any counting event is absent (no consent)."""
-    if medium not in MEDIA:
-        return {}
+    return consent_table(store, (medium,), (purpose,), customer_ids).get((medium, purpose), {})
+
+
+def consent_table(store: Store, media: Sequence[str], purposes: Sequence[str],
+                  customer_ids: Sequence[str] | None = None
+                  ) -> dict[tuple[str, str], dict[str, str]]:
+    """(medium, purpose) -> customer_id -> status, for several media and purposes in one
+    query over the consent ledger."""
+    wanted = [m for m in media if m in MEDIA]
+    table: dict[tuple[str, str], dict[str, str]] = {(m, p): {} for m in media for p in purposes}
+    if not wanted or not purposes:
+        return table
     con = store.con
-    events = f"(SELECT * FROM {EVENTS_TABLE} WHERE channel = $medium AND purpose = $purpose"
+    events = (f"(SELECT * FROM {EVENTS_TABLE} WHERE channel IN (SELECT unnest($media)) "
+              "AND purpose IN (SELECT unnest($purposes))")
     if customer_ids is not None:  # only these people's events enter the window
         con.register("_journeys_consent_ids",
                      pa.table({"id": pa.array(list(customer_ids), pa.string())}))
         events += " AND customer_id IN (SELECT id FROM _journeys_consent_ids)"
-    sql = f"SELECT customer_id, status FROM ({current_sql(events + ')')})"
+    sql = f"SELECT channel, purpose, customer_id, status FROM ({current_sql(events + ')')})"
     try:
-        rows = con.execute(sql, {"medium": medium, "purpose": purpose}).fetchall()
+        rows = con.execute(sql, {"media": wanted, "purposes": list(purposes)}).fetchall()
     finally:
         if customer_ids is not None:
             con.unregister("_journeys_consent_ids")
-    return {str(c): _STATES.get(str(s), str(s)) for c, s in rows}
+    for medium, purpose, customer, status in rows:
+        table.setdefault((str(medium), str(purpose)), {})[str(customer)] = \
+            _STATES.get(str(status), str(status))
+    return table
 
 
 def record_opt_out(store: Store, customer_ids: Iterable[str], media: Iterable[str],

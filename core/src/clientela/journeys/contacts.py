@@ -12,11 +12,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import duckdb
 import pyarrow as pa
 
-from clientela.journeys.consent import consent_states
+from clientela.journeys.consent import consent_table
 from clientela.journeys.ledger import naive
 from clientela.privacy import FORGET_REQUESTS_TABLE, email_digest
 from clientela.store import Store
@@ -39,6 +40,10 @@ class Person:
     def address(self, medium: str) -> str | None:
         if medium == "email":
             return self.email or None
+        return self.e164_phone
+
+    @cached_property
+    def e164_phone(self) -> str | None:
         return e164(self.phone)
 
 
@@ -109,8 +114,7 @@ def load_contacts(store: Store, ids: Sequence[str], media: Sequence[str],
             "GROUP BY ALL").fetchall()}
     finally:
         con.unregister("_journeys_ids")
-    consent = {(medium, purpose): consent_states(store, medium, purpose, ids)
-               for medium in media for purpose in purposes}
+    consent = consent_table(store, media, purposes, ids)
     return Contacts(people, consent, forgotten, inbound, marketing)
 
 

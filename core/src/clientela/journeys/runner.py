@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,11 +28,36 @@ from clientela.journeys.planner import Candidate, Planner, Step
 from clientela.journeys.settings import MessagingConfig
 from clientela.journeys.spec import Journey
 from clientela.journeys.tasks import open_tasks
+from clientela.journeys.templates import fields_of
 from clientela.journeys.touches import sync_touches
 from clientela.journeys.triggers import TRIGGERS, VALID, Anchor, TriggerContext
 from clientela.store import Store
 
 LOOKBACK = timedelta(days=7)
+
+
+def used_variables(step: Step) -> frozenset[str]:
+    names: set[str] = set()
+    for template in step.templates.values():
+        names.update(template.variables)
+        for text in (*template.text.values(), *template.subject.values()):
+            names.update(fields_of(text))
+    return frozenset(names)
+
+
+@lru_cache(maxsize=65_536)
+def display(name: str, value: Any, currency: str, lang: str) -> Any:
+    """A variable as a customer reads it: money and points in the language's format (Babel is
+    slow, and a month of reminders repeats the same few values, hence the cache)."""
+    if value is None:
+        return ""
+    if name in ("minimum_purchase", "order_total"):
+        return formatting.money(Decimal(str(value)), currency, lang)
+    if name == "points":
+        return formatting.number(int(value), lang)
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y" if lang == "pt-BR" else "%Y-%m-%d")
+    return value
 
 
 @dataclass
@@ -80,12 +106,12 @@ class JourneyRunner:
                 anchors = self._keep(journey, anchors, offset)
                 spec = self.step_of(journey, index)
                 origin = f"journey:{journey.name}"
-                fresh_keys = {message_key(origin, step.name, a.customer_id, a.occurrence)
-                              for a in anchors}
-                known = ledger.existing_keys(self.store.con, fresh_keys) if fresh_keys else set()
-                candidates = [self._candidate(a, offset) for a in anchors
-                              if message_key(origin, step.name, a.customer_id, a.occurrence)
-                              not in known]
+                keys = [message_key(origin, step.name, a.customer_id, a.occurrence)
+                        for a in anchors]
+                known = ledger.existing_keys(self.store.con, keys) if keys else set()
+                used = used_variables(spec)
+                candidates = [self._candidate(a, offset, used)
+                              for a, key in zip(anchors, keys, strict=True) if key not in known]
                 planned += planner.plan(spec, candidates)
         return planned
 
@@ -106,25 +132,16 @@ class JourneyRunner:
                                < ledger.naive(a.at + offset))]
         return anchors
 
-    def _candidate(self, anchor: Anchor, offset: timedelta) -> Candidate:
+    def _candidate(self, anchor: Anchor, offset: timedelta, used: frozenset[str]) -> Candidate:
         return Candidate(anchor.customer_id, anchor.occurrence, anchor.at + offset,
-                         self._formatted(anchor.variables), anchor.salesperson_id)
+                         self._formatted(anchor.variables, used), anchor.salesperson_id)
 
-    def _formatted(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+    def _formatted(self, variables: Mapping[str, Any], used: frozenset[str]) -> dict[str, Any]:
+        """The variables the step's templates use, formatted in the messaging language (the
+        others are never rendered, so they are not formatted)."""
         lang = "pt-BR" if self.messaging.language.lower().startswith("pt") else "en"
-        out: dict[str, Any] = {}
-        for name, value in variables.items():
-            if value is None:
-                out[name] = ""
-            elif name in ("minimum_purchase", "order_total"):
-                out[name] = formatting.money(Decimal(str(value)), self.currency, lang)
-            elif name == "points":
-                out[name] = formatting.number(int(value), lang)
-            elif isinstance(value, date):
-                out[name] = value.strftime("%d/%m/%Y" if lang == "pt-BR" else "%Y-%m-%d")
-            else:
-                out[name] = value
-        return out
+        return {name: display(name, value, self.currency, lang)
+                for name, value in variables.items() if name in used}
 
     def run_plan(self, *, horizon: timedelta = timedelta(), dry_run: bool = False,
                  lookback: timedelta = LOOKBACK) -> PlanReport:
