@@ -256,10 +256,10 @@ def test_the_floor_holds_for_a_push_without_consent_change(path: Path,
     assert report.outcomes["updated"] == 3
     assert mailchimp.write_count() == math.ceil(3 / 500)
     reads = sorted(c.path.rsplit("/", 1)[-1] for c in mailchimp.calls if c.method == "GET")
-    # the consent read (one page), one status look-up per changed contact, and what
-    # `prepare` always read (merge fields, tags)
-    assert len(reads) == 6
-    assert reads[-3:] == ["members", "merge-fields", "segments"]
+    # the consent read (one per opt-out status), one status look-up per changed contact,
+    # and what `prepare` always read (merge fields, tags)
+    assert len(reads) == 3 + 3 + 2
+    assert reads[-5:] == ["members"] * 3 + ["merge-fields", "segments"]
 
 
 def test_a_killed_run_is_marked_interrupted_and_pushes_never_overlap(

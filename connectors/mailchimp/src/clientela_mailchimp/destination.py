@@ -1,8 +1,9 @@
 """Mailchimp as a clientela destination: members by batch subscribe, segments as tags.
 
-Consent: before each push the engine reads the members changed since the
-last read (`since_last_changed`, 1000 per page) and records unsubscribes,
-cleaned addresses and archives in the store's ledger. `plan` looks up the
+Consent: before each push the engine reads the members that became
+unsubscribed, cleaned or archived since the last read (one read per status
+with `since_last_changed`, 1000 per page) and records them in the store's
+ledger. `plan` looks up the
 status of every contact it is about to write (one GET each below 40,
 otherwise the audience paged by 1000), because a status-less batch upsert
 of a member Mailchimp no longer holds re-creates it `subscribed`. A member
@@ -55,6 +56,7 @@ MERGE_TYPES = {"text": "text", "number": "number", "date": "date"}
 ABSENT_STATUSES = frozenset({"archived"})
 """An archived member is re-added like a new one (with a status), never updated blind."""
 LOOKED_UP = frozenset({"create", "update", "unsubscribe"})
+OPT_OUT_STATUSES = ("unsubscribed", "cleaned", "archived")
 
 
 def merge_value(value: Scalar) -> Any:
@@ -152,18 +154,18 @@ class MailchimpDestination:
     # -- consent and memberships (reads only) -----------------------------------------------
 
     def read_consent(self, since: datetime | None) -> list[RemoteConsent]:
-        """Members changed since `since` (all when None) whose status is not plain
-        `subscribed`, plus the subscribed ones (the engine keeps only confirmations of its
-        own double opt-in invitations)."""
+        """Members that became unsubscribed, cleaned or archived since `since` (all when
+        None): one filtered read per status, 1000 a page, so a push's own updates are not
+        read back. With double opt-in, subscribed members too (the engine keeps only
+        confirmations of its own invitations)."""
         filters = {"since_last_changed": since.strftime("%Y-%m-%dT%H:%M:%S+00:00")} if since else {}
+        statuses = [*OPT_OUT_STATUSES, *(("subscribed",) if self.config.double_opt_in else ())]
         found = []
-        for member in self._members(**filters):
-            status = str(member.get("status"))
-            if status in ("transactional", "pending"):
-                continue
-            found.append(RemoteConsent(str(member["email_address"]).lower(), status,
-                                       _parse_time(member.get("last_changed")),
-                                       "Mailchimp member status"))
+        for status in statuses:
+            for member in self._members(status=status, **filters):
+                found.append(RemoteConsent(str(member["email_address"]).lower(), status,
+                                           _parse_time(member.get("last_changed")),
+                                           "Mailchimp member status"))
         return found
 
     def holdings(self, push: PushContext) -> dict[str, set[str]]:

@@ -68,6 +68,12 @@ def consent_basis(status: str) -> dict[str, str]:
 
 
 class RDStationDestination:
+    limitations = (
+        "RD Station cannot remove a tag: a contact who lost consent keeps its old segment tag "
+        "(its segment field is cleared and its legal basis declined), and opt-outs made in RD "
+        "Station are not read back into the store",
+    )
+
     def __init__(self, config: RDStationConfig, *, clock: Clock = time.monotonic,
                  sleep: Sleep = time.sleep) -> None:
         self.config = config

@@ -52,12 +52,17 @@ def push_command(
         "--as-of", help="Compute segments and fields as of this date (workspace time zone); "
         "default: the end of today.")] = None,
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Show what would be created, updated, skipped and moved; send nothing.")
+        "--dry-run", help="Show what would be created, updated, unsubscribed, archived, "
+        "skipped and moved; read the destination, write nothing anywhere.")
     ] = False,
+    reconcile: Annotated[bool, typer.Option(
+        "--reconcile", help="Read the destination's segment memberships and repair them (done "
+        "anyway after an interrupted run).")] = False,
     sample: Annotated[int, typer.Option(min=0, help="Contacts shown per action.")] = 5,
 ) -> None:
     """Push a segmentation to a destination: only the contacts that changed since the last push."""
     from clientela.destinations.contacts import ContactsError, Segmentation
+    from clientela.destinations.lock import PushLocked
     from clientela.destinations.push import push
     from clientela.destinations.rules import RuleError
 
@@ -76,10 +81,12 @@ def push_command(
             try:
                 report = push(store, destination, opened, segmentation, as_of=instant,
                               timezone=settings.timezone, currency=settings.currency,
-                              fields=chosen, dry_run=dry_run, sample=sample,
+                              fields=chosen, dry_run=dry_run, sample=sample, reconcile=reconcile,
                               progress=lambda n, total: bar.update(task, completed=n, total=total))
             except (ContactsError, RuleError) as error:
                 raise UserError(str(error)) from None
+            except PushLocked as error:
+                raise Failure(str(error)) from None
     finally:
         opened.close()
     _print(report)
@@ -111,6 +118,35 @@ def _print(report: Any) -> None:
         table.add_row("[red]failed[/]", f"{report.failed:,}",
                       "; ".join(f"{cid}: {error}" for cid, error in report.errors[:3]))
     console.print(table)
+    _print_consent(report)
+
+
+CONSENT_ROWS = (
+    ("learned", "opt-outs read from the destination into the store"),
+    ("subscribed", "created subscribed (a current opt-in)"),
+    ("pending", "invited (double opt-in)"),
+    ("unsubscribed", "unsubscribed there (no current opt-in)"),
+    ("archived", "archived there (no current opt-in)"),
+    ("untagged", "untagged only (already unsubscribed there)"),
+    ("retagged", "segment tags repaired or moved"),
+    ("skipped_no_consent", "skipped: no consent"),
+    ("not_recreated_deleted", "not re-created: deleted or archived there"),
+    ("already_unsubscribed", "skipped: unsubscribed there already"),
+)
+
+
+def _print_consent(report: Any) -> None:
+    table = Table(title="consent" + (" (would be)" if report.dry_run else "")
+                  + (": memberships reconciled after an unfinished run" if report.healed else ""))
+    table.add_column("what")
+    table.add_column("contacts", justify="right")
+    table.add_column("sample")
+    for key, label in CONSENT_ROWS:
+        table.add_row(label, f"{report.consent[key]:,}",
+                      ", ".join(report.consent_sample.get(key, [])))
+    console.print(table)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
 
 
 def forget_command(

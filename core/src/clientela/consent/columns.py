@@ -69,8 +69,8 @@ def events_from_rows_sql(rows: str, *, fallback_time: str) -> str:
                                        ORDER BY occurred_at DESC, (status = 'opted_out') DESC,
                                                 recorded_at DESC) = 1
         ),
-        said_any AS (
-            SELECT * FROM known
+        said_any AS (  -- what this source last stated, address changes aside
+            SELECT * FROM known WHERE NOT starts_with(evidence, 'address changed on the ')
             QUALIFY row_number() OVER (PARTITION BY customer_id, channel, purpose, source
                                        ORDER BY occurred_at DESC, recorded_at DESC) = 1
         ),
