@@ -153,6 +153,17 @@ def test_campaign_send_and_its_mistakes(workspace: Path, twilio, run) -> None:
     assert [m.body for m in twilio.accepted] == ["Ana, 10% off"]
 
 
+def test_no_channel_configured_plans_nothing(tmp_path: Path, run) -> None:
+    write(tmp_path / "clientela.duckdb", [customer("a")],
+          [order("oa", "a", datetime(2026, 12, 3, 15, 0, tzinfo=UTC))])
+    (tmp_path / "clientela.toml").write_text(JOURNEYS, encoding="utf-8")
+    found = run("journeys", "run", "--now", "2026-12-10T13:00")
+    assert found.exit_code == 2 and "no channel sends messages" in found.output
+    with Store(tmp_path / "clientela.duckdb") as store:
+        assert store.count("messages") == 0
+    assert run("journeys", "run", "--dry-run", "--now", "2026-12-10T13:00").exit_code == 0
+
+
 def test_bad_journey_file_is_a_user_error(tmp_path: Path, twilio, run) -> None:
     (tmp_path / "clientela.toml").write_text(toml(twilio), encoding="utf-8")
     (tmp_path / "journeys").mkdir()

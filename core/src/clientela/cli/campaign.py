@@ -8,7 +8,13 @@ from typing import Annotated
 import typer
 
 from clientela.cli.common import UserError, console, workspace
-from clientela.cli.journeys import load_workspace, parse_moment, print_plan, send_due
+from clientela.cli.journeys import (
+    NO_CHANNEL_ERROR,
+    load_workspace,
+    parse_moment,
+    print_plan,
+    send_due,
+)
 
 campaign_app = typer.Typer(help="One-off campaigns by SMS, WhatsApp and e-mail.",
                            no_args_is_help=True)
@@ -70,6 +76,8 @@ def send(
     except InvalidOperation:
         raise UserError(f"--cost {cost!r}: expected an amount such as 150.00") from None
     loaded = load_workspace()
+    if not dry_run and not loaded.messaging.send:
+        raise UserError(NO_CHANNEL_ERROR)
     language = loaded.messaging.language
     templates = {}
     for medium in media:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from clientela.journeys.workspace import MessagingWorkspace
     from clientela.store import Store
 
+NO_CHANNEL_ERROR = ("no channel sends messages: set [messaging] send = { sms = \"twilio_sms\" } "
+                    "and the channel's [channels.<name>] section")
+
 journeys_app = typer.Typer(help="Automatic journeys: welcome, reminders, expiry warnings, "
                                 "birthdays, win-back and post-sale follow-ups.",
                            no_args_is_help=True)
@@ -112,6 +115,9 @@ def run(
     if not journeys:
         console.print("no journeys are declared ([[journeys]] in clientela.toml or "
                       "journeys/*.toml)")
+    if not dry_run and not loaded.messaging.send:
+        # planning without a channel would record every message as suppressed for good
+        raise UserError(NO_CHANNEL_ERROR)
     with workspace.store(read_only=False) as store:
         runner = JourneyRunner(store, loaded.messaging, journeys, loaded.zone,
                                loaded.settings.workspace.currency,
@@ -136,8 +142,7 @@ def send_due(store: Store, loaded: MessagingWorkspace, moment: datetime | None) 
     from clientela.journeys.touches import sync_touches
 
     if not loaded.messaging.send:
-        raise UserError("no channel sends messages: set [messaging] send = { sms = \"twilio_sms\" "
-                        "} and the channel's [channels.<name>] section")
+        raise UserError(NO_CHANNEL_ERROR)
     routes = open_routes(plugins.registry(), loaded.messaging, loaded.channels_raw)
     try:
         dispatcher = Dispatcher(store, loaded.messaging, routes, loaded.zone,
