@@ -1,6 +1,16 @@
 """Channel plugin API and the built-in contact channels."""
 
 from clientela.channels.api import Channel
+from clientela.channels.sending import (
+    ChannelEvent,
+    ChannelLimits,
+    LookupUnavailable,
+    OutgoingMessage,
+    Pacer,
+    Sender,
+    SendResult,
+    WebhookRequest,
+)
 
 BUILTIN_CHANNELS: tuple[Channel, ...] = (
     Channel("email", "E-mail", "E-mail", "consent_email"),
@@ -10,4 +20,19 @@ BUILTIN_CHANNELS: tuple[Channel, ...] = (
     Channel("call", "Phone call", "Ligação"),
 )
 
-__all__ = ["BUILTIN_CHANNELS", "Channel"]
+MEDIA: tuple[str, ...] = ("sms", "whatsapp", "email")
+"""The contact media a provider channel can send over."""
+
+__all__ = [
+    "BUILTIN_CHANNELS",
+    "MEDIA",
+    "Channel",
+    "ChannelEvent",
+    "ChannelLimits",
+    "LookupUnavailable",
+    "OutgoingMessage",
+    "Pacer",
+    "SendResult",
+    "Sender",
+    "WebhookRequest",
+]

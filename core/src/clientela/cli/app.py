@@ -15,7 +15,18 @@ from typing import Annotated
 import typer
 
 from clientela import __version__, plugins
-from clientela.cli import clv, data_commands, kpi, plugin_commands, push, segments, serve
+from clientela.cli import (
+    campaign,
+    clv,
+    data_commands,
+    journeys,
+    kpi,
+    messages,
+    plugin_commands,
+    push,
+    segments,
+    serve,
+)
 from clientela.cli import report as report_command
 from clientela.cli.common import (
     EXIT_FAILURE,
@@ -72,7 +83,8 @@ def _options(
         plugins.add_local_plugin(module)
 
 
-for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve):
+for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve, journeys,
+                 campaign, messages):
     commands.register(app)
 report_command.register(app)
 

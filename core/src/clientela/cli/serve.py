@@ -100,25 +100,30 @@ def serve(
     \\[sources.<source>] section. GET / serves the metrics report (read-only)."""
     import uvicorn
 
-    from clientela.webhooks import create_app
-
+    from clientela.cli.journeys import channel_webhooks
     from clientela.report import live
-    from clientela.webhooks import declared_webhooks, secrets_from
+    from clientela.webhooks import create_app, declared_webhooks, secrets_from
 
+
+    channels = channel_webhooks()  # reads [messaging] and [channels.*] before the settings
     settings = workspace.settings
     page = live.for_store(workspace.store_path, host=host, token=report_token, lang=report_lang,
                           timezone=settings.workspace.timezone, currency=settings.workspace.currency,
                           title=workspace.store_path.name, memory_limit=settings.workspace.memory_limit)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if not secrets_from(settings.sources, declared_webhooks()):  # no webhook: the report alone
+    if secrets_from(settings.sources, declared_webhooks()):
+        receiver = build_receiver(spool, batch_size, apply, exports)
+        console.print(f"receiving webhooks for {', '.join(receiver.serving())} on "
+                      f"http://{host}:{port}/webhooks/<source>; spool {receiver.spool.path}")
+        app = create_app(receiver, routes=extra_routes())
+        live.mount(app, page)
+    else:  # no source webhook configured: the report (and channel callbacks) alone
         console.print(f"no webhook secret configured; serving the report on http://{host}:{port}/")
-        uvicorn.run(live.report_app(page), host=host, port=port, access_log=False, log_level="info")
-        return
-    receiver = build_receiver(spool, batch_size, apply, exports)
-    console.print(f"receiving webhooks for {', '.join(receiver.serving())} on "
-                  f"http://{host}:{port}/webhooks/<source>; spool {receiver.spool.path}")
-    app = create_app(receiver, routes=extra_routes())
-    live.mount(app, page)
+        app = live.report_app(page)
+    if channels is not None:  # POST /channels/<name>: delivery statuses and replies
+        app.mount("/channels", channels)
+        console.print(f"receiving channel statuses and replies on http://{host}:{port}"
+                      "/channels/<channel>")
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 
 

@@ -52,6 +52,84 @@ def _v1() -> list[str]:
     ]
 
 
+MESSAGES_TABLE = "messages"
+MESSAGE_EVENTS_TABLE = "message_events"
+CHANNEL_INBOUND_TABLE = "channel_inbound"
+MESSAGE_FORGOTTEN_TABLE = "message_forgotten"
+FOLLOW_UP_TASKS_TABLE = "follow_up_tasks"
+
+
+def _message_ledger() -> list[str]:
+    """The message ledger of `clientela.journeys`: one row per message key (planned before the
+    provider is called), the provider's status events, inbound replies, erased people and the
+    salespeople's follow-up tasks. `address`, `subject`, `body` and `variables` are the only
+    personal columns; `forget` blanks them."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {MESSAGES_TABLE} (
+            message_key VARCHAR PRIMARY KEY,
+            origin_kind VARCHAR NOT NULL,
+            origin VARCHAR NOT NULL,
+            step VARCHAR NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            occurrence VARCHAR NOT NULL,
+            purpose VARCHAR NOT NULL,
+            medium VARCHAR,
+            channel VARCHAR,
+            status VARCHAR NOT NULL,
+            reason VARCHAR,
+            due_at TIMESTAMP NOT NULL,
+            planned_at TIMESTAMP NOT NULL,
+            called_at TIMESTAMP,
+            sent_at TIMESTAMP,
+            updated_at TIMESTAMP NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            provider_id VARCHAR,
+            campaign_id VARCHAR,
+            salesperson_id VARCHAR,
+            is_control BOOLEAN NOT NULL DEFAULT false,
+            template VARCHAR,
+            language VARCHAR,
+            address VARCHAR,
+            subject VARCHAR,
+            body VARCHAR,
+            variables VARCHAR)""",
+        f"CREATE INDEX IF NOT EXISTS messages_customer ON {MESSAGES_TABLE} (customer_id)",
+        f"CREATE INDEX IF NOT EXISTS messages_provider ON {MESSAGES_TABLE} (provider_id)",
+        f"""CREATE TABLE IF NOT EXISTS {MESSAGE_EVENTS_TABLE} (
+            event_key VARCHAR PRIMARY KEY,
+            channel VARCHAR NOT NULL,
+            message_key VARCHAR,
+            provider_id VARCHAR,
+            status VARCHAR NOT NULL,
+            reason VARCHAR,
+            occurred_at TIMESTAMP NOT NULL,
+            received_at TIMESTAMP NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {CHANNEL_INBOUND_TABLE} (
+            event_key VARCHAR PRIMARY KEY,
+            channel VARCHAR NOT NULL,
+            medium VARCHAR NOT NULL,
+            customer_id VARCHAR,
+            address_digest VARCHAR NOT NULL,
+            received_at TIMESTAMP NOT NULL,
+            opt_out BOOLEAN NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {MESSAGE_FORGOTTEN_TABLE} (
+            customer_id VARCHAR PRIMARY KEY,
+            forgotten_at TIMESTAMP NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {FOLLOW_UP_TASKS_TABLE} (
+            task_id VARCHAR PRIMARY KEY,
+            journey VARCHAR NOT NULL,
+            salesperson_id VARCHAR,
+            customer_id VARCHAR NOT NULL,
+            order_id VARCHAR,
+            due_at TIMESTAMP NOT NULL,
+            status VARCHAR NOT NULL,
+            outcome VARCHAR,
+            message_key VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            closed_at TIMESTAMP)""",
+    ]
+
+
 CONSENT_EVENTS_TABLE = "consent_events"
 PUSH_STATE_TABLE = "push_state"
 PUSH_LOG_TABLE = "push_log"
@@ -122,7 +200,7 @@ def _consent_ledger() -> list[str]:
     ]
 
 
-MIGRATIONS: list[Callable[[], list[str]]] = [_v1, _consent_ledger]
+MIGRATIONS: list[Callable[[], list[str]]] = [_v1, _consent_ledger, _message_ledger]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
