@@ -7,6 +7,7 @@ code 1; `--debug` adds the traceback for either.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -89,3 +90,35 @@ def progress_bar(*, transient: bool = False) -> Progress:
 
 def report_error(error: BaseException) -> None:
     err_console.print(f"[bold red]error:[/] {escape(mask_text(str(error)))}", highlight=False)
+
+
+def kpi_problem(error: Exception) -> Exception:
+    """A KPI engine error as the CLI reports it.
+
+    A bad request (unknown metric, empty period) is the user's to fix: exit 2.
+    A store that lacks the data a metric needs is not a usage mistake: exit 1.
+    """
+    from clientela.kpi.errors import MissingDataError
+
+    text = " ".join(str(error).split())
+    return Failure(text) if isinstance(error, MissingDataError) else UserError(text)
+
+
+class _NoticeHandler(logging.Handler):
+    """Prints connector notices (a long wait on a rate limit, a retry) on stderr, one line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(f"[yellow]{escape(mask_text(record.getMessage()))}[/]", highlight=False)
+
+
+_notices = _NoticeHandler(level=logging.WARNING)
+
+
+def show_connector_notices() -> None:
+    """Let a person see why a sync or push is waiting: `Mailchimp answered 503; retrying in 8 s,
+    attempt 3 of 10`. The connectors log these at WARNING (see `clientela.connectors.retry`)."""
+    from clientela.connectors.retry import NOTICE_LOGGER
+
+    logger = logging.getLogger(NOTICE_LOGGER)
+    if _notices not in logger.handlers:
+        logger.addHandler(_notices)

@@ -8,7 +8,30 @@ from typing import Annotated
 
 import typer
 
-from clientela.cli.common import UserError, console, workspace
+from clientela.cli.common import Failure, UserError, console, workspace
+
+
+def _section_of(model_title: str, sources: dict[str, object]) -> str:
+    """'NuvemshopConfig' -> 'sources.nuvemshop', to name the section at fault."""
+    title = model_title.lower()
+    for name in sources:
+        if title.startswith(name.lower()):
+            return f"sources.{name}"
+    return "sources"
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A busy port is a failure to start (exit 1) said plainly, not a server traceback."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise Failure(f"cannot listen on {host}:{port}: {error.strerror or error}; "
+                          "stop what uses it or pick another --port") from None
 
 
 def serve(
@@ -27,7 +50,9 @@ def serve(
     \\[sources.<platform>] section."""
     import uvicorn
 
-    from clientela.config import ConfigError
+    from pydantic import ValidationError
+
+    from clientela.config import ConfigError, describe_validation_error
     from clientela.webhooks import (
         Applier,
         Receiver,
@@ -45,8 +70,13 @@ def serve(
                         "[sources.shopify], [sources.woocommerce] or [sources.nuvemshop]")
     try:
         mappers = build_mappers(settings.sources)
+    except ValidationError as error:
+        # never str(error): pydantic's text repeats the section's values, access token included
+        raise UserError("cannot build the webhook mappers:\n" + describe_validation_error(
+            error, _section_of(error.title, settings.sources))) from None
     except (ConfigError, ValueError) as error:
         raise UserError(f"cannot build the webhook mappers: {error}") from None
+    _check_port_free(host, port)
     store_path = workspace.store_path
     spool_file = spool or default_spool_path(store_path)
     queue = Spool(spool_file)
