@@ -85,7 +85,6 @@ def test_kpi_parquet(store_file: Path, tmp_path: Path, run) -> None:
     (["kpi", "revenue", "--from", "2025-01", "--param", "lapse_days"], "--param"),
     (["kpi", "revenue", "--from", "2025-01", "--format", "parquet"], "--output"),
     (["kpi", "nope", "--from", "2025-01"], "unknown metric 'nope'"),
-    (["kpi", "cac", "--from", "2025-01"], "marketing_spend"),
     (["kpi", "revenue"], "--from is required"),
     (["segments", "rfm", "--output", "x.txt"], ".csv or .parquet"),
     (["segments", "rfm", "--as-of", "yesterday"], "--as-of"),
@@ -96,6 +95,12 @@ def test_bad_flags_are_one_line_usage_errors(store_file: Path, args: list[str],
     assert found.exit_code == 2, found.output
     assert message in " ".join(found.output.split())
     assert "Traceback" not in found.output
+
+
+def test_missing_table_is_a_failure_not_a_usage_error(store_file: Path, run) -> None:
+    found = run(store_file, "kpi", "cac", "--from", "2025-01")
+    assert found.exit_code == 1, found.output
+    assert "marketing_spend" in found.output and "Traceback" not in found.output
 
 
 def test_kpi_list_has_both_titles(run) -> None:

@@ -103,7 +103,8 @@ def _bad_input_errors() -> tuple[type[BaseException], ...]:
 def _inputs(args: list[str]) -> str:
     """The files and rules named on the command line, to say which input was at fault."""
     named = [f"--rule {args[i + 1]!r}" for i, a in enumerate(args[:-1]) if a == "--rule"]
-    named += [a for a in args if not a.startswith("-") and Path(a).is_file()]
+    named += [a for i, a in enumerate(args) if not a.startswith("-") and Path(a).is_file()
+              and not (i and args[i - 1].startswith("-") and "=" not in args[i - 1])]
     return ", ".join(named)
 
 

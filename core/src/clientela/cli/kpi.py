@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from clientela.cli.common import UserError, console, workspace
+from clientela.cli.common import UserError, kpi_problem, console, workspace
 
 FORMATS = ("table", "csv", "json", "parquet")
 
@@ -179,7 +179,7 @@ def kpi(
                              timezone=settings.timezone, currency=settings.currency,
                              params=params, as_of=as_of, compare=pair)
         except KpiError as error:
-            raise UserError(str(error)) from None
+            raise kpi_problem(error) from None
     write_output(result, fmt, output)
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import typer
 from rich.table import Table
 
-from clientela.cli.common import UserError, console, workspace
+from clientela.cli.common import UserError, kpi_problem, console, workspace
 
 SCORES_TABLE = "rfm_scores"
 segments_app = typer.Typer(help="Segment customers (RFM) and save the segments.",
@@ -90,7 +90,7 @@ def rfm(
         try:
             scores = compute_rfm(store, instant, settings.timezone, settings.currency)
         except KpiError as error:
-            raise UserError(str(error)) from None
+            raise kpi_problem(error) from None
         with store.transaction() as con:
             con.register("_rfm_new", scores)
             con.execute(f"CREATE OR REPLACE TABLE {SCORES_TABLE} AS SELECT * FROM _rfm_new")
