@@ -23,7 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from clientela.config import Settings, load_settings
+from clientela.config import Settings, check_section_names, load_settings
 from clientela.privacy import mask_text
 from clientela.store import Store
 
@@ -59,7 +59,10 @@ class Workspace:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.config_file)
+            settings = load_settings(self.config_file)
+            sources, destinations, not_loaded = _section_readers()
+            check_section_names(settings, sources, destinations, also=not_loaded)
+            self._settings = settings
         return self._settings
 
     @property
@@ -74,6 +77,18 @@ class Workspace:
 
 
 workspace = Workspace()
+
+
+def _section_readers() -> tuple[set[str], set[str], set[str]]:
+    """Names a `[sources.X]` / `[destinations.X]` section may have: what the loaded plugins
+    registered, and (accepted, never suggested) installed plugin distributions not loaded in
+    this run (CLIENTELA_LOAD_PLUGINS), whose entry points are named `clientela-<name>`."""
+    from clientela.plugins import _entry_points, registry
+
+    found = registry()
+    not_loaded = {entry_point.name.removeprefix("clientela-").replace("-", "_")
+                  for entry_point, _ in _entry_points()}
+    return set(found.items["source"]), set(found.items["destination"]), not_loaded
 
 
 def progress_bar(*, transient: bool = False) -> Progress:
