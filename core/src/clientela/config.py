@@ -11,8 +11,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

@@ -14,7 +14,7 @@ import pyarrow as pa
 import typer
 from rich.table import Table
 
-from clientela.cli.common import UserError, kpi_problem, console, workspace
+from clientela.cli.common import UserError, console, kpi_problem, workspace
 from clientela.destinations.contacts import CLV_TABLE
 
 MODELS = ("bgnbd", "paretonbd")

@@ -15,7 +15,7 @@ import pyarrow as pa
 import typer
 from rich.table import Table
 
-from clientela.cli.common import UserError, kpi_problem, console, workspace
+from clientela.cli.common import UserError, console, kpi_problem, workspace
 
 SCORES_TABLE = "rfm_scores"
 segments_app = typer.Typer(help="Segment customers (RFM) and save the segments.",

@@ -49,7 +49,6 @@ def serve(
     POST /webhooks/<platform>; secrets come from webhook_secret in each
     \\[sources.<platform>] section."""
     import uvicorn
-
     from pydantic import ValidationError
 
     from clientela.config import ConfigError, describe_validation_error
