@@ -23,6 +23,7 @@ from clientela.cli.common import (
     Failure,
     UserError,
     err_console,
+    plain_metavars,
     report_error,
     show_connector_notices,
     workspace,
@@ -139,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         for module in _local_plugins(args):
             plugins.add_local_plugin(module)
         plugins.add_plugin_commands(app)
-        # typer's standalone mode reports usage errors itself (exit 2) and ends with SystemExit
-        app(args=args, prog_name="clientela")
+        command = typer.main.get_command(app)
+        plain_metavars(command)
+        # click's standalone mode reports usage errors itself (exit 2) and ends with SystemExit
+        command(args=args, prog_name="clientela")
     except SystemExit as done:
         # only 0, 1 and 2 leave clientela (a library calling sys.exit(3) is still a failure)
         code = 0 if done.code is None else done.code

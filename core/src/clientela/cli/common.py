@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -137,3 +138,40 @@ def show_connector_notices() -> None:
     logger = logging.getLogger(NOTICE_LOGGER)
     if _notices not in logger.handlers:
         logger.addHandler(_notices)
+
+
+
+def plain_metavars(command: Any) -> None:
+    """Give every option and argument of a built click command, without a metavar of its own,
+    click's plain one: PATH, INTEGER, TEXT; nothing after a flag.
+
+    typer shows the Python type otherwise (`<bool>` after a flag, `<list[str]>`, `{path}` in
+    the usage line), which reads like a bug to a person at a terminal.
+    """
+    for param in getattr(command, "params", []):
+        if param.param_type_name == "argument":
+            shown = (param.metavar or (param.name or "value").upper().rstrip("_")).rstrip(".")
+            param.metavar = shown
+            # the usage line writes a required argument as {PATH}; the name alone reads better,
+            # and the type column would only repeat it
+            usage = shown + ("..." if param.nargs != 1 else "")
+            param._usage_display_name = lambda usage=usage, required=param.required: \
+                usage if required else f"[{usage}]"
+            param.display_type_rich = lambda ctx: None
+        elif param.metavar is not None:
+            continue
+        elif getattr(param, "is_flag", False) or getattr(param, "is_bool_flag", False):
+            param.metavar = ""
+        else:
+            bare = param.bare_type() if hasattr(param, "bare_type") else "str"
+            element = bare.removeprefix("list[").removesuffix("]")
+            param.metavar = {"int": "INTEGER", "float": "NUMBER", "Path": "PATH",
+                             "bool": ""}.get(element, "TEXT")
+    if hasattr(command, "get_help_option"):
+        from typer._click.core import Context
+
+        help_option = command.get_help_option(Context(command))
+        if help_option is not None:
+            help_option.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        plain_metavars(sub)

@@ -185,7 +185,7 @@ def describe_metric(name: str, fmt: str) -> None:
 
 def kpi(
     metrics: Annotated[list[str] | None, typer.Argument(
-        metavar="METRIC...",
+        metavar="METRIC",
         help="Metric names or their PT-BR titles (see --list), e.g. revenue aov "
         "ticket_medio.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the metrics and exit.")] = False,
