@@ -109,7 +109,7 @@ def _summary_and_items(summary: ir.Table, items: ir.Table, keys: list[str],
 
 def recency_days(ctx: MetricContext, params: NoParams) -> ir.Table:
     h = cv.history_at(ctx, at="as_of")
-    h = cv.with_slice(ctx, h.mutate(days=cv.days_between(h.last_at, h.at)))
+    h = cv.with_slice(ctx, h.mutate(days=cv.calendar_days_between(ctx, h.last_at, h.at)))
     stats = cv.summarize(h, ctx, value=h.days.mean(), customers=h.count())
     summary = cv.join_keys(stats, cv.median_of(h, "days", ctx.keys), ctx.keys)
     bucket = (h.days.cast("float64") / MONTH_DAYS).floor().cast("int64") * MONTH_DAYS
