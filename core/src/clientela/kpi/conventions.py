@@ -461,6 +461,14 @@ def calendar_days_between(ctx: MetricContext, earlier: ir.TimestampValue,
     return day(later_expr) - day(earlier)
 
 
+def first_order_at(ctx: MetricContext) -> datetime | None:
+    """The instant (naive UTC) of the store's first order of any status, or None: where a
+    metric that looks at the whole history starts, whatever the year (CDNOW begins in 1997)."""
+    orders = ctx.table("orders")
+    found = orders.aggregate(lo=orders.placed_at.min()).to_pyarrow()["lo"][0].as_py()
+    return found.replace(tzinfo=None) if found is not None else None
+
+
 def _order_span(ctx: MetricContext) -> tuple[datetime, datetime]:
     """From the first order in the store to the latest instant the context looks at: the
     range a zone's offset changes must cover for local days to be exact. Asked of the engine
@@ -470,9 +478,7 @@ def _order_span(ctx: MetricContext) -> tuple[datetime, datetime]:
     hi = max(ctx.end, ctx.as_of)
     if is_fixed(ctx.timezone):
         return hi, hi
-    orders = ctx.table("orders")
-    found = orders.aggregate(lo=orders.placed_at.min()).to_pyarrow()["lo"][0].as_py()
-    lo = found.replace(tzinfo=None) if found is not None else hi
+    lo = first_order_at(ctx) or hi
     return min(lo, hi), hi
 
 
