@@ -249,3 +249,47 @@ def test_requests_errors_outside_the_client_are_failures(run, monkeypatch: pytes
     monkeypatch.setattr(plugin_commands, "plugin_set", offline)
     ran = run("plugins")
     assert ran.exit_code == 1 and "api.example.com" in ran.err and "bug" not in ran.err
+
+
+def test_probe_names_an_unreachable_host_at_once() -> None:
+    from clientela.connectors.http import probe
+
+    port = _closed_port()
+    with pytest.raises(HttpError) as raised:
+        probe("Mailchimp", f"http://127.0.0.1:{port}/3.0/ping")
+    assert str(raised.value) == (f"Mailchimp: HEAD /3.0/ping could not be reached: "
+                                 f"127.0.0.1:{port}: connection refused (nothing listening)")
+
+
+def test_probe_accepts_a_host_that_answers() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from clientela.connectors.http import probe
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:  # noqa: N802 - the http.server API
+            self.send_response(401)  # any answer means the host is there
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        probe("Mailchimp", f"http://127.0.0.1:{server.server_port}/3.0/")
+    finally:
+        server.shutdown()
+
+
+def test_to_polars_names_the_extra_when_polars_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    import pyarrow as pa
+
+    from clientela.kpi.result import KpiResult
+
+    monkeypatch.setitem(sys.modules, "polars", None)  # as after `pip install ./core`
+    with pytest.raises(ImportError, match=r"pip install 'clientela\[polars\]'"):
+        KpiResult(pa.table({"value": [1.0]}), "series").to_polars()

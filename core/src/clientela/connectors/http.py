@@ -70,6 +70,20 @@ def unreachable_reason(url: str, error: BaseException) -> str:
     return f"{where}: {why}"
 
 
+def probe(platform: str, url: str, *, timeout: float | None = None) -> None:
+    """Check within seconds that `url`'s host answers (DNS, TCP and, for https, TLS), or
+    raise an `HttpError` naming the host and why. For a `--dry-run`, which must not spend
+    minutes retrying a service it cannot reach: call it before the first request."""
+    from clientela.connectors.retry import PROBE_TIMEOUT
+
+    wait = PROBE_TIMEOUT[0] if timeout is None else timeout
+    try:
+        requests.head(url, timeout=(wait, wait), allow_redirects=False)
+    except requests.RequestException as error:
+        raise HttpError(platform, "HEAD", urlsplit(url).path or "/", None,
+                        unreachable_reason(url, error), transient=False) from None
+
+
 @dataclass
 class ApiClient:
     platform: str
