@@ -107,6 +107,15 @@ def _empty_store(path: Path) -> Path:
     return path
 
 
+def test_an_empty_period_says_to_is_not_included(run, tmp_path: Path) -> None:
+    ran = run("--store", str(_empty_store(tmp_path / "x.duckdb")), "kpi", "revenue", "--from",
+              "2025-01", "--to", "2025-01")
+    assert ran.exit_code == 2
+    assert " ".join(ran.err.split()) == (
+        "error: --from 2025-01 --to 2025-01 is empty: --to is not included "
+        "(--from 2025-01 --to 2025-02 is January 2025)")
+
+
 def test_debug_is_accepted_after_the_command(run, tmp_path: Path) -> None:
     ran = run("--store", str(_empty_store(tmp_path / "x.duckdb")), "kpi", "revenue", "--from", "2025-02",
               "--to", "2025-01", "--debug")
@@ -117,7 +126,7 @@ def test_debug_is_accepted_after_the_command(run, tmp_path: Path) -> None:
 
 def test_empty_table_is_a_failure_not_a_usage_error(run, tmp_path: Path) -> None:
     ran = run("--store", str(_empty_store(tmp_path / "empty.duckdb")), "kpi", "revenue", "--from", "2025-01",
-              "--to", "2025-01")
+              "--to", "2025-02")
     assert ran.exit_code == 1, ran.output
     assert "'orders' table" in ran.err
 

@@ -255,6 +255,9 @@ def kpi(
             raise UserError("--from is required (e.g. --from 2025-01), unless --compare is given")
         start = _bound("--from", from_)
         end = _bound("--to", to) if to else _bound("--to", _next_month(date.today()))
+        if end <= start:
+            raise UserError(f"--from {from_} --to {to} is empty: --to is not included "
+                            "(--from 2025-01 --to 2025-02 is January 2025)")
     settings = workspace.settings.workspace
     with workspace.store(read_only=True) as store:
         try:
