@@ -302,3 +302,50 @@ def test_to_polars_names_the_extra_when_polars_is_missing(monkeypatch: pytest.Mo
     monkeypatch.setitem(sys.modules, "polars", None)  # as after `pip install ./core`
     with pytest.raises(ImportError, match=r"pip install 'clientela\[polars\]'"):
         KpiResult(pa.table({"value": [1.0]}), "series").to_polars()
+
+
+def _plain_http_server(status: int):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"message": "down for maintenance"}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_tls_failure_is_named() -> None:
+    server = _plain_http_server(200)
+    try:
+        client = ApiClient("Shop", f"https://127.0.0.1:{server.server_port}/", make_session(),
+                           retry=RetryPolicy(attempts=1))
+        with pytest.raises(HttpError) as raised:
+            client.get("orders")
+    finally:
+        server.shutdown()
+    assert str(raised.value) == (f"Shop: GET /orders could not be reached: "
+                                 f"127.0.0.1:{server.server_port}: TLS failure")
+
+
+def test_a_5xx_outage_after_retries_exits_1_naming_the_service(run, connectors,
+                                                               tmp_path: Path) -> None:
+    server = _plain_http_server(503)
+    try:
+        (tmp_path / "clientela.toml").write_text(
+            f'[sources.woocommerce]\nbase_url = "http://127.0.0.1:{server.server_port}"\n'
+            'consumer_key = "ck"\nconsumer_secret = "cs"\nmax_attempts = 2\n', encoding="utf-8")
+        ran = run("sync", "woocommerce")
+    finally:
+        server.shutdown()
+    assert ran.exit_code == 1, ran.output
+    assert "WooCommerce: GET" in ran.err and "answered 503" in ran.err
+    assert "down for maintenance" in " ".join(ran.err.split()) and "bug" not in ran.err
