@@ -349,3 +349,22 @@ def test_a_5xx_outage_after_retries_exits_1_naming_the_service(run, connectors,
     assert ran.exit_code == 1, ran.output
     assert "WooCommerce: GET" in ran.err and "answered 503" in ran.err
     assert "down for maintenance" in " ".join(ran.err.split()) and "bug" not in ran.err
+
+
+def test_a_validation_error_anywhere_never_prints_its_input(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import BaseModel, SecretStr
+
+    from clientela.cli import plugin_commands
+
+    class Section(BaseModel):
+        token: SecretStr
+        store_id: int
+
+    def validate(*args: object, **kwargs: object) -> None:
+        Section.model_validate({"token": "tok_SHOULD_NOT_PRINT", "store_id": "abc"})
+
+    monkeypatch.setattr(plugin_commands, "plugin_set", validate)
+    ran = run("plugins")
+    assert ran.exit_code == 2
+    assert "SHOULD_NOT_PRINT" not in ran.output
+    assert "Section: store_id: Input should be a valid integer" in " ".join(ran.err.split())

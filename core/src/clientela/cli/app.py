@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from clientela import __version__, plugins
 from clientela.cli import clv, data_commands, kpi, plugin_commands, push, segments, serve
@@ -28,7 +29,7 @@ from clientela.cli.common import (
     show_connector_notices,
     workspace,
 )
-from clientela.config import ConfigError
+from clientela.config import ConfigError, describe_validation_error
 from clientela.store import StoreError
 
 app = typer.Typer(
@@ -157,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     except FAILURES as error:
         _fail(error, args)
         return EXIT_FAILURE
+    except ValidationError as error:
+        # never str(error): pydantic repeats the input, and the input may hold a token
+        _fail(ConfigError(describe_validation_error(error, error.title)), args)
+        return EXIT_USAGE
     except Exception as error:
         if isinstance(error, _network_errors()):
             _fail(error, args)
