@@ -277,7 +277,7 @@ def test_probe_accepts_a_host_that_answers() -> None:
     from clientela.connectors.http import probe
 
     class Answer(BaseHTTPRequestHandler):
-        def do_HEAD(self) -> None:  # noqa: N802 - the http.server API
+        def do_HEAD(self) -> None:
             self.send_response(401)  # any answer means the host is there
             self.end_headers()
 
@@ -309,7 +309,7 @@ def _plain_http_server(status: int):
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
     class Answer(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.end_headers()

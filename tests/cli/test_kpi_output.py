@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "kpi"))
-from _kpi_fixtures import basic_records, build_store, customer, order  # noqa: E402
+from _kpi_fixtures import basic_records, build_store, customer, order
 
 NBSP = "\xa0"  # Babel keeps a currency symbol and its amount together
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> str:
-    """basic_records (revenue: Jan 110, Feb 430) plus a March order making March revenue R$ 2,163,973.08 (o6 is 1 March in UTC)."""
+    """basic_records (revenue: Jan 110, Feb 430) plus a March order making March revenue
+    R$ 2,163,973.08 (o6 is 1 March in UTC)."""
     customers, orders = basic_records()
     customers.append(customer("e", acquisition_channel="online"))
     orders.append(order("o9", "e", "2025-03-10T12:00", "2163913.08", channel="online"))

@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "kpi"))
-from _kpi_fixtures import build_store, customer, order  # noqa: E402
+from _kpi_fixtures import build_store, customer, order
 
 SP = ZoneInfo("America/Sao_Paulo")
 

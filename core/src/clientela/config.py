@@ -145,16 +145,16 @@ class Sections(dict[str, dict[str, Any]]):
         self._check(name)
         return super().__getitem__(name)
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         self._check(name)
         return super().get(name, default)
 
-    def values(self) -> Any:  # type: ignore[override]
+    def values(self) -> Any:
         for name in self:
             self._check(name)
         return super().values()
 
-    def items(self) -> Any:  # type: ignore[override]
+    def items(self) -> Any:
         for name in self:
             self._check(name)
         return super().items()

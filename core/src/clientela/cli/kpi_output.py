@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -66,7 +66,7 @@ def format_number(value: Any, unit: str, *, currency: str, lang: str) -> str:
     return formatting.number(value, lang, decimals=2)
 
 
-def _unit(units: dict[str, str], metric: str, measure: str | None, column: str) -> str:
+def _unit(units: Mapping[str, str], metric: str, measure: str | None, column: str) -> str:
     """A metric's unit describes its headline value; a companion measure (e.g. retained
     customers beside a retention rate) is a plain number."""
     if column == "relative_change":
@@ -86,7 +86,7 @@ def table_columns(columns: Iterable[str], rows: list[dict[str, Any]]) -> list[st
     return shown
 
 
-def print_table(result_table: pa.Table, *, units: dict[str, str], currency: str, lang: str,
+def print_table(result_table: pa.Table, *, units: Mapping[str, str], currency: str, lang: str,
                 title: str = "KPIs") -> None:
     """Fits the terminal (80 columns and up): text columns wrap whole words, numbers never
     split."""
@@ -133,7 +133,7 @@ def _json_value(value: Any, money: bool) -> Any:
     return value
 
 
-def json_rows(result_table: pa.Table, units: dict[str, str]) -> list[dict[str, Any]]:
+def json_rows(result_table: pa.Table, units: Mapping[str, str]) -> list[dict[str, Any]]:
     """Rows with money rounded to the cent (a float sum is not), everything else as computed."""
     rows = []
     for row in result_table.to_pylist():
@@ -146,7 +146,7 @@ def json_rows(result_table: pa.Table, units: dict[str, str]) -> list[dict[str, A
 
 
 def write_file(result_table: pa.Table, fmt: str, output: Path | None,
-               units: dict[str, str]) -> None:
+               units: Mapping[str, str]) -> None:
     """csv or json to stdout without --output; parquet and xlsx need a file."""
     if fmt in ("parquet", "xlsx") and output is None:
         raise UserError(f"--format {fmt} needs --output FILE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,7 @@ import typer
 from clientela.cli.common import Failure, UserError, console, workspace
 
 
-def _section_of(model_title: str, sources: dict[str, object]) -> str:
+def _section_of(model_title: str, sources: Mapping[str, object]) -> str:
     """'NuvemshopConfig' -> 'sources.nuvemshop', to name the section at fault."""
     title = model_title.lower()
     for name in sources:
