@@ -43,7 +43,7 @@ def test_demo_twice_changes_nothing(demo_store: str, capsys: pytest.CaptureFixtu
 
 def test_kpi_revenue_matches_an_independent_sql_sum(demo_store: str,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["kpi", "revenue", "orders", "--from", "2025-03", "--to", "2025-03",
+    assert main(["kpi", "revenue", "orders", "--from", "2025-03", "--to", "2025-04",
                  "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     got = {row["metric"]: row["value"] for row in rows}

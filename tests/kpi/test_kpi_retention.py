@@ -61,9 +61,9 @@ def test_winback(basic_store: Store, metrics: dict) -> None:
 
 def test_recency_days(basic_store: Store, metrics: dict) -> None:
     found = run(basic_store, metrics, "recency_days", FEB)  # as of 1 March 00:00
-    # a 13.5 -> 13, b 23.5 -> 23, c 70.5 -> 70 whole days
-    assert found.value("recency_days") == pytest.approx((13 + 23 + 70) / 3)
-    assert found.value("recency_days", "median") == 23
+    # calendar days to 1 March: a (15 Feb) 14, b (5 Feb) 24, c (20 Dec) 71
+    assert found.value("recency_days") == pytest.approx((14 + 24 + 71) / 3)
+    assert found.value("recency_days", "median") == 24
     assert found.value("recency_days", "customers", item="0-29") == 2
     assert found.value("recency_days", "customers", item="60-89") == 1
 

@@ -22,12 +22,13 @@ from clientela.segments.rfm import RfmParams, SegmentRule, rfm_table
 from clientela.store import Store
 
 AS_OF = "2025-07-01"
+# R is calendar days from the last order's date to the as-of date: 30 June is 1 day ago
 EXPECTED = {
-    "p1": (0, 1, 100, 4, 1, 1, 1, "Promising"),
-    "p2": (0, 2, 200, 4, 4, 5, 5, "Loyal"),
-    "p3": (60, 1, 100, 3, 1, 1, 1, "About To Sleep"),
-    "p4": (180, 3, 150, 2, 5, 4, 5, "Cannot Lose Them"),
-    "p5": (546, 1, 100, 1, 1, 1, 1, "Lost"),
+    "p1": (1, 1, 100, 4, 1, 1, 1, "Promising"),
+    "p2": (1, 2, 200, 4, 4, 5, 5, "Loyal"),
+    "p3": (61, 1, 100, 3, 1, 1, 1, "About To Sleep"),
+    "p4": (181, 3, 150, 2, 5, 4, 5, "Cannot Lose Them"),
+    "p5": (547, 1, 100, 1, 1, 1, 1, "Lost"),
 }
 
 

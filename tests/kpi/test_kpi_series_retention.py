@@ -141,10 +141,10 @@ def test_medians_of_the_null_slice_are_joined_to_it(tmp_path: Path,
     the null slice's median used to be lost in that join (null = null is not true)."""
     store = _unknown_customer_store(tmp_path / "unknown.duckdb")
     try:
-        # as of 1 March, x's last order (15 Feb 12:00) is 13.5 days old: floor 13
+        # as of 1 March, x's last order (15 Feb 12:00) is 14 calendar days old
         recency = _null_slice(store, metrics, "recency_days", "2025-02-01", "2025-03-01")
-        assert recency[(None, "value")] == 13.0
-        assert recency[(None, "median")] == 13.0
+        assert recency[(None, "value")] == 14.0
+        assert recency[(None, "median")] == 14.0
         # x's one gap, 3 Jan 12:00 -> 15 Feb 12:00, ends in February: 43 days
         gaps = _null_slice(store, metrics, "interpurchase_days", "2025-02-01", "2025-03-01")
         assert gaps[(None, "value")] == 43.0

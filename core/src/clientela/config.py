@@ -8,9 +8,11 @@ override the file (e.g. CLIENTELA_WORKSPACE__TIMEZONE).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -125,18 +127,91 @@ def _resolve(value: Any, where: str) -> Any:
     return value
 
 
+class Sections(dict[str, dict[str, Any]]):
+    """The `[sources.*]` or `[destinations.*]` sections.
+
+    A section whose `${VAR}` is unset is kept aside and raises its ConfigError only when a
+    command reads it: `clientela kpi` must not fail because a Mailchimp key is not exported
+    in this shell.
+    """
+
+    def __init__(self, data: dict[str, dict[str, Any]], unresolved: dict[str, str]) -> None:
+        super().__init__(data)
+        self.unresolved = unresolved
+
+    def _check(self, name: object) -> None:
+        if isinstance(name, str) and name in self.unresolved:
+            raise ConfigError(self.unresolved[name])
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        self._check(name)
+        return super().__getitem__(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._check(name)
+        return super().get(name, default)
+
+    def values(self) -> Any:
+        for name in self:
+            self._check(name)
+        return super().values()
+
+    def items(self) -> Any:
+        for name in self:
+            self._check(name)
+        return super().items()
+
+
+def _resolve_sections(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """Resolve `${VAR}`s; in plugin sections an unset one is set aside with its message."""
+    resolved: dict[str, Any] = {}
+    unresolved: dict[str, dict[str, str]] = {"sources": {}, "destinations": {}}
+    for key, value in data.items():
+        if key in unresolved and isinstance(value, dict):
+            sections: dict[str, Any] = {}
+            for name, section in value.items():
+                try:
+                    sections[name] = _resolve(section, f"{key}.{name}")
+                except ConfigError as error:
+                    unresolved[key][name] = str(error)
+                    sections[name] = {}
+            resolved[key] = sections
+        else:
+            resolved[key] = _resolve(value, key)
+    return resolved, unresolved
+
+
 def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def describe_validation_error(error: ValidationError, origin: str) -> str:
-    """One line per problem, naming the field and what was expected; never the value of a secret."""
+def _env_override(loc: tuple[int | str, ...]) -> str | None:
+    """The environment variable that set this field, if one did (they win over the file)."""
+    names = {name.upper(): name for name in os.environ}
+    for depth in range(len(loc), 0, -1):
+        candidate = "CLIENTELA_" + "__".join(str(part) for part in loc[:depth]).upper()
+        if candidate in names:
+            return names[candidate]
+    return None
+
+
+def describe_validation_error(error: ValidationError, origin: str, *,
+                              from_environment: bool = False) -> str:
+    """One line per problem, naming the field and what was expected; never the value of a secret.
+
+    With `from_environment`, a field set by a `CLIENTELA_*` variable is blamed on that
+    variable rather than on the file, which may not even mention it.
+    """
     lines = []
     for detail in error.errors(include_url=False):
         message = str(detail["msg"]).removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
             message = "unknown setting (check the spelling; `clientela init` writes an example)"
-        lines.append(f"{origin}: {_field_path(detail['loc'])}: {message}")
+        where = origin
+        variable = _env_override(detail["loc"]) if from_environment else None
+        if variable is not None:
+            where = f"environment variable {variable}"
+        lines.append(f"{where}: {_field_path(detail['loc'])}: {message}")
     return "\n".join(lines)
 
 
@@ -155,13 +230,39 @@ def load_settings(path: Path | None = None) -> Settings:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{file}: not valid TOML: {error}") from None
-        data = _resolve(data, "")
     elif path is not None:
         raise ConfigError(f"{file}: no such configuration file")
+    data, unresolved = _resolve_sections(data)
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error, str(file))) from None
+        raise ConfigError(describe_validation_error(error, str(file),
+                                                    from_environment=True)) from None
+    settings.__dict__["sources"] = Sections(settings.sources, unresolved["sources"])
+    settings.__dict__["destinations"] = Sections(settings.destinations,
+                                                 unresolved["destinations"])
+    return settings
+
+
+def suggest(name: str, known: Iterable[str]) -> str:
+    """"; did you mean 'shopify'?" when a known name is close, else ''."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def check_section_names(settings: Settings, sources: Iterable[str],
+                        destinations: Iterable[str], *, also: Iterable[str] = ()) -> None:
+    """Refuse a `[sources.X]` or `[destinations.X]` no installed plugin reads: a misspelt
+    section is otherwise ignored in silence and the sync or push fails far from the cause.
+    `also`: names accepted without being suggested (installed plugins not loaded this run)."""
+    accepted = set(also)
+    for kind, known in (("sources", set(sources)), ("destinations", set(destinations))):
+        for name in dict.keys(getattr(settings, kind)):
+            if name not in known and name not in accepted:
+                listed = ", ".join(sorted(known)) or "none"
+                raise ConfigError(
+                    f"[{kind}.{name}]: no installed plugin reads this section{suggest(name, known)}"
+                    f" (installed: {listed})")
 
 
 def plugin_config(model: type[BaseModel], data: dict[str, Any], origin: str) -> BaseModel:
@@ -172,7 +273,18 @@ def plugin_config(model: type[BaseModel], data: dict[str, Any], origin: str) -> 
         raise ConfigError(describe_validation_error(error, origin)) from None
 
 
-EXAMPLE_CONFIG = """\
+def example_config(timezone: str = "America/Sao_Paulo", currency: str = "BRL") -> str:
+    """The commented clientela.toml `clientela init` writes; every example in it, once
+    uncommented, validates (a test keeps it so)."""
+    try:
+        checked = WorkspaceConfig(timezone=timezone, currency=currency)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error, "init")) from None
+    return _EXAMPLE.replace("{timezone}", checked.timezone).replace("{currency}",
+                                                                    checked.currency)
+
+
+_EXAMPLE = """\
 # clientela.toml: the workspace configuration.
 # Secrets never go in this file: write ${ENV_VAR} and set the variable.
 # Any setting can also come from the environment, e.g. CLIENTELA_WORKSPACE__TIMEZONE.
@@ -181,9 +293,9 @@ EXAMPLE_CONFIG = """\
 # The embedded store: one DuckDB file, created on first use.
 store = "clientela.duckdb"
 # Periods and calendar grains (day, week, month...) are cut in this IANA time zone.
-timezone = "America/Sao_Paulo"
+timezone = "{timezone}"
 # Revenue is reported in this currency; orders in others need an fx_rate.
-currency = "BRL"
+currency = "{currency}"
 # Most memory the store's database may hold (DuckDB spills the rest to disk); unset, it
 # may take up to 80% of the machine's RAM on a large store.
 # memory_limit = "2GB"
@@ -192,13 +304,15 @@ currency = "BRL"
 # Points a customer needs before redeeming (loyalty_redeemable_members).
 redemption_threshold = 500
 
-# A source plugin reads its own section, for example:
+# A source plugin reads its own section (pip install ./connectors/shopify), for example:
 # [sources.shopify]
-# shop = "my-store"
+# base_url = "https://my-store.myshopify.com"
 # access_token = "${SHOPIFY_ACCESS_TOKEN}"
 
-# A destination plugin likewise:
+# A destination plugin likewise (pip install ./connectors/mailchimp):
 # [destinations.mailchimp]
 # api_key = "${MAILCHIMP_API_KEY}"
 # list_id = "abc123"
 """
+
+EXAMPLE_CONFIG = example_config()

@@ -6,7 +6,25 @@ import hashlib
 import re
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
-_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+# A phone is told from the other numbers in a message (dates, times, amounts, ids) by its
+# shape: a leading +, a parenthesised area code, digit groups split by spaces or hyphens
+# whose last group has 4 digits (never a date's 2), or a bare run after a word that says
+# "phone". Anything glued to a letter, '#', ':', '/' or a decimal point is left alone.
+_EDGE_BEFORE = r"(?<![\w#:/.,$-])"
+_EDGE_AFTER = r"(?![\w:/]|[.,]\d)"
+_GROUPED = r"\d{2,5}(?:[ -]\d{2,5})*[ -]\d{4}"
+_PHONE = re.compile(
+    _EDGE_BEFORE + "(?:"
+    r"\+\d[\d ().-]{6,}\d"                    # +55 11 98765-4321, +1 (555) 123-4567
+    r"|\(\d{2,3}\)\s?\d{4,5}[ -]?\d{4}"          # (11) 98765-4321
+    r"|" + _GROUPED +                         # 11 98765-4321, 555-123-4567
+    ")" + _EDGE_AFTER
+)
+_LABELLED_PHONE = re.compile(
+    r"(?i)\b(phone|telephone|telefone|tel|celular|mobile|whatsapp|sms|fone)\b"
+    r"([^\d\n]{0,12})(\d{8,15})\b"
+)
+_DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}[/-]\d{2}[/-]\d{2,4}")
 
 
 def mask_email(email: str) -> str:
@@ -23,10 +41,23 @@ def mask_phone(phone: str) -> str:
     return "***" + digits[-2:] if len(digits) > 2 else "***"
 
 
+def _phone(match: re.Match[str]) -> str:
+    found = match.group(0)
+    digits = re.sub(r"\D", "", found)
+    if _DATE_LIKE.fullmatch(found.strip()) or not 8 <= len(digits) <= 15:
+        return found
+    return mask_phone(found)
+
+
 def mask_text(text: str) -> str:
-    """Mask every e-mail address and phone-like number inside free text."""
+    """Mask every e-mail address and phone number inside free text.
+
+    Dates, times, amounts and ids are never masked: an error such as
+    `end 2025-01-01 00:00 is not after start ...` must stay readable.
+    """
     text = _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
-    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+    text = _LABELLED_PHONE.sub(lambda m: m.group(1) + m.group(2) + mask_phone(m.group(3)), text)
+    return _PHONE.sub(_phone, text)
 
 
 PERSONAL_CUSTOMER_FIELDS: tuple[str, ...] = (

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from clientela import __version__, plugins
 from clientela.cli import (
@@ -30,14 +31,17 @@ from clientela.cli import (
 from clientela.cli import report as report_command
 from clientela.cli.common import (
     EXIT_FAILURE,
+    EXIT_OK,
     EXIT_USAGE,
     Failure,
     UserError,
     err_console,
+    plain_metavars,
     report_error,
+    show_connector_notices,
     workspace,
 )
-from clientela.config import ConfigError
+from clientela.config import ConfigError, describe_validation_error
 from clientela.store import StoreError
 
 app = typer.Typer(
@@ -88,8 +92,43 @@ for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve
     commands.register(app)
 report_command.register(app)
 
-USER_ERRORS = (UserError, ConfigError, FileNotFoundError, LookupError)
-FAILURES = (Failure, StoreError, OSError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    UserError, ConfigError, FileNotFoundError, LookupError)
+FAILURES: tuple[type[BaseException], ...] = (Failure, StoreError, OSError)
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """A service that cannot be reached or keeps failing: exit 1, never 'a bug'."""
+    import requests
+
+    from clientela.connectors.errors import ConnectorError
+    from clientela.destinations.batching import Retryable
+
+    return (ConnectorError, Retryable, requests.RequestException)
+
+
+def _bad_input_errors() -> tuple[type[BaseException], ...]:
+    """What a file or value the user handed in raises when it is not what it claims to be
+    (a CSV named .parquet, bytes that are not UTF-8, a rule comparing money with 'abc')."""
+    import duckdb
+    import pyarrow
+
+    return (UnicodeError, pyarrow.ArrowInvalid, duckdb.ConversionException)
+
+
+def _inputs(args: list[str]) -> str:
+    """The files and rules named on the command line, to say which input was at fault."""
+    named = [f"--rule {args[i + 1]!r}" for i, a in enumerate(args[:-1]) if a == "--rule"]
+    named += [a for i, a in enumerate(args) if not a.startswith("-") and Path(a).is_file()
+              and not (i and args[i - 1].startswith("-") and "=" not in args[i - 1])]
+    return ", ".join(named)
+
+
+def _without_debug(args: list[str]) -> tuple[list[str], bool]:
+    """`--debug` anywhere before `--`: errors suggest adding it to the command just run."""
+    end = args.index("--") if "--" in args else len(args)
+    kept = [a for a in args[:end] if a != "--debug"] + args[end:]
+    return kept, len(kept) != len(args)
 
 
 def _local_plugins(args: list[str]) -> list[str]:
@@ -108,15 +147,22 @@ def _local_plugins(args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app and turns errors into one line and an exit code."""
-    args = sys.argv[1:] if argv is None else argv
+    args, debug = _without_debug(sys.argv[1:] if argv is None else list(argv))
+    if debug:
+        args = ["--debug", *args]
+    show_connector_notices()
     try:
         for module in _local_plugins(args):
             plugins.add_local_plugin(module)
         plugins.add_plugin_commands(app)
-        # typer's standalone mode reports usage errors itself (exit 2) and ends with SystemExit
-        app(args=args, prog_name="clientela")
+        command = typer.main.get_command(app)
+        plain_metavars(command)
+        # click's standalone mode reports usage errors itself (exit 2) and ends with SystemExit
+        command(args=args, prog_name="clientela")
     except SystemExit as done:
-        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        # only 0, 1 and 2 leave clientela (a library calling sys.exit(3) is still a failure)
+        code = 0 if done.code is None else done.code
+        return code if code in (EXIT_OK, EXIT_FAILURE, EXIT_USAGE) else EXIT_FAILURE
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return EXIT_FAILURE
@@ -126,17 +172,29 @@ def main(argv: list[str] | None = None) -> int:
     except FAILURES as error:
         _fail(error, args)
         return EXIT_FAILURE
+    except ValidationError as error:
+        # never str(error): pydantic repeats the input, and the input may hold a token
+        _fail(ConfigError(describe_validation_error(error, error.title)), args)
+        return EXIT_USAGE
     except Exception as error:
+        if isinstance(error, _network_errors()):
+            _fail(error, args)
+            return EXIT_FAILURE
+        if isinstance(error, _bad_input_errors()):
+            named = _inputs(args)
+            _fail(UserError(f"{named}: {error}" if named else str(error)), args)
+            return EXIT_USAGE
         _fail(error, args, unexpected=True)
         return EXIT_FAILURE
     return 0
 
 
 def _fail(error: BaseException, args: list[str], *, unexpected: bool = False) -> None:
-    if workspace.debug or "--debug" in args:
+    debug = workspace.debug or "--debug" in args
+    if debug:
         err_console.print(traceback.format_exc(), highlight=False, markup=False)
     report_error(error)
-    if unexpected and not workspace.debug:
+    if unexpected and not debug:
         err_console.print("this looks like a bug in clientela; run again with --debug for details")
 
 

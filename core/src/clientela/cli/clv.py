@@ -14,7 +14,7 @@ import pyarrow as pa
 import typer
 from rich.table import Table
 
-from clientela.cli.common import UserError, console, workspace
+from clientela.cli.common import UserError, console, kpi_problem, workspace
 from clientela.destinations.contacts import CLV_TABLE
 
 MODELS = ("bgnbd", "paretonbd")
@@ -67,8 +67,10 @@ def clv_command(
             report = clv_report(store, horizon_months=horizon, holdout_months=holdout,
                                 model=model, unit=unit, discount_rate=discount_rate,
                                 timezone=settings.timezone, currency=settings.currency)
-        except (ClvFitError, KpiError) as error:
+        except ClvFitError as error:
             raise UserError(" ".join(str(error).split())) from None
+        except KpiError as error:
+            raise kpi_problem(error) from None
     _print_fits(report, unit)
     _print_segments(report, horizon, settings.currency)
     _print_holdout(report, unit)

@@ -7,10 +7,12 @@ code 1; `--debug` adds the traceback for either.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -22,7 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from clientela.config import Settings, load_settings
+from clientela.config import Settings, check_section_names, load_settings
 from clientela.privacy import mask_text
 from clientela.store import Store
 
@@ -58,7 +60,10 @@ class Workspace:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(self.config_file)
+            settings = load_settings(self.config_file)
+            sources, destinations, not_loaded = _section_readers()
+            check_section_names(settings, sources, destinations, also=not_loaded)
+            self._settings = settings
         return self._settings
 
     @property
@@ -75,6 +80,18 @@ class Workspace:
 workspace = Workspace()
 
 
+def _section_readers() -> tuple[set[str], set[str], set[str]]:
+    """Names a `[sources.X]` / `[destinations.X]` section may have: what the loaded plugins
+    registered, and (accepted, never suggested) installed plugin distributions not loaded in
+    this run (CLIENTELA_LOAD_PLUGINS), whose entry points are named `clientela-<name>`."""
+    from clientela.plugins import _entry_points, registry
+
+    found = registry()
+    not_loaded = {entry_point.name.removeprefix("clientela-").replace("-", "_")
+                  for entry_point, _ in _entry_points()}
+    return set(found.items["source"]), set(found.items["destination"]), not_loaded
+
+
 def progress_bar(*, transient: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -89,3 +106,72 @@ def progress_bar(*, transient: bool = False) -> Progress:
 
 def report_error(error: BaseException) -> None:
     err_console.print(f"[bold red]error:[/] {escape(mask_text(str(error)))}", highlight=False)
+
+
+def kpi_problem(error: Exception) -> Exception:
+    """A KPI engine error as the CLI reports it.
+
+    A bad request (unknown metric, empty period) is the user's to fix: exit 2.
+    A store that lacks the data a metric needs is not a usage mistake: exit 1.
+    """
+    from clientela.kpi.errors import MissingDataError
+
+    text = " ".join(str(error).split())
+    return Failure(text) if isinstance(error, MissingDataError) else UserError(text)
+
+
+class _NoticeHandler(logging.Handler):
+    """Prints connector notices (a long wait on a rate limit, a retry) on stderr, one line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err_console.print(f"[yellow]{escape(mask_text(record.getMessage()))}[/]", highlight=False)
+
+
+_notices = _NoticeHandler(level=logging.WARNING)
+
+
+def show_connector_notices() -> None:
+    """Let a person see why a sync or push is waiting: `Mailchimp answered 503; retrying in 8 s,
+    attempt 3 of 10`. The connectors log these at WARNING (see `clientela.connectors.retry`)."""
+    from clientela.connectors.retry import NOTICE_LOGGER
+
+    logger = logging.getLogger(NOTICE_LOGGER)
+    if _notices not in logger.handlers:
+        logger.addHandler(_notices)
+
+
+
+def plain_metavars(command: Any) -> None:
+    """Give every option and argument of a built click command, without a metavar of its own,
+    click's plain one: PATH, INTEGER, TEXT; nothing after a flag.
+
+    typer shows the Python type otherwise (`<bool>` after a flag, `<list[str]>`, `{path}` in
+    the usage line), which reads like a bug to a person at a terminal.
+    """
+    for param in getattr(command, "params", []):
+        if param.param_type_name == "argument":
+            shown = (param.metavar or (param.name or "value").upper().rstrip("_")).rstrip(".")
+            param.metavar = shown
+            # the usage line writes a required argument as {PATH}; the name alone reads better,
+            # and the type column would only repeat it
+            usage = shown + ("..." if param.nargs != 1 else "")
+            param._usage_display_name = lambda usage=usage, required=param.required: \
+                usage if required else f"[{usage}]"
+            param.display_type_rich = lambda ctx: None
+        elif param.metavar is not None:
+            continue
+        elif getattr(param, "is_flag", False) or getattr(param, "is_bool_flag", False):
+            param.metavar = ""
+        else:
+            bare = param.bare_type() if hasattr(param, "bare_type") else "str"
+            element = bare.removeprefix("list[").removesuffix("]")
+            param.metavar = {"int": "INTEGER", "float": "NUMBER", "Path": "PATH",
+                             "bool": ""}.get(element, "TEXT")
+    if hasattr(command, "get_help_option"):
+        from typer._click.core import Context
+
+        help_option = command.get_help_option(Context(command))
+        if help_option is not None:
+            help_option.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        plain_metavars(sub)

@@ -7,18 +7,20 @@ and what was expected.
 
 from __future__ import annotations
 
+import difflib
 import json
-import math
+import re
+import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from clientela.cli.common import UserError, console, workspace
-
-FORMATS = ("table", "csv", "json", "parquet")
+from clientela.cli.common import UserError, console, kpi_problem, workspace
+from clientela.cli.kpi_output import output_format, print_table, write_file
 
 
 def parse_param_flags(values: list[str]) -> dict[str, dict[str, Any]]:
@@ -39,151 +41,239 @@ def parse_param_flags(values: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def parse_compare(text: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    """`--compare 2025-01:2025-03,2025-04:2025-06` -> two half-open local ranges."""
+    """`--compare 2025-01:2025-04,2025-04:2025-07` -> two half-open local ranges: each TO is
+    the first period *not* counted, like --to, so the example compares Jan-Mar with Apr-Jun."""
     from clientela.kpi.periods import parse_bound
 
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 2 or any(p.count(":") != 1 for p in parts):
         raise UserError(f"--compare {text!r}: expected BEFORE_FROM:BEFORE_TO,AFTER_FROM:AFTER_TO "
-                        "such as 2025-01:2025-03,2025-04:2025-06")
+                        "such as 2025-01:2025-04,2025-04:2025-07")
     pairs = []
     for part in parts:
         lo, hi = part.split(":")
         try:
-            start, end = parse_bound(lo), parse_bound(hi, inclusive=True)
+            start, end = parse_bound(lo), parse_bound(hi)
         except ValueError as error:
             raise UserError(f"--compare: {error}") from None
+        if end <= start:
+            raise UserError(f"--compare {part!r}: the end must come after the start (the end "
+                            "is not included: 2025-01:2025-04 is January to March)")
         pairs.append((start.isoformat(), end.isoformat()))
     return pairs[0], pairs[1]
 
 
-def _bound(flag: str, text: str, *, inclusive: bool) -> str:
+def _bound(flag: str, text: str) -> str:
     from clientela.kpi.periods import parse_bound
 
     try:
-        return parse_bound(text, inclusive=inclusive).isoformat()
+        return parse_bound(text).isoformat()
     except ValueError as error:
         raise UserError(f"{flag}: {error}") from None
 
 
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.4f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
-    return str(value)
+def _next_month(today: date) -> str:
+    year, month = (today.year, today.month + 1) if today.month < 12 else (today.year + 1, 1)
+    return f"{year:04d}-{month:02d}"
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
-    table = Table(title=title, show_lines=False)
-    for name in columns:
-        table.add_column(name, justify="right" if name in (
-            "value", "before", "after", "change", "relative_change") else "left")
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
-    console.print(table)
+# -- names ------------------------------------------------------------------------------------
 
 
-def write_output(result: Any, fmt: str, output: Path | None) -> None:
-    arrow = result.to_arrow()
-    if fmt == "table":
-        hide = {"period_start", "period_end"}
-        columns = [c for c in arrow.column_names if c not in hide]
-        rows = arrow.to_pylist()
-        if all(r.get("item") is None for r in rows):
-            columns.remove("item")
-        print_table(rows, columns, "KPIs")
-        return
-    if fmt == "parquet":
-        if output is None:
-            raise UserError("--format parquet needs --output FILE")
-        import pyarrow.parquet as pq
-
-        pq.write_table(arrow, output)
-        console.print(f"wrote {arrow.num_rows} rows to {output}")
-        return
-    frame = result.to_pandas()
-    text = frame.to_csv(index=False) if fmt == "csv" else frame.to_json(
-        orient="records", date_format="iso", indent=2)
-    if output is None:
-        typer.echo(text, nl=fmt == "json")
-    else:
-        output.write_text(text, encoding="utf-8")
-        console.print(f"wrote {arrow.num_rows} rows to {output}")
+def _slug(text: str) -> str:
+    """'Ticket médio' -> 'ticket_medio'."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", plain.lower()).strip("_")
 
 
-def list_metrics() -> None:
+def metric_aliases() -> dict[str, str]:
+    """PT-BR (and English) titles as names: `ticket_medio` -> `aov`, `evasao` -> `churn_rate`.
+    A metric's own name always wins over another's alias."""
     from clientela.plugins import registry
 
-    table = Table(title="Metrics")
-    for name in ("name", "title", "título", "unit", "slices", "description"):
-        table.add_column(name, overflow="fold", no_wrap=name == "name")
+    metrics = registry().metrics
+    aliases: dict[str, str] = {}
+    for metric in metrics.values():
+        for title in (metric.title_pt, metric.title):
+            alias = _slug(title)
+            if alias and alias not in metrics:
+                aliases.setdefault(alias, metric.name)
+    return aliases
+
+
+def resolve_metric(name: str) -> str:
+    """A metric name or alias, or a UserError with the nearest names."""
+    from clientela.plugins import registry
+
+    metrics = registry().metrics
+    if name in metrics:
+        return name
+    aliases = metric_aliases()
+    key = _slug(name)
+    if key in metrics:
+        return key
+    if key in aliases:
+        return aliases[key]
+    close = difflib.get_close_matches(key, [*metrics, *aliases], n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UserError(f"unknown metric {name!r}{hint} (see `clientela kpi --list`)")
+
+
+# -- the catalogue ----------------------------------------------------------------------------
+
+
+def _catalogue() -> list[Any]:
+    from clientela.plugins import registry
+
     found = list(registry().metrics.values())
-    groups = list(dict.fromkeys(m.group for m in found))  # catalogue order, KPIS.md sections
-    for metric in sorted(found, key=lambda m: groups.index(m.group)):
-        table.add_row(metric.name, metric.title, metric.title_pt, metric.unit,
-                      ", ".join(metric.slices) or "—", metric.description)
+    groups = list(dict.fromkeys(m.group for m in found))  # catalogue order, by section
+    return sorted(found, key=lambda m: groups.index(m.group))
+
+
+def _describe(metric: Any, aliases: dict[str, str]) -> dict[str, Any]:
+    params = metric.params.model_json_schema().get("properties", {})
+    return {
+        "name": metric.name, "title": metric.title, "title_pt": metric.title_pt,
+        "group": metric.group, "unit": metric.unit, "slices": list(metric.slices),
+        "measures": list(metric.measures), "needs": list(metric.needs),
+        "aliases": sorted(a for a, n in aliases.items() if n == metric.name),
+        "params": {key: {"default": spec.get("default"), "description": spec.get("description")}
+                   for key, spec in params.items()},
+        "description": metric.description,
+    }
+
+
+def list_metrics(fmt: str) -> None:
+    """Name and title (both languages), readable at 80 columns; --describe NAME for the rest."""
+    aliases = metric_aliases()
+    if fmt == "json":
+        typer.echo(json.dumps([_describe(m, aliases) for m in _catalogue()], indent=2,
+                              ensure_ascii=False))
+        return
+    if fmt != "table":
+        raise UserError(f"--list --format {fmt}: expected table or json")
+    table = Table(title="Metrics (clientela kpi --describe NAME for the details)",
+                  title_justify="left", pad_edge=False)
+    table.add_column("name", no_wrap=True)
+    table.add_column("title / título", overflow="fold")
+    for metric in _catalogue():
+        title = metric.title if metric.title == metric.title_pt \
+            else f"{metric.title} / {metric.title_pt}"
+        table.add_row(metric.name, title)
     console.print(table)
+
+
+def describe_metric(name: str, fmt: str) -> None:
+    from clientela.plugins import registry
+
+    metric = registry().metrics[resolve_metric(name)]
+    described = _describe(metric, metric_aliases())
+    if fmt == "json":
+        typer.echo(json.dumps(described, indent=2, ensure_ascii=False))
+        return
+    lines = [f"[bold]{metric.name}[/]: {escape(metric.title)} / {escape(metric.title_pt)}",
+             escape(metric.description), ""]
+    for key in ("group", "unit", "slices", "measures", "needs", "aliases"):
+        value = described[key]
+        text = ", ".join(value) if isinstance(value, list) else str(value)
+        lines.append(f"{key}: {escape(text) or '—'}")
+    for key, spec in described["params"].items():
+        lines.append(f"--param {metric.name}.{key}={spec['default']}: "
+                     f"{escape(spec['description'] or '')}")
+    console.print("\n".join(lines), highlight=False)
 
 
 def kpi(
     metrics: Annotated[list[str] | None, typer.Argument(
-        help="Metric names (see --list), e.g. revenue aov retention_rate.")] = None,
+        metavar="METRIC",
+        help="Metric names or their PT-BR titles (see --list), e.g. revenue aov "
+        "ticket_medio.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the metrics and exit.")] = False,
+    describe: Annotated[str | None, typer.Option(
+        "--describe", metavar="NAME", help="Everything about one metric: unit, slices, "
+        "params, description.")] = None,
     grain: Annotated[str | None, typer.Option(
-        "--grain", help="day, week, month, quarter or year: a time series.")] = None,
+        "--grain", metavar="GRAIN", help="day, week, month, quarter or year: a time series.")] = None,
     from_: Annotated[str | None, typer.Option(
-        "--from", help="First period, e.g. 2025-01 or 2025-01-15 (workspace time zone).")] = None,
+        "--from", metavar="PERIOD", help="Start, included: 2025-01 or 2025-01-15 (workspace "
+        "time zone).")] = None,
     to: Annotated[str | None, typer.Option(
-        "--to", help="Last period, inclusive, e.g. 2025-12 (default: the current month).")] = None,
+        "--to", metavar="PERIOD", help="End, NOT included, like the Python API: --from 2025-01 "
+        "--to 2026-01 is the year 2025 (default: the end of the current month).")] = None,
     by: Annotated[str | None, typer.Option(
-        "--by", help="Slice: channel, store_id, salesperson_id, acquisition_channel or "
-        "segment.")] = None,
+        "--by", metavar="SLICE", help="Slice: channel, store_id, salesperson_id, "
+        "acquisition_channel or segment.")] = None,
     segmenter: Annotated[str, typer.Option(
-        "--segmenter", help="The segmenter behind --by segment (see `clientela segments`).")
-    ] = "rfm",
+        "--segmenter", metavar="NAME", help="The segmenter behind --by segment (see "
+        "`clientela segments`).")] = "rfm",
     compare: Annotated[str | None, typer.Option(
-        "--compare", help="Before and after periods: 2025-01:2025-03,2025-04:2025-06.")] = None,
+        "--compare", metavar="FROM:TO,FROM:TO", help="Before and after, each end not included: "
+        "2025-01:2025-04,2025-04:2025-07 is Jan-Mar against Apr-Jun.")] = None,
     as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Instant for point-in-time metrics (recency, RFM, LTV); a date means "
-        "its start.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+        "--as-of", metavar="WHEN", help="Instant for point-in-time metrics (recency, RFM, "
+        "LTV); a date means its start.")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", metavar="FORMAT", help="table, csv, json, parquet or xlsx (default: table, "
+        "or the --output file's extension).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="FILE", help="Write to FILE (.csv, .json, .parquet, "
+        ".xlsx).")] = None,
+    lang: Annotated[str, typer.Option(
+        "--lang", metavar="LANG", help="Numbers in the table: en (R$1,234.56) or pt-BR "
+        "(R$ 1.234,56).")] = "en",
     param: Annotated[list[str] | None, typer.Option(
-        "--param", help="metric.key=value, e.g. lapsed_customers.lapse_days=90 (repeatable).")
-    ] = None,
+        "--param", metavar="METRIC.KEY=VALUE",
+        help="e.g. lapsed_customers.lapse_days=90 (repeatable).")] = None,
 ) -> None:
-    """Compute KPIs over a period, as a time series, by slice, or before vs after."""
-    if list_:
-        list_metrics()
-        return
-    from clientela.kpi import GRAINS, SLICES, KpiError, compute
+    """Compute KPIs over a period, as a time series, by slice, or before vs after.
 
+    Periods are half-open, like the Python API: --from is included, --to is not.
+    """
+    from clientela.formatting import LANGUAGES
+    from clientela.kpi import GRAINS, SLICES, KpiError, compute
+    from clientela.plugins import registry
+
+    if lang not in LANGUAGES:
+        raise UserError(f"--lang {lang!r}: expected one of {', '.join(LANGUAGES)}")
+    if list_:
+        list_metrics(fmt or "table")
+        return
+    if describe is not None:
+        describe_metric(describe, fmt or "table")
+        return
     if not metrics:
         raise UserError("name at least one metric (see `clientela kpi --list`)")
-    if fmt not in FORMATS:
-        raise UserError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    chosen = list(dict.fromkeys(resolve_metric(name) for name in metrics))
+    shape = output_format(fmt, output)
     if grain is not None and grain not in GRAINS:
         raise UserError(f"--grain {grain!r}: expected one of {', '.join(GRAINS)}")
     if by is not None and by not in SLICES:
         raise UserError(f"--by {by!r}: expected one of {', '.join(SLICES)}")
-    params = parse_param_flags(param or [])
+    params = {resolve_metric(name): values
+              for name, values in parse_param_flags(param or []).items()}
     pair = parse_compare(compare) if compare else None
     start = end = None
     if pair is None:
         if from_ is None:
             raise UserError("--from is required (e.g. --from 2025-01), unless --compare is given")
-        start = _bound("--from", from_, inclusive=False)
-        end = _bound("--to", to or date.today().strftime("%Y-%m"), inclusive=True)
+        start = _bound("--from", from_)
+        end = _bound("--to", to) if to else _bound("--to", _next_month(date.today()))
+        if end <= start:
+            raise UserError(f"--from {from_} --to {to} is empty: --to is not included "
+                            "(--from 2025-01 --to 2025-02 is January 2025)")
     settings = workspace.settings.workspace
     with workspace.store(read_only=True) as store:
         try:
-            result = compute(store, metrics, start=start, end=end, grain=grain, by=by,
+            result = compute(store, chosen, start=start, end=end, grain=grain, by=by,
                              timezone=settings.timezone, currency=settings.currency,
                              params=params, as_of=as_of, compare=pair, segmenter=segmenter)
         except KpiError as error:
-            raise UserError(str(error)) from None
-    write_output(result, fmt, output)
+            raise kpi_problem(error) from None
+    units = {name: metric.unit for name, metric in registry().metrics.items()}
+    if shape == "table":
+        print_table(result.to_arrow(), units=units, currency=settings.currency, lang=lang)
+    else:
+        write_file(result.to_arrow(), shape, output, units)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from clientela.cli.common import UserError, console, workspace
+from clientela.cli.common import UserError, console, kpi_problem, workspace
 
 
 def _as_of(text: str | None, timezone: str) -> datetime:
@@ -113,7 +113,7 @@ def segments(
             raise UserError(f"--param for {name}: {error.errors()[0]['loc']}: "
                             f"{error.errors()[0]['msg']}") from None
         except KpiError as error:
-            raise UserError(str(error)) from None
+            raise kpi_problem(error) from None
         save(store, name, scores)
         summary = summarize(name, scores)
     if output is not None:

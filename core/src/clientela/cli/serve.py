@@ -11,13 +11,36 @@ source whose `SourceSpec` carries a `WebhookSpec` is served at
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from clientela.cli.common import UserError, console, workspace
+from clientela.cli.common import Failure, UserError, console, workspace
+
+
+def _section_of(model_title: str, sources: Mapping[str, object]) -> str:
+    """'NuvemshopConfig' -> 'sources.nuvemshop', to name the section at fault."""
+    title = model_title.lower()
+    for name in sources:
+        if title.startswith(name.lower()):
+            return f"sources.{name}"
+    return "sources"
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A busy port is a failure to start (exit 1) said plainly, not a server traceback."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise Failure(f"cannot listen on {host}:{port}: {error.strerror or error}; "
+                          "stop what uses it or pick another --port") from None
 
 if TYPE_CHECKING:
     from clientela.webhooks import Receiver
@@ -38,7 +61,9 @@ def destination_openers() -> dict[str, Callable[[], Any]]:
 def build_receiver(spool: Path | None, batch_size: int, apply: bool,
                    exports: Path | None) -> Receiver:
     """The receiver (and its applier) for the sources with a declared webhook and a secret."""
-    from clientela.config import ConfigError
+    from pydantic import ValidationError
+
+    from clientela.config import ConfigError, describe_validation_error
     from clientela.webhooks import (
         Applier,
         Receiver,
@@ -60,6 +85,10 @@ def build_receiver(spool: Path | None, batch_size: int, apply: bool,
                         f"source that declares a webhook ({names})")
     try:
         mappers = build_mappers(settings.sources, webhooks)
+    except ValidationError as error:
+        # never str(error): pydantic's text repeats the section's values, access token included
+        raise UserError("cannot build the webhook mappers:\n" + describe_validation_error(
+            error, _section_of(error.title, settings.sources))) from None
     except (ConfigError, ValueError) as error:
         raise UserError(f"cannot build the webhook mappers: {error}") from None
     store_path = workspace.store_path
@@ -110,6 +139,7 @@ def serve(
     page = live.for_store(workspace.store_path, host=host, token=report_token, lang=report_lang,
                           timezone=settings.workspace.timezone, currency=settings.workspace.currency,
                           title=workspace.store_path.name, memory_limit=settings.workspace.memory_limit)
+    _check_port_free(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if secrets_from(settings.sources, declared_webhooks()):
         receiver = build_receiver(spool, batch_size, apply, exports)

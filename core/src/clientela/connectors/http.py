@@ -44,6 +44,46 @@ def make_session(
     return session
 
 
+def unreachable_reason(url: str, error: BaseException) -> str:
+    """Which host could not be reached and why, in words: 'shop.example.com:443: DNS lookup
+    failed'. Never the path or query string (they may carry credentials)."""
+    parts = urlsplit(url)
+    where = parts.hostname or "?"
+    if parts.port:
+        where += f":{parts.port}"
+    text = str(error)
+    if isinstance(error, requests.exceptions.SSLError):
+        why = "TLS failure" + (": certificate not trusted" if "CERTIFICATE_VERIFY" in text else "")
+    elif isinstance(error, requests.Timeout):
+        why = "timed out"
+    elif "NameResolution" in text or "Name or service not known" in text \
+            or "nodename nor servname" in text or "getaddrinfo" in text:
+        why = "DNS lookup failed (no such host)"
+    elif "Connection refused" in text or "ConnectionRefused" in text:
+        why = "connection refused (nothing listening)"
+    elif isinstance(error, requests.exceptions.ChunkedEncodingError):
+        why = "connection dropped mid-answer"
+    elif "reset" in text.lower() or "aborted" in text.lower():
+        why = "connection reset"
+    else:
+        why = type(error).__name__
+    return f"{where}: {why}"
+
+
+def probe(platform: str, url: str, *, timeout: float | None = None) -> None:
+    """Check within seconds that `url`'s host answers (DNS, TCP and, for https, TLS), or
+    raise an `HttpError` naming the host and why. For a `--dry-run`, which must not spend
+    minutes retrying a service it cannot reach: call it before the first request."""
+    from clientela.connectors.retry import PROBE_TIMEOUT
+
+    wait = PROBE_TIMEOUT[0] if timeout is None else timeout
+    try:
+        requests.head(url, timeout=(wait, wait), allow_redirects=False)
+    except requests.RequestException as error:
+        raise HttpError(platform, "HEAD", urlsplit(url).path or "/", None,
+                        unreachable_reason(url, error), transient=False) from None
+
+
 @dataclass
 class ApiClient:
     platform: str
@@ -116,11 +156,11 @@ class ApiClient:
                                             timeout=self.timeout)
         except requests.exceptions.SSLError as error:
             raise HttpError(self.platform, method, self.path_of(url), None,
-                            f"TLS failure ({type(error).__name__})", transient=False) from None
+                            f"{unreachable_reason(url, error)}", transient=False) from None
         except (requests.ConnectionError, requests.Timeout,
                 requests.exceptions.ChunkedEncodingError) as error:
             raise HttpError(self.platform, method, self.path_of(url), None,
-                            f"{type(error).__name__}", transient=True) from None
+                            unreachable_reason(url, error), transient=True) from None
         self.limiter.after_response(response)
         if response.status_code >= 400:
             raise self._error(method, url, response)

@@ -23,7 +23,13 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_e
 
 from clientela.connectors.errors import HttpError
 
-log = logging.getLogger("clientela.connectors")
+NOTICE_LOGGER = "clientela.connectors"
+"""Retries are logged here; a wait of NOTICE_SECONDS or more at WARNING, which the CLI shows."""
+NOTICE_SECONDS = 1.0
+log = logging.getLogger(NOTICE_LOGGER)
+
+PROBE_TIMEOUT: tuple[float, float] = (3.0, 10.0)
+"""(connect, read) seconds for a call that only checks a service answers (a `--dry-run`)."""
 
 T = TypeVar("T")
 Sleep = Callable[[float], None]
@@ -62,6 +68,18 @@ class RetryPolicy:
     """Wait after a 429 that says nothing about when to come back."""
     throttle_max: float = 300.0
     sleep: Sleep = field(default=time.sleep)
+    platform: str = ""
+    """Named in retry notices; `HttpError`s carry their own platform."""
+
+    @classmethod
+    def probe(cls, **overrides: object) -> RetryPolicy:
+        """For a `--dry-run`, which must say within seconds that a service cannot be reached
+        rather than retry for minutes: two tries, short waits. Pair with `PROBE_TIMEOUT`."""
+        options: dict[str, object] = {"attempts": 2, "throttle_attempts": 3,
+                                      "backoff_initial": 0.25, "backoff_max": 1.0,
+                                      "throttle_max": 5.0}
+        options.update(overrides)
+        return cls(**options)  # type: ignore[arg-type]
 
     def _wait(self) -> Callable[[RetryCallState], float]:
         backoff = wait_random_exponential(multiplier=self.backoff_initial, max=self.backoff_max)
@@ -84,17 +102,53 @@ class RetryPolicy:
     def call(self, attempt: Callable[[], T]) -> T:
         """Run `attempt` until it succeeds, fails for good, or the budget is spent."""
 
-        def log_retry(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            wait = state.next_action.sleep if state.next_action else 0.0
-            log.info("retrying in %.2fs (attempt %d): %s", wait, state.attempt_number, error)
+        def attempts_for(error: BaseException | None) -> int:
+            throttled = isinstance(error, HttpError) and error.throttled
+            return self.throttle_attempts if throttled else self.attempts
 
         retrying = Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, HttpError) and e.transient),
             wait=self._wait(),
             stop=self._stop,
             sleep=self.sleep,
-            before_sleep=log_retry,
+            before_sleep=announce_retry(self.platform, attempts_for),
             reraise=True,
         )
         return retrying(attempt)
+
+
+def what_happened(platform: str, error: BaseException | None) -> str:
+    """'Mailchimp answered 503', 'Shopify could not be reached (connection refused)'."""
+    if isinstance(error, HttpError):
+        if error.status is not None:
+            return f"{error.platform} answered {error.status}"
+        reason = f" ({error.detail})" if error.detail else ""
+        return f"{error.platform} could not be reached{reason}"
+    status = getattr(error, "status", None) or getattr(error, "status_code", None)
+    name = platform or "the service"
+    if isinstance(status, int):
+        return f"{name} answered {status}"
+    return f"{name} failed ({error})" if error is not None else f"{name} failed"
+
+
+def retry_notice(platform: str, error: BaseException | None, wait: float, attempt: int,
+                 attempts: int) -> str:
+    """'Mailchimp answered 503; retrying in 8 s, attempt 3 of 10' (`attempt` is the next one)."""
+    shown = f"{wait:.0f}" if wait >= 1 else f"{wait:.1f}"
+    return f"{what_happened(platform, error)}; retrying in {shown} s, attempt {attempt} of {attempts}"
+
+
+def announce_retry(platform: str, attempts: int | Callable[[BaseException | None], int]
+                   ) -> Callable[[RetryCallState], None]:
+    """A tenacity `before_sleep` that logs `retry_notice`: at WARNING (shown by the CLI) when
+    the wait is long enough for a person to wonder, at INFO otherwise. Any tenacity loop can
+    pass it, e.g. `Retrying(..., before_sleep=announce_retry("Mailchimp", 10))`."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        total = attempts(error) if callable(attempts) else attempts
+        level = logging.WARNING if wait >= NOTICE_SECONDS else logging.INFO
+        log.log(level, "%s", retry_notice(platform, error, wait, state.attempt_number + 1, total))
+
+    return before_sleep

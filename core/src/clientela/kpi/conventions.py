@@ -448,6 +448,46 @@ def days_between(earlier: ir.TimestampValue, later: ir.TimestampValue | datetime
     return (seconds.cast("float64") / SECONDS_PER_DAY).floor().cast("int64")
 
 
+def calendar_days_between(ctx: MetricContext, earlier: ir.TimestampValue,
+                          later: ir.TimestampValue | datetime) -> ir.IntegerValue:
+    """Calendar days from the local date of `earlier` to the local date of `later`, both in
+    the workspace time zone: an order placed yesterday, at any hour, is 1 day ago, one
+    placed today 0 (recency, RFM's R). Whole local days since 1970 subtracted, so every
+    engine agrees."""
+    from clientela.kpi.localtime import offset_intervals, utc_offset
+
+    later_expr = ibis.literal(later, type="timestamp") if isinstance(later, datetime) else later
+    intervals = offset_intervals(ctx.timezone, *_order_span(ctx))
+
+    def day(moment: ir.TimestampValue) -> ir.IntegerValue:
+        # whole epoch seconds as float before dividing: PostgreSQL truncates integer division
+        local = (epoch(moment) + utc_offset(moment, intervals)).cast("float64")
+        return (local / SECONDS_PER_DAY).floor().cast("int64")
+
+    return day(later_expr) - day(earlier)
+
+
+def first_order_at(ctx: MetricContext) -> datetime | None:
+    """The instant (naive UTC) of the store's first order of any status, or None: where a
+    metric that looks at the whole history starts, whatever the year (CDNOW begins in 1997)."""
+    orders = ctx.table("orders")
+    found = orders.aggregate(lo=orders.placed_at.min()).to_pyarrow()["lo"][0].as_py()
+    return found.replace(tzinfo=None) if found is not None else None
+
+
+def _order_span(ctx: MetricContext) -> tuple[datetime, datetime]:
+    """From the first order in the store to the latest instant the context looks at: the
+    range a zone's offset changes must cover for local days to be exact. Asked of the engine
+    only for a zone that has ever changed its offset."""
+    from clientela.kpi.localtime import is_fixed
+
+    hi = max(ctx.end, ctx.as_of)
+    if is_fixed(ctx.timezone):
+        return hi, hi
+    lo = first_order_at(ctx) or hi
+    return min(lo, hi), hi
+
+
 def indicator(condition: ir.BooleanValue) -> ir.IntegerValue:
     """1 where `condition` holds, 0 where it does not, null where it is null (as a CAST
     gives): a boolean to add up or keep as a 0/1 column. Written as a CASE because

@@ -39,7 +39,12 @@ class KpiResult:
         return self.table.to_pandas()
 
     def to_polars(self) -> pl.DataFrame:
-        import polars as pl
+        try:
+            import polars as pl
+        except ImportError:
+            raise ImportError("to_polars() needs polars, an optional extra: "
+                              "pip install 'clientela[polars]' (from a checkout: "
+                              "pip install './core[polars]')") from None
 
         frame = pl.from_arrow(self.table)
         assert isinstance(frame, pl.DataFrame)

@@ -7,7 +7,7 @@ customer active in two channels would otherwise be retained twice.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import ibis
@@ -109,7 +109,7 @@ def _summary_and_items(summary: ir.Table, items: ir.Table, keys: list[str],
 
 def recency_days(ctx: MetricContext, params: NoParams) -> ir.Table:
     h = cv.history_at(ctx, at="as_of")
-    h = cv.with_slice(ctx, h.mutate(days=cv.days_between(h.last_at, h.at)))
+    h = cv.with_slice(ctx, h.mutate(days=cv.calendar_days_between(ctx, h.last_at, h.at)))
     stats = cv.summarize(h, ctx, value=h.days.mean(), customers=h.count())
     summary = cv.join_keys(stats, cv.median_of(h, "days", ctx.keys), ctx.keys)
     bucket = (h.days.cast("float64") / MONTH_DAYS).floor().cast("int64") * MONTH_DAYS
@@ -249,9 +249,6 @@ def _return_table(episodes: ir.Table, keys: list[str]) -> ir.Table:
                       returned=per.returned, at_risk=per.at_risk)
 
 
-HISTORY_START = datetime(2000, 1, 1)
-
-
 def avg_frequency(ctx: MetricContext, params: NoParams) -> ir.Table:
     h = cv.with_slice(ctx, cv.history_at(ctx, at="as_of"))
     summary = cv.summarize(h, ctx, value=h.orders.cast("float64").mean(), customers=h.count())
@@ -267,8 +264,11 @@ def _best_month(ctx: MetricContext) -> ir.Table:
     if ctx.periods and ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)
     until = ctx.end if ctx.periods else ctx.as_of
-    months = cv.local_months(ctx, HISTORY_START, until)
-    o = cv.valid_orders(ctx, since=HISTORY_START, until=until, amounts=())
+    since = cv.first_order_at(ctx)  # no assumption about when a store's history begins
+    if since is None or since >= until:
+        since = until - timedelta(days=1)  # no order yet: one empty month, no best month
+    months = cv.local_months(ctx, since, until)
+    o = cv.valid_orders(ctx, since=since, until=until, amounts=())
     o = cv.with_month(cv.with_slice(ctx, o), "placed_at", months)
     slices = [k for k in ctx.keys if k != PERIOD_COLUMN]
     if ctx.periods:
@@ -286,7 +286,10 @@ def _best_month(ctx: MetricContext) -> ir.Table:
 
 
 class CohortParams(NoParams):
-    max_months: int = Field(default=12, ge=0, le=120)
+    max_months: int | None = Field(
+        default=None, ge=0, le=1200,
+        description="Last month k shown after each cohort's first; unset: every month up to "
+        "the as-of date, so no history is cut without saying so.")
 
 
 def cohort_retention(ctx: MetricContext, params: CohortParams) -> ir.Table:
@@ -314,7 +317,8 @@ def cohort_retention(ctx: MetricContext, params: CohortParams) -> ir.Table:
     cells = cells.mutate(k=cells._month - cells.cohort)
     counts = cells.group_by([*ctx.keys, "cohort_label", "k"]).aggregate(customers=cells.count())
     # every cell whose month has begun before the as-of date, zeros included
-    grid = sizes.mutate(k=ibis.range(0, params.max_months + 1)).unnest("k")
+    reach = len(months) - 1 if params.max_months is None else params.max_months
+    grid = sizes.mutate(k=ibis.range(0, reach + 1)).unnest("k")
     grid = grid.filter(grid.cohort + grid.k <= _last_month(ctx, months, grid))
     found = _fill(grid, counts, [*ctx.keys, "cohort_label"])
     k_text = ibis.ifelse(found.k < 10, "0" + found.k.cast("string"), found.k.cast("string"))

@@ -100,7 +100,7 @@ def rfm_table(ctx: MetricContext, params: RfmParams | None = None) -> ir.Table:
     keys = [PERIOD_COLUMN] if ctx.periods else []  # a series ranks each period apart
     base = history.select(
         "customer_id", *keys,
-        recency_days=cv.days_between(history.last_at, history.at),
+        recency_days=cv.calendar_days_between(ctx, history.last_at, history.at),
         frequency=history.orders,
         monetary=monetary,
         revenue=history.revenue,
