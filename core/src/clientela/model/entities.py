@@ -7,7 +7,6 @@ anything else a source knows goes into a customer's free `attributes`.
 from __future__ import annotations
 
 import json
-from datetime import date
 from decimal import Decimal
 from typing import ClassVar
 
@@ -15,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from clientela.model.base import Record
 from clientela.model.types import (
+    BirthDate,
     CampaignKind,
     Consent,
     Key,
@@ -24,6 +24,8 @@ from clientela.model.types import (
     OpportunityStatus,
     OrderStatus,
     Rate,
+    StoreDate,
+    StoreInt,
     UtcDatetime,
 )
 
@@ -41,7 +43,7 @@ class Customer(Record):
     phone: str | None = Field(default=None, max_length=32)
     first_name: str | None = None
     last_name: str | None = None
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime | None = None
     acquisition_channel: Label | None = None
@@ -116,8 +118,8 @@ class Order(Record):
     store_id: Key | None = None
     salesperson_id: Key | None = None
     coupon: str | None = None
-    loyalty_points_earned: int = Field(default=0, ge=0)
-    loyalty_points_redeemed: int = Field(default=0, ge=0)
+    loyalty_points_earned: StoreInt = Field(default=0, ge=0)
+    loyalty_points_redeemed: StoreInt = Field(default=0, ge=0)
     loyalty_discount: Money = ZERO
 
     @field_validator("currency")
@@ -157,7 +159,7 @@ class OrderLine(Record):
     product_id: Key | None = None
     product_name: str | None = None
     category: str | None = None
-    quantity: int = Field(gt=0)
+    quantity: StoreInt = Field(gt=0)
     unit_price: Money
     discount: Money = ZERO
     total: Money
@@ -212,7 +214,7 @@ class LoyaltyEvent(Record):
     event_id: Key
     customer_id: Key
     kind: LoyaltyEventKind
-    points: int
+    points: StoreInt
     occurred_at: UtcDatetime
     order_id: Key | None = None
     expires_at: UtcDatetime | None = None
@@ -259,7 +261,7 @@ class NpsResponse(Record):
 
     response_id: Key
     customer_id: Key | None = None
-    score: int = Field(ge=0, le=10)
+    score: StoreInt = Field(ge=0, le=10)
     responded_at: UtcDatetime
     channel: Label | None = None
     comment: str | None = None
@@ -273,7 +275,7 @@ class MarketingSpend(Record):
     key_fields: ClassVar[tuple[str, ...]] = ("day", "channel")
     version_field: ClassVar[str | None] = None
 
-    day: date
+    day: StoreDate
     channel: Label
     amount: Money = Field(ge=0)
     campaign_id: Key | None = None
@@ -285,10 +287,10 @@ class Traffic(Record):
     key_fields: ClassVar[tuple[str, ...]] = ("day", "channel")
     version_field: ClassVar[str | None] = None
 
-    day: date
+    day: StoreDate
     channel: Label
-    sessions: int = Field(ge=0)
-    visitors: int | None = Field(default=None, ge=0)
+    sessions: StoreInt = Field(ge=0)
+    visitors: StoreInt | None = Field(default=None, ge=0)
 
 
 ENTITIES: tuple[type[Record], ...] = (

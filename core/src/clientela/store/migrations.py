@@ -52,7 +52,12 @@ def _v1() -> list[str]:
     ]
 
 
-MIGRATIONS: list[Callable[[], list[str]]] = [_v1]
+def _import_quarantine_lifecycle() -> list[str]:
+    """A quarantined record is resolved when the same source later lands its key."""
+    return [f"ALTER TABLE {QUARANTINE_TABLE} ADD COLUMN IF NOT EXISTS resolved_at TIMESTAMP"]
+
+
+MIGRATIONS: list[Callable[[], list[str]]] = [_v1, _import_quarantine_lifecycle]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -58,6 +58,7 @@ class StreamSummary:
             "unchanged": self.counts.unchanged,
             "stale": self.counts.stale,
             "quarantined": self.quarantined,
+            "duplicates": self.counts.duplicates,
         }
 
 
