@@ -99,19 +99,23 @@ def _utc(value: datetime, info: ValidationInfo) -> datetime:
         raise ValueError("expected a date-time between 1900 and now") from None
     earliest, latest = time_bounds(info.context)
     if value < earliest:
-        raise ValueError(f"{value:%Y-%m-%d} is before {earliest:%Y-%m-%d}: expected a "
-                         "date-time from then on (see --not-before)")
+        raise ValueError(f"{value.date().isoformat()} is before {earliest.date().isoformat()}: "
+                         "expected a date-time from then on (see --not-before)")
     if value > latest:
-        raise ValueError(f"{value:%Y-%m-%d %H:%M} is in the future (after "
-                         f"{latest:%Y-%m-%d %H:%M} UTC; see --max-future-days)")
+        raise ValueError(f"{_minute(value)} is in the future (after {_minute(latest)} UTC; "
+                         "see --max-future-days)")
     return value
+
+
+def _minute(moment: datetime) -> str:
+    return moment.replace(tzinfo=None).isoformat(" ", "minutes")
 
 
 def _date_bounds(value: date, info: ValidationInfo) -> date:
     earliest, latest = time_bounds(info.context)
     if value < earliest.date():
-        raise ValueError(f"{value} is before {earliest.date()}: expected a date from then on "
-                         "(see --not-before)")
+        raise ValueError(f"{value.isoformat()} is before {earliest.date()}: expected a date "
+                         "from then on (see --not-before)")
     if value > latest.date():
         raise ValueError(f"{value} is in the future (see --max-future-days)")
     return value

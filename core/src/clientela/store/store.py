@@ -67,7 +67,7 @@ def check_store_path(path: Path) -> None:
         if path.is_dir():
             raise StorePathError(f"the store {path} is a folder, not a DuckDB file")
         with path.open("rb") as handle:
-            header = handle.read(12)
+            header = handle.read(16)
         if header and header[8:12] != DUCKDB_MAGIC:
             kind = "a SQLite database" if header.startswith(b"SQLite format") else (
                 "a Parquet file" if header.startswith(b"PAR1") else "not a DuckDB file")
