@@ -219,7 +219,7 @@ def import_file(
         metavar="YYYY-MM-DD", help="Earlier dates are quarantined.")] = "1900-01-01",
     max_future_days: Annotated[float, typer.Option(
         min=0, metavar="DAYS", help="Dates further ahead of now are quarantined.")] = 1.0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 20_000,
 ) -> None:
     """Import a file into an entity; bad rows are quarantined with their reason.
 

@@ -61,7 +61,7 @@ class FileSourceConfig(BaseModel):
     delimiter: str | None = Field(default=None, min_length=1, max_length=1,
                                   description="CSV delimiter; detected from the header if unset.")
     encoding: str = "utf-8-sig"
-    batch_size: int = Field(default=5_000, ge=1)
+    batch_size: int = Field(default=20_000, ge=1)
 
     @field_validator("entity")
     @classmethod
