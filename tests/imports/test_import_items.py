@@ -349,3 +349,15 @@ def test_sync_full_resets_the_cursor(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert seen == [{}, {"cursor": 1}, {}]
     finally:
         sys.modules.pop("counting_plugin", None)
+
+
+def test_moments_that_may_lie_ahead_are_accepted_up_to_a_century() -> None:
+    year = date.today().year
+    Path("loyalty.csv").write_text(
+        "event_id,customer_id,kind,points,occurred_at,expires_at\n"
+        f"e1,c1,earn,10,2024-01-01,{year + 2}-01-01\n"
+        f"e2,c1,earn,10,2024-01-01,{year + 200}-01-01\n")
+    assert main(["import", "loyalty.csv", "-e", "loyalty_events"]) == 0
+    assert query("SELECT event_id, expires_at FROM loyalty_events") == [
+        ("e1", datetime(year + 2, 1, 1))]
+    assert f"{year + 200}-01-01 00:00 is in the future" in quarantine_reasons()["e2"]

@@ -139,7 +139,12 @@ def demo(
     unless --force.
     """
     from clientela.demo import generate, load
-    from clientela.demo.guard import mark_complete, mark_loading, remove_demo, rows_of_other_sources
+    from clientela.demo.guard import (
+        mark_complete,
+        mark_loading,
+        replace_previous_demo,
+        rows_of_other_sources,
+    )
 
     _demo_workspace()
     with open_store() as store:
@@ -151,7 +156,8 @@ def demo(
         with console.status("generating the demo store..."):
             data = generate(customers=customers, orders=orders, seed=seed, years=years)
         mark_loading(store)
-        removed = remove_demo(store)
+        removed = replace_previous_demo(store, {"customers": customers, "orders": orders,
+                                                "seed": seed, "years": years})
         if removed:
             console.print(f"replaced the previous demo ({removed:,} rows)")
         try:

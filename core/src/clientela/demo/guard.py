@@ -2,18 +2,23 @@
 
 The demo writes under the source "demo". A store that already holds other
 sources' rows is someone's data: the demo refuses it unless forced. A
-previous demo is removed first, so two seeds never mix. While the load runs
+previous demo drawn with another seed or size is removed first, so two seeds
+never mix (the same one is kept: loading it again changes nothing). While the load runs
 the store carries a marker, cleared when the last table lands: an
 interrupted demo leaves the marker, and `Store.incomplete_load` says so.
 """
 
 from __future__ import annotations
 
+import json
+
 from clientela.demo.arrays import SOURCE
 from clientela.model.entities import ENTITIES
 from clientela.store.store import LOADING_MARKER, Store
 
 DEMO_LOAD = "`clientela demo`"
+DEMO_MARKER = "demo"
+"""Meta key holding the parameters of the demo in the store (seed and sizes)."""
 
 
 def rows_of_other_sources(store: Store) -> dict[str, int]:
@@ -34,6 +39,16 @@ def remove_demo(store: Store) -> int:
         for model in reversed(ENTITIES):
             removed += len(con.execute(
                 f'DELETE FROM "{model.table}" WHERE source = ? RETURNING 1', [SOURCE]).fetchall())
+    return removed
+
+
+def replace_previous_demo(store: Store, parameters: dict[str, int]) -> int:
+    """Remove a demo drawn with other parameters (another seed would mix with this one);
+    the same parameters keep it, so loading it again finds every row unchanged."""
+    wanted = json.dumps(parameters, sort_keys=True)
+    previous = store.get_marker(DEMO_MARKER)
+    removed = remove_demo(store) if previous != wanted else 0
+    store.set_marker(DEMO_MARKER, wanted)
     return removed
 
 

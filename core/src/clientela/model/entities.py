@@ -23,6 +23,7 @@ from clientela.model.types import (
     Money,
     OpportunityStatus,
     OrderStatus,
+    PlannedDatetime,
     Rate,
     StoreDate,
     StoreInt,
@@ -176,7 +177,7 @@ class Campaign(Record):
     channel: Label = Field(description="email, sms, whatsapp, push, call, ...")
     kind: CampaignKind = CampaignKind.MARKETING
     started_at: UtcDatetime
-    ended_at: UtcDatetime | None = None
+    ended_at: PlannedDatetime | None = None
     cost: Money = ZERO
     control_share: float = Field(default=0.0, ge=0.0, lt=1.0)
 
@@ -217,7 +218,7 @@ class LoyaltyEvent(Record):
     points: StoreInt
     occurred_at: UtcDatetime
     order_id: Key | None = None
-    expires_at: UtcDatetime | None = None
+    expires_at: PlannedDatetime | None = None
     discount_value: Money | None = None
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ UTC; a naive timestamp from a file is read in the workspace's time zone
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any
@@ -62,15 +62,23 @@ def _decimal_hint(info: ValidationInfo) -> str:
 def _money(value: Any, info: ValidationInfo) -> Any:
     """Parse, round to cents and bound an amount in one call (the hot path of every import:
     an order has up to seven amounts); anything else is left to pydantic to refuse."""
-    value = _to_decimal(value, info)
-    if type(value) is int:
-        value = Decimal(value)
+    if type(value) is str and not (info.context and info.context.get("decimal_comma")):
+        try:
+            value = Decimal(value)  # surrounding blanks are fine
+        except InvalidOperation:
+            if not value.strip():
+                return None
+            raise ValueError(_decimal_hint(info)) from None
+    else:
+        value = _to_decimal(value, info)
+        if type(value) is int:
+            value = Decimal(value)
     if not isinstance(value, Decimal):
         return value
     if not value.is_finite():
         raise ValueError("expected a finite amount")
     value = value.quantize(_CENT, rounding=ROUND_HALF_UP)
-    if abs(value) >= MONEY_LIMIT:
+    if not -MONEY_LIMIT < value < MONEY_LIMIT:
         raise ValueError("expected an amount below 10,000,000,000,000,000 (16 digits before "
                          "the decimal point is what the store holds)")
     return value
@@ -101,15 +109,21 @@ StoreInt = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 """A whole number the store's BIGINT can hold (2**70 is refused, not overflowed)."""
 
 
-def _utc(value: datetime, info: ValidationInfo) -> datetime:
+def _zone(name: str) -> tzinfo:
+    return UTC if name == "UTC" else ZoneInfo(name)
+
+
+def _utc(value: datetime, info: ValidationInfo, *, ahead: timedelta | None = None
+         ) -> datetime:
     if value.tzinfo is None:
-        zone = (info.context or {}).get("timezone", "UTC")
-        value = value.replace(tzinfo=ZoneInfo(zone))
+        value = value.replace(tzinfo=_zone((info.context or {}).get("timezone", "UTC")))
     try:
         value = value.astimezone(UTC)
     except (OverflowError, ValueError):
         raise ValueError("expected a date-time between 1900 and now") from None
     earliest, latest = time_bounds(info.context)
+    if ahead is not None:
+        latest = datetime.now(UTC) + ahead
     if value < earliest:
         raise ValueError(f"{value.date().isoformat()} is before {earliest.date().isoformat()}: "
                          "expected a date-time from then on (see --not-before)")
@@ -160,6 +174,18 @@ def _moment(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationI
 UtcDatetime = Annotated[datetime, WrapValidator(_moment)]
 """A moment in time, normalised to UTC (naive input is read in the workspace time zone);
 between `not_before` (1900) and `max_future_days` (1) from now."""
+
+PLANNED_AHEAD = timedelta(days=366 * 100)
+
+
+def _planned(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+             ) -> datetime:
+    parsed = handler(parse_moment(value, info))
+    return _utc(parsed, info, ahead=PLANNED_AHEAD)
+
+
+PlannedDatetime = Annotated[datetime, WrapValidator(_planned)]
+"""A moment that may lie ahead (points expire, a campaign ends): up to a century from now."""
 
 StoreDate = Annotated[date, BeforeValidator(parse_day), AfterValidator(_date_bounds)]
 """A calendar day within the same bounds as a moment."""
