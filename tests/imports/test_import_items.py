@@ -213,7 +213,9 @@ def test_counts_add_up_with_a_key_repeated_in_the_file(capsys: pytest.CaptureFix
     (stats,), = query("SELECT stats FROM runs")
     counts = json.loads(stats)
     assert (counts["read"], counts["inserted"], counts["duplicates"]) == (4, 3, 1)
-    assert "│ orders │    4 │   3 │       0 │         0 │     0 │           0 │         1 │" in out
+    assert "│ orders │    4 │   3 │       0 │         0 │     0 │           0 │   1 │" in out
+    assert "1 row(s) repeated a key of the same file: the last version of each key was kept" \
+        in " ".join(out.split())
     assert query("SELECT total FROM orders WHERE order_id = '1'") == [(Decimal("12.00"),)]
 
 

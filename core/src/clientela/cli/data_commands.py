@@ -60,7 +60,7 @@ def open_store(*, read_only: bool = False) -> Iterator[Store]:
 def print_summary(summary: SyncSummary) -> None:
     table = Table(title=f"{summary.source}: run {summary.run_id[:8]}", title_justify="left")
     for column in ("stream", "read", "new", "updated", "unchanged", "stale", "quarantined",
-                   "duplicate"):
+                   "dup"):
         table.add_column(column, justify="left" if column == "stream" else "right")
     for stream in summary.streams:
         d = stream.as_dict()
