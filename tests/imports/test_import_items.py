@@ -363,3 +363,31 @@ def test_moments_that_may_lie_ahead_are_accepted_up_to_a_century() -> None:
     assert query("SELECT event_id, expires_at FROM loyalty_events") == [
         ("e1", datetime(year + 2, 1, 1))]
     assert f"{year + 200}-01-01 00:00 is in the future" in quarantine_reasons()["e2"]
+
+
+def test_a_file_that_is_not_parquet_is_a_user_error(capsys: pytest.CaptureFixture[str]) -> None:
+    orders_csv(Path("orders.parquet"), [row("1")])
+    assert main(["import", "orders.parquet", "-e", "orders"]) == 2
+    err = err_of(capsys)
+    assert "orders.parquet is not a readable Parquet file" in err and "Traceback" not in err
+    assert not Path("clientela.duckdb").exists()
+
+
+def test_an_older_store_gains_the_quarantine_life_cycle_when_shown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import duckdb
+
+    from clientela.store.migrations import _v1
+
+    con = duckdb.connect("clientela.duckdb")
+    con.execute("CREATE TABLE _clientela_meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    for statement in _v1():
+        con.execute(statement)
+    con.execute("INSERT INTO _clientela_meta VALUES ('schema_version', '1')")
+    con.execute("INSERT INTO quarantine VALUES ('file', 'Order', 'k1', 'Order ''k1'': bad', "
+                "'{}', 'h1', NULL, TIMESTAMP '2024-01-01', TIMESTAMP '2024-01-01')")
+    con.close()
+    assert main(["quarantine", "--json"]) == 0
+    (shown,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (shown["key"], shown["reason"], shown["resolved"]) == ("k1", "Order 'k1': bad", False)

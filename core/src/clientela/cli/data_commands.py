@@ -309,17 +309,31 @@ def sync(
         unknown = [s for s in stream if s not in known]
         if unknown:
             raise UserError(f"--stream {unknown[0]!r}: expected one of {', '.join(sorted(known))}")
-    with open_store() as store, progress_bar() as progress:
-        if full:
-            dropped = store.reset_state(source_name, stream)
-            console.print(f"--full: {dropped} saved cursor(s) of {source_name} forgotten; "
-                          "reading everything again")
-        task = progress.add_task(f"sync {source_name}", total=None)
-        summary = run_sync(
-            store, source_name, source, context=validation_context(), streams=stream,
-            on_batch=lambda s, b: progress.update(
-                task, description=f"sync {source_name}/{s.stream}", completed=s.read),
-        )
+    read_by_stream: dict[str, int] = {}
+
+    def on_batch(progress: Progress, task: Any, stream: StreamSummary) -> None:
+        read_by_stream[stream.stream] = stream.read
+        progress.update(task, description=f"sync {source_name}/{stream.stream}",
+                        completed=sum(read_by_stream.values()))
+
+    try:
+        with open_store() as store, progress_bar() as progress:
+            if full:
+                dropped = store.reset_state(source_name, stream)
+                console.print(f"--full: {dropped} saved cursor(s) of {source_name} forgotten; "
+                              "reading everything again")
+            task = progress.add_task(f"sync {source_name}", total=None)
+            summary = run_sync(
+                store, source_name, source, context=validation_context(), streams=stream,
+                on_batch=lambda s, b: on_batch(progress, task, s),
+            )
+    except KeyboardInterrupt:
+        err_console.print(
+            f"interrupted: {sum(read_by_stream.values()):,} record(s) of committed batches are "
+            "kept with their "
+            "cursors; the batch under way was rolled back. Run the same sync again to go on "
+            "from there.", highlight=False)
+        raise typer.Exit(1) from None
     print_summary(summary)
 
 

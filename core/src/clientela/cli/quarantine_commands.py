@@ -78,7 +78,8 @@ def show(
     from clientela.cli.data_commands import open_store
 
     name = _entity_name(entity)
-    with open_store(read_only=True) as store:
+    # writable when the store exists, so an older store gains the life-cycle column first
+    with open_store(read_only=not workspace.store_path.exists()) as store:
         rows = list_quarantined(store.con, source=source, entity=name, include_resolved=all_,
                                 limit=limit)
         total = count_quarantined(store.con, source=source, entity=name, include_resolved=all_)
