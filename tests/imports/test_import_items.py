@@ -391,3 +391,27 @@ def test_an_older_store_gains_the_quarantine_life_cycle_when_shown(
     assert main(["quarantine", "--json"]) == 0
     (shown,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert (shown["key"], shown["reason"], shown["resolved"]) == ("k1", "Order 'k1': bad", False)
+
+
+def test_typed_parquet_values_out_of_range_are_quarantined_not_fatal() -> None:
+    from datetime import UTC
+
+    pq.write_table(pa.table({
+        "order_id": ["ok", "amount", "year", "points", "naive"],
+        "status": ["paid"] * 5,
+        "placed_at": pa.array([datetime(2024, 1, 2, 3, tzinfo=UTC), datetime(2024, 1, 2),
+                               datetime(9999, 12, 31), datetime(2024, 1, 2),
+                               datetime(2024, 1, 2)], pa.timestamp("us")),
+        "subtotal": pa.array([Decimal("1.5"), Decimal("1" + "0" * 20), Decimal(1), Decimal(1),
+                              Decimal(1)], pa.decimal128(38, 2)),
+        "total": pa.array([1.5, 1.0, 1.0, 1.0, 0.1 + 0.2], pa.float64()),
+        "loyalty_points_earned": pa.array([0, 0, 0, 2**64 - 1, 0], pa.uint64()),
+        "channel": ["web"] * 5}), "orders.parquet")
+    assert main(["import", "orders.parquet", "-e", "orders"]) == 0
+    assert query("SELECT order_id, subtotal, total FROM orders ORDER BY 1") == [
+        ("naive", Decimal("1.00"), Decimal("0.30")), ("ok", Decimal("1.50"), Decimal("1.50"))]
+    reasons = quarantine_reasons()
+    assert sorted(reasons) == ["amount", "points", "year"]
+    assert "expected an amount below" in reasons["amount"]
+    assert "9999-12-31 00:00 is in the future" in reasons["year"]
+    assert "less than or equal to 9223372036854775807" in reasons["points"]
