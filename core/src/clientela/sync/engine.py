@@ -179,8 +179,10 @@ def run_sync(
     def settle() -> None:
         """Wait for the batch being written, then count it (the store is free again)."""
         while in_flight:
-            batches, future = in_flight.pop()
-            report(batches, future.result())
+            batches, future = in_flight[0]
+            landed = future.result()  # an interrupt here leaves it in flight, to be waited for
+            in_flight.pop()
+            report(batches, landed)
 
     def land(batches: list[SourceBatch]) -> None:
         prepared = prepare_batches(source_name, batches, context=context)
