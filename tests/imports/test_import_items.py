@@ -415,3 +415,16 @@ def test_typed_parquet_values_out_of_range_are_quarantined_not_fatal() -> None:
     assert "expected an amount below" in reasons["amount"]
     assert "9999-12-31 00:00 is in the future" in reasons["year"]
     assert "less than or equal to 9223372036854775807" in reasons["points"]
+
+
+def test_a_byte_order_mark_never_renames_the_first_column() -> None:
+    Path("customers.csv").write_bytes("\ufeffid;E-mail\nc1;a@example.com\n".encode())
+    assert main(["import", "customers.csv", "-e", "customers", "--encoding", "utf-8",
+                 "--map", "customer_id=id", "--map", "email=E-mail"]) == 0
+    assert query("SELECT customer_id, email FROM customers") == [("c1", "a@example.com")]
+
+
+def test_a_parquet_file_without_rows_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    pq.write_table(pa.table({"customer_id": pa.array([], pa.string())}), "customers.parquet")
+    assert main(["import", "customers.parquet", "-e", "customers"]) == 0
+    assert "customers.parquet has no rows: nothing to import" in capsys.readouterr().out

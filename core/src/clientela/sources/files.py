@@ -103,6 +103,11 @@ def _error_row(message: str, line: str = "") -> dict[str, Any]:
     return {ERROR_KEY: message, "__line__": line}
 
 
+def _column_name(header_cell: str) -> str:
+    """A header cell as a column name: blanks and a byte-order mark around it dropped."""
+    return header_cell.strip().lstrip("\ufeff").strip()
+
+
 def detect_delimiter(header_line: str) -> str:
     counts = {candidate: header_line.count(candidate) for candidate in DELIMITERS}
     best = max(DELIMITERS, key=lambda c: counts[c])
@@ -145,7 +150,9 @@ class FileSource:
         """Why an import read no rows: an empty file, or a header alone."""
         if self.columns is None:
             return f"{self.config.path.name} is empty: nothing to import"
-        return f"{self.config.path.name} has a header but no rows: nothing to import"
+        if self.format == "csv":
+            return f"{self.config.path.name} has a header but no rows: nothing to import"
+        return f"{self.config.path.name} has no rows: nothing to import"
 
     def bytes_done(self) -> int:
         """How far reading has come, in bytes of the file (for a progress bar)."""
@@ -190,7 +197,7 @@ class FileSource:
                 raise ValueError(
                     f"{self.config.path.name}: the whole header is one column ({first.strip()!r}); "
                     f"the delimiter looks like {other!r}: use --delimiter '{other}'")
-        return [name.strip() for name in header]
+        return [_column_name(name) for name in header]
 
     def _check_mapping(self) -> None:
         """Refuse, before writing anything, a mapping that names a column the file lacks,
@@ -221,13 +228,14 @@ class FileSource:
     def _csv_plan(self, header: list[str]) -> list[tuple[int, str]]:
         """(cell index, canonical field) pairs: mapped columns under their field's name,
         the others under their own (one column may feed two fields)."""
-        index = {name.strip(): i for i, name in enumerate(header)}
+        names = [_column_name(name) for name in header]
+        index = {name: i for i, name in enumerate(names)}
         plan = [(index[column], field_name) for field_name, column in self.config.mapping.items()
                 if column in index]
         mapped_from = set(self.config.mapping.values())
         taken = {field_name for _, field_name in plan}
-        plan += [(i, name.strip()) for i, name in enumerate(header)
-                 if name.strip() not in mapped_from and name.strip() not in taken]
+        plan += [(i, name) for i, name in enumerate(names)
+                 if name not in mapped_from and name not in taken]
         return plan
 
     def _csv_rows(self) -> Iterator[dict[str, Any]]:
