@@ -46,19 +46,21 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_clientela(csv_path: Path, store_path: Path) -> tuple[float, float, int]:
+def run_clientela(csv_path: Path, store_path: Path) -> tuple[float, float, int, float]:
+    """(wall s, CPU s, rows, CPU s of the main thread: reading and validating; the writer
+    thread converts to Arrow and runs DuckDB, overlapping with it)."""
     from clientela.sources.files import FileSource, FileSourceConfig
     from clientela.store import Store
     from clientela.sync import run_sync
 
-    wall, cpu = time.perf_counter(), _cpu()
+    wall, cpu, main_cpu = time.perf_counter(), _cpu(), time.thread_time()
     source = FileSource(FileSourceConfig(path=csv_path, entity="orders"))
     with Store(store_path) as store:
         summary = run_sync(store, "file", source, context={"timezone": "UTC"}, kind="import")
         landed = store.count("orders")
     totals = summary.totals()
     assert totals["quarantined"] == 0 and landed == totals["read"], totals
-    return time.perf_counter() - wall, _cpu() - cpu, landed
+    return time.perf_counter() - wall, _cpu() - cpu, landed, time.thread_time() - main_cpu
 
 
 def run_duckdb(csv_path: Path, store_path: Path) -> tuple[float, float, int]:
@@ -89,12 +91,18 @@ def main() -> None:
         for attempt in range(args.repeat):
             ours = run_clientela(csv_path, base / f"clientela-{attempt}.duckdb")
             theirs = run_duckdb(csv_path, base / f"duckdb-{attempt}.duckdb")
-            for name, (wall, cpu, rows) in (("clientela import", ours),
+            for name, (wall, cpu, rows) in (("clientela import", ours[:3]),
                                             ("duckdb read_csv + INSERT", theirs)):
                 print(f"{name:<28}{wall:>9.2f}{cpu:>9.2f}{rows / wall:>16,.0f}"
                       f"{rows / max(cpu, 1e-9):>15,.0f}")
-            print(f"ratio (clientela / duckdb wall time): {ours[0] / theirs[0]:.1f}x; "
-                  f"target >= 50,000 rows/s: {'met' if args.rows / ours[0] >= 50_000 else 'NOT met'}")
+            busiest = max(ours[3], ours[1] - ours[3])
+            print(f"ratio (clientela / duckdb): wall {ours[0] / theirs[0]:.1f}x, "
+                  f"cpu {ours[1] / theirs[1]:.1f}x; "
+                  f"target >= 50,000 rows/s (wall): "
+                  f"{'met' if args.rows / ours[0] >= 50_000 else 'NOT met'}")
+            print(f"threads: main (read, validate) {ours[3]:.2f} s cpu, writer (Arrow, DuckDB) "
+                  f"{ours[1] - ours[3]:.2f} s cpu; with two free cores the busier one bounds "
+                  f"the import at about {args.rows / busiest:,.0f} rows/s")
 
 
 if __name__ == "__main__":
