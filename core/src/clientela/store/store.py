@@ -51,7 +51,8 @@ class StorePathError(StoreError):
 STORE_SUFFIXES = (".duckdb", ".ddb", ".db")
 DUCKDB_MAGIC = b"DUCK"
 """A DuckDB file carries these bytes at offset 8 of its header."""
-NO_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+NO_DOWNLOADS: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False, "autoload_known_extensions": False}
 """The store never fetches DuckDB extensions from the network (opening a SQLite file would
 otherwise try to download the sqlite scanner)."""
 
