@@ -107,3 +107,14 @@ def test_a_corrected_import_resolves_every_rejection_of_the_first_attempt() -> N
     with Store("clientela.duckdb") as store:
         assert store.con.execute("SELECT count(*), sum(total) FROM orders").fetchall() == [
             (500, Decimal("617280.00"))]
+
+
+def test_a_key_whose_later_version_is_rejected_stays_open() -> None:
+    Path("orders.csv").write_text("order_id,status,placed_at,subtotal,total,channel\n"
+                                  "1,paid,2024-01-02,10,10,web\n1,paid,2024-01-02,oops,10,web\n")
+    assert main(["import", "orders.csv", "-e", "orders"]) == 0
+    with Store("clientela.duckdb") as store:
+        assert store.con.execute("SELECT order_id, total FROM orders").fetchall() == [
+            ("1", Decimal("10.00"))]
+        assert store.con.execute(
+            "SELECT record_key, resolved_at FROM quarantine").fetchall() == [("1", None)]

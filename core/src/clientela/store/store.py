@@ -236,10 +236,10 @@ class Store:
                 table, result.forgotten = scrub_forgotten(table, digests)
         result.counts = upsert_arrow(con, model, table)
         origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
+        if table.num_rows:  # before this batch's rejections: a key rejected here stays open
+            resolve_landed(con, origin, model, table)
         if rejections:
             result.quarantined = quarantine_rejections(con, origin, rejections, run_id)
-        if table.num_rows:
-            resolve_landed(con, origin, model, table)
         return result
 
     def upsert(self, records: Sequence[Record]) -> UpsertCounts:
