@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ batch, parallel operators cost more than they save (about 10% of a sync's CPU)."
 
 class StoreError(RuntimeError):
     """The store file cannot be used (locked by another process, unreadable, too new)."""
+
+
+class IncompleteStoreWarning(UserWarning):
+    """A store opened for reading holds a load that was interrupted (figures are partial)."""
 
 
 class StorePathError(StoreError):
@@ -139,6 +144,8 @@ class Store:
         if not read_only:
             migrate(self.con)
         self._ibis: ibis.backends.duckdb.Backend | None = None
+        if read_only and (note := self.incomplete_load()):
+            warnings.warn(note, IncompleteStoreWarning, stacklevel=2)
 
     def __enter__(self) -> Store:
         return self
