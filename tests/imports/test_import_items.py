@@ -428,3 +428,13 @@ def test_a_parquet_file_without_rows_says_so(capsys: pytest.CaptureFixture[str])
     pq.write_table(pa.table({"customer_id": pa.array([], pa.string())}), "customers.parquet")
     assert main(["import", "customers.parquet", "-e", "customers"]) == 0
     assert "customers.parquet has no rows: nothing to import" in capsys.readouterr().out
+
+
+def test_the_largest_storable_amount_lands_exactly_and_one_cent_more_is_quarantined() -> None:
+    orders_csv(Path("orders.csv"), [row("max", total="9999999999999999.99"),
+                                    row("rounds_over", total="9999999999999999.995"),
+                                    row("huge", total="1E+100")])
+    assert main(["import", "orders.csv", "-e", "orders"]) == 0
+    assert query("SELECT order_id, total FROM orders") == [
+        ("max", Decimal("9999999999999999.99"))]
+    assert sorted(quarantine_reasons()) == ["huge", "rounds_over"]

@@ -77,11 +77,12 @@ def _money(value: Any, info: ValidationInfo) -> Any:
         return value
     if not value.is_finite():
         raise ValueError("expected a finite amount")
-    value = value.quantize(_CENT, rounding=ROUND_HALF_UP)
-    if not -MONEY_LIMIT < value < MONEY_LIMIT:
-        raise ValueError("expected an amount below 10,000,000,000,000,000 (16 digits before "
-                         "the decimal point is what the store holds)")
-    return value
+    if -MONEY_LIMIT < value < MONEY_LIMIT:  # checked first: 1E+100 cannot even be rounded
+        value = value.quantize(_CENT, rounding=ROUND_HALF_UP)
+        if -MONEY_LIMIT < value < MONEY_LIMIT:
+            return value
+    raise ValueError("expected an amount below 10,000,000,000,000,000 (16 digits before "
+                     "the decimal point is what the store holds)")
 
 
 def _check_rate(value: Decimal) -> Decimal:
