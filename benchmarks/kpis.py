@@ -92,7 +92,7 @@ def demo_store(orders: int, customers: int) -> Path:
     from clientela.demo import generate
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
+    partial = path.with_suffix(".partial.duckdb")
     partial.unlink(missing_ok=True)
     started = time.perf_counter()
     data = generate(customers=customers, orders=orders)

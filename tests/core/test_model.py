@@ -49,7 +49,8 @@ def test_error_names_entity_key_field_value_and_expectation() -> None:
     with pytest.raises(RecordValidationError) as caught:
         validate_one(Order, {**ORDER, "total": "12,50"})
     assert str(caught.value) == (
-        "Order 'A-1': field 'total': value '12,50' - expected a decimal number such as 123.45"
+        "Order 'A-1': field 'total': value '12,50' - expected a decimal number such as 1234.56 "
+        "(add --decimal-comma for 1.234,56)"
     )
 
 

@@ -30,8 +30,9 @@ from clientela.webhooks import EventMapper, Receiver, build_mappers, create_app
 from .helpers import SHOPIFY_SECRET, body_of, live, post, shopify_headers
 
 SHOP_TZ = timezone(timedelta(hours=-3))
-EDITED = datetime(2031, 5, 4, 12, 0, tzinfo=UTC)
-"""When the merchant's edits happen: fixed, after every generated time, never the clock."""
+EDITED = datetime.now(UTC).replace(microsecond=0)
+"""When the merchant's edits happen: after every generated time (all a day old or more), and
+not in the future, since a record dated more than a day ahead is quarantined."""
 APP_CHANNEL = {"2329312": "instagram"}
 """The fake's app-channel orders: REST has no channel handle, so both sides map the app id."""
 

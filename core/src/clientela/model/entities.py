@@ -7,7 +7,6 @@ anything else a source knows goes into a customer's free `attributes`.
 from __future__ import annotations
 
 import json
-from datetime import date
 from decimal import Decimal
 from typing import ClassVar
 
@@ -15,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from clientela.model.base import Record
 from clientela.model.types import (
+    BirthDate,
     CampaignKind,
     Consent,
     Key,
@@ -23,7 +23,10 @@ from clientela.model.types import (
     Money,
     OpportunityStatus,
     OrderStatus,
+    PlannedDatetime,
     Rate,
+    StoreDate,
+    StoreInt,
     UtcDatetime,
 )
 
@@ -41,7 +44,7 @@ class Customer(Record):
     phone: str | None = Field(default=None, max_length=32)
     first_name: str | None = None
     last_name: str | None = None
-    birth_date: date | None = None
+    birth_date: BirthDate | None = None
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime | None = None
     acquisition_channel: Label | None = None
@@ -116,8 +119,8 @@ class Order(Record):
     store_id: Key | None = None
     salesperson_id: Key | None = None
     coupon: str | None = None
-    loyalty_points_earned: int = Field(default=0, ge=0)
-    loyalty_points_redeemed: int = Field(default=0, ge=0)
+    loyalty_points_earned: StoreInt = Field(default=0, ge=0)
+    loyalty_points_redeemed: StoreInt = Field(default=0, ge=0)
     loyalty_discount: Money = ZERO
 
     @field_validator("currency")
@@ -130,10 +133,13 @@ class Order(Record):
 
     @model_validator(mode="after")
     def _amounts(self, info: ValidationInfo) -> Order:
-        for name in ("subtotal", "discount", "shipping", "tax", "total", "refunded_amount",
-                     "loyalty_discount"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
+        if (self.subtotal < 0 or self.discount < 0 or self.shipping < 0 or self.tax < 0
+                or self.total < 0 or self.refunded_amount < 0 or self.loyalty_discount < 0):
+            # the rare path names the field; the common one is seven comparisons
+            for name in ("subtotal", "discount", "shipping", "tax", "total", "refunded_amount",
+                         "loyalty_discount"):
+                if getattr(self, name) < 0:
+                    raise ValueError(f"{name} must not be negative")
         if self.refunded_amount > self.total:
             raise ValueError("refunded_amount must not exceed total")
         reporting = (info.context or {}).get("reporting_currency")
@@ -157,7 +163,7 @@ class OrderLine(Record):
     product_id: Key | None = None
     product_name: str | None = None
     category: str | None = None
-    quantity: int = Field(gt=0)
+    quantity: StoreInt = Field(gt=0)
     unit_price: Money
     discount: Money = ZERO
     total: Money
@@ -174,7 +180,7 @@ class Campaign(Record):
     channel: Label = Field(description="email, sms, whatsapp, push, call, ...")
     kind: CampaignKind = CampaignKind.MARKETING
     started_at: UtcDatetime
-    ended_at: UtcDatetime | None = None
+    ended_at: PlannedDatetime | None = None
     cost: Money = ZERO
     control_share: float = Field(default=0.0, ge=0.0, lt=1.0)
 
@@ -212,10 +218,10 @@ class LoyaltyEvent(Record):
     event_id: Key
     customer_id: Key
     kind: LoyaltyEventKind
-    points: int
+    points: StoreInt
     occurred_at: UtcDatetime
     order_id: Key | None = None
-    expires_at: UtcDatetime | None = None
+    expires_at: PlannedDatetime | None = None
     discount_value: Money | None = None
 
     @model_validator(mode="after")
@@ -260,7 +266,7 @@ class NpsResponse(Record):
 
     response_id: Key
     customer_id: Key | None = None
-    score: int = Field(ge=0, le=10)
+    score: StoreInt = Field(ge=0, le=10)
     responded_at: UtcDatetime
     channel: Label | None = None
     comment: str | None = None
@@ -274,7 +280,7 @@ class MarketingSpend(Record):
     key_fields: ClassVar[tuple[str, ...]] = ("day", "channel")
     version_field: ClassVar[str | None] = None
 
-    day: date
+    day: StoreDate
     channel: Label
     amount: Money = Field(ge=0)
     campaign_id: Key | None = None
@@ -286,10 +292,10 @@ class Traffic(Record):
     key_fields: ClassVar[tuple[str, ...]] = ("day", "channel")
     version_field: ClassVar[str | None] = None
 
-    day: date
+    day: StoreDate
     channel: Label
-    sessions: int = Field(ge=0)
-    visitors: int | None = Field(default=None, ge=0)
+    sessions: StoreInt = Field(ge=0)
+    visitors: StoreInt | None = Field(default=None, ge=0)
 
 
 ENTITIES: tuple[type[Record], ...] = (

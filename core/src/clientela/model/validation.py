@@ -7,6 +7,7 @@ and what was expected, so the importer can quarantine it and go on.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +15,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from clientela.model.base import Record, key_text
+from clientela.model.moments import BOUNDS_KEY, compute_time_bounds
 
 _VALUE_PREVIEW = 60
+MAX_TEXT_CHARS = 131_072
+"""The longest text a field may hold: a longer cell is a broken export (a missing quote
+swallowing the rest of the file) or an attachment, and is quarantined, not stored."""
+MAX_NESTING = 64
+"""Deepest nesting of lists and objects inside one value (a free `attributes` object)."""
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_PAYLOAD_PREVIEW = 200
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,8 @@ _EXPECTED_BY_TYPE = {
     "date_parsing": "expected a date as YYYY-MM-DD",
     "date_from_datetime_parsing": "expected a date as YYYY-MM-DD",
     "date_type": "expected a date as YYYY-MM-DD",
-    "datetime_parsing": "expected a date-time in ISO 8601, e.g. 2025-03-01T10:00:00-03:00",
+    "datetime_parsing": "expected a date-time in ISO 8601, e.g. 2025-03-01T10:00:00-03:00 "
+                        "(or set --date-format)",
     "datetime_from_date_parsing": "expected a date-time in ISO 8601, e.g. 2025-03-01T10:00:00-03:00",
     "datetime_type": "expected a date-time in ISO 8601, e.g. 2025-03-01T10:00:00-03:00",
     "int_parsing": "expected a whole number",
@@ -70,7 +80,9 @@ _EXPECTED_BY_TYPE = {
 
 
 def _preview(value: Any) -> str:
-    text = repr(value)
+    if isinstance(value, str) and len(value) > _VALUE_PREVIEW:
+        value = value[:_VALUE_PREVIEW]
+    text = _safe_text(repr(value))
     return text if len(text) <= _VALUE_PREVIEW else text[: _VALUE_PREVIEW - 3] + "..."
 
 
@@ -97,6 +109,103 @@ def _problems(error: ValidationError, raw: Mapping[str, Any]) -> tuple[FieldProb
     return tuple(problems)
 
 
+def _text_problem(value: str) -> str | None:
+    if len(value) > MAX_TEXT_CHARS:
+        return f"{len(value):,} characters; at most {MAX_TEXT_CHARS:,} are accepted"
+    if not value.isascii() and _SURROGATES.search(value):
+        return ("not valid Unicode text: bytes that are not UTF-8, or an unpaired surrogate "
+                "escape such as \\ud800")
+    return None
+
+
+def _nested_problem(value: Any, depth: int = 0) -> str | None:
+    if depth > MAX_NESTING:
+        return f"nested more than {MAX_NESTING} levels deep"
+    items = value.values() if isinstance(value, dict) else value
+    for item in items:
+        if isinstance(item, str):
+            problem = _text_problem(item)
+        elif isinstance(item, dict | list | tuple):
+            problem = _nested_problem(item, depth + 1)
+        else:
+            continue
+        if problem:
+            return problem
+    return None
+
+
+def cell_problems(raw: Mapping[str, Any]) -> tuple[FieldProblem, ...]:
+    """Values no store can hold whatever the field: huge text, broken Unicode, deep nesting.
+    Checked before the model, so such a row is quarantined instead of failing the batch.
+    The common row (short ASCII text, numbers) costs one pass of two C calls per value."""
+    for value in raw.values():
+        if type(value) is str:
+            if value.isascii() and len(value) <= MAX_TEXT_CHARS:
+                continue
+        elif not isinstance(value, dict | list | tuple | str):
+            continue
+        return _cell_problems(raw)
+    return ()
+
+
+def _cell_problems(raw: Mapping[str, Any]) -> tuple[FieldProblem, ...]:
+    problems = []
+    for name, value in raw.items():
+        if isinstance(value, str):
+            problem = _text_problem(value)
+        elif isinstance(value, dict | list | tuple):
+            problem = _nested_problem(value)
+        else:
+            continue
+        if problem:
+            problems.append(FieldProblem(str(name), _Shown(value), problem))
+    return tuple(problems)
+
+
+class _Shown:
+    """A value shown in a reason by its start only, with broken characters escaped."""
+
+    def __init__(self, value: Any) -> None:
+        self.text = _safe_text(repr(value)[:_VALUE_PREVIEW - 3]) + "..."
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _safe_text(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def safe_payload(value: Any) -> Any:
+    """A rejected row as it can be kept: long text cut to a preview, broken characters escaped
+    (so the quarantine itself never fails on the value it is reporting)."""
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT_CHARS:
+            value = value[:_PAYLOAD_PREVIEW] + f"... ({len(value):,} characters)"
+        return _safe_text(value) if not value.isascii() else value
+    if isinstance(value, dict):
+        return {_safe_text(str(k)): safe_payload(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [safe_payload(v) for v in value]
+    return value
+
+
+def _rejection(model: type[Record], raw: Mapping[str, Any],
+               problems: tuple[FieldProblem, ...]) -> Rejection:
+    key = _safe_text(key_text(model, dict(raw)))
+    if len(key) > _PAYLOAD_PREVIEW:
+        key = key[:_PAYLOAD_PREVIEW] + "..."
+    return Rejection(entity=model.entity, key=key, problems=problems, raw=raw)
+
+
+def with_bounds(context: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The context with its time bounds computed once (not once per field per row)."""
+    ctx = dict(context or {})
+    if BOUNDS_KEY not in ctx:
+        ctx[BOUNDS_KEY] = compute_time_bounds(ctx)
+    return ctx
+
+
 def validate_rows(
     model: type[Record],
     rows: Iterable[Mapping[str, Any]],
@@ -106,19 +215,21 @@ def validate_rows(
     """Validate a batch; good rows and rejections come back separately, order kept."""
     good: list[Record] = []
     bad: list[Rejection] = []
-    ctx = dict(context or {})
+    ctx = with_bounds(context)
+    validate = model.model_validate
     for raw in rows:
+        unstorable = cell_problems(raw)
+        if unstorable:
+            bad.append(_rejection(model, raw, unstorable))
+            continue
         try:
-            good.append(model.model_validate(raw, context=ctx))
+            good.append(validate(raw, context=ctx))
         except ValidationError as error:
-            bad.append(
-                Rejection(
-                    entity=model.entity,
-                    key=key_text(model, dict(raw)),
-                    problems=_problems(error, raw),
-                    raw=raw,
-                )
-            )
+            bad.append(_rejection(model, raw, _problems(error, raw)))
+        except (ArithmeticError, RecursionError, TypeError, ValueError) as error:
+            # a value that broke a validator itself: the row is quarantined, never the batch
+            bad.append(_rejection(model, raw, (FieldProblem(
+                "(record)", None, f"cannot be read: {type(error).__name__}: {error}"),)))
     return good, bad
 
 

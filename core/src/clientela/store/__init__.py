@@ -6,9 +6,10 @@ from clientela.store.store import (
     BatchResult,
     Store,
     StoreError,
+    StorePathError,
     StreamState,
 )
 from clientela.store.upsert import UpsertCounts
 
-__all__ = ["DEFAULT_PATH", "BatchPart", "BatchResult", "Store", "StoreError", "StreamState",
+__all__ = ["DEFAULT_PATH", "BatchPart", "BatchResult", "Store", "StoreError", "StorePathError", "StreamState",
            "UpsertCounts"]

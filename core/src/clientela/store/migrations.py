@@ -200,7 +200,16 @@ def _consent_ledger() -> list[str]:
     ]
 
 
-MIGRATIONS: list[Callable[[], list[str]]] = [_v1, _consent_ledger, _message_ledger]
+
+
+def _import_quarantine_lifecycle() -> list[str]:
+    """A quarantined record is resolved when the same source later lands its key."""
+    return [f"ALTER TABLE {QUARANTINE_TABLE} ADD COLUMN IF NOT EXISTS resolved_at TIMESTAMP"]
+
+
+MIGRATIONS: list[Callable[[], list[str]]] = [
+    _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

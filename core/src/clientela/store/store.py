@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,8 +27,8 @@ from clientela.model.base import Record
 from clientela.model.entities import ENTITIES, Customer
 from clientela.model.validation import Rejection
 from clientela.store.forgotten import forgotten_digests, scrub_forgotten, scrub_rejections
-from clientela.store.migrations import RUNS_TABLE, SYNC_STATE_TABLE, migrate
-from clientela.store.quarantine import quarantine_rejections
+from clientela.store.migrations import META_TABLE, RUNS_TABLE, SYNC_STATE_TABLE, migrate
+from clientela.store.quarantine import quarantine_rejections, resolve_landed
 from clientela.store.upsert import UpsertCounts, records_to_arrow, upsert_arrow
 
 if TYPE_CHECKING:
@@ -41,6 +42,43 @@ batch, parallel operators cost more than they save (about 10% of a sync's CPU)."
 
 class StoreError(RuntimeError):
     """The store file cannot be used (locked by another process, unreadable, too new)."""
+
+
+class IncompleteStoreWarning(UserWarning):
+    """A store opened for reading holds a load that was interrupted (figures are partial)."""
+
+
+class StorePathError(StoreError):
+    """The store path is not a DuckDB file: a user mistake (exit 2 at the CLI), such as
+    `--store customers.csv`, which would otherwise open or clobber the wrong file."""
+
+
+STORE_SUFFIXES = (".duckdb", ".ddb", ".db")
+DUCKDB_MAGIC = b"DUCK"
+"""A DuckDB file carries these bytes at offset 8 of its header."""
+NO_DOWNLOADS: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False, "autoload_known_extensions": False}
+"""The store never fetches DuckDB extensions from the network (opening a SQLite file would
+otherwise try to download the sqlite scanner)."""
+
+
+def check_store_path(path: Path) -> None:
+    """Refuse a path that is not a DuckDB store, before DuckDB opens (or creates) it."""
+    if path.suffix.lower() not in STORE_SUFFIXES:
+        raise StorePathError(
+            f"the store {path} must be a DuckDB file ending in .duckdb (or .ddb/.db), not "
+            f"{path.suffix or 'a name without extension'}; to import a file use "
+            "`clientela import FILE --entity ...`")
+    if path.exists():
+        if path.is_dir():
+            raise StorePathError(f"the store {path} is a folder, not a DuckDB file")
+        with path.open("rb") as handle:
+            header = handle.read(16)
+        if header and header[8:12] != DUCKDB_MAGIC:
+            kind = "a SQLite database" if header.startswith(b"SQLite format") else (
+                "a Parquet file" if header.startswith(b"PAR1") else "not a DuckDB file")
+            raise StorePathError(f"the store {path} exists and is {kind}; point --store "
+                                 "(or [workspace] store) at a .duckdb file")
 
 
 @dataclass
@@ -63,6 +101,10 @@ class BatchPart:
 
 StreamState = tuple[str, str, Mapping[str, Any]]
 """(source, stream, state to resume after the batch)."""
+
+
+LOADING_MARKER = "loading"
+"""Meta key set while a multi-batch load (the demo) runs, cleared when it completes."""
 
 
 def _size(text: str) -> str:
@@ -102,7 +144,8 @@ class Store:
         try:
             if read_only and not self.path.exists():
                 raise StoreError(f"no store at {self.path}: run `clientela demo` or an import first")
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            check_store_path(self.path)
+            self.con = duckdb.connect(str(self.path), read_only=read_only, config=NO_DOWNLOADS)
         except duckdb.IOException as error:
             raise StoreError(f"cannot open the store {self.path}: {error}") from None
         self.con.execute("SET TimeZone = 'UTC'")
@@ -115,6 +158,8 @@ class Store:
         if not read_only:
             migrate(self.con)
         self._ibis: ibis.backends.duckdb.Backend | None = None
+        if read_only and (note := self.incomplete_load()):
+            warnings.warn(note, IncompleteStoreWarning, stacklevel=2)
 
     def __enter__(self) -> Store:
         return self
@@ -216,8 +261,10 @@ class Store:
         result.counts = upsert_arrow(con, model, table)
         if consent:
             _record_consent(con, table, before=False)
+        origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
+        if table.num_rows:  # before this batch's rejections: a key rejected here stays open
+            resolve_landed(con, origin, model, table)
         if rejections:
-            origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
             result.quarantined = quarantine_rejections(con, origin, rejections, run_id)
         return result
 
@@ -251,6 +298,42 @@ class Store:
     def set_state(self, source: str, stream: str, state: Mapping[str, Any]) -> None:
         with self.transaction() as con:
             self._put_state(con, source, stream, state)
+
+    def reset_state(self, source: str, streams: Sequence[str] | None = None) -> int:
+        """Forget a source's cursors (all streams, or these): the next sync reads everything
+        again. Returns how many cursors were dropped."""
+        query = f"DELETE FROM {SYNC_STATE_TABLE} WHERE source = ?"
+        params: list[Any] = [source]
+        if streams:
+            query += f" AND stream IN ({', '.join('?' for _ in streams)})"
+            params.extend(streams)
+        row = self.con.execute(query + " RETURNING stream", params).fetchall()
+        return len(row)
+
+    # -- markers -------------------------------------------------------------------
+
+    def get_marker(self, key: str) -> str | None:
+        """A value kept in the store's meta table (e.g. a demo load still under way)."""
+        row = self.con.execute(f"SELECT value FROM {META_TABLE} WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_marker(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.con.execute(f"DELETE FROM {META_TABLE} WHERE key = ?", [key])
+        else:
+            self.con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?)", [key, value])
+
+    def incomplete_load(self) -> str | None:
+        """What a warning should say when a load into this store was interrupted (the demo
+        marks its load and clears the mark when done); None when the store is complete."""
+        try:
+            marker = self.get_marker(LOADING_MARKER)
+        except duckdb.Error:
+            return None
+        if marker is None:
+            return None
+        return (f"this store is incomplete: {marker} was interrupted; the figures cover only "
+                "what was loaded. Run it again to finish.")
 
     # -- run log -------------------------------------------------------------------
 

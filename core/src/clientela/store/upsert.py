@@ -26,15 +26,19 @@ ORDER_COLUMN = "_ord"
 
 @dataclass
 class UpsertCounts:
-    """What a batch did. `stale` are versions older than the stored one, left alone."""
+    """What a batch did. `stale` are versions older than the stored one, left alone;
+    `duplicates` are earlier versions of a key the same batch repeats (the last one wins),
+    so rows in = inserted + updated + unchanged + stale + duplicates."""
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
     stale: int = 0
+    duplicates: int = 0
 
     @property
     def loaded(self) -> int:
+        """Distinct keys written or compared (duplicates not included)."""
         return self.inserted + self.updated + self.unchanged + self.stale
 
     def add(self, other: UpsertCounts) -> None:
@@ -42,6 +46,7 @@ class UpsertCounts:
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.stale += other.stale
+        self.duplicates += other.duplicates
 
 
 def _quote(name: str) -> str:
@@ -134,6 +139,7 @@ def upsert_arrow(
     ).fetchone()
     assert row is not None
     counts = UpsertCounts(*(int(value) for value in row))
+    counts.duplicates = table.num_rows - counts.loaded
     now = datetime.now(UTC).replace(tzinfo=None)
     column_list = ", ".join(_quote(c) for c in data_cols)
     insert = f"""INSERT INTO {target} ({column_list}, {HASH_COLUMN}, {LOADED_AT_COLUMN})

@@ -7,12 +7,19 @@ store exactly as one clean run would. A batch of a child stream (order
 lines, handed over before their orders) waits for the next batch of the
 stream being read and lands in its transaction: a page's orders and lines
 commit together, and a sync pays one commit per batch, not two.
+
+Validating a batch (Python) and writing the previous one (DuckDB, which
+releases the GIL) overlap: one writer thread takes each validated batch;
+the next is handed over, and the previous one counted, only once the store
+is free again, so commits stay in order and a batch is reported only after
+its commit.
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +65,7 @@ class StreamSummary:
             "unchanged": self.counts.unchanged,
             "stale": self.counts.stale,
             "quarantined": self.quarantined,
+            "duplicates": self.counts.duplicates,
         }
 
 
@@ -91,6 +99,22 @@ def write_source_batches(
     run_id: str | None,
 ) -> list[Landed]:
     """Validate batches and land them, each with its state, in one transaction."""
+    prepared = prepare_batches(source_name, batches, context=context)
+    return write_prepared(store, source_name, prepared, run_id=run_id)
+
+
+@dataclass
+class Prepared:
+    """Batches validated and ready to land: the CPU half of a write, done apart from the
+    store so that the next batch is validated while this one is written."""
+
+    batches: Sequence[SourceBatch]
+    parts: list[BatchPart]
+    states: list[StreamState]
+
+
+def prepare_batches(source_name: str, batches: Sequence[SourceBatch], *,
+                    context: Mapping[str, Any]) -> Prepared:
     parts: list[BatchPart] = []
     states: list[StreamState] = []
     for batch in batches:
@@ -99,9 +123,16 @@ def write_source_batches(
         parts.append(BatchPart(model, good, [*batch.rejections, *bad]))
         if batch.state is not None:
             states.append((source_name, batch.stream.name, batch.state))
-    results = store.write_parts(parts, source=source_name, states=states, run_id=run_id)
+    return Prepared(batches, parts, states)
+
+
+def write_prepared(store: Store, source_name: str, prepared: Prepared, *,
+                   run_id: str | None) -> list[Landed]:
+    results = store.write_parts(prepared.parts, source=source_name, states=prepared.states,
+                                run_id=run_id)
     return [(len(batch.rows) + len(batch.rejections), result.counts, len(part.rejections))
-            for batch, part, result in zip(batches, parts, results, strict=True)]
+            for batch, part, result in zip(prepared.batches, prepared.parts, results,
+                                           strict=True)]
 
 
 def write_source_batch(
@@ -142,9 +173,24 @@ def run_sync(
             summary.streams.append(by_name[name])
         return by_name[name]
 
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clientela-writer")
+    in_flight: list[tuple[list[SourceBatch], Future[list[Landed]]]] = []
+
+    def settle() -> None:
+        """Wait for the batch being written, then count it (the store is free again)."""
+        while in_flight:
+            batches, future = in_flight[0]
+            landed = future.result()  # an interrupt here leaves it in flight, to be waited for
+            in_flight.pop()
+            report(batches, landed)
+
     def land(batches: list[SourceBatch]) -> None:
-        landed = write_source_batches(store, source_name, batches, context=context,
-                                      run_id=run_id)
+        prepared = prepare_batches(source_name, batches, context=context)
+        settle()
+        in_flight.append((batches, writer.submit(write_prepared, store, source_name, prepared,
+                                                 run_id=run_id)))
+
+    def report(batches: list[SourceBatch], landed: list[Landed]) -> None:
         for batch, (read, counts, rejected) in zip(batches, landed, strict=True):
             stream_summary = summary_for(batch.stream.name)
             stream_summary.read += read
@@ -158,6 +204,7 @@ def run_sync(
         with sparser_collections():
             for stream in chosen:
                 summary_for(stream.name)
+                settle()
                 pending: list[SourceBatch] = []
                 for batch in source.read(stream, store.get_state(source_name, stream.name)):
                     pending.append(batch)
@@ -166,8 +213,13 @@ def run_sync(
                         pending = []
                 if pending:
                     land(pending)
+            settle()
     except BaseException as error:
+        for _, future in in_flight:  # let a write under way end before the store is used
+            wait([future])
+        writer.shutdown()
         store.finish_run(run_id, "failed", summary.totals(), message=str(error))
         raise
+    writer.shutdown()
     store.finish_run(run_id, "ok", summary.totals())
     return summary
