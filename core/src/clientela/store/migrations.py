@@ -200,8 +200,6 @@ def _consent_ledger() -> list[str]:
     ]
 
 
-
-
 def _import_quarantine_lifecycle() -> list[str]:
     """A quarantined record is resolved when the same source later lands its key."""
     return [f"ALTER TABLE {QUARANTINE_TABLE} ADD COLUMN IF NOT EXISTS resolved_at TIMESTAMP"]
