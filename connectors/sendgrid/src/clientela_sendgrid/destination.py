@@ -42,6 +42,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from clientela.connectors.http import probe as probe_host
 from clientela.destinations.api import (
     Change,
     Done,
@@ -104,6 +105,10 @@ class SendGridDestination:
         self._suppressed: dict[str, str] | None = None
         self._suppressed_at: dict[str, datetime] = {}
         """Address -> when SendGrid suppressed it (naive UTC), from the last `suppressions`."""
+
+    def probe(self) -> None:
+        """For a dry run: the API's host answers (DNS, TCP, TLS), or an error naming it."""
+        probe_host("SendGrid", self.api.host)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

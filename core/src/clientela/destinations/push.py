@@ -11,7 +11,8 @@ destination alike:
   unsubscribe in one tool reaches the store and every other tool on the same
   run; nobody without a current opt-in is created as subscribed, and a
   member who lost it is unsubscribed (or archived) and untagged first;
-* `dry_run` stops after `plan`: it counts and samples what would happen
+* `dry_run` first checks that the destination's host answers (`Probes`),
+  then stops after `plan`: it counts and samples what would happen
   (subscribed, unsubscribed, archived, re-tagged, skipped for lack of
   consent, not re-created because deleted) and writes nothing, neither
   remotely nor in the store (its reads are recorded in a transaction that is
@@ -41,6 +42,7 @@ from clientela.destinations.api import (
     Change,
     Destination,
     Outcome,
+    Probes,
     PushContext,
     ReadsConsent,
     Reconciles,
@@ -135,6 +137,8 @@ def _dry_run(store: Store, name: str, destination: Destination, segmentation: Se
              sample: int, reconcile: bool) -> PushReport:
     """Everything a push reads, nothing it writes: the store's changes (consent learned from
     the destination, deletions found) happen in a transaction that is rolled back."""
+    if isinstance(destination, Probes):  # unreachable: say so now, not after the retries
+        destination.probe()
     report = PushReport(name, segmentation.name, True)
     heal = reconcile or _unfinished(store.con, f"{name}:{segmentation.name}", running=True)
     report.healed = heal
