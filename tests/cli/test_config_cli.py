@@ -135,7 +135,7 @@ def test_messaging_channels_and_journeys_sections_do_not_break_other_commands(
     assert [journey["name"] for journey in settings.journeys] == ["pos_venda"]
     with pytest.raises(ConfigError, match=r"channels\.twilio_sms\.auth_token: refers to "
                                           r"\$\{TWILIO_TOKEN_NOT_SET\}"):
-        settings.channels["twilio_sms"]  # noqa: B018 (only a command that sends reads it)
+        settings.channels["twilio_sms"]  # only a command that sends reads it
 
     Path("clientela.toml").write_text(workspace)  # the same store, without the sections
     assert run("kpi", "revenue", "--from", "2024-01", "--to", "2024-12", "--format",
