@@ -98,3 +98,45 @@ def test_init_writes_the_chosen_timezone_and_currency() -> None:
     assert 'timezone = "Europe/Lisbon"' in text and 'currency = "EUR"' in text
     with pytest.raises(ConfigError, match="init: timezone: expected an IANA time zone"):
         example_config("Lisbon", "EUR")
+
+
+MESSAGING_SECTIONS = """
+[messaging]
+send = { sms = "twilio_sms" }
+quiet_start = "08:00"
+
+[channels.twilio_sms]
+account_sid = "AC00000000000000000000000000000000"
+auth_token = "${TWILIO_TOKEN_NOT_SET}"
+from_number = "+5511999990000"
+
+[[journeys]]
+name = "pos_venda"
+trigger = "post_purchase"
+days = 7
+channels = ["sms"]
+[[journeys.steps]]
+name = "como_foi"
+sms = { text = { pt_BR = "{first_name}, como foi?" } }
+"""
+
+
+def test_messaging_channels_and_journeys_sections_do_not_break_other_commands(
+        run, tmp_path: Path) -> None:
+    store = tmp_path / "demo.duckdb"
+    workspace = f'[workspace]\nstore = "{store}"\ncurrency = "BRL"\n'
+    Path("clientela.toml").write_text(workspace + MESSAGING_SECTIONS)
+    demo = run("demo", "--customers", "20", "--orders", "60", "--no-report")
+    assert demo.exit_code == 0, demo.output
+    kpi = run("kpi", "revenue", "--from", "2024-01", "--to", "2024-12", "--format", "json")
+    assert kpi.exit_code == 0, kpi.output
+    settings = load_settings()
+    assert settings.messaging == {"send": {"sms": "twilio_sms"}, "quiet_start": "08:00"}
+    assert [journey["name"] for journey in settings.journeys] == ["pos_venda"]
+    with pytest.raises(ConfigError, match=r"channels\.twilio_sms\.auth_token: refers to "
+                                          r"\$\{TWILIO_TOKEN_NOT_SET\}"):
+        settings.channels["twilio_sms"]  # only a command that sends reads it
+
+    Path("clientela.toml").write_text(workspace)  # the same store, without the sections
+    assert run("kpi", "revenue", "--from", "2024-01", "--to", "2024-12", "--format",
+               "json").out == kpi.out

@@ -72,6 +72,20 @@ def test_outage_after_retries_is_a_failure_not_a_bug(run, connectors, tmp_path: 
     assert "Mailchimp answered 503" in ran.err and "bug" not in ran.err
 
 
+def test_a_dry_run_push_to_an_unreachable_destination_names_the_host(
+        run, connectors, demo_store: Path, tmp_path: Path) -> None:
+    port = _closed_port()
+    (tmp_path / "clientela.toml").write_text(
+        f'[workspace]\nstore = "{demo_store}"\n[destinations.mailchimp]\n'
+        f'api_key = "0123456789abcdef0123456789abcdef-us21"\nlist_id = "L1"\n'
+        f'base_url = "http://127.0.0.1:{port}/3.0"\n', encoding="utf-8")
+    ran = run("push", "mailchimp", "--dry-run")
+    assert ran.exit_code == 1, ran.output
+    assert f"127.0.0.1:{port}: connection refused (nothing listening)" in " ".join(ran.err.split())
+    assert "retrying" not in ran.err and "bug" not in ran.err
+    assert "0123456789abcdef" not in ran.output
+
+
 @pytest.mark.parametrize(("name", "content", "args", "expected"), [
     ("orders.parquet", b"id,total\n1,2\n", ["import", "orders.parquet", "--entity", "orders"],
      "orders.parquet: "),

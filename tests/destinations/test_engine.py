@@ -159,7 +159,7 @@ def test_retrying_waits_at_least_what_the_server_asks() -> None:
             raise Retryable("429", retry_after=7.0 if attempts["n"] == 2 else None)
         return "ok"
 
-    policy = retrying(attempts=5, sleep=waits.append, base=0.5, cap=30)
+    policy = retrying("Mailchimp", attempts=5, sleep=waits.append, base=0.5, cap=30)
     assert policy(flaky) == "ok"
     assert waits == [0.5, 7.0, 2.0]
     assert backoff()  # a callable tenacity accepts

@@ -4,7 +4,7 @@ destinations -> store, deletions, address changes, forget, dry run, run log and 
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from destinations.fakes.mailchimp import FakeMailchimp
 from destinations.fakes.sendgrid import FakeSendGrid
 from destinations.helpers import add_points
 
-from clientela.consent import can_contact, history
+from clientela.consent import ConsentEvent, can_contact, history, record
 from clientela.destinations.forget import forget
 from clientela.destinations.lock import PushLocked
 from clientela.store import Store
@@ -20,6 +20,7 @@ from clientela.store import Store
 from .support import (
     AS_OF,
     build_store,
+    consenting,
     customers,
     email,
     opt,
@@ -193,6 +194,46 @@ def test_a_sendgrid_suppression_reaches_the_store_and_mailchimp(
         assert mailchimp.member(email(13)).status == "unsubscribed"  # type: ignore[union-attr]
         assert mailchimp.tags_of(email(13)) == set()
         assert subscribed_without_consent(mailchimp, path) == set()
+
+
+def test_an_old_unsubscribe_does_not_outrank_a_newer_opt_in_at_either_destination(
+        path: Path, mailchimp: FakeMailchimp) -> None:
+    """Unsubscribed at both two minutes ago, opted in again at checkout a minute ago: each
+    destination dates the unsubscribe when it happened, so neither flips the store's consent
+    after the other acted on it (SendGrid's used to be dated at the read, and took the
+    opt-in away after Mailchimp had tagged the member)."""
+    person = email(20)
+    with FakeSendGrid() as sendgrid:
+        push_mailchimp(path, mailchimp)
+        push_sendgrid(path, sendgrid)
+        two_minutes_ago = datetime.now(UTC) - timedelta(minutes=2)
+        mailchimp.unsubscribe(person)
+        mailchimp.member(person).last_changed = two_minutes_ago  # type: ignore[union-attr]
+        sendgrid.global_unsubscribes.add(person)
+        sendgrid.first_seen[person] = int(two_minutes_ago.timestamp())
+        with Store(path) as store:
+            record(store, [ConsentEvent(
+                customer_id="c00020", channel="email", purpose="marketing", status="opted_in",
+                address=person, occurred_at=(two_minutes_ago + timedelta(minutes=1)).replace(
+                    tzinfo=None), source="checkout", evidence="box ticked")])
+
+        push_mailchimp(path, mailchimp)
+        push_sendgrid(path, sendgrid)
+
+        allowed = consenting(path)
+        assert person in allowed
+        with Store(path) as store:
+            learned = {(e.source, e.occurred_at) for e in history(store, "c00020")
+                       if e.status == "opted_out"}
+        assert learned == {("mailchimp", two_minutes_ago.replace(tzinfo=None)),
+                           ("sendgrid", two_minutes_ago.replace(microsecond=0, tzinfo=None))}
+        assert mailchimp.member(person).status == "unsubscribed"  # type: ignore[union-attr]
+        assert subscribed_without_consent(mailchimp, path) == set()
+        assert {m.email for m in mailchimp.members.values() if mailchimp.tags_of(m.email)} \
+            <= allowed
+        assert {c.email for c in sendgrid.contacts.values() if sendgrid.lists_of(c.email)} \
+            <= allowed
+        assert sendgrid.violations == []  # SendGrid's suppression itself is left alone
 
 
 def test_forget_records_a_forget_event_and_deletes_everywhere(

@@ -51,6 +51,9 @@ def check(path: Path, mailchimp: FakeMailchimp, sendgrid: FakeSendGrid) -> None:
 @settings(max_examples=8, deadline=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @example(ops=[("opt_in", 0), ("new_address", 0), ("opt_in", 0)], already_there={0})
+@example(ops=[("delete_there", 0), ("delete_there", 4), ("opt_in", 2), ("new_address", 3),
+              ("unsubscribe_there", 2), ("new_address", 1), ("opt_in", 3)],
+         already_there={0, 2, 3})
 @given(ops=OPS, already_there=st.sets(st.integers(0, N - 1), max_size=3))
 def test_nobody_without_a_current_opt_in_is_ever_subscribed(
         template: Path, tmp_path_factory: pytest.TempPathFactory,

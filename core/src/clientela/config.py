@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    messaging: dict[str, Any] = Field(default_factory=dict)
+    """`[messaging]`: validated by `clientela.journeys.settings` when a messaging command runs."""
+    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """`[channels.<name>]`: validated by that channel plugin when a messaging command runs."""
+    journeys: list[dict[str, Any]] = Field(default_factory=list)
+    """`[[journeys]]`: validated by `clientela.journeys.spec` when a messaging command runs."""
 
     @classmethod
     def settings_customise_sources(
@@ -128,7 +134,7 @@ def _resolve(value: Any, where: str) -> Any:
 
 
 class Sections(dict[str, dict[str, Any]]):
-    """The `[sources.*]` or `[destinations.*]` sections.
+    """The `[sources.*]`, `[destinations.*]` or `[channels.*]` sections.
 
     A section whose `${VAR}` is unset is kept aside and raises its ConfigError only when a
     command reads it: `clientela kpi` must not fail because a Mailchimp key is not exported
@@ -165,7 +171,7 @@ class Sections(dict[str, dict[str, Any]]):
 def _resolve_sections(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """Resolve `${VAR}`s; in plugin sections an unset one is set aside with its message."""
     resolved: dict[str, Any] = {}
-    unresolved: dict[str, dict[str, str]] = {"sources": {}, "destinations": {}}
+    unresolved: dict[str, dict[str, str]] = {"sources": {}, "destinations": {}, "channels": {}}
     for key, value in data.items():
         if key in unresolved and isinstance(value, dict):
             sections: dict[str, Any] = {}
@@ -241,6 +247,7 @@ def load_settings(path: Path | None = None) -> Settings:
     settings.__dict__["sources"] = Sections(settings.sources, unresolved["sources"])
     settings.__dict__["destinations"] = Sections(settings.destinations,
                                                  unresolved["destinations"])
+    settings.__dict__["channels"] = Sections(settings.channels, unresolved["channels"])
     return settings
 
 

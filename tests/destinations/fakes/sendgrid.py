@@ -80,6 +80,19 @@ class Call:
     size: int = 0
 
 
+class Stamped(set[str]):
+    """A set of suppressed addresses that notes when each was added, as SendGrid's `created`
+    (epoch seconds) does."""
+
+    def __init__(self, stamps: dict[str, int]) -> None:
+        super().__init__()
+        self.stamps = stamps
+
+    def add(self, email: str) -> None:
+        self.stamps.setdefault(email, int(time.time()))
+        super().add(email)
+
+
 class FakeSendGrid(FakeServer):
     api_prefix = ""
     max_connections = MAX_CONNECTIONS
@@ -92,8 +105,8 @@ class FakeSendGrid(FakeServer):
         self.lists: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, Job] = {}
         self.calls: list[Call] = []
-        self.global_unsubscribes: set[str] = set()
         self.first_seen: dict[str, int] = {}
+        self.global_unsubscribes: set[str] = Stamped(self.first_seen)
         self.group_unsubscribes: dict[int, set[str]] = {}
         self.violations: list[str] = []
         """Suppressed addresses that were sent in an upsert anyway."""
@@ -223,7 +236,8 @@ class FakeSendGrid(FakeServer):
         if (m := re.fullmatch(r"/v3/marketing/lists/([^/]+)/contacts", path)) and method == "DELETE":
             return self.remove_from_list(m.group(1), request)
         if path == "/v3/suppression/unsubscribes" and method == "GET":
-            # `created` is when the fake first saw the suppression (tests add them to a set)
+            # `created` is when the address was added (or, for a set a test put in place
+            # whole, when the fake first saw it)
             now = int(time.time())
             for e in self.global_unsubscribes:
                 self.first_seen.setdefault(e, now)

@@ -22,6 +22,7 @@ from typing import Any
 import urllib3
 from hubspot import HubSpot
 
+from clientela.connectors.http import unreachable_reason
 from clientela.destinations.batching import Retryable, retrying
 from clientela.privacy import mask_text
 from clientela_hubspot.config import HubSpotConfig
@@ -89,7 +90,12 @@ class Api:
         self.properties = self.hubspot.crm.properties.core_api
         self.property_batch = self.hubspot.crm.properties.batch_api
         self.groups = self.hubspot.crm.properties.groups_api
-        self._retrying = retrying(attempts=config.max_attempts, sleep=sleep)
+        self._retrying = retrying("HubSpot", attempts=config.max_attempts, sleep=sleep)
+
+    @property
+    def host(self) -> str:
+        """The API root the client calls (`https://api.hubapi.com`)."""
+        return str(self.basic.api_client.configuration.host)
 
     def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int, Any]:
         """(status, decoded JSON) of one client method, retried while HubSpot says so."""
@@ -98,12 +104,12 @@ class Api:
                 return self._once(method, *args, **kwargs)
         raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
 
-    @staticmethod
-    def _once(method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int, Any]:
+    def _once(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int, Any]:
         try:
             response = method(*args, _preload_content=False, **kwargs)
         except urllib3.exceptions.HTTPError as error:  # resets, refused connections
-            raise Retryable(f"HubSpot connection error: {type(error).__name__}") from None
+            raise Retryable("HubSpot could not be reached: "
+                            + unreachable_reason(self.host, error)) from None
         except Exception as error:
             status = getattr(error, "status", None)
             if status is None or not hasattr(error, "body"):
@@ -125,5 +131,6 @@ def _translate(status: int, body: Any, headers: Any) -> Exception:
     if status == 429 and policy.upper() == "DAILY":
         return HubSpotError(status, category, f"daily API limit reached: {message}")
     if status == 0 or status == 429 or status >= 500:
-        return Retryable(f"HubSpot {status} {category}: {message}", retry_after=wait_hint(headers))
+        return Retryable(f"HubSpot {status} {category}: {message}", retry_after=wait_hint(headers),
+                         status=status or None)
     return HubSpotError(status, category, message)

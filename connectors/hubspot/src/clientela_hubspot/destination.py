@@ -33,6 +33,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from clientela.connectors.http import probe as probe_host
 from clientela.destinations.api import (
     Change,
     Done,
@@ -85,6 +86,10 @@ class HubSpotDestination:
                                        thread_name_prefix="hubspot")
         self._absent: set[str] = set()
         """Customer ids of `remove`s HubSpot does not hold: nothing to clear."""
+
+    def probe(self) -> None:
+        """For a dry run: the API's host answers (DNS, TCP, TLS), or an error naming it."""
+        probe_host("HubSpot", self.api.host)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

@@ -19,6 +19,7 @@ import mailchimp_marketing as mailchimp
 import requests
 from mailchimp_marketing.api_client import ApiClientError
 
+from clientela.connectors.http import unreachable_reason
 from clientela.destinations.batching import Retryable, retrying
 from clientela.privacy import mask_text
 from clientela_mailchimp.config import MailchimpConfig
@@ -56,9 +57,10 @@ def _translate(status: int | None, body: Any) -> Exception:
             body = json.loads(body)
     title, detail = _problem(body)
     if status is None or status == 429 or status >= 500:
-        return Retryable(f"Mailchimp {status or 'connection'}: {title} {detail}".strip())
+        return Retryable(f"Mailchimp {status or 'connection'}: {title} {detail}".strip(),
+                         status=status)
     if status == 403 and not isinstance(body, dict):  # throttling at volume: no JSON body
-        return Retryable("Mailchimp 403 without a body (throttled)")
+        return Retryable("Mailchimp 403 without a body (throttled)", status=403)
     return MailchimpError(status, title, detail)
 
 
@@ -78,7 +80,12 @@ class Api:
             self.client.api_client.host = config.base_url.rstrip("/")
         self.lists = self.client.lists
         self.list_id = config.list_id
-        self._retrying = retrying(attempts=config.max_attempts, sleep=sleep)
+        self._retrying = retrying("Mailchimp", attempts=config.max_attempts, sleep=sleep)
+
+    @property
+    def host(self) -> str:
+        """The API root the client calls (`https://us21.api.mailchimp.com/3.0`)."""
+        return str(self.client.api_client.host)
 
     def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         for attempt in self._retrying:
@@ -86,14 +93,16 @@ class Api:
                 return self._once(method, *args, **kwargs)
         raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
 
-    @staticmethod
-    def _once(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _once(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             result = method(*args, **kwargs)
         except ApiClientError as error:
             status = error.status_code
             if status is None:  # the client wraps connection errors without a status
-                raise Retryable(f"Mailchimp connection error: {type(error.text).__name__}") from None
+                cause = error.text if isinstance(error.text, BaseException) else \
+                    Exception(str(error.text))
+                raise Retryable("Mailchimp could not be reached: "
+                                + unreachable_reason(self.host, cause)) from None
             raise _translate(status, error.text) from None
         if isinstance(result, requests.Response):
             if not result.ok:

@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from clientela.connectors.http import probe as probe_host
 from clientela.destinations.api import (
     Change,
     Done,
@@ -94,6 +95,10 @@ class MailchimpDestination:
         self.pool = ThreadPoolExecutor(max_workers=config.max_connections,
                                        thread_name_prefix="mailchimp")
         self._segment_ids: dict[str, int] = {}
+
+    def probe(self) -> None:
+        """For a dry run: the API's host answers (DNS, TCP, TLS), or an error naming it."""
+        probe_host("Mailchimp", self.api.host)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

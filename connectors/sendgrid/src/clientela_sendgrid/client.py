@@ -20,6 +20,7 @@ from typing import Any
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
+from clientela.connectors.http import unreachable_reason
 from clientela.destinations.batching import Retryable, retrying
 from clientela.privacy import mask_text
 from clientela_sendgrid.config import SendGridConfig
@@ -90,7 +91,12 @@ class Api:
         if config.base_url:
             options["host"] = config.base_url.rstrip("/")
         self.sendgrid = SendGridAPIClient(**options)
-        self._retrying = retrying(attempts=config.max_attempts, sleep=sleep)
+        self._retrying = retrying("SendGrid", attempts=config.max_attempts, sleep=sleep)
+
+    @property
+    def host(self) -> str:
+        """The API root the client calls (`https://api.sendgrid.com`)."""
+        return str(self.sendgrid.host)
 
     def call(self, method: str, path: str, *, body: Any = None,
              query: Mapping[str, str | int] | None = None) -> tuple[int, Any]:
@@ -112,10 +118,11 @@ class Api:
             status = int(error.status_code)
             decoded = _decode(error.body)
             if status == 429 or status >= 500:
-                raise Retryable(f"SendGrid {status}: {_message(decoded)}",
+                raise Retryable(f"SendGrid {status}: {_message(decoded)}", status=status,
                                 retry_after=wait_hint(error.headers, self.clock)) from None
             raise SendGridError(status, _message(decoded)) from None
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
                 TimeoutError) as error:
-            raise Retryable(f"SendGrid connection error: {type(error).__name__}") from None
+            raise Retryable("SendGrid could not be reached: "
+                            + unreachable_reason(self.host, error)) from None
         return int(response.status_code), _decode(response.body)

@@ -20,7 +20,10 @@ store's consent ledger as opt-outs, so they reach every other destination. So on
 consent is `subscribed` and who is in no global or group suppression is
 ever upserted; one who was sent before and has since lost consent (or got
 suppressed) is taken out of their segment list and forgotten by the push
-state, so a later consent puts them back in through a plain `create`.
+state, so a later consent puts them back in through a plain `create`. A
+suppression is dated when SendGrid made it: one older than the store's
+latest opt-in does not take that opt-in away (nor the list membership; SendGrid
+itself still sends the address nothing while it is suppressed).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from clientela.connectors.http import probe as probe_host
 from clientela.destinations.api import (
     Change,
     Done,
@@ -99,6 +103,12 @@ class SendGridDestination:
         self._field_ids: dict[str, str] = {}
         self._list_ids: dict[str, str] = {}
         self._suppressed: dict[str, str] | None = None
+        self._suppressed_at: dict[str, datetime] = {}
+        """Address -> when SendGrid suppressed it (naive UTC), from the last `suppressions`."""
+
+    def probe(self) -> None:
+        """For a dry run: the API's host answers (DNS, TCP, TLS), or an error naming it."""
+        probe_host("SendGrid", self.api.host)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -116,7 +126,7 @@ class SendGridDestination:
         they are the contacts' consent, so `plan` needs no second read."""
         start = int(since.replace(tzinfo=UTC).timestamp()) if since is not None else None
         self._suppressed = self.suppressions(start)
-        return [RemoteConsent(email, "suppressed", None, reason)
+        return [RemoteConsent(email, "suppressed", self._suppressed_at.get(email), reason)
                 for email, reason in sorted(self._suppressed.items())]
 
     def plan(self, push: PushContext, changes: Sequence[Change]) -> list[Change]:
@@ -146,8 +156,11 @@ class SendGridDestination:
     def suppressions(self, start_time: int | None = None) -> dict[str, str]:
         """Every globally (since `start_time`, epoch seconds) or group-suppressed address
         (lower-cased) -> why; read in full because a push checks thousands of addresses and a
-        page holds 500."""
+        page holds 500. When SendGrid says when an address was suppressed, that moment is kept
+        in `_suppressed_at`: an unsubscribe older than a newer opt-in in the store must not
+        outrank it (dated at the read, it would, and only for this destination)."""
         found: dict[str, str] = {}
+        self._suppressed_at = {}
         offset = 0
         while True:
             query: dict[str, Any] = {"limit": SUPPRESSION_PAGE, "offset": offset}
@@ -156,7 +169,9 @@ class SendGridDestination:
             _, page = self.api.call("GET", "suppression/unsubscribes", query=query)
             rows = page if isinstance(page, list) else []
             for row in rows:
-                found[str(row.get("email", "")).lower()] = "suppressed in SendGrid (global unsubscribe)"
+                email = str(row.get("email", "")).lower()
+                found[email] = "suppressed in SendGrid (global unsubscribe)"
+                self._note_when(email, row.get("created"))
             if len(rows) < SUPPRESSION_PAGE:
                 break
             offset += SUPPRESSION_PAGE
@@ -164,14 +179,21 @@ class SendGridDestination:
         if groups is None:
             _, every = self.api.call("GET", "asm/suppressions")
             for row in every if isinstance(every, list) else []:
-                found.setdefault(str(row.get("email", "")).lower(),
-                                 f"suppressed in SendGrid (unsubscribe group {row.get('group_id')})")
+                email = str(row.get("email", "")).lower()
+                if email not in found:
+                    found[email] = f"suppressed in SendGrid (unsubscribe group {row.get('group_id')})"
+                    self._note_when(email, row.get("created_at"))
         for group in groups or ():
             _, emails = self.api.call("GET", f"asm/groups/{group}/suppressions")
             for email in emails if isinstance(emails, list) else []:
                 found.setdefault(str(email).lower(),
                                  f"suppressed in SendGrid (unsubscribe group {group})")
         return found
+
+    def _note_when(self, email: str, epoch: Any) -> None:
+        """SendGrid dates suppressions in epoch seconds (UTC); naive UTC like the ledger."""
+        if isinstance(epoch, int | float) and not isinstance(epoch, bool) and epoch > 0:
+            self._suppressed_at[email] = datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
     # -- prepare (only what is missing) -------------------------------------------------
 

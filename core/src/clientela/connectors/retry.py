@@ -128,6 +128,8 @@ def what_happened(platform: str, error: BaseException | None) -> str:
     name = platform or "the service"
     if isinstance(status, int):
         return f"{name} answered {status}"
+    if error is not None and platform and str(error).startswith(platform):
+        return str(error)  # it says who and what already ("Mailchimp could not be reached...")
     return f"{name} failed ({error})" if error is not None else f"{name} failed"
 
 

@@ -207,6 +207,17 @@ class Reconciles(Protocol):
         ...
 
 
+@runtime_checkable
+class Probes(Protocol):
+    """A destination that can check within seconds that its API's host answers: a dry run
+    calls `probe` first, so an unreachable host is named at once instead of after minutes
+    of retries (`clientela.connectors.http.probe` does the checking)."""
+
+    def probe(self) -> None:
+        """Raise an error naming the host and why when it cannot be reached."""
+        ...
+
+
 LIMITATIONS_ATTRIBUTE = "limitations"
 """A destination may have `limitations: tuple[str, ...]`: consent rules its API cannot
 express, shown by every push and dry run."""

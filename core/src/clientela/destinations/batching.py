@@ -19,6 +19,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from clientela.connectors.retry import announce_retry
 from clientela.destinations.api import Change, Done, Outcome
 
 T = TypeVar("T")
@@ -31,11 +32,16 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 class Retryable(Exception):
-    """Raised by a destination for a call worth repeating (429, 5xx, connection reset)."""
+    """Raised by a destination for a call worth repeating (429, 5xx, connection reset).
+    `status` is the HTTP status (None when the host could not be reached): the retry notice
+    says "Mailchimp answered 503"; without one, the message is shown as it is, so it should
+    start with the platform's name and name the host."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class BatchRejected(Exception):
@@ -54,14 +60,17 @@ def backoff(base: float = 0.5, cap: float = 30.0) -> Callable[[RetryCallState], 
     return wait
 
 
-def retrying(*, attempts: int = 10, sleep: Callable[[float], None] = time.sleep,
+def retrying(platform: str, *, attempts: int = 10, sleep: Callable[[float], None] = time.sleep,
              base: float = 0.5, cap: float = 30.0) -> Retrying:
-    """A tenacity policy for `Retryable` errors; pass `sleep` to test without waiting."""
+    """A tenacity policy for `Retryable` errors; pass `sleep` to test without waiting. Each
+    wait is announced ("Mailchimp answered 429; retrying in 8 s, attempt 3 of 10"), at WARNING
+    when it is long enough for a person to wonder, which the CLI shows."""
     return Retrying(
         retry=retry_if_exception(lambda error: isinstance(error, Retryable)),
         wait=backoff(base, cap),
         stop=stop_after_attempt(attempts),
         sleep=sleep,
+        before_sleep=announce_retry(platform, attempts),
         reraise=True,
     )
 

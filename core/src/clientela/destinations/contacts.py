@@ -175,6 +175,8 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
                md5(concat_ws('|', {signature}, {parts})) AS hash
         FROM (SELECT *, {segment_sql} AS segment FROM {FEATURES_VIEW} WHERE {where})
     """)
+    if segmentation.rule is not None:  # a rule comparing money with text fails here, at once
+        con.execute(f"SELECT {where} FROM {FEATURES_VIEW} LIMIT 1").fetchall()
 
 
 def consent_table(con: duckdb.DuckDBPyConnection) -> None:

@@ -18,7 +18,8 @@ Tables (see the store's migrations):
 In the store, the customer rows keep their id (orders still count in the
 KPIs) but lose every personal field, and their consents become
 `unsubscribed`; quarantined payloads that contain the address are deleted,
-and the push state forgets them.
+the push state forgets them, and their messages in the message ledger keep
+who was contacted and when but lose the address, subject, body and variables.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import duckdb
 from clientela.consent import CHANNELS, EVENTS_TABLE, PURPOSES, ConsentEvent, record
 from clientela.destinations import state
 from clientela.destinations.api import Destination
+from clientela.journeys.forget import erase_in
 from clientela.privacy import (
     FORGET_REQUESTS_TABLE,
     PERSONAL_CUSTOMER_FIELDS,
@@ -124,8 +126,9 @@ def _open_request(con: duckdb.DuckDBPyConnection, email: str) -> str:
 
 def _anonymise(con: duckdb.DuckDBPyConnection, request_id: str, email: str, *, source: str,
                evidence: str) -> int:
-    """One transaction: the person's customer rows, consent addresses, quarantined payloads
-    and push state, and the `forget` opt-outs in the ledger."""
+    """One transaction: the person's customer rows, consent addresses, quarantined payloads,
+    push state and messages (address, subject, body, variables), and the `forget` opt-outs
+    in the ledger."""
     con.begin()
     try:
         ids = [str(row[0]) for row in con.execute(
@@ -140,6 +143,7 @@ def _anonymise(con: duckdb.DuckDBPyConnection, request_id: str, email: str, *, s
                         "WHERE customer_id IN (SELECT unnest(?))", [ids])
         if ids:
             _forget_consent(con, ids, source=source, evidence=evidence)
+            erase_in(con, ids)
         con.execute("DELETE FROM quarantine WHERE contains(lower(payload), ?)", [email])
         state.forget_customer(con, ids)
         count = len(ids)

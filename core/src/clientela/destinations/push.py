@@ -11,7 +11,8 @@ destination alike:
   unsubscribe in one tool reaches the store and every other tool on the same
   run; nobody without a current opt-in is created as subscribed, and a
   member who lost it is unsubscribed (or archived) and untagged first;
-* `dry_run` stops after `plan`: it counts and samples what would happen
+* `dry_run` first checks that the destination's host answers (`Probes`),
+  then stops after `plan`: it counts and samples what would happen
   (subscribed, unsubscribed, archived, re-tagged, skipped for lack of
   consent, not re-created because deleted) and writes nothing, neither
   remotely nor in the store (its reads are recorded in a transaction that is
@@ -41,6 +42,7 @@ from clientela.destinations.api import (
     Change,
     Destination,
     Outcome,
+    Probes,
     PushContext,
     ReadsConsent,
     Reconciles,
@@ -49,6 +51,7 @@ from clientela.destinations.contacts import (
     Segmentation,
     build_contacts,
     choose_fields,
+    consent_table,
     rfm_features,
     segments_of,
 )
@@ -151,18 +154,24 @@ def _plan(store: Store, name: str, destination: Destination, segmentation: Segme
           report: PushReport, *, as_of: datetime, timezone: str, currency: str,
           fields: Sequence[str] | None, sample: int, heal: bool
           ) -> tuple[list[Change], dict[str, str], PushContext]:
-    """Read the destination's opt-outs, build and diff the contacts, plan, reconcile."""
+    """Build the contacts (local work first: a bad rule or field is the user's to fix, whatever
+    the network), check the destination answers (dry run), read its opt-outs, diff, plan,
+    reconcile."""
     con = store.con
     report.notes = list(getattr(destination, LIMITATIONS_ATTRIBUTE, ()))
+    specs = choose_fields(fields, con)
+    build_contacts(con, rfm_features(store, as_of, timezone, currency, segmenter=(
+        segmentation.name if segmentation.rule is None else "rfm")),
+                   segmentation, specs, as_of=as_of, timezone=timezone)
+    if report.dry_run and isinstance(destination, Probes):
+        destination.probe()  # unreachable: say so now, not after minutes of retries
     if isinstance(destination, ReadsConsent):
         started = state.now()
         found = destination.read_consent(inbound.last_read(con, name))
         report.consent["learned"] = inbound.learn(con, name, found, at=started)
         inbound.mark_read(con, name, started - READ_OVERLAP, report.run_id)
-    specs = choose_fields(fields, con)
-    build_contacts(con, rfm_features(store, as_of, timezone, currency, segmenter=(
-        segmentation.name if segmentation.rule is None else "rfm")),
-                   segmentation, specs, as_of=as_of, timezone=timezone)
+        if report.consent["learned"]:
+            consent_table(con)  # the contacts see what was just learned
     found_diff = diff(con, name, segmentation.name, specs)
     report.contacts, report.unchanged = found_diff.total, found_diff.unchanged
     ctx = PushContext(segmentation.name, segments_of(segmentation, con), specs)
