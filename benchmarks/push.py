@@ -5,8 +5,8 @@ destination's opt-outs first and looks up the status of the contacts it writes.
 
 Run: python benchmarks/push.py [--contacts 100000] [--only mailchimp]
 
-For each destination it prints the write calls against the floor of
-APIS.md ("Minimum write calls"), the one-off setup calls (custom fields,
+For each destination it prints the write calls against the floor (the fewest
+calls each API's batch limits allow), the one-off setup calls (custom fields,
 tags), wall time and peak memory, for a first push and for a push after 1%
 of the contacts changed (loyalty points: a field change that moves no RFM
 rank, so exactly 1% differ). Targets: the floor exactly, and the 1% push at

@@ -26,6 +26,16 @@ def test_init_writes_an_example_that_loads(capsys: pytest.CaptureFixture[str]) -
     assert "clientela.toml already exists; use --force" in capsys.readouterr().err
 
 
+def test_init_takes_the_time_zone_and_currency(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["init", "--timezone", "Europe/Lisbon", "--currency", "eur"]) == 0
+    settings = load_settings()
+    assert (settings.workspace.timezone, settings.workspace.currency) == ("Europe/Lisbon", "EUR")
+    capsys.readouterr()
+    assert main(["init", "--force", "--timezone", "Lisbon"]) == 2
+    assert "timezone: expected an IANA time zone" in capsys.readouterr().err
+    assert load_settings().workspace.timezone == "Europe/Lisbon"  # the refused init wrote nothing
+
+
 def test_env_references_resolve_and_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     Path("clientela.toml").write_text(
         '[workspace]\ntimezone = "America/Sao_Paulo"\n'

@@ -1,4 +1,4 @@
-"""KPIS.md "Campaigns and channels", each number checked by hand on a tiny store."""
+"""docs/metrics.md "Campaigns and channels", each number checked by hand on a tiny store."""
 
 from __future__ import annotations
 

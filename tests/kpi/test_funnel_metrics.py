@@ -1,4 +1,4 @@
-"""KPIS.md "Funnel, satisfaction and sales pipeline", each number checked by hand."""
+"""docs/metrics.md "Funnel, satisfaction and sales pipeline", each number checked by hand."""
 
 from __future__ import annotations
 

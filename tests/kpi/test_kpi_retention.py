@@ -1,4 +1,4 @@
-"""KPIS.md "Retention and loyalty", counted by hand on the basic fixture (UTC).
+"""docs/metrics.md "Retention and loyalty", counted by hand on the basic fixture (UTC).
 
 Valid orders per customer: a: 10 Jan 12:00, 15 Feb 12:00 (30 after refund);
 b: 5 Feb 12:00 (400); c: 20 Dec 2024 12:00 (30), 1 Mar 02:30 (60); d: none

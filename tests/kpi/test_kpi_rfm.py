@@ -1,4 +1,4 @@
-"""RFM exactly as KPIS.md specifies, on five customers scored by hand (as of 1 July 2025).
+"""RFM exactly as docs/metrics.md defines it, on five customers scored by hand (as of 1 July 2025).
 
     customer  R days  F  M    R  F  M  FM  segment
     p1        0       1  100  4  1  1  1   Promising        (ties with p2 on R: both rank 4,

@@ -1,4 +1,4 @@
-"""KPIS.md "Sales", each number counted by hand on the basic fixture (see _kpi_fixtures).
+"""docs/metrics.md "Sales", each number counted by hand on the basic fixture (see _kpi_fixtures).
 
 Valid orders in January 2025 (UTC): o1 (a, 100), o7 (guest, 10); o3 is cancelled.
 February: o2 (a, 50 - 20 refunded = 30, discount 10 + loyalty 5), o4 (b, 80 USD x 5 = 400).

@@ -1,4 +1,4 @@
-"""KPIS.md "Loyalty programme", each number checked by hand on a tiny store."""
+"""docs/metrics.md "Loyalty programme", each number checked by hand on a tiny store."""
 
 from __future__ import annotations
 

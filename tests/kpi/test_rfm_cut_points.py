@@ -1,4 +1,4 @@
-"""RFM's quintile from cut points equals KPIS.md's rank formula, 1 + floor(5 * (rank - 1) / n)
+"""RFM's quintile from cut points equals the rank formula of docs/metrics.md, 1 + floor(5 * (rank - 1) / n)
 with RANK() ties, computed here in plain Python on the same values."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """HubSpot CRM as a clientela destination: contact properties, batch upsert by e-mail.
 
-Call budget for N changed contacts (APIS.md's floor): ⌈N/100⌉ calls of
+Call budget for N changed contacts (the floor the API's batch limits allow): ⌈N/100⌉ calls of
 `POST /crm/v3/objects/contacts/batch/upsert` with `idProperty: email`. The
 segment is a contact property (one enumeration per segmentation), so a
 move costs nothing extra; a static list would need record ids and a second

@@ -12,7 +12,7 @@ batch subscribe (or archived, by option) and untagged; a new member always
 gets an explicit status. After an interrupted run, `holdings` reads every
 tag's members so the engine can repair them.
 
-Call budget for N changed contacts (APIS.md's floor): ⌈N/500⌉ batch
+Call budget for N changed contacts (the floor the API's batch limits allow): ⌈N/500⌉ batch
 subscribes, then, per segment s, ⌈max(adds_s, removes_s)/500⌉ static-segment
 calls, because a segment call carries 500 adds *and* 500 removes. That is
 why tags are sent after all upserts, grouped by segment across the whole

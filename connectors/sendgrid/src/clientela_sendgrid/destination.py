@@ -1,6 +1,6 @@
 """SendGrid Marketing Campaigns as a clientela destination: a list per segment, fields by id.
 
-Call budget for N changed contacts (APIS.md's floor): contacts that join a
+Call budget for N changed contacts (the floor the API's batch limits allow): contacts that join a
 segment list are upserted grouped by that list, Σ⌈n_s/30k⌉ calls, because
 `list_ids` applies to every contact of a request; contacts that stay in
 their list go in requests without `list_ids`, ⌈N_nolist/30k⌉; each request
@@ -481,6 +481,6 @@ def open_destination(config: SendGridConfig) -> SendGridDestination:
 
 def floor(adds: dict[str, int], nolist: int, removes: dict[str, int], *,
           batch: int = 30_000, remove_size: int = 100) -> int:
-    """APIS.md's minimum write calls, for the benchmark and the tests."""
+    """The minimum write calls the API's batch limits allow, for the benchmark and the tests."""
     return (sum(math.ceil(n / batch) for n in adds.values()) + math.ceil(nolist / batch)
             + sum(math.ceil(n / remove_size) for n in removes.values()))

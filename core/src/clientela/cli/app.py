@@ -43,6 +43,7 @@ from clientela.cli.common import (
 )
 from clientela.config import ConfigError, describe_validation_error
 from clientela.store import StoreError
+from clientela.store.store import StorePathError
 
 app = typer.Typer(
     name="clientela",
@@ -93,7 +94,7 @@ for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve
 report_command.register(app)
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    UserError, ConfigError, FileNotFoundError, LookupError)
+    UserError, ConfigError, StorePathError, FileNotFoundError, LookupError)
 FAILURES: tuple[type[BaseException], ...] = (Failure, StoreError, OSError)
 
 

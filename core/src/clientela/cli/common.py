@@ -8,6 +8,7 @@ code 1; `--debug` adds the traceback for either.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from rich.progress import (
 from clientela.config import Settings, check_section_names, load_settings
 from clientela.privacy import mask_text
 from clientela.store import Store
+from clientela.store.store import IncompleteStoreWarning
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -72,8 +74,19 @@ class Workspace:
 
     @contextmanager
     def store(self, *, read_only: bool = False) -> Iterator[Store]:
-        with Store(self.store_path, read_only=read_only,
-                   memory_limit=self.settings.workspace.memory_limit) as store:
+        """The workspace's store; an incomplete one (an interrupted demo) is said in one plain
+        `warning:` line, not as Python's `file:line: Category: text`."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", IncompleteStoreWarning)
+            opened = Store(self.store_path, read_only=read_only,
+                           memory_limit=self.settings.workspace.memory_limit)
+        for warning in caught:
+            if issubclass(warning.category, IncompleteStoreWarning):
+                err_console.print(f"warning: {warning.message}", highlight=False, markup=False)
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+        with opened as store:
             yield store
 
 

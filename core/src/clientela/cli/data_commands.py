@@ -21,7 +21,7 @@ from rich.table import Table
 
 from clientela.cli.common import UserError, console, err_console, progress_bar, workspace
 from clientela.cli.quarantine_commands import quarantine_app
-from clientela.config import DEFAULT_CONFIG_FILE, EXAMPLE_CONFIG, plugin_config
+from clientela.config import DEFAULT_CONFIG_FILE, EXAMPLE_CONFIG, example_config, plugin_config
 from clientela.model.moments import TIMESTAMP_UNITS, check_date_format
 from clientela.plugins import registry
 from clientela.sources.files import FileSource, FileSourceConfig
@@ -115,12 +115,17 @@ def _run_file_import(source: FileSource, *, context: dict[str, Any]) -> SyncSumm
 
 def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    timezone: Annotated[str, typer.Option(
+        "--timezone", metavar="ZONE", help="The workspace's IANA time zone, e.g. "
+        "America/Sao_Paulo.")] = "America/Sao_Paulo",
+    currency: Annotated[str, typer.Option(
+        "--currency", metavar="CODE", help="The reporting currency (ISO 4217), e.g. BRL.")] = "BRL",
 ) -> None:
     """Write a commented example clientela.toml in this folder."""
     target = workspace.config_file or DEFAULT_CONFIG_FILE
     if target.exists() and not force:
         raise UserError(f"{target} already exists; use --force to overwrite it")
-    target.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    target.write_text(example_config(timezone, currency), encoding="utf-8")
     console.print(f"wrote {target}")
 
 

@@ -1,4 +1,4 @@
-"""KPIS.md, "Value": the predictive ones, `clv_predicted` and `p_alive`.
+"""docs/metrics.md, "Value": the predictive ones, `clv_predicted` and `p_alive`.
 
 Both are point-in-time metrics: the models are fitted on every valid order
 before the as-of instant (the period's end unless the caller fixes it) and

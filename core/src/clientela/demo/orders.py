@@ -98,7 +98,7 @@ class OrderBook:
         return valid
 
     def revenue_brl_cents(self) -> IntArray:
-        """Revenue in the reporting currency, as KPIS.md defines it (0 for invalid orders)."""
+        """Revenue in the reporting currency, as docs/metrics.md defines it (0 for invalid orders)."""
         revenue = self.total - self.refunded
         brl = np.where(self.usd, (revenue * self.fx_units + 50_000_000) // 100_000_000, revenue)
         return np.where(self.valid, brl, 0)

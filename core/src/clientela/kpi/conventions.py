@@ -1,4 +1,4 @@
-"""The conventions of KPIS.md, written once and reused by every metric.
+"""The conventions of docs/metrics.md, written once and reused by every metric.
 
 Valid orders, revenue in the reporting currency, a customer's first valid
 order, active customers, slicing and null-on-empty-denominator division all

@@ -47,7 +47,7 @@ class Metric:
     """Dimensions it can be cut by (channel, store_id, salesperson_id, acquisition_channel, segment)."""
     extra: dict[str, Any] = field(default_factory=dict)
     group: str = "Other"
-    """Catalogue section (KPIS.md heading) under which `clientela kpi --list` shows it."""
+    """Catalogue section (a heading of docs/metrics.md) under which `clientela kpi --list` shows it."""
     measures: tuple[str, ...] = ("value",)
     """Numeric columns of the answer; 'value' is the headline number."""
     itemized: bool = False

@@ -1,4 +1,4 @@
-"""KPIS.md, "Campaigns and channels": contacts, what followed them, and what they cost.
+"""docs/metrics.md, "Campaigns and channels": contacts, what followed them, and what they cost.
 
 Choices the one-line definitions leave open, made once here:
 

@@ -1,4 +1,4 @@
-"""The built-in KPI catalogue (KPIS.md), one module per section.
+"""The built-in KPI catalogue (docs/metrics.md), one module per section.
 
 To add a section, write a module with a `metrics() -> list[Metric]` function
 and list it in SECTIONS; the core's plugin registers everything through the

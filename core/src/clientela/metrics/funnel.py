@@ -1,4 +1,4 @@
-"""KPIS.md, "Funnel, satisfaction and sales pipeline".
+"""docs/metrics.md, "Funnel, satisfaction and sales pipeline".
 
 Choices the one-line definitions leave open, made once here:
 

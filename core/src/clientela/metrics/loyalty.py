@@ -1,4 +1,4 @@
-"""KPIS.md, "Loyalty programme": balances, redemptions and the points about to expire.
+"""docs/metrics.md, "Loyalty programme": balances, redemptions and the points about to expire.
 
 Choices the one-line definitions leave open, made once here:
 

@@ -1,4 +1,4 @@
-"""KPIS.md, "Retention and loyalty of the customer base".
+"""docs/metrics.md, "Retention and loyalty of the customer base".
 
 Customer-level metrics: they slice by what the customer carries
 (acquisition channel, RFM segment), never by an order's channel, because a

@@ -1,4 +1,4 @@
-"""KPIS.md, "RFM": the segment summary. Scores themselves live in clientela.segments.rfm."""
+"""docs/metrics.md, "RFM": the segment summary. Scores themselves live in clientela.segments.rfm."""
 
 from __future__ import annotations
 

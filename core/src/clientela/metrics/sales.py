@@ -1,4 +1,4 @@
-"""KPIS.md, "Sales": counts and sums over the valid orders of a period."""
+"""docs/metrics.md, "Sales": counts and sums over the valid orders of a period."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""KPIS.md, "Value": the historical ones (ltv_historical, cac) and ltv_cac_ratio. The
+"""docs/metrics.md, "Value": the historical ones (ltv_historical, cac) and ltv_cac_ratio. The
 predictive ones (clv_predicted, p_alive) live in clientela.clv_engine.metrics; the ratio
 borrows their per-customer prediction when asked for `ltv="predicted"`."""
 

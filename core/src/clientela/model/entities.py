@@ -1,4 +1,4 @@
-"""The canonical entities of retail CRM (see DESIGN.md, "Canonical model").
+"""The canonical entities of retail CRM (see docs/design.md).
 
 Fields are what the KPI catalogue needs plus what stores commonly export;
 anything else a source knows goes into a customer's free `attributes`.

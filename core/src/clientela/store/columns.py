@@ -2,7 +2,7 @@
 
 Each pydantic field maps to one DuckDB column and one Arrow field; Decimal
 money keeps its scale (DECIMAL(18,2)), timestamps are naive UTC (the
-convention of DESIGN.md, and what every Ibis backend reads the same way).
+convention of docs/design.md, and what every Ibis backend reads the same way).
 """
 
 from __future__ import annotations
