@@ -127,18 +127,25 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
     ledger = compute_ledger(orders, adjustments, rules, timezone, until_us)
     table = ledger.table
 
-    deleted = _delete_stale(store, table, None if customers is None else customers.to_pylist())
-    changed = _changed(store, table)
     new_cursor = {"until_us": until_us, "rules": fingerprint,
                   "orders_loaded_at": orders_mark, "adjust_loaded_at": adjust_mark}
-    result = store.write_batch(LoyaltyEvent, changed, source=ENGINE_SOURCE,
-                               state=(ENGINE_SOURCE, CURSOR_STREAM, new_cursor))
-    result.counts.unchanged += table.num_rows - changed.num_rows
+    state = (ENGINE_SOURCE, CURSOR_STREAM, new_cursor)
+    if whole and not _holds_computed_rows(store):
+        # a first build: every row is new, so no stale rows, no comparison, one bulk insert
+        deleted = 0
+        counts = store.insert_new(LoyaltyEvent, table, state=state)
+    else:
+        deleted = _delete_stale(store, table,
+                                None if customers is None else customers.to_pylist())
+        changed = _changed(store, table)
+        counts = store.write_batch(LoyaltyEvent, changed, source=ENGINE_SOURCE,
+                                   state=state).counts
+        counts.unchanged += table.num_rows - changed.num_rows
     summary = RunSummary(
         until=until, since=None if since_us is None else from_micros(since_us), rebuilt=whole,
         customers_replayed=ledger.customers, capped_redemptions=ledger.capped,
-        written={"inserted": result.counts.inserted, "updated": result.counts.updated,
-                 "unchanged": result.counts.unchanged, "deleted": deleted})
+        written={"inserted": counts.inserted, "updated": counts.updated,
+                 "unchanged": counts.unchanged, "deleted": deleted})
     after = _kind_totals(store)
     summary.points = {kind: after.get(kind, 0) - before.get(kind, 0)
                       for kind in ("earn", "redeem", "expire", "reverse")}
@@ -149,6 +156,13 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
     summary.points["adjust"] = int(row[0]) if row else 0
     _holdings(store, rules, summary, until_us)
     return summary
+
+
+def _holds_computed_rows(store: Store) -> bool:
+    """Whether the ledger holds any row the engine computes (adjustments are inputs)."""
+    return store.con.execute(
+        "SELECT EXISTS (SELECT 1 FROM loyalty_events WHERE source = ? AND kind <> 'adjust')",
+        [ENGINE_SOURCE]).fetchone() == (True,)
 
 
 def _changed(store: Store, table: pa.Table) -> pa.Table:
