@@ -32,7 +32,9 @@ history and a run every day write the same ledger.
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +42,7 @@ import pyarrow.compute as pc
 
 from clientela_loyalty.calendar import US_PER_DAY, add_months, expiry_instants, review_instants
 from clientela_loyalty.history import ENGINE_SOURCE, Adjustments, Orders
-from clientela_loyalty.queue import queue_ledger, queued
+from clientela_loyalty.queue import group_starts, queue_ledger, queued
 from clientela_loyalty.rules import LoyaltyRules
 from clientela_loyalty.tiers import TierChange, customer_tiers
 
@@ -185,11 +187,44 @@ def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules
     plain = queued(orders, adjustments, rules, timezone, until_us)
     fast, capped = queue_ledger(orders.take(plain), rules, timezone, until_us)
     plain_customers = len(pc.unique(orders.customer.filter(pa.array(plain))))
-    ledger = _replay(orders.take(~plain), adjustments, rules, timezone, until_us)
-    ledger.table = pa.concat_tables([fast, ledger.table])
-    ledger.customers += plain_customers
-    ledger.capped += capped
-    return ledger
+    tables, changes, covered = [fast], [], plain_customers
+    for part_orders, part_adjustments in _parts(orders.take(~plain), adjustments,
+                                                REPLAY_PART_ORDERS):
+        part = _replay(part_orders, part_adjustments, rules, timezone, until_us)
+        tables.append(part.table)
+        changes.extend(part.tier_changes)
+        capped += part.capped
+        covered += part.customers
+    return Ledger(pa.concat_tables(tables), changes, capped, covered)
+
+
+REPLAY_PART_ORDERS = 250_000
+"""Orders replayed at a time: the replay holds its part as Python lists, so the parts
+bound its memory whatever the store's size."""
+
+
+def _parts(orders: Orders, adjustments: Adjustments,
+           size: int) -> Iterator[tuple[Orders, Adjustments]]:
+    """`orders` and `adjustments` in parts of about `size` orders, never splitting a
+    customer (both are sorted by customer; an adjusted customer without orders goes with
+    the part whose range of customers holds it)."""
+    n = len(orders.placed)
+    if n <= size:
+        yield orders, adjustments
+        return
+    starts = np.flatnonzero(group_starts(orders.customer))
+    cuts = np.unique(starts[np.minimum(np.searchsorted(starts, np.arange(size, n, size)),
+                                       len(starts) - 1)])
+    bounds = [0, *(int(c) for c in cuts if 0 < c < n), n]
+    for lo, hi in pairwise(bounds):
+        wanted = np.ones(len(adjustments.at), dtype=bool)
+        if lo > 0:
+            wanted &= pc.greater_equal(adjustments.customer, orders.customer[lo]).to_numpy(
+                zero_copy_only=False)
+        if hi < n:
+            wanted &= pc.less(adjustments.customer, orders.customer[hi]).to_numpy(
+                zero_copy_only=False)
+        yield orders.slice(lo, hi), adjustments.take(wanted)
 
 
 def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
