@@ -121,7 +121,7 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
     customers = None if whole else _affected(store, rules, cursor, until_us)
     since_us = None if whole else int(cursor["until_us"])
 
-    before = _kind_totals(store)
+    before = _kind_totals(store, customers)
     orders = read_orders(store.con, rules, until_us, customers)
     adjustments = read_adjustments(store.con, until_us, customers)
     ledger = compute_ledger(orders, adjustments, rules, timezone, until_us)
@@ -146,7 +146,7 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
         customers_replayed=ledger.customers, capped_redemptions=ledger.capped,
         written={"inserted": counts.inserted, "updated": counts.updated,
                  "unchanged": counts.unchanged, "deleted": deleted})
-    after = _kind_totals(store)
+    after = _kind_totals(store, customers)
     summary.points = {kind: after.get(kind, 0) - before.get(kind, 0)
                       for kind in ("earn", "redeem", "expire", "reverse")}
     row = store.con.execute(
@@ -202,11 +202,22 @@ def _delete_stale(store: Store, table: pa.Table, customers: list[str] | None) ->
     return len(row)
 
 
-def _kind_totals(store: Store) -> dict[str, int]:
-    """Points of every kind in the ledger, as magnitudes."""
-    rows = store.con.execute(
-        "SELECT kind, CAST(abs(sum(points)) AS BIGINT) FROM loyalty_events GROUP BY kind"
-    ).fetchall()
+def _kind_totals(store: Store, customers: pa.Array | None) -> dict[str, int]:
+    """Points of every kind in the ledger, as magnitudes: of the replayed `customers`
+    only when given (a run changes no one else's rows, so their change is the run's)."""
+    if customers is None:
+        rows = store.con.execute(
+            "SELECT kind, CAST(abs(sum(points)) AS BIGINT) FROM loyalty_events GROUP BY kind"
+        ).fetchall()
+        return {str(kind): int(points) for kind, points in rows}
+    store.con.register("_totals_scope", pa.table({"customer_id": customers}))
+    try:
+        rows = store.con.execute(
+            "SELECT kind, CAST(abs(sum(points)) AS BIGINT) FROM loyalty_events "
+            "WHERE customer_id IN (SELECT customer_id FROM _totals_scope) GROUP BY kind"
+        ).fetchall()
+    finally:
+        store.con.unregister("_totals_scope")
     return {str(kind): int(points) for kind, points in rows}
 
 
