@@ -4,6 +4,8 @@ straightforward pandas implementation of the same rules.
     python benchmarks/loyalty.py                          # 1M orders, 100k customers
     python benchmarks/loyalty.py --orders 10000000 --customers 1000000
     python benchmarks/loyalty.py --skip-pandas            # the engine only
+    python benchmarks/loyalty.py --replicate 10 --skip-pandas   # 10M orders, 1M customers:
+                                                          # the 1M store's orders ten times over
 
 Uses the cached demo store of benchmarks/kpis.py (built on first use), copied to a
 working file without the generator's own ledger, so the engine writes every row. In one
@@ -24,6 +26,7 @@ Timing is for people, never asserted by tests.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -52,14 +55,23 @@ UNTIL = datetime(DEFAULT_END.year, DEFAULT_END.month, DEFAULT_END.day, tzinfo=UT
 US_PER_DAY = 86_400_000_000
 
 
-def working_copy(orders: int, customers: int) -> Path:
+def working_copy(orders: int, customers: int, replicate: int = 1) -> Path:
+    """A copy of the demo store without its ledger; with `replicate` n, its orders n
+    times over, each copy's order and customer ids suffixed `~k` (n times the customers,
+    each with the same history as the original)."""
     source = demo_store(orders, customers)
-    target = CACHE / f"loyalty-{orders}-{customers}.duckdb"
+    suffix = f"x{replicate}" if replicate > 1 else ""
+    target = CACHE / f"loyalty-{orders}-{customers}{suffix}.duckdb"
     target.unlink(missing_ok=True)
     shutil.copyfile(source, target)
     with Store(target) as store:
         store.con.execute("DELETE FROM loyalty_events")
         store.con.execute("DELETE FROM sync_state WHERE source = 'loyalty'")
+        for k in range(1, replicate):
+            store.con.execute(f"""
+                INSERT INTO orders SELECT * REPLACE (customer_id || '~{k}' AS customer_id,
+                                                    order_id || '~{k}' AS order_id)
+                FROM orders WHERE NOT contains(order_id, '~')""")
         store.con.execute("CHECKPOINT")
     return target
 
@@ -169,10 +181,11 @@ def engine_totals(store: Store) -> dict[str, int]:
 
 def timed(label: str, fn):  # type: ignore[no-untyped-def]
     with PeakRss() as rss:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = fn()
-        took = time.perf_counter() - started
-    print(f"{label:<34} {took:8.2f} s   peak RSS {rss.peak / 2**30:5.2f} GiB", flush=True)
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(f"{label:<34} {took:8.2f} s   CPU {cpu:7.2f} s   peak RSS {rss.peak / 2**30:5.2f} GiB"
+          f"   (load {os.getloadavg()[0]:.1f})", flush=True)
     return took, result
 
 
@@ -182,10 +195,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--memory-limit", default="1GB")
+    parser.add_argument("--replicate", type=int, default=1,
+                        help="use the demo store's orders this many times over (ids suffixed): "
+                             "10M orders of 1M customers from the cached 1M store")
     args = parser.parse_args(argv)
 
-    path = working_copy(args.orders, args.customers)
-    print(f"store: {args.orders:,} orders, {args.customers:,} customers ({path})")
+    path = working_copy(args.orders, args.customers, args.replicate)
+    print(f"store: {args.orders * args.replicate:,} orders, "
+          f"{args.customers * args.replicate:,} customers ({path})")
     with Store(path, memory_limit=args.memory_limit) as store:
         whole, summary = timed("engine: whole ledger", lambda: run(
             store, RULES, until=UNTIL, timezone=TIMEZONE))

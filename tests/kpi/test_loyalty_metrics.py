@@ -148,6 +148,31 @@ def test_points_expiring_after_what_was_spent(store: Store) -> None:
     assert value(short, "loyalty_points_expiring", "customers") == 1
 
 
+def test_points_expiring_reversal_of_a_later_lot(tmp_path: Path) -> None:
+    """c9 earns 400 on o1 (expires 04-15) and 1000 on o2 (expires 12-01); o2 is 60%
+    refunded on 03-20 (-600 taken from o2's lot), then 100 are redeemed on 03-25 (from the
+    soonest lot, o1's). At 04-01 c9 holds 700: o2's lot keeps 400 and expires later, so
+    700 - 400 = 300 of o1's lot are left to expire on 04-15 (without the tie to o2's lot
+    the reversal looks spent from o1's: 700 - 1000 < 0, nothing expiring)."""
+    records = [
+        customer("c9"),
+        loyalty("c9", "earn", 400, "2025-02-01", order_id="o1", expires="2025-04-15"),
+        loyalty("c9", "earn", 1000, "2025-03-01", order_id="o2", expires="2025-12-01"),
+        loyalty("c9", "reverse", -600, "2025-03-20", order_id="o2"),
+        loyalty("c9", "redeem", -100, "2025-03-25", order_id="o3"),
+    ]
+    store = make_store(tmp_path / "r.duckdb", records)
+    r = run(store, METRICS, ["loyalty_points_expiring"], *MARCH)
+    assert value(r, "loyalty_points_expiring") == 300
+    assert value(r, "loyalty_points_expiring", "customers") == 1
+    # the series path: February's end (before the reversal) and March's
+    months = run(store, METRICS, ["loyalty_points_expiring"], "2025-02-01", "2025-04-01",
+                 grain="month", params={"loyalty_points_expiring": {"expiry_days": 60}})
+    # 03-01: held 400 (o1, within 60 days), o2 not yet earned -> 400
+    assert value(months, "loyalty_points_expiring", period="2025-02") == 400
+    assert value(months, "loyalty_points_expiring", period="2025-03") == 300
+
+
 def test_missing_loyalty_events_raise(tmp_path: Path) -> None:
     s = make_store(tmp_path / "m.duckdb", [order("c1", "2025-03-02", 10,
                                                    loyalty_points_earned=5)])

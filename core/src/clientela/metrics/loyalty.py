@@ -26,7 +26,10 @@ Choices the one-line definitions leave open, made once here:
   was already spent, assuming the programme consumes the earliest-expiring
   points first (the usual rule): of a balance B, with L points expiring
   later (or never) and W expiring in the window, `clamp(B - L, 0, W)` are
-  still there to expire.
+  still there to expire. A `reverse` event tied to an order whose `earn`
+  carries an expiry takes its points from that lot, not from the earliest:
+  it counts with that lot (a reversal of a later-expiring lot leaves the
+  points expiring sooner untouched).
 """
 
 from __future__ import annotations
@@ -233,6 +236,25 @@ def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
                         scored_orders=scored, orders=orders.count())
 
 
+def _lot_events(ctx: MetricContext) -> ir.Table:
+    """loyalty_events with `_lot`: the rows that belong to a lot, the lots themselves
+    (points > 0) and the reversals tied to an order whose earn has an expiry; such a
+    reversal takes the lot's `expires_at`, so it counts where its points came from."""
+    events = ctx.table("loyalty_events")
+    earns = events.filter((events.kind == "earn") & events.order_id.notnull()
+                          & events.expires_at.notnull() & (events.points > 0))
+    lots = earns.group_by(_ls="source", _lc="customer_id", _lo="order_id").aggregate(
+        _lx=earns.expires_at.max())
+    joined = events.left_join(lots, (events.source == lots._ls)
+                              & (events.customer_id == lots._lc)
+                              & (events.order_id == lots._lo) & (events.kind == "reverse"))
+    tied = joined._lx.notnull()
+    return joined.select(
+        "customer_id", "occurred_at", "points",
+        expires_at=ibis.ifelse(tied, joined._lx, joined.expires_at),
+        _lot=(joined.points > 0) | tied)
+
+
 def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     """Per customer and bucket `_k`, how two amounts change as of that period's end: `_e`,
     the balance less the points of lots expiring after the window (what must come out of
@@ -247,11 +269,11 @@ def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     horizons = [end + timedelta(days=params.expiry_days) for end in ends]
     n = len(ends)
     zero = ibis.literal(0, type="int64")
-    events = ctx.table("loyalty_events")
+    events = _lot_events(ctx)
     events = events.filter(events.occurred_at < ctx.end)
     expires = events.expires_at
     steps = events.select(
-        "customer_id", _pts=events.points.cast("int64"), _lot=events.points > 0,
+        "customer_id", _pts=events.points.cast("int64"), _lot=events._lot,
         _a=cv.count_at_or_before(events.occurred_at, ends),
         _b=ibis.ifelse(expires.isnull(), n, cv.count_at_or_before(expires, horizons)),
         _c=ibis.ifelse(expires.isnull(), n, cv.count_at_or_before(expires, ends)))
@@ -285,8 +307,8 @@ def _expiry_state(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     lots."""
     start = ctx.as_of
     horizon = start + timedelta(days=params.expiry_days)
-    events = ctx.table("loyalty_events")
-    lots = events.filter((events.occurred_at < start) & (events.points > 0))
+    events = _lot_events(ctx)
+    lots = events.filter((events.occurred_at < start) & events._lot)
     in_window = (lots.expires_at >= start) & (lots.expires_at < horizon)
     later = lots.expires_at.isnull() | (lots.expires_at >= horizon)
     zero = ibis.literal(0, type="int64")

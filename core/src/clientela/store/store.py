@@ -29,7 +29,12 @@ from clientela.model.validation import Rejection
 from clientela.store.forgotten import forgotten_digests, scrub_forgotten, scrub_rejections
 from clientela.store.migrations import META_TABLE, RUNS_TABLE, SYNC_STATE_TABLE, migrate
 from clientela.store.quarantine import quarantine_rejections, resolve_landed
-from clientela.store.upsert import UpsertCounts, records_to_arrow, upsert_arrow
+from clientela.store.upsert import (
+    UpsertCounts,
+    insert_new_arrow,
+    records_to_arrow,
+    upsert_arrow,
+)
 
 if TYPE_CHECKING:
     import ibis.backends.duckdb
@@ -267,6 +272,18 @@ class Store:
         if rejections:
             result.quarantined = quarantine_rejections(con, origin, rejections, run_id)
         return result
+
+    def insert_new(self, model: type[Record], table: pa.Table, *,
+                   state: StreamState | None = None) -> UpsertCounts:
+        """Bulk-insert rows whose keys are all new (a derived table's first full build),
+        and move a cursor, in one transaction. Cheaper than `write_batch` at millions of
+        rows; a key already stored raises and nothing is written. No quarantine and no
+        forgotten-customer scrubbing: for rows the caller computed, not a source's."""
+        with self.transaction() as con:
+            counts = insert_new_arrow(con, model, table)
+            if state is not None:
+                self._put_state(con, *state)
+        return counts
 
     def upsert(self, records: Sequence[Record]) -> UpsertCounts:
         """Upsert canonical records of one entity (the simple Python API)."""

@@ -100,6 +100,39 @@ def _not_older(version: str | None, *, stored: str, incoming: str) -> str:
     return f"({old} IS NULL OR {new} IS NULL OR {new} >= {old})"
 
 
+def _row_hash(data_cols: Sequence[str]) -> str:
+    """SQL: the row hash that tells an unchanged row from a changed one (one definition,
+    so rows written by `insert_new_arrow` compare equal to the same rows upserted)."""
+    struct = ", ".join(f"{_quote(c)} := {_quote(c)}" for c in data_cols)
+    return f"md5(CAST(to_json(struct_pack({struct})) AS VARCHAR))"
+
+
+def insert_new_arrow(
+    con: duckdb.DuckDBPyConnection, model: type[Record], table: pa.Table
+) -> UpsertCounts:
+    """Insert `table`, whose keys the caller knows are all new and unique (a first full
+    build of a derived table): one INSERT ... SELECT from the Arrow table, without the
+    upsert's deduplication, staging and counting. A key already stored, or twice in the
+    batch, violates the primary key and raises (nothing is written). The caller owns the
+    transaction."""
+    if table.num_rows == 0:
+        return UpsertCounts()
+    incoming = conform(model, table)
+    data_cols = [col.name for col in model_columns(model)]
+    column_list = ", ".join(_quote(c) for c in data_cols)
+    view = f"_new_{model.table}"
+    con.register(view, incoming)
+    try:
+        con.execute(
+            f"""INSERT INTO {_quote(model.table)}
+                   ({column_list}, {HASH_COLUMN}, {LOADED_AT_COLUMN})
+                SELECT {column_list}, {_row_hash(data_cols)}, ? FROM {view}""",
+            [datetime.now(UTC).replace(tzinfo=None)])
+    finally:
+        con.unregister(view)
+    return UpsertCounts(inserted=table.num_rows)
+
+
 def upsert_arrow(
     con: duckdb.DuckDBPyConnection, model: type[Record], table: pa.Table
 ) -> UpsertCounts:
@@ -115,14 +148,13 @@ def upsert_arrow(
     key_list = ", ".join(_quote(k) for k in keys)
     version = model.version_field
     order_by = (f"{_quote(version)} DESC NULLS LAST, " if version else "") + f"{ORDER_COLUMN} DESC"
-    struct = ", ".join(f"{_quote(c)} := {_quote(c)}" for c in data_cols)
     view = f"_incoming_{model.table}"
     con.register(view, incoming)
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _staged AS
                 SELECT {", ".join(_quote(c) for c in data_cols)},
-                       md5(CAST(to_json(struct_pack({struct})) AS VARCHAR)) AS {HASH_COLUMN}
+                       {_row_hash(data_cols)} AS {HASH_COLUMN}
                 FROM {view}
                 QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY {order_by}) = 1"""
         )

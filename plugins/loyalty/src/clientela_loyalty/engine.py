@@ -121,25 +121,32 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
     customers = None if whole else _affected(store, rules, cursor, until_us)
     since_us = None if whole else int(cursor["until_us"])
 
-    before = _kind_totals(store)
+    before = _kind_totals(store, customers)
     orders = read_orders(store.con, rules, until_us, customers)
     adjustments = read_adjustments(store.con, until_us, customers)
     ledger = compute_ledger(orders, adjustments, rules, timezone, until_us)
     table = ledger.table
 
-    deleted = _delete_stale(store, table, None if customers is None else customers.to_pylist())
-    changed = _changed(store, table)
     new_cursor = {"until_us": until_us, "rules": fingerprint,
                   "orders_loaded_at": orders_mark, "adjust_loaded_at": adjust_mark}
-    result = store.write_batch(LoyaltyEvent, changed, source=ENGINE_SOURCE,
-                               state=(ENGINE_SOURCE, CURSOR_STREAM, new_cursor))
-    result.counts.unchanged += table.num_rows - changed.num_rows
+    state = (ENGINE_SOURCE, CURSOR_STREAM, new_cursor)
+    if whole and not _holds_computed_rows(store):
+        # a first build: every row is new, so no stale rows, no comparison, one bulk insert
+        deleted = 0
+        counts = store.insert_new(LoyaltyEvent, table, state=state)
+    else:
+        deleted = _delete_stale(store, table,
+                                None if customers is None else customers.to_pylist())
+        changed = _changed(store, table)
+        counts = store.write_batch(LoyaltyEvent, changed, source=ENGINE_SOURCE,
+                                   state=state).counts
+        counts.unchanged += table.num_rows - changed.num_rows
     summary = RunSummary(
         until=until, since=None if since_us is None else from_micros(since_us), rebuilt=whole,
         customers_replayed=ledger.customers, capped_redemptions=ledger.capped,
-        written={"inserted": result.counts.inserted, "updated": result.counts.updated,
-                 "unchanged": result.counts.unchanged, "deleted": deleted})
-    after = _kind_totals(store)
+        written={"inserted": counts.inserted, "updated": counts.updated,
+                 "unchanged": counts.unchanged, "deleted": deleted})
+    after = _kind_totals(store, customers)
     summary.points = {kind: after.get(kind, 0) - before.get(kind, 0)
                       for kind in ("earn", "redeem", "expire", "reverse")}
     row = store.con.execute(
@@ -149,6 +156,13 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
     summary.points["adjust"] = int(row[0]) if row else 0
     _holdings(store, rules, summary, until_us)
     return summary
+
+
+def _holds_computed_rows(store: Store) -> bool:
+    """Whether the ledger holds any row the engine computes (adjustments are inputs)."""
+    return store.con.execute(
+        "SELECT EXISTS (SELECT 1 FROM loyalty_events WHERE source = ? AND kind <> 'adjust')",
+        [ENGINE_SOURCE]).fetchone() == (True,)
 
 
 def _changed(store: Store, table: pa.Table) -> pa.Table:
@@ -188,11 +202,22 @@ def _delete_stale(store: Store, table: pa.Table, customers: list[str] | None) ->
     return len(row)
 
 
-def _kind_totals(store: Store) -> dict[str, int]:
-    """Points of every kind in the ledger, as magnitudes."""
-    rows = store.con.execute(
-        "SELECT kind, CAST(abs(sum(points)) AS BIGINT) FROM loyalty_events GROUP BY kind"
-    ).fetchall()
+def _kind_totals(store: Store, customers: pa.Array | None) -> dict[str, int]:
+    """Points of every kind in the ledger, as magnitudes: of the replayed `customers`
+    only when given (a run changes no one else's rows, so their change is the run's)."""
+    if customers is None:
+        rows = store.con.execute(
+            "SELECT kind, CAST(abs(sum(points)) AS BIGINT) FROM loyalty_events GROUP BY kind"
+        ).fetchall()
+        return {str(kind): int(points) for kind, points in rows}
+    store.con.register("_totals_scope", pa.table({"customer_id": customers}))
+    try:
+        rows = store.con.execute(
+            "SELECT kind, CAST(abs(sum(points)) AS BIGINT) FROM loyalty_events "
+            "WHERE customer_id IN (SELECT customer_id FROM _totals_scope) GROUP BY kind"
+        ).fetchall()
+    finally:
+        store.con.unregister("_totals_scope")
     return {str(kind): int(points) for kind, points in rows}
 
 

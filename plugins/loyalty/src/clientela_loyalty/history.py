@@ -42,6 +42,16 @@ class Orders:
     """Net paid value after refunds, for tiers."""
     redeemed_points: Micros
 
+    def slice(self, start: int, stop: int) -> Orders:
+        """Rows `start` to `stop` (exclusive), without copying the arrays."""
+        return Orders(
+            customer=self.customer[start:stop], order_id=self.order_id[start:stop],
+            placed=self.placed[start:stop], updated=self.updated[start:stop],
+            valid=self.valid[start:stop], reversed_share=self.reversed_share[start:stop],
+            eligible_cents=self.eligible_cents[start:stop],
+            spend_cents=self.spend_cents[start:stop],
+            redeemed_points=self.redeemed_points[start:stop])
+
     def take(self, mask: np.ndarray) -> Orders:
         """The orders where `mask` holds, in the same order."""
         keep = pa.array(mask)
@@ -60,6 +70,15 @@ class Adjustments:
     event_id: list[str]
     at: Micros
     points: Micros
+
+
+    def take(self, mask: np.ndarray) -> Adjustments:
+        """The adjustments where `mask` holds, in the same order."""
+        keep = pa.array(mask)
+        return Adjustments(customer=self.customer.filter(keep),
+                           event_id=[e for e, m in zip(self.event_id, mask.tolist(), strict=True)
+                                     if m],
+                           at=self.at[mask], points=self.points[mask])
 
 
 def _in_list(values: Sequence[str]) -> str:

@@ -32,7 +32,9 @@ history and a run every day write the same ledger.
 from __future__ import annotations
 
 from bisect import insort
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +42,7 @@ import pyarrow.compute as pc
 
 from clientela_loyalty.calendar import US_PER_DAY, add_months, expiry_instants, review_instants
 from clientela_loyalty.history import ENGINE_SOURCE, Adjustments, Orders
+from clientela_loyalty.queue import group_starts, queue_ledger, queued
 from clientela_loyalty.rules import LoyaltyRules
 from clientela_loyalty.tiers import TierChange, customer_tiers
 
@@ -177,60 +180,51 @@ def _floor_points(cents: int, numerator: int, denominator: int) -> int:
     return cents * numerator // denominator
 
 
-def _plain(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules) -> np.ndarray:
-    """The orders of customers whose ledger needs no replay: with lots expiring on their own
-    (no rolling expiry, no tiers), no redemption, refund, cancellation or adjustment, each
-    order is an earn and, in time, the expiry of all of it."""
-    n = len(orders.placed)
-    if rules.expiry == "last_purchase" or rules.tiers or n == 0:
-        return np.zeros(n, dtype=bool)
-    starts = np.ones(n, dtype=bool)
-    if n > 1:
-        starts[1:] = pc.not_equal(orders.customer[1:], orders.customer[:-1]).to_numpy(
-            zero_copy_only=False)
-    group = np.cumsum(starts) - 1
-    reversed_any = np.fromiter((s[0] > 0 for s in orders.reversed_share), bool, n)
-    busy = np.bincount(group, weights=(orders.redeemed_points > 0) | reversed_any) > 0
-    adjusted = pc.is_in(orders.customer, value_set=pc.unique(adjustments.customer)).to_numpy(
-        zero_copy_only=False) if len(adjustments.at) else np.zeros(n, dtype=bool)
-    plain: np.ndarray = ~busy[group] & ~adjusted
-    return plain
-
-
-def _plain_ledger(orders: Orders, rules: LoyaltyRules, timezone: str, until_us: int) -> pa.Table:
-    """Earn and expire rows of plain orders (see `_plain`), all at once."""
-    rate = rules.rate
-    points = orders.eligible_cents * rate.numerator // (100 * rate.denominator)
-    earned_at = orders.placed + rules.lock_days * US_PER_DAY
-    keep = (points > 0) & (earned_at < until_us)
-    expires = expiry_instants(orders.placed[keep], rules.expiry_months, rules.expiry_days,
-                              timezone, month_end=rules.expire_at_month_end)
-    points, earned_at = points[keep], earned_at[keep]
-    ids, customers = orders.order_id.filter(pa.array(keep)), orders.customer.filter(pa.array(keep))
-    earns = _table(pc.binary_join_element_wise("earn:", ids, ""), customers,
-                   pa.array(np.full(len(points), "earn")), pa.array(points),
-                   pa.array(earned_at), ids, pa.array(expires))
-    gone = pa.array(expires < until_us)
-    n = int(np.count_nonzero(expires < until_us))
-    expired = _table(pc.binary_join_element_wise("expire:", ids.filter(gone), ""),
-                     customers.filter(gone), pa.array(np.full(n, "expire")),
-                     pa.array(-points[expires < until_us]),
-                     pa.array(expires[expires < until_us]), pa.nulls(n, pa.string()),
-                     pa.nulls(n, pa.int64()))
-    return pa.concat_tables([earns, expired])
-
-
 def compute_ledger(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                    timezone: str, until_us: int) -> Ledger:
-    """Every customer of `orders` and `adjustments` up to `until` (exclusive): the plain ones
-    at once, the others replayed."""
-    plain = _plain(orders, adjustments, rules)
-    fast = _plain_ledger(orders.take(plain), rules, timezone, until_us)
+    """Every customer of `orders` and `adjustments` up to `until` (exclusive): those whose
+    lots form a queue at once (`queue.queue_ledger`), the others replayed."""
+    plain = queued(orders, adjustments, rules, timezone, until_us)
+    fast, capped = queue_ledger(orders.take(plain), rules, timezone, until_us)
     plain_customers = len(pc.unique(orders.customer.filter(pa.array(plain))))
-    ledger = _replay(orders.take(~plain), adjustments, rules, timezone, until_us)
-    ledger.table = pa.concat_tables([fast, ledger.table])
-    ledger.customers += plain_customers
-    return ledger
+    tables, changes, covered = [fast], [], plain_customers
+    for part_orders, part_adjustments in _parts(orders.take(~plain), adjustments,
+                                                REPLAY_PART_ORDERS):
+        part = _replay(part_orders, part_adjustments, rules, timezone, until_us)
+        tables.append(part.table)
+        changes.extend(part.tier_changes)
+        capped += part.capped
+        covered += part.customers
+    return Ledger(pa.concat_tables(tables), changes, capped, covered)
+
+
+REPLAY_PART_ORDERS = 250_000
+"""Orders replayed at a time: the replay holds its part as Python lists, so the parts
+bound its memory whatever the store's size."""
+
+
+def _parts(orders: Orders, adjustments: Adjustments,
+           size: int) -> Iterator[tuple[Orders, Adjustments]]:
+    """`orders` and `adjustments` in parts of about `size` orders, never splitting a
+    customer (both are sorted by customer; an adjusted customer without orders goes with
+    the part whose range of customers holds it)."""
+    n = len(orders.placed)
+    if n <= size:
+        yield orders, adjustments
+        return
+    starts = np.flatnonzero(group_starts(orders.customer))
+    cuts = np.unique(starts[np.minimum(np.searchsorted(starts, np.arange(size, n, size)),
+                                       len(starts) - 1)])
+    bounds = [0, *(int(c) for c in cuts if 0 < c < n), n]
+    for lo, hi in pairwise(bounds):
+        wanted = np.ones(len(adjustments.at), dtype=bool)
+        if lo > 0:
+            wanted &= pc.greater_equal(adjustments.customer, orders.customer[lo]).to_numpy(
+                zero_copy_only=False)
+        if hi < n:
+            wanted &= pc.less(adjustments.customer, orders.customer[hi]).to_numpy(
+                zero_copy_only=False)
+        yield orders.slice(lo, hi), adjustments.take(wanted)
 
 
 def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
