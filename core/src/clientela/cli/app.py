@@ -16,6 +16,8 @@ import typer
 
 from clientela import __version__, plugins
 from clientela.cli import clv, data_commands, kpi, plugin_commands, push, segments, serve
+from clientela.cli import run as run_commands
+from clientela.cli import workspaces as workspaces_commands
 from clientela.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -60,6 +62,9 @@ def _options(
         typer.Option("--plugin", help="Load a plugin module that is not installed (module.path)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    workspace_name: Annotated[str | None, typer.Option(
+        "--workspace", "-w", help="Run the command for this client workspace of the agency file "
+        "(clientela-agency.toml; see `clientela workspaces`).")] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -69,9 +74,12 @@ def _options(
     workspace.debug = debug
     for module in plugin or []:
         plugins.add_local_plugin(module)
+    workspaces_commands.select_workspace(workspace_name)
 
 
 for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve):
+    commands.register(app)
+for commands in (workspaces_commands, run_commands):
     commands.register(app)
 
 USER_ERRORS = (UserError, ConfigError, FileNotFoundError, LookupError)
