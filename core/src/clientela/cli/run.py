@@ -85,13 +85,18 @@ def print_summary(report: RunReport) -> None:
     if not report.outcomes:
         console.print("nothing was due")
         return
-    table = Table("workspace", "job", "outcome", "rows", "error", title="clientela run")
+    table = Table("workspace", "job", "outcome", "rows", title="clientela run")
     colours = {OK: "green", FAILED: "red", BUSY: "yellow"}
     for o in report.outcomes:
         rows = ", ".join(f"{t} {n:+d}" for t, n in o.counts.items()) or "-"
         table.add_row(escape(o.workspace), escape(o.job), f"[{colours[o.outcome]}]{o.outcome}[/]",
-                      rows, escape((o.error or "").splitlines()[0][:100] if o.error else ""))
+                      rows)
     console.print(table)
+    for o in report.outcomes:
+        if o.error:
+            first = o.error.splitlines()[0]
+            console.print(f"[{colours[o.outcome]}]{escape(o.workspace)}[/] ({escape(o.job)}): "
+                          f"{escape(first)}", highlight=False)
     ok = sum(o.outcome == OK for o in report.outcomes)
     console.print(f"{len(report.outcomes)} job(s): {ok} ok, {len(report.failed)} failed, "
                   f"{len(report.busy)} busy")
