@@ -7,12 +7,13 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from agency.helpers import customers_csv, import_schedule, workspace_section
 from clientela.cli.app import main
+from clientela.config import load_settings
 from clientela.store import Store
 
 
@@ -146,9 +147,9 @@ def test_a_missing_secret_fails_its_workspace_alone(
 
 
 class _Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
         self.received.append(json.loads(self.rfile.read(length)))
         self.send_response(204)
@@ -195,3 +196,17 @@ def test_loop_runs_rounds_like_due(tmp_path: Path, three: Path,
 def test_due_and_loop_together_is_a_user_error(three: Path) -> None:
     assert main(["run"]) == 2
     assert main(["run", "--due", "--loop"]) == 2
+
+
+def test_workspaces_may_live_in_clientela_toml(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    acme = customers_csv(tmp_path / "data" / "acme.csv", ["A1", "A2"])
+    (tmp_path / "clientela.toml").write_text(
+        '[workspace]\ntimezone = "America/Sao_Paulo"\n' + workspace_section("acme")
+        + import_schedule("acme", acme), encoding="utf-8")
+    assert main(["run", "--due"]) == 0
+    assert customers(tmp_path, "acme") == 2
+    # the file still serves as the default workspace's configuration
+    assert load_settings(tmp_path / "clientela.toml").workspace.timezone == "America/Sao_Paulo"
+    assert main(["-w", "acme", "quarantine"]) == 0
+    assert "the quarantine is empty" in capsys.readouterr().out

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # an agency's client workspaces and their schedules, validated by clientela.agency
+    workspaces: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    schedules: list[dict[str, Any]] = Field(default_factory=list)
+    agency: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from clientela.agency.notify import notify_failures
-from clientela.agency.runner import BUSY, FAILED, OK, RunReport, run_due
+from clientela.agency.runner import BUSY, FAILED, OK, Execute, RunReport, run_due
 from clientela.agency.schedules import Planned, Schedule, parse_schedules, plan
 from clientela.agency.workspaces import Agency
 from clientela.cli import workspaces as workspaces_cli
@@ -50,7 +50,7 @@ def load_plan(agency: Agency, only: str | None) -> list[Planned]:
     return plan(schedules, names)
 
 
-def execute_in_process(agency: Agency):  # type: ignore[no-untyped-def]
+def execute_in_process(agency: Agency) -> Execute:
     """A job runs as `clientela --config AGENCY --workspace NAME JOB ARGS` in this process."""
     from clientela.cli.app import FAILURES, USER_ERRORS, app
     from clientela.cli.common import EXIT_USAGE
