@@ -16,6 +16,7 @@ import typer
 
 from clientela import __version__, plugins
 from clientela.cli import clv, data_commands, kpi, plugin_commands, push, segments, serve
+from clientela.cli import export as export_commands
 from clientela.cli import run as run_commands
 from clientela.cli import workspaces as workspaces_commands
 from clientela.cli.common import (
@@ -79,7 +80,7 @@ def _options(
 
 for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve):
     commands.register(app)
-for commands in (workspaces_commands, run_commands):
+for commands in (workspaces_commands, run_commands, export_commands):
     commands.register(app)
 
 USER_ERRORS = (UserError, ConfigError, FileNotFoundError, LookupError)
