@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     workspaces: dict[str, dict[str, Any]] = Field(default_factory=dict)
     schedules: list[dict[str, Any]] = Field(default_factory=list)
     agency: dict[str, Any] = Field(default_factory=dict)
+    engine: dict[str, Any] = Field(default_factory=dict)  # clientela.agency.engines validates it
 
     @classmethod
     def settings_customise_sources(

@@ -48,6 +48,7 @@ class WorkspaceSection(BaseModel):
     currency: str | None = None
     memory_limit: str | None = None
     loyalty: dict[str, Any] | None = None
+    engine: dict[str, Any] | None = None
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -115,8 +116,9 @@ class Agency:
             merged = dict(data.get(key, {}))
             merged.update(resolved.get(key, {}))
             data[key] = merged
-        if "loyalty" in resolved:
-            data["loyalty"] = {**data.get("loyalty", {}), **resolved["loyalty"]}
+        for key in ("loyalty", "engine"):
+            if key in resolved:
+                data[key] = {**data.get(key, {}), **resolved[key]}
         for key in ("workspaces", "schedules", "agency"):
             data.pop(key, None)
         try:

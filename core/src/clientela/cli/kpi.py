@@ -152,6 +152,9 @@ def kpi(
     param: Annotated[list[str] | None, typer.Option(
         "--param", help="metric.key=value, e.g. lapsed_customers.lapse_days=90 (repeatable).")
     ] = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", help="duckdb, spark or postgres (default: [engine] kind, else duckdb).")
+    ] = None,
 ) -> None:
     """Compute KPIs over a period, as a time series, by slice, or before vs after."""
     if list_:
@@ -176,7 +179,10 @@ def kpi(
         start = _bound("--from", from_, inclusive=False)
         end = _bound("--to", to or date.today().strftime("%Y-%m"), inclusive=True)
     settings = workspace.settings.workspace
-    with workspace.store(read_only=True) as store:
+    from clientela.agency.engines import engine_config, open_engine
+
+    chosen = engine_config(workspace.settings.engine, engine)
+    with open_engine(chosen, lambda: workspace.store(read_only=True)) as store:
         try:
             result = compute(store, metrics, start=start, end=end, grain=grain, by=by,
                              timezone=settings.timezone, currency=settings.currency,
