@@ -134,7 +134,7 @@ def run_command(
         "leave it to that run).")] = 0.0,
     max_rounds: Annotated[int | None, typer.Option(hidden=True, min=1)] = None,
 ) -> None:
-    """Run the agency's [[schedules]]: every workspace, one failure never stopping the others."""
+    """Run the jobs of the agency file's schedules that are due, in every workspace."""
     if due == loop:
         raise UserError("expected exactly one of --due or --loop")
     only = workspaces_cli.selected
