@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -92,3 +93,20 @@ def test_sigkill_mid_run_then_the_next_run_records_interrupted_and_completes(
     assert interrupted["finished_at"] is not None
     assert main(["--plugin", PLUGIN, "run", "--due"]) == 0
     assert "nothing was due" in capsys.readouterr().out
+
+
+def test_a_second_run_that_waits_finds_the_job_done_and_runs_it_once(
+        tmp_path: Path, plugin_path: None, capsys: pytest.CaptureFixture[str]) -> None:
+    gate = hold_agency(tmp_path)
+    first = start_run(tmp_path)
+    try:
+        wait_until_started(gate, first)
+        opener = threading.Timer(0.5, gate.write_text, args=("open",))
+        opener.start()
+        assert main(["--plugin", PLUGIN, "run", "--due", "--wait", "60"]) == 0
+        opener.join()
+        assert "nothing was due" in capsys.readouterr().out
+    finally:
+        gate.write_text("open", encoding="utf-8")
+        assert first.wait(timeout=60) == 0
+    assert statuses(tmp_path) == ["ok"]  # once, not once per runner
