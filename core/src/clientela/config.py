@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     """`[channels.<name>]`: validated by that channel plugin when a messaging command runs."""
     journeys: list[dict[str, Any]] = Field(default_factory=list)
     """`[[journeys]]`: validated by `clientela.journeys.spec` when a messaging command runs."""
+    # an agency's client workspaces and their schedules, validated by clientela.agency
+    workspaces: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    schedules: list[dict[str, Any]] = Field(default_factory=list)
+    agency: dict[str, Any] = Field(default_factory=dict)
+    engine: dict[str, Any] = Field(default_factory=dict)  # clientela.agency.engines validates it
 
     @classmethod
     def settings_customise_sources(

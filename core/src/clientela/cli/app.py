@@ -28,7 +28,10 @@ from clientela.cli import (
     segments,
     serve,
 )
+from clientela.cli import export as export_commands
 from clientela.cli import report as report_command
+from clientela.cli import run as run_commands
+from clientela.cli import workspaces as workspaces_commands
 from clientela.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -77,6 +80,9 @@ def _options(
         typer.Option("--plugin", help="Load a plugin module that is not installed (module.path)."),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    workspace_name: Annotated[str | None, typer.Option(
+        "--workspace", "-w", help="Run the command for this client workspace of the agency file "
+        "(clientela-agency.toml; see `clientela workspaces`).")] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -86,12 +92,15 @@ def _options(
     workspace.debug = debug
     for module in plugin or []:
         plugins.add_local_plugin(module)
+    workspaces_commands.select_workspace(workspace_name)
 
 
 for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve, journeys,
                  campaign, messages):
     commands.register(app)
 report_command.register(app)
+for commands in (workspaces_commands, run_commands, export_commands):
+    commands.register(app)
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     UserError, ConfigError, StorePathError, FileNotFoundError, LookupError)

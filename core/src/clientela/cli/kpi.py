@@ -224,6 +224,9 @@ def kpi(
     param: Annotated[list[str] | None, typer.Option(
         "--param", metavar="METRIC.KEY=VALUE",
         help="e.g. lapsed_customers.lapse_days=90 (repeatable).")] = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", metavar="ENGINE", help="duckdb, spark or postgres (default: [engine] kind, "
+        "else duckdb).")] = None,
 ) -> None:
     """Compute KPIs over a period, as a time series, by slice, or before vs after.
 
@@ -262,7 +265,10 @@ def kpi(
             raise UserError(f"--from {from_} --to {to} is empty: --to is not included "
                             "(--from 2025-01 --to 2025-02 is January 2025)")
     settings = workspace.settings.workspace
-    with workspace.store(read_only=True) as store:
+    from clientela.agency.engines import engine_config, open_engine
+
+    engine_choice = engine_config(workspace.settings.engine, engine)
+    with open_engine(engine_choice, lambda: workspace.store(read_only=True)) as store:
         try:
             result = compute(store, chosen, start=start, end=end, grain=grain, by=by,
                              timezone=settings.timezone, currency=settings.currency,

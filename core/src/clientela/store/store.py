@@ -371,6 +371,35 @@ class Store:
             [_now(), status, json.dumps(dict(stats), sort_keys=True, default=str), message, run_id],
         )
 
+    def interrupt_runs(self, kind: str, message: str) -> int:
+        """Mark runs of `kind` still 'running' as 'interrupted': call it only while holding
+        the lock that guards those runs, when none of them can really be running."""
+        with self.transaction() as con:
+            row = con.execute(f"SELECT count(*) FROM {RUNS_TABLE} WHERE kind = ? AND status = "
+                              "'running'", [kind]).fetchone()
+            con.execute(f"UPDATE {RUNS_TABLE} SET finished_at = ?, status = 'interrupted', "
+                        "message = ? WHERE kind = ? AND status = 'running'", [_now(), message, kind])
+        return int(row[0]) if row else 0
+
+    def run_log(self, kind: str | None = None, target: str | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+        """The run log, newest first (started_at and finished_at are naive UTC)."""
+        where, params = [], []
+        for column, value in (("kind", kind), ("target", target)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = (f"SELECT run_id, kind, target, started_at, finished_at, status, stats, message "
+               f"FROM {RUNS_TABLE}" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY started_at DESC, finished_at DESC NULLS FIRST LIMIT ?")
+        rows = self.con.execute(sql, [*params, limit]).fetchall()
+        columns = ("run_id", "kind", "target", "started_at", "finished_at", "status", "stats",
+                   "message")
+        runs = [dict(zip(columns, row, strict=True)) for row in rows]
+        for run in runs:
+            run["stats"] = json.loads(run["stats"]) if run["stats"] else {}
+        return runs
+
     # -- reading -------------------------------------------------------------------
 
     def count(self, table: str) -> int:

@@ -1,0 +1,118 @@
+"""Write the store's canonical tables as Parquet a cluster can read, month by month.
+
+Layout (Hive style, which Spark, DuckDB, Trino and pyarrow all read):
+
+    DIR/orders/month=2025-01/data_0.parquet
+    DIR/orders/month=2025-02/data_0.parquet
+    DIR/customers/data_0.parquet            (tables without an event time: one file)
+    DIR/_clientela_export.json              (what each partition held when it was written)
+
+A table with an event time (orders by placed_at, touches by occurred_at, ...) is cut by
+its UTC month. Incremental: each partition's fingerprint (row count and an XOR of row
+hashes) is kept in the manifest, and the next export rewrites only the partitions whose
+fingerprint changed, removes those that no longer exist, and leaves the rest alone. The
+manifest is written last, so an export that was killed is simply finished by the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clientela.model.entities import ENTITIES
+from clientela.store import Store
+
+MANIFEST = "_clientela_export.json"
+WHOLE = "*"
+"""The manifest's key for a table written as one file."""
+PARTITION_COLUMNS = {
+    "orders": "placed_at",
+    "campaigns": "started_at",
+    "touches": "occurred_at",
+    "loyalty_events": "occurred_at",
+    "opportunities": "opened_at",
+    "nps_responses": "responded_at",
+    "marketing_spend": "day",
+    "traffic": "day",
+}
+"""The column each table is cut by; a table not listed is one file."""
+
+
+@dataclass
+class ExportReport:
+    written: dict[str, list[str]] = field(default_factory=dict)
+    """Partitions (months, or "*") written per table."""
+    removed: dict[str, list[str]] = field(default_factory=dict)
+    unchanged: int = 0
+
+    @property
+    def files_written(self) -> int:
+        return sum(len(v) for v in self.written.values())
+
+
+def _fingerprints(store: Store, table: str) -> dict[str, list[int]]:
+    column = PARTITION_COLUMNS.get(table)
+    month = f"coalesce(strftime(t.\"{column}\", '%Y-%m'), 'none')" if column else f"'{WHOLE}'"
+    rows = store.con.execute(
+        f'SELECT {month} AS month, count(*), bit_xor(hash(t)) FROM "{table}" t GROUP BY 1'
+    ).fetchall()
+    found = {str(month): [int(count), int(digest)] for month, count, digest in rows}
+    # an empty table is one empty file, so that its schema can still be read
+    return found or {WHOLE: [0, 0]}
+
+
+def _write(store: Store, table: str, target: Path, months: list[str]) -> None:
+    column = PARTITION_COLUMNS.get(table)
+    if column is None or months == [WHOLE]:
+        target.mkdir(parents=True, exist_ok=True)
+        part = target / "data_0.parquet"
+        temp = target / ".data_0.parquet.tmp"
+        store.con.execute(f'COPY (SELECT * FROM "{table}") TO \'{temp}\' (FORMAT parquet)')
+        os.replace(temp, part)
+        return
+    month = f"coalesce(strftime(\"{column}\", '%Y-%m'), 'none')"
+    listed = ", ".join(f"'{m}'" for m in months)
+    store.con.execute(
+        f"COPY (SELECT *, {month} AS month FROM \"{table}\" WHERE {month} IN ({listed})) "
+        f"TO '{target}' (FORMAT parquet, PARTITION_BY (month), OVERWRITE_OR_IGNORE, "
+        "FILENAME_PATTERN 'data_{i}')")
+
+
+def export_parquet(store: Store, folder: Path, *, full: bool = False) -> ExportReport:
+    """Bring `folder` up to date with the store; `full` rewrites everything."""
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest_path = folder / MANIFEST
+    before: dict[str, dict[str, list[int]]] = {}
+    if manifest_path.exists() and not full:
+        before = json.loads(manifest_path.read_text(encoding="utf-8"))
+    after: dict[str, dict[str, list[int]]] = {}
+    report = ExportReport()
+    for model in ENTITIES:
+        table = model.table
+        target = folder / table
+        now = _fingerprints(store, table)
+        old = before.get(table, {})
+        if full and target.exists():
+            shutil.rmtree(target)
+        changed = sorted(m for m, print_ in now.items() if old.get(m) != print_)
+        gone = sorted(m for m in old if m not in now)
+        for month in [*changed, *gone]:
+            stale = target / f"month={month}" if month != WHOLE else target / "data_0.parquet"
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            elif stale.exists():
+                stale.unlink()
+        if changed:
+            _write(store, table, target, changed)
+            report.written[table] = changed
+        if gone:
+            report.removed[table] = gone
+        report.unchanged += len(now) - len(changed)
+        after[table] = now
+    temp = folder / (MANIFEST + ".tmp")
+    temp.write_text(json.dumps(after, sort_keys=True, indent=1), encoding="utf-8")
+    os.replace(temp, manifest_path)
+    return report

@@ -1,0 +1,132 @@
+"""Run what is due, workspace by workspace, and say what happened.
+
+Each workspace is worked on under its store's lock (`<store>.lock`, an OS
+file lock the kernel releases when the process dies, so a killed run never
+leaves it stuck): two runs never overlap on one store, and the second one
+waits up to `wait` seconds, then leaves that workspace with a clear message.
+Anything that goes wrong in one workspace (a bad section, a missing secret, a
+failing job, a locked store) is recorded against it and the next workspace
+runs all the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from clientela.agency import history
+from clientela.agency.schedules import Planned, Schedule
+from clientela.agency.workspaces import Agency
+from clientela.privacy import mask_text
+from clientela.store import Store
+
+OK = "ok"
+FAILED = "failed"
+BUSY = "busy"
+
+Execute = Callable[[str, Schedule], tuple[int, str | None]]
+"""Runs one job for one workspace: (workspace name, schedule) -> (exit code, error text)."""
+
+
+@dataclass
+class JobOutcome:
+    """One line of the summary."""
+
+    workspace: str
+    job: str
+    outcome: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class RunReport:
+    outcomes: list[JobOutcome] = field(default_factory=list)
+    interrupted: dict[str, int] = field(default_factory=dict)
+    """Runs found still `running` (killed earlier), per workspace, now marked interrupted."""
+
+    @property
+    def failed(self) -> list[JobOutcome]:
+        return [o for o in self.outcomes if o.outcome == FAILED]
+
+    @property
+    def busy(self) -> list[JobOutcome]:
+        return [o for o in self.outcomes if o.outcome == BUSY]
+
+
+def lock_path(store: Path) -> Path:
+    return store.with_name(store.name + ".lock")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_due(agency: Agency, planned: Sequence[Planned], execute: Execute, *,
+            wait: float = 0.0, now: Callable[[], datetime] = _now) -> RunReport:
+    """Run every planned job that is due, one workspace after the other."""
+    report = RunReport()
+    by_workspace: dict[str, list[Schedule]] = {}
+    for item in planned:
+        by_workspace.setdefault(item.workspace, []).append(item.schedule)
+    for name, schedules in by_workspace.items():
+        try:
+            _run_workspace(agency, name, schedules, execute, wait, now, report)
+        except Exception as error:  # one workspace's trouble never stops the next one
+            report.outcomes.append(JobOutcome(name, "(workspace)", FAILED,
+                                              error=mask_text(str(error)) or type(error).__name__))
+    return report
+
+
+def _run_workspace(agency: Agency, name: str, schedules: list[Schedule], execute: Execute,
+                   wait: float, now: Callable[[], datetime], report: RunReport) -> None:
+    settings = agency.settings_for(name)
+    store_path = settings.workspace.store
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path(store_path)), timeout=wait)
+    try:
+        lock.acquire()
+    except Timeout:
+        report.outcomes.append(JobOutcome(
+            name, ", ".join(s.label for s in schedules), BUSY,
+            error=f"another `clientela run` holds {lock_path(store_path).name}; left this "
+                  "workspace to it"))
+        return
+    try:
+        with Store(store_path, memory_limit=settings.workspace.memory_limit) as store:
+            found = store.interrupt_runs(history.KIND, history.INTERRUPTED)
+            if found:
+                report.interrupted[name] = found
+            moment = now()
+            due = [s for s in schedules
+                   if s.due_since(history.last_success(store, s.label), moment) is not None]
+        for schedule in due:
+            report.outcomes.append(_run_job(name, schedule, store_path, settings.workspace.memory_limit,
+                                            execute))
+    finally:
+        lock.release()
+
+
+def _run_job(name: str, schedule: Schedule, store_path: Path, memory_limit: str | None,
+             execute: Execute) -> JobOutcome:
+    with Store(store_path, memory_limit=memory_limit) as store:
+        run_id = store.start_run(history.KIND, schedule.label)
+        before = store.counts()
+    started = _now()
+    try:
+        code, error = execute(name, schedule)
+    except Exception as failure:
+        code, error = 1, mask_text(str(failure)) or type(failure).__name__
+    if code != 0 and not error:
+        error = f"exited with code {code}"
+    outcome = OK if code == 0 else FAILED
+    with Store(store_path, memory_limit=memory_limit) as store:
+        counts = history.changed_counts(before, store.counts())
+        store.finish_run(run_id, outcome, {"exit_code": code, "rows": counts}, error)
+    return JobOutcome(name, schedule.label, outcome, started, _now(), counts, error)
