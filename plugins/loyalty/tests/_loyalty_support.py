@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from clientela_loyalty.engine import RunSummary, run
 from clientela_loyalty.rules import LoyaltyRules
@@ -14,6 +15,13 @@ from clientela.model import Customer, Order, OrderLine
 from clientela.store import Store
 
 SOURCE = "shop"
+
+
+def scratch_store() -> Store:
+    """A fresh store file in the test's own folder (the conftest chdirs there). A store must
+    be a .duckdb file, and a property test needs a new one per example, so each is named
+    afresh."""
+    return Store(Path(f"scratch-{uuid4().hex}.duckdb"))
 
 
 def at(text: str) -> datetime:

@@ -65,7 +65,7 @@ def test_run_then_the_loyalty_kpis_by_month(cli) -> None:
 
     kpi = cli("kpi", "loyalty_members_with_points", "loyalty_redeemable_members",
               "loyalty_points_expiring", "--grain", "month", "--from", "2025-01", "--to",
-              "2025-03", "--format", "json")
+              "2025-04", "--format", "json")  # half-open: January to March
     assert kpi.code == 0, kpi.output
     rows = json.loads(kpi.output)
     got = {(r["metric"], r["period"], r.get("measure", "value")): r["value"] for r in rows}

@@ -16,13 +16,13 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from _loyalty_support import scratch_store
 from clientela_loyalty.engine import run
 from clientela_loyalty.rules import LoyaltyRules
 
 from clientela.demo import generate
 from clientela.demo.loyalty import EXPIRY_DAYS, REDEEM_BLOCK_POINTS, REDEEM_BLOCK_VALUE
 from clientela.model.entities import Order
-from clientela.store import Store
 
 RULES = LoyaltyRules(exclude_channels=["marketplace"], expiry_days=EXPIRY_DAYS,
                      redemption_threshold=REDEEM_BLOCK_POINTS,
@@ -47,7 +47,7 @@ def test_the_demo_ledger_is_the_engines() -> None:
     chosen = pc.filter(members, pc.invert(pc.is_in(members, excluded)))
     assert len(chosen) > 300  # enough members to mean something
     mine = orders.filter(pc.is_in(orders.column("customer_id"), chosen))
-    store = Store(":memory:")
+    store = scratch_store()
     store.write_batch(Order, mine)
     # the generator's ledger stops at its last entry: so does the engine's
     until = max(events.column("occurred_at").to_pylist()).replace(tzinfo=UTC) \

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from _loyalty_support import at, order
+from _loyalty_support import at, order, scratch_store
 from clientela_loyalty import ledger as ledger_module
 from clientela_loyalty.adjust import Adjustment, write_adjustments
 from clientela_loyalty.engine import run
@@ -14,14 +14,12 @@ from clientela_loyalty.rules import LoyaltyRules
 from hypothesis import HealthCheck, given, settings
 from test_engine_properties import END_DAY, START, Happening, _load, _rows, histories
 
-from clientela.store import Store
-
 RULES = LoyaltyRules(lock_days=0, expiry="last_purchase", expiry_months=2)
 
 
 def _ledger(part: int, monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
     monkeypatch.setattr(ledger_module, "REPLAY_PART_ORDERS", part)
-    store = Store(":memory:")
+    store = scratch_store()
     store.upsert([order(f"o{i}", c, f"2025-01-{i + 1:02d} 10:00", 100 + i,
                         loyalty_points_redeemed=150 if i % 3 == 2 else 0)
                   for i, c in enumerate(["a", "a", "a", "c", "c", "e", "e", "e", "g"])])
@@ -52,7 +50,7 @@ def test_random_histories_in_parts_of_one_order(history: list[Happening],
     results = []
     for part in (1_000_000, 1):
         monkeypatch.setattr(ledger_module, "REPLAY_PART_ORDERS", part)
-        store = Store(":memory:")
+        store = scratch_store()
         _load(store, history, END_DAY)
         run(store, RULES, until=START + timedelta(days=END_DAY), timezone="UTC")
         results.append(_rows(store))

@@ -10,7 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from _loyalty_support import at, order
+from _loyalty_support import at, order, scratch_store
 from clientela_loyalty.engine import run
 from clientela_loyalty.rules import LoyaltyRules
 from hypothesis import HealthCheck, given, settings
@@ -112,7 +112,7 @@ def _check_invariants(rows: list[tuple[object, ...]]) -> None:
        steps=st.lists(st.integers(1, 25), min_size=1, max_size=8))
 def test_incremental_runs_equal_one_run_and_rerun_changes_nothing(
         history: list[Happening], rules: LoyaltyRules, steps: list[int]) -> None:
-    whole = Store(":memory:")
+    whole = scratch_store()
     _load(whole, history, END_DAY)
     until = START + timedelta(days=END_DAY)
     run(whole, rules, until=until, timezone="America/Sao_Paulo")
@@ -126,7 +126,7 @@ def test_incremental_runs_equal_one_run_and_rerun_changes_nothing(
     rebuilt = run(whole, rules, until=until, timezone="America/Sao_Paulo", rebuild=True)
     assert _rows(whole) == expected and rebuilt.written["updated"] == 0
 
-    daily = Store(":memory:")
+    daily = scratch_store()
     day = 0
     for step in [*steps, END_DAY]:
         day = min(day + step, END_DAY)
@@ -151,7 +151,7 @@ def test_day_by_day_equals_one_run() -> None:
         Happening("o6", "a", 70, 15, 600, 1200, "kept", 0, 0),
     ]
     rules = LoyaltyRules(lock_days=3, expiry_months=2)
-    whole, daily = Store(":memory:"), Store(":memory:")
+    whole, daily = scratch_store(), scratch_store()
     _load(whole, history, END_DAY)
     run(whole, rules, until=START + timedelta(days=END_DAY), timezone="America/Sao_Paulo")
     for day in range(1, END_DAY + 1):

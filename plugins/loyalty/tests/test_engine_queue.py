@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pyarrow as pa
-from _loyalty_support import at, order
+from _loyalty_support import at, order, scratch_store
 from clientela_loyalty.history import read_adjustments, read_orders
 from clientela_loyalty.ledger import _replay
 from clientela_loyalty.queue import queue_ledger, queued
@@ -42,7 +42,7 @@ def test_redemptions_span_lots_expire_the_rest_and_cap_by_hand() -> None:
     channel) redeems 400: 300 from o1's lot, 100 from o2's; o1's lot is spent (no expiry),
     o2's 100 expire on 02-15; o4 (03-01, excluded) asks 50 of an empty balance: capped.
     b's o5 is refunded after its points unlock: a reversal, so b is left to the replay."""
-    store = Store(":memory:")
+    store = scratch_store()
     store.upsert([
         order("o1", "a", "2025-01-05 12:00", 300),
         order("o2", "a", "2025-01-15 12:00", 200),
@@ -75,7 +75,7 @@ rules_strategy = st.builds(
 @given(history=histories(), rules=rules_strategy)
 def test_the_columnar_path_equals_the_replay(history: list[Happening],
                                              rules: LoyaltyRules) -> None:
-    store = Store(":memory:")
+    store = scratch_store()
     _load(store, history, END_DAY)
     until_us = int((START + timedelta(days=END_DAY)).timestamp() * 1_000_000)
     fast, slow, capped, slow_capped, _ = _both(store, rules, until_us)

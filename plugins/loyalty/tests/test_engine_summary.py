@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from _loyalty_support import at, order
+from _loyalty_support import at, order, scratch_store
 from clientela_loyalty.engine import run
 from clientela_loyalty.rules import LoyaltyRules
 
@@ -21,7 +21,7 @@ def _totals(store: Store) -> dict[str, int]:
 
 
 def test_incremental_summary_is_the_change_of_the_totals() -> None:
-    store = Store(":memory:")
+    store = scratch_store()
     store.upsert([order("o1", "a", "2025-01-05 10:00", 300),
                   order("o2", "b", "2025-01-06 10:00", 200),
                   order("o3", "c", "2025-01-07 10:00", 100)])
