@@ -59,12 +59,12 @@ def test_segments_command_saves_and_prints_a_plugin_segmenter(store_file: Path, 
 
 
 def test_kpi_slices_by_the_named_segmenter(store_file: Path, run) -> None:
-    code, output = run(store_file, "kpi", "orders", "--from", "2025-01", "--to", "2025-02",
+    code, output = run(store_file, "kpi", "orders", "--from", "2025-01", "--to", "2025-03",
                        "--by", "segment", "--segmenter", "repeat", "--as-of", AS_OF,
                        "--format", "json")
     assert code == 0, output
     found = {r["segment"]: r["value"] for r in json.loads(output) if r["measure"] == "value"}
-    # Jan-Feb 2025 valid orders: a o1, o2 (repeat); b o4 (single); c o6 is 28 Feb in
+    # Jan-Feb 2025 (--to is not included) valid orders: a o1, o2 (repeat); b o4 (single); c o6 is 28 Feb in
     # São Paulo but the workspace zone is UTC, so 1 March: out. Guest o7 has no segment.
     assert found == {"repeat": 2, "single": 1, None: 1}
 
