@@ -16,8 +16,12 @@ from clientela.cli.app import main
 from clientela.cli.common import workspace
 
 WINDOW = ("2024-12", "2025-12")
-"""The demo (two years ending 2025-12-31) seen as the default window sees it."""
-COMPARE = "2025-01:2025-03,2025-04:2025-06"
+"""The demo (two years ending 2025-12-31) seen as the default window sees it: its first and
+last month, as the page's header shows them."""
+WINDOW_END = "2026-01"
+"""WINDOW's half-open end, as `clientela kpi --to` takes it (not included)."""
+COMPARE = "2025-01:2025-04,2025-04:2025-07"
+"""January-March against April-June: each side's end is not included."""
 COMPARED = ("revenue", "orders", "aov", "retention_rate", "channel_mix", "rfm_segments")
 GENERATED = datetime(2026, 1, 2, 9, 30, tzinfo=UTC)
 CONFIG = """[workspace]
@@ -92,7 +96,7 @@ def _build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     html["compare"] = compare_page.read_text(encoding="utf-8")
     kpi_file = folder / "kpi.json"
     assert run_cli(config, "kpi", *registry().metrics, "--grain", "month", "--from",
-                   WINDOW[0], "--to", WINDOW[1], "--format", "json", "-o", str(kpi_file)) == 0
+                   WINDOW[0], "--to", WINDOW_END, "--format", "json", "-o", str(kpi_file)) == 0
     yield Built(folder, config, html, folder / "images",
                 json.loads(kpi_file.read_text(encoding="utf-8")),
                 json.loads(compare_kpi.read_text(encoding="utf-8")))

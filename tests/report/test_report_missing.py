@@ -32,7 +32,7 @@ def store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_metrics_without_data_are_listed_as_such(store_file: Path) -> None:
     with Store(store_file, read_only=True) as store:
         report = build_report(store, ReportRequest(
-            start="2025-11", end="2025-12", generated_at=datetime(2026, 1, 1, tzinfo=UTC)))
+            start="2025-11", end="2026-01", generated_at=datetime(2026, 1, 1, tzinfo=UTC)))
         expected = {}
         for metric in registry().metrics.values():
             try:

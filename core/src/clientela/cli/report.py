@@ -38,12 +38,13 @@ def report(
         "--output", "-o", help="The HTML file to write.")] = Path("report.html"),
     lang: Annotated[str, typer.Option("--lang", help="en or pt-BR.")] = "en",
     from_: Annotated[str | None, typer.Option(
-        "--from", help="First month, e.g. 2025-01 (default: 12 months before --to).")] = None,
+        "--from", help="First month, e.g. 2025-01 (default: 13 months before --to).")] = None,
     to: Annotated[str | None, typer.Option(
-        "--to", help="Last month, inclusive (default: the month of the latest order).")] = None,
+        "--to", help="The month after the last, not included: --from 2025-01 --to 2026-01 is "
+        "2025 (default: the month after the latest order's).")] = None,
     compare: Annotated[str | None, typer.Option(
-        "--compare", help="A before/after page instead: 2025-01:2025-03,2025-04:2025-06 "
-        "(each side's last month included).")] = None,
+        "--compare", help="A before/after page instead: 2025-01:2025-04,2025-04:2025-07 "
+        "(each side's end not included, like --to: January-March against April-June).")] = None,
     images: Annotated[Path | None, typer.Option(
         "--images", help="Also write each chart as SVG and PNG into this folder.")] = None,
     title: Annotated[str | None, typer.Option(

@@ -50,9 +50,10 @@ class ReportRequest:
     currency: str = "BRL"
     store_name: str = "clientela"
     start: str | None = None
-    """First month (YYYY-MM); default: 12 months before `end`'s month."""
+    """First month (YYYY-MM); default: 13 months before `end`."""
     end: str | None = None
-    """Last month, inclusive; default: the month of the latest order."""
+    """The month after the last one (half-open, like `compute`'s `end`: 2026-01 ends with
+    December 2025); default: the month after the latest order's."""
     compare: str | None = None
     """`BEFORE_FROM:BEFORE_TO,AFTER_FROM:AFTER_TO`: the before/after page instead."""
     generated_at: datetime | None = None

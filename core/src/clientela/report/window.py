@@ -68,9 +68,9 @@ def latest_order_month(backend: Any, timezone: str) -> datetime:
     return datetime(local.year, local.month, 1)
 
 
-def _month_bound(flag: str, text: str, *, inclusive: bool) -> datetime:
+def _month_bound(flag: str, text: str) -> datetime:
     try:
-        moment = parse_bound(text, inclusive=inclusive)
+        moment = parse_bound(text)
     except ValueError as error:
         raise ReportWindowError(f"{flag}: {error}") from None
     if (moment.day, moment.hour, moment.minute, moment.second) != (1, 0, 0, 0):
@@ -81,31 +81,35 @@ def _month_bound(flag: str, text: str, *, inclusive: bool) -> datetime:
 
 def resolve_window(backend: Any, timezone: str, start: str | None = None,
                    end: str | None = None, months: int = DEFAULT_MONTHS) -> Window:
-    """`start` and `end` as the CLI reads them (`--to` inclusive: 2025-12 covers December);
-    a missing `end` is the latest order's month, a missing `start` `months` months before it."""
-    last = (_month_bound("--to", end, inclusive=True) if end is not None
+    """`start` and `end` half-open, as `clientela kpi` and the Python API read them (`--to
+    2026-01` stops at the end of December 2025); a missing `end` is the month after the
+    latest order's, a missing `start` `months` months before `end`."""
+    last = (_month_bound("--to", end) if end is not None
             else add_months(latest_order_month(backend, timezone), 1))
-    first = (_month_bound("--from", start, inclusive=False) if start is not None
+    first = (_month_bound("--from", start) if start is not None
              else add_months(last, -months))
     if first >= last:
-        raise ReportWindowError(f"--from {month_label(first)} is not before --to "
-                                f"{month_label(add_months(last, -1))}")
+        raise ReportWindowError(f"--to {month_label(last)} must come after --from "
+                                f"{month_label(first)} (--to is not included: --from 2025-01 "
+                                "--to 2026-01 is the year 2025)")
     return Window(first, last)
 
 
 def parse_compare(text: str) -> tuple[Window, Window]:
-    """`2025-01:2025-04,2025-04:2025-07` -> two windows, each side's end inclusive like
-    `--to` (so 2025-01:2025-03 is the first quarter)."""
+    """`2025-01:2025-04,2025-04:2025-07` -> two windows, each half-open like `--to` and
+    `clientela kpi --compare` (so 2025-01:2025-04 is the first quarter)."""
     parts = [part.strip() for part in text.split(",")]
     if len(parts) != 2 or any(part.count(":") != 1 for part in parts):
         raise ReportWindowError(f"--compare {text!r}: expected BEFORE_FROM:BEFORE_TO,"
-                                "AFTER_FROM:AFTER_TO such as 2025-01:2025-03,2025-04:2025-06")
+                                "AFTER_FROM:AFTER_TO such as 2025-01:2025-04,2025-04:2025-07")
     windows = []
     for part in parts:
         lo, hi = (side.strip() for side in part.split(":"))
-        first = _month_bound("--compare", lo, inclusive=False)
-        last = _month_bound("--compare", hi, inclusive=True)
+        first = _month_bound("--compare", lo)
+        last = _month_bound("--compare", hi)
         if first >= last:
-            raise ReportWindowError(f"--compare {part!r}: the first month is after the last")
+            raise ReportWindowError(f"--compare {part!r}: the end must come after the start "
+                                    "(the end is not included: 2025-01:2025-04 is January "
+                                    "to March)")
         windows.append(Window(first, last))
     return windows[0], windows[1]
