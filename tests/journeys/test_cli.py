@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -151,6 +151,30 @@ def test_campaign_send_and_its_mistakes(workspace: Path, twilio, run) -> None:
     assert ok.exit_code == 0, ok.output
     assert "3 in the audience" in ok.output
     assert [m.body for m in twilio.accepted] == ["Ana, 10% off"]
+
+
+def test_a_campaign_scheduled_days_ahead_is_planned_now_and_sent_when_due(
+        tmp_path: Path, twilio, run) -> None:
+    write(tmp_path / "clientela.duckdb", [customer("a", phone="+5511900000001")],
+          [order("oa", "a", datetime(2026, 12, 3, 15, 0, tzinfo=UTC))])
+    (tmp_path / "clientela.toml").write_text(toml(twilio), encoding="utf-8")
+    # ten days after the real clock (not a simulated --now), 10:00 in São Paulo
+    at = datetime.combine(datetime.now(UTC).date() + timedelta(days=10), time(13, 0), UTC)
+    planned = run("campaign", "send", "natal", "--audience", "all", "--channel", "sms",
+                  "--text", "{first_name}, 20% off", "--at", at.isoformat())
+    assert planned.exit_code == 0, planned.output
+    assert twilio.accepted == []
+    with Store(tmp_path / "clientela.duckdb") as store:
+        assert store.con.execute("SELECT campaign_id, started_at FROM campaigns").fetchall() == [
+            ("natal", at.replace(tzinfo=None))]
+        assert store.con.execute("SELECT status, due_at FROM messages").fetchall() == [
+            ("planned", at.replace(tzinfo=None))]
+    early = run("journeys", "run", "--now", (at - timedelta(minutes=1)).isoformat())
+    assert early.exit_code == 0, early.output
+    assert twilio.accepted == []
+    due = run("journeys", "run", "--now", (at + timedelta(minutes=1)).isoformat())
+    assert due.exit_code == 0, due.output
+    assert [m.body for m in twilio.accepted] == ["Ana, 20% off"]
 
 
 def test_no_channel_configured_plans_nothing(tmp_path: Path, run) -> None:

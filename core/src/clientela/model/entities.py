@@ -179,7 +179,9 @@ class Campaign(Record):
     name: str
     channel: Label = Field(description="email, sms, whatsapp, push, call, ...")
     kind: CampaignKind = CampaignKind.MARKETING
-    started_at: UtcDatetime
+    started_at: PlannedDatetime = Field(description=(
+        "May lie ahead: a campaign is scheduled (`campaign send --at`), a journey's first "
+        "message is planned for later"))
     ended_at: PlannedDatetime | None = None
     cost: Money = ZERO
     control_share: float = Field(default=0.0, ge=0.0, lt=1.0)
