@@ -8,12 +8,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agency.helpers import PLUGIN, TESTS, workspace_section
-from clientela.cli.app import main
+from clientela import plugins
+from clientela.cli.app import app, main
 from clientela.store import Store
 
 
@@ -53,8 +55,15 @@ def statuses(tmp_path: Path) -> list[str]:
 
 
 @pytest.fixture
-def plugin_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def plugin_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The job plugin importable; afterwards its `hold` command leaves the process-wide app,
+    so later tests (the CLI reference, say) see only what is installed."""
     monkeypatch.syspath_prepend(str(TESTS))
+    commands, added = list(app.registered_commands), set(plugins._commands_added)
+    yield
+    app.registered_commands[:] = commands
+    plugins._commands_added.intersection_update(added)
+    plugins.reset(forget_local=True)
 
 
 def test_a_second_run_leaves_a_busy_workspace_with_a_clear_message(
@@ -63,7 +72,7 @@ def test_a_second_run_leaves_a_busy_workspace_with_a_clear_message(
     first = start_run(tmp_path)
     try:
         wait_until_started(gate, first)
-        assert main(["--plugin", PLUGIN, "run", "--due"]) == 3
+        assert main(["--plugin", PLUGIN, "run", "--due"]) == 1  # its job did not run
         out = " ".join(capsys.readouterr().out.split())
         assert "acme (hold" in out and "another `clientela run` holds acme.duckdb.lock" in out
         assert "1 job(s): 0 ok, 0 failed, 1 busy" in out

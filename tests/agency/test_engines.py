@@ -11,8 +11,10 @@ import pytest
 from clientela.agency.engines import EngineConfig, engine_config, spark_backend
 from clientela.agency.parquet_export import export_parquet
 from clientela.cli.app import main
+from clientela.cli.kpi_output import json_rows
 from clientela.config import ConfigError
 from clientela.kpi import compute
+from clientela.plugins import registry
 from clientela.store import Store
 from clientela.testing.engines import (
     PostgresServer,
@@ -24,13 +26,15 @@ from clientela.testing.engines import (
 
 METRICS = ["revenue", "aov", "repeat_rate", "nps"]
 
-ARGS = ["kpi", *METRICS, "--from", "2024-01", "--to", "2024-06", "--grain", "month",
-        "--format", "json"]
+ARGS = ["kpi", *METRICS, "--from", "2024-01", "--to", "2024-07", "--grain", "month",
+        "--format", "json"]  # half-open: January to June 2024
 
 
 def expected(store: Store) -> list[dict[str, Any]]:
+    """The same metrics on DuckDB, written as `--format json` writes them."""
     result = compute(store, METRICS, start="2024-01", end="2024-07", grain="month", timezone="UTC")
-    return json.loads(result.to_pandas().to_json(orient="records", date_format="iso"))
+    units = {name: metric.unit for name, metric in registry().metrics.items()}
+    return json.loads(json.dumps(json_rows(result.to_arrow(), units)))
 
 
 def cli_rows(config: Path, engine: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

@@ -25,5 +25,5 @@ def test_number_and_percent_follow_the_language() -> None:
 
 
 def test_an_unknown_language_is_named() -> None:
-    with pytest.raises(formatting.UnknownLanguageError, match="'fr'.*en, pt-BR"):
+    with pytest.raises(formatting.UnknownLanguageError, match=r"'fr'.*en, pt-BR"):
         formatting.money(1, "BRL", "fr")

@@ -1,9 +1,8 @@
 """Channel plugin API and the built-in contact channels."""
 
-from clientela.channels.api import Channel
+from clientela.channels.api import Channel, ChannelLimits
 from clientela.channels.sending import (
     ChannelEvent,
-    ChannelLimits,
     LookupUnavailable,
     OutgoingMessage,
     Pacer,

@@ -20,13 +20,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from clientela.channels.sending import ChannelEvent, ChannelLimits, Sender, WebhookRequest
+    from clientela.channels.sending import ChannelEvent, Sender, WebhookRequest
 
 
-def _default_limits() -> ChannelLimits:
-    from clientela.channels.sending import ChannelLimits
+@dataclass(frozen=True)
+class ChannelLimits:
+    """What the provider allows; the dispatcher paces itself to stay inside it."""
 
-    return ChannelLimits()
+    per_second: float = 10.0
+    """Messages per second for one sender (Meta: 80 per number; Twilio long code: 1)."""
+    per_recipient_seconds: float = 0.0
+    """Least time between two messages to the same address (Meta's pair rate: about 6 s)."""
+    batch_size: int = 1
+    """Messages the provider takes in one call."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ class Channel:
     """The pydantic model of the channel's `[channels.<name>]` section."""
     open: Callable[[Any], Sender] | None = None
     """config -> a Sender; None for a channel that cannot send by itself."""
-    limits: ChannelLimits = field(default_factory=_default_limits)
+    limits: ChannelLimits = field(default_factory=ChannelLimits)
     verify_webhook: Callable[[Any, WebhookRequest], bool] | None = None
     """(config, request) -> the request really comes from the provider (signature, token)."""
     parse_webhook: Callable[[Any, WebhookRequest], list[ChannelEvent]] | None = None

@@ -22,24 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from clientela.channels.api import ChannelLimits
+
 Outcome = Literal["sent", "retry", "failed", "opted_out"]
 DeliveryStatus = Literal["sent", "delivered", "read", "failed"]
 
 STATUS_RANK: Mapping[str, int] = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
 """Statuses arrive out of order; a later rank never gives way to an earlier one (a `delivered`
 after a `read` changes nothing). `failed` is final."""
-
-
-@dataclass(frozen=True)
-class ChannelLimits:
-    """What the provider allows; the dispatcher paces itself to stay inside it."""
-
-    per_second: float = 10.0
-    """Messages per second for one sender (Meta: 80 per number; Twilio long code: 1)."""
-    per_recipient_seconds: float = 0.0
-    """Least time between two messages to the same address (Meta's pair rate: about 6 s)."""
-    batch_size: int = 1
-    """Messages the provider takes in one call."""
 
 
 @dataclass(frozen=True)

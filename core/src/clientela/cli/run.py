@@ -4,8 +4,9 @@
 systemd timer or a Kubernetes CronJob; `--loop` does the same in one process,
 waking at the next cron time. Each job runs in this process exactly as
 `clientela --workspace NAME <job> <args>` would, and its outcome is recorded in
-that workspace's store. Exit code: 0 when nothing failed, 1 when a job failed,
-3 when nothing failed but a workspace was busy (another run held its lock).
+that workspace's store. Exit code: 0 when every due job ran and succeeded, 1 when a job failed or a
+workspace was busy (another run held its lock: its jobs did not run, like every
+locked store in the CLI); the summary line counts failed and busy apart.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from clientela.cli import workspaces as workspaces_cli
 from clientela.cli.common import EXIT_FAILURE, EXIT_OK, UserError, console, err_console, workspace
 from clientela.privacy import mask_text
 
-EXIT_BUSY = 3
 LOOP_NAP = 60.0
 """Longest sleep of `--loop` between looks at the schedule (a new file is read each time)."""
 
@@ -103,9 +103,8 @@ def print_summary(report: RunReport) -> None:
 
 
 def exit_code(report: RunReport) -> int:
-    if report.failed:
-        return EXIT_FAILURE
-    return EXIT_BUSY if report.busy else EXIT_OK
+    """1 when any job did not run to success: failed, or left to the run holding its lock."""
+    return EXIT_FAILURE if report.failed or report.busy else EXIT_OK
 
 
 def _once(wait: float, only: str | None) -> RunReport:

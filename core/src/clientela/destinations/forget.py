@@ -33,7 +33,6 @@ import duckdb
 from clientela.consent import CHANNELS, EVENTS_TABLE, PURPOSES, ConsentEvent, record
 from clientela.destinations import state
 from clientela.destinations.api import Destination
-from clientela.journeys.forget import erase_in
 from clientela.privacy import (
     FORGET_REQUESTS_TABLE,
     PERSONAL_CUSTOMER_FIELDS,
@@ -41,6 +40,7 @@ from clientela.privacy import (
     mask_text,
 )
 from clientela.store import Store
+from clientela.store.ledger_erasure import erase_in
 
 REQUESTS_TABLE = FORGET_REQUESTS_TABLE
 OUTCOMES_TABLE = "forget_outcomes"

@@ -12,17 +12,12 @@ that no journey or campaign plans anything for them again (reason
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
-import duckdb
-
-from clientela.journeys.ledger import naive
 from clientela.store import Store
-from clientela.store.migrations import (
-    CHANNEL_INBOUND_TABLE,
-    MESSAGE_FORGOTTEN_TABLE,
-    MESSAGES_TABLE,
-)
+from clientela.store.ledger_erasure import erase_in
+
+__all__ = ["erase_in", "forget_messages"]
 
 
 def forget_messages(store: Store, customer_ids: Iterable[str],
@@ -31,25 +26,3 @@ def forget_messages(store: Store, customer_ids: Iterable[str],
     messages touched. Pending messages are suppressed with reason `forgotten`."""
     with store.transaction() as con:
         return erase_in(con, customer_ids, now)
-
-
-def erase_in(con: duckdb.DuckDBPyConnection, customer_ids: Iterable[str],
-             now: datetime | None = None) -> int:
-    """`forget_messages` inside a transaction the caller holds (`clientela forget` erases
-    the store, the consent and the ledger together)."""
-    ids = sorted(set(customer_ids))
-    if not ids:
-        return 0
-    stamp = naive(now or datetime.now(UTC))
-    row = con.execute(f"SELECT count(*) FROM {MESSAGES_TABLE} WHERE customer_id IN "
-                      "(SELECT unnest(?))", [ids]).fetchone()
-    con.execute(f"""UPDATE {MESSAGES_TABLE} SET address = NULL, subject = NULL, body = NULL,
-                    variables = NULL, updated_at = ?,
-                    status = CASE WHEN status = 'planned' THEN 'suppressed' ELSE status END,
-                    reason = CASE WHEN status = 'planned' THEN 'forgotten' ELSE reason END
-                    WHERE customer_id IN (SELECT unnest(?))""", [stamp, ids])
-    con.execute(f"UPDATE {CHANNEL_INBOUND_TABLE} SET customer_id = NULL, address_digest = '' "
-                "WHERE customer_id IN (SELECT unnest(?))", [ids])
-    con.execute(f"INSERT OR IGNORE INTO {MESSAGE_FORGOTTEN_TABLE} SELECT unnest(?), ?",
-                [ids, stamp])
-    return int(row[0]) if row else 0
