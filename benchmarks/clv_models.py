@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+
 from clientela import clv
 
 T = TypeVar("T")

@@ -9,8 +9,9 @@ also an oracle for the engine's implementation.
 from __future__ import annotations
 
 import numpy as np
-from clientela.clv import RfmSummary
 from numpy.typing import NDArray
+
+from clientela.clv import RfmSummary
 
 
 def summary_from_orders(

@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pytest
 from _clv_reference import summary_from_orders
+
 from clientela import clv
 from clientela.clv import bgnbd, paretonbd
 from clientela.clv.holdout import holdout_check

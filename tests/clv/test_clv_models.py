@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from clientela import clv
 from clientela.clv import ClvFitError
 from clientela.clv.fit import _blas_thread_setting
@@ -143,8 +144,9 @@ def test_fit_reports_as_plain_types() -> None:
 )
 def test_pareto_nbd_dropout_term_matches_its_integral(params: dict[str, float]) -> None:
     # s * integral_{t_x}^{T} (alpha + tau)^-(r+x) (beta + tau)^-(s+1) dtau, by quadrature.
-    from clientela.clv import paretonbd
     from scipy import integrate
+
+    from clientela.clv import paretonbd
 
     r, alpha, s, beta = (params[k] for k in ("r", "alpha", "s", "beta"))
     x = np.array([0.0, 1.0, 5.0, 40.0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from clientela import clv
 from clientela.clv.fit import ModelFit
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from _clv_reference import summary_from_orders
+
 from clientela import clv
 
 TRUE = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}

@@ -15,6 +15,7 @@ from typing import Any
 
 from _kpi_fixtures import SOURCE, build_store, customer
 from _kpi_fixtures import order as _order
+
 from clientela.kpi import KpiResult, compute
 from clientela.metrics.api import Metric
 from clientela.model.base import Record

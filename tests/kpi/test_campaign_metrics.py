@@ -16,6 +16,7 @@ from _fixtures_extra import (
     touch,
     value,
 )
+
 from clientela.kpi import KpiError, MissingDataError
 from clientela.metrics.campaigns import Z95, metrics
 from clientela.store import Store

@@ -15,6 +15,7 @@ from _fixtures_extra import (
     traffic,
     value,
 )
+
 from clientela.kpi import MissingDataError
 from clientela.metrics.funnel import metrics
 from clientela.store import Store

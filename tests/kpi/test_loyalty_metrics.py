@@ -14,6 +14,7 @@ from _fixtures_extra import (
     same_on_every_engine,
     value,
 )
+
 from clientela.kpi import MissingDataError
 from clientela.metrics.loyalty import metrics
 from clientela.store import Store
