@@ -113,12 +113,13 @@ def _print_rfm(store: Store, settings: Settings, end: str) -> None:
         if row.get("item") is not None:
             segments.setdefault(str(row["item"]), {})[row["measure"]] = row["value"]
     columns = {"value": ("customers", "count"), "share": ("share", "ratio"),
-               "revenue": ("revenue", "currency"), "recency_days": ("mean R days", "days"),
+               "revenue": ("revenue", "currency"), "recency_days": ("R days", "days"),
                "frequency": ("mean F", "days"), "monetary": ("mean M", "currency")}
     table = Table(title=f"RFM segments as of {end}", title_justify="left")
     table.add_column("segment")
     for label, _ in columns.values():
-        table.add_column(label, justify="right")
+        # a number is never cut: at 80 columns the segment names wrap instead
+        table.add_column(label, justify="right", no_wrap=True, overflow="fold")
     ranked = sorted(segments.items(), key=lambda kv: -_number(kv[1].get("revenue")))
     for name, values in ranked:
         table.add_row(name, *(_fmt(values.get(m), unit) for m, (_, unit) in columns.items()))
