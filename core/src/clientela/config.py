@@ -31,6 +31,17 @@ MEMORY = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECAS
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def check_timezone(value: str) -> str:
+    """The one check of an IANA zone name, for every model that takes one.
+
+    It never echoes the value: it may have come from a ${SECRET} reference.
+    """
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone such as America/Sao_Paulo") from None
+    return value
+
 class ConfigError(ValueError):
     """A configuration problem, phrased for the person who wrote the file."""
 
@@ -60,12 +71,7 @@ class WorkspaceConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            # never echo the value: it may have come from a ${SECRET} reference
-            raise ValueError("expected an IANA time zone such as America/Sao_Paulo") from None
-        return value
+        return check_timezone(value)
 
     @field_validator("currency")
     @classmethod

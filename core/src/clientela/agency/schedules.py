@@ -15,12 +15,12 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from cronsim import CronSim, CronSimError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from clientela.config import ConfigError, describe_validation_error
+from clientela.config import ConfigError, check_timezone, describe_validation_error
 
 ALL = "all"
 NOT_SCHEDULABLE = frozenset({"run", "workspaces", "serve", "init"})
@@ -51,11 +51,7 @@ class Schedule(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("expected an IANA time zone such as America/Sao_Paulo") from None
-        return value
+        return check_timezone(value)
 
     @property
     def label(self) -> str:
