@@ -185,20 +185,6 @@ def clear(
 
     name = _entity_name(entity)
     with open_store() as store, store.transaction() as con:
-        if resolved_only:
-            removed = _clear_resolved(con, source, name)
-        else:
-            removed = clear_quarantined(con, source=source, entity=name)
+        removed = clear_quarantined(con, source=source, entity=name, resolved_only=resolved_only)
     console.print(f"removed {removed:,} record(s) from the quarantine")
 
-
-def _clear_resolved(con: Any, source: str | None, entity: str | None) -> int:
-    clauses, params = ["resolved_at IS NOT NULL"], []
-    if source:
-        clauses.append("source = ?")
-        params.append(source)
-    if entity:
-        clauses.append("entity = ?")
-        params.append(entity)
-    return len(con.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE {' AND '.join(clauses)} "
-                           "RETURNING 1", params).fetchall())

@@ -125,10 +125,13 @@ class QuarantinedRow:
     resolved_at: datetime | None
 
 
-def _where(source: str | None, entity: str | None, include_resolved: bool
-           ) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    if not include_resolved:
+def _where(source: str | None, entity: str | None, include_resolved: bool,
+           resolved_only: bool = False) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if resolved_only:
+        clauses.append("resolved_at IS NOT NULL")
+    elif not include_resolved:
         clauses.append("resolved_at IS NULL")
     if source:
         clauses.append("source = ?")
@@ -162,9 +165,11 @@ def count_quarantined(con: duckdb.DuckDBPyConnection, *, source: str | None = No
 
 
 def clear_quarantined(con: duckdb.DuckDBPyConnection, *, source: str | None = None,
-                      entity: str | None = None, include_resolved: bool = True) -> int:
-    """Delete quarantined rows (a filter narrows it); returns how many went."""
-    where, params = _where(source, entity, include_resolved)
+                      entity: str | None = None, include_resolved: bool = True,
+                      resolved_only: bool = False) -> int:
+    """Delete quarantined rows (a filter narrows it; `resolved_only` keeps the open ones);
+    returns how many went."""
+    where, params = _where(source, entity, include_resolved, resolved_only)
     return len(con.execute(f"DELETE FROM {QUARANTINE_TABLE}{where} RETURNING 1",
                            params).fetchall())
 
