@@ -90,6 +90,15 @@ class LoyaltyConfig(BaseModel):
     redemption_threshold: int = Field(default=500, ge=1, description="Points needed to redeem.")
 
 
+class IdentityConfig(BaseModel):
+    """`[identity]`: whether customer records from several sources are resolved into persons;
+    `clientela.identity` validates the match rules it adds."""
+
+    model_config = ConfigDict(extra="allow")
+
+    enabled: bool = Field(default=True, description="Resolve customer records into persons.")
+
+
 class Settings(BaseSettings):
     """Everything `clientela.toml` can hold. Connector sections are validated by their plugin."""
 
@@ -99,6 +108,7 @@ class Settings(BaseSettings):
 
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
     loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     messaging: dict[str, Any] = Field(default_factory=dict)

@@ -205,8 +205,23 @@ def _import_quarantine_lifecycle() -> list[str]:
     return [f"ALTER TABLE {QUARANTINE_TABLE} ADD COLUMN IF NOT EXISTS resolved_at TIMESTAMP"]
 
 
+def _identity_graph() -> list[str]:
+    """Which person each customer record belongs to (`clientela.identity`); a customer with no
+    row is its own person."""
+    from clientela.identity import IDENTITY_LINKS_TABLE
+
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {IDENTITY_LINKS_TABLE} (
+            customer_id VARCHAR PRIMARY KEY,
+            person_id VARCHAR NOT NULL,
+            rule VARCHAR NOT NULL,
+            linked_at TIMESTAMP NOT NULL)""",
+        f"CREATE INDEX IF NOT EXISTS identity_links_person ON {IDENTITY_LINKS_TABLE} (person_id)",
+    ]
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
-    _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle,
+    _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
