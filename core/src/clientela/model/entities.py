@@ -42,6 +42,11 @@ class Customer(Record):
     customer_id: Key
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=32)
+    cpf: str | None = Field(
+        default=None, max_length=32,
+        description="Brazilian taxpayer number as the source gave it; `clientela.identity` "
+        "normalises and validates it.",
+    )
     first_name: str | None = None
     last_name: str | None = None
     birth_date: BirthDate | None = None

@@ -211,6 +211,7 @@ def _identity_graph() -> list[str]:
     from clientela.identity import IDENTITY_LINKS_TABLE
 
     return [
+        "ALTER TABLE customers ADD COLUMN IF NOT EXISTS cpf VARCHAR",
         f"""CREATE TABLE IF NOT EXISTS {IDENTITY_LINKS_TABLE} (
             customer_id VARCHAR PRIMARY KEY,
             person_id VARCHAR NOT NULL,
