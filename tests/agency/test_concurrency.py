@@ -19,14 +19,16 @@ from clientela.cli.app import app, main
 from clientela.store import Store
 
 
-def hold_agency(tmp_path: Path) -> Path:
-    """One workspace whose nightly job `hold` runs until the gate file appears."""
+def hold_agency(tmp_path: Path, *, own_run: bool = False) -> Path:
+    """One workspace whose nightly job `hold` runs until the gate file appears (logging its own
+    run in the store when `own_run`)."""
     gate = tmp_path / "gate"
+    own = f', "--store", "{tmp_path / "stores" / "acme.duckdb"}"' if own_run else ""
     (tmp_path / "clientela-agency.toml").write_text(workspace_section("acme") + f"""
 [[schedules]]
 workspace = "acme"
 job = "hold"
-args = ["{gate}"]
+args = ["{gate}"{own}]
 cron = "0 3 * * *"
 timezone = "America/Sao_Paulo"
 """, encoding="utf-8")
@@ -84,7 +86,7 @@ def test_a_second_run_leaves_a_busy_workspace_with_a_clear_message(
 
 def test_sigkill_mid_run_then_the_next_run_records_interrupted_and_completes(
         tmp_path: Path, plugin_path: None, capsys: pytest.CaptureFixture[str]) -> None:
-    gate = hold_agency(tmp_path)
+    gate = hold_agency(tmp_path, own_run=True)
     first = start_run(tmp_path)
     wait_until_started(gate, first)
     first.send_signal(signal.SIGKILL)
@@ -100,6 +102,12 @@ def test_sigkill_mid_run_then_the_next_run_records_interrupted_and_completes(
         interrupted = store.run_log("schedule")[-1]
     assert interrupted["message"] == "the process running it was killed or stopped before it finished"
     assert interrupted["finished_at"] is not None
+    with Store(tmp_path / "stores" / "acme.duckdb", read_only=True) as store:
+        own = [run["status"] for run in reversed(store.run_log("hold"))]
+        message = store.run_log("hold")[-1]["message"]
+    # the killed job's own run is closed too, and the re-run's own run finished ok
+    assert own == ["interrupted", "ok"]
+    assert message == "started by a scheduled run that was killed or stopped before it finished"
     assert main(["--plugin", PLUGIN, "run", "--due"]) == 0
     assert "nothing was due" in capsys.readouterr().out
 

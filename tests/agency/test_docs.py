@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,14 @@ def test_the_documented_agency_file_and_schedules_load(
     lisboa = agency.settings_for("lisboa").workspace
     assert (lisboa.store, lisboa.timezone, lisboa.currency) == (
         tmp_path / "clients" / "lisboa" / "lisboa.duckdb", "Europe/Lisbon", "EUR")
+
+
+def test_the_documented_failure_email_section_validates(monkeypatch: pytest.MonkeyPatch) -> None:
+    from clientela.agency.workspaces import NotifySection
+    blocks = re.findall(r"```toml\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    [email] = [b for b in blocks if "on_failure_email" in b]
+    section = tomllib.loads(email)["agency"]
+    notify = NotifySection.model_validate(section)
+    assert (notify.smtp_host, notify.smtp_port, notify.smtp_security) == (
+        "smtp.agency.example", 587, "starttls")
+    assert notify.on_failure_email == ["ops@agency.example"]

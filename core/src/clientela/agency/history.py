@@ -5,7 +5,9 @@ start, end, outcome, counts and error of every scheduled run, in the same
 file as the data it describes, so it survives restarts and a short-lived
 container as long as the store does. A run is written `running` before the
 job starts and finished after it, so a run that was killed stays `running`
-until the next run, holding the store's lock, marks it `interrupted`.
+until the next run, holding the store's lock, marks it `interrupted`, together
+with the rows the killed job wrote for itself (a sync's or a push's own run),
+which would otherwise claim to be running forever.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from clientela.store import Store
 
 KIND = "schedule"
 INTERRUPTED = "the process running it was killed or stopped before it finished"
+INTERRUPTED_WITHIN = "started by a scheduled run that was killed or stopped before it finished"
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -24,6 +27,19 @@ def as_utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def interrupt_killed(store: Store) -> int:
+    """Mark the scheduled runs a killed process left `running` as interrupted, and every run
+    of any kind started since the oldest of them (the killed job's own rows); returns how
+    many scheduled runs were found. Call it only under the store's lock."""
+    killed = [run for run in store.run_log(KIND, limit=10_000) if run["status"] == "running"]
+    if not killed:
+        return 0
+    since = min(run["started_at"] for run in killed)
+    store.interrupt_runs(KIND, INTERRUPTED)
+    store.interrupt_runs(None, INTERRUPTED_WITHIN, started_since=since)
+    return len(killed)
 
 
 def last_success(store: Store, label: str) -> datetime | None:

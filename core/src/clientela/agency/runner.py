@@ -100,7 +100,7 @@ def _run_workspace(agency: Agency, name: str, schedules: list[Schedule], execute
         return
     try:
         with Store(store_path, memory_limit=settings.workspace.memory_limit) as store:
-            found = store.interrupt_runs(history.KIND, history.INTERRUPTED)
+            found = history.interrupt_killed(store)
             if found:
                 report.interrupted[name] = found
             moment = now()

@@ -18,9 +18,9 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from clientela.config import (
     CONFIG_ENV,
@@ -54,13 +54,33 @@ class WorkspaceSection(BaseModel):
 
 
 class NotifySection(BaseModel):
-    """`[agency]`: what to do when a scheduled job fails."""
+    """`[agency]`: what to do when a scheduled job fails (a webhook, an e-mail, or both)."""
 
     model_config = ConfigDict(extra="forbid")
 
     on_failure_webhook: str | None = Field(
         default=None, description="URL that receives a JSON POST listing the failed jobs.")
     webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for it.")
+    on_failure_email: list[str] = Field(
+        default_factory=list, description="Addresses that receive an e-mail listing the failed jobs.")
+    email_from: str | None = Field(default=None, description="The sender of that e-mail.")
+    smtp_host: str | None = Field(default=None, description="The SMTP server that sends it.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (port 587), ssl (port 465) or none (a local relay).")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _email_needs_a_server(self) -> NotifySection:
+        if self.on_failure_email:
+            missing = [name for name in ("smtp_host", "email_from") if not getattr(self, name)]
+            if missing:
+                raise ValueError(
+                    f"on_failure_email needs {' and '.join(missing)} in [agency] "
+                    "(the SMTP server and the sender)")
+        return self
 
 
 @dataclass

@@ -111,8 +111,7 @@ def _once(wait: float, only: str | None) -> RunReport:
     agency = workspaces_cli.current_agency()
     report = run_due(agency, load_plan(agency, only), execute_in_process(agency), wait=wait)
     print_summary(report)
-    warning = notify_failures(report, agency.notify)
-    if warning:
+    for warning in notify_failures(report, agency.notify):
         err_console.print(f"[yellow]warning:[/] {warning}")
     return report
 

@@ -371,14 +371,24 @@ class Store:
             [_now(), status, json.dumps(dict(stats), sort_keys=True, default=str), message, run_id],
         )
 
-    def interrupt_runs(self, kind: str, message: str) -> int:
-        """Mark runs of `kind` still 'running' as 'interrupted': call it only while holding
-        the lock that guards those runs, when none of them can really be running."""
+    def interrupt_runs(self, kind: str | None, message: str, *,
+                       started_since: datetime | None = None) -> int:
+        """Mark runs of `kind` (any kind if None, started at or after `started_since` if given)
+        still 'running' as 'interrupted': call it only while holding the lock that guards
+        those runs, when none of them can really be running."""
+        where, params = ["status = 'running'"], []
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if started_since is not None:
+            where.append("started_at >= ?")
+            params.append(started_since)
+        condition = " AND ".join(where)
         with self.transaction() as con:
-            row = con.execute(f"SELECT count(*) FROM {RUNS_TABLE} WHERE kind = ? AND status = "
-                              "'running'", [kind]).fetchone()
+            row = con.execute(f"SELECT count(*) FROM {RUNS_TABLE} WHERE {condition}",
+                              params).fetchone()
             con.execute(f"UPDATE {RUNS_TABLE} SET finished_at = ?, status = 'interrupted', "
-                        "message = ? WHERE kind = ? AND status = 'running'", [_now(), message, kind])
+                        f"message = ? WHERE {condition}", [_now(), message, *params])
         return int(row[0]) if row else 0
 
     def run_log(self, kind: str | None = None, target: str | None = None,
