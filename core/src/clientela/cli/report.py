@@ -50,17 +50,22 @@ def report(
     title: Annotated[str | None, typer.Option(
         "--title", help="The store's name in the header (default: the store file's name).")
     ] = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", metavar="ENGINE", help="duckdb, spark or postgres (default: [engine] kind, "
+        "else duckdb).")] = None,
 ) -> None:
     """Write the monthly metrics report (month by month, charts, definitions) as one HTML
     file that opens offline, or a before/after page with --compare."""
+    from clientela.agency.engines import engine_config, open_engine
     from clientela.kpi import KpiError
     from clientela.report import ReportWindowError, build_report, write_images
 
     request = request_from_flags(lang, from_, to, compare, title)
-    with workspace.store(read_only=True) as store:
+    engine_choice = engine_config(workspace.settings.engine, engine)
+    with open_engine(engine_choice, lambda: workspace.store(read_only=True)) as source:
         try:
             with console.status("computing the report..."):
-                built = build_report(store, request)
+                built = build_report(source, request)
         except (ReportWindowError, KpiError) as error:
             raise UserError(str(error)) from None
     output.write_text(built.html, encoding="utf-8")
