@@ -1,6 +1,7 @@
-"""Benchmark: `clientela export --format parquet` of a demo store, full and incremental.
+"""Benchmarks for one machine growing into a cluster: the Parquet export, and RFM plus the
+monthly cohort matrix at 1M, 10M and 100M orders under a memory cap.
 
-Builds a demo store of N orders (kept under the temporary directory, keyed by size, and
+`export` builds a demo store of N orders (kept under the temporary directory, keyed by size, and
 reused; `--fresh` rebuilds it), then times in this process:
 
 - baseline: each canonical table written whole with one DuckDB COPY (no partitions,
@@ -11,16 +12,30 @@ reused; `--fresh` rebuilds it), then times in this process:
 
 and prints the figures and the ratios against the baseline side by side.
 
-    python benchmarks/scale.py [--orders 1000000] [--fresh]
+`kpis` builds an orders-only store per size with the vectorised generator of
+`kpi_rfm.py` (a 100M-order demo store would take most of an hour to generate), then, each
+in a fresh child process capped by DuckDB's `memory_limit`, computes RFM segments and the
+monthly cohort matrix with `clientela.kpi.compute`, and the same two answers with
+hand-written DuckDB SQL; checks that both give the same counts; prints seconds, the child's
+peak RSS, the ratio against the SQL and how time grows with orders (the load average is
+printed next to every figure: the machine is shared).
+
+    python benchmarks/scale.py export [--orders 1000000] [--fresh]
+    python benchmarks/scale.py kpis [--sizes 1000000,10000000,100000000] [--memory 2GB]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from clientela.agency.parquet_export import export_parquet
 from clientela.demo import generate, load
@@ -48,11 +63,7 @@ def _baseline(store: Store, folder: Path) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--fresh", action="store_true")
-    args = parser.parse_args()
+def export(args: argparse.Namespace) -> None:
     path = _store(args.orders, args.fresh)
     work = Path(tempfile.mkdtemp(prefix="clientela-scale-"))
     try:
@@ -77,6 +88,118 @@ def main() -> None:
             print(f"{label:<34}{seconds:>9.2f}{seconds / baseline:>12.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+START, END = "2023-01", "2026-01"
+"""The generator's three years, one period: RFM as of its end, every cohort of it."""
+
+COHORT_SQL = """
+WITH valid AS (
+    SELECT customer_id, date_trunc('month', placed_at) AS month
+    FROM orders
+    WHERE status NOT IN ('cancelled', 'refunded') AND customer_id IS NOT NULL
+      AND placed_at >= TIMESTAMP '2023-01-01' AND placed_at < TIMESTAMP '2026-01-01'),
+firsts AS (SELECT customer_id, min(month) AS cohort FROM valid GROUP BY customer_id),
+active AS (SELECT DISTINCT customer_id, month FROM valid)
+SELECT f.cohort, datediff('month', f.cohort, a.month) AS k, count(*) AS customers
+FROM firsts f JOIN active a USING (customer_id)
+GROUP BY ALL
+"""
+
+
+def _child(kind: str, path: Path, memory: str) -> dict[str, Any]:
+    """One measurement in this (fresh) process: seconds, peak RSS and the counts to compare."""
+    import resource
+
+    from kpi_rfm import run_sql
+
+    from clientela.kpi import compute
+
+    with Store(path, read_only=True, memory_limit=memory) as store:
+        store.con.execute(f"SET temp_directory = '{path.parent / (path.stem + '.tmp')}'")
+        started = time.perf_counter()
+        if kind == "rfm-clientela":
+            rows = compute(store, ["rfm_segments"], start=START, end=END, timezone="UTC").rows()
+            counts = {r["item"]: int(r["value"]) for r in rows if r["measure"] == "value"}
+        elif kind == "rfm-sql":
+            counts = {str(k): int(v) for k, v in run_sql(store).items()}
+        elif kind == "cohorts-clientela":
+            rows = compute(store, ["cohort_retention"], start=START, end=END, timezone="UTC").rows()
+            customers = [r for r in rows if r["measure"] == "customers" and r["value"]]
+            counts = {"cells": len(customers), "customers": int(sum(r["value"] for r in customers))}
+        else:
+            cells = store.con.execute(COHORT_SQL).fetchall()
+            counts = {"cells": len(cells), "customers": int(sum(c[2] for c in cells))}
+        seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"seconds": seconds, "peak": peak, "counts": counts, "load": os.getloadavg()[0]}
+
+
+def _measure(kind: str, path: Path, memory: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "child", kind, str(path), memory],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} failed on {path.name}:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _orders_store(orders: int) -> Path:
+    from kpi_rfm import generate
+
+    path = Path(tempfile.gettempdir()) / f"clientela-scale-orders-{orders}.duckdb"
+    if not path.exists():
+        started = time.perf_counter()
+        with Store(path) as store:
+            generate(store, orders, max(1, orders // 10))
+        print(f"built {path.name} ({orders:,} orders, {orders // 10:,} customers) in "
+              f"{time.perf_counter() - started:.0f} s")
+    return path
+
+
+def kpis(args: argparse.Namespace) -> None:
+    sizes = [int(size) for size in args.sizes.split(",")]
+    results: dict[int, dict[str, dict[str, Any]]] = {}
+    for orders in sizes:
+        path = _orders_store(orders)
+        results[orders] = {}
+        for kind in ("rfm-sql", "rfm-clientela", "cohorts-sql", "cohorts-clientela"):
+            results[orders][kind] = found = _measure(kind, path, args.memory)
+            print(f"  {orders:>11,} {kind:<18} {found['seconds']:8.1f} s  peak "
+                  f"{found['peak'] / 2**30:5.2f} GiB  load {found['load']:.1f}", flush=True)
+        for what in ("rfm", "cohorts"):
+            ours, theirs = results[orders][f"{what}-clientela"], results[orders][f"{what}-sql"]
+            if ours["counts"] != theirs["counts"]:
+                raise SystemExit(f"{what} at {orders:,}: clientela {ours['counts']} != "
+                                 f"SQL {theirs['counts']}")
+    print(f"\nRFM and the monthly cohort matrix under memory_limit={args.memory} "
+          "(fresh process each; same counts as the SQL at every size)")
+    print(f"{'orders':>12} {'what':<9}{'clientela s':>12}{'peak GiB':>10}{'SQL s':>8}"
+          f"{'peak GiB':>10}{'x SQL':>7}{'s per M orders':>16}{'load':>6}")
+    for orders, found in results.items():
+        for what in ("rfm", "cohorts"):
+            ours, theirs = found[f"{what}-clientela"], found[f"{what}-sql"]
+            print(f"{orders:>12,} {what:<9}{ours['seconds']:>12.1f}{ours['peak'] / 2**30:>10.2f}"
+                  f"{theirs['seconds']:>8.1f}{theirs['peak'] / 2**30:>10.2f}"
+                  f"{ours['seconds'] / theirs['seconds']:>7.2f}"
+                  f"{ours['seconds'] / (orders / 1e6):>16.2f}{ours['load']:>6.1f}")
+
+
+def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "child":
+        print(json.dumps(_child(sys.argv[2], Path(sys.argv[3]), sys.argv[4])))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    exporting = commands.add_parser("export", help="the Parquet export, full and incremental")
+    exporting.add_argument("--orders", type=int, default=1_000_000)
+    exporting.add_argument("--fresh", action="store_true")
+    exporting.set_defaults(run=export)
+    growing = commands.add_parser("kpis", help="RFM and cohorts at growing sizes, capped")
+    growing.add_argument("--sizes", default="1000000,10000000,100000000")
+    growing.add_argument("--memory", default="2GB")
+    growing.set_defaults(run=kpis)
+    args = parser.parse_args()
+    args.run(args)
 
 
 if __name__ == "__main__":
