@@ -122,8 +122,10 @@ def generate(
     acquired_op = warp.to_operational(people.acquired[buyer_index])
     wanted = max(orders - len(buyer_index) - n_invalid, 0)
     b = dropout_b(wanted / len(buyer_index))
+    # one purchase a local day at most: the days after the acquisition day cap the repeats
+    days_left = window.n_days - 1 - np.floor(people.acquired[buyer_index]).astype(np.int64)
     latent = Latent.draw(_stream(seed, "process"), acquired_op, warp.total, R_SHAPE,
-                         DROPOUT_A, b)
+                         DROPOUT_A, b, max_repeats=days_left)
 
     alpha = solve_alpha(latent, wanted)
     buyer_of, op_time = latent.purchases(alpha)
