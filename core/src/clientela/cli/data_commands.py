@@ -137,6 +137,9 @@ def demo(
     report: Annotated[bool, typer.Option(help="Print the KPIs when loaded.")] = True,
     force: Annotated[bool, typer.Option(
         "--force", help="Load even into a store that holds other sources' data.")] = False,
+    pos: Annotated[bool, typer.Option(
+        "--pos/--no-pos", help="Also import the shops' point-of-sale export (CSV files "
+        "written next to the store), a second source with CPFs.")] = True,
 ) -> None:
     """Generate a realistic retail store, load it, and print its KPIs.
 
@@ -162,7 +165,7 @@ def demo(
             data = generate(customers=customers, orders=orders, seed=seed, years=years)
         mark_loading(store)
         removed = replace_previous_demo(store, {"customers": customers, "orders": orders,
-                                                "seed": seed, "years": years})
+                                                "seed": seed, "years": years, "pos": pos})
         if removed:
             console.print(f"replaced the previous demo ({removed:,} rows)")
         try:
@@ -175,6 +178,12 @@ def demo(
                     progress.update(tasks[table], completed=done)
 
                 load(store, data, progress=on_progress)
+            if pos:
+                from clientela.demo.pos_load import load_pos_demo
+
+                with console.status("importing the point-of-sale export..."):
+                    load_pos_demo(store, data, workspace.store_path.parent / "demo-pos",
+                                  validation_context())
         except KeyboardInterrupt:
             err_console.print("interrupted: the demo store is incomplete (KPIs will warn "
                               "until it is); run `clientela demo` again to finish")

@@ -20,6 +20,8 @@ from clientela.model.base import Record
 from clientela.store.columns import arrow_schema
 
 SOURCE = "demo"
+POS_SOURCE = "demo-pos"
+"""The demo's second source: the shops' point-of-sale export (see `clientela.demo.pos`)."""
 
 
 def _validity(mask: NDArray[np.bool_] | None) -> pa.Buffer | None:

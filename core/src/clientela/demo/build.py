@@ -86,8 +86,12 @@ class DemoData:
         return {name: table.num_rows for name, table in self.tables.items()}
 
 
-def _stream(seed: int, name: str) -> np.random.Generator:
+def random_stream(seed: int, name: str) -> np.random.Generator:
+    """The random stream of one part of the store (see the module's docstring)."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+_stream = random_stream
 
 
 def generate(

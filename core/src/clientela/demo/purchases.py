@@ -114,7 +114,8 @@ class Latent:
         """Repeat purchases each buyer makes inside the window."""
         base = np.arange(self.n, dtype=np.float64) * self.spacing
         found = np.searchsorted(self.keyed, self._reach(alpha) + base, side="right")
-        return np.minimum(found - self.group_start[:-1], self.max_repeats).astype(np.int64)
+        made: IntArray = np.minimum(found - self.group_start[:-1], self.max_repeats)
+        return made.astype(np.int64)
 
     def dropout_age(self, alpha: float) -> FloatArray:
         """Operational days from acquisition to dropping out (inf: never within the cap)."""
