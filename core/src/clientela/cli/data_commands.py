@@ -146,7 +146,7 @@ def demo(
     A previous demo in the store is replaced; a store with other data is refused
     unless --force.
     """
-    from clientela.demo import generate, load
+    from clientela.demo import DemoBuilder, Tables, load
     from clientela.demo.guard import (
         mark_complete,
         mark_loading,
@@ -161,8 +161,9 @@ def demo(
             held = ", ".join(f"{n:,} {t}" for t, n in others.items())
             raise UserError(f"{workspace.store_path} already holds other data ({held}); the demo "
                             "would mix with it. Use another --store, or --force to add it anyway")
-        with console.status("generating the demo store..."):
-            data = generate(customers=customers, orders=orders, seed=seed, years=years)
+        # generated and loaded block by block, so memory stays flat at any size
+        builder = DemoBuilder(customers=customers, orders=orders, seed=seed, years=years,
+                              keep_per_customer=False)
         mark_loading(store)
         removed = replace_previous_demo(store, {"customers": customers, "orders": orders,
                                                 "seed": seed, "years": years, "pos": pos})
@@ -171,18 +172,27 @@ def demo(
         try:
             with progress_bar() as progress:
                 tasks: dict[str, Any] = {}
+                loaded: dict[str, int] = {}  # rows of earlier blocks, per table
 
                 def on_progress(table: str, done: int, total: int) -> None:
                     if table not in tasks:
                         tasks[table] = progress.add_task(f"loading {table}", total=total)
-                    progress.update(tasks[table], completed=done)
+                        loaded[table] = 0
+                    progress.update(tasks[table], completed=loaded[table] + done,
+                                    total=loaded[table] + total)
+                    if done == total:
+                        loaded[table] += total
 
-                load(store, data, progress=on_progress)
+                for block in builder.blocks():
+                    load(store, Tables(block), progress=on_progress)
+                load(store, Tables(builder.store_wide()), progress=on_progress)
             if pos:
                 from clientela.demo.pos_load import load_pos_demo
 
                 with console.status("importing the point-of-sale export..."):
-                    load_pos_demo(store, data, workspace.store_path.parent / "demo-pos",
+                    window = builder.shared.window
+                    load_pos_demo(store, seed, window.start, window.end,
+                                  workspace.store_path.parent / "demo-pos",
                                   validation_context())
         except KeyboardInterrupt:
             err_console.print("interrupted: the demo store is incomplete (KPIs will warn "

@@ -24,7 +24,7 @@ which records are one person and what the person-level KPIs are.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -94,15 +94,24 @@ class PosExport:
     records: pd.DataFrame
 
 
-def draw_pos(data: DemoData, seed: int | None = None) -> PosExport:
+ECOMMERCE_COLUMNS = ("customer_id", "email", "phone", "home_store_id", "country", "first_name",
+                     "last_name")
+"""What the POS draw reads of the e-commerce customers (from the tables or from the store)."""
+
+
+def draw_pos(data: DemoData) -> PosExport:
     """The POS export drawn alongside an e-commerce demo (same seed: same export)."""
-    seed = data.truth.seed if seed is None else seed
-    rng = random_stream(seed, "pos")
-    ecommerce = data["customers"].select(
-        ["customer_id", "email", "phone", "home_store_id", "country", "first_name", "last_name"]
-    ).to_pandas()
+    ecommerce = data["customers"].select(list(ECOMMERCE_COLUMNS)).to_pandas()
     buyers = set(data.truth.per_customer.column("customer_id").to_pylist())
-    near = ecommerce[ecommerce.customer_id.isin(buyers) & ecommerce.home_store_id.notna()
+    ecommerce["buyer"] = ecommerce.customer_id.isin(buyers)
+    return draw_pos_for(ecommerce, data.truth.seed, data.truth.start, data.truth.end)
+
+
+def draw_pos_for(ecommerce: pd.DataFrame, seed: int, start: date, end: date) -> PosExport:
+    """The POS export for these e-commerce customers (ECOMMERCE_COLUMNS and `buyer`, in key
+    order) over the window [start, end]: `draw_pos` without the tables in memory."""
+    rng = random_stream(seed, "pos")
+    near = ecommerce[ecommerce.buyer.to_numpy(dtype=bool) & ecommerce.home_store_id.notna()
                      & (ecommerce.country == "BR")
                      & (ecommerce.email.notna() | ecommerce.phone.notna())]
     n_linked = round(LINKED_SHARE * len(near))
@@ -110,7 +119,7 @@ def draw_pos(data: DemoData, seed: int | None = None) -> PosExport:
     n_only = max(round(POS_ONLY_PER_LINKED * n_linked), 4)
     people = _people(rng, linked, n_only)
     records = _records(rng, people)
-    customers, orders = _export(rng, records, data)
+    customers, orders = _export(rng, records, start, end)
     return PosExport(customers=customers, orders=orders, records=records)
 
 
@@ -251,11 +260,10 @@ def _typed_phone(phone: str, style: int) -> str:
     return f"+55 {area} {number}"
 
 
-def _export(rng: np.random.Generator, records: pd.DataFrame, data: DemoData
+def _export(rng: np.random.Generator, records: pd.DataFrame, start: date, end: date
             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The export's two files as frames, with the export's column names."""
-    truth = data.truth
-    n_days = (truth.end - truth.start).days + 1
+    n_days = (end - start).days + 1
     m = len(records)
     per_record = 1 + rng.poisson(MEAN_EXTRA_ORDERS, m)
     owner = np.repeat(np.arange(m), per_record)
@@ -268,7 +276,7 @@ def _export(rng: np.random.Generator, records: pd.DataFrame, data: DemoData
     discount = np.where(rng.random(n) < 0.15, np.round(subtotal * 0.1, 2), 0.0)
     cancelled = rng.random(n) < CANCELLED_SHARE
     zone = timezone(timedelta(hours=UTC_OFFSET_HOURS))
-    origin = datetime(truth.start.year, truth.start.month, truth.start.day, tzinfo=zone)
+    origin = datetime(start.year, start.month, start.day, tzinfo=zone)
     placed = [(origin + timedelta(seconds=int(s))).isoformat() for s in local_s]
     first_s = np.full(m, np.iinfo(np.int64).max)
     np.minimum.at(first_s, owner, local_s)

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from clientela.demo.arrays import POS_SOURCE
-from clientela.demo.build import DemoData
-from clientela.demo.pos import CUSTOMER_COLUMNS, ORDER_COLUMNS, PosExport, draw_pos
+import pandas as pd
+
+from clientela.demo.arrays import POS_SOURCE, SOURCE
+from clientela.demo.pos import (
+    CUSTOMER_COLUMNS,
+    ECOMMERCE_COLUMNS,
+    ORDER_COLUMNS,
+    PosExport,
+    draw_pos_for,
+)
 from clientela.sources.files import FileSource, FileSourceConfig
 from clientela.store.store import Store
 from clientela.sync import SyncSummary, run_sync
@@ -57,7 +65,20 @@ def load_pos_export(store: Store, files: PosFiles, context: Mapping[str, Any]
     return summaries
 
 
-def load_pos_demo(store: Store, data: DemoData, folder: Path, context: Mapping[str, Any]
-                  ) -> dict[str, SyncSummary]:
-    """Draw the POS export of an e-commerce demo, write its files into `folder`, import them."""
-    return load_pos_export(store, write_pos_export(draw_pos(data), folder), context)
+def ecommerce_customers(store: Store) -> pd.DataFrame:
+    """The demo's e-commerce customers as `draw_pos_for` reads them: a buyer is a customer
+    with an order (every buyer's first order is valid; nobody else has one)."""
+    columns = ", ".join(f"c.{name}" for name in ECOMMERCE_COLUMNS)
+    return store.con.execute(f"""
+        SELECT {columns}, EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.customer_id
+                                  AND o.source = ?) AS buyer
+        FROM customers c WHERE c.source = ? ORDER BY c.customer_id""",
+                             [SOURCE, SOURCE]).df()
+
+
+def load_pos_demo(store: Store, seed: int, start: date, end: date, folder: Path,
+                  context: Mapping[str, Any]) -> dict[str, SyncSummary]:
+    """Draw the POS export of the e-commerce demo in the store, write its files into `folder`,
+    and import them: the same export as `draw_pos` of the generated tables."""
+    export = draw_pos_for(ecommerce_customers(store), seed, start, end)
+    return load_pos_export(store, write_pos_export(export, folder), context)

@@ -171,8 +171,8 @@ def one_a_day(customer: IntArray, time: FloatArray, n_days: int) -> FloatArray:
 
     A customer never has more purchases than the days from their first
     purchase's day to the window's end (`Latent` cuts the process there), so
-    moving back never goes before that first day; more would be a bug
-    upstream, and is refused rather than written before day 0.
+    moving back never goes before day 0; more purchases than days would, and
+    are refused here rather than written before the window.
     """
     n = len(customer)
     if n == 0:
@@ -191,8 +191,7 @@ def one_a_day(customer: IntArray, time: FloatArray, n_days: int) -> FloatArray:
     # The k-th purchase from a customer's last may be on day n_days - 1 - k at the latest.
     last = np.append(np.flatnonzero(new)[1:] - 1, n - 1)
     moved = np.minimum(moved, n_days - 1 - (last[group] - index))
-    first = np.flatnonzero(new)
-    if (moved[first] < day[first]).any():
+    if n and int(moved.min()) < 0:
         raise ValueError("a customer has more purchases than days from the first to the "
                          "window's end; cap them (Latent.draw max_repeats)")
     out = np.empty_like(time)
