@@ -204,6 +204,7 @@ def test_the_export_loads_through_the_files_source_and_the_truth_holds_in_the_st
     assert sum(truth.active_by_month.values()) < sum(truth.active_records_by_month.values())
 
 
+@pytest.mark.slow
 def test_cli_demo_imports_the_pos_files_unless_no_pos(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
@@ -221,3 +222,19 @@ def test_cli_demo_imports_the_pos_files_unless_no_pos(tmp_path: Path,
     assert main(["--store", "with.duckdb", *tiny, "--no-pos"]) == 0
     with Store(tmp_path / "with.duckdb") as store:
         assert store.con.execute(query).fetchall() == [("demo", 60)]
+
+
+def test_the_cli_draws_the_same_export_from_the_store(
+    demo: DemoData, export: PosExport, tmp_path: Path
+) -> None:
+    """`clientela demo` loads block by block and draws the POS export from the store's
+    customers: the same export as from the generated tables, so the truth holds for it."""
+    from clientela.demo.pos import draw_pos_for
+    from clientela.demo.pos_load import ecommerce_customers
+
+    with Store(tmp_path / "store.duckdb") as store:
+        load(store, demo)
+        again = draw_pos_for(ecommerce_customers(store), demo.truth.seed, demo.truth.start,
+                             demo.truth.end)
+    assert again.customers.equals(export.customers)
+    assert again.orders.equals(export.orders)
