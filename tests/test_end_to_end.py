@@ -25,8 +25,12 @@ def test_demo_prints_kpis_of_the_generated_store(demo_store: str) -> None:
         assert title in out
     with Store("clientela.duckdb") as store:
         counts = store.counts()
-    assert counts["customers"] == 400
-    assert 1800 <= counts["orders"] <= 2200
+        by_source = {(table, source): n for table in ("customers", "orders") for source, n in
+                     store.con.execute(f"SELECT source, count(*) FROM {table} GROUP BY 1")
+                     .fetchall()}
+    # the e-commerce platform's, and the shops' POS export (on by default, --no-pos)
+    assert by_source["customers", "demo"] == 400 and by_source["customers", "demo-pos"] > 0
+    assert 1800 <= by_source["orders", "demo"] <= 2200 and by_source["orders", "demo-pos"] > 0
     assert all(counts[table] > 0 for table in counts)
 
 
@@ -64,10 +68,16 @@ def test_segments_and_plugins_commands(demo_store: str, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["segments", "rfm", "--output", "rfm.csv"]) == 0
     lines = (tmp_path / "rfm.csv").read_text().splitlines()
-    assert len(lines) - 1 == 400 - _customers_without_valid_orders()
+    assert len(lines) - 1 == _customers() - _customers_without_valid_orders()
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "clientela-builtins" in out and "revenue" in out and "rfm" in out
+
+
+def _customers() -> int:
+    """Both sources' (the e-commerce 400 and the POS export's)."""
+    with Store("clientela.duckdb") as store:
+        return store.counts()["customers"]
 
 
 def _customers_without_valid_orders() -> int:

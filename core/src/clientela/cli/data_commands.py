@@ -137,13 +137,16 @@ def demo(
     report: Annotated[bool, typer.Option(help="Print the KPIs when loaded.")] = True,
     force: Annotated[bool, typer.Option(
         "--force", help="Load even into a store that holds other sources' data.")] = False,
+    pos: Annotated[bool, typer.Option(
+        "--pos/--no-pos", help="Also import the shops' point-of-sale export (CSV files "
+        "written next to the store), a second source with CPFs.")] = True,
 ) -> None:
     """Generate a realistic retail store, load it, and print its KPIs.
 
     A previous demo in the store is replaced; a store with other data is refused
     unless --force.
     """
-    from clientela.demo import generate, load
+    from clientela.demo import DemoBuilder, Tables, load
     from clientela.demo.guard import (
         mark_complete,
         mark_loading,
@@ -158,23 +161,39 @@ def demo(
             held = ", ".join(f"{n:,} {t}" for t, n in others.items())
             raise UserError(f"{workspace.store_path} already holds other data ({held}); the demo "
                             "would mix with it. Use another --store, or --force to add it anyway")
-        with console.status("generating the demo store..."):
-            data = generate(customers=customers, orders=orders, seed=seed, years=years)
+        # generated and loaded block by block, so memory stays flat at any size
+        builder = DemoBuilder(customers=customers, orders=orders, seed=seed, years=years,
+                              keep_per_customer=False)
         mark_loading(store)
         removed = replace_previous_demo(store, {"customers": customers, "orders": orders,
-                                                "seed": seed, "years": years})
+                                                "seed": seed, "years": years, "pos": pos})
         if removed:
             console.print(f"replaced the previous demo ({removed:,} rows)")
         try:
             with progress_bar() as progress:
                 tasks: dict[str, Any] = {}
+                loaded: dict[str, int] = {}  # rows of earlier blocks, per table
 
                 def on_progress(table: str, done: int, total: int) -> None:
                     if table not in tasks:
                         tasks[table] = progress.add_task(f"loading {table}", total=total)
-                    progress.update(tasks[table], completed=done)
+                        loaded[table] = 0
+                    progress.update(tasks[table], completed=loaded[table] + done,
+                                    total=loaded[table] + total)
+                    if done == total:
+                        loaded[table] += total
 
-                load(store, data, progress=on_progress)
+                for block in builder.blocks():
+                    load(store, Tables(block), progress=on_progress)
+                load(store, Tables(builder.store_wide()), progress=on_progress)
+            if pos:
+                from clientela.demo.pos_load import load_pos_demo
+
+                with console.status("importing the point-of-sale export..."):
+                    window = builder.shared.window
+                    load_pos_demo(store, seed, window.start, window.end,
+                                  workspace.store_path.parent / "demo-pos",
+                                  validation_context())
         except KeyboardInterrupt:
             err_console.print("interrupted: the demo store is incomplete (KPIs will warn "
                               "until it is); run `clientela demo` again to finish")

@@ -10,16 +10,19 @@
 batches, so loading twice changes nothing.
 """
 
-from clientela.demo.build import DemoData, generate
+from clientela.demo.build import BLOCK_ORDERS, DemoBuilder, DemoData, Tables, generate
 from clientela.demo.calendar import DEFAULT_END, black_friday, black_friday_week, mothers_day
 from clientela.demo.load import Progress, load, load_counts
 from clientela.demo.truth import CampaignTruth, Truth
 
 __all__ = [
+    "BLOCK_ORDERS",
     "DEFAULT_END",
     "CampaignTruth",
+    "DemoBuilder",
     "DemoData",
     "Progress",
+    "Tables",
     "Truth",
     "black_friday",
     "black_friday_week",

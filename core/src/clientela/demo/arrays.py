@@ -10,6 +10,7 @@ to guess.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +21,8 @@ from clientela.model.base import Record
 from clientela.store.columns import arrow_schema
 
 SOURCE = "demo"
+POS_SOURCE = "demo-pos"
+"""The demo's second source: the shops' point-of-sale export (see `clientela.demo.pos`)."""
 
 
 def _validity(mask: NDArray[np.bool_] | None) -> pa.Buffer | None:
@@ -75,6 +78,24 @@ def number_text(values: NDArray[np.int64], width: int = 0) -> pa.Array:
 def keys(prefix: str, numbers: NDArray[np.int64], width: int) -> pa.Array:
     """Natural keys such as 'o00000042': sortable, and stable for a seed."""
     return join(prefix, number_text(numbers, width))
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """Where one block's keys start, per key prefix, and how wide they are.
+
+    A store generated in blocks numbers each block's orders, touches... after
+    the previous block's, at one width for the whole store; the default (start
+    at 1, width from the count) is a store generated in one block.
+    """
+
+    first: Mapping[str, int] = field(default_factory=dict)
+    width: int = 0
+    """0: as wide as the count needs, at least the prefix's minimum."""
+
+    def keys(self, prefix: str, n: int, min_width: int) -> pa.Array:
+        first = self.first.get(prefix, 1)
+        return keys(prefix, np.arange(first, first + n), self.width or max(min_width, len(str(n))))
 
 
 def join(*parts: str | pa.Array) -> pa.Array:

@@ -10,6 +10,7 @@ the date it runs on.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -18,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from clientela.demo import arrays
+from clientela.demo.arrays import Numbering
 from clientela.demo.calendar import (
     DEFAULT_END,
     SECONDS_PER_DAY,
@@ -38,12 +40,26 @@ from clientela.demo.campaigns import (
     plan_campaigns,
     pull_forward,
     select_audiences,
+    treated_counts,
 )
-from clientela.demo.catalog import build_catalogue
-from clientela.demo.customers import Customers, customers_table, draw_customers
+from clientela.demo.catalog import Catalogue, build_catalogue
+from clientela.demo.customers import (
+    ACQUISITION_CHANNELS,
+    Customers,
+    customers_table,
+    draw_customers,
+)
 from clientela.demo.engagement import nps_table, opportunities_table
 from clientela.demo.loyalty import LoyaltyRules
-from clientela.demo.marketing import CAC_CENTS, CONVERSION_RATE, spend_table, traffic_table
+from clientela.demo.marketing import (
+    CAC_CENTS,
+    CONVERSION_RATE,
+    TRAFFIC_CHANNELS,
+    buyers_by_acquisition,
+    daily_orders,
+    spend_table,
+    traffic_table,
+)
 from clientela.demo.orders import (
     CAMPAIGN,
     CANCELLED_SHARE,
@@ -73,11 +89,10 @@ BUYER_SHARE = 0.95
 
 
 @dataclass(frozen=True)
-class DemoData:
-    """One Arrow table per entity, keyed by the entity's store table name, plus the truth."""
+class Tables:
+    """Arrow tables keyed by the entity's store table name: a block of the store, or all of it."""
 
     tables: dict[str, pa.Table]
-    truth: Truth
 
     def __getitem__(self, table: str) -> pa.Table:
         return self.tables[table]
@@ -86,8 +101,258 @@ class DemoData:
         return {name: table.num_rows for name, table in self.tables.items()}
 
 
-def _stream(seed: int, name: str) -> np.random.Generator:
+@dataclass(frozen=True)
+class DemoData(Tables):
+    """One Arrow table per entity, keyed by the entity's store table name, plus the truth."""
+
+    truth: Truth
+
+
+def random_stream(seed: int, name: str) -> np.random.Generator:
+    """The random stream of one part of the store (see the module's docstring)."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+_stream = random_stream
+
+
+BLOCK_ORDERS = 500_000
+"""Orders per block at most: a block's working set stays well under 1 GB (about 0.7 GB)."""
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every block of one store shares: calendar, campaigns, prices, catalogue."""
+
+    seed: int
+    window: Window
+    season: Seasonality
+    warp: TimeWarp
+    plans: list[CampaignPlan]
+    fx: np.ndarray
+    catalogue: Catalogue
+
+
+def block_sizes(customers: int, orders: int, block_orders: int = BLOCK_ORDERS
+                ) -> list[tuple[int, int]]:
+    """(customers, orders) of each block: as even as whole numbers allow, summing to the asked."""
+    if block_orders < 1:
+        raise ValueError("block_orders must be positive")
+    k = max(1, min(-(-orders // block_orders), customers // 10, orders // 10))
+    edges_c = [customers * i // k for i in range(k + 1)]
+    edges_o = [orders * i // k for i in range(k + 1)]
+    return [(edges_c[i + 1] - edges_c[i], edges_o[i + 1] - edges_o[i]) for i in range(k)]
+
+
+class DemoBuilder:
+    """The demo store, generated block by block so memory stays flat at any size.
+
+    Customers are split into blocks (`block_sizes`), each with its share of
+    the orders; a block is a complete piece of the store (its customers and
+    everything they did) drawn from random streams of its own, with keys
+    numbered after the previous block's. Up to BLOCK_ORDERS orders the store
+    is one block, drawn exactly as it always was. What spans blocks is shared
+    (calendar, campaign plans, catalogue, exchange rates, and the BG/NBD
+    parameters: alpha and b are solved on the first block and kept, so the
+    truth is one process) or summed (campaign costs and truth, marketing
+    spend, traffic), and written once the last block is done.
+
+    Between blocks: customer keys ascend with acquisition time and order keys
+    with placing time within a block; VIP tags use a block's own 95th
+    percentile; the order count is the asked one to within sampling noise
+    (exact for one block).
+
+        builder = DemoBuilder(customers=1_000_000, orders=10_000_000)
+        for tables in builder.blocks():        # dict table -> Arrow table
+            ...write them...
+        builder.store_wide()                   # campaigns, marketing_spend, traffic
+        builder.truth()
+    """
+
+    def __init__(self, customers: int = 20_000, orders: int = 100_000, seed: int = 42,
+                 years: int = 3, end: date | None = None, block_orders: int = BLOCK_ORDERS,
+                 keep_per_customer: bool = True) -> None:
+        if customers < 10:
+            raise ValueError("customers must be at least 10")
+        if orders < 10:
+            raise ValueError("orders must be at least 10")
+        if years < 1:
+            raise ValueError("years must be at least 1")
+        if seed < 0:
+            raise ValueError("seed must not be negative")
+        self.customers, self.orders, self.seed = customers, orders, seed
+        self.sizes = block_sizes(customers, orders, block_orders)
+        self.keep_per_customer = keep_per_customer
+        window = Window.ending(end or DEFAULT_END, years)
+        season = Seasonality.retail(window)
+        self.shared = _Shared(
+            seed=seed, window=window, season=season, warp=TimeWarp.of(season),
+            plans=plan_campaigns(_stream(seed, "campaigns"), window),
+            fx=fx_series(_stream(seed, "fx"), window.n_days),
+            catalogue=build_catalogue(_stream(seed, "catalogue")),
+        )
+        one = len(self.sizes) == 1
+        self.numbering = Numbering(width=0 if one else max(8, len(str(10 * orders))))
+        self.customer_width = 0 if one else max(7, len(str(customers)))
+        self.alpha: float | None = None
+        self.b = 0.0
+        n_plans = len(self.shared.plans)
+        self.treated = np.zeros(n_plans, dtype=np.int64)
+        self.campaign_tallies = np.zeros((5, n_plans + 1))
+        self.buyers_per_channel = np.zeros(len(ACQUISITION_CHANNELS), dtype=np.int64)
+        self.orders_per_day = np.zeros((len(TRAFFIC_CHANNELS), window.n_days), dtype=np.int64)
+        self.origins: dict[str, int] = {}
+        self.buyers = 0
+        self.per_customer: list[pa.Table] = []
+        self.per_customer_schema = pa.schema([])
+        self._done = False
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.sizes)
+
+    def blocks(self) -> Iterator[dict[str, pa.Table]]:
+        """Each block's customers and what they did, one dict of tables per block."""
+        first_customer = 1
+        for index, (customers, orders) in enumerate(self.sizes):
+            yield self._block(index, customers, orders, first_customer)
+            first_customer += customers
+        self._done = True
+
+    def store_wide(self) -> dict[str, pa.Table]:
+        """Campaigns, marketing spend and traffic: totals over every block."""
+        self._check_done()
+        shared, seed = self.shared, self.seed
+        costs = campaign_costs(shared.plans, self.treated)
+        return {
+            "campaigns": campaigns_table(shared.plans, costs, shared.window),
+            "marketing_spend": spend_table(_stream(seed, "spend"), self.buyers_per_channel,
+                                           shared.season, shared.plans, costs, shared.window),
+            "traffic": traffic_table(_stream(seed, "traffic"), self.orders_per_day,
+                                     shared.window),
+        }
+
+    def truth(self) -> Truth:
+        self._check_done()
+        shared = self.shared
+        assert self.alpha is not None
+        per_customer = (pa.concat_tables(self.per_customer) if len(self.per_customer) > 1
+                        else self.per_customer[0] if self.per_customer
+                        else self.per_customer_schema.empty_table())
+        return Truth(
+            seed=self.seed,
+            start=shared.window.start,
+            end=shared.window.end,
+            utc_offset_hours=UTC_OFFSET_HOURS,
+            time_unit="day",
+            r=R_SHAPE,
+            alpha=self.alpha,
+            a=DROPOUT_A,
+            b=self.b,
+            customers=self.customers,
+            buyers=self.buyers,
+            orders_by_origin=dict(self.origins),
+            seasonality=dict(shared.season.multipliers),
+            attribution_days=ATTRIBUTION_DAYS,
+            campaign_uplift=dict(UPLIFT),
+            seasonal_uplift_factor=SEASONAL_UPLIFT_FACTOR,
+            campaigns=_campaign_truth(shared.plans, self.campaign_tallies),
+            cac={channel: _brl(cents) for channel, cents in CAC_CENTS.items()},
+            conversion_rate=dict(CONVERSION_RATE),
+            loyalty=LoyaltyRules(),
+            tax_included=True,
+            reporting_currency="BRL",
+            per_customer=per_customer,
+        )
+
+    def _check_done(self) -> None:
+        if not self._done:
+            raise RuntimeError("generate every block (DemoBuilder.blocks) first")
+
+    def _block(self, index: int, customers: int, orders: int, first_customer: int
+               ) -> dict[str, pa.Table]:
+        shared, seed = self.shared, self.seed
+        window, warp, plans = shared.window, shared.warp, shared.plans
+
+        def stream(name: str) -> np.random.Generator:
+            return _stream(seed, name if index == 0 else f"{name}/block{index}")
+
+        n_invalid = round((CANCELLED_SHARE + FULL_REFUND_SHARE) * orders)
+        buyers = max(1, min(round(BUYER_SHARE * customers), round(0.55 * orders)))
+        people = draw_customers(stream("customers"), customers, buyers, window, shared.season,
+                                first=first_customer, width=self.customer_width)
+        audience = select_audiences(stream("audiences"), people, plans, window)
+
+        buyer_index = np.flatnonzero(people.buyer)
+        position = np.full(customers, -1, dtype=np.int64)
+        position[buyer_index] = np.arange(len(buyer_index))
+        acquired_op = warp.to_operational(people.acquired[buyer_index])
+        wanted = max(orders - len(buyer_index) - n_invalid, 0)
+        if self.alpha is None:
+            self.b = dropout_b(wanted / len(buyer_index))
+        # one purchase a local day at most: the days after the acquisition day cap the repeats
+        days_left = window.n_days - 1 - np.floor(people.acquired[buyer_index]).astype(np.int64)
+        latent = Latent.draw(stream("process"), acquired_op, warp.total, R_SHAPE,
+                             DROPOUT_A, self.b, max_repeats=days_left)
+        if self.alpha is None:
+            self.alpha = solve_alpha(latent, wanted)
+        alpha = self.alpha
+        buyer_of, op_time = latent.purchases(alpha)
+        dropout_age = latent.dropout_age(alpha)
+        repeat_time = warp.to_calendar(op_time)
+        moved, extra = pull_forward(audience, buyer_of, repeat_time, len(buyer_index), position)
+        origin = np.full(len(buyer_of), REPEAT, dtype=np.int8)
+        origin[moved] = CAMPAIGN
+        campaign = np.full(len(buyer_of), -1, dtype=np.int64)
+        campaign[moved] = audience.campaign[extra]
+        plan_coupon = np.array([COUPONS.index(p.coupon) if p.coupon else -1 for p in plans] + [-1])
+        customer = np.concatenate([buyer_index, buyer_index[buyer_of]])
+        purchases = Purchases(
+            customer=customer,
+            time=one_a_day(customer, np.concatenate([people.acquired[buyer_index], repeat_time]),
+                           window.n_days),
+            origin=np.concatenate([np.full(len(buyer_index), FIRST, dtype=np.int8), origin]),
+            campaign=np.concatenate([np.full(len(buyer_index), -1), campaign]),
+            campaign_coupon=np.concatenate([np.full(len(buyer_index), -1),
+                                            np.where(campaign >= 0, plan_coupon[campaign], -1)]),
+        )
+        numbering = self.numbering
+        built = build_orders(stream("orders"), people, purchases, n_invalid, window,
+                             shared.catalogue, shared.fx, numbering)
+        book = built.book
+        ids = people.ids
+
+        created, updated, vip = _customer_dates(stream("signup"), people, book)
+        tables = {
+            "customers": customers_table(stream("contacts"), people, window.utc_us(created),
+                                         window.utc_us(updated), vip),
+            "orders": built.orders,
+            "order_lines": built.lines,
+            "touches": touches_table(stream("touches"), plans, audience, book, ids, window,
+                                     numbering),
+            "loyalty_events": built.loyalty,
+            "opportunities": opportunities_table(stream("opportunities"), people, ids,
+                                                 window, shared.season, numbering),
+            "nps_responses": nps_table(stream("nps"), book, ids, window, numbering),
+        }
+        self.numbering = Numbering(width=numbering.width, first={
+            prefix: numbering.first.get(prefix, 1) + tables[table].num_rows
+            for prefix, table in (("o", "orders"), ("le", "loyalty_events"), ("t", "touches"),
+                                  ("op", "opportunities"), ("nps", "nps_responses"))
+        })
+        self.treated += treated_counts(plans, audience)
+        self.campaign_tallies += _campaign_tallies(len(plans), audience, extra, book)
+        self.buyers_per_channel += buyers_by_acquisition(people)
+        self.orders_per_day += daily_orders(book, window)
+        for name, count in _origins(book).items():
+            self.origins[name] = self.origins.get(name, 0) + count
+        self.buyers += len(buyer_index)
+        per_customer = _per_customer(latent, alpha, dropout_age, buyer_index, buyer_of, people,
+                                     warp, window)
+        self.per_customer_schema = per_customer.schema
+        if self.keep_per_customer:
+            self.per_customer.append(per_customer)
+        return tables
 
 
 def generate(
@@ -96,108 +361,22 @@ def generate(
     seed: int = 42,
     years: int = 3,
     end: date | None = None,
+    block_orders: int = BLOCK_ORDERS,
 ) -> DemoData:
-    """A realistic, deterministic retail store: same arguments, same tables, byte for byte."""
-    if customers < 10:
-        raise ValueError("customers must be at least 10")
-    if orders < 10:
-        raise ValueError("orders must be at least 10")
-    if years < 1:
-        raise ValueError("years must be at least 1")
-    if seed < 0:
-        raise ValueError("seed must not be negative")
-    window = Window.ending(end or DEFAULT_END, years)
-    season = Seasonality.retail(window)
-    warp = TimeWarp.of(season)
+    """A realistic, deterministic retail store: same arguments, same tables, byte for byte.
 
-    n_invalid = round((CANCELLED_SHARE + FULL_REFUND_SHARE) * orders)
-    buyers = max(1, min(round(BUYER_SHARE * customers), round(0.55 * orders)))
-    people = draw_customers(_stream(seed, "customers"), customers, buyers, window, season)
-    plans = plan_campaigns(_stream(seed, "campaigns"), window)
-    audience = select_audiences(_stream(seed, "audiences"), people, plans, window)
-
-    buyer_index = np.flatnonzero(people.buyer)
-    position = np.full(customers, -1, dtype=np.int64)
-    position[buyer_index] = np.arange(len(buyer_index))
-    acquired_op = warp.to_operational(people.acquired[buyer_index])
-    wanted = max(orders - len(buyer_index) - n_invalid, 0)
-    b = dropout_b(wanted / len(buyer_index))
-    latent = Latent.draw(_stream(seed, "process"), acquired_op, warp.total, R_SHAPE,
-                         DROPOUT_A, b)
-
-    alpha = solve_alpha(latent, wanted)
-    buyer_of, op_time = latent.purchases(alpha)
-    dropout_age = latent.dropout_age(alpha)
-    repeat_time = warp.to_calendar(op_time)
-    moved, extra = pull_forward(audience, buyer_of, repeat_time, len(buyer_index), position)
-    origin = np.full(len(buyer_of), REPEAT, dtype=np.int8)
-    origin[moved] = CAMPAIGN
-    campaign = np.full(len(buyer_of), -1, dtype=np.int64)
-    campaign[moved] = audience.campaign[extra]
-    plan_coupon = np.array([COUPONS.index(p.coupon) if p.coupon else -1 for p in plans] + [-1])
-    customer = np.concatenate([buyer_index, buyer_index[buyer_of]])
-    purchases = Purchases(
-        customer=customer,
-        time=one_a_day(customer, np.concatenate([people.acquired[buyer_index], repeat_time]),
-                       window.n_days),
-        origin=np.concatenate([np.full(len(buyer_index), FIRST, dtype=np.int8), origin]),
-        campaign=np.concatenate([np.full(len(buyer_index), -1), campaign]),
-        campaign_coupon=np.concatenate([np.full(len(buyer_index), -1),
-                                        np.where(campaign >= 0, plan_coupon[campaign], -1)]),
-    )
-    fx = fx_series(_stream(seed, "fx"), window.n_days)
-    catalogue = build_catalogue(_stream(seed, "catalogue"))
-    built = build_orders(_stream(seed, "orders"), people, purchases, n_invalid, window,
-                         catalogue, fx)
-    book = built.book
-    ids = people.ids
-
-    created, updated, vip = _customer_dates(_stream(seed, "signup"), people, book)
-    tables = {
-        "customers": customers_table(_stream(seed, "contacts"), people, window.utc_us(created),
-                                     window.utc_us(updated), vip),
-        "orders": built.orders,
-        "order_lines": built.lines,
-        "campaigns": campaigns_table(plans, audience, window),
-        "touches": touches_table(_stream(seed, "touches"), plans, audience, book, ids, window),
-        "loyalty_events": built.loyalty,
-        "opportunities": opportunities_table(_stream(seed, "opportunities"), people, ids,
-                                             window, season),
-        "nps_responses": nps_table(_stream(seed, "nps"), book, ids, window),
-        "marketing_spend": spend_table(_stream(seed, "spend"), people, season, plans,
-                                       campaign_costs(plans, audience), window),
-        "traffic": traffic_table(_stream(seed, "traffic"), book, window),
-    }
+    Everything in memory; `DemoBuilder` gives the same store block by block.
+    """
+    builder = DemoBuilder(customers, orders, seed, years, end, block_orders)
+    parts: dict[str, list[pa.Table]] = {}
+    for block in builder.blocks():
+        for name, table in block.items():
+            parts.setdefault(name, []).append(table)
+    tables = {name: found[0] if len(found) == 1 else pa.concat_tables(found)
+              for name, found in parts.items()}
+    tables.update(builder.store_wide())
     tables = {model.table: tables[model.table] for model in ENTITIES}
-
-    per_customer = _per_customer(latent, alpha, dropout_age, buyer_index, buyer_of, people,
-                                 warp, window)
-    truth = Truth(
-        seed=seed,
-        start=window.start,
-        end=window.end,
-        utc_offset_hours=UTC_OFFSET_HOURS,
-        time_unit="day",
-        r=R_SHAPE,
-        alpha=alpha,
-        a=DROPOUT_A,
-        b=b,
-        customers=customers,
-        buyers=len(buyer_index),
-        orders_by_origin=_origins(book),
-        seasonality=dict(season.multipliers),
-        attribution_days=ATTRIBUTION_DAYS,
-        campaign_uplift=dict(UPLIFT),
-        seasonal_uplift_factor=SEASONAL_UPLIFT_FACTOR,
-        campaigns=_campaign_truth(plans, audience, extra, book),
-        cac={channel: _brl(cents) for channel, cents in CAC_CENTS.items()},
-        conversion_rate=dict(CONVERSION_RATE),
-        loyalty=LoyaltyRules(),
-        tax_included=True,
-        reporting_currency="BRL",
-        per_customer=per_customer,
-    )
-    return DemoData(tables=tables, truth=truth)
+    return DemoData(tables=tables, truth=builder.truth())
 
 
 def _customer_dates(
@@ -231,10 +410,10 @@ def _origins(book: OrderBook) -> dict[str, int]:
     return counts
 
 
-def _campaign_truth(
-    plans: list[CampaignPlan], audience: Audience, extra: np.ndarray, book: OrderBook
-) -> tuple[CampaignTruth, ...]:
-    n = len(plans)
+def _campaign_tallies(n: int, audience: Audience, extra: np.ndarray, book: OrderBook
+                      ) -> np.ndarray:
+    """Per campaign (n plans + the relationship one): contacted, control, incremental orders,
+    incremental revenue (cents) and converters brought in; rows summed over blocks."""
     contacted = np.bincount(audience.campaign[~audience.control], minlength=n)
     control = np.bincount(audience.campaign[audience.control], minlength=n)
     from_campaign = (book.origin == CAMPAIGN) & book.valid
@@ -250,7 +429,16 @@ def _campaign_truth(
     in_window = np.searchsorted(keys, base + ATTRIBUTION_DAYS * SECONDS_PER_DAY, side="right") \
         - np.searchsorted(keys, base, side="right")
     converted = np.bincount(audience.campaign[extra][in_window <= 1], minlength=n)
-    ids = campaign_ids(n)
+    tallies = np.zeros((5, n + 1))
+    for row, values in enumerate((contacted, control, incremental, revenue, converted)):
+        tallies[row, : len(values)] = values
+    return tallies
+
+
+def _campaign_truth(plans: list[CampaignPlan], tallies: np.ndarray
+                    ) -> tuple[CampaignTruth, ...]:
+    contacted, control, incremental, revenue, converted = tallies
+    ids = campaign_ids(len(plans))
     return tuple(
         CampaignTruth(
             campaign_id=ids[i],

@@ -151,11 +151,11 @@ def select_audiences(
 
 
 def campaigns_table(
-    plans: Sequence[CampaignPlan], audience: Audience, window: Window
+    plans: Sequence[CampaignPlan], cost: IntArray, window: Window
 ) -> pa.Table:
+    """`cost`: per plan, in cents (`campaign_costs` of the whole store's audiences)."""
     n = len(plans)
     channel = [plan.channel for plan in plans]
-    cost = campaign_costs(plans, audience)
     start_s = np.array(
         [plan.day * SECONDS_PER_DAY + int(SEND_HOURS[plan.channel][0] * 3600) for plan in plans],
         dtype=np.int64,
@@ -181,9 +181,14 @@ def campaign_ids(n: int) -> list[str]:
     return [f"cmp-{number:04d}" for number in range(1, n + 1)]
 
 
-def campaign_costs(plans: Sequence[CampaignPlan], audience: Audience) -> IntArray:
+def treated_counts(plans: Sequence[CampaignPlan], audience: Audience) -> IntArray:
+    """Contacts actually sent per plan (controls are not)."""
+    treated: IntArray = np.bincount(audience.campaign[~audience.control], minlength=len(plans))
+    return treated[: len(plans)].astype(np.int64)
+
+
+def campaign_costs(plans: Sequence[CampaignPlan], treated: IntArray) -> IntArray:
     """A fixed production cost plus a price per contact actually sent (controls cost nothing)."""
-    treated = np.bincount(audience.campaign[~audience.control], minlength=len(plans))
     channel = [plan.channel for plan in plans]
     fixed = np.array([FIXED_COST_CENTS[c] for c in channel], dtype=np.int64)
     per_contact = np.array([COST_PER_CONTACT_CENTS[c] for c in channel], dtype=np.int64)

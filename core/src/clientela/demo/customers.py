@@ -87,10 +87,18 @@ class Customers:
     """Days since the Unix epoch; -1 when unknown."""
     shoe_size: IntArray
     wholesale: BoolArray
+    first: int = 1
+    """The first customer's number (a block of a larger store starts after the previous)."""
+    width: int = 0
+    """Digits of the keys; 0: as many as this many customers need."""
+
+    @property
+    def numbers(self) -> IntArray:
+        return np.arange(self.first, self.first + self.n, dtype=np.int64)
 
     @property
     def ids(self) -> pa.Array:
-        return arrays.keys("c", np.arange(1, self.n + 1), _width(self.n))
+        return arrays.keys("c", self.numbers, self.width or _width(self.n))
 
     def reachable(self, channel: str) -> BoolArray:
         """Subscribed on the channel and holding the contact it needs."""
@@ -110,7 +118,8 @@ def _choice(rng: np.random.Generator, probabilities: FloatArray, n: int) -> IntA
 
 
 def draw_customers(
-    rng: np.random.Generator, n: int, buyers: int, window: Window, seasonality: Seasonality
+    rng: np.random.Generator, n: int, buyers: int, window: Window, seasonality: Seasonality,
+    first: int = 1, width: int = 0,
 ) -> Customers:
     growth = np.linspace(0.6, 1.4, window.n_days)  # the business grows over its life
     acquired = np.sort(sample_days(rng, growth * seasonality.intensity, n))
@@ -189,6 +198,8 @@ def draw_customers(
         birth_days=birth,
         shoe_size=shoe,
         wholesale=rng.random(n) < 0.01,
+        first=first,
+        width=width,
     )
 
 
@@ -201,7 +212,7 @@ def _emails(rng: np.random.Generator, c: Customers) -> pa.Array:
     domain = arrays.pick(EMAIL_DOMAINS, _choice(rng, np.array([0.35, 0.45, 0.1, 0.1]), c.n))
     emails = arrays.join(
         arrays.pick(folded_first, first), separator, arrays.pick(folded_last, c.surname),
-        arrays.number_text(np.arange(1, c.n + 1)), "@", domain,
+        arrays.number_text(c.numbers), "@", domain,
     )
     return _masked(emails, ~c.has_email)
 

@@ -46,7 +46,8 @@ def _draw_scores(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.nd
 
 
 def nps_table(
-    rng: np.random.Generator, book: OrderBook, customer_ids: pa.Array, window: Window
+    rng: np.random.Generator, book: OrderBook, customer_ids: pa.Array, window: Window,
+    numbering: arrays.Numbering = arrays.Numbering(),
 ) -> pa.Table:
     asked = np.flatnonzero((book.status != PENDING) & (book.status != CANCELLED))
     asked = asked[rng.random(len(asked)) < SURVEY_RESPONSE_RATE]
@@ -64,7 +65,7 @@ def nps_table(
     silent = rng.random(n) >= COMMENT_RATE
     order = np.lexsort((asked, answered))
     return arrays.table(NpsResponse, {
-        "response_id": arrays.keys("nps", np.arange(1, n + 1), max(7, len(str(n)))),
+        "response_id": numbering.keys("nps", n, 7),
         "customer_id": customer_ids.take(pa.array(book.customer[asked][order])),
         "score": arrays.integers(score[order]),
         "responded_at": arrays.timestamps(window.utc_us(answered[order])),
@@ -79,6 +80,7 @@ def opportunities_table(
     customer_ids: pa.Array,
     window: Window,
     seasonality: Seasonality,
+    numbering: arrays.Numbering = arrays.Numbering(),
 ) -> pa.Table:
     n = max(1, round(OPPORTUNITIES_PER_CUSTOMER * customers.n))
     growth = np.linspace(0.6, 1.4, window.n_days)
@@ -101,7 +103,7 @@ def opportunities_table(
     statuses = (OpportunityStatus.OPEN.value, OpportunityStatus.WON.value,
                 OpportunityStatus.LOST.value)
     return arrays.table(Opportunity, {
-        "opportunity_id": arrays.keys("op", np.arange(1, n + 1), max(6, len(str(n)))),
+        "opportunity_id": numbering.keys("op", n, 6),
         "customer_id": customer_ids.take(pa.array(customer, mask=prospect)),
         "channel": arrays.pick(OPPORTUNITY_CHANNELS, channel),
         "salesperson_id": arrays.pick(SALESPEOPLE, np.maximum(salesperson, 0),

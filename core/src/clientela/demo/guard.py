@@ -1,6 +1,7 @@
 """Keeping the demo out of real data, and a half-loaded demo from passing as whole.
 
-The demo writes under the source "demo". A store that already holds other
+The demo writes under the source "demo", and its point-of-sale export under
+"demo-pos" (both are the demo's). A store that already holds other
 sources' rows is someone's data: the demo refuses it unless forced. A
 previous demo drawn with another seed or size is removed first, so two seeds
 never mix (the same one is kept: loading it again changes nothing). While the load runs
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import json
 
-from clientela.demo.arrays import SOURCE
+from clientela.demo.arrays import POS_SOURCE, SOURCE
 from clientela.model.entities import ENTITIES
 from clientela.store.store import LOADING_MARKER, Store
 
 DEMO_LOAD = "`clientela demo`"
+DEMO_SOURCES = (SOURCE, POS_SOURCE)
 DEMO_MARKER = "demo"
 """Meta key holding the parameters of the demo in the store (seed and sizes)."""
 
@@ -26,7 +28,8 @@ def rows_of_other_sources(store: Store) -> dict[str, int]:
     found = {}
     for model in ENTITIES:
         row = store.con.execute(
-            f'SELECT count(*) FROM "{model.table}" WHERE source <> ?', [SOURCE]).fetchone()
+            f'SELECT count(*) FROM "{model.table}" WHERE source NOT IN (?, ?)',
+            list(DEMO_SOURCES)).fetchone()
         if row and row[0]:
             found[model.table] = int(row[0])
     return found
@@ -38,11 +41,12 @@ def remove_demo(store: Store) -> int:
     with store.transaction() as con:
         for model in reversed(ENTITIES):
             removed += len(con.execute(
-                f'DELETE FROM "{model.table}" WHERE source = ? RETURNING 1', [SOURCE]).fetchall())
+                f'DELETE FROM "{model.table}" WHERE source IN (?, ?) RETURNING 1',
+                list(DEMO_SOURCES)).fetchall())
     return removed
 
 
-def replace_previous_demo(store: Store, parameters: dict[str, int]) -> int:
+def replace_previous_demo(store: Store, parameters: dict[str, int | bool]) -> int:
     """Remove a demo drawn with other parameters (another seed would mix with this one);
     the same parameters keep it, so loading it again finds every row unchanged."""
     wanted = json.dumps(parameters, sort_keys=True)

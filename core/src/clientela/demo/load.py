@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clientela.demo.build import DemoData
+from clientela.demo.build import Tables
 from clientela.model.entities import ENTITIES
 from clientela.store.store import Store
 from clientela.store.upsert import UpsertCounts
@@ -21,9 +21,13 @@ CHUNK_ROWS = 50_000
 
 
 def load_counts(
-    store: Store, data: DemoData, progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS
+    store: Store, data: Tables, progress: Progress | None = None, chunk_rows: int = CHUNK_ROWS
 ) -> dict[str, UpsertCounts]:
-    """Upsert every table, parents first; per table, what the store did with the rows."""
+    """Upsert every table, parents first; per table, what the store did with the rows.
+
+    `data` is the whole store (`generate`) or one block of it (`DemoBuilder.blocks`, then
+    its `store_wide` tables): loading block after block keeps memory flat at any size.
+    """
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be positive")
     result: dict[str, UpsertCounts] = {}
@@ -44,6 +48,6 @@ def load_counts(
     return result
 
 
-def load(store: Store, data: DemoData, progress: Progress | None = None) -> dict[str, int]:
+def load(store: Store, data: Tables, progress: Progress | None = None) -> dict[str, int]:
     """Upsert every table; returns the rows written per table (inserted, updated or unchanged)."""
     return {table: counts.loaded for table, counts in load_counts(store, data, progress).items()}

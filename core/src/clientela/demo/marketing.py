@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from clientela.demo import arrays
-from clientela.demo.calendar import SECONDS_PER_DAY, Seasonality, Window
+from clientela.demo.calendar import SECONDS_PER_DAY, IntArray, Seasonality, Window
 from clientela.demo.campaigns import CampaignPlan, campaign_ids
 from clientela.demo.customers import ACQUISITION_CHANNELS, APP, ONLINE, Customers
 from clientela.demo.orders import OrderBook
@@ -33,9 +33,16 @@ def _mean_one(rng: np.random.Generator, sigma: float, n: int) -> np.ndarray:
     return rng.lognormal(-sigma * sigma / 2, sigma, n)
 
 
+def buyers_by_acquisition(customers: Customers) -> IntArray:
+    """Buying customers per acquisition channel (index into ACQUISITION_CHANNELS)."""
+    counts: IntArray = np.bincount(customers.acquisition[customers.buyer].astype(np.int64),
+                                   minlength=len(ACQUISITION_CHANNELS))
+    return counts
+
+
 def spend_table(
     rng: np.random.Generator,
-    customers: Customers,
+    buyers_per_channel: IntArray,
     seasonality: Seasonality,
     plans: Sequence[CampaignPlan],
     campaign_cost_cents: np.ndarray,
@@ -50,8 +57,7 @@ def spend_table(
     campaigns: list[np.ndarray] = []
     labels = [*CAC_CENTS, "email", "sms", "whatsapp"]
     for number, (label, cac) in enumerate(CAC_CENTS.items()):
-        buyers = int((customers.buyer
-                      & (customers.acquisition == ACQUISITION_CHANNELS.index(label))).sum())
+        buyers = int(buyers_per_channel[ACQUISITION_CHANNELS.index(label)])
         expected = buyers * density
         amounts.append(np.round(cac * expected * _mean_one(rng, SPEND_NOISE, n_days)))
         days.append(np.arange(n_days))
@@ -76,13 +82,23 @@ def spend_table(
     }, len(order))
 
 
-def traffic_table(rng: np.random.Generator, book: OrderBook, window: Window) -> pa.Table:
-    n_days = window.n_days
+TRAFFIC_CHANNELS = ((ONLINE, CONVERSION_RATE["online"]), (APP, CONVERSION_RATE["app"]))
+
+
+def daily_orders(book: OrderBook, window: Window) -> IntArray:
+    """Orders per day (columns) online and in the app (rows): what sessions are drawn from."""
     day = book.time_s // SECONDS_PER_DAY
+    return np.stack([np.bincount(day[book.channel == code], minlength=window.n_days)
+                     for code, _ in TRAFFIC_CHANNELS]).astype(np.int64)
+
+
+def traffic_table(rng: np.random.Generator, orders_per_day: IntArray, window: Window
+                  ) -> pa.Table:
+    """`orders_per_day`: `daily_orders` of the whole store."""
+    n_days = window.n_days
     parts_day, parts_channel, parts_sessions, parts_visitors = [], [], [], []
-    for number, (code, rate) in enumerate(((ONLINE, CONVERSION_RATE["online"]),
-                                           (APP, CONVERSION_RATE["app"]))):
-        orders = np.bincount(day[book.channel == code], minlength=n_days)
+    for number, (_, rate) in enumerate(TRAFFIC_CHANNELS):
+        orders = orders_per_day[number]
         sessions = np.round(orders / rate * _mean_one(rng, SESSION_NOISE, n_days))
         sessions = np.maximum(sessions, orders).astype(np.int64)
         visitors = np.round(sessions * rng.uniform(0.68, 0.8, n_days)).astype(np.int64)

@@ -161,6 +161,7 @@ def build_orders(
     window: Window,
     catalogue: Catalogue,
     fx_units: IntArray,
+    numbering: arrays.Numbering = arrays.Numbering(),
 ) -> OrderTables:
     cust, time_s, channel, origin, campaign, campaign_coupon = _place(
         rng, customers, purchases, window
@@ -185,7 +186,7 @@ def build_orders(
     channel, origin = channel[key_order], origin[key_order]
     campaign, campaign_coupon = campaign[key_order], campaign_coupon[key_order]
     n = len(cust)
-    ids = arrays.keys("o", np.arange(1, n + 1), max(8, len(str(n))))
+    ids = numbering.keys("o", n, 8)
 
     physical = np.isin(channel, [STORE, WHATSAPP])
     home = customers.home_store[cust]
@@ -298,13 +299,13 @@ def build_orders(
         "discount": arrays.decimal(line_discount),
         "total": arrays.decimal(gross - line_discount),
     }, len(lines.order))
-    loyalty_table = _ledger(events, sub, ids, customer_ids, window)
+    loyalty_table = _ledger(events, sub, ids, customer_ids, window, numbering)
     return OrderTables(book=book, orders=orders, lines=line_table, loyalty=loyalty_table)
 
 
 def _ledger(
     events: Events, eligible: IntArray, order_ids: pa.Array, customer_ids: pa.Array,
-    window: Window,
+    window: Window, numbering: arrays.Numbering,
 ) -> pa.Table:
     """LoyaltyEvent rows keyed in time order; at one instant: expire, then redeem, then earn."""
     rank = np.array([2, 1, 0])[events.kind]
@@ -314,7 +315,7 @@ def _ledger(
     linked = events.order[order]
     n = len(order)
     return arrays.table(LoyaltyEvent, {
-        "event_id": arrays.keys("le", np.arange(1, n + 1), max(8, len(str(n)))),
+        "event_id": numbering.keys("le", n, 8),
         "customer_id": customer_ids.take(pa.array(events.customer[order])),
         "kind": arrays.pick(EVENT_KINDS, kind.astype(np.int64)),
         "points": arrays.integers(events.points[order]),

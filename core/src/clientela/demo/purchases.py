@@ -12,6 +12,14 @@ purchases before dropping out) and a gamma shape draw G, so lambda = G /
 alpha. The customer's purchase times are then S_k / lambda, and the number
 made before the horizon is monotone in alpha: the scale is solved so the
 store has the number of orders asked for, without redrawing anything.
+
+A buyer makes at most one purchase a local day (see `one_a_day`), so the
+process is cut at the days left after the acquisition day: a buyer the
+process would have buy more often than that keeps the earliest purchases
+and makes none after the window is full. Without the cut, a store asked for
+many orders per customer (10M orders, 1M customers) moved purchases before
+the window's first day. The cut binds only for the fastest buyers of very
+dense stores; alpha is solved with it, so the order count asked for holds.
 """
 
 from __future__ import annotations
@@ -52,6 +60,8 @@ class Latent:
     keyed: FloatArray
     spacing: float
     drops: NDArray[np.bool_]
+    max_repeats: IntArray
+    """Repeat purchases a buyer can make at most: the local days left after acquisition."""
 
     @classmethod
     def draw(
@@ -62,7 +72,9 @@ class Latent:
         r: float,
         a: float,
         b: float,
+        max_repeats: IntArray | None = None,
     ) -> Latent:
+        """`max_repeats` caps each buyer's repeat purchases (None: no cap beyond MAX_PURCHASES)."""
         n = len(acquired_op)
         shape_draw = rng.gamma(r, 1.0, n)
         p = np.maximum(rng.beta(a, b, n), 1e-9)
@@ -86,6 +98,8 @@ class Latent:
             keyed=arrivals + group * spacing,
             spacing=spacing,
             drops=drops,
+            max_repeats=(np.full(n, MAX_PURCHASES, dtype=np.int64) if max_repeats is None
+                         else np.maximum(np.asarray(max_repeats, dtype=np.int64), 0)),
         )
 
     @property
@@ -100,7 +114,8 @@ class Latent:
         """Repeat purchases each buyer makes inside the window."""
         base = np.arange(self.n, dtype=np.float64) * self.spacing
         found = np.searchsorted(self.keyed, self._reach(alpha) + base, side="right")
-        return (found - self.group_start[:-1]).astype(np.int64)
+        made: IntArray = np.minimum(found - self.group_start[:-1], self.max_repeats)
+        return made.astype(np.int64)
 
     def dropout_age(self, alpha: float) -> FloatArray:
         """Operational days from acquisition to dropping out (inf: never within the cap)."""
@@ -153,6 +168,11 @@ def one_a_day(customer: IntArray, time: FloatArray, n_days: int) -> FloatArray:
     the next free day, at the same time of day, and at the end of the window
     (`n_days` days from 0) a crowd moves back instead; the order of a
     customer's purchases, and so their number, stay the process's.
+
+    A customer never has more purchases than the days from their first
+    purchase's day to the window's end (`Latent` cuts the process there), so
+    moving back never goes before day 0; more purchases than days would, and
+    are refused here rather than written before the window.
     """
     n = len(customer)
     if n == 0:
@@ -171,6 +191,9 @@ def one_a_day(customer: IntArray, time: FloatArray, n_days: int) -> FloatArray:
     # The k-th purchase from a customer's last may be on day n_days - 1 - k at the latest.
     last = np.append(np.flatnonzero(new)[1:] - 1, n - 1)
     moved = np.minimum(moved, n_days - 1 - (last[group] - index))
+    if n and int(moved.min()) < 0:
+        raise ValueError("a customer has more purchases than days from the first to the "
+                         "window's end; cap them (Latent.draw max_repeats)")
     out = np.empty_like(time)
     out[order] = sorted_time + (moved - day)
     return out

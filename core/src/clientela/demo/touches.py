@@ -31,6 +31,7 @@ def touches_table(
     book: OrderBook,
     customer_ids: pa.Array,
     window: Window,
+    numbering: arrays.Numbering = arrays.Numbering(),
 ) -> pa.Table:
     followed = np.flatnonzero(
         book.valid & np.isin(book.channel, [STORE, WHATSAPP])
@@ -61,7 +62,7 @@ def touches_table(
     control = np.concatenate([audience.control, np.zeros(m, dtype=bool)])
     logged = np.concatenate([np.ones(n_campaign, dtype=bool), rng.random(m) < FOLLOW_UP_LOGGED])
     columns = {
-        "touch_id": arrays.keys("t", np.arange(1, n + 1), max(8, len(str(n)))),
+        "touch_id": numbering.keys("t", n, 8),
         "customer_id": customer_ids.take(pa.array(customer[order])),
         "campaign_id": arrays.pick(campaign_names, campaign[order]),
         "salesperson_id": arrays.pick(SALESPEOPLE, np.maximum(salesperson[order], 0),

@@ -95,3 +95,38 @@ class Truth:
     def mean_dropout(self) -> float:
         """E[p] = a / (a + b)."""
         return self.a / (self.a + self.b)
+
+
+@dataclass(frozen=True)
+class ResolutionTruth:
+    """Who is who across the demo's two sources, and the KPIs counted by person.
+
+    `records` has one row per customer record of either source: customer_id, source
+    ("demo" or "demo-pos"), person_id (a linked person is named by the e-commerce
+    customer_id, a POS-only person by their first POS record) and kind ("ecommerce",
+    "linked", "pos_only", "cpf_only", "mistyped_cpf"). Valid orders are those not
+    cancelled or refunded; months are local (UTC-3).
+
+    `active_by_month` counts persons with a valid order in the month (both sources),
+    `active_records_by_month` the customer records (what a store without resolution
+    reports). `omnichannel_by_month` is, per month, (persons bought in 2+ channels,
+    persons active) over the 12 local months ending with it; `omnichannel_share` is
+    their ratio. `mistyped_cpfs` are the invalid CPFs (digits only) the export holds;
+    each is shared by two different persons and must never join them.
+    """
+
+    records: pa.Table = field(repr=False)
+    persons: int
+    active_by_month: dict[str, int]
+    active_records_by_month: dict[str, int]
+    omnichannel_by_month: dict[str, tuple[int, int]]
+    mistyped_cpfs: tuple[str, ...]
+
+    def omnichannel_share(self, month: str) -> float:
+        omni, active = self.omnichannel_by_month[month]
+        return omni / active if active else 0.0
+
+    def person_of(self) -> dict[str, str]:
+        """customer_id -> person_id, for every record of both sources."""
+        return dict(zip(self.records.column("customer_id").to_pylist(),
+                        self.records.column("person_id").to_pylist(), strict=True))
