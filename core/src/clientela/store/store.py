@@ -26,8 +26,10 @@ import pyarrow as pa
 from clientela.model.base import Record
 from clientela.model.entities import ENTITIES, Customer
 from clientela.model.validation import Rejection
+from clientela.store.forget_requests import ForgetRequests
 from clientela.store.forgotten import forgotten_digests, scrub_forgotten, scrub_rejections
 from clientela.store.migrations import META_TABLE, RUNS_TABLE, SYNC_STATE_TABLE, migrate
+from clientela.store.push_state import PushState
 from clientela.store.quarantine import quarantine_rejections, resolve_landed
 from clientela.store.upsert import (
     UpsertCounts,
@@ -184,6 +186,28 @@ class Store:
             self.con.rollback()
             raise
         self.con.commit()
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[Any]:
+        """A transaction that is always rolled back: what a dry run reads after writing
+        (e.g. consent learned from a destination), leaving the store as it was."""
+        self.con.begin()
+        try:
+            yield self.con
+        finally:
+            self.con.rollback()
+
+    # -- repositories: the store's other tables, written only through these -------------
+
+    @property
+    def push_state(self) -> PushState:
+        """The push engine's tables (what each destination holds, the push log)."""
+        return PushState(self.con)
+
+    @property
+    def forget_requests(self) -> ForgetRequests:
+        """Erasure requests and what they erase in the store."""
+        return ForgetRequests(self.con)
 
     @contextmanager
     def _single_threaded(self, wanted: bool) -> Iterator[None]:
@@ -371,15 +395,25 @@ class Store:
             [_now(), status, json.dumps(dict(stats), sort_keys=True, default=str), message, run_id],
         )
 
-    def interrupt_runs(self, kind: str, message: str) -> int:
-        """Mark runs of `kind` still 'running' as 'interrupted': call it only while holding
-        the lock that guards those runs, when none of them can really be running."""
+    def interrupt_runs(self, kind: str, message: str, *, target_prefix: str | None = None) -> int:
+        """Mark runs of `kind` (whose target starts with `target_prefix`, if given) still
+        'running' as 'interrupted': call it only while holding the lock that guards those
+        runs, when none of them can really be running. Returns how many."""
+        where, params = "kind = ? AND status = 'running'", [kind]
+        if target_prefix is not None:
+            where += " AND starts_with(target, ?)"
+            params.append(target_prefix)
         with self.transaction() as con:
-            row = con.execute(f"SELECT count(*) FROM {RUNS_TABLE} WHERE kind = ? AND status = "
-                              "'running'", [kind]).fetchone()
-            con.execute(f"UPDATE {RUNS_TABLE} SET finished_at = ?, status = 'interrupted', "
-                        "message = ? WHERE kind = ? AND status = 'running'", [_now(), message, kind])
-        return int(row[0]) if row else 0
+            rows = con.execute(f"UPDATE {RUNS_TABLE} SET finished_at = ?, status = 'interrupted', "
+                               f"message = ? WHERE {where} RETURNING 1",
+                               [_now(), message, *params]).fetchall()
+        return len(rows)
+
+    def last_run_status(self, kind: str, target: str) -> str | None:
+        """The status of the latest run of `kind` on `target` (None: never run)."""
+        row = self.con.execute(f"SELECT status FROM {RUNS_TABLE} WHERE kind = ? AND target = ? "
+                               "ORDER BY started_at DESC LIMIT 1", [kind, target]).fetchone()
+        return None if row is None else str(row[0])
 
     def run_log(self, kind: str | None = None, target: str | None = None,
                 limit: int = 100) -> list[dict[str, Any]]:
