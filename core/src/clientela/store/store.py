@@ -1,4 +1,4 @@
-"""The embedded store: one DuckDB file, nothing to start.
+"""The store: one DuckDB file by default (nothing to start), or a PostgreSQL database.
 
 `Store` is the only object that writes. Every batch (records, their
 rejections and the cursor that covers them) is one transaction, so a crash
@@ -6,11 +6,16 @@ at any point leaves the file as it was before the batch or after it, never
 in between, and the next run resumes from the last committed cursor. A
 batch may span entities (a page's orders and their lines): parents and
 children then land together or not at all, for one commit instead of two.
+
+`Store("postgresql://user@host/db")` keeps the same tables in a PostgreSQL
+database instead (`clientela.store.postgres`): the same SQL, translated, and
+the same guarantees, PostgreSQL's transactions standing in for DuckDB's.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,9 +31,11 @@ import pyarrow as pa
 from clientela.model.base import Record
 from clientela.model.entities import ENTITIES, Customer
 from clientela.model.validation import Rejection
+from clientela.store.dialect import Dialect, dialect_of
 from clientela.store.forget_requests import ForgetRequests
 from clientela.store.forgotten import forgotten_digests, scrub_forgotten, scrub_rejections
 from clientela.store.migrations import META_TABLE, RUNS_TABLE, SYNC_STATE_TABLE, migrate
+from clientela.store.postgres import is_postgres_url, mask_url
 from clientela.store.push_state import PushState
 from clientela.store.quarantine import quarantine_rejections, resolve_landed
 from clientela.store.upsert import (
@@ -129,14 +136,16 @@ def _record_consent(con: duckdb.DuckDBPyConnection, table: pa.Table, *, before: 
     """Customer rows carry consent columns and addresses: the ledger learns from them in the
     same transaction (see clientela.consent.columns): before they land, which addresses they
     replace; after, what consent they state."""
-    from clientela.consent.columns import note_address_changes, record_customer_rows
+    from clientela.consent.columns import address_changes_sql, events_from_rows_sql
     from clientela.store.upsert import conform
 
-    con.register("_consent_customers", conform(Customer, table))
+    rows = "_consent_customers"
+    con.register(rows, conform(Customer, table))
     try:
-        (note_address_changes if before else record_customer_rows)(con, "_consent_customers")
+        con.execute(address_changes_sql(rows) if before
+                    else events_from_rows_sql(rows, fallback_time="now()::TIMESTAMP"))
     finally:
-        con.unregister("_consent_customers")
+        con.unregister(rows)
 
 
 class Store:
@@ -144,9 +153,17 @@ class Store:
 
     def __init__(self, path: str | Path = DEFAULT_PATH, *, read_only: bool = False,
                  memory_limit: str | None = None) -> None:
-        """`memory_limit` (e.g. "2GB") caps what DuckDB holds; beyond it, it spills to a
+        """`path` is a DuckDB file, or a `postgresql://` URL (see `clientela.store.postgres`).
+
+        `memory_limit` (e.g. "2GB") caps what DuckDB holds; beyond it, it spills to a
         temporary directory. Without it DuckDB may keep up to 80% of the machine's RAM,
-        which a KPI run over millions of orders does use."""
+        which a KPI run over millions of orders does use. PostgreSQL ignores it (its
+        server's settings apply)."""
+        self.url: str | None = None
+        self._ibis: Any = None
+        if is_postgres_url(path):
+            self._open_postgres(str(path))
+            return
         self.path = Path(path)
         try:
             if read_only and not self.path.exists():
@@ -164,9 +181,30 @@ class Store:
                 raise StoreError(f"memory_limit {memory_limit!r}: {error}") from None
         if not read_only:
             migrate(self.con)
-        self._ibis: ibis.backends.duckdb.Backend | None = None
         if read_only and (note := self.incomplete_load()):
             warnings.warn(note, IncompleteStoreWarning, stacklevel=2)
+
+    def _open_postgres(self, url: str) -> None:
+        """A PostgreSQL store: always migrated (its tables must exist to be read). Push
+        locks (`clientela.destinations.lock`) are files named after the database, in the
+        working folder: they serialise pushes on one machine only."""
+        from clientela.store.postgres import PostgresConnection
+
+        self.url = url
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", url.split("@")[-1])
+        self.path = Path(f"postgres-{name}")
+        try:
+            self.con = PostgresConnection(url)  # type: ignore[assignment]
+        except Exception as error:
+            raise StoreError(f"cannot open the PostgreSQL store {mask_url(url)}: "
+                             f"{mask_url(str(error))}") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        migrate(self.con)
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect of this store's database (`clientela.store.dialect`)."""
+        return dialect_of(self.con)
 
     def __enter__(self) -> Store:
         return self
@@ -175,6 +213,8 @@ class Store:
         self.close()
 
     def close(self) -> None:
+        if self.url is not None and self._ibis is not None:
+            self._ibis.disconnect()
         self.con.close()
 
     @contextmanager
@@ -211,7 +251,7 @@ class Store:
 
     @contextmanager
     def _single_threaded(self, wanted: bool) -> Iterator[None]:
-        if not wanted:
+        if not wanted or self.url is not None:
             yield
             return
         row = self.con.execute("SELECT current_setting('threads')").fetchone()
@@ -325,7 +365,9 @@ class Store:
         con: duckdb.DuckDBPyConnection, source: str, stream: str, state: Mapping[str, Any]
     ) -> None:
         con.execute(
-            f"INSERT OR REPLACE INTO {SYNC_STATE_TABLE} VALUES (?, ?, ?, ?)",
+            f"""INSERT INTO {SYNC_STATE_TABLE} (source, stream, state, updated_at)
+                VALUES (?, ?, ?, ?) ON CONFLICT (source, stream)
+                DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at""",
             [source, stream, json.dumps(dict(state), sort_keys=True, default=str), _now()],
         )
 
@@ -362,7 +404,8 @@ class Store:
         if value is None:
             self.con.execute(f"DELETE FROM {META_TABLE} WHERE key = ?", [key])
         else:
-            self.con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?)", [key, value])
+            self.con.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?) ON CONFLICT "
+                             "(key) DO UPDATE SET value = EXCLUDED.value", [key, value])
 
     def incomplete_load(self) -> str | None:
         """What a warning should say when a load into this store was interrupted (the demo
@@ -381,7 +424,8 @@ class Store:
     def start_run(self, kind: str, target: str) -> str:
         run_id = uuid.uuid4().hex
         self.con.execute(
-            f"INSERT INTO {RUNS_TABLE} VALUES (?, ?, ?, ?, NULL, 'running', NULL, NULL)",
+            f"INSERT INTO {RUNS_TABLE} (run_id, kind, target, started_at, finished_at, status, "
+            "stats, message) VALUES (?, ?, ?, ?, NULL, 'running', NULL, NULL)",
             [run_id, kind, target, _now()],
         )
         return run_id
@@ -444,9 +488,11 @@ class Store:
         return {model.table: self.count(model.table) for model in ENTITIES}
 
     def ibis(self) -> ibis.backends.duckdb.Backend:
-        """An Ibis backend on this very connection, for the KPI engine."""
+        """An Ibis backend on this very connection, for the KPI engine (on PostgreSQL, a
+        connection of its own to the same database)."""
         if self._ibis is None:
             import ibis
 
-            self._ibis = ibis.duckdb.from_connection(self.con)
+            self._ibis = (ibis.duckdb.from_connection(self.con) if self.url is None
+                          else ibis.connect(self.url))
         return self._ibis
