@@ -1,0 +1,100 @@
+"""What only the PostgreSQL store has: its SQL translation, its isolation between
+connections, its errors, and `[store] url` selecting it from the command line."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from clientela.cli.app import main
+from clientela.config import ConfigError, load_settings
+from clientela.model import Order, validate_rows
+from clientela.store import Store, StoreError
+from clientela.store.dialect import DUCKDB, POSTGRES
+from clientela.store.upsert import records_to_arrow, upsert_arrow
+from clientela.testing.engines import PostgresServer
+
+
+def test_duckdb_runs_the_sql_as_written() -> None:
+    sql = "INSERT OR IGNORE INTO t SELECT unnest(?)"
+    assert DUCKDB.sql(sql, params=True) == sql
+
+
+@pytest.mark.parametrize(("duckdb", "postgres"), [
+    ("INSERT OR IGNORE INTO t (a) SELECT a FROM s",
+     "INSERT INTO t (a) SELECT a FROM s ON CONFLICT DO NOTHING"),
+    ("SELECT a FROM (SELECT 1 AS a) WHERE a = ?",
+     "SELECT a FROM (SELECT 1 AS a) AS _q1 WHERE a = %s"),
+    ("DELETE FROM t WHERE id IN (SELECT unnest(?))",
+     "DELETE FROM t WHERE id IN (SELECT UNNEST(CAST(%s AS TEXT[])))"),
+    ("SELECT strftime(at, '%Y-%m-%dT%H:%M:%S.%f') FROM t",
+     "SELECT TO_CHAR(at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US') FROM t"),
+    ("SELECT a FROM t WHERE b LIKE 'x%' AND c = ?",
+     "SELECT a FROM t WHERE b LIKE 'x%%' AND c = %s"),
+    ("SELECT a FROM t QUALIFY row_number() OVER (PARTITION BY a ORDER BY b) = 1",
+     "SELECT a FROM (SELECT a, ROW_NUMBER() OVER (PARTITION BY a ORDER BY b) AS _w, b "
+     "FROM t) AS _t WHERE _w = 1"),
+])
+def test_the_postgres_dialect_translates_what_the_two_disagree_on(duckdb: str,
+                                                                  postgres: str) -> None:
+    assert POSTGRES.sql(duckdb, params="?" in duckdb) == postgres
+
+
+def _url(server: PostgresServer) -> str:
+    return f"postgresql://{server.user}@{server.host}:{server.port}/{server.new_database()}"
+
+
+def test_an_open_batch_is_invisible_to_other_connections_until_it_commits(
+        store_postgres_server: PostgresServer) -> None:
+    url = _url(store_postgres_server)
+    good, bad = validate_rows(Order, [{
+        "source": "shop", "order_id": "1", "customer_id": "c1", "status": "paid",
+        "placed_at": "2024-01-10T12:00:00Z", "subtotal": "10", "total": "10",
+        "channel": "online"}])
+    assert len(good) == 1 and not bad
+    with Store(url) as writer, Store(url) as reader:
+        writer.con.begin()
+        upsert_arrow(writer.con, Order, records_to_arrow(Order, good))  # type: ignore[arg-type]
+        assert (writer.count("orders"), reader.count("orders")) == (1, 0)
+        writer.con.rollback()
+        assert writer.count("orders") == 0
+        writer.upsert(good)
+        assert reader.count("orders") == 1
+
+
+def test_a_store_that_cannot_be_reached_is_a_store_error_without_its_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        Store("postgresql://shop:s3cret@127.0.0.1:1/clientela?connect_timeout=2")
+    message = str(caught.value)
+    assert "cannot open the PostgreSQL store postgresql://shop:***@127.0.0.1:1" in message
+    assert "s3cret" not in message
+
+
+def test_the_store_url_must_be_a_postgresql_url_and_is_never_echoed() -> None:
+    Path("clientela.toml").write_text('[store]\nurl = "mysql://root:hunter2@db/shop"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(Path("clientela.toml"))
+    assert "expected a PostgreSQL URL" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_store_url_puts_the_workspace_on_postgresql(
+        store_postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url = _url(store_postgres_server)
+    monkeypatch.setenv("STORE_URL", url)
+    Path("clientela.toml").write_text('[store]\nurl = "${STORE_URL}"\n')
+    Path("orders.csv").write_text("order_id,status,placed_at,subtotal,total,channel\n"
+                                  "1,paid,2024-12-31,10,10,web\n2,paid,31/01/2025,20,20,web\n")
+    assert main(["import", "orders.csv", "-e", "orders"]) == 0
+    capsys.readouterr()
+    assert main(["quarantine", "--entity", "orders", "--json"]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["key"] for row in shown] == ["2"]
+    assert not Path("clientela.duckdb").exists()
+    with Store(url) as store:
+        orders = store.con.execute("SELECT order_id, total FROM orders").fetch_arrow_table()
+    assert orders.to_pylist() == [{"order_id": "1", "total": Decimal("10.00")}]
