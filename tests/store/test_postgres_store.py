@@ -98,3 +98,17 @@ def test_store_url_puts_the_workspace_on_postgresql(
     with Store(url) as store:
         orders = store.con.execute("SELECT order_id, total FROM orders").fetch_arrow_table()
     assert orders.to_pylist() == [{"order_id": "1", "total": Decimal("10.00")}]
+
+
+def test_two_processes_opening_a_new_database_at_once_both_get_it_migrated(
+        store_postgres_server: PostgresServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = _url(store_postgres_server)
+
+    def open_and_count(_: int) -> int:
+        with Store(url) as store:
+            return store.count("orders")
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(open_and_count, range(4))) == [0, 0, 0, 0]

@@ -309,3 +309,14 @@ def test_an_erasure_request_is_reopened_until_done(store: Store) -> None:
     requests.complete(first)
     assert rows(store, "SELECT status, email FROM forget_requests") == [("done", None)]
     assert requests.open("ana@example.com") != first
+
+
+def test_a_source_is_removed_whole_and_a_dry_run_leaves_nothing(store: Store) -> None:
+    store.upsert(orders(order("1"), order("2"), order("1", source="other")))
+    store.upsert(customers({"source": "shop", "customer_id": "c1"}))
+    assert store.remove_source("shop") == 3
+    assert rows(store, "SELECT source, order_id FROM orders") == [("other", "1")]
+    with store.rolled_back():
+        store.push_state.mark_read("crm", datetime(2024, 5, 1), None)
+        assert store.push_state.last_read("crm") == datetime(2024, 5, 1)
+    assert store.push_state.last_read("crm") is None

@@ -34,12 +34,7 @@ def rows_of_other_sources(store: Store) -> dict[str, int]:
 
 def remove_demo(store: Store) -> int:
     """Delete every demo row (a previous seed), children first; returns how many."""
-    removed = 0
-    with store.transaction() as con:
-        for model in reversed(ENTITIES):
-            removed += len(con.execute(
-                f'DELETE FROM "{model.table}" WHERE source = ? RETURNING 1', [SOURCE]).fetchall())
-    return removed
+    return store.remove_source(SOURCE)
 
 
 def replace_previous_demo(store: Store, parameters: dict[str, int]) -> int:

@@ -67,6 +67,8 @@ class StorePathError(StoreError):
     `--store customers.csv`, which would otherwise open or clobber the wrong file."""
 
 
+MIGRATION_LOCK = 0x636C69656E74656C
+"""The PostgreSQL advisory lock held while a store's schema is brought up to date."""
 STORE_SUFFIXES = (".duckdb", ".ddb", ".db")
 DUCKDB_MAGIC = b"DUCK"
 """A DuckDB file carries these bytes at offset 8 of its header."""
@@ -136,14 +138,17 @@ def _record_consent(con: duckdb.DuckDBPyConnection, table: pa.Table, *, before: 
     """Customer rows carry consent columns and addresses: the ledger learns from them in the
     same transaction (see clientela.consent.columns): before they land, which addresses they
     replace; after, what consent they state."""
-    from clientela.consent.columns import address_changes_sql, events_from_rows_sql
+    from clientela.consent import columns
     from clientela.store.upsert import conform
 
     rows = "_consent_customers"
     con.register(rows, conform(Customer, table))
     try:
-        con.execute(address_changes_sql(rows) if before
-                    else events_from_rows_sql(rows, fallback_time="now()::TIMESTAMP"))
+        if isinstance(con, duckdb.DuckDBPyConnection):
+            (columns.note_address_changes if before else columns.record_customer_rows)(con, rows)
+        else:  # the same statements; those helpers take a DuckDB connection only
+            con.execute(columns.address_changes_sql(rows) if before
+                        else columns.events_from_rows_sql(rows, fallback_time="now()::TIMESTAMP"))
     finally:
         con.unregister(rows)
 
@@ -199,7 +204,12 @@ class Store:
             raise StoreError(f"cannot open the PostgreSQL store {mask_url(url)}: "
                              f"{mask_url(str(error))}") from None
         self.con.execute("SET TimeZone = 'UTC'")
-        migrate(self.con)
+        # two processes opening a new database at once must not both create its tables
+        self.con.execute("SELECT pg_advisory_lock(?)", [MIGRATION_LOCK])
+        try:
+            migrate(self.con)
+        finally:
+            self.con.execute("SELECT pg_advisory_unlock(?)", [MIGRATION_LOCK])
 
     @property
     def dialect(self) -> Dialect:
@@ -348,6 +358,17 @@ class Store:
             if state is not None:
                 self._put_state(con, *state)
         return counts
+
+    def remove_source(self, source: str) -> int:
+        """Delete every row `source` landed, in every entity table (children first), in one
+        transaction; returns how many (e.g. a demo drawn with another seed)."""
+        removed = 0
+        with self.transaction() as con:
+            for model in reversed(ENTITIES):
+                removed += len(con.execute(
+                    f'DELETE FROM "{model.table}" WHERE source = ? RETURNING 1',
+                    [source]).fetchall())
+        return removed
 
     def upsert(self, records: Sequence[Record]) -> UpsertCounts:
         """Upsert canonical records of one entity (the simple Python API)."""
