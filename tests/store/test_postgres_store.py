@@ -94,10 +94,24 @@ def test_store_url_puts_the_workspace_on_postgresql(
     assert main(["quarantine", "--entity", "orders", "--json"]) == 0
     shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["key"] for row in shown] == ["2"]
+    Path("customers.csv").write_text(
+        "customer_id,E-mail\nc1,a@example.com\nc2,b@example.com\nc3,not-an-email\n")
+    assert main(["import", "customers.csv", "-e", "customers"]) == 0
+    capsys.readouterr()
+    assert main(["quarantine", "retry", "--entity", "customers", "--map", "email=E-mail"]) == 0
+    assert " ".join(capsys.readouterr().out.split()) == (
+        "retried 3: 2 landed, 1 still quarantined")
+    assert main(["quarantine", "clear", "--resolved-only"]) == 0
+    assert " ".join(capsys.readouterr().out.split()) == "removed 2 record(s) from the quarantine"
     assert not Path("clientela.duckdb").exists()
     with Store(url) as store:
-        orders = store.con.execute("SELECT order_id, total FROM orders").fetch_arrow_table()
-    assert orders.to_pylist() == [{"order_id": "1", "total": Decimal("10.00")}]
+        orders = store.con.execute("SELECT order_id, total FROM orders ORDER BY order_id")
+        assert orders.fetch_arrow_table().to_pylist() == [
+            {"order_id": "1", "total": Decimal("10.00")}]
+        assert store.con.execute("SELECT customer_id, email FROM customers ORDER BY 1"
+                                 ).fetchall() == [("c1", "a@example.com"), ("c2", "b@example.com")]
+        assert store.con.execute("SELECT entity, record_key FROM quarantine ORDER BY 1"
+                                 ).fetchall() == [("Customer", "c3"), ("Order", "2")]
 
 
 def test_two_processes_opening_a_new_database_at_once_both_get_it_migrated(
