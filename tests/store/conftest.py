@@ -40,7 +40,7 @@ def store_postgres_server() -> Iterator[PostgresServer]:
         server.stop()
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where a store for this test lives: a DuckDB file, or a new PostgreSQL database's URL."""
     if request.param == "duckdb":

@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 
 from clientela.cli.app import main
+from clientela.cli.kpi_output import json_rows
 from clientela.config import ConfigError, load_settings
+from clientela.kpi import compute
 from clientela.model import Order, validate_rows
+from clientela.model.entities import ENTITIES
+from clientela.plugins import registry
 from clientela.store import Store, StoreError
 from clientela.store.dialect import DUCKDB, POSTGRES
 from clientela.store.upsert import records_to_arrow, upsert_arrow
@@ -43,10 +47,16 @@ def test_the_postgres_dialect_translates_what_the_two_disagree_on(duckdb: str,
     assert POSTGRES.sql(duckdb, params="?" in duckdb) == postgres
 
 
+def test_the_store_url_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIENTELA_STORE__URL", "postgresql://shop@db.internal:5432/shop")
+    assert load_settings(None).store.url == "postgresql://shop@db.internal:5432/shop"
+
+
 def _url(server: PostgresServer) -> str:
     return f"postgresql://{server.user}@{server.host}:{server.port}/{server.new_database()}"
 
 
+@pytest.mark.postgres
 def test_an_open_batch_is_invisible_to_other_connections_until_it_commits(
         store_postgres_server: PostgresServer) -> None:
     url = _url(store_postgres_server)
@@ -81,6 +91,7 @@ def test_the_store_url_must_be_a_postgresql_url_and_is_never_echoed() -> None:
     assert "hunter2" not in str(caught.value)
 
 
+@pytest.mark.postgres
 def test_store_url_puts_the_workspace_on_postgresql(
         store_postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,6 +125,7 @@ def test_store_url_puts_the_workspace_on_postgresql(
                                  ).fetchall() == [("Customer", "c3"), ("Order", "2")]
 
 
+@pytest.mark.postgres
 def test_two_processes_opening_a_new_database_at_once_both_get_it_migrated(
         store_postgres_server: PostgresServer) -> None:
     from concurrent.futures import ThreadPoolExecutor
@@ -126,3 +138,30 @@ def test_two_processes_opening_a_new_database_at_once_both_get_it_migrated(
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(open_and_count, range(4))) == [0, 0, 0, 0]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_postgres_store_filled_through_the_write_path_gives_duckdbs_kpis(
+        clientela_golden_store: Store, store_postgres_server: PostgresServer,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The golden store's rows, landed on PostgreSQL by the store's own upsert, read by
+    `clientela kpi --engine postgres` with the store's URL as the DSN: the same figures."""
+    url = _url(store_postgres_server)
+    with Store(url) as store:
+        for model in ENTITIES:
+            table = clientela_golden_store.con.execute(
+                f'SELECT * FROM "{model.table}"').to_arrow_table()
+            assert store.write_batch(model, table).counts.inserted == table.num_rows
+    metrics = ["revenue", "aov", "repeat_rate", "nps"]
+    args = ["kpi", *metrics, "--from", "2024-01", "--to", "2024-07", "--grain", "month",
+            "--format", "json"]
+    result = compute(clientela_golden_store, metrics, start="2024-01", end="2024-07",
+                     grain="month", timezone="UTC")
+    units = {name: metric.unit for name, metric in registry().metrics.items()}
+    expected = json.loads(json.dumps(json_rows(result.to_arrow(), units)))
+    Path("clientela.toml").write_text(
+        f'[workspace]\ntimezone = "UTC"\n[engine]\nkind = "postgres"\ndsn = "{url}"\n')
+    capsys.readouterr()
+    assert main([*args, "--engine", "postgres"]) == 0
+    assert json.loads(capsys.readouterr().out) == expected
