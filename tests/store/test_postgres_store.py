@@ -165,3 +165,7 @@ def test_a_postgres_store_filled_through_the_write_path_gives_duckdbs_kpis(
     capsys.readouterr()
     assert main([*args, "--engine", "postgres"]) == 0
     assert json.loads(capsys.readouterr().out) == expected
+    with Store(url) as store:  # and from Python, on the store itself
+        on_store = compute(store, metrics, start="2024-01", end="2024-07", grain="month",
+                           timezone="UTC")
+        assert json.loads(json.dumps(json_rows(on_store.to_arrow(), units))) == expected
