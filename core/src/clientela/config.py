@@ -99,6 +99,29 @@ class IdentityConfig(BaseModel):
     enabled: bool = Field(default=True, description="Resolve customer records into persons.")
 
 
+class StoreConfig(BaseModel):
+    """`[store]`: where the store lives when it is not the workspace's DuckDB file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(
+        default=None,
+        description="A PostgreSQL database to use as the store instead of the DuckDB file, "
+        "e.g. 'postgresql://clientela:${PGPASSWORD}@db.internal:5432/shop' (see docs/scale.md).")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.startswith(("postgresql://", "postgres://")):
+            # never echo the value: it may hold a password from a ${SECRET}
+            raise ValueError("expected a PostgreSQL URL such as "
+                             "postgresql://user@host:5432/database")
+        return value
+
+
 class Settings(BaseSettings):
     """Everything `clientela.toml` can hold. Connector sections are validated by their plugin."""
 
@@ -109,6 +132,7 @@ class Settings(BaseSettings):
     workspace: WorkspaceConfig = Field(default_factory=WorkspaceConfig)
     loyalty: LoyaltyConfig = Field(default_factory=LoyaltyConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
     sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
     destinations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     messaging: dict[str, Any] = Field(default_factory=dict)

@@ -72,13 +72,19 @@ class Workspace:
     def store_path(self) -> Path:
         return self.store_override or self.settings.workspace.store
 
+    @property
+    def store_target(self) -> Path | str:
+        """What the store opens: `--store`, else `[store] url` (PostgreSQL), else the
+        workspace's DuckDB file."""
+        return self.store_override or self.settings.store.url or self.store_path
+
     @contextmanager
     def store(self, *, read_only: bool = False) -> Iterator[Store]:
         """The workspace's store; an incomplete one (an interrupted demo) is said in one plain
         `warning:` line, not as Python's `file:line: Category: text`."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", IncompleteStoreWarning)
-            opened = Store(self.store_path, read_only=read_only,
+            opened = Store(self.store_target, read_only=read_only,
                            memory_limit=self.settings.workspace.memory_limit)
         for warning in caught:
             if issubclass(warning.category, IncompleteStoreWarning):

@@ -49,7 +49,7 @@ def validation_context() -> dict[str, Any]:
 def open_store(*, read_only: bool = False) -> Iterator[Store]:
     """The workspace's store; a path that is not a DuckDB file is a user mistake (exit 2)."""
     try:
-        store = Store(workspace.store_path, read_only=read_only,
+        store = Store(workspace.store_target, read_only=read_only,
                       memory_limit=workspace.settings.workspace.memory_limit)
     except StorePathError as error:
         raise UserError(str(error)) from None

@@ -22,15 +22,14 @@ from clientela.model.validation import validate_rows
 from clientela.privacy import mask_email, mask_phone, mask_text
 from clientela.sources.files import ERROR_KEY
 from clientela.store import Store
-from clientela.store.migrations import QUARANTINE_TABLE
 from clientela.store.quarantine import (
     QuarantinedRow,
     clear_quarantined,
     count_quarantined,
     list_quarantined,
     mark_resolved,
+    note_still_rejected,
 )
-from clientela.store.quarantine import _now as now_utc
 
 quarantine_app = typer.Typer(
     help="Show quarantined records and why they were rejected; retry or clear them.",
@@ -129,10 +128,8 @@ def _retry_rows(store: Store, rows: list[QuarantinedRow], mapping_for: Any,
             for member, payload in zip(retriable, payloads, strict=True):
                 rejection = by_payload.get(id(payload))
                 if rejection is not None:
-                    con.execute(f"UPDATE {QUARANTINE_TABLE} SET reason = ?, last_seen_at = ? "
-                                "WHERE source = ? AND entity = ? AND payload_hash = ?",
-                                [rejection.reason, now_utc(), source, entity,
-                                 member.payload_hash])
+                    note_still_rejected(con, source, entity, member.payload_hash,
+                                        rejection.reason)
         landed += len(good)
         still += len(bad)
     return landed, still

@@ -37,13 +37,7 @@ def rows_of_other_sources(store: Store) -> dict[str, int]:
 
 def remove_demo(store: Store) -> int:
     """Delete every demo row (a previous seed), children first; returns how many."""
-    removed = 0
-    with store.transaction() as con:
-        for model in reversed(ENTITIES):
-            removed += len(con.execute(
-                f'DELETE FROM "{model.table}" WHERE source IN (?, ?) RETURNING 1',
-                list(DEMO_SOURCES)).fetchall())
-    return removed
+    return store.remove_source(*DEMO_SOURCES)
 
 
 def replace_previous_demo(store: Store, parameters: dict[str, int | bool]) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -21,21 +22,19 @@ from clientela.consent import ConsentEvent, current_sql, record
 from clientela.consent.ledger import ADDRESSES_SQL
 from clientela.destinations.api import DELETED_MARK, REMOTE_OPT_OUTS, RemoteConsent
 from clientela.destinations.state import STATE_TABLE
-from clientela.store.migrations import PUSH_READS_TABLE
+
+if TYPE_CHECKING:
+    from clientela.store import Store
 
 DELETED_EVIDENCE = DELETED_MARK + " {destination}: not re-created without a newer opt-in"
 
 
-def last_read(con: duckdb.DuckDBPyConnection, destination: str) -> datetime | None:
-    row = con.execute(f"SELECT read_until FROM {PUSH_READS_TABLE} WHERE destination = ?",
-                      [destination]).fetchone()
-    return row[0] if row else None
+def last_read(store: Store, destination: str) -> datetime | None:
+    return store.push_state.last_read(destination)
 
 
-def mark_read(con: duckdb.DuckDBPyConnection, destination: str, until: datetime,
-              run_id: str | None) -> None:
-    con.execute(f"INSERT OR REPLACE INTO {PUSH_READS_TABLE} VALUES (?, ?, ?)",
-                [destination, until, run_id])
+def mark_read(store: Store, destination: str, until: datetime, run_id: str | None) -> None:
+    store.push_state.mark_read(destination, until, run_id)
 
 
 def learn(con: duckdb.DuckDBPyConnection, destination: str, found: Sequence[RemoteConsent],

@@ -34,8 +34,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import duckdb
-
 from clientela.destinations import inbound, state
 from clientela.destinations.api import (
     LIMITATIONS_ATTRIBUTE,
@@ -60,7 +58,6 @@ from clientela.destinations.heal import reconcile as reconcile_plan
 from clientela.destinations.lock import push_lock
 from clientela.privacy import mask_email, mask_text
 from clientela.store import Store
-from clientela.store.migrations import RUNS_TABLE
 
 READ_OVERLAP = timedelta(minutes=5)
 """Each consent read starts this long before the previous one ended (clocks differ)."""
@@ -115,8 +112,9 @@ def push(store: Store, name: str, destination: Destination, segmentation: Segmen
                         currency=currency, fields=fields, sample=sample, reconcile=reconcile)
     with push_lock(store.path, name):
         target = f"{name}:{segmentation.name}"
-        _mark_interrupted(store, name)
-        heal = reconcile or _unfinished(store.con, target)
+        store.interrupt_runs("push", "did not finish (killed or crashed); found by the next "
+                             "push", target_prefix=f"{name}:")
+        heal = reconcile or _unfinished(store, target)
         report = PushReport(name, segmentation.name, False)
         report.run_id = store.start_run("push", target)
         report.healed = heal
@@ -124,7 +122,7 @@ def push(store: Store, name: str, destination: Destination, segmentation: Segmen
             planned, hashes, ctx = _plan(store, name, destination, segmentation, report,
                                          as_of=as_of, timezone=timezone, currency=currency,
                                          fields=fields, sample=sample, heal=heal)
-            _deliver(store.con, report, destination, ctx, planned, hashes, progress)
+            _deliver(store, report, destination, ctx, planned, hashes, progress)
         except BaseException as error:
             store.finish_run(report.run_id, "failed", _stats(report), mask_text(str(error)))
             raise
@@ -139,14 +137,11 @@ def _dry_run(store: Store, name: str, destination: Destination, segmentation: Se
     """Everything a push reads, nothing it writes: the store's changes (consent learned from
     the destination, deletions found) happen in a transaction that is rolled back."""
     report = PushReport(name, segmentation.name, True)
-    heal = reconcile or _unfinished(store.con, f"{name}:{segmentation.name}", running=True)
+    heal = reconcile or _unfinished(store, f"{name}:{segmentation.name}", running=True)
     report.healed = heal
-    store.con.begin()
-    try:
+    with store.rolled_back():
         _plan(store, name, destination, segmentation, report, as_of=as_of, timezone=timezone,
               currency=currency, fields=fields, sample=sample, heal=heal)
-    finally:
-        store.con.rollback()
     return report
 
 
@@ -167,9 +162,9 @@ def _plan(store: Store, name: str, destination: Destination, segmentation: Segme
         destination.probe()  # unreachable: say so now, not after minutes of retries
     if isinstance(destination, ReadsConsent):
         started = state.now()
-        found = destination.read_consent(inbound.last_read(con, name))
+        found = destination.read_consent(inbound.last_read(store, name))
         report.consent["learned"] = inbound.learn(con, name, found, at=started)
-        inbound.mark_read(con, name, started - READ_OVERLAP, report.run_id)
+        inbound.mark_read(store, name, started - READ_OVERLAP, report.run_id)
         if report.consent["learned"]:
             consent_table(con)  # the contacts see what was just learned
     found_diff = diff(con, name, segmentation.name, specs)
@@ -181,11 +176,9 @@ def _plan(store: Store, name: str, destination: Destination, segmentation: Segme
     if deleted:  # sent before, gone there: remember why, and stop holding them
         inbound.record_deleted(con, name, [(c.customer_id, c.contact.email) for c in deleted],
                                at=state.now())
-        state.forget_sent(con, name, segmentation.name, [c.customer_id for c in deleted])
+        state.forget_sent(store, name, segmentation.name, [c.customer_id for c in deleted])
     if heal and isinstance(destination, Reconciles):
-        sent = con.execute(f"SELECT customer_id, email, segment FROM {state.STATE_TABLE} "
-                           "WHERE destination = ? AND segmentation = ?",
-                           [name, segmentation.name]).fetchall()
+        sent = store.push_state.sent(name, segmentation.name)
         planned = reconcile_plan(planned, sent, destination.holdings(ctx))
     elif heal:
         report.notes.append("this destination cannot list its segment memberships: "
@@ -226,14 +219,14 @@ def _consent_kind(change: Change) -> str | None:
     return None
 
 
-def _deliver(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Destination,
+def _deliver(store: Store, report: PushReport, destination: Destination,
              ctx: PushContext, planned: list[Change], hashes: dict[str, str],
              progress: Progress | None) -> None:
     """Unsubscribes first (an old address, a lost consent), each phase committed as it is
     reported; then the creates, updates and tag moves."""
     assert report.run_id is not None
     skipped = [change for change in planned if change.action == "skip"]
-    state.log_skips(con, run_id=report.run_id, destination=report.destination,
+    state.log_skips(store, run_id=report.run_id, destination=report.destination,
                     segmentation=report.segmentation, skipped=skipped)
     report.outcomes["skipped"] = len(skipped)
     first = [change for change in planned if change.action == "unsubscribe"]
@@ -241,27 +234,18 @@ def _deliver(con: duckdb.DuckDBPyConnection, report: PushReport, destination: De
     prepared = False
     for phase in (first, then):
         if phase:
-            _send(con, report, destination, ctx, phase, hashes, progress, prepare=not prepared)
+            _send(store, report, destination, ctx, phase, hashes, progress, prepare=not prepared)
             prepared = True
 
 
-def _mark_interrupted(store: Store, name: str) -> None:
-    """A run still `running` when the lock was free was killed: say so."""
-    store.con.execute(
-        f"UPDATE {RUNS_TABLE} SET status = 'interrupted', finished_at = ?, message = ? "
-        "WHERE kind = 'push' AND status = 'running' AND starts_with(target, ?)",
-        [state.now(), "did not finish (killed or crashed); found by the next push", f"{name}:"])
-
-
-def _unfinished(con: duckdb.DuckDBPyConnection, target: str, *, running: bool = False) -> bool:
-    """True when the previous push of this target did not finish cleanly."""
-    row = con.execute(f"SELECT status FROM {RUNS_TABLE} WHERE kind = 'push' AND target = ? "
-                      "ORDER BY started_at DESC LIMIT 1", [target]).fetchone()
+def _unfinished(store: Store, target: str, *, running: bool = False) -> bool:
+    """True when the previous push of this target did not finish cleanly (a run still
+    `running` when the lock was free was killed, and is marked `interrupted` first)."""
     bad = {"interrupted", "failed"} | ({"running"} if running else set())
-    return row is not None and row[0] in bad
+    return store.last_run_status("push", target) in bad
 
 
-def _send(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Destination,
+def _send(store: Store, report: PushReport, destination: Destination,
           ctx: PushContext, to_send: list[Change], hashes: dict[str, str],
           progress: Progress | None, *, prepare: bool = True) -> None:
     by_id = {change.customer_id: change for change in to_send}
@@ -274,17 +258,17 @@ def _send(con: duckdb.DuckDBPyConnection, report: PushReport, destination: Desti
             fresh = [o for o in outcomes if o.customer_id in by_id and o.customer_id not in reported]
             if not fresh:
                 return
-            state.record(con, run_id=report.run_id or "", destination=report.destination,
+            state.record(store, run_id=report.run_id or "", destination=report.destination,
                          segmentation=report.segmentation, changes=by_id, hashes=hashes,
                          outcomes=fresh)
             gone = [(state.real_id(o.customer_id), by_id[o.customer_id].contact.email)
                     for o in fresh if o.resend_as_new]
             if gone:
-                inbound.record_deleted(con, report.destination, gone, at=state.now())
+                inbound.record_deleted(store.con, report.destination, gone, at=state.now())
             former = [(state.real_id(o.customer_id), by_id[o.customer_id].contact.email)
                       for o in fresh if o.ok and o.customer_id.startswith(state.OLD_ADDRESS)]
             if former:
-                inbound.record_former(con, report.destination, former, at=state.now())
+                inbound.record_former(store.con, report.destination, former, at=state.now())
             for outcome in fresh:
                 reported.add(outcome.customer_id)
                 if outcome.ok:

@@ -1,6 +1,8 @@
 """The push engine's tables: what each destination last received, and what each run did.
 
-Defined in the store's migrations (`_consent_ledger`):
+Defined in the store's migrations (`_consent_ledger`) and written through the store's
+repository (`Store.push_state`, `clientela.store.push_state`); this module decides what
+to write:
 
 * `push_state` — one row per (destination, segmentation, customer): the
   md5 `hash` of what was last sent, the `segment` sent (so a tag can be
@@ -20,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-
-import duckdb
-import pyarrow as pa
+from typing import TYPE_CHECKING
 
 from clientela.destinations.api import Change, Outcome
 from clientela.store.migrations import PUSH_LOG_TABLE, PUSH_STATE_TABLE
+from clientela.store.push_state import LogRow, SentRow
+
+if TYPE_CHECKING:
+    from clientela.store import Store
 
 STATE_TABLE = PUSH_STATE_TABLE
 LOG_TABLE = PUSH_LOG_TABLE
@@ -50,15 +54,15 @@ def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def record(con: duckdb.DuckDBPyConnection, *, run_id: str, destination: str, segmentation: str,
+def record(store: Store, *, run_id: str, destination: str, segmentation: str,
            changes: dict[str, Change], hashes: dict[str, str],
            outcomes: Sequence[Outcome]) -> None:
     """Commit one reported batch: state for the successes, log rows for all (one transaction)."""
     at = now()
-    upserts: list[tuple[object, ...]] = []
-    deletes: list[str] = []
+    sent: list[SentRow] = []
+    deleted: list[str] = []
     old_addresses: list[tuple[str, str]] = []
-    log: list[tuple[object, ...]] = []
+    log: list[LogRow] = []
     for outcome in outcomes:
         change = changes[outcome.customer_id]
         contact = change.contact
@@ -68,37 +72,18 @@ def record(con: duckdb.DuckDBPyConnection, *, run_id: str, destination: str, seg
             if cid.startswith(OLD_ADDRESS):
                 old_addresses.append((real_id(cid), contact.email))
             elif change.action == "remove" or (change.action == "unsubscribe" and digest is None):
-                deletes.append(cid)
+                deleted.append(cid)
             elif change.action in ("create", "update", "unsubscribe") and digest is not None:
-                upserts.append((destination, segmentation, cid, contact.email,
-                                contact.segment if change.action != "unsubscribe" else None,
-                                digest, at, run_id, _status_after(change)))
+                sent.append(SentRow(destination, segmentation, cid, contact.email,
+                                    contact.segment if change.action != "unsubscribe" else None,
+                                    digest, at, run_id, _status_after(change)))
         elif outcome.resend_as_new:
-            deletes.append(cid)
-        log.append((run_id, destination, segmentation, real_id(cid), change.action,
-                    OUTCOME_OF[change.action] if outcome.ok else "failed", contact.segment,
-                    change.previous_segment, outcome.error, at))
-    con.begin()
-    try:
-        if deletes:
-            con.execute(f"DELETE FROM {STATE_TABLE} WHERE destination = ? AND segmentation = ? "
-                        "AND customer_id IN (SELECT unnest(?))", [destination, segmentation, deletes])
-        for customer_id, email in old_addresses:  # unless the new address has landed meanwhile
-            con.execute(f"DELETE FROM {STATE_TABLE} WHERE destination = ? AND segmentation = ? "
-                        "AND customer_id = ? AND email = ?",
-                        [destination, segmentation, customer_id, email])
-        if upserts:
-            _insert(con, f"INSERT OR REPLACE INTO {STATE_TABLE}", upserts,
-                    ["destination", "segmentation", "customer_id", "email", "segment", "hash",
-                     "sent_at", "run_id", "status"])
-        if log:
-            _insert(con, f"INSERT INTO {LOG_TABLE}", log,
-                    ["run_id", "destination", "segmentation", "customer_id", "action", "outcome",
-                     "segment", "previous_segment", "error", "logged_at"])
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+            deleted.append(cid)
+        log.append(LogRow(run_id, destination, segmentation, real_id(cid), change.action,
+                          OUTCOME_OF[change.action] if outcome.ok else "failed", contact.segment,
+                          change.previous_segment, outcome.error, at))
+    store.push_state.commit_batch(destination, segmentation, sent=sent, deleted=deleted,
+                                  old_addresses=old_addresses, log=log)
 
 
 def _status_after(change: Change) -> str:
@@ -109,46 +94,15 @@ def _status_after(change: Change) -> str:
     return change.sent_status or "subscribed"
 
 
-def forget_sent(con: duckdb.DuckDBPyConnection, destination: str, segmentation: str,
+def forget_sent(store: Store, destination: str, segmentation: str,
                 customer_ids: Sequence[str]) -> None:
     """The destination no longer holds these contacts (deleted or archived there)."""
-    if customer_ids:
-        con.execute(f"DELETE FROM {STATE_TABLE} WHERE destination = ? AND segmentation = ? "
-                    "AND customer_id IN (SELECT unnest(?))",
-                    [destination, segmentation, list(customer_ids)])
+    store.push_state.forget_sent(destination, segmentation, customer_ids)
 
 
-def log_skips(con: duckdb.DuckDBPyConnection, *, run_id: str, destination: str,
-              segmentation: str, skipped: Sequence[Change]) -> None:
-    if not skipped:
-        return
+def log_skips(store: Store, *, run_id: str, destination: str, segmentation: str,
+              skipped: Sequence[Change]) -> None:
     at = now()
-    rows = [(run_id, destination, segmentation, real_id(c.customer_id), "skip", "skipped",
-             c.contact.segment, c.previous_segment, c.reason, at) for c in skipped]
-    _insert(con, f"INSERT INTO {LOG_TABLE}", rows,
-            ["run_id", "destination", "segmentation", "customer_id", "action", "outcome",
-             "segment", "previous_segment", "error", "logged_at"])
-
-
-def _insert(con: duckdb.DuckDBPyConnection, into: str, rows: Sequence[tuple[object, ...]],
-            names: list[str]) -> None:
-    """Bulk insert through Arrow: executemany row by row is ~100x slower at 100k rows."""
-    table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
-    con.register("_push_rows", table)
-    try:
-        con.execute(f"{into} ({', '.join(names)}) SELECT {', '.join(names)} FROM _push_rows")
-    finally:
-        con.unregister("_push_rows")
-
-
-def forget_customer(con: duckdb.DuckDBPyConnection, customer_ids: Sequence[str]) -> None:
-    """Drop the person's state everywhere (their log rows keep only the customer id)."""
-    if customer_ids:
-        con.execute(f"DELETE FROM {STATE_TABLE} WHERE customer_id IN (SELECT unnest(?))",
-                    [list(customer_ids)])
-
-
-def destinations_holding(con: duckdb.DuckDBPyConnection, email: str) -> list[str]:
-    rows = con.execute(f"SELECT DISTINCT destination FROM {STATE_TABLE} WHERE email = ? "
-                       "ORDER BY 1", [email]).fetchall()
-    return [str(row[0]) for row in rows]
+    store.push_state.log([LogRow(run_id, destination, segmentation, real_id(c.customer_id),
+                                 "skip", "skipped", c.contact.segment, c.previous_segment,
+                                 c.reason, at) for c in skipped])

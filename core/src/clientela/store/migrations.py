@@ -250,9 +250,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         try:
             for statement in MIGRATIONS[version - 1]():
                 con.execute(statement)
-            con.execute(
-                f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('schema_version', ?)", [str(version)]
-            )
+            con.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema_version', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", [str(version)])
             con.commit()
         except BaseException:
             con.rollback()

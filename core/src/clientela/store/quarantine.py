@@ -187,3 +187,12 @@ def mark_resolved(con: duckdb.DuckDBPyConnection, source: str, entity: str,
                 RETURNING 1""", [_now(), source, entity]).fetchall())
     finally:
         con.unregister("_hashes")
+
+
+def note_still_rejected(con: duckdb.DuckDBPyConnection, source: str, entity: str,
+                        payload_hash: str, reason: str) -> None:
+    """A retried record that is still bad: its new reason, seen now (the caller owns the
+    transaction)."""
+    con.execute(f"UPDATE {QUARANTINE_TABLE} SET reason = ?, last_seen_at = ? "
+                "WHERE source = ? AND entity = ? AND payload_hash = ?",
+                [reason, _now(), source, entity, payload_hash])

@@ -1,4 +1,4 @@
-"""The embedded store: one DuckDB file, nothing to start.
+"""The store: one DuckDB file by default (nothing to start), or a PostgreSQL database.
 
 `Store` is the only object that writes. Every batch (records, their
 rejections and the cursor that covers them) is one transaction, so a crash
@@ -6,11 +6,16 @@ at any point leaves the file as it was before the batch or after it, never
 in between, and the next run resumes from the last committed cursor. A
 batch may span entities (a page's orders and their lines): parents and
 children then land together or not at all, for one commit instead of two.
+
+`Store("postgresql://user@host/db")` keeps the same tables in a PostgreSQL
+database instead (`clientela.store.postgres`): the same SQL, translated, and
+the same guarantees, PostgreSQL's transactions standing in for DuckDB's.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,8 +31,12 @@ import pyarrow as pa
 from clientela.model.base import Record
 from clientela.model.entities import ENTITIES, Customer
 from clientela.model.validation import Rejection
+from clientela.store.dialect import Dialect, dialect_of
+from clientela.store.forget_requests import ForgetRequests
 from clientela.store.forgotten import forgotten_digests, scrub_forgotten, scrub_rejections
 from clientela.store.migrations import META_TABLE, RUNS_TABLE, SYNC_STATE_TABLE, migrate
+from clientela.store.postgres import is_postgres_url, mask_url
+from clientela.store.push_state import PushState
 from clientela.store.quarantine import quarantine_rejections, resolve_landed
 from clientela.store.upsert import (
     UpsertCounts,
@@ -58,6 +67,8 @@ class StorePathError(StoreError):
     `--store customers.csv`, which would otherwise open or clobber the wrong file."""
 
 
+MIGRATION_LOCK = 0x636C69656E74656C
+"""The PostgreSQL advisory lock held while a store's schema is brought up to date."""
 STORE_SUFFIXES = (".duckdb", ".ddb", ".db")
 DUCKDB_MAGIC = b"DUCK"
 """A DuckDB file carries these bytes at offset 8 of its header."""
@@ -127,14 +138,19 @@ def _record_consent(con: duckdb.DuckDBPyConnection, table: pa.Table, *, before: 
     """Customer rows carry consent columns and addresses: the ledger learns from them in the
     same transaction (see clientela.consent.columns): before they land, which addresses they
     replace; after, what consent they state."""
-    from clientela.consent.columns import note_address_changes, record_customer_rows
+    from clientela.consent import columns
     from clientela.store.upsert import conform
 
-    con.register("_consent_customers", conform(Customer, table))
+    rows = "_consent_customers"
+    con.register(rows, conform(Customer, table))
     try:
-        (note_address_changes if before else record_customer_rows)(con, "_consent_customers")
+        if isinstance(con, duckdb.DuckDBPyConnection):
+            (columns.note_address_changes if before else columns.record_customer_rows)(con, rows)
+        else:  # the same statements; those helpers take a DuckDB connection only
+            con.execute(columns.address_changes_sql(rows) if before
+                        else columns.events_from_rows_sql(rows, fallback_time="now()::TIMESTAMP"))
     finally:
-        con.unregister("_consent_customers")
+        con.unregister(rows)
 
 
 class Store:
@@ -142,9 +158,17 @@ class Store:
 
     def __init__(self, path: str | Path = DEFAULT_PATH, *, read_only: bool = False,
                  memory_limit: str | None = None) -> None:
-        """`memory_limit` (e.g. "2GB") caps what DuckDB holds; beyond it, it spills to a
+        """`path` is a DuckDB file, or a `postgresql://` URL (see `clientela.store.postgres`).
+
+        `memory_limit` (e.g. "2GB") caps what DuckDB holds; beyond it, it spills to a
         temporary directory. Without it DuckDB may keep up to 80% of the machine's RAM,
-        which a KPI run over millions of orders does use."""
+        which a KPI run over millions of orders does use. PostgreSQL ignores it (its
+        server's settings apply)."""
+        self.url: str | None = None
+        self._ibis: Any = None
+        if is_postgres_url(path):
+            self._open_postgres(str(path))
+            return
         self.path = Path(path)
         try:
             if read_only and not self.path.exists():
@@ -162,9 +186,35 @@ class Store:
                 raise StoreError(f"memory_limit {memory_limit!r}: {error}") from None
         if not read_only:
             migrate(self.con)
-        self._ibis: ibis.backends.duckdb.Backend | None = None
         if read_only and (note := self.incomplete_load()):
             warnings.warn(note, IncompleteStoreWarning, stacklevel=2)
+
+    def _open_postgres(self, url: str) -> None:
+        """A PostgreSQL store: always migrated (its tables must exist to be read). Push
+        locks (`clientela.destinations.lock`) are files named after the database, in the
+        working folder: they serialise pushes on one machine only."""
+        from clientela.store.postgres import PostgresConnection
+
+        self.url = url
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", url.split("@")[-1])
+        self.path = Path(f"postgres-{name}")
+        try:
+            self.con = PostgresConnection(url)  # type: ignore[assignment]
+        except Exception as error:
+            raise StoreError(f"cannot open the PostgreSQL store {mask_url(url)}: "
+                             f"{mask_url(str(error))}") from None
+        self.con.execute("SET TimeZone = 'UTC'")
+        # two processes opening a new database at once must not both create its tables
+        self.con.execute("SELECT pg_advisory_lock(?)", [MIGRATION_LOCK])
+        try:
+            migrate(self.con)
+        finally:
+            self.con.execute("SELECT pg_advisory_unlock(?)", [MIGRATION_LOCK])
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect of this store's database (`clientela.store.dialect`)."""
+        return dialect_of(self.con)
 
     def __enter__(self) -> Store:
         return self
@@ -173,6 +223,8 @@ class Store:
         self.close()
 
     def close(self) -> None:
+        if self.url is not None and self._ibis is not None:
+            self._ibis.disconnect()
         self.con.close()
 
     @contextmanager
@@ -186,8 +238,30 @@ class Store:
         self.con.commit()
 
     @contextmanager
+    def rolled_back(self) -> Iterator[Any]:
+        """A transaction that is always rolled back: what a dry run reads after writing
+        (e.g. consent learned from a destination), leaving the store as it was."""
+        self.con.begin()
+        try:
+            yield self.con
+        finally:
+            self.con.rollback()
+
+    # -- repositories: the store's other tables, written only through these -------------
+
+    @property
+    def push_state(self) -> PushState:
+        """The push engine's tables (what each destination holds, the push log)."""
+        return PushState(self.con)
+
+    @property
+    def forget_requests(self) -> ForgetRequests:
+        """Erasure requests and what they erase in the store."""
+        return ForgetRequests(self.con)
+
+    @contextmanager
     def _single_threaded(self, wanted: bool) -> Iterator[None]:
-        if not wanted:
+        if not wanted or self.url is not None:
             yield
             return
         row = self.con.execute("SELECT current_setting('threads')").fetchone()
@@ -285,6 +359,18 @@ class Store:
                 self._put_state(con, *state)
         return counts
 
+    def remove_source(self, *sources: str) -> int:
+        """Delete every row these sources landed, in every entity table (children first), in
+        one transaction; returns how many (e.g. a demo drawn with another seed)."""
+        removed = 0
+        marks = ", ".join("?" for _ in sources)
+        with self.transaction() as con:
+            for model in reversed(ENTITIES):
+                removed += len(con.execute(
+                    f'DELETE FROM "{model.table}" WHERE source IN ({marks}) RETURNING 1',
+                    list(sources)).fetchall())
+        return removed
+
     def upsert(self, records: Sequence[Record]) -> UpsertCounts:
         """Upsert canonical records of one entity (the simple Python API)."""
         if not records:
@@ -301,7 +387,9 @@ class Store:
         con: duckdb.DuckDBPyConnection, source: str, stream: str, state: Mapping[str, Any]
     ) -> None:
         con.execute(
-            f"INSERT OR REPLACE INTO {SYNC_STATE_TABLE} VALUES (?, ?, ?, ?)",
+            f"""INSERT INTO {SYNC_STATE_TABLE} (source, stream, state, updated_at)
+                VALUES (?, ?, ?, ?) ON CONFLICT (source, stream)
+                DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at""",
             [source, stream, json.dumps(dict(state), sort_keys=True, default=str), _now()],
         )
 
@@ -338,7 +426,8 @@ class Store:
         if value is None:
             self.con.execute(f"DELETE FROM {META_TABLE} WHERE key = ?", [key])
         else:
-            self.con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?)", [key, value])
+            self.con.execute(f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?) ON CONFLICT "
+                             "(key) DO UPDATE SET value = EXCLUDED.value", [key, value])
 
     def incomplete_load(self) -> str | None:
         """What a warning should say when a load into this store was interrupted (the demo
@@ -357,7 +446,8 @@ class Store:
     def start_run(self, kind: str, target: str) -> str:
         run_id = uuid.uuid4().hex
         self.con.execute(
-            f"INSERT INTO {RUNS_TABLE} VALUES (?, ?, ?, ?, NULL, 'running', NULL, NULL)",
+            f"INSERT INTO {RUNS_TABLE} (run_id, kind, target, started_at, finished_at, status, "
+            "stats, message) VALUES (?, ?, ?, ?, NULL, 'running', NULL, NULL)",
             [run_id, kind, target, _now()],
         )
         return run_id
@@ -372,24 +462,33 @@ class Store:
         )
 
     def interrupt_runs(self, kind: str | None, message: str, *,
+                       target_prefix: str | None = None,
                        started_since: datetime | None = None) -> int:
-        """Mark runs of `kind` (any kind if None, started at or after `started_since` if given)
-        still 'running' as 'interrupted': call it only while holding the lock that guards
-        those runs, when none of them can really be running."""
+        """Mark runs of `kind` (any kind if None; whose target starts with `target_prefix`,
+        and started at or after `started_since`, if given) still 'running' as 'interrupted':
+        call it only while holding the lock that guards those runs, when none of them can
+        really be running. Returns how many."""
         where, params = ["status = 'running'"], []
         if kind is not None:
             where.append("kind = ?")
             params.append(kind)
+        if target_prefix is not None:
+            where.append("starts_with(target, ?)")
+            params.append(target_prefix)
         if started_since is not None:
             where.append("started_at >= ?")
             params.append(started_since)
-        condition = " AND ".join(where)
         with self.transaction() as con:
-            row = con.execute(f"SELECT count(*) FROM {RUNS_TABLE} WHERE {condition}",
-                              params).fetchone()
-            con.execute(f"UPDATE {RUNS_TABLE} SET finished_at = ?, status = 'interrupted', "
-                        f"message = ? WHERE {condition}", [_now(), message, *params])
-        return int(row[0]) if row else 0
+            rows = con.execute(f"UPDATE {RUNS_TABLE} SET finished_at = ?, status = 'interrupted', "
+                               f"message = ? WHERE {' AND '.join(where)} RETURNING 1",
+                               [_now(), message, *params]).fetchall()
+        return len(rows)
+
+    def last_run_status(self, kind: str, target: str) -> str | None:
+        """The status of the latest run of `kind` on `target` (None: never run)."""
+        row = self.con.execute(f"SELECT status FROM {RUNS_TABLE} WHERE kind = ? AND target = ? "
+                               "ORDER BY started_at DESC LIMIT 1", [kind, target]).fetchone()
+        return None if row is None else str(row[0])
 
     def run_log(self, kind: str | None = None, target: str | None = None,
                 limit: int = 100) -> list[dict[str, Any]]:
@@ -420,9 +519,11 @@ class Store:
         return {model.table: self.count(model.table) for model in ENTITIES}
 
     def ibis(self) -> ibis.backends.duckdb.Backend:
-        """An Ibis backend on this very connection, for the KPI engine."""
+        """An Ibis backend on this very connection, for the KPI engine (on PostgreSQL, a
+        connection of its own to the same database)."""
         if self._ibis is None:
             import ibis
 
-            self._ibis = ibis.duckdb.from_connection(self.con)
+            self._ibis = (ibis.duckdb.from_connection(self.con) if self.url is None
+                          else ibis.connect(self.url))
         return self._ibis

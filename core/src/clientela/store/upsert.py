@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from clientela.model.base import Record
 from clientela.store.columns import HASH_COLUMN, LOADED_AT_COLUMN, arrow_schema, model_columns
+from clientela.store.dialect import DUCKDB, Dialect, dialect_of, quote
 
 ORDER_COLUMN = "_ord"
 
@@ -49,8 +50,7 @@ class UpsertCounts:
         self.duplicates += other.duplicates
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+_quote = quote
 
 
 def records_to_arrow(model: type[Record], records: Sequence[Record]) -> pa.Table:
@@ -100,11 +100,10 @@ def _not_older(version: str | None, *, stored: str, incoming: str) -> str:
     return f"({old} IS NULL OR {new} IS NULL OR {new} >= {old})"
 
 
-def _row_hash(data_cols: Sequence[str]) -> str:
+def _row_hash(data_cols: Sequence[str], dialect: Dialect = DUCKDB) -> str:
     """SQL: the row hash that tells an unchanged row from a changed one (one definition,
     so rows written by `insert_new_arrow` compare equal to the same rows upserted)."""
-    struct = ", ".join(f"{_quote(c)} := {_quote(c)}" for c in data_cols)
-    return f"md5(CAST(to_json(struct_pack({struct})) AS VARCHAR))"
+    return dialect.row_hash(data_cols)
 
 
 def insert_new_arrow(
@@ -126,7 +125,7 @@ def insert_new_arrow(
         con.execute(
             f"""INSERT INTO {_quote(model.table)}
                    ({column_list}, {HASH_COLUMN}, {LOADED_AT_COLUMN})
-                SELECT {column_list}, {_row_hash(data_cols)}, ? FROM {view}""",
+                SELECT {column_list}, {_row_hash(data_cols, dialect_of(con))}, ? FROM {view}""",
             [datetime.now(UTC).replace(tzinfo=None)])
     finally:
         con.unregister(view)
@@ -151,10 +150,11 @@ def upsert_arrow(
     view = f"_incoming_{model.table}"
     con.register(view, incoming)
     try:
+        con.execute("DROP TABLE IF EXISTS _staged")
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _staged AS
+            f"""CREATE TEMP TABLE _staged AS
                 SELECT {", ".join(_quote(c) for c in data_cols)},
-                       {_row_hash(data_cols)} AS {HASH_COLUMN}
+                       {_row_hash(data_cols, dialect_of(con))} AS {HASH_COLUMN}
                 FROM {view}
                 QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY {order_by}) = 1"""
         )

@@ -1,0 +1,132 @@
+"""PostgreSQL as the store: a connection that speaks to the store as DuckDB's does.
+
+The store (`Store`) and its repositories talk to a connection with `execute`
+(`?` parameters), `begin`/`commit`/`rollback`, and `register`/`unregister` of
+an Arrow table as a named relation. `PostgresConnection` gives psycopg that
+shape: each statement goes through the PostgreSQL dialect
+(`clientela.store.dialect`), a registered Arrow table is copied (COPY) into a
+temporary table of that name, and transactions are explicit, as in DuckDB
+(outside `begin`, each statement commits on its own). The transactional
+guarantees are PostgreSQL's own: a batch, its quarantine and its cursor
+commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from clientela.store.dialect import POSTGRES, quote
+
+SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(SCHEMES)
+
+
+def mask_url(text: str) -> str:
+    """`text` with the password of any URL in it hidden (it may name the store's DSN)."""
+    return re.sub(r"(://[^:/@\s]+):[^@\s]*@", r"\1:***@", text)
+
+
+def _pg_type(kind: pa.DataType) -> str:
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind):
+        return "TEXT"
+    if pa.types.is_boolean(kind):
+        return "BOOLEAN"
+    if pa.types.is_integer(kind):
+        return "BIGINT"
+    if pa.types.is_floating(kind):
+        return "DOUBLE PRECISION"
+    if pa.types.is_decimal(kind):
+        return f"NUMERIC({kind.precision},{kind.scale})"
+    if pa.types.is_timestamp(kind):
+        return "TIMESTAMP" if kind.tz is None else "TIMESTAMPTZ"
+    if pa.types.is_date(kind):
+        return "DATE"
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return f"{_pg_type(kind.value_type)}[]"
+    raise TypeError(f"no PostgreSQL type for Arrow type {kind}")
+
+
+class Result:
+    """What `execute` returns: the rows of the statement just run."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        if self._cursor.description is None:
+            return None
+        row = self._cursor.fetchone()
+        return None if row is None else tuple(row)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if self._cursor.description is None:
+            return []
+        return [tuple(row) for row in self._cursor.fetchall()]
+
+    def to_arrow_table(self) -> pa.Table:
+        names = [column.name for column in self._cursor.description or []]
+        rows = self.fetchall()
+        return pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
+
+    fetch_arrow_table = to_arrow_table
+
+
+class PostgresConnection:
+    """psycopg, shaped as the store's DuckDB connection (see the module docstring)."""
+
+    dialect = POSTGRES
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.url = url
+        self._pg = psycopg.connect(url, autocommit=True)
+        self._registered: set[str] = set()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+        has_params = params is not None and len(params) > 0
+        text = self.dialect.sql(sql, params=has_params)
+        cursor = self._pg.cursor()
+        cursor.execute(text, list(params) if has_params and params is not None else None)
+        return Result(cursor)
+
+    def begin(self) -> None:
+        self._pg.execute("BEGIN")
+
+    def commit(self) -> None:
+        self._pg.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._pg.execute("ROLLBACK")
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """`table` as a temporary table `name` of this session (copied in, not viewed)."""
+        self.unregister(name)
+        columns = ", ".join(f"{quote(field.name)} {_pg_type(field.type)}"
+                            for field in table.schema)
+        self._pg.execute(f"CREATE TEMP TABLE {quote(name)} ({columns})")
+        self._registered.add(name)
+        names = ", ".join(quote(field.name) for field in table.schema)
+        with self._pg.cursor() as cursor, cursor.copy(
+                f"COPY {quote(name)} ({names}) FROM STDIN") as copy:
+            for batch in table.to_batches():
+                for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
+                    copy.write_row(row)
+
+    def unregister(self, name: str) -> None:
+        from psycopg.pq import TransactionStatus
+
+        if self._pg.info.transaction_status == TransactionStatus.INERROR:
+            return  # the rollback to come drops it (or it was never made)
+        self._pg.execute(f"DROP TABLE IF EXISTS pg_temp.{quote(name)}")
+        self._registered.discard(name)
+
+    def close(self) -> None:
+        self._pg.close()
