@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from clientela_agilecrm import AgileCRMConfig, AgileCRMDestination
 
-from clientela.connectors import HttpError
 from clientela.consent import ConsentEvent, record
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.forget import forget
 from clientela.destinations.push import PushReport, push
+from clientela.http import HttpError
 from clientela.store import Store
 
 from .conftest import Sleeps

@@ -1,4 +1,4 @@
-"""When and how long to retry a call, on tenacity.
+"""When and how long to retry a call, on tenacity: the one retry policy of every connector.
 
 Server errors, timeouts, connection resets and garbled bodies are retried
 with exponential backoff and full jitter, so many clients that failed
@@ -6,6 +6,11 @@ together do not come back together. A 429 is retried after the time the
 platform asked for (Retry-After, or its bucket headers through a pluggable
 wait) and has its own, larger budget: a throttled sync is slow, not broken.
 Any other 4xx fails at once: asking again will not change the answer.
+
+Sources and API-based destinations get it through `ApiClient`; a destination on an
+official SDK that cannot take an injected policy wraps each SDK call in
+`RetryPolicy.call`, raising `HttpError` (transient for 429, 5xx and resets) from the
+SDK's own exceptions.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import TypeVar
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
-from clientela.connectors.errors import HttpError
+from clientela.http.errors import HttpError
 
 NOTICE_LOGGER = "clientela.connectors"
 """Retries are logged here; a wait of NOTICE_SECONDS or more at WARNING, which the CLI shows."""
@@ -122,6 +127,8 @@ def what_happened(platform: str, error: BaseException | None) -> str:
     if isinstance(error, HttpError):
         if error.status is not None:
             return f"{error.platform} answered {error.status}"
+        if not error.method:  # an SDK call: the message is already "X could not be reached: why"
+            return str(error)
         reason = f" ({error.detail})" if error.detail else ""
         return f"{error.platform} could not be reached{reason}"
     status = getattr(error, "status", None) or getattr(error, "status_code", None)
