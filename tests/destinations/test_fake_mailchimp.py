@@ -68,7 +68,7 @@ def test_an_eleventh_connection_gets_429(mailchimp: FakeMailchimp) -> None:
 
 def test_a_429_without_a_body_is_still_an_error(mailchimp: FakeMailchimp) -> None:
     mailchimp.faults.throttles, mailchimp.empty_429s = 1, 1
-    client = api(mailchimp, max_throttled_attempts=1)
+    client = api(mailchimp, throttle_attempts=1)
     with pytest.raises(HttpError) as raised:  # the official client returns a plain Response
         client.call(client.lists.get_list_merge_fields, mailchimp.list_id)
     assert raised.value.status == 429 and raised.value.transient

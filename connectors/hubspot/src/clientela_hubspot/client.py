@@ -92,7 +92,7 @@ class Api:
         self.property_batch = self.hubspot.crm.properties.batch_api
         self.groups = self.hubspot.crm.properties.groups_api
         self._retry = RetryPolicy(platform="HubSpot", attempts=config.max_attempts,
-                                  throttle_attempts=config.max_throttled_attempts, sleep=sleep)
+                                  throttle_attempts=config.throttle_attempts, sleep=sleep)
 
     @property
     def host(self) -> str:

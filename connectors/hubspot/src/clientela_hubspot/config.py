@@ -27,7 +27,7 @@ class HubSpotConfig(BaseModel):
                                  description="Concurrent calls (HubSpot allows 100-190 per 10 s).")
     timeout: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=10, ge=1, description="Tries per call on 5xx and resets.")
-    max_throttled_attempts: int = Field(default=30, ge=1, description="Tries per call on 429s.")
+    throttle_attempts: int = Field(default=30, ge=1, description="Tries per call on 429.")
 
     @field_validator("property_prefix", "group_name")
     @classmethod

@@ -83,7 +83,7 @@ class Api:
         self.lists = self.client.lists
         self.list_id = config.list_id
         self._retry = RetryPolicy(platform="Mailchimp", attempts=config.max_attempts,
-                                  throttle_attempts=config.max_throttled_attempts, sleep=sleep)
+                                  throttle_attempts=config.throttle_attempts, sleep=sleep)
 
     @property
     def host(self) -> str:

@@ -92,7 +92,7 @@ class Api:
             options["host"] = config.base_url.rstrip("/")
         self.sendgrid = SendGridAPIClient(**options)
         self._retry = RetryPolicy(platform="SendGrid", attempts=config.max_attempts,
-                                  throttle_attempts=config.max_throttled_attempts, sleep=sleep)
+                                  throttle_attempts=config.throttle_attempts, sleep=sleep)
 
     @property
     def host(self) -> str:

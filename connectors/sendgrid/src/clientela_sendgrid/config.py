@@ -37,7 +37,7 @@ class SendGridConfig(BaseModel):
     max_connections: int = Field(default=4, ge=1, le=16)
     timeout: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=10, ge=1, description="Tries per call on 5xx and resets.")
-    max_throttled_attempts: int = Field(default=30, ge=1, description="Tries per call on 429s.")
+    throttle_attempts: int = Field(default=30, ge=1, description="Tries per call on 429.")
 
     @field_validator("field_prefix")
     @classmethod
