@@ -159,7 +159,8 @@ class DestinationContract:
     """The destination's registered name."""
     distribution: ClassVar[str]
     """Its distribution, loaded by the killed subprocess (`CLIENTELA_LOAD_PLUGINS`)."""
-    customers: ClassVar[int] = 60
+    store_size: ClassVar[int] = 60
+    """Customers in the contract store."""
     no_consent: ClassVar[Mapping[int, str]] = {3: "unsubscribed", 7: "unknown", 11: "pending",
                                                23: "unsubscribed"}
     """Customers of the contract store without e-mail consent, and their status."""
@@ -235,7 +236,7 @@ class DestinationContract:
 
     def store(self, tmp_path: Path, name: str = "clientela.duckdb") -> Path:
         path = tmp_path / name
-        contract_store(path, self.customers, self.no_consent)
+        contract_store(path, self.store_size, self.no_consent)
         return path
 
     def push(self, store_path: Path, fake: Any, sleep: Any = None, **options: Any) -> PushReport:
@@ -271,7 +272,7 @@ class DestinationContract:
         report = self.push(store_path, fake)
         assert report.failed == 0
         consented = self.consented(store_path)
-        assert len(consented) == self.customers - len(self.no_consent)
+        assert len(consented) == self.store_size - len(self.no_consent)
         assert set(pushed_segments(store_path)) >= consented
         self.assert_equals_the_store(fake, store_path)
 
@@ -288,7 +289,7 @@ class DestinationContract:
 
         order_today(store_path, [0, 5, 10, 15])  # segments move (and quintile edges with them)
         with Store(store_path) as store:  # a new customer, with consent and an order
-            new = self.customers
+            new = self.store_size
             store.upsert(customers(new + 1)[new:])
             store.upsert(orders_for(new))
         self.reset(fake)
