@@ -110,3 +110,20 @@ def test_the_old_package_name_still_imports() -> None:
                       ("retry", "clientela.http.retry"), ("http", "clientela.http.client")]:
         assert importlib.import_module(f"clientela.connectors.{name}") is \
             importlib.import_module(new)
+
+
+def test_the_wait_a_429_asks_for_is_read_from_any_headers() -> None:
+    """One reader for the sources' responses, the SDKs' header objects and the channels."""
+    from email.message import Message
+
+    from clientela.http import wait_from_headers
+
+    sdk_headers = Message()  # what python-http-client (SendGrid's SDK) hands back
+    sdk_headers["X-RateLimit-Reset"] = "1700000060"
+    assert wait_from_headers(sdk_headers, reset_epoch="X-RateLimit-Reset",
+                             clock=lambda: 1_700_000_000.0) == 60.0
+    assert wait_from_headers({"retry-after": "2.5", "X-RateLimit-Reset": "1"},
+                             reset_epoch="X-RateLimit-Reset") == 2.5
+    assert wait_from_headers({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # past
+    assert wait_from_headers({}) is None and wait_from_headers(None) is None
+    assert wait_from_headers({"Retry-After": "soon"}) is None

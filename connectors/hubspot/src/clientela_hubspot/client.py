@@ -24,7 +24,7 @@ from typing import Any
 import urllib3
 from hubspot import HubSpot
 
-from clientela.http import HttpError, RetryPolicy, scrub, unreachable_reason
+from clientela.http import HttpError, RetryPolicy, scrub, unreachable_reason, wait_from_headers
 from clientela_hubspot.config import HubSpotConfig
 
 
@@ -59,14 +59,15 @@ def _header(headers: Any, name: str) -> str | None:
 
 
 def wait_hint(headers: Any) -> float | None:
-    for name, scale in (("Retry-After", 1.0), ("X-HubSpot-RateLimit-Interval-Milliseconds", 1e-3)):
-        value = _header(headers, name)
-        if value is not None:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue
-    return None
+    """Retry-After when HubSpot sends one, else the length of its rate-limit window."""
+    asked = wait_from_headers(headers)
+    if asked is not None:
+        return asked
+    window = _header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+    try:
+        return max(0.0, float(window) * 1e-3) if window is not None else None
+    except ValueError:
+        return None
 
 
 class Api:

@@ -22,7 +22,7 @@ from typing import Any
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from clientela.http import HttpError, RetryPolicy, scrub, unreachable_reason
+from clientela.http import HttpError, RetryPolicy, scrub, unreachable_reason, wait_from_headers
 from clientela_sendgrid.config import SendGridConfig
 
 Clock = Callable[[], float]
@@ -55,28 +55,9 @@ def _message(body: Any) -> str:
     return scrub(str(body or "")[:200])
 
 
-def _header(headers: Any, name: str) -> str | None:
-    if headers is None:
-        return None
-    value = headers.get(name) if hasattr(headers, "get") else None
-    return str(value) if value is not None else None
-
-
 def wait_hint(headers: Mapping[str, str] | Any, clock: Clock) -> float | None:
     """Seconds SendGrid asked us to wait: Retry-After, else until X-RateLimit-Reset."""
-    after = _header(headers, "Retry-After")
-    if after is not None:
-        try:
-            return max(0.0, float(after))
-        except ValueError:
-            pass
-    reset = _header(headers, "X-RateLimit-Reset")
-    if reset is not None:
-        try:
-            return max(0.0, float(reset) - clock())
-        except ValueError:
-            return None
-    return None
+    return wait_from_headers(headers, reset_epoch="X-RateLimit-Reset", clock=clock)
 
 
 class Api:

@@ -39,6 +39,7 @@ from clientela.http.retry import (
     announce_retry,
     retry_after_seconds,
     retry_notice,
+    wait_from_headers,
 )
 
 __all__ = [
@@ -68,4 +69,5 @@ __all__ = [
     "scrub",
     "split_array",
     "unreachable_reason",
+    "wait_from_headers",
 ]
