@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from clientela import plugins
-from clientela.connectors import ApiClient, HttpError, RetryPolicy, make_session
-from clientela.connectors.retry import announce_retry, retry_notice
+from clientela.http import ApiClient, HttpError, RetryPolicy, make_session
+from clientela.http.retry import announce_retry, retry_notice
 
 
 @pytest.fixture
@@ -59,10 +59,8 @@ def test_dns_failure_is_named() -> None:
 
 def test_outage_after_retries_is_a_failure_not_a_bug(run, connectors, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from clientela.destinations.batching import Retryable
-
     def down(*args: object, **kwargs: object) -> None:
-        raise Retryable("Mailchimp answered 503 (us1.api.mailchimp.com)")
+        raise HttpError("Mailchimp", "", "", 503, "us1.api.mailchimp.com", transient=True)
 
     from clientela.cli import push
 
@@ -252,7 +250,7 @@ def test_the_cli_shows_retry_notices_on_stderr(run, tmp_path: Path,
 
 
 def test_a_dry_run_probe_gives_up_within_seconds() -> None:
-    from clientela.connectors.retry import PROBE_TIMEOUT
+    from clientela.http.retry import PROBE_TIMEOUT
 
     waited: list[float] = []
     policy = RetryPolicy.probe(sleep=waited.append)
@@ -276,7 +274,7 @@ def test_requests_errors_outside_the_client_are_failures(run, monkeypatch: pytes
 
 
 def test_probe_names_an_unreachable_host_at_once() -> None:
-    from clientela.connectors.http import probe
+    from clientela.http.client import probe
 
     port = _closed_port()
     with pytest.raises(HttpError) as raised:
@@ -289,7 +287,7 @@ def test_probe_accepts_a_host_that_answers() -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    from clientela.connectors.http import probe
+    from clientela.http.client import probe
 
     class Answer(BaseHTTPRequestHandler):
         def do_HEAD(self) -> None:

@@ -8,23 +8,22 @@ from typing import Any
 import pytest
 import requests
 
-from clientela.connectors import (
+from clientela.http import (
     ApiClient,
     BadRecord,
     ConnectorError,
     HttpError,
-    StreamCursor,
     call_limit_header,
     error_detail,
     leaky_bucket_headers,
     make_session,
-    parse_time,
     retry_after_seconds,
     salvage_array,
     scrub,
     split_array,
 )
-from clientela.connectors.jsonbody import UnsplittableBody
+from clientela.http.jsonbody import UnsplittableBody
+from clientela.sources.toolkit import StreamCursor, parse_time
 
 
 def response(headers: dict[str, str], status: int = 200) -> requests.Response:

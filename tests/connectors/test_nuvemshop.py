@@ -12,7 +12,7 @@ import pytest
 from clientela_nuvemshop import NuvemshopConfig, build_source
 from pydantic import ValidationError
 
-from clientela.connectors import HttpError
+from clientela.http import HttpError
 from clientela.testing.fake_server import VirtualClock
 from clientela.testing.source_contract import SourceContract
 

@@ -13,7 +13,7 @@ import pytest
 from clientela_shopify import GraphQLError, ShopifyConfig, build_source
 from pydantic import ValidationError
 
-from clientela.connectors import HttpError
+from clientela.http import HttpError
 from clientela.testing.fake_server import VirtualClock
 from clientela.testing.source_contract import SourceContract
 

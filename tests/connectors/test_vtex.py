@@ -19,7 +19,7 @@ import pytest
 from clientela_vtex import VtexConfig, build_source
 from pydantic import ValidationError
 
-from clientela.connectors import HttpError
+from clientela.http import HttpError
 from clientela.testing.fake_server import VirtualClock
 from clientela.testing.source_contract import SourceContract
 

@@ -14,7 +14,7 @@ import pytest
 from clientela_woocommerce import WooCommerceConfig, build_source
 from pydantic import ValidationError
 
-from clientela.connectors import HttpError
+from clientela.http import HttpError
 from clientela.testing.source_contract import SourceContract
 
 from .conftest import Sleeps

@@ -7,20 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from clientela.testing.source_contract import Sleeps
+
 from .fakes.mailchimp import FakeMailchimp
 from .helpers import build_store
 
 N = 1_200
 
-
-class Sleeps:
-    """Stands in for time.sleep: records the waits asked for and waits not at all."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
+__all__ = ["N", "Sleeps"]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from clientela.destinations import Change, ForgetResult, Outcome, PushContext, plan_by_existence
 from clientela.destinations.api import Done
-from clientela.destinations.batching import BatchRejected, Retryable, backoff, isolate, retrying
+from clientela.destinations.batching import BatchRejected, isolate
 from clientela.destinations.contacts import ContactsError, Segmentation
 from clientela.destinations.push import push
 from clientela.destinations.rules import RuleError, compile_rule
@@ -147,19 +147,3 @@ def test_isolate_halves_a_refused_batch_down_to_the_bad_rows() -> None:
     # 0-7 refused; 0-3 lands; 4-7 refused; 4-5 refused, 4 lands, 5 alone; 6-7 likewise
     assert sent == [[0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 3], [4, 5, 6, 7], [4, 5], [4], [5],
                     [6, 7], [6], [7]]
-
-
-def test_retrying_waits_at_least_what_the_server_asks() -> None:
-    waits: list[float] = []
-    attempts = {"n": 0}
-
-    def flaky() -> str:
-        attempts["n"] += 1
-        if attempts["n"] < 4:
-            raise Retryable("429", retry_after=7.0 if attempts["n"] == 2 else None)
-        return "ok"
-
-    policy = retrying("Mailchimp", attempts=5, sleep=waits.append, base=0.5, cap=30)
-    assert policy(flaky) == "ok"
-    assert waits == [0.5, 7.0, 2.0]
-    assert backoff()  # a callable tenacity accepts

@@ -14,12 +14,11 @@ from clientela_hubspot import HubSpotConfig, HubSpotDestination
 from clientela_mailchimp import MailchimpConfig, MailchimpDestination
 from clientela_sendgrid import SendGridConfig, SendGridDestination
 
-from clientela.connectors.errors import HttpError
-from clientela.connectors.retry import NOTICE_LOGGER
 from clientela.destinations.api import Destination
-from clientela.destinations.batching import Retryable
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.push import PushReport, push
+from clientela.http.errors import HttpError
+from clientela.http.retry import NOTICE_LOGGER, NOTICE_SECONDS, retry_notice
 from clientela.store import Store
 
 from .fakes.hubspot import FakeHubSpot
@@ -99,14 +98,17 @@ def test_a_push_to_an_unreachable_host_names_it_and_announces_each_wait(
     port = closed_port()
     sleeps: Sleeps = []
     with caplog.at_level(logging.INFO, logger=NOTICE_LOGGER), \
-            pytest.raises(Retryable) as raised:
+            pytest.raises(HttpError) as raised:
         run(store_path, opener(f"http://127.0.0.1:{port}", sleeps, 3), dry_run=False)
     reason = f"{platform} could not be reached: 127.0.0.1:{port}: connection refused"
-    assert str(raised.value) == reason + " (nothing listening)"
-    assert sleeps == [0.5, 1.0]
+    assert str(raised.value) == reason + " (nothing listening)" and raised.value.transient
+    # the shared policy's full jitter: each wait drawn from [0, 0.5 * 2^(n-1)]
+    assert len(sleeps) == 2 and 0 <= sleeps[0] <= 0.5 and 0 <= sleeps[1] <= 1.0
     assert [(r.levelno, r.getMessage()) for r in caplog.records if r.name == NOTICE_LOGGER] == [
-        (logging.INFO, f"{reason} (nothing listening); retrying in 0.5 s, attempt 2 of 3"),
-        (logging.WARNING, f"{reason} (nothing listening); retrying in 1 s, attempt 3 of 3")]
+        (logging.WARNING if wait >= NOTICE_SECONDS else logging.INFO,
+         retry_notice(platform, raised.value, wait, n, 3)) for n, wait in enumerate(sleeps, 2)]
+    assert retry_notice(platform, raised.value, 0.5, 2, 3) == \
+        f"{reason} (nothing listening); retrying in 0.5 s, attempt 2 of 3"
 
 
 @pytest.mark.parametrize(("platform", "opener", "fake"), PLATFORMS, ids=IDS)
@@ -118,7 +120,8 @@ def test_a_503_is_retried_with_a_notice_and_the_dry_run_goes_on(
         server.faults.server_errors = 1  # the first call is answered 503, then all is well
         report = run(store_path, opener(server.url, sleeps, 10), dry_run=True)
         answered = server.count(status=503)
-    assert answered == 1 and sleeps == [0.5]
+    assert answered == 1 and len(sleeps) == 1 and 0 <= sleeps[0] <= 0.5  # jittered
+    shown = f"{sleeps[0]:.1f}"
     assert [r.getMessage() for r in caplog.records if r.name == NOTICE_LOGGER] == [
-        f"{platform} answered 503; retrying in 0.5 s, attempt 2 of 10"]
+        f"{platform} answered 503; retrying in {shown} s, attempt 2 of 10"]
     assert report.dry_run and report.contacts == 6

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from connectors.fakes.base import Request
 from destinations.fakes.mailchimp import FakeMailchimp
 from destinations.helpers import add_points
 
 from clientela.store import Store
+from clientela.testing.fake_server import Request
 
 from .support import AS_OF, build_store, orders_for, push_mailchimp, wrong_tags
 

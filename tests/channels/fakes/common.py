@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.fakes.base import FakeServer
+from clientela.testing.fake_server import FakeServer
 
 
 @dataclass

@@ -15,9 +15,8 @@ import itertools
 import json
 from typing import Any
 
-from connectors.fakes.base import Reply, Request
-
 from clientela.channels.signing import url_form_signature
+from clientela.testing.fake_server import Reply, Request
 
 from .common import Accepted, MessagingFake
 

@@ -18,9 +18,8 @@ import json
 import time
 from typing import Any
 
-from connectors.fakes.base import Reply, Request
-
 from clientela.channels.signing import body_sha256_hex
+from clientela.testing.fake_server import Reply, Request
 
 from .common import Accepted, MessagingFake
 

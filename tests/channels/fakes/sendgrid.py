@@ -20,9 +20,10 @@ import re
 import time
 from typing import Any
 
-from connectors.fakes.base import Reply, Request
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from clientela.testing.fake_server import Reply, Request
 
 from .common import Accepted, MessagingFake
 

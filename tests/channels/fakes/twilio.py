@@ -25,9 +25,8 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.fakes.base import Reply, Request
-
 from clientela.channels.signing import url_form_signature
+from clientela.testing.fake_server import Reply, Request
 
 from .common import Accepted, MessagingFake
 

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from connectors.fakes.base import Reply, Request
+from clientela.testing.fake_server import Reply, Request
 
 from .common import Accepted, MessagingFake
 

@@ -28,9 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.fakes.base import Reply, Request
-
-from .rdstation import BodyFake
+from clientela.testing.fake_server import RecordingFake, Reply, Request
 
 TAG = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*")
 DUPLICATE = "Sorry, duplicate contact found with the same email address."
@@ -48,7 +46,8 @@ class Person:
     tags: list[str] = field(default_factory=list)
 
 
-class FakeAgileCRM(BodyFake):
+class FakeAgileCRM(RecordingFake):
+    unquote_paths = True
     api_prefix = "/dev/api"
 
     def __init__(self, user: str = "owner@loja.com.br", api_key: str = "agile-key-123",

@@ -24,9 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.fakes.base import FakeServer, Reply, Request
-
-from .mailchimp import MAX_CONNECTIONS
+from clientela.testing.fake_server import FakeServer, Reply, Request
 
 MAX_BATCH = 100
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -59,7 +57,7 @@ class Call:
 
 
 class FakeHubSpot(FakeServer):
-    max_connections = MAX_CONNECTIONS
+    max_connections = 10  # concurrent requests per app, as HubSpot enforces for bursts
     api_prefix = ""
 
     def __init__(self, token: str = "pat-na1-fake") -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.fakes.base import FakeServer, Reply, Request
+from clientela.testing.fake_server import FakeServer, Reply, Request
 
 MAX_BATCH = 500
 MAX_CONNECTIONS = 10

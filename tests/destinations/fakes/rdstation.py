@@ -28,9 +28,8 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.fakes.base import FakeServer, Reply, Request
+from clientela.testing.fake_server import Call, RecordingFake, Reply, Request
 
-WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 ACCOUNT_LIMIT = 120
 LEAD_LIMIT = 24
 CONSENT_TYPES = frozenset({"consent", "legitimate_interest", "judicial_obligation", "contract",
@@ -55,43 +54,6 @@ class Clock:
             self.now += max(0.0, seconds)
 
 
-@dataclass
-class Call:
-    method: str
-    path: str
-    body: Any
-    status: int
-
-
-class BodyFake(FakeServer):
-    """A `FakeServer` keeping every call with its body; paths carry e-mails, so decoded."""
-
-    unquote_paths = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[Call] = []
-
-    def dispatch(self, request: Request) -> Reply | None:
-        reply = super().dispatch(request)
-        with self.lock:
-            self.calls.append(Call(request.method, request.path, request.body,
-                                   reply.status if reply is not None else 0))
-        return reply
-
-    def writes(self, pattern: str | None = None, *, status: int | None = None) -> list[Call]:
-        """Write calls the server accepted (2xx), or answered with `status`."""
-        with self.lock:
-            return [c for c in self.calls if c.method in WRITES
-                    and (c.status < 300 if status is None else c.status == status)
-                    and (pattern is None or re.search(pattern, c.path))]
-
-    def reset_calls(self) -> None:
-        with self.lock:
-            self.calls.clear()
-            self.log.clear()
-
-
 def errors(status: int, error_type: str, message: str, **extra: Any) -> Reply:
     return Reply(status, {"errors": {"error_type": error_type, "error_message": message, **extra}})
 
@@ -105,7 +67,8 @@ class Lead:
     legal_bases: list[dict[str, str]] = field(default_factory=list)
 
 
-class FakeRDStation(BodyFake):
+class FakeRDStation(RecordingFake):
+    unquote_paths = True  # the contact's e-mail is in the path
     def __init__(self, clock: Clock | None = None, *, access_token: str = "token-1",
                  client_id: str = "app-id", client_secret: str = "app-secret",
                  refresh_token: str = "refresh-1") -> None:

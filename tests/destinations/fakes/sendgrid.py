@@ -34,9 +34,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.fakes.base import FakeServer, Reply, Request
-
-from .mailchimp import MAX_CONNECTIONS
+from clientela.testing.fake_server import FakeServer, Reply, Request
 
 MAX_CONTACTS = 30_000
 MAX_BYTES = 6_000_000
@@ -95,7 +93,7 @@ class Stamped(set[str]):
 
 class FakeSendGrid(FakeServer):
     api_prefix = ""
-    max_connections = MAX_CONNECTIONS
+    max_connections = 10  # concurrent requests per key
 
     def __init__(self, api_key: str = "SG.fake-key") -> None:
         super().__init__()

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from clientela.connectors import ApiClient, HttpError, RetryPolicy, make_session
+from clientela.http import ApiClient, HttpError, RetryPolicy, make_session
 from clientela_agilecrm.config import AgileCRMConfig
 
 Clock = Callable[[], float]

@@ -28,7 +28,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from clientela.connectors import HttpError
 from clientela.destinations.api import (
     Change,
     Done,
@@ -39,6 +38,7 @@ from clientela.destinations.api import (
     plan_by_existence,
 )
 from clientela.destinations.batching import chunks, send_each
+from clientela.http import HttpError
 from clientela.privacy import mask_text
 from clientela_agilecrm.client import AgileApi, Clock, Form, Sleep, open_api
 from clientela_agilecrm.config import AgileCRMConfig

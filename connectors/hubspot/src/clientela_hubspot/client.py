@@ -1,8 +1,10 @@
 """The official `hubspot-api-client`, pointed where it should be, retrying 429 on every method.
 
-The client's urllib3 `Retry` skips POST (hubspot-api-python#117), and every
-write here is a POST, so retries are ours: a 429, a 5xx or a connection
-failure becomes `Retryable` and the shared tenacity policy repeats it,
+The client takes a urllib3 `Retry`, but that one skips POST by default
+(hubspot-api-python#117), knows neither a separate 429 budget nor HubSpot's
+window header, and every write here is a POST; so it is given connection
+retries only, and each call is wrapped in the shared `clientela.http.RetryPolicy`:
+a 429, a 5xx or a connection failure becomes a transient `clientela.http.HttpError`,
 waiting `Retry-After` when HubSpot sends one, else the rate-limit window
 (`X-HubSpot-RateLimit-Interval-Milliseconds`). A 429 for the *daily* quota
 is not retried: waiting seconds would not help, and the run should stop.
@@ -22,18 +24,17 @@ from typing import Any
 import urllib3
 from hubspot import HubSpot
 
-from clientela.connectors.http import unreachable_reason
-from clientela.destinations.batching import Retryable, retrying
-from clientela.privacy import mask_text
+from clientela.http import HttpError, RetryPolicy, scrub, unreachable_reason, wait_from_headers
 from clientela_hubspot.config import HubSpotConfig
 
 
-class HubSpotError(Exception):
-    """A refused call: the status, HubSpot's category and message (masked)."""
+class HubSpotError(HttpError):
+    """A refused call (never retried): the status, HubSpot's category and message (masked)."""
 
     def __init__(self, status: int, category: str, message: str) -> None:
-        super().__init__(f"HubSpot {status} {category}: {message}")
-        self.status = status
+        super().__init__("HubSpot", "", "", status, message or None, code=category,
+                         transient=False)
+        self.args = (f"HubSpot {status} {category}: {message}",)
         self.category = category
         self.message = message
 
@@ -58,14 +59,15 @@ def _header(headers: Any, name: str) -> str | None:
 
 
 def wait_hint(headers: Any) -> float | None:
-    for name, scale in (("Retry-After", 1.0), ("X-HubSpot-RateLimit-Interval-Milliseconds", 1e-3)):
-        value = _header(headers, name)
-        if value is not None:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue
-    return None
+    """Retry-After when HubSpot sends one, else the length of its rate-limit window."""
+    asked = wait_from_headers(headers)
+    if asked is not None:
+        return asked
+    window = _header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+    try:
+        return max(0.0, float(window) * 1e-3) if window is not None else None
+    except ValueError:
+        return None
 
 
 class Api:
@@ -90,7 +92,8 @@ class Api:
         self.properties = self.hubspot.crm.properties.core_api
         self.property_batch = self.hubspot.crm.properties.batch_api
         self.groups = self.hubspot.crm.properties.groups_api
-        self._retrying = retrying("HubSpot", attempts=config.max_attempts, sleep=sleep)
+        self._retry = RetryPolicy(platform="HubSpot", attempts=config.max_attempts,
+                                  throttle_attempts=config.throttle_attempts, sleep=sleep)
 
     @property
     def host(self) -> str:
@@ -99,17 +102,14 @@ class Api:
 
     def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int, Any]:
         """(status, decoded JSON) of one client method, retried while HubSpot says so."""
-        for attempt in self._retrying:
-            with attempt:
-                return self._once(method, *args, **kwargs)
-        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
+        return self._retry.call(lambda: self._once(method, *args, **kwargs))
 
     def _once(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[int, Any]:
         try:
             response = method(*args, _preload_content=False, **kwargs)
         except urllib3.exceptions.HTTPError as error:  # resets, refused connections
-            raise Retryable("HubSpot could not be reached: "
-                            + unreachable_reason(self.host, error)) from None
+            raise HttpError("HubSpot", "", "", None, unreachable_reason(self.host, error),
+                            transient=True) from None
         except Exception as error:
             status = getattr(error, "status", None)
             if status is None or not hasattr(error, "body"):
@@ -124,13 +124,13 @@ class Api:
 def _translate(status: int, body: Any, headers: Any) -> Exception:
     if isinstance(body, dict):
         category = str(body.get("category") or body.get("errorType") or "ERROR")
-        message = mask_text(str(body.get("message", "")))
+        message = scrub(str(body.get("message", "")))
         policy = str(body.get("policyName", ""))
     else:
-        category, message, policy = "ERROR", mask_text(str(body or "")[:200]), ""
+        category, message, policy = "ERROR", scrub(str(body or "")[:200]), ""
     if status == 429 and policy.upper() == "DAILY":
         return HubSpotError(status, category, f"daily API limit reached: {message}")
     if status == 0 or status == 429 or status >= 500:
-        return Retryable(f"HubSpot {status} {category}: {message}", retry_after=wait_hint(headers),
-                         status=status or None)
+        return HttpError("HubSpot", "", "", status or None, f"{category}: {message}",
+                         retry_after=wait_hint(headers), transient=True)
     return HubSpotError(status, category, message)

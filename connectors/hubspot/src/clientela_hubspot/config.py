@@ -26,7 +26,8 @@ class HubSpotConfig(BaseModel):
     max_connections: int = Field(default=4, ge=1, le=10,
                                  description="Concurrent calls (HubSpot allows 100-190 per 10 s).")
     timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=10, ge=1, description="Tries per call on 429/5xx/resets.")
+    max_attempts: int = Field(default=10, ge=1, description="Tries per call on 5xx and resets.")
+    throttle_attempts: int = Field(default=30, ge=1, description="Tries per call on 429.")
 
     @field_validator("property_prefix", "group_name")
     @classmethod

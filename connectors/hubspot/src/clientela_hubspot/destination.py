@@ -33,7 +33,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from clientela.connectors.http import probe as probe_host
 from clientela.destinations.api import (
     Change,
     Done,
@@ -46,6 +45,7 @@ from clientela.destinations.api import (
     status_for_new,
 )
 from clientela.destinations.batching import BatchRejected, chunks, isolate
+from clientela.http.client import probe as probe_host
 from clientela.privacy import mask_text
 from clientela_hubspot.client import Api, HubSpotError
 from clientela_hubspot.config import HubSpotConfig

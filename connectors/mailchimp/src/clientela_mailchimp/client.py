@@ -2,8 +2,12 @@
 
 `mailchimp-marketing` neither retries nor always raises: a 429 or 403 with
 no body (what Mailchimp sends at high volume) comes back as a bare
-`requests.Response`, so it is checked here. Error text is masked before it
-is kept anywhere: Mailchimp echoes e-mail addresses in its details.
+`requests.Response`, so it is checked here. It calls `requests` itself and
+takes neither a session nor a retry policy, so each SDK call is wrapped in
+the shared `clientela.http.RetryPolicy`, its exceptions translated into
+`clientela.http.HttpError` (transient for 429, 5xx and unreachable hosts).
+Error text goes through the shared scrubber before it is kept anywhere:
+Mailchimp echoes e-mail addresses in its details.
 """
 
 from __future__ import annotations
@@ -19,18 +23,16 @@ import mailchimp_marketing as mailchimp
 import requests
 from mailchimp_marketing.api_client import ApiClientError
 
-from clientela.connectors.http import unreachable_reason
-from clientela.destinations.batching import Retryable, retrying
-from clientela.privacy import mask_text
+from clientela.http import HttpError, RetryPolicy, scrub, unreachable_reason
 from clientela_mailchimp.config import MailchimpConfig
 
 
-class MailchimpError(Exception):
-    """A refused call: `status` and Mailchimp's problem title, details masked."""
+class MailchimpError(HttpError):
+    """A refused call (never retried): `status` and Mailchimp's problem title, details masked."""
 
     def __init__(self, status: int | None, title: str, detail: str = "") -> None:
-        super().__init__(f"Mailchimp {status}: {title}" + (f": {detail}" if detail else ""))
-        self.status = status
+        super().__init__("Mailchimp", "", "", status, detail or None, transient=False)
+        self.args = (f"Mailchimp {status}: {title}" + (f": {detail}" if detail else ""),)
         self.title = title
         self.detail = detail
 
@@ -46,8 +48,8 @@ def _problem(body: Any) -> tuple[str, str]:
         if isinstance(errors, list) and errors:
             detail += " " + "; ".join(f"{e.get('field', '')}: {e.get('message', '')}"
                                       for e in errors if isinstance(e, dict))
-        return str(body.get("title", "error")), mask_text(detail.strip())
-    return "error", mask_text(str(body or "")[:200])
+        return str(body.get("title", "error")), scrub(detail.strip())
+    return "error", scrub(str(body or "")[:200])
 
 
 def _translate(status: int | None, body: Any) -> Exception:
@@ -57,10 +59,10 @@ def _translate(status: int | None, body: Any) -> Exception:
             body = json.loads(body)
     title, detail = _problem(body)
     if status is None or status == 429 or status >= 500:
-        return Retryable(f"Mailchimp {status or 'connection'}: {title} {detail}".strip(),
-                         status=status)
+        return HttpError("Mailchimp", "", "", status, f"{title} {detail}".strip(),
+                         transient=True)
     if status == 403 and not isinstance(body, dict):  # throttling at volume: no JSON body
-        return Retryable("Mailchimp 403 without a body (throttled)", status=403)
+        return HttpError("Mailchimp", "", "", 403, "without a body (throttled)", transient=True)
     return MailchimpError(status, title, detail)
 
 
@@ -80,7 +82,8 @@ class Api:
             self.client.api_client.host = config.base_url.rstrip("/")
         self.lists = self.client.lists
         self.list_id = config.list_id
-        self._retrying = retrying("Mailchimp", attempts=config.max_attempts, sleep=sleep)
+        self._retry = RetryPolicy(platform="Mailchimp", attempts=config.max_attempts,
+                                  throttle_attempts=config.throttle_attempts, sleep=sleep)
 
     @property
     def host(self) -> str:
@@ -88,10 +91,7 @@ class Api:
         return str(self.client.api_client.host)
 
     def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        for attempt in self._retrying:
-            with attempt:
-                return self._once(method, *args, **kwargs)
-        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
+        return self._retry.call(lambda: self._once(method, *args, **kwargs))
 
     def _once(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -101,8 +101,8 @@ class Api:
             if status is None:  # the client wraps connection errors without a status
                 cause = error.text if isinstance(error.text, BaseException) else \
                     Exception(str(error.text))
-                raise Retryable("Mailchimp could not be reached: "
-                                + unreachable_reason(self.host, cause)) from None
+                raise HttpError("Mailchimp", "", "", None, unreachable_reason(self.host, cause),
+                                transient=True) from None
             raise _translate(status, error.text) from None
         if isinstance(result, requests.Response):
             if not result.ok:

@@ -42,7 +42,8 @@ class MailchimpConfig(BaseModel):
                             description="How a segment is named as a Mailchimp tag.")
     merge_tags: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_MERGE_TAGS))
     timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=10, ge=1, description="Tries per call on 429/5xx/resets.")
+    max_attempts: int = Field(default=10, ge=1, description="Tries per call on 5xx and resets.")
+    throttle_attempts: int = Field(default=30, ge=1, description="Tries per call on 429.")
 
     @field_validator("merge_tags")
     @classmethod

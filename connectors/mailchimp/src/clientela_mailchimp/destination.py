@@ -32,7 +32,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from clientela.connectors.http import probe as probe_host
 from clientela.destinations.api import (
     Change,
     Done,
@@ -45,6 +44,7 @@ from clientela.destinations.api import (
     plan_by_status,
 )
 from clientela.destinations.batching import BatchRejected, chunks, isolate
+from clientela.http.client import probe as probe_host
 from clientela.privacy import mask_text
 from clientela_mailchimp.client import Api, MailchimpError, subscriber_hash
 from clientela_mailchimp.config import MailchimpConfig

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from clientela.connectors import (
+from clientela.sources.toolkit import (
     Mapped,
     id_or_none,
     money,

@@ -14,24 +14,26 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from clientela.connectors import (
+from clientela.http import (
     ApiClient,
     BucketLimiter,
-    DeclaredSource,
     HttpError,
     NoLimiter,
+    leaky_bucket_headers,
+    make_session,
+)
+from clientela.http.ratelimit import RateLimiter
+from clientela.model.entities import Customer, Order, OrderLine
+from clientela.sources.api import Stream
+from clientela.sources.toolkit import (
+    DeclaredSource,
     Page,
     StreamDeclaration,
     chained_pages,
-    leaky_bucket_headers,
     link_header_pages,
-    make_session,
     parse_time,
     utc_now,
 )
-from clientela.connectors.ratelimit import RateLimiter
-from clientela.model.entities import Customer, Order, OrderLine
-from clientela.sources.api import Stream
 from clientela_nuvemshop.config import NuvemshopConfig
 from clientela_nuvemshop.mapping import NuvemshopMapper
 

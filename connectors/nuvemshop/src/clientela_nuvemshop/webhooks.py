@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from clientela.connectors import ConnectorError, HttpError, Mapped
-from clientela.connectors.mapping import rejection
+from clientela.http import ConnectorError, HttpError
+from clientela.sources.toolkit import Mapped
+from clientela.sources.toolkit.mapping import rejection
 from clientela.webhooks.declared import kind_of
 from clientela.webhooks.mappers import (
     ENTITY_OF_STREAM,

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import requests
 
-from clientela.connectors import ApiClient, HttpError, RetryPolicy, make_session
+from clientela.http import ApiClient, HttpError, RetryPolicy, make_session
 from clientela_rdstation.config import RDStationConfig
 
 Clock = Callable[[], float]

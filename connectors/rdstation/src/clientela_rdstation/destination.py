@@ -27,7 +27,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from clientela.connectors import HttpError
 from clientela.destinations.api import (
     Change,
     Done,
@@ -39,6 +38,7 @@ from clientela.destinations.api import (
     plan_by_existence,
 )
 from clientela.destinations.batching import send_each
+from clientela.http import HttpError
 from clientela.privacy import mask_text
 from clientela_rdstation.client import LEAD_LIMITER, Clock, RDStationApi, Sleep, contact_path
 from clientela_rdstation.config import RDStationConfig

@@ -2,10 +2,12 @@
 
 `python-http-client` (under `SendGridAPIClient`) raises a subclass of
 `HTTPError` for every status >= 400 and lets `urllib` errors through; it
-never retries. Here a 429, a 5xx or a connection failure becomes
-`Retryable`, with the wait SendGrid asked for: `Retry-After` when present,
-otherwise `X-RateLimit-Reset` (an epoch second) minus now. Error text is
-masked before it is kept: SendGrid echoes addresses in its messages.
+never retries, and takes no session or retry policy (it builds a urllib
+opener per call). So each call is wrapped in the shared `clientela.http.RetryPolicy`:
+a 429, a 5xx or a connection failure becomes a transient `clientela.http.HttpError`,
+with the wait SendGrid asked for: `Retry-After` when present, otherwise
+`X-RateLimit-Reset` (an epoch second) minus now. Error text goes through the
+shared scrubber before it is kept: SendGrid echoes addresses in its messages.
 """
 
 from __future__ import annotations
@@ -20,20 +22,18 @@ from typing import Any
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from clientela.connectors.http import unreachable_reason
-from clientela.destinations.batching import Retryable, retrying
-from clientela.privacy import mask_text
+from clientela.http import HttpError, RetryPolicy, scrub, unreachable_reason, wait_from_headers
 from clientela_sendgrid.config import SendGridConfig
 
 Clock = Callable[[], float]
 
 
-class SendGridError(Exception):
-    """A refused call: the status and SendGrid's `errors[].message`, masked."""
+class SendGridError(HttpError):
+    """A refused call (never retried): the status and SendGrid's `errors[].message`, masked."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"SendGrid {status}: {message}")
-        self.status = status
+        super().__init__("SendGrid", "", "", status, message or None, transient=False)
+        self.args = (f"SendGrid {status}: {message}",)
         self.message = message
 
 
@@ -51,32 +51,13 @@ def _message(body: Any) -> str:
     if isinstance(body, dict) and isinstance(body.get("errors"), list):
         parts = [f"{e.get('field') or ''}: {e.get('message', '')}".lstrip(": ")
                  for e in body["errors"] if isinstance(e, dict)]
-        return mask_text("; ".join(parts))
-    return mask_text(str(body or "")[:200])
-
-
-def _header(headers: Any, name: str) -> str | None:
-    if headers is None:
-        return None
-    value = headers.get(name) if hasattr(headers, "get") else None
-    return str(value) if value is not None else None
+        return scrub("; ".join(parts))
+    return scrub(str(body or "")[:200])
 
 
 def wait_hint(headers: Mapping[str, str] | Any, clock: Clock) -> float | None:
     """Seconds SendGrid asked us to wait: Retry-After, else until X-RateLimit-Reset."""
-    after = _header(headers, "Retry-After")
-    if after is not None:
-        try:
-            return max(0.0, float(after))
-        except ValueError:
-            pass
-    reset = _header(headers, "X-RateLimit-Reset")
-    if reset is not None:
-        try:
-            return max(0.0, float(reset) - clock())
-        except ValueError:
-            return None
-    return None
+    return wait_from_headers(headers, reset_epoch="X-RateLimit-Reset", clock=clock)
 
 
 class Api:
@@ -91,7 +72,8 @@ class Api:
         if config.base_url:
             options["host"] = config.base_url.rstrip("/")
         self.sendgrid = SendGridAPIClient(**options)
-        self._retrying = retrying("SendGrid", attempts=config.max_attempts, sleep=sleep)
+        self._retry = RetryPolicy(platform="SendGrid", attempts=config.max_attempts,
+                                  throttle_attempts=config.throttle_attempts, sleep=sleep)
 
     @property
     def host(self) -> str:
@@ -101,10 +83,7 @@ class Api:
     def call(self, method: str, path: str, *, body: Any = None,
              query: Mapping[str, str | int] | None = None) -> tuple[int, Any]:
         """(status, decoded JSON) of `method /v3/<path>`, retried while SendGrid says so."""
-        for attempt in self._retrying:
-            with attempt:
-                return self._once(method, path, body, query)
-        raise AssertionError("unreachable: tenacity re-raises")  # pragma: no cover
+        return self._retry.call(lambda: self._once(method, path, body, query))
 
     def _once(self, method: str, path: str, body: Any,
               query: Mapping[str, str | int] | None) -> tuple[int, Any]:
@@ -118,11 +97,12 @@ class Api:
             status = int(error.status_code)
             decoded = _decode(error.body)
             if status == 429 or status >= 500:
-                raise Retryable(f"SendGrid {status}: {_message(decoded)}", status=status,
+                raise HttpError("SendGrid", "", "", status, _message(decoded) or None,
+                                transient=True,
                                 retry_after=wait_hint(error.headers, self.clock)) from None
             raise SendGridError(status, _message(decoded)) from None
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
                 TimeoutError) as error:
-            raise Retryable("SendGrid could not be reached: "
-                            + unreachable_reason(self.host, error)) from None
+            raise HttpError("SendGrid", "", "", None, unreachable_reason(self.host, error),
+                            transient=True) from None
         return int(response.status_code), _decode(response.body)

@@ -36,7 +36,8 @@ class SendGridConfig(BaseModel):
                                 "contacts are failed and resent next push (the upsert is idempotent).")
     max_connections: int = Field(default=4, ge=1, le=16)
     timeout: float = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=10, ge=1, description="Tries per call on 429/5xx/resets.")
+    max_attempts: int = Field(default=10, ge=1, description="Tries per call on 5xx and resets.")
+    throttle_attempts: int = Field(default=30, ge=1, description="Tries per call on 429.")
 
     @field_validator("field_prefix")
     @classmethod

@@ -42,7 +42,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from clientela.connectors.http import probe as probe_host
 from clientela.destinations.api import (
     Change,
     Done,
@@ -55,6 +54,7 @@ from clientela.destinations.api import (
     skip_reason,
 )
 from clientela.destinations.batching import BatchRejected, chunks, isolate
+from clientela.http.client import probe as probe_host
 from clientela.privacy import mask_text
 from clientela_sendgrid.client import Api, Clock, SendGridError
 from clientela_sendgrid.config import SendGridConfig

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from clientela.connectors import BadRecord, ConnectorError, HttpError, RetryPolicy
+from clientela.http import BadRecord, ConnectorError, HttpError, RetryPolicy
 from clientela_shopify.graphql import GraphQLError, ShopifyGraphQL, user_errors
 from clientela_shopify.queries import BULK_CURRENT, BULK_POLL, BULK_RUN, compact
 

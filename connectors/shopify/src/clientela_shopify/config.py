@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from clientela.connectors import ConnectorConfig
+from clientela.sources.toolkit import ConnectorConfig
 
 API_VERSION = "2025-01"
 """Pinned: Shopify retires a version a year after release, and fields move between them."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from clientela.connectors import ApiClient, ConnectorError, HttpError, scrub
+from clientela.http import ApiClient, ConnectorError, HttpError, scrub
 from clientela_shopify.queries import Operation, compact
 from clientela_shopify.throttle import CostBucket
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-from clientela.connectors import (
+from clientela.sources.toolkit import (
     Mapped,
     MappingError,
     money,

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from clientela.connectors import ConnectorError, Page
+from clientela.http import ConnectorError
+from clientela.sources.toolkit import Page
 from clientela_shopify.graphql import ShopifyGraphQL
 from clientela_shopify.queries import ORDER_LINES, Operation
 

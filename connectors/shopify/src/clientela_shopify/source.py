@@ -19,18 +19,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from clientela.connectors import (
-    ApiClient,
+from clientela.http import ApiClient, make_session
+from clientela.model.entities import Customer, Order, OrderLine
+from clientela.sources.api import SourceBatch, Stream
+from clientela.sources.toolkit import (
     DeclaredSource,
     Page,
     StreamCursor,
     StreamDeclaration,
-    make_session,
     parse_time,
     utc_now,
 )
-from clientela.model.entities import Customer, Order, OrderLine
-from clientela.sources.api import SourceBatch, Stream
 from clientela_shopify.bulk import BulkRunner, reassemble
 from clientela_shopify.config import ShopifyConfig
 from clientela_shopify.graphql import ShopifyGraphQL

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clientela.connectors import Mapped, MappingError, money
+from clientela.sources.toolkit import Mapped, MappingError, money
 from clientela.webhooks.declared import kind_of
 from clientela.webhooks.mappers import EventMapper, EventResult, PayloadEvents, PrivacyRequest
 from clientela.webhooks.spool import SpooledEvent

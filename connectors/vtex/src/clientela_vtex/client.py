@@ -15,8 +15,8 @@ from typing import Any
 
 import requests
 
-from clientela.connectors import ApiClient, HttpError, NoLimiter, make_session, scrub
-from clientela.connectors.ratelimit import RateLimiter
+from clientela.http import ApiClient, HttpError, NoLimiter, make_session, scrub
+from clientela.http.ratelimit import RateLimiter
 from clientela_vtex.config import VtexConfig
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from clientela.connectors import ConnectorConfig
+from clientela.sources.toolkit import ConnectorConfig
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 CUSTOMER_FIELDS = ("id", "userId", "email", "firstName", "lastName", "phone", "homePhone",

@@ -23,14 +23,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from clientela.connectors import (
-    ApiClient,
-    BadRecord,
-    ConnectorError,
-    HttpError,
-    Page,
-    parse_time,
-)
+from clientela.http import ApiClient, BadRecord, ConnectorError, HttpError
+from clientela.sources.toolkit import Page, parse_time
 from clientela_vtex.config import CUSTOMER_FIELDS, VtexConfig
 
 log = logging.getLogger("clientela.connectors.vtex")

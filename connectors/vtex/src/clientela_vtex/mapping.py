@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from clientela.connectors import (
+from clientela.sources.toolkit import (
     Mapped,
     MappingError,
     id_or_none,

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from clientela.connectors import DeclaredSource, StreamDeclaration, parse_time, utc_now
 from clientela.model.entities import Customer, Order, OrderLine
 from clientela.sources.api import Stream
+from clientela.sources.toolkit import DeclaredSource, StreamDeclaration, parse_time, utc_now
 from clientela_vtex.client import build_client
 from clientela_vtex.config import VtexConfig
 from clientela_vtex.listing import CustomerScroll, OrderListing

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from clientela.connectors import ConnectorConfig
+from clientela.sources.toolkit import ConnectorConfig
 
 API_PATH = "/wp-json/wc/v3"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -15,19 +15,17 @@ from typing import Any
 
 from requests.auth import HTTPBasicAuth
 
-from clientela.connectors import (
-    ApiClient,
+from clientela.http import ApiClient, NoLimiter, make_session
+from clientela.model.entities import Customer, Order, OrderLine
+from clientela.sources.api import Stream
+from clientela.sources.toolkit import (
     DeclaredSource,
-    NoLimiter,
     Page,
     StreamDeclaration,
-    make_session,
     page_number_pages,
     parse_time,
     utc_now,
 )
-from clientela.model.entities import Customer, Order, OrderLine
-from clientela.sources.api import Stream
 from clientela_woocommerce.config import WooCommerceConfig
 from clientela_woocommerce.mapping import WooMapper
 

@@ -18,7 +18,7 @@ import requests
 
 from clientela import __version__
 from clientela.channels.sending import Outcome, SendResult
-from clientela.connectors.retry import retry_after_seconds
+from clientela.http.retry import retry_after_seconds
 from clientela.privacy import mask_text
 
 USER_AGENT = f"clientela/{__version__}"

@@ -111,10 +111,9 @@ def _network_errors() -> tuple[type[BaseException], ...]:
     """A service that cannot be reached or keeps failing: exit 1, never 'a bug'."""
     import requests
 
-    from clientela.connectors.errors import ConnectorError
-    from clientela.destinations.batching import Retryable
+    from clientela.http.errors import ConnectorError
 
-    return (ConnectorError, Retryable, requests.RequestException)
+    return (ConnectorError, requests.RequestException)
 
 
 def _bad_input_errors() -> tuple[type[BaseException], ...]:

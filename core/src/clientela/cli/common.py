@@ -151,8 +151,8 @@ _notices = _NoticeHandler(level=logging.WARNING)
 
 def show_connector_notices() -> None:
     """Let a person see why a sync or push is waiting: `Mailchimp answered 503; retrying in 8 s,
-    attempt 3 of 10`. The connectors log these at WARNING (see `clientela.connectors.retry`)."""
-    from clientela.connectors.retry import NOTICE_LOGGER
+    attempt 3 of 10`. The connectors log these at WARNING (see `clientela.http.retry`)."""
+    from clientela.http.retry import NOTICE_LOGGER
 
     logger = logging.getLogger(NOTICE_LOGGER)
     if _notices not in logger.handlers:

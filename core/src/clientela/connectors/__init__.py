@@ -1,94 +1,23 @@
-"""Shared mechanics for store-platform connectors.
+"""The old name of two packages, kept so plugins written against it still import.
 
-A connector builds an `ApiClient` (session, retries, pacing, errors), lists
-its streams as `StreamDeclaration`s over a pager (`page_number_pages`,
-`link_header_pages`) and a mapper, and returns a `DeclaredSource`. Cursors
-with a lookback window, deduplication of re-read records, resumable
-windows and quarantine of unmappable records come with it.
+`clientela.connectors` held both the HTTP stack and the source toolkit, while the
+top-level `connectors/` holds every platform, sources and destinations alike. They
+are now `clientela.http` (calling a platform: client, retries, errors, pacing) and
+`clientela.sources.toolkit` (declaring a source's streams, pages, cursors, mapping).
+Import from those; this alias goes in the next minor release.
 """
 
 from __future__ import annotations
 
-from clientela.connectors.config import ConnectorConfig
-from clientela.connectors.cursor import (
-    DEFAULT_LOOKBACK,
-    Deduplicator,
-    StreamCursor,
-    Window,
-    parse_time,
-    utc_now,
-)
-from clientela.connectors.declare import DeclaredSource, PageFetcher, StreamDeclaration
-from clientela.connectors.errors import ConnectorError, HttpError, error_detail, scrub
-from clientela.connectors.http import DEFAULT_USER_AGENT, ApiClient, make_session
-from clientela.connectors.jsonbody import BadRecord, salvage_array, split_array
-from clientela.connectors.mapping import (
-    Mapped,
-    MappingError,
-    id_or_none,
-    money,
-    optional_timestamp,
-    rejection,
-    required,
-    text_or_none,
-    timestamp,
-)
-from clientela.connectors.pagination import (
-    Page,
-    chained_pages,
-    link_header_pages,
-    page_number_pages,
-)
-from clientela.connectors.ratelimit import (
-    BucketLimiter,
-    BucketReading,
-    NoLimiter,
-    RateLimiter,
-    call_limit_header,
-    leaky_bucket_headers,
-)
-from clientela.connectors.retry import RetryPolicy, retry_after_seconds
+import sys
 
-__all__ = [
-    "DEFAULT_LOOKBACK",
-    "DEFAULT_USER_AGENT",
-    "ApiClient",
-    "BadRecord",
-    "BucketLimiter",
-    "BucketReading",
-    "ConnectorConfig",
-    "ConnectorError",
-    "DeclaredSource",
-    "Deduplicator",
-    "HttpError",
-    "Mapped",
-    "MappingError",
-    "NoLimiter",
-    "Page",
-    "PageFetcher",
-    "RateLimiter",
-    "RetryPolicy",
-    "StreamCursor",
-    "StreamDeclaration",
-    "Window",
-    "call_limit_header",
-    "chained_pages",
-    "error_detail",
-    "id_or_none",
-    "leaky_bucket_headers",
-    "link_header_pages",
-    "make_session",
-    "money",
-    "optional_timestamp",
-    "page_number_pages",
-    "parse_time",
-    "rejection",
-    "required",
-    "retry_after_seconds",
-    "salvage_array",
-    "scrub",
-    "split_array",
-    "text_or_none",
-    "timestamp",
-    "utc_now",
-]
+from clientela.http import *  # noqa: F403
+from clientela.http import client, errors, jsonbody, ratelimit, retry
+from clientela.sources.toolkit import *  # noqa: F403
+from clientela.sources.toolkit import config, cursor, declare, mapping, pagination
+
+_MOVED = {"http": client, "errors": errors, "jsonbody": jsonbody, "ratelimit": ratelimit,
+          "retry": retry, "config": config, "cursor": cursor, "declare": declare,
+          "mapping": mapping, "pagination": pagination}
+for _name, _module in _MOVED.items():
+    sys.modules[f"{__name__}.{_name}"] = _module

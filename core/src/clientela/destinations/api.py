@@ -211,7 +211,7 @@ class Reconciles(Protocol):
 class Probes(Protocol):
     """A destination that can check within seconds that its API's host answers: a dry run
     calls `probe` first, so an unreachable host is named at once instead of after minutes
-    of retries (`clientela.connectors.http.probe` does the checking)."""
+    of retries (`clientela.http.client.probe` does the checking)."""
 
     def probe(self) -> None:
         """Raise an error naming the host and why when it cannot be reached."""

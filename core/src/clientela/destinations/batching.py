@@ -1,4 +1,7 @@
-"""Batching helpers every destination shares: chunks, retries, and isolating bad rows.
+"""Batching helpers every destination shares: chunks, one-at-a-time sending, isolating bad rows.
+
+Retrying a call is not done here: every connector, source or destination, retries
+through `clientela.http.RetryPolicy` and fails with `clientela.http.HttpError`.
 
 A batch endpoint that rejects a whole request because of one bad row would
 otherwise block hundreds of good contacts; `isolate` halves the batch until
@@ -8,18 +11,9 @@ bad row, and the good rows still land in this run.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-)
-
-from clientela.connectors.retry import announce_retry
 from clientela.destinations.api import Change, Done, Outcome
 
 T = TypeVar("T")
@@ -31,48 +25,9 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start:start + size]
 
 
-class Retryable(Exception):
-    """Raised by a destination for a call worth repeating (429, 5xx, connection reset).
-    `status` is the HTTP status (None when the host could not be reached): the retry notice
-    says "Mailchimp answered 503"; without one, the message is shown as it is, so it should
-    start with the platform's name and name the host."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None,
-                 status: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.status = status
-
-
 class BatchRejected(Exception):
     """The whole request was refused for its content (a 4xx other than 429): splitting the
     batch can isolate the row at fault."""
-
-
-def backoff(base: float = 0.5, cap: float = 30.0) -> Callable[[RetryCallState], float]:
-    """Exponential wait, or the server's Retry-After when it gave one (never below it)."""
-    def wait(state: RetryCallState) -> float:
-        exponential = min(cap, base * 2 ** (state.attempt_number - 1))
-        error = state.outcome.exception() if state.outcome is not None else None
-        hinted = error.retry_after if isinstance(error, Retryable) else None
-        return float(max(exponential, hinted or 0.0))
-
-    return wait
-
-
-def retrying(platform: str, *, attempts: int = 10, sleep: Callable[[float], None] = time.sleep,
-             base: float = 0.5, cap: float = 30.0) -> Retrying:
-    """A tenacity policy for `Retryable` errors; pass `sleep` to test without waiting. Each
-    wait is announced ("Mailchimp answered 429; retrying in 8 s, attempt 3 of 10"), at WARNING
-    when it is long enough for a person to wonder, which the CLI shows."""
-    return Retrying(
-        retry=retry_if_exception(lambda error: isinstance(error, Retryable)),
-        wait=backoff(base, cap),
-        stop=stop_after_attempt(attempts),
-        sleep=sleep,
-        before_sleep=announce_retry(platform, attempts),
-        reraise=True,
-    )
 
 
 def isolate(rows: Sequence[T], send: Callable[[Sequence[T]], R],

@@ -9,6 +9,7 @@ every request, so tests can count calls exactly.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -274,6 +275,50 @@ def render_list(items: list[tuple[str, Any]], malformed: set[str]) -> str:
                 text = text[:-1] + ', "weight": 12,50}'
         parts.append(text)
     return "[" + ", ".join(parts) + "]"
+
+
+WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+@dataclass(frozen=True)
+class Call:
+    """A request as a recording fake keeps it: with its body and the status it was given."""
+
+    method: str
+    path: str
+    body: Any
+    status: int
+    """0 for a connection reset."""
+
+
+class RecordingFake(FakeServer):
+    """A `FakeServer` that keeps every call with its body, for tests that check what was
+    sent (a destination's writes), not only how many requests came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[Call] = []
+
+    def dispatch(self, request: Request) -> Reply | None:
+        reply = super().dispatch(request)
+        with self.lock:
+            self.calls.append(Call(request.method, request.path, request.body,
+                                   reply.status if reply is not None else 0))
+        return reply
+
+    def writes(self, pattern: str | None = None, *, status: int | None = None) -> list[Call]:
+        """Write calls the server accepted (2xx), or answered with `status`; `pattern` is a
+        regular expression searched in the path."""
+        with self.lock:
+            return [c for c in self.calls if c.method in WRITES
+                    and (c.status < 300 if status is None else c.status == status)
+                    and (pattern is None or re.search(pattern, c.path))]
+
+    def reset_calls(self) -> None:
+        """Forget the calls and the request log (between two runs of one test)."""
+        with self.lock:
+            self.calls.clear()
+            self.log.clear()
 
 
 class VirtualClock:

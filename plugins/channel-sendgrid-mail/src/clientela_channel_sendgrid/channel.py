@@ -23,6 +23,7 @@ from clientela.channels import (
     WebhookRequest,
 )
 from clientela.channels.providers import ErrorClasses
+from clientela.http import wait_from_headers
 from clientela.privacy import mask_text
 
 API = "https://api.sendgrid.com"
@@ -90,15 +91,8 @@ class SendGridMailSender:
         except HTTPError as error:
             status = int(error.status_code)
             outcome = ERRORS.classify(status, None)
-            wait = None
-            if status == 429:
-                headers = error.headers or {}
-                value = headers.get("Retry-After") if hasattr(headers, "get") else None
-                reset = headers.get("X-RateLimit-Reset") if hasattr(headers, "get") else None
-                if value:
-                    wait = float(value)
-                elif reset:
-                    wait = max(0.0, float(reset) - time.time())
+            wait = wait_from_headers(error.headers, reset_epoch="X-RateLimit-Reset") \
+                if status == 429 else None
             return SendResult(outcome, code=str(status),
                               detail=mask_text(_message(_decode(error.body)) or "")[:200] or None,
                               retry_after=wait)

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from clientela.connectors.cursor import DEFAULT_LOOKBACK, Now, StreamCursor, utc_now
-from clientela.connectors.http import ApiClient
-from clientela.connectors.jsonbody import BadRecord
-from clientela.connectors.mapping import Mapped, reject_bad_record, reject_error, rejection
-from clientela.connectors.pagination import Page
+from clientela.http.client import ApiClient
+from clientela.http.jsonbody import BadRecord
 from clientela.model.validation import Rejection
 from clientela.sources.api import SourceBatch, Stream
+from clientela.sources.toolkit.cursor import DEFAULT_LOOKBACK, Now, StreamCursor, utc_now
+from clientela.sources.toolkit.mapping import Mapped, reject_bad_record, reject_error, rejection
+from clientela.sources.toolkit.pagination import Page
 
 PageFetcher = Callable[[datetime | None, Any], Iterator[Page]]
 """(since, resume) -> pages: since is None for a first or full sync, resume None from the start."""

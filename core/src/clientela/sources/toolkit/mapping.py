@@ -15,9 +15,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from clientela.connectors.cursor import parse_time
-from clientela.connectors.jsonbody import BadRecord
+from clientela.http.jsonbody import BadRecord
 from clientela.model.validation import FieldProblem, Rejection
+from clientela.sources.toolkit.cursor import parse_time
 
 _MISSING_HINT = "a value is required"
 

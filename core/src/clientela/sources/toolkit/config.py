@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from clientela.connectors.retry import RetryPolicy
+from clientela.http.retry import RetryPolicy
 
 
 class ConnectorConfig(BaseModel):

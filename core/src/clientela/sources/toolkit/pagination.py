@@ -15,8 +15,8 @@ from typing import Any
 
 import requests
 
-from clientela.connectors.errors import ConnectorError, HttpError
-from clientela.connectors.http import ApiClient, Params
+from clientela.http.client import ApiClient, Params
+from clientela.http.errors import ConnectorError, HttpError
 
 ItemsOf = Callable[[Any], list[Any]]
 EndOn = Callable[[HttpError], bool]

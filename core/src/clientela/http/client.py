@@ -17,10 +17,10 @@ import requests
 from requests.auth import AuthBase
 
 from clientela import __version__
-from clientela.connectors.errors import ConnectorError, HttpError, error_detail, scrub
-from clientela.connectors.jsonbody import UnsplittableBody, salvage_array
-from clientela.connectors.ratelimit import NoLimiter, RateLimiter
-from clientela.connectors.retry import RetryPolicy, ThrottleWait, retry_after_seconds
+from clientela.http.errors import ConnectorError, HttpError, error_detail, scrub
+from clientela.http.jsonbody import UnsplittableBody, salvage_array
+from clientela.http.ratelimit import NoLimiter, RateLimiter
+from clientela.http.retry import RetryPolicy, ThrottleWait, retry_after_seconds
 
 DEFAULT_USER_AGENT = f"clientela/{__version__} (+https://github.com/clientela/clientela)"
 
@@ -74,7 +74,7 @@ def probe(platform: str, url: str, *, timeout: float | None = None) -> None:
     """Check within seconds that `url`'s host answers (DNS, TCP and, for https, TLS), or
     raise an `HttpError` naming the host and why. For a `--dry-run`, which must not spend
     minutes retrying a service it cannot reach: call it before the first request."""
-    from clientela.connectors.retry import PROBE_TIMEOUT
+    from clientela.http.retry import PROBE_TIMEOUT
 
     wait = PROBE_TIMEOUT[0] if timeout is None else timeout
     try:

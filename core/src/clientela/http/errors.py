@@ -62,7 +62,10 @@ class ConnectorError(RuntimeError):
 
 
 class HttpError(ConnectorError):
-    """A call that failed for good (after any retries), or one that must not be retried."""
+    """A call that failed for good (after any retries), or one that must not be retried: the
+    one error type of every connector's HTTP calls, whether through `ApiClient` or an
+    official SDK (which translates its own exceptions into this one). `transient` says
+    whether `RetryPolicy` retries it; `retry_after` is the wait the platform asked for."""
 
     def __init__(
         self,
@@ -85,7 +88,8 @@ class HttpError(ConnectorError):
         self.retry_after = retry_after
         self._transient = transient
         what = f"answered {status}" if status is not None else "could not be reached"
-        message = f"{platform}: {method} {path} {what}"
+        # an SDK call does not always tell its method and path: then the platform alone
+        message = f"{platform}: {method} {path} {what}" if method else f"{platform} {what}"
         if code:
             message += f" [{code}]"
         if detail:

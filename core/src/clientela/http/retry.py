@@ -1,4 +1,4 @@
-"""When and how long to retry a call, on tenacity.
+"""When and how long to retry a call, on tenacity: the one retry policy of every connector.
 
 Server errors, timeouts, connection resets and garbled bodies are retried
 with exponential backoff and full jitter, so many clients that failed
@@ -6,6 +6,11 @@ together do not come back together. A 429 is retried after the time the
 platform asked for (Retry-After, or its bucket headers through a pluggable
 wait) and has its own, larger budget: a throttled sync is slow, not broken.
 Any other 4xx fails at once: asking again will not change the answer.
+
+Sources and API-based destinations get it through `ApiClient`; a destination on an
+official SDK that cannot take an injected policy wraps each SDK call in
+`RetryPolicy.call`, raising `HttpError` (transient for 429, 5xx and resets) from the
+SDK's own exceptions.
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
-from clientela.connectors.errors import HttpError
+from clientela.http.errors import HttpError
 
 NOTICE_LOGGER = "clientela.connectors"
 """Retries are logged here; a wait of NOTICE_SECONDS or more at WARNING, which the CLI shows."""
@@ -39,21 +44,45 @@ ThrottleWait = Callable[[requests.Response], float | None]
 
 def retry_after_seconds(response: requests.Response) -> float | None:
     """The standard Retry-After header: delta-seconds (fractions tolerated) or an HTTP-date."""
-    value = response.headers.get("Retry-After")
-    if not value:
+    return wait_from_headers(response.headers)
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers or not hasattr(headers, "items"):
         return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    for key, value in headers.items():
+        if str(key).lower() == name.lower():
+            return str(value).strip() or None
+    return None
+
+
+def wait_from_headers(headers: Any, *, reset_epoch: str | None = None,
+                      clock: Callable[[], float] = time.time) -> float | None:
+    """Seconds a 429's headers ask to wait, from any mapping of headers (a requests
+    response's, or what an SDK hands back): `Retry-After` (delta-seconds or an HTTP-date),
+    else, when named, a header holding the epoch second the limit resets at
+    (`X-RateLimit-Reset`) minus `clock()`. None when they say nothing."""
+    value = _header(headers, "Retry-After")
+    if value is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    reset = _header(headers, reset_epoch) if reset_epoch else None
+    if reset is not None:
+        try:
+            return max(0.0, float(reset) - clock())
+        except ValueError:
+            return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -122,6 +151,8 @@ def what_happened(platform: str, error: BaseException | None) -> str:
     if isinstance(error, HttpError):
         if error.status is not None:
             return f"{error.platform} answered {error.status}"
+        if not error.method:  # an SDK call: the message is already "X could not be reached: why"
+            return str(error)
         reason = f" ({error.detail})" if error.detail else ""
         return f"{error.platform} could not be reached{reason}"
     status = getattr(error, "status", None) or getattr(error, "status_code", None)
