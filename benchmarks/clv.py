@@ -45,8 +45,8 @@ from clv_models import (
 )
 
 from clientela import clv
-from clientela.clv_engine.summary import CustomerSummary, fetch_summary
-from clientela.clv_engine.synthetic import simulated_orders_table, write_orders
+from clientela.clv.engine.summary import CustomerSummary, fetch_summary
+from clientela.clv.engine.synthetic import simulated_orders_table, write_orders
 from clientela.kpi.context import MetricContext, TableCache
 from clientela.kpi.periods import Period
 from clientela.store import Store

@@ -1,6 +1,6 @@
 """The summaries a CLV series is built from equal the engine's one-instant summary.
 
-`clientela.clv_engine.series` computes the (x, t_x, T, m) summary as of each
+`clientela.clv.engine.series` computes the (x, t_x, T, m) summary as of each
 period's end from one fetch of purchase days; `fetch_summary` runs the query
 for one instant. The metric relies on the two being identical, array for array
 and customer for customer, so a fit sees the same input either way.
@@ -13,10 +13,10 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from clv_engine_support import CDNOW_CALIBRATION_END, context
+from clv_store_support import CDNOW_CALIBRATION_END, context
 
-from clientela.clv_engine.series import aligned, fetch_purchase_days, summaries
-from clientela.clv_engine.summary import CustomerSummary, fetch_summary
+from clientela.clv.engine.series import aligned, fetch_purchase_days, summaries
+from clientela.clv.engine.summary import CustomerSummary, fetch_summary
 from clientela.demo import generate, load
 from clientela.kpi import compute
 from clientela.kpi.periods import buckets, zone

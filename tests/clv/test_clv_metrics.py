@@ -16,7 +16,7 @@ import pytest
 from _clv_reference import summary_from_orders
 
 from clientela import clv
-from clientela.clv_engine.synthetic import orders_table, write_orders
+from clientela.clv.engine.synthetic import orders_table, write_orders
 from clientela.kpi import KpiError, compute
 from clientela.kpi.errors import MissingDataError
 from clientela.metrics.catalog import builtin_metrics

@@ -1,7 +1,7 @@
-"""Helpers the CLV engine tests share.
+"""Helpers the CLV engine tests share: the CDNOW periods and a metric context on a store.
 
-A module of its own (not conftest.py): two test folders each have a conftest,
-and `from conftest import ...` would find whichever was imported first.
+A module of its own, not conftest.py: `from conftest import ...` would find
+whichever test folder's conftest was imported first.
 """
 
 from __future__ import annotations
