@@ -8,7 +8,7 @@ spend is positive, and predictions for every customer of the summary.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from clientela import clv
 from clientela.clv.engine.summary import CustomerSummary, periods_per_month
-from clientela.clv.models.fit import ModelFit
+from clientela.clv.models.fit import ModelFit, WarmStart
 from clientela.clv.models.inputs import RfmSummary
 
 PurchaseModel = Literal["bgnbd", "paretonbd"]
@@ -27,7 +27,7 @@ FloatArray = NDArray[np.float64]
 
 
 def fit_purchases(summary: RfmSummary, model: str = "bgnbd", *,
-                  start: Mapping[str, float] | None = None) -> ModelFit:
+                  start: WarmStart = None) -> ModelFit:
     """BG/NBD or Pareto/NBD, named the way the CLI and the metric parameters name them;
     `start` is a warm start (parameters of a fit on similar data)."""
     if model == "bgnbd":
@@ -37,7 +37,7 @@ def fit_purchases(summary: RfmSummary, model: str = "bgnbd", *,
     raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
 
 
-def fit_spend(summary: RfmSummary, *, start: Mapping[str, float] | None = None) -> ModelFit:
+def fit_spend(summary: RfmSummary, *, start: WarmStart = None) -> ModelFit:
     """Gamma-Gamma on repeat buyers with a positive mean spend (`start`: a warm start).
 
     A repeat buyer whose repeat purchases were fully discounted or refunded

@@ -12,7 +12,6 @@ evaluated here in log space, with its analytic gradient.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +19,12 @@ from numpy.typing import NDArray
 from scipy.special import betaln, digamma, gammaln
 
 from clientela.clv.models._sums import wsum
-from clientela.clv.models.fit import ModelFit, maximise_likelihood, require_repeat_buyers
+from clientela.clv.models.fit import (
+    ModelFit,
+    WarmStart,
+    maximise_likelihood,
+    require_repeat_buyers,
+)
 from clientela.clv.models.inputs import RfmSummary, collapse, small_unique
 
 FloatArray = NDArray[np.float64]
@@ -155,7 +159,7 @@ def _starts(rows: _Rows) -> list[list[float]]:
 
 
 def fit_bgnbd(summary: RfmSummary, *, strict: bool = True,
-              start: Mapping[str, float] | None = None) -> ModelFit:
+              start: WarmStart = None) -> ModelFit:
     """Maximum-likelihood BG/NBD parameters (r, alpha, a, b) for a customer summary.
 
     Identical customers are collapsed first, so the cost grows with the number

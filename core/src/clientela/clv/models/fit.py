@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,6 +45,12 @@ class ModelFit:
     with the literature directly. Standard errors come from the inverse Hessian
     of the log-likelihood (delta method from the log-parameters).
     ``converged`` is only False for a fit made with ``strict=False``.
+    ``curvature`` is the Hessian of the mean negative log-likelihood per
+    customer in log-parameters at the optimum (None when the fit failed): what
+    the standard errors come from, and what a warm start on similar data
+    takes its Newton steps with. ``evaluations`` counts the likelihood
+    evaluations (passes over the customers) the fit took; ``iterations`` are
+    L-BFGS-B's, 0 when a warm start made it unnecessary.
     """
 
     model: ModelName
@@ -56,6 +62,8 @@ class ModelFit:
     converged: bool
     iterations: int
     message: str = field(default="")
+    curvature: tuple[tuple[float, ...], ...] | None = field(default=None, repr=False)
+    evaluations: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """Plain types only, so the fit can be reported with the metric as JSON."""
@@ -68,6 +76,7 @@ class ModelFit:
             "n_rows": self.n_rows,
             "converged": self.converged,
             "iterations": self.iterations,
+            "evaluations": self.evaluations,
             "message": self.message,
         }
 
@@ -94,24 +103,19 @@ def _value_and_gradient(fun: Objective, theta: FloatArray) -> tuple[float, Float
 
 
 def _hessian(fun: Objective, theta: FloatArray, analytic_gradient: bool) -> FloatArray:
-    """Differences of the gradient around the optimum.
+    """Central differences of the gradient around the optimum.
 
-    An analytic gradient is exact to rounding, so one-sided steps of 1e-6 are
-    accurate to about a millionth and cost one pass over the customers per
-    parameter instead of two; a numerical gradient is itself a difference and
-    needs central steps of 1e-3 to stay clear of its rounding.
+    The step balances the two errors of a difference: truncation, which grows
+    with the step's square, and the rounding of the gradient (the per-customer
+    mean of terms that cancel), which grows as the step shrinks. An analytic
+    gradient is exact to rounding, so steps of 1e-4 keep both near 1e-8
+    relative: the standard errors then do not move with the last digits of
+    the optimum (a warm and a cold fit agree on them); a numerical gradient is
+    itself a difference and needs steps of 1e-3 to stay clear of its rounding.
     """
+    step = 1e-4 if analytic_gradient else 1e-3
     k = theta.shape[0]
     hessian = np.empty((k, k))
-    if analytic_gradient:
-        step = 1e-6
-        at_optimum = _value_and_gradient(fun, theta)[1]
-        for j in range(k):
-            up = theta.copy()
-            up[j] += step
-            hessian[:, j] = (_value_and_gradient(fun, up)[1] - at_optimum) / step
-        return 0.5 * (hessian + hessian.T)
-    step = 1e-3
     for j in range(k):
         up = theta.copy()
         down = theta.copy()
@@ -123,24 +127,29 @@ def _hessian(fun: Objective, theta: FloatArray, analytic_gradient: bool) -> Floa
     return 0.5 * (hessian + hessian.T)
 
 
-def _remembered(objective: Objective) -> Objective:
+class _Remembered:
     """The objective, answering again from memory at points already evaluated.
 
     The optimiser's answer is a point it has evaluated, and the convergence
     check and the final value ask for it again; each repeat is a full pass
-    over the customers.
+    over the customers. `evaluations` counts the passes actually made.
     """
-    seen: dict[bytes, tuple[float, FloatArray | None]] = {}
 
-    def evaluate(theta: FloatArray) -> tuple[float, FloatArray | None]:
+    def __init__(self, objective: Objective) -> None:
+        self._objective = objective
+        self._seen: dict[bytes, tuple[float, FloatArray | None]] = {}
+
+    @property
+    def evaluations(self) -> int:
+        return len(self._seen)
+
+    def __call__(self, theta: FloatArray) -> tuple[float, FloatArray | None]:
         key = np.asarray(theta, dtype=np.float64).tobytes()
-        if key not in seen:
-            value, grad = objective(theta)
-            seen[key] = (value, None if grad is None else grad.copy())
-        value, grad = seen[key]
+        if key not in self._seen:
+            value, grad = self._objective(theta)
+            self._seen[key] = (value, None if grad is None else grad.copy())
+        value, grad = self._seen[key]
         return value, None if grad is None else grad.copy()
-
-    return evaluate
 
 
 def _newton_polish(
@@ -163,6 +172,44 @@ def _newton_polish(
             break
         theta, value, grad = candidate, new_value, new_grad
     return theta, value
+
+
+def _approximate_newton(fun: Objective, theta: FloatArray, matrix: FloatArray,
+                        max_steps: int = 40) -> FloatArray:
+    """Newton steps with an approximate Hessian (a previous fit's), to the maximum's rounding.
+
+    Each step removes a share of the gradient rather than squaring it. Far from
+    the maximum a step is halved until the value falls (a start a month of data
+    away may overshoot); near it (gradient below L-BFGS-B's tolerance) a step
+    must halve the gradient, and the first that does not marks the rounding
+    floor, where the steps stop.
+    """
+    value, grad = _value_and_gradient(fun, theta)
+    for _ in range(max_steps):
+        size = float(np.max(np.abs(grad)))
+        if size < 1e-12:
+            break
+        direction = -np.linalg.solve(matrix, grad)
+        slope = float(grad @ direction)
+        if not slope < 0:
+            break
+        if size < _OPTIMISER_GRADIENT:  # near: a full step, kept only if it halves
+            candidate = np.clip(theta + direction, -_LOG_BOUND, _LOG_BOUND)
+            new_value, new_grad = _value_and_gradient(fun, candidate)
+            if not np.max(np.abs(new_grad)) < 0.5 * size or new_value > value + 1e-12:
+                break
+        else:
+            step = 1.0
+            for _ in range(12):
+                candidate = np.clip(theta + step * direction, -_LOG_BOUND, _LOG_BOUND)
+                new_value, new_grad = _value_and_gradient(fun, candidate)
+                if new_value <= value + 1e-4 * step * slope:
+                    break
+                step *= 0.5
+            else:
+                break
+        theta, value, grad = candidate, new_value, new_grad
+    return theta
 
 
 def _looks_converged(fun: Objective, theta: FloatArray) -> bool:
@@ -216,6 +263,10 @@ def _one_blas_thread() -> Iterator[None]:
         put(before)
 
 
+WarmStart = ModelFit | Mapping[str, float] | None
+"""A previous fit (its parameters and curvature), or parameters by name, or nothing."""
+
+
 def maximise_likelihood(
     model: ModelName,
     names: Sequence[str],
@@ -227,19 +278,94 @@ def maximise_likelihood(
     analytic_gradient: bool,
     strict: bool,
     max_iterations: int = 2000,
-    warm_start: Mapping[str, float] | None = None,
+    warm_start: WarmStart = None,
 ) -> ModelFit:
     """Minimise the mean negative log-likelihood over log-parameters.
 
-    Later starts are tried only when the first does not reach a maximum inside
-    the parameter box (a poor first guess near a flat region); the best wins.
-    A `warm_start` (parameters by name) goes before `starts`, which remain the
-    fallbacks. The objective is a per-customer mean so that tolerances mean the
-    same at a thousand customers as at a million.
+    Cold, L-BFGS-B runs from `starts`; later starts are tried only when the
+    first does not reach a maximum inside the parameter box (a poor first
+    guess near a flat region); the best wins. Whatever the path, the end is
+    the same: Newton steps with the Hessian polish the point to rounding
+    (`_newton_polish`), and the standard errors come from the Hessian at that
+    polished point, so the answer does not depend on where the optimiser
+    started, up to rounding.
+
+    A `warm_start` that is a fit of the same model on similar data (last
+    month's customers) starts at its optimum and takes Newton steps with its
+    Hessian (`_warm_newton`): a few passes over the customers instead of the
+    dozens L-BFGS-B needs without curvature. When they do not get close, or
+    the warm start is only parameters, L-BFGS-B runs from those parameters,
+    then from `starts`. The objective is a per-customer mean so that
+    tolerances mean the same at a thousand customers as at a million.
     """
-    objective = _remembered(objective)
+    objective = _Remembered(objective)
+    settled = None
+    if isinstance(warm_start, ModelFit) and warm_start.model == model \
+            and warm_start.curvature is not None and _warm(names, warm_start):
+        theta = np.log([warm_start.params[name] for name in names])
+        settled = _settle(objective, theta, np.asarray(warm_start.curvature), analytic_gradient)
+        if settled is not None:
+            iterations, message = 0, "warm start: Newton steps from the previous fit"
+    if settled is None:
+        best = _lbfgsb(objective, names, [*_warm(names, warm_start), *starts], max_iterations)
+        theta, iterations = np.asarray(best.x, dtype=np.float64), int(best.nit)
+        message = str(best.message)
+        settled = _settle(objective, theta, None, analytic_gradient, require=False)
+    theta, hessian = settled if settled is not None else (theta, None)
+    value, grad = _value_and_gradient(objective, theta)
+    problems: list[str] = []
+    if not np.isfinite(value) or value >= 1e99:
+        problems.append("the log-likelihood is not finite at any parameter value tried")
+    gradient_ok = bool(np.max(np.abs(grad)) < _GRADIENT_TOLERANCE)
+    if not gradient_ok:
+        problems.append(
+            f"the optimiser stopped before the maximum ({message}; "
+            f"largest gradient {np.max(np.abs(grad)):.2g})"
+        )
+    at_bound = [n for n, t in zip(names, theta, strict=True) if abs(t) > _LOG_BOUND - 1e-3]
+    if at_bound:
+        problems.append(
+            f"parameter(s) {', '.join(at_bound)} ran off to 0 or infinity, so the data "
+            "cannot identify them"
+        )
+    covariance_log = np.full((len(names), len(names)), np.nan)
+    curvature = None
+    if not problems and hessian is None:
+        problems.append("the likelihood is flat or saddle-shaped at the optimum, so the data "
+                        "cannot identify all parameters")
+    if not problems and hessian is not None:
+        covariance_log = np.linalg.inv(hessian * n_customers)
+        curvature = tuple(tuple(float(v) for v in row) for row in hessian)
+    params = np.exp(theta)
+    if problems and strict:
+        raise ClvFitError(
+            f"{model} fit failed on {n_customers:.0f} customers: "
+            + "; ".join(problems)
+            + ". Try a longer calibration period, more customers with repeat purchases, "
+            "or a coarser time unit."
+        )
+    standard_errors = params * np.sqrt(np.diag(covariance_log))
+    return ModelFit(
+        model=model,
+        params={n: float(v) for n, v in zip(names, params, strict=True)},
+        standard_errors={n: float(v) for n, v in zip(names, standard_errors, strict=True)},
+        log_likelihood=float(-value * n_customers),
+        n_customers=round(n_customers),
+        n_rows=n_rows,
+        converged=not problems,
+        iterations=iterations,
+        message="; ".join(problems) if problems else message,
+        curvature=curvature,
+        evaluations=objective.evaluations,
+    )
+
+
+def _lbfgsb(objective: Objective, names: Sequence[str], starts: Sequence[Sequence[float]],
+            max_iterations: int) -> Any:
+    """L-BFGS-B from each start in turn until one reaches a maximum inside the box; the
+    best result found (scipy's OptimizeResult)."""
     best = None
-    for start in [*_warm(names, warm_start), *starts]:
+    for start in starts:
         theta0 = np.log(np.asarray(start, dtype=np.float64))
         with _one_blas_thread():
             result = minimize(
@@ -260,60 +386,49 @@ def maximise_likelihood(
         if _looks_converged(objective, np.asarray(result.x, dtype=np.float64)):
             break  # later starts are fallbacks for when this one fails
     assert best is not None
-    theta = np.asarray(best.x, dtype=np.float64)
-    value, grad = _value_and_gradient(objective, theta)
-    problems: list[str] = []
-    if not np.isfinite(value) or value >= 1e99:
-        problems.append("the log-likelihood is not finite at any parameter value tried")
-    gradient_ok = bool(np.max(np.abs(grad)) < _GRADIENT_TOLERANCE)
-    if not gradient_ok:
-        problems.append(
-            f"the optimiser stopped before the maximum ({best.message}; "
-            f"largest gradient {np.max(np.abs(grad)):.2g})"
-        )
-    at_bound = [n for n, t in zip(names, theta, strict=True) if abs(t) > _LOG_BOUND - 1e-3]
-    if at_bound:
-        problems.append(
-            f"parameter(s) {', '.join(at_bound)} ran off to 0 or infinity, so the data "
-            "cannot identify them"
-        )
-    covariance_log = np.full((len(names), len(names)), np.nan)
-    if not problems:
-        hessian = _hessian(objective, theta, analytic_gradient) * n_customers
-        eigenvalues = np.linalg.eigvalsh(hessian)
-        if eigenvalues.min() <= 0 or not np.all(np.isfinite(eigenvalues)):
-            problems.append(
-                "the likelihood is flat or saddle-shaped at the optimum, so the data "
-                "cannot identify all parameters"
-            )
-        else:
-            covariance_log = np.linalg.inv(hessian)
-            theta, value = _newton_polish(objective, theta, hessian / n_customers)
-    params = np.exp(theta)
-    if problems and strict:
-        raise ClvFitError(
-            f"{model} fit failed on {n_customers:.0f} customers: "
-            + "; ".join(problems)
-            + ". Try a longer calibration period, more customers with repeat purchases, "
-            "or a coarser time unit."
-        )
-    standard_errors = params * np.sqrt(np.diag(covariance_log))
-    return ModelFit(
-        model=model,
-        params={n: float(v) for n, v in zip(names, params, strict=True)},
-        standard_errors={n: float(v) for n, v in zip(names, standard_errors, strict=True)},
-        log_likelihood=float(-value * n_customers),
-        n_customers=round(n_customers),
-        n_rows=n_rows,
-        converged=not problems,
-        iterations=int(best.nit),
-        message="; ".join(problems) if problems else str(best.message),
-    )
+    return best
 
 
-def _warm(names: Sequence[str], params: Mapping[str, float] | None) -> list[list[float]]:
-    """The warm start as a starting point, when it names every parameter with a usable
-    value (positive, finite, inside the box); none otherwise."""
+_MOVED = 1e-7
+"""A polish that moves the point by more than this (in log-parameters) recomputes the
+Hessian where it ended, so the standard errors belong to the answer's point."""
+
+
+def _settle(fun: Objective, theta: FloatArray, matrix: FloatArray | None,
+            analytic_gradient: bool, *, require: bool = True
+            ) -> tuple[FloatArray, FloatArray | None] | None:
+    """From a point near the maximum to the maximum itself, and the Hessian there.
+
+    Newton steps with an approximate Hessian (`matrix`, a previous fit's, when there is
+    one) remove most of the gradient at each pass; the exact Hessian then polishes the
+    point to rounding, and is recomputed if that moved it noticeably. The result does
+    not depend on the point or matrix it started from, up to rounding. With
+    `require`, returns None unless the approximate steps reach L-BFGS-B's gradient
+    tolerance (a warm start too far away: the caller falls back to L-BFGS-B); the
+    Hessian is None where the likelihood is not strictly concave (flat or saddle).
+    """
+    if matrix is not None and bool(np.all(np.isfinite(matrix))) \
+            and bool(np.all(np.linalg.eigvalsh(0.5 * (matrix + matrix.T)) > 0)):
+        theta = _approximate_newton(fun, theta, matrix)
+    if require:
+        value, grad = _value_and_gradient(fun, theta)
+        inside = bool(np.all(np.abs(theta) < _LOG_BOUND - 1e-3))
+        if not (value < 1e99 and inside and np.max(np.abs(grad)) < _OPTIMISER_GRADIENT):
+            return None
+    hessian = _hessian(fun, theta, analytic_gradient)
+    if not bool(np.all(np.isfinite(hessian))) or np.linalg.eigvalsh(hessian).min() <= 0:
+        return theta, None
+    polished, _ = _newton_polish(fun, theta, hessian)
+    if np.max(np.abs(polished - theta)) > _MOVED:
+        hessian = _hessian(fun, polished, analytic_gradient)
+    return polished, hessian
+
+
+def _warm(names: Sequence[str], params: WarmStart) -> list[list[float]]:
+    """The warm start's parameters as a starting point, when it names every parameter
+    with a usable value (positive, finite, inside the box); none otherwise."""
+    if isinstance(params, ModelFit):
+        params = params.params
     if params is None:
         return []
     try:

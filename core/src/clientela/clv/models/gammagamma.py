@@ -11,7 +11,6 @@ fitted here on the repeat buyers only (x > 0), with its analytic gradient.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +19,12 @@ from scipy.special import digamma, gammaln
 
 from clientela.clv.models._sums import wsum
 from clientela.clv.models.errors import ClvFitError
-from clientela.clv.models.fit import ModelFit, maximise_likelihood, require_repeat_buyers
+from clientela.clv.models.fit import (
+    ModelFit,
+    WarmStart,
+    maximise_likelihood,
+    require_repeat_buyers,
+)
 from clientela.clv.models.inputs import RfmSummary, small_unique
 
 FloatArray = NDArray[np.float64]
@@ -114,7 +118,7 @@ def log_likelihood(summary: RfmSummary, params: dict[str, float]) -> float:
 
 
 def fit_gammagamma(summary: RfmSummary, *, strict: bool = True,
-                   start: Mapping[str, float] | None = None) -> ModelFit:
+                   start: WarmStart = None) -> ModelFit:
     """Maximum-likelihood Gamma-Gamma parameters (p, q, gamma) from repeat buyers' mean spend.
 
     Customers without repeat purchases carry no spend information beyond their

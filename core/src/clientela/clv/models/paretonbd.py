@@ -20,7 +20,6 @@ log(F(t_x) - F(T)) = log F(t_x) + log1p(-exp(log F(T) - log F(t_x))).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +27,12 @@ from numpy.typing import NDArray
 from scipy.special import gammaln, hyp2f1
 
 from clientela.clv.models._sums import wsum
-from clientela.clv.models.fit import ModelFit, maximise_likelihood, require_repeat_buyers
+from clientela.clv.models.fit import (
+    ModelFit,
+    WarmStart,
+    maximise_likelihood,
+    require_repeat_buyers,
+)
 from clientela.clv.models.inputs import RfmSummary, collapse, unique_rows
 
 FloatArray = NDArray[np.float64]
@@ -141,7 +145,7 @@ def log_likelihood(summary: RfmSummary, params: dict[str, float]) -> float:
 
 
 def fit_paretonbd(summary: RfmSummary, *, strict: bool = True,
-                  start: Mapping[str, float] | None = None) -> ModelFit:
+                  start: WarmStart = None) -> ModelFit:
     """Maximum-likelihood Pareto/NBD parameters (r, alpha, s, beta).
 
     The gradient is taken by central differences (the 2F1 terms have no cheap
