@@ -34,7 +34,7 @@ from clientela.store import migrations
 if TYPE_CHECKING:
     from clientela.store.store import Store
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def replace(store: Store, table: DerivedTable, rows: pa.Table) -> int:
             con.execute(f'CREATE OR REPLACE TABLE "{table.name}" AS SELECT * FROM "{staged}"')
         finally:
             con.unregister(staged)
-    return rows.num_rows
+    return int(rows.num_rows)
 
 
 def read(store: Store, table: DerivedTable) -> pa.Table | None:
