@@ -5,7 +5,7 @@ starts at the previous period's optimum and takes Newton steps with its Hessian
 (`clientela.clv.models.fit`). The answers must equal cold fits (the period asked
 alone) to the tolerance `clv_store_support.WARM_TOLERANCE` states: on the golden
 store, measured when this was written, parameters, log-likelihoods and values
-differed by at most 1.2e-10 relative and standard errors by at most 1e-7; the work
+differed by at most 1.3e-10 relative and standard errors by at most 1e-7; the work
 is counted in likelihood evaluations, never in seconds.
 """
 

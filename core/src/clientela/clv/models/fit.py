@@ -285,17 +285,17 @@ def maximise_likelihood(
     Cold, L-BFGS-B runs from `starts`; later starts are tried only when the
     first does not reach a maximum inside the parameter box (a poor first
     guess near a flat region); the best wins. Whatever the path, the end is
-    the same: Newton steps with the Hessian polish the point to rounding
-    (`_newton_polish`), and the standard errors come from the Hessian at that
-    polished point, so the answer does not depend on where the optimiser
-    started, up to rounding.
+    the same (`_settle`): Newton steps with the Hessian polish the point to
+    rounding, and the standard errors come from the Hessian at that polished
+    point, so the answer does not depend on where the optimiser started, up
+    to rounding.
 
     A `warm_start` that is a fit of the same model on similar data (last
     month's customers) starts at its optimum and takes Newton steps with its
-    Hessian (`_warm_newton`): a few passes over the customers instead of the
-    dozens L-BFGS-B needs without curvature. When they do not get close, or
-    the warm start is only parameters, L-BFGS-B runs from those parameters,
-    then from `starts`. The objective is a per-customer mean so that
+    Hessian (`_approximate_newton`): a few passes over the customers instead
+    of the dozens L-BFGS-B needs without curvature. When they do not get
+    close, or the warm start is only parameters, L-BFGS-B runs from those
+    parameters, then from `starts`. The objective is a per-customer mean so that
     tolerances mean the same at a thousand customers as at a million.
     """
     objective = _Remembered(objective)
@@ -310,7 +310,8 @@ def maximise_likelihood(
         best = _lbfgsb(objective, names, [*_warm(names, warm_start), *starts], max_iterations)
         theta, iterations = np.asarray(best.x, dtype=np.float64), int(best.nit)
         message = str(best.message)
-        settled = _settle(objective, theta, None, analytic_gradient, require=False)
+        settled = _settle(objective, theta, _lbfgsb_curvature(best), analytic_gradient,
+                          require=False)
     theta, hessian = settled if settled is not None else (theta, None)
     value, grad = _value_and_gradient(objective, theta)
     problems: list[str] = []
@@ -387,6 +388,16 @@ def _lbfgsb(objective: Objective, names: Sequence[str], starts: Sequence[Sequenc
             break  # later starts are fallbacks for when this one fails
     assert best is not None
     return best
+
+
+def _lbfgsb_curvature(result: Any) -> FloatArray | None:
+    """L-BFGS-B's own estimate of the Hessian (the inverse of its inverse-Hessian
+    approximation): close enough for Newton steps that finish its work."""
+    try:
+        matrix = np.linalg.inv(np.asarray(result.hess_inv.todense(), dtype=np.float64))
+    except (AttributeError, np.linalg.LinAlgError):
+        return None
+    return matrix if bool(np.all(np.isfinite(matrix))) else None
 
 
 _MOVED = 1e-7
