@@ -20,6 +20,21 @@ Targets (issue 5): fits + prediction <= 4 s at 1M customers, >= 10x faster
 than lifetimes end to end, peak memory <= 1.5 GB.
 
     python benchmarks/clv.py [--customers 1000000] [--lifetimes-python PATH] [--fresh]
+
+With `--series`, the catalogue's CLV series instead: `clv_predicted` and
+`p_alive` monthly over 36 months on a demo store (`clientela demo --customers
+100000 --orders 1000000`, generated once under the temporary directory), as
+`clientela kpi` computes them: one purchase-day fetch, then each month's
+summary, fits and predictions. Each run is a fresh process that loads the
+plugins and the engine before the clock starts (the CLV work is timed, not the
+imports); best of `--repeat` by CPU time (on a shared machine the wall time
+mostly measures the other processes; both are printed). Side by side: the fits warm-started from the
+previous month (this code), every fit cold (this code, warm starts off) and,
+with `--baseline-ref REF`, the code of that git commit (exported with `git
+archive`), with the machine's load average next to every figure, and how far
+the warm answers are from the cold ones.
+
+    python benchmarks/clv.py --series [--store PATH] [--baseline-ref 49fbe95] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -45,8 +60,8 @@ from clv_models import (
 )
 
 from clientela import clv
-from clientela.clv_engine.summary import CustomerSummary, fetch_summary
-from clientela.clv_engine.synthetic import simulated_orders_table, write_orders
+from clientela.clv.engine.summary import CustomerSummary, fetch_summary
+from clientela.clv.engine.synthetic import simulated_orders_table, write_orders
 from clientela.kpi.context import MetricContext, TableCache
 from clientela.kpi.periods import Period
 from clientela.store import Store
@@ -167,6 +182,145 @@ def _run_lifetimes(python: str, simulated: clv.SimulatedOrders, days: np.ndarray
     return result
 
 
+SERIES = {"start": "2023-01", "end": "2026-01", "grain": "month",
+          "timezone": "America/Sao_Paulo"}
+SERIES_METRICS = ["clv_predicted", "p_alive"]
+
+# Runs in a fresh process on the code under test (this checkout or an exported commit):
+# loads the plugins and the engine, then times the CLV series; prints one JSON line and
+# writes the answer's rows. argv: store, rows output, series JSON, "cold" or "warm".
+SERIES_RUN = r"""
+import json, os, sys, time
+from clientela.kpi import compute
+from clientela.plugins import registry
+from clientela.store import Store
+registry()
+store_path, rows_path, series, mode = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+work = {"fits": 0, "evaluations": 0, "fit_cpu": 0.0}
+try:
+    from clientela.clv.engine import periods
+    from clientela.clv.models import fit as fitting
+except ImportError:  # code from before the CLV package was regrouped: not instrumented
+    periods = fitting = None
+if periods is not None:
+    periods.WARM_START = mode == "warm"
+    original = fitting.maximise_likelihood
+
+    def counted(*args, **kwargs):
+        start = time.process_time()
+        found = original(*args, **kwargs)
+        work["fit_cpu"] += time.process_time() - start
+        work["fits"] += 1
+        work["evaluations"] += found.evaluations
+        return found
+
+    for module in ("bgnbd", "gammagamma", "paretonbd"):
+        setattr(sys.modules[f"clientela.clv.models.{module}"], "maximise_likelihood", counted)
+with Store(store_path, read_only=True) as store:
+    store.ibis()
+    load = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), time.process_time()
+    result = compute(store, ["clv_predicted", "p_alive"], **series)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+result.table.to_pandas().to_json(rows_path, orient="records")
+print(json.dumps({"seconds": seconds, "cpu": cpu, "load_before": load,
+                  "load_after": os.getloadavg()[0], **(work if periods is not None else {})}))
+"""
+
+
+def _series_store(customers: int, orders: int) -> Path:
+    path = Path(tempfile.gettempdir()) / f"clientela-clv-series-{customers}-{orders}.duckdb"
+    if not path.exists():
+        print(f"generating the demo store {path} (clientela demo --customers {customers:,} "
+              f"--orders {orders:,}); kept for later runs")
+        subprocess.run([sys.executable, "-m", "clientela.cli.app", "--store", str(path),
+                        "demo", "--customers", str(customers), "--orders", str(orders)],
+                       check=True, capture_output=True, cwd=tempfile.gettempdir())
+    return path
+
+
+def _exported(ref: str, folder: Path) -> Path:
+    """The core sources of commit `ref`, for a run of the code before this change."""
+    repo = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(repo), "archive", ref, "core/src"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder / "core" / "src"
+
+
+def _series_run(store: Path, mode: str, rows: Path, source: Path | None) -> dict[str, float]:
+    import os
+
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    completed = subprocess.run(
+        [sys.executable, "-c", SERIES_RUN, str(store), str(rows), json.dumps(SERIES), mode],
+        capture_output=True, text=True, check=False, env=env)
+    if completed.returncode != 0:
+        raise SystemExit(f"{mode} run failed\n" + completed.stderr[-3000:])
+    found: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return found
+
+
+def _differences(warm: Path, cold: Path) -> dict[str, tuple[float, float]]:
+    """Max (absolute, relative) difference of the warm answer from the cold one, for the
+    standard errors and for everything else."""
+    import pandas as pd
+
+    keys = ["metric", "period", "slice", "item", "measure"]
+    a, b = pd.read_json(warm), pd.read_json(cold)
+    keys = [k for k in keys if k in a.columns]
+    joined = a.merge(b, on=keys, suffixes=("_warm", "_cold"))
+    assert len(joined) == len(a) == len(b), "the two answers differ in rows"
+    absolute = (joined.value_warm - joined.value_cold).abs()
+    relative = absolute / joined.value_cold.abs().where(joined.value_cold != 0, 1.0)
+    se = joined.measure.str.endswith("_se")
+    return {"standard errors": (float(absolute[se].max()), float(relative[se].max())),
+            "values, parameters, log-likelihoods": (float(absolute[~se].max()),
+                                                    float(relative[~se].max()))}
+
+
+def series_benchmark(args: argparse.Namespace) -> None:
+    store = args.store or _series_store(args.customers, args.orders)
+    print(f"CLV series on {store}: {', '.join(SERIES_METRICS)}, monthly {SERIES['start']} to "
+          f"{SERIES['end']} (36 months), {SERIES['timezone']}; best of {args.repeat} fresh "
+          "processes each")
+    runs: dict[str, tuple[str, Path | None]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        if args.baseline_ref:
+            runs[f"before ({args.baseline_ref}, cold fits)"] = (
+                "cold", _exported(args.baseline_ref, Path(folder)))
+        runs["cold (this code, warm starts off)"] = ("cold", None)
+        runs["warm (this code)"] = ("warm", None)
+        best: dict[str, dict[str, float]] = {}
+        rows: dict[str, Path] = {}
+        for _ in range(max(args.repeat, 1)):
+            for label, (mode, source) in runs.items():  # interleaved: load hits all alike
+                rows[label] = Path(folder) / f"{len(rows)}-{mode}.json"
+                found = _series_run(store, mode, rows[label], source)
+                if label not in best or found["cpu"] < best[label]["cpu"]:
+                    best[label] = found
+        print(f"  {'run':<38} {'wall s':>7} {'CPU s':>6} {'fits':>5} {'passes':>7} "
+              f"{'fit CPU s':>9}  load before/after")
+        for label, found in best.items():
+            work = (f"{found['fits']:>5.0f} {found['evaluations']:>7.0f} "
+                    f"{found['fit_cpu']:>9.2f}" if "fits" in found else f"{'-':>5} "
+                    f"{'-':>7} {'-':>9}")
+            print(f"  {label:<38} {found['seconds']:>7.2f} {found['cpu']:>6.2f} {work}  "
+                  f"{found['load_before']:.1f} / {found['load_after']:.1f}")
+        warm = best["warm (this code)"]
+        for label, found in best.items():
+            if label != "warm (this code)":
+                print(f"  {label} / warm: wall {found['seconds'] / warm['seconds']:.2f}x, "
+                      f"CPU {found['cpu'] / warm['cpu']:.2f}x")
+        cold_rows = rows["cold (this code, warm starts off)"]
+        for kind, (absolute, relative) in _differences(rows["warm (this code)"],
+                                                       cold_rows).items():
+            print(f"  warm vs cold, {kind}: max absolute {absolute:.2g}, "
+                  f"max relative {relative:.2g}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -179,9 +333,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="clientela runs; best is kept")
     parser.add_argument("--skip-lifetimes", action="store_true")
     parser.add_argument("--pipeline", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--series", action="store_true",
+                        help="Time the catalogue's CLV series on a demo store instead")
+    parser.add_argument("--orders", type=int, default=1_000_000,
+                        help="Orders of the --series demo store (customers: --customers, "
+                        "default 100,000 there)")
+    parser.add_argument("--baseline-ref", default=None,
+                        help="With --series, also time the code of this git commit")
     args = parser.parse_args()
     if args.pipeline is not None:
         _pipeline(args.pipeline, args.repeat)
+        return
+    if args.series:
+        if args.customers == parser.get_default("customers"):
+            args.customers = 100_000
+        series_benchmark(args)
         return
 
     n = args.customers

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from clientela import plugins
-from clientela.clv_engine.synthetic import orders_table, write_orders
+from clientela.clv.engine.synthetic import orders_table, write_orders
 from clientela.store import Store
 
 

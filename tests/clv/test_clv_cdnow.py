@@ -9,8 +9,8 @@ import pytest
 from _clv_reference import summary_from_orders
 
 from clientela import clv
-from clientela.clv import bgnbd, paretonbd
-from clientela.clv.holdout import holdout_check
+from clientela.clv.models import bgnbd, paretonbd
+from clientela.clv.models.holdout import holdout_check
 
 
 def _three_significant(value: float, published: float) -> None:

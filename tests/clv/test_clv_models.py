@@ -7,8 +7,8 @@ import pytest
 
 from clientela import clv
 from clientela.clv import ClvFitError
-from clientela.clv.fit import _blas_thread_setting
-from clientela.clv.summary import unique_rows
+from clientela.clv.models.fit import _blas_thread_setting
+from clientela.clv.models.inputs import unique_rows
 
 BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 
@@ -146,7 +146,7 @@ def test_pareto_nbd_dropout_term_matches_its_integral(params: dict[str, float]) 
     # s * integral_{t_x}^{T} (alpha + tau)^-(r+x) (beta + tau)^-(s+1) dtau, by quadrature.
     from scipy import integrate
 
-    from clientela.clv import paretonbd
+    from clientela.clv.models import paretonbd
 
     r, alpha, s, beta = (params[k] for k in ("r", "alpha", "s", "beta"))
     x = np.array([0.0, 1.0, 5.0, 40.0])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clientela import clv
-from clientela.clv.fit import ModelFit
+from clientela.clv.models.fit import ModelFit
 
 
 def _fit(model: str, **params: float) -> ModelFit:

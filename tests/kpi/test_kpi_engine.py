@@ -179,11 +179,11 @@ def test_ltv_cac_ratio_with_predicted_clv(tmp_path, metrics: dict) -> None:
     import numpy as np
 
     from clientela import clv
-    from clientela.clv_engine.synthetic import orders_table, write_orders
+    from clientela.clv.engine.synthetic import orders_table, write_orders
     from clientela.metrics.catalog import builtin_metrics
     from clientela.model import MarketingSpend
 
-    n = 400  # the size and seeds tests/clv_engine fits on
+    n = 400  # the size and seeds tests/clv fits on
     ages = np.random.default_rng(0).integers(60, 366, n).astype(np.float64)
     sim = clv.simulate_orders(n, age=ages, r=0.243, alpha=30.9, a=0.793, b=2.426, p=6.25,
                               q=3.74, gamma=15.44, seed=0)

@@ -1,8 +1,9 @@
 """`clientela clv`: fit the CLV models, check them on a holdout, value the customers.
 
-A thin layer over `clientela.clv_engine.clv_report`; a fit the data cannot
-support, or a store without orders, ends with one line saying what to
-change, never a traceback.
+A thin layer over `clientela.clv.engine.run_clv`, which fits, checks, values
+and saves `clv_scores` (a script calls it the same way); this module checks
+the options and prints. A fit the data cannot support, or a store without
+orders, ends with one line saying what to change, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow as pa
 import typer
 from rich.table import Table
 
 from clientela.cli.common import UserError, console, kpi_problem, workspace
-from clientela.destinations.contacts import CLV_TABLE
+from clientela.store.derived import CLV_SCORES
 
 MODELS = ("bgnbd", "paretonbd")
 UNITS = ("days", "weeks")
@@ -50,7 +50,7 @@ def clv_command(
     """Fit BG/NBD (or Pareto/NBD) and Gamma-Gamma on the history minus the holdout, print the
     parameters, CLV per RFM segment and predicted against actual holdout purchases."""
     from clientela.clv import ClvFitError
-    from clientela.clv_engine.report import clv_report
+    from clientela.clv.engine.run import run_clv
     from clientela.kpi import KpiError
 
     if model not in MODELS:
@@ -62,11 +62,11 @@ def clv_command(
     if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"--output {output}: expected a file ending in .csv or .parquet")
     settings = workspace.settings.workspace
-    with workspace.store(read_only=True) as store:
+    with workspace.store() as store:
         try:
-            report = clv_report(store, horizon_months=horizon, holdout_months=holdout,
-                                model=model, unit=unit, discount_rate=discount_rate,
-                                timezone=settings.timezone, currency=settings.currency)
+            report = run_clv(store, horizon_months=horizon, holdout_months=holdout,
+                             model=model, unit=unit, discount_rate=discount_rate,
+                             timezone=settings.timezone, currency=settings.currency)
         except ClvFitError as error:
             raise UserError(" ".join(str(error).split())) from None
         except KpiError as error:
@@ -74,28 +74,15 @@ def clv_command(
     _print_fits(report, unit)
     _print_segments(report, horizon, settings.currency)
     _print_holdout(report, unit)
-    saved = _save_scores(report.customer_table)
-    console.print(f"saved CLV and P(alive) of {saved:,} customers to the store table "
-                  f"{CLV_TABLE} (pushable as fields clv and p_alive)")
+    console.print(f"saved CLV and P(alive) of {report.customer_table.num_rows:,} customers "
+                  f"to the store table {CLV_SCORES.name} (pushable as fields clv and p_alive)")
     if output is not None:
         _write(report.customer_table, output)
         console.print(f"wrote {report.customer_table.num_rows:,} customers to {output}")
 
 
-def _save_scores(table: pa.Table) -> int:
-    """Replace the store's per-customer predictions, so a push can send them as fields."""
-    scores = table.select(["customer_id", "clv", "p_alive", "expected_purchases"])
-    with workspace.store() as store, store.transaction() as con:
-        con.register("_clv_new", scores)
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {CLV_TABLE} AS SELECT * FROM _clv_new")
-        finally:
-            con.unregister("_clv_new")
-    return int(scores.num_rows)
-
-
 def _print_fits(report: object, unit: str) -> None:
-    from clientela.clv_engine.report import ClvReport
+    from clientela.clv.engine.report import ClvReport
 
     assert isinstance(report, ClvReport)
     purchases, spend = report.fits.purchases, report.fits.spend
@@ -114,7 +101,7 @@ def _print_fits(report: object, unit: str) -> None:
 
 
 def _print_segments(report: object, horizon: int, currency: str) -> None:
-    from clientela.clv_engine.report import ClvReport
+    from clientela.clv.engine.report import ClvReport
 
     assert isinstance(report, ClvReport)
     source = "RFM segment" if report.segmented else "all customers (no RFM segmenter)"
@@ -135,7 +122,7 @@ def _print_segments(report: object, horizon: int, currency: str) -> None:
 
 
 def _print_holdout(report: object, unit: str) -> None:
-    from clientela.clv_engine.report import ClvReport
+    from clientela.clv.engine.report import ClvReport
 
     assert isinstance(report, ClvReport)
     check = report.holdout

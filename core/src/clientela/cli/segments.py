@@ -1,10 +1,10 @@
 """`clientela segments <name>`: customer segments from any registered segmenter.
 
 The segmenter is looked up in the registry (`rfm` is built in; a plugin
-adds others, e.g. `clusters`). Every customer is scored as of a date, the
-store's `<name>_scores` table is replaced (so destinations and reports read
-one current version), a CSV or Parquet file is written on request, and the
-segmenter's summary is printed.
+adds others, e.g. `clusters`). `clientela.segments.save_segments` scores every
+customer as of a date and replaces the store's `<name>_scores` table (so
+destinations and reports read one current version); this command adds the
+options, a CSV or Parquet file on request, and the segmenter's summary.
 """
 
 from __future__ import annotations
@@ -90,8 +90,7 @@ def segments(
     from clientela.kpi import KpiError
     from clientela.segments.registered import (
         UnknownSegmenter,
-        save,
-        score,
+        save_segments,
         segmenter,
         summarize,
     )
@@ -106,7 +105,8 @@ def segments(
     instant = _as_of(as_of, settings.timezone)
     with workspace.store() as store:
         try:
-            scores = score(store, name, instant, settings.timezone, settings.currency, params)
+            scores = save_segments(store, name, instant, settings.timezone, settings.currency,
+                                   params)
         except UnknownSegmenter as error:
             raise UserError(str(error)) from None
         except ValidationError as error:
@@ -114,7 +114,6 @@ def segments(
                             f"{error.errors()[0]['msg']}") from None
         except KpiError as error:
             raise kpi_problem(error) from None
-        save(store, name, scores)
         summary = summarize(name, scores)
     if output is not None:
         _write(scores, output)

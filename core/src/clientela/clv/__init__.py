@@ -1,14 +1,20 @@
 """Predictive customer lifetime value: BG/NBD, Pareto/NBD and Gamma-Gamma.
 
 Stores ask two questions of their order history: which customers are still
-buying, and what each is worth over the next year. These models answer both
-from four numbers per customer (repeat purchases x, time of the last purchase
-t_x, age T, mean repeat spend m), which the KPI engine computes in the database
-and hands over as an ``RfmSummary``. Everything here is plain numpy/scipy so it
-runs the same whatever the backend, and is checked against the published CDNOW
-results.
+buying, and what each is worth over the next year. The package has two parts:
 
-Typical use::
+- `clientela.clv.models`: the models, plain numpy/scipy, fitted on four
+  numbers per customer (repeat purchases x, time of the last purchase t_x,
+  age T, mean repeat spend m) held in an ``RfmSummary``, and checked against
+  the published CDNOW results. Their public names are exported here.
+- `clientela.clv.engine`: the models on a store. The summary is computed in
+  the database (`engine.summary`, or for every period end of a series from one
+  fetch, `engine.series`), fitted and turned into per-customer values
+  (`engine.values`, `engine.periods`), checked on a holdout (`engine.report`)
+  and saved to the store (`engine.run.run_clv`, what `clientela clv` does).
+  The catalogue's `clv_predicted` and `p_alive` are in `clientela.metrics.clv`.
+
+Typical use of the models::
 
     from clientela import clv
 
@@ -18,21 +24,32 @@ Typical use::
     alive = clv.p_alive(purchases, summary)
     check = clv.holdout_check(purchases, summary, holdout_purchases, holdout_length=182)
 
+and on a store, as `clientela clv` does::
+
+    from clientela.clv.engine import run_clv
+
+    report = run_clv(store, horizon_months=12, holdout_months=6)
+
 Fits raise ``ClvFitError`` (a ``ValueError``) when the data cannot support
 them, with a message that says what to change.
 """
 
 from __future__ import annotations
 
-from clientela.clv.bgnbd import fit_bgnbd
-from clientela.clv.errors import ClvFitError
-from clientela.clv.fit import ModelFit
-from clientela.clv.gammagamma import fit_gammagamma
-from clientela.clv.holdout import HoldoutCheck, holdout_check
-from clientela.clv.paretonbd import fit_paretonbd
-from clientela.clv.predict import clv, expected_purchases, expected_spend, p_alive
-from clientela.clv.simulate import SimulatedOrders, simulate_orders, simulate_summary
-from clientela.clv.summary import DAYS_PER_MONTH, WEEKS_PER_MONTH, RfmSummary, collapse
+from clientela.clv.models.bgnbd import fit_bgnbd
+from clientela.clv.models.errors import ClvFitError
+from clientela.clv.models.fit import ModelFit
+from clientela.clv.models.gammagamma import fit_gammagamma
+from clientela.clv.models.holdout import HoldoutCheck, holdout_check
+from clientela.clv.models.inputs import (
+    DAYS_PER_MONTH,
+    WEEKS_PER_MONTH,
+    RfmSummary,
+    collapse,
+)
+from clientela.clv.models.paretonbd import fit_paretonbd
+from clientela.clv.models.predict import clv, expected_purchases, expected_spend, p_alive
+from clientela.clv.models.simulate import SimulatedOrders, simulate_orders, simulate_summary
 
 __all__ = [
     "DAYS_PER_MONTH",

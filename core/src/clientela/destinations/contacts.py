@@ -26,8 +26,9 @@ import pyarrow as pa
 
 from clientela.destinations.api import Contact, FieldSpec
 from clientela.destinations.rules import compile_rule
+from clientela.store.derived import CLV_SCORES
 
-CLV_TABLE = "clv_scores"
+CLV_TABLE = CLV_SCORES.name
 FEATURES_VIEW = "_push_features"
 CONTACTS_VIEW = "_push_contacts"
 CONSENT_TABLE = "_push_consent"

@@ -15,7 +15,7 @@ SECTIONS: tuple[str, ...] = (
     "clientela.metrics.sales",
     "clientela.metrics.retention",
     "clientela.metrics.value",
-    "clientela.clv_engine.metrics",
+    "clientela.metrics.clv",
     "clientela.metrics.rfm",
     "clientela.metrics.campaigns",
     "clientela.metrics.loyalty",

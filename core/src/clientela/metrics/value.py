@@ -1,5 +1,5 @@
 """docs/metrics.md, "Value": the historical ones (ltv_historical, cac) and ltv_cac_ratio. The
-predictive ones (clv_predicted, p_alive) live in clientela.clv_engine.metrics; the ratio
+predictive ones (clv_predicted, p_alive) live in clientela.metrics.clv; the ratio
 borrows their per-customer prediction when asked for `ltv="predicted"`."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class LtvCacParams(NoParams):
 def _predicted_ltv(ctx: MetricContext, params: LtvCacParams) -> ir.Table:
     """Mean predicted CLV of the period's cohort, per slice; the fit is the one clv_predicted
     makes (shared through the call's cache, so asking for both fits once)."""
-    from clientela.clv_engine.metrics import predicted_values
+    from clientela.clv.engine.periods import predicted_values
 
     _, values = next(predicted_values(ctx, horizon_months=params.horizon_months,
                                       discount_rate=params.discount_rate))

@@ -141,7 +141,7 @@ def _period_by_period(source: Any, metric: Metric, periods: Sequence[tuple[str, 
 def _fits_a_model(metric: Metric) -> bool:
     """Metrics of the CLV engine fit BG/NBD and Gamma-Gamma, which refuse too little
     history: asked apart, their failure costs only their own call."""
-    return getattr(metric.compute, "__module__", "").startswith("clientela.clv_engine")
+    return getattr(metric.compute, "__module__", "") == "clientela.metrics.clv"
 
 
 def compute_available(source: Any, metrics: Sequence[Metric], *,
@@ -266,7 +266,7 @@ def gather_clv(source: Any, window: Window, timezone: str, currency: str
                ) -> tuple[list[float] | None, list[dict[str, Any]]]:
     """Per-customer predicted CLV at the window's end, and mean P(alive) per RFM segment."""
     from clientela.clv import ClvFitError
-    from clientela.clv_engine.metrics import predicted_values
+    from clientela.clv.engine.periods import predicted_values
     from clientela.kpi.context import MetricContext, TableCache
     from clientela.kpi.periods import Period
 

@@ -2,8 +2,10 @@
 
 `segment_table` is the Ibis table a segmenter gives for a context;
 `score` is that table for a store as of an instant, as Arrow, which
-`clientela segments`, a push and a script all use; `summarize` is what
-`clientela segments` prints, the segmenter's own or a generic one.
+`clientela segments`, a push and a script all use; `save_segments` scores and
+replaces the store's `<name>_scores` table, what `clientela segments <name>`
+does; `summarize` is what the command prints, the segmenter's own or a
+generic one.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from clientela.segments.api import Segmenter, SegmentSummary
+from clientela.store import derived
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from clientela.kpi.context import MetricContext
+    from clientela.store import Store
 
 
 class UnknownSegmenter(LookupError):
@@ -61,18 +65,25 @@ def score(store: object, name: str, as_of: datetime, timezone: str, currency: st
 
 def scores_table(name: str) -> str:
     """The store table `save` replaces: `<segmenter>_scores` (`rfm_scores`, ...)."""
-    return f"{name}_scores"
+    return derived.segment_scores(name).name
 
 
-def save(store: Any, name: str, scored: pa.Table) -> str:
+def save(store: Store, name: str, scored: pa.Table) -> str:
     """Replace the segmenter's scores table in one transaction (destinations and reports
     read one current version); returns the table's name."""
-    table = scores_table(name)
-    with store.transaction() as con:
-        con.register("_segments_new", scored)
-        con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM _segments_new')
-        con.unregister("_segments_new")
-    return table
+    table = derived.segment_scores(name)
+    derived.replace(store, table, scored)
+    return table.name
+
+
+def save_segments(store: Store, name: str, as_of: datetime, timezone: str, currency: str,
+                  params: Mapping[str, Any] | None = None) -> pa.Table:
+    """Score every customer with segmenter `name` as of `as_of` (naive UTC) and replace the
+    store's `<name>_scores` with the result, which is returned: `clientela segments <name>`
+    as a function, so a script gets the same table the command saves."""
+    scored = score(store, name, as_of, timezone, currency, params)
+    save(store, name, scored)
+    return scored
 
 
 def summarize(name: str, scored: pa.Table) -> SegmentSummary:

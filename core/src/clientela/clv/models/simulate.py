@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from clientela.clv.summary import RfmSummary
+from clientela.clv.models.inputs import RfmSummary
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from clientela.clv.fit import ModelFit
-from clientela.clv.predict import expected_purchases
-from clientela.clv.summary import RfmSummary
+from clientela.clv.models.fit import ModelFit
+from clientela.clv.models.inputs import RfmSummary
+from clientela.clv.models.predict import expected_purchases
 
 FloatArray = NDArray[np.float64]
 

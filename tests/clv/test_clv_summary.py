@@ -10,18 +10,18 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 from _clv_reference import summary_from_orders
-from clv_engine_support import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, context
+from clv_store_support import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, context
 
-from clientela.clv_engine.summary import fetch_summary
+from clientela.clv.engine.summary import fetch_summary
 from clientela.kpi.localtime import offset_intervals
 from clientela.model import Order
 from clientela.store import Store
 
 
 def test_ibis_summary_equals_the_numpy_reference_on_cdnow(
-    cdnow_store: Store, cdnow_orders: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    cdnow_store: Store, cdnow_orders: tuple[np.ndarray, np.ndarray, np.ndarray]
 ) -> None:
-    _, customer, days, amount = cdnow_orders
+    customer, days, amount = cdnow_orders
     ids, reference = summary_from_orders(customer, days, amount,
                                          float(date(1997, 9, 30).toordinal()), unit=7.0)
     found = fetch_summary(context(cdnow_store, CDNOW_CALIBRATION_END),
@@ -50,9 +50,9 @@ def test_summary_in_days_is_the_weekly_one_times_seven(cdnow_store: Store) -> No
 
 
 def test_holdout_purchases_count_distinct_days_after_calibration(
-    cdnow_store: Store, cdnow_orders: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    cdnow_store: Store, cdnow_orders: tuple[np.ndarray, np.ndarray, np.ndarray]
 ) -> None:
-    _, customer, days, _ = cdnow_orders
+    customer, days, _ = cdnow_orders
     end, stop = date(1997, 9, 30).toordinal(), date(1998, 6, 30).toordinal()
     later = (days > end) & (days <= stop)
     pairs = np.unique(np.stack([customer[later], days[later]]), axis=1)

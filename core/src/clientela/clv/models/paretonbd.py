@@ -26,9 +26,14 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import gammaln, hyp2f1
 
-from clientela.clv._sums import wsum
-from clientela.clv.fit import ModelFit, maximise_likelihood, require_repeat_buyers
-from clientela.clv.summary import RfmSummary, collapse, unique_rows
+from clientela.clv.models._sums import wsum
+from clientela.clv.models.fit import (
+    ModelFit,
+    WarmStart,
+    maximise_likelihood,
+    require_repeat_buyers,
+)
+from clientela.clv.models.inputs import RfmSummary, collapse, unique_rows
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -139,13 +144,14 @@ def log_likelihood(summary: RfmSummary, params: dict[str, float]) -> float:
     return wsum(rows.weight, _row_log_likelihood(rows, params))
 
 
-def fit_paretonbd(summary: RfmSummary, *, strict: bool = True) -> ModelFit:
+def fit_paretonbd(summary: RfmSummary, *, strict: bool = True,
+                  start: WarmStart = None) -> ModelFit:
     """Maximum-likelihood Pareto/NBD parameters (r, alpha, s, beta).
 
     The gradient is taken by central differences (the 2F1 terms have no cheap
     analytic derivative in their parameters), so this fit is slower than
-    BG/NBD; it works on collapsed rows all the same. Raises ``ClvFitError`` as
-    ``fit_bgnbd`` does.
+    BG/NBD; it works on collapsed rows all the same. Raises ``ClvFitError`` and
+    takes a warm ``start`` as ``fit_bgnbd`` does.
     """
     rows = _prepare(summary)
     require_repeat_buyers("paretonbd", float(rows.weight[rows.x > 0].sum()))
@@ -161,4 +167,5 @@ def fit_paretonbd(summary: RfmSummary, *, strict: bool = True) -> ModelFit:
         int(rows.weight.shape[0]),
         analytic_gradient=False,
         strict=strict,
+        warm_start=start,
     )

@@ -30,8 +30,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from clientela.clv import RfmSummary
-from clientela.clv.summary import DAYS_PER_MONTH, WEEKS_PER_MONTH
+from clientela.clv.models.inputs import DAYS_PER_MONTH, WEEKS_PER_MONTH, RfmSummary
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import MetricContext
 from clientela.kpi.localtime import day_number, is_fixed, local_day

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import ArrayLike
 
-from clientela.clv.simulate import SimulatedOrders
+from clientela.clv.models.simulate import SimulatedOrders
 from clientela.model import Order
 from clientela.store import Store
 from clientela.store.columns import arrow_schema

@@ -8,7 +8,7 @@ day, cents) up to the series' end, and the summaries follow in numpy, one
 period after another, by adding each period's purchase days to running
 per-customer counters: a few milliseconds per period instead of a scan.
 
-The definitions are those of `clientela.clv_engine.summary` (a purchase is a
+The definitions are those of `clientela.clv.engine.summary` (a purchase is a
 local day with a valid order, T runs to the last local day before the end),
 and a test holds the two to identical arrays. They agree only when every
 period ends at a local midnight, so a day never straddles two periods;
@@ -26,14 +26,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from clientela.clv import RfmSummary
-from clientela.clv_engine.summary import (
+from clientela.clv.engine.summary import (
     DAYS_PER_UNIT,
     CustomerSummary,
     last_day,
     periods_per_month,
     purchase_days,
 )
+from clientela.clv.models.inputs import RfmSummary
 from clientela.kpi.context import MetricContext
 from clientela.kpi.periods import Period
 

@@ -8,6 +8,7 @@ spend is positive, and predictions for every customer of the summary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,25 +17,28 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from clientela import clv
-from clientela.clv import ModelFit, RfmSummary
-from clientela.clv_engine.summary import CustomerSummary, periods_per_month
+from clientela.clv.engine.summary import CustomerSummary, periods_per_month
+from clientela.clv.models.fit import ModelFit, WarmStart
+from clientela.clv.models.inputs import RfmSummary
 
 PurchaseModel = Literal["bgnbd", "paretonbd"]
 MODELS: tuple[str, ...] = ("bgnbd", "paretonbd")
 FloatArray = NDArray[np.float64]
 
 
-def fit_purchases(summary: RfmSummary, model: str = "bgnbd") -> ModelFit:
-    """BG/NBD or Pareto/NBD, named the way the CLI and the metric parameters name them."""
+def fit_purchases(summary: RfmSummary, model: str = "bgnbd", *,
+                  start: WarmStart = None) -> ModelFit:
+    """BG/NBD or Pareto/NBD, named the way the CLI and the metric parameters name them;
+    `start` is a warm start (parameters of a fit on similar data)."""
     if model == "bgnbd":
-        return clv.fit_bgnbd(summary)
+        return clv.fit_bgnbd(summary, start=start)
     if model == "paretonbd":
-        return clv.fit_paretonbd(summary)
+        return clv.fit_paretonbd(summary, start=start)
     raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
 
 
-def fit_spend(summary: RfmSummary) -> ModelFit:
-    """Gamma-Gamma on repeat buyers with a positive mean spend.
+def fit_spend(summary: RfmSummary, *, start: WarmStart = None) -> ModelFit:
+    """Gamma-Gamma on repeat buyers with a positive mean spend (`start`: a warm start).
 
     A repeat buyer whose repeat purchases were fully discounted or refunded
     has a mean of 0, which the gamma density cannot hold; leaving those few
@@ -47,7 +51,7 @@ def fit_spend(summary: RfmSummary) -> ModelFit:
         frequency=summary.frequency[usable], recency=summary.recency[usable],
         age=summary.age[usable], monetary=summary.monetary[usable],
         weights=None if summary.weights is None else summary.weights[usable],
-    ))
+    ), start=start)
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,18 @@ class Fits:
         A KPI answer is a table of numbers, so the fit travels with the metric
         as `<model>_<param>` and `<model>_<param>_se` columns.
         """
-        found: dict[str, float] = {}
-        for fit in (self.purchases, self.spend):
-            for name, value in fit.params.items():
-                found[f"{fit.model}_{name}"] = value
-                found[f"{fit.model}_{name}_se"] = fit.standard_errors[name]
-            found[f"{fit.model}_log_likelihood"] = fit.log_likelihood
-        return found
+        return fit_measures((self.purchases, self.spend))
+
+
+def fit_measures(fits: Sequence[ModelFit]) -> dict[str, float]:
+    """`<model>_<param>`, `<model>_<param>_se` and `<model>_log_likelihood` of each fit."""
+    found: dict[str, float] = {}
+    for fit in fits:
+        for name, value in fit.params.items():
+            found[f"{fit.model}_{name}"] = value
+            found[f"{fit.model}_{name}_se"] = fit.standard_errors[name]
+        found[f"{fit.model}_log_likelihood"] = fit.log_likelihood
+    return found
 
 
 def fit_models(summary: RfmSummary, *, model: str = "bgnbd", unit: str = "days") -> Fits:

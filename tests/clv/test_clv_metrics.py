@@ -16,7 +16,7 @@ import pytest
 from _clv_reference import summary_from_orders
 
 from clientela import clv
-from clientela.clv_engine.synthetic import orders_table, write_orders
+from clientela.clv.engine.synthetic import orders_table, write_orders
 from clientela.kpi import KpiError, compute
 from clientela.kpi.errors import MissingDataError
 from clientela.metrics.catalog import builtin_metrics
@@ -75,9 +75,11 @@ def test_clv_predicted_matches_the_models_on_the_hand_summary(small_store: Store
         assert result.value("clv_predicted", f"bgnbd_{name}") == pytest.approx(fitted, rel=1e-12)
         assert result.value("clv_predicted", f"bgnbd_{name}_se") == pytest.approx(
             purchases.standard_errors[name], rel=1e-9)
+    # The store sums DECIMAL cents and the hand summary floats: mean spends differ in the
+    # last bit (up to 3e-14), which moves the Gamma-Gamma maximum by about 1e-12 relative.
     for name, fitted in spend.params.items():
         assert result.value("clv_predicted", f"gammagamma_{name}") == pytest.approx(fitted,
-                                                                                  rel=1e-12)
+                                                                                  rel=1e-10)
     assert result.value("clv_predicted", "bgnbd_log_likelihood") == pytest.approx(
         purchases.log_likelihood, rel=1e-12)
 

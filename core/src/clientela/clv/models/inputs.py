@@ -1,8 +1,10 @@
-"""The per-customer summary the CLV models are fitted on.
+"""What the CLV models are fitted on: per-customer (x, t_x, T, m) as an `RfmSummary`.
 
-The engine computes it in the database (Ibis) and hands over plain arrays, so
-the models stay independent of any backend and can be tested on published
-data sets.
+`clientela.clv.engine.summary` computes these numbers from a store in the
+database (Ibis) and hands over plain arrays, so the models stay independent of
+any backend and can be tested on published data sets. Grouping identical
+customers (`collapse`, `unique_rows`) lives here too: every model evaluates
+each distinct row once.
 """
 
 from __future__ import annotations

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clv_engine_support import context
+from clv_store_support import context
 
 from clientela import clv
 from clientela.cli.app import main
-from clientela.clv_engine.summary import fetch_summary
-from clientela.clv_engine.synthetic import simulated_orders_table, write_orders
-from clientela.clv_engine.values import Fits, fit_models
+from clientela.clv.engine.summary import fetch_summary
+from clientela.clv.engine.synthetic import simulated_orders_table, write_orders
+from clientela.clv.engine.values import Fits, fit_models
 from clientela.demo import Truth, generate, load
 from clientela.store import Store
 

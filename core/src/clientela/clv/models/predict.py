@@ -13,10 +13,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit, hyp2f1
 
-from clientela.clv import paretonbd
-from clientela.clv.errors import ClvFitError
-from clientela.clv.fit import ModelFit
-from clientela.clv.summary import RfmSummary, collapse, unique_rows
+from clientela.clv.models import paretonbd
+from clientela.clv.models.errors import ClvFitError
+from clientela.clv.models.fit import ModelFit
+from clientela.clv.models.inputs import RfmSummary, collapse, unique_rows
 
 FloatArray = NDArray[np.float64]
 

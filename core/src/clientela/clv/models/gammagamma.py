@@ -17,10 +17,15 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import digamma, gammaln
 
-from clientela.clv._sums import wsum
-from clientela.clv.errors import ClvFitError
-from clientela.clv.fit import ModelFit, maximise_likelihood, require_repeat_buyers
-from clientela.clv.summary import RfmSummary, small_unique
+from clientela.clv.models._sums import wsum
+from clientela.clv.models.errors import ClvFitError
+from clientela.clv.models.fit import (
+    ModelFit,
+    WarmStart,
+    maximise_likelihood,
+    require_repeat_buyers,
+)
+from clientela.clv.models.inputs import RfmSummary, small_unique
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -112,13 +117,15 @@ def log_likelihood(summary: RfmSummary, params: dict[str, float]) -> float:
     return -_objective(rows, theta)[0] * rows.total_weight
 
 
-def fit_gammagamma(summary: RfmSummary, *, strict: bool = True) -> ModelFit:
+def fit_gammagamma(summary: RfmSummary, *, strict: bool = True,
+                   start: WarmStart = None) -> ModelFit:
     """Maximum-likelihood Gamma-Gamma parameters (p, q, gamma) from repeat buyers' mean spend.
 
     Customers without repeat purchases carry no spend information beyond their
     first order, which the model leaves out, so they are ignored here and get
     the population mean in ``expected_spend``. Raises ``ClvFitError`` with fewer
-    than 10 repeat buyers, missing or non-positive spend, or no maximum.
+    than 10 repeat buyers, missing or non-positive spend, or no maximum; a warm
+    ``start`` is tried first, as in ``fit_bgnbd``.
     """
     rows = _prepare(summary)
     require_repeat_buyers("gammagamma", rows.total_weight)
@@ -133,4 +140,5 @@ def fit_gammagamma(summary: RfmSummary, *, strict: bool = True) -> ModelFit:
         int(rows.weight.shape[0]),
         analytic_gradient=True,
         strict=strict,
+        warm_start=start,
     )

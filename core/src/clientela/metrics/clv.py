@@ -2,20 +2,17 @@
 
 Both are point-in-time metrics: the models are fitted on every valid order
 before the as-of instant (the period's end unless the caller fixes it) and
-predict from there. For one instant the summary is an Ibis query; for a
-series of period ends it is built from one fetch of purchase days
-(`clientela.clv_engine.series`), since a query per period would scan the
-whole history each time. The fit is numpy on one row per customer, and so are
-the sums per slice: the per-customer values are already in Python, and
+predict from there. The summaries and fits come from the CLV engine
+(`clientela.clv.engine.periods`: one fetch of purchase days for a series, one
+fit per call and as-of instant, warm-started along a series). The sums per
+slice are numpy too: the per-customer values are already in Python, and
 summing them there costs less than shipping a million rows back to the engine
-for every period. A fit is done once per call and as-of instant, however many
-metrics ask.
+for every period.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
@@ -25,20 +22,13 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 from pydantic import Field
 
-from clientela.clv import ClvFitError, ModelFit
-from clientela.clv_engine.series import aligned, fetch_purchase_days, summaries
-from clientela.clv_engine.summary import CustomerSummary, fetch_summary
-from clientela.clv_engine.values import (
-    CustomerValues,
-    Fits,
-    fit_purchases,
-    fit_spend,
-    measure_names,
-    predict,
-)
+from clientela import clv
+from clientela.clv.engine.periods import fitted, predicted_values, remembered
+from clientela.clv.engine.summary import CustomerSummary
+from clientela.clv.engine.values import fit_measures, measure_names
+from clientela.clv.models.fit import ModelFit
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
-from clientela.kpi.errors import KpiError, SeriesUnsupported
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -64,84 +54,18 @@ class ClvParams(PurchaseModelParams):
     discount_rate: float = Field(default=0.01, gt=-1, description="Monthly discount rate.")
 
 
-def _extras(ctx: MetricContext) -> dict[str, Any]:
-    # Without the engine's per-call cache (a direct call), nothing is shared.
-    return ctx.cache.extras if ctx.cache is not None else {}
-
-
-def _remembered(ctx: MetricContext, key: str, make: Callable[[], Any]) -> Any:
-    extras = _extras(ctx)
-    if key not in extras:
-        extras[key] = make()
-    return extras[key]
-
-
-def _summaries(ctx: MetricContext, unit: str) -> Iterator[tuple[int | None, CustomerSummary]]:
-    """The summary as of each period's end of a series, keyed by period index; for one
-    period, the summary as of its as-of instant, keyed None.
-
-    A series needs every period to end at a local midnight (a purchase day never
-    straddles two periods) and the as-of instant to be each period's end; otherwise it
-    is asked period by period."""
-    where = f"{ctx.timezone}|{ctx.currency}"
-    if not ctx.periods:
-        yield None, _remembered(
-            ctx, f"clv_engine.summary|{ctx.as_of.isoformat()}|{where}|{unit}",
-            lambda: fetch_summary(ctx.unsliced(), calibration_end=ctx.as_of,
-                                  unit=unit))  # type: ignore[arg-type]
-        return
-    if ctx.as_of_fixed or not aligned(ctx.periods):
-        raise SeriesUnsupported(ctx.metric)
-    days = _remembered(ctx, f"clv_engine.days|{ctx.end.isoformat()}|{where}",
-                       lambda: fetch_purchase_days(ctx.unsliced(), until=ctx.end))
-    ends = [p.end_utc for p in ctx.periods]
-    yield from enumerate(summaries(days, ends, ctx.timezone, unit=unit))
-
-
-def _fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSummary) -> ModelFit:
-    moment = customers.calibration_end
-    key = f"clv_engine.fit|{moment.isoformat()}|{ctx.timezone}|{ctx.currency}|{unit}|{kind}"
-
-    def fit() -> ModelFit:
-        try:
-            if kind == "gammagamma":
-                return fit_spend(customers.summary)
-            return fit_purchases(customers.summary, kind)
-        except ClvFitError as error:
-            raise KpiError(f"metric {ctx.metric!r} as of {_when(moment)}: {error}") from None
-
-    found: ModelFit = _remembered(ctx, key, fit)
-    return found
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _slice_codes(ctx: MetricContext, customer_id: pa.Array) -> tuple[IntArray, list[Any]]:
     """Each customer's slice as a code into the returned labels (one None label when not
     slicing); a customer the dimension lacks gets a null slice, as with_slice's join does."""
     if ctx.by is None:
         return np.zeros(len(customer_id), dtype=np.int64), [None]
-    dims: pa.Table = _remembered(
-        ctx, f"clv_engine.slices|{ctx.by}|{(ctx.segment_as_of or ctx.as_of).isoformat()}",
+    dims: pa.Table = remembered(
+        ctx, f"clv.slices|{ctx.by}|{(ctx.segment_as_of or ctx.as_of).isoformat()}",
         lambda: cv.slice_dims(ctx).to_pyarrow())
     found = pc.take(dims[SLICE_COLUMN], pc.index_in(customer_id, value_set=dims["customer_id"]))
     encoded = pc.dictionary_encode(found.combine_chunks() if isinstance(found, pa.ChunkedArray)
                                    else found, null_encoding="encode")
     return (np.asarray(encoded.indices, dtype=np.int64), encoded.dictionary.to_pylist())
-
-
-def _fit_constants(fits: list[ModelFit]) -> dict[str, float]:
-    """The fitted parameters, the same in every slice of a period: the model is fitted on the
-    whole base, a segment is too small to fit on its own."""
-    found: dict[str, float] = {}
-    for fit in fits:
-        for name, value in fit.params.items():
-            found[f"{fit.model}_{name}"] = value
-            found[f"{fit.model}_{name}_se"] = fit.standard_errors[name]
-        found[f"{fit.model}_log_likelihood"] = fit.log_likelihood
-    return found
 
 
 Finish = Callable[[int, dict[str, float]], dict[str, float | int]]
@@ -157,7 +81,7 @@ def _slice_rows(ctx: MetricContext, index: int | None, customers: CustomerSummar
     counts = np.bincount(codes, minlength=len(labels))
     sums = {name: np.bincount(codes, weights=values, minlength=len(labels))
             for name, values in per_customer.items()}
-    constants = _fit_constants(fits)
+    constants = fit_measures(fits)
     rows: list[dict[str, Any]] = []
     for j, label in enumerate(labels):
         if counts[j] == 0:
@@ -181,19 +105,6 @@ def _answer(ctx: MetricContext, rows: list[dict[str, Any]], counts: tuple[str, .
     return ibis.memtable(pa.Table.from_pylist(rows, schema=pa.schema(fields)))
 
 
-def predicted_values(ctx: MetricContext, *, model: str = "bgnbd", unit: str = "days",
-                     horizon_months: int = 12, discount_rate: float = 0.01
-                     ) -> Iterator[tuple[int | None, CustomerValues]]:
-    """Per-customer predictions as of each period's end of a series (keyed by period index)
-    or as of the as-of instant (keyed None), from the fits `clv_predicted` makes: the call's
-    cache shares them with every metric that asks (LTV / CAC on predicted LTV)."""
-    for index, customers in _summaries(ctx, unit):
-        fits = Fits(purchases=_fit(ctx, model, unit, customers),
-                    spend=_fit(ctx, "gammagamma", unit, customers), unit=unit)
-        yield index, predict(customers, fits, horizon_months=horizon_months,
-                             discount_rate=discount_rate)
-
-
 def clv_predicted(ctx: MetricContext, params: ClvParams) -> ir.Table:
     rows: list[dict[str, Any]] = []
     for index, values in predicted_values(ctx, model=params.model, unit=params.unit,
@@ -209,11 +120,9 @@ def clv_predicted(ctx: MetricContext, params: ClvParams) -> ir.Table:
 
 
 def p_alive(ctx: MetricContext, params: PurchaseModelParams) -> ir.Table:
-    from clientela import clv
-
     rows: list[dict[str, Any]] = []
-    for index, customers in _summaries(ctx, params.unit):
-        fit = _fit(ctx, params.model, params.unit, customers)
+    for index, customers, fits in fitted(ctx, (params.model,), params.unit):
+        fit = fits[params.model]
         alive = clv.p_alive(fit, customers.summary)
         rows += _slice_rows(
             ctx, index, customers, [fit],

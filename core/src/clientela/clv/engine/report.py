@@ -20,15 +20,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clientela import clv
-from clientela.clv import HoldoutCheck
-from clientela.clv_engine.summary import (
+from clientela.clv.engine.summary import (
     DAYS_PER_UNIT,
     CustomerSummary,
     fetch_summary,
     last_day,
     periods_per_month,
 )
-from clientela.clv_engine.values import CustomerValues, Fits, fit_models, predict
+from clientela.clv.engine.values import CustomerValues, Fits, fit_models, predict
+from clientela.clv.models.holdout import HoldoutCheck
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import MetricContext, TableCache
 from clientela.kpi.engine import backend_of
