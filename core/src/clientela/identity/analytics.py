@@ -110,5 +110,18 @@ def records_of(store: Any, customer_ids: list[str]) -> dict[str, list[str]]:
     return found
 
 
+def persons_of(store: Any, customer_ids: list[str]) -> dict[str, str]:
+    """customer_id -> its person id, for the ids given (each id itself without persons)."""
+    wanted = sorted(set(customer_ids))
+    if not wanted or not links_in_use(store):
+        return {cid: cid for cid in wanted}
+    rows = _con(store).execute(
+        f"SELECT customer_id, person_id FROM {IDENTITY_LINKS_TABLE} "
+        "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))", [wanted]).fetchall()
+    found = {cid: cid for cid in wanted}
+    found.update({str(cid): str(person) for cid, person in rows})
+    return found
+
+
 __all__ = ["identity_resolution", "links_in_use", "person_map_sql", "person_of_sql",
-           "records_of", "resolving"]
+           "persons_of", "records_of", "resolving"]

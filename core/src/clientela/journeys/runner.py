@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from clientela import formatting
+from clientela.identity.analytics import persons_of
 from clientela.journeys import ledger
 from clientela.journeys.audience import rule_members
 from clientela.journeys.keys import message_key
@@ -106,7 +107,8 @@ class JourneyRunner:
                 anchors = self._keep(journey, anchors, offset)
                 spec = self.step_of(journey, index)
                 origin = f"journey:{journey.name}"
-                keys = [message_key(origin, step.name, a.customer_id, a.occurrence)
+                person = persons_of(self.store, [a.customer_id for a in anchors])
+                keys = [message_key(origin, step.name, person[a.customer_id], a.occurrence)
                         for a in anchors]
                 known = ledger.existing_keys(self.store.con, keys) if keys else set()
                 used = used_variables(spec)
