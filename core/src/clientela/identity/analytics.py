@@ -75,9 +75,10 @@ def person_map_sql(store: Any) -> str:
 
 MEMBERS_SQL = (f"SELECT customer_id, person_id FROM {IDENTITY_LINKS_TABLE} UNION "
                f"SELECT person_id, person_id FROM {IDENTITY_LINKS_TABLE} WHERE person_id NOT IN "
-               f"(SELECT customer_id FROM {IDENTITY_LINKS_TABLE})")
+               f"(SELECT customer_id FROM {IDENTITY_LINKS_TABLE}) "
+               "AND person_id IN (SELECT customer_id FROM customers)")
 """Every linked person's records: the linked ones, and the person id itself when it names a
-record without a link row (such a record is its own person, so it is that person)."""
+customer record without a link row (such a record is its own person, so it is that person)."""
 
 
 def person_of_sql(store: Any, column: str) -> str:
