@@ -172,3 +172,15 @@ def test_without_links_each_record_is_messaged(tmp_path: Path, twilio) -> None:
         planned = plan(store, step("sms"), candidates(["web-1", "pos-77"]))
     assert [(p.customer_id, p.status) for p in planned] == [("web-1", "planned"),
                                                            ("pos-77", "planned")]
+
+
+def test_an_audience_of_persons_reaches_her_records(tmp_path: Path, twilio) -> None:
+    """A segmenter reading persons names `p-maria`, no record: the message goes to the first
+    of her records (by id) that can be reached, under her key."""
+    path = two_records(tmp_path)
+    link(path, ("web-1", "p-maria"), ("pos-77", "p-maria"))
+    with Store(path) as store:
+        planned = plan(store, step("sms"), candidates(["p-maria"]))
+        again = plan(store, step("sms"), candidates(["web-1"]))
+    assert [(p.customer_id, p.status) for p in planned] == [("pos-77", "planned")]
+    assert [p.message_key for p in again] == [planned[0].message_key]

@@ -120,7 +120,9 @@ class Planner:
         planned: list[Planned] = []
         for person, candidate, records in groups:
             first: Planned | None = None
-            for record in records:
+            # a person id that names no customer record (an audience of persons) is no
+            # address to try: her records are
+            for record in [r for r in records if r in contacts.people] or records[:1]:
                 tried = self._one(step, origin, replace(candidate, customer_id=record),
                                   contacts, person)
                 first = first or tried
