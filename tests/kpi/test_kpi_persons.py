@@ -213,3 +213,25 @@ def test_postgres_reads_persons(linked: Store, metrics: dict, postgres_server: o
         assert march(backend, metrics, "new_customers") == 1
     finally:
         backend.disconnect()
+
+
+@pytest.mark.parametrize(("enabled", "active", "omni"), [("true", 3, 1), ("false", 4, 0)])
+def test_cli_follows_identity_enabled(linked: Store, tmp_path: Path, enabled: str, active: int,
+                                      omni: int, capsys: pytest.CaptureFixture[str]) -> None:
+    """`clientela kpi` on the two-source store: `[identity] enabled = false` gives the record
+    numbers back."""
+    import json
+
+    from clientela.cli.app import main
+
+    path = linked.path
+    linked.close()
+    config = tmp_path / "clientela.toml"
+    config.write_text(f"[workspace]\nstore = \"{path}\"\n\n[identity]\nenabled = {enabled}\n")
+    code = main(["--config", str(config), "kpi", "active_customers", "omnichannel_share",
+                 "--from", "2025-03", "--to", "2025-04", "--format", "json"])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    found = {(r["metric"], r["measure"]): r["value"] for r in json.loads(out.out)}
+    assert found[("active_customers", "value")] == active
+    assert found[("omnichannel_share", "omnichannel_customers")] == omni
