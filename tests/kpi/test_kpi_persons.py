@@ -2,12 +2,14 @@
 
 The store (every number below counted by hand):
 
-| record   | source  | person   | created    | acquisition | home store | valid orders (UTC)                  |
-|----------|---------|----------|------------|-------------|------------|-------------------------------------|
-| web-1    | shop    | p-maria  | 2025-01-05 | online      | -          | o1 01-10 online 100, o2 03-05 online 50 |
-| pos-77   | pos     | p-maria  | 2025-02-01 | store       | centro     | o3 03-20 store 80                   |
-| web-2    | shop    | (itself) | 2025-03-01 | online      | -          | o4 03-10 online 40                  |
-| pos-88   | pos     | (itself) | 2025-01-20 | store       | sul        | o6 02-01 store 30, o5 03-12 store 60 |
+| record | source | person   | created    | acquired | home store | valid orders (UTC)           |
+|--------|--------|----------|------------|----------|------------|------------------------------|
+| web-1  | shop   | p-maria  | 2025-01-05 | online   | -          | o1 01-10 100, o2 03-05 50    |
+| pos-77 | pos    | p-maria  | 2025-02-01 | store    | centro     | o3 03-20 store 80            |
+| web-2  | shop   | (itself) | 2025-03-01 | online   | -          | o4 03-10 40                  |
+| pos-88 | pos    | (itself) | 2025-01-20 | store    | sul        | o6 02-01 30, o5 03-12 60     |
+
+(online orders on the online records, store orders on the POS ones.)
 
 `identity_links` holds web-1 -> p-maria and pos-77 -> p-maria (filled by hand, as the
 resolver would). In March 2025, as persons: active Maria, web-2, pos-88 = 3; new: web-2
@@ -28,11 +30,10 @@ from clientela.identity.analytics import identity_resolution
 from clientela.kpi import compute
 from clientela.kpi.context import MetricContext, TableCache
 from clientela.kpi.periods import Period
+from clientela.model import Customer
 from clientela.segments.rfm import rfm_table
 from clientela.store import Store
 from clientela.testing.engines import engines, spark_available, store_tables
-
-from clientela.model import Customer
 
 MAR = ("2025-03-01", "2025-04-01")
 LINKED_AT = datetime(2025, 4, 1)

@@ -55,8 +55,8 @@ def links_in_use(store: Any) -> bool:
                          [IDENTITY_LINKS_TABLE]).fetchone()
     if not exists or not exists[0]:
         return False
-    return con.execute(f"SELECT EXISTS (SELECT 1 FROM {IDENTITY_LINKS_TABLE})").fetchone() \
-        == (True,)
+    found = con.execute(f"SELECT EXISTS (SELECT 1 FROM {IDENTITY_LINKS_TABLE})").fetchone()
+    return bool(found and found[0])
 
 
 def person_map_sql(store: Any) -> str:
