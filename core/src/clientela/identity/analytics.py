@@ -111,6 +111,15 @@ def records_of(store: Any, customer_ids: list[str]) -> dict[str, list[str]]:
     return found
 
 
+def person_join(store: Any, alias: str) -> tuple[str, str]:
+    """(JOIN clause, SQL of the person) for a table aliased `alias` with a `customer_id`:
+    to group a query by person. Without persons: no join, and the customer id itself."""
+    if not links_in_use(store):
+        return "", f"{alias}.customer_id"
+    return (f"LEFT JOIN {IDENTITY_LINKS_TABLE} il ON il.customer_id = {alias}.customer_id",
+            person_id_sql(f"{alias}.customer_id"))
+
+
 def persons_of(store: Any, customer_ids: list[str]) -> dict[str, str]:
     """customer_id -> its person id, for the ids given (each id itself without persons)."""
     wanted = sorted(set(customer_ids))
@@ -124,5 +133,5 @@ def persons_of(store: Any, customer_ids: list[str]) -> dict[str, str]:
     return found
 
 
-__all__ = ["identity_resolution", "links_in_use", "person_map_sql", "person_of_sql",
-           "persons_of", "records_of", "resolving"]
+__all__ = ["identity_resolution", "links_in_use", "person_join", "person_map_sql",
+           "person_of_sql", "persons_of", "records_of", "resolving"]
