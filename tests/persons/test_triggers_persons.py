@@ -70,3 +70,43 @@ def test_as_one_person(path: Path) -> None:
                           "('pos-77', 'p-maria', 'cpf', ?)", [datetime(2026, 12, 1)] * 2)
     # one birthday message (to the first of her records by id), the 600 points redeemable
     assert planned(path) == [("mensal", "pos-77", "planned"), ("niver", "pos-77", "planned")]
+
+
+def test_a_rule_audience_reads_her_orders_on_every_record(path: Path) -> None:
+    """`total_spent > 200`: 150 online plus 150 at the till is 300 as a person."""
+    journeys = parse_journeys([journey("vip", "post_purchase", days=1,
+                                       audience="total_spent > 200")], "test")
+
+    def vip() -> list[str]:
+        with Store(path) as store:
+            runner = JourneyRunner(store, config(), journeys, SP, "BRL", 500, NOW)
+            return [p.customer_id for p in runner.plan(NOW - timedelta(days=7),
+                                                       NOW + timedelta(days=7))]
+
+    assert vip() == []
+    with Store(path) as store:
+        store.con.execute("INSERT INTO identity_links VALUES ('web-1', 'p-maria', 'cpf', ?), "
+                          "('pos-77', 'p-maria', 'cpf', ?)", [datetime(2026, 12, 1)] * 2)
+    assert vip() == ["pos-77"]  # the post-sale of o2, her till order
+
+
+def test_an_order_on_her_other_record_ends_the_journey(path: Path) -> None:
+    """A two-step post-sale journey exits when she orders again, wherever she orders."""
+    steps = [{"name": "a", "sms": {"text": {"pt_BR": "a"}}},
+             {"name": "b", "wait_days": 3, "sms": {"text": {"pt_BR": "b"}}}]
+    journeys = parse_journeys([journey("dois", "post_purchase", days=1, exit_on_order=True)
+                               | {"steps": steps}], "test")
+    with Store(path) as store:
+        store.upsert([order("o3", "web-1", utc(2026, 12, 7, 12, 0))])  # she orders online
+
+    def second_steps() -> list[str]:
+        with Store(path) as store:
+            runner = JourneyRunner(store, config(), journeys, SP, "BRL", 500, NOW)
+            found = runner.plan(NOW - timedelta(days=7), NOW + timedelta(days=7))
+        return sorted(f"{p.customer_id}:{p.occurrence}" for p in found if p.step == "b")
+
+    assert second_steps() == ["pos-77:o2", "web-1:o3"]
+    with Store(path) as store:
+        store.con.execute("INSERT INTO identity_links VALUES ('web-1', 'p-maria', 'cpf', ?), "
+                          "('pos-77', 'p-maria', 'cpf', ?)", [datetime(2026, 12, 1)] * 2)
+    assert second_steps() == ["web-1:o3"]  # o2's follow-up is dropped: she ordered since

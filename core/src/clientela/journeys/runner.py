@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from clientela import formatting
-from clientela.identity.analytics import persons_of
+from clientela.identity.analytics import persons_of, records_of
 from clientela.journeys import ledger
 from clientela.journeys.audience import rule_members
 from clientela.journeys.keys import message_key
@@ -125,9 +125,14 @@ class JourneyRunner:
             members = rule_members(self.store, journey.audience, self.now, among=ids)
             anchors = [a for a in anchors if a.customer_id in members]
         if journey.exit_on_order and offset > timedelta() and anchors:
-            latest = dict(self.store.con.execute(
+            # an order on any of her records ends the journey for the person
+            records = records_of(self.store, [a.customer_id for a in anchors])
+            every = sorted({r for rs in records.values() for r in rs})
+            own = dict(self.store.con.execute(
                 f"SELECT customer_id, max(placed_at) FROM orders WHERE {VALID} AND customer_id "
-                "IN (SELECT unnest(?)) GROUP BY customer_id", [ids]).fetchall())
+                "IN (SELECT unnest(?)) GROUP BY customer_id", [every]).fetchall())
+            latest = {cid: max((own[r] for r in rs if r in own), default=None)
+                      for cid, rs in records.items()}
             anchors = [a for a in anchors
                        if not (latest.get(a.customer_id) is not None
                                and ledger.naive(a.at) < latest[a.customer_id]
