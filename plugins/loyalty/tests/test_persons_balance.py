@@ -79,3 +79,34 @@ def test_the_segmenter_reads_persons(store: Store) -> None:
             loyalty_segments(ctx, LoyaltySegmentParams()).to_pyarrow().to_pylist()}
     # João's first points (April) are older than the 30-day window of `first_points`
     assert rows == {"p-maria": ("redeemable", 600), "web-2": ("with_points", 100)}
+
+
+def test_a_redemption_at_the_till_takes_her_online_points(tmp_path: Path) -> None:
+    """Maria earns 600 online in March; at the till in May she redeems 500. Replayed as a
+    person the redemption is whole (kept under the till's record); as records it is capped
+    at the till record's own 0."""
+    def build(name: str, linked: bool) -> Store:
+        found = store_with(
+            tmp_path / name,
+            Customer(source="shop", customer_id="web-1"),
+            Customer(source="pos", customer_id="pos-77"),
+            order("o1", "web-1", "2025-03-01", 600),
+            order("o2", "pos-77", "2025-05-01", 100, channel="store",
+                  loyalty_points_redeemed=500))
+        if linked:
+            found.con.execute("INSERT INTO identity_links VALUES ('web-1', 'p', 'cpf', ?), "
+                              "('pos-77', 'p', 'cpf', ?)", [datetime(2025, 6, 1)] * 2)
+        return found
+
+    apart, together = build("a.duckdb", False), build("b.duckdb", True)
+    try:
+        capped = run_until(apart, "2025-06-01").capped_redemptions
+        whole = run_until(together, "2025-06-01").capped_redemptions
+        rows = together.con.execute("SELECT event_id, customer_id, points FROM loyalty_events "
+                                    "ORDER BY event_id").fetchall()
+    finally:
+        apart.close()
+        together.close()
+    assert (capped, whole) == (1, 0)
+    assert rows == [("earn:o1", "web-1", 600), ("earn:o2", "pos-77", 100),
+                    ("redeem:o2", "pos-77", -500)]
