@@ -101,12 +101,14 @@ def test_a_redemption_at_the_till_takes_her_online_points(tmp_path: Path) -> Non
     apart, together = build("a.duckdb", False), build("b.duckdb", True)
     try:
         capped = run_until(apart, "2025-06-01").capped_redemptions
-        whole = run_until(together, "2025-06-01").capped_redemptions
+        summary = run_until(together, "2025-06-01")
+        whole = summary.capped_redemptions
         rows = together.con.execute("SELECT event_id, customer_id, points FROM loyalty_events "
                                     "ORDER BY event_id").fetchall()
     finally:
         apart.close()
         together.close()
     assert (capped, whole) == (1, 0)
+    assert (summary.members, summary.outstanding_points) == (1, 200)  # one person: 600+100-500
     assert rows == [("earn:o1", "web-1", 600), ("earn:o2", "pos-77", 100),
                     ("redeem:o2", "pos-77", -500)]

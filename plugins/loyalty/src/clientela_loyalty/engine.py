@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from clientela.identity.analytics import links_in_use, persons_of, records_of
+from clientela.identity.analytics import links_in_use, person_join, persons_of, records_of
 from clientela.model.entities import LoyaltyEvent
 from clientela.store import Store
 from clientela_loyalty.calendar import US_PER_DAY, from_micros, review_instants, to_micros
@@ -254,10 +254,11 @@ def _kind_totals(store: Store, customers: pa.Array | None) -> dict[str, int]:
 
 
 def _holdings(store: Store, rules: LoyaltyRules, summary: RunSummary, until_us: int) -> None:
-    row = store.con.execute("""
+    join, person = person_join(store, "e")  # members are persons
+    row = store.con.execute(f"""
         SELECT count(*), coalesce(CAST(sum(balance) AS BIGINT), 0) FROM (
-            SELECT sum(points) AS balance FROM loyalty_events
-            WHERE epoch_us(occurred_at) < ? GROUP BY customer_id) WHERE balance > 0""",
+            SELECT sum(e.points) AS balance FROM loyalty_events e {join}
+            WHERE epoch_us(e.occurred_at) < ? GROUP BY {person}) WHERE balance > 0""",
         [until_us]).fetchone()
     assert row is not None
     summary.members, summary.outstanding_points = int(row[0]), int(row[1])
