@@ -62,7 +62,8 @@ def links_in_use(store: Any) -> bool:
 def person_map_sql(store: Any) -> str:
     """SQL giving `customer_id, person_id` for every customer id the store knows (customers,
     orders, consent events, loyalty events), the person being the id itself when persons do
-    not apply (see `links_in_use`). Join it where a query needs the person of a record."""
+    not apply (see `links_in_use`). Join it where a query keyed by record needs the person
+    of each record (e.g. to give every record of a person her person-level scores)."""
     if not links_in_use(store):
         return ("SELECT customer_id, customer_id AS person_id FROM "
                 "(SELECT customer_id FROM customers UNION SELECT customer_id FROM orders "
@@ -79,15 +80,6 @@ MEMBERS_SQL = (f"SELECT customer_id, person_id FROM {IDENTITY_LINKS_TABLE} UNION
                "AND person_id IN (SELECT customer_id FROM customers)")
 """Every linked person's records: the linked ones, and the person id itself when it names a
 customer record without a link row (such a record is its own person, so it is that person)."""
-
-
-def person_of_sql(store: Any, column: str) -> str:
-    """A SQL expression for the person of `column` (a customer id): a scalar subquery on
-    `identity_links`, or the column itself when persons do not apply."""
-    if not links_in_use(store):
-        return column
-    return (f"coalesce((SELECT il.person_id FROM {IDENTITY_LINKS_TABLE} il "
-            f"WHERE il.customer_id = {column}), {column})")
 
 
 def records_of(store: Any, customer_ids: list[str]) -> dict[str, list[str]]:
@@ -134,4 +126,4 @@ def persons_of(store: Any, customer_ids: list[str]) -> dict[str, str]:
 
 
 __all__ = ["identity_resolution", "links_in_use", "person_join", "person_map_sql",
-           "person_of_sql", "persons_of", "records_of", "resolving"]
+           "persons_of", "records_of", "resolving"]

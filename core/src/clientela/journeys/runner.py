@@ -131,10 +131,11 @@ class JourneyRunner:
             own = dict(self.store.con.execute(
                 f"SELECT customer_id, max(placed_at) FROM orders WHERE {VALID} AND customer_id "
                 "IN (SELECT unnest(?)) GROUP BY customer_id", [every]).fetchall())
-            latest = {cid: max((own[r] for r in rs if r in own), default=None)
-                      for cid, rs in records.items()}
+            latest: dict[str, datetime] = {
+                cid: max(own[r] for r in rs if r in own)
+                for cid, rs in records.items() if any(r in own for r in rs)}
             anchors = [a for a in anchors
-                       if not (latest.get(a.customer_id) is not None
+                       if not (a.customer_id in latest
                                and ledger.naive(a.at) < latest[a.customer_id]
                                < ledger.naive(a.at + offset))]
         return anchors
