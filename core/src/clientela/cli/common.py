@@ -92,7 +92,10 @@ class Workspace:
             else:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                        warning.lineno)
-        with opened as store:
+        from clientela.identity.analytics import identity_resolution
+
+        # `[identity] enabled` reaches everything that reads this store (KPIs, consent, push)
+        with opened as store, identity_resolution(self.settings.identity.enabled):
             yield store
 
 

@@ -266,9 +266,11 @@ def kpi(
                             "(--from 2025-01 --to 2025-02 is January 2025)")
     settings = workspace.settings.workspace
     from clientela.agency.engines import engine_config, open_engine
+    from clientela.identity.analytics import identity_resolution
 
     engine_choice = engine_config(workspace.settings.engine, engine)
-    with open_engine(engine_choice, lambda: workspace.store(read_only=True)) as store:
+    with open_engine(engine_choice, lambda: workspace.store(read_only=True)) as store, \
+            identity_resolution(workspace.settings.identity.enabled):
         try:
             result = compute(store, chosen, start=start, end=end, grain=grain, by=by,
                              timezone=settings.timezone, currency=settings.currency,

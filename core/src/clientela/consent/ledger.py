@@ -12,6 +12,11 @@ the customer's *current* address for that channel count: the e-mail for
 `email`, the phone for `sms` and `whatsapp`. A person who changes address
 therefore starts without consent on the new one. Opt-outs with no address
 (or of a person who no longer has one, e.g. after `forget`) still count.
+
+When the store links customer records to persons (`clientela.identity`), a
+record's state is derived from the events of all the records of its person,
+so an opt-out at the till protects her online address too; the address rule
+for persons is written at `_persons_sql` and in docs/persons.md.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from clientela.identity import IDENTITY_LINKS_TABLE, person_id_sql
+from clientela.identity.analytics import links_in_use, records_of, resolving
 
 EVENTS_TABLE = "consent_events"
 CHANNELS: tuple[str, ...] = ("email", "sms", "whatsapp")
@@ -164,9 +172,22 @@ ADDRESSES_SQL = """
 """Each customer's current e-mail and phone (normalised): the most recently loaded row."""
 
 
-def current_sql(events: str = EVENTS_TABLE) -> str:
+_STATE_ORDER = ("ORDER BY occurred_at DESC, (status = 'opted_out') DESC, recorded_at DESC, "
+                "event_key")
+"""Newest wins; at the same instant an opt-out wins; then the later recorded, then the key."""
+
+
+def current_sql(events: str = EVENTS_TABLE, *, persons: bool | None = None) -> str:
     """SQL for the current state: one row per (customer_id, channel, purpose) with status,
-    address, changed_at, source and evidence. Usable as a subquery by the push engine."""
+    address, changed_at, source and evidence. Usable as a subquery by the push engine.
+
+    With persons (`persons=None` follows `[identity] enabled`, see
+    `clientela.identity.analytics`), a record's state comes from the events of every record
+    of the same person (`_persons_sql`); without, or with no links, from its own alone."""
+    if persons is None:
+        persons = resolving()
+    if persons:
+        return _persons_sql(events)
     return f"""
         SELECT customer_id, channel, purpose, status, address, occurred_at AS changed_at,
                source, evidence
@@ -177,33 +198,88 @@ def current_sql(events: str = EVENTS_TABLE) -> str:
                    OR (CASE e.channel WHEN 'email' THEN a.email ELSE a.phone END) IS NULL))
         )
         QUALIFY row_number() OVER (PARTITION BY customer_id, channel, purpose
-                                   ORDER BY occurred_at DESC, (status = 'opted_out') DESC,
-                                            recorded_at DESC, event_key) = 1"""
+                                   {_STATE_ORDER}) = 1"""
+
+
+def _persons_sql(events: str) -> str:
+    """The current state of each record from the events of all records of its person.
+
+    Which events count for a record `r` (its current address for the channel: `addr(r)`):
+    - an event for `addr(r)` itself, from any of her records: an opt-in counts only for
+      the address it was given for, so an opt-in at the till for the e-mail she also uses
+      online counts online, and one for another address does not;
+    - an opt-out with no address, or of a record without an address (as for one record);
+    - an opt-out of the *current* address of the record it was recorded on: she said no on
+      that channel, so an opt-out at the till protects her online address too. An opt-out of
+      a record's former address stays with that address.
+    Then the ledger's order: the newest wins, an opt-out wins a tie. A record without links
+    is its own person, for which these rules are exactly those of `current_sql` without
+    persons."""
+    own = "CASE e.channel WHEN 'email' THEN ea.email ELSE ea.phone END"
+    mine = "CASE e.channel WHEN 'email' THEN r.email ELSE r.phone END"
+    return f"""
+        WITH addr AS ({ADDRESSES_SQL}),
+        ev AS (
+            SELECT e.*, {person_id_sql('e.customer_id')} AS _person, {own} AS _own
+            FROM {events} e LEFT JOIN {IDENTITY_LINKS_TABLE} il USING (customer_id)
+            LEFT JOIN addr ea USING (customer_id)),
+        rec AS (
+            SELECT k.customer_id, {person_id_sql('k.customer_id')} AS _person, a.email, a.phone
+            FROM (SELECT customer_id FROM customers UNION SELECT customer_id FROM ev) k
+            LEFT JOIN {IDENTITY_LINKS_TABLE} il USING (customer_id)
+            LEFT JOIN addr a USING (customer_id))
+        SELECT customer_id, channel, purpose, status, address, changed_at, source, evidence
+        FROM (
+            SELECT r.customer_id, e.channel, e.purpose, e.status, e.address,
+                   e.occurred_at AS changed_at, e.source, e.evidence, e.occurred_at,
+                   e.recorded_at, e.event_key
+            FROM ev e JOIN rec r ON r._person = e._person
+            WHERE e.address = {mine}
+               OR (e.status = 'opted_out' AND (e.address IS NULL OR {mine} IS NULL
+                                               OR e.address = e._own))
+        )
+        QUALIFY row_number() OVER (PARTITION BY customer_id, channel, purpose
+                                   {_STATE_ORDER}) = 1"""
+
+
+def _persons_here(store: Any) -> bool:
+    """Persons apply to this store now: resolution is on and it holds links."""
+    return links_in_use(_con(store))
 
 
 def current(store: Any) -> pa.Table:
     """The derived current state as an Arrow table: customer_id, channel, purpose, status,
     address, changed_at, source (and evidence). A (customer, channel, purpose) without any
-    event that counts has no row: nobody has consent by default."""
+    event that counts has no row: nobody has consent by default. With persons, each record
+    of a person holds her state (see `current_sql`)."""
+    sql = current_sql(persons=_persons_here(store))
     return _con(store).execute(
-        f"SELECT * FROM ({current_sql()}) ORDER BY customer_id, channel, purpose").to_arrow_table()
+        f"SELECT * FROM ({sql}) ORDER BY customer_id, channel, purpose").to_arrow_table()
 
 
 def can_contact(store: Any, customer_id: str, channel: str, purpose: str) -> bool:
-    """True only when the newest counting event for that channel and purpose is an opt-in."""
+    """True only when the newest counting event for that channel and purpose is an opt-in
+    (with persons: among the events of all her records, see `current_sql`)."""
     if channel not in CHANNELS:
         raise ValueError(f"channel {channel!r}: expected one of {', '.join(CHANNELS)}")
     if purpose not in PURPOSES:
         raise ValueError(f"purpose {purpose!r}: expected one of {', '.join(PURPOSES)}")
-    row = _con(store).execute(
-        f"SELECT status FROM ({current_sql()}) WHERE customer_id = ? AND channel = ? "
-        "AND purpose = ?", [customer_id, channel, purpose]).fetchone()
+    con = _con(store)
+    persons = _persons_here(con)
+    ids = records_of(con, [customer_id])[customer_id] if persons else [customer_id]
+    events = (f"(SELECT * FROM {EVENTS_TABLE} WHERE channel = $channel AND purpose = $purpose "
+              "AND customer_id IN (SELECT unnest($ids::VARCHAR[])))")
+    row = con.execute(
+        f"SELECT status FROM ({current_sql(events, persons=persons)}) "
+        "WHERE customer_id = $customer", {"channel": channel, "purpose": purpose, "ids": ids,
+                                          "customer": customer_id}).fetchone()
     return row is not None and row[0] == "opted_in"
 
 
 def history(store: Any, address_or_customer_id: str) -> list[ConsentEvent]:
     """Every event about a person, oldest first: found by customer id, by an address the
-    events name, or by a customer's current e-mail or phone."""
+    events name, or by a customer's current e-mail or phone; with persons, the events of
+    every record of the person found."""
     con = _con(store)
     text = address_or_customer_id.strip()
     email = normalise_address("email", text)
@@ -211,6 +287,8 @@ def history(store: Any, address_or_customer_id: str) -> list[ConsentEvent]:
     ids = [str(row[0]) for row in con.execute(
         f"SELECT customer_id FROM ({ADDRESSES_SQL}) WHERE customer_id = ? OR email = ? "
         "OR phone = ?", [text, email, phone]).fetchall()]
+    found = records_of(con, [*ids, text])  # with persons: every record of the same person
+    ids = sorted({other for records in found.values() for other in records} - {text})
     rows = con.execute(
         f"""SELECT customer_id, channel, purpose, status, address, occurred_at, source, evidence
             FROM {EVENTS_TABLE}

@@ -13,27 +13,35 @@ from datetime import datetime
 import pyarrow as pa
 
 from clientela.destinations.rules import compile_rule
+from clientela.identity.analytics import person_join
 from clientela.journeys.ledger import naive
 from clientela.journeys.spec import AUDIENCE_COLUMNS
 from clientela.journeys.triggers import VALID
 from clientela.store import Store
 
 
-def _features_sql() -> str:
+def _features_sql(store: Store) -> str:
+    """Per customer record: its own descriptive columns, and the orders, money, recency and
+    points of its person (all her records' with persons, `clientela.identity`)."""
+    customer_join, customer_person = person_join(store, "c")
+    order_join, order_person = person_join(store, "x")
+    points_join, points_person = person_join(store, "e")
     return f"""
         SELECT c.customer_id, c.city, c.region, c.country, c.acquisition_channel,
                c.home_store_id, coalesce(o.orders, 0) AS orders,
                coalesce(o.total_spent, 0) AS total_spent,
                date_diff('day', o.last_at, $as_of) AS days_since_last_order,
                coalesce(l.points, 0) AS loyalty_points
-        FROM customers c
-        LEFT JOIN (SELECT customer_id, count(*) AS orders, sum(total) AS total_spent,
-                          max(placed_at) AS last_at
-                   FROM orders WHERE {VALID} AND placed_at < $as_of GROUP BY customer_id) o
-          ON o.customer_id = c.customer_id
-        LEFT JOIN (SELECT customer_id, sum(points) AS points FROM loyalty_events
-                   WHERE occurred_at < $as_of GROUP BY customer_id) l
-          ON l.customer_id = c.customer_id"""
+        FROM customers c {customer_join}
+        LEFT JOIN (SELECT {order_person} AS person, count(*) AS orders,
+                          sum(x.total) AS total_spent, max(x.placed_at) AS last_at
+                   FROM orders x {order_join} WHERE x.{VALID} AND x.placed_at < $as_of
+                   GROUP BY 1) o
+          ON o.person = {customer_person}
+        LEFT JOIN (SELECT {points_person} AS person, sum(e.points) AS points
+                   FROM loyalty_events e {points_join}
+                   WHERE e.occurred_at < $as_of GROUP BY 1) l
+          ON l.person = {customer_person}"""
 
 
 def rule_members(store: Store, rule: str, as_of: datetime,
@@ -41,7 +49,7 @@ def rule_members(store: Store, rule: str, as_of: datetime,
     """Customers matching `rule` as of `as_of` (only those in `among`, when given)."""
     predicate = compile_rule(rule, AUDIENCE_COLUMNS)
     con = store.con
-    sql = f"SELECT customer_id FROM ({_features_sql()}) WHERE {predicate}"
+    sql = f"SELECT customer_id FROM ({_features_sql(store)}) WHERE {predicate}"
     if among is not None:
         con.register("_audience_ids", pa.table({"id": pa.array(list(among), pa.string())}))
         sql += " AND customer_id IN (SELECT id FROM _audience_ids)"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from clientela.identity.analytics import persons_of, records_of
 from clientela.journeys import ledger
 from clientela.journeys.keys import in_control, message_key
 from clientela.journeys.ledger import Planned
@@ -54,10 +55,15 @@ class CampaignSpec:
 
 
 def _points(store: Store, ids: Sequence[str], at: datetime) -> dict[str, int]:
+    """Each id's loyalty balance at `at`: with persons, the sum over all her records."""
+    records = records_of(store, list(ids))
+    every = sorted({r for rs in records.values() for r in rs})
     rows = store.con.execute("SELECT customer_id, CAST(sum(points) AS BIGINT) FROM loyalty_events "
                              "WHERE occurred_at < ? AND customer_id IN (SELECT unnest(?)) "
-                             "GROUP BY customer_id", [ledger.naive(at), list(ids)]).fetchall()
-    return {str(c): int(p) for c, p in rows}
+                             "GROUP BY customer_id", [ledger.naive(at), every]).fetchall()
+    own = {str(c): int(p) for c, p in rows}
+    found = {c: sum(own.get(r, 0) for r in records[c]) for c in ids}
+    return {c: p for c, p in found.items() if any(r in own for r in records[c])}
 
 
 def plan_campaign(store: Store, spec: CampaignSpec, audience: Sequence[str],
@@ -66,12 +72,13 @@ def plan_campaign(store: Store, spec: CampaignSpec, audience: Sequence[str],
     """Plan the campaign for `audience`; returns (the new messages, how many were written)."""
     origin = f"campaign:{spec.name}"
     ids = sorted(set(audience))
-    known = ledger.existing_keys(store.con, [message_key(origin, STEP, c, OCCURRENCE)
+    person = persons_of(store, ids)  # one message per person (see Planner.plan)
+    known = ledger.existing_keys(store.con, [message_key(origin, STEP, person[c], OCCURRENCE)
                                              for c in ids])
     points = _points(store, ids, spec.at)
     candidates = [Candidate(c, OCCURRENCE, spec.at, {"points": points.get(c, 0)},
-                            is_control=in_control(spec.name, c, spec.control_share))
-                  for c in ids if message_key(origin, STEP, c, OCCURRENCE) not in known]
+                            is_control=in_control(spec.name, person[c], spec.control_share))
+                  for c in ids if message_key(origin, STEP, person[c], OCCURRENCE) not in known]
     step = Step("campaign", spec.name, STEP, spec.purpose, spec.media, spec.templates,
                 campaign_id=spec.name)
     planned = planner.plan(step, candidates)

@@ -7,6 +7,8 @@ without a current opt-in for that channel and purpose" is enforced here, on
 the consent ledger (`clientela.consent`): the newest event per (customer,
 channel, purpose) wins, an opt-in counts only for the address it was given
 for, and an opt-out is recorded as an event with its source and evidence.
+With persons (`clientela.identity`), the events of all of a person's records
+decide for each of them, so a STOP on her POS phone stops her online address.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime
 import pyarrow as pa
 
 from clientela.consent import EVENTS_TABLE, ConsentEvent, current_sql, record
+from clientela.identity.analytics import links_in_use, records_of
 from clientela.store import Store
 
 SUBSCRIBED = "subscribed"
@@ -42,13 +45,18 @@ def consent_table(store: Store, media: Sequence[str], purposes: Sequence[str],
     if not wanted or not purposes:
         return table
     con = store.con
+    persons = links_in_use(con)
     events = (f"(SELECT * FROM {EVENTS_TABLE} WHERE channel IN (SELECT unnest($media)) "
               "AND purpose IN (SELECT unnest($purposes))")
     if customer_ids is not None:  # only these people's events enter the window
-        con.register("_journeys_consent_ids",
-                     pa.table({"id": pa.array(list(customer_ids), pa.string())}))
+        # (with persons: the events of every record of theirs, whose opt-outs count too)
+        asked = list(customer_ids)
+        ids = sorted({r for rs in records_of(con, asked).values() for r in rs}) if persons \
+            else asked
+        con.register("_journeys_consent_ids", pa.table({"id": pa.array(ids, pa.string())}))
         events += " AND customer_id IN (SELECT id FROM _journeys_consent_ids)"
-    sql = f"SELECT channel, purpose, customer_id, status FROM ({current_sql(events + ')')})"
+    sql = (f"SELECT channel, purpose, customer_id, status "
+           f"FROM ({current_sql(events + ')', persons=persons)})")
     try:
         rows = con.execute(sql, {"media": wanted, "purposes": list(purposes)}).fetchall()
     finally:

@@ -9,16 +9,22 @@ the frequency cap. If none can be used the message is recorded as
 suppressed with the first medium's reason, so every decision is counted.
 Quiet hours then move the due time to the recipient's next opening (a
 marketing message may be dropped instead, by option).
+
+A person known by several records (`clientela.identity`) gets one message per
+step and occurrence: her candidates are grouped, the message key is hers
+(her person id), and the message goes to the first of her records that can
+be reached.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from clientela.identity.analytics import persons_of, records_of
 from clientela.journeys.contacts import Contacts, load_contacts
 from clientela.journeys.keys import message_key
 from clientela.journeys.ledger import PLANNED, SUPPRESSED, Planned, naive
@@ -67,6 +73,26 @@ class Step:
     campaign_id: str | None = None
 
 
+def person_groups(store: Store, candidates: Sequence[Candidate]
+                  ) -> list[tuple[str, Candidate, list[str]]]:
+    """(person, her first candidate, the records to try) per person and occurrence, in the
+    candidates' order. Without persons every candidate is its own group of one record."""
+    ids = [c.customer_id for c in candidates]
+    person = persons_of(store, ids)
+    others = records_of(store, ids)
+    groups: dict[tuple[str, str], tuple[str, Candidate, list[str]]] = {}
+    for candidate in candidates:
+        key = (person[candidate.customer_id], candidate.occurrence)
+        if key not in groups:
+            groups[key] = (key[0], candidate, [candidate.customer_id])
+        elif candidate.customer_id not in groups[key][2]:
+            groups[key][2].append(candidate.customer_id)
+    for _, _, records in groups.values():
+        for record in list(records):
+            records.extend(r for r in others[record] if r not in records)
+    return list(groups.values())
+
+
 @dataclass
 class Planner:
     store: Store
@@ -81,19 +107,38 @@ class Planner:
 
     def plan(self, step: Step, candidates: Sequence[Candidate],
              contacts: Contacts | None = None) -> list[Planned]:
+        """One message per person and occurrence: candidates that are records of one person
+        (`clientela.identity`) are planned once, on the first of her records that can be
+        reached (the candidates' own records first, in their order, then her others)."""
         if not candidates:
             return []
+        groups = person_groups(self.store, candidates)
         if contacts is None:
-            contacts = load_contacts(self.store, [c.customer_id for c in candidates], step.media,
-                                     (step.purpose,))
+            ids = [r for _, _, records in groups for r in records]
+            contacts = load_contacts(self.store, ids, step.media, (step.purpose,))
         origin = f"{step.origin_kind}:{step.origin}"
-        return [self._one(step, origin, c, contacts) for c in candidates]
+        planned: list[Planned] = []
+        for person, candidate, records in groups:
+            first: Planned | None = None
+            # a person id that names no customer record (an audience of persons) is no
+            # address to try: her records are
+            for record in [r for r in records if r in contacts.people] or records[:1]:
+                tried = self._one(step, origin, replace(candidate, customer_id=record),
+                                  contacts, person)
+                first = first or tried
+                if tried.status == PLANNED:
+                    first = tried
+                    break
+            assert first is not None
+            planned.append(first)
+        return planned
 
-    def _one(self, step: Step, origin: str, candidate: Candidate, contacts: Contacts) -> Planned:
+    def _one(self, step: Step, origin: str, candidate: Candidate, contacts: Contacts,
+             person_id: str | None = None) -> Planned:
         cid = candidate.customer_id
         person = contacts.people.get(cid)
         planned = Planned(
-            message_key=message_key(origin, step.step, cid, candidate.occurrence),
+            message_key=message_key(origin, step.step, person_id or cid, candidate.occurrence),
             origin_kind=step.origin_kind, origin=step.origin, step=step.step, customer_id=cid,
             occurrence=candidate.occurrence, purpose=step.purpose,
             due_at=candidate.due_at.astimezone(UTC), campaign_id=step.campaign_id,

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from clientela import formatting
+from clientela.identity.analytics import persons_of, records_of
 from clientela.journeys import ledger
 from clientela.journeys.audience import rule_members
 from clientela.journeys.keys import message_key
@@ -106,7 +107,8 @@ class JourneyRunner:
                 anchors = self._keep(journey, anchors, offset)
                 spec = self.step_of(journey, index)
                 origin = f"journey:{journey.name}"
-                keys = [message_key(origin, step.name, a.customer_id, a.occurrence)
+                person = persons_of(self.store, [a.customer_id for a in anchors])
+                keys = [message_key(origin, step.name, person[a.customer_id], a.occurrence)
                         for a in anchors]
                 known = ledger.existing_keys(self.store.con, keys) if keys else set()
                 used = used_variables(spec)
@@ -123,11 +125,17 @@ class JourneyRunner:
             members = rule_members(self.store, journey.audience, self.now, among=ids)
             anchors = [a for a in anchors if a.customer_id in members]
         if journey.exit_on_order and offset > timedelta() and anchors:
-            latest = dict(self.store.con.execute(
+            # an order on any of her records ends the journey for the person
+            records = records_of(self.store, [a.customer_id for a in anchors])
+            every = sorted({r for rs in records.values() for r in rs})
+            own = dict(self.store.con.execute(
                 f"SELECT customer_id, max(placed_at) FROM orders WHERE {VALID} AND customer_id "
-                "IN (SELECT unnest(?)) GROUP BY customer_id", [ids]).fetchall())
+                "IN (SELECT unnest(?)) GROUP BY customer_id", [every]).fetchall())
+            latest: dict[str, datetime] = {
+                cid: max(own[r] for r in rs if r in own)
+                for cid, rs in records.items() if any(r in own for r in rs)}
             anchors = [a for a in anchors
-                       if not (latest.get(a.customer_id) is not None
+                       if not (a.customer_id in latest
                                and ledger.naive(a.at) < latest[a.customer_id]
                                < ledger.naive(a.at + offset))]
         return anchors

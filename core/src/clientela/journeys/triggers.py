@@ -10,6 +10,11 @@ lapse, the order for a post-sale), so each lands in the ledger once.
 Orders count when valid (not cancelled or fully refunded); balances are the
 sum of a customer's loyalty events before the moment. Date-based triggers
 fire at `send_hour` in the workspace's time zone.
+
+With persons (`clientela.identity`), first orders, first points, lapses and
+balances are the person's, over all her records; the anchor names the record
+the moment came from (the order's, the entry's), so planning reaches her there
+or on her other records.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from clientela.identity.analytics import person_join
 from clientela.journeys.ledger import naive
 from clientela.journeys.spec import Journey
 from clientela.model import INVALID_ORDER_STATUSES
@@ -63,20 +69,26 @@ def _at(day: date, hour: int, zone: ZoneInfo) -> datetime:
 
 
 def first_order(ctx: TriggerContext, j: Journey, start: datetime, end: datetime) -> list[Anchor]:
+    """A person's first valid order on any of her records (on the record that placed it)."""
+    join, person = person_join(ctx.con, "o")
     rows = ctx.con.execute(f"""
-        SELECT customer_id, arg_min(order_id, placed_at), arg_min(total, placed_at), min(placed_at)
-        FROM orders WHERE {VALID} AND customer_id IS NOT NULL GROUP BY customer_id
-        HAVING min(placed_at) >= ? AND min(placed_at) < ?""",
+        SELECT arg_min(o.customer_id, o.placed_at), arg_min(o.order_id, o.placed_at),
+               arg_min(o.total, o.placed_at), min(o.placed_at)
+        FROM orders o {join} WHERE o.{VALID} AND o.customer_id IS NOT NULL GROUP BY {person}
+        HAVING min(o.placed_at) >= ? AND min(o.placed_at) < ?""",
         [naive(start), naive(end)]).fetchall()
     return [Anchor(str(c), "first", _utc(at), {"order_id": str(o), "order_total": total},
                    order_id=str(o)) for c, o, total, at in rows]
 
 
 def first_points(ctx: TriggerContext, j: Journey, start: datetime, end: datetime) -> list[Anchor]:
-    rows = ctx.con.execute("""
-        SELECT customer_id, arg_min(points, occurred_at), min(occurred_at) FROM loyalty_events
-        WHERE kind = 'earn' GROUP BY customer_id
-        HAVING min(occurred_at) >= ? AND min(occurred_at) < ?""",
+    """A person's first points on any of her records."""
+    join, person = person_join(ctx.con, "e")
+    rows = ctx.con.execute(f"""
+        SELECT arg_min(e.customer_id, e.occurred_at), arg_min(e.points, e.occurred_at),
+               min(e.occurred_at)
+        FROM loyalty_events e {join} WHERE e.kind = 'earn' GROUP BY {person}
+        HAVING min(e.occurred_at) >= ? AND min(e.occurred_at) < ?""",
         [naive(start), naive(end)]).fetchall()
     return [Anchor(str(c), "first", _utc(at), {"points": int(p)}) for c, p, at in rows]
 
@@ -84,6 +96,7 @@ def first_points(ctx: TriggerContext, j: Journey, start: datetime, end: datetime
 def monthly_redeemable(ctx: TriggerContext, j: Journey, start: datetime,
                        end: datetime) -> list[Anchor]:
     threshold = j.minimum_points or ctx.redemption_threshold
+    join, person = person_join(ctx.con, "e")  # a person's balance: all her records'
     anchors: list[Anchor] = []
     for day in _local_days(start, end, ctx.zone):
         if day.day != j.day_of_month:
@@ -91,9 +104,9 @@ def monthly_redeemable(ctx: TriggerContext, j: Journey, start: datetime,
         at = _at(day, j.send_hour, ctx.zone)
         if not start <= at < end:
             continue
-        rows = ctx.con.execute("""
-            SELECT customer_id, CAST(sum(points) AS BIGINT) FROM loyalty_events
-            WHERE occurred_at < ? GROUP BY customer_id HAVING sum(points) >= ?""",
+        rows = ctx.con.execute(f"""
+            SELECT min(e.customer_id), CAST(sum(e.points) AS BIGINT) FROM loyalty_events e {join}
+            WHERE e.occurred_at < ? GROUP BY {person} HAVING sum(e.points) >= ?""",
             [naive(at), threshold]).fetchall()
         month = f"{day.year:04d}-{day.month:02d}"
         anchors += [Anchor(str(c), month, at, {"points": int(p),
@@ -106,12 +119,14 @@ def points_expiring(ctx: TriggerContext, j: Journey, start: datetime,
                     end: datetime) -> list[Anchor]:
     days = j.trigger_days
     zone_name = str(ctx.zone.key)
-    rows = ctx.con.execute("""
-        SELECT customer_id, CAST(timezone(?, expires_at AT TIME ZONE 'UTC') AS DATE) AS d,
-               CAST(sum(points) AS BIGINT)
-        FROM loyalty_events WHERE kind = 'earn' AND expires_at IS NOT NULL
-          AND expires_at >= ? AND expires_at < ?
-        GROUP BY ALL""",
+    join, person = person_join(ctx.con, "e")  # one warning per person and expiry date
+    rows = ctx.con.execute(f"""
+        SELECT min(e.customer_id),
+               CAST(timezone(?, e.expires_at AT TIME ZONE 'UTC') AS DATE) AS d,
+               CAST(sum(e.points) AS BIGINT)
+        FROM loyalty_events e {join} WHERE e.kind = 'earn' AND e.expires_at IS NOT NULL
+          AND e.expires_at >= ? AND e.expires_at < ?
+        GROUP BY {person}, d""",
         [zone_name, naive(start + timedelta(days=days - 2)),
          naive(end + timedelta(days=days + 2))]).fetchall()
     anchors = []
@@ -126,7 +141,7 @@ def points_expiring(ctx: TriggerContext, j: Journey, start: datetime,
 def birthday(ctx: TriggerContext, j: Journey, start: datetime, end: datetime) -> list[Anchor]:
     days = {(d.month, d.day): d for d in _local_days(start, end, ctx.zone)}
     rows = ctx.con.execute("SELECT customer_id, birth_date FROM customers WHERE birth_date "
-                           "IS NOT NULL").fetchall()
+                           "IS NOT NULL ORDER BY customer_id").fetchall()
     anchors = []
     for customer, born in rows:
         day = days.get((born.month, born.day))
@@ -140,10 +155,12 @@ def birthday(ctx: TriggerContext, j: Journey, start: datetime, end: datetime) ->
 
 def lapsed(ctx: TriggerContext, j: Journey, start: datetime, end: datetime) -> list[Anchor]:
     days = j.trigger_days
+    join, person = person_join(ctx.con, "o")  # lapsed as a person: her last order anywhere
     rows = ctx.con.execute(f"""
-        SELECT customer_id, arg_max(order_id, placed_at), max(placed_at) FROM orders
-        WHERE {VALID} AND customer_id IS NOT NULL GROUP BY customer_id
-        HAVING max(placed_at) >= ? AND max(placed_at) < ?""",
+        SELECT arg_max(o.customer_id, o.placed_at), arg_max(o.order_id, o.placed_at),
+               max(o.placed_at)
+        FROM orders o {join} WHERE o.{VALID} AND o.customer_id IS NOT NULL GROUP BY {person}
+        HAVING max(o.placed_at) >= ? AND max(o.placed_at) < ?""",
         [naive(start - timedelta(days=days)), naive(end - timedelta(days=days))]).fetchall()
     return [Anchor(str(c), f"after:{o}", _utc(at) + timedelta(days=days), {"days": days})
             for c, o, at in rows]

@@ -3,7 +3,8 @@
 The context hides the engine: a metric asks it for tables by name and for
 the period's UTC bounds, and never learns whether it runs on DuckDB,
 PySpark or PostgreSQL. Table access goes through `table()`, which turns a
-missing or empty table into a `MissingDataError` naming the metric.
+missing or empty table into a `MissingDataError` naming the metric, and reads
+customer-level tables as persons when the store links records to persons.
 """
 
 from __future__ import annotations
@@ -171,10 +172,16 @@ class MetricContext:
             exists = name in self.backend.list_tables()
             raise MissingDataError(self.metric, name,
                                    reason="is empty" if exists else "does not exist")
-        return self.backend.table(name)
+        return self._persons(name)
 
     def optional_table(self, name: str) -> ir.Table | None:
-        return self.backend.table(name) if self.has(name) else None
+        return self._persons(name) if self.has(name) else None
+
+    def _persons(self, name: str) -> ir.Table:
+        """The store table, its customer ids read as persons (`clientela.kpi.persons`)."""
+        from clientela.kpi.persons import as_persons
+
+        return as_persons(self, name, self.backend.table(name))
 
     def with_period(self, period: Period, as_of: datetime | None = None) -> MetricContext:
         """The same request for another period (the previous one, for retention)."""

@@ -104,7 +104,9 @@ def balance_command(
         except UnknownMember as error:
             raise UserError(str(error)) from None
     worth = formatting.money(rules.point_value * found.balance, currency)
-    console.print(f"[bold]{found.who}[/] (customer {found.customer_id}): "
+    whose = (f"customer {found.customer_id}" if len(found.records) == 1
+             else f"customers {', '.join(found.records)}, one person")
+    console.print(f"[bold]{found.who}[/] ({whose}): "
                   f"{formatting.number(found.balance)} points ({worth}) at "
                   f"{instant:%Y-%m-%d %H:%M} UTC", highlight=False)
     lots = Table(title="Points held")

@@ -14,6 +14,10 @@ The cursor (the last `until`, the load watermarks, the rules' fingerprint)
 lives in `sync_state` under source `loyalty`, committed with the rows it
 covers, so a run killed halfway leaves the old cursor, and the next run
 covers the same customers again.
+
+With persons (`clientela.identity`), a person's orders and adjustments on all
+her records replay as one wallet (points earned online pay a redemption at the
+till), and each row is written under the record it belongs to.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from clientela.identity.analytics import links_in_use, person_join, persons_of, records_of
 from clientela.model.entities import LoyaltyEvent
 from clientela.store import Store
 from clientela_loyalty.calendar import US_PER_DAY, from_micros, review_instants, to_micros
@@ -118,14 +123,18 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
              or (bool(rules.tiers) and len(review_instants(
                  int(cursor["until_us"]) - 1, until_us - 1, rules.tier_review_months,
                  timezone)) > 0))
+    by_person = links_in_use(store)
     customers = None if whole else _affected(store, rules, cursor, until_us)
+    if customers is not None and by_person:  # a person replays with all her records
+        records = records_of(store, customers.to_pylist())
+        customers = pa.array(sorted({r for rs in records.values() for r in rs}), pa.string())
     since_us = None if whole else int(cursor["until_us"])
 
     before = _kind_totals(store, customers)
-    orders = read_orders(store.con, rules, until_us, customers)
-    adjustments = read_adjustments(store.con, until_us, customers)
+    orders = read_orders(store.con, rules, until_us, customers, by_person=by_person)
+    adjustments = read_adjustments(store.con, until_us, customers, by_person=by_person)
     ledger = compute_ledger(orders, adjustments, rules, timezone, until_us)
-    table = ledger.table
+    table = _to_records(store, ledger.table, customers) if by_person else ledger.table
 
     new_cursor = {"until_us": until_us, "rules": fingerprint,
                   "orders_loaded_at": orders_mark, "adjust_loaded_at": adjust_mark}
@@ -156,6 +165,29 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
     summary.points["adjust"] = int(row[0]) if row else 0
     _holdings(store, rules, summary, until_us)
     return summary
+
+
+def _to_records(store: Store, table: pa.Table, customers: pa.Array | None) -> pa.Table:
+    """A ledger replayed per person, each row given back to the record it belongs to: the
+    record of its order (earn, redeem, reverse, and the expiry of an order's lot) or of its
+    adjustment (the expiry of an adjustment's lot). The ledger stays keyed by record, so a
+    merge or a split of persons changes which wallet a row was counted in, not the row."""
+    scope = ("" if customers is None
+             else " AND customer_id IN (SELECT unnest($records::VARCHAR[]))")
+    params = {} if customers is None else {"records": customers.to_pylist()}
+    owners: dict[tuple[str, str], str] = {}
+    for sql in (f"SELECT customer_id, order_id FROM orders WHERE customer_id IS NOT NULL{scope}",
+                f"SELECT customer_id, event_id FROM loyalty_events WHERE source = '{ENGINE_SOURCE}'"
+                f" AND kind = 'adjust'{scope}"):
+        rows = store.con.execute(sql, params).fetchall()
+        persons = persons_of(store, sorted({str(r[0]) for r in rows}))
+        for record, key in rows:
+            owners.setdefault((persons[str(record)], str(key)), str(record))
+    people = table.column("customer_id").to_pylist()
+    keys = [event.split(":", 1)[1] for event in table.column("event_id").to_pylist()]
+    records = [owners.get((person, key), person) for person, key in zip(people, keys, strict=True)]
+    at = table.column_names.index("customer_id")
+    return table.set_column(at, "customer_id", pa.array(records, pa.string()))
 
 
 def _holds_computed_rows(store: Store) -> bool:
@@ -222,10 +254,11 @@ def _kind_totals(store: Store, customers: pa.Array | None) -> dict[str, int]:
 
 
 def _holdings(store: Store, rules: LoyaltyRules, summary: RunSummary, until_us: int) -> None:
-    row = store.con.execute("""
+    join, person = person_join(store, "e")  # members are persons
+    row = store.con.execute(f"""
         SELECT count(*), coalesce(CAST(sum(balance) AS BIGINT), 0) FROM (
-            SELECT sum(points) AS balance FROM loyalty_events
-            WHERE epoch_us(occurred_at) < ? GROUP BY customer_id) WHERE balance > 0""",
+            SELECT sum(e.points) AS balance FROM loyalty_events e {join}
+            WHERE epoch_us(e.occurred_at) < ? GROUP BY {person}) WHERE balance > 0""",
         [until_us]).fetchone()
     assert row is not None
     summary.members, summary.outstanding_points = int(row[0]), int(row[1])

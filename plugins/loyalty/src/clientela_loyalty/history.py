@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from clientela.identity.analytics import person_join
 from clientela.model import INVALID_ORDER_STATUSES
 from clientela_loyalty.calendar import Micros
 from clientela_loyalty.rules import LoyaltyRules
@@ -91,8 +92,11 @@ def _customer_filter(column: str, customers: pa.Array | None) -> str:
 
 
 def read_orders(con: duckdb.DuckDBPyConnection, rules: LoyaltyRules, until_us: int,
-                customers: pa.Array | None = None) -> Orders:
-    """The orders placed before `until` of every customer (or of `customers` only)."""
+                customers: pa.Array | None = None, *, by_person: bool = False) -> Orders:
+    """The orders placed before `until` of every customer (or of `customers` only).
+    `by_person`: each order's customer is its person (`clientela.identity`), so a
+    person's orders on all her records replay as one wallet."""
+    person_link, who = person_join(con, "o") if by_person else ("", "o.customer_id")
     cents = "CAST(round(({x}) * coalesce(o.fx_rate, 1), 2) * 100 AS BIGINT)"
     invalid = _in_list(sorted(INVALID_ORDER_STATUSES))
     skus = _in_list(rules.exclude_skus)
@@ -112,7 +116,7 @@ def read_orders(con: duckdb.DuckDBPyConnection, rules: LoyaltyRules, until_us: i
         con.register("_wanted", pa.table({"customer_id": customers}))
     try:
         table = con.execute(f"""
-            SELECT o.customer_id, o.order_id,
+            SELECT {who} AS customer_id, o.order_id,
                    epoch_us(o.placed_at) AS placed,
                    epoch_us(greatest(coalesce(o.updated_at, o.placed_at), o.placed_at)) AS updated,
                    o.status, o.status NOT IN {invalid} AS valid,
@@ -121,10 +125,10 @@ def read_orders(con: duckdb.DuckDBPyConnection, rules: LoyaltyRules, until_us: i
                    {cents.format(x="o.refunded_amount")} AS refunded_cents,
                    {cents.format(x="o.loyalty_discount")} AS loyalty_cents,
                    o.loyalty_points_redeemed AS redeemed, {excluded} AS excluded, {lines}
-            FROM orders o {join}
+            FROM orders o {join} {person_link}
             WHERE o.customer_id IS NOT NULL AND epoch_us(o.placed_at) < ?
                   {_customer_filter("o.customer_id", customers)}
-            ORDER BY o.customer_id, o.placed_at, o.order_id""", [until_us]).fetch_arrow_table()
+            ORDER BY 1, o.placed_at, o.order_id""", [until_us]).fetch_arrow_table()
     finally:
         if customers is not None:
             con.unregister("_wanted")
@@ -163,16 +167,19 @@ def _orders(table: pa.Table, rules: LoyaltyRules) -> Orders:
 
 
 def read_adjustments(con: duckdb.DuckDBPyConnection, until_us: int,
-                     customers: pa.Array | None = None) -> Adjustments:
+                     customers: pa.Array | None = None, *,
+                     by_person: bool = False) -> Adjustments:
+    """The engine's adjustments before `until` (`by_person`: keyed by their person)."""
+    person_link, who = person_join(con, "a") if by_person else ("", "a.customer_id")
     if customers is not None:
         con.register("_wanted", pa.table({"customer_id": customers}))
     try:
         table = con.execute(f"""
-            SELECT customer_id, event_id, epoch_us(occurred_at) AS at, points
-            FROM loyalty_events
-            WHERE source = '{ENGINE_SOURCE}' AND kind = 'adjust' AND epoch_us(occurred_at) < ?
-                  {_customer_filter("customer_id", customers)}
-            ORDER BY customer_id, occurred_at, event_id""", [until_us]).fetch_arrow_table()
+            SELECT {who} AS customer_id, a.event_id, epoch_us(a.occurred_at) AS at, a.points
+            FROM loyalty_events a {person_link}
+            WHERE a.source = '{ENGINE_SOURCE}' AND a.kind = 'adjust'
+                  AND epoch_us(a.occurred_at) < ? {_customer_filter("a.customer_id", customers)}
+            ORDER BY 1, a.occurred_at, a.event_id""", [until_us]).fetch_arrow_table()
     finally:
         if customers is not None:
             con.unregister("_wanted")

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from clientela.segments.api import Segmenter
-from clientela_loyalty.audiences import balances_sql, expiring_sql, first_points_sql
+from clientela_loyalty.audiences import (
+    LEDGER,
+    balances_sql,
+    expiring_sql,
+    first_points_sql,
+    ledger_source,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -35,15 +41,15 @@ class LoyaltySegmentParams(BaseModel):
                                       description="Points needed to be `redeemable`.")
 
 
-def segment_sql(as_of: object, params: LoyaltySegmentParams) -> str:
+def segment_sql(as_of: object, params: LoyaltySegmentParams, events: str = LEDGER) -> str:
     from datetime import datetime
 
     assert isinstance(as_of, datetime)
     since = as_of - timedelta(days=params.first_points_days)
     return f"""
-        WITH b AS ({balances_sql(as_of)}),
-        x AS ({expiring_sql(as_of, params.expiring_days)}),
-        f AS ({first_points_sql(since, as_of)})
+        WITH b AS ({balances_sql(as_of, events)}),
+        x AS ({expiring_sql(as_of, params.expiring_days, events)}),
+        f AS ({first_points_sql(since, as_of, events)})
         SELECT b.customer_id,
                CASE WHEN coalesce(x.points_expiring, 0) > 0 THEN 'expiring'
                     WHEN b.balance >= {int(params.redemption_threshold)} THEN 'redeemable'
@@ -56,7 +62,11 @@ def segment_sql(as_of: object, params: LoyaltySegmentParams) -> str:
 
 
 def loyalty_segments(ctx: MetricContext, params: LoyaltySegmentParams) -> ir.Table:
-    table: ir.Table = ctx.backend.sql(segment_sql(ctx.as_of, params))
+    from clientela.kpi.persons import persons_apply
+
+    # per person, like every segmenter reading the KPI context (see clientela.kpi.persons)
+    events = ledger_source(persons_apply(ctx))
+    table: ir.Table = ctx.backend.sql(segment_sql(ctx.as_of, params, events))
     return table
 
 

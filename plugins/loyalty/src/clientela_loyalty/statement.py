@@ -11,9 +11,10 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from clientela.identity.analytics import persons_of, records_of
 from clientela.privacy import mask_email
 from clientela.store import Store
-from clientela_loyalty.audiences import lots_sql
+from clientela_loyalty.audiences import lots_sql, store_ledger
 
 
 class UnknownMember(LookupError):
@@ -23,6 +24,9 @@ class UnknownMember(LookupError):
 @dataclass(frozen=True)
 class Statement:
     customer_id: str
+    records: tuple[str, ...]
+    """Every customer record of the person (the asked one first): the balance, lots and
+    entries are hers, summed over them (one record when the store has no links)."""
     who: str
     """The masked e-mail address, or the id when the store has no address."""
     balance: int
@@ -53,16 +57,20 @@ def find_customer(store: Store, who: str) -> tuple[str, str]:
 
 
 def statement(store: Store, who: str, at: datetime) -> Statement:
+    """The statement of the person `who` names: her balance is read over all her records
+    (`clientela.identity`), as the audiences read it."""
     customer_id, label = find_customer(store, who)
+    records = records_of(store, [customer_id])[customer_id]
+    person = persons_of(store, [customer_id])[customer_id]
     lots = store.con.execute(
-        f"""SELECT earned_at, expires_at, "left" FROM ({lots_sql(at)})
+        f"""SELECT earned_at, expires_at, "left" FROM ({lots_sql(at, store_ledger(store))})
             WHERE customer_id = ? AND "left" > 0 ORDER BY expires_at NULLS LAST, earned_at""",
-        [customer_id]).fetch_arrow_table()
+        [person]).fetch_arrow_table()
     entries = store.con.execute(
         """SELECT occurred_at, kind, points, order_id, expires_at, event_id FROM loyalty_events
-           WHERE customer_id = ? AND occurred_at < ?
+           WHERE customer_id IN (SELECT unnest(?::VARCHAR[])) AND occurred_at < ?
            ORDER BY occurred_at, CASE kind WHEN 'expire' THEN 0 WHEN 'reverse' THEN 1
                     WHEN 'redeem' THEN 2 WHEN 'earn' THEN 3 ELSE 4 END, event_id""",
-        [customer_id, at.replace(tzinfo=None)]).fetch_arrow_table()
+        [records, at.replace(tzinfo=None)]).fetch_arrow_table()
     balance = sum(entries.column("points").to_pylist())
-    return Statement(customer_id, label, balance, lots, entries)
+    return Statement(customer_id, tuple(records), label, balance, lots, entries)
