@@ -19,7 +19,7 @@ from channels.helpers import (
     twilio_route,
 )
 from destinations.fakes.mailchimp import FakeMailchimp
-from destinations.helpers import build_store, email
+from destinations.helpers import build_store, email, state
 from destinations.helpers import run as push_to_mailchimp
 from journeys.helpers import customer, write
 
@@ -184,3 +184,18 @@ def test_an_audience_of_persons_reaches_her_records(tmp_path: Path, twilio) -> N
         again = plan(store, step("sms"), candidates(["web-1"]))
     assert [(p.customer_id, p.status) for p in planned] == [("pos-77", "planned")]
     assert [p.message_key for p in again] == [planned[0].message_key]
+
+
+def test_every_record_of_a_person_named_by_no_record_gets_her_segment(
+        tmp_path: Path, mailchimp: FakeMailchimp) -> None:
+    """The person id `p-ana` is none of her records' ids: both records still carry her
+    person-level segment (computed once, over both records' orders) and are pushed."""
+    path = tmp_path / "s.duckdb"
+    build_store(path, 6)
+    link(path, ("c00001", "p-ana"), ("c00002", "p-ana"))
+    push_to_mailchimp(path, mailchimp)
+    pushed = state(path)
+    assert {"c00001", "c00002"} <= set(pushed)
+    assert pushed["c00001"][0] == pushed["c00002"][0] is not None
+    assert mailchimp.tags_of(email(1)) == mailchimp.tags_of(email(2)) == {
+        f"rfm: {pushed['c00001'][0]}"}

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from clientela.destinations.api import Contact, FieldSpec
 from clientela.destinations.rules import compile_rule
+from clientela.identity.analytics import person_map_sql
 from clientela.store.derived import CLV_SCORES
 
 CLV_TABLE = CLV_SCORES.name
@@ -132,8 +133,11 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
     ledger's current e-mail marketing state (see `consent_table`)."""
     consent_table(con)
     con.register("_push_rfm", features)
-    clv_join = (f"LEFT JOIN {CLV_TABLE} v ON v.customer_id = c.customer_id"
-                if _has_table(con, CLV_TABLE) else "")
+    # scores are per person when records are resolved into persons: every record of a person
+    # carries her scores, her loyalty points and her segment
+    persons = person_map_sql(con)
+    clv_join = ("LEFT JOIN (SELECT * FROM " + CLV_TABLE + ") v ON v.customer_id = "
+                "coalesce(pm.person_id, c.customer_id)" if _has_table(con, CLV_TABLE) else "")
     clv_cols = ("round(CAST(v.clv AS DOUBLE), 2) AS clv, round(CAST(v.p_alive AS DOUBLE), 4) "
                 "AS p_alive" if clv_join else "NULL::DOUBLE AS clv, NULL::DOUBLE AS p_alive")
     con.execute(f"""
@@ -150,11 +154,14 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
                coalesce(l.points, 0) AS loyalty_points,
                f.days_since_last_order, f.chosen_segment
         FROM customers c
-        LEFT JOIN _push_rfm f ON f.customer_id = c.customer_id
+        LEFT JOIN ({persons}) pm ON pm.customer_id = c.customer_id
+        LEFT JOIN _push_rfm f ON f.customer_id = coalesce(pm.person_id, c.customer_id)
         LEFT JOIN {CONSENT_TABLE} k ON k.customer_id = c.customer_id
-        LEFT JOIN (SELECT customer_id, CAST(sum(points) AS BIGINT) AS points FROM loyalty_events
-                   WHERE occurred_at < TIMESTAMP {_text(as_of.strftime("%Y-%m-%d %H:%M:%S.%f"))}
-                   GROUP BY customer_id) l ON l.customer_id = c.customer_id
+        LEFT JOIN (SELECT coalesce(lm.person_id, e.customer_id) AS person_id,
+                          CAST(sum(e.points) AS BIGINT) AS points
+                   FROM loyalty_events e LEFT JOIN ({persons}) lm ON lm.customer_id = e.customer_id
+                   WHERE e.occurred_at < TIMESTAMP {_text(as_of.strftime("%Y-%m-%d %H:%M:%S.%f"))}
+                   GROUP BY 1) l ON l.person_id = coalesce(pm.person_id, c.customer_id)
         {clv_join}
         WHERE c.email IS NOT NULL AND c.email <> ''
     """)
