@@ -87,6 +87,10 @@ class Workspace:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                        warning.lineno)
         with opened as store:
+            if not read_only:
+                from clientela.cli.identity import bind_identity
+
+                bind_identity(store)
             yield store
 
 

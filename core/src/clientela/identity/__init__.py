@@ -10,6 +10,14 @@ read that mapping in SQL.
 from __future__ import annotations
 
 IDENTITY_LINKS_TABLE = "identity_links"
+IDENTITY_KEYS_TABLE = "identity_keys"
+"""Each customer's match keys (CPF, e-mail and phone as digests, links as customer ids)."""
+IDENTITY_CONFLICTS_TABLE = "identity_conflicts"
+"""Keys that were not allowed to merge what they connect, for a person to decide."""
+IDENTITY_STATE_TABLE = "identity_state"
+"""The `[identity]` settings the graph was built with, and whether it is complete."""
+IDENTITY_DECISIONS_TABLE = "identity_decisions"
+"""Merges and splits decided by hand, with their reasons; later resolutions respect them."""
 
 
 def person_id_sql(customer_column: str = "customer_id", links_alias: str = "il") -> str:
@@ -17,4 +25,7 @@ def person_id_sql(customer_column: str = "customer_id", links_alias: str = "il")
     return f"COALESCE({links_alias}.person_id, {customer_column})"
 
 
-__all__ = ["IDENTITY_LINKS_TABLE", "person_id_sql"]
+__all__ = [
+    "IDENTITY_CONFLICTS_TABLE", "IDENTITY_DECISIONS_TABLE", "IDENTITY_KEYS_TABLE",
+    "IDENTITY_LINKS_TABLE", "IDENTITY_STATE_TABLE", "person_id_sql",
+]

@@ -266,6 +266,9 @@ class Store:
         result.counts = upsert_arrow(con, model, table)
         if consent:
             _record_consent(con, table, before=False)
+            from clientela.identity.resolve import link_batch
+
+            link_batch(con, table)  # the persons of these records, in the same transaction
         origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
         if table.num_rows:  # before this batch's rejections: a key rejected here stays open
             resolve_landed(con, origin, model, table)
