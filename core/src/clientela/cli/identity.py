@@ -29,6 +29,15 @@ def _masked(value: str | None, masker: object) -> str:
     return masker(value) if value else "-"  # type: ignore[operator]
 
 
+def _mask_query(who: str) -> str:
+    """What was looked up, masked by what it looks like (mask_text knows no CPFs)."""
+    if "@" in who:
+        return mask_email(who.strip())
+    digits = sum(c.isdigit() for c in who)
+    return mask_cpf(who) if digits == 11 and "+" not in who and "(" not in who else (
+        mask_phone(who) if digits else mask_text(who))
+
+
 @identity_app.command()
 def stats() -> None:
     """Records, persons, what joined them and the conflicts waiting for a decision."""
@@ -63,7 +72,7 @@ def show(
     with workspace.store() as store:
         persons = find(store.con, who)
     if not persons:
-        raise UserError(f"nobody holds {mask_text(who)} (read as a CPF, an e-mail and a phone; "
+        raise UserError(f"nobody holds {_mask_query(who)} (read as a CPF, an e-mail and a phone; "
                         "an invalid CPF or a number that cannot be normalised matches nobody)")
     for person in persons:
         table = Table("customer", "source", "e-mail", "phone", "CPF", "joined by",
