@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from clientela.cli.app import main
+from clientela.cli.common import workspace
 
 
 def _csv(path: Path, rows: list[str]) -> Path:
@@ -85,8 +86,13 @@ def test_bad_identity_config_names_the_field(tmp_path: Path,
 def test_disabled_in_the_config_drops_the_links(two_sources: Path, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "clientela.toml").write_text("[identity]\nenabled = false\n")
+    workspace._settings = None  # a new command line reads the file again
     capsys.readouterr()
     assert main(["--store", str(two_sources), "identity", "stats"]) == 0
     assert "identity resolution is off" in capsys.readouterr().out
     assert main(["--store", str(two_sources), "identity", "merge", "w1", "w2",
                  "--reason", "x"]) == 2
+    import duckdb
+
+    with duckdb.connect(str(two_sources), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM identity_links").fetchone() == (0,)
