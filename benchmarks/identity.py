@@ -33,13 +33,13 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kpi_rfm import PeakRss  # noqa: E402
+from kpi_rfm import PeakRss
 
-from clientela.config import IdentityConfig  # noqa: E402
-from clientela.identity import resolve as identity  # noqa: E402
-from clientela.model.entities import Customer  # noqa: E402
-from clientela.store import Store  # noqa: E402
-from clientela.store.upsert import conform  # noqa: E402
+from clientela.config import IdentityConfig
+from clientela.identity import resolve as identity
+from clientela.model.entities import Customer
+from clientela.store import Store
+from clientela.store.upsert import conform
 
 SHARED_LIMIT = 3
 
@@ -76,7 +76,7 @@ def generate(records: int, seed: int = 7, *, prefix: str = "") -> tuple[pa.Table
     subscriber[family] = subscriber[np.flatnonzero(family) // 4 * 4 % people]
     mistyped = rng.random(records) < 0.02
     p = pd.Series(person)
-    web, pos, app = (source_of == 0), (source_of == 1), (source_of == 2)
+    pos, app = (source_of == 1), (source_of == 2)
     email = prefix + "user" + p.astype(str) + "@mail" + (p % 50).astype(str) + ".com"
     email = email.where(~app, email.str.upper()).where(~pos | (rng.random(records) < 0.3), None)
     a, s = pd.Series(area[person]).astype(str), pd.Series(subscriber[person]).astype(str)

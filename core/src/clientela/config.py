@@ -97,7 +97,8 @@ class LoyaltyConfig(BaseModel):
     redemption_threshold: int = Field(default=500, ge=1, description="Points needed to redeem.")
 
 
-IDENTITY_RULES = ("cpf", "email", "phone", "link")
+IdentityRule = Literal["cpf", "email", "phone", "link"]
+IDENTITY_RULES: tuple[IdentityRule, ...] = ("cpf", "email", "phone", "link")
 """The match keys identity resolution knows (see docs/identity.md)."""
 
 
@@ -108,7 +109,7 @@ class IdentityConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(default=True, description="Resolve customer records into persons.")
-    rules: list[Literal["cpf", "email", "phone", "link"]] = Field(
+    rules: list[IdentityRule] = Field(
         default_factory=lambda: list(IDENTITY_RULES),
         description="Match keys, most trusted first: cpf, email, phone, link.")
     strip_plus_addressing: bool = Field(
@@ -129,7 +130,7 @@ class IdentityConfig(BaseModel):
 
     @field_validator("rules")
     @classmethod
-    def _rules(cls, value: list[str]) -> list[str]:
+    def _rules(cls, value: list[IdentityRule]) -> list[IdentityRule]:
         if len(set(value)) != len(value):
             raise ValueError("expected each rule once, e.g. [\"cpf\", \"email\", \"phone\"]")
         return value
@@ -396,6 +397,19 @@ currency = "{currency}"
 [loyalty]
 # Points a customer needs before redeeming (loyalty_redeemable_members).
 redemption_threshold = 500
+
+[identity]
+# One person across every source (docs/identity.md): records that share a key join.
+enabled = true
+# Match keys, most trusted first.
+rules = ["cpf", "email", "phone", "link"]
+# Country and area code (DDD) of phone numbers written without them.
+default_country = "BR"
+# default_area_code = "11"
+# An e-mail, phone or link shared by more persons than this never merges them.
+shared_key_limit = 3
+# Two different valid CPFs reached through one key: keep_apart (the CPF wins) or merge.
+conflict_policy = "keep_apart"
 
 # A source plugin reads its own section (pip install ./connectors/shopify), for example:
 # [sources.shopify]

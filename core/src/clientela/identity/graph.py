@@ -68,7 +68,8 @@ def _components(count: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     _, label = connected_components(graph, directed=False)
     smallest = np.full(label.max() + 1 if count else 0, count, dtype=np.int64)
     np.minimum.at(smallest, label, np.arange(count, dtype=np.int64))
-    return smallest[label]
+    result: np.ndarray = smallest[label]
+    return result
 
 
 def _distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +106,8 @@ def _grown(labels: np.ndarray, new_labels: np.ndarray, count: int) -> np.ndarray
     """Records whose component was joined to another in this step."""
     comps = np.unique(labels)
     per_group = np.bincount(new_labels[comps], minlength=count)
-    return per_group[new_labels] > 1
+    grown: np.ndarray = per_group[new_labels] > 1
+    return grown
 
 
 def resolve(count: int, rules: Sequence[RuleKeys], *, cpf: RuleKeys | None = None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
@@ -32,10 +33,17 @@ class Stats:
     """Decisions in force, by kind (merge, split)."""
 
 
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+         ) -> tuple[Any, ...]:
+    row = con.execute(sql, params or []).fetchone()
+    assert row is not None  # an aggregate always answers one row
+    return tuple(row)
+
+
 def stats(con: duckdb.DuckDBPyConnection) -> Stats:
-    records = int(con.execute("SELECT count(DISTINCT customer_id) FROM customers").fetchone()[0])
-    linked, people = con.execute(f"SELECT count(*), count(DISTINCT person_id) "
-                                 f"FROM {IDENTITY_LINKS_TABLE}").fetchone()
+    records = int(_one(con, "SELECT count(DISTINCT customer_id) FROM customers")[0])
+    linked, people = _one(con, f"SELECT count(*), count(DISTINCT person_id) "
+                               f"FROM {IDENTITY_LINKS_TABLE}")
     by_rule = dict(con.execute(f"SELECT rule, count(*) FROM {IDENTITY_LINKS_TABLE} "
                                "GROUP BY rule ORDER BY rule").fetchall())
     conflicts = dict(con.execute(f"SELECT kind, count(*) FROM {IDENTITY_CONFLICTS_TABLE} "
@@ -111,8 +119,8 @@ def conflicts(con: duckdb.DuckDBPyConnection, *, kind: str | None = None,
               limit: int | None = None) -> tuple[list[ConflictRow], int]:
     """The conflicts (largest first) and how many there are in all."""
     where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
-    total = int(con.execute(f"SELECT count(*) FROM {IDENTITY_CONFLICTS_TABLE} {where}",
-                            params).fetchone()[0])
+    total = int(_one(con, f"SELECT count(*) FROM {IDENTITY_CONFLICTS_TABLE} {where}",
+                     params)[0])
     rows = con.execute(f"""SELECT conflict_id, kind, rule, key_shown, customer_ids, persons,
         cpfs, detected_at FROM {IDENTITY_CONFLICTS_TABLE} {where}
         ORDER BY persons DESC, kind, rule, conflict_id""" + (" LIMIT ?" if limit else ""),

@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -277,7 +278,7 @@ def _write_conflicts(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
 
 
 def _shown(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
-           rows: list[tuple]) -> dict[tuple[str, str], str]:
+           rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], str]:
     """Each conflict's key as a person may see it: masked (a link is a customer_id)."""
     from clientela.privacy import mask_cpf, mask_email, mask_phone
 
