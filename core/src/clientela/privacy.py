@@ -69,7 +69,7 @@ def mask_text(text: str) -> str:
 
 PERSONAL_CUSTOMER_FIELDS: tuple[str, ...] = (
     "email", "phone", "first_name", "last_name", "birth_date", "city", "region", "attributes",
-    "tags",
+    "tags", "cpf",
 )
 """What erasing a customer blanks: the id stays, so their orders still count in the KPIs."""
 

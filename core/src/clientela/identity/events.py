@@ -62,6 +62,11 @@ def remove_persons_callback(callback: PersonsCallback) -> None:
         _callbacks.remove(callback)
 
 
+def listening() -> bool:
+    """Whether any callback is registered (a resolution skips listing the moves otherwise)."""
+    return bool(_callbacks)
+
+
 def notify(con: duckdb.DuckDBPyConnection, change: PersonsChanged) -> None:
     """Tell every callback, in registration order; nothing is said when nothing moved."""
     if change.changes:

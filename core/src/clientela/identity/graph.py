@@ -55,8 +55,10 @@ class Conflict:
 class Components:
     labels: np.ndarray
     """The person of each record: the smallest record number of its component."""
-    joined_by: list[str | None]
-    """The rule that first joined each record to another (None: a person of its own)."""
+    joined: np.ndarray
+    """Index in `rule_names` of the rule that first joined each record to another
+    (NOT_JOINED: a person of its own)."""
+    rule_names: list[str]
     conflicts: list[Conflict] = field(default_factory=list)
 
 
@@ -73,10 +75,13 @@ def _components(count: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def _distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (first, second) pairs, both non-negative: sorted as one int64 each
+    (a 1-D unique is several times faster than a unique over rows)."""
     if not len(first):
         return first, second
-    pairs = np.unique(np.stack([first, second], axis=1), axis=0)
-    return pairs[:, 0], pairs[:, 1]
+    base = np.int64(second.max()) + 1
+    pairs = np.unique(first.astype(np.int64) * base + second)
+    return pairs // base, pairs % base
 
 
 def _cpf_counts(group_of: np.ndarray, cpf: RuleKeys | None, labels: np.ndarray) -> np.ndarray:
@@ -104,7 +109,7 @@ class _Members:
 
 def _grown(labels: np.ndarray, new_labels: np.ndarray, count: int) -> np.ndarray:
     """Records whose component was joined to another in this step."""
-    comps = np.unique(labels)
+    comps = np.flatnonzero(labels == np.arange(count))  # a component is labelled by its smallest
     per_group = np.bincount(new_labels[comps], minlength=count)
     grown: np.ndarray = per_group[new_labels] > 1
     return grown
@@ -167,5 +172,4 @@ def resolve(count: int, rules: Sequence[RuleKeys], *, cpf: RuleKeys | None = Non
         new_labels = group[labels]
         joined[_grown(labels, new_labels, count) & (joined == NOT_JOINED)] = len(rules)
         labels = new_labels
-    return Components(labels, [None if j == NOT_JOINED else names[j] for j in joined.tolist()],
-                      conflicts)
+    return Components(labels, joined, names, conflicts)

@@ -38,8 +38,8 @@ def _normalised(config: IdentityConfig, relation: str) -> str:
 
 def keys_sql(config: IdentityConfig, relation: str = "customers") -> str:
     """SELECT customer_id, rule, value: the keys of the customer rows of `relation`, one row per
-    key (a customer in two sources may hold two e-mails)."""
-    return f"""SELECT DISTINCT customer_id, rule,
+    key and row (a customer in two sources may hold two e-mails, or the same one twice)."""
+    return f"""SELECT customer_id, rule,
                       CASE WHEN rule = 'link' THEN value ELSE md5(value) END AS value
                FROM (UNPIVOT ({_normalised(config, relation)})
                      ON cpf, email, phone, link INTO NAME rule VALUE value)"""

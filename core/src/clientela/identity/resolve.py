@@ -32,7 +32,7 @@ from clientela.identity import (
     IDENTITY_LINKS_TABLE,
     IDENTITY_STATE_TABLE,
 )
-from clientela.identity.events import PersonChange, PersonsChanged, notify
+from clientela.identity.events import PersonChange, PersonsChanged, listening, notify
 from clientela.identity.graph import Components, RuleKeys, resolve
 from clientela.identity.keys import keys_sql, readable_keys_sql
 
@@ -177,10 +177,20 @@ def _expand_region(con: duckdb.DuckDBPyConnection) -> None:
             return
 
 
-def _rule_keys(keys: pa.Table, rule: str, values: np.ndarray) -> RuleKeys:
-    mask = pc.equal(keys.column("rule"), rule)
-    nodes = keys.column("node").filter(mask).to_numpy()
-    return RuleKeys(rule, nodes.astype(np.int64), values[mask.to_numpy(zero_copy_only=False)])
+def _rule_keys(rule: str, nodes: np.ndarray, rules: np.ndarray, values: np.ndarray,
+               rule_names: list[str]) -> RuleKeys:
+    if rule not in rule_names:
+        return RuleKeys(rule, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    mask = rules == rule_names.index(rule)
+    return RuleKeys(rule, nodes[mask], values[mask])
+
+
+def _codes(column: pa.ChunkedArray) -> np.ndarray:
+    """A dense integer per distinct value (which one is of no consequence)."""
+    if not len(column):
+        return np.zeros(0, np.int64)
+    codes: np.ndarray = pc.dictionary_encode(column).combine_chunks().indices.to_numpy()
+    return codes.astype(np.int64)
 
 
 def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
@@ -201,9 +211,12 @@ def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
         SELECT n.node, 'link', n.customer_id FROM _identity_nodes n
         WHERE n.customer_id IN (SELECT value FROM {IDENTITY_KEYS_TABLE} WHERE rule = 'link')
         """).to_arrow_table()
-    values = (pc.dictionary_encode(keys.column("value")).combine_chunks().indices.to_numpy()
-              .astype(np.int64) if keys.num_rows else np.zeros(0, np.int64))
-    rules = [_rule_keys(keys, rule, values) for rule in config.rules]
+    values = _codes(keys.column("value"))
+    by_rule = pc.dictionary_encode(keys.column("rule")).combine_chunks()
+    rule_names = by_rule.dictionary.to_pylist()
+    rule_of = by_rule.indices.to_numpy(zero_copy_only=False)
+    nodes = keys.column("node").to_numpy().astype(np.int64)
+    rules = [_rule_keys(rule, nodes, rule_of, values, rule_names) for rule in config.rules]
     isolated = np.zeros(count, dtype=bool)
     split = con.execute(f"SELECT n.node FROM {ACTIVE_SPLITS} d JOIN _identity_nodes n "
                         "USING (customer_id)").fetchnumpy()["node"]
@@ -212,7 +225,7 @@ def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
         JOIN _identity_nodes a ON a.customer_id = d.customer_id
         JOIN _identity_nodes b ON b.customer_id = d.other_id""").fetchnumpy()
     components = resolve(
-        count, rules, cpf=_rule_keys(keys, "cpf", values),
+        count, rules, cpf=_rule_keys("cpf", nodes, rule_of, values, rule_names),
         manual=(np.asarray(merges["a"], np.int64), np.asarray(merges["b"], np.int64)),
         isolated=isolated, shared_limit=config.shared_key_limit, policy=config.conflict_policy)
     moved = _write_links(con, customer_ids, components, cause)
@@ -223,11 +236,13 @@ def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
 
 def _write_links(con: duckdb.DuckDBPyConnection, customer_ids: pa.Array,
                  components: Components, cause: str) -> int:
-    linked = np.flatnonzero(np.array([r is not None for r in components.joined_by], bool))
+    linked = np.flatnonzero(components.joined >= 0)
+    rules = pa.DictionaryArray.from_arrays(pa.array(components.joined[linked], pa.int32()),
+                                           pa.array(components.rule_names, pa.string()))
     links = pa.table({
         "customer_id": customer_ids.take(pa.array(linked)),
         "person_id": customer_ids.take(pa.array(components.labels[linked])),
-        "rule": pa.array([components.joined_by[i] for i in linked], pa.string()),
+        "rule": rules.cast(pa.string()),
     })
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _identity_before AS
         SELECT customer_id, person_id FROM {IDENTITY_LINKS_TABLE}
@@ -238,16 +253,20 @@ def _write_links(con: duckdb.DuckDBPyConnection, customer_ids: pa.Array,
     try:
         con.execute(f"INSERT INTO {IDENTITY_LINKS_TABLE} SELECT customer_id, person_id, rule, ? "
                     "FROM _identity_new_links", [_now()])
-        changed = con.execute("""
-            SELECT customer_id, COALESCE(b.person_id, customer_id), COALESCE(a.person_id, customer_id)
-            FROM _identity_before b FULL JOIN _identity_new_links a USING (customer_id)
-            WHERE COALESCE(b.person_id, customer_id) <> COALESCE(a.person_id, customer_id)
-            ORDER BY customer_id""").fetchall()
+        moves = """FROM _identity_before b FULL JOIN _identity_new_links a USING (customer_id)
+            WHERE COALESCE(b.person_id, customer_id) <> COALESCE(a.person_id, customer_id)"""
+        if listening():
+            changed = con.execute(f"""SELECT customer_id, COALESCE(b.person_id, customer_id),
+                COALESCE(a.person_id, customer_id) {moves} ORDER BY customer_id""").fetchall()
+            notify(con, PersonsChanged(cause, tuple(PersonChange(*row) for row in changed)))
+            moved = len(changed)
+        else:
+            row = con.execute(f"SELECT count(*) {moves}").fetchone()
+            moved = int(row[0]) if row else 0
     finally:
         con.unregister("_identity_new_links")
     con.execute("DROP TABLE IF EXISTS _identity_before")
-    notify(con, PersonsChanged(cause, tuple(PersonChange(*row) for row in changed)))
-    return len(changed)
+    return moved
 
 
 def _write_conflicts(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
