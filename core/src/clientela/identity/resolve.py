@@ -137,17 +137,45 @@ def resolve_customers(con: duckdb.DuckDBPyConnection, customer_ids: Iterable[str
     seeds = pa.table({"customer_id": pa.array(sorted(set(customer_ids)), pa.string())})
     con.register("_identity_seeds", seeds)
     try:
+        alone = not _touches_others(con, before=True)
         con.execute("CREATE OR REPLACE TEMP TABLE _identity_region AS "
                     "SELECT customer_id FROM _identity_seeds")
-        _expand_region(con)  # through the keys as they were: the persons they may leave
+        if not alone:
+            _expand_region(con)  # through the keys as they were: the persons they may leave
         con.execute(f"DELETE FROM {IDENTITY_KEYS_TABLE} WHERE customer_id IN "
                     "(SELECT customer_id FROM _identity_seeds)")
         con.execute(f"""INSERT INTO {IDENTITY_KEYS_TABLE} {keys_sql(config, '''(SELECT * FROM
                         customers WHERE customer_id IN (SELECT customer_id FROM _identity_seeds))''')}""")
+        if alone and not _touches_others(con, before=False):
+            # persons of their own before and after (a first sync's new customers): no
+            # link or conflict to write, nobody moved
+            return Resolution(len(seeds), len(seeds), 0, 0)
     finally:
         con.unregister("_identity_seeds")
     _expand_region(con)  # and as they are: the persons they may join
     return _recompute(con, config, cause)
+
+
+def _touches_others(con: duckdb.DuckDBPyConnection, *, before: bool) -> bool:
+    """Whether a record of `_identity_seeds` has to do with any other: before its keys change,
+    a link, a conflict or a decision; after, a key another record holds or a link either way.
+    A record that has none of these was, and stays, a person of its own."""
+    seeds = "(SELECT customer_id FROM _identity_seeds)"
+    if before:
+        sql = f"""SELECT EXISTS (SELECT 1 FROM {IDENTITY_LINKS_TABLE} WHERE customer_id IN {seeds})
+            OR EXISTS (SELECT 1 FROM {IDENTITY_CONFLICTS_TABLE}, unnest(customer_ids) AS u(c)
+                       WHERE c IN {seeds})
+            OR EXISTS (SELECT 1 FROM {IDENTITY_DECISIONS_TABLE} WHERE revoked_at IS NULL
+                       AND (customer_id IN {seeds} OR other_id IN {seeds}))"""
+    else:
+        sql = f"""SELECT EXISTS (SELECT 1 FROM {IDENTITY_KEYS_TABLE} own
+                JOIN {IDENTITY_KEYS_TABLE} other ON other.rule = own.rule
+                AND other.value = own.value AND other.customer_id <> own.customer_id
+                WHERE own.customer_id IN {seeds})
+            OR EXISTS (SELECT 1 FROM {IDENTITY_KEYS_TABLE} WHERE rule = 'link'
+                       AND (customer_id IN {seeds} OR value IN {seeds}))"""
+    row = con.execute(sql).fetchone()
+    return bool(row and row[0])
 
 
 def _expand_region(con: duckdb.DuckDBPyConnection) -> None:
