@@ -80,8 +80,17 @@ def _distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, 
     if not len(first):
         return first, second
     base = np.int64(second.max()) + 1
-    pairs = np.unique(first.astype(np.int64) * base + second)
+    pairs = np.sort(first.astype(np.int64) * base + second)
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
     return pairs // base, pairs % base
+
+
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True, return_counts=True)` for a sorted array,
+    without sorting it again."""
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    counts = np.diff(np.append(starts, len(values)))
+    return values[starts], np.repeat(np.arange(len(starts)), counts), counts
 
 
 def _cpf_counts(group_of: np.ndarray, cpf: RuleKeys | None, labels: np.ndarray) -> np.ndarray:
@@ -128,13 +137,13 @@ def resolve(count: int, rules: Sequence[RuleKeys], *, cpf: RuleKeys | None = Non
     conflicts: list[Conflict] = []
     for index, keys in enumerate(rules):
         nodes, key = keys.nodes, keys.keys
-        if isolated is not None and len(nodes):
+        if isolated is not None and len(nodes) and isolated.any():
             keep = ~isolated[nodes]
             nodes, key = nodes[keep], key[keep]
         if not len(nodes):
             continue
-        held, key_comp = _distinct_pairs(key, labels[nodes])
-        unique_keys, inverse, persons = np.unique(held, return_inverse=True, return_counts=True)
+        held, key_comp = _distinct_pairs(key, labels[nodes])  # sorted by key
+        unique_keys, inverse, persons = _runs(held)
         sharing = persons[inverse]
         members = _Members(labels)
         if keys.rule != "cpf":

@@ -284,6 +284,10 @@ class Store:
         forgotten-customer scrubbing: for rows the caller computed, not a source's."""
         with self.transaction() as con:
             counts = insert_new_arrow(con, model, table)
+            if model is Customer and table.num_rows:
+                from clientela.identity.resolve import link_batch
+
+                link_batch(con, table)
             if state is not None:
                 self._put_state(con, *state)
         return counts
