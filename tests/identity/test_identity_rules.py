@@ -173,3 +173,22 @@ def test_an_invalid_cpf_joins_nothing_even_with_itself(tmp_path: Path, value: st
     with open_store(tmp_path / "s.duckdb") as store:
         land(store, [customer("a", cpf=value), customer("b", "pos", cpf=value)])
         assert store.count("identity_keys") == 0
+
+
+def test_the_link_attribute_is_configurable(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.duckdb", link_attribute="ecommerce_id") as store:
+        land(store, [customer("web-9", "web"),
+                     customer("pos-1", "pos", attributes={"ecommerce_id": "web-9"}),
+                     customer("pos-2", "pos", attributes={"identity_link": "web-9"})])
+        assert merged(store) == {frozenset({"pos-1", "web-9"})}
+
+
+def test_customers_inserted_in_bulk_are_resolved_too(tmp_path: Path) -> None:
+    from clientela.model.entities import Customer
+    from clientela.store.upsert import records_to_arrow
+
+    with open_store(tmp_path / "s.duckdb") as store:
+        land(store, [customer("a", email="x@y.com")])
+        store.insert_new(Customer, records_to_arrow(Customer, [
+            customer("b", "pos", email="X@y.com"), customer("c", "pos")]))
+        assert merged(store) == {frozenset({"a", "b"})}
