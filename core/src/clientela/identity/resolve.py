@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from clientela.config import IdentityConfig
+from clientela.config import IDENTITY_RULES, IdentityConfig
 from clientela.identity import (
     IDENTITY_CONFLICTS_TABLE,
     IDENTITY_DECISIONS_TABLE,
@@ -40,6 +40,7 @@ CONFIG_KEY = "identity_config"
 """State key: the `[identity]` settings the graph in this store was built with."""
 RESOLVED_KEY = "identity_resolved"
 """State key: set once every customer has keys and links (a full resolution ran)."""
+RULE_NAMES = IDENTITY_RULES
 ACTIVE_MERGES = f"(SELECT * FROM {IDENTITY_DECISIONS_TABLE} WHERE kind = 'merge' AND revoked_at IS NULL)"
 ACTIVE_SPLITS = f"(SELECT * FROM {IDENTITY_DECISIONS_TABLE} WHERE kind = 'split' AND revoked_at IS NULL)"
 
@@ -213,14 +214,6 @@ def _rule_keys(rule: str, nodes: np.ndarray, rules: np.ndarray, values: np.ndarr
     return RuleKeys(rule, nodes[mask], values[mask])
 
 
-def _codes(column: pa.ChunkedArray) -> np.ndarray:
-    """A dense integer per distinct value (which one is of no consequence)."""
-    if not len(column):
-        return np.zeros(0, np.int64)
-    codes: np.ndarray = pc.dictionary_encode(column).combine_chunks().indices.to_numpy()
-    return codes.astype(np.int64)
-
-
 def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
                cause: str) -> Resolution:
     """Resolve the records of `_identity_region` and write their links and conflicts."""
@@ -232,18 +225,23 @@ def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
     customer_ids = ids.column("customer_id").combine_chunks() if ids.num_rows else pa.array(
         [], pa.string())
     count = len(customer_ids)
-    keys = con.execute(f"""
+    # each distinct (rule, value) gets an integer code in DuckDB: only integers leave it
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _identity_node_keys AS
         SELECT n.node, k.rule, k.value FROM {IDENTITY_KEYS_TABLE} k
         JOIN _identity_nodes n USING (customer_id)
         UNION ALL
         SELECT n.node, 'link', n.customer_id FROM _identity_nodes n
-        WHERE n.customer_id IN (SELECT value FROM {IDENTITY_KEYS_TABLE} WHERE rule = 'link')
-        """).to_arrow_table()
-    values = _codes(keys.column("value"))
-    by_rule = pc.dictionary_encode(keys.column("rule")).combine_chunks()
-    rule_names = by_rule.dictionary.to_pylist()
-    rule_of = by_rule.indices.to_numpy(zero_copy_only=False)
-    nodes = keys.column("node").to_numpy().astype(np.int64)
+        WHERE n.customer_id IN (SELECT value FROM {IDENTITY_KEYS_TABLE} WHERE rule = 'link')""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE _identity_codes AS
+        SELECT rule, value, (row_number() OVER () - 1)::BIGINT AS code
+        FROM (SELECT DISTINCT rule, value FROM _identity_node_keys)""")
+    rule_names: list[str] = list(RULE_NAMES)
+    found = con.execute("""SELECT k.node, (list_position(?, k.rule) - 1)::INTEGER AS rule,
+        c.code FROM _identity_node_keys k JOIN _identity_codes c USING (rule, value)""",
+                        [rule_names]).fetchnumpy()
+    nodes = np.asarray(found["node"], dtype=np.int64)
+    rule_of = np.asarray(found["rule"], dtype=np.int64)
+    values = np.asarray(found["code"], dtype=np.int64)
     rules = [_rule_keys(rule, nodes, rule_of, values, rule_names) for rule in config.rules]
     isolated = np.zeros(count, dtype=bool)
     split = con.execute(f"SELECT n.node FROM {ACTIVE_SPLITS} d JOIN _identity_nodes n "
@@ -257,8 +255,10 @@ def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
         manual=(np.asarray(merges["a"], np.int64), np.asarray(merges["b"], np.int64)),
         isolated=isolated, shared_limit=config.shared_key_limit, policy=config.conflict_policy)
     moved = _write_links(con, customer_ids, components, cause)
-    conflicts = _write_conflicts(con, config, customer_ids, components, keys, values)
-    persons = len(np.unique(components.labels))
+    conflicts = _write_conflicts(con, config, customer_ids, components)
+    con.execute("DROP TABLE IF EXISTS _identity_node_keys")
+    con.execute("DROP TABLE IF EXISTS _identity_codes")
+    persons = int(np.count_nonzero(components.labels == np.arange(count)))
     return Resolution(count, persons, moved, conflicts)
 
 
@@ -298,19 +298,18 @@ def _write_links(con: duckdb.DuckDBPyConnection, customer_ids: pa.Array,
 
 
 def _write_conflicts(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
-                     customer_ids: pa.Array, components: Components, keys: pa.Table,
-                     values: np.ndarray) -> int:
+                     customer_ids: pa.Array, components: Components) -> int:
     con.execute(f"""DELETE FROM {IDENTITY_CONFLICTS_TABLE} WHERE conflict_id IN (
         SELECT conflict_id FROM {IDENTITY_CONFLICTS_TABLE}, unnest(customer_ids) AS u(c)
         WHERE c IN (SELECT customer_id FROM _identity_region))""")
     if not components.conflicts:
         return 0
-    first = np.zeros(int(values.max()) + 1 if len(values) else 0, dtype=np.int64)
-    first[values] = np.arange(len(values))
-    digest_of = keys.column("value")
+    digest_of = dict(con.execute(
+        "SELECT code, value FROM _identity_codes WHERE code IN (SELECT unnest(?::BIGINT[]))",
+        [sorted({c.key for c in components.conflicts})]).fetchall())
     rows = []
     for conflict in components.conflicts:
-        digest = str(digest_of[int(first[conflict.key])])
+        digest = str(digest_of[conflict.key])
         members = customer_ids.take(pa.array(conflict.nodes)).to_pylist()
         ident = hashlib.sha256(f"{conflict.kind}|{conflict.rule}|{digest}".encode()).hexdigest()
         rows.append((ident[:16], conflict.kind, conflict.rule, digest, members,
