@@ -5,6 +5,12 @@ customer record (`customer_id`) to the person it belongs to (`person_id`). A cus
 row is a person of its own, so a store without identity resolution (or with
 `[identity] enabled = false`) behaves exactly as before. `person_id_sql` is the one way to
 read that mapping in SQL.
+
+The modules, each with one job (docs/identity.md says how it behaves):
+`normalize` (CPF, e-mail and phone keys as SQL), `keys` (a customer's match keys), `graph`
+(components rule by rule, conflicts, on arrays), `resolve` (full and incremental resolution
+in the store, the `[identity]` settings a store follows), `decisions` (merge and split by
+hand), `events` (`on_persons_changed`), `overview` (what the CLI shows).
 """
 
 from __future__ import annotations
