@@ -8,7 +8,7 @@ from pathlib import Path
 import typer.main
 
 from clientela.cli.app import app
-from clientela.config import LoyaltyConfig, WorkspaceConfig
+from clientela.config import IdentityConfig, LoyaltyConfig, WorkspaceConfig
 
 ROOT = Path(__file__).parents[2]
 
@@ -25,7 +25,7 @@ def test_cli_reference_names_every_command_and_exit_code() -> None:
 
 def test_config_reference_names_every_setting() -> None:
     text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
-    for model in (WorkspaceConfig, LoyaltyConfig):
+    for model in (WorkspaceConfig, LoyaltyConfig, IdentityConfig):
         for field in model.model_fields:
             assert f"`{field}`" in text, field
     assert "CLIENTELA_WORKSPACE__TIMEZONE" in text and "${" in text

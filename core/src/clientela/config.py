@@ -14,10 +14,17 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -90,13 +97,72 @@ class LoyaltyConfig(BaseModel):
     redemption_threshold: int = Field(default=500, ge=1, description="Points needed to redeem.")
 
 
-class IdentityConfig(BaseModel):
-    """`[identity]`: whether customer records from several sources are resolved into persons;
-    `clientela.identity` validates the match rules it adds."""
+IdentityRule = Literal["cpf", "email", "phone", "link"]
+IDENTITY_RULES: tuple[IdentityRule, ...] = ("cpf", "email", "phone", "link")
+"""The match keys identity resolution knows (see docs/identity.md)."""
 
-    model_config = ConfigDict(extra="allow")
+
+class IdentityConfig(BaseModel):
+    """`[identity]`: whether customer records from several sources are resolved into persons,
+    by which keys in which order of trust, and what a conflict does (`clientela.identity`)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(default=True, description="Resolve customer records into persons.")
+    rules: list[IdentityRule] = Field(
+        default_factory=lambda: list(IDENTITY_RULES),
+        description="Match keys, most trusted first: cpf, email, phone, link.")
+    strip_plus_addressing: bool = Field(
+        default=False, description="Read ana+promo@example.com as ana@example.com.")
+    default_country: str = Field(
+        default="BR", description="ISO 3166 country of phone numbers written without +code.")
+    default_area_code: str | None = Field(
+        default=None, description="Area code (DDD) of Brazilian numbers written without one.")
+    shared_key_limit: int = Field(
+        default=3, ge=2, description="An e-mail, phone or link shared by more persons than "
+        "this (a family phone, a shop's counter address) never merges them.")
+    conflict_policy: Literal["keep_apart", "merge"] = Field(
+        default="keep_apart", description="When a key would join records carrying different "
+        "valid CPFs: keep_apart (the CPF wins) or merge (join anyway); both list the conflict.")
+    link_attribute: str = Field(
+        default="identity_link", min_length=1, description="The customer attribute in which "
+        "a source names the customer_id of the same person elsewhere.")
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, value: list[IdentityRule]) -> list[IdentityRule]:
+        if len(set(value)) != len(value):
+            raise ValueError("expected each rule once, e.g. [\"cpf\", \"email\", \"phone\"]")
+        return value
+
+    @field_validator("default_country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        import phonenumbers
+
+        value = value.strip().upper()
+        if not phonenumbers.country_code_for_region(value):
+            raise ValueError("expected an ISO 3166 country code such as BR")
+        return value
+
+    @field_validator("default_area_code")
+    @classmethod
+    def _area(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.isdigit() or not 1 <= len(value) <= 5:
+            raise ValueError("expected the digits of an area code, such as 11")
+        return value
+
+    @model_validator(mode="after")
+    def _brazilian_area(self) -> IdentityConfig:
+        area = self.default_area_code
+        if self.default_country == "BR" and area is not None and (
+                len(area) != 2 or "0" in area):
+            raise ValueError("default_area_code: expected a Brazilian area code (DDD) of two "
+                             "digits from 11 to 99, such as 11")
+        return self
 
 
 class StoreConfig(BaseModel):
@@ -355,6 +421,19 @@ currency = "{currency}"
 [loyalty]
 # Points a customer needs before redeeming (loyalty_redeemable_members).
 redemption_threshold = 500
+
+[identity]
+# One person across every source (docs/identity.md): records that share a key join.
+enabled = true
+# Match keys, most trusted first.
+rules = ["cpf", "email", "phone", "link"]
+# Country and area code (DDD) of phone numbers written without them.
+default_country = "BR"
+# default_area_code = "11"
+# An e-mail, phone or link shared by more persons than this never merges them.
+shared_key_limit = 3
+# Two different valid CPFs reached through one key: keep_apart (the CPF wins) or merge.
+conflict_policy = "keep_apart"
 
 # A source plugin reads its own section (pip install ./connectors/shopify), for example:
 # [sources.shopify]

@@ -41,6 +41,13 @@ def mask_phone(phone: str) -> str:
     return "***" + digits[-2:] if len(digits) > 2 else "***"
 
 
+def mask_cpf(cpf: str) -> str:
+    """'529.982.247-25' -> '***.***.***-25': the check digits tell two CPFs apart in a list,
+    and they say nothing about the person."""
+    digits = re.sub(r"\D", "", cpf)
+    return "***.***.***-" + digits[-2:] if len(digits) > 2 else "***"
+
+
 def _phone(match: re.Match[str]) -> str:
     found = match.group(0)
     digits = re.sub(r"\D", "", found)
@@ -62,7 +69,7 @@ def mask_text(text: str) -> str:
 
 PERSONAL_CUSTOMER_FIELDS: tuple[str, ...] = (
     "email", "phone", "first_name", "last_name", "birth_date", "city", "region", "attributes",
-    "tags",
+    "tags", "cpf",
 )
 """What erasing a customer blanks: the id stays, so their orders still count in the KPIs."""
 

@@ -29,6 +29,7 @@ from clientela.cli import (
     serve,
 )
 from clientela.cli import export as export_commands
+from clientela.cli import identity as identity_commands
 from clientela.cli import report as report_command
 from clientela.cli import run as run_commands
 from clientela.cli import workspaces as workspaces_commands
@@ -101,6 +102,7 @@ for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve
 report_command.register(app)
 for commands in (workspaces_commands, run_commands, export_commands):
     commands.register(app)
+identity_commands.register(app)
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     UserError, ConfigError, StorePathError, FileNotFoundError, LookupError)

@@ -96,6 +96,10 @@ class Workspace:
 
         # `[identity] enabled` reaches everything that reads this store (KPIs, consent, push)
         with opened as store, identity_resolution(self.settings.identity.enabled):
+            if not read_only:
+                from clientela.cli.identity import bind_identity
+
+                bind_identity(store)
             yield store
 
 

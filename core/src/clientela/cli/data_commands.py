@@ -54,6 +54,10 @@ def open_store(*, read_only: bool = False) -> Iterator[Store]:
     except StorePathError as error:
         raise UserError(str(error)) from None
     with store:
+        if not read_only:
+            from clientela.cli.identity import bind_identity
+
+            bind_identity(store)
         yield store
 
 

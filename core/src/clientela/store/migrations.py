@@ -221,8 +221,50 @@ def _identity_graph() -> list[str]:
     ]
 
 
+def _identity_resolution() -> list[str]:
+    """What resolving customers into persons keeps beside `identity_links`: each customer's
+    match keys (digests, never the addresses), the conflicts held back for a person to decide,
+    and the merges and splits decided by hand (`clientela.identity`)."""
+    from clientela.identity import (
+        IDENTITY_CONFLICTS_TABLE,
+        IDENTITY_DECISIONS_TABLE,
+        IDENTITY_KEYS_TABLE,
+        IDENTITY_STATE_TABLE,
+    )
+
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {IDENTITY_STATE_TABLE} (
+            key VARCHAR PRIMARY KEY,
+            value VARCHAR NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {IDENTITY_KEYS_TABLE} (
+            customer_id VARCHAR NOT NULL,
+            rule VARCHAR NOT NULL,
+            value VARCHAR NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {IDENTITY_CONFLICTS_TABLE} (
+            conflict_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            rule VARCHAR NOT NULL,
+            key_digest VARCHAR NOT NULL,
+            key_shown VARCHAR,
+            customer_ids VARCHAR[] NOT NULL,
+            persons INTEGER NOT NULL,
+            cpfs INTEGER NOT NULL,
+            detected_at TIMESTAMP NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {IDENTITY_DECISIONS_TABLE} (
+            decision_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            other_id VARCHAR,
+            reason VARCHAR NOT NULL,
+            decided_at TIMESTAMP NOT NULL,
+            revoked_at TIMESTAMP,
+            revoked_by VARCHAR)""",
+    ]
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
+    _identity_resolution,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -340,6 +340,9 @@ class Store:
         result.counts = upsert_arrow(con, model, table)
         if consent:
             _record_consent(con, table, before=False)
+            from clientela.identity.resolve import link_batch
+
+            link_batch(con, table)  # the persons of these records, in the same transaction
         origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
         if table.num_rows:  # before this batch's rejections: a key rejected here stays open
             resolve_landed(con, origin, model, table)
@@ -355,6 +358,10 @@ class Store:
         forgotten-customer scrubbing: for rows the caller computed, not a source's."""
         with self.transaction() as con:
             counts = insert_new_arrow(con, model, table)
+            if model is Customer and table.num_rows:
+                from clientela.identity.resolve import link_batch
+
+                link_batch(con, table)
             if state is not None:
                 self._put_state(con, *state)
         return counts
