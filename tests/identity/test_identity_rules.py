@@ -192,3 +192,20 @@ def test_customers_inserted_in_bulk_are_resolved_too(tmp_path: Path) -> None:
         store.insert_new(Customer, records_to_arrow(Customer, [
             customer("b", "pos", email="X@y.com"), customer("c", "pos")]))
         assert merged(store) == {frozenset({"a", "b"})}
+
+
+def test_forget_removes_the_keys_of_the_forgotten_and_the_links_they_made(tmp_path: Path) -> None:
+    """Deletion reaches the identity graph: after `forget`, no digest of her CPF, e-mail or
+    phone is left, and her records no longer join anyone through them."""
+    from clientela.destinations.forget import forget
+
+    store = open_store(tmp_path / "s.duckdb")
+    land(store, [customer("web-1", email="ana@example.com", cpf="529.982.247-25"),
+                 customer("pos-1", source="pos", email=" ANA@example.com", phone="11987650001"),
+                 customer("web-2", email="bia@example.com")])
+    assert frozenset({"web-1", "pos-1"}) in persons(store)
+    forget(store, "ana@example.com", {})
+    assert persons(store) == {frozenset({"web-1"}), frozenset({"pos-1"}), frozenset({"web-2"})}
+    left = store.con.execute("SELECT customer_id FROM identity_keys ORDER BY 1").fetchall()
+    assert left == [("web-2",)]
+    store.close()

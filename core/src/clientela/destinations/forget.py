@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from clientela.consent import CHANNELS, PURPOSES, ConsentEvent, record
 from clientela.destinations import state
 from clientela.destinations.api import Destination
+from clientela.identity.resolve import resolve_customers
 from clientela.privacy import FORGET_REQUESTS_TABLE, email_digest, mask_text
 from clientela.store import Store
 from clientela.store.ledger_erasure import erase_in
@@ -115,6 +116,8 @@ def _anonymise(store: Store, request_id: str, email: str, *, source: str,
         if ids:
             requests.anonymise_customers(ids)
             requests.blank_consent_addresses(ids)
+            # their CPF, e-mail and phone digests go, and with them every link they made
+            resolve_customers(con, ids, cause="forget")
             at = state.now()
             record(con, [ConsentEvent(customer_id=cid, channel=channel, purpose=purpose,
                                       status="opted_out", address=None, occurred_at=at,
