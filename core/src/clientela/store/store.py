@@ -340,9 +340,7 @@ class Store:
         result.counts = upsert_arrow(con, model, table)
         if consent:
             _record_consent(con, table, before=False)
-            from clientela.identity.resolve import link_batch
-
-            link_batch(con, table)  # the persons of these records, in the same transaction
+            _link_persons(con, table)  # the persons of these records, in the same transaction
         origin = source or (str(table.column("source")[0]) if table.num_rows else "unknown")
         if table.num_rows:  # before this batch's rejections: a key rejected here stays open
             resolve_landed(con, origin, model, table)
@@ -359,9 +357,7 @@ class Store:
         with self.transaction() as con:
             counts = insert_new_arrow(con, model, table)
             if model is Customer and table.num_rows:
-                from clientela.identity.resolve import link_batch
-
-                link_batch(con, table)
+                _link_persons(con, table)
             if state is not None:
                 self._put_state(con, *state)
         return counts
@@ -534,3 +530,14 @@ class Store:
             self._ibis = (ibis.duckdb.from_connection(self.con) if self.url is None
                           else ibis.connect(self.url))
         return self._ibis
+
+
+def _link_persons(con: Any, table: pa.Table) -> None:
+    """Resolve the landed customer records into persons (`clientela.identity`). The graph's
+    SQL is DuckDB's own (UNPIVOT, list functions) and is not translated yet: on a PostgreSQL
+    store every record stays its own person, as with `[identity] enabled = false`."""
+    if dialect_of(con).name != "duckdb":
+        return
+    from clientela.identity.resolve import link_batch
+
+    link_batch(con, table)
