@@ -110,7 +110,7 @@ def _summary_and_items(summary: ir.Table, items: ir.Table, keys: list[str],
 def recency_days(ctx: MetricContext, params: NoParams) -> ir.Table:
     h = cv.history_at(ctx, at="as_of")
     h = cv.with_slice(ctx, h.mutate(days=cv.calendar_days_between(ctx, h.last_at, h.at)))
-    stats = cv.summarize(h, ctx, value=h.days.mean(), customers=h.count())
+    stats = cv.summarize(h, ctx, value=cv.mean(h.days), customers=h.count())
     summary = cv.join_keys(stats, cv.median_of(h, "days", ctx.keys), ctx.keys)
     bucket = (h.days.cast("float64") / MONTH_DAYS).floor().cast("int64") * MONTH_DAYS
     h = h.mutate(item=bucket.cast("string") + "-" + (bucket + MONTH_DAYS - 1).cast("string"))
@@ -251,7 +251,7 @@ def _return_table(episodes: ir.Table, keys: list[str]) -> ir.Table:
 
 def avg_frequency(ctx: MetricContext, params: NoParams) -> ir.Table:
     h = cv.with_slice(ctx, cv.history_at(ctx, at="as_of"))
-    summary = cv.summarize(h, ctx, value=h.orders.cast("float64").mean(), customers=h.count())
+    summary = cv.summarize(h, ctx, value=cv.mean(h.orders), customers=h.count())
     return _summary_and_items(summary, _best_month(ctx), ctx.keys, {
         "item": "string", "value": "float64", "customers": "int64",
         "best_month_orders": "int64"})
