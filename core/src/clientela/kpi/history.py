@@ -103,3 +103,32 @@ def _history_at_starts(ctx: MetricContext) -> ir.Table:
     first = before.mutate(**{PERIOD_COLUMN: ibis.literal(0, type="int64")})
     first = first.select(*[first[c].cast(later[c].type()).name(c) for c in later.columns])
     return later.union(first, distinct=False)
+
+
+def history_totals(ctx: MetricContext, *, lapse_days: int,
+                   at: Literal["end", "as_of"] = "end") -> ir.Table:
+    """Per ctx.keys (period, slice), over the customers with a valid order by the instant
+    (see history_at): `customers`, `repeaters` (2+ orders), `lapsed` (last order more than
+    `lapse_days` days before the instant) and `orders` (their valid orders).
+
+    repeat_rate, lapsed_customers and avg_frequency read these few rows: in a series the
+    customer x period history is scanned once for the three of them, not once each. (The
+    counts are sums of `indicator`, null over no row, as each metric's own aggregate was.)"""
+    from clientela.kpi.slicing import summarize, with_slice
+    from clientela.kpi.sql import indicator
+
+    def build() -> ir.Table:
+        h = with_slice(ctx, history_at(ctx, at=at))
+        return summarize(
+            h, ctx, customers=h.count(), repeaters=indicator(h.orders >= 2).sum(),
+            lapsed=indicator(h.last_at < h.at - ibis.interval(days=lapse_days)).sum(),
+            orders=h.orders.sum())
+
+    if not ctx.periods:  # one period: a table of one row is not worth writing out
+        return build()
+    key = "|".join(str(part) for part in (
+        # in a series the as-of instants are the period ends: one table for both
+        ctx.start.isoformat(), ctx.end.isoformat(), len(ctx.periods),
+        at if ctx.as_of_fixed else "end",
+        ctx.by, ctx.segmenter, ctx.segment_as_of, lapse_days))
+    return ctx.shared(f"history_totals|{key}", build)

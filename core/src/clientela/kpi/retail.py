@@ -58,17 +58,17 @@ def valid_orders(ctx: MetricContext, *, since: datetime | None = None,
     (total - refunded), `gross` (subtotal), `order_discount`, `loyalty_value`,
     `discount_value` (order discount plus loyalty discount); all of them by default.
 
-    Inside an engine call the valid orders with every amount are computed once, sorted by
-    time (so a period's filter skips most of the table on DuckDB), and each metric and
-    period filters that table: Ibis compiles far less, and the conversions run once.
+    Inside an engine call the valid orders with every amount are computed once and each
+    metric and period filters that table: Ibis compiles far less, and the conversions run
+    once. The table is not sorted: a sort by time (to let a period's filter skip row
+    groups) cost about as much as every filter it saved (4.0 s against 2.0 s at 10M orders).
     """
     if ctx.cache is None or not ctx.cache.materialise:
         return _valid_orders(ctx, since=since, until=until, amounts=amounts)
     columns = ORDER_COLUMNS
 
     def build() -> ir.Table:
-        every = _valid_orders(ctx, since=None, until=None, amounts=None)
-        return every.order_by("placed_at")
+        return _valid_orders(ctx, since=None, until=None, amounts=None)
 
     def direct() -> ir.Table:
         return _valid_orders(ctx, since=since, until=until, amounts=amounts)
@@ -114,29 +114,54 @@ def _valid_orders(ctx: MetricContext, *, since: datetime | None, until: datetime
     return orders.select(*ORDER_COLUMNS, **{name: added[name] for name in amounts})
 
 
+FIRST_ORDER_COLUMNS: tuple[str, ...] = ("customer_id", "channel", "store_id",
+                                        "salesperson_id", "order_id", "first_at")
+
+
 def first_orders(ctx: MetricContext, *, until: datetime | None = None) -> ir.Table:
     """Each customer's first valid order ever (before `until`): customer_id, first_at and the
     first order's channel, store and salesperson (so new customers slice by where they began).
+    The first is the earliest, and of orders placed at the same instant the smallest
+    order_id (see `first_orders_reference`, the definition written as a ranking).
 
     The first order before `until` is the first order ever when that one is before `until`
     (and there is none otherwise), so the table is computed once over the whole history and
     filtered per period."""
 
     def build() -> ir.Table:
-        orders = valid_orders(ctx, amounts=())
-        orders = orders.filter(orders.customer_id.notnull())
-        ranked = orders.mutate(
-            _n=ibis.row_number().over(group_by=orders.customer_id,
-                                      order_by=[orders.placed_at, orders.order_id])
-        )
-        first = ranked.filter(ranked._n == 0)
-        return first.select(
-            "customer_id", "channel", "store_id", "salesperson_id", "order_id",
-            first_at=first.placed_at,
-        )
+        return _first_orders_by_min(valid_orders(ctx, amounts=()))
 
     first = ctx.shared("first_orders", build)
     return first if until is None else first.filter(first.first_at < until)
+
+
+def _first_orders_by_min(orders: ir.Table) -> ir.Table:
+    """first_orders_reference by group-bys instead of a ranking: each customer's earliest
+    instant (a min), the orders at that instant (a join: almost always one), the smallest
+    order_id among them (a min) and that order's row (a join). Hash aggregates and joins
+    replace a sort of every order by customer and time (about twice as fast at 10M orders),
+    and min() is the same on every engine, where arg_min's handling of nulls is not."""
+    orders = orders.filter(orders.customer_id.notnull())
+    earliest = orders.group_by(_cid="customer_id").aggregate(_at=orders.placed_at.min())
+    at_first = orders.inner_join(earliest, (orders.customer_id == earliest._cid)
+                                 & (orders.placed_at == earliest._at))
+    tie = at_first.group_by(_tcid="customer_id").aggregate(_oid=at_first.order_id.min())
+    first = at_first.inner_join(tie, (at_first.customer_id == tie._tcid)
+                                & (at_first.order_id == tie._oid))
+    return first.select("customer_id", "channel", "store_id", "salesperson_id", "order_id",
+                        first_at=first.placed_at)
+
+
+def first_orders_reference(orders: ir.Table) -> ir.Table:
+    """The definition of a customer's first order, as a ranking: number each customer's
+    valid orders by (placed_at, order_id) and keep the first. `first_orders` computes the
+    same rows by group-bys; a test holds the two equal."""
+    orders = orders.filter(orders.customer_id.notnull())
+    ranked = orders.mutate(_n=ibis.row_number().over(
+        group_by=orders.customer_id, order_by=[orders.placed_at, orders.order_id]))
+    first = ranked.filter(ranked._n == 0)
+    return first.select("customer_id", "channel", "store_id", "salesperson_id", "order_id",
+                        first_at=first.placed_at)
 
 
 def first_order_at(ctx: MetricContext) -> datetime | None:

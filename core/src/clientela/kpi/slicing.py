@@ -63,11 +63,11 @@ def customer_dim(ctx: MetricContext) -> ir.Table:
 def segments(ctx: MetricContext) -> ir.Table:
     """customer_id -> segment as of `segment_as_of` (the `segment` slice), from the
     segmenter named by `ctx.segmenter`, looked up in the registry."""
-    from clientela.plugins import registry
+    from clientela.plugins import lookup
 
     as_of = ctx.segment_as_of or ctx.as_of
     try:
-        chosen = registry().get("segmenter", ctx.segmenter)
+        chosen = lookup("segmenter", ctx.segmenter)
     except LookupError as error:
         raise KpiError(f"--segmenter: {error}") from None
 
