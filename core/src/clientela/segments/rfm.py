@@ -95,12 +95,16 @@ def rfm_table(ctx: MetricContext, params: RfmParams | None = None) -> ir.Table:
     monetary and revenue (DECIMAL), r, f, m, fm and segment.
 
     The scores are `quintile` of each customer's rank (see `rfm_table_reference`, the
-    formula as written). They are computed here from each group's four cut points
-    (`quintile_thresholds`): one small table per period, joined back once, where ranking
-    would sort every customer x period row, and a join per score would probe them three
-    times."""
+    formula as written, which answers one instant). For a series they are computed from
+    each period's four cut points per score (`quintile_thresholds`): one small table per
+    period, joined back once, where ranking would sort every customer x period row, and a
+    join per score would probe them three times."""
     params = params or RfmParams()
-    keys = [PERIOD_COLUMN] if ctx.periods else []  # a series scores each period apart
+    if not ctx.periods:
+        # one instant: the three ranks in one query over the customers are cheaper than
+        # the cut points' several small passes (0.27 s against 0.8 s of CPU at 1M orders)
+        return rfm_table_reference(ctx, params)
+    keys = [PERIOD_COLUMN]  # a series scores each period apart
     base = _rfm_base(ctx, params, keys)
     # the cut points read narrow integer columns: recency negated, so that "more days"
     # ranks first as the formula wants, and money as whole cents (int64 compares faster
