@@ -154,11 +154,13 @@ def builtin_registry(label: str) -> Registry:
     metrics (and the built-in RFM segmenter) needs nothing else, and importing every
     installed plugin, connectors and their SDKs included, costs about a second."""
     if label not in _builtins:
-        from clientela import builtins
-
         manager = pluggy.PluginManager(hookspecs.PROJECT)
         manager.add_hookspecs(hookspecs)
-        manager.register(builtins, name="clientela-builtins")
+        # the core's own entry points, loaded as the full registry loads them (reading
+        # the installed metadata imports nothing)
+        for ep, dist in _entry_points():
+            if dist.name == CORE_DISTRIBUTION:
+                manager.register(ep.load(), name=ep.name)
         pset = PluginSet(manager=manager)
         _collect(pset, [k for k in KINDS if k.label == label])
         _builtins[label] = pset.registry
