@@ -50,3 +50,24 @@ def test_a_boolean_cast_to_bigint_fails_with_the_fix(golden: Store) -> None:
         "- bad_share by channel: CAST(boolean AS int64) is refused by PostgreSQL: use "
         "clientela.kpi.conventions.indicator(condition) for a 0/1 column",
     ]
+
+
+def _integer_mean(ctx, params):  # type: ignore[no-untyped-def]
+    orders = cv.period_orders(ctx, amounts=())
+    return cv.summarize(orders, ctx, value=orders.loyalty_points_earned.mean(),
+                        portable=cv.mean(orders.loyalty_points_earned))
+
+
+INTEGER_MEAN = Metric(name="mean_points", title="Mean points", title_pt="Pontos",
+                      description="Not portable.", unit="number", compute=_integer_mean,
+                      needs=("orders",), measures=("value", "portable"))
+
+
+def test_a_mean_of_integers_fails_with_the_fix(golden: Store) -> None:
+    with pytest.raises(NotPortable) as failed:
+        check_postgres(golden.ibis(), [INTEGER_MEAN])
+    assert str(failed.value).splitlines() == [
+        "not portable to PostgreSQL:",
+        "- mean_points: AVG of int64 is NUMERIC on PostgreSQL: use "
+        "clientela.kpi.conventions.mean(value), a float64 mean",
+    ]

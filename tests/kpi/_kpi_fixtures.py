@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from clientela.metrics import retention, rfm, sales, value
+from clientela.metrics import retention, rfm_segments, sales, value
 from clientela.metrics.api import Metric
 from clientela.model import Customer, Order
 from clientela.model.base import Record
@@ -22,7 +22,7 @@ def catalog() -> dict[str, Metric]:
     """The metrics this suite covers (Sales, Retention, ltv_historical, cac,
     ltv_cac_ratio, RFM); the other
     sections have their own tests."""
-    found = [*sales.metrics(), *retention.metrics(), *value.metrics(), *rfm.metrics()]
+    found = [*sales.metrics(), *retention.metrics(), *value.metrics(), *rfm_segments.metrics()]
     return {m.name: m for m in found if m.name in OWN}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -22,7 +23,7 @@ from typing import Any
 import pluggy
 
 from clientela import hookspecs
-from clientela.registry import KINDS, Problem, Registry
+from clientela.registry import KINDS, Kind, Problem, Registry
 
 ENTRY_POINT_GROUP = "clientela"
 CORE_DISTRIBUTION = "clientela"
@@ -117,9 +118,9 @@ def _load() -> PluginSet:
     return pset
 
 
-def _collect(pset: PluginSet) -> None:
+def _collect(pset: PluginSet, kinds: Sequence[Kind[Any]] = KINDS) -> None:
     names = {id(plugin): name for name, plugin in pset.manager.list_name_plugin()}
-    for kind in KINDS:
+    for kind in kinds:
         caller = getattr(pset.manager.hook, kind.hook)
         # call implementations one by one so each registration is attributed to its plugin
         for impl in caller.get_hookimpls():
@@ -144,6 +145,39 @@ def registry() -> Registry:
     return plugin_set().registry
 
 
+_builtins: dict[str, Registry] = {}
+
+
+def builtin_registry(label: str) -> Registry:
+    """What the core itself registers of one kind ("metric", "segmenter", ...), found
+    without discovering or importing any plugin: a `kpi` call that names only built-in
+    metrics (and the built-in RFM segmenter) needs nothing else, and importing every
+    installed plugin, connectors and their SDKs included, costs about a second."""
+    if label not in _builtins:
+        manager = pluggy.PluginManager(hookspecs.PROJECT)
+        manager.add_hookspecs(hookspecs)
+        # the core's own entry points, loaded as the full registry loads them (reading
+        # the installed metadata imports nothing)
+        for ep, dist in _entry_points():
+            if dist.name == CORE_DISTRIBUTION:
+                manager.register(ep.load(), name=ep.name)
+        pset = PluginSet(manager=manager)
+        _collect(pset, [k for k in KINDS if k.label == label])
+        _builtins[label] = pset.registry
+    return _builtins[label]
+
+
+def lookup(label: str, name: str) -> Any:
+    """The `label` named `name`: a built-in one without loading any plugin (built-in names
+    win any clash, so the answer is the one the full registry would give), otherwise from
+    the full registry, which loads the plugins; LookupError names the known ones."""
+    if _current is None:
+        found = builtin_registry(label).items[label].get(name)
+        if found is not None:
+            return found
+    return registry().get(label, name)
+
+
 def add_local_plugin(module_path: str) -> None:
     """Load a plugin module that is not installed (`--plugin module.path`)."""
     if module_path not in _local_modules:
@@ -155,6 +189,7 @@ def reset(*, forget_local: bool = False) -> None:
     """Forget what was loaded so the next call discovers again (tests, --plugin)."""
     global _current
     _current = None
+    _builtins.clear()
     if forget_local:
         _local_modules.clear()
 

@@ -61,11 +61,17 @@ def backend_of(source: Any) -> BaseBackend:
 
 def resolve(metrics: Iterable[MetricRef], catalog: Mapping[str, Metric] | None = None
             ) -> list[Metric]:
-    """Metric objects for names (looked up in the plugin registry) or Metric instances."""
-    if catalog is None:
-        from clientela.plugins import registry
+    """Metric objects for names (looked up in the plugin registry) or Metric instances.
 
-        catalog = registry().metrics
+    Without a `catalog`, built-in metrics are found without loading any plugin; the plugins
+    are discovered only when a name is not a built-in one."""
+    metrics = list(metrics)
+    if catalog is None:
+        from clientela.plugins import builtin_registry, registry
+
+        builtin = builtin_registry("metric").metrics
+        names = [ref for ref in metrics if not isinstance(ref, Metric)]
+        catalog = builtin if all(n in builtin for n in names) else registry().metrics
     found: list[Metric] = []
     for ref in metrics:
         if isinstance(ref, Metric):

@@ -23,12 +23,15 @@ from typing import TYPE_CHECKING
 
 import ibis
 
-from clientela.kpi.periods import from_utc, zone
+from clientela.kpi.periods import Period, buckets, from_utc, zone
+from clientela.kpi.sql import bucket_index
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     import ibis.expr.types as ir
+
+    from clientela.kpi.context import MetricContext
 
 SECONDS_PER_DAY = 86_400
 _EPOCH = datetime(1970, 1, 1)
@@ -129,3 +132,87 @@ def day_number(moment: datetime, timezone: str) -> int:
 def day_date(day: int) -> date:
     """The calendar date of a `local_day` number."""
     return _EPOCH.date() + timedelta(days=day)
+
+
+# -- time in SQL expressions: days between instants, local months --------------------
+
+def epoch(moment: ir.TimestampValue) -> ir.IntegerValue:
+    """Whole epoch seconds: engines disagree on sub-second parts (DuckDB keeps them, Spark
+    drops them), so they are dropped everywhere."""
+    return moment.epoch_seconds().cast("float64").floor().cast("int64")
+
+
+def days_between(earlier: ir.TimestampValue, later: ir.TimestampValue | datetime) -> ir.Value:
+    """Whole days elapsed from `earlier` to `later` (floor), computed from epoch seconds so
+    that every engine agrees."""
+    later_expr = ibis.literal(later) if isinstance(later, datetime) else later
+    seconds = epoch(later_expr) - epoch(earlier)
+    return (seconds.cast("float64") / SECONDS_PER_DAY).floor().cast("int64")
+
+
+def calendar_days_between(ctx: MetricContext, earlier: ir.TimestampValue,
+                          later: ir.TimestampValue | datetime) -> ir.IntegerValue:
+    """Calendar days from the local date of `earlier` to the local date of `later`, both in
+    the workspace time zone: an order placed yesterday, at any hour, is 1 day ago, one
+    placed today 0 (recency, RFM's R). Whole local days since 1970 subtracted, so every
+    engine agrees."""
+    later_expr = ibis.literal(later, type="timestamp") if isinstance(later, datetime) else later
+    intervals = offset_intervals(ctx.timezone, *_order_span(ctx))
+
+    def day(moment: ir.TimestampValue) -> ir.IntegerValue:
+        # whole epoch seconds as float before dividing: PostgreSQL truncates integer division
+        local = (epoch(moment) + utc_offset(moment, intervals)).cast("float64")
+        return (local / SECONDS_PER_DAY).floor().cast("int64")
+
+    return day(later_expr) - day(earlier)
+
+
+def _order_span(ctx: MetricContext) -> tuple[datetime, datetime]:
+    """From the first order in the store to the latest instant the context looks at: the
+    range a zone's offset changes must cover for local days to be exact. Asked of the engine
+    only for a zone that has ever changed its offset."""
+    from clientela.kpi.retail import first_order_at  # the store's span, asked only when needed
+
+    hi = max(ctx.end, ctx.as_of)
+    if is_fixed(ctx.timezone):
+        return hi, hi
+    lo = first_order_at(ctx) or hi
+    return min(lo, hi), hi
+
+
+def first_day(local: datetime) -> date:
+    """The first local day whose midnight is at or after the local wall time `local`."""
+    day = local.date()
+    return day if local == datetime(day.year, day.month, day.day) else day + timedelta(days=1)
+
+
+def local_months(ctx: MetricContext, start: datetime, end: datetime) -> list[Period]:
+    """The calendar months (cut in the workspace time zone) covering [start, end) in UTC,
+    whole: the first begins on the 1st of start's local month."""
+    tz = zone(ctx.timezone)
+    local_start = from_utc(start, tz).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return buckets(local_start, from_utc(end, tz), "month", tz)
+
+
+def month_number(month: Period) -> int:
+    """A running month index (year * 12 + month - 1): consecutive months differ by one."""
+    return month.start.year * 12 + month.start.month - 1
+
+
+def with_month(table: ir.Table, column: str, months: list[Period]) -> ir.Table:
+    """Add `month` (month_number) and `label` ('YYYY-MM') of the local calendar month of
+    `column`; rows outside `months` are dropped. A binary search over the months' UTC starts
+    gives a timestamp its local month with no engine-specific time-zone function (and no
+    range join)."""
+    value = table[column]
+    table = table.filter((value >= months[0].start_utc) & (value < months[-1].end_utc))
+    month = bucket_index(table[column], [m.start_utc for m in months]) + month_number(months[0])
+    return table.mutate(month=month, label=month_label(month))
+
+
+def month_label(month: ir.IntegerValue) -> ir.StringValue:
+    """'YYYY-MM' of a month_number, by arithmetic (a lookup written as CASEs would repeat the
+    expression of `month` in every branch)."""
+    number = (month % 12 + 1).cast("string")
+    year = ((month - month % 12).cast("float64") / 12).cast("int64")  # exact: a multiple of 12
+    return year.cast("string") + "-" + ibis.ifelse(month % 12 < 9, "0" + number, number)

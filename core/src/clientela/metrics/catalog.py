@@ -16,7 +16,7 @@ SECTIONS: tuple[str, ...] = (
     "clientela.metrics.retention",
     "clientela.metrics.value",
     "clientela.metrics.clv",
-    "clientela.metrics.rfm",
+    "clientela.metrics.rfm_segments",
     "clientela.metrics.campaigns",
     "clientela.metrics.loyalty",
     "clientela.metrics.funnel",

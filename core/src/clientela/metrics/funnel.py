@@ -161,8 +161,8 @@ def time_to_sale_days(ctx: MetricContext, params: NoParams) -> ir.Table:
 def nps(ctx: MetricContext, params: NoParams) -> ir.Table:
     responses = ctx.table("nps_responses")
     responses = cv.with_slice(ctx, cv.in_period(ctx, responses, "responded_at"))
-    promoters = cv.indicator(responses.score >= PROMOTER_MIN).sum().coalesce(0)
-    detractors = cv.indicator(responses.score <= DETRACTOR_MAX).sum().coalesce(0)
+    promoters = cv.count_if(responses.score >= PROMOTER_MIN)
+    detractors = cv.count_if(responses.score <= DETRACTOR_MAX)
     total = responses.count()
     return cv.summarize(
         responses, ctx,

@@ -57,10 +57,9 @@ def churn_rate(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def repeat_rate(ctx: MetricContext, params: NoParams) -> ir.Table:
-    h = cv.with_slice(ctx, cv.history_at(ctx))
-    repeaters = cv.indicator(h.orders >= 2).sum()
-    return cv.summarize(h, ctx, value=cv.ratio(repeaters, h.count()), repeat_customers=repeaters,
-                        customers=h.count())
+    t = cv.history_totals(ctx, lapse_days=LapseParams().lapse_days)
+    return t.select(*ctx.keys, value=cv.ratio(t.repeaters, t.customers),
+                    repeat_customers=t.repeaters, customers=t.customers)
 
 
 class LapseParams(NoParams):
@@ -68,10 +67,9 @@ class LapseParams(NoParams):
 
 
 def lapsed_customers(ctx: MetricContext, params: LapseParams) -> ir.Table:
-    h = cv.with_slice(ctx, cv.history_at(ctx))
-    lapsed = cv.indicator(h.last_at < h.at - ibis.interval(days=params.lapse_days)).sum()
-    return cv.summarize(h, ctx, value=lapsed.coalesce(0), customers=h.count(),
-                        share=cv.ratio(lapsed, h.count()))
+    t = cv.history_totals(ctx, lapse_days=params.lapse_days)
+    return t.select(*ctx.keys, value=t.lapsed.coalesce(0), customers=t.customers,
+                    share=cv.ratio(t.lapsed, t.customers))
 
 
 def winback_rate(ctx: MetricContext, params: LapseParams) -> ir.Table:
@@ -110,7 +108,7 @@ def _summary_and_items(summary: ir.Table, items: ir.Table, keys: list[str],
 def recency_days(ctx: MetricContext, params: NoParams) -> ir.Table:
     h = cv.history_at(ctx, at="as_of")
     h = cv.with_slice(ctx, h.mutate(days=cv.calendar_days_between(ctx, h.last_at, h.at)))
-    stats = cv.summarize(h, ctx, value=h.days.mean(), customers=h.count())
+    stats = cv.summarize(h, ctx, value=cv.mean(h.days), customers=h.count())
     summary = cv.join_keys(stats, cv.median_of(h, "days", ctx.keys), ctx.keys)
     bucket = (h.days.cast("float64") / MONTH_DAYS).floor().cast("int64") * MONTH_DAYS
     h = h.mutate(item=bucket.cast("string") + "-" + (bucket + MONTH_DAYS - 1).cast("string"))
@@ -250,8 +248,10 @@ def _return_table(episodes: ir.Table, keys: list[str]) -> ir.Table:
 
 
 def avg_frequency(ctx: MetricContext, params: NoParams) -> ir.Table:
-    h = cv.with_slice(ctx, cv.history_at(ctx, at="as_of"))
-    summary = cv.summarize(h, ctx, value=h.orders.cast("float64").mean(), customers=h.count())
+    t = cv.history_totals(ctx, lapse_days=LapseParams().lapse_days, at="as_of")
+    # the mean of the customers' order counts: whole numbers summed exactly, then divided
+    summary = t.select(*ctx.keys, value=cv.ratio(t.orders, t.customers),
+                       customers=t.customers)
     return _summary_and_items(summary, _best_month(ctx), ctx.keys, {
         "item": "string", "value": "float64", "customers": "int64",
         "best_month_orders": "int64"})

@@ -7,8 +7,11 @@ or when its expression holds something PostgreSQL refuses or gets wrong at
 run time although the SQL compiles:
 
 - a CAST of a boolean to an integer type other than INTEGER (PostgreSQL
-  refuses `CAST(boolean AS BIGINT)`; `clientela.kpi.conventions.indicator`
-  gives a 0/1 column that works everywhere).
+  refuses `CAST(boolean AS BIGINT)`; `clientela.kpi.conventions.count_if`
+  counts, and `indicator` gives a 0/1 column, on every engine);
+- a mean of integers or decimals (PostgreSQL's AVG of them is NUMERIC, read
+  back as a decimal where the other engines give a float;
+  `clientela.kpi.conventions.mean` averages float64 everywhere).
 
 (Integer division, which PostgreSQL would truncate, needs no check: Ibis
 compiles it with a cast to DOUBLE PRECISION.)
@@ -49,6 +52,12 @@ def postgres_problems(expr: Any) -> list[str]:
         if source.is_boolean() and target.is_integer() and target != dt.int32:
             found.append(f"CAST(boolean AS {target}) is refused by PostgreSQL: use "
                          "clientela.kpi.conventions.indicator(condition) for a 0/1 column")
+    for mean in expr.op().find(ops.Mean):
+        kind = mean.arg.dtype
+        if kind.is_integer() or kind.is_decimal():
+            name = str(kind).lstrip("!")  # "!int64" is Ibis's non-nullable int64
+            found.append(f"AVG of {name} is NUMERIC on PostgreSQL: use "
+                         "clientela.kpi.conventions.mean(value), a float64 mean")
     return sorted(set(found))
 
 

@@ -33,10 +33,10 @@ class BigTicketParams(BaseModel):
 
 def big_ticket_share(ctx: MetricContext, params: BigTicketParams) -> ir.Table:
     orders = cv.period_orders(ctx)
-    # indicator, not .cast("int64"): PostgreSQL refuses CAST(boolean AS BIGINT)
-    big = cv.indicator(orders.revenue >= ibis.literal(params.threshold, type=cv.MONEY)).sum()
+    # count_if, not .cast("int64").sum(): PostgreSQL refuses CAST(boolean AS BIGINT)
+    big = cv.count_if(orders.revenue >= ibis.literal(params.threshold, type=cv.MONEY))
     return cv.summarize(orders, ctx, value=cv.ratio(big, orders.count()),
-                        big_orders=big.coalesce(0), orders=orders.count())
+                        big_orders=big, orders=orders.count())
 
 
 BIG_TICKET_SHARE = Metric(

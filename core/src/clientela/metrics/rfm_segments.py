@@ -1,4 +1,7 @@
-"""docs/metrics.md, "RFM": the segment summary. Scores themselves live in clientela.segments.rfm."""
+"""docs/metrics.md, "RFM": the `rfm_segments` metric, a summary per segment.
+
+The scores and segments it summarises are the RFM segmenter's, `clientela.segments.rfm`
+(what `clientela segments rfm` and the `segment` slice use)."""
 
 from __future__ import annotations
 
@@ -20,12 +23,10 @@ def rfm_segments(ctx: MetricContext, params: RfmParams) -> ir.Table:
     per = scored.group_by([*ctx.keys, cv.as_item(scored.segment)]).aggregate(
         value=scored.count(),
         revenue=cv.money_sum(scored.revenue),
-        # float means on every engine: PostgreSQL's AVG(bigint) is NUMERIC
-        recency_days=scored.recency_days.cast("float64").mean(),
-        frequency=scored.frequency.cast("float64").mean(),
-        monetary=scored.monetary.cast("float64").mean(),
-        r=scored.r.cast("float64").mean(), f=scored.f.cast("float64").mean(),
-        m=scored.m.cast("float64").mean(),
+        recency_days=cv.mean(scored.recency_days),
+        frequency=cv.mean(scored.frequency),
+        monetary=cv.mean(scored.monetary),
+        r=cv.mean(scored.r), f=cv.mean(scored.f), m=cv.mean(scored.m),
     )
     window = ibis.window(group_by=ctx.keys) if ctx.keys else ibis.window()
     return per.mutate(share=cv.ratio(per.value, per.value.sum().over(window)))

@@ -1,0 +1,134 @@
+"""Customer histories: per customer, orders, revenue, first and last valid order, as of an
+instant or as of each period's end of a series.
+
+Every point-in-time metric (repeat, lapsed, recency, frequency, LTV, RFM, win-back) reads
+these tables, which the engine materialises once per call and shares between them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+import ibis
+
+from clientela.kpi.context import PERIOD_COLUMN, MetricContext
+from clientela.kpi.errors import SeriesUnsupported
+from clientela.kpi.retail import valid_orders
+from clientela.kpi.series import at_each_end
+from clientela.kpi.sql import MONEY, bucket_index, pick_value
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+
+def customer_history(ctx: MetricContext, *, until: datetime) -> ir.Table:
+    """Per customer, over valid orders before `until`: orders, revenue, first and last order.
+
+    Shared by every point-in-time metric of a period (repeat, lapsed, recency, LTV, RFM...),
+    so it is materialised once per instant and dropped when the engine moves on to later
+    periods."""
+
+    def build() -> ir.Table:
+        orders = valid_orders(ctx, until=until, amounts=("revenue",))
+        orders = orders.filter(orders.customer_id.notnull())
+        return orders.group_by("customer_id").aggregate(
+            orders=orders.order_id.count(),
+            revenue=orders.revenue.sum(),
+            first_at=orders.placed_at.min(),
+            last_at=orders.placed_at.max(),
+        )
+
+    return ctx.shared(f"history|{until.isoformat()}", build, transient=True)
+
+
+def history_at(ctx: MetricContext, *,
+               at: Literal["start", "end", "as_of"] = "end") -> ir.Table:
+    """Each customer's history (orders, revenue, first_at, last_at over valid orders) as of
+    the period's start (`at="start"`), its end (`at="end"`) or the as-of instant
+    (`at="as_of"`), with that instant in the column `at`.
+
+    In a series, one row per customer and period in which the customer had ordered by the
+    period's end, keyed by PERIOD_COLUMN (see at_each_end): one pass over the orders, where
+    asking period by period aggregates the whole history again for every period's end."""
+    if at == "start":
+        return _history_at_starts(ctx)
+    if not ctx.periods:
+        moment = ctx.end if at == "end" else ctx.as_of
+        return customer_history(ctx, until=moment).mutate(at=ibis.literal(moment))
+    if at == "as_of" and ctx.as_of_fixed:
+        raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
+    periods = ctx.periods
+    starts = [p.start_utc for p in periods]
+
+    def build() -> ir.Table:
+        orders = valid_orders(ctx, until=ctx.end, amounts=("revenue",))
+        orders = orders.filter(orders.customer_id.notnull())
+        orders = orders.mutate(_k=bucket_index(orders.placed_at, starts))
+        return orders.group_by(["customer_id", "_k"]).aggregate(
+            _n=orders.count(), _revenue=orders.revenue.sum(),
+            _first=orders.placed_at.min(), last_at=orders.placed_at.max())
+
+    key = f"{starts[0].isoformat()}|{ctx.end.isoformat()}|{len(periods)}"
+
+    def spread() -> ir.Table:
+        per = ctx.shared(f"history_buckets|{key}", build)
+        found = at_each_end(ctx, per, ["customer_id"],
+                            orders=lambda w: per._n.sum().over(w),
+                            revenue=lambda w: per._revenue.sum().over(w),
+                            first_at=lambda w: per._first.min().over(w),
+                            last_at=lambda w: per.last_at)
+        # narrow for the table written out: 64-bit money (a customer's revenue stays far
+        # below 10^16), and `at` added on reading
+        return found.select("customer_id", PERIOD_COLUMN, "orders", "first_at", "last_at",
+                            revenue=found.revenue.cast(MONEY))
+
+    # every customer x period row, shared by the eight metrics that read it in a catalogue
+    rows = ctx.shared(f"history_at|{key}", spread)
+    return rows.select("customer_id", PERIOD_COLUMN, "orders", "revenue", "first_at",
+                       "last_at", at=pick_value(rows[PERIOD_COLUMN],
+                                                [p.end_utc for p in periods]))
+
+
+def _history_at_starts(ctx: MetricContext) -> ir.Table:
+    """Histories as of each period's start. A series' periods are contiguous, so period k
+    starts where k - 1 ends: the histories at the ends (shared with every other metric),
+    moved one period on, plus the histories before the series for period 0."""
+    before = customer_history(ctx, until=ctx.start).mutate(at=ibis.literal(ctx.start))
+    if not ctx.periods:
+        return before
+    ends = history_at(ctx)
+    later = ends.filter(ends[PERIOD_COLUMN] < len(ctx.periods) - 1)
+    later = later.mutate(**{PERIOD_COLUMN: later[PERIOD_COLUMN] + 1})
+    first = before.mutate(**{PERIOD_COLUMN: ibis.literal(0, type="int64")})
+    first = first.select(*[first[c].cast(later[c].type()).name(c) for c in later.columns])
+    return later.union(first, distinct=False)
+
+
+def history_totals(ctx: MetricContext, *, lapse_days: int,
+                   at: Literal["end", "as_of"] = "end") -> ir.Table:
+    """Per ctx.keys (period, slice), over the customers with a valid order by the instant
+    (see history_at): `customers`, `repeaters` (2+ orders), `lapsed` (last order more than
+    `lapse_days` days before the instant) and `orders` (their valid orders).
+
+    repeat_rate, lapsed_customers and avg_frequency read these few rows: in a series the
+    customer x period history is scanned once for the three of them, not once each. (The
+    counts are sums of `indicator`, null over no row, as each metric's own aggregate was.)"""
+    from clientela.kpi.slicing import summarize, with_slice
+    from clientela.kpi.sql import indicator
+
+    def build() -> ir.Table:
+        h = with_slice(ctx, history_at(ctx, at=at))
+        return summarize(
+            h, ctx, customers=h.count(), repeaters=indicator(h.orders >= 2).sum(),
+            lapsed=indicator(h.last_at < h.at - ibis.interval(days=lapse_days)).sum(),
+            orders=h.orders.sum())
+
+    if not ctx.periods:  # one period: a table of one row is not worth writing out
+        return build()
+    key = "|".join(str(part) for part in (
+        # in a series the as-of instants are the period ends: one table for both
+        ctx.start.isoformat(), ctx.end.isoformat(), len(ctx.periods),
+        at if ctx.as_of_fixed else "end",
+        ctx.by, ctx.segmenter, ctx.segment_as_of, lapse_days))
+    return ctx.shared(f"history_totals|{key}", build)

@@ -1,0 +1,120 @@
+"""Portable SQL helpers: expressions every engine (DuckDB, PySpark, PostgreSQL) computes alike.
+
+Each exists because the obvious Ibis spelling differs somewhere: PostgreSQL truncates
+integer division, refuses CAST(boolean AS BIGINT) and averages integers as NUMERIC;
+PySpark's median is approximate. A metric written with these never meets the difference.
+Nothing here knows about orders, customers or periods.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.datatypes as dt
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+MONEY = dt.Decimal(18, 2)
+"""Money columns: DECIMAL(18, 2), so sums are exact on every engine."""
+
+
+def to_money(value: ir.NumericValue) -> ir.DecimalValue:
+    """Round a converted amount to cents and keep it DECIMAL, so sums are exact on every engine."""
+    return value.round(2).cast(MONEY)
+
+
+def indicator(condition: ir.BooleanValue) -> ir.IntegerValue:
+    """1 where `condition` holds, 0 where it does not, null where it is null (as a CAST
+    gives): a boolean to add up or keep as a 0/1 column. Written as a CASE because
+    PostgreSQL refuses CAST(boolean AS BIGINT); it casts a boolean to INTEGER only."""
+    return ibis.cases((condition, 1), (~condition, 0)).cast("int64")
+
+
+def count_if(condition: ir.BooleanValue) -> ir.IntegerValue:
+    """How many rows satisfy `condition` (a null counts as not): the sum of `indicator`,
+    0 over no row rather than null."""
+    return indicator(condition).sum().coalesce(0)
+
+
+def ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
+    """numerator / denominator as float64, null when the denominator is zero or null.
+
+    Both sides are cast first: PostgreSQL truncates integer division."""
+    den = denominator.cast("float64")
+    return ibis.ifelse(den.isnull() | (den == 0), ibis.null("float64"),
+                       numerator.cast("float64") / den)
+
+
+def mean(value: ir.NumericValue) -> ir.FloatingValue:
+    """The float64 mean of `value`: PostgreSQL's AVG of an integer or a DECIMAL is NUMERIC
+    (and Ibis would read it back as a decimal), so the values are cast to float first."""
+    return value.cast("float64").mean()
+
+
+def money_sum(column: ir.NumericValue) -> ir.Value:
+    """Sum of money that is 0, not null, over no rows."""
+    return column.sum().coalesce(ibis.literal(0, type=MONEY))
+
+
+def bucket_index(value: ir.Value, starts: list[Any]) -> ir.IntegerValue:
+    """The index of the contiguous period whose start is the last of `starts` at or before
+    `value` (a value inside the span): a binary search written as nested CASEs, a handful of
+    comparisons per row on every engine, where a range join against a periods table costs a
+    join."""
+
+    def search(lo: int, hi: int) -> ir.IntegerValue:
+        if hi - lo == 1:
+            return ibis.literal(lo, type="int64")
+        mid = (lo + hi) // 2
+        return ibis.ifelse(value < ibis.literal(starts[mid]), search(lo, mid), search(mid, hi))
+
+    return search(0, len(starts))
+
+
+def count_at_or_before(value: ir.Value, instants: list[Any]) -> ir.IntegerValue:
+    """How many of the sorted `instants` are at or before `value` (0 to len(instants)), as a
+    binary search of nested CASEs. With a series' period ends, that is the index of the first
+    period whose end is after `value` (len when none is): from which period on a row counts.
+    A null `value` counts them all, so callers map nulls (never expiring, still open) first
+    or rely on that."""
+
+    def search(lo: int, hi: int) -> ir.IntegerValue:  # the count is in [lo, hi]
+        if lo == hi:
+            return ibis.literal(lo, type="int64")
+        mid = (lo + hi) // 2
+        return ibis.ifelse(value < ibis.literal(instants[mid]), search(lo, mid),
+                           search(mid + 1, hi))
+
+    return search(0, len(instants))
+
+
+def pick_value(index: ir.IntegerValue, values: list[Any]) -> ir.Value:
+    """values[index] for an index in range, as nested CASEs (the inverse of `bucket_index`)."""
+
+    def pick(lo: int, hi: int) -> ir.Value:
+        if hi - lo == 1:
+            return ibis.literal(values[lo])
+        mid = (lo + hi) // 2
+        return ibis.ifelse(index < mid, pick(lo, mid), pick(mid, hi))
+
+    return pick(0, len(values))
+
+
+def median_of(table: ir.Table, column: str, keys: list[str]) -> ir.Table:
+    """Exact median of `column` per key group (the mean of the two middle values for an even
+    count), from row numbers: engines' own median functions differ (PySpark's is approximate)."""
+    table = table.filter(table[column].notnull())
+    group = ibis.window(group_by=keys) if keys else ibis.window()
+    ordered = ibis.window(group_by=keys, order_by=table[column]) if keys else \
+        ibis.window(order_by=table[column])
+    ranked = table.mutate(_i=ibis.row_number().over(ordered),
+                          _n=table[column].count().over(group))
+    lower = ((ranked._n - 1).cast("float64") / 2).floor().cast("int64")
+    upper = (ranked._n.cast("float64") / 2).floor().cast("int64")
+    middle = ranked.filter((ranked._i == lower) | (ranked._i == upper))
+    value = mean(middle[column])
+    if keys:
+        return middle.group_by(keys).aggregate(median=value)
+    return middle.aggregate(median=value)
