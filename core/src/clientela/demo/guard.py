@@ -15,6 +15,7 @@ import json
 from clientela.demo.arrays import SOURCE
 from clientela.model.entities import ENTITIES
 from clientela.store.store import LOADING_MARKER, Store
+from clientela.store.touched import record_everything
 
 DEMO_LOAD = "`clientela demo`"
 DEMO_MARKER = "demo"
@@ -39,6 +40,8 @@ def remove_demo(store: Store) -> int:
         for model in reversed(ENTITIES):
             removed += len(con.execute(
                 f'DELETE FROM "{model.table}" WHERE source = ? RETURNING 1', [SOURCE]).fetchall())
+        if removed:
+            record_everything(con)  # every cached KPI answer may have read those rows
     return removed
 
 

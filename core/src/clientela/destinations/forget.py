@@ -40,6 +40,7 @@ from clientela.privacy import (
     mask_text,
 )
 from clientela.store import Store
+from clientela.store.touched import record_customers
 from clientela.store.ledger_erasure import erase_in
 
 REQUESTS_TABLE = FORGET_REQUESTS_TABLE
@@ -141,6 +142,7 @@ def _anonymise(con: duckdb.DuckDBPyConnection, request_id: str, email: str, *, s
             con.execute(f"UPDATE customers SET {blank}, consent_email = 'unsubscribed', "
                         "consent_sms = 'unsubscribed', consent_whatsapp = 'unsubscribed' "
                         "WHERE customer_id IN (SELECT unnest(?))", [ids])
+            record_customers(con)  # cached KPI answers that read customer rows are stale
         if ids:
             _forget_consent(con, ids, source=source, evidence=evidence)
             erase_in(con, ids)
