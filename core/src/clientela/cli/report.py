@@ -57,7 +57,8 @@ def report(
     from clientela.report import ReportWindowError, build_report, write_images
 
     request = request_from_flags(lang, from_, to, compare, title)
-    with workspace.store(read_only=True) as store:
+    # read-write, so the months computed are kept for the next report (docs/warm.md)
+    with workspace.store(read_only=not workspace.store_path.exists()) as store:
         try:
             with console.status("computing the report..."):
                 built = build_report(store, request)
