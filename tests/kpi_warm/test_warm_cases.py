@@ -82,7 +82,7 @@ def test_a_refund_on_an_old_order_recomputes_its_month_and_every_later_history(
     editor = Editor(store)
     editor.new(1, MARCH_DAY, 12_345)
     compute(store, METRICS, reuse=True, **SPAN)  # March onwards, once
-    editor.refund(len(editor.orders()) - 1, 0.5)  # "n1", placed in March 2024
+    editor.refund([o.order_id for o in editor.orders()].index("n1"), 0.5)  # March 2024
     compute(store, METRICS, reuse=True, **SPAN)
     assert {m: recomputed()[m] for m in PERIOD_LOCAL} == {m: ["2024-03"] for m in PERIOD_LOCAL}
     assert {m: recomputed()[m] for m in POINT_IN_TIME} == {
@@ -91,7 +91,8 @@ def test_a_refund_on_an_old_order_recomputes_its_month_and_every_later_history(
 
 
 def test_a_refund_before_the_window_recomputes_only_point_in_time_metrics(store: Store) -> None:
-    Editor(store).refund(0, 0.25)  # "o0", placed on DAY0: January 2023
+    editor = Editor(store)
+    editor.refund([o.order_id for o in editor.orders()].index("o0"), 0.25)  # January 2023
     compute(store, METRICS, reuse=True, **SPAN)
     assert set(recomputed()) == set(POINT_IN_TIME)
     assert all(recomputed()[m] == MONTHS for m in POINT_IN_TIME)
@@ -99,7 +100,8 @@ def test_a_refund_before_the_window_recomputes_only_point_in_time_metrics(store:
 
 
 def test_an_order_moved_touches_both_its_months(store: Store) -> None:
-    Editor(store).move(BASE_ORDERS.index((12 % 6, (12 * 37) % 730, 1000 + 317 * 12)), 714)
+    editor = Editor(store)
+    editor.move([o.order_id for o in editor.orders()].index("o12"), 714)
     compute(store, ["revenue"], reuse=True, **SPAN)
     assert recomputed() == {"revenue": ["2024-03", "2024-12"]}  # o12: 2024-03-21 -> December
     same_as_cold(store)
