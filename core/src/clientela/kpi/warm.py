@@ -130,11 +130,20 @@ def _reads(metric: Metric, params: BaseModel, period: Period, fixed_as_of: datet
     return (period.start_utc if metric.depends_on == "period" else None), until
 
 
-_STALE = f"""EXISTS (SELECT 1 FROM {TOUCHES_TABLE} t WHERE t.seq > r.watermark AND
-    CASE WHEN t.entity = '{CUSTOMERS}' THEN r.reads_customers
+_TOUCHED = f"""CREATE OR REPLACE TEMP TABLE _warm_touched AS
+    SELECT entity = '{CUSTOMERS}' AS customers, min(lo) AS lo, max(hi) AS hi
+    FROM {TOUCHES_TABLE}
+    WHERE seq > (SELECT coalesce(min(watermark), 0) FROM {RESULTS_TABLE}) AND seq <= ?
+    GROUP BY customers, lo IS NULL OR hi IS NULL, date_trunc('day', lo)"""
+"""The touches logged since the oldest kept answer, merged per UTC day (a big import logs
+a day once per batch): the day's hull, which covers every instant logged in it."""
+
+_STALE = """EXISTS (SELECT 1 FROM _warm_touched t WHERE
+    CASE WHEN t.customers THEN r.reads_customers
     ELSE (t.lo IS NULL OR r.reads_until IS NULL OR t.lo < r.reads_until)
      AND (t.hi IS NULL OR r.reads_from IS NULL OR t.hi >= r.reads_from) END)"""
-"""A kept answer (`r`) that a write logged after it was computed has touched."""
+"""A kept answer (`r`) that a write logged since has touched (every kept answer is current
+to the same log position, or an older one, which makes this conservative)."""
 
 
 def _refresh(con: Any) -> int:
@@ -144,7 +153,9 @@ def _refresh(con: Any) -> int:
     try:
         identity_changed(con)
         mark = watermark(con)
+        con.execute(_TOUCHED, [mark])
         con.execute(f"DELETE FROM {RESULTS_TABLE} r WHERE {_STALE}")
+        con.execute("DROP TABLE _warm_touched")
         con.execute(f"UPDATE {RESULTS_TABLE} SET watermark = ? WHERE watermark < ?", [mark, mark])
         con.execute(f"DELETE FROM {TOUCHES_TABLE} WHERE seq <= ?", [mark])
         con.commit()
