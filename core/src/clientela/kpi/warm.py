@@ -26,7 +26,7 @@ import logging
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -230,8 +230,8 @@ def compute_reusing(
 
     global last_report
     report = last_report = WarmReport()
-    common = {"grain": grain, "by": by, "timezone": timezone, "currency": currency,
-              "as_of": as_of, "segmenter": segmenter}
+    common: dict[str, Any] = {"grain": grain, "by": by, "timezone": timezone,
+                              "currency": currency, "as_of": as_of, "segmenter": segmenter}
 
     def cold(reason: str) -> KpiResult:
         report.cold = reason
@@ -281,7 +281,7 @@ def compute_reusing(
             todo.setdefault(run, []).append(key)
 
     entries: list[dict[str, Any]] = []
-    now = datetime.now()
+    now = datetime.now(UTC).replace(tzinfo=None)
     for (first, last), run_keys in sorted(todo.items()):
         run_metrics = [k.metric for k in run_keys]
         result = compute(source, run_metrics, start=periods[first].start,
