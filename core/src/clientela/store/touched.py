@@ -129,27 +129,30 @@ def record_customers(con: duckdb.DuckDBPyConnection) -> None:
         _log(con, CUSTOMERS)
 
 
-def _log_instants(con: duckdb.DuckDBPyConnection, entity: str, instants_sql: str) -> None:
-    """Log the instants `instants_sql` (one column `t`) selects, one touch per UTC day."""
+def _log_instants(con: duckdb.DuckDBPyConnection, entity: str, ranges_sql: str) -> None:
+    """Log the ranges `ranges_sql` selects (columns `lo`, `hi`; an instant is `lo = hi`),
+    merged per UTC day of `lo`: the day's hull covers every range logged in it."""
     con.execute(
         f"""INSERT INTO {TOUCHES_TABLE}
-            SELECT ?, ?, min(t), max(t), ? FROM ({instants_sql}) WHERE t IS NOT NULL
-            GROUP BY date_trunc('day', t)""",
+            SELECT ?, ?, min(lo), max(hi), ? FROM ({ranges_sql}) WHERE lo IS NOT NULL
+            GROUP BY date_trunc('day', lo)""",
         [_next_seq(con), entity, _now()])
 
 
 def _instants(model: type[Record], new: str, old: str | None) -> str | None:
-    """SQL selecting `t`, every instant that dates the changed rows (`new`, and `old` for
-    the stored versions they replace), or None when the entity has no date."""
+    """SQL selecting `lo`, `hi`: every instant (or local day, as the UTC range it can cover)
+    that dates the changed rows (`new`, and `old` for the stored versions they replace), or
+    None when the entity has no date."""
     table = model.table
     selects: list[str] = []
     for alias in (a for a in (new, old) if a is not None):
         for column in INSTANTS.get(table, ()):
-            selects.append(f'SELECT CAST({alias}."{column}" AS TIMESTAMP) AS t FROM _changed')
+            value = f'CAST({alias}."{column}" AS TIMESTAMP)'
+            selects.append(f"SELECT {value} AS lo, {value} AS hi FROM _changed")
         for column in DAYS.get(table, ()):
-            for shift in ("- INTERVAL 1 DAY", "+ INTERVAL 2 DAY"):
-                selects.append(f'SELECT CAST({alias}."{column}" AS TIMESTAMP) {shift} AS t '
-                               "FROM _changed")
+            value = f'CAST({alias}."{column}" AS TIMESTAMP)'
+            selects.append(f"SELECT {value} - INTERVAL 1 DAY AS lo, "
+                           f"{value} + INTERVAL 2 DAY AS hi FROM _changed")
     return " UNION ALL ".join(selects) if selects else None
 
 
@@ -191,7 +194,8 @@ def _record_changed(con: duckdb.DuckDBPyConnection, model: type[Record], *, old:
         return
     if table == "order_lines":
         _log_instants(con, table, """
-            SELECT CAST(o.placed_at AS TIMESTAMP) AS t FROM orders o
+            SELECT CAST(o.placed_at AS TIMESTAMP) AS lo, CAST(o.placed_at AS TIMESTAMP) AS hi
+            FROM orders o
             JOIN (SELECT DISTINCT s.source AS src, s.order_id AS oid FROM _changed) c
               ON o.source = c.src AND o.order_id = c.oid""")
         return
@@ -202,14 +206,15 @@ def _record_changed(con: duckdb.DuckDBPyConnection, model: type[Record], *, old:
     _log_instants(con, table, instants)
     if table == "orders":  # loyalty metrics read the events tied to an order, and back
         _log_instants(con, table, """
-            SELECT CAST(e.occurred_at AS TIMESTAMP) AS t FROM loyalty_events e
+            SELECT CAST(e.occurred_at AS TIMESTAMP) AS lo, CAST(e.occurred_at AS TIMESTAMP) AS hi
+            FROM loyalty_events e
             JOIN (SELECT DISTINCT s.order_id AS oid FROM _changed) c ON e.order_id = c.oid""")
     elif table == "loyalty_events":
         tied = "SELECT s.order_id AS oid FROM _changed" + (
             " UNION SELECT t.order_id FROM _changed" if old else "")
         _log_instants(con, table, f"""
-            SELECT CAST(o.placed_at AS TIMESTAMP) AS t FROM orders o
-            JOIN ({tied}) c ON o.order_id = c.oid""")
+            SELECT CAST(o.placed_at AS TIMESTAMP) AS lo, CAST(o.placed_at AS TIMESTAMP) AS hi
+            FROM orders o JOIN ({tied}) c ON o.order_id = c.oid""")
 
 
 def identity_changed(con: duckdb.DuckDBPyConnection) -> bool:
