@@ -66,7 +66,7 @@ def new_day(store: Store, round_: int) -> int:
     """The demo's last day of orders again, as new orders dated that day; returns how many."""
     day = store.con.execute(
         "SELECT * FROM orders WHERE placed_at >= ? AND placed_at < ?",
-        [LAST_DAY - timedelta(days=1), LAST_DAY]).fetch_arrow_table()
+        [LAST_DAY - timedelta(days=1), LAST_DAY]).to_arrow_table()
     ids = [f"{oid}-day{round_}" for oid in day.column("order_id").to_pylist()]
     placed = [t + timedelta(days=1) for t in day.column("placed_at").to_pylist()]
     import pyarrow as pa
@@ -84,7 +84,7 @@ def refund_old(store: Store, round_: int) -> str:
     row = store.con.execute(
         "SELECT * FROM orders WHERE placed_at >= ? AND placed_at < ? AND status IN ('paid', 'fulfilled') "
         "AND refunded_amount = 0 ORDER BY order_id LIMIT 1 OFFSET ?",
-        [*OLD_MONTH, round_]).fetch_arrow_table()
+        [*OLD_MONTH, round_]).to_arrow_table()
     import pyarrow as pa
     import pyarrow.compute as pc
 
