@@ -227,6 +227,9 @@ def kpi(
     engine: Annotated[str | None, typer.Option(
         "--engine", metavar="ENGINE", help="duckdb, spark or postgres (default: [engine] kind, "
         "else duckdb).")] = None,
+    cold: Annotated[bool, typer.Option(
+        "--cold", help="Compute every period afresh instead of reusing the answers kept in "
+        "the store for the periods no write has touched (see docs/warm.md).")] = False,
 ) -> None:
     """Compute KPIs over a period, as a time series, by slice, or before vs after.
 
@@ -269,12 +272,14 @@ def kpi(
     from clientela.identity.analytics import identity_resolution
 
     engine_choice = engine_config(workspace.settings.engine, engine)
-    with open_engine(engine_choice, lambda: workspace.store(read_only=True)) as store, \
+    keeps = not cold and workspace.store_path.exists()  # warm runs write their answers
+    with open_engine(engine_choice, lambda: workspace.store(read_only=not keeps)) as store, \
             identity_resolution(workspace.settings.identity.enabled):
         try:
             result = compute(store, chosen, start=start, end=end, grain=grain, by=by,
                              timezone=settings.timezone, currency=settings.currency,
-                             params=params, as_of=as_of, compare=pair, segmenter=segmenter)
+                             params=params, as_of=as_of, compare=pair, segmenter=segmenter,
+                             reuse=keeps)
         except KpiError as error:
             raise kpi_problem(error) from None
     units = {name: metric.unit for name, metric in registry().metrics.items()}

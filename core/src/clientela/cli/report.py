@@ -62,7 +62,9 @@ def report(
 
     request = request_from_flags(lang, from_, to, compare, title)
     engine_choice = engine_config(workspace.settings.engine, engine)
-    with open_engine(engine_choice, lambda: workspace.store(read_only=True)) as source:
+    # read-write, so the months computed are kept for the next report (docs/warm.md)
+    keeps = workspace.store_path.exists()
+    with open_engine(engine_choice, lambda: workspace.store(read_only=not keeps)) as source:
         try:
             with console.status("computing the report..."):
                 built = build_report(source, request)

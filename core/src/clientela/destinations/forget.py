@@ -36,6 +36,7 @@ from clientela.privacy import FORGET_REQUESTS_TABLE, email_digest, mask_text
 from clientela.store import Store
 from clientela.store.ledger_erasure import erase_in
 from clientela.store.migrations import FORGET_OUTCOMES_TABLE
+from clientela.store.touched import record_customers
 
 REQUESTS_TABLE = FORGET_REQUESTS_TABLE
 OUTCOMES_TABLE = FORGET_OUTCOMES_TABLE
@@ -116,6 +117,7 @@ def _anonymise(store: Store, request_id: str, email: str, *, source: str,
         if ids:
             requests.anonymise_customers(ids)
             requests.blank_consent_addresses(ids)
+            record_customers(con)  # cached KPI answers that read customer rows are stale
             # their CPF, e-mail and phone digests go, and with them every link they made
             resolve_customers(con, ids, cause="forget")
             at = state.now()

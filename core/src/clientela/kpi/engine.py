@@ -277,6 +277,7 @@ def compute(
     compare: ComparePair | None = None,
     catalog: Mapping[str, Metric] | None = None,
     segmenter: str = "rfm",
+    reuse: bool = False,
 ) -> KpiResult:
     """Compute metrics over [start, end) (cut by `grain`), or compare two periods.
 
@@ -286,8 +287,17 @@ def compute(
     not needed. `as_of` fixes the instant of point-in-time metrics (recency,
     RFM, LTV); by default it is each period's end. `params` maps a metric name
     to its parameters. `catalog` replaces the plugin registry (tests). `segmenter`
-    names the registered segmenter behind the `segment` slice.
+    names the registered segmenter behind the `segment` slice. `reuse` keeps each period's
+    answer in the store and reuses the ones no write has touched since (a clientela Store
+    only; see clientela.kpi.warm and docs/warm.md).
     """
+    if reuse:
+        from clientela.kpi.warm import compute_reusing
+
+        return compute_reusing(source, metrics, start=start, end=end, grain=grain, by=by,
+                               timezone=timezone, currency=currency, params=params,
+                               as_of=as_of, compare=compare, catalog=catalog,
+                               segmenter=segmenter)
     tz = zone(timezone)
     backend = backend_of(source)
     chosen = resolve(metrics, catalog)

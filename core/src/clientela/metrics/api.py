@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -23,6 +24,9 @@ class NoParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+DependsOn = Literal["period", "history", "all"]
+"""Which stored records one period's answer reads (see docs/warm.md)."""
 
 Unit = Literal["count", "currency", "ratio", "number", "days", "score", "points", "table"]
 """`ratio` is a share between 0 and 1 (shown as a percentage); `number` is any other quotient
@@ -57,3 +61,12 @@ class Metric:
     that tag rows with their period (`in_period`, `period_orders`, `period_customers`) and
     groups by `ctx.keys`. The engine then asks once for a whole series instead of once per
     period, and must get the same rows (the conformance fixture checks it)."""
+    depends_on: DependsOn = "history"
+    """What a period's answer reads, so a cached period is recomputed only when that changed
+    (clientela.kpi.warm): 'period', only records dated inside the period (revenue of a month
+    reads that month's orders); 'history', records dated up to the period's end or the as-of
+    instant, whichever is later (repeat rate, recency, RFM, LTV: point-in-time and
+    cumulative); 'all', records of any date. 'history' is the safe default."""
+    reads_ahead: Callable[[Any], timedelta] | None = None
+    """How far past the period's end its answer also reads, from its parameters (a campaign
+    follows its contacts' orders for `attribution_days`); None: not at all."""

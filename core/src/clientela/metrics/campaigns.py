@@ -422,12 +422,26 @@ def relationship_activity(ctx: MetricContext, params: RelationshipParams) -> ir.
                         logged_share=cv.ratio(logged, touches.count()))
 
 
+DEPENDS_ON = {"campaign_reach": "period", "campaign_roi": "all"}
+"""What a period's answer reads (docs/warm.md): reach, the contacts of the period; ROI, every
+contact of the campaigns started in it, whenever made; the rest, the history to the
+period's end and, for ATTRIBUTED, the attribution window after it."""
+ATTRIBUTED = ("campaign_conversion", "campaign_revenue", "campaign_lift")
+
+
+def _attribution_window(params: AttributionParams) -> timedelta:
+    return timedelta(days=params.attribution_days)
+
+
 def metrics() -> list[Metric]:
     def m(name: str, title: str, title_pt: str, description: str, unit: str, fn: object,
           **kw: object) -> Metric:
         kw.setdefault("slices", TOUCH_SLICES)
         kw.setdefault("params", AttributionParams)
         kw.setdefault("series", True)  # everything is keyed by when the contact occurred
+        kw.setdefault("depends_on", DEPENDS_ON.get(name, "history"))
+        if name in ATTRIBUTED:
+            kw.setdefault("reads_ahead", _attribution_window)
         return Metric(name=name, title=title, title_pt=title_pt, description=description,
                       unit=unit, compute=fn, group=GROUP, **kw)  # type: ignore[arg-type]
 

@@ -174,12 +174,19 @@ def nps(ctx: MetricContext, params: NoParams) -> ir.Table:
     )
 
 
+PERIOD_LOCAL = ("opportunities_closed", "win_rate", "time_to_sale_days", "nps")
+"""Metrics that read only the records dated in their period: closed, won, answered
+(docs/warm.md)."""
+
+
 def metrics() -> list[Metric]:
     def m(name: str, title: str, title_pt: str, description: str, unit: str, fn: object,
           **kw: object) -> Metric:
         kw.setdefault("slices", PIPELINE)
         kw.setdefault("needs", ("opportunities",))
         kw.setdefault("series", True)
+        if name in PERIOD_LOCAL:
+            kw.setdefault("depends_on", "period")
         return Metric(name=name, title=title, title_pt=title_pt, description=description,
                       unit=unit, compute=fn, group=GROUP, **kw)  # type: ignore[arg-type]
 

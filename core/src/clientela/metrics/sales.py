@@ -197,11 +197,18 @@ def omnichannel_share(ctx: MetricContext, params: OmnichannelParams) -> ir.Table
                         omnichannel_customers=omni, active_customers=per.count())
 
 
+PERIOD_LOCAL = ("orders", "revenue", "gross_sales", "discount_total", "active_customers", "aov",
+                "purchase_frequency", "items_per_order", "channel_mix")
+"""Metrics that read only the orders placed in their period (docs/warm.md)."""
+
+
 def metrics() -> list[Metric]:
     def m(name: str, title: str, title_pt: str, description: str, unit: str, fn: object,
           **kw: object) -> Metric:
         kw.setdefault("slices", ALL)
         kw.setdefault("series", True)  # sums and counts over the period's orders
+        if name in PERIOD_LOCAL:
+            kw.setdefault("depends_on", "period")
         return Metric(name=name, title=title, title_pt=title_pt, description=description,
                       unit=unit, compute=fn, group=GROUP, **kw)  # type: ignore[arg-type]
 

@@ -195,7 +195,8 @@ def gather_monthly(source: Any, catalog: Sequence[Metric], window: Window, *,
     with timings.section("monthly KPIs"):
         answer = compute_available(
             source, catalog, periods=months, start=month_label(wide.start),
-            end=month_label(wide.end), grain="month", timezone=timezone, currency=currency)
+            end=month_label(wide.end), grain="month", timezone=timezone, currency=currency,
+            reuse=True)  # a clientela Store keeps each month's answers (docs/warm.md)
     missing = {x.metric.name for x in answer.missing}
     failed_whole = {x.metric.name for x in answer.failed if not x.periods}
     kept = [m for m in catalog if m.name not in missing | failed_whole]

@@ -262,9 +262,18 @@ def _identity_resolution() -> list[str]:
     ]
 
 
+def _warm_results() -> list[str]:
+    """The KPI results kept between calls and the log of what each write touched
+    (`clientela.store.touched`, `clientela.kpi.warm`): a cached period is reused until a
+    write touches what it read."""
+    from clientela.store.touched import warm_tables_sql
+
+    return warm_tables_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
-    _identity_resolution,
+    _identity_resolution, _warm_results,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

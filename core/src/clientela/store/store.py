@@ -372,6 +372,10 @@ class Store:
                 removed += len(con.execute(
                     f'DELETE FROM "{model.table}" WHERE source IN ({marks}) RETURNING 1',
                     list(sources)).fetchall())
+            if removed:
+                from clientela.store.touched import record_everything
+
+                record_everything(con)  # every kept KPI answer may have read those rows
         return removed
 
     def upsert(self, records: Sequence[Record]) -> UpsertCounts:

@@ -21,6 +21,7 @@ import pyarrow as pa
 from clientela.model.base import Record
 from clientela.store.columns import HASH_COLUMN, LOADED_AT_COLUMN, arrow_schema, model_columns
 from clientela.store.dialect import DUCKDB, Dialect, dialect_of, quote
+from clientela.store.touched import record_insert, record_upsert
 
 ORDER_COLUMN = "_ord"
 
@@ -122,6 +123,7 @@ def insert_new_arrow(
     view = f"_new_{model.table}"
     con.register(view, incoming)
     try:
+        record_insert(con, model, view)  # what the KPI cache must recompute
         con.execute(
             f"""INSERT INTO {_quote(model.table)}
                    ({column_list}, {HASH_COLUMN}, {LOADED_AT_COLUMN})
@@ -172,6 +174,8 @@ def upsert_arrow(
     assert row is not None
     counts = UpsertCounts(*(int(value) for value in row))
     counts.duplicates = table.num_rows - counts.loaded
+    if counts.inserted or counts.updated:  # what the KPI cache must recompute
+        record_upsert(con, model, "_staged", target, join, HASH_COLUMN)
     now = datetime.now(UTC).replace(tzinfo=None)
     column_list = ", ".join(_quote(c) for c in data_cols)
     insert = f"""INSERT INTO {target} ({column_list}, {HASH_COLUMN}, {LOADED_AT_COLUMN})

@@ -1,0 +1,170 @@
+"""The whole KPI catalogue warm (reusing the periods kept in the store) against cold.
+
+    python benchmarks/kpis_warm.py                    # 1M orders, 100k customers
+    python benchmarks/kpis_warm.py --orders 10000000  # once the demo builds 10M stores
+
+Uses benchmarks/kpis.py's cached demo store for the size (generated and bulk-loaded on
+first use), copied so the benchmark's writes do not change it. Then, in one process:
+
+1. the whole built-in catalogue monthly over the demo's 36 months with `reuse=True` on
+   an empty cache: cold plus keeping every period;
+2. the same call again, nothing written;
+3. one new day of orders (copies of the demo's last day's orders, dated its last day,
+   landed through `Store.write_batch` so the write path logs what it touched), then the
+   warm catalogue; three times, each with a new day, best of three;
+4. a refund on an order placed two years before the end (January 2024), then the warm
+   catalogue; `--rounds` times, each on another order, the best of them;
+5. the cold catalogue on the final store (`compute(store, names)`): the baseline the warm
+   figures are divided by, and the check that the last warm answer equals it.
+
+Each figure is printed with the machine's load average next to it (the machine is shared),
+and the warm figures with their ratio to the cold run. Timing is for people, never
+asserted by tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from kpis import END, START, TIMEZONE, catalogue_names, demo_store
+
+from clientela.kpi import compute, warm
+from clientela.model import Order
+from clientela.store import Store
+
+LAST_DAY = datetime(2025, 12, 31)
+"""The demo's last day: a new day of orders lands in the newest period."""
+OLD_MONTH = (datetime(2024, 1, 1), datetime(2024, 2, 1))
+"""Two years before the demo's end: where the refunded orders were placed."""
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:5.2f} / {five:5.2f} (1 / 5 min, {os.cpu_count()} CPUs)"
+
+
+def timed(label: str, fn: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    found = fn()
+    seconds = time.perf_counter() - started
+    print(f"  {label:<52} {seconds:8.2f} s   {load()}", flush=True)
+    return seconds, found
+
+
+def new_day(store: Store, round_: int) -> int:
+    """The demo's last day of orders again, as new orders dated that day; returns how many."""
+    day = store.con.execute(
+        "SELECT * FROM orders WHERE placed_at >= ? AND placed_at < ?",
+        [LAST_DAY - timedelta(days=1), LAST_DAY]).to_arrow_table()
+    ids = [f"{oid}-day{round_}" for oid in day.column("order_id").to_pylist()]
+    placed = [t + timedelta(days=1) for t in day.column("placed_at").to_pylist()]
+    import pyarrow as pa
+
+    day = day.set_column(day.schema.get_field_index("order_id"), "order_id", pa.array(ids))
+    day = day.set_column(day.schema.get_field_index("placed_at"), "placed_at",
+                         pa.array(placed, pa.timestamp("us")))
+    day = day.drop_columns([c for c in day.column_names if c.startswith("_")])
+    store.write_batch(Order, day)
+    return day.num_rows
+
+
+def refund_old(store: Store, round_: int) -> str:
+    """A partial refund on the round_-th valid order placed in OLD_MONTH; returns its id."""
+    row = store.con.execute(
+        "SELECT * FROM orders WHERE placed_at >= ? AND placed_at < ? AND status IN ('paid', 'fulfilled') "
+        "AND refunded_amount = 0 ORDER BY order_id LIMIT 1 OFFSET ?",
+        [*OLD_MONTH, round_]).to_arrow_table()
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    half = pc.divide(row.column("total"), pa.scalar(2)).cast(row.schema.field("total").type)
+    row = row.set_column(row.schema.get_field_index("refunded_amount"), "refunded_amount", half)
+    row = row.set_column(row.schema.get_field_index("status"), "status",
+                         pa.array(["partially_refunded"]))
+    row = row.drop_columns([c for c in row.column_names if c.startswith("_")])
+    store.write_batch(Order, row)
+    return str(row.column("order_id")[0])
+
+
+def recomputed() -> str:
+    computed = warm.last_report.computed
+    periods = sum(len(v) for v in computed.values())
+    reused = sum(len(v) for v in warm.last_report.reused.values())
+    return f"{periods} periods computed, {reused} reused, over {len(computed)} metrics"
+
+
+def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
+          check_cold: bool = True) -> None:
+    source = demo_store(orders, customers)
+    folder = Path(tempfile.mkdtemp(prefix="clientela-warm-"))
+    path = folder / "warm.duckdb"
+    shutil.copy(source, path)
+    names = catalogue_names()
+    kw: dict[str, Any] = dict(start=START, end=END, grain="month", timezone=TIMEZONE)
+    print(f"\n{orders:,} orders, {customers:,} customers (a copy of {source}), "
+          f"{len(names)} metrics x 36 months, DuckDB memory_limit {memory_limit or 'default'}",
+          flush=True)
+    try:
+        with Store(path, memory_limit=memory_limit) as store:
+            first, _ = timed("first warm call (cold + keeping every period)",
+                             lambda: compute(store, names, reuse=True, **kw))
+            timed("warm, nothing written since", lambda: compute(store, names, reuse=True, **kw))
+            print(f"  {'':<52} {recomputed()}")
+            figures: dict[str, float] = {}
+            last: Any = None
+            for scenario, edit in (("one new day of orders", new_day),
+                                   ("a refund on a two-year-old order", refund_old)):
+                runs = []
+                for round_ in range(rounds):
+                    timed(f"write: {scenario} ({round_ + 1})",
+                          lambda r=round_, e=edit: e(store, r))
+                    seconds, last = timed(f"warm catalogue after it ({round_ + 1})",
+                                          lambda: compute(store, names, reuse=True, **kw))
+                    print(f"  {'':<52} {recomputed()}")
+                    runs.append(seconds)
+                figures[scenario] = min(runs)
+            if check_cold:
+                cold, check = timed("cold catalogue on the final store (the baseline)",
+                                    lambda: compute(store, names, **kw))
+                same = "equal" if check.rows() == last.rows() else "DIFFERENT"
+                print(f"\n  last warm answer vs cold: {same}")
+            else:
+                cold = first
+                print("\n  baseline: the first call (cold + keeping every period)")
+            print(f"\n  {'':<36} {'cold':>9} {f'warm (best of {rounds})':>17} {'warm/cold':>10}")
+            for scenario, seconds in figures.items():
+                print(f"  {scenario:<36} {cold:8.2f}s {seconds:16.2f}s {seconds / cold:9.3f}x"
+                      f"   {load()}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1_000_000,
+                        help="orders in the demo store (customers are a tenth)")
+    parser.add_argument("--memory-limit", default="1GB",
+                        help="the store's memory_limit; 'none' for DuckDB's default")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="edits of each kind, each followed by a warm run (best of them)")
+    parser.add_argument("--no-cold-check", action="store_true",
+                        help="skip the final cold run: the first call is the baseline")
+    args = parser.parse_args(argv)
+    limit = None if args.memory_limit.lower() == "none" else args.memory_limit
+    bench(args.orders, max(10, args.orders // 10), limit, args.rounds,
+          check_cold=not args.no_cold_check)
+
+
+if __name__ == "__main__":
+    main()

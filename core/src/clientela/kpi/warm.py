@@ -1,0 +1,336 @@
+"""Warm KPI runs: a period computed once is kept in the store and reused until a write
+touches what its answer read.
+
+`compute(store, ..., reuse=True)` lands here. Each metric's answer for each period is
+kept in the store's `kpi_results` table, keyed by the metric, its parameters, the slice,
+the grain, the time zone, the reporting currency, a fixed as-of instant, the period and
+the metric's catalogue version (`catalogue_version`). With it are kept the range of record
+dates the answer reads (`Metric.depends_on`, `Metric.reads_ahead`) and the store's touch
+log position when it was computed. A later call first drops every kept answer that a
+logged write touched (`clientela.store.touched`), then reuses the rest and asks the
+engine, cold, for the periods that are missing: one call per contiguous run of periods,
+which for a nightly load is the newest period alone.
+
+Nothing here is engine-specific: the engine is asked through its public `compute`, and the
+cache lives next to the data in the DuckDB store. A bare Ibis backend, a comparison, the
+`segment` slice (whose segments are drawn as of the series' last day) and a store opened
+read-only are answered cold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from clientela.kpi.context import CUSTOMER_SLICES
+from clientela.kpi.periods import Bound, Period, buckets, parse_bound, zone
+from clientela.kpi.result import KpiResult
+from clientela.metrics.api import Metric
+from clientela.store.touched import (
+    CUSTOMERS,
+    RESULTS_TABLE,
+    TOUCHES_TABLE,
+    identity_changed,
+    watermark,
+)
+
+log = logging.getLogger(__name__)
+
+UNCACHED_SLICES = ("segment",)
+"""Slices answered cold: the `segment` slice draws every period's segments as of the series'
+last day, so one period's answer depends on the range asked for."""
+
+
+@dataclass
+class WarmReport:
+    """What the last warm call did, for the benchmark and the tests."""
+
+    reused: dict[str, list[str]] = field(default_factory=dict)
+    """Metric -> labels of the periods taken from the store."""
+    computed: dict[str, list[str]] = field(default_factory=dict)
+    """Metric -> labels of the periods computed (and kept)."""
+    cold: str | None = None
+    """Why the call was answered cold, if it was."""
+
+
+last_report = WarmReport()
+
+
+@lru_cache(maxsize=256)
+def _file_digest(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def _engine_digest() -> str:
+    """The KPI engine's and the built-in metrics' sources: the conventions every metric
+    shares (valid orders, revenue, periods) live there."""
+    here = Path(__file__).resolve().parent
+    files = sorted([*here.glob("*.py"), *(here.parent / "metrics").glob("*.py")])
+    return hashlib.sha256("".join(_file_digest(str(f)) for f in files).encode()).hexdigest()
+
+
+def catalogue_version(metric: Metric) -> str:
+    """A digest of everything that defines `metric`'s answers: clientela's version, the
+    engine's sources, the metric's declared fields and parameter schema, and the source file
+    of its compute function. A changed metric (or a new clientela) gets a new version, and
+    its kept answers are no longer found."""
+    import clientela
+
+    fn = metric.compute
+    module = sys.modules.get(getattr(fn, "__module__", "") or "")
+    source = getattr(module, "__file__", None) if module else None
+    try:
+        code = inspect.getsource(fn)
+    except (OSError, TypeError):
+        code = repr(fn)
+    parts = [
+        clientela.__version__, _engine_digest(), metric.name, metric.unit,
+        json.dumps(metric.params.model_json_schema(), sort_keys=True, default=str),
+        repr(metric.needs), repr(metric.slices), repr(metric.measures), repr(metric.itemized),
+        repr(metric.series), metric.depends_on, code, _file_digest(source) if source else "",
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _Key:
+    metric: Metric
+    params: BaseModel
+    columns: tuple[str, ...]
+    """metric, params, slice, grain, timezone, currency, as_of, catalogue_version."""
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256("\x1f".join(self.columns).encode()).hexdigest()[:40]
+
+
+def _reads(metric: Metric, params: BaseModel, period: Period, fixed_as_of: datetime | None
+           ) -> tuple[datetime | None, datetime | None]:
+    """[from, until): the naive UTC dates of the records the period's answer reads (None:
+    unbounded)."""
+    if metric.depends_on not in ("period", "history"):
+        return None, None
+    ahead = metric.reads_ahead(params) if metric.reads_ahead else timedelta()
+    until = max(period.end_utc, fixed_as_of or period.end_utc) + ahead
+    return (period.start_utc if metric.depends_on == "period" else None), until
+
+
+_TOUCHED = f"""CREATE OR REPLACE TEMP TABLE _warm_touched AS
+    SELECT entity = '{CUSTOMERS}' AS customers, min(lo) AS lo, max(hi) AS hi
+    FROM {TOUCHES_TABLE}
+    WHERE seq > (SELECT coalesce(min(watermark), 0) FROM {RESULTS_TABLE}) AND seq <= ?
+    GROUP BY customers, lo IS NULL OR hi IS NULL, date_trunc('day', lo)"""
+"""The touches logged since the oldest kept answer, merged per UTC day (a big import logs
+a day once per batch): the day's hull, which covers every instant logged in it."""
+
+_STALE = """EXISTS (SELECT 1 FROM _warm_touched t WHERE
+    CASE WHEN t.customers THEN r.reads_customers
+    ELSE (t.lo IS NULL OR r.reads_until IS NULL OR t.lo < r.reads_until)
+     AND (t.hi IS NULL OR r.reads_from IS NULL OR t.hi >= r.reads_from) END)"""
+"""A kept answer (`r`) that a write logged since has touched (every kept answer is current
+to the same log position, or an older one, which makes this conservative)."""
+
+
+def _refresh(con: Any) -> int:
+    """Drop the stale answers, mark the rest current, trim the touch log; returns the log
+    position every kept answer is now current to. One transaction."""
+    con.begin()
+    try:
+        identity_changed(con)
+        mark = watermark(con)
+        con.execute(_TOUCHED, [mark])
+        con.execute(f"DELETE FROM {RESULTS_TABLE} r WHERE {_STALE}")
+        con.execute("DROP TABLE _warm_touched")
+        con.execute(f"UPDATE {RESULTS_TABLE} SET watermark = ? WHERE watermark < ?", [mark, mark])
+        con.execute(f"DELETE FROM {TOUCHES_TABLE} WHERE seq <= ?", [mark])
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return mark
+
+
+def _load(con: Any, keys: Sequence[_Key]) -> dict[tuple[str, datetime, datetime], list[Any]]:
+    rows = con.execute(f"""SELECT result_key, period_start, period_end, answer
+                           FROM {RESULTS_TABLE} WHERE result_key IN (SELECT unnest(?))""",
+                       [[k.digest for k in keys]]).fetchall()
+    return {(str(key), start, end): json.loads(answer) for key, start, end, answer in rows}
+
+
+def _runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive indexes, as (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for i in indexes:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def _compact(rows: Sequence[Mapping[str, Any]], by: str | None) -> list[list[Any]]:
+    return [[row.get(by) if by else None, row["item"], row["measure"], row["value"]]
+            for row in rows]
+
+
+_ENTRY_SCHEMA = pa.schema([
+    *[(n, pa.string()) for n in ("result_key", "metric", "params", "slice", "grain", "timezone",
+                                 "currency", "as_of", "catalogue_version")],
+    ("period_start", pa.timestamp("us")), ("period_end", pa.timestamp("us")),
+    ("reads_from", pa.timestamp("us")), ("reads_until", pa.timestamp("us")),
+    ("reads_customers", pa.bool_()), ("watermark", pa.int64()), ("answer", pa.string()),
+    ("computed_at", pa.timestamp("us")),
+])
+
+
+def _save(con: Any, entries: list[dict[str, Any]]) -> None:
+    if not entries:
+        return
+    table = pa.Table.from_pylist(entries, schema=_ENTRY_SCHEMA)
+    con.register("_warm_entries", table)
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {RESULTS_TABLE} BY NAME SELECT * FROM _warm_entries")
+    finally:
+        con.unregister("_warm_entries")
+
+
+def compute_reusing(
+    source: Any, metrics: Sequence[str | Metric], *, start: Bound | None, end: Bound | None,
+    grain: str | None, by: str | None, timezone: str, currency: str,
+    params: Mapping[str, Mapping[str, Any]] | None, as_of: Bound | None, compare: Any,
+    catalog: Mapping[str, Metric] | None, segmenter: str,
+) -> KpiResult:
+    """`compute` with the store's kept periods reused (see the module's docstring): the
+    same answer as a cold call, row for row."""
+    import duckdb
+
+    from clientela.kpi.engine import (
+        _check_slice,
+        _instant,
+        _schema,
+        compute,
+        parse_params,
+        resolve,
+    )
+
+    global last_report
+    report = last_report = WarmReport()
+    common: dict[str, Any] = {"grain": grain, "by": by, "timezone": timezone,
+                              "currency": currency, "as_of": as_of, "segmenter": segmenter}
+
+    def cold(reason: str) -> KpiResult:
+        report.cold = reason
+        return compute(source, metrics, start=start, end=end, params=params, compare=compare,
+                       catalog=catalog, **common)
+
+    con = getattr(source, "con", None)
+    if con is None or not hasattr(source, "ibis"):
+        return cold("not a clientela store")
+    if compare is not None or start is None or end is None:
+        return cold("a comparison")
+    if by in UNCACHED_SLICES:
+        return cold(f"the {by} slice")
+    chosen = resolve(metrics, catalog)
+    given = dict(params or {})
+    if any(name not in {m.name for m in chosen} for name in given):
+        return cold("parameters for a metric not asked for")  # the engine says which
+    for metric in chosen:
+        _check_slice(metric, by)
+    parsed = {m.name: parse_params(m, given.get(m.name)) for m in chosen}
+    periods = buckets(parse_bound(start), parse_bound(end), grain, zone(timezone))
+    fixed_as_of = _instant(as_of, timezone)
+    keys = [_Key(m, parsed[m.name], (
+        m.name, parsed[m.name].model_dump_json(), by or "", grain or "", timezone, currency,
+        "" if fixed_as_of is None else fixed_as_of.isoformat(), catalogue_version(m)))
+        for m in chosen]
+    try:
+        mark = _refresh(con)
+        kept = _load(con, keys)
+    except duckdb.Error as error:  # a store opened read-only, or too old to hold the cache
+        log.debug("warm cache unavailable: %s", error)
+        return cold("the store cannot keep results (read-only?)")
+
+    answers: dict[tuple[str, int], list[list[Any]]] = {}
+    todo: dict[tuple[int, int], list[_Key]] = {}
+    for key in keys:
+        name = key.metric.name
+        missing = []
+        for i, period in enumerate(periods):
+            found = kept.get((key.digest, period.start, period.end))
+            if found is None:
+                missing.append(i)
+            else:
+                answers[(name, i)] = found
+                report.reused.setdefault(name, []).append(period.label)
+        for run in _runs(missing):
+            todo.setdefault(run, []).append(key)
+
+    entries: list[dict[str, Any]] = []
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for (first, last), run_keys in sorted(todo.items()):
+        run_metrics = [k.metric for k in run_keys]
+        result = compute(source, run_metrics, start=periods[first].start,
+                         end=periods[last].end,
+                         params={m.name: given[m.name] for m in run_metrics if m.name in given},
+                         **common)
+        index = {p.label: i for i, p in enumerate(periods[first:last + 1], start=first)}
+        grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for row in result.rows():
+            grouped.setdefault((row["metric"], index[row["period"]]), []).append(row)
+        for key in run_keys:
+            name = key.metric.name
+            for i in range(first, last + 1):
+                period = periods[i]
+                rows = _compact(grouped.get((name, i), []), by)
+                answers[(name, i)] = rows
+                report.computed.setdefault(name, []).append(period.label)
+                reads_from, reads_until = _reads(key.metric, key.params, period, fixed_as_of)
+                entries.append({
+                    "result_key": key.digest, **dict(zip(
+                        ("metric", "params", "slice", "grain", "timezone", "currency",
+                         "as_of", "catalogue_version"), key.columns, strict=True)),
+                    "period_start": period.start, "period_end": period.end,
+                    "reads_from": reads_from, "reads_until": reads_until,
+                    "reads_customers": by in CUSTOMER_SLICES or CUSTOMERS in key.metric.needs,
+                    "watermark": mark, "answer": json.dumps(rows), "computed_at": now,
+                })
+    try:
+        con.begin()
+        _save(con, entries)
+        con.commit()
+    except duckdb.Error as error:
+        con.rollback()
+        log.debug("warm cache not saved: %s", error)
+
+    out: list[dict[str, Any]] = []
+    for metric in chosen:
+        for i, period in enumerate(periods):
+            for slice_value, item, measure, value in answers[(metric.name, i)]:
+                row = {"metric": metric.name, "period": period.label,
+                       "period_start": period.start, "period_end": period.end}
+                if by is not None:
+                    row[by] = slice_value
+                row.update(item=item, measure=measure, value=value)
+                out.append(row)
+    log.debug("warm: %d periods reused, %d computed",
+              sum(map(len, report.reused.values())), sum(map(len, report.computed.values())))
+    schema = _schema(by, [("metric", pa.string()), ("period", pa.string()),
+                          ("period_start", pa.timestamp("us")),
+                          ("period_end", pa.timestamp("us"))],
+                     [("value", pa.float64())])
+    return KpiResult(pa.Table.from_pylist(out, schema=schema), "series", by)

@@ -1,0 +1,252 @@
+"""What each write to the store touched, so cached KPI periods know when they are stale.
+
+Every write through the store's write path (imports, syncs, webhooks, loyalty and journey
+writes, quarantine retries) lands rows with `upsert_arrow` or `insert_new_arrow`; both call
+in here, inside the write's own transaction, with the rows that are new or changed. For
+each such row the instants it is dated by are logged, old and new (an order moved from
+March to April touches both), as one row per UTC day: `(seq, entity, lo, hi)` where
+`[lo, hi]` spans the changed instants of that day. A period whose answer reads records
+dated in a range that overlaps a touch logged after the period was computed is stale
+(`clientela.kpi.warm`).
+
+Which instant dates a record:
+
+- orders: `placed_at`; order lines: their order's `placed_at`;
+- touches and loyalty events: `occurred_at` (and a loyalty event's `expires_at`);
+- opportunities: `opened_at` and `closed_at`; NPS answers: `responded_at`;
+- marketing spend and traffic: their local `day`, widened by a day on each side (a
+  local day is a UTC range that depends on the workspace's time zone);
+- an order and the loyalty events tied to it (`order_id`) date each other: a loyalty
+  metric counts an order's redemptions, or an event's order;
+- customers: no instant; a changed customer row is logged with the entity `customers`
+  and invalidates every period of the answers that read customer rows (a customer
+  slice, or a metric that lists `customers` in its `needs`);
+- campaigns, and anything else without a date: everything (`lo` and `hi` null).
+
+Deletions outside the write path (`forget`, a demo replaced by another) call
+`record_customers` or `record_everything`. The identity graph (`identity_links`) may be
+written by anyone, so it is checked when the cache is read instead: `identity_changed`.
+A store without cached results logs nothing (there is nothing to invalidate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import duckdb
+
+from clientela.model.base import Record
+
+TOUCHES_TABLE = "store_touches"
+TOUCHES_SEQUENCE = "store_touches_seq"
+RESULTS_TABLE = "kpi_results"
+CUSTOMERS = "customers"
+"""The entity of a touch that invalidates by customer rows rather than by date."""
+IDENTITY_FINGERPRINT = "warm_identity_fingerprint"
+"""Meta key: the identity graph as the cache last saw it."""
+
+INSTANTS: dict[str, tuple[str, ...]] = {
+    "orders": ("placed_at",),
+    "touches": ("occurred_at",),
+    "loyalty_events": ("occurred_at", "expires_at"),
+    "opportunities": ("opened_at", "closed_at"),
+    "nps_responses": ("responded_at",),
+}
+"""Timestamp columns (naive UTC) that date each entity's records."""
+DAYS: dict[str, tuple[str, ...]] = {"marketing_spend": ("day",), "traffic": ("day",)}
+"""DATE columns (local days) that date each entity's records."""
+
+
+def warm_tables_sql() -> list[str]:
+    """The migration's statements: the touch log and the results cache."""
+    return [
+        f"CREATE SEQUENCE IF NOT EXISTS {TOUCHES_SEQUENCE} START 1",
+        f"""CREATE TABLE IF NOT EXISTS {TOUCHES_TABLE} (
+            seq BIGINT NOT NULL,
+            entity VARCHAR NOT NULL,
+            lo TIMESTAMP,
+            hi TIMESTAMP,
+            recorded_at TIMESTAMP NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {RESULTS_TABLE} (
+            result_key VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            params VARCHAR NOT NULL,
+            slice VARCHAR NOT NULL,
+            grain VARCHAR NOT NULL,
+            timezone VARCHAR NOT NULL,
+            currency VARCHAR NOT NULL,
+            as_of VARCHAR NOT NULL,
+            catalogue_version VARCHAR NOT NULL,
+            period_start TIMESTAMP NOT NULL,
+            period_end TIMESTAMP NOT NULL,
+            reads_from TIMESTAMP,
+            reads_until TIMESTAMP,
+            reads_customers BOOLEAN NOT NULL,
+            watermark BIGINT NOT NULL,
+            answer VARCHAR NOT NULL,
+            computed_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (result_key, period_start, period_end))""",
+    ]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _caching(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(f"SELECT 1 FROM {RESULTS_TABLE} LIMIT 1").fetchone()
+    return row is not None
+
+
+def _next_seq(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(f"SELECT nextval('{TOUCHES_SEQUENCE}')").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def watermark(con: duckdb.DuckDBPyConnection) -> int:
+    """The latest touch logged so far (0 for none)."""
+    row = con.execute(f"SELECT coalesce(max(seq), 0) FROM {TOUCHES_TABLE}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _log(con: duckdb.DuckDBPyConnection, entity: str, lo: datetime | None = None,
+         hi: datetime | None = None) -> None:
+    con.execute(f"INSERT INTO {TOUCHES_TABLE} VALUES (?, ?, ?, ?, ?)",
+                [_next_seq(con), entity, lo, hi, _now()])
+
+
+def record_everything(con: duckdb.DuckDBPyConnection, entity: str = "*") -> None:
+    """A change that can move any answer of any period (rows deleted wholesale)."""
+    if _caching(con):
+        _log(con, entity)
+
+
+def record_customers(con: duckdb.DuckDBPyConnection) -> None:
+    """Customer rows changed outside the upsert path (`forget` blanking a person)."""
+    if _caching(con):
+        _log(con, CUSTOMERS)
+
+
+def _log_instants(con: duckdb.DuckDBPyConnection, entity: str, ranges_sql: str) -> None:
+    """Log the ranges `ranges_sql` selects (columns `lo`, `hi`; an instant is `lo = hi`),
+    merged per UTC day of `lo`: the day's hull covers every range logged in it."""
+    con.execute(
+        f"""INSERT INTO {TOUCHES_TABLE}
+            SELECT ?, ?, min(lo), max(hi), ? FROM ({ranges_sql}) WHERE lo IS NOT NULL
+            GROUP BY date_trunc('day', lo)""",
+        [_next_seq(con), entity, _now()])
+
+
+def _instants(model: type[Record], new: str, old: str | None) -> str | None:
+    """SQL selecting `lo`, `hi`: every instant (or local day, as the UTC range it can cover)
+    that dates the changed rows (`new`, and `old` for the stored versions they replace), or
+    None when the entity has no date."""
+    table = model.table
+    selects: list[str] = []
+    for alias in (a for a in (new, old) if a is not None):
+        for column in INSTANTS.get(table, ()):
+            value = f'CAST({alias}."{column}" AS TIMESTAMP)'
+            selects.append(f"SELECT {value} AS lo, {value} AS hi FROM _changed")
+        for column in DAYS.get(table, ()):
+            value = f'CAST({alias}."{column}" AS TIMESTAMP)'
+            selects.append(f"SELECT {value} - INTERVAL 1 DAY AS lo, "
+                           f"{value} + INTERVAL 2 DAY AS hi FROM _changed")
+    return " UNION ALL ".join(selects) if selects else None
+
+
+def record_upsert(con: duckdb.DuckDBPyConnection, model: type[Record], staged: str,
+                  target: str, join: str, hash_column: str) -> None:
+    """Log what the upsert of `staged` into `target` changes (called before the merge, so
+    the stored versions are still there): inserted rows and rows whose hash differs."""
+    if not _caching(con):
+        return
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS
+                    SELECT s AS s, t AS t FROM {staged} s LEFT JOIN {target} t ON {join}
+                    WHERE t.{hash_column} IS NULL OR t.{hash_column} <> s.{hash_column}""")
+    try:
+        _record_changed(con, model, old=True)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _changed")
+
+
+def record_insert(con: duckdb.DuckDBPyConnection, model: type[Record], view: str) -> None:
+    """Log rows bulk-inserted as all new (`insert_new_arrow`)."""
+    if not _caching(con):
+        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _changed AS SELECT s AS s FROM {view} s")
+    try:
+        _record_changed(con, model, old=False)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _changed")
+
+
+def _record_changed(con: duckdb.DuckDBPyConnection, model: type[Record], *, old: bool) -> None:
+    """`_changed` holds struct columns `s` (new) and, when `old`, `t` (stored; null for a new
+    key) of the changed rows."""
+    row = con.execute("SELECT count(*) FROM _changed").fetchone()
+    if not row or not row[0]:
+        return
+    table = model.table
+    if table == CUSTOMERS:
+        _log(con, CUSTOMERS)
+        return
+    if table == "order_lines":
+        _log_instants(con, table, """
+            SELECT CAST(o.placed_at AS TIMESTAMP) AS lo, CAST(o.placed_at AS TIMESTAMP) AS hi
+            FROM orders o
+            JOIN (SELECT DISTINCT s.source AS src, s.order_id AS oid FROM _changed) c
+              ON o.source = c.src AND o.order_id = c.oid""")
+        return
+    instants = _instants(model, "s", "t" if old else None)
+    if instants is None:
+        _log(con, table)
+        return
+    _log_instants(con, table, instants)
+    if table == "orders":  # loyalty metrics read the events tied to an order, and back
+        _log_instants(con, table, """
+            SELECT CAST(e.occurred_at AS TIMESTAMP) AS lo, CAST(e.occurred_at AS TIMESTAMP) AS hi
+            FROM loyalty_events e
+            JOIN (SELECT DISTINCT s.order_id AS oid FROM _changed) c ON e.order_id = c.oid""")
+    elif table == "loyalty_events":
+        tied = "SELECT s.order_id AS oid FROM _changed" + (
+            " UNION SELECT t.order_id FROM _changed" if old else "")
+        _log_instants(con, table, f"""
+            SELECT CAST(o.placed_at AS TIMESTAMP) AS lo, CAST(o.placed_at AS TIMESTAMP) AS hi
+            FROM orders o JOIN ({tied}) c ON o.order_id = c.oid""")
+
+
+def identity_changed(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the identity graph differs from what the cache last saw (then everything is
+    logged as touched: a merge can move a customer's whole history). Remembers the new
+    state. Cheap: one pass over `identity_links`, which holds one row per linked customer."""
+    from clientela.identity import IDENTITY_LINKS_TABLE
+    from clientela.store.migrations import META_TABLE
+
+    try:
+        row = con.execute(f"""SELECT count(*), coalesce(bit_xor(hash(customer_id, person_id)), 0)
+                              FROM {IDENTITY_LINKS_TABLE}""").fetchone()
+    except duckdb.CatalogException:
+        return False
+    now = f"{row[0]}:{row[1]}" if row else "0:0"
+    seen = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = ?",
+                       [IDENTITY_FINGERPRINT]).fetchone()
+    if seen is not None and seen[0] == now:
+        return False
+    con.execute(f"INSERT OR REPLACE INTO {META_TABLE} VALUES (?, ?)", [IDENTITY_FINGERPRINT, now])
+    if seen is None and now == "0:0":
+        return False
+    if _caching(con):
+        _log(con, "identity_links")
+    return True
+
+
+def forget_results(con: duckdb.DuckDBPyConnection, keys: Sequence[str] | None = None) -> int:
+    """Drop cached results (all, or these keys); returns how many rows went."""
+    if keys is None:
+        found = con.execute(f"DELETE FROM {RESULTS_TABLE} RETURNING 1").fetchall()
+    else:
+        found = con.execute(f"DELETE FROM {RESULTS_TABLE} WHERE result_key IN "
+                            "(SELECT unnest(?)) RETURNING 1", [list(keys)]).fetchall()
+    return len(found)

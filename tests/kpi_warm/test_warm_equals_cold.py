@@ -1,0 +1,77 @@
+"""The warm answer equals the cold one exactly, whatever was written in between.
+
+Hypothesis draws edits (new orders, refunds and cancellations of old orders, orders moved
+in time, a customer's acquisition channel changed, customers merged through the identity
+graph, people erased by `forget`), applies them through the store's write paths between
+warm runs, and compares every warm answer with a cold run on the same store, row for row
+and bit for bit. The metrics are period-local ones and point-in-time ones (new customers,
+repeat rate, recency, lapsed, retention, win-back, RFM segments), sliced or not. Each
+example starts from a copy of one store whose every period is already kept, applies one or
+two rounds of edits with a warm run after each (so stale answers pile up as they would
+night after night), and compares the last warm answer with a cold run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from _warm_fixtures import CHANNELS, CUSTOMERS, METRICS, SPAN, Editor, build
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clientela.kpi import compute, warm
+from clientela.store import Store
+
+days = st.integers(min_value=0, max_value=729)
+customers = st.integers(min_value=0, max_value=CUSTOMERS - 1)
+picks = st.integers(min_value=0, max_value=200)
+edits = st.one_of(
+    st.tuples(st.just("new"), st.one_of(st.none(), customers), days,
+              st.integers(min_value=1, max_value=90_000)),
+    st.tuples(st.just("refund"), picks, st.sampled_from([0.25, 0.5, 1.0])),
+    st.tuples(st.just("cancel"), picks),
+    st.tuples(st.just("move"), picks, days),
+    st.tuples(st.just("channel"), customers, st.sampled_from(CHANNELS)),
+    st.tuples(st.just("merge"), customers, customers),
+    st.tuples(st.just("forget"), customers),
+)
+
+
+COMPARED = [*METRICS, "rfm_segments"]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]:
+    """Per slice, a store with every period of COMPARED kept, built once."""
+    found = {}
+    for by in (None, "acquisition_channel"):
+        path = tmp_path_factory.mktemp("warm") / f"template-{by}.duckdb"
+        with build(path) as store:
+            compute(store, COMPARED, by=by, reuse=True, **SPAN)
+        found[by] = path
+    return found
+
+
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(rounds=st.lists(st.lists(edits, min_size=1, max_size=3), min_size=1, max_size=2),
+       by=st.sampled_from([None, "acquisition_channel"]))
+def test_warm_equals_cold_after_random_edits(template, rounds, by) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "warm.duckdb"
+        shutil.copy(template[by], path)
+        with Store(path) as store:
+            editor = Editor(store)
+            for batch in rounds:
+                for edit in batch:
+                    editor.apply(edit)
+                hot = compute(store, COMPARED, by=by, reuse=True, **SPAN)
+                assert warm.last_report.cold is None
+            cold = compute(store, COMPARED, by=by, **SPAN)
+    assert hot.table.schema == cold.table.schema
+    assert hot.rows() == cold.rows()
