@@ -76,11 +76,13 @@ def _brazilian(national: str) -> str:
     """SQL over the digits after +55 (area code and subscriber): the E.164 number, with the
     ninth digit added to an eight-digit mobile (6-9 first digit); NULL when not Brazilian."""
     area = "[1-9][1-9]"
+    # a landline of 8 (2-5 first) or a mobile of 9 (9 first) is kept as it is: one pattern,
+    # so a typical number costs one match (the three shapes are mutually exclusive)
     return (
-        f"CASE WHEN regexp_full_match({national}, '{area}[2-5][0-9]{{7}}') THEN '+55' || {national}"
+        f"CASE WHEN regexp_full_match({national}, '{area}([2-5][0-9]{{7}}|9[0-9]{{8}})')"
+        f" THEN '+55' || {national}"
         f" WHEN regexp_full_match({national}, '{area}[6-9][0-9]{{7}}')"
         f" THEN '+55' || substr({national}, 1, 2) || '9' || substr({national}, 3)"
-        f" WHEN regexp_full_match({national}, '{area}9[0-9]{{8}}') THEN '+55' || {national}"
         " END"
     )
 
