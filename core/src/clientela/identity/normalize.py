@@ -46,7 +46,7 @@ def cpf_levels(column: str, out: str) -> Levels:
     """
     raw, padded, number = f"_{out}_raw", f"_{out}_padded", f"_{out}_number"
     return [
-        [(raw, f"regexp_replace(trim(CAST({column} AS VARCHAR)), '[\\s./-]', '', 'g')")],
+        [(raw, f"regexp_replace(trim(CAST({column} AS VARCHAR)), '[\\s./-]+', '', 'g')")],
         [(padded, f"CASE WHEN regexp_full_match({raw}, '[0-9]{{10,11}}') "
                   f"THEN lpad({raw}, {CPF_LENGTH}, '0') END")],
         [(number, f"CAST({padded} AS BIGINT)")],
@@ -116,7 +116,7 @@ def phone_levels(column: str, out: str, *, calling_code: str = "55",
         national = f"'{calling_code}' || {n}"
     return [
         [(t, f"trim(CAST({column} AS VARCHAR))")],
-        [(d, f"regexp_replace({t}, '[^0-9]', '', 'g')")],
+        [(d, f"regexp_replace({t}, '[^0-9]+', '', 'g')")],
         [(n, trunk)],
         [(f, f"CASE WHEN regexp_matches({t}, '[A-Za-z]') THEN NULL WHEN {t} LIKE '+%' THEN {d}"
              f" WHEN {d} LIKE '00%' THEN substr({d}, 3) ELSE {national} END")],
