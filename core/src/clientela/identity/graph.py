@@ -104,13 +104,18 @@ def _cpf_counts(group_of: np.ndarray, cpf: RuleKeys | None, labels: np.ndarray) 
 
 
 class _Members:
-    """The records of each component, for listing conflicts without a pass per conflict."""
+    """The records of each component, for listing conflicts without a pass per conflict
+    (sorted on first use: most steps list no conflict)."""
 
     def __init__(self, labels: np.ndarray) -> None:
-        self.order = np.argsort(labels, kind="stable")
-        self.sorted = labels[self.order]
+        self.labels = labels
+        self.order: np.ndarray | None = None
+        self.sorted = labels
 
     def of(self, comps: np.ndarray) -> np.ndarray:
+        if self.order is None:
+            self.order = np.argsort(self.labels, kind="stable")
+            self.sorted = self.labels[self.order]
         starts = np.searchsorted(self.sorted, comps, "left")
         ends = np.searchsorted(self.sorted, comps, "right")
         return np.sort(np.concatenate([self.order[a:b] for a, b in zip(starts, ends, strict=True)]))

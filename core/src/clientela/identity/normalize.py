@@ -46,7 +46,7 @@ def cpf_levels(column: str, out: str) -> Levels:
     """
     raw, padded, number = f"_{out}_raw", f"_{out}_padded", f"_{out}_number"
     return [
-        [(raw, f"regexp_replace(trim(CAST({column} AS VARCHAR)), '[\\s./-]', '', 'g')")],
+        [(raw, f"regexp_replace(trim(CAST({column} AS VARCHAR)), '[\\s./-]+', '', 'g')")],
         [(padded, f"CASE WHEN regexp_full_match({raw}, '[0-9]{{10,11}}') "
                   f"THEN lpad({raw}, {CPF_LENGTH}, '0') END")],
         [(number, f"CAST({padded} AS BIGINT)")],
@@ -76,11 +76,13 @@ def _brazilian(national: str) -> str:
     """SQL over the digits after +55 (area code and subscriber): the E.164 number, with the
     ninth digit added to an eight-digit mobile (6-9 first digit); NULL when not Brazilian."""
     area = "[1-9][1-9]"
+    # a landline of 8 (2-5 first) or a mobile of 9 (9 first) is kept as it is: one pattern,
+    # so a typical number costs one match (the three shapes are mutually exclusive)
     return (
-        f"CASE WHEN regexp_full_match({national}, '{area}[2-5][0-9]{{7}}') THEN '+55' || {national}"
+        f"CASE WHEN regexp_full_match({national}, '{area}([2-5][0-9]{{7}}|9[0-9]{{8}})')"
+        f" THEN '+55' || {national}"
         f" WHEN regexp_full_match({national}, '{area}[6-9][0-9]{{7}}')"
         f" THEN '+55' || substr({national}, 1, 2) || '9' || substr({national}, 3)"
-        f" WHEN regexp_full_match({national}, '{area}9[0-9]{{8}}') THEN '+55' || {national}"
         " END"
     )
 
@@ -114,7 +116,7 @@ def phone_levels(column: str, out: str, *, calling_code: str = "55",
         national = f"'{calling_code}' || {n}"
     return [
         [(t, f"trim(CAST({column} AS VARCHAR))")],
-        [(d, f"regexp_replace({t}, '[^0-9]', '', 'g')")],
+        [(d, f"regexp_replace({t}, '[^0-9]+', '', 'g')")],
         [(n, trunk)],
         [(f, f"CASE WHEN regexp_matches({t}, '[A-Za-z]') THEN NULL WHEN {t} LIKE '+%' THEN {d}"
              f" WHEN {d} LIKE '00%' THEN substr({d}, 3) ELSE {national} END")],

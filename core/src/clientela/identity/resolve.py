@@ -181,25 +181,25 @@ def _touches_others(con: duckdb.DuckDBPyConnection, *, before: bool) -> bool:
 
 def _expand_region(con: duckdb.DuckDBPyConnection) -> None:
     """Grow `_identity_region` until no key, link or manual merge leads out of it."""
+    # two scans of the key table per step: the region's own keys, then every record holding
+    # one of them or linking into the region
     step = f"""INSERT INTO _identity_region
+        WITH region AS (SELECT customer_id FROM _identity_region),
+        touched AS MATERIALIZED (SELECT rule, value FROM {IDENTITY_KEYS_TABLE}
+                                 WHERE customer_id IN (SELECT customer_id FROM region))
         SELECT DISTINCT reached FROM (
-            SELECT other.customer_id AS reached
-            FROM {IDENTITY_KEYS_TABLE} own
-            JOIN _identity_region r ON own.customer_id = r.customer_id
-            JOIN {IDENTITY_KEYS_TABLE} other ON other.rule = own.rule AND other.value = own.value
+            SELECT k.customer_id AS reached FROM {IDENTITY_KEYS_TABLE} k
+            WHERE EXISTS (SELECT 1 FROM touched t WHERE t.rule = k.rule AND t.value = k.value)
+               OR (k.rule = 'link' AND k.value IN (SELECT customer_id FROM region))
             UNION ALL
-            SELECT own.value FROM {IDENTITY_KEYS_TABLE} own
-            JOIN _identity_region r ON own.customer_id = r.customer_id WHERE own.rule = 'link'
-            UNION ALL
-            SELECT k.customer_id FROM {IDENTITY_KEYS_TABLE} k
-            JOIN _identity_region r ON k.rule = 'link' AND k.value = r.customer_id
+            SELECT value FROM touched WHERE rule = 'link'
             UNION ALL
             SELECT d.other_id FROM {ACTIVE_MERGES} d
-            JOIN _identity_region r ON d.customer_id = r.customer_id
+            JOIN region r ON d.customer_id = r.customer_id
             UNION ALL
             SELECT d.customer_id FROM {ACTIVE_MERGES} d
-            JOIN _identity_region r ON d.other_id = r.customer_id)
-        WHERE reached NOT IN (SELECT customer_id FROM _identity_region)"""
+            JOIN region r ON d.other_id = r.customer_id)
+        WHERE reached NOT IN (SELECT customer_id FROM region)"""
     while True:
         row = con.execute(step).fetchone()
         if not row or not row[0]:
@@ -217,31 +217,31 @@ def _rule_keys(rule: str, nodes: np.ndarray, rules: np.ndarray, values: np.ndarr
 def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
                cause: str) -> Resolution:
     """Resolve the records of `_identity_region` and write their links and conflicts."""
-    con.execute("""CREATE OR REPLACE TEMP TABLE _identity_nodes AS
-        SELECT customer_id, (row_number() OVER (ORDER BY customer_id) - 1)::BIGINT AS node
-        FROM (SELECT DISTINCT customer_id FROM customers
-              WHERE customer_id IN (SELECT customer_id FROM _identity_region))""")
-    ids = con.execute("SELECT customer_id FROM _identity_nodes ORDER BY node").to_arrow_table()
+    ids = con.execute("""SELECT DISTINCT customer_id FROM customers
+        WHERE customer_id IN (SELECT customer_id FROM _identity_region)
+        ORDER BY customer_id""").to_arrow_table()
     customer_ids = ids.column("customer_id").combine_chunks() if ids.num_rows else pa.array(
         [], pa.string())
     count = len(customer_ids)
-    # each distinct (rule, value) gets an integer code in DuckDB: only integers leave it
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _identity_node_keys AS
-        SELECT n.node, k.rule, k.value FROM {IDENTITY_KEYS_TABLE} k
-        JOIN _identity_nodes n USING (customer_id)
-        UNION ALL
-        SELECT n.node, 'link', n.customer_id FROM _identity_nodes n
-        WHERE n.customer_id IN (SELECT value FROM {IDENTITY_KEYS_TABLE} WHERE rule = 'link')""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE _identity_codes AS
-        SELECT rule, value, (row_number() OVER () - 1)::BIGINT AS code
-        FROM (SELECT DISTINCT rule, value FROM _identity_node_keys)""")
+    con.register("_identity_nodes", pa.table({
+        "customer_id": customer_ids, "node": pa.array(np.arange(count, dtype=np.int64))}))
+    # the keys leave DuckDB once, as Arrow; each distinct value gets an integer code by
+    # dictionary encoding (a hash pass), and the dictionary gives a conflict's digest back.
+    # Codes are shared across rules, which is harmless: every rule is resolved on its own.
     rule_names: list[str] = list(RULE_NAMES)
-    found = con.execute("""SELECT k.node, (list_position(?, k.rule) - 1)::INTEGER AS rule,
-        c.code FROM _identity_node_keys k JOIN _identity_codes c USING (rule, value)""",
-                        [rule_names]).fetchnumpy()
-    nodes = np.asarray(found["node"], dtype=np.int64)
-    rule_of = np.asarray(found["rule"], dtype=np.int64)
-    values = np.asarray(found["code"], dtype=np.int64)
+    found = con.execute(f"""SELECT n.node, (list_position(?, k.rule) - 1)::TINYINT AS rule,
+            k.value FROM {IDENTITY_KEYS_TABLE} k JOIN _identity_nodes n USING (customer_id)
+        UNION ALL
+        SELECT n.node, (list_position(?, 'link') - 1)::TINYINT, n.customer_id
+        FROM _identity_nodes n
+        WHERE n.customer_id IN (SELECT value FROM {IDENTITY_KEYS_TABLE} WHERE rule = 'link')""",
+                        [rule_names, rule_names]).to_arrow_table()
+    encoded = found.column("value").combine_chunks().dictionary_encode() if found.num_rows \
+        else pa.array([], pa.string()).dictionary_encode()
+    nodes = found.column("node").to_numpy().astype(np.int64, copy=False)
+    rule_of = found.column("rule").to_numpy().astype(np.int64)
+    values = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    key_values = encoded.dictionary
     rules = [_rule_keys(rule, nodes, rule_of, values, rule_names) for rule in config.rules]
     isolated = np.zeros(count, dtype=bool)
     split = con.execute(f"SELECT n.node FROM {ACTIVE_SPLITS} d JOIN _identity_nodes n "
@@ -254,10 +254,9 @@ def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
         count, rules, cpf=_rule_keys("cpf", nodes, rule_of, values, rule_names),
         manual=(np.asarray(merges["a"], np.int64), np.asarray(merges["b"], np.int64)),
         isolated=isolated, shared_limit=config.shared_key_limit, policy=config.conflict_policy)
+    con.unregister("_identity_nodes")
     moved = _write_links(con, customer_ids, components, cause)
-    conflicts = _write_conflicts(con, config, customer_ids, components)
-    con.execute("DROP TABLE IF EXISTS _identity_node_keys")
-    con.execute("DROP TABLE IF EXISTS _identity_codes")
+    conflicts = _write_conflicts(con, config, customer_ids, components, key_values)
     persons = int(np.count_nonzero(components.labels == np.arange(count)))
     return Resolution(count, persons, moved, conflicts)
 
@@ -273,14 +272,18 @@ def _write_links(con: duckdb.DuckDBPyConnection, customer_ids: pa.Array,
         "rule": rules.cast(pa.string()),
     })
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _identity_before AS
-        SELECT customer_id, person_id FROM {IDENTITY_LINKS_TABLE}
+        SELECT customer_id, person_id, rule FROM {IDENTITY_LINKS_TABLE}
         WHERE customer_id IN (SELECT customer_id FROM _identity_region)""")
-    con.execute(f"DELETE FROM {IDENTITY_LINKS_TABLE} WHERE customer_id IN "
-                "(SELECT customer_id FROM _identity_region)")
     con.register("_identity_new_links", links)
     try:
-        con.execute(f"INSERT INTO {IDENTITY_LINKS_TABLE} SELECT customer_id, person_id, rule, ? "
-                    "FROM _identity_new_links", [_now()])
+        # only the rows that change are deleted and written: deleting from a table with a
+        # primary key costs far more than inserting, and a link that stays keeps its linked_at
+        differs = """FROM {} x LEFT JOIN {} y USING (customer_id)
+            WHERE y.customer_id IS NULL OR x.person_id <> y.person_id OR x.rule <> y.rule"""
+        con.execute(f"""DELETE FROM {IDENTITY_LINKS_TABLE} WHERE customer_id IN (
+            SELECT x.customer_id {differs.format('_identity_before', '_identity_new_links')})""")
+        con.execute(f"""INSERT INTO {IDENTITY_LINKS_TABLE} SELECT x.customer_id, x.person_id,
+            x.rule, ? {differs.format('_identity_new_links', '_identity_before')}""", [_now()])
         moves = """FROM _identity_before b FULL JOIN _identity_new_links a USING (customer_id)
             WHERE COALESCE(b.person_id, customer_id) <> COALESCE(a.person_id, customer_id)"""
         if listening():
@@ -298,18 +301,16 @@ def _write_links(con: duckdb.DuckDBPyConnection, customer_ids: pa.Array,
 
 
 def _write_conflicts(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
-                     customer_ids: pa.Array, components: Components) -> int:
+                     customer_ids: pa.Array, components: Components,
+                     key_values: pa.Array) -> int:
     con.execute(f"""DELETE FROM {IDENTITY_CONFLICTS_TABLE} WHERE conflict_id IN (
         SELECT conflict_id FROM {IDENTITY_CONFLICTS_TABLE}, unnest(customer_ids) AS u(c)
         WHERE c IN (SELECT customer_id FROM _identity_region))""")
     if not components.conflicts:
         return 0
-    digest_of = dict(con.execute(
-        "SELECT code, value FROM _identity_codes WHERE code IN (SELECT unnest(?::BIGINT[]))",
-        [sorted({c.key for c in components.conflicts})]).fetchall())
     rows = []
     for conflict in components.conflicts:
-        digest = str(digest_of[conflict.key])
+        digest = str(key_values[conflict.key].as_py())
         members = customer_ids.take(pa.array(conflict.nodes)).to_pylist()
         ident = hashlib.sha256(f"{conflict.kind}|{conflict.rule}|{digest}".encode()).hexdigest()
         rows.append((ident[:16], conflict.kind, conflict.rule, digest, members,
