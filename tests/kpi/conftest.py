@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,7 +7,6 @@ from _kpi_fixtures import basic_records, build_store, catalog
 
 from clientela.metrics.api import Metric
 from clientela.store import Store
-from clientela.testing import engines
 from clientela.testing.engines import PostgresServer
 
 REQUIRE_POSTGRES = "CLIENTELA_REQUIRE_POSTGRES"
@@ -30,26 +27,7 @@ def basic_store(tmp_path: Path) -> Store:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A throwaway PostgreSQL server for the whole session (initdb into a temporary
-    directory, pg_ctl on a free 127.0.0.1 port), stopped and deleted at the end.
-
-    Skipped where PostgreSQL's binaries or the psycopg driver are missing, or the server
-    will not start; with CLIENTELA_REQUIRE_POSTGRES=1 each of those fails instead, so CI
-    cannot pass by skipping the tests it is there to run."""
-    required = os.environ.get(REQUIRE_POSTGRES) == "1"
-    missing = engines.postgres_missing()
-    if missing is not None:
-        if required:
-            pytest.fail(f"{REQUIRE_POSTGRES}=1 but {missing}", pytrace=False)
-        pytest.skip(missing)
-    try:
-        server = engines.start_postgres()
-    except Exception as error:
-        if required:
-            raise
-        pytest.skip(f"PostgreSQL did not start here: {error}")
-    try:
-        yield server
-    finally:
-        server.stop()
+def postgres_server(clientela_postgres: PostgresServer) -> PostgresServer:
+    """The session's throwaway PostgreSQL server (`clientela_postgres`, clientela's pytest
+    plugin): skipped without PostgreSQL, failed instead with CLIENTELA_REQUIRE_POSTGRES=1."""
+    return clientela_postgres

@@ -7,37 +7,22 @@ CLIENTELA_REQUIRE_POSTGRES=1 (CI), which makes that a failure.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from clientela.store import Store
-from clientela.testing import engines
 from clientela.testing.engines import PostgresServer
 
 REQUIRE_POSTGRES = "CLIENTELA_REQUIRE_POSTGRES"
 
 
 @pytest.fixture(scope="session")
-def store_postgres_server() -> Iterator[PostgresServer]:
-    required = os.environ.get(REQUIRE_POSTGRES) == "1"
-    missing = engines.postgres_missing()
-    if missing is not None:
-        if required:
-            pytest.fail(f"{REQUIRE_POSTGRES}=1 but {missing}", pytrace=False)
-        pytest.skip(missing)
-    try:
-        server = engines.start_postgres()
-    except Exception as error:
-        if required:
-            raise
-        pytest.skip(f"PostgreSQL did not start here: {error}")
-    try:
-        yield server
-    finally:
-        server.stop()
+def store_postgres_server(clientela_postgres: PostgresServer) -> PostgresServer:
+    """The session's throwaway PostgreSQL server (`clientela_postgres`, clientela's pytest
+    plugin): skipped without PostgreSQL, failed instead with CLIENTELA_REQUIRE_POSTGRES=1."""
+    return clientela_postgres
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -28,6 +28,9 @@ import pytest
 if TYPE_CHECKING:
     from clientela.kpi import KpiResult
     from clientela.store import Store
+    from clientela.testing.engines import PostgresServer
+
+REQUIRE_POSTGRES = "CLIENTELA_REQUIRE_POSTGRES"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -85,3 +88,34 @@ def clientela_conformance(clientela_engines: list[tuple[str, Any]]
         return result
 
     return check
+
+
+@pytest.fixture(scope="session")
+def clientela_postgres() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole session (initdb into a temporary
+    directory, pg_ctl on a free 127.0.0.1 port), stopped and deleted at the end; ask it for
+    a fresh database with `new_database()`.
+
+    Skipped where PostgreSQL's binaries or the psycopg driver are missing, or the server
+    will not start; with CLIENTELA_REQUIRE_POSTGRES=1 each of those fails instead, so CI
+    cannot pass by skipping the tests it is there to run."""
+    import os
+
+    from clientela.testing import engines
+
+    required = os.environ.get(REQUIRE_POSTGRES) == "1"
+    missing = engines.postgres_missing()
+    if missing is not None:
+        if required:
+            pytest.fail(f"{REQUIRE_POSTGRES}=1 but {missing}", pytrace=False)
+        pytest.skip(missing)
+    try:
+        server = engines.start_postgres()
+    except Exception as error:
+        if required:
+            raise
+        pytest.skip(f"PostgreSQL did not start here: {error}")
+    try:
+        yield server
+    finally:
+        server.stop()
