@@ -35,10 +35,11 @@ def reasons(planned: list[ledger.Planned]) -> dict[str, tuple[str, str | None]]:
 
 def test_consent_address_and_forgotten(tmp_path: Path) -> None:
     path = write(tmp_path / "s.duckdb", [
-        customer("ok"), customer("unknown", consent_sms="unknown"),
-        customer("pending", consent_sms="pending"), customer("no", consent_sms="unsubscribed"),
+        customer("ok"), customer("unknown", phone="+5511987650001", consent_sms="unknown"),
+        customer("pending", phone="+5511987650002", consent_sms="pending"),
+        customer("no", phone="+5511987650003", consent_sms="unsubscribed"),
         customer("nophone", phone=None), customer("badphone", phone="12345"),
-        customer("gone")])
+        customer("gone", phone="+5511987650004")])
     with Store(path) as store:
         forget_messages(store, ["gone"])
         planned = plan(store, step("sms"), candidates(
@@ -52,7 +53,7 @@ def test_consent_address_and_forgotten(tmp_path: Path) -> None:
 
 def test_fallback_takes_the_first_channel_that_can_reach_the_person(tmp_path: Path) -> None:
     path = write(tmp_path / "s.duckdb", [
-        customer("wa"), customer("sms", consent_whatsapp="unknown"),
+        customer("wa"), customer("sms", phone="+5511987650001", consent_whatsapp="unknown"),
         customer("mail", phone=None), customer("none", phone=None, consent_email="unsubscribed")])
     with Store(path) as store:
         planned = plan(store, step("whatsapp", "sms", "email"),
@@ -84,7 +85,8 @@ def test_whatsapp_free_text_needs_an_open_conversation(tmp_path: Path) -> None:
 
 def test_quiet_hours_drop_marketing_and_delay_relationship(tmp_path: Path) -> None:
     path = write(tmp_path / "s.duckdb", [
-        customer("sp"), customer("ny", attributes={"timezone": "America/New_York"})])
+        customer("sp"), customer("ny", phone="+5511987650001",
+                                 attributes={"timezone": "America/New_York"})])
     late = datetime(2026, 12, 11, 1, 30, tzinfo=UTC)  # 22:30 in São Paulo, 20:30 in New York
     with Store(path) as store:
         dropped = plan(store, step("sms"), candidates(["sp", "ny"], due=late),
@@ -97,7 +99,7 @@ def test_quiet_hours_drop_marketing_and_delay_relationship(tmp_path: Path) -> No
 
 
 def test_frequency_cap_per_channel_and_purpose(tmp_path: Path, twilio, sendgrid) -> None:
-    path = write(tmp_path / "s.duckdb", [customer("a"), customer("b")])
+    path = write(tmp_path / "s.duckdb", [customer("a", phone="+5511987650001"), customer("b")])
     with Store(path) as store:
         plan(store, step("sms", origin="first"), candidates(["a"]))
         assert dispatcher(store, [twilio_route(twilio)]).run().sent == 1
@@ -120,7 +122,7 @@ def test_frequency_cap_per_channel_and_purpose(tmp_path: Path, twilio, sendgrid)
 
 def test_consent_withdrawn_after_planning_is_checked_before_sending(tmp_path: Path, twilio,
                                                                     sendgrid) -> None:
-    path = write(tmp_path / "s.duckdb", [customer("a"), customer("b")])
+    path = write(tmp_path / "s.duckdb", [customer("a", phone="+5511987650001"), customer("b")])
     with Store(path) as store:
         plan(store, step("sms"), candidates(["a", "b"]))
         plan(store, step("email", origin="m2"), candidates(["a"], due=NOON + timedelta(hours=1)))
@@ -150,7 +152,7 @@ def test_quiet_hours_reached_before_sending_wait_for_the_morning(tmp_path: Path,
 
 
 def test_forget_blanks_the_ledger_and_suppresses_pending(tmp_path: Path, twilio) -> None:
-    path = write(tmp_path / "s.duckdb", [customer("a"), customer("b")])
+    path = write(tmp_path / "s.duckdb", [customer("a", phone="+5511987650001"), customer("b")])
     with Store(path) as store:
         plan(store, step("sms"), candidates(["a", "b"]))
         plan(store, step("sms", origin="later"), candidates(["a"], due=NOON + timedelta(days=2)))

@@ -115,7 +115,8 @@ def test_customer_rows_become_events_once(store: Store) -> None:
                            updated_at=later + timedelta(hours=1))])
     assert can_contact(store, "c1", "email", "marketing")
     # pending and unknown say nothing
-    store.upsert([customer(cid="c2", email="bia@example.com", consent="pending")])
+    store.upsert([customer(cid="c2", email="bia@example.com", phone="+55 11 98765-4321",
+                           consent="pending")])
     assert history(store, "c2") == []
 
 
@@ -123,6 +124,7 @@ def test_the_migration_moves_existing_consent_columns_into_events(tmp_path: Path
     path = tmp_path / "old.duckdb"
     with Store(path) as store:
         store.upsert([customer(consent="subscribed"), customer(cid="c2", email="bia@example.com",
+                                                            phone="+55 11 98765-4321",
                                                             consent="unsubscribed", sms="subscribed")])
         store.con.execute("DELETE FROM consent_events")
         store.con.execute(f"UPDATE {META_TABLE} SET value = '1' WHERE key = 'schema_version'")
