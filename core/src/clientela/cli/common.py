@@ -79,13 +79,18 @@ class Workspace:
         return self.store_override or self.settings.store.url or self.store_path
 
     @contextmanager
-    def store(self, *, read_only: bool = False) -> Iterator[Store]:
+    def store(self, *, read_only: bool = False, shows_figures: bool = False) -> Iterator[Store]:
         """The workspace's store; an incomplete one (an interrupted demo) is said in one plain
-        `warning:` line, not as Python's `file:line: Category: text`."""
+        `warning:` line, not as Python's `file:line: Category: text`. The store says so itself
+        when opened read-only; `shows_figures` says it too for a command that opens it
+        writable only to keep its answers (the warm KPI cache), whose figures are just as
+        partial."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", IncompleteStoreWarning)
             opened = Store(self.store_target, read_only=read_only,
                            memory_limit=self.settings.workspace.memory_limit)
+        if shows_figures and not read_only and (note := opened.incomplete_load()):
+            err_console.print(f"warning: {note}", highlight=False, markup=False)
         for warning in caught:
             if issubclass(warning.category, IncompleteStoreWarning):
                 err_console.print(f"warning: {warning.message}", highlight=False, markup=False)

@@ -12,6 +12,7 @@ import json
 import re
 import unicodedata
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -273,7 +274,8 @@ def kpi(
 
     engine_choice = engine_config(workspace.settings.engine, engine)
     keeps = not cold and workspace.store_path.exists()  # warm runs write their answers
-    with open_engine(engine_choice, lambda: workspace.store(read_only=not keeps)) as store, \
+    opener = partial(workspace.store, read_only=not keeps, shows_figures=True)
+    with open_engine(engine_choice, opener) as store, \
             identity_resolution(workspace.settings.identity.enabled):
         try:
             result = compute(store, chosen, start=start, end=end, grain=grain, by=by,

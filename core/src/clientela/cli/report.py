@@ -64,7 +64,8 @@ def report(
     engine_choice = engine_config(workspace.settings.engine, engine)
     # read-write, so the months computed are kept for the next report (docs/warm.md)
     keeps = workspace.store_path.exists()
-    with open_engine(engine_choice, lambda: workspace.store(read_only=not keeps)) as source:
+    with open_engine(engine_choice,
+                     lambda: workspace.store(read_only=not keeps, shows_figures=True)) as source:
         try:
             with console.status("computing the report..."):
                 built = build_report(source, request)

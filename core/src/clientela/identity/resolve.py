@@ -81,7 +81,12 @@ def bind_config(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> Resol
     was built with, resolve everything again (or, disabled, drop every link). The caller owns
     the transaction. Returns what a resolution did, None when nothing had to change."""
     text = config.model_dump_json()
-    if text == _meta(con, CONFIG_KEY) and (_meta(con, RESOLVED_KEY) or not config.enabled):
+    # compared with the settings the graph was built with: a store no workspace bound yet
+    # was built with the defaults, so the same rules do not cost a full resolution (nor
+    # replace links the store holds)
+    if config == stored_config(con) and (_meta(con, RESOLVED_KEY) or not config.enabled):
+        if _meta(con, CONFIG_KEY) != text:
+            _set_meta(con, CONFIG_KEY, text)
         return None
     _set_meta(con, CONFIG_KEY, text)
     if not config.enabled:
