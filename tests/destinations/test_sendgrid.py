@@ -411,31 +411,3 @@ class TestSendGridContract(DestinationContract):
         # nothing but the consent read: new global unsubscribes, and the group suppressions
         assert [(c.method, c.path) for c in fake.calls] == [
             ("GET", "/v3/suppression/unsubscribes"), ("GET", "/v3/asm/suppressions")]
-
-
-def test_an_opt_out_in_the_second_the_store_was_loaded_still_wins(tmp_path: Path) -> None:
-    """SendGrid dates an unsubscribe in whole seconds; the store's undated opt-in is stamped
-    when the customers were loaded, microseconds into that same second. The two tie at
-    SendGrid's precision, and a tie goes to the opt-out (the contract's opt-out test failed
-    whenever the opt-out landed in the load's second)."""
-    from clientela.consent import can_contact
-    from clientela.testing.destination_contract import customer_id
-    from clientela.testing.destination_contract import email as contract_email
-
-    suite = TestSendGridContract()
-    with FakeSendGrid(API_KEY) as fake:
-        store_path = suite.store(tmp_path)
-        with Store(store_path) as store:
-            row = store.con.execute(
-                "SELECT occurred_at FROM consent_events WHERE customer_id = ? AND "
-                "channel = 'email' AND status = 'opted_in'", [customer_id(4)]).fetchone()
-        assert row is not None
-        loaded = row[0].replace(tzinfo=UTC)
-        suite.push(store_path, fake)
-        suite.opt_out(fake, contract_email(4))
-        fake.first_seen[contract_email(4)] = int(loaded.timestamp())  # that same second
-        report = suite.push(store_path, fake)
-        assert report.consent["learned"] == 1
-        with Store(store_path) as store:
-            assert not can_contact(store, customer_id(4), "email", "marketing")
-        assert contract_email(4) not in suite.subscribed(fake)

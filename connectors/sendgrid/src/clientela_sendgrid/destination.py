@@ -37,7 +37,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -191,14 +191,9 @@ class SendGridDestination:
         return found
 
     def _note_when(self, email: str, epoch: Any) -> None:
-        """SendGrid dates suppressions in whole epoch seconds (UTC); naive UTC like the ledger.
-        The unsubscribe happened somewhere in that second, so it is dated at the second's last
-        microsecond: against a store event of the same second (an undated opt-in stamped when
-        the customers were loaded, say) the two tie at SendGrid's precision, and a tie goes to
-        the opt-out, as in the ledger; dated at the second's start, it would lose to it."""
+        """SendGrid dates suppressions in epoch seconds (UTC); naive UTC like the ledger."""
         if isinstance(epoch, int | float) and not isinstance(epoch, bool) and epoch > 0:
-            start = datetime.fromtimestamp(int(epoch), UTC).replace(tzinfo=None)
-            self._suppressed_at[email] = start + timedelta(seconds=1, microseconds=-1)
+            self._suppressed_at[email] = datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
     # -- prepare (only what is missing) -------------------------------------------------
 
