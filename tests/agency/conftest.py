@@ -6,8 +6,6 @@ import pytest
 
 from clientela.testing.engines import PostgresServer
 
-REQUIRE_POSTGRES = "CLIENTELA_REQUIRE_POSTGRES"
-
 
 @pytest.fixture(scope="module")
 def agency_postgres(clientela_postgres: PostgresServer) -> PostgresServer:

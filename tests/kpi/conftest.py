@@ -9,7 +9,6 @@ from clientela.metrics.api import Metric
 from clientela.store import Store
 from clientela.testing.engines import PostgresServer
 
-REQUIRE_POSTGRES = "CLIENTELA_REQUIRE_POSTGRES"
 """Set to 1 (CI does) to make a missing or broken PostgreSQL a failure instead of a skip."""
 
 

@@ -15,8 +15,6 @@ import pytest
 from clientela.store import Store
 from clientela.testing.engines import PostgresServer
 
-REQUIRE_POSTGRES = "CLIENTELA_REQUIRE_POSTGRES"
-
 
 @pytest.fixture(scope="session")
 def store_postgres_server(clientela_postgres: PostgresServer) -> PostgresServer:
