@@ -245,10 +245,12 @@ def _lot_events(ctx: MetricContext) -> ir.Table:
                           & events.expires_at.notnull() & (events.points > 0))
     lots = earns.group_by(_ls="source", _lc="customer_id", _lo="order_id").aggregate(
         _lx=earns.expires_at.max())
+    # equality keys only: with `kind == 'reverse'` in the ON clause DuckDB falls back to a
+    # nested-loop join (minutes at a million events); one lot per key, so no row doubles
     joined = events.left_join(lots, (events.source == lots._ls)
                               & (events.customer_id == lots._lc)
-                              & (events.order_id == lots._lo) & (events.kind == "reverse"))
-    tied = joined._lx.notnull()
+                              & (events.order_id == lots._lo))
+    tied = joined._lx.notnull() & (joined.kind == "reverse")
     return joined.select(
         "customer_id", "occurred_at", "points",
         expires_at=ibis.ifelse(tied, joined._lx, joined.expires_at),
