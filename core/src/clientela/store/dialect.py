@@ -16,6 +16,13 @@ PRECISION`); the few it leaves alone are handled here:
 * a list parameter to `unnest` is cast to `TEXT[]` (every list the store unnests is
   of ids or addresses).
 
+The translation writes through a private subclass of sqlglot's PostgreSQL dialect
+(`_postgres_dialect`), never through sqlglot's own: sqlglot builds a generator's
+dispatch table once per class, on its first use, and Ibis adds its own renames to the
+shared PostgreSQL generator when its SQL backends load (`DATE_FROM_PARTS` becomes
+`make_date`). Were the store the first to use the shared class, Ibis's renames would
+never be seen, and the KPI engine on PostgreSQL would emit functions PostgreSQL lacks.
+
 What the translation cannot express is asked of the dialect by name: the row
 hash that tells a changed record from an unchanged one (`row_hash`).
 `INSERT OR REPLACE` is not translated: the store writes the portable
@@ -86,12 +93,26 @@ def _to_postgres(text: str, params: bool) -> str:
             if not sub.alias and isinstance(sub.parent, exp.From | exp.Join):
                 sub.set("alias", exp.TableAlias(this=exp.to_identifier(f"_q{next(names)}")))
         tree = tree.transform(_parameter)
-        sql = tree.sql(dialect="postgres")
+        sql = tree.sql(dialect=_postgres_dialect())
         sql = sql.replace("DDTHH24", 'DD"T"HH24')
         if params:
             sql = sql.replace("%", "%%")
         out.append(sql.replace(PARAM_MARK, "%s"))
     return ";\n".join(out)
+
+
+@lru_cache(maxsize=1)
+def _postgres_dialect() -> Any:
+    """The store's own PostgreSQL dialect: sqlglot's, with a generator class of its own (and
+    its own copy of the rewrite table), so that generating the store's SQL builds and caches
+    nothing on sqlglot's shared PostgreSQL generator, which Ibis extends (module docstring)."""
+    from sqlglot.dialects.postgres import Postgres
+
+    class ClientelaStorePostgres(Postgres):
+        class Generator(Postgres.Generator):
+            TRANSFORMS = dict(Postgres.Generator.TRANSFORMS)
+
+    return ClientelaStorePostgres()
 
 
 def _parameter(node: Any) -> Any:
