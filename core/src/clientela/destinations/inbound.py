@@ -46,7 +46,7 @@ def learn(con: duckdb.DuckDBPyConnection, destination: str, found: Sequence[Remo
     owners: dict[str, list[str]] = {}
     for cid, email in con.execute(
             f"SELECT customer_id, email FROM ({ADDRESSES_SQL}) "
-            "WHERE email IN (SELECT unnest(?::VARCHAR[]))", [emails]).fetchall():
+            "WHERE email IN (SELECT unnest(CAST(? AS VARCHAR[])))", [emails]).fetchall():
         owners.setdefault(str(email), []).append(str(cid))
     now_state = {(str(cid)): str(status) for cid, status in con.execute(
         f"SELECT customer_id, status FROM ({current_sql()}) WHERE channel = 'email' AND "
