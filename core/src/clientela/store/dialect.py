@@ -14,7 +14,9 @@ PRECISION`); the few it leaves alone are handled here:
   would read `DDTH` as "day with ordinal suffix");
 * a literal `%` is doubled for the driver when the statement has parameters;
 * a list parameter to `unnest` is cast to `TEXT[]` (every list the store unnests is
-  of ids or addresses).
+  of ids or addresses);
+* `round(x, digits)` rounds `CAST(x AS NUMERIC)` (PostgreSQL rounds to digits only a
+  numeric, and sqlglot makes DuckDB's `/` a double division).
 
 The translation writes through a private subclass of sqlglot's PostgreSQL dialect
 (`_postgres_dialect`), never through sqlglot's own: sqlglot builds a generator's
@@ -92,7 +94,7 @@ def _to_postgres(text: str, params: bool) -> str:
         for sub in list(tree.find_all(exp.Subquery)):
             if not sub.alias and isinstance(sub.parent, exp.From | exp.Join):
                 sub.set("alias", exp.TableAlias(this=exp.to_identifier(f"_q{next(names)}")))
-        tree = tree.transform(_parameter)
+        tree = tree.transform(_parameter).transform(_numeric_round)
         sql = tree.sql(dialect=_postgres_dialect())
         sql = sql.replace("DDTHH24", 'DD"T"HH24')
         if params:
@@ -113,6 +115,16 @@ def _postgres_dialect() -> Any:
             TRANSFORMS = dict(Postgres.Generator.TRANSFORMS)
 
     return ClientelaStorePostgres()
+
+
+def _numeric_round(node: Any) -> Any:
+    """`round(x, digits)` on a numeric: PostgreSQL has no `round(double precision, int)`."""
+    from sqlglot import exp
+
+    if not isinstance(node, exp.Round) or node.args.get("decimals") is None:
+        return node
+    node.set("this", exp.cast(node.this, exp.DataType.build("DECIMAL")))
+    return node
 
 
 def _parameter(node: Any) -> Any:
