@@ -181,7 +181,13 @@ def advisory_lock(url: str, name: str, *, wait: float = 0.0, poll: float = 0.2
 
     label = f"clientela pid {os.getpid()} on {socket.gethostname()}: {name}"[:63]
     key = lock_key(name)
-    pg = psycopg.connect(url, autocommit=True, application_name=label)
+    try:
+        pg = psycopg.connect(url, autocommit=True, application_name=label)
+    except psycopg.Error as error:
+        from clientela.store.store import StoreError
+
+        raise StoreError(f"cannot open the PostgreSQL store {mask_url(url)}: "
+                         f"{mask_url(str(error))}") from None
     try:
         deadline = time.monotonic() + wait
         while True:
