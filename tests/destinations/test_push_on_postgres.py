@@ -1,4 +1,5 @@
-"""`clientela push` on a PostgreSQL store (`[store] url`), and its lock across processes.
+"""`clientela push` and `forget` on a PostgreSQL store (`[store] url`), and the push lock
+across processes.
 
 The destination contract runs whole on PostgreSQL for Mailchimp and RD Station
 (`store_databases`); here: the command itself end to end, and the push lock, which on a
@@ -20,6 +21,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from clientela.consent import can_contact
 from clientela.destinations.lock import PushLocked, lock_path, push_lock
 from clientela.store import Store
 from clientela.testing.destination_contract import contract_store, email
@@ -87,6 +89,16 @@ base_url = "{mailchimp.url}"
     again = runner.invoke(app, ["push", "mailchimp", "--as-of", "2024-07-01"])
     assert again.exit_code == 0, again.output
     assert mailchimp.write_count() == 0
+
+    gone = runner.invoke(app, ["forget", email(3)])  # an erasure, in the store and there
+    assert gone.exit_code == 0, gone.output
+    assert "deleted" in gone.output and mailchimp.member(email(3)) is None
+    with Store(url) as store:
+        assert store.con.execute("SELECT email, consent_email FROM customers WHERE "
+                                 "customer_id = 'c00003'").fetchall() == [(None, "unsubscribed")]
+        assert not can_contact(store, "c00003", "email", "marketing")
+        assert store.con.execute("SELECT status, customers FROM forget_requests").fetchall() \
+            == [("done", 1)]
 
 
 HOLDER = textwrap.dedent("""
