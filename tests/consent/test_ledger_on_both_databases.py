@@ -95,3 +95,20 @@ def test_customer_rows_become_events_once_and_an_old_file_does_not_undo_an_opt_o
     assert can_contact(store, "c1", "email", "marketing")
     assert [e.occurred_at for e in history(store, "c1") if e.source == "shop"
             and e.channel == "email"][-1] == later + timedelta(hours=1)
+
+
+def test_the_consent_command_shows_the_history_and_current_state(
+        store: Store, tmp_path, capsys) -> None:
+    from clientela.cli.app import main
+
+    store.upsert([customer(consent="subscribed")])
+    record(store, [event("opted_out", T0 + timedelta(days=400), source="mailchimp")])
+    where = (f'[store]\nurl = "{store.url}"\n' if store.url
+             else f'[workspace]\nstore = "{store.path}"\n')
+    (tmp_path / "clientela.toml").write_text(where, encoding="utf-8")
+    store.close()  # the command opens it itself (a DuckDB file once per process)
+    assert main(["consent", "ana@example.com"]) == 0
+    out = capsys.readouterr().out  # (a narrow table: its cells wrap)
+    assert "consent history of a***@e***.com" in out and "current consent" in out
+    assert "ana@example.com" not in out  # masked
+    assert main(["consent", "nobody@example.com"]) == 2
