@@ -121,10 +121,10 @@ def test_the_push_lock_of_a_postgresql_store_spans_processes_and_dies_with_its_h
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with Store(url) as store:
-            with pytest.raises(PushLocked, match=rf"another push to mailchimp is running on "
-                               rf"this store \(clientela pid {holder.pid} on .*push:mailchimp"):
-                with push_lock(store, "mailchimp"):
-                    pass
+            busy = (rf"another push to mailchimp is running on this store \(clientela pid "
+                    rf"{holder.pid} on .*push:mailchimp")
+            with pytest.raises(PushLocked, match=busy), push_lock(store, "mailchimp"):
+                pass
             with push_lock(store, "sendgrid"):  # one lock per destination
                 pass
             assert not lock_path(store.path, "mailchimp").exists()

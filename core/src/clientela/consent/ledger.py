@@ -27,7 +27,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
@@ -119,8 +118,10 @@ KEY_SQL = ("md5(concat_ws('|', customer_id, channel, purpose, status, coalesce(a
 """The event key in SQL, over columns of those names."""
 
 
-def _con(store: Any) -> duckdb.DuckDBPyConnection:
-    return getattr(store, "con", store)  # DuckDB's, or the PostgreSQL store's alike
+def _con(store: Any) -> Any:
+    """The store's connection: DuckDB's, or the PostgreSQL store's, which runs the ledger's
+    DuckDB SQL translated (`clientela.store.postgres`)."""
+    return getattr(store, "con", store)
 
 
 def _now() -> datetime:

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import count
-from typing import Any
+from typing import Any, ClassVar
 
 PARAM_MARK = "__clientela_param__"
 
@@ -110,9 +110,11 @@ def _postgres_dialect() -> Any:
     nothing on sqlglot's shared PostgreSQL generator, which Ibis extends (module docstring)."""
     from sqlglot.dialects.postgres import Postgres
 
+    shared: Any = Postgres.Generator
+
     class ClientelaStorePostgres(Postgres):
-        class Generator(Postgres.Generator):
-            TRANSFORMS = dict(Postgres.Generator.TRANSFORMS)
+        class Generator(shared):  # type: ignore[misc]
+            TRANSFORMS: ClassVar = dict(shared.TRANSFORMS)
 
     return ClientelaStorePostgres()
 
