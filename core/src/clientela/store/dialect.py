@@ -14,7 +14,16 @@ PRECISION`); the few it leaves alone are handled here:
   would read `DDTH` as "day with ordinal suffix");
 * a literal `%` is doubled for the driver when the statement has parameters;
 * a list parameter to `unnest` is cast to `TEXT[]` (every list the store unnests is
-  of ids or addresses).
+  of ids or addresses);
+* `round(x, digits)` rounds `CAST(x AS NUMERIC)` (PostgreSQL rounds to digits only a
+  numeric, and sqlglot makes DuckDB's `/` a double division).
+
+The translation writes through a private subclass of sqlglot's PostgreSQL dialect
+(`_postgres_dialect`), never through sqlglot's own: sqlglot builds a generator's
+dispatch table once per class, on its first use, and Ibis adds its own renames to the
+shared PostgreSQL generator when its SQL backends load (`DATE_FROM_PARTS` becomes
+`make_date`). Were the store the first to use the shared class, Ibis's renames would
+never be seen, and the KPI engine on PostgreSQL would emit functions PostgreSQL lacks.
 
 What the translation cannot express is asked of the dialect by name: the row
 hash that tells a changed record from an unchanged one (`row_hash`).
@@ -28,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import count
-from typing import Any
+from typing import Any, ClassVar
 
 PARAM_MARK = "__clientela_param__"
 
@@ -85,13 +94,39 @@ def _to_postgres(text: str, params: bool) -> str:
         for sub in list(tree.find_all(exp.Subquery)):
             if not sub.alias and isinstance(sub.parent, exp.From | exp.Join):
                 sub.set("alias", exp.TableAlias(this=exp.to_identifier(f"_q{next(names)}")))
-        tree = tree.transform(_parameter)
-        sql = tree.sql(dialect="postgres")
+        tree = tree.transform(_parameter).transform(_numeric_round)
+        sql = tree.sql(dialect=_postgres_dialect())
         sql = sql.replace("DDTHH24", 'DD"T"HH24')
         if params:
             sql = sql.replace("%", "%%")
         out.append(sql.replace(PARAM_MARK, "%s"))
     return ";\n".join(out)
+
+
+@lru_cache(maxsize=1)
+def _postgres_dialect() -> Any:
+    """The store's own PostgreSQL dialect: sqlglot's, with a generator class of its own (and
+    its own copy of the rewrite table), so that generating the store's SQL builds and caches
+    nothing on sqlglot's shared PostgreSQL generator, which Ibis extends (module docstring)."""
+    from sqlglot.dialects.postgres import Postgres
+
+    shared: Any = Postgres.Generator
+
+    class ClientelaStorePostgres(Postgres):
+        class Generator(shared):  # type: ignore[misc]
+            TRANSFORMS: ClassVar = dict(shared.TRANSFORMS)
+
+    return ClientelaStorePostgres()
+
+
+def _numeric_round(node: Any) -> Any:
+    """`round(x, digits)` on a numeric: PostgreSQL has no `round(double precision, int)`."""
+    from sqlglot import exp
+
+    if not isinstance(node, exp.Round) or node.args.get("decimals") is None:
+        return node
+    node.set("this", exp.cast(node.this, exp.DataType.build("DECIMAL")))
+    return node
 
 
 def _parameter(node: Any) -> Any:
