@@ -24,23 +24,74 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 LIMIT_MIB = 2048.0
 
 
-def _blocks(customers: int, orders: int, with_load: bool) -> dict[str, float | int]:
+class _Checks:
+    """What every block must hold, checked as it goes (a block owns its customers, so the
+    per-customer figures are whole within it): order times inside the window, at most one
+    valid purchase per customer a local day, so never more purchases than days."""
+
+    def __init__(self, start: date, end: date, utc_offset_hours: int) -> None:
+        offset = timedelta(hours=utc_offset_hours)
+        self.low = datetime.combine(start, datetime.min.time()) - offset
+        self.high = datetime.combine(end + timedelta(days=1), datetime.min.time()) - offset
+        self.days = (end - start).days + 1
+        self.first = self.last = None
+        self.most_purchases = 0
+        self.outside = 0
+        self.repeated_days = 0
+
+    def block(self, orders: pa.Table) -> None:
+        placed = orders["placed_at"]
+        low, high = pc.min(placed).as_py(), pc.max(placed).as_py()
+        self.first = low if self.first is None else min(self.first, low)
+        self.last = high if self.last is None else max(self.last, high)
+        self.outside += int(pc.sum(pc.or_(pc.less(placed, pa.scalar(self.low, placed.type)),
+                                          pc.greater_equal(placed, pa.scalar(self.high,
+                                                                             placed.type)))
+                                   ).as_py() or 0)
+        valid = orders.filter(pc.invert(pc.is_in(orders["status"],
+                                                 pa.array(["cancelled", "refunded"]))))
+        day = pc.floor_temporal(pc.subtract(valid["placed_at"],
+                                            pa.scalar(self.low - datetime.combine(
+                                                self.low.date(), datetime.min.time()))),
+                                unit="day")
+        per = pa.table({"c": valid["customer_id"], "d": day})
+        counts = per.group_by("c").aggregate([("d", "count"), ("d", "count_distinct")])
+        self.most_purchases = max(self.most_purchases, pc.max(counts["d_count"]).as_py() or 0)
+        self.repeated_days += int(pc.sum(pc.subtract(counts["d_count"],
+                                                     counts["d_count_distinct"])).as_py() or 0)
+
+    def summary(self) -> dict[str, float | int | str]:
+        return {"first_order": str(self.first), "last_order": str(self.last),
+                "window_days": self.days, "outside_window": self.outside,
+                "most_purchases": self.most_purchases, "repeated_days": self.repeated_days}
+
+
+def _blocks(customers: int, orders: int, with_load: bool) -> dict[str, float | int | str]:
     from clientela.demo import DemoBuilder, Tables, load
+    from clientela.demo.calendar import UTC_OFFSET_HOURS
     from clientela.store.store import Store
 
     started = time.perf_counter()
     builder = DemoBuilder(customers=customers, orders=orders, seed=42, keep_per_customer=False)
+    window = builder.shared.window
+    checks = _Checks(window.start, window.end, UTC_OFFSET_HOURS)
     rows = made = 0
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder) / "bench.duckdb") if with_load else None
         for block in builder.blocks():
             rows += sum(table.num_rows for table in block.values())
             made += block["orders"].num_rows
+            checks.block(block["orders"])
             if store is not None:
                 load(store, Tables(block))
             del block
@@ -50,7 +101,7 @@ def _blocks(customers: int, orders: int, with_load: bool) -> dict[str, float | i
             load(store, Tables(wide))
             store.close()
     return {"orders": made, "rows": rows, "blocks": builder.n_blocks,
-            "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started, **checks.summary()}
 
 
 def _in_memory(customers: int, orders: int) -> dict[str, float | int]:
@@ -62,23 +113,24 @@ def _in_memory(customers: int, orders: int) -> dict[str, float | int]:
             "blocks": 0, "seconds": time.perf_counter() - started}
 
 
-def _child(mode: str, customers: int, orders: int, with_load: bool) -> dict[str, float | int]:
+def _child(mode: str, customers: int, orders: int, with_load: bool
+           ) -> dict[str, float | int | str]:
     result = (_blocks(customers, orders, with_load) if mode == "blocks"
               else _in_memory(customers, orders))
     result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
-def _run(mode: str, orders: int, with_load: bool) -> dict[str, float | int]:
+def _run(mode: str, orders: int, with_load: bool) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", mode, str(orders // 10), str(orders)]
     if with_load:
         command.append("--load")
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    result: dict[str, float | int] = json.loads(output.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
 
 
-def _line(label: str, result: dict[str, float | int]) -> str:
+def _line(label: str, result: dict[str, Any]) -> str:
     load = os.getloadavg()[0]
     return (f"  {label:<10} {int(result['orders']):>11,} orders {int(result['rows']):>12,} rows"
             f"  {result['seconds']:8.1f} s  peak RSS {result['peak_mib']:8.1f} MiB"
@@ -104,6 +156,14 @@ def main() -> int:
               + (", loaded into a store" if args.load else ""))
         blocks = _run("blocks", orders, args.load)
         print(_line(f"{int(blocks['blocks'])} blocks", blocks))
+        print(f"  orders placed {blocks['first_order']} .. {blocks['last_order']} UTC, "
+              f"{blocks['outside_window']} outside the window; most valid purchases of one "
+              f"customer {blocks['most_purchases']} (window: {blocks['window_days']} days), "
+              f"{blocks['repeated_days']} repeated on a day")
+        if blocks["outside_window"] or blocks["repeated_days"] or \
+                int(blocks["most_purchases"]) > int(blocks["window_days"]):
+            print("  CHECK FAILED")
+            failed = True
         if blocks["peak_mib"] > LIMIT_MIB:
             print(f"  OVER {LIMIT_MIB:.0f} MiB")
             failed = True
