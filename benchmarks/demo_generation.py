@@ -5,8 +5,11 @@ Run: python benchmarks/demo_generation.py [--sizes 1000000 10000000] [--load] [-
 The generator works in blocks (`clientela.demo.DemoBuilder`, at most
 `BLOCK_ORDERS` orders each), so its peak memory is a block's whatever the
 size: the target is under 2 GB at 10M, 30M and 100M orders. Each figure
-comes from a fresh process (peak RSS of the child, via `resource`), so one
-size's peak does not hide the next one's. Side by side, as the baseline, the
+comes from a fresh process (peak RSS of the child: its VmHWM), so one
+size's peak does not hide the next one's; the child prints a line a block
+on stderr (orders so far, time, peak RSS), so a long run stopped part way
+still says how far it got. Each block is checked as it goes: orders inside
+the window, at most one valid purchase per customer a local day. Side by side, as the baseline, the
 same store generated all in memory (`generate`, every table at once) where
 that fits (`--in-memory-up-to`, default 1M orders), and the ratio. `--load`
 also writes each block into a temporary store through the demo's upsert
@@ -19,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from scale import _high_water_mark
 
 LIMIT_MIB = 2048.0
 
@@ -85,13 +88,19 @@ def _blocks(customers: int, orders: int, with_load: bool) -> dict[str, float | i
     builder = DemoBuilder(customers=customers, orders=orders, seed=42, keep_per_customer=False)
     window = builder.shared.window
     checks = _Checks(window.start, window.end, UTC_OFFSET_HOURS)
-    rows = made = 0
+    rows = made = blocks_done = 0
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder) / "bench.duckdb") if with_load else None
         for block in builder.blocks():
             rows += sum(table.num_rows for table in block.values())
             made += block["orders"].num_rows
             checks.block(block["orders"])
+            blocks_done += 1
+            # a line a block on stderr, so a run stopped part way still gives its figures
+            print(f"block {blocks_done}/{builder.n_blocks}: {made:,} orders"
+                  f"  {time.perf_counter() - started:.0f} s"
+                  f"  peak RSS {_high_water_mark() / 2**20:.0f} MiB"
+                  f"  (load avg {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
             if store is not None:
                 load(store, Tables(block))
             del block
@@ -117,7 +126,7 @@ def _child(mode: str, customers: int, orders: int, with_load: bool
            ) -> dict[str, float | int | str]:
     result = (_blocks(customers, orders, with_load) if mode == "blocks"
               else _in_memory(customers, orders))
-    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_mib"] = _high_water_mark() / 2**20
     return result
 
 
@@ -125,7 +134,7 @@ def _run(mode: str, orders: int, with_load: bool) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", mode, str(orders // 10), str(orders)]
     if with_load:
         command.append("--load")
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
 
@@ -150,6 +159,7 @@ def main() -> int:
         mode, customers, orders = args.child
         print(json.dumps(_child(mode, int(customers), int(orders), args.load)))
         return 0
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     failed = False
     for orders in args.sizes:
         print(f"{orders:,} orders, {orders // 10:,} customers"
