@@ -1,6 +1,7 @@
 """How long the demo store takes to generate, and how much memory it needs.
 
-Run: python benchmarks/demo_generation.py [--sizes 1000000 10000000] [--load] [--in-memory-up-to N]
+Run: python benchmarks/demo_generation.py [--sizes 1000000 10000000] [--load [--upsert-baseline]]
+     [--in-memory-up-to N]
 
 The generator works in blocks (`clientela.demo.DemoBuilder`, at most
 `BLOCK_ORDERS` orders each), so its peak memory is a block's whatever the
@@ -14,7 +15,9 @@ same store generated all in memory (`generate`, every table at once) where
 that fits (`--in-memory-up-to`, default 1M orders), and the ratio. `--load`
 also writes each block into a temporary store through the demo's loader,
 as `clientela demo` does into a store without a demo (bulk inserts, the
-customers upserted), and counts that in time and memory.
+customers upserted), and counts that in time and memory; `--upsert-baseline`
+also loads it the way every table was loaded before (upserts in 50,000-row
+chunks) and prints the ratio.
 Customers are a tenth of the orders, as in benchmarks/kpis.py.
 """
 
@@ -80,7 +83,8 @@ class _Checks:
                 "most_purchases": self.most_purchases, "repeated_days": self.repeated_days}
 
 
-def _blocks(customers: int, orders: int, with_load: bool) -> dict[str, float | int | str]:
+def _blocks(customers: int, orders: int, with_load: bool, upsert: bool = False
+            ) -> dict[str, float | int | str]:
     from clientela.demo import DemoBuilder, Tables, load
     from clientela.demo.calendar import UTC_OFFSET_HOURS
     from clientela.store.store import Store
@@ -103,12 +107,12 @@ def _blocks(customers: int, orders: int, with_load: bool) -> dict[str, float | i
                   f"  peak RSS {_high_water_mark() / 2**20:.0f} MiB"
                   f"  (load avg {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
             if store is not None:  # a new store: bulk-inserted, as `clientela demo` does
-                load(store, Tables(block), fresh=True)
+                load(store, Tables(block), fresh=not upsert)
             del block
         wide = builder.store_wide()
         rows += sum(table.num_rows for table in wide.values())
         if store is not None:
-            load(store, Tables(wide), fresh=True)
+            load(store, Tables(wide), fresh=not upsert)
             store.close()
     return {"orders": made, "rows": rows, "blocks": builder.n_blocks,
             "seconds": time.perf_counter() - started, **checks.summary()}
@@ -125,7 +129,8 @@ def _in_memory(customers: int, orders: int) -> dict[str, float | int]:
 
 def _child(mode: str, customers: int, orders: int, with_load: bool
            ) -> dict[str, float | int | str]:
-    result = (_blocks(customers, orders, with_load) if mode == "blocks"
+    result = (_blocks(customers, orders, with_load, upsert=mode == "upsert")
+              if mode in ("blocks", "upsert")
               else _in_memory(customers, orders))
     result["peak_mib"] = _high_water_mark() / 2**20
     return result
@@ -152,6 +157,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000],
                         help="order counts (customers are a tenth)")
     parser.add_argument("--load", action="store_true", help="also load each block into a store")
+    parser.add_argument("--upsert-baseline", action="store_true",
+                        help="with --load: also load by upserts only, the baseline")
     parser.add_argument("--in-memory-up-to", type=int, default=1_000_000,
                         help="run the all-in-memory baseline up to this many orders")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -178,6 +185,11 @@ def main() -> int:
         if blocks["peak_mib"] > LIMIT_MIB:
             print(f"  OVER {LIMIT_MIB:.0f} MiB")
             failed = True
+        if args.load and args.upsert_baseline:
+            upserted = _run("upsert", orders, True)
+            print(_line("upserted", upserted))
+            print(f"  bulk / upsert load: time {blocks['seconds'] / upserted['seconds']:.2f}x, "
+                  f"peak RSS {blocks['peak_mib'] / upserted['peak_mib']:.2f}x")
         if orders <= args.in_memory_up_to:
             whole = _run("memory", orders, False)
             print(_line("in memory", whole))
