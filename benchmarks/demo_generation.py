@@ -118,7 +118,7 @@ def _blocks(customers: int, orders: int, with_load: bool, upsert: bool = False
             "seconds": time.perf_counter() - started, **checks.summary()}
 
 
-def _in_memory(customers: int, orders: int) -> dict[str, float | int]:
+def _in_memory(customers: int, orders: int) -> dict[str, float | int | str]:
     from clientela.demo import generate
 
     started = time.perf_counter()
