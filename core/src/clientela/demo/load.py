@@ -28,7 +28,7 @@ Progress = Callable[[str, int, int], None]
 CHUNK_ROWS = 50_000
 INSERT_CHUNK_ROWS = 1_000_000
 """Rows per transaction of a fresh load: each commit of DuckDB costs a checkpoint of its own,
-so a block's table goes in one (30% less time at 300,000 orders than in 50,000-row chunks)."""
+so a block's table goes in one (53 s against 73 s in 50,000-row chunks at 300,000 orders)."""
 
 
 def load_counts(
