@@ -27,6 +27,9 @@ the table):
     10,000,000 orders, 1,000,000 customers
       20 blocks     9,997,038 orders   50,727,603 rows   507.9 s  peak RSS  998.8 MiB
       0 outside the window; most valid purchases of one customer 1029 (1096 days)
+    30,000,000 orders, 3,000,000 customers
+      60 blocks    29,986,853 orders  152,156,838 rows   382.9 s  peak RSS 1022.0 MiB
+      0 outside the window; most valid purchases of one customer 1029 (1096 days)
     100,000,000 orders, 10,000,000 customers
       200 blocks   99,900,784 orders  506,885,133 rows  3090.5 s  peak RSS 1056.0 MiB
       0 outside the window; most valid purchases of one customer 1052 (1096 days)
