@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from clientela.demo import DemoBuilder, DemoData, Tables, generate, load
@@ -135,3 +136,23 @@ def test_a_single_block_store_is_the_one_generate_always_drew(demo: DemoData,
         assert again[name].equals(table), name
     first = np.array(demo["customers"].column("customer_id").to_pylist()[:3])
     assert first.tolist() == ["c0000001", "c0000002", "c0000003"]
+
+
+def test_streamed_blocks_are_the_store_generate_joins(blocked: DemoData) -> None:
+    """`clientela demo` writes each block and drops it; what it writes, block after block,
+    is exactly the store `generate` holds in memory (so the in-memory tests vouch for it)."""
+    builder = DemoBuilder(**ARGS, keep_per_customer=False)
+    parts: dict[str, list[pa.Table]] = {}
+    for block in builder.blocks():
+        for name, table in block.items():
+            parts.setdefault(name, []).append(table)
+    assert len(parts["orders"]) == 4
+    streamed = {name: pa.concat_tables(found) for name, found in parts.items()}
+    streamed.update(builder.store_wide())
+    assert set(streamed) == set(blocked.tables)
+    for name, table in blocked.tables.items():
+        assert streamed[name].equals(table), name
+    truth = builder.truth()
+    assert (truth.alpha, truth.b, truth.buyers, truth.orders_by_origin, truth.campaigns) == (
+        blocked.truth.alpha, blocked.truth.b, blocked.truth.buyers,
+        blocked.truth.orders_by_origin, blocked.truth.campaigns)

@@ -8,12 +8,17 @@ hundreds of orders per customer in one year, which this test generates.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from clientela.demo import DemoData, generate
+from clientela.cli.app import main
+from clientela.cli.common import workspace
+from clientela.demo import DemoBuilder, DemoData, generate
 from clientela.demo.purchases import one_a_day
+from clientela.store.store import Store
 
 LOCAL = pd.Timedelta(hours=3)  # the demo's local time is UTC-3
 
@@ -62,3 +67,38 @@ def test_moving_purchases_never_goes_before_a_customers_first_day() -> None:
     # three purchases in a two-day window: one would land before day 0
     with pytest.raises(ValueError, match="more purchases than days"):
         one_a_day(np.zeros(3, dtype=np.int64), np.array([0.5, 0.6, 1.7]), n_days=2)
+
+
+def test_clientela_demo_loads_the_dense_store_in_blocks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command the issue's crash came from, on a store that needs the cap, in several
+    blocks (one alpha for all, each block's buyers capped by their own days left)."""
+    monkeypatch.setattr("clientela.demo.build.BLOCK_ORDERS", 1_000)
+    monkeypatch.setattr(workspace, "store_override", None)
+    assert DemoBuilder(customers=40, orders=8_000, years=1).n_blocks == 4
+    store_path = tmp_path / "dense.duckdb"
+    code = main(["--store", str(store_path), "demo", "--customers", "40", "--orders", "8000",
+                 "--years", "1", "--no-report", "--no-pos"])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    with Store(store_path, read_only=True) as store:
+        assert store.incomplete_load() is None
+        customers, orders, buyers = store.con.execute(
+            "SELECT (SELECT count(*) FROM customers), count(*), count(DISTINCT customer_id)"
+            " FROM orders").fetchone()
+        # blocks of 10 customers: round(9.5) = 10 buyers each, so all 40 buy, asked for
+        # 8,000 orders in 365 days; the cap leaves far fewer (3,782), all in the window
+        assert (customers, buyers) == (40, 40)
+        assert 1_000 < orders < 8_000
+        first, last = store.con.execute(
+            "SELECT min(placed_at - INTERVAL 3 HOUR)::DATE, max(placed_at - INTERVAL 3 HOUR)::DATE"
+            " FROM orders").fetchone()
+        assert str(first) >= "2025-01-01" and str(last) <= "2025-12-31"
+        most, repeated = store.con.execute(
+            """SELECT max(n), sum(n - days) FROM (
+                   SELECT customer_id, count(*) AS n,
+                          count(DISTINCT (placed_at - INTERVAL 3 HOUR)::DATE) AS days
+                   FROM orders WHERE status NOT IN ('cancelled', 'refunded')
+                   GROUP BY customer_id)""").fetchone()
+        assert repeated == 0 and 300 < most <= 365  # the fastest buyer fills nearly every day

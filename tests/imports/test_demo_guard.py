@@ -49,7 +49,7 @@ def test_an_interrupted_demo_marks_the_store_incomplete_until_a_rerun(
 ) -> None:
     real = clientela.demo.load
 
-    def interrupted(store: Store, data: Any, progress: Any = None) -> Any:
+    def interrupted(store: Store, data: Any, progress: Any = None, fresh: bool = False) -> Any:
         store.write_batch(clientela.demo.build_model("customers"),
                           data.tables["customers"].slice(0, 5))
         raise KeyboardInterrupt

@@ -152,6 +152,7 @@ def demo(
     """
     from clientela.demo import DemoBuilder, Tables, load
     from clientela.demo.guard import (
+        holds_demo_rows,
         mark_complete,
         mark_loading,
         replace_previous_demo,
@@ -173,6 +174,7 @@ def demo(
                                                 "seed": seed, "years": years, "pos": pos})
         if removed:
             console.print(f"replaced the previous demo ({removed:,} rows)")
+        fresh = not holds_demo_rows(store)  # nothing to compare with: insert, not upsert
         try:
             with progress_bar() as progress:
                 tasks: dict[str, Any] = {}
@@ -188,8 +190,8 @@ def demo(
                         loaded[table] += total
 
                 for block in builder.blocks():
-                    load(store, Tables(block), progress=on_progress)
-                load(store, Tables(builder.store_wide()), progress=on_progress)
+                    load(store, Tables(block), progress=on_progress, fresh=fresh)
+                load(store, Tables(builder.store_wide()), progress=on_progress, fresh=fresh)
             if pos:
                 from clientela.demo.pos_load import load_pos_demo
 

@@ -170,7 +170,7 @@ class DemoBuilder:
     """
 
     def __init__(self, customers: int = 20_000, orders: int = 100_000, seed: int = 42,
-                 years: int = 3, end: date | None = None, block_orders: int = BLOCK_ORDERS,
+                 years: int = 3, end: date | None = None, block_orders: int | None = None,
                  keep_per_customer: bool = True) -> None:
         if customers < 10:
             raise ValueError("customers must be at least 10")
@@ -181,7 +181,9 @@ class DemoBuilder:
         if seed < 0:
             raise ValueError("seed must not be negative")
         self.customers, self.orders, self.seed = customers, orders, seed
-        self.sizes = block_sizes(customers, orders, block_orders)
+        # BLOCK_ORDERS read at each call, not bound at import: a test may make blocks small
+        self.sizes = block_sizes(customers, orders,
+                                 BLOCK_ORDERS if block_orders is None else block_orders)
         self.keep_per_customer = keep_per_customer
         window = Window.ending(end or DEFAULT_END, years)
         season = Seasonality.retail(window)
@@ -361,7 +363,7 @@ def generate(
     seed: int = 42,
     years: int = 3,
     end: date | None = None,
-    block_orders: int = BLOCK_ORDERS,
+    block_orders: int | None = None,
 ) -> DemoData:
     """A realistic, deterministic retail store: same arguments, same tables, byte for byte.
 

@@ -35,6 +35,14 @@ def rows_of_other_sources(store: Store) -> dict[str, int]:
     return found
 
 
+def holds_demo_rows(store: Store) -> bool:
+    """Whether any demo row is stored: if none, a load can insert rather than upsert."""
+    return any(
+        store.con.execute(f'SELECT 1 FROM "{model.table}" WHERE source IN (?, ?) LIMIT 1',
+                          list(DEMO_SOURCES)).fetchone()
+        for model in ENTITIES)
+
+
 def remove_demo(store: Store) -> int:
     """Delete every demo row (a previous seed), children first; returns how many."""
     return store.remove_source(*DEMO_SOURCES)
