@@ -8,7 +8,10 @@ Layout (Hive style, which Spark, DuckDB, Trino and pyarrow all read):
     DIR/_clientela_export.json              (what each partition held when it was written)
 
 A table with an event time (orders by placed_at, touches by occurred_at, ...) is cut by
-its UTC month. Incremental: each partition's fingerprint (row count and an XOR of row
+its UTC month. Beside the canonical tables go `identity_links` (which customer records are
+one person, so an engine reading the export counts persons as the store does) and, when
+`clientela clv` has written it, `clv_scores` (which the clusters segmenter reads): one file
+each, rewritten only when their fingerprint changes. Incremental: each partition's fingerprint (row count and an XOR of row
 hashes) is kept in the manifest, and the next export rewrites only the partitions whose
 fingerprint changed, removes those that no longer exist, and leaves the rest alone. The
 manifest is written last, so an export that was killed is simply finished by the next one.
@@ -22,8 +25,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from clientela.identity import IDENTITY_LINKS_TABLE
 from clientela.model.entities import ENTITIES
 from clientela.store import Store
+from clientela.store.derived import CLV_SCORES
 
 MANIFEST = "_clientela_export.json"
 WHOLE = "*"
@@ -39,6 +44,16 @@ PARTITION_COLUMNS = {
     "traffic": "day",
 }
 """The column each table is cut by; a table not listed is one file."""
+ALONGSIDE = (IDENTITY_LINKS_TABLE, CLV_SCORES.name)
+"""Tables exported beside the canonical ones, each as one file, when the store has them:
+the person of each customer record, and the predicted CLV a segmenter may use."""
+
+
+def exported_tables(store: Store) -> list[str]:
+    """The canonical tables, then those of ALONGSIDE the store holds."""
+    present = {str(row[0]) for row in store.con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+    return [*(model.table for model in ENTITIES), *(t for t in ALONGSIDE if t in present)]
 
 
 @dataclass
@@ -90,8 +105,7 @@ def export_parquet(store: Store, folder: Path, *, full: bool = False) -> ExportR
         before = json.loads(manifest_path.read_text(encoding="utf-8"))
     after: dict[str, dict[str, list[int]]] = {}
     report = ExportReport()
-    for model in ENTITIES:
-        table = model.table
+    for table in exported_tables(store):
         target = folder / table
         now = _fingerprints(store, table)
         old = before.get(table, {})
@@ -112,6 +126,9 @@ def export_parquet(store: Store, folder: Path, *, full: bool = False) -> ExportR
             report.removed[table] = gone
         report.unchanged += len(now) - len(changed)
         after[table] = now
+    for table in sorted(set(before) - set(after)):  # a table the store no longer has
+        shutil.rmtree(folder / table, ignore_errors=True)
+        report.removed[table] = sorted(before[table])
     temp = folder / (MANIFEST + ".tmp")
     temp.write_text(json.dumps(after, sort_keys=True, indent=1), encoding="utf-8")
     os.replace(temp, manifest_path)
