@@ -78,7 +78,17 @@ def engine_config(raw: dict[str, Any], kind: str | None = None, origin: str = "e
         raise ConfigError(describe_validation_error(error, origin)) from None
 
 
+def _check_export(folder: Path) -> None:
+    """Refuse a `tables` folder without every canonical table before starting Spark."""
+    for model in ENTITIES:
+        if not (folder / model.table).exists():
+            raise ConfigError(f"engine.tables: {folder / model.table} is missing; write the "
+                              "folder with `clientela export --format parquet`")
+
+
 def spark_backend(config: EngineConfig) -> Any:
+    if config.tables is not None:
+        _check_export(config.tables)
     import ibis
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
@@ -102,14 +112,10 @@ def spark_backend(config: EngineConfig) -> Any:
         spark.catalog.setCurrentDatabase(config.database)
         return ibis.pyspark.connect(spark)
     assert config.tables is not None
-    canonical = [model.table for model in ENTITIES]
-    for table in [*canonical, *ALONGSIDE]:
+    for table in [*(model.table for model in ENTITIES), *ALONGSIDE]:
         folder = config.tables / table
-        if not folder.exists():
-            if table not in canonical:
-                continue  # an older export, or a store without CLV scores
-            raise ConfigError(f"engine.tables: {folder} is missing; write the folder with "
-                              "`clientela export --format parquet`")
+        if not folder.exists():  # (only one of ALONGSIDE: _check_export saw the others)
+            continue  # an older export, or a store without CLV scores
         frame = spark.read.parquet(str(folder))
         if table in PARTITION_COLUMNS and "month" in frame.columns:
             frame = frame.drop("month")
