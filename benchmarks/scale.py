@@ -6,11 +6,13 @@ reused; `--fresh` rebuilds it), then times in this process:
 
 - baseline: each canonical table written whole with one DuckDB COPY (no partitions,
   no fingerprints), the least an export can cost;
-- the full export (partitioned by month, fingerprints, manifest);
+- the full export (partitioned by month, fingerprints, manifest), one table at a time, then
+  two tables at a time (the default);
 - the incremental export with nothing changed (fingerprints only);
-- the incremental export after one order changed (one partition rewritten).
+- the incremental export after one order changed (checked: one partition rewritten).
 
-and prints the figures and the ratios against the baseline side by side.
+and prints the figures and the ratios against the baseline side by side, with the load
+average after each step (the machine is shared).
 
 `kpis` builds an orders-only store per size with the vectorised generator of
 `kpi_rfm.py` (a 100M-order demo store would take most of an hour to generate), then, each
@@ -37,9 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from clientela.agency.parquet_export import export_parquet
+from clientela.agency.parquet_export import ExportReport, export_parquet, exported_tables
 from clientela.demo import generate, load
-from clientela.model.entities import ENTITIES
 from clientela.store import Store
 
 
@@ -54,38 +55,54 @@ def _store(orders: int, fresh: bool) -> Path:
     return path
 
 
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def _baseline(store: Store, folder: Path) -> float:
+    """Each exported table written whole by one COPY, one table after the other."""
     folder.mkdir(parents=True)
     started = time.perf_counter()
-    for model in ENTITIES:
-        store.con.execute(f"COPY (SELECT * FROM \"{model.table}\") TO "
-                          f"'{folder / model.table}.parquet' (FORMAT parquet)")
+    for table in exported_tables(store):
+        store.con.execute(f"COPY (SELECT * FROM \"{table}\") TO "
+                          f"'{folder / table}.parquet' (FORMAT parquet)")
     return time.perf_counter() - started
+
+
+def _timed(label: str, store: Store, lake: Path, timings: dict[str, tuple[float, str]],
+           **options: Any) -> ExportReport:
+    started = time.perf_counter()
+    report = export_parquet(store, lake, **options)
+    timings[label] = (time.perf_counter() - started, _load())
+    shown = report.written if len(report.written) < 3 else f"{report.files_written} partitions"
+    print(f"  {label}: wrote {shown}, {report.unchanged} unchanged", flush=True)
+    return report
 
 
 def export(args: argparse.Namespace) -> None:
     path = _store(args.orders, args.fresh)
     work = Path(tempfile.mkdtemp(prefix="clientela-scale-"))
+    timings: dict[str, tuple[float, str]] = {}
     try:
         with Store(path) as store:
-            baseline = _baseline(store, work / "baseline")
-            timings: dict[str, float] = {}
-            for label in ("full export", "incremental, nothing changed"):
-                started = time.perf_counter()
-                report = export_parquet(store, work / "lake")
-                timings[label] = time.perf_counter() - started
-                print(f"  {label}: {report.files_written} partition(s) written")
+            load_before = _load()
+            baseline = (_baseline(store, work / "baseline"), load_before)
+            _timed("full, one table at a time", store, work / "serial", timings, workers=1)
+            shutil.rmtree(work / "serial")
+            _timed("full export", store, work / "lake", timings)
+            _timed("incremental, nothing changed", store, work / "lake", timings)
             store.con.execute("UPDATE orders SET total = total + 1 WHERE order_id = "
                               "(SELECT min(order_id) FROM orders)")
-            started = time.perf_counter()
-            report = export_parquet(store, work / "lake")
-            timings["incremental, one order changed"] = time.perf_counter() - started
-            print(f"  incremental, one order changed: {report.written}")
-        print(f"\nexport of {args.orders:,} orders (every canonical table)")
-        print(f"{'step':<34}{'seconds':>9}{'x baseline':>12}")
-        print(f"{'baseline: one COPY per table':<34}{baseline:>9.2f}{1.0:>12.2f}")
-        for label, seconds in timings.items():
-            print(f"{label:<34}{seconds:>9.2f}{seconds / baseline:>12.2f}")
+            changed = _timed("incremental, one order changed", store, work / "lake", timings)
+            assert changed.written.keys() == {"orders"} and len(changed.written["orders"]) == 1, \
+                changed.written
+        print(f"\nexport of {args.orders:,} orders (every exported table), "
+              f"{os.cpu_count()} CPUs")
+        print(f"{'step':<34}{'seconds':>9}{'x baseline':>12}{'load':>7}")
+        print(f"{'baseline: one COPY per table':<34}{baseline[0]:>9.2f}{1.0:>12.2f}"
+              f"{baseline[1]:>7}")
+        for label, (seconds, load_after) in timings.items():
+            print(f"{label:<34}{seconds:>9.2f}{seconds / baseline[0]:>12.2f}{load_after:>7}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

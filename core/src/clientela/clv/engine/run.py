@@ -34,8 +34,8 @@ def run_clv(store: Store, *, horizon_months: int = 12, holdout_months: int = 6,
     store. The purchase-day summary is one Ibis aggregate run there; only one row per
     customer comes back, the models are fitted on it in Python, and the values are saved
     to the workspace's store either way."""
-    report = clv_report(store if engine is None else engine, horizon_months=horizon_months, holdout_months=holdout_months,
-                        model=model, unit=unit, discount_rate=discount_rate,
+    report = clv_report(store if engine is None else engine, horizon_months=horizon_months,
+                        holdout_months=holdout_months, model=model, unit=unit, discount_rate=discount_rate,
                         timezone=timezone, currency=currency, segmenter=segmenter)
     save_scores(store, report)
     return report
