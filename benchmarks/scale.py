@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -59,21 +60,28 @@ def _load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def _baseline(store: Store, folder: Path) -> float:
-    """Each exported table written whole by one COPY, one table after the other."""
+def _cpu() -> float:
+    """This process's CPU seconds (every DuckDB thread): the work done, whatever the load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _baseline(store: Store, folder: Path) -> tuple[float, float, str]:
+    """Each exported table written whole by one COPY, one table after the other: (seconds,
+    CPU seconds, load average after)."""
     folder.mkdir(parents=True)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     for table in exported_tables(store):
         store.con.execute(f"COPY (SELECT * FROM \"{table}\") TO "
                           f"'{folder / table}.parquet' (FORMAT parquet)")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _cpu() - cpu, _load()
 
 
-def _timed(label: str, store: Store, lake: Path, timings: dict[str, tuple[float, str]],
-           **options: Any) -> ExportReport:
-    started = time.perf_counter()
+def _timed(label: str, store: Store, lake: Path,
+           timings: dict[str, tuple[float, float, str]], **options: Any) -> ExportReport:
+    started, cpu = time.perf_counter(), _cpu()
     report = export_parquet(store, lake, **options)
-    timings[label] = (time.perf_counter() - started, _load())
+    timings[label] = (time.perf_counter() - started, _cpu() - cpu, _load())
     shown = report.written if len(report.written) < 3 else f"{report.files_written} partitions"
     print(f"  {label}: wrote {shown}, {report.unchanged} unchanged", flush=True)
     return report
@@ -82,11 +90,10 @@ def _timed(label: str, store: Store, lake: Path, timings: dict[str, tuple[float,
 def export(args: argparse.Namespace) -> None:
     path = _store(args.orders, args.fresh)
     work = Path(tempfile.mkdtemp(prefix="clientela-scale-"))
-    timings: dict[str, tuple[float, str]] = {}
+    timings: dict[str, tuple[float, float, str]] = {}
     try:
         with Store(path) as store:
-            load_before = _load()
-            baseline = (_baseline(store, work / "baseline"), load_before)
+            baseline = _baseline(store, work / "baseline")
             _timed("full, one table at a time", store, work / "serial", timings, workers=1)
             shutil.rmtree(work / "serial")
             _timed("full export", store, work / "lake", timings)
@@ -98,11 +105,12 @@ def export(args: argparse.Namespace) -> None:
                 changed.written
         print(f"\nexport of {args.orders:,} orders (every exported table), "
               f"{os.cpu_count()} CPUs")
-        print(f"{'step':<34}{'seconds':>9}{'x baseline':>12}{'load':>7}")
-        print(f"{'baseline: one COPY per table':<34}{baseline[0]:>9.2f}{1.0:>12.2f}"
-              f"{baseline[1]:>7}")
-        for label, (seconds, load_after) in timings.items():
-            print(f"{label:<34}{seconds:>9.2f}{seconds / baseline[0]:>12.2f}{load_after:>7}")
+        print(f"{'step':<34}{'seconds':>9}{'x baseline':>12}{'CPU s':>8}{'x baseline':>12}"
+              f"{'load':>7}")
+        for label, (seconds, cpu, load_after) in {"baseline: one COPY per table": baseline,
+                                                  **timings}.items():
+            print(f"{label:<34}{seconds:>9.2f}{seconds / baseline[0]:>12.2f}{cpu:>8.1f}"
+                  f"{cpu / baseline[1]:>12.2f}{load_after:>7}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
