@@ -16,6 +16,7 @@ from test_clusters import records
 
 from clientela import plugins
 from clientela.cli.app import main
+from clientela.cli.common import workspace
 from clientela.store import Store, derived
 from clientela.testing.engines import PostgresServer, postgres_backend, store_tables
 
@@ -24,6 +25,8 @@ from clientela.testing.engines import PostgresServer, postgres_backend, store_ta
 def only_this_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(plugins.LOAD_ENV, "clientela-clusters")
     plugins.reset(forget_local=True)
+    # the settings an earlier test's command loaded stay cached in this process: read ours
+    monkeypatch.setattr(workspace, "_settings", None)
 
 
 @pytest.mark.postgres
