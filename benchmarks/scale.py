@@ -6,11 +6,13 @@ reused; `--fresh` rebuilds it), then times in this process:
 
 - baseline: each canonical table written whole with one DuckDB COPY (no partitions,
   no fingerprints), the least an export can cost;
-- the full export (partitioned by month, fingerprints, manifest);
+- the full export (partitioned by month, fingerprints, manifest), two tables at a time (the
+  default; with `--serial`, also one table at a time);
 - the incremental export with nothing changed (fingerprints only);
-- the incremental export after one order changed (one partition rewritten).
+- the incremental export after one order changed (checked: one partition rewritten).
 
-and prints the figures and the ratios against the baseline side by side.
+and prints the figures and the ratios against the baseline side by side, with the load
+average after each step (the machine is shared).
 
 `kpis` builds an orders-only store per size with the vectorised generator of
 `kpi_rfm.py` (a 100M-order demo store would take most of an hour to generate), then, each
@@ -20,7 +22,7 @@ hand-written DuckDB SQL; checks that both give the same counts; prints seconds, 
 peak RSS, the ratio against the SQL and how time grows with orders (the load average is
 printed next to every figure: the machine is shared).
 
-    python benchmarks/scale.py export [--orders 1000000] [--fresh]
+    python benchmarks/scale.py export [--orders 1000000] [--fresh] [--serial]
     python benchmarks/scale.py kpis [--sizes 1000000,10000000,100000000] [--memory 2GB]
 """
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -37,9 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from clientela.agency.parquet_export import export_parquet
+from clientela.agency.parquet_export import ExportReport, export_parquet, exported_tables
 from clientela.demo import generate, load
-from clientela.model.entities import ENTITIES
 from clientela.store import Store
 
 
@@ -54,38 +56,62 @@ def _store(orders: int, fresh: bool) -> Path:
     return path
 
 
-def _baseline(store: Store, folder: Path) -> float:
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def _cpu() -> float:
+    """This process's CPU seconds (every DuckDB thread): the work done, whatever the load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _baseline(store: Store, folder: Path) -> tuple[float, float, str]:
+    """Each exported table written whole by one COPY, one table after the other: (seconds,
+    CPU seconds, load average after)."""
     folder.mkdir(parents=True)
-    started = time.perf_counter()
-    for model in ENTITIES:
-        store.con.execute(f"COPY (SELECT * FROM \"{model.table}\") TO "
-                          f"'{folder / model.table}.parquet' (FORMAT parquet)")
-    return time.perf_counter() - started
+    started, cpu = time.perf_counter(), _cpu()
+    for table in exported_tables(store):
+        store.con.execute(f"COPY (SELECT * FROM \"{table}\") TO "
+                          f"'{folder / table}.parquet' (FORMAT parquet)")
+    return time.perf_counter() - started, _cpu() - cpu, _load()
+
+
+def _timed(label: str, store: Store, lake: Path,
+           timings: dict[str, tuple[float, float, str]], **options: Any) -> ExportReport:
+    started, cpu = time.perf_counter(), _cpu()
+    report = export_parquet(store, lake, **options)
+    timings[label] = (time.perf_counter() - started, _cpu() - cpu, _load())
+    shown = report.written if len(report.written) < 3 else f"{report.files_written} partitions"
+    print(f"  {label}: wrote {shown}, {report.unchanged} unchanged", flush=True)
+    return report
 
 
 def export(args: argparse.Namespace) -> None:
     path = _store(args.orders, args.fresh)
     work = Path(tempfile.mkdtemp(prefix="clientela-scale-"))
+    timings: dict[str, tuple[float, float, str]] = {}
     try:
         with Store(path) as store:
             baseline = _baseline(store, work / "baseline")
-            timings: dict[str, float] = {}
-            for label in ("full export", "incremental, nothing changed"):
-                started = time.perf_counter()
-                report = export_parquet(store, work / "lake")
-                timings[label] = time.perf_counter() - started
-                print(f"  {label}: {report.files_written} partition(s) written")
+            if args.serial:
+                _timed("full, one table at a time", store, work / "serial", timings, workers=1)
+                shutil.rmtree(work / "serial")
+            _timed("full export", store, work / "lake", timings)
+            _timed("incremental, nothing changed", store, work / "lake", timings)
             store.con.execute("UPDATE orders SET total = total + 1 WHERE order_id = "
                               "(SELECT min(order_id) FROM orders)")
-            started = time.perf_counter()
-            report = export_parquet(store, work / "lake")
-            timings["incremental, one order changed"] = time.perf_counter() - started
-            print(f"  incremental, one order changed: {report.written}")
-        print(f"\nexport of {args.orders:,} orders (every canonical table)")
-        print(f"{'step':<34}{'seconds':>9}{'x baseline':>12}")
-        print(f"{'baseline: one COPY per table':<34}{baseline:>9.2f}{1.0:>12.2f}")
-        for label, seconds in timings.items():
-            print(f"{label:<34}{seconds:>9.2f}{seconds / baseline:>12.2f}")
+            changed = _timed("incremental, one order changed", store, work / "lake", timings)
+            assert changed.written.keys() == {"orders"} and len(changed.written["orders"]) == 1, \
+                changed.written
+        print(f"\nexport of {args.orders:,} orders (every exported table), "
+              f"{os.cpu_count()} CPUs")
+        print(f"{'step':<34}{'seconds':>9}{'x baseline':>12}{'CPU s':>8}{'x baseline':>12}"
+              f"{'load':>7}")
+        for label, (seconds, cpu, load_after) in {"baseline: one COPY per table": baseline,
+                                                  **timings}.items():
+            print(f"{label:<34}{seconds:>9.2f}{seconds / baseline[0]:>12.2f}{cpu:>8.1f}"
+                  f"{cpu / baseline[1]:>12.2f}{load_after:>7}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -201,6 +227,8 @@ def main() -> None:
     exporting = commands.add_parser("export", help="the Parquet export, full and incremental")
     exporting.add_argument("--orders", type=int, default=1_000_000)
     exporting.add_argument("--fresh", action="store_true")
+    exporting.add_argument("--serial", action="store_true",
+                           help="also time the full export one table at a time")
     exporting.set_defaults(run=export)
     growing = commands.add_parser("kpis", help="RFM and cohorts at growing sizes, capped")
     growing.add_argument("--sizes", default="1000000,10000000,100000000")

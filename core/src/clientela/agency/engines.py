@@ -9,25 +9,32 @@ tables in it:
   use the session already running, as on Databricks) and either `tables`, a folder
   written by `clientela export --format parquet`, or `database`, a catalog database
   that holds tables with the canonical names. The session time zone is set to UTC,
-  as the store's timestamps are UTC.
+  as the store's timestamps are UTC. An export's `identity_links` is registered too, so
+  the KPI engine reads persons there as it does on the store (`clientela.kpi.persons`).
 - `postgres`: `dsn = "postgresql://user:${PG_PASSWORD}@host:5432/db"`, a database
   holding the canonical tables (naive UTC timestamps).
+
+Commands that keep what they compute (`segments`, `clv`) compute on the engine and write
+their derived tables into the workspace's store (`computing_on`), so a push or a report
+reads them where it always does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from clientela.agency.parquet_export import PARTITION_COLUMNS
+from clientela.agency.parquet_export import ALONGSIDE, PARTITION_COLUMNS
 from clientela.config import ConfigError, describe_validation_error
 from clientela.model.entities import ENTITIES
 
 ENGINES = ("duckdb", "spark", "postgres")
+ENGINE_FLAG_HELP = "duckdb, spark or postgres (default: [engine] kind, else duckdb)."
+"""The `--engine` option's help, the same on every command that has it."""
 SPARK_SETTINGS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "false",
@@ -71,7 +78,17 @@ def engine_config(raw: dict[str, Any], kind: str | None = None, origin: str = "e
         raise ConfigError(describe_validation_error(error, origin)) from None
 
 
+def _check_export(folder: Path) -> None:
+    """Refuse a `tables` folder without every canonical table before starting Spark."""
+    for model in ENTITIES:
+        if not (folder / model.table).exists():
+            raise ConfigError(f"engine.tables: {folder / model.table} is missing; write the "
+                              "folder with `clientela export --format parquet`")
+
+
 def spark_backend(config: EngineConfig) -> Any:
+    if config.tables is not None:
+        _check_export(config.tables)
     import ibis
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
@@ -95,18 +112,17 @@ def spark_backend(config: EngineConfig) -> Any:
         spark.catalog.setCurrentDatabase(config.database)
         return ibis.pyspark.connect(spark)
     assert config.tables is not None
-    for model in ENTITIES:
-        folder = config.tables / model.table
-        if not folder.exists():
-            raise ConfigError(f"engine.tables: {folder} is missing; write the folder with "
-                              "`clientela export --format parquet`")
+    for table in [*(model.table for model in ENTITIES), *ALONGSIDE]:
+        folder = config.tables / table
+        if not folder.exists():  # (only one of ALONGSIDE: _check_export saw the others)
+            continue  # an older export, or a store without CLV scores
         frame = spark.read.parquet(str(folder))
-        if model.table in PARTITION_COLUMNS and "month" in frame.columns:
+        if table in PARTITION_COLUMNS and "month" in frame.columns:
             frame = frame.drop("month")
         for field in frame.schema.fields:  # naive timestamps read as TIMESTAMP_NTZ
             if isinstance(field.dataType, T.TimestampNTZType):
                 frame = frame.withColumn(field.name, F.col(field.name).cast(T.TimestampType()))
-        frame.createOrReplaceTempView(model.table)
+        frame.createOrReplaceTempView(table)
     return ibis.pyspark.connect(spark)
 
 
@@ -131,3 +147,11 @@ def open_engine(config: EngineConfig,
     finally:
         if config.kind == "postgres":
             backend.disconnect()
+
+
+@contextmanager
+def computing_on(config: EngineConfig, store: Any) -> Iterator[Any]:
+    """Where a command that writes derived tables into `store` computes them: `store` itself
+    for duckdb, else the engine's Ibis backend (the results still land in `store`)."""
+    with open_engine(config, lambda: nullcontext(store)) as source:
+        yield source

@@ -3,7 +3,9 @@
 A thin layer over `clientela.clv.engine.run_clv`, which fits, checks, values
 and saves `clv_scores` (a script calls it the same way); this module checks
 the options and prints. A fit the data cannot support, or a store without
-orders, ends with one line saying what to change, never a traceback.
+orders, ends with one line saying what to change, never a traceback. With
+`--engine spark|postgres` the purchase summary is computed there, the models are
+fitted here, and `clv_scores` is saved to the workspace's store.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from clientela.agency.engines import ENGINE_FLAG_HELP
 from clientela.cli.common import UserError, console, kpi_problem, workspace
 from clientela.store.derived import CLV_SCORES
 
@@ -46,9 +49,12 @@ def clv_command(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Also write per-customer predictions to a .csv or .parquet "
         "file.")] = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", metavar="ENGINE", help=ENGINE_FLAG_HELP)] = None,
 ) -> None:
     """Fit BG/NBD (or Pareto/NBD) and Gamma-Gamma on the history minus the holdout, print the
     parameters, CLV per RFM segment and predicted against actual holdout purchases."""
+    from clientela.agency.engines import computing_on, engine_config
     from clientela.clv import ClvFitError
     from clientela.clv.engine.run import run_clv
     from clientela.kpi import KpiError
@@ -62,11 +68,13 @@ def clv_command(
     if output is not None and output.suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"--output {output}: expected a file ending in .csv or .parquet")
     settings = workspace.settings.workspace
-    with workspace.store() as store:
+    engine_choice = engine_config(workspace.settings.engine, engine)
+    with workspace.store() as store, computing_on(engine_choice, store) as source:
         try:
             report = run_clv(store, horizon_months=horizon, holdout_months=holdout,
                              model=model, unit=unit, discount_rate=discount_rate,
-                             timezone=settings.timezone, currency=settings.currency)
+                             timezone=settings.timezone, currency=settings.currency,
+                             engine=source)
         except ClvFitError as error:
             raise UserError(" ".join(str(error).split())) from None
         except KpiError as error:

@@ -4,7 +4,9 @@ The segmenter is looked up in the registry (`rfm` is built in; a plugin
 adds others, e.g. `clusters`). `clientela.segments.save_segments` scores every
 customer as of a date and replaces the store's `<name>_scores` table (so
 destinations and reports read one current version); this command adds the
-options, a CSV or Parquet file on request, and the segmenter's summary.
+options, a CSV or Parquet file on request, and the segmenter's summary. With
+`--engine spark|postgres` (or `[engine]`) the scores are computed there and still
+saved to the workspace's store.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from clientela.agency.engines import ENGINE_FLAG_HELP
 from clientela.cli.common import UserError, console, kpi_problem, workspace
 
 
@@ -82,11 +85,14 @@ def segments(
         "--output", "-o", help="Also write the scores to a .csv or .parquet file.")] = None,
     param: Annotated[list[str] | None, typer.Option(
         "--param", help="A segmenter parameter, key=value (repeatable).")] = None,
+    engine: Annotated[str | None, typer.Option(
+        "--engine", metavar="ENGINE", help=ENGINE_FLAG_HELP)] = None,
 ) -> None:
     """Segment every customer with a registered segmenter, save the scores to the store table
     <name>_scores and print the segment summary."""
     from pydantic import ValidationError
 
+    from clientela.agency.engines import computing_on, engine_config
     from clientela.kpi import KpiError
     from clientela.segments.registered import (
         UnknownSegmenter,
@@ -103,10 +109,11 @@ def segments(
     params = _params(param or [])
     settings = workspace.settings.workspace
     instant = _as_of(as_of, settings.timezone)
-    with workspace.store() as store:
+    engine_choice = engine_config(workspace.settings.engine, engine)
+    with workspace.store() as store, computing_on(engine_choice, store) as source:
         try:
             scores = save_segments(store, name, instant, settings.timezone, settings.currency,
-                                   params)
+                                   params, engine=source)
         except UnknownSegmenter as error:
             raise UserError(str(error)) from None
         except ValidationError as error:

@@ -77,11 +77,18 @@ def save(store: Store, name: str, scored: pa.Table) -> str:
 
 
 def save_segments(store: Store, name: str, as_of: datetime, timezone: str, currency: str,
-                  params: Mapping[str, Any] | None = None) -> pa.Table:
+                  params: Mapping[str, Any] | None = None, *, engine: object = None
+                  ) -> pa.Table:
     """Score every customer with segmenter `name` as of `as_of` (naive UTC) and replace the
     store's `<name>_scores` with the result, which is returned: `clientela segments <name>`
-    as a function, so a script gets the same table the command saves."""
-    scored = score(store, name, as_of, timezone, currency, params)
+    as a function, so a script gets the same table the command saves.
+
+    `engine` is where the scores are computed: an Ibis backend holding the canonical tables
+    (Spark reading an export, PostgreSQL; see `clientela.agency.engines`), default the store
+    itself. The segmenter's definition is the same everywhere; only its result, one row per
+    customer, travels back, and it always lands in the workspace's store."""
+    scored = score(store if engine is None else engine, name, as_of, timezone, currency,
+                   params)
     save(store, name, scored)
     return scored
 

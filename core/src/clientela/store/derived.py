@@ -100,5 +100,5 @@ def read(store: Store, table: DerivedTable) -> pa.Table | None:
         [table.name]).fetchone()
     if not found or not found[0]:
         return None
-    result: pa.Table = store.con.execute(f'SELECT * FROM "{table.name}"').fetch_arrow_table()
+    result: pa.Table = store.con.execute(f'SELECT * FROM "{table.name}"').to_arrow_table()
     return result
