@@ -51,9 +51,11 @@ metric needing another column reads ctx.table("orders")."""
 
 
 MANY_METRICS = 10
-"""From this many metrics in one call the valid orders are written out once and shared: the
-whole catalogue (46 metrics) took 30% more CPU reading the store table in every query, five
-simple monthly metrics 40% less."""
+"""From this many metrics in one call the valid orders are written out once and shared, as
+before: the whole catalogue (46 metrics, 1M orders) took the same CPU either way (27.2 s
+against 27.5 s reading the store table in every query), so it keeps the plan it had and
+the memory that table costs is the catalogue's alone; five simple monthly metrics took 40%
+less CPU without it."""
 
 
 def valid_orders(ctx: MetricContext, *, since: datetime | None = None,
