@@ -61,7 +61,8 @@ def names_a_builtin_command(command: Any, args: Sequence[str]) -> bool:
         if arg.startswith("-"):
             index += 2 if arg in takes_value else 1
             continue
-        return arg in command.commands
+        # `clientela plugins` reports every plugin, a failing register_commands included
+        return arg in command.commands and arg != "plugins"
     return False
 
 
