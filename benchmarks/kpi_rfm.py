@@ -20,7 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from clientela.kpi.context import MetricContext, TableCache
@@ -117,8 +116,11 @@ def run_sql(store: Store) -> pd.Series:
           AND placed_at < TIMESTAMP '{AS_OF:%Y-%m-%d %H:%M:%S}'),
     per AS (
         SELECT customer_id, count(*) AS f, sum(rev) AS m,
-               floor((epoch(TIMESTAMP '{AS_OF:%Y-%m-%d %H:%M:%S}') - epoch(max(placed_at)))
-                     / 86400)::BIGINT AS days
+               -- calendar days from the last order's date to the as-of date (docs/metrics.md:
+               -- yesterday at any hour is 1); elapsed 24-hour periods would count an order at
+               -- exactly midnight a day apart from the rest of its day, and at 100M orders that
+               -- moved one customer across a recency cut point
+               (DATE '{AS_OF:%Y-%m-%d}' - max(placed_at)::DATE) AS days
         FROM valid GROUP BY customer_id),
     scored AS (
         SELECT *,
@@ -148,7 +150,8 @@ def pandas_segments(valid: pd.DataFrame, as_of: datetime) -> pd.Series:
     frame = valid[valid.placed_at < as_of]
     per = frame.groupby("customer_id").agg(f=("cents", "size"), m=("cents", "sum"),
                                            last=("placed_at", "max"))
-    per["days"] = np.floor((as_of - per["last"]).dt.total_seconds() / 86400).astype("int64")
+    # calendar days between dates, as the definition counts them (see run_sql)
+    per["days"] = (pd.Timestamp(as_of).normalize() - per["last"].dt.normalize()).dt.days
     n = len(per)
 
     def score(values: pd.Series, ascending: bool) -> pd.Series:

@@ -16,19 +16,24 @@ average after each step (the machine is shared).
 
 `kpis` builds an orders-only store per size with the vectorised generator of
 `kpi_rfm.py` (a 100M-order demo store would take most of an hour to generate), then, each
-in a fresh child process capped by DuckDB's `memory_limit`, computes RFM segments and the
-monthly cohort matrix with `clientela.kpi.compute`, and the same two answers with
-hand-written DuckDB SQL; checks that both give the same counts; prints seconds, the child's
-peak RSS, the ratio against the SQL and how time grows with orders (the load average is
-printed next to every figure: the machine is shared).
+in a fresh child process, computes RFM segments and the monthly cohort matrix with
+`clientela.kpi.compute`, and the same two answers with hand-written DuckDB SQL; checks that
+both give the same counts; prints seconds (wall and CPU), the child's peak RSS against the
+cap (`--memory`, 2GB), how much DuckDB spilled to disk, the ratio against the SQL and how
+time grows with orders (the load average is printed next to every figure: the machine is
+shared). DuckDB's `memory_limit` covers its buffer manager only, not Python, the Arrow
+results or the allocator's slack, so each child gives DuckDB less than the cap
+(`--duckdb-memory`, 1536MB) and does not keep insertion order (`--insertion-order free`).
 
     python benchmarks/scale.py export [--orders 1000000] [--fresh] [--serial]
     python benchmarks/scale.py kpis [--sizes 1000000,10000000,100000000] [--memory 2GB]
+                                    [--duckdb-memory 1536MB] [--threads N] [--kinds ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -143,15 +148,29 @@ def _high_water_mark() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def _child(kind: str, path: Path, memory: str) -> dict[str, Any]:
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What a child sets on its DuckDB connection: the memory_limit, threads and whether
+    results keep their insertion order (not needed by any of these answers; keeping it makes
+    DuckDB buffer more)."""
+    return {"memory_limit": args.duckdb_memory or args.memory, "threads": args.threads,
+            "preserve_insertion_order": args.insertion_order == "keep"}
+
+
+def _child(kind: str, path: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """One measurement in this (fresh) process: seconds, peak RSS and the counts to compare."""
     from kpi_rfm import run_sql
 
     from clientela.kpi import compute
 
-    with Store(path, read_only=True, memory_limit=memory) as store:
-        store.con.execute(f"SET temp_directory = '{path.parent / (path.stem + '.tmp')}'")
-        started = time.perf_counter()
+    spill_folder = path.parent / (path.stem + ".tmp")
+    with Store(path, read_only=True, memory_limit=settings["memory_limit"]) as store:
+        store.con.execute(f"SET temp_directory = '{spill_folder}'")
+        if settings.get("threads"):
+            store.con.execute(f"SET threads = {int(settings['threads'])}")
+        store.con.execute("SET preserve_insertion_order = "
+                          f"{str(bool(settings.get('preserve_insertion_order', True))).lower()}")
+        spill = _SpillWatch(spill_folder)
+        started, cpu = time.perf_counter(), time.process_time()
         if kind == "rfm-clientela":
             rows = compute(store, ["rfm_segments"], start=START, end=END, timezone="UTC").rows()
             counts = {r["item"]: int(r["value"]) for r in rows if r["measure"] == "value"}
@@ -164,14 +183,44 @@ def _child(kind: str, path: Path, memory: str) -> dict[str, Any]:
         else:
             cells = store.con.execute(COHORT_SQL).fetchall()
             counts = {"cells": len(cells), "customers": int(sum(c[2] for c in cells))}
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        spill.stop()
     peak = _high_water_mark()
-    return {"seconds": seconds, "peak": peak, "counts": counts, "load": os.getloadavg()[0]}
+    return {"seconds": seconds, "cpu": cpu, "peak": peak, "counts": counts, "load": os.getloadavg()[0],
+            "spilled": spill.peak}
 
 
-def _measure(kind: str, path: Path, memory: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "child", kind, str(path), memory],
-                          capture_output=True, text=True, check=False)
+class _SpillWatch:
+    """The largest total size DuckDB's temporary files reached while a query ran (sampled):
+    whether, and how much, a plan spilled to disk under the memory_limit."""
+
+    def __init__(self, folder: Path) -> None:
+        import threading
+
+        self.folder, self.peak = folder, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _size(self) -> int:
+        total = 0
+        for file in self.folder.glob("*"):
+            with contextlib.suppress(OSError):  # removed between listing and stat
+                total += file.stat().st_size
+        return total
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.05):
+            self.peak = max(self.peak, self._size())
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _measure(kind: str, path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, "child", kind, str(path),
+                           json.dumps(settings)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{kind} failed on {path.name}:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -190,37 +239,64 @@ def _orders_store(orders: int) -> Path:
     return path
 
 
+KINDS = ("rfm-sql", "rfm-clientela", "cohorts-sql", "cohorts-clientela")
+
+
 def kpis(args: argparse.Namespace) -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
+    kinds = [k for k in KINDS if k in args.kinds.split(",")]
+    settings = _settings(args)
+    cap = _bytes(args.memory)
     results: dict[int, dict[str, dict[str, Any]]] = {}
     for orders in sizes:
         path = _orders_store(orders)
         results[orders] = {}
-        for kind in ("rfm-sql", "rfm-clientela", "cohorts-sql", "cohorts-clientela"):
-            results[orders][kind] = found = _measure(kind, path, args.memory)
-            print(f"  {orders:>11,} {kind:<18} {found['seconds']:8.1f} s  peak "
-                  f"{found['peak'] / 2**30:5.2f} GiB  load {found['load']:.1f}", flush=True)
-        for what in ("rfm", "cohorts"):
-            ours, theirs = results[orders][f"{what}-clientela"], results[orders][f"{what}-sql"]
-            if ours["counts"] != theirs["counts"]:
-                raise SystemExit(f"{what} at {orders:,}: clientela {ours['counts']} != "
-                                 f"SQL {theirs['counts']}")
-    print(f"\nRFM and the monthly cohort matrix under memory_limit={args.memory} "
-          "(fresh process each; same counts as the SQL at every size)")
-    print(f"{'orders':>12} {'what':<9}{'clientela s':>12}{'peak GiB':>10}{'SQL s':>8}"
-          f"{'peak GiB':>10}{'x SQL':>7}{'s per M orders':>16}{'load':>6}")
+        for kind in kinds:
+            results[orders][kind] = found = _measure(kind, path, settings)
+            print(f"  {orders:>11,} {kind:<18} {found['seconds']:8.1f} s (CPU "
+                  f"{found['cpu']:6.1f} s)  peak "
+                  f"{found['peak'] / 2**30:5.2f} GiB  spilled {found['spilled'] / 2**30:5.2f} "
+                  f"GiB  load {found['load']:.1f}", flush=True)
+            what = kind.split("-")[0]
+            ours = results[orders].get(f"{what}-clientela")
+            theirs = results[orders].get(f"{what}-sql")
+            if ours and theirs:  # said as soon as both are known: a 100M run takes long
+                if ours["counts"] != theirs["counts"]:
+                    raise SystemExit(f"{what} at {orders:,}: clientela {ours['counts']} != "
+                                     f"SQL {theirs['counts']}")
+                print(f"  {orders:>11,} {what}: clientela = SQL {ours['counts']}", flush=True)
+    print(f"\nRFM and the monthly cohort matrix, cap {args.memory} of peak RSS; DuckDB "
+          f"memory_limit={settings['memory_limit']}, threads={settings['threads'] or 'default'}, "
+          f"preserve_insertion_order={settings['preserve_insertion_order']} (fresh process "
+          "each; same counts as the SQL at every size)")
+    print(f"{'orders':>12} {'what':<9}{'clientela s':>12}{'CPU s':>8}{'peak GiB':>10}"
+          f"{'SQL s':>8}{'CPU s':>8}{'peak GiB':>10}{'x SQL':>7}{'CPU x SQL':>10}"
+          f"{'s per M orders':>16}{'under cap':>10}{'load':>6}")
     for orders, found in results.items():
         for what in ("rfm", "cohorts"):
-            ours, theirs = found[f"{what}-clientela"], found[f"{what}-sql"]
-            print(f"{orders:>12,} {what:<9}{ours['seconds']:>12.1f}{ours['peak'] / 2**30:>10.2f}"
-                  f"{theirs['seconds']:>8.1f}{theirs['peak'] / 2**30:>10.2f}"
-                  f"{ours['seconds'] / theirs['seconds']:>7.2f}"
-                  f"{ours['seconds'] / (orders / 1e6):>16.2f}{ours['load']:>6.1f}")
+            ours, theirs = found.get(f"{what}-clientela"), found.get(f"{what}-sql")
+            if not ours or not theirs:
+                continue
+            under = "yes" if max(ours["peak"], theirs["peak"]) <= cap else "NO"
+            print(f"{orders:>12,} {what:<9}{ours['seconds']:>12.1f}{ours['cpu']:>8.1f}"
+                  f"{ours['peak'] / 2**30:>10.2f}{theirs['seconds']:>8.1f}{theirs['cpu']:>8.1f}"
+                  f"{theirs['peak'] / 2**30:>10.2f}{ours['seconds'] / theirs['seconds']:>7.2f}"
+                  f"{ours['cpu'] / theirs['cpu']:>10.2f}"
+                  f"{ours['seconds'] / (orders / 1e6):>16.2f}{under:>10}{ours['load']:>6.1f}")
+
+
+def _bytes(size: str) -> int:
+    """'2GB' or '1.5GiB' as bytes (the cap is compared with the peak RSS in GiB)."""
+    text = size.strip().upper().removesuffix("B").removesuffix("I")
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(float(text))
 
 
 def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "child":
-        print(json.dumps(_child(sys.argv[2], Path(sys.argv[3]), sys.argv[4])))
+        print(json.dumps(_child(sys.argv[2], Path(sys.argv[3]), json.loads(sys.argv[4]))))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -232,7 +308,18 @@ def main() -> None:
     exporting.set_defaults(run=export)
     growing = commands.add_parser("kpis", help="RFM and cohorts at growing sizes, capped")
     growing.add_argument("--sizes", default="1000000,10000000,100000000")
-    growing.add_argument("--memory", default="2GB")
+    growing.add_argument("--memory", default="2GB",
+                         help="the cap on each child's peak RSS (reported: under cap yes/NO)")
+    growing.add_argument("--duckdb-memory", default="1536MB",
+                         help="DuckDB's memory_limit in each child; it does not cover every "
+                         "allocation (Python, Arrow results, the allocator's slack), so it "
+                         "is set below the cap ('' to use the cap itself)")
+    growing.add_argument("--threads", type=int, default=None,
+                         help="DuckDB threads (default: DuckDB's, the machine's cores)")
+    growing.add_argument("--insertion-order", choices=("keep", "free"), default="free",
+                         help="preserve_insertion_order: no answer here depends on it")
+    growing.add_argument("--kinds", default=",".join(KINDS),
+                         help="which of the four measurements to run")
     growing.set_defaults(run=kpis)
     args = parser.parse_args()
     args.run(args)

@@ -4,6 +4,7 @@ name that is not built in still finds the plugin that registers it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,3 +65,52 @@ def test_lookup_prefers_the_built_in_and_names_the_known_ones(fresh_plugins) -> 
 def test_unknown_metric_still_lists_every_known_one(fresh_plugins) -> None:
     with pytest.raises(KpiError, match=r"unknown metric 'nope'; known metrics: .*big_ticket"):
         resolve(["nope"])
+
+
+CLI_PROBE = """
+import json, sys
+from clientela.cli.app import main
+code = main({args!r})
+print(json.dumps({{"code": code, "modules": sorted(sys.modules)}}))
+"""
+
+
+def plugin_packages() -> set[str]:
+    """The top-level packages of every installed plugin distribution (connectors,
+    destinations, channels, the loyalty and cluster plugins, the examples)."""
+    return {entry_point.value.split(":")[0].split(".")[0]
+            for entry_point, dist in plugins._entry_points()
+            if dist.name != plugins.CORE_DISTRIBUTION}
+
+
+def cli_modules(tmp_path, *args: str) -> tuple[int, set[str]]:
+    """Run `clientela ARGS` in a fresh interpreter with every installed plugin allowed to
+    load: its exit code and every module it imported."""
+    from _kpi_fixtures import basic_records, build_store
+
+    path = tmp_path / "probe.duckdb"
+    build_store(path, *basic_records()).close()
+    env = {k: v for k, v in os.environ.items() if k != plugins.LOAD_ENV}
+    argv = ["--store", str(path), *args]
+    done = subprocess.run([sys.executable, "-c", CLI_PROBE.format(args=argv)], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, check=True, timeout=120)
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    return found["code"], set(found["modules"])
+
+
+def test_kpi_revenue_imports_no_connector_destination_or_channel(tmp_path) -> None:
+    code, modules = cli_modules(tmp_path, "kpi", "revenue", "--from", "2025-01",
+                                "--to", "2025-03", "--format", "json")
+    assert code == 0
+    packages = plugin_packages()
+    assert {"clientela_shopify", "clientela_hubspot", "clientela_channel_twilio"} <= packages
+    assert sorted(m for m in modules if m.split(".")[0] in packages) == []
+    # nor the core's HTTP connector toolkit and channel providers
+    assert sorted(m for m in modules if m.startswith(("clientela.connectors",
+                                                       "clientela.channels.providers"))) == []
+
+
+def test_a_plugin_command_still_loads_the_plugins(tmp_path) -> None:
+    code, modules = cli_modules(tmp_path, "loyalty", "--help")
+    assert code == 0
+    assert "clientela_loyalty.cli" in modules

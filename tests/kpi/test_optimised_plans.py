@@ -17,7 +17,12 @@ from _kpi_fixtures import build_store, order
 
 from clientela.kpi.context import MetricContext
 from clientela.kpi.periods import Period
-from clientela.kpi.retail import first_orders, first_orders_reference, valid_orders
+from clientela.kpi.retail import (
+    first_order_times,
+    first_orders,
+    first_orders_reference,
+    valid_orders,
+)
 from clientela.segments.rfm import RfmParams, rfm_table, rfm_table_reference
 from clientela.store import Store
 from clientela.testing.contexts import series_context
@@ -79,3 +84,14 @@ def test_rfm_scores_equal_the_rank_formula_over_a_series(tied_store: Store) -> N
     found = rows(rfm_table(ctx))
     assert {dict(r)["_period"] for r in found} == set(range(9))
     assert found == rows(rfm_table_reference(ctx))
+
+
+def test_first_order_times_equal_the_ranking(tied_store: Store) -> None:
+    ctx = instant(tied_store, datetime(2025, 1, 1))
+    reference = first_orders_reference(valid_orders(ctx, amounts=()))
+    expected = rows(reference.select("customer_id", "first_at"))
+    assert len(expected) > 40
+    assert rows(first_order_times(ctx)) == expected
+    until = datetime(2024, 3, 1)
+    assert rows(first_order_times(ctx, until=until)) == [
+        r for r in expected if dict(r)["first_at"] < until]

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import ibis
 import pytest
 
 from clientela.kpi.context import TableCache
+from clientela.kpi.retail import MANY_METRICS, valid_orders
 
 
 @pytest.mark.parametrize(("eager", "expected"), [(False, [False, True, True]),
@@ -36,3 +39,34 @@ def test_nothing_is_materialised_without_an_owner_that_releases() -> None:
     cache = TableCache(ibis.duckdb.connect(), eager=True)
     cache.shared("t", lambda: ibis.memtable({"x": [1]}))
     assert cache.materialised == {}
+
+
+@pytest.mark.parametrize(("metrics", "written"), [(5, False), (MANY_METRICS, True)])
+def test_valid_orders_are_written_out_only_for_many_metrics(tmp_path, metrics: int,
+                                                            written: bool) -> None:
+    """A few metrics read the store's orders table directly (a scan with the filter and
+    columns pushed in); the catalogue shares one written-out table. Same rows either way."""
+    from datetime import datetime
+
+    from _kpi_fixtures import basic_records, build_store
+
+    from clientela.kpi.context import MetricContext
+    from clientela.kpi.periods import Period
+
+    store = build_store(tmp_path / "s.duckdb", *basic_records())
+    try:
+        backend = store.ibis()
+        cache = TableCache(backend, materialise=True, eager=True, metrics=metrics)
+        at = datetime(2026, 1, 1)
+        ctx = MetricContext(backend=backend, period=Period(at, at, at, at, "as_of"), as_of=at,
+                            timezone="UTC", currency="BRL", metric="test", cache=cache)
+        found = valid_orders(ctx, until=at, amounts=("revenue",))
+        assert ("valid_orders" in cache.materialised) is written
+        plain = valid_orders(replace(ctx, cache=None), until=at, amounts=("revenue",))
+        key = ["order_id", "revenue"]
+        assert sorted(found.select(*key).to_pyarrow().to_pylist(), key=str) == sorted(
+            plain.select(*key).to_pyarrow().to_pylist(), key=str)
+        assert found.count().execute() == 6  # basic_records: 8 orders, one cancelled, one refunded
+        cache.release()
+    finally:
+        store.close()

@@ -165,8 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for module in _local_plugins(args):
             plugins.add_local_plugin(module)
-        plugins.add_plugin_commands(app)
         command = typer.main.get_command(app)
+        if not plugin_commands.names_a_builtin_command(command, args):
+            plugins.add_plugin_commands(app)
+            command = typer.main.get_command(app)
         plain_metavars(command)
         # click's standalone mode reports usage errors itself (exit 2) and ends with SystemExit
         command(args=args, prog_name="clientela")

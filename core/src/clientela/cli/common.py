@@ -63,8 +63,9 @@ class Workspace:
     def settings(self) -> Settings:
         if self._settings is None:
             settings = load_settings(self.config_file)
-            sources, destinations, not_loaded = _section_readers()
-            check_section_names(settings, sources, destinations, also=not_loaded)
+            if not _named_after_installed_plugins(settings):
+                sources, destinations, not_loaded = _section_readers()
+                check_section_names(settings, sources, destinations, also=not_loaded)
             self._settings = settings
         return self._settings
 
@@ -111,15 +112,31 @@ class Workspace:
 workspace = Workspace()
 
 
+def _installed_names() -> set[str]:
+    """`shopify` for the installed distribution `clientela-shopify`: read from the installed
+    metadata, importing nothing."""
+    from clientela.plugins import _entry_points
+
+    return {entry_point.name.removeprefix("clientela-").replace("-", "_")
+            for entry_point, _ in _entry_points()}
+
+
+def _named_after_installed_plugins(settings: Settings) -> bool:
+    """Every `[sources.X]` / `[destinations.X]` section is named after an installed plugin
+    distribution, which `check_section_names` accepts anyway: then the sections are checked
+    without importing every plugin (a `kpi` call imports only the plugins it uses)."""
+    names = [*dict.keys(settings.sources), *dict.keys(settings.destinations)]
+    return not names or set(names) <= _installed_names()
+
+
 def _section_readers() -> tuple[set[str], set[str], set[str]]:
     """Names a `[sources.X]` / `[destinations.X]` section may have: what the loaded plugins
     registered, and (accepted, never suggested) installed plugin distributions not loaded in
     this run (CLIENTELA_LOAD_PLUGINS), whose entry points are named `clientela-<name>`."""
-    from clientela.plugins import _entry_points, registry
+    from clientela.plugins import registry
 
     found = registry()
-    not_loaded = {entry_point.name.removeprefix("clientela-").replace("-", "_")
-                  for entry_point, _ in _entry_points()}
+    not_loaded = _installed_names()
     return set(found.items["source"]), set(found.items["destination"]), not_loaded
 
 

@@ -103,9 +103,12 @@ def metric_aliases() -> dict[str, str]:
 
 
 def resolve_metric(name: str) -> str:
-    """A metric name or alias, or a UserError with the nearest names."""
-    from clientela.plugins import registry
+    """A metric name or alias, or a UserError with the nearest names. A built-in name is
+    found without discovering any plugin (built-in names win any clash)."""
+    from clientela.plugins import builtin_registry, registry
 
+    if name in builtin_registry("metric").metrics:
+        return name
     metrics = registry().metrics
     if name in metrics:
         return name
@@ -238,7 +241,7 @@ def kpi(
     """
     from clientela.formatting import LANGUAGES
     from clientela.kpi import GRAINS, SLICES, KpiError, compute
-    from clientela.plugins import registry
+    from clientela.kpi.engine import resolve
 
     if lang not in LANGUAGES:
         raise UserError(f"--lang {lang!r}: expected one of {', '.join(LANGUAGES)}")
@@ -284,7 +287,7 @@ def kpi(
                              reuse=keeps)
         except KpiError as error:
             raise kpi_problem(error) from None
-    units = {name: metric.unit for name, metric in registry().metrics.items()}
+    units = {metric.name: metric.unit for metric in resolve(chosen)}
     if shape == "table":
         print_table(result.to_arrow(), units=units, currency=settings.currency, lang=lang)
     else:

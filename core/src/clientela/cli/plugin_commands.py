@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -41,6 +42,28 @@ def plugins(
     for failure in failures:
         console.print(f"[red]problem[/] in {failure['plugin']}: {failure['error']}", markup=True,
                       highlight=False)
+
+
+def names_a_builtin_command(command: Any, args: Sequence[str]) -> bool:
+    """Whether the command line `args` runs one of the core's own commands (`kpi`, `report`,
+    ...), read before parsing: then no plugin needs discovering to build the command tree,
+    and a `clientela kpi revenue` imports no connector, destination or channel package.
+    Without a command (`clientela --help`) or with an unknown one, the plugins' commands
+    are added first, so they are listed and found."""
+    takes_value = {opt for param in command.params  # the built click group's options
+                   if param.param_type_name == "option" and not param.is_flag
+                   and not param.count for opt in (*param.opts, *param.secondary_opts)}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            return False
+        if arg.startswith("-"):
+            index += 2 if arg in takes_value else 1
+            continue
+        # `clientela plugins` reports every plugin, a failing register_commands included
+        return arg in command.commands and arg != "plugins"
+    return False
 
 
 def register(app: typer.Typer) -> None:

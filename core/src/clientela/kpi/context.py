@@ -61,15 +61,27 @@ class TableCache:
     this on when it answers several metrics: then most shared tables are asked for again,
     and waiting for the second ask computes each of them twice (once inline, once to write
     it out). One metric alone keeps the lazy rule."""
+    metrics: int = 1
+    """How many metrics the call answers: a table most of them read (the valid orders) is
+    worth writing out once only when enough of them read it (see `retail.valid_orders`)."""
     _tables: set[str] | None = None
+    _read: dict[str, ir.Table] = field(default_factory=dict)
 
     def has(self, name: str) -> bool:
         if name not in self.present:
             if self._tables is None:  # one listing per call, not one per table asked about
                 self._tables = set(self.backend.list_tables())
             exists = name in self._tables
-            self.present[name] = bool(exists and self.backend.table(name).count().execute() > 0)
+            self.present[name] = bool(exists and self.table(name).count().execute() > 0)
         return self.present[name]
+
+    def table(self, name: str) -> ir.Table:
+        """The store table `name`, looked up once per call: each lookup asks the backend for
+        the table's schema (a query), and a 36-period series asks for `orders` dozens of
+        times. The store does not change during a call."""
+        if name not in self._read:
+            self._read[name] = self.backend.table(name)
+        return self._read[name]
 
     def shared(self, key: str, build: Callable[[], ir.Table], *,
                transient: bool = False,
@@ -181,7 +193,11 @@ class MetricContext:
         """The store table, its customer ids read as persons (`clientela.kpi.persons`)."""
         from clientela.kpi.persons import as_persons
 
-        return as_persons(self, name, self.backend.table(name))
+        return as_persons(self, name, self.stored(name))
+
+    def stored(self, name: str) -> ir.Table:
+        """The store table as it is (no persons), looked up once per engine call."""
+        return self.cache.table(name) if self.cache is not None else self.backend.table(name)
 
     def with_period(self, period: Period, as_of: datetime | None = None) -> MetricContext:
         """The same request for another period (the previous one, for retention)."""

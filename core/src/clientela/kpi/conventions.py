@@ -34,6 +34,7 @@ from clientela.kpi.retail import (
     AMOUNTS,
     ORDER_COLUMNS,
     first_order_at,
+    first_order_times,
     first_orders,
     valid_orders,
 )
@@ -72,7 +73,8 @@ __all__ = [
     "AMOUNTS", "MONEY", "ORDER_COLUMNS", "SECONDS_PER_DAY", "as_item", "at_each_end",
     "bucket_index", "calendar_days_between", "count_at_or_before", "count_if",
     "customer_dim", "customer_history", "days_between", "epoch",
-    "first_day", "first_order_at", "first_orders", "history_at", "history_totals", "in_period",
+    "first_day", "first_order_at", "first_order_times", "first_orders", "history_at",
+    "history_totals", "in_period",
     "in_period_days", "indicator", "join_keys", "local_months", "mean", "median_of",
     "money_sum", "month_label", "month_number", "period_customers", "period_orders",
     "pick_value", "ratio", "segments", "slice_dims", "summarize", "to_money",

@@ -310,7 +310,7 @@ def compute(
     for metric in chosen:
         _check_slice(metric, by)
     fixed_as_of = _instant(as_of, timezone)
-    cache = TableCache(backend, materialise=True, eager=len(chosen) > 1)
+    cache = TableCache(backend, materialise=True, eager=len(chosen) > 1, metrics=len(chosen))
 
     def periods_for(lo: Bound, hi: Bound, cut: str | None) -> list[Period]:
         return buckets(parse_bound(lo), parse_bound(hi), cut, tz)

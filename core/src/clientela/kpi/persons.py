@@ -62,7 +62,7 @@ def as_persons(ctx: MetricContext, name: str, table: ir.Table) -> ir.Table:
 
 
 def _links(ctx: MetricContext) -> ir.Table:
-    links = ctx.backend.table(IDENTITY_LINKS_TABLE)
+    links = ctx.stored(IDENTITY_LINKS_TABLE)
     return links.select(_link_cid=links.customer_id.cast("string"),
                         _person=links.person_id.cast("string"))
 

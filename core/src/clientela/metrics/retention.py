@@ -302,7 +302,8 @@ def cohort_retention(ctx: MetricContext, params: CohortParams) -> ir.Table:
     period)."""
     if ctx.periods and ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
-    first = cv.with_slice(ctx, cv.in_period(ctx, cv.first_orders(ctx), "first_at"))
+    # a cohort is a customer and when she began (its slices are customer dimensions)
+    first = cv.with_slice(ctx, cv.in_period(ctx, cv.first_order_times(ctx), "first_at"))
     horizon = max(ctx.as_of, ctx.end)
     months = cv.local_months(ctx, ctx.start, horizon)
     cohort = cv.with_month(first, "first_at", months).select(

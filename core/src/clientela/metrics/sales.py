@@ -10,7 +10,7 @@ import ibis
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import PERIOD_COLUMN, MetricContext
+from clientela.kpi.context import ORDER_SLICES, PERIOD_COLUMN, MetricContext
 from clientela.kpi.periods import from_utc, to_utc, zone
 from clientela.metrics.api import Metric, NoParams
 
@@ -47,13 +47,20 @@ def discount_total(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def active_customers(ctx: MetricContext, params: NoParams) -> ir.Table:
-    active = cv.period_customers(ctx)
-    return cv.summarize(active, ctx, value=active.customer_id.nunique())
+    # a distinct count over the period's orders: no distinct (customer, period) step first
+    o = cv.period_orders(ctx, amounts=())
+    return cv.summarize(o, ctx, value=o.customer_id.nunique())
 
 
 def new_customers(ctx: MetricContext, params: NoParams) -> ir.Table:
-    first = cv.with_slice(ctx, cv.in_period(ctx, cv.first_orders(ctx), "first_at"))
-    return cv.summarize(first, ctx, value=first.customer_id.nunique())
+    # unsliced or by a customer dimension only the first order's instant matters; an order
+    # dimension slices by where the first order was placed, so it needs that order
+    if ctx.by in ORDER_SLICES:
+        first = cv.with_slice(ctx, cv.in_period(ctx, cv.first_orders(ctx), "first_at"))
+        return cv.summarize(first, ctx, value=first.customer_id.nunique())
+    # one row per customer, and a customer dimension joins one value per customer: a count
+    first = cv.with_slice(ctx, cv.in_period(ctx, cv.first_order_times(ctx), "first_at"))
+    return cv.summarize(first, ctx, value=first.count())
 
 
 def aov(ctx: MetricContext, params: NoParams) -> ir.Table:
