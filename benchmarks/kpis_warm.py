@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -57,11 +58,23 @@ def load() -> str:
     return f"load {one:5.2f} / {five:5.2f} (1 / 5 min, {os.cpu_count()} CPUs)"
 
 
+def cpu() -> float:
+    """This process's CPU seconds (user + system, every DuckDB thread included): on a
+    shared machine it moves far less with the load than wall time does."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+CPU: dict[str, float] = {}
+"""label -> CPU seconds of the last `timed` call with that label."""
+
+
 def timed(label: str, fn: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu()
     found = fn()
     seconds = time.perf_counter() - started
-    print(f"  {label:<52} {seconds:8.2f} s   {load()}", flush=True)
+    CPU[label] = cpu() - cpu_started
+    print(f"  {label:<52} {seconds:8.2f} s  (CPU {CPU[label]:7.2f} s)   {load()}", flush=True)
     return seconds, found
 
 
@@ -135,6 +148,32 @@ def recomputed() -> str:
     return f"{periods} periods computed, {reused} reused, over {len(computed)} metrics"
 
 
+def differences(hot: list[dict[str, Any]], cold: list[dict[str, Any]], shown: int = 12) -> None:
+    """Where a warm answer differs from the cold one: per metric, the rows that differ and
+    the largest relative difference of their values."""
+    def keyed(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], Any]:
+        return {tuple((k, v) for k, v in row.items() if k != "value"): row["value"]
+                for row in rows}
+
+    warm_rows, cold_rows = keyed(hot), keyed(cold)
+    print(f"  rows: warm {len(hot)}, cold {len(cold)}")
+    worst: dict[str, tuple[int, float, Any]] = {}
+    for key in warm_rows.keys() | cold_rows.keys():
+        a, b = warm_rows.get(key), cold_rows.get(key)
+        if a == b or (a != a and b != b):  # equal, or both NaN
+            continue
+        metric = dict(key)["metric"]
+        relative = (float("inf") if a is None or b is None
+                    else abs(a - b) / max(abs(a), abs(b), 1e-300))
+        count, largest, example = worst.get(metric, (0, 0.0, None))
+        worst[metric] = (count + 1, max(largest, relative),
+                         example if example is not None and largest >= relative
+                         else (dict(key), a, b))
+    for metric, (count, largest, example) in sorted(worst.items())[:shown]:
+        print(f"    {metric}: {count} values differ, largest relative difference {largest:.3g};"
+              f" e.g. {example}")
+
+
 def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
           check_cold: bool = True) -> None:
     source = demo_store(orders, customers)
@@ -148,37 +187,43 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
             print(f"\n{orders:,} orders, {customers:,} customers (a copy of {source}), "
                   f"{len(names)} metrics x 36 months, DuckDB memory_limit "
                   f"{memory_limit or 'default'}", flush=True)
-            first, _ = timed("first warm call (cold + keeping every period)",
-                             lambda: compute(store, names, reuse=True, **kw))
+            first_label = "first warm call (cold + keeping every period)"
+            first, _ = timed(first_label, lambda: compute(store, names, reuse=True, **kw))
             timed("warm, nothing written since", lambda: compute(store, names, reuse=True, **kw))
             print(f"  {'':<52} {recomputed()}")
-            figures: dict[str, float] = {}
+            figures: dict[str, tuple[float, float, str]] = {}
+            """scenario -> the best run's wall seconds, CPU seconds and load average."""
             last: Any = None
             for scenario, edit in (("one new day of orders", new_day),
                                    ("a refund on a two-year-old order", refund_old)):
-                runs = []
+                runs: list[tuple[float, float, str]] = []
                 for round_ in range(rounds):
                     timed(f"write: {scenario} ({round_ + 1})",
                           lambda r=round_, e=edit: e(store, r))
                     with EngineTimings() as timings:
-                        seconds, last = timed(f"warm catalogue after it ({round_ + 1})",
+                        label = f"warm catalogue after it ({round_ + 1})"
+                        seconds, last = timed(label,
                                               lambda: compute(store, names, reuse=True, **kw))
                     print(f"  {'':<52} {recomputed()}")
                     print(f"  {'':<52} slowest (s): {timings.slowest()}")
-                    runs.append(seconds)
+                    runs.append((seconds, CPU[label], load()))
                 figures[scenario] = min(runs)
             if check_cold:
-                cold, check = timed("cold catalogue on the final store (the baseline)",
-                                    lambda: compute(store, names, **kw))
+                cold_label = "cold catalogue on the final store (the baseline)"
+                cold, check = timed(cold_label, lambda: compute(store, names, **kw))
+                cold_cpu = CPU[cold_label]
                 same = "equal" if check.rows() == last.rows() else "DIFFERENT"
                 print(f"\n  last warm answer vs cold: {same}")
+                if same != "equal":
+                    differences(last.rows(), check.rows())
             else:
-                cold = first
+                cold, cold_cpu = first, CPU[first_label]
                 print("\n  baseline: the first call (cold + keeping every period)")
-            print(f"\n  {'':<36} {'cold':>9} {f'warm (best of {rounds})':>17} {'warm/cold':>10}")
-            for scenario, seconds in figures.items():
-                print(f"  {scenario:<36} {cold:8.2f}s {seconds:16.2f}s {seconds / cold:9.3f}x"
-                      f"   {load()}")
+            print(f"\n  {'':<34} {'cold':>9} {f'warm (best of {rounds})':>17} {'warm/cold':>10}"
+                  f"   {'CPU cold':>9} {'CPU warm':>9} {'ratio':>7}")
+            for scenario, (seconds, spent, during) in figures.items():
+                print(f"  {scenario:<34} {cold:8.2f}s {seconds:16.2f}s {seconds / cold:9.3f}x"
+                      f"   {cold_cpu:8.2f}s {spent:8.2f}s {spent / cold_cpu:6.3f}x   {during}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -62,13 +62,22 @@ class TableCache:
     and waiting for the second ask computes each of them twice (once inline, once to write
     it out). One metric alone keeps the lazy rule."""
     _tables: set[str] | None = None
+    _read: dict[str, ir.Table] = field(default_factory=dict)
+
+    def table(self, name: str) -> ir.Table:
+        """The backend's table `name`, looked up once per call: each lookup describes the
+        table and parses its column types, which cost more than many of the queries that read
+        it when a call answers a few periods of many metrics (a warm recompute)."""
+        if name not in self._read:
+            self._read[name] = self.backend.table(name)
+        return self._read[name]
 
     def has(self, name: str) -> bool:
         if name not in self.present:
             if self._tables is None:  # one listing per call, not one per table asked about
                 self._tables = set(self.backend.list_tables())
             exists = name in self._tables
-            self.present[name] = bool(exists and self.backend.table(name).count().execute() > 0)
+            self.present[name] = bool(exists and self.table(name).count().execute() > 0)
         return self.present[name]
 
     def shared(self, key: str, build: Callable[[], ir.Table], *,
@@ -181,7 +190,8 @@ class MetricContext:
         """The store table, its customer ids read as persons (`clientela.kpi.persons`)."""
         from clientela.kpi.persons import as_persons
 
-        return as_persons(self, name, self.backend.table(name))
+        found = self.cache.table(name) if self.cache is not None else self.backend.table(name)
+        return as_persons(self, name, found)
 
     def with_period(self, period: Period, as_of: datetime | None = None) -> MetricContext:
         """The same request for another period (the previous one, for retention)."""

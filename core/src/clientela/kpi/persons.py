@@ -62,7 +62,8 @@ def as_persons(ctx: MetricContext, name: str, table: ir.Table) -> ir.Table:
 
 
 def _links(ctx: MetricContext) -> ir.Table:
-    links = ctx.backend.table(IDENTITY_LINKS_TABLE)
+    links = (ctx.cache.table(IDENTITY_LINKS_TABLE) if ctx.cache is not None
+             else ctx.backend.table(IDENTITY_LINKS_TABLE))
     return links.select(_link_cid=links.customer_id.cast("string"),
                         _person=links.person_id.cast("string"))
 
