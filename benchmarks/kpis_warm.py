@@ -1,7 +1,8 @@
 """The whole KPI catalogue warm (reusing the periods kept in the store) against cold.
 
     python benchmarks/kpis_warm.py                    # 1M orders, 100k customers
-    python benchmarks/kpis_warm.py --orders 10000000  # once the demo builds 10M stores
+    python benchmarks/kpis_warm.py --orders 10000000  # the 10M demo store (built once, cached)
+    python benchmarks/kpis_warm.py --orders 10000000 --synthetic --rounds 1 --no-cold-check
 
 Uses benchmarks/kpis.py's cached demo store for the size (generated and bulk-loaded on
 first use), copied so the benchmark's writes do not change it. Then, in one process:
@@ -39,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kpis import END, START, answerable, demo_store
+from kpis import END, START, answerable, demo_store, synthetic_store
 
 from clientela.kpi import compute, warm
 from clientela.model import Order
@@ -175,8 +176,8 @@ def differences(hot: list[dict[str, Any]], cold: list[dict[str, Any]], shown: in
 
 
 def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
-          check_cold: bool = True) -> None:
-    source = demo_store(orders, customers)
+          check_cold: bool = True, synthetic: bool = False) -> None:
+    source = (synthetic_store if synthetic else demo_store)(orders, customers)
     folder = Path(tempfile.mkdtemp(prefix="clientela-warm-"))
     path = folder / "warm.duckdb"
     shutil.copy(source, path)
@@ -238,10 +239,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="edits of each kind, each followed by a warm run (best of them)")
     parser.add_argument("--no-cold-check", action="store_true",
                         help="skip the final cold run: the first call is the baseline")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="benchmarks/kpis.py's synthetic store (customers and orders only, "
+                             "built in seconds) instead of the demo store: the metrics it can "
+                             "answer")
     args = parser.parse_args(argv)
     limit = None if args.memory_limit.lower() == "none" else args.memory_limit
     bench(args.orders, max(10, args.orders // 10), limit, args.rounds,
-          check_cold=not args.no_cold_check)
+          check_cold=not args.no_cold_check, synthetic=args.synthetic)
 
 
 if __name__ == "__main__":
