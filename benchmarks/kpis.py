@@ -131,6 +131,8 @@ def synthetic_store(orders: int, customers: int) -> Path:
             "source": "'bench'", "customer_id": "'c' || i", "email": "'c' || i || '@x.test'",
             "acquisition_channel": "['online', 'store', 'app'][1 + i % 3]",
             "created_at": "TIMESTAMP '2022-06-01' + to_seconds((hash(i) % 40000000)::BIGINT)",
+            "consent_email": "'unknown'", "consent_sms": "'unknown'",
+            "consent_whatsapp": "'unknown'",
         }
         order_values = {
             "source": "'bench'", "order_id": "'o' || i",
@@ -140,7 +142,7 @@ def synthetic_store(orders: int, customers: int) -> Path:
             "placed_at": "TIMESTAMP '2023-01-01' + to_seconds((hash(i * 7) % 94608000)::BIGINT)",
             "currency": "CASE WHEN i % 20 = 3 THEN 'USD' ELSE 'BRL' END",
             "fx_rate": "CASE WHEN i % 20 = 3 THEN 5.43210000 ELSE NULL END",
-            "subtotal": "amount + 5", "discount": "5", "shipping": "0",
+            "subtotal": "amount + 5", "discount": "5", "shipping": "0", "tax": "0",
             "loyalty_discount": "0", "total": "amount",
             "refunded_amount": "CASE WHEN i % 50 = 1 THEN amount WHEN i % 33 = 2 "
                                "THEN round(amount / 4, 2) ELSE 0 END",
@@ -152,7 +154,7 @@ def synthetic_store(orders: int, customers: int) -> Path:
             ("orders", order_values, orders,
              "SELECT i, ((hash(i * 13) % 50000) / 100.0 + 10)::DECIMAL(18,2) AS amount "
              "FROM range({n}) t(i)")):
-            select = ", ".join(values.get(c, "'x'" if c == "_row_hash" else
+            select = ", ".join(values.get(c, "'x'" if c in ("_row_hash", "_hash") else
                                           "now()" if c == "_loaded_at" else "NULL")
                                for c in columns[table])
             con.execute(f"INSERT INTO {table} SELECT {select} FROM ({inner.format(n=rows)})")
