@@ -120,9 +120,7 @@ KEY_SQL = ("md5(concat_ws('|', customer_id, channel, purpose, status, coalesce(a
 
 
 def _con(store: Any) -> duckdb.DuckDBPyConnection:
-    con = getattr(store, "con", store)
-    assert isinstance(con, duckdb.DuckDBPyConnection)
-    return con
+    return getattr(store, "con", store)  # DuckDB's, or the PostgreSQL store's alike
 
 
 def _now() -> datetime:

@@ -51,7 +51,7 @@ def links_in_use(store: Any) -> bool:
     if not resolving():
         return False
     con = _con(store)
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                          [IDENTITY_LINKS_TABLE]).fetchone()
     if not exists or not exists[0]:
         return False

@@ -14,7 +14,11 @@ PRECISION`); the few it leaves alone are handled here:
   would read `DDTH` as "day with ordinal suffix");
 * a literal `%` is doubled for the driver when the statement has parameters;
 * a list parameter to `unnest` is cast to `TEXT[]` (every list the store unnests is
-  of ids or addresses).
+  of ids or addresses);
+* `GROUP BY ALL` names the positions of the selected columns that are not aggregates,
+  `ORDER BY ALL` those of every selected column;
+* `arg_min(x, y)` / `arg_max(x, y)` (PostgreSQL has neither) take the first of
+  `array_agg(x ORDER BY y)`, rows without a `y` last.
 
 What the translation cannot express is asked of the dialect by name: the row
 hash that tells a changed record from an unchanged one (`row_hash`).
@@ -27,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+import re
 from itertools import count
 from typing import Any
 
@@ -85,23 +90,72 @@ def _to_postgres(text: str, params: bool) -> str:
         for sub in list(tree.find_all(exp.Subquery)):
             if not sub.alias and isinstance(sub.parent, exp.From | exp.Join):
                 sub.set("alias", exp.TableAlias(this=exp.to_identifier(f"_q{next(names)}")))
-        tree = tree.transform(_parameter)
+        tree = tree.transform(_parameter).transform(_arg_min_max)
+        for select in list(tree.find_all(exp.Select)):
+            _group_by_all(select)
+            _order_by_all(select)
         sql = tree.sql(dialect="postgres")
         sql = sql.replace("DDTHH24", 'DD"T"HH24')
         if params:
             sql = sql.replace("%", "%%")
+        sql = re.sub(f"{PARAM_MARK}(\\w+?){PARAM_MARK}", r"%(\1)s", sql)
         out.append(sql.replace(PARAM_MARK, "%s"))
     return ";\n".join(out)
 
 
 def _parameter(node: Any) -> Any:
-    """A `?` becomes the driver's mark; the list a store statement unnests is text[] (the
+    """A `?` becomes the driver's mark, a DuckDB `$name` its named mark `%(name)s` (with
+    parameters given as a mapping); the list a store statement unnests is text[] (the
     driver sends a list of strings untyped, and PostgreSQL has several `unnest`)."""
     from sqlglot import exp
 
     if not isinstance(node, exp.Placeholder):
         return node
-    mark = exp.var(PARAM_MARK)
+    name = node.this if isinstance(node.this, str) and node.this.isidentifier() else None
+    mark = exp.var(f"{PARAM_MARK}{name}{PARAM_MARK}" if name else PARAM_MARK)
     if isinstance(node.parent, exp.Unnest | exp.Explode):
         return exp.cast(mark, exp.DataType.build("TEXT[]", dialect="postgres"))
     return mark
+
+
+def _group_by_all(select: Any) -> None:
+    """DuckDB's `GROUP BY ALL` as PostgreSQL's `GROUP BY 1, 3`: every selected column that
+    holds neither an aggregate nor a window function."""
+    from sqlglot import exp
+
+    group = select.args.get("group")
+    if group is None or not group.args.get("all"):
+        return
+    positions = [exp.Literal.number(i) for i, column in enumerate(select.expressions, 1)
+                 if column.find(exp.AggFunc, exp.Window) is None]
+    select.set("group", exp.Group(expressions=positions) if positions else None)
+
+
+def _arg_min_max(node: Any) -> Any:
+    """`arg_min(x, y)` as `(array_agg(x ORDER BY y NULLS LAST))[1]`; `arg_max` descending
+    (DuckDB skips the rows whose `y` is NULL; last in the order, they are never first)."""
+    import sqlglot
+    from sqlglot import exp
+
+    if not isinstance(node, exp.ArgMin | exp.ArgMax):
+        return node
+    order = "DESC" if isinstance(node, exp.ArgMax) else "ASC"
+    value, key = (node.this.sql(dialect="postgres"), node.expression.sql(dialect="postgres"))
+    return sqlglot.parse_one(f"(ARRAY_AGG({value} ORDER BY {key} {order} NULLS LAST))[1]",
+                             read="postgres")
+
+
+def _order_by_all(select: Any) -> None:
+    """DuckDB's `ORDER BY ALL [DESC]` as `ORDER BY 1, 2, ...` in that direction."""
+    from sqlglot import exp
+
+    order = select.args.get("order")
+    if order is None or len(order.expressions) != 1:
+        return
+    only = order.expressions[0]
+    if not (isinstance(only.this, exp.Var) and only.this.name.upper() == "ALL"):
+        return
+    order.set("expressions", [
+        exp.Ordered(this=exp.Literal.number(i), desc=only.args.get("desc"),
+                    nulls_first=only.args.get("nulls_first"))
+        for i in range(1, len(select.expressions) + 1)])

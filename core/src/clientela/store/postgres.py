@@ -14,7 +14,7 @@ commit together or not at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -90,11 +90,16 @@ class PostgresConnection:
         self._pg = psycopg.connect(url, autocommit=True)
         self._registered: set[str] = set()
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+                ) -> Result:
+        """Run `sql` with `?` parameters (a sequence) or DuckDB's `$name` ones (a mapping)."""
         has_params = params is not None and len(params) > 0
         text = self.dialect.sql(sql, params=has_params)
         cursor = self._pg.cursor()
-        cursor.execute(text, list(params) if has_params and params is not None else None)
+        values: Any = None
+        if has_params and params is not None:
+            values = dict(params) if isinstance(params, Mapping) else list(params)
+        cursor.execute(text, values)
         return Result(cursor)
 
     def begin(self) -> None:
