@@ -11,6 +11,7 @@ import pytest
 
 from clientela.cli.app import main
 from clientela.cli.common import workspace
+from clientela.testing.pytest_plugin import clientela_store_toml
 
 CUSTOMERS = """customer_id,email
 a,ana.souza@example.com
@@ -36,11 +37,14 @@ class Ran:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        clientela_store_target: str):
+    """The workspace on a DuckDB file (the default `clientela.duckdb`), then on a PostgreSQL
+    database (`[store] url`): every test expects the same figures on both."""
     monkeypatch.setenv("COLUMNS", "200")
     (tmp_path / "clientela.toml").write_text(
-        '[workspace]\nstore = "shop.duckdb"\ntimezone = "UTC"\n\n[loyalty]\n'
-        'redemption_threshold = 500\npoint_value = 0.05\n', encoding="utf-8")
+        clientela_store_toml(clientela_store_target) + '[workspace]\ntimezone = "UTC"\n\n'
+        '[loyalty]\nredemption_threshold = 500\npoint_value = 0.05\n', encoding="utf-8")
 
     def invoke(*args: str) -> Ran:
         code = main(list(args))

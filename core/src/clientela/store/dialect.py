@@ -18,7 +18,8 @@ PRECISION`); the few it leaves alone are handled here:
 * `GROUP BY ALL` names the positions of the selected columns that are not aggregates,
   `ORDER BY ALL` those of every selected column;
 * `arg_min(x, y)` / `arg_max(x, y)` (PostgreSQL has neither) take the first of
-  `array_agg(x ORDER BY y)`, rows without a `y` last.
+  `array_agg(x ORDER BY y)`, rows without a `y` last;
+* `epoch_us(t)` is `extract(epoch from t)` (exact: PostgreSQL's is NUMERIC) in microseconds.
 
 What the translation cannot express is asked of the dialect by name: the row
 hash that tells a changed record from an unchanged one (`row_hash`).
@@ -90,7 +91,7 @@ def _to_postgres(text: str, params: bool) -> str:
         for sub in list(tree.find_all(exp.Subquery)):
             if not sub.alias and isinstance(sub.parent, exp.From | exp.Join):
                 sub.set("alias", exp.TableAlias(this=exp.to_identifier(f"_q{next(names)}")))
-        tree = tree.transform(_parameter).transform(_arg_min_max)
+        tree = tree.transform(_parameter).transform(_functions)
         for select in list(tree.find_all(exp.Select)):
             _group_by_all(select)
             _order_by_all(select)
@@ -131,12 +132,17 @@ def _group_by_all(select: Any) -> None:
     select.set("group", exp.Group(expressions=positions) if positions else None)
 
 
-def _arg_min_max(node: Any) -> Any:
-    """`arg_min(x, y)` as `(array_agg(x ORDER BY y NULLS LAST))[1]`; `arg_max` descending
-    (DuckDB skips the rows whose `y` is NULL; last in the order, they are never first)."""
+def _functions(node: Any) -> Any:
+    """DuckDB's functions PostgreSQL lacks. `arg_min(x, y)` as `(array_agg(x ORDER BY y
+    NULLS LAST))[1]`, `arg_max` descending (DuckDB skips the rows whose `y` is NULL; last
+    in the order, they are never first); `epoch_us(t)` in whole microseconds."""
     import sqlglot
     from sqlglot import exp
 
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "epoch_us":
+        moment = node.expressions[0].sql(dialect="postgres")
+        return sqlglot.parse_one(f"CAST(EXTRACT(EPOCH FROM {moment}) * 1000000 AS BIGINT)",
+                                 read="postgres")
     if not isinstance(node, exp.ArgMin | exp.ArgMax):
         return node
     order = "DESC" if isinstance(node, exp.ArgMax) else "ASC"
