@@ -135,3 +135,26 @@ def test_an_imported_ledger_is_left_alone(cli, tmp_path: Path) -> None:
     assert cli("import", "events.csv", "--entity", "loyalty_events").code == 0
     ran = cli("loyalty", "run")
     assert ran.code == 2 and "imported from file" in ran.output
+
+
+def test_rebuild_replays_every_customer_to_the_same_ledger(cli, clientela_store_target: str
+                                                           ) -> None:
+    """`--rebuild` replays a and b from their orders: the ledger it leaves is the one the
+    incremental run wrote, event for event (ids, points, times)."""
+    from clientela.store import Store
+
+    def events() -> list[tuple[object, ...]]:
+        with Store(clientela_store_target) as store:
+            return store.con.execute(
+                "SELECT event_id, customer_id, kind, points, occurred_at, expires_at "
+                "FROM loyalty_events ORDER BY event_id").fetchall()
+
+    assert cli("loyalty", "run", "--until", "2025-04-01").code == 0
+    before = events()
+    assert sorted((e[1], e[2], e[3]) for e in before) == [
+        ("a", "earn", 200), ("a", "earn", 600), ("a", "redeem", -500),
+        ("b", "earn", 100), ("b", "earn", 300), ("b", "expire", -100)]
+    rebuilt = cli("loyalty", "run", "--until", "2025-04-01", "--rebuild")
+    assert rebuilt.code == 0, rebuilt.output
+    assert summary(rebuilt.output)["outstanding points"] == "600"
+    assert events() == before
