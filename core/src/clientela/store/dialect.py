@@ -19,7 +19,8 @@ PRECISION`); the few it leaves alone are handled here:
   `ORDER BY ALL` those of every selected column;
 * `arg_min(x, y)` / `arg_max(x, y)` (PostgreSQL has neither) take the first of
   `array_agg(x ORDER BY y)`, rows without a `y` last;
-* `epoch_us(t)` is `extract(epoch from t)` (exact: PostgreSQL's is NUMERIC) in microseconds.
+* `epoch_us(t)` is `extract(epoch from t)` (exact: PostgreSQL's is NUMERIC) in microseconds;
+* `regexp_full_match(x, 'p')` is `x ~ '^(?:p)$'`.
 
 What the translation cannot express is asked of the dialect by name: the row
 hash that tells a changed record from an unchanged one (`row_hash`).
@@ -135,10 +136,17 @@ def _group_by_all(select: Any) -> None:
 def _functions(node: Any) -> Any:
     """DuckDB's functions PostgreSQL lacks. `arg_min(x, y)` as `(array_agg(x ORDER BY y
     NULLS LAST))[1]`, `arg_max` descending (DuckDB skips the rows whose `y` is NULL; last
-    in the order, they are never first); `epoch_us(t)` in whole microseconds."""
+    in the order, they are never first); `epoch_us(t)` in whole microseconds; a full
+    regular-expression match anchored at both ends."""
     import sqlglot
     from sqlglot import exp
 
+    if isinstance(node, exp.RegexpFullMatch):
+        pattern = node.expression
+        anchored = (exp.Literal.string(f"^(?:{pattern.name})$") if pattern.is_string else
+                    exp.DPipe(this=exp.DPipe(this=exp.Literal.string("^(?:"), expression=pattern),
+                              expression=exp.Literal.string(")$")))
+        return exp.RegexpLike(this=node.this, expression=anchored)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "epoch_us":
         moment = node.expressions[0].sql(dialect="postgres")
         return sqlglot.parse_one(f"CAST(EXTRACT(EPOCH FROM {moment}) * 1000000 AS BIGINT)",
