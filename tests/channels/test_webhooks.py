@@ -44,7 +44,8 @@ def _twilio_channel(name: str) -> Any:
     return found[name]
 
 
-def test_twilio_statuses_out_of_order_forged_and_replayed(clientela_store_target: str, tmp_path: Path, twilio) -> None:
+def test_twilio_statuses_out_of_order_forged_and_replayed(
+        clientela_store_target: str, tmp_path: Path, twilio) -> None:
     path = build_store(clientela_store_target, people(4))
     channels = {"twilio_sms": (_twilio_channel("twilio_sms"), None)}
     with receiver(path, channels) as base:
@@ -72,7 +73,8 @@ def test_twilio_statuses_out_of_order_forged_and_replayed(clientela_store_target
         assert n == (8,)  # queued says nothing: sent and delivered (or undelivered), once each
 
 
-def test_meta_handshake_signature_and_settling_a_crashed_send(clientela_store_target: str, tmp_path: Path, meta) -> None:
+def test_meta_handshake_signature_and_settling_a_crashed_send(
+        clientela_store_target: str, tmp_path: Path, meta) -> None:
     path = build_store(clientela_store_target, [person("a", phone="+5511911112222")])
     config = meta_config(meta)
     with receiver(path, {"meta_whatsapp": (META, config)}) as base:
@@ -113,8 +115,8 @@ def datetime_now() -> Any:
     return NOON
 
 
-def test_stop_reply_stops_every_later_message_on_every_channel(clientela_store_target: str, tmp_path: Path, meta, twilio,
-                                                               sendgrid) -> None:
+def test_stop_reply_stops_every_later_message_on_every_channel(
+        clientela_store_target: str, tmp_path: Path, meta, twilio, sendgrid) -> None:
     path = build_store(clientela_store_target, [person("a", phone="+55 (11) 91111-2222"),
                                                person("b", phone="+5511933334444")])
     config = meta_config(meta)

@@ -20,7 +20,8 @@ def _decisions(store) -> list[tuple]:  # type: ignore[no-untyped-def]
                              "FROM identity_decisions ORDER BY decided_at").fetchall()
 
 
-def test_merge_is_recorded_and_survives_a_full_resolution(clientela_store_target: str, tmp_path: Path) -> None:
+def test_merge_is_recorded_and_survives_a_full_resolution(
+        clientela_store_target: str, tmp_path: Path) -> None:
     with open_store(clientela_store_target) as store:
         land(store, [customer("a", email="a@x.com"), customer("b", "pos", phone="11987654321")])
         with store.transaction() as con:

@@ -63,7 +63,8 @@ def test_rules_not_listed_do_not_merge(clientela_store_target: str, tmp_path: Pa
         assert merged(store) == set()
 
 
-def test_two_cpfs_through_an_email_are_kept_apart_and_listed(clientela_store_target: str, tmp_path: Path) -> None:
+def test_two_cpfs_through_an_email_are_kept_apart_and_listed(
+        clientela_store_target: str, tmp_path: Path) -> None:
     with open_store(clientela_store_target) as store:
         land(store, [customer("a", cpf=CPF_A, email="casal@x.com"),
                      customer("b", "pos", cpf=CPF_B, email="casal@x.com"),
@@ -82,7 +83,8 @@ def test_the_merge_policy_joins_anyway_and_still_lists(clientela_store_target: s
         assert store.count("identity_conflicts") == 1
 
 
-def test_in_a_chain_of_two_cpfs_the_more_trusted_key_joins(clientela_store_target: str, tmp_path: Path) -> None:
+def test_in_a_chain_of_two_cpfs_the_more_trusted_key_joins(
+        clientela_store_target: str, tmp_path: Path) -> None:
     # a (CPF A) -email- b -phone- c (CPF B): the e-mail joins a and b, the phone is held
     with open_store(clientela_store_target) as store:
         land(store, [customer("a", cpf=CPF_A, email="e1@x.com"),
@@ -94,7 +96,8 @@ def test_in_a_chain_of_two_cpfs_the_more_trusted_key_joins(clientela_store_targe
         assert kinds == [("cpf", "phone")]
 
 
-def test_a_chain_of_two_cpfs_through_one_rule_is_held_whole(clientela_store_target: str, tmp_path: Path) -> None:
+def test_a_chain_of_two_cpfs_through_one_rule_is_held_whole(
+        clientela_store_target: str, tmp_path: Path) -> None:
     # a (CPF A) -e1- b -e2- c (CPF B): joining either pair first would decide the other
     with open_store(clientela_store_target) as store:
         land(store, [customer("a", cpf=CPF_A, email="e1@x.com"),
@@ -169,7 +172,8 @@ def test_a_changed_record_leaves_its_person(clientela_store_target: str, tmp_pat
 
 
 @pytest.mark.parametrize("value", ["not-a-cpf", "529.982.247-24"])
-def test_an_invalid_cpf_joins_nothing_even_with_itself(clientela_store_target: str, tmp_path: Path, value: str) -> None:
+def test_an_invalid_cpf_joins_nothing_even_with_itself(
+        clientela_store_target: str, tmp_path: Path, value: str) -> None:
     with open_store(clientela_store_target) as store:
         land(store, [customer("a", cpf=value), customer("b", "pos", cpf=value)])
         assert store.count("identity_keys") == 0
@@ -194,7 +198,8 @@ def test_customers_inserted_in_bulk_are_resolved_too(clientela_store_target: str
         assert merged(store) == {frozenset({"a", "b"})}
 
 
-def test_forget_removes_the_keys_of_the_forgotten_and_the_links_they_made(clientela_store_target: str, tmp_path: Path) -> None:
+def test_forget_removes_the_keys_of_the_forgotten_and_the_links_they_made(
+        clientela_store_target: str, tmp_path: Path) -> None:
     """Deletion reaches the identity graph: after `forget`, no digest of her CPF, e-mail or
     phone is left, and her records no longer join anyone through them."""
     from clientela.destinations.forget import forget

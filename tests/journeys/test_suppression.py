@@ -51,7 +51,8 @@ def test_consent_address_and_forgotten(clientela_store_target: str, tmp_path: Pa
         "gone": ("suppressed", "forgotten"), "absent": ("suppressed", "no_address")}
 
 
-def test_fallback_takes_the_first_channel_that_can_reach_the_person(clientela_store_target: str, tmp_path: Path) -> None:
+def test_fallback_takes_the_first_channel_that_can_reach_the_person(
+        clientela_store_target: str, tmp_path: Path) -> None:
     path = write(clientela_store_target, [
         customer("wa"), customer("sms", phone="+5511987650001", consent_whatsapp="unknown"),
         customer("mail", phone=None), customer("none", phone=None, consent_email="unsubscribed")])
@@ -83,7 +84,8 @@ def test_whatsapp_free_text_needs_an_open_conversation(clientela_store_target: s
     assert reasons(templated) == {"silent": ("planned", None)}
 
 
-def test_quiet_hours_drop_marketing_and_delay_relationship(clientela_store_target: str, tmp_path: Path) -> None:
+def test_quiet_hours_drop_marketing_and_delay_relationship(
+        clientela_store_target: str, tmp_path: Path) -> None:
     path = write(clientela_store_target, [
         customer("sp"), customer("ny", phone="+5511987650001",
                                  attributes={"timezone": "America/New_York"})])
@@ -98,7 +100,8 @@ def test_quiet_hours_drop_marketing_and_delay_relationship(clientela_store_targe
     assert due == {"sp": datetime(2026, 12, 11, 12, 0, tzinfo=UTC), "ny": late}
 
 
-def test_frequency_cap_per_channel_and_purpose(clientela_store_target: str, tmp_path: Path, twilio, sendgrid) -> None:
+def test_frequency_cap_per_channel_and_purpose(
+        clientela_store_target: str, tmp_path: Path, twilio, sendgrid) -> None:
     path = write(clientela_store_target, [customer("a", phone="+5511987650001"), customer("b")])
     with Store(path) as store:
         plan(store, step("sms", origin="first"), candidates(["a"]))
@@ -120,8 +123,8 @@ def test_frequency_cap_per_channel_and_purpose(clientela_store_target: str, tmp_
     assert reasons(other) == reasons(rel) == reasons(day_later) == {"a": ("planned", None)}
 
 
-def test_consent_withdrawn_after_planning_is_checked_before_sending(clientela_store_target: str, tmp_path: Path, twilio,
-                                                                    sendgrid) -> None:
+def test_consent_withdrawn_after_planning_is_checked_before_sending(
+        clientela_store_target: str, tmp_path: Path, twilio, sendgrid) -> None:
     path = write(clientela_store_target, [customer("a", phone="+5511987650001"), customer("b")])
     with Store(path) as store:
         plan(store, step("sms"), candidates(["a", "b"]))
@@ -138,7 +141,8 @@ def test_consent_withdrawn_after_planning_is_checked_before_sending(clientela_st
     assert [m.to for m in twilio.accepted] == ["+5511987650000"] and len(twilio.accepted) == 1
 
 
-def test_quiet_hours_reached_before_sending_wait_for_the_morning(clientela_store_target: str, tmp_path: Path, twilio) -> None:
+def test_quiet_hours_reached_before_sending_wait_for_the_morning(
+        clientela_store_target: str, tmp_path: Path, twilio) -> None:
     path = write(clientela_store_target, [customer("a")])
     with Store(path) as store:
         plan(store, step("sms", purpose="relationship"), candidates(["a"]))
@@ -151,7 +155,8 @@ def test_quiet_hours_reached_before_sending_wait_for_the_morning(clientela_store
         assert dispatcher(store, [twilio_route(twilio)], now=morning).run().sent == 1
 
 
-def test_forget_blanks_the_ledger_and_suppresses_pending(clientela_store_target: str, tmp_path: Path, twilio) -> None:
+def test_forget_blanks_the_ledger_and_suppresses_pending(
+        clientela_store_target: str, tmp_path: Path, twilio) -> None:
     path = write(clientela_store_target, [customer("a", phone="+5511987650001"), customer("b")])
     with Store(path) as store:
         plan(store, step("sms"), candidates(["a", "b"]))

@@ -107,7 +107,8 @@ def two_records(target: str) -> str:
         customer("web-2", phone="+5511987650003")])
 
 
-def test_a_stop_at_the_till_stops_messages_to_her_online_phone(clientela_store_target: str, tmp_path: Path, twilio) -> None:
+def test_a_stop_at_the_till_stops_messages_to_her_online_phone(
+        clientela_store_target: str, tmp_path: Path, twilio) -> None:
     path = two_records(clientela_store_target)
     link(path, ("web-1", "p-maria"), ("pos-77", "p-maria"))
     with Store(path) as store:
@@ -157,8 +158,8 @@ def test_one_message_per_person_and_step(clientela_store_target: str, tmp_path: 
     assert sorted(m.to for m in twilio.accepted) == ["+5511987650001", "+5511987650003"]
 
 
-def test_her_other_record_is_tried_when_the_first_cannot_be_reached(clientela_store_target: str, tmp_path: Path,
-                                                                    sendgrid) -> None:
+def test_her_other_record_is_tried_when_the_first_cannot_be_reached(
+        clientela_store_target: str, tmp_path: Path, sendgrid) -> None:
     """The till's record has no e-mail consent; her online record has: the e-mail goes
     there, once."""
     path = write(clientela_store_target, [
@@ -180,7 +181,8 @@ def test_without_links_each_record_is_messaged(clientela_store_target: str, tmp_
                                                            ("pos-77", "planned")]
 
 
-def test_an_audience_of_persons_reaches_her_records(clientela_store_target: str, tmp_path: Path, twilio) -> None:
+def test_an_audience_of_persons_reaches_her_records(
+        clientela_store_target: str, tmp_path: Path, twilio) -> None:
     """A segmenter reading persons names `p-maria`, no record: the message goes to the first
     of her records (by id) that can be reached, under her key."""
     path = two_records(clientela_store_target)

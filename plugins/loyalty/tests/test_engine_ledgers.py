@@ -76,7 +76,8 @@ def test_partial_full_and_spanning_redemptions(clientela_store_target: str, tmp_
     assert balance(store, "c") == 0
 
 
-def test_refund_after_partial_redemption_and_cancellation(clientela_store_target: str, tmp_path: Path) -> None:
+def test_refund_after_partial_redemption_and_cancellation(
+        clientela_store_target: str, tmp_path: Path) -> None:
     """o1 earns 1000; 700 of it is redeemed on o2; refunding 600 of o1's 1000 would take back
     600 points, but only 300 are left of that lot: reverse -300 (the balance stays >= 0).
     Cancelling o2 takes back its own 200. Customer d: earn 100, cancelled, reverse -100."""
@@ -123,8 +124,8 @@ def test_proportional_reversal_before_redemption(clientela_store_target: str, tm
     # the end of November, local: 1 Dec 00:00 -02 = 02:00 UTC
     (True, "2018-12-01 02:00"),
 ])
-def test_expiry_at_month_end_across_dst_in_sao_paulo(clientela_store_target: str, tmp_path: Path, month_end: bool,
-                                                     expires: str) -> None:
+def test_expiry_at_month_end_across_dst_in_sao_paulo(
+        clientela_store_target: str, tmp_path: Path, month_end: bool, expires: str) -> None:
     store = store_with(
         clientela_store_target,
         order("o1", "c", "2018-08-31 15:00", 100),
@@ -224,7 +225,8 @@ def test_adjustments_are_lots_and_never_overdraw(clientela_store_target: str, tm
     ]
 
 
-def test_reversal_overdraw_leaves_a_debt_that_later_points_pay(clientela_store_target: str, tmp_path: Path) -> None:
+def test_reversal_overdraw_leaves_a_debt_that_later_points_pay(
+        clientela_store_target: str, tmp_path: Path) -> None:
     """With reversal_overdraw, refunding all of o1 (1000 points) after 800 were redeemed takes
     its lot's 200, o2's 100 and leaves 700 owed: the balance is -700 until o3's 1000 points
     pay the debt; 300 of them are left, and only those expire."""

@@ -30,10 +30,10 @@ hash that tells a changed record from an unchanged one (`row_hash`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-import re
 from itertools import count
 from typing import Any
 
