@@ -39,6 +39,11 @@ def test_never_masks_dates_times_amounts_or_ids(text: str) -> None:
     ("phone: '11987654321' is not valid", "phone: '***21' is not valid"),
     ("whatsapp 5511987654321", "whatsapp ***21"),
     ("maria.silva@example.com bounced", "m***@e***.com bounced"),
+    ("zé@example.com bounced", "z***@e***.com bounced"),
+    ("joão_silva@exâmple.com.br bounced", "j***@e***.br bounced"),
+    ("to <o'neil+crm@mail.example.org>: refused", "to <o***@m***.org>: refused"),
+    ("ÉLODIE@FOURNISSEUR.FR", "É***@F***.FR"),
+    ("e-mail 'ana@example.com' is invalid", "e-mail 'a***@e***.com' is invalid"),
 ])
 def test_masks_emails_and_phones(text: str, masked: str) -> None:
     assert mask_text(text) == masked

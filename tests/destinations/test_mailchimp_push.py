@@ -266,6 +266,7 @@ def test_a_rule_segment_adds_and_removes_its_tag(store_path: Path,
 class TestMailchimpContract(DestinationContract):
     name, distribution = "mailchimp", "clientela-mailchimp"
     kill_settings: ClassVar[dict[str, Any]] = {"batch_size": 10, "max_connections": 1}
+    store_databases = ("duckdb", "postgres")  # the push on a PostgreSQL store too
 
     @pytest.fixture
     def fake(self) -> Iterator[FakeMailchimp]:

@@ -313,6 +313,7 @@ def test_dry_run_reads_but_never_writes(store_path: Path, rd: FakeRDStation) -> 
 
 class TestRDStationContract(DestinationContract):
     name, distribution = "rdstation", "clientela-rdstation"
+    store_databases = ("duckdb", "postgres")  # a destination without an SDK, on PostgreSQL
     store_size = 40
     """1 field list + 10 field creates + 2 calls each fit in RD Station's 120 a minute, so the
     killed run (on the real clock, the fake on its own) is never paced."""

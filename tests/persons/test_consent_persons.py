@@ -118,9 +118,6 @@ def test_a_record_without_link_named_as_the_person(store: Store) -> None:
     assert not can_contact(store, "web-1", "email", "marketing")
 
 
-# DuckDB only for now: `consent.history`'s SQL is not yet portable to PostgreSQL (the
-# consent ledger's Python API on PostgreSQL is work of its own)
-@pytest.mark.parametrize("clientela_store_target", ["duckdb"], indirect=True)
 def test_history_shows_every_record_of_the_person(store: Store) -> None:
     record(store, [event("pos-77", "opted_out", POS_MAIL, 5, source="pos")])
     assert {e.customer_id for e in history(store, WEB_MAIL)} == {"web-1"}

@@ -58,8 +58,6 @@ def till_record_with_opt_out(path: Path, at: datetime) -> None:
                                     source="pos", evidence="said no at the till")])
 
 
-# DuckDB only for now: the push (`clientela.destinations`) is not yet portable to PostgreSQL
-@pytest.mark.parametrize("clientela_store_target", ["duckdb"], indirect=True)
 def test_an_opt_out_at_the_till_unsubscribes_her_online_address(clientela_store_target: str, 
         tmp_path: Path, mailchimp: FakeMailchimp) -> None:
     path = clientela_store_target
@@ -80,8 +78,6 @@ def test_an_opt_out_at_the_till_unsubscribes_her_online_address(clientela_store_
     assert set(others.values()) == {"subscribed"}
 
 
-# DuckDB only for now: the push (`clientela.destinations`) is not yet portable to PostgreSQL
-@pytest.mark.parametrize("clientela_store_target", ["duckdb"], indirect=True)
 def test_with_identity_off_the_till_opt_out_stays_at_the_till(clientela_store_target: str, 
         tmp_path: Path, mailchimp: FakeMailchimp) -> None:
     path = clientela_store_target
@@ -194,8 +190,6 @@ def test_an_audience_of_persons_reaches_her_records(
     assert [p.message_key for p in again] == [planned[0].message_key]
 
 
-# DuckDB only for now: the push (`clientela.destinations`) is not yet portable to PostgreSQL
-@pytest.mark.parametrize("clientela_store_target", ["duckdb"], indirect=True)
 def test_every_record_of_a_person_named_by_no_record_gets_her_segment(clientela_store_target: str, 
         tmp_path: Path, mailchimp: FakeMailchimp) -> None:
     """The person id `p-ana` is none of her records' ids: both records still carry her

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})")
+# \w is Unicode-aware: 'zé_silva@exâmple.com.br' is masked whole, never from its first ASCII
+# run on (an ASCII-only class left 'zé_' in the clear); the top-level domain is letters only;
+# an apostrophe counts only inside the local part, so a quoted address keeps its quote.
+_EMAIL = re.compile(r"[\w.%+-](?:[\w.%+'-]*[\w.%+-])?@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")
 # A phone is told from the other numbers in a message (dates, times, amounts, ids) by its
 # shape: a leading +, a parenthesised area code, digit groups split by spaces or hyphens
 # whose last group has 4 digits (never a date's 2), or a bare run after a word that says

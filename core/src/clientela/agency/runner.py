@@ -1,9 +1,12 @@
 """Run what is due, workspace by workspace, and say what happened.
 
-Each workspace is worked on under its store's lock (`<store>.lock`, an OS
-file lock the kernel releases when the process dies, so a killed run never
-leaves it stuck): two runs never overlap on one store, and the second one
-waits up to `wait` seconds, then leaves that workspace with a clear message.
+Each workspace is worked on under its store's lock, so two runs never overlap on
+one store: the second one waits up to `wait` seconds, then leaves that workspace
+with a clear message. For a DuckDB store it is `<store>.lock`, an OS file lock
+the kernel releases when the process dies; for a PostgreSQL store (`[store] url`),
+which several machines may share, it is the server's advisory lock `clientela run`
+on that database, released when the holding connection ends. Either way a killed
+run never leaves it stuck.
 Anything that goes wrong in one workspace (a bad section, a missing secret, a
 failing job, a locked store) is recorded against it and the next workspace
 runs all the same.
@@ -11,7 +14,8 @@ runs all the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +24,13 @@ from filelock import FileLock, Timeout
 
 from clientela.agency import history
 from clientela.agency.schedules import Planned, Schedule
-from clientela.agency.workspaces import Agency
+from clientela.agency.workspaces import Agency, StoreTarget, store_target
 from clientela.privacy import mask_text
 from clientela.store import Store
+from clientela.store.postgres import AdvisoryLockBusy, advisory_lock, is_postgres_url
+
+RUN_LOCK = "clientela run"
+"""The advisory lock's name on a PostgreSQL store (one per database)."""
 
 OK = "ok"
 FAILED = "failed"
@@ -64,6 +72,35 @@ def lock_path(store: Path) -> Path:
     return store.with_name(store.name + ".lock")
 
 
+class StoreBusy(RuntimeError):
+    """Another `clientela run` holds this store's lock (the message says which)."""
+
+
+@contextmanager
+def store_lock(target: StoreTarget, wait: float) -> Iterator[None]:
+    """The store's run lock (see the module docstring), tried for `wait` seconds."""
+    if is_postgres_url(target):
+        try:
+            with advisory_lock(str(target), RUN_LOCK, wait=wait):
+                yield
+        except AdvisoryLockBusy as busy:
+            raise StoreBusy(f"another `clientela run` holds this store's lock ({busy.holder}); "
+                            "left this workspace to it") from None
+        return
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path(path)), timeout=wait)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StoreBusy(f"another `clientela run` holds {lock_path(path).name}; left this "
+                        "workspace to it") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -87,35 +124,27 @@ def run_due(agency: Agency, planned: Sequence[Planned], execute: Execute, *,
 def _run_workspace(agency: Agency, name: str, schedules: list[Schedule], execute: Execute,
                    wait: float, now: Callable[[], datetime], report: RunReport) -> None:
     settings = agency.settings_for(name)
-    store_path = settings.workspace.store
-    store_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path(store_path)), timeout=wait)
+    target = store_target(settings)
+    memory_limit = settings.workspace.memory_limit
     try:
-        lock.acquire()
-    except Timeout:
-        report.outcomes.append(JobOutcome(
-            name, ", ".join(s.label for s in schedules), BUSY,
-            error=f"another `clientela run` holds {lock_path(store_path).name}; left this "
-                  "workspace to it"))
-        return
-    try:
-        with Store(store_path, memory_limit=settings.workspace.memory_limit) as store:
-            found = history.interrupt_killed(store)
-            if found:
-                report.interrupted[name] = found
-            moment = now()
-            due = [s for s in schedules
-                   if s.due_since(history.last_success(store, s.label), moment) is not None]
-        for schedule in due:
-            report.outcomes.append(_run_job(name, schedule, store_path, settings.workspace.memory_limit,
-                                            execute))
-    finally:
-        lock.release()
+        with store_lock(target, wait):
+            with Store(target, memory_limit=memory_limit) as store:
+                found = history.interrupt_killed(store)
+                if found:
+                    report.interrupted[name] = found
+                moment = now()
+                due = [s for s in schedules
+                       if s.due_since(history.last_success(store, s.label), moment) is not None]
+            for schedule in due:
+                report.outcomes.append(_run_job(name, schedule, target, memory_limit, execute))
+    except StoreBusy as busy:
+        report.outcomes.append(JobOutcome(name, ", ".join(s.label for s in schedules), BUSY,
+                                          error=str(busy)))
 
 
-def _run_job(name: str, schedule: Schedule, store_path: Path, memory_limit: str | None,
+def _run_job(name: str, schedule: Schedule, target: StoreTarget, memory_limit: str | None,
              execute: Execute) -> JobOutcome:
-    with Store(store_path, memory_limit=memory_limit) as store:
+    with Store(target, memory_limit=memory_limit) as store:
         run_id = store.start_run(history.KIND, schedule.label)
         before = store.counts()
     started = _now()
@@ -126,7 +155,7 @@ def _run_job(name: str, schedule: Schedule, store_path: Path, memory_limit: str 
     if code != 0 and not error:
         error = f"exited with code {code}"
     outcome = OK if code == 0 else FAILED
-    with Store(store_path, memory_limit=memory_limit) as store:
+    with Store(target, memory_limit=memory_limit) as store:
         counts = history.changed_counts(before, store.counts())
         store.finish_run(run_id, outcome, {"exit_code": code, "rows": counts}, error)
     return JobOutcome(name, schedule.label, outcome, started, _now(), counts, error)

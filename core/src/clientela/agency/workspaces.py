@@ -5,6 +5,10 @@ a currency, sources, destinations), written as a `[workspaces.<name>]` section
 of `clientela-agency.toml` (or of `clientela.toml`), or pointing to a client's
 own file with `config = "clients/acme.toml"`.
 
+A workspace's store may be a PostgreSQL database instead of a file: `[store] url`
+in the client's own file, or `store = "postgresql://..."` in its section (either
+with `${ENV}` secrets); its jobs, run history and lock then live on that server.
+
 `${ENV}` references are resolved per workspace and only when that workspace is
 used: a client whose secret is missing fails alone, the others still run.
 Relative paths (store, config) are read from the agency file's folder, so the
@@ -30,6 +34,7 @@ from clientela.config import (
     _resolve,
     describe_validation_error,
 )
+from clientela.store.postgres import is_postgres_url
 
 AGENCY_FILE = Path("clientela-agency.toml")
 AGENCY_ENV = "CLIENTELA_AGENCY"
@@ -128,6 +133,8 @@ class Agency:
                             f"workspaces.{name}")
         ws = dict(data.get("workspace", {}))
         ws.update({key: resolved[key] for key in WORKSPACE_KEYS if key in resolved})
+        if is_postgres_url(ws.get("store")):  # `store = "postgresql://..."`: [store] url
+            data["store"] = {**data.get("store", {}), "url": ws.pop("store")}
         ws.setdefault("store", f"{name}.duckdb")
         if not Path(ws["store"]).is_absolute():
             ws["store"] = str(base / ws["store"])
@@ -149,6 +156,15 @@ class Agency:
     def _local(self, value: str | Path) -> Path:
         path = Path(os.path.expandvars(str(value)))
         return path if path.is_absolute() else self.folder / path
+
+
+StoreTarget = Path | str
+"""What `Store()` opens: a DuckDB file, or a PostgreSQL URL."""
+
+
+def store_target(settings: Settings) -> StoreTarget:
+    """Where a workspace's store is: `[store] url` (PostgreSQL) when set, else its file."""
+    return settings.store.url or settings.workspace.store
 
 
 def agency_path(explicit: Path | None = None) -> Path:

@@ -41,7 +41,7 @@ def consent_command(
         ids = sorted({event.customer_id for event in events})
         now = store.con.execute(
             f"SELECT customer_id, channel, purpose, status, address, changed_at, source "
-            f"FROM ({current_sql()}) WHERE customer_id IN (SELECT unnest(?::VARCHAR[])) "
+            f"FROM ({current_sql()}) WHERE customer_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) "
             "ORDER BY 1, 2, 3", [ids]).fetchall()
     table = Table(title=f"consent history of {mask_text(who)}")
     for column in ("when (UTC)", "customer", "channel", "purpose", "status", "address", "source",

@@ -13,11 +13,12 @@ import typer
 from rich.table import Table
 
 from clientela.agency import history
-from clientela.agency.workspaces import Agency, agency_path, load_agency
+from clientela.agency.workspaces import Agency, agency_path, load_agency, store_target
 from clientela.cli.common import console, workspace
 from clientela.config import ConfigError
 from clientela.privacy import mask_text
 from clientela.store import Store, StoreError
+from clientela.store.postgres import is_postgres_url, mask_url
 
 selected: str | None = None
 """The workspace chosen with `--workspace`, if any (read by `clientela run`)."""
@@ -37,8 +38,9 @@ def select_workspace(name: str | None) -> None:
 
 
 def _last_run(store_path: Any) -> tuple[str, str, str]:
-    """(job, outcome, when) of the newest scheduled run, read without disturbing a running one."""
-    if not store_path.exists():
+    """(job, outcome, when) of the newest scheduled run, read without disturbing a running one
+    (`store_path` is a DuckDB file, or a PostgreSQL store's URL)."""
+    if not is_postgres_url(store_path) and not store_path.exists():
         return "", "never run", ""
     try:
         with Store(store_path, read_only=True) as store:
@@ -64,9 +66,10 @@ def workspaces_command() -> None:
         except ConfigError as error:
             table.add_row(name, "", "", "", "", f"config error: {error}".splitlines()[0], "")
             continue
-        job, outcome, when = _last_run(settings.store)
+        target = store_target(agency.settings_for(name))
+        job, outcome, when = _last_run(target)
         style = {"ok": "green", "failed": "red", "interrupted": "yellow"}.get(outcome, "")
-        table.add_row(name, str(settings.store), settings.timezone, settings.currency, job,
+        table.add_row(name, mask_url(str(target)), settings.timezone, settings.currency, job,
                       f"[{style}]{outcome}[/]" if style else outcome, when)
     console.print(table)
 

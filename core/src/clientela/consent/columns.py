@@ -19,6 +19,8 @@ made elsewhere.
 
 from __future__ import annotations
 
+from typing import Any
+
 from clientela.consent.ledger import COLUMNS, EVENTS_TABLE, KEY_SQL
 
 EVIDENCE = "{column}={value} on the {source} customer record"
@@ -124,17 +126,13 @@ def _digits(column: str) -> str:
     return f"nullif(regexp_replace(coalesce({column}, ''), '[^0-9]', '', 'g'), '')"
 
 
-def note_address_changes(con: object, rows: str) -> None:
-    """Before customer rows land: opt-outs for the addresses they replace."""
-    import duckdb
-
-    assert isinstance(con, duckdb.DuckDBPyConnection)
+def note_address_changes(con: Any, rows: str) -> None:
+    """Before customer rows land: opt-outs for the addresses they replace. `con` is the
+    store's connection, DuckDB or PostgreSQL (the SQL is translated for the latter)."""
     con.execute(address_changes_sql(rows))
 
 
-def record_customer_rows(con: object, rows: str) -> None:
-    """Record the events stated by the customer rows in `rows` (a registered relation)."""
-    import duckdb
-
-    assert isinstance(con, duckdb.DuckDBPyConnection)
+def record_customer_rows(con: Any, rows: str) -> None:
+    """Record the events stated by the customer rows in `rows` (a registered relation), on
+    the store's connection, DuckDB or PostgreSQL."""
     con.execute(events_from_rows_sql(rows, fallback_time="now()::TIMESTAMP"))

@@ -27,7 +27,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
@@ -119,8 +118,10 @@ KEY_SQL = ("md5(concat_ws('|', customer_id, channel, purpose, status, coalesce(a
 """The event key in SQL, over columns of those names."""
 
 
-def _con(store: Any) -> duckdb.DuckDBPyConnection:
-    return getattr(store, "con", store)  # DuckDB's, or the PostgreSQL store's alike
+def _con(store: Any) -> Any:
+    """The store's connection: DuckDB's, or the PostgreSQL store's, which runs the ledger's
+    DuckDB SQL translated (`clientela.store.postgres`)."""
+    return getattr(store, "con", store)
 
 
 def _now() -> datetime:
@@ -128,7 +129,7 @@ def _now() -> datetime:
 
 
 def record(store: Any, events: Iterable[ConsentEvent]) -> int:
-    """Append `events` (a Store or a DuckDB connection); returns how many were new. An event
+    """Append `events` (a Store or its connection); returns how many were new. An event
     already recorded (same key) is not added again. One statement: all or none."""
     rows = list(events)
     if not rows:
@@ -157,7 +158,7 @@ def record(store: Any, events: Iterable[ConsentEvent]) -> int:
     return _count(con) - before
 
 
-def _count(con: duckdb.DuckDBPyConnection) -> int:
+def _count(con: Any) -> int:
     row = con.execute(f"SELECT count(*) FROM {EVENTS_TABLE}").fetchone()
     return int(row[0]) if row else 0
 
@@ -265,12 +266,11 @@ def can_contact(store: Any, customer_id: str, channel: str, purpose: str) -> boo
     con = _con(store)
     persons = _persons_here(con)
     ids = records_of(con, [customer_id])[customer_id] if persons else [customer_id]
-    events = (f"(SELECT * FROM {EVENTS_TABLE} WHERE channel = $channel AND purpose = $purpose "
-              "AND customer_id IN (SELECT unnest($ids::VARCHAR[])))")
-    row = con.execute(
+    events = (f"(SELECT * FROM {EVENTS_TABLE} WHERE channel = ? AND purpose = ? "
+              "AND customer_id IN (SELECT unnest(CAST(? AS VARCHAR[]))))")
+    row = con.execute(  # `?` in the order they appear (PostgreSQL has no named ones here)
         f"SELECT status FROM ({current_sql(events, persons=persons)}) "
-        "WHERE customer_id = $customer", {"channel": channel, "purpose": purpose, "ids": ids,
-                                          "customer": customer_id}).fetchone()
+        "WHERE customer_id = ?", [channel, purpose, ids, customer_id]).fetchone()
     return row is not None and row[0] == "opted_in"
 
 
@@ -290,10 +290,10 @@ def history(store: Any, address_or_customer_id: str) -> list[ConsentEvent]:
     rows = con.execute(
         f"""SELECT customer_id, channel, purpose, status, address, occurred_at, source, evidence
             FROM {EVENTS_TABLE}
-            WHERE customer_id = ? OR customer_id IN (SELECT unnest(?::VARCHAR[]))
+            WHERE customer_id = ? OR customer_id IN (SELECT unnest(CAST(? AS VARCHAR[])))
                OR address = ? OR address = ?
             ORDER BY occurred_at, recorded_at, event_key""",
-        [text, ids, email, phone or "\x00"]).fetchall()
+        [text, ids, email, phone]).fetchall()  # None matches no address
     return [ConsentEvent(customer_id=r[0], channel=r[1], purpose=r[2], status=r[3], address=r[4],
                          occurred_at=r[5], source=r[6], evidence=r[7]) for r in rows]
 

@@ -1,8 +1,12 @@
 """Segment + fields -> one contact row per customer, with the hash the diff compares.
 
-Everything is computed in DuckDB next to the data (100k customers in well
-under a second), and the hash too, so that an unchanged push never builds
-a Python object per customer. Features are as of one instant:
+Everything is computed in the store's database next to the data (100k
+customers in well under a second on DuckDB), and the hash too, so that an
+unchanged push never builds a Python object per customer. The SQL is
+DuckDB's, translated for a PostgreSQL store (`clientela.store.dialect`); the
+temp views are dropped and created anew (PostgreSQL cannot replace a view
+whose columns change) and the consent table is refilled in place (the views
+depend on it). Features are as of one instant:
 
 * RFM scores, orders, total spent and last order date come from the KPI
   engine's own definitions (`rfm_table`, `customer_history`), so a pushed
@@ -20,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from clientela.destinations.api import Contact, FieldSpec
@@ -75,7 +79,7 @@ class Segmentation:
         return cls(name=name, rule=rule)
 
 
-def choose_fields(names: Sequence[str] | None, con: duckdb.DuckDBPyConnection) -> tuple[FieldSpec, ...]:
+def choose_fields(names: Sequence[str] | None, con: Any) -> tuple[FieldSpec, ...]:
     has_clv = _has_table(con, CLV_TABLE)
     by_name = {spec.name: spec for spec in FIELDS}
     if names is None:
@@ -91,8 +95,8 @@ def choose_fields(names: Sequence[str] | None, con: duckdb.DuckDBPyConnection) -
     return tuple(chosen)
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+def _has_table(con: Any, name: str) -> bool:
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                       [name]).fetchone()
     return bool(row and row[0])
 
@@ -125,12 +129,14 @@ def rfm_features(store: object, as_of: datetime, timezone: str, currency: str,
     return joined.to_pyarrow()
 
 
-def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
+def build_contacts(con: Any, features: pa.Table,
                    segmentation: Segmentation, fields: Sequence[FieldSpec], *,
                    as_of: datetime, timezone: str) -> None:
     """Create the temp view `_push_contacts`: customer_id, email, consent, segment, one column
     per field, and `hash` (md5 of everything a destination receives). Consent is the
     ledger's current e-mail marketing state (see `consent_table`)."""
+    for view in (CONTACTS_VIEW, FEATURES_VIEW):  # before what they read is replaced
+        con.execute(f"DROP VIEW IF EXISTS {view}")
     consent_table(con)
     con.register("_push_rfm", features)
     # scores are per person when records are resolved into persons: every record of a person
@@ -141,7 +147,7 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
     clv_cols = ("round(CAST(v.clv AS DOUBLE), 2) AS clv, round(CAST(v.p_alive AS DOUBLE), 4) "
                 "AS p_alive" if clv_join else "NULL::DOUBLE AS clv, NULL::DOUBLE AS p_alive")
     con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW {FEATURES_VIEW} AS
+        CREATE TEMP VIEW {FEATURES_VIEW} AS
         SELECT c.customer_id, c.email,
                CASE k.status WHEN 'opted_in' THEN 'subscribed' WHEN 'opted_out' THEN 'unsubscribed'
                     ELSE CASE WHEN CAST(c.consent_email AS VARCHAR) = 'pending' THEN 'pending'
@@ -177,7 +183,7 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
     parts = ", ".join(f"coalesce(CAST({part} AS VARCHAR), '\u2400')" for part in hashed)
     signature = _text(",".join(names))
     con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW {CONTACTS_VIEW} AS
+        CREATE TEMP VIEW {CONTACTS_VIEW} AS
         SELECT customer_id, email, consent, consent_note, segment,
                {", ".join(f'"{n}"' for n in names) or "NULL AS _none"},
                md5(concat_ws('|', {signature}, {parts})) AS hash
@@ -187,10 +193,15 @@ def build_contacts(con: duckdb.DuckDBPyConnection, features: pa.Table,
         con.execute(f"SELECT {where} FROM {FEATURES_VIEW} LIMIT 1").fetchall()
 
 
-def consent_table(con: duckdb.DuckDBPyConnection) -> None:
+def consent_table(con: Any) -> None:
+    """(Re)fill the temp table of each customer's current e-mail marketing consent: in
+    place, so the views built on it see what the ledger has just learned."""
     from clientela.consent import current_sql
 
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {CONSENT_TABLE} AS
+    con.execute(f"""CREATE TEMP TABLE IF NOT EXISTS {CONSENT_TABLE} (customer_id VARCHAR,
+                    status VARCHAR, source VARCHAR, evidence VARCHAR)""")
+    con.execute(f"DELETE FROM {CONSENT_TABLE}")
+    con.execute(f"""INSERT INTO {CONSENT_TABLE} (customer_id, status, source, evidence)
                     SELECT customer_id, status, source, evidence FROM ({current_sql()})
                     WHERE channel = 'email' AND purpose = 'marketing'""")
 
@@ -200,7 +211,7 @@ def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def segments_of(segmentation: Segmentation, con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+def segments_of(segmentation: Segmentation, con: Any) -> tuple[str, ...]:
     """Every segment a destination should know about up front: those the segmenter declares
     (whether populated or not, so tags exist before anyone moves into them) plus anything
     else present."""

@@ -1,7 +1,8 @@
 """Contacts now vs what the destination last received: the only rows worth a call.
 
 The comparison is one SQL join on the hash, so an unchanged contact never
-leaves DuckDB; only changed rows become `Change` objects:
+leaves the store's database (DuckDB, or PostgreSQL: the SQL is portable or
+translated); only changed rows become `Change` objects:
 
 * `create` (never sent), `update` (sent, now different; the status it was
   given rides along as `sent_status`);
@@ -19,8 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import duckdb
+from typing import Any
 
 from clientela.consent import EVENTS_TABLE
 from clientela.destinations.api import Change, Contact, FieldSpec
@@ -36,7 +36,7 @@ class Diff:
     total: int = 0
 
 
-def diff(con: duckdb.DuckDBPyConnection, destination: str, segmentation: str,
+def diff(con: Any, destination: str, segmentation: str,
          fields: Sequence[FieldSpec]) -> Diff:
     names = [spec.name for spec in fields]
     cols = ", ".join(f'c."{n}"' for n in names)
@@ -78,8 +78,8 @@ def diff(con: duckdb.DuckDBPyConnection, destination: str, segmentation: str,
     gone = con.execute(f"""
         SELECT s.customer_id, s.email, s.segment, s.status, coalesce(k.status, '') = 'opted_in'
         FROM {state} s
-        ANTI JOIN {CONTACTS_VIEW} c USING (customer_id)
         LEFT JOIN {CONSENT_TABLE} k USING (customer_id)
+        WHERE NOT EXISTS (SELECT 1 FROM {CONTACTS_VIEW} c WHERE c.customer_id = s.customer_id)
         ORDER BY s.segment, s.customer_id""", params).fetchall()
     for customer_id, email, segment, status, consented in gone:
         contact = Contact(customer_id=customer_id, email=email or "",
@@ -94,21 +94,24 @@ def diff(con: duckdb.DuckDBPyConnection, destination: str, segmentation: str,
     return result
 
 
-def _former_addresses(con: duckdb.DuckDBPyConnection, destination: str, result: Diff) -> None:
+def _former_addresses(con: Any, destination: str, result: Diff) -> None:
     """Addresses the ledger knows a contact used to have (and nobody has now), not yet
     unsubscribed at this destination: checked there and unsubscribed if still subscribed,
     even when clientela never pushed them (a member that predates it)."""
     handled = {change.contact.email for change in result.changes
                if change.customer_id.startswith(OLD_ADDRESS)}
     rows = con.execute(f"""
-        SELECT e.customer_id, e.address FROM {EVENTS_TABLE} e
-        JOIN (SELECT DISTINCT customer_id, lower(email) AS email FROM {CONTACTS_VIEW}) c
-          USING (customer_id)
-        WHERE e.channel = 'email' AND e.address IS NOT NULL AND e.address <> c.email
-          AND e.address NOT IN (SELECT lower(email) FROM customers WHERE email IS NOT NULL)
-        GROUP BY e.customer_id, e.address
-        HAVING arg_max(e.source || '|' || e.status, (e.occurred_at, e.recorded_at))
-               <> ? || '|opted_out'
+        SELECT customer_id, address FROM (
+            SELECT e.customer_id, e.address, e.source, e.status, e.occurred_at,
+                   e.recorded_at, row_number() OVER (PARTITION BY e.customer_id, e.address
+                       ORDER BY e.occurred_at DESC, e.recorded_at DESC) AS newest
+            FROM {EVENTS_TABLE} e
+            JOIN (SELECT DISTINCT customer_id, lower(email) AS email FROM {CONTACTS_VIEW}) c
+              ON c.customer_id = e.customer_id
+            WHERE e.channel = 'email' AND e.address IS NOT NULL AND e.address <> c.email
+              AND e.address NOT IN (SELECT lower(email) FROM customers WHERE email IS NOT NULL)
+        ) latest
+        WHERE newest = 1 AND source || '|' || status <> ? || '|opted_out'
         ORDER BY 1, 2""", [destination]).fetchall()
     for customer_id, address in rows:
         if address in handled:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from clientela.consent import ConsentEvent, current_sql, record
 from clientela.consent.ledger import ADDRESSES_SQL
@@ -37,7 +35,7 @@ def mark_read(store: Store, destination: str, until: datetime, run_id: str | Non
     store.push_state.mark_read(destination, until, run_id)
 
 
-def learn(con: duckdb.DuckDBPyConnection, destination: str, found: Sequence[RemoteConsent],
+def learn(con: Any, destination: str, found: Sequence[RemoteConsent],
           *, at: datetime) -> int:
     """Record what `found` changes in the ledger; returns how many events were new."""
     if not found:
@@ -46,7 +44,7 @@ def learn(con: duckdb.DuckDBPyConnection, destination: str, found: Sequence[Remo
     owners: dict[str, list[str]] = {}
     for cid, email in con.execute(
             f"SELECT customer_id, email FROM ({ADDRESSES_SQL}) "
-            "WHERE email IN (SELECT unnest(?::VARCHAR[]))", [emails]).fetchall():
+            "WHERE email IN (SELECT unnest(CAST(? AS VARCHAR[])))", [emails]).fetchall():
         owners.setdefault(str(email), []).append(str(cid))
     now_state = {(str(cid)): str(status) for cid, status in con.execute(
         f"SELECT customer_id, status FROM ({current_sql()}) WHERE channel = 'email' AND "
@@ -76,7 +74,7 @@ def learn(con: duckdb.DuckDBPyConnection, destination: str, found: Sequence[Remo
     return record(con, events)
 
 
-def record_deleted(con: duckdb.DuckDBPyConnection, destination: str,
+def record_deleted(con: Any, destination: str,
                    contacts: Sequence[tuple[str, str]], *, at: datetime) -> int:
     """(customer_id, email) sent before and no longer held there: opt-outs from the
     destination, so they are not re-created unless a newer opt-in arrives."""
@@ -87,7 +85,7 @@ def record_deleted(con: duckdb.DuckDBPyConnection, destination: str,
                         for cid, email in contacts if email])
 
 
-def record_former(con: duckdb.DuckDBPyConnection, destination: str,
+def record_former(con: Any, destination: str,
                   addresses: Sequence[tuple[str, str]], *, at: datetime) -> int:
     """(customer_id, former address) now unsubscribed (or absent) at the destination: an
     opt-out for that address (it does not touch the current one), so it is not checked

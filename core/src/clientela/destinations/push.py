@@ -22,7 +22,8 @@ destination alike:
   retries it, and a crash mid-push resends only the uncommitted contacts;
 * a run that was killed is marked `interrupted` by the next one, which then
   reconciles segment memberships against what the destination holds; one
-  push per destination at a time (a lock file next to the store);
+  push per destination at a time (a lock file next to a DuckDB store, an
+  advisory lock on a PostgreSQL one, see `lock.py`);
 * skipped contacts (no consent) are logged and re-examined on every run.
 """
 
@@ -110,7 +111,7 @@ def push(store: Store, name: str, destination: Destination, segmentation: Segmen
     if dry_run:
         return _dry_run(store, name, destination, segmentation, as_of=as_of, timezone=timezone,
                         currency=currency, fields=fields, sample=sample, reconcile=reconcile)
-    with push_lock(store.path, name):
+    with push_lock(store, name):
         target = f"{name}:{segmentation.name}"
         store.interrupt_runs("push", "did not finish (killed or crashed); found by the next "
                              "push", target_prefix=f"{name}:")

@@ -15,12 +15,21 @@ PRECISION`); the few it leaves alone are handled here:
 * a literal `%` is doubled for the driver when the statement has parameters;
 * a list parameter to `unnest` is cast to `TEXT[]` (every list the store unnests is
   of ids or addresses);
+* `round(x, digits)` rounds `CAST(x AS NUMERIC)` (PostgreSQL rounds to digits only a
+  numeric, and sqlglot makes DuckDB's `/` a double division);
 * `GROUP BY ALL` names the positions of the selected columns that are not aggregates,
   `ORDER BY ALL` those of every selected column;
 * `arg_min(x, y)` / `arg_max(x, y)` (PostgreSQL has neither) take the first of
   `array_agg(x ORDER BY y)`, rows without a `y` last;
 * `epoch_us(t)` is `extract(epoch from t)` (exact: PostgreSQL's is NUMERIC) in microseconds;
 * `regexp_full_match(x, 'p')` is `x ~ '^(?:p)$'`.
+
+The translation writes through a private subclass of sqlglot's PostgreSQL dialect
+(`_postgres_dialect`), never through sqlglot's own: sqlglot builds a generator's
+dispatch table once per class, on its first use, and Ibis adds its own renames to the
+shared PostgreSQL generator when its SQL backends load (`DATE_FROM_PARTS` becomes
+`make_date`). Were the store the first to use the shared class, Ibis's renames would
+never be seen, and the KPI engine on PostgreSQL would emit functions PostgreSQL lacks.
 
 What the translation cannot express is asked of the dialect by name: the row
 hash that tells a changed record from an unchanged one (`row_hash`).
@@ -35,7 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import count
-from typing import Any
+from typing import Any, ClassVar
 
 PARAM_MARK = "__clientela_param__"
 
@@ -92,17 +101,43 @@ def _to_postgres(text: str, params: bool) -> str:
         for sub in list(tree.find_all(exp.Subquery)):
             if not sub.alias and isinstance(sub.parent, exp.From | exp.Join):
                 sub.set("alias", exp.TableAlias(this=exp.to_identifier(f"_q{next(names)}")))
-        tree = tree.transform(_parameter).transform(_functions)
+        tree = tree.transform(_parameter).transform(_numeric_round).transform(_functions)
         for select in list(tree.find_all(exp.Select)):
             _group_by_all(select)
             _order_by_all(select)
-        sql = tree.sql(dialect="postgres")
+        sql = tree.sql(dialect=_postgres_dialect())
         sql = sql.replace("DDTHH24", 'DD"T"HH24')
         if params:
             sql = sql.replace("%", "%%")
         sql = re.sub(f"{PARAM_MARK}(\\w+?){PARAM_MARK}", r"%(\1)s", sql)
         out.append(sql.replace(PARAM_MARK, "%s"))
     return ";\n".join(out)
+
+
+@lru_cache(maxsize=1)
+def _postgres_dialect() -> Any:
+    """The store's own PostgreSQL dialect: sqlglot's, with a generator class of its own (and
+    its own copy of the rewrite table), so that generating the store's SQL builds and caches
+    nothing on sqlglot's shared PostgreSQL generator, which Ibis extends (module docstring)."""
+    from sqlglot.dialects.postgres import Postgres
+
+    shared: Any = Postgres.Generator
+
+    class ClientelaStorePostgres(Postgres):
+        class Generator(shared):  # type: ignore[misc]
+            TRANSFORMS: ClassVar = dict(shared.TRANSFORMS)
+
+    return ClientelaStorePostgres()
+
+
+def _numeric_round(node: Any) -> Any:
+    """`round(x, digits)` on a numeric: PostgreSQL has no `round(double precision, int)`."""
+    from sqlglot import exp
+
+    if not isinstance(node, exp.Round) or node.args.get("decimals") is None:
+        return node
+    node.set("this", exp.cast(node.this, exp.DataType.build("DECIMAL")))
+    return node
 
 
 def _parameter(node: Any) -> Any:
@@ -148,13 +183,14 @@ def _functions(node: Any) -> Any:
                               expression=exp.Literal.string(")$")))
         return exp.RegexpLike(this=node.this, expression=anchored)
     if isinstance(node, exp.Anonymous) and node.name.lower() == "epoch_us":
-        moment = node.expressions[0].sql(dialect="postgres")
+        moment = node.expressions[0].sql(dialect=_postgres_dialect())
         return sqlglot.parse_one(f"CAST(EXTRACT(EPOCH FROM {moment}) * 1000000 AS BIGINT)",
                                  read="postgres")
     if not isinstance(node, exp.ArgMin | exp.ArgMax):
         return node
     order = "DESC" if isinstance(node, exp.ArgMax) else "ASC"
-    value, key = (node.this.sql(dialect="postgres"), node.expression.sql(dialect="postgres"))
+    value, key = (node.this.sql(dialect=_postgres_dialect()),
+                  node.expression.sql(dialect=_postgres_dialect()))
     return sqlglot.parse_one(f"(ARRAY_AGG({value} ORDER BY {key} {order} NULLS LAST))[1]",
                              read="postgres")
 

@@ -13,8 +13,13 @@ commit together or not at all.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
-from collections.abc import Mapping, Sequence
+import socket
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -157,3 +162,69 @@ class PostgresConnection:
 
     def close(self) -> None:
         self._pg.close()
+
+
+class AdvisoryLockBusy(RuntimeError):
+    """Another session holds the advisory lock; `holder` says who, as far as the server
+    shows it (the holder's `application_name`, set by `advisory_lock`)."""
+
+    def __init__(self, name: str, holder: str) -> None:
+        super().__init__(f"{name} is held by {holder}")
+        self.holder = holder
+
+
+def lock_key(name: str) -> int:
+    """PostgreSQL's 64-bit advisory-lock key for a lock name (a signed bigint)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+def lock_holder(pg: Any, key: int) -> str:
+    """Who holds the advisory lock `key` on this database: its application name, host and
+    start, or 'unknown' when the server does not show them to us."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    row = pg.execute(
+        "SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND l.classid = %s::oid AND l.objid = %s::oid AND l.objsubid = 1",
+        [unsigned >> 32, unsigned & 0xFFFFFFFF]).fetchone()
+    if row is None or not row[0]:
+        return "unknown"
+    started = f", since {row[2]:%Y-%m-%d %H:%M:%S %Z}" if row[2] is not None else ""
+    return f"{row[0]}{started}"
+
+
+@contextmanager
+def advisory_lock(url: str, name: str, *, wait: float = 0.0, poll: float = 0.2
+                  ) -> Iterator[None]:
+    """Hold PostgreSQL's session advisory lock `name` on the database at `url` for the
+    block: what serialises work on one PostgreSQL store across processes *and* machines,
+    where a lock file serialises one machine only. It lives on a connection of its own,
+    so the server drops it when that connection ends, even when the process is killed
+    (its socket closes). Tries for `wait` seconds, then raises `AdvisoryLockBusy` naming the
+    holder (each holder labels its connection with its pid, host and lock name)."""
+    import psycopg
+
+    label = f"clientela pid {os.getpid()} on {socket.gethostname()}: {name}"[:63]
+    key = lock_key(name)
+    try:
+        pg = psycopg.connect(url, autocommit=True, application_name=label)
+    except psycopg.Error as error:
+        from clientela.store.store import StoreError
+
+        raise StoreError(f"cannot open the PostgreSQL store {mask_url(url)}: "
+                         f"{mask_url(str(error))}") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            row = pg.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
+            if row is not None and row[0]:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AdvisoryLockBusy(name, lock_holder(pg, key))
+            time.sleep(min(poll, left))
+        yield
+    finally:
+        pg.close()  # ending the session releases the lock

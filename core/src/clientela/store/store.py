@@ -190,9 +190,9 @@ class Store:
             warnings.warn(note, IncompleteStoreWarning, stacklevel=2)
 
     def _open_postgres(self, url: str) -> None:
-        """A PostgreSQL store: always migrated (its tables must exist to be read). Push
-        locks (`clientela.destinations.lock`) are files named after the database, in the
-        working folder: they serialise pushes on one machine only."""
+        """A PostgreSQL store: always migrated (its tables must exist to be read). Its locks
+        (a push's, a scheduled run's) are the server's advisory locks, not files, so they
+        hold across machines (`clientela.store.postgres.advisory_lock`)."""
         from clientela.store.postgres import PostgresConnection
 
         self.url = url

@@ -36,6 +36,10 @@ e-mail consent), pushes it through the real push engine over real HTTP, and chec
 - consent: nobody without e-mail consent is ever subscribed there, and an opt-out made
   at the destination is read back into the store (for destinations that read consent).
 
+The store is a DuckDB file; a connector that sets `store_databases = ("duckdb",
+"postgres")` runs the whole suite a second time on a PostgreSQL store (a new database of
+the session's throwaway server, `clientela_postgres`; the killed push opens it by URL).
+
 Each platform's floor of calls, its own headers and error bodies stay in its own tests.
 """
 
@@ -102,14 +106,18 @@ def orders_for(i: int) -> list[Order]:
     return made
 
 
-def contract_store(path: Path, n: int, consent: Mapping[int, str] | None = None) -> None:
+StoreTarget = Path | str
+"""A DuckDB store's path, or a PostgreSQL store's URL: what `Store()` opens."""
+
+
+def contract_store(path: StoreTarget, n: int, consent: Mapping[int, str] | None = None) -> None:
     """The store the suite pushes: `n` customers with their orders."""
     with Store(path) as store:
         store.upsert(customers(n, consent))
         store.upsert([order for i in range(n) for order in orders_for(i)])
 
 
-def add_points(path: Path, who: list[int], points: int = 120, tag: str = "a") -> None:
+def add_points(path: StoreTarget, who: list[int], points: int = 120, tag: str = "a") -> None:
     """Loyalty points for `who`: a field change that moves no RFM segment."""
     with Store(path) as store:
         store.upsert([LoyaltyEvent(source="test", event_id=f"l{tag}{i}", customer_id=customer_id(i),
@@ -117,14 +125,14 @@ def add_points(path: Path, who: list[int], points: int = 120, tag: str = "a") ->
                       for i in who])
 
 
-def order_today(path: Path, who: list[int], tag: str = "today") -> None:
+def order_today(path: StoreTarget, who: list[int], tag: str = "today") -> None:
     """A fresh order for each of `who`: recency jumps, so most of them change segment."""
     with Store(path) as store:
         store.upsert([orders_for(i)[0].model_copy(update={
             "order_id": f"{tag}{i}", "placed_at": AS_OF - timedelta(hours=2)}) for i in who])
 
 
-def pushed_segments(path: Path, segmentation: str = "rfm") -> dict[str, str | None]:
+def pushed_segments(path: StoreTarget, segmentation: str = "rfm") -> dict[str, str | None]:
     """Lower-cased e-mail -> segment, as the store last pushed it (`push_state`)."""
     with Store(path) as store:
         rows = store.con.execute("SELECT email, segment FROM push_state WHERE segmentation = ?",
@@ -176,6 +184,28 @@ class DestinationContract:
     the destination changed and the pusher never heard back)."""
     kill_settings: ClassVar[Mapping[str, Any]] = {}
     """Options for the killed run (small batches, one connection, so it dies mid-push)."""
+    store_databases: ClassVar[tuple[str, ...]] = ("duckdb",)
+    """The store's databases the suite runs on: `duckdb`, and `postgres` for a PostgreSQL
+    store (skipped without PostgreSQL, failed instead with CLIENTELA_REQUIRE_POSTGRES=1)."""
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Every test once per database of `store_databases` (see `_on_store_database`)."""
+        if tuple(self.store_databases) != ("duckdb",):
+            metafunc.parametrize("store_database", [
+                pytest.param(name, marks=pytest.mark.postgres) if name == "postgres" else name
+                for name in self.store_databases])
+
+    @pytest.fixture
+    def store_database(self) -> str:
+        return "duckdb"
+
+    @pytest.fixture(autouse=True)
+    def _on_store_database(self, store_database: str, request: pytest.FixtureRequest) -> None:
+        self._postgres: Any = None
+        if store_database == "postgres":
+            self._postgres = request.getfixturevalue("clientela_postgres")
+        elif store_database != "duckdb":
+            raise ValueError(f"store_databases: {store_database!r}: expected duckdb or postgres")
 
     # -- hooks a connector implements ------------------------------------------------------
 
@@ -235,12 +265,17 @@ class DestinationContract:
 
     # -- running ---------------------------------------------------------------------------
 
-    def store(self, tmp_path: Path, name: str = "clientela.duckdb") -> Path:
-        path = tmp_path / name
-        contract_store(path, self.store_size, self.no_consent)
-        return path
+    def store(self, tmp_path: Path, name: str = "clientela.duckdb") -> StoreTarget:
+        """The contract store: a DuckDB file in `tmp_path`, or a new PostgreSQL database."""
+        target: StoreTarget = tmp_path / name
+        if self._postgres is not None:
+            server = self._postgres
+            target = (f"postgresql://{server.user}@{server.host}:{server.port}/"
+                      f"{server.new_database()}")
+        contract_store(target, self.store_size, self.no_consent)
+        return target
 
-    def push(self, store_path: Path, fake: Any, sleep: Any = None, **options: Any) -> PushReport:
+    def push(self, store_path: StoreTarget, fake: Any, sleep: Any = None, **options: Any) -> PushReport:
         opened = self.build(fake, sleep or Sleeps(), **options)
         try:
             with Store(store_path) as store:
@@ -248,7 +283,7 @@ class DestinationContract:
         finally:
             opened.close()
 
-    def consented(self, store_path: Path) -> set[str]:
+    def consented(self, store_path: StoreTarget) -> set[str]:
         """Lower-cased e-mails the store may market to now."""
         from clientela.consent import can_contact
 
@@ -256,7 +291,7 @@ class DestinationContract:
             rows = store.con.execute("SELECT customer_id, lower(email) FROM customers").fetchall()
             return {mail for cid, mail in rows if can_contact(store, cid, "email", "marketing")}
 
-    def assert_equals_the_store(self, fake: Any, store_path: Path) -> None:
+    def assert_equals_the_store(self, fake: Any, store_path: StoreTarget) -> None:
         """Every consented customer is there with the segment the store pushed; nobody
         without consent is subscribed."""
         consented = self.consented(store_path)
@@ -386,5 +421,5 @@ class DestinationContract:
         self.assert_equals_the_store(fake, store_path)
 
 
-__all__ = ["AS_OF", "DestinationContract", "add_points", "contract_store", "customer_id",
+__all__ = ["AS_OF", "DestinationContract", "StoreTarget", "add_points", "contract_store", "customer_id",
            "customers", "email", "order_today", "orders_for", "pushed_segments", "written"]

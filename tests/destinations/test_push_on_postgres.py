@@ -1,0 +1,144 @@
+"""`clientela push` and `forget` on a PostgreSQL store (`[store] url`), and the push lock
+across processes.
+
+The destination contract runs whole on PostgreSQL for Mailchimp and RD Station
+(`store_databases`); here: the command itself end to end, and the push lock, which on a
+PostgreSQL store is the server's advisory lock (a store shared by two machines), not a
+file next to the store.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from clientela.consent import can_contact
+from clientela.destinations.lock import PushLocked, lock_path, push_lock
+from clientela.store import Store
+from clientela.testing.destination_contract import contract_store, email
+from clientela.testing.engines import PostgresServer
+
+from .fakes.mailchimp import FakeMailchimp
+
+pytestmark = pytest.mark.postgres
+
+NO_CONSENT = {2: "unsubscribed", 5: "pending"}
+
+
+def _url(server: PostgresServer) -> str:
+    return f"postgresql://{server.user}@{server.host}:{server.port}/{server.new_database()}"
+
+
+def test_clientela_push_runs_end_to_end_on_a_postgresql_store(
+        clientela_postgres: PostgresServer, mailchimp: FakeMailchimp, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from clientela import plugins
+    from clientela.cli import push as push_cli
+    from clientela.cli.common import workspace
+
+    url = _url(clientela_postgres)
+    contract_store(url, 20, NO_CONSENT)
+    monkeypatch.setenv(plugins.LOAD_ENV, "clientela-mailchimp")
+    monkeypatch.setenv("MC_KEY", "0123456789abcdef-us21")
+    monkeypatch.setenv("STORE_URL", url)
+    plugins.reset()
+    (tmp_path / "clientela.toml").write_text(f"""
+[workspace]
+timezone = "UTC"
+
+[store]
+url = "${{STORE_URL}}"
+
+[destinations.mailchimp]
+api_key = "${{MC_KEY}}"
+list_id = "{mailchimp.list_id}"
+base_url = "{mailchimp.url}"
+""")
+    workspace.config_file, workspace._settings = tmp_path / "clientela.toml", None
+    app = typer.Typer()
+    push_cli.register(app)
+    runner = CliRunner()
+
+    dry = runner.invoke(app, ["push", "mailchimp", "--as-of", "2024-07-01", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "Dry run: nothing sent" in dry.output and mailchimp.write_count() == 0
+    with Store(url) as store:  # the dry run's reads were rolled back on the server too
+        assert store.con.execute("SELECT count(*) FROM push_state").fetchone() == (0,)
+
+    done = runner.invoke(app, ["push", "mailchimp", "--as-of", "2024-07-01"])
+    assert done.exit_code == 0, done.output
+    subscribed = {m.email for m in mailchimp.members.values() if m.status == "subscribed"}
+    assert len(subscribed) == 20 - len(NO_CONSENT)
+    assert {email(i) for i in NO_CONSENT}.isdisjoint(subscribed)
+    assert not list(tmp_path.glob("*.lock"))  # the lock was the server's, not a file
+    with Store(url) as store:
+        runs = store.run_log("push")
+        assert [(r["target"], r["status"]) for r in runs] == [("mailchimp:rfm", "ok")]
+        assert store.con.execute("SELECT count(*) FROM push_state").fetchone() == (18,)
+
+    mailchimp.reset_calls()
+    again = runner.invoke(app, ["push", "mailchimp", "--as-of", "2024-07-01"])
+    assert again.exit_code == 0, again.output
+    assert mailchimp.write_count() == 0
+
+    gone = runner.invoke(app, ["forget", email(3)])  # an erasure, in the store and there
+    assert gone.exit_code == 0, gone.output
+    assert "deleted" in gone.output and mailchimp.member(email(3)) is None
+    with Store(url) as store:
+        assert store.con.execute("SELECT email, consent_email FROM customers WHERE "
+                                 "customer_id = 'c00003'").fetchall() == [(None, "unsubscribed")]
+        assert not can_contact(store, "c00003", "email", "marketing")
+        assert store.con.execute("SELECT status, customers FROM forget_requests").fetchall() \
+            == [("done", 1)]
+
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from clientela.destinations.lock import push_lock
+    from clientela.store import Store
+
+    with Store(sys.argv[1]) as store, push_lock(store, "mailchimp"):
+        print("held", flush=True)
+        time.sleep(300)
+""")
+
+
+def test_the_push_lock_of_a_postgresql_store_spans_processes_and_dies_with_its_holder(
+        clientela_postgres: PostgresServer, tmp_path: Path) -> None:
+    url = _url(clientela_postgres)
+    Store(url).close()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, url], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with Store(url) as store:
+            busy = (rf"another push to mailchimp is running on this store \(clientela pid "
+                    rf"{holder.pid} on .*push:mailchimp")
+            with pytest.raises(PushLocked, match=busy), push_lock(store, "mailchimp"):
+                pass
+            with push_lock(store, "sendgrid"):  # one lock per destination
+                pass
+            assert not lock_path(store.path, "mailchimp").exists()
+            os.kill(holder.pid, signal.SIGKILL)
+            holder.wait(30)
+            for _ in range(50):  # the server ends the killed session as its socket closes
+                try:
+                    with push_lock(store, "mailchimp"):
+                        break
+                except PushLocked:
+                    time.sleep(0.1)
+            else:
+                pytest.fail("the killed holder's advisory lock was never released")
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(30)
