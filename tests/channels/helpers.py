@@ -65,7 +65,7 @@ def people(n: int, *, consent: str = "subscribed") -> list[Customer]:
     return [person(f"c{i:04d}", phone=f"+55119{i:08d}", consent=consent) for i in range(n)]
 
 
-def build_store(path: Path, customers: Sequence[Customer]) -> Path:
+def build_store(path: Path | str, customers: Sequence[Customer]) -> Path | str:
     with Store(path) as store:
         store.upsert(list(customers))
         opt_in_relationship(store, customers)
@@ -187,7 +187,7 @@ ALL_OUT = {f"{m}/{p}": "opted_out" for m in ("email", "sms", "whatsapp")
 
 
 @contextmanager
-def receiver(path: Path, channels: dict[str, Any]) -> Iterator[str]:
+def receiver(path: Path | str, channels: dict[str, Any]) -> Iterator[str]:
     hooks = ChannelWebhooks(path, channels)
     app = Starlette(routes=[Mount("/channels", app=hooks.app())])
     with live(app) as url:

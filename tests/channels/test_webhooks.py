@@ -44,8 +44,9 @@ def _twilio_channel(name: str) -> Any:
     return found[name]
 
 
-def test_twilio_statuses_out_of_order_forged_and_replayed(tmp_path: Path, twilio) -> None:
-    path = build_store(tmp_path / "s.duckdb", people(4))
+def test_twilio_statuses_out_of_order_forged_and_replayed(
+        clientela_store_target: str, tmp_path: Path, twilio) -> None:
+    path = build_store(clientela_store_target, people(4))
     channels = {"twilio_sms": (_twilio_channel("twilio_sms"), None)}
     with receiver(path, channels) as base:
         callback = f"{base}/channels/twilio_sms"
@@ -72,8 +73,9 @@ def test_twilio_statuses_out_of_order_forged_and_replayed(tmp_path: Path, twilio
         assert n == (8,)  # queued says nothing: sent and delivered (or undelivered), once each
 
 
-def test_meta_handshake_signature_and_settling_a_crashed_send(tmp_path: Path, meta) -> None:
-    path = build_store(tmp_path / "s.duckdb", [person("a", phone="+5511911112222")])
+def test_meta_handshake_signature_and_settling_a_crashed_send(
+        clientela_store_target: str, tmp_path: Path, meta) -> None:
+    path = build_store(clientela_store_target, [person("a", phone="+5511911112222")])
     config = meta_config(meta)
     with receiver(path, {"meta_whatsapp": (META, config)}) as base:
         url = f"{base}/channels/meta_whatsapp"
@@ -113,9 +115,9 @@ def datetime_now() -> Any:
     return NOON
 
 
-def test_stop_reply_stops_every_later_message_on_every_channel(tmp_path: Path, meta, twilio,
-                                                               sendgrid) -> None:
-    path = build_store(tmp_path / "s.duckdb", [person("a", phone="+55 (11) 91111-2222"),
+def test_stop_reply_stops_every_later_message_on_every_channel(
+        clientela_store_target: str, tmp_path: Path, meta, twilio, sendgrid) -> None:
+    path = build_store(clientela_store_target, [person("a", phone="+55 (11) 91111-2222"),
                                                person("b", phone="+5511933334444")])
     config = meta_config(meta)
     with receiver(path, {"meta_whatsapp": (META, config)}) as base:
@@ -139,8 +141,8 @@ def test_stop_reply_stops_every_later_message_on_every_channel(tmp_path: Path, m
     assert [m.to for m in sendgrid.accepted] == ["b@example.com"]
 
 
-def test_sendgrid_ecdsa_stale_and_unsubscribe(tmp_path: Path, sendgrid) -> None:
-    path = build_store(tmp_path / "s.duckdb", people(2))
+def test_sendgrid_ecdsa_stale_and_unsubscribe(clientela_store_target: str, tmp_path: Path, sendgrid) -> None:
+    path = build_store(clientela_store_target, people(2))
     config = sendgrid_config(sendgrid)
     sendgrid.bounces.add("c0001@example.com")
     with Store(path) as store:

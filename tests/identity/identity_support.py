@@ -19,9 +19,16 @@ def customer(customer_id: str, source: str = "shop", **fields: Any) -> Customer:
 _TEMPLATE: dict[str, bytes] = {}
 
 
-def open_store(path: Path, **config: Any) -> Store:
-    """A new store at `path` following `[identity]` `config`; the schema is built once per
-    test session and copied (a migration per hypothesis example would dominate the run)."""
+def open_store(path: Path | str, **config: Any) -> Store:
+    """A new store at `path` (a DuckDB file, or a new PostgreSQL database's URL) following
+    `[identity]` `config`; a DuckDB schema is built once per test session and copied (a
+    migration per hypothesis example would dominate the run)."""
+    if isinstance(path, str) and path.startswith("postgresql://"):
+        store = Store(path)
+        with store.transaction() as con:
+            bind_config(con, IdentityConfig(**config))
+        return store
+    path = Path(path)
     if "empty" not in _TEMPLATE:
         template = path.with_name(f"template-{path.name}")
         Store(template).close()

@@ -20,8 +20,9 @@ def _decisions(store) -> list[tuple]:  # type: ignore[no-untyped-def]
                              "FROM identity_decisions ORDER BY decided_at").fetchall()
 
 
-def test_merge_is_recorded_and_survives_a_full_resolution(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_merge_is_recorded_and_survives_a_full_resolution(
+        clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", email="a@x.com"), customer("b", "pos", phone="11987654321")])
         with store.transaction() as con:
             decision = merge(con, "a", "b", "same woman, confirmed at the till")
@@ -36,8 +37,8 @@ def test_merge_is_recorded_and_survives_a_full_resolution(tmp_path: Path) -> Non
                     ) == {"a": "manual", "b": "manual"}
 
 
-def test_merging_one_person_records_nothing(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_merging_one_person_records_nothing(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", cpf=CPF_A), customer("b", "pos", cpf=CPF_A)])
         with store.transaction() as con:
             decision = merge(con, "a", "b", "why not")
@@ -45,8 +46,8 @@ def test_merging_one_person_records_nothing(tmp_path: Path) -> None:
         assert _decisions(store) == []
 
 
-def test_a_split_record_is_not_merged_again(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_a_split_record_is_not_merged_again(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", email="x@y.com"), customer("b", "pos", email="x@y.com"),
                      customer("c", "app", email="x@y.com")])
         with store.transaction() as con:
@@ -60,8 +61,8 @@ def test_a_split_record_is_not_merged_again(tmp_path: Path) -> None:
         assert _decisions(store) == [("split", "c", None, "a colleague's address", False)]
 
 
-def test_split_undoes_a_merge_and_records_why(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_split_undoes_a_merge_and_records_why(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", email="a@x.com"), customer("b", "pos", phone="11987654321")])
         with store.transaction() as con:
             merge(con, "a", "b", "looked alike")
@@ -77,16 +78,16 @@ def test_split_undoes_a_merge_and_records_why(tmp_path: Path) -> None:
     ("split", ("a", "x"), "a is already a person of its own"),
     ("split", ("a", "  "), "--reason: expected a few words"),
 ])
-def test_decision_errors(tmp_path: Path, action: str, args: tuple[str, ...],
+def test_decision_errors(clientela_store_target: str, tmp_path: Path, action: str, args: tuple[str, ...],
                          message: str) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a"), customer("b", "pos")])
         with pytest.raises((LookupError, ValueError), match=message), \
                 store.transaction() as con:
             {"merge": merge, "split": split}[action](con, *args)
 
 
-def test_callbacks_hear_each_move_inside_the_transaction(tmp_path: Path) -> None:
+def test_callbacks_hear_each_move_inside_the_transaction(clientela_store_target: str, tmp_path: Path) -> None:
     heard = []
 
     def refresh(con, change) -> None:  # type: ignore[no-untyped-def]
@@ -96,7 +97,7 @@ def test_callbacks_hear_each_move_inside_the_transaction(tmp_path: Path) -> None
     on_persons_changed(refresh)
     on_persons_changed(refresh)  # once is enough
     try:
-        with open_store(tmp_path / "s.duckdb") as store:
+        with open_store(clientela_store_target) as store:
             land(store, [customer("b", email="x@y.com")])
             land(store, [customer("a", "pos", email="x@y.com")])
             with store.transaction() as con:

@@ -22,7 +22,7 @@ def textbook_check_digits(base: str) -> str:
     return "".join(map(str, digits[9:]))
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
+CPF_CASES = [
     ("529.982.247-25", "52998224725"),
     ("52998224725", "52998224725"),
     (" 111.444.777-35 ", "11144477735"),
@@ -41,7 +41,10 @@ def textbook_check_digits(base: str) -> str:
     ("529.982.247-2X", None),            # a letter
     ("CPF 529.982.247-25", None),
     ("", None),
-])
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), CPF_CASES)
 def test_cpf_table(raw: str, expected: str | None) -> None:
     assert normalize_cpf(raw) == expected
 
@@ -62,7 +65,7 @@ def test_cpf_check_digits_match_the_textbook_algorithm(base: str) -> None:
     assert normalize_cpf(wrong_last) is None
 
 
-@pytest.mark.parametrize(("raw", "plus", "expected"), [
+EMAIL_CASES = [
     (" Ana.Silva@Example.COM ", False, "ana.silva@example.com"),
     ("ana+promo@example.com", False, "ana+promo@example.com"),
     ("ana+promo@example.com", True, "ana@example.com"),
@@ -74,12 +77,15 @@ def test_cpf_check_digits_match_the_textbook_algorithm(base: str) -> None:
     ("@example.com", False, None),
     ("ana@example.", False, None),
     ("", False, None),
-])
+]
+
+
+@pytest.mark.parametrize(("raw", "plus", "expected"), EMAIL_CASES)
 def test_email_table(raw: str, plus: bool, expected: str | None) -> None:
     assert normalize_email(raw, strip_plus=plus) == expected
 
 
-@pytest.mark.parametrize(("raw", "area", "expected"), [
+PHONE_CASES = [
     ("(11) 98765-4321", None, "+5511987654321"),
     ("11 98765 4321", None, "+5511987654321"),
     ("+55 (11) 98765-4321", None, "+5511987654321"),
@@ -103,7 +109,10 @@ def test_email_table(raw: str, plus: bool, expected: str | None) -> None:
     ("+1 23", None, None),                               # too short for E.164
     ("tel 11 98765-4321", None, None),                   # letters
     ("", None, None),
-])
+]
+
+
+@pytest.mark.parametrize(("raw", "area", "expected"), PHONE_CASES)
 def test_phone_table(raw: str, area: str | None, expected: str | None) -> None:
     assert normalize_phone(raw, area_code=area) == expected
 

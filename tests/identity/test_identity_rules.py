@@ -12,8 +12,8 @@ from clientela.identity.events import on_persons_changed, remove_persons_callbac
 CPF_A, CPF_B = "529.982.247-25", "111.444.777-35"
 
 
-def test_cpf_joins_records_written_differently(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_cpf_joins_records_written_differently(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("web-7", cpf=CPF_A), customer("pos-3", "pos", cpf="52998224725"),
                      customer("pos-4", "pos", cpf=CPF_B)])
         assert merged(store) == {frozenset({"web-7", "pos-3"})}
@@ -22,8 +22,8 @@ def test_cpf_joins_records_written_differently(tmp_path: Path) -> None:
         assert rules == {"web-7": "cpf", "pos-3": "cpf"}
 
 
-def test_an_invalid_cpf_never_matches(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_an_invalid_cpf_never_matches(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", cpf="111.111.111-11"), customer("b", "pos", cpf="11111111111"),
                      customer("c", cpf="529.982.247-24"), customer("d", "pos", cpf="52998224724")])
         assert merged(store) == set()
@@ -40,16 +40,16 @@ def test_email_trimmed_and_case_folded_and_plus_by_option(tmp_path: Path) -> Non
         assert merged(store) == {frozenset({"a", "b", "c"})}
 
 
-def test_phone_with_the_ninth_digit_and_the_default_area(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb", default_area_code="21") as store:
+def test_phone_with_the_ninth_digit_and_the_default_area(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target, default_area_code="21") as store:
         land(store, [customer("a", phone="(21) 8765-4321"), customer("b", "pos", phone="98765-4321"),
                      customer("c", "app", phone="+55 21 98765 4321"),
                      customer("d", "app", phone="(11) 98765-4321")])
         assert merged(store) == {frozenset({"a", "b", "c"})}
 
 
-def test_a_source_link_names_the_customer_elsewhere(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_a_source_link_names_the_customer_elsewhere(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("pos-1", "pos", attributes={"identity_link": "web-9"}),
                      customer("pos-2", "pos", attributes={"identity_link": "web-404"})])
         assert merged(store) == set()  # web-9 has not arrived yet
@@ -57,14 +57,15 @@ def test_a_source_link_names_the_customer_elsewhere(tmp_path: Path) -> None:
         assert merged(store) == {frozenset({"pos-1", "web-9"})}
 
 
-def test_rules_not_listed_do_not_merge(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb", rules=["cpf"]) as store:
+def test_rules_not_listed_do_not_merge(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target, rules=["cpf"]) as store:
         land(store, [customer("a", email="x@y.com"), customer("b", "pos", email="x@y.com")])
         assert merged(store) == set()
 
 
-def test_two_cpfs_through_an_email_are_kept_apart_and_listed(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_two_cpfs_through_an_email_are_kept_apart_and_listed(
+        clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", cpf=CPF_A, email="casal@x.com"),
                      customer("b", "pos", cpf=CPF_B, email="casal@x.com"),
                      customer("c", "app", email="casal@x.com")])
@@ -74,17 +75,18 @@ def test_two_cpfs_through_an_email_are_kept_apart_and_listed(tmp_path: Path) -> 
         assert rows == [("cpf", "email", "c***@x***.com", ["a", "b", "c"], 3, 2)]
 
 
-def test_the_merge_policy_joins_anyway_and_still_lists(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb", conflict_policy="merge") as store:
+def test_the_merge_policy_joins_anyway_and_still_lists(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target, conflict_policy="merge") as store:
         land(store, [customer("a", cpf=CPF_A, email="casal@x.com"),
                      customer("b", "pos", cpf=CPF_B, email="casal@x.com")])
         assert merged(store) == {frozenset({"a", "b"})}
         assert store.count("identity_conflicts") == 1
 
 
-def test_in_a_chain_of_two_cpfs_the_more_trusted_key_joins(tmp_path: Path) -> None:
+def test_in_a_chain_of_two_cpfs_the_more_trusted_key_joins(
+        clientela_store_target: str, tmp_path: Path) -> None:
     # a (CPF A) -email- b -phone- c (CPF B): the e-mail joins a and b, the phone is held
-    with open_store(tmp_path / "s.duckdb") as store:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", cpf=CPF_A, email="e1@x.com"),
                      customer("b", "pos", email="e1@x.com", phone="11987654321"),
                      customer("c", "app", cpf=CPF_B, phone="(11) 98765-4321")])
@@ -94,9 +96,10 @@ def test_in_a_chain_of_two_cpfs_the_more_trusted_key_joins(tmp_path: Path) -> No
         assert kinds == [("cpf", "phone")]
 
 
-def test_a_chain_of_two_cpfs_through_one_rule_is_held_whole(tmp_path: Path) -> None:
+def test_a_chain_of_two_cpfs_through_one_rule_is_held_whole(
+        clientela_store_target: str, tmp_path: Path) -> None:
     # a (CPF A) -e1- b -e2- c (CPF B): joining either pair first would decide the other
-    with open_store(tmp_path / "s.duckdb") as store:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", cpf=CPF_A, email="e1@x.com"),
                      customer("b", "pos", email="e1@x.com"),
                      customer("b", "app", email="e2@x.com"),
@@ -105,10 +108,10 @@ def test_a_chain_of_two_cpfs_through_one_rule_is_held_whole(tmp_path: Path) -> N
         assert store.count("identity_conflicts") == 2
 
 
-def test_a_family_phone_over_the_limit_merges_nobody(tmp_path: Path) -> None:
+def test_a_family_phone_over_the_limit_merges_nobody(clientela_store_target: str, tmp_path: Path) -> None:
     family = [customer(f"k{i}", f"s{i}", email=f"k{i}@x.com", phone="11987654321")
               for i in range(4)]
-    with open_store(tmp_path / "s.duckdb", shared_key_limit=3) as store:
+    with open_store(clientela_store_target, shared_key_limit=3) as store:
         land(store, family)
         assert merged(store) == set()
         rows = store.con.execute("SELECT kind, rule, key_shown, persons FROM identity_conflicts"
@@ -119,22 +122,22 @@ def test_a_family_phone_over_the_limit_merges_nobody(tmp_path: Path) -> None:
         assert merged(store) == {frozenset({"k0", "k1", "k2", "k3"})}
 
 
-def test_the_limit_counts_persons_not_records(tmp_path: Path) -> None:
+def test_the_limit_counts_persons_not_records(clientela_store_target: str, tmp_path: Path) -> None:
     # one person with four records (same CPF) shares a phone with nobody else
-    with open_store(tmp_path / "s.duckdb", shared_key_limit=2) as store:
+    with open_store(clientela_store_target, shared_key_limit=2) as store:
         land(store, [customer(f"r{i}", f"s{i}", cpf=CPF_A, phone="11987654321") for i in range(4)]
              + [customer("other", "x", phone="11987654321")])
         assert merged(store) == {frozenset({"r0", "r1", "r2", "r3", "other"})}
 
 
-def test_disabled_writes_no_links(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb", enabled=False) as store:
+def test_disabled_writes_no_links(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target, enabled=False) as store:
         land(store, [customer("a", cpf=CPF_A), customer("b", "pos", cpf=CPF_A)])
         assert store.count("identity_links") == 0
         assert persons(store) == {frozenset({"a"}), frozenset({"b"})}
 
 
-def test_switching_off_and_on_again(tmp_path: Path) -> None:
+def test_switching_off_and_on_again(clientela_store_target: str, tmp_path: Path) -> None:
     from clientela.config import IdentityConfig
     from clientela.identity.resolve import bind_config
 
@@ -145,7 +148,7 @@ def test_switching_off_and_on_again(tmp_path: Path) -> None:
 
     on_persons_changed(record)
     try:
-        with open_store(tmp_path / "s.duckdb") as store:
+        with open_store(clientela_store_target) as store:
             land(store, [customer("a", cpf=CPF_A), customer("b", "pos", cpf=CPF_A)])
             with store.transaction() as con:
                 bind_config(con, IdentityConfig(enabled=False))
@@ -159,8 +162,8 @@ def test_switching_off_and_on_again(tmp_path: Path) -> None:
                     ("resolve", [("b", "b", "a")])]
 
 
-def test_a_changed_record_leaves_its_person(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_a_changed_record_leaves_its_person(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", email="x@y.com"), customer("b", "pos", email="x@y.com"),
                      customer("c", "app", email="x@y.com")])
         assert merged(store) == {frozenset({"a", "b", "c"})}
@@ -169,37 +172,39 @@ def test_a_changed_record_leaves_its_person(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["not-a-cpf", "529.982.247-24"])
-def test_an_invalid_cpf_joins_nothing_even_with_itself(tmp_path: Path, value: str) -> None:
-    with open_store(tmp_path / "s.duckdb") as store:
+def test_an_invalid_cpf_joins_nothing_even_with_itself(
+        clientela_store_target: str, tmp_path: Path, value: str) -> None:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", cpf=value), customer("b", "pos", cpf=value)])
         assert store.count("identity_keys") == 0
 
 
-def test_the_link_attribute_is_configurable(tmp_path: Path) -> None:
-    with open_store(tmp_path / "s.duckdb", link_attribute="ecommerce_id") as store:
+def test_the_link_attribute_is_configurable(clientela_store_target: str, tmp_path: Path) -> None:
+    with open_store(clientela_store_target, link_attribute="ecommerce_id") as store:
         land(store, [customer("web-9", "web"),
                      customer("pos-1", "pos", attributes={"ecommerce_id": "web-9"}),
                      customer("pos-2", "pos", attributes={"identity_link": "web-9"})])
         assert merged(store) == {frozenset({"pos-1", "web-9"})}
 
 
-def test_customers_inserted_in_bulk_are_resolved_too(tmp_path: Path) -> None:
+def test_customers_inserted_in_bulk_are_resolved_too(clientela_store_target: str, tmp_path: Path) -> None:
     from clientela.model.entities import Customer
     from clientela.store.upsert import records_to_arrow
 
-    with open_store(tmp_path / "s.duckdb") as store:
+    with open_store(clientela_store_target) as store:
         land(store, [customer("a", email="x@y.com")])
         store.insert_new(Customer, records_to_arrow(Customer, [
             customer("b", "pos", email="X@y.com"), customer("c", "pos")]))
         assert merged(store) == {frozenset({"a", "b"})}
 
 
-def test_forget_removes_the_keys_of_the_forgotten_and_the_links_they_made(tmp_path: Path) -> None:
+def test_forget_removes_the_keys_of_the_forgotten_and_the_links_they_made(
+        clientela_store_target: str, tmp_path: Path) -> None:
     """Deletion reaches the identity graph: after `forget`, no digest of her CPF, e-mail or
     phone is left, and her records no longer join anyone through them."""
     from clientela.destinations.forget import forget
 
-    store = open_store(tmp_path / "s.duckdb")
+    store = open_store(clientela_store_target)
     land(store, [customer("web-1", email="ana@example.com", cpf="529.982.247-25"),
                  customer("pos-1", source="pos", email=" ANA@example.com", phone="11987650001"),
                  customer("web-2", email="bia@example.com")])

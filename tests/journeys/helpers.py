@@ -25,7 +25,7 @@ def earn(event_id: str, customer_id: str, at: datetime, points: int,
                         occurred_at=at, expires_at=expires_at, source="test")
 
 
-def write(path: Path, *batches: Sequence[Any]) -> Path:
+def write(path: Path | str, *batches: Sequence[Any]) -> Path:
     """Upsert the batches; customers subscribed on a channel also opt in to relationship
     messages on it."""
     from channels.helpers import opt_in_relationship

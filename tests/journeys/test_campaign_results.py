@@ -51,9 +51,9 @@ def test_control_draw_is_deterministic_and_uniform() -> None:
     assert 1_850 < held < 2_150  # 10% of 20,000, within 3.5 standard deviations
 
 
-def test_campaign_lift_recovers_the_known_effect(tmp_path: Path) -> None:
+def test_campaign_lift_recovers_the_known_effect(clientela_store_target: str, tmp_path: Path) -> None:
     people = [customer(f"c{i:05d}", phone=f"+5511{i:09d}") for i in range(N)]
-    path = write(tmp_path / "s.duckdb", people)
+    path = write(clientela_store_target, people)
     spec = CampaignSpec("promo", ("sms",), {"sms": SMS_TEXT}, AT, control_share=SHARE,
                         cost=Decimal("300.00"))
     provider = Accepting()

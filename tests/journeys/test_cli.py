@@ -12,6 +12,7 @@ from channels.fakes.twilio import FakeTwilio
 from clientela import plugins
 from clientela.cli.app import main
 from clientela.store import Store
+from clientela.testing.pytest_plugin import clientela_store_toml
 
 from .helpers import customer, earn, order, write
 
@@ -38,8 +39,8 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     return invoke
 
 
-def toml(fake: FakeTwilio, journeys: str = "") -> str:
-    return f"""
+def toml(fake: FakeTwilio, journeys: str = "", target: str = "") -> str:
+    return clientela_store_toml(target) + f"""
 [workspace]
 timezone = "America/Sao_Paulo"
 
@@ -76,20 +77,23 @@ sms = { text = { pt_BR = "{points} pontos!" } }
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, twilio: FakeTwilio) -> Path:
+def workspace(tmp_path: Path, twilio: FakeTwilio, clientela_store_target: str) -> str:
+    """The workspace's store (a DuckDB file or a PostgreSQL database), filled; the config
+    beside it points at it."""
     at = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
-    write(tmp_path / "clientela.duckdb",
+    write(clientela_store_target,
           [customer("a", phone="+5511900000001"), customer("b", phone=None),
            customer("c", phone="+5511900000003", consent_sms="unsubscribed"),
            customer("d", phone="+5511900000004")],
           [order("oa", "a", at, salesperson_id="s1"), order("ob", "b", at),
            order("oc", "c", at)],
           [earn("e1", "d", at + timedelta(days=2), 10), earn("e2", "a", at + timedelta(days=2), 5)])
-    (tmp_path / "clientela.toml").write_text(toml(twilio, JOURNEYS), encoding="utf-8")
-    return tmp_path
+    (tmp_path / "clientela.toml").write_text(toml(twilio, JOURNEYS, clientela_store_target),
+                                             encoding="utf-8")
+    return clientela_store_target
 
 
-def test_dry_run_prints_the_plan_and_changes_nothing(workspace: Path, twilio, run) -> None:
+def test_dry_run_prints_the_plan_and_changes_nothing(workspace: str, twilio, run) -> None:
     found = run("journeys", "run", "--dry-run", "--now", "2026-12-01T00:00")
     assert found.exit_code == 0, found.output
     # a: post-sale and points; d: points; b has no phone; c never opted in to relationship SMS
@@ -98,12 +102,12 @@ def test_dry_run_prints_the_plan_and_changes_nothing(workspace: Path, twilio, ru
     assert "pontos oi sms send 2" in lines
     assert "pos_venda como_foi sms send 1" in lines
     assert "no_address 1 b" in lines and "no_consent 1 c" in lines
-    with Store(workspace / "clientela.duckdb") as store:
+    with Store(workspace) as store:
         assert store.count("messages") == 0
     assert twilio.accepted == []
 
 
-def test_run_sends_then_messages_shows_the_ledger_masked(workspace: Path, twilio, run) -> None:
+def test_run_sends_then_messages_shows_the_ledger_masked(workspace: str, twilio, run) -> None:
     found = run("journeys", "run", "--now", "2026-12-10T13:00")
     assert found.exit_code == 0, found.output
     assert "planned 5 new message(s): 3 to send, 2 suppressed" in found.output
@@ -117,14 +121,14 @@ def test_run_sends_then_messages_shows_the_ledger_masked(workspace: Path, twilio
     assert "no_address" in summary.output and "no_consent" in summary.output
     tasks = run("messages", "--tasks")
     assert "message_sent" in tasks.output
-    with Store(workspace / "clientela.duckdb") as store:
+    with Store(workspace) as store:
         task_id = store.con.execute("SELECT task_id FROM follow_up_tasks WHERE customer_id = 'a'"
                                     ).fetchone()[0]
     assert run("journeys", "task", task_id, "--outcome", "lunch").exit_code == 2
     assert run("journeys", "task", "nope").exit_code == 2
     done = run("journeys", "task", task_id, "--outcome", "call_logged")
     assert done.exit_code == 0, done.output
-    with Store(workspace / "clientela.duckdb") as store:
+    with Store(workspace) as store:
         touches = store.con.execute("SELECT channel, logged, salesperson_id FROM touches WHERE "
                                     "salesperson_id IS NOT NULL ORDER BY channel").fetchall()
     # the post-sale message and the logged call, both by the order's salesperson
@@ -133,7 +137,7 @@ def test_run_sends_then_messages_shows_the_ledger_masked(workspace: Path, twilio
     assert "planned 0 new" in again.output and len(twilio.accepted) == 3
 
 
-def test_campaign_send_and_its_mistakes(workspace: Path, twilio, run) -> None:
+def test_campaign_send_and_its_mistakes(workspace: str, twilio, run) -> None:
     bad = run("campaign", "send", "promo", "--audience", "all", "--channel", "sms", "--text",
               "oi", "--control", "150%")
     assert (bad.exit_code, "Traceback" in bad.output) == (2, False)
@@ -154,17 +158,18 @@ def test_campaign_send_and_its_mistakes(workspace: Path, twilio, run) -> None:
 
 
 def test_a_campaign_scheduled_days_ahead_is_planned_now_and_sent_when_due(
-        tmp_path: Path, twilio, run) -> None:
-    write(tmp_path / "clientela.duckdb", [customer("a", phone="+5511900000001")],
+        tmp_path: Path, twilio, run, clientela_store_target: str) -> None:
+    write(clientela_store_target, [customer("a", phone="+5511900000001")],
           [order("oa", "a", datetime(2026, 12, 3, 15, 0, tzinfo=UTC))])
-    (tmp_path / "clientela.toml").write_text(toml(twilio), encoding="utf-8")
+    (tmp_path / "clientela.toml").write_text(toml(twilio, target=clientela_store_target),
+                                             encoding="utf-8")
     # ten days after the real clock (not a simulated --now), 10:00 in São Paulo
     at = datetime.combine(datetime.now(UTC).date() + timedelta(days=10), time(13, 0), UTC)
     planned = run("campaign", "send", "natal", "--audience", "all", "--channel", "sms",
                   "--text", "{first_name}, 20% off", "--at", at.isoformat())
     assert planned.exit_code == 0, planned.output
     assert twilio.accepted == []
-    with Store(tmp_path / "clientela.duckdb") as store:
+    with Store(clientela_store_target) as store:
         assert store.con.execute("SELECT campaign_id, started_at FROM campaigns").fetchall() == [
             ("natal", at.replace(tzinfo=None))]
         assert store.con.execute("SELECT status, due_at FROM messages").fetchall() == [

@@ -1,5 +1,5 @@
 """SIGKILL at every phase of a journey run and of a campaign, then one re-run: no message is
-sent twice and none is lost."""
+sent twice and none is lost, on a DuckDB store and on a PostgreSQL one."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from channels.fakes.twilio import FakeTwilio
 
 from clientela.store import Store
+from clientela.testing.pytest_plugin import clientela_store_toml
 
 from .helpers import customer, order, write
 
@@ -22,8 +23,8 @@ ORDERED = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)  # 12:00 in São Paulo
 NOW = "2026-12-10T13:00"  # local: the post-sale messages (12:00) are due
 
 
-def config(fake: FakeTwilio) -> str:
-    return f"""
+def config(fake: FakeTwilio, target: str) -> str:
+    return clientela_store_toml(target) + f"""
 [workspace]
 timezone = "America/Sao_Paulo"
 
@@ -50,11 +51,11 @@ sms = {{ text = {{ pt_BR = "{{first_name}}, como foi a compra {{order_id}}?" }} 
 """
 
 
-def setup(tmp_path: Path, fake: FakeTwilio) -> None:
+def setup(tmp_path: Path, fake: FakeTwilio, target: str) -> None:
     people = [customer(f"c{i:02d}", phone=f"+55119000000{i:02d}") for i in range(N)]
     orders = [order(f"o{i:02d}", f"c{i:02d}", ORDERED, salesperson_id="s1") for i in range(N)]
-    write(tmp_path / "clientela.duckdb", people, orders)
-    (tmp_path / "clientela.toml").write_text(config(fake), encoding="utf-8")
+    write(target, people, orders)
+    (tmp_path / "clientela.toml").write_text(config(fake, target), encoding="utf-8")
 
 
 def clientela(tmp_path: Path, phase: str, count: int, *args: str) -> int:
@@ -66,8 +67,8 @@ def clientela(tmp_path: Path, phase: str, count: int, *args: str) -> int:
     return done.returncode
 
 
-def ledger(tmp_path: Path) -> dict[str, int]:
-    with Store(tmp_path / "clientela.duckdb") as store:
+def ledger(target: str) -> dict[str, int]:
+    with Store(target) as store:
         rows = store.con.execute("SELECT status, count(*) FROM messages GROUP BY ALL").fetchall()
     return {str(s): int(n) for s, n in rows}
 
@@ -79,16 +80,17 @@ RUN = ("journeys", "run", "--now", NOW)
 @pytest.mark.parametrize(("phase", "count"), [
     ("planning", 1), ("before_call", 7), ("after_call", 7), ("recording", 2),
 ])
-def test_journey_killed_then_rerun_sends_each_message_once(tmp_path: Path, twilio: FakeTwilio,
-                                                           phase: str, count: int) -> None:
-    setup(tmp_path, twilio)
+def test_journey_killed_then_rerun_sends_each_message_once(
+        tmp_path: Path, twilio: FakeTwilio, clientela_store_target: str, phase: str,
+        count: int) -> None:
+    setup(tmp_path, twilio, clientela_store_target)
     assert clientela(tmp_path, phase, count, *RUN) == -signal.SIGKILL
     assert clientela(tmp_path, "none", 0, *RUN) == 0
     assert twilio.duplicates() == 0
     assert len(twilio.accepted) == N
     assert sorted(m.body for m in twilio.accepted) == sorted(
         f"Ana, como foi a compra o{i:02d}?" for i in range(N))
-    assert ledger(tmp_path) == {"sent": N}
+    assert ledger(clientela_store_target) == {"sent": N}
 
 
 CAMPAIGN = ("campaign", "send", "promo", "--audience", "all", "--channel", "sms",
@@ -97,12 +99,13 @@ CAMPAIGN = ("campaign", "send", "promo", "--audience", "all", "--channel", "sms"
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("phase", "count"), [("planning", 1), ("after_call", 4)])
-def test_campaign_killed_then_rerun_sends_each_message_once(tmp_path: Path, twilio: FakeTwilio,
-                                                            phase: str, count: int) -> None:
-    setup(tmp_path, twilio)
+def test_campaign_killed_then_rerun_sends_each_message_once(
+        tmp_path: Path, twilio: FakeTwilio, clientela_store_target: str, phase: str,
+        count: int) -> None:
+    setup(tmp_path, twilio, clientela_store_target)
     assert clientela(tmp_path, phase, count, *CAMPAIGN) == -signal.SIGKILL
     assert clientela(tmp_path, "none", 0, *CAMPAIGN) == 0
-    with Store(tmp_path / "clientela.duckdb") as store:
+    with Store(clientela_store_target) as store:
         control = {str(r[0]) for r in store.con.execute(
             "SELECT customer_id FROM touches WHERE campaign_id = 'promo' AND is_control")
             .fetchall()}
@@ -114,4 +117,4 @@ def test_campaign_killed_then_rerun_sends_each_message_once(tmp_path: Path, twil
     assert twilio.duplicates() == 0
     assert sorted(m.to for m in twilio.accepted) == sorted(
         f"+55119000000{c[1:]}" for c in contacted)
-    assert ledger(tmp_path) == {"sent": len(contacted), "suppressed": len(control)}
+    assert ledger(clientela_store_target) == {"sent": len(contacted), "suppressed": len(control)}

@@ -33,8 +33,8 @@ def reasons(planned: list[ledger.Planned]) -> dict[str, tuple[str, str | None]]:
     return {p.customer_id: (p.status, p.reason) for p in planned}
 
 
-def test_consent_address_and_forgotten(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.duckdb", [
+def test_consent_address_and_forgotten(clientela_store_target: str, tmp_path: Path) -> None:
+    path = write(clientela_store_target, [
         customer("ok"), customer("unknown", phone="+5511987650001", consent_sms="unknown"),
         customer("pending", phone="+5511987650002", consent_sms="pending"),
         customer("no", phone="+5511987650003", consent_sms="unsubscribed"),
@@ -51,8 +51,9 @@ def test_consent_address_and_forgotten(tmp_path: Path) -> None:
         "gone": ("suppressed", "forgotten"), "absent": ("suppressed", "no_address")}
 
 
-def test_fallback_takes_the_first_channel_that_can_reach_the_person(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.duckdb", [
+def test_fallback_takes_the_first_channel_that_can_reach_the_person(
+        clientela_store_target: str, tmp_path: Path) -> None:
+    path = write(clientela_store_target, [
         customer("wa"), customer("sms", phone="+5511987650001", consent_whatsapp="unknown"),
         customer("mail", phone=None), customer("none", phone=None, consent_email="unsubscribed")])
     with Store(path) as store:
@@ -65,8 +66,8 @@ def test_fallback_takes_the_first_channel_that_can_reach_the_person(tmp_path: Pa
                    "none": ("whatsapp", "suppressed", "no_address")}
 
 
-def test_whatsapp_free_text_needs_an_open_conversation(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.duckdb", [customer("talked", phone="+5511911112222"),
+def test_whatsapp_free_text_needs_an_open_conversation(clientela_store_target: str, tmp_path: Path) -> None:
+    path = write(clientela_store_target, [customer("talked", phone="+5511911112222"),
                                          customer("silent", phone="+5511933334444")])
     free = ChannelTemplate(text={"pt_BR": "Oi {first_name}"})
     with Store(path) as store:
@@ -83,8 +84,9 @@ def test_whatsapp_free_text_needs_an_open_conversation(tmp_path: Path) -> None:
     assert reasons(templated) == {"silent": ("planned", None)}
 
 
-def test_quiet_hours_drop_marketing_and_delay_relationship(tmp_path: Path) -> None:
-    path = write(tmp_path / "s.duckdb", [
+def test_quiet_hours_drop_marketing_and_delay_relationship(
+        clientela_store_target: str, tmp_path: Path) -> None:
+    path = write(clientela_store_target, [
         customer("sp"), customer("ny", phone="+5511987650001",
                                  attributes={"timezone": "America/New_York"})])
     late = datetime(2026, 12, 11, 1, 30, tzinfo=UTC)  # 22:30 in São Paulo, 20:30 in New York
@@ -98,8 +100,9 @@ def test_quiet_hours_drop_marketing_and_delay_relationship(tmp_path: Path) -> No
     assert due == {"sp": datetime(2026, 12, 11, 12, 0, tzinfo=UTC), "ny": late}
 
 
-def test_frequency_cap_per_channel_and_purpose(tmp_path: Path, twilio, sendgrid) -> None:
-    path = write(tmp_path / "s.duckdb", [customer("a", phone="+5511987650001"), customer("b")])
+def test_frequency_cap_per_channel_and_purpose(
+        clientela_store_target: str, tmp_path: Path, twilio, sendgrid) -> None:
+    path = write(clientela_store_target, [customer("a", phone="+5511987650001"), customer("b")])
     with Store(path) as store:
         plan(store, step("sms", origin="first"), candidates(["a"]))
         assert dispatcher(store, [twilio_route(twilio)]).run().sent == 1
@@ -120,9 +123,9 @@ def test_frequency_cap_per_channel_and_purpose(tmp_path: Path, twilio, sendgrid)
     assert reasons(other) == reasons(rel) == reasons(day_later) == {"a": ("planned", None)}
 
 
-def test_consent_withdrawn_after_planning_is_checked_before_sending(tmp_path: Path, twilio,
-                                                                    sendgrid) -> None:
-    path = write(tmp_path / "s.duckdb", [customer("a", phone="+5511987650001"), customer("b")])
+def test_consent_withdrawn_after_planning_is_checked_before_sending(
+        clientela_store_target: str, tmp_path: Path, twilio, sendgrid) -> None:
+    path = write(clientela_store_target, [customer("a", phone="+5511987650001"), customer("b")])
     with Store(path) as store:
         plan(store, step("sms"), candidates(["a", "b"]))
         plan(store, step("email", origin="m2"), candidates(["a"], due=NOON + timedelta(hours=1)))
@@ -138,8 +141,9 @@ def test_consent_withdrawn_after_planning_is_checked_before_sending(tmp_path: Pa
     assert [m.to for m in twilio.accepted] == ["+5511987650000"] and len(twilio.accepted) == 1
 
 
-def test_quiet_hours_reached_before_sending_wait_for_the_morning(tmp_path: Path, twilio) -> None:
-    path = write(tmp_path / "s.duckdb", [customer("a")])
+def test_quiet_hours_reached_before_sending_wait_for_the_morning(
+        clientela_store_target: str, tmp_path: Path, twilio) -> None:
+    path = write(clientela_store_target, [customer("a")])
     with Store(path) as store:
         plan(store, step("sms", purpose="relationship"), candidates(["a"]))
         night = datetime(2026, 12, 11, 1, 0, tzinfo=UTC)  # 22:00 in São Paulo
@@ -151,8 +155,9 @@ def test_quiet_hours_reached_before_sending_wait_for_the_morning(tmp_path: Path,
         assert dispatcher(store, [twilio_route(twilio)], now=morning).run().sent == 1
 
 
-def test_forget_blanks_the_ledger_and_suppresses_pending(tmp_path: Path, twilio) -> None:
-    path = write(tmp_path / "s.duckdb", [customer("a", phone="+5511987650001"), customer("b")])
+def test_forget_blanks_the_ledger_and_suppresses_pending(
+        clientela_store_target: str, tmp_path: Path, twilio) -> None:
+    path = write(clientela_store_target, [customer("a", phone="+5511987650001"), customer("b")])
     with Store(path) as store:
         plan(store, step("sms"), candidates(["a", "b"]))
         plan(store, step("sms", origin="later"), candidates(["a"], due=NOON + timedelta(days=2)))

@@ -37,8 +37,8 @@ def link(store: Store, *pairs: tuple[str, str]) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    opened = Store(tmp_path / "s.duckdb")
+def store(clientela_store_target: str, tmp_path: Path) -> Store:
+    opened = Store(clientela_store_target)
     opened.upsert([
         Customer(source="shop", customer_id="web-1", email=WEB_MAIL, phone="+5511987650001"),
         Customer(source="pos", customer_id="pos-77", email=POS_MAIL, phone="+5511987650002",

@@ -36,7 +36,8 @@ def link(path: Path, *pairs: tuple[str, str]) -> None:
     with Store(path) as store:
         for customer_id, person_id in pairs:
             # by hand, over whatever the resolver found when the records landed
-            store.con.execute("INSERT OR REPLACE INTO identity_links VALUES (?, ?, 'cpf', ?)",
+            store.con.execute("INSERT INTO identity_links VALUES (?, ?, 'cpf', ?) ON CONFLICT "
+                              "(customer_id) DO UPDATE SET person_id = EXCLUDED.person_id",
                               [customer_id, person_id, LINKED_AT])
 
 
@@ -57,9 +58,9 @@ def till_record_with_opt_out(path: Path, at: datetime) -> None:
                                     source="pos", evidence="said no at the till")])
 
 
-def test_an_opt_out_at_the_till_unsubscribes_her_online_address(
+def test_an_opt_out_at_the_till_unsubscribes_her_online_address(clientela_store_target: str, 
         tmp_path: Path, mailchimp: FakeMailchimp) -> None:
-    path = tmp_path / "s.duckdb"
+    path = clientela_store_target
     build_store(path, 6)
     push_to_mailchimp(path, mailchimp)
     assert mailchimp.member(email(1)).status == "subscribed"  # type: ignore[union-attr]
@@ -77,9 +78,9 @@ def test_an_opt_out_at_the_till_unsubscribes_her_online_address(
     assert set(others.values()) == {"subscribed"}
 
 
-def test_with_identity_off_the_till_opt_out_stays_at_the_till(
+def test_with_identity_off_the_till_opt_out_stays_at_the_till(clientela_store_target: str, 
         tmp_path: Path, mailchimp: FakeMailchimp) -> None:
-    path = tmp_path / "s.duckdb"
+    path = clientela_store_target
     build_store(path, 6)
     till_record_with_opt_out(path, later())
     link(path, ("pos-1", "c00001"))
@@ -93,17 +94,18 @@ def later() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
 
 
-def two_records(tmp_path: Path) -> Path:
+def two_records(target: str) -> str:
     """Maria online (`web-1`, phone ...0001) and at the till (`pos-77`, phone ...0002), and
     João (`web-2`); everyone subscribed on every channel."""
-    return write(tmp_path / "s.duckdb", [
+    return write(target, [
         customer("web-1", phone="+5511987650001"),
         customer("pos-77", phone="+5511987650002", email="maria.loja@example.com"),
         customer("web-2", phone="+5511987650003")])
 
 
-def test_a_stop_at_the_till_stops_messages_to_her_online_phone(tmp_path: Path, twilio) -> None:
-    path = two_records(tmp_path)
+def test_a_stop_at_the_till_stops_messages_to_her_online_phone(
+        clientela_store_target: str, tmp_path: Path, twilio) -> None:
+    path = two_records(clientela_store_target)
     link(path, ("web-1", "p-maria"), ("pos-77", "p-maria"))
     with Store(path) as store:
         record(store, [ConsentEvent(customer_id="pos-77", channel="sms", purpose="marketing",
@@ -119,9 +121,9 @@ def test_a_stop_at_the_till_stops_messages_to_her_online_phone(tmp_path: Path, t
     assert [m.to for m in twilio.accepted] == ["+5511987650003"]
 
 
-def test_an_opt_out_after_planning_is_checked_across_records_before_sending(
+def test_an_opt_out_after_planning_is_checked_across_records_before_sending(clientela_store_target: str, 
         tmp_path: Path, twilio) -> None:
-    path = two_records(tmp_path)
+    path = two_records(clientela_store_target)
     link(path, ("web-1", "p-maria"), ("pos-77", "p-maria"))
     with Store(path) as store:
         plan(store, step("sms"), candidates(["web-1", "web-2"]))
@@ -134,10 +136,10 @@ def test_an_opt_out_after_planning_is_checked_across_records_before_sending(
     assert [m.to for m in twilio.accepted] == ["+5511987650003"]
 
 
-def test_one_message_per_person_and_step(tmp_path: Path, twilio) -> None:
+def test_one_message_per_person_and_step(clientela_store_target: str, tmp_path: Path, twilio) -> None:
     """Both of Maria's records are in the audience: one SMS, to the first candidate record;
     a later run that finds her other record plans nothing more."""
-    path = two_records(tmp_path)
+    path = two_records(clientela_store_target)
     link(path, ("web-1", "p-maria"), ("pos-77", "p-maria"))
     with Store(path) as store:
         planned = plan(store, step("sms"), candidates(["web-1", "pos-77", "web-2"]))
@@ -152,11 +154,11 @@ def test_one_message_per_person_and_step(tmp_path: Path, twilio) -> None:
     assert sorted(m.to for m in twilio.accepted) == ["+5511987650001", "+5511987650003"]
 
 
-def test_her_other_record_is_tried_when_the_first_cannot_be_reached(tmp_path: Path,
-                                                                    sendgrid) -> None:
+def test_her_other_record_is_tried_when_the_first_cannot_be_reached(
+        clientela_store_target: str, tmp_path: Path, sendgrid) -> None:
     """The till's record has no e-mail consent; her online record has: the e-mail goes
     there, once."""
-    path = write(tmp_path / "s.duckdb", [
+    path = write(clientela_store_target, [
         customer("web-1"), customer("pos-77", email=None, consent_email="unknown")])
     link(path, ("web-1", "p-maria"), ("pos-77", "p-maria"))
     with Store(path) as store:
@@ -167,18 +169,19 @@ def test_her_other_record_is_tried_when_the_first_cannot_be_reached(tmp_path: Pa
     assert report.sent == 1
 
 
-def test_without_links_each_record_is_messaged(tmp_path: Path, twilio) -> None:
-    path = two_records(tmp_path)
+def test_without_links_each_record_is_messaged(clientela_store_target: str, tmp_path: Path, twilio) -> None:
+    path = two_records(clientela_store_target)
     with Store(path) as store:
         planned = plan(store, step("sms"), candidates(["web-1", "pos-77"]))
     assert [(p.customer_id, p.status) for p in planned] == [("web-1", "planned"),
                                                            ("pos-77", "planned")]
 
 
-def test_an_audience_of_persons_reaches_her_records(tmp_path: Path, twilio) -> None:
+def test_an_audience_of_persons_reaches_her_records(
+        clientela_store_target: str, tmp_path: Path, twilio) -> None:
     """A segmenter reading persons names `p-maria`, no record: the message goes to the first
     of her records (by id) that can be reached, under her key."""
-    path = two_records(tmp_path)
+    path = two_records(clientela_store_target)
     link(path, ("web-1", "p-maria"), ("pos-77", "p-maria"))
     with Store(path) as store:
         planned = plan(store, step("sms"), candidates(["p-maria"]))
@@ -187,11 +190,11 @@ def test_an_audience_of_persons_reaches_her_records(tmp_path: Path, twilio) -> N
     assert [p.message_key for p in again] == [planned[0].message_key]
 
 
-def test_every_record_of_a_person_named_by_no_record_gets_her_segment(
+def test_every_record_of_a_person_named_by_no_record_gets_her_segment(clientela_store_target: str, 
         tmp_path: Path, mailchimp: FakeMailchimp) -> None:
     """The person id `p-ana` is none of her records' ids: both records still carry her
     person-level segment (computed once, over both records' orders) and are pushed."""
-    path = tmp_path / "s.duckdb"
+    path = clientela_store_target
     build_store(path, 6)
     link(path, ("c00001", "p-ana"), ("c00002", "p-ana"))
     push_to_mailchimp(path, mailchimp)

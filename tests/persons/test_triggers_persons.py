@@ -41,9 +41,9 @@ JOURNEYS = parse_journeys([
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
+def path(clientela_store_target: str, tmp_path: Path) -> Path:
     born = date(1990, 12, 12)
-    return write(tmp_path / "s.duckdb",
+    return write(clientela_store_target,
                  [customer("web-1", phone="+5511900000001", birth_date=born),
                   customer("pos-77", phone="+5511900000002", birth_date=born)],
                  [order("o1", "web-1", utc(2026, 9, 1, 12, 0)),

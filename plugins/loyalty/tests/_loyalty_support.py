@@ -49,7 +49,7 @@ def customer(customer_id: str, email: str | None = None) -> Customer:
     return Customer(source=SOURCE, customer_id=customer_id, email=email)
 
 
-def store_with(path: Path, *records: Any) -> Store:
+def store_with(path: Path | str, *records: Any) -> Store:
     store = Store(path)
     by_type: dict[type, list[Any]] = {}
     for record in records:

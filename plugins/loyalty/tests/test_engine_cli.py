@@ -11,6 +11,7 @@ import pytest
 
 from clientela.cli.app import main
 from clientela.cli.common import workspace
+from clientela.testing.pytest_plugin import clientela_store_toml
 
 CUSTOMERS = """customer_id,email
 a,ana.souza@example.com
@@ -36,11 +37,14 @@ class Ran:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        clientela_store_target: str):
+    """The workspace on a DuckDB file (the default `clientela.duckdb`), then on a PostgreSQL
+    database (`[store] url`): every test expects the same figures on both."""
     monkeypatch.setenv("COLUMNS", "200")
     (tmp_path / "clientela.toml").write_text(
-        '[workspace]\nstore = "shop.duckdb"\ntimezone = "UTC"\n\n[loyalty]\n'
-        'redemption_threshold = 500\npoint_value = 0.05\n', encoding="utf-8")
+        clientela_store_toml(clientela_store_target) + '[workspace]\ntimezone = "UTC"\n\n'
+        '[loyalty]\nredemption_threshold = 500\npoint_value = 0.05\n', encoding="utf-8")
 
     def invoke(*args: str) -> Ran:
         code = main(list(args))
@@ -131,3 +135,26 @@ def test_an_imported_ledger_is_left_alone(cli, tmp_path: Path) -> None:
     assert cli("import", "events.csv", "--entity", "loyalty_events").code == 0
     ran = cli("loyalty", "run")
     assert ran.code == 2 and "imported from file" in ran.output
+
+
+def test_rebuild_replays_every_customer_to_the_same_ledger(cli, clientela_store_target: str
+                                                           ) -> None:
+    """`--rebuild` replays a and b from their orders: the ledger it leaves is the one the
+    incremental run wrote, event for event (ids, points, times)."""
+    from clientela.store import Store
+
+    def events() -> list[tuple[object, ...]]:
+        with Store(clientela_store_target) as store:
+            return store.con.execute(
+                "SELECT event_id, customer_id, kind, points, occurred_at, expires_at "
+                "FROM loyalty_events ORDER BY event_id").fetchall()
+
+    assert cli("loyalty", "run", "--until", "2025-04-01").code == 0
+    before = events()
+    assert sorted((e[1], e[2], e[3]) for e in before) == [
+        ("a", "earn", 200), ("a", "earn", 600), ("a", "redeem", -500),
+        ("b", "earn", 100), ("b", "earn", 300), ("b", "expire", -100)]
+    rebuilt = cli("loyalty", "run", "--until", "2025-04-01", "--rebuild")
+    assert rebuilt.code == 0, rebuilt.output
+    assert summary(rebuilt.output)["outstanding points"] == "600"
+    assert events() == before

@@ -13,9 +13,9 @@ from clientela_loyalty.audiences import tier_changes
 from clientela_loyalty.rules import LoyaltyRules, Tier
 
 
-def test_earn_rounds_down_per_order_on_net_paid_value(tmp_path: Path) -> None:
+def test_earn_rounds_down_per_order_on_net_paid_value(clientela_store_target: str, tmp_path: Path) -> None:
     store = store_with(
-        tmp_path / "s.duckdb",
+        clientela_store_target,
         order("o1", "c", "2025-01-01 10:00", "129.99", shipping=10),  # 119.99 x 1.5 = 179.985
         order("o2", "c", "2025-01-02 10:00", "0.66"),                   # 0.99 -> 0: no entry
         order("o3", "c", "2025-01-03 10:00", "10.00", currency="USD",   # 10 x 5.1234 = 51.23
@@ -28,11 +28,11 @@ def test_earn_rounds_down_per_order_on_net_paid_value(tmp_path: Path) -> None:
     ]
 
 
-def test_lock_window(tmp_path: Path) -> None:
+def test_lock_window(clientela_store_target: str, tmp_path: Path) -> None:
     """7 days of lock: points appear a week after the order; a refund or cancellation inside
     the week shrinks the lot itself (no reversal); locked points cannot be redeemed."""
     store = store_with(
-        tmp_path / "s.duckdb",
+        clientela_store_target,
         order("o1", "c", "2025-01-01 10:00", 100),
         order("o2", "c", "2025-01-03 10:00", 10, loyalty_points_redeemed=50),  # holds 0: capped
         order("o3", "c", "2025-02-01 10:00", 200, status="partially_refunded", refunded=50,
@@ -51,12 +51,12 @@ def test_lock_window(tmp_path: Path) -> None:
     ]
 
 
-def test_partial_full_and_spanning_redemptions(tmp_path: Path) -> None:
+def test_partial_full_and_spanning_redemptions(clientela_store_target: str, tmp_path: Path) -> None:
     """Lots 300 (exp 2026-01-01) and 400 (2026-02-01); redeeming 500 takes all of the first
     and 200 of the second; redeeming 300 later takes the second's 200 and the 100 earned on
     March 1st (full redemption). Only the 50 earned in April is left, and only it expires."""
     store = store_with(
-        tmp_path / "s.duckdb",
+        clientela_store_target,
         order("o1", "c", "2025-01-01", 300),
         order("o2", "c", "2025-02-01", 400),
         order("o3", "c", "2025-03-01", 100, loyalty_points_redeemed=500),
@@ -76,12 +76,13 @@ def test_partial_full_and_spanning_redemptions(tmp_path: Path) -> None:
     assert balance(store, "c") == 0
 
 
-def test_refund_after_partial_redemption_and_cancellation(tmp_path: Path) -> None:
+def test_refund_after_partial_redemption_and_cancellation(
+        clientela_store_target: str, tmp_path: Path) -> None:
     """o1 earns 1000; 700 of it is redeemed on o2; refunding 600 of o1's 1000 would take back
     600 points, but only 300 are left of that lot: reverse -300 (the balance stays >= 0).
     Cancelling o2 takes back its own 200. Customer d: earn 100, cancelled, reverse -100."""
     store = store_with(
-        tmp_path / "s.duckdb",
+        clientela_store_target,
         order("o1", "c", "2025-01-01", 1000, status="partially_refunded", refunded=600,
               updated="2025-01-20"),
         order("o2", "c", "2025-01-10", 200, loyalty_points_redeemed=700, status="cancelled",
@@ -103,10 +104,10 @@ def test_refund_after_partial_redemption_and_cancellation(tmp_path: Path) -> Non
     assert balance(store, "c") == 0 and balance(store, "d") == 0
 
 
-def test_proportional_reversal_before_redemption(tmp_path: Path) -> None:
+def test_proportional_reversal_before_redemption(clientela_store_target: str, tmp_path: Path) -> None:
     """Refunding 25.00 of 100.00 takes back 100 - floor(100 x 75/100) = 25 points; the lot's
     remaining 75 expire."""
-    store = store_with(tmp_path / "s.duckdb",
+    store = store_with(clientela_store_target,
                        order("o1", "c", "2025-01-03 12:00", 100, status="partially_refunded",
                              refunded=25, updated="2025-01-20"))
     run_until(store, "2025-03-01", LoyaltyRules(expiry_months=1))
@@ -123,10 +124,10 @@ def test_proportional_reversal_before_redemption(tmp_path: Path) -> None:
     # the end of November, local: 1 Dec 00:00 -02 = 02:00 UTC
     (True, "2018-12-01 02:00"),
 ])
-def test_expiry_at_month_end_across_dst_in_sao_paulo(tmp_path: Path, month_end: bool,
-                                                     expires: str) -> None:
+def test_expiry_at_month_end_across_dst_in_sao_paulo(
+        clientela_store_target: str, tmp_path: Path, month_end: bool, expires: str) -> None:
     store = store_with(
-        tmp_path / "s.duckdb",
+        clientela_store_target,
         order("o1", "c", "2018-08-31 15:00", 100),
         # 30 Nov 2018 11:00 -02 (DST) + 3 months = 28 Feb 2019 11:00, after DST ended: -03
         order("o2", "c", "2018-11-30 13:00", 40),
@@ -142,11 +143,11 @@ def test_expiry_at_month_end_across_dst_in_sao_paulo(tmp_path: Path, month_end: 
     ]
 
 
-def test_points_expire_months_after_the_last_purchase(tmp_path: Path) -> None:
+def test_points_expire_months_after_the_last_purchase(clientela_store_target: str, tmp_path: Path) -> None:
     """Every point expires 2 months after the last valid purchase: o2 on Feb 20 moves o1's
     deadline to Apr 20, an excluded (non-earning) purchase on Apr 10 moves both to Jun 10."""
     store = store_with(
-        tmp_path / "s.duckdb",
+        clientela_store_target,
         order("o1", "c", "2025-01-10", 100),
         order("o2", "c", "2025-02-20", 50),
         order("o3", "c", "2025-04-10", 10, channel="marketplace"),
@@ -163,14 +164,14 @@ def test_points_expire_months_after_the_last_purchase(tmp_path: Path) -> None:
     ]
 
 
-def test_tiers_up_at_once_and_down_at_the_review(tmp_path: Path) -> None:
+def test_tiers_up_at_once_and_down_at_the_review(clientela_store_target: str, tmp_path: Path) -> None:
     """silver from 1,000 of 12-month spend (x1.5), gold from 3,000 (x2), reviewed every
     January 1st. o1 (1000 pts, no tier) -> silver; o2 earns 2000 x 1.5 = 3000 -> gold;
     o3 100 x 2 = 200. At the 2025 review the window holds 3,100: gold stays. o4 (May 2025)
     earns 200 at gold though the window holds only 200 by then. At the 2026 review it holds
     100 (o4): down to no tier, so o5 earns 100."""
     store = store_with(
-        tmp_path / "s.duckdb",
+        clientela_store_target,
         order("o1", "c", "2024-02-01", 1000),
         order("o2", "c", "2024-03-01", 2000),
         order("o3", "c", "2024-06-01", 100),
@@ -192,11 +193,11 @@ def test_tiers_up_at_once_and_down_at_the_review(tmp_path: Path) -> None:
         ("2026-01-01", "gold", None, "down")]
 
 
-def test_excluded_skus_and_stores(tmp_path: Path) -> None:
+def test_excluded_skus_and_stores(clientela_store_target: str, tmp_path: Path) -> None:
     """o1: 110 with 10 shipping, lines GIFT 60 + B 40: 100 x 40/100 = 40 points.
     o2 comes from an excluded store: nothing."""
     store = store_with(
-        tmp_path / "s.duckdb",
+        clientela_store_target,
         order("o1", "c", "2025-01-01", 110, shipping=10),
         line("o1", "1", "GIFT", 60), line("o1", "2", "B", 40),
         order("o2", "c", "2025-01-02", 500, store_id="s9"),
@@ -205,8 +206,8 @@ def test_excluded_skus_and_stores(tmp_path: Path) -> None:
     assert ledger(store) == [("earn:o1", "earn", 40, "2025-01-01 00:00", "2026-01-01 00:00")]
 
 
-def test_adjustments_are_lots_and_never_overdraw(tmp_path: Path) -> None:
-    store = store_with(tmp_path / "s.duckdb", customer("c"),
+def test_adjustments_are_lots_and_never_overdraw(clientela_store_target: str, tmp_path: Path) -> None:
+    store = store_with(clientela_store_target, customer("c"),
                        order("o1", "c", "2025-01-01", 100))
     rules = LoyaltyRules(expiry_months=6)
     run_until(store, "2025-02-01", rules)
@@ -224,12 +225,13 @@ def test_adjustments_are_lots_and_never_overdraw(tmp_path: Path) -> None:
     ]
 
 
-def test_reversal_overdraw_leaves_a_debt_that_later_points_pay(tmp_path: Path) -> None:
+def test_reversal_overdraw_leaves_a_debt_that_later_points_pay(
+        clientela_store_target: str, tmp_path: Path) -> None:
     """With reversal_overdraw, refunding all of o1 (1000 points) after 800 were redeemed takes
     its lot's 200, o2's 100 and leaves 700 owed: the balance is -700 until o3's 1000 points
     pay the debt; 300 of them are left, and only those expire."""
     store = store_with(
-        tmp_path / "s.duckdb",
+        clientela_store_target,
         order("o1", "c", "2025-01-01", 1000, status="refunded", refunded=1000,
               updated="2025-01-20"),
         order("o2", "c", "2025-01-10", 100, loyalty_points_redeemed=800),

@@ -164,8 +164,6 @@ def bind_identity(store: Store) -> None:
     everything again; `enabled = false` drops every link)."""
     from clientela.identity.resolve import bind_config
 
-    if store.dialect.name != "duckdb":  # not on a PostgreSQL store yet (see docs/scale.md)
-        return
     with store.transaction() as con:
         bind_config(con, workspace.settings.identity)
 

@@ -57,7 +57,7 @@ def channel_webhooks() -> Starlette | None:
     from clientela.journeys.webhooks import channel_webhooks_app
 
     loaded = load_workspace()
-    return channel_webhooks_app(loaded, workspace.store_path)
+    return channel_webhooks_app(loaded, workspace.store_target)
 
 
 def print_plan(planned: Sequence[Planned], sample: int) -> None:

@@ -118,10 +118,8 @@ def _anonymise(store: Store, request_id: str, email: str, *, source: str,
             requests.anonymise_customers(ids)
             requests.blank_consent_addresses(ids)
             record_customers(con)  # cached KPI answers that read customer rows are stale
-            # their CPF, e-mail and phone digests go, and with them every link they made (the
-            # identity graph is DuckDB's own SQL: on PostgreSQL nobody is linked to undo)
-            if store.dialect.name == "duckdb":
-                resolve_customers(con, ids, cause="forget")
+            # their CPF, e-mail and phone digests go, and with them every link they made
+            resolve_customers(con, ids, cause="forget")
             at = state.now()
             record(con, [ConsentEvent(customer_id=cid, channel=channel, purpose=purpose,
                                       status="opted_out", address=None, occurred_at=at,

@@ -89,7 +89,7 @@ def records_of(store: Any, customer_ids: list[str]) -> dict[str, list[str]]:
     if not wanted or not links_in_use(store):
         return {cid: [cid] for cid in wanted}
     rows = _con(store).execute(f"""
-        WITH asked AS (SELECT unnest(?::VARCHAR[]) AS customer_id),
+        WITH asked AS (SELECT unnest(CAST(? AS VARCHAR[])) AS customer_id),
              mine AS (SELECT a.customer_id, {person_id_sql('a.customer_id')} AS person_id
                       FROM asked a LEFT JOIN {IDENTITY_LINKS_TABLE} il
                       ON il.customer_id = a.customer_id)
@@ -119,7 +119,7 @@ def persons_of(store: Any, customer_ids: list[str]) -> dict[str, str]:
         return {cid: cid for cid in wanted}
     rows = _con(store).execute(
         f"SELECT customer_id, person_id FROM {IDENTITY_LINKS_TABLE} "
-        "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))", [wanted]).fetchall()
+        "WHERE customer_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", [wanted]).fetchall()
     found = {cid: cid for cid in wanted}
     found.update({str(cid): str(person) for cid, person in rows})
     return found

@@ -86,7 +86,7 @@ def split(con: duckdb.DuckDBPyConnection, customer_id: str, reason: str) -> Deci
     if merges:
         decision_id = _record(con, "unmerge", customer_id, None, reason)
         con.execute(f"""UPDATE {IDENTITY_DECISIONS_TABLE} SET revoked_at = ?, revoked_by = ?
-            WHERE decision_id IN (SELECT unnest(?::VARCHAR[]))""",
+            WHERE decision_id IN (SELECT unnest(CAST(? AS VARCHAR[])))""",
                     [_now(), decision_id, [m[0] for m in merges]])
         touched = {customer_id, *(m[1] for m in merges), *(m[2] for m in merges)}
         resolution = resolve_customers(con, sorted(touched), cause="split")

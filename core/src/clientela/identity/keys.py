@@ -25,7 +25,8 @@ DIGESTED = ("cpf", "email", "phone")
 def _normalised(config: IdentityConfig, relation: str) -> str:
     attribute = config.link_attribute.replace("'", "''").replace('"', '\\"')
     source = (f"""(SELECT customer_id, cpf, email, phone,
-                   NULLIF(trim(json_extract_string(attributes, '$."{attribute}"')), '') AS link
+                   NULLIF(trim(json_extract_string(CAST(attributes AS JSON),
+                                                   '$."{attribute}"')), '') AS link
                    FROM {relation})""")
     return staged_select(
         source,
@@ -36,13 +37,25 @@ def _normalised(config: IdentityConfig, relation: str) -> str:
         keep="customer_id, cpf_key AS cpf, email_key AS email, phone_key AS phone, link")
 
 
+def _unpivoted(config: IdentityConfig, relation: str) -> str:
+    """SELECT customer_id, rule, value: one row per non-NULL key of each row of `relation`
+    (a cross join with the rule names rather than DuckDB's UNPIVOT, so that the store's
+    PostgreSQL translation runs the same statement)."""
+    return f"""SELECT customer_id, rule, value FROM (
+                   SELECT n.customer_id, r.rule,
+                          CASE r.rule WHEN 'cpf' THEN n.cpf WHEN 'email' THEN n.email
+                                      WHEN 'phone' THEN n.phone ELSE n.link END AS value
+                   FROM ({_normalised(config, relation)}) n
+                   CROSS JOIN (VALUES ('cpf'), ('email'), ('phone'), ('link')) AS r(rule)
+               ) WHERE value IS NOT NULL"""
+
+
 def keys_sql(config: IdentityConfig, relation: str = "customers") -> str:
     """SELECT customer_id, rule, value: the keys of the customer rows of `relation`, one row per
     key and row (a customer in two sources may hold two e-mails, or the same one twice)."""
     return f"""SELECT customer_id, rule,
                       CASE WHEN rule = 'link' THEN value ELSE md5(value) END AS value
-               FROM (UNPIVOT ({_normalised(config, relation)})
-                     ON cpf, email, phone, link INTO NAME rule VALUE value)"""
+               FROM ({_unpivoted(config, relation)})"""
 
 
 def readable_keys_sql(config: IdentityConfig, relation: str) -> str:
@@ -50,5 +63,4 @@ def readable_keys_sql(config: IdentityConfig, relation: str) -> str:
     showing a conflict's key masked (never stored)."""
     return f"""SELECT customer_id, rule, value,
                       CASE WHEN rule = 'link' THEN value ELSE md5(value) END AS digest
-               FROM (UNPIVOT ({_normalised(config, relation)})
-                     ON cpf, email, phone, link INTO NAME rule VALUE value)"""
+               FROM ({_unpivoted(config, relation)})"""

@@ -113,8 +113,7 @@ def resolve_all(con: duckdb.DuckDBPyConnection, config: IdentityConfig | None = 
         return disable(con)
     con.execute(f"DELETE FROM {IDENTITY_KEYS_TABLE}")
     con.execute(f"INSERT INTO {IDENTITY_KEYS_TABLE} {keys_sql(config)}")
-    con.execute("CREATE OR REPLACE TEMP TABLE _identity_region AS "
-                "SELECT DISTINCT customer_id FROM customers")
+    _region(con, "SELECT DISTINCT customer_id FROM customers")
     result = _recompute(con, config, cause)
     _set_meta(con, RESOLVED_KEY, "1")
     return result
@@ -144,8 +143,7 @@ def resolve_customers(con: duckdb.DuckDBPyConnection, customer_ids: Iterable[str
     con.register("_identity_seeds", seeds)
     try:
         alone = not _touches_others(con, before=True)
-        con.execute("CREATE OR REPLACE TEMP TABLE _identity_region AS "
-                    "SELECT customer_id FROM _identity_seeds")
+        _region(con, "SELECT customer_id FROM _identity_seeds")
         if not alone:
             _expand_region(con)  # through the keys as they were: the persons they may leave
         con.execute(f"DELETE FROM {IDENTITY_KEYS_TABLE} WHERE customer_id IN "
@@ -160,6 +158,13 @@ def resolve_customers(con: duckdb.DuckDBPyConnection, customer_ids: Iterable[str
         con.unregister("_identity_seeds")
     _expand_region(con)  # and as they are: the persons they may join
     return _recompute(con, config, cause)
+
+
+def _region(con: duckdb.DuckDBPyConnection, select: str) -> None:
+    """`_identity_region`, a temporary table of the session, made afresh from `select`
+    (dropped and created: PostgreSQL has no CREATE OR REPLACE TABLE)."""
+    con.execute("DROP TABLE IF EXISTS _identity_region")
+    con.execute(f"CREATE TEMP TABLE _identity_region AS {select}")
 
 
 def _touches_others(con: duckdb.DuckDBPyConnection, *, before: bool) -> bool:
@@ -204,11 +209,10 @@ def _expand_region(con: duckdb.DuckDBPyConnection) -> None:
             UNION ALL
             SELECT d.customer_id FROM {ACTIVE_MERGES} d
             JOIN region r ON d.other_id = r.customer_id)
-        WHERE reached NOT IN (SELECT customer_id FROM region)"""
-    while True:
-        row = con.execute(step).fetchone()
-        if not row or not row[0]:
-            return
+        WHERE reached NOT IN (SELECT customer_id FROM region)
+        RETURNING customer_id"""
+    while con.execute(step).fetchone() is not None:  # a step that added no one ends it
+        pass
 
 
 def _rule_keys(rule: str, nodes: np.ndarray, rules: np.ndarray, values: np.ndarray,
@@ -234,27 +238,28 @@ def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
     # dictionary encoding (a hash pass), and the dictionary gives a conflict's digest back.
     # Codes are shared across rules, which is harmless: every rule is resolved on its own.
     rule_names: list[str] = list(RULE_NAMES)
-    found = con.execute(f"""SELECT n.node, (list_position(?, k.rule) - 1)::TINYINT AS rule,
-            k.value FROM {IDENTITY_KEYS_TABLE} k JOIN _identity_nodes n USING (customer_id)
+    found = con.execute(f"""SELECT n.node, k.rule, k.value
+        FROM {IDENTITY_KEYS_TABLE} k JOIN _identity_nodes n USING (customer_id)
         UNION ALL
-        SELECT n.node, (list_position(?, 'link') - 1)::TINYINT, n.customer_id
+        SELECT n.node, 'link', n.customer_id
         FROM _identity_nodes n
-        WHERE n.customer_id IN (SELECT value FROM {IDENTITY_KEYS_TABLE} WHERE rule = 'link')""",
-                        [rule_names, rule_names]).to_arrow_table()
+        WHERE n.customer_id IN (SELECT value FROM {IDENTITY_KEYS_TABLE} WHERE rule = 'link')
+        """).to_arrow_table()
     encoded = found.column("value").combine_chunks().dictionary_encode() if found.num_rows \
         else pa.array([], pa.string()).dictionary_encode()
     nodes = found.column("node").to_numpy().astype(np.int64, copy=False)
-    rule_of = found.column("rule").to_numpy().astype(np.int64)
+    rule_of = pc.index_in(found.column("rule"), value_set=pa.array(rule_names)).to_numpy(
+        zero_copy_only=False).astype(np.int64)
     values = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     key_values = encoded.dictionary
     rules = [_rule_keys(rule, nodes, rule_of, values, rule_names) for rule in config.rules]
     isolated = np.zeros(count, dtype=bool)
-    split = con.execute(f"SELECT n.node FROM {ACTIVE_SPLITS} d JOIN _identity_nodes n "
-                        "USING (customer_id)").fetchnumpy()["node"]
+    split = _numpy(con.execute(f"SELECT n.node FROM {ACTIVE_SPLITS} d JOIN _identity_nodes n "
+                               "USING (customer_id)").fetch_arrow_table())["node"]
     isolated[np.asarray(split, dtype=np.int64)] = True
-    merges = con.execute(f"""SELECT a.node AS a, b.node AS b FROM {ACTIVE_MERGES} d
+    merges = _numpy(con.execute(f"""SELECT a.node AS a, b.node AS b FROM {ACTIVE_MERGES} d
         JOIN _identity_nodes a ON a.customer_id = d.customer_id
-        JOIN _identity_nodes b ON b.customer_id = d.other_id""").fetchnumpy()
+        JOIN _identity_nodes b ON b.customer_id = d.other_id""").fetch_arrow_table())
     components = resolve(
         count, rules, cpf=_rule_keys("cpf", nodes, rule_of, values, rule_names),
         manual=(np.asarray(merges["a"], np.int64), np.asarray(merges["b"], np.int64)),
@@ -264,6 +269,11 @@ def _recompute(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
     conflicts = _write_conflicts(con, config, customer_ids, components, key_values)
     persons = int(np.count_nonzero(components.labels == np.arange(count)))
     return Resolution(count, persons, moved, conflicts)
+
+
+def _numpy(table: pa.Table) -> dict[str, np.ndarray]:
+    """A result's columns as int64 arrays (node numbers; empty when there are no rows)."""
+    return {name: table.column(name).to_numpy().astype(np.int64) for name in table.column_names}
 
 
 def _write_links(con: duckdb.DuckDBPyConnection, customer_ids: pa.Array,
@@ -276,7 +286,8 @@ def _write_links(con: duckdb.DuckDBPyConnection, customer_ids: pa.Array,
         "person_id": customer_ids.take(pa.array(components.labels[linked])),
         "rule": rules.cast(pa.string()),
     })
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _identity_before AS
+    con.execute("DROP TABLE IF EXISTS _identity_before")
+    con.execute(f"""CREATE TEMP TABLE _identity_before AS
         SELECT customer_id, person_id, rule FROM {IDENTITY_LINKS_TABLE}
         WHERE customer_id IN (SELECT customer_id FROM _identity_region)""")
     con.register("_identity_new_links", links)
@@ -321,11 +332,23 @@ def _write_conflicts(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
         rows.append((ident[:16], conflict.kind, conflict.rule, digest, members,
                      conflict.persons, conflict.cpfs))
     shown = _shown(con, config, rows)
-    now = _now()
-    con.executemany(f"INSERT OR REPLACE INTO {IDENTITY_CONFLICTS_TABLE} VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(i, kind, rule, digest, shown.get((rule, digest)), members, persons, cpfs,
-                      now) for i, kind, rule, digest, members, persons, cpfs in rows])
+    table = pa.table({
+        "conflict_id": [r[0] for r in rows], "kind": [r[1] for r in rows],
+        "rule": [r[2] for r in rows], "key_digest": [r[3] for r in rows],
+        "key_shown": pa.array([shown.get((r[2], r[3])) for r in rows], pa.string()),
+        "customer_ids": pa.array([r[4] for r in rows], pa.list_(pa.string())),
+        "persons": pa.array([r[5] for r in rows], pa.int32()),
+        "cpfs": pa.array([r[6] for r in rows], pa.int32()),
+        "detected_at": pa.array([_now()] * len(rows), pa.timestamp("us"))})
+    names = ", ".join(table.column_names)
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in table.column_names[1:])
+    con.register("_identity_conflict_rows", table)
+    try:
+        con.execute(f"""INSERT INTO {IDENTITY_CONFLICTS_TABLE} ({names})
+            SELECT {names} FROM _identity_conflict_rows
+            ON CONFLICT (conflict_id) DO UPDATE SET {updates}""")
+    finally:
+        con.unregister("_identity_conflict_rows")
     return len(rows)
 
 
@@ -336,6 +359,6 @@ def _shown(con: duckdb.DuckDBPyConnection, config: IdentityConfig,
 
     holders = sorted({member for *_, members, _p, _c in rows for member in members})
     found = con.execute(f"""{readable_keys_sql(config, '''(SELECT * FROM customers
-        WHERE customer_id IN (SELECT unnest(?::VARCHAR[])))''')}""", [holders]).fetchall()
+        WHERE customer_id IN (SELECT unnest(CAST(? AS VARCHAR[]))))''')}""", [holders]).fetchall()
     maskers = {"cpf": mask_cpf, "email": mask_email, "phone": mask_phone}
     return {(rule, digest): maskers.get(rule, str)(value) for _, rule, value, digest in found}

@@ -30,7 +30,9 @@ def _features_sql(store: Store) -> str:
         SELECT c.customer_id, c.city, c.region, c.country, c.acquisition_channel,
                c.home_store_id, coalesce(o.orders, 0) AS orders,
                coalesce(o.total_spent, 0) AS total_spent,
-               date_diff('day', o.last_at, $as_of) AS days_since_last_order,
+               -- days between calendar dates (UTC), as DuckDB counts them on timestamps
+               date_diff('day', CAST(o.last_at AS DATE), CAST($as_of AS DATE))
+                 AS days_since_last_order,
                coalesce(l.points, 0) AS loyalty_points
         FROM customers c {customer_join}
         LEFT JOIN (SELECT {order_person} AS person, count(*) AS orders,

@@ -46,8 +46,10 @@ def consent_table(store: Store, media: Sequence[str], purposes: Sequence[str],
         return table
     con = store.con
     persons = links_in_use(con)
-    events = (f"(SELECT * FROM {EVENTS_TABLE} WHERE channel IN (SELECT unnest($media)) "
-              "AND purpose IN (SELECT unnest($purposes))")
+    # positional parameters (PostgreSQL's driver takes no DuckDB `$name`): `events` appears
+    # once in `current_sql`, media first
+    events = (f"(SELECT * FROM {EVENTS_TABLE} WHERE channel IN (SELECT unnest(?)) "
+              "AND purpose IN (SELECT unnest(?))")
     if customer_ids is not None:  # only these people's events enter the window
         # (with persons: the events of every record of theirs, whose opt-outs count too)
         asked = list(customer_ids)
@@ -58,7 +60,7 @@ def consent_table(store: Store, media: Sequence[str], purposes: Sequence[str],
     sql = (f"SELECT channel, purpose, customer_id, status "
            f"FROM ({current_sql(events + ')', persons=persons)})")
     try:
-        rows = con.execute(sql, {"media": wanted, "purposes": list(purposes)}).fetchall()
+        rows = con.execute(sql, [wanted, list(purposes)]).fetchall()
     finally:
         if customer_ids is not None:
             con.unregister("_journeys_consent_ids")

@@ -67,7 +67,7 @@ def _ids(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
 
 
 def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+    row = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                       [table]).fetchone()
     return bool(row and row[0])
 
@@ -92,8 +92,8 @@ def load_contacts(store: Store, ids: Sequence[str], media: Sequence[str],
     try:
         rows = con.execute("""
             SELECT c.customer_id, c.email, c.phone, c.first_name,
-                   json_extract_string(c.attributes, '$.timezone'),
-                   json_extract_string(c.attributes, '$.language')
+                   json_extract_string(CAST(c.attributes AS JSON), '$.timezone'),
+                   json_extract_string(CAST(c.attributes AS JSON), '$.language')
             FROM customers c JOIN _journeys_ids i USING (customer_id)""").fetchall()
         people = {str(r[0]): Person(str(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows}
         forgotten = {str(r[0]) for r in con.execute(

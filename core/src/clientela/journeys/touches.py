@@ -31,7 +31,7 @@ def sync_touches(store: Store) -> int:
     """Add the Campaigns and Touches the ledger implies and the store lacks; returns touches."""
     con = store.con
     missing = con.execute(f"""
-        SELECT campaign_id, any_value(origin), any_value(purpose),
+        SELECT campaign_id, min(origin), min(purpose),
                arg_min(medium, due_at), min(due_at)
         FROM {MESSAGES_TABLE} WHERE campaign_id IS NOT NULL AND medium IS NOT NULL
           AND campaign_id NOT IN (SELECT campaign_id FROM campaigns)
@@ -48,9 +48,7 @@ def sync_touches(store: Store) -> int:
         WHERE m.campaign_id IS NOT NULL AND m.medium IS NOT NULL
           AND (m.status IN ('sent', 'delivered', 'read')
                OR (m.status = 'suppressed' AND m.reason = 'control_group'))
-          AND m.message_key NOT IN (SELECT touch_id FROM touches)""").arrow()
-    if hasattr(table, "read_all"):  # DuckDB >= 1.4 hands back a stream reader
-        table = table.read_all()
+          AND m.message_key NOT IN (SELECT touch_id FROM touches)""").fetch_arrow_table()
     if table.num_rows == 0:
         return 0
     # the ledger's rows were validated when planned: written as an Arrow batch, no model per row

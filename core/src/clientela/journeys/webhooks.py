@@ -119,13 +119,15 @@ def apply(store: Store, channel: Channel, events: list[ChannelEvent],
 
 @dataclass
 class ChannelWebhooks:
-    store_path: Path
+    store_target: Path | str
+    """The store's DuckDB file or PostgreSQL URL: opened for each webhook, so the server
+    holds no connection between deliveries."""
     channels: Mapping[str, tuple[Channel, BaseModel | None]]
     """channel name -> (channel, its validated config)."""
     public_url: str | None = None
     """The URL the providers call, up to `/channels` (they sign the URL they called, which a
     proxy in front of the server may rewrite); default: the URL as received."""
-    opener: Callable[[Path], Store] = field(default=lambda path: Store(path))
+    opener: Callable[[Path | str], Store] = field(default=lambda target: Store(target))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _url(self, request: Request) -> str:
@@ -156,7 +158,7 @@ class ChannelWebhooks:
             log.warning("%s: refused a webhook with a missing or invalid signature", name)
             return JSONResponse({"error": "missing or invalid signature"}, status_code=401)
         events = parse(config, hook)
-        with self.lock, self.opener(self.store_path) as store:
+        with self.lock, self.opener(self.store_target) as store:
             applied = apply(store, channel, events)
         return JSONResponse({"accepted": applied.events, "replays": applied.replays})
 
@@ -180,7 +182,8 @@ class ChannelWebhooks:
         return Starlette(routes=self.routes())
 
 
-def channel_webhooks_app(loaded: MessagingWorkspace, store_path: Path) -> Starlette | None:
+def channel_webhooks_app(loaded: MessagingWorkspace,
+                         store_target: Path | str) -> Starlette | None:
     """The app `clientela serve` mounts at `/channels`: every configured `[channels.<name>]`
     whose plugin reads webhooks; None when there is none."""
     from clientela import plugins
@@ -194,4 +197,5 @@ def channel_webhooks_app(loaded: MessagingWorkspace, store_path: Path) -> Starle
             channels[name] = (channel, channel_config(channel, loaded.channels_raw))
     if not channels:
         return None
-    return ChannelWebhooks(store_path, channels, public_url=loaded.messaging.public_url).app()
+    return ChannelWebhooks(store_target, channels,
+                           public_url=loaded.messaging.public_url).app()

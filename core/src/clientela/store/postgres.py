@@ -18,7 +18,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,6 +58,24 @@ def _pg_type(kind: pa.DataType) -> str:
     raise TypeError(f"no PostgreSQL type for Arrow type {kind}")
 
 
+_ARROW_TYPES: dict[int, pa.DataType] = {
+    16: pa.bool_(), 21: pa.int16(), 23: pa.int32(), 20: pa.int64(), 700: pa.float32(),
+    701: pa.float64(), 25: pa.string(), 1043: pa.string(), 1042: pa.string(),
+    1082: pa.date32(), 1114: pa.timestamp("us"), 1184: pa.timestamp("us", tz="UTC"),
+    1009: pa.list_(pa.string()), 1015: pa.list_(pa.string()),
+}
+"""PostgreSQL type OIDs (`pg_type`) and the Arrow types DuckDB gives the same columns."""
+
+
+def _arrow_type(column: Any, *, empty: bool) -> pa.DataType | None:
+    """The Arrow type of a result column (None: inferred from its values)."""
+    if column.type_code == 1700:  # NUMERIC: typed when declared, else as its values say
+        if column.precision is not None and column.scale is not None:
+            return pa.decimal128(column.precision, column.scale)
+        return pa.decimal128(38, 9) if empty else None
+    return _ARROW_TYPES.get(column.type_code)
+
+
 class Result:
     """What `execute` returns: the rows of the statement just run."""
 
@@ -76,9 +94,13 @@ class Result:
         return [tuple(row) for row in self._cursor.fetchall()]
 
     def to_arrow_table(self) -> pa.Table:
-        names = [column.name for column in self._cursor.description or []]
+        """The rows as Arrow, each column typed by PostgreSQL's own column type (so an empty
+        result or an all-NULL column keeps its type, as DuckDB's Arrow does)."""
+        columns = list(self._cursor.description or [])
         rows = self.fetchall()
-        return pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
+        return pa.table({column.name: pa.array([row[i] for row in rows],
+                                               _arrow_type(column, empty=not rows))
+                         for i, column in enumerate(columns)})
 
     fetch_arrow_table = to_arrow_table
 
@@ -95,11 +117,16 @@ class PostgresConnection:
         self._pg = psycopg.connect(url, autocommit=True)
         self._registered: set[str] = set()
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+                ) -> Result:
+        """Run `sql` with `?` parameters (a sequence) or DuckDB's `$name` ones (a mapping)."""
         has_params = params is not None and len(params) > 0
         text = self.dialect.sql(sql, params=has_params)
         cursor = self._pg.cursor()
-        cursor.execute(text, list(params) if has_params and params is not None else None)
+        values: Any = None
+        if has_params and params is not None:
+            values = dict(params) if isinstance(params, Mapping) else list(params)
+        cursor.execute(text, values)
         return Result(cursor)
 
     def begin(self) -> None:

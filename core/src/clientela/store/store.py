@@ -537,11 +537,8 @@ class Store:
 
 
 def _link_persons(con: Any, table: pa.Table) -> None:
-    """Resolve the landed customer records into persons (`clientela.identity`). The graph's
-    SQL is DuckDB's own (UNPIVOT, list functions) and is not translated yet: on a PostgreSQL
-    store every record stays its own person, as with `[identity] enabled = false`."""
-    if dialect_of(con).name != "duckdb":
-        return
+    """Resolve the landed customer records into persons (`clientela.identity`), on either
+    database (the graph's SQL is translated for PostgreSQL like the rest of the store's)."""
     from clientela.identity.resolve import link_batch
 
     link_batch(con, table)

@@ -119,3 +119,21 @@ def clientela_postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def clientela_store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store for this test lives, once per database: a DuckDB file in the test's
+    folder (`clientela.duckdb`, the default store a CLI command opens there), then a new
+    database on the session's PostgreSQL server (`clientela_postgres`) as a URL. A test
+    that takes it runs twice and must expect the same values on both."""
+    if request.param == "duckdb":
+        return str(tmp_path / "clientela.duckdb")
+    server: PostgresServer = request.getfixturevalue("clientela_postgres")
+    return f"postgresql://{server.user}@{server.host}:{server.port}/{server.new_database()}"
+
+
+def clientela_store_toml(target: str) -> str:
+    """The `[store]` section a workspace's clientela.toml needs to use `target` (empty
+    for the default DuckDB file)."""
+    return f'\n[store]\nurl = "{target}"\n' if target.startswith("postgresql://") else ""

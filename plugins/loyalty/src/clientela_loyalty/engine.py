@@ -173,7 +173,7 @@ def _to_records(store: Store, table: pa.Table, customers: pa.Array | None) -> pa
     adjustment (the expiry of an adjustment's lot). The ledger stays keyed by record, so a
     merge or a split of persons changes which wallet a row was counted in, not the row."""
     scope = ("" if customers is None
-             else " AND customer_id IN (SELECT unnest($records::VARCHAR[]))")
+             else " AND customer_id IN (SELECT unnest(CAST($records AS VARCHAR[])))")
     params = {} if customers is None else {"records": customers.to_pylist()}
     owners: dict[tuple[str, str], str] = {}
     for sql in (f"SELECT customer_id, order_id FROM orders WHERE customer_id IS NOT NULL{scope}",

@@ -68,7 +68,7 @@ def statement(store: Store, who: str, at: datetime) -> Statement:
         [person]).fetch_arrow_table()
     entries = store.con.execute(
         """SELECT occurred_at, kind, points, order_id, expires_at, event_id FROM loyalty_events
-           WHERE customer_id IN (SELECT unnest(?::VARCHAR[])) AND occurred_at < ?
+           WHERE customer_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) AND occurred_at < ?
            ORDER BY occurred_at, CASE kind WHEN 'expire' THEN 0 WHEN 'reverse' THEN 1
                     WHEN 'redeem' THEN 2 WHEN 'earn' THEN 3 ELSE 4 END, event_id""",
         [records, at.replace(tzinfo=None)]).fetch_arrow_table()
