@@ -153,3 +153,34 @@ def test_an_engine_that_cannot_be_opened_leaves_the_store_alone(
     with Store(store, read_only=True) as opened:
         assert derived.read(opened, derived.segment_scores("rfm")) is None
         assert derived.read(opened, derived.CLV_SCORES) is None
+
+
+def test_segments_and_clv_save_into_a_postgresql_store_what_duckdb_saves(
+        golden_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        clientela_postgres: PostgresServer) -> None:
+    """A workspace whose store is PostgreSQL: `segments rfm` and `clv` compute there and
+    replace their tables on the server, the same rows as on the embedded store."""
+    from clientela.testing.golden import golden_store
+
+    url = (f"postgresql://{clientela_postgres.user}@{clientela_postgres.host}:"
+           f"{clientela_postgres.port}/{clientela_postgres.new_database()}")
+    server_config = tmp_path / "server.toml"
+    server_config.write_text(f'[store]\nurl = "{url}"\n')
+    config = tmp_path / "clientela.toml"
+    config.write_text("")
+    golden_store(url).close()  # type: ignore[arg-type]  # a URL opens the server's store
+    local = copy_of(golden_file, tmp_path, "local")
+    for args in (SEGMENTS, CLV, SEGMENTS):  # the second segments run replaces the first
+        capsys.readouterr()
+        code = main(["--config", str(server_config), *args])
+        printed = capsys.readouterr().out
+        assert code == 0, printed
+        assert printed == run(config, local, args, capsys)
+    with Store(url, read_only=True) as opened:
+        on_server = derived.read(opened, derived.segment_scores("rfm"))
+        clv_server = derived.read(opened, derived.CLV_SCORES)
+    assert on_server is not None and clv_server is not None
+    key = [("customer_id", "ascending")]
+    assert (on_server.sort_by(key).to_pylist()
+            == saved(local, derived.segment_scores("rfm")).sort_by(key).to_pylist())
+    assert_same_clv(clv_server, saved(local, derived.CLV_SCORES))

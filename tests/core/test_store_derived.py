@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
 import pytest
 
@@ -16,10 +14,11 @@ def _scores(ids: list[str], segment: str) -> pa.Table:
                      "as_of": pa.array([None] * len(ids), pa.timestamp("us"))})
 
 
-def test_replace_then_read_round_trips_and_replaces_everything(tmp_path: Path) -> None:
+def test_replace_then_read_round_trips_and_replaces_everything(
+        clientela_store_target: str) -> None:
     table = derived.segment_scores("rfm")
     assert table.name == "rfm_scores"
-    with Store(tmp_path / "s.duckdb") as store:
+    with Store(clientela_store_target) as store:
         assert derived.read(store, table) is None
         assert derived.replace(store, table, _scores(["a", "b", "c"], "New")) == 3
         assert derived.replace(store, table, _scores(["d"], "Lost")) == 1
@@ -30,8 +29,8 @@ def test_replace_then_read_round_trips_and_replaces_everything(tmp_path: Path) -
 
 
 def test_rows_without_the_promised_columns_are_refused_and_change_nothing(
-        tmp_path: Path) -> None:
-    with Store(tmp_path / "s.duckdb") as store:
+        clientela_store_target: str) -> None:
+    with Store(clientela_store_target) as store:
         derived.replace(store, derived.CLV_SCORES, pa.table({
             "customer_id": ["a"], "clv": [1.0], "p_alive": [0.5], "expected_purchases": [2.0]}))
         with pytest.raises(ValueError, match="clv_scores: the rows lack the column"

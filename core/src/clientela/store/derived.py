@@ -87,7 +87,10 @@ def replace(store: Store, table: DerivedTable, rows: pa.Table) -> int:
     with store.transaction() as con:
         con.register(staged, rows)
         try:
-            con.execute(f'CREATE OR REPLACE TABLE "{table.name}" AS SELECT * FROM "{staged}"')
+            # drop and create rather than CREATE OR REPLACE, which PostgreSQL lacks; both
+            # databases make DDL transactional, so a reader still sees one version or the other
+            con.execute(f'DROP TABLE IF EXISTS "{table.name}"')
+            con.execute(f'CREATE TABLE "{table.name}" AS SELECT * FROM "{staged}"')
         finally:
             con.unregister(staged)
     return int(rows.num_rows)
@@ -96,8 +99,8 @@ def replace(store: Store, table: DerivedTable, rows: pa.Table) -> int:
 def read(store: Store, table: DerivedTable) -> pa.Table | None:
     """The table's current version, or None when it has never been written."""
     found = store.con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-        [table.name]).fetchone()
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+        "AND table_schema = current_schema()", [table.name]).fetchone()
     if not found or not found[0]:
         return None
     result: pa.Table = store.con.execute(f'SELECT * FROM "{table.name}"').to_arrow_table()
