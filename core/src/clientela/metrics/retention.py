@@ -106,17 +106,51 @@ def _summary_and_items(summary: ir.Table, items: ir.Table, keys: list[str],
 
 
 def recency_days(ctx: MetricContext, params: NoParams) -> ir.Table:
+    """Mean, median and 30-day histogram of the days since each customer's last valid
+    order. The customers x periods history is read once, into customers per whole day of
+    recency (a few thousand rows per period): the mean, the exact median and the histogram
+    are all taken from those counts, where ranking every customer of every period for the
+    median sorts the whole history."""
     h = cv.history_at(ctx, at="as_of")
     h = cv.with_slice(ctx, h.mutate(days=cv.calendar_days_between(ctx, h.last_at, h.at)))
-    stats = cv.summarize(h, ctx, value=cv.mean(h.days), customers=h.count())
-    summary = cv.join_keys(stats, cv.median_of(h, "days", ctx.keys), ctx.keys)
-    bucket = (h.days.cast("float64") / MONTH_DAYS).floor().cast("int64") * MONTH_DAYS
-    h = h.mutate(item=bucket.cast("string") + "-" + (bucket + MONTH_DAYS - 1).cast("string"))
-    hist = h.group_by([*ctx.keys, "item"]).aggregate(customers=h.count())
+    per_day = h.group_by([*ctx.keys, "days"]).aggregate(_n=h.count())
+    # whole days summed exactly, then divided: the float mean of the customers' days
+    stats = cv.summarize(per_day, ctx,
+                         value=cv.ratio((per_day.days * per_day._n).sum(), per_day._n.sum()),
+                         customers=per_day._n.sum().coalesce(0))
+    summary = cv.join_keys(stats, _median_of_counts(per_day, "days", "_n", ctx.keys),
+                           ctx.keys)
+    bucket = (per_day.days.cast("float64") / MONTH_DAYS).floor().cast("int64") * MONTH_DAYS
+    per_day = per_day.mutate(
+        item=bucket.cast("string") + "-" + (bucket + MONTH_DAYS - 1).cast("string"))
+    hist = per_day.group_by([*ctx.keys, "item"]).aggregate(customers=per_day._n.sum())
     window = ibis.window(group_by=ctx.keys) if ctx.keys else ibis.window()
     hist = hist.mutate(value=cv.ratio(hist.customers, hist.customers.sum().over(window)))
     return _summary_and_items(summary, hist, ctx.keys, {
         "item": "string", "value": "float64", "median": "float64", "customers": "int64"})
+
+
+def _median_of_counts(counts: ir.Table, column: str, count: str, keys: list[str]
+                      ) -> ir.Table:
+    """The exact median (the mean of the two middle values for an even total) per key
+    group, from a histogram: one row per distinct value of `column` with its `count`. The
+    two middle positions of the sorted values, floor((n - 1) / 2) and floor(n / 2) from 0,
+    fall in the first values whose running count passes them; a median_of over the
+    expanded rows gives the same number."""
+    upto = (ibis.cumulative_window(group_by=keys, order_by=counts[column]) if keys
+            else ibis.cumulative_window(order_by=counts[column]))
+    whole = ibis.window(group_by=keys) if keys else ibis.window()
+    running = counts.mutate(_upto=counts[count].sum().over(upto),
+                            _total=counts[count].sum().over(whole))
+    lower = ((running._total - 1).cast("float64") / 2).floor().cast("int64")
+    upper = (running._total.cast("float64") / 2).floor().cast("int64")
+    value = running[column]
+    at_lower = ibis.ifelse(running._upto > lower, value, ibis.null()).min()
+    at_upper = ibis.ifelse(running._upto > upper, value, ibis.null()).min()
+    median = (at_lower.cast("float64") + at_upper.cast("float64")) / 2
+    if keys:
+        return running.group_by(keys).aggregate(median=median)
+    return running.aggregate(median=median)
 
 
 def interpurchase_days(ctx: MetricContext, params: NoParams) -> ir.Table:
