@@ -154,10 +154,7 @@ def _median_of_counts(counts: ir.Table, column: str, count: str, keys: list[str]
 
 
 def interpurchase_days(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.valid_orders(ctx, until=ctx.end, amounts=())
-    o = o.filter(o.customer_id.notnull())
-    o = o.mutate(prev_at=o.placed_at.lag().over(
-        group_by=o.customer_id, order_by=[o.placed_at, o.order_id]))
+    o = _neighbours(ctx, ctx.end)
     gaps = cv.in_period(ctx, o.filter(o.prev_at.notnull()), "placed_at")
     # whole seconds, summed exactly: a float mean of days differs in its last bits with the
     # order an engine (or a plan) adds in
@@ -184,14 +181,23 @@ def return_probability(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     return _return_table(episodes, ctx.keys)
 
 
-def _with_next(ctx: MetricContext, until: datetime) -> ir.Table:
-    """Valid orders of known customers before `until`, each with the time of the customer's
-    next one (null for the last): ties at one instant are ordered by order_id, so every
-    order but the last closes exactly one gap."""
-    o = cv.valid_orders(ctx, until=until, amounts=())
-    o = o.filter(o.customer_id.notnull())
-    return o.mutate(next_at=o.placed_at.lead().over(
-        group_by=o.customer_id, order_by=[o.placed_at, o.order_id]))
+def _neighbours(ctx: MetricContext, until: datetime) -> ir.Table:
+    """Valid orders of known customers before `until` (customer_id, order_id, placed_at),
+    each with the time of the customer's previous and next one (null for the first and the
+    last): ties at one instant are ordered by order_id, so every order but the last closes
+    exactly one gap. interpurchase_days reads the previous, return_probability the next:
+    one sort of the orders by customer and time, built once per call and instant, serves
+    both."""
+    def build() -> ir.Table:
+        o = cv.valid_orders(ctx, until=until, amounts=())
+        o = o.filter(o.customer_id.notnull())
+        w = ibis.window(group_by=o.customer_id, order_by=[o.placed_at, o.order_id])
+        return o.select("customer_id", "order_id", "placed_at",
+                        prev_at=o.placed_at.lag().over(w), next_at=o.placed_at.lead().over(w))
+
+    # one period at a time, each instant's table is dropped with its periods
+    return ctx.shared(f"order_neighbours|{until.isoformat()}", build,
+                      transient=not ctx.periods)
 
 
 def _months(earlier: ir.TimestampValue, later: ir.TimestampValue,
@@ -206,7 +212,7 @@ def _reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     risk at, capped at max_months) and `_ret` 1 when it ended with a purchase at a month
     within max_months. Episodes that reach no month (an open gap shorter than one month) are
     left out, as they count nowhere."""
-    o = _with_next(ctx, ctx.as_of)
+    o = _neighbours(ctx, ctx.as_of)
     closed = o.next_at.notnull()
     months = _months(o.placed_at, o.next_at.coalesce(ibis.literal(ctx.as_of)), params)
     gaps = cv.with_slice(ctx, o.select(
@@ -231,7 +237,7 @@ def _series_reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
         raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
     periods = ctx.periods or ()
     slices = [k for k in ctx.keys if k != PERIOD_COLUMN]
-    o = _with_next(ctx, ctx.end)
+    o = _neighbours(ctx, ctx.end)
     o = o.filter(o.next_at.notnull())
     months = _months(o.placed_at, o.next_at, params)
     closed = cv.with_slice(ctx, o.select(
