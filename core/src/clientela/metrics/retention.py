@@ -16,6 +16,7 @@ from pydantic import Field
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
+from clientela.kpi.history import history_days
 from clientela.kpi.periods import Period
 from clientela.metrics.api import Metric, NoParams
 
@@ -110,10 +111,10 @@ def recency_days(ctx: MetricContext, params: NoParams) -> ir.Table:
     order. The customers x periods history is read once, into customers per whole day of
     recency (a few thousand rows per period): the mean, the exact median and the histogram
     are all taken from those counts, where ranking every customer of every period for the
-    median sorts the whole history."""
-    h = cv.history_at(ctx, at="as_of")
-    h = cv.with_slice(ctx, h.mutate(days=cv.calendar_days_between(ctx, h.last_at, h.at)))
-    per_day = h.group_by([*ctx.keys, "days"]).aggregate(_n=h.count())
+    median sorts the whole history. Those counts are `history_days`, the table
+    avg_frequency's totals are summed from: one scan of the history for both."""
+    days = history_days(ctx, lapse_days=LapseParams().lapse_days, at="as_of")
+    per_day = days.select(*ctx.keys, "days", _n=days.customers)
     # whole days summed exactly, then divided: the float mean of the customers' days
     stats = cv.summarize(per_day, ctx,
                          value=cv.ratio((per_day.days * per_day._n).sum(), per_day._n.sum()),
