@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import ibis
+import ibis.expr.datatypes as dt
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
@@ -193,8 +194,12 @@ def _neighbours(ctx: MetricContext, until: datetime) -> ir.Table:
         o = cv.valid_orders(ctx, until=until, amounts=())
         o = o.filter(o.customer_id.notnull())
         w = ibis.window(group_by=o.customer_id, order_by=[o.placed_at, o.order_id])
+        # nullable (a first order has no previous): Ibis would carry placed_at's NOT NULL
+        # into the table it writes out
+        nullable = dt.Timestamp(nullable=True)
         return o.select("customer_id", "order_id", "placed_at",
-                        prev_at=o.placed_at.lag().over(w), next_at=o.placed_at.lead().over(w))
+                        prev_at=o.placed_at.lag().over(w).cast(nullable),
+                        next_at=o.placed_at.lead().over(w).cast(nullable))
 
     # one period at a time, each instant's table is dropped with its periods
     return ctx.shared(f"order_neighbours|{until.isoformat()}", build,
