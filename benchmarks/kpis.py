@@ -7,18 +7,20 @@ and polars on the same metrics, side by side in one run.
 
 Stores (cached under the temp dir):
 
-- up to --demo-up-to orders (1M by default), the demo store of `clientela.demo.generate`
-  (every table: the whole catalogue answers);
+- up to --demo-up-to orders (10M by default), the demo store of `clientela.demo`
+  (every table: the whole catalogue answers), generated block by block with
+  `DemoBuilder` so memory stays flat, and bulk-loaded (10M orders: about 850 MiB, and
+  5 minutes on a quiet machine; cached as demo-<orders>-<customers>.duckdb);
 - above it, a store built here by a vectorised generator in DuckDB SQL (customers and
-  orders only, seconds per 10M orders; the demo generator needs about 11 GB at 10M). The
-  catalogue then runs the metrics that store can answer (their `needs` are present),
-  and says how many.
+  orders only, seconds per 10M orders). The catalogue then runs the metrics that store
+  can answer (their `needs` are present), and says how many.
 
 Per size:
 
 1. the cold catalogue, monthly over 36 months, in a fresh process each run (plugin
    discovery and imports count, as they do for a user), best of three: wall time, peak
-   RSS, and the ten slowest metrics (the engine's own per-metric timing);
+   RSS, and the ten slowest metrics (the engine's own per-metric timing, with the CPU
+   seconds each took: on a loaded machine the steadier figure);
 2. the engine against hand-written DuckDB SQL and polars, each written here from
    docs/metrics.md: five simple monthly metrics (revenue, orders, AOV, active and new
    customers), RFM segment counts as of the end, and the monthly cohort matrix. The
