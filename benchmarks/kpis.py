@@ -9,8 +9,8 @@ Stores (cached under the temp dir):
 
 - up to --demo-up-to orders (10M by default), the demo store of `clientela.demo`
   (every table: the whole catalogue answers), generated block by block with
-  `DemoBuilder` so memory stays flat, and bulk-loaded (10M orders: about 850 MiB, and
-  5 minutes on a quiet machine; cached as demo-<orders>-<customers>.duckdb);
+  `DemoBuilder` so memory stays flat, and bulk-loaded block by block (cached as
+  demo-<orders>-<customers>.duckdb: built once, it is read-only afterwards);
 - above it, a store built here by a vectorised generator in DuckDB SQL (customers and
   orders only, seconds per 10M orders). The catalogue then runs the metrics that store
   can answer (their `needs` are present), and says how many.
