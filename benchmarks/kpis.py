@@ -202,6 +202,9 @@ def child_catalogue(path: str, memory_limit: str | None) -> None:
             if "one query" in rest:
                 cpu[name] = now - last_cpu[0]
             last_cpu[0] = now
+            # as it goes, on stderr: a run stopped early still shows where its time went
+            print(f"{name}: {timings[name]:.2f} s, CPU {cpu.get(name, float('nan')):.2f} s "
+                  f"[{load()}]", file=sys.stderr, flush=True)
 
     engine_log = logging.getLogger("clientela.kpi.engine")
     engine_log.addHandler(Timing())
