@@ -7,18 +7,20 @@ and polars on the same metrics, side by side in one run.
 
 Stores (cached under the temp dir):
 
-- up to --demo-up-to orders (1M by default), the demo store of `clientela.demo.generate`
-  (every table: the whole catalogue answers);
+- up to --demo-up-to orders (10M by default), the demo store of `clientela.demo`
+  (every table: the whole catalogue answers), generated block by block with
+  `DemoBuilder` so memory stays flat, and bulk-loaded block by block (cached as
+  demo-<orders>-<customers>.duckdb: built once, it is read-only afterwards);
 - above it, a store built here by a vectorised generator in DuckDB SQL (customers and
-  orders only, seconds per 10M orders; the demo generator needs about 11 GB at 10M). The
-  catalogue then runs the metrics that store can answer (their `needs` are present),
-  and says how many.
+  orders only, seconds per 10M orders). The catalogue then runs the metrics that store
+  can answer (their `needs` are present), and says how many.
 
 Per size:
 
 1. the cold catalogue, monthly over 36 months, in a fresh process each run (plugin
    discovery and imports count, as they do for a user), best of three: wall time, peak
-   RSS, and the ten slowest metrics (the engine's own per-metric timing);
+   RSS, and the ten slowest metrics (the engine's own per-metric timing, with the CPU
+   seconds each took: on a loaded machine the steadier figure);
 2. the engine against hand-written DuckDB SQL and polars, each written here from
    docs/metrics.md: five simple monthly metrics (revenue, orders, AOV, active and new
    customers), RFM segment counts as of the end, and the monthly cohort matrix. The
@@ -67,21 +69,30 @@ def load() -> str:
 # -- stores ----------------------------------------------------------------------------------
 
 def demo_store(orders: int, customers: int) -> Path:
-    """The demo store of a size, generated and bulk-loaded on first use."""
+    """The demo store of a size, generated block by block (`DemoBuilder`, so memory stays
+    flat at 10M orders and beyond) and bulk-loaded on first use; cached under CACHE. The
+    store is the one `clientela.demo.generate` gives for the same arguments."""
     path = CACHE / f"demo-{orders}-{customers}.duckdb"
     if path.exists():
         return path
-    from clientela.demo import generate
+    from clientela.demo.build import DemoBuilder
     from clientela.store import Store
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.duckdb")
+    partial = path.with_suffix(f".partial-{os.getpid()}.duckdb")
     partial.unlink(missing_ok=True)
-    data = generate(customers=customers, orders=orders)
+    started = time.perf_counter()
+    builder = DemoBuilder(customers=customers, orders=orders, keep_per_customer=False)
     with Store(partial) as store:
-        bulk_load(store, data.tables)
+        for index, tables in enumerate(builder.blocks()):
+            bulk_load(store, tables)
+            print(f"  demo store: block {index + 1} of {builder.n_blocks} loaded "
+                  f"({time.perf_counter() - started:.0f} s)   [{load()}]", flush=True)
+        bulk_load(store, builder.store_wide())
         store.con.execute("CHECKPOINT")
     partial.rename(path)
+    print(f"  demo store of {orders:,} orders built in {time.perf_counter() - started:.0f} s",
+          flush=True)
     return path
 
 
@@ -177,11 +188,25 @@ def child_catalogue(path: str, memory_limit: str | None) -> None:
     line (seconds, peak RSS, per-metric seconds, metric count). Imports count."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    last_cpu = [time.process_time()]
 
     class Timing(logging.Handler):
+        """The engine's per-metric wall time, and the process's CPU seconds (every
+        thread's) since the previous metric's line: on a shared machine the CPU figure
+        is the steadier one. A series metric logs as it ends, so its CPU is its own; the
+        metrics answered period by period log together at the end (CPU not separable)."""
+
         def emit(self, record: logging.LogRecord) -> None:
             name, rest = record.getMessage().split(": ", 1)
             timings[name] = float(rest.split(" in ")[1].split(" s")[0])
+            now = time.process_time()
+            if "one query" in rest:
+                cpu[name] = now - last_cpu[0]
+            last_cpu[0] = now
+            # as it goes, on stderr: a run stopped early still shows where its time went
+            print(f"{name}: {timings[name]:.2f} s, CPU {cpu.get(name, float('nan')):.2f} s "
+                  f"[{load()}]", file=sys.stderr, flush=True)
 
     engine_log = logging.getLogger("clientela.kpi.engine")
     engine_log.addHandler(Timing())
@@ -193,11 +218,13 @@ def child_catalogue(path: str, memory_limit: str | None) -> None:
 
         with Store(Path(path), read_only=True, memory_limit=memory_limit) as store:
             names = answerable(store)
+            last_cpu[0] = time.process_time()
             result = compute(store, names, start=START, end=END, grain="month")
     used = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"seconds": time.perf_counter() - started, "rss": rss.peak,
                       "cpu": used.ru_utime + used.ru_stime,
-                      "metrics": len(names), "rows": len(result), "timings": timings}))
+                      "metrics": len(names), "rows": len(result), "timings": timings,
+                      "metric_cpu": cpu}))
 
 
 def answerable(store: Any) -> list[str]:
@@ -227,7 +254,9 @@ def cold_catalogue(path: Path, memory_limit: str | None) -> dict[str, Any]:
           f"{best['rss'] / 2**20:.0f} MiB; "
           "ten slowest metrics of that run:")
     for name, seconds in sorted(best["timings"].items(), key=lambda kv: -kv[1])[:10]:
-        print(f"    {name:<34} {seconds:6.2f} s")
+        used = best.get("metric_cpu", {}).get(name)
+        print(f"    {name:<34} {seconds:6.2f} s"
+              + (f"  (CPU {used:6.2f} s)" if used is not None else ""))
     return best
 
 
@@ -501,7 +530,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="order counts; customers are a tenth")
     parser.add_argument("--skip-catalogue", action="store_true")
     parser.add_argument("--skip-compare", action="store_true")
-    parser.add_argument("--demo-up-to", type=int, default=1_000_000,
+    parser.add_argument("--demo-up-to", type=int, default=10_000_000,
                         help="largest size built with the demo generator (above: synthetic)")
     parser.add_argument("--memory-limit", default="2GB",
                         help="the store's memory_limit; 'none' for DuckDB's default")

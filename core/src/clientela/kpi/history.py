@@ -105,30 +105,63 @@ def _history_at_starts(ctx: MetricContext) -> ir.Table:
     return later.union(first, distinct=False)
 
 
+def history_days(ctx: MetricContext, *, lapse_days: int,
+                 at: Literal["end", "as_of"] = "end") -> ir.Table:
+    """Per ctx.keys (period, slice) and `days` (whole local calendar days from the
+    customer's last valid order to the instant, see calendar_days_between), over the
+    customers with a valid order by the instant (see history_at): `customers`, `repeaters`
+    (2+ orders), `lapsed` (last order more than `lapse_days` days before the instant) and
+    `orders` (their valid orders).
+
+    One scan of the customer x period history answers every point-in-time aggregate that
+    needs no customer-level join: the totals of repeat_rate, lapsed_customers and
+    avg_frequency (`history_totals`, summed over the days) and recency_days' mean, median
+    and histogram (from the customers per day). A few thousand rows per period, where the
+    history has one per customer."""
+    from clientela.kpi.localtime import calendar_days_between
+    from clientela.kpi.slicing import with_slice
+    from clientela.kpi.sql import indicator
+
+    def build() -> ir.Table:
+        h = with_slice(ctx, history_at(ctx, at=at))
+        h = h.mutate(days=calendar_days_between(ctx, h.last_at, h.at))
+        return h.group_by([*ctx.keys, "days"]).aggregate(
+            customers=h.count(), repeaters=indicator(h.orders >= 2).sum(),
+            lapsed=indicator(h.last_at < h.at - ibis.interval(days=lapse_days)).sum(),
+            orders=h.orders.sum())
+
+    if not ctx.periods:  # one period: read once, not worth writing out
+        return build()
+    return ctx.shared(f"history_days|{_totals_key(ctx, lapse_days, at)}", build)
+
+
+def _totals_key(ctx: MetricContext, lapse_days: int, at: str) -> str:
+    return "|".join(str(part) for part in (
+        # in a series the as-of instants are the period ends: one table for both
+        ctx.start.isoformat(), ctx.end.isoformat(), len(ctx.periods or ()),
+        at if ctx.as_of_fixed else "end",
+        ctx.by, ctx.segmenter, ctx.segment_as_of, lapse_days))
+
+
 def history_totals(ctx: MetricContext, *, lapse_days: int,
                    at: Literal["end", "as_of"] = "end") -> ir.Table:
     """Per ctx.keys (period, slice), over the customers with a valid order by the instant
     (see history_at): `customers`, `repeaters` (2+ orders), `lapsed` (last order more than
     `lapse_days` days before the instant) and `orders` (their valid orders).
 
-    repeat_rate, lapsed_customers and avg_frequency read these few rows: in a series the
-    customer x period history is scanned once for the three of them, not once each. (The
-    counts are sums of `indicator`, null over no row, as each metric's own aggregate was.)"""
-    from clientela.kpi.slicing import summarize, with_slice
-    from clientela.kpi.sql import indicator
+    repeat_rate, lapsed_customers and avg_frequency read these few rows, summed from
+    `history_days` (which recency_days reads too): in a series the customer x period
+    history is scanned once for the four of them, not once each. (The counts are sums of
+    `indicator`, null over no row, as each metric's own aggregate was; `customers` is 0
+    there, as a count is.)"""
+    from clientela.kpi.slicing import summarize
 
     def build() -> ir.Table:
-        h = with_slice(ctx, history_at(ctx, at=at))
-        return summarize(
-            h, ctx, customers=h.count(), repeaters=indicator(h.orders >= 2).sum(),
-            lapsed=indicator(h.last_at < h.at - ibis.interval(days=lapse_days)).sum(),
-            orders=h.orders.sum())
+        d = history_days(ctx, lapse_days=lapse_days, at=at)
+        return summarize(d, ctx, customers=d.customers.sum().coalesce(0),
+                         repeaters=d.repeaters.sum(), lapsed=d.lapsed.sum(),
+                         orders=d.orders.sum())
 
     if not ctx.periods:  # one period: a table of one row is not worth writing out
         return build()
-    key = "|".join(str(part) for part in (
-        # in a series the as-of instants are the period ends: one table for both
-        ctx.start.isoformat(), ctx.end.isoformat(), len(ctx.periods),
-        at if ctx.as_of_fixed else "end",
-        ctx.by, ctx.segmenter, ctx.segment_as_of, lapse_days))
-    return ctx.shared(f"history_totals|{key}", build)
+    return ctx.shared(f"history_totals|{_totals_key(ctx, lapse_days, at)}", build)

@@ -87,13 +87,20 @@ def balances_as_of(ctx: MetricContext) -> ir.Table:
         return balances(ctx, ctx.as_of)
     if ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)
-    events = ctx.table("loyalty_events")
-    events = events.filter(events.occurred_at < ctx.end)
-    events = events.mutate(_k=cv.bucket_index(events.occurred_at,
-                                              [p.start_utc for p in ctx.periods]))
-    per = events.group_by(["customer_id", "_k"]).aggregate(_points=events.points.sum())
-    return cv.at_each_end(ctx, per, ["customer_id"],
-                          balance=lambda w: per._points.sum().over(w))
+    starts = [p.start_utc for p in ctx.periods]
+
+    def build() -> ir.Table:
+        events = ctx.table("loyalty_events")
+        events = events.filter(events.occurred_at < ctx.end)
+        events = events.mutate(_k=cv.bucket_index(events.occurred_at, starts))
+        per = events.group_by(["customer_id", "_k"]).aggregate(_points=events.points.sum())
+        return cv.at_each_end(ctx, per, ["customer_id"],
+                              balance=lambda w: per._points.sum().over(w))
+
+    # members_with_points and redeemable_members read the same customers x periods
+    # balances: spread once per call
+    key = f"{starts[0].isoformat()}|{ctx.end.isoformat()}|{len(starts)}"
+    return ctx.shared(f"loyalty.balances|{key}", build)
 
 
 def _order_lookup(ctx: MetricContext) -> tuple[ir.Table, ir.Table] | None:
@@ -132,9 +139,14 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Ta
 
 
 def _event_orders(ctx: MetricContext, kind: str) -> ir.Table:
-    events = ctx.table("loyalty_events")
-    events = events.filter((events.kind == kind) & events.order_id.notnull())
-    return events.select(_eid="order_id").distinct()
+    """The order ids an event of `kind` is tied to, once each (built once per call: every
+    metric that flags orders asks for them)."""
+    def build() -> ir.Table:
+        events = ctx.table("loyalty_events")
+        events = events.filter((events.kind == kind) & events.order_id.notnull())
+        return events.select(_eid="order_id").distinct()
+
+    return ctx.shared(f"loyalty.event_orders|{kind}", build)
 
 
 def flagged_orders(ctx: MetricContext, *, kind: str, since: datetime | None = None,
@@ -161,7 +173,14 @@ def flagged_orders(ctx: MetricContext, *, kind: str, since: datetime | None = No
 def redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
     """Every redemption of [since, until): customer_id, at, points, discount. Redeem events
     that stand, plus valid orders that redeemed by their own fields with no redeem event tied
-    to them (a source that records loyalty only on orders), so none is counted twice."""
+    to them (a source that records loyalty only on orders), so none is counted twice.
+
+    discount_granted and redemption_day_spend ask for the same span: built once per call."""
+    return ctx.shared(f"loyalty.redemptions|{since.isoformat()}|{until.isoformat()}",
+                      lambda: _redemptions(ctx, since, until))
+
+
+def _redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
     events = redeem_events(ctx, since, until)
     events = events.select("customer_id", at=events.occurred_at,
                            points=(-events.points).cast("int64"), discount=events.discount)

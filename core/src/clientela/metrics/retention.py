@@ -11,11 +11,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import ibis
+import ibis.expr.datatypes as dt
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
+from clientela.kpi.history import history_days
 from clientela.kpi.periods import Period
 from clientela.metrics.api import Metric, NoParams
 
@@ -106,24 +108,55 @@ def _summary_and_items(summary: ir.Table, items: ir.Table, keys: list[str],
 
 
 def recency_days(ctx: MetricContext, params: NoParams) -> ir.Table:
-    h = cv.history_at(ctx, at="as_of")
-    h = cv.with_slice(ctx, h.mutate(days=cv.calendar_days_between(ctx, h.last_at, h.at)))
-    stats = cv.summarize(h, ctx, value=cv.mean(h.days), customers=h.count())
-    summary = cv.join_keys(stats, cv.median_of(h, "days", ctx.keys), ctx.keys)
-    bucket = (h.days.cast("float64") / MONTH_DAYS).floor().cast("int64") * MONTH_DAYS
-    h = h.mutate(item=bucket.cast("string") + "-" + (bucket + MONTH_DAYS - 1).cast("string"))
-    hist = h.group_by([*ctx.keys, "item"]).aggregate(customers=h.count())
+    """Mean, median and 30-day histogram of the days since each customer's last valid
+    order. The customers x periods history is read once, into customers per whole day of
+    recency (a few thousand rows per period): the mean, the exact median and the histogram
+    are all taken from those counts, where ranking every customer of every period for the
+    median sorts the whole history. Those counts are `history_days`, the table
+    avg_frequency's totals are summed from: one scan of the history for both."""
+    days = history_days(ctx, lapse_days=LapseParams().lapse_days, at="as_of")
+    per_day = days.select(*ctx.keys, "days", _n=days.customers)
+    # whole days summed exactly, then divided: the float mean of the customers' days
+    stats = cv.summarize(per_day, ctx,
+                         value=cv.ratio((per_day.days * per_day._n).sum(), per_day._n.sum()),
+                         customers=per_day._n.sum().coalesce(0))
+    summary = cv.join_keys(stats, _median_of_counts(per_day, "days", "_n", ctx.keys),
+                           ctx.keys)
+    bucket = (per_day.days.cast("float64") / MONTH_DAYS).floor().cast("int64") * MONTH_DAYS
+    per_day = per_day.mutate(
+        item=bucket.cast("string") + "-" + (bucket + MONTH_DAYS - 1).cast("string"))
+    hist = per_day.group_by([*ctx.keys, "item"]).aggregate(customers=per_day._n.sum())
     window = ibis.window(group_by=ctx.keys) if ctx.keys else ibis.window()
     hist = hist.mutate(value=cv.ratio(hist.customers, hist.customers.sum().over(window)))
     return _summary_and_items(summary, hist, ctx.keys, {
         "item": "string", "value": "float64", "median": "float64", "customers": "int64"})
 
 
+def _median_of_counts(counts: ir.Table, column: str, count: str, keys: list[str]
+                      ) -> ir.Table:
+    """The exact median (the mean of the two middle values for an even total) per key
+    group, from a histogram: one row per distinct value of `column` with its `count`. The
+    two middle positions of the sorted values, floor((n - 1) / 2) and floor(n / 2) from 0,
+    fall in the first values whose running count passes them; a median_of over the
+    expanded rows gives the same number."""
+    upto = (ibis.cumulative_window(group_by=keys, order_by=counts[column]) if keys
+            else ibis.cumulative_window(order_by=counts[column]))
+    whole = ibis.window(group_by=keys) if keys else ibis.window()
+    running = counts.mutate(_upto=counts[count].sum().over(upto),
+                            _total=counts[count].sum().over(whole))
+    lower = ((running._total - 1).cast("float64") / 2).floor().cast("int64")
+    upper = (running._total.cast("float64") / 2).floor().cast("int64")
+    value = running[column]
+    at_lower = ibis.ifelse(running._upto > lower, value, ibis.null()).min()
+    at_upper = ibis.ifelse(running._upto > upper, value, ibis.null()).min()
+    median = (at_lower.cast("float64") + at_upper.cast("float64")) / 2
+    if keys:
+        return running.group_by(keys).aggregate(median=median)
+    return running.aggregate(median=median)
+
+
 def interpurchase_days(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.valid_orders(ctx, until=ctx.end, amounts=())
-    o = o.filter(o.customer_id.notnull())
-    o = o.mutate(prev_at=o.placed_at.lag().over(
-        group_by=o.customer_id, order_by=[o.placed_at, o.order_id]))
+    o = _neighbours(ctx, ctx.end)
     gaps = cv.in_period(ctx, o.filter(o.prev_at.notnull()), "placed_at")
     # whole seconds, summed exactly: a float mean of days differs in its last bits with the
     # order an engine (or a plan) adds in
@@ -150,14 +183,27 @@ def return_probability(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     return _return_table(episodes, ctx.keys)
 
 
-def _with_next(ctx: MetricContext, until: datetime) -> ir.Table:
-    """Valid orders of known customers before `until`, each with the time of the customer's
-    next one (null for the last): ties at one instant are ordered by order_id, so every
-    order but the last closes exactly one gap."""
-    o = cv.valid_orders(ctx, until=until, amounts=())
-    o = o.filter(o.customer_id.notnull())
-    return o.mutate(next_at=o.placed_at.lead().over(
-        group_by=o.customer_id, order_by=[o.placed_at, o.order_id]))
+def _neighbours(ctx: MetricContext, until: datetime) -> ir.Table:
+    """Valid orders of known customers before `until` (customer_id, order_id, placed_at),
+    each with the time of the customer's previous and next one (null for the first and the
+    last): ties at one instant are ordered by order_id, so every order but the last closes
+    exactly one gap. interpurchase_days reads the previous, return_probability the next:
+    one sort of the orders by customer and time, built once per call and instant, serves
+    both."""
+    def build() -> ir.Table:
+        o = cv.valid_orders(ctx, until=until, amounts=())
+        o = o.filter(o.customer_id.notnull())
+        w = ibis.window(group_by=o.customer_id, order_by=[o.placed_at, o.order_id])
+        # nullable (a first order has no previous): Ibis would carry placed_at's NOT NULL
+        # into the table it writes out
+        nullable = dt.Timestamp(nullable=True)
+        return o.select("customer_id", "order_id", "placed_at",
+                        prev_at=o.placed_at.lag().over(w).cast(nullable),
+                        next_at=o.placed_at.lead().over(w).cast(nullable))
+
+    # one period at a time, each instant's table is dropped with its periods
+    return ctx.shared(f"order_neighbours|{until.isoformat()}", build,
+                      transient=not ctx.periods)
 
 
 def _months(earlier: ir.TimestampValue, later: ir.TimestampValue,
@@ -172,7 +218,7 @@ def _reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     risk at, capped at max_months) and `_ret` 1 when it ended with a purchase at a month
     within max_months. Episodes that reach no month (an open gap shorter than one month) are
     left out, as they count nowhere."""
-    o = _with_next(ctx, ctx.as_of)
+    o = _neighbours(ctx, ctx.as_of)
     closed = o.next_at.notnull()
     months = _months(o.placed_at, o.next_at.coalesce(ibis.literal(ctx.as_of)), params)
     gaps = cv.with_slice(ctx, o.select(
@@ -197,7 +243,7 @@ def _series_reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
         raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
     periods = ctx.periods or ()
     slices = [k for k in ctx.keys if k != PERIOD_COLUMN]
-    o = _with_next(ctx, ctx.end)
+    o = _neighbours(ctx, ctx.end)
     o = o.filter(o.next_at.notnull())
     months = _months(o.placed_at, o.next_at, params)
     closed = cv.with_slice(ctx, o.select(

@@ -27,6 +27,10 @@ def acquired(ctx: MetricContext) -> ir.Table:
 
 
 def ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
+    return _answer_of(ctx, "ltv_historical", _ltv_historical)
+
+
+def _ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
     cohort = cv.with_slice(ctx, acquired(ctx)).select("customer_id", *ctx.keys)
     h = cv.history_at(ctx, at="as_of")
     h = h.select(_cid=h.customer_id, _revenue=h.revenue,
@@ -41,6 +45,10 @@ def ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def cac(ctx: MetricContext, params: NoParams) -> ir.Table:
+    return _answer_of(ctx, "cac", _cac)
+
+
+def _cac(ctx: MetricContext, params: NoParams) -> ir.Table:
     spend = cv.in_period_days(ctx, ctx.table("marketing_spend"), "day")
     new = acquired(ctx)
     if ctx.by == "acquisition_channel":
@@ -87,6 +95,19 @@ def _predicted_ltv(ctx: MetricContext, params: LtvCacParams) -> ir.Table:
     total = joined._clv.coalesce(0.0).sum()
     return cv.summarize(joined, ctx, value=cv.ratio(total, joined.count()),
                         customers=joined.count())
+
+
+def _answer_of(ctx: MetricContext, name: str, metric: object) -> ir.Table:
+    """The answer of one of the catalogue's own metrics (no parameters) for this context,
+    kept for the call: asked for alongside ltv_cac_ratio, ltv_historical and cac are then
+    computed once for both. A few rows per period and slice."""
+    key = "|".join(str(part) for part in (
+        name, ctx.start.isoformat(), ctx.end.isoformat(), len(ctx.periods or ()),
+        ctx.as_of.isoformat() if ctx.as_of_fixed or not ctx.periods else "ends",
+        ctx.by, ctx.segmenter, ctx.segment_as_of))
+    return ctx.shared(f"value.answer|{key}",
+                      lambda: metric(ctx, NoParams()),  # type: ignore[operator]
+                      transient=not ctx.periods)
 
 
 def ltv_cac_ratio(ctx: MetricContext, params: LtvCacParams) -> ir.Table:
