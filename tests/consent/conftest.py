@@ -5,21 +5,14 @@ missing, failed instead with CLIENTELA_REQUIRE_POSTGRES=1)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from clientela.store import Store
-from clientela.testing.engines import PostgresServer
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "duckdb":
-        target = str(tmp_path / "store.duckdb")
-    else:
-        server: PostgresServer = request.getfixturevalue("clientela_postgres")
-        target = (f"postgresql://{server.user}@{server.host}:{server.port}/"
-                  f"{server.new_database()}")
-    with Store(target) as opened:
+@pytest.fixture
+def store(clientela_store_target: str) -> Iterator[Store]:
+    """A store on each database in turn (`clientela_store_target`, clientela's pytest plugin)."""
+    with Store(clientela_store_target) as opened:
         yield opened

@@ -8,7 +8,6 @@ CLIENTELA_REQUIRE_POSTGRES=1 (CI), which makes that a failure.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,13 +22,11 @@ def store_postgres_server(clientela_postgres: PostgresServer) -> PostgresServer:
     return clientela_postgres
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where a store for this test lives: a DuckDB file, or a new PostgreSQL database's URL."""
-    if request.param == "duckdb":
-        return str(tmp_path / "store.duckdb")
-    server: PostgresServer = request.getfixturevalue("store_postgres_server")
-    return f"postgresql://{server.user}@{server.host}:{server.port}/{server.new_database()}"
+@pytest.fixture
+def store_target(clientela_store_target: str) -> str:
+    """Where a store for this test lives: a DuckDB file, then a new PostgreSQL database's URL
+    (`clientela_store_target`, clientela's pytest plugin)."""
+    return clientela_store_target
 
 
 @pytest.fixture
