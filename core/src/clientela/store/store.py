@@ -475,7 +475,8 @@ class Store:
         and started at or after `started_since`, if given) still 'running' as 'interrupted':
         call it only while holding the lock that guards those runs, when none of them can
         really be running. Returns how many."""
-        where, params = ["status = 'running'"], []
+        where: list[str] = ["status = 'running'"]
+        params: list[str | datetime] = []
         if kind is not None:
             where.append("kind = ?")
             params.append(kind)

@@ -177,6 +177,7 @@ class FakeServer:
     def origin(self) -> str:
         assert self._server is not None, "start() the fake first"
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host  # the socket API may give bytes
         return f"http://{host}:{port}"
 
     @property
