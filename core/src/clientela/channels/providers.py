@@ -18,6 +18,7 @@ import requests
 
 from clientela import __version__
 from clientela.channels.sending import Outcome, SendResult
+from clientela.http.client import make_session
 from clientela.http.retry import retry_after_seconds
 from clientela.privacy import mask_text
 
@@ -45,12 +46,8 @@ class ErrorClasses:
 
 def session(headers: Mapping[str, str] | None = None,
             auth: tuple[str, str] | None = None) -> requests.Session:
-    s = requests.Session()
-    s.headers["User-Agent"] = USER_AGENT
-    s.headers.update(headers or {})
-    if auth is not None:
-        s.auth = auth
-    return s
+    """The one HTTP session builder (`clientela.http.make_session`) with the channels' agent."""
+    return make_session(user_agent=USER_AGENT, auth=auth, headers=headers)
 
 
 def call(s: requests.Session, method: str, url: str, *, timeout: float = 30.0,
