@@ -134,7 +134,7 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _record_consent(con: duckdb.DuckDBPyConnection, table: pa.Table, *, before: bool) -> None:
+def _record_consent(con: Any, table: pa.Table, *, before: bool) -> None:
     """Customer rows carry consent columns and addresses: the ledger learns from them in the
     same transaction (see clientela.consent.columns): before they land, which addresses they
     replace; after, what consent they state."""
@@ -144,11 +144,7 @@ def _record_consent(con: duckdb.DuckDBPyConnection, table: pa.Table, *, before: 
     rows = "_consent_customers"
     con.register(rows, conform(Customer, table))
     try:
-        if isinstance(con, duckdb.DuckDBPyConnection):
-            (columns.note_address_changes if before else columns.record_customer_rows)(con, rows)
-        else:  # the same statements; those helpers take a DuckDB connection only
-            con.execute(columns.address_changes_sql(rows) if before
-                        else columns.events_from_rows_sql(rows, fallback_time="now()::TIMESTAMP"))
+        (columns.note_address_changes if before else columns.record_customer_rows)(con, rows)
     finally:
         con.unregister(rows)
 
