@@ -4,7 +4,8 @@ Liberties, all said here: the demo is smaller than the README's default (speed);
 bring-your-own-data block is run by tests/imports/test_readme_tour.py on the files
 examples/data ships, so it is only checked to be there; the messaging block runs on the
 demo store with the workspace's channels pointed at the local Twilio and Meta fakes of the
-channel tests (the README says to configure them, docs/journeys.md says how). Lines that
+channel tests (the README says to configure them, docs/journeys.md says how), with a quiet
+window of the whole day so that nothing depends on the hour the suite runs. Lines that
 need a live platform or e-mail tool (sync, serve, push, forget) are covered by the connector
 and destination suites against local fakes, and skipped here.
 """
@@ -51,6 +52,8 @@ BRING_YOUR_OWN_DATA = ["init", "import", "import", "quarantine", "schema"]
 MESSAGING = """
 [messaging]
 send = {{ sms = "twilio_sms", whatsapp = "meta_whatsapp" }}
+quiet_start = 00:00:00
+quiet_end = 23:59:59.999999
 
 [channels.twilio_sms]
 account_sid = "{twilio.sid}"
@@ -71,7 +74,11 @@ channels = ["sms"]
 name = "parabens"
 sms = {{ text = {{ pt_BR = "{{first_name}}, feliz aniversário!" }} }}
 """
-"""What the README's messaging block needs in clientela.toml: the channels and one journey."""
+"""What the README's messaging block needs in clientela.toml: the channels and one journey.
+
+The quiet window is the whole day so that the campaign sends whenever the suite runs: with
+the default 09:00-21:00 a run at night plans every message for the morning (as it should)
+and the fakes receive none. tests/journeys/test_quiet_hours.py covers the window itself."""
 
 
 @pytest.mark.slow
