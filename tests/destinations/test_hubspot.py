@@ -172,10 +172,11 @@ def test_a_429_storm_is_retried_on_post(store_path: Path, hubspot: FakeHubSpot, 
     report = run(store_path, hubspot, sleeps=sleeps, max_attempts=5)
 
     assert report.outcomes["created"] == N and report.failed == 0
-    # 16 calls must succeed (2 reads, 2 setup writes, 12 upserts); request 3k is throttled
-    assert len(hubspot.calls) == 23
+    # 17 calls must succeed (the opt-out search, 2 reads, 2 setup writes, 12 upserts);
+    # request 3k is throttled
+    assert len(hubspot.calls) == 25
     throttled = [c for c in hubspot.calls if c.status == 429]
-    assert len(throttled) == 7 == len(sleeps.waits) and min(sleeps.waits) == least
+    assert len(throttled) == 8 == len(sleeps.waits) and min(sleeps.waits) == least
     assert any(c.method == "POST" and c.path.endswith("/batch/upsert") for c in throttled)
     assert len(hubspot.upsert_calls()) == 12 and len(hubspot.contacts) == N
 
@@ -325,7 +326,12 @@ class TestHubSpotContract(DestinationContract):
         return {address.lower() for address, contact in fake.contacts.items()
                 if contact.properties.get("hs_marketable_status") == "true"}
 
+    def opt_out(self, fake: FakeHubSpot, address: str) -> None:
+        fake.unsubscribe(address)
+
     def extra_unchanged(self, fake: FakeHubSpot) -> None:
-        # one batch read, of the four without consent (are they there already?), no write
+        # the opt-out search (nothing new), then one batch read, of the four without consent
+        # (are they there already?), no write
         assert [(c.method, c.path) for c in fake.calls] == [
+            ("POST", "/crm/v3/objects/contacts/search"),
             ("POST", "/crm/v3/objects/contacts/batch/read")]

@@ -14,14 +14,25 @@ push relies on:
 * writing a subscription property (`hs_marketable_status`, opt-outs) is
   recorded in `violations`;
 * a 429 storm answers HubSpot's RATE_LIMIT body with `policyName` and the
-  `X-HubSpot-RateLimit-*` headers.
+  `X-HubSpot-RateLimit-*` headers;
+* every write stamps the contact's `lastmodifieddate` (ISO 8601 with
+  milliseconds); `POST /crm/v3/objects/contacts/search` filters on property
+  values (EQ, NEQ, GT, GTE, LT, LTE, HAS_PROPERTY, NOT_HAS_PROPERTY; dates
+  compared as epoch milliseconds), OR-s its filter groups (at most 5, 6 filters
+  each), sorts on one property, answers at most 100 rows a page with
+  `paging.next.after`, and refuses to page past 10,000 rows of one query (400);
+  `search_throttles` makes the next searches answer HubSpot's secondly 429;
+* `unsubscribe(email)` and `hard_bounce(email)` do what a person's unsubscribe
+  link and a bouncing mailbox do there.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from clientela.testing.fake_server import FakeServer, Reply, Request
@@ -33,7 +44,24 @@ SUBSCRIPTION = frozenset({"hs_marketable_status", "hs_email_optout", "hs_marketa
                           "hs_legal_basis"})
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 STANDARD = ("email", "firstname", "lastname", "hs_object_id", "hs_marketable_status",
-            "hs_email_optout", "lifecyclestage")
+            "hs_email_optout", "hs_email_hard_bounce_reason_enum", "lifecyclestage",
+            "lastmodifieddate")
+SEARCH_PAGE = 100
+SEARCH_CAP = 10_000
+MAX_GROUPS, MAX_FILTERS = 5, 6
+DATES = frozenset({"lastmodifieddate", "createdate"})
+
+
+def stamp(moment: float | None = None) -> str:
+    """HubSpot's datetime property format: ISO 8601, UTC, milliseconds."""
+    at = datetime.fromtimestamp(time.time() if moment is None else moment, UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def as_ms(value: str) -> float:
+    if value.isdigit():
+        return float(value)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
 
 
 def error(status: int, category: str, message: str, **extra: Any) -> Reply:
@@ -79,6 +107,8 @@ class FakeHubSpot(FakeServer):
         self.violations: list[tuple[str, str]] = []
         self.gdpr_deleted: list[str] = []
         self._ids = itertools.count(1001)
+        self.search_throttles = 0
+        """The next searches answer 429 (the 4-a-second search limit), Retry-After 1."""
 
     def __enter__(self) -> FakeHubSpot:
         return self.start()
@@ -86,9 +116,27 @@ class FakeHubSpot(FakeServer):
     # -- test helpers -----------------------------------------------------------------
 
     def add_contact(self, email: str, **properties: str) -> Contact:
-        contact = Contact(str(next(self._ids)), {"email": email.lower(), **properties})
+        contact = Contact(str(next(self._ids)), {"email": email.lower(), "lastmodifieddate":
+                                                 stamp(), **properties})
         self.contacts[email.lower()] = contact
         return contact
+
+    def touch(self, contact: Contact, **properties: str) -> None:
+        contact.properties.update(properties)
+        contact.properties["lastmodifieddate"] = stamp()
+
+    def unsubscribe(self, email: str) -> None:
+        """The person clicks "unsubscribe from all" in a HubSpot e-mail."""
+        contact = self.contacts[email.lower()]
+        self.touch(contact, hs_email_optout="true", hs_marketable_status="false")
+
+    def hard_bounce(self, email: str, reason: str = "BAD_MAILBOX") -> None:
+        """A marketing e-mail to the address hard-bounces: HubSpot stops mailing it."""
+        self.touch(self.contacts[email.lower()], hs_email_hard_bounce_reason_enum=reason)
+
+    def searches(self) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.path.endswith("/contacts/search")]
 
     def contact(self, email: str) -> Contact | None:
         return self.contacts.get(email.lower())
@@ -159,6 +207,8 @@ class FakeHubSpot(FakeServer):
             return self.upsert(body)
         if path == "/crm/v3/objects/contacts/batch/read" and method == "POST":
             return self.read(body)
+        if path == "/crm/v3/objects/contacts/search" and method == "POST":
+            return self.search(body)
         if path == "/crm/v3/objects/contacts/gdpr-delete" and method == "POST":
             return self.gdpr_delete(body)
         return error(404, "OBJECT_NOT_FOUND", f"No route for {method} {path}")
@@ -241,7 +291,7 @@ class FakeHubSpot(FakeServer):
             new = contact is None
             if contact is None:
                 contact = self.add_contact(email)
-            contact.properties.update({k: str(v) for k, v in properties.items()})
+            self.touch(contact, **{k: str(v) for k, v in properties.items()})
             results.append({"id": contact.id, "new": new, "archived": False,
                             "properties": {"email": email, "hs_object_id": contact.id,
                                            **properties},
@@ -287,3 +337,68 @@ class FakeHubSpot(FakeServer):
         self.blocklist.add(email)  # HubSpot blocklists the address, present or not
         self.gdpr_deleted.append(email)
         return Reply(204, None)
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search(self, body: Any) -> Reply:
+        if self.search_throttles > 0:
+            self.search_throttles -= 1
+            reply = error(429, "RATE_LIMITS", "You have reached your secondly limit.",
+                          errorType="RATE_LIMIT", policyName="SECONDLY")
+            reply.headers["Retry-After"] = "1"
+            return reply
+        if not isinstance(body, dict):
+            return error(400, "VALIDATION_ERROR", "Invalid input JSON")
+        limit, after = int(body.get("limit", 10)), int(body.get("after") or 0)
+        if limit > SEARCH_PAGE:
+            return error(400, "VALIDATION_ERROR", f"limit must be at most {SEARCH_PAGE}")
+        if after >= SEARCH_CAP:
+            return error(400, "VALIDATION_ERROR", f"paging past {SEARCH_CAP} results of one "
+                         "search is not allowed")
+        groups = body.get("filterGroups") or []
+        if len(groups) > MAX_GROUPS or any(len(g.get("filters", [])) > MAX_FILTERS
+                                           for g in groups):
+            return error(400, "VALIDATION_ERROR", "too many filter groups or filters")
+        for group in groups:
+            for rule in group.get("filters", []):
+                if rule.get("propertyName") not in self.properties:
+                    return error(400, "VALIDATION_ERROR",
+                                 f"Property {rule.get('propertyName')} does not exist")
+        hits = [c for c in self.contacts.values()
+                if not groups or any(all(self._matches(c, f) for f in g.get("filters", []))
+                                     for g in groups)]
+        for sort in (body.get("sorts") or [])[:1]:
+            name = sort.get("propertyName")
+            key = ((lambda c: as_ms(c.properties.get(name) or "0")) if name in DATES
+                   else (lambda c: c.properties.get(name) or ""))
+            hits.sort(key=key, reverse=sort.get("direction") == "DESCENDING")
+        page = hits[after:after + limit]
+        wanted = ["email", "createdate", "lastmodifieddate", "hs_object_id",
+                  *(body.get("properties") or [])]
+        answer: dict[str, Any] = {"total": len(hits), "results": [
+            {"id": c.id, "properties": {name: c.properties.get(name) for name in wanted},
+             "archived": False} for c in page]}
+        if after + limit < len(hits):
+            answer["paging"] = {"next": {"after": str(after + limit), "link": "?after="}}
+        return Reply(200, answer)
+
+    @staticmethod
+    def _matches(contact: Contact, rule: dict[str, Any]) -> bool:
+        name, operator = str(rule.get("propertyName")), str(rule.get("operator"))
+        have = contact.properties.get(name)
+        if operator == "HAS_PROPERTY":
+            return have not in (None, "")
+        if operator == "NOT_HAS_PROPERTY":
+            return have in (None, "")
+        if have in (None, ""):
+            return False
+        want = str(rule.get("value", ""))
+        left: Any = have
+        right: Any = want
+        if name in DATES:
+            left, right = as_ms(have), as_ms(want)
+        elif operator in ("EQ", "NEQ"):
+            left, right = have.lower(), want.lower()
+        return {"EQ": left == right, "NEQ": left != right, "GT": left > right,
+                "GTE": left >= right, "LT": left < right, "LTE": left <= right}.get(operator,
+                                                                                  False)

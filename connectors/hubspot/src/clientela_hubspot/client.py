@@ -89,6 +89,7 @@ class Api:
         # each attribute access builds a new ApiClient: keep one of each
         self.batch = self.hubspot.crm.contacts.batch_api
         self.basic = self.hubspot.crm.contacts.basic_api
+        self.search = self.hubspot.crm.contacts.search_api
         self.properties = self.hubspot.crm.properties.core_api
         self.property_batch = self.hubspot.crm.properties.batch_api
         self.groups = self.hubspot.crm.properties.groups_api

@@ -19,6 +19,11 @@ store has no consent for is taken out of the segment (the property is
 cleared), which is all this connector can say without the
 communication-preferences API; see the README.
 
+Opt-outs flow back: before each push `read_consent` lists the contacts
+unsubscribed from all e-mail (`hs_email_optout`) or hard-bounced in HubSpot
+since the last read, with one CRM search per 100 of them (`optouts`), and the
+engine records them in the store's consent ledger. Only opt-outs are learned.
+
 A 207 answer names failed rows in `errors[]`; those contacts fail (and are
 resent next push) while the rest of the batch lands. A row the answer does
 not account for is failed too: never count on what HubSpot did not say.
@@ -29,7 +34,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +45,7 @@ from clientela.destinations.api import (
     ForgetResult,
     Outcome,
     PushContext,
+    RemoteConsent,
     Scalar,
     skip_reason,
     status_for_new,
@@ -49,6 +55,7 @@ from clientela.http.client import probe as probe_host
 from clientela.privacy import mask_text
 from clientela_hubspot.client import Api, HubSpotError
 from clientela_hubspot.config import HubSpotConfig
+from clientela_hubspot.optouts import OptOutReader
 
 OBJECT = "contacts"
 PROPERTY_TYPES = {"text": ("string", "text"), "number": ("number", "number"),
@@ -76,7 +83,8 @@ class HubSpotDestination:
     limitations = (
         "HubSpot: clientela writes no subscription status (that is the communication-"
         "preferences API, per subscription type): a contact who lost consent is only taken out "
-        "of the segment property, and opt-outs made in HubSpot do not reach the store",
+        "of the segment property; of the opt-outs made in HubSpot, unsubscribes from all e-mail "
+        "and hard bounces are read back, not those from a single subscription type",
     )
 
     def __init__(self, config: HubSpotConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -86,6 +94,7 @@ class HubSpotDestination:
                                        thread_name_prefix="hubspot")
         self._absent: set[str] = set()
         """Customer ids of `remove`s HubSpot does not hold: nothing to clear."""
+        self.optouts = OptOutReader(self.api, sleep)
 
     def probe(self) -> None:
         """For a dry run: the API's host answers (DNS, TCP, TLS), or an error naming it."""
@@ -93,6 +102,13 @@ class HubSpotDestination:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+
+    # -- consent (reads only) -----------------------------------------------------------
+
+    def read_consent(self, since: datetime | None) -> list[RemoteConsent]:
+        """Contacts unsubscribed from all e-mail or hard-bounced in HubSpot since `since`
+        (all when None), dated by their `lastmodifieddate`; never an opt-in."""
+        return self.optouts.read(since)
 
     # -- plan (reads only) -------------------------------------------------------------
 
