@@ -302,6 +302,133 @@ def test_forget_is_a_gdpr_delete(store_path: Path, hubspot: FakeHubSpot) -> None
     assert "c00042" not in state(store_path)
 
 
+def test_opt_outs_and_hard_bounces_are_read_back_never_opt_ins(hubspot: FakeHubSpot) -> None:
+    from clientela_hubspot.optouts import parse_modified
+
+    for i in range(5):
+        hubspot.add_contact(email(i))
+    hubspot.add_contact(email(5), hs_marketable_status="true")  # opted in there: not learned
+    hubspot.unsubscribe(email(1))
+    hubspot.hard_bounce(email(2), "MAILBOX_FULL")
+    hubspot.unsubscribe(email(3))
+    hubspot.hard_bounce(email(3))  # both: the unsubscribe is what it says
+    opened = open_hubspot(hubspot)
+
+    found = opened.read_consent(None)
+
+    assert [(r.email, r.status, r.detail) for r in found] == [
+        (email(1), "unsubscribed", "HubSpot: unsubscribed from all email (hs_email_optout)"),
+        (email(2), "bounced", "HubSpot: hard bounce (MAILBOX_FULL)"),
+        (email(3), "unsubscribed", "HubSpot: unsubscribed from all email (hs_email_optout)")]
+    for item in found:  # dated when the contact last changed there, naive UTC
+        assert item.occurred_at == parse_modified(
+            hubspot.contact(item.email).properties["lastmodifieddate"])  # type: ignore[union-attr]
+    (search,) = hubspot.searches()
+    assert search.body["limit"] == 100 and search.body["sorts"] == [
+        {"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
+    assert [g["filters"] for g in search.body["filterGroups"]] == [
+        [{"propertyName": "hs_email_optout", "operator": "EQ", "value": "true"}],
+        [{"propertyName": "hs_email_hard_bounce_reason_enum", "operator": "HAS_PROPERTY"}]]
+    assert hubspot.write_count() == 0
+
+
+def test_a_later_read_asks_only_for_what_changed_since(hubspot: FakeHubSpot) -> None:
+    from datetime import UTC, datetime
+
+    from clientela_hubspot.optouts import epoch_ms
+
+    for i in range(3):
+        hubspot.add_contact(email(i))
+    hubspot.unsubscribe(email(0))
+    hubspot.contact(email(0)).properties["lastmodifieddate"] = "2024-06-01T10:00:00.000Z"  # type: ignore[union-attr]
+    hubspot.unsubscribe(email(1))
+    hubspot.contact(email(1)).properties["lastmodifieddate"] = "2024-06-03T10:00:00.250Z"  # type: ignore[union-attr]
+    since = datetime(2024, 6, 2, 12, 0)
+    opened = open_hubspot(hubspot)
+
+    found = opened.read_consent(since)
+
+    assert [(r.email, r.occurred_at) for r in found] == [
+        (email(1), datetime(2024, 6, 3, 10, 0, 0, 250_000))]
+    ms = str(epoch_ms(since))
+    assert ms == str(int(datetime(2024, 6, 2, 12, tzinfo=UTC).timestamp()) * 1000)
+    (search,) = hubspot.searches()
+    assert all({"propertyName": "lastmodifieddate", "operator": "GTE", "value": ms} in g["filters"]
+               for g in search.body["filterGroups"])
+
+
+def test_many_opt_outs_are_paged_paced_and_a_429_is_waited_out(hubspot: FakeHubSpot,
+                                                               sleeps: Sleeps) -> None:
+    for i in range(250):
+        hubspot.add_contact(email(i))
+        hubspot.unsubscribe(email(i))
+    hubspot.search_throttles = 2  # the search limit answers 429 with Retry-After: 1
+    opened = open_hubspot(hubspot, sleeps)
+
+    found = opened.read_consent(None)
+
+    assert sorted(r.email for r in found) == sorted(email(i) for i in range(250))
+    pages = [c for c in hubspot.searches() if c.status == 200]
+    assert [c.body["after"] for c in pages] == ["0", "100", "200"]
+    assert len(hubspot.searches()) == 5 and sleeps.waits.count(1.0) == 2
+    paced = [w for w in sleeps.waits if w != 1.0]  # pages 2 and 3 wait for the 4-a-second limit
+    assert len(paced) <= 2 and all(0 < w <= 0.25 for w in paced)
+
+
+def test_more_than_one_query_can_hold_starts_again_from_the_last_date(
+        hubspot: FakeHubSpot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clientela_hubspot import optouts
+
+    from .fakes import hubspot as fake_module
+
+    monkeypatch.setattr(optouts, "SEARCH_CAP", 300)
+    monkeypatch.setattr(fake_module, "SEARCH_CAP", 300)  # HubSpot's is 10,000
+    for i in range(350):
+        hubspot.add_contact(email(i))
+        hubspot.unsubscribe(email(i))
+        hubspot.contact(email(i)).properties["lastmodifieddate"] = fake_module.stamp(  # type: ignore[union-attr]
+            1_717_200_000 + i)
+    opened = open_hubspot(hubspot)
+
+    found = opened.read_consent(None)
+
+    assert sorted(r.email for r in found) == sorted(email(i) for i in range(350))
+    searches = hubspot.searches()
+    assert all(c.status == 200 for c in searches)  # never paged past the cap
+    assert [c.body["after"] for c in searches] == ["0", "100", "200", "0"]
+    restart = searches[-1].body["filterGroups"][0]["filters"][-1]
+    assert restart == {"propertyName": "lastmodifieddate", "operator": "GTE",
+                       "value": str((1_717_200_000 + 299) * 1000)}
+
+
+def test_an_opt_out_in_hubspot_reaches_the_store_and_clears_the_segment(
+        store_path: Path, hubspot: FakeHubSpot) -> None:
+    from clientela.consent import can_contact
+
+    run(store_path, hubspot)
+    hubspot.unsubscribe(email(7))
+    hubspot.hard_bounce(email(8))
+    hubspot.reset_calls()
+
+    report = run(store_path, hubspot)
+
+    assert report.consent["learned"] == 2
+    with Store(store_path) as store:
+        assert not can_contact(store, "c00007", "email", "marketing")
+        assert not can_contact(store, "c00008", "email", "marketing")
+        assert can_contact(store, "c00009", "email", "marketing")
+        evidence = dict(store.con.execute(
+            "SELECT customer_id, evidence FROM consent_events WHERE source = 'hubspot'").fetchall())
+    assert evidence == {
+        "c00007": "unsubscribed at hubspot (HubSpot: unsubscribed from all email (hs_email_optout))",
+        "c00008": "bounced at hubspot (HubSpot: hard bounce (BAD_MAILBOX))"}
+    assert hubspot.contact(email(7)).properties[SEGMENT] == ""  # type: ignore[union-attr]
+    assert hubspot.contact(email(8)).properties[SEGMENT] == ""  # type: ignore[union-attr]
+    assert hubspot.violations == []  # the opt-out itself is never written back
+    hubspot.reset_calls()
+    assert run(store_path, hubspot).consent.get("learned", 0) == 0  # read once, not again
+
+
 class TestHubSpotContract(DestinationContract):
     name, distribution = "hubspot", "clientela-hubspot"
     kill_settings: ClassVar[dict[str, Any]] = {"batch_size": 10, "max_connections": 1}
