@@ -21,7 +21,7 @@ from clientela.destinations.push import PushReport, push
 from clientela.store import Store
 from clientela.testing.destination_contract import DestinationContract
 
-from .fakes.rdstation import Clock, FakeRDStation
+from .fakes.rdstation import OPTED_OUT, Clock, FakeRDStation
 from .helpers import AS_OF, add_points, build_store, email, orders_for, segment_sizes, state
 
 N = 300
@@ -326,7 +326,10 @@ class TestRDStationContract(DestinationContract):
     def settings(self, fake: FakeRDStation, **options: Any) -> dict[str, Any]:
         return {"access_token": fake.access_token, "refresh_token": fake.refresh_token,
                 "client_id": fake.client_id, "client_secret": fake.client_secret,
-                "base_url": fake.url, **options}
+                "base_url": fake.url, "opt_out_segmentation": OPTED_OUT, **options}
+
+    def opt_out(self, fake: FakeRDStation, address: str) -> None:
+        fake.decline(address)
 
     def build(self, fake: FakeRDStation, sleep: Any, **options: Any) -> RDStationDestination:
         def wait(seconds: float) -> None:  # the fake's clock moves as the client waits
@@ -347,6 +350,9 @@ class TestRDStationContract(DestinationContract):
         return 3.0  # the 429 body's remaining_time
 
     def extra_unchanged(self, fake: FakeRDStation) -> None:
-        # a look-up of each of the four without consent (are they there already?), no write
+        # the opt-out segmentation (checked, then its one page of members), a look-up of each
+        # of the four without consent (are they there already?), no write
         assert sorted((c.method, c.path, c.status) for c in fake.calls) == sorted(
-            ("GET", f"/platform/contacts/email:{email(i)}", 404) for i in self.no_consent)
+            [("GET", "/platform/segmentations", 200),
+             ("GET", f"/platform/segmentations/{OPTED_OUT}/contacts", 200),
+             *(("GET", f"/platform/contacts/email:{email(i)}", 404) for i in self.no_consent)])

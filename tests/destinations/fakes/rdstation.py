@@ -14,7 +14,13 @@ What it enforces, because the destination relies on it:
 * 120 calls a minute per account and 24 PATCHes per contact per 24 h, on an
   injectable clock: 429 with `max`, `usage` and `remaining_time`, the
   per-contact one naming `lead_limiter`;
-* `DELETE /platform/contacts/email:{email}` deletes (204) or 404s.
+* `DELETE /platform/contacts/email:{email}` deletes (204) or 404s;
+* segmentations: `GET /platform/segmentations` lists them (1, "All contacts in
+  the Leads base", is RD Station's standard one; `OPTED_OUT`, a user's
+  segmentation of contacts whose communications legal basis is declined), and
+  `GET /platform/segmentations/{id}/contacts?page=&page_size=` lists members
+  (uuid, name, email, dates; at most 125 a page, else 400; unknown id 404);
+  `decline(email)` does what the person's unsubscribe does there.
 
 `calls` records every request with its body, for counting write calls.
 """
@@ -31,6 +37,9 @@ from typing import Any
 from clientela.testing.fake_server import Call, RecordingFake, Reply, Request
 
 ACCOUNT_LIMIT = 120
+SEGMENTATION_PAGE = 125
+ALL_CONTACTS, OPTED_OUT = 1, 2
+"""Segmentation ids: RD Station's standard one, and a user's segmentation of opt-outs."""
 LEAD_LIMIT = 24
 CONSENT_TYPES = frozenset({"consent", "legitimate_interest", "judicial_obligation", "contract",
                            "vital_interest", "public_interest"})
@@ -88,6 +97,13 @@ class FakeRDStation(RecordingFake):
         self.patches: dict[str, deque[float]] = defaultdict(deque)
         self.tokens_issued = 0
         self.patched_tags_on_existing = 0
+        self.segmentations: dict[int, dict[str, Any]] = {
+            ALL_CONTACTS: {"name": "All contacts in the Leads base", "standard": True,
+                           "member": lambda lead: True},
+            OPTED_OUT: {"name": "Comunicações recusadas", "standard": False,
+                        "member": lambda lead: any(
+                            b.get("category") == "communications" and b.get("status") == "declined"
+                            for b in lead.legal_bases)}}
 
     # -- test helpers -----------------------------------------------------------------
 
@@ -97,6 +113,13 @@ class FakeRDStation(RecordingFake):
                     legal_bases=list(legal_bases or []))
         self.contacts[email] = lead
         return lead
+
+    def decline(self, email: str) -> None:
+        """The person unsubscribes from an RD Station e-mail: communications declined."""
+        lead = self.contacts[email]
+        lead.legal_bases = [b for b in lead.legal_bases if b["category"] != "communications"]
+        lead.legal_bases.append({"category": "communications", "type": "consent",
+                                 "status": "declined"})
 
     def expire_token(self) -> None:
         self.expired.add(self.access_token)
@@ -176,6 +199,17 @@ class FakeRDStation(RecordingFake):
                 return self.upsert(email, body)
             if method == "DELETE":
                 return Reply(204, None) if self.contacts.pop(email, None) else self.not_found()
+        if path == "/platform/segmentations" and method == "GET":
+            return Reply(200, {"segmentations": [
+                {"id": number, "name": item["name"], "standard": item["standard"],
+                 "created_at": "2024-01-02T10:00:00.000-03:00",
+                 "updated_at": "2024-01-02T10:00:00.000-03:00", "process_status": "processed",
+                 "links": [{"rel": "SELF", "media": "application/json", "type": "GET",
+                            "href": f"https://api.rd.services/platform/segmentations/{number}"
+                                    "/contacts"}]}
+                for number, item in self.segmentations.items()]})
+        if (m := re.fullmatch(r"/platform/segmentations/(\d+)/contacts", path)) and method == "GET":
+            return self.segmentation_contacts(int(m.group(1)), request.query)
         if (m := re.fullmatch(r"/platform/contacts/email:([^/]+)/tag", path)) and method == "POST":
             return self.add_tags(m.group(1), body)
         return errors(404, "RESOURCE_NOT_FOUND", "The requested resource was not found.")
@@ -263,3 +297,20 @@ class FakeRDStation(RecordingFake):
             if str(tag).lower() not in lead.tags:
                 lead.tags.append(str(tag).lower())
         return Reply(200, {"uuid": lead.uuid, "tags": lead.tags})
+
+    def segmentation_contacts(self, number: int, query: dict[str, str]) -> Reply:
+        item = self.segmentations.get(number)
+        if item is None:
+            return errors(404, "RESOURCE_NOT_FOUND", "Segmentation not found.")
+        page, size = int(query.get("page", 1)), int(query.get("page_size", 10))
+        if size > SEGMENTATION_PAGE or size < 1 or page < 1:
+            return errors(400, "BAD_REQUEST", f"page_size must be 1 to {SEGMENTATION_PAGE}")
+        leads = [lead for lead in self.contacts.values() if item["member"](lead)]
+        chunk = leads[(page - 1) * size:page * size]
+        return Reply(200, {"contacts": [
+            {"uuid": lead.uuid, "name": lead.fields.get("name", ""), "email": lead.email,
+             "last_conversion_date": "2024-06-30T12:00:00.000-03:00",
+             "created_at": "2024-06-01T12:00:00.000-03:00",
+             "links": [{"rel": "SELF", "type": "GET", "media": "application/json",
+                        "href": f"https://api.rd.services/platform/contacts/{lead.uuid}"}]}
+            for lead in chunk]})

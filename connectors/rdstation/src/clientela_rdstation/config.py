@@ -29,6 +29,13 @@ class RDStationConfig(BaseModel):
     propagate_opt_out: bool = Field(
         default=True, description="Send a `declined` communications consent for contacts the "
         "store records as unsubscribed (an opt-in is never sent to an existing contact).")
+    opt_out_segmentation: int | None = Field(
+        default=None, ge=1, description="Id of an RD Station segmentation of the contacts who "
+        "must not be e-mailed (communications legal basis declined, unsubscribed, bounced): its "
+        "members are read back as opt-outs before each push. Unset: none are read back.")
+    segmentation_page_size: int = Field(
+        default=125, ge=1, le=125, description="Members per page when listing it (RD Station "
+        "allows up to 125).")
     timeout: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=6, ge=1, description="Tries per call on 5xx and resets.")
     throttle_attempts: int = Field(default=30, ge=1, description="Tries per call on 429.")

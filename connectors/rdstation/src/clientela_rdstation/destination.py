@@ -17,13 +17,19 @@ to stay at that floor and keep consent right:
   time, which is what RD Station segmentations should filter on;
 * a `PATCH` never carries `tags` for an existing contact, because whether it
   replaces the contact's tags is not documented.
+
+Opt-outs flow back through a segmentation the user keeps in RD Station of the
+contacts who declined communications (`opt_out_segmentation`): before each push
+`read_consent` lists its members (`optouts`) and the engine records them in the
+store's consent ledger. Without that setting nothing is read back, and every push
+says so in its notes.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +40,7 @@ from clientela.destinations.api import (
     ForgetResult,
     Outcome,
     PushContext,
+    RemoteConsent,
     Scalar,
     plan_by_existence,
 )
@@ -42,6 +49,7 @@ from clientela.http import HttpError
 from clientela.privacy import mask_text
 from clientela_rdstation.client import LEAD_LIMITER, Clock, RDStationApi, Sleep, contact_path
 from clientela_rdstation.config import RDStationConfig
+from clientela_rdstation.optouts import read_opt_outs
 
 FIELD_TYPES: dict[str, tuple[str, str]] = {
     "text": ("STRING", "TEXT_INPUT"),
@@ -67,20 +75,32 @@ def consent_basis(status: str) -> dict[str, str]:
     return {"category": "communications", "type": "consent", "status": status}
 
 
-class RDStationDestination:
-    limitations = (
-        "RD Station cannot remove a tag: a contact who lost consent keeps its old segment tag "
-        "(its segment field is cleared and its legal basis declined), and opt-outs made in RD "
-        "Station are not read back into the store",
-    )
+TAG_LIMITATION = ("RD Station cannot remove a tag: a contact who lost consent keeps its old "
+                  "segment tag (its segment field is cleared and its legal basis declined)")
+UNREAD_LIMITATION = ("RD Station: opt-outs made there are not read back into the store until "
+                     "`opt_out_segmentation` names a segmentation of the contacts who declined")
 
+
+class RDStationDestination:
     def __init__(self, config: RDStationConfig, *, clock: Clock = time.monotonic,
                  sleep: Sleep = time.sleep) -> None:
         self.config = config
         self.api = RDStationApi(config, clock=clock, sleep=sleep)
+        self.limitations: tuple[str, ...] = (TAG_LIMITATION,) + (
+            () if config.opt_out_segmentation is not None else (UNREAD_LIMITATION,))
 
     def close(self) -> None:
         self.api.close()
+
+    # -- consent (reads only) -----------------------------------------------------------
+
+    def read_consent(self, since: datetime | None) -> list[RemoteConsent]:
+        """Every member of `opt_out_segmentation`, as an opt-out dated at this read (the
+        listing has no change date, so `since` cannot narrow it); none when unset."""
+        if self.config.opt_out_segmentation is None:
+            return []
+        return read_opt_outs(self.api, self.config.opt_out_segmentation,
+                             self.config.segmentation_page_size)
 
     # -- plan (reads only) -------------------------------------------------------------
 
