@@ -311,6 +311,85 @@ def test_dry_run_reads_but_never_writes(store_path: Path, rd: FakeRDStation) -> 
     assert {c.method for c in rd.calls} == {"GET"}
 
 
+def test_without_an_opt_out_segmentation_nothing_is_read_and_the_push_says_so(
+        store_path: Path, rd: FakeRDStation) -> None:
+    report = run(store_path, rd)
+
+    assert report.consent.get("learned", 0) == 0
+    assert not [c for c in rd.calls if "segmentations" in c.path]
+    assert any("opt_out_segmentation" in note for note in report.notes)
+    configured = run(store_path, rd, opt_out_segmentation=OPTED_OUT)
+    assert not any("opt_out_segmentation" in note for note in configured.notes)
+
+
+def test_the_opt_out_segmentation_is_read_page_by_page(rd: FakeRDStation) -> None:
+    for i in range(130):
+        rd.add_contact(email(i), legal_bases=GRANTED)
+    for i in range(2, 130):
+        rd.decline(email(i))
+    rd.add_contact("nobody.asked@example.com")  # no legal basis at all: not an opt-out
+    opened = RDStationDestination(config(rd, opt_out_segmentation=OPTED_OUT),
+                                  clock=rd.clock, sleep=rd.clock.sleep)
+
+    found = opened.read_consent(None)
+
+    assert [(r.email, r.status, r.occurred_at) for r in found] == [
+        (email(i), "unsubscribed", None) for i in range(2, 130)]
+    assert {r.detail for r in found} == {"in RD Station segmentation 2 (Comunicações recusadas)"}
+    assert [(c.method, c.path) for c in rd.calls] == [
+        ("GET", "/platform/segmentations"),
+        ("GET", "/platform/segmentations/2/contacts"),
+        ("GET", "/platform/segmentations/2/contacts")]  # 125 + 3 members
+    pages = [entry.query for entry in rd.log if "/contacts" in entry.path]
+    assert pages == [{"page": "1", "page_size": "125"}, {"page": "2", "page_size": "125"}]
+    assert rd.write_count() == 0
+
+
+@pytest.mark.parametrize(("segmentation", "why"), [
+    (1, "'All contacts in the Leads base' is a standard RD Station segmentation"),
+    (99, "RD Station has no segmentation with this id")])
+def test_a_wrong_opt_out_segmentation_is_named_not_read(rd: FakeRDStation, segmentation: int,
+                                                         why: str) -> None:
+    from clientela_rdstation.optouts import SegmentationError
+
+    rd.add_contact(email(0), legal_bases=GRANTED)
+    opened = RDStationDestination(config(rd, opt_out_segmentation=segmentation),
+                                  clock=rd.clock, sleep=rd.clock.sleep)
+
+    with pytest.raises(SegmentationError) as raised:
+        opened.read_consent(None)
+
+    assert str(raised.value).startswith(f"opt_out_segmentation = {segmentation}: {why}")
+    assert [c.path for c in rd.calls] == ["/platform/segmentations"]  # never listed
+
+
+def test_a_decline_in_rd_station_reaches_the_store(store_path: Path, rd: FakeRDStation) -> None:
+    from clientela.consent import can_contact
+
+    run(store_path, rd, opt_out_segmentation=OPTED_OUT)
+    rd.decline(email(12))
+    rd.decline(email(13))
+    rd.reset_calls()
+
+    report = run(store_path, rd, opt_out_segmentation=OPTED_OUT)
+
+    assert report.consent["learned"] == 2
+    with Store(store_path) as store:
+        assert not can_contact(store, "c00012", "email", "marketing")
+        assert not can_contact(store, "c00013", "email", "marketing")
+        assert can_contact(store, "c00014", "email", "marketing")
+        evidence = store.con.execute("SELECT DISTINCT evidence FROM consent_events WHERE source = "
+                                     "'rdstation'").fetchall()
+    assert evidence == [("unsubscribed at rdstation (in RD Station segmentation 2 "
+                         "(Comunicações recusadas))",)]
+    for i in (12, 13):  # out of the segment; the decline is kept, never granted again
+        lead = rd.contacts[email(i)]
+        assert lead.fields["cf_clientela_segment_rfm"] == ""
+        assert [b["status"] for b in lead.legal_bases] == ["declined"]
+    again = run(store_path, rd, opt_out_segmentation=OPTED_OUT)
+    assert again.consent.get("learned", 0) == 0 and again.contacts == report.contacts
+
+
 class TestRDStationContract(DestinationContract):
     name, distribution = "rdstation", "clientela-rdstation"
     store_databases = ("duckdb", "postgres")  # a destination without an SDK, on PostgreSQL
