@@ -99,8 +99,8 @@ def test_one_percent_changed_costs_one_look_up_and_one_update_each(store_path: P
     report = run(store_path, agile)
 
     assert report.outcomes == {"updated": 3, "skipped": 0} and report.moved == 0
-    assert [(c.method, c.path) for c in agile.calls] == [
-        ("POST", "/dev/api/contacts/search/email")] + [
+    assert [(c.method, c.path) for c in agile.calls] == [  # the opt-out read: 3 pages of 100
+        ("GET", "/dev/api/contacts")] * 3 + [("POST", "/dev/api/contacts/search/email")] + [
         ("PUT", "/dev/api/contacts/edit-properties")] * 3
     person = agile.by_email(email(100))
     assert person is not None and person.properties["Loyalty points"] == "250"
@@ -208,7 +208,7 @@ def test_pacing_keeps_to_the_configured_rate(store_path: Path, agile: FakeAgileC
         push(store, "agilecrm", opened, Segmentation.rfm(), as_of=AS_OF)
     opened.close()
 
-    assert len(agile.calls) == N + LOOKUPS == 306
+    assert len(agile.calls) == 1 + N + LOOKUPS == 307  # the opt-out read of an empty account
     assert sleeps.waits == [60.0, 60.0, 60.0]
 
 
@@ -264,7 +264,11 @@ class TestAgileCRMContract(DestinationContract):
         return {p.email.lower() for p in fake.people.values()
                 if any(tag.startswith("rfm_") for tag in p.tags)}
 
+    def opt_out(self, fake: FakeAgileCRM, address: str) -> None:
+        fake.unsubscribe(address)
+
     def extra_unchanged(self, fake: FakeAgileCRM) -> None:
-        # one look-up, of the four without consent (are they there already?), nothing else
+        # the opt-out read (one page of contacts), one look-up, of the four without consent
+        # (are they there already?), nothing else
         assert [(c.method, c.path) for c in fake.calls] == [
-            ("POST", "/dev/api/contacts/search/email")]
+            ("GET", "/dev/api/contacts"), ("POST", "/dev/api/contacts/search/email")]

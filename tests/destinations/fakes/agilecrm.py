@@ -16,6 +16,12 @@ handler. What it enforces, because the destination relies on it:
 * `PUT contacts/edit-properties` updates properties by id and ignores tags;
   `PUT contacts/edit/tags` adds and `PUT contacts/delete/tags` removes tags;
 * `DELETE contacts/{id}` answers 204;
+* `GET contacts?page_size=&cursor=` lists contacts by creation, the count on
+  the first and the next page's cursor on the last (none on the last page); a
+  cursor it did not hand out is refused (400); every contact carries
+  `created_time`/`updated_time` (epoch seconds, bumped by each edit),
+  `unsubscribeStatus` and `emailBounceStatus`, which `unsubscribe(email)` and
+  `bounce(email)` fill as a campaign's unsubscribe link and a bounce do;
 * injected 429 storms come from the base (Retry-After, HTML body).
 """
 
@@ -25,6 +31,7 @@ import base64
 import itertools
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +51,13 @@ class Person:
     email: str
     properties: dict[str, str] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    created_time: int = field(default_factory=lambda: int(time.time()))
+    updated_time: int = field(default_factory=lambda: int(time.time()))
+    unsubscribe_status: list[dict[str, str]] = field(default_factory=list)
+    bounce_status: list[dict[str, object]] = field(default_factory=list)
+
+    def touch(self) -> None:
+        self.updated_time = int(time.time())
 
 
 class FakeAgileCRM(RecordingFake):
@@ -68,6 +82,26 @@ class FakeAgileCRM(RecordingFake):
 
     def by_email(self, email: str) -> Person | None:
         return next((p for p in self.people.values() if p.email == email), None)
+
+    def unsubscribe(self, email: str, kind: str = "ALL",
+                    campaign_id: str = "5707702298738688") -> None:
+        """The person clicks a campaign's unsubscribe link (ALL: from every campaign)."""
+        person = self.by_email(email)
+        assert person is not None
+        person.unsubscribe_status.append({"campaign_id": campaign_id, "unsubscribeType": kind})
+        person.touch()
+
+    def bounce(self, email: str, kind: str = "HARD_BOUNCE", at: int | None = None) -> None:
+        """A campaign e-mail bounces (HARD_BOUNCE, SOFT_BOUNCE) or is reported as SPAM."""
+        person = self.by_email(email)
+        assert person is not None
+        person.bounce_status.append({"email": email, "emailBounceType": kind,
+                                     "time": at if at is not None else int(time.time()),
+                                     "campaign_id": "5707702298738688"})
+        person.touch()
+
+    def listings(self) -> list[Any]:
+        return [c for c in self.calls if c.method == "GET" and c.path == "/dev/api/contacts"]
 
     def tags_of(self, email: str) -> list[str]:
         person = self.by_email(email)
@@ -97,6 +131,8 @@ class FakeAgileCRM(RecordingFake):
             return self.render(person) if person else Reply(204, None)
         if path == "/contacts" and method == "POST":
             return self.create(body)
+        if path == "/contacts" and method == "GET":
+            return self.listing(request.query)
         if path == "/contacts/edit-properties" and method == "PUT":
             return self.edit(body, self.edit_properties)
         if path == "/contacts/edit/tags" and method == "PUT":
@@ -116,7 +152,26 @@ class FakeAgileCRM(RecordingFake):
         props = [{"type": "SYSTEM", "name": "email", "subtype": "work", "value": person.email}]
         props += [{"type": "SYSTEM" if name == "first_name" else "CUSTOM", "name": name,
                    "value": value} for name, value in person.properties.items()]
-        return {"id": person.id, "type": "PERSON", "tags": person.tags, "properties": props}
+        return {"id": person.id, "type": "PERSON", "created_time": person.created_time,
+                "updated_time": person.updated_time, "tags": person.tags, "properties": props,
+                "campaignStatus": [], "unsubscribeStatus": list(person.unsubscribe_status),
+                "emailBounceStatus": list(person.bounce_status)}
+
+    def listing(self, query: dict[str, str]) -> Reply:
+        try:
+            size = int(query.get("page_size", 10))
+            start = int(base64.urlsafe_b64decode(query["cursor"]).decode().removeprefix(
+                "offset:")) if query.get("cursor") else 0
+        except (ValueError, UnicodeDecodeError):
+            return text(400, "Invalid cursor")
+        people = sorted(self.people.values(), key=lambda p: (p.created_time, p.id))
+        rows = [self.json_of(p) for p in people[start:start + size]]
+        if rows:
+            rows[0]["count"] = len(people)
+            if start + size < len(people):
+                rows[-1]["cursor"] = base64.urlsafe_b64encode(
+                    f"offset:{start + size}".encode()).decode()
+        return Reply(200, rows)
 
     def search(self, body: Any) -> Reply:
         try:
@@ -161,6 +216,7 @@ class FakeAgileCRM(RecordingFake):
     def edit_properties(self, person: Person, body: Any) -> Reply:
         for prop in body.get("properties", []):  # "tags" in the body are ignored, as documented
             person.properties[str(prop["name"])] = str(prop.get("value", ""))
+        person.touch()
         return self.render(person)
 
     def add_tags(self, person: Person, body: Any) -> Reply:
@@ -168,8 +224,10 @@ class FakeAgileCRM(RecordingFake):
         if not all(isinstance(t, str) and TAG.fullmatch(t) for t in tags):
             return text(400, "Invalid tag name")
         person.tags += [t for t in tags if t not in person.tags]
+        person.touch()
         return self.render(person)
 
     def delete_tags(self, person: Person, body: Any) -> Reply:
         person.tags = [t for t in person.tags if t not in body.get("tags", [])]
+        person.touch()
         return Reply(200, person.tags)

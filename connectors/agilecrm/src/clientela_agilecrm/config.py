@@ -40,6 +40,9 @@ class AgileCRMConfig(BaseModel):
         default=None, ge=1, description="Client-side pacing; Agile CRM documents no limit.")
     lookup_batch: int = Field(default=50, ge=1, le=100,
                               description="E-mails per `POST contacts/search/email` look-up.")
+    consent_page_size: int = Field(
+        default=100, ge=1, le=1000, description="Contacts per page when reading opt-outs back "
+        "(`GET contacts`, every contact of the account on each push).")
     timeout: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=6, ge=1, description="Tries per call on 5xx and resets.")
     throttle_attempts: int = Field(default=30, ge=1, description="Tries per call on 429.")

@@ -16,6 +16,11 @@ contact by its numeric id, so:
 Consent: a CRM record is not a subscription, but Agile CRM campaigns can
 e-mail any contact, so by default only contacts the store records as
 `subscribed` are created (`create_without_consent` lifts that).
+
+Opt-outs flow back: before each push `read_consent` pages through the account's
+contacts and returns those unsubscribed from all campaigns, hard-bounced or
+marked as spam since the last read (`optouts`); the engine records them in the
+store's consent ledger, and the next plan takes their segment tag away.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +39,7 @@ from clientela.destinations.api import (
     ForgetResult,
     Outcome,
     PushContext,
+    RemoteConsent,
     Scalar,
     plan_by_existence,
 )
@@ -42,6 +48,7 @@ from clientela.http import HttpError
 from clientela.privacy import mask_text
 from clientela_agilecrm.client import AgileApi, Clock, Form, Sleep, open_api
 from clientela_agilecrm.config import AgileCRMConfig
+from clientela_agilecrm.optouts import read_opt_outs
 
 REPORT_EVERY = 50
 FATAL = frozenset({401, 403})
@@ -84,8 +91,13 @@ class AgileCRMDestination:
 
     limitations = (
         "Agile CRM's contact API has no e-mail subscription status: a contact who lost consent "
-        "only loses its segment tag, and unsubscribes made in Agile CRM do not reach the store",
+        "only loses its segment tag (unsubscribes and bounces made in Agile CRM are read back)",
     )
+
+    def read_consent(self, since: datetime | None) -> list[RemoteConsent]:
+        """Contacts unsubscribed from all campaigns, hard-bounced or marked as spam in Agile
+        CRM since `since` (all when None); every contact is paged through."""
+        return read_opt_outs(self.api, since, self.config.consent_page_size)
 
     def plan(self, push: PushContext, changes: Sequence[Change]) -> list[Change]:
         self.lookup([change.contact.email for change in changes if change.contact.email])
