@@ -240,6 +240,79 @@ def test_wrong_credentials_stop_the_push(store_path: Path, agile: FakeAgileCRM) 
     assert agile.people == {} and agile.count(status=401) == 1
 
 
+def test_unsubscribes_from_all_hard_bounces_and_spam_are_read_back(agile: FakeAgileCRM) -> None:
+    for i in range(7):
+        agile.add_person(email(i))
+    agile.unsubscribe(email(0))                       # from every campaign: an opt-out
+    agile.unsubscribe(email(1), kind="CURRENT")       # from one campaign only: not
+    agile.bounce(email(2), at=1_719_000_000)          # hard bounce
+    agile.bounce(email(3), kind="SOFT_BOUNCE")        # soft: not
+    agile.bounce(email(4), kind="SPAM", at=1_719_000_500)
+    agile.bounce(email(5), at=1_719_000_900)
+    agile.unsubscribe(email(5))                       # both: the person's own word is kept
+    opened = destination(agile, consent_page_size=2)
+
+    found = opened.read_consent(None)
+
+    changed = {i: datetime.fromtimestamp(agile.by_email(email(i)).updated_time, UTC)  # type: ignore[union-attr]
+               .replace(tzinfo=None) for i in (0, 5)}
+    assert [(r.email, r.status, r.occurred_at, r.detail) for r in found] == [
+        (email(0), "unsubscribed", changed[0], "Agile CRM: unsubscribed from all campaigns"),
+        (email(2), "bounced", datetime(2024, 6, 21, 20, 0), "Agile CRM: hard bounce"),
+        (email(4), "complained", datetime(2024, 6, 21, 20, 8, 20), "Agile CRM: marked as spam"),
+        (email(5), "unsubscribed", changed[5], "Agile CRM: unsubscribed from all campaigns")]
+    listings = [entry.query for entry in agile.log if entry.path == "/dev/api/contacts"]
+    assert len(listings) == 4 and listings[0] == {"page_size": "2"}  # 7 contacts, 2 a page
+    assert all(q["page_size"] == "2" and q["cursor"] for q in listings[1:])
+    assert agile.write_count() == 0
+
+
+def test_a_later_read_keeps_only_what_changed_since(agile: FakeAgileCRM, sleeps: Sleeps) -> None:
+    for i in range(3):
+        agile.add_person(email(i))
+    agile.unsubscribe(email(0))
+    agile.by_email(email(0)).updated_time = 1_719_000_000  # type: ignore[union-attr]
+    agile.unsubscribe(email(1))
+    agile.by_email(email(1)).updated_time = 1_719_100_000  # type: ignore[union-attr]
+    agile.bounce(email(2), at=1_719_000_000)
+    agile.by_email(email(2)).updated_time = 1_719_100_000  # type: ignore[union-attr]
+    agile.faults.throttles, agile.faults.retry_after = 1, "7"
+    opened = destination(agile, sleeps)
+
+    found = opened.read_consent(datetime(2024, 6, 22, 12, 0))  # 1_719_057_600
+
+    assert [(r.email, r.status) for r in found] == [(email(1), "unsubscribed")]
+    assert sleeps.waits == [7.0] and agile.count(status=429) == 1
+
+
+def test_an_unsubscribe_in_agile_crm_reaches_the_store_and_drops_the_tag(
+        store_path: Path, agile: FakeAgileCRM) -> None:
+    from clientela.consent import can_contact
+
+    run(store_path, agile)
+    held = {i: list(agile.tags_of(email(i))) for i in (7, 8)}
+    assert all(held.values())
+    agile.unsubscribe(email(7))
+    agile.bounce(email(8))
+    agile.reset_calls()
+
+    report = run(store_path, agile)
+
+    assert report.consent["learned"] == 2
+    with Store(store_path) as store:
+        assert not can_contact(store, "c00007", "email", "marketing")
+        assert not can_contact(store, "c00008", "email", "marketing")
+        assert can_contact(store, "c00009", "email", "marketing")
+        evidence = dict(store.con.execute(
+            "SELECT customer_id, evidence FROM consent_events WHERE source = 'agilecrm'").fetchall())
+    assert evidence == {
+        "c00007": "unsubscribed at agilecrm (Agile CRM: unsubscribed from all campaigns)",
+        "c00008": "bounced at agilecrm (Agile CRM: hard bounce)"}
+    assert agile.tags_of(email(7)) == [] and agile.tags_of(email(8)) == []
+    agile.reset_calls()
+    assert run(store_path, agile).consent.get("learned", 0) == 0  # read once, not again
+
+
 class TestAgileCRMContract(DestinationContract):
     name, distribution = "agilecrm", "clientela-agilecrm"
     storm, exact_waits = 8, True
