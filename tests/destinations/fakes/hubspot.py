@@ -367,11 +367,11 @@ class FakeHubSpot(FakeServer):
         hits = [c for c in self.contacts.values()
                 if not groups or any(all(self._matches(c, f) for f in g.get("filters", []))
                                      for g in groups)]
-        for sort in (body.get("sorts") or [])[:1]:
-            name = sort.get("propertyName")
-            key = ((lambda c: as_ms(c.properties.get(name) or "0")) if name in DATES
-                   else (lambda c: c.properties.get(name) or ""))
-            hits.sort(key=key, reverse=sort.get("direction") == "DESCENDING")
+        for sort in (body.get("sorts") or [])[:1]:  # HubSpot takes one sort
+            hits.sort(key=lambda c, name=str(sort.get("propertyName")): (
+                          as_ms(c.properties.get(name) or "0") if name in DATES
+                          else c.properties.get(name) or ""),
+                      reverse=sort.get("direction") == "DESCENDING")
         page = hits[after:after + limit]
         wanted = ["email", "createdate", "lastmodifieddate", "hs_object_id",
                   *(body.get("properties") or [])]

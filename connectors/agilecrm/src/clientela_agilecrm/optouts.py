@@ -57,11 +57,11 @@ def opt_outs_of(contact: dict[str, Any], since: datetime | None) -> Iterator[Rem
     """What one contact says, changed at or after `since`."""
     email = contact_email(contact)
     changed = from_epoch(contact.get("updated_time")) or from_epoch(contact.get("created_time"))
-    if email and any(isinstance(s, dict) and s.get("unsubscribeType") == "ALL"
-                     for s in contact.get("unsubscribeStatus") or []):
-        if since is None or changed is None or changed >= since:
-            yield RemoteConsent(email, "unsubscribed", changed,
-                                "Agile CRM: unsubscribed from all campaigns")
+    from_all = any(isinstance(s, dict) and s.get("unsubscribeType") == "ALL"
+                   for s in contact.get("unsubscribeStatus") or [])
+    if email and from_all and (since is None or changed is None or changed >= since):
+        yield RemoteConsent(email, "unsubscribed", changed,
+                            "Agile CRM: unsubscribed from all campaigns")
     for bounce in contact.get("emailBounceStatus") or []:
         kind = BOUNCES.get(str(bounce.get("emailBounceType"))) if isinstance(bounce, dict) else None
         address = str(bounce.get("email") or email or "").strip().lower() if kind else ""
