@@ -189,7 +189,8 @@ class Destination(Protocol):
 
 @runtime_checkable
 class ReadsConsent(Protocol):
-    """A destination that can tell the store who opted out there (all but the CRMs)."""
+    """A destination that can tell the store who opted out there (every built-in one; a CRM
+    reads what its API can list, see its README)."""
 
     def read_consent(self, since: datetime | None) -> list[RemoteConsent]:
         """Read calls only: unsubscribes, bounces, complaints, archives and deletions
