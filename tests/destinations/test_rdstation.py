@@ -363,6 +363,32 @@ def test_a_wrong_opt_out_segmentation_is_named_not_read(rd: FakeRDStation, segme
     assert [c.path for c in rd.calls] == ["/platform/segmentations"]  # never listed
 
 
+def test_a_wrong_opt_out_segmentation_stops_the_push_in_one_line_exit_2(
+        tmp_path: Path, rd: FakeRDStation, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from clientela import plugins
+    from clientela.cli.app import main
+    from clientela.cli.common import workspace
+
+    store = tmp_path / "store.duckdb"
+    build_store(store, 5)
+    (tmp_path / "clientela.toml").write_text(
+        f'[workspace]\nstore = "{store}"\n[destinations.rdstation]\n'
+        f'access_token = "{rd.access_token}"\nbase_url = "{rd.url}"\n'
+        "opt_out_segmentation = 1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(plugins.LOAD_ENV, raising=False)
+    plugins.reset(forget_local=True)
+    workspace.config_file = workspace.store_override = workspace._settings = None
+
+    code = main(["push", "rdstation", "--dry-run"])
+
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2
+    assert "opt_out_segmentation = 1: 'All contacts in the Leads base' is a standard" in err
+    assert "Traceback" not in err and rd.access_token not in err
+
+
 def test_a_decline_in_rd_station_reaches_the_store(store_path: Path, rd: FakeRDStation) -> None:
     from clientela.consent import can_contact
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from clientela.config import ConfigError
 from clientela.destinations.api import RemoteConsent
 from clientela.http import HttpError
 from clientela_rdstation.client import RDStationApi
@@ -34,8 +35,9 @@ PAGE = 125
 """Members per page of a segmentation listing (RD Station's maximum)."""
 
 
-class SegmentationError(ValueError):
-    """`opt_out_segmentation` names no usable segmentation: the user's to fix."""
+class SegmentationError(ConfigError):
+    """`opt_out_segmentation` names no usable segmentation: the user's to fix (the command
+    line says so in one line and exits 2)."""
 
 
 def check_segmentation(api: RDStationApi, segmentation_id: int) -> str:
