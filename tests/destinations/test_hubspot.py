@@ -17,6 +17,7 @@ from clientela_hubspot import HubSpotConfig, HubSpotDestination
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.forget import forget
 from clientela.destinations.push import PushReport, push
+from clientela.http import HttpError
 from clientela.segments.rfm import DEFAULT_SEGMENTS
 from clientela.store import Store
 from clientela.testing.destination_contract import DestinationContract
@@ -373,6 +374,33 @@ def test_many_opt_outs_are_paged_paced_and_a_429_is_waited_out(hubspot: FakeHubS
     assert len(hubspot.searches()) == 5 and sleeps.waits.count(1.0) == 2
     paced = [w for w in sleeps.waits if w != 1.0]  # pages 2 and 3 wait for the 4-a-second limit
     assert len(paced) <= 2 and all(0 < w <= 0.25 for w in paced)
+
+
+def test_pages_are_paced_to_four_searches_a_second(hubspot: FakeHubSpot) -> None:
+    from clientela.testing.fake_server import VirtualClock
+
+    for i in range(1_000):
+        hubspot.add_contact(email(i))
+        hubspot.unsubscribe(email(i))
+    clock = VirtualClock()
+    hubspot.search_clock = clock  # HubSpot's window, on the time the client sleeps through
+    opened = HubSpotDestination(HubSpotConfig(access_token=TOKEN, base_url=hubspot.url),
+                                sleep=clock.sleep, clock=clock)
+
+    found = opened.read_consent(None)
+
+    assert len(found) == 1_000 and len(hubspot.searches()) == 10  # never a 429
+    assert clock.slept == [0.25] * 9
+
+    hubspot.reset_calls()
+    hubspot.search_clock = lambda: 0.0  # one frozen second: only pacing keeps a read inside it
+    unpaced = HubSpotDestination(HubSpotConfig(access_token=TOKEN, base_url=hubspot.url,
+                                               throttle_attempts=1), sleep=lambda s: None)
+    unpaced.optouts._pace = lambda: None  # type: ignore[method-assign]
+    with pytest.raises(HttpError) as refused:
+        unpaced.read_consent(None)
+    assert refused.value.status == 429
+    assert [c.status for c in hubspot.searches()] == [200] * 4 + [429]
 
 
 def test_more_than_one_query_can_hold_starts_again_from_the_last_date(

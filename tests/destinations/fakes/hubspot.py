@@ -21,7 +21,9 @@ push relies on:
   compared as epoch milliseconds), OR-s its filter groups (at most 5, 6 filters
   each), sorts on one property, answers at most 100 rows a page with
   `paging.next.after`, and refuses to page past 10,000 rows of one query (400);
-  `search_throttles` makes the next searches answer HubSpot's secondly 429;
+  a fifth search within one second (on `search_clock`, the real clock unless a
+  test shares a virtual one with the client) answers HubSpot's secondly 429
+  with Retry-After 1, and `search_throttles` makes the next searches do so;
 * `unsubscribe(email)` and `hard_bounce(email)` do what a person's unsubscribe
   link and a bouncing mailbox do there.
 """
@@ -31,6 +33,8 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +52,7 @@ STANDARD = ("email", "firstname", "lastname", "hs_object_id", "hs_marketable_sta
             "lastmodifieddate")
 SEARCH_PAGE = 100
 SEARCH_CAP = 10_000
+SEARCHES_PER_SECOND = 4
 MAX_GROUPS, MAX_FILTERS = 5, 6
 DATES = frozenset({"lastmodifieddate", "createdate"})
 
@@ -108,7 +113,9 @@ class FakeHubSpot(FakeServer):
         self.gdpr_deleted: list[str] = []
         self._ids = itertools.count(1001)
         self.search_throttles = 0
-        """The next searches answer 429 (the 4-a-second search limit), Retry-After 1."""
+        """The next searches answer 429 (as the 4-a-second search limit does), Retry-After 1."""
+        self.search_clock: Callable[[], float] = time.monotonic
+        self._searched: deque[float] = deque()
 
     def __enter__(self) -> FakeHubSpot:
         return self.start()
@@ -160,6 +167,7 @@ class FakeHubSpot(FakeServer):
         with self.lock:
             self.calls.clear()
             self.log.clear()
+            self._searched.clear()
 
     # -- faults and plumbing ---------------------------------------------------------------
 
@@ -340,9 +348,18 @@ class FakeHubSpot(FakeServer):
 
     # -- search ----------------------------------------------------------------------------
 
+    def _over_search_limit(self) -> bool:
+        now = self.search_clock()
+        while self._searched and now - self._searched[0] >= 1.0:
+            self._searched.popleft()
+        if len(self._searched) >= SEARCHES_PER_SECOND:
+            return True
+        self._searched.append(now)
+        return False
+
     def search(self, body: Any) -> Reply:
-        if self.search_throttles > 0:
-            self.search_throttles -= 1
+        if self.search_throttles > 0 or self._over_search_limit():
+            self.search_throttles = max(0, self.search_throttles - 1)
             reply = error(429, "RATE_LIMITS", "You have reached your secondly limit.",
                           errorType="RATE_LIMIT", policyName="SECONDLY")
             reply.headers["Retry-After"] = "1"

@@ -87,14 +87,15 @@ class HubSpotDestination:
         "and hard bounces are read back, not those from a single subscription type",
     )
 
-    def __init__(self, config: HubSpotConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, config: HubSpotConfig, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.api = Api(config, sleep)
         self.pool = ThreadPoolExecutor(max_workers=config.max_connections,
                                        thread_name_prefix="hubspot")
         self._absent: set[str] = set()
         """Customer ids of `remove`s HubSpot does not hold: nothing to clear."""
-        self.optouts = OptOutReader(self.api, sleep)
+        self.optouts = OptOutReader(self.api, sleep, clock)
 
     def probe(self) -> None:
         """For a dry run: the API's host answers (DNS, TCP, TLS), or an error naming it."""
