@@ -407,7 +407,7 @@ class DestinationContract:
         reads = isinstance(opened, ReadsConsent)
         opened.close()
         if not reads:
-            pytest.skip(f"{self.name} reads no consent back (a CRM keeps its own)")
+            pytest.skip(f"{self.name} reads no consent back (it does not implement ReadsConsent)")
         self.push(store_path, fake)
         # a destination may date an opt-out to the whole second (SendGrid's `created`); one
         # made in the very second the store stamped its opt-ins would tie with them
