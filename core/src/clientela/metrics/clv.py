@@ -123,7 +123,8 @@ def p_alive(ctx: MetricContext, params: PurchaseModelParams) -> ir.Table:
     rows: list[dict[str, Any]] = []
     for index, customers, fits in fitted(ctx, (params.model,), params.unit):
         fit = fits[params.model]
-        alive = clv.p_alive(fit, customers.summary)
+        grouped, inverse = customers.distinct  # once per distinct (x, t_x, T)
+        alive = clv.p_alive(fit, grouped)[inverse]
         rows += _slice_rows(
             ctx, index, customers, [fit],
             lambda n, s: {"value": s["alive"] / n, "expected_alive": s["alive"],

@@ -90,7 +90,9 @@ def model_fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSumma
         try:
             if kind == SPEND_MODEL:
                 return fit_spend(customers.summary, start=warm_start)
-            return fit_purchases(customers.summary, kind, start=warm_start)
+            # on the distinct rows with their counts: the same rows the model would
+            # group the customers into, so the same fit, and the grouping is shared
+            return fit_purchases(customers.distinct[0], kind, start=warm_start)
         except ClvFitError as error:
             raise KpiError(f"metric {ctx.metric!r} as of {_when(moment)}: {error}") from None
 

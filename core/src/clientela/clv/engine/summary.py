@@ -22,6 +22,7 @@ Conventions, as in Fader, Hardie & Lee's CDNOW summary:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -30,7 +31,13 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from clientela.clv.models.inputs import DAYS_PER_MONTH, WEEKS_PER_MONTH, RfmSummary
+from clientela.clv.models.inputs import (
+    DAYS_PER_MONTH,
+    WEEKS_PER_MONTH,
+    IntArray,
+    RfmSummary,
+    collapse,
+)
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import MetricContext
 from clientela.kpi.localtime import day_number, is_fixed, local_day
@@ -195,6 +202,14 @@ class CustomerSummary:
 
     def __len__(self) -> int:
         return len(self.summary)
+
+    @cached_property
+    def distinct(self) -> tuple[RfmSummary, IntArray]:
+        """`collapse(summary)`: the distinct (x, t_x, T) rows with their customer counts, and
+        each customer's row. Made once, for the purchase fit and the predictions alike:
+        both evaluate the models per distinct row (monthly as-of points and day-level
+        times leave far fewer rows than customers at scale)."""
+        return collapse(self.summary)
 
 
 def fetch_summary(ctx: MetricContext, *, calibration_end: datetime, unit: Unit = "days",
