@@ -134,7 +134,7 @@ def _summary_now(history: PurchaseDays, purchases: IntArray, total: FloatArray,
         age=(end_day - first).astype(np.float64) / per_unit,
         monetary=monetary,
     )
-    return CustomerSummary(customer_id=history.customer_id.take(pa.array(index)),
+    return CustomerSummary(ids=history.customer_id, rows=index,
                            summary=summary, unit=unit, calibration_end=end)
 
 

@@ -192,16 +192,27 @@ def _checked_unit(unit: str) -> str:
 
 @dataclass(frozen=True)
 class CustomerSummary:
-    """The summary back in Python: customer ids in a stable order and the models' arrays."""
+    """The summary back in Python: customer ids in a stable order and the models' arrays.
 
-    customer_id: pa.Array
+    The ids are `ids`, or `ids.take(rows)` when `rows` is given: a series of summaries
+    holds every customer of the series once and picks each period's, and a million
+    strings are only gathered for the periods that ask for them (slices, saved scores).
+    """
+
+    ids: pa.Array
     summary: RfmSummary
     unit: str
     calibration_end: datetime
     holdout_purchases: FloatArray | None = None
+    rows: IntArray | None = None
 
     def __len__(self) -> int:
         return len(self.summary)
+
+    @cached_property
+    def customer_id(self) -> pa.Array:
+        """Each customer's id, in the summary's order."""
+        return self.ids if self.rows is None else self.ids.take(pa.array(self.rows))
 
     @cached_property
     def distinct(self) -> tuple[RfmSummary, IntArray]:
@@ -225,6 +236,6 @@ def fetch_summary(ctx: MetricContext, *, calibration_end: datetime, unit: Unit =
     summary = RfmSummary(frequency=column("frequency"), recency=column("recency"),
                          age=column("age"), monetary=column("monetary"))
     holdout = column("holdout_purchases") if holdout_end is not None else None
-    return CustomerSummary(customer_id=table["customer_id"].combine_chunks(), summary=summary,
+    return CustomerSummary(ids=table["customer_id"].combine_chunks(), summary=summary,
                            unit=unit, calibration_end=calibration_end,
                            holdout_purchases=holdout)
