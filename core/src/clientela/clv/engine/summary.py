@@ -22,8 +22,8 @@ Conventions, as in Fader, Hardie & Lee's CDNOW summary:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cached_property
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 import ibis
