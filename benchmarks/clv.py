@@ -35,6 +35,7 @@ archive`), with the machine's load average next to every figure, and how far
 the warm answers are from the cold ones.
 
     python benchmarks/clv.py --series [--store PATH] [--baseline-ref 49fbe95] [--repeat 3]
+        [--baseline-mode warm] [--metrics clv_predicted]
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ SERIES_METRICS = ["clv_predicted", "p_alive"]
 
 # Runs in a fresh process on the code under test (this checkout or an exported commit):
 # loads the plugins and the engine, then times the CLV series; prints one JSON line and
-# writes the answer's rows. argv: store, rows output, series JSON, "cold" or "warm".
+# writes the answer's rows. argv: store, rows output, series JSON, "cold" or "warm", the
+# metrics (comma-separated).
 SERIES_RUN = r"""
 import json, os, sys, time
 from clientela.kpi import compute
@@ -196,6 +198,7 @@ from clientela.plugins import registry
 from clientela.store import Store
 registry()
 store_path, rows_path, series, mode = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+metrics = sys.argv[5].split(",")
 work = {"fits": 0, "evaluations": 0, "fit_cpu": 0.0}
 try:
     from clientela.clv.engine import periods
@@ -220,7 +223,7 @@ with Store(store_path, read_only=True) as store:
     store.ibis()
     load = os.getloadavg()[0]
     start, cpu = time.perf_counter(), time.process_time()
-    result = compute(store, ["clv_predicted", "p_alive"], **series)
+    result = compute(store, metrics, **series)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 result.table.to_pandas().to_json(rows_path, orient="records")
 print(json.dumps({"seconds": seconds, "cpu": cpu, "load_before": load,
@@ -248,14 +251,16 @@ def _exported(ref: str, folder: Path) -> Path:
     return folder / "core" / "src"
 
 
-def _series_run(store: Path, mode: str, rows: Path, source: Path | None) -> dict[str, float]:
+def _series_run(store: Path, mode: str, rows: Path, source: Path | None,
+                metrics: list[str]) -> dict[str, float]:
     import os
 
     env = dict(os.environ)
     if source is not None:
         env["PYTHONPATH"] = str(source)
     completed = subprocess.run(
-        [sys.executable, "-c", SERIES_RUN, str(store), str(rows), json.dumps(SERIES), mode],
+        [sys.executable, "-c", SERIES_RUN, str(store), str(rows), json.dumps(SERIES), mode,
+         ",".join(metrics)],
         capture_output=True, text=True, check=False, env=env)
     if completed.returncode != 0:
         raise SystemExit(f"{mode} run failed\n" + completed.stderr[-3000:])
@@ -283,14 +288,15 @@ def _differences(warm: Path, cold: Path) -> dict[str, tuple[float, float]]:
 
 def series_benchmark(args: argparse.Namespace) -> None:
     store = args.store or _series_store(args.customers, args.orders)
-    print(f"CLV series on {store}: {', '.join(SERIES_METRICS)}, monthly {SERIES['start']} to "
+    metrics = args.metrics.split(",")
+    print(f"CLV series on {store}: {', '.join(metrics)}, monthly {SERIES['start']} to "
           f"{SERIES['end']} (36 months), {SERIES['timezone']}; best of {args.repeat} fresh "
           "processes each")
     runs: dict[str, tuple[str, Path | None]] = {}
     with tempfile.TemporaryDirectory() as folder:
         if args.baseline_ref:
-            runs[f"before ({args.baseline_ref}, cold fits)"] = (
-                "cold", _exported(args.baseline_ref, Path(folder)))
+            runs[f"before ({args.baseline_ref}, {args.baseline_mode} fits)"] = (
+                args.baseline_mode, _exported(args.baseline_ref, Path(folder)))
         runs["cold (this code, warm starts off)"] = ("cold", None)
         runs["warm (this code)"] = ("warm", None)
         best: dict[str, dict[str, float]] = {}
@@ -298,7 +304,7 @@ def series_benchmark(args: argparse.Namespace) -> None:
         for _ in range(max(args.repeat, 1)):
             for label, (mode, source) in runs.items():  # interleaved: load hits all alike
                 rows[label] = Path(folder) / f"{len(rows)}-{mode}.json"
-                found = _series_run(store, mode, rows[label], source)
+                found = _series_run(store, mode, rows[label], source, metrics)
                 if label not in best or found["cpu"] < best[label]["cpu"]:
                     best[label] = found
         print(f"  {'run':<38} {'wall s':>7} {'CPU s':>6} {'fits':>5} {'passes':>7} "
@@ -340,6 +346,11 @@ def main() -> None:
                         "default 100,000 there)")
     parser.add_argument("--baseline-ref", default=None,
                         help="With --series, also time the code of this git commit")
+    parser.add_argument("--baseline-mode", choices=("cold", "warm"), default="cold",
+                        help="Fits of the --baseline-ref run: cold (commits before warm "
+                        "starts) or warm (commits that have them)")
+    parser.add_argument("--metrics", default=",".join(SERIES_METRICS),
+                        help="With --series, the metrics timed together (comma-separated)")
     args = parser.parse_args()
     if args.pipeline is not None:
         _pipeline(args.pipeline, args.repeat)

@@ -48,7 +48,14 @@ from clientela.clv.models.inputs import (
     collapse,
 )
 from clientela.clv.models.paretonbd import fit_paretonbd
-from clientela.clv.models.predict import clv, expected_purchases, expected_spend, p_alive
+from clientela.clv.models.predict import (
+    Predictions,
+    clv,
+    expected_purchases,
+    expected_spend,
+    p_alive,
+    predictions,
+)
 from clientela.clv.models.simulate import SimulatedOrders, simulate_orders, simulate_summary
 
 __all__ = [
@@ -57,6 +64,7 @@ __all__ = [
     "ClvFitError",
     "HoldoutCheck",
     "ModelFit",
+    "Predictions",
     "RfmSummary",
     "SimulatedOrders",
     "clv",
@@ -68,6 +76,7 @@ __all__ = [
     "fit_paretonbd",
     "holdout_check",
     "p_alive",
+    "predictions",
     "simulate_orders",
     "simulate_summary",
 ]

@@ -54,11 +54,12 @@ class ClvParams(PurchaseModelParams):
     discount_rate: float = Field(default=0.01, gt=-1, description="Monthly discount rate.")
 
 
-def _slice_codes(ctx: MetricContext, customer_id: pa.Array) -> tuple[IntArray, list[Any]]:
+def _slice_codes(ctx: MetricContext, customers: CustomerSummary) -> tuple[IntArray, list[Any]]:
     """Each customer's slice as a code into the returned labels (one None label when not
     slicing); a customer the dimension lacks gets a null slice, as with_slice's join does."""
     if ctx.by is None:
-        return np.zeros(len(customer_id), dtype=np.int64), [None]
+        return np.zeros(len(customers), dtype=np.int64), [None]
+    customer_id = customers.customer_id
     dims: pa.Table = remembered(
         ctx, f"clv.slices|{ctx.by}|{(ctx.segment_as_of or ctx.as_of).isoformat()}",
         lambda: cv.slice_dims(ctx).to_pyarrow())
@@ -77,7 +78,7 @@ def _slice_rows(ctx: MetricContext, index: int | None, customers: CustomerSummar
                 ) -> list[dict[str, Any]]:
     """One answer row per slice of one period: the measures `finish` makes of the slice's
     customer count and sums, and the fit's parameters."""
-    codes, labels = _slice_codes(ctx, customers.customer_id)
+    codes, labels = _slice_codes(ctx, customers)
     counts = np.bincount(codes, minlength=len(labels))
     sums = {name: np.bincount(codes, weights=values, minlength=len(labels))
             for name, values in per_customer.items()}
@@ -123,7 +124,8 @@ def p_alive(ctx: MetricContext, params: PurchaseModelParams) -> ir.Table:
     rows: list[dict[str, Any]] = []
     for index, customers, fits in fitted(ctx, (params.model,), params.unit):
         fit = fits[params.model]
-        alive = clv.p_alive(fit, customers.summary)
+        grouped, inverse = customers.distinct  # once per distinct (x, t_x, T)
+        alive = clv.p_alive(fit, grouped)[inverse]
         rows += _slice_rows(
             ctx, index, customers, [fit],
             lambda n, s: {"value": s["alive"] / n, "expected_alive": s["alive"],

@@ -18,6 +18,11 @@ ends where a cold one does, at the maximum polished to rounding
 agree to about 1e-10 relative, standard errors (from a finite-difference
 Hessian) to about 1e-7; tests/clv/test_clv_warm_start.py measures both on the
 golden store and holds them to 1e-9 and 1e-6.
+
+Within a period, the customers are grouped once into distinct (x, t_x, T) rows
+(`CustomerSummary.distinct`); the purchase model is fitted on those rows with
+their counts and the predictions are made per row (`clv.predictions`), so the
+grouping and the special functions are paid once per row, not per customer.
 """
 
 from __future__ import annotations
@@ -90,7 +95,9 @@ def model_fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSumma
         try:
             if kind == SPEND_MODEL:
                 return fit_spend(customers.summary, start=warm_start)
-            return fit_purchases(customers.summary, kind, start=warm_start)
+            # on the distinct rows with their counts: the same rows the model would
+            # group the customers into, so the same fit, and the grouping is shared
+            return fit_purchases(customers.distinct[0], kind, start=warm_start)
         except ClvFitError as error:
             raise KpiError(f"metric {ctx.metric!r} as of {_when(moment)}: {error}") from None
 

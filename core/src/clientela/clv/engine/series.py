@@ -100,10 +100,13 @@ def summaries(history: PurchaseDays, ends: Sequence[datetime], timezone: str, *,
     """
     per_unit = DAYS_PER_UNIT[_checked(unit)]
     end_days = [last_day(end, timezone) for end in ends]
-    # purchase days grouped by the first end they fall before, by one stable sort
+    # purchase days grouped by the first end they fall before, by one stable sort: of
+    # 16-bit slots where they fit, which numpy sorts by radix, several times faster
     slot = np.searchsorted(np.asarray(end_days, dtype=np.int64), history.day, side="left")
-    by_slot = np.argsort(slot, kind="stable")
-    bounds = np.searchsorted(slot[by_slot], np.arange(len(ends) + 1), side="left")
+    small = slot.astype(np.int16) if len(ends) < np.iinfo(np.int16).max else slot
+    by_slot = np.argsort(small, kind="stable")
+    bounds = np.zeros(len(ends) + 2, dtype=np.int64)
+    np.cumsum(np.bincount(slot, minlength=len(ends) + 1), out=bounds[1:])
     n = len(history)
     purchases = np.zeros(n, dtype=np.int64)
     total = np.zeros(n, dtype=np.float64)
@@ -134,7 +137,7 @@ def _summary_now(history: PurchaseDays, purchases: IntArray, total: FloatArray,
         age=(end_day - first).astype(np.float64) / per_unit,
         monetary=monetary,
     )
-    return CustomerSummary(customer_id=history.customer_id.take(pa.array(index)),
+    return CustomerSummary(ids=history.customer_id, rows=index,
                            summary=summary, unit=unit, calibration_end=end)
 
 

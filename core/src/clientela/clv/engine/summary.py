@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 import ibis
@@ -30,7 +31,13 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from clientela.clv.models.inputs import DAYS_PER_MONTH, WEEKS_PER_MONTH, RfmSummary
+from clientela.clv.models.inputs import (
+    DAYS_PER_MONTH,
+    WEEKS_PER_MONTH,
+    IntArray,
+    RfmSummary,
+    collapse,
+)
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import MetricContext
 from clientela.kpi.localtime import day_number, is_fixed, local_day
@@ -185,16 +192,35 @@ def _checked_unit(unit: str) -> str:
 
 @dataclass(frozen=True)
 class CustomerSummary:
-    """The summary back in Python: customer ids in a stable order and the models' arrays."""
+    """The summary back in Python: customer ids in a stable order and the models' arrays.
 
-    customer_id: pa.Array
+    The ids are `ids`, or `ids.take(rows)` when `rows` is given: a series of summaries
+    holds every customer of the series once and picks each period's, and a million
+    strings are only gathered for the periods that ask for them (slices, saved scores).
+    """
+
+    ids: pa.Array
     summary: RfmSummary
     unit: str
     calibration_end: datetime
     holdout_purchases: FloatArray | None = None
+    rows: IntArray | None = None
 
     def __len__(self) -> int:
         return len(self.summary)
+
+    @cached_property
+    def customer_id(self) -> pa.Array:
+        """Each customer's id, in the summary's order."""
+        return self.ids if self.rows is None else self.ids.take(pa.array(self.rows))
+
+    @cached_property
+    def distinct(self) -> tuple[RfmSummary, IntArray]:
+        """`collapse(summary)`: the distinct (x, t_x, T) rows with their customer counts, and
+        each customer's row. Made once, for the purchase fit and the predictions alike:
+        both evaluate the models per distinct row (monthly as-of points and day-level
+        times leave far fewer rows than customers at scale)."""
+        return collapse(self.summary)
 
 
 def fetch_summary(ctx: MetricContext, *, calibration_end: datetime, unit: Unit = "days",
@@ -210,6 +236,6 @@ def fetch_summary(ctx: MetricContext, *, calibration_end: datetime, unit: Unit =
     summary = RfmSummary(frequency=column("frequency"), recency=column("recency"),
                          age=column("age"), monetary=column("monetary"))
     holdout = column("holdout_purchases") if holdout_end is not None else None
-    return CustomerSummary(customer_id=table["customer_id"].combine_chunks(), summary=summary,
+    return CustomerSummary(ids=table["customer_id"].combine_chunks(), summary=summary,
                            unit=unit, calibration_end=calibration_end,
                            holdout_purchases=holdout)

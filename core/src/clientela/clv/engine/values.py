@@ -129,18 +129,19 @@ class CustomerValues:
 
 def predict(customers: CustomerSummary, fits: Fits, *, horizon_months: int = 12,
             discount_rate: float = 0.01) -> CustomerValues:
-    """P(alive), purchases and discounted value over `horizon_months` for every customer."""
-    summary = customers.summary
+    """P(alive), purchases and discounted value over `horizon_months` for every customer,
+    each model evaluated once per distinct (x, t_x, T) row (`CustomerSummary.distinct`)."""
     per_month = periods_per_month(fits.unit)
+    found = clv.predictions(fits.purchases, fits.spend, customers.summary,
+                            periods_per_month=per_month, horizon_months=horizon_months,
+                            discount_rate=discount_rate, distinct=customers.distinct)
     return CustomerValues(
         customers=customers,
         fits=fits,
         horizon_months=horizon_months,
         discount_rate=discount_rate,
-        p_alive=clv.p_alive(fits.purchases, summary),
-        expected_purchases=clv.expected_purchases(fits.purchases, summary,
-                                                  horizon_months * per_month),
-        expected_spend=clv.expected_spend(fits.spend, summary),
-        clv=clv.clv(fits.purchases, fits.spend, summary, periods_per_month=per_month,
-                    horizon_months=horizon_months, discount_rate=discount_rate),
+        p_alive=found.p_alive,
+        expected_purchases=found.expected_purchases,
+        expected_spend=found.expected_spend,
+        clv=found.clv,
     )

@@ -12,7 +12,7 @@ evaluated here in log space, with its analytic gradient.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,6 +62,31 @@ class _Rows:
     recency_index: IntArray
     total_weight: float
     n_rows: int
+    by_alpha: dict[float, tuple[FloatArray, FloatArray, FloatArray]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def alpha_terms(self, alpha: float, log_age: FloatArray, inv_age: FloatArray
+                    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Per repeat buyers' row: log((alpha + T) / (alpha + t_x)), 1 / (alpha + T) and
+        1 / (alpha + t_x), the gathers that cost most of a pass. They depend on alpha
+        alone, so they are remembered for the last few alphas: the Hessian's
+        differences in r, a and b (six of its eight gradients) reuse them, with the
+        very same numbers. Read-only: callers must not write into them."""
+        found = self.by_alpha.get(alpha)
+        if found is None:
+            log_ratio = np.take(log_age, self.age_index)
+            log_ratio -= np.take(np.log(alpha + self.recency_values), self.recency_index)
+            inv_recency = 1.0 / (alpha + self.recency_values)
+            found = (log_ratio, np.take(inv_age, self.age_index),
+                     np.take(inv_recency, self.recency_index))
+            if len(self.by_alpha) >= _REMEMBERED_ALPHAS:
+                self.by_alpha.pop(next(iter(self.by_alpha)))
+            self.by_alpha[alpha] = found
+        return found
+
+
+_REMEMBERED_ALPHAS = 3
+"""The point and its two differences in alpha: enough for a Hessian's eight gradients."""
 
 
 def _prepare(summary: RfmSummary) -> _Rows:
@@ -116,9 +141,7 @@ def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     # Repeat buyers: bracket = (alpha + T)^-(r + x) * (1 + odds of having left at t_x),
     # log odds = log(a / (b + x - 1)) + (r + x) * log((alpha + T) / (alpha + t_x)).
     w = rows.weight
-    log_recency = np.log(alpha + rows.recency_values)
-    log_ratio = np.take(log_age, rows.age_index)
-    log_ratio -= np.take(log_recency, rows.recency_index)
+    log_ratio, row_inv_age, row_inv_recency = rows.alpha_terms(float(alpha), log_age, inv_age)
     r_x = rows.x + r
     log_odds = r_x * log_ratio
     log_odds += np.take(np.log(a) - np.log(b + rows.run_x - 1.0), rows.run_index)
@@ -133,10 +156,7 @@ def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     d_a += float(weighted_share.sum()) / a
     d_b -= wsum(np.add.reduceat(weighted_share, rows.run_starts), 1.0 / (b + rows.run_x - 1.0))
     weighted_share *= r_x
-    inv_recency = 1.0 / (alpha + rows.recency_values)
-    d_alpha += wsum(weighted_share, np.take(inv_age, rows.age_index)) - wsum(
-        weighted_share, np.take(inv_recency, rows.recency_index)
-    )
+    d_alpha += wsum(weighted_share, row_inv_age) - wsum(weighted_share, row_inv_recency)
 
     # Chain rule to log-parameters; minimise the mean negative log-likelihood.
     grad_log = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])

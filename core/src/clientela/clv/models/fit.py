@@ -49,7 +49,8 @@ class ModelFit:
     customer in log-parameters at the optimum (None when the fit failed): what
     the standard errors come from, and what a warm start on similar data
     takes its Newton steps with. ``evaluations`` counts the likelihood
-    evaluations (passes over the customers) the fit took; ``iterations`` are
+    evaluations the fit took (each a pass over the customers, but for the
+    terms a model remembers between evaluations); ``iterations`` are
     L-BFGS-B's, 0 when a warm start made it unnecessary.
     """
 

@@ -11,7 +11,7 @@ fitted here on the repeat buyers only (x > 0), with its analytic gradient.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,7 +37,10 @@ class _Rows:
     """Repeat buyers, with every term that does not involve gamma summed once.
 
     Only log(gamma + m x) and its reciprocal need a pass over the customers at
-    each step; p and q multiply sums of those against fixed weights.
+    each step; p and q multiply sums of those against fixed weights. Those four
+    sums depend on gamma alone, so they are remembered for the last gammas seen:
+    the Hessian's differences in p and q (four of its six gradients) and a Newton
+    step that leaves gamma be cost no pass at all, with the very same numbers.
     """
 
     weight: FloatArray
@@ -49,6 +52,28 @@ class _Rows:
     weighted_log_m: float
     mean_spend: float
     total_weight: float
+    sums_by_gamma: dict[float, tuple[float, float, float, float]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def gamma_sums(self, gamma: float) -> tuple[float, float, float, float]:
+        """Sums over rows of weight * x and weight times log(gamma + m x) and
+        1 / (gamma + m x): the only terms that need a pass over the customers."""
+        found = self.sums_by_gamma.get(gamma)
+        if found is None:
+            denominator = self.m_x + gamma
+            log_denominator = np.log(denominator)
+            inv_denominator = np.reciprocal(denominator, out=denominator)
+            found = (wsum(self.x_weight_per_row, log_denominator),
+                     wsum(self.weight, log_denominator),
+                     wsum(self.x_weight_per_row, inv_denominator),
+                     wsum(self.weight, inv_denominator))
+            if len(self.sums_by_gamma) >= _REMEMBERED_GAMMAS:
+                self.sums_by_gamma.pop(next(iter(self.sums_by_gamma)))
+            self.sums_by_gamma[gamma] = found
+        return found
+
+
+_REMEMBERED_GAMMAS = 8
 
 
 def _prepare(summary: RfmSummary) -> _Rows:
@@ -88,11 +113,7 @@ def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     xv, xw = rows.x_values, rows.x_weight
     px = p * xv
     n = rows.total_weight
-    denominator = rows.m_x + gamma
-    log_denominator = np.log(denominator)
-    inv_denominator = np.reciprocal(denominator, out=denominator)
-    x_log_sum = wsum(rows.x_weight_per_row, log_denominator)
-    log_sum = wsum(rows.weight, log_denominator)
+    x_log_sum, log_sum, x_inv_sum, inv_sum = rows.gamma_sums(float(gamma))
     ll = (
         wsum(xw, (gammaln(px + q) - gammaln(px)))
         - n * gammaln(q)
@@ -104,7 +125,7 @@ def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     d_p = wsum(xw, (xv * (digamma(px + q) - digamma(px)))) + rows.fixed_p - x_log_sum
     d_q = wsum(xw, digamma(px + q)) - n * digamma(q) + n * np.log(gamma) - log_sum
     d_gamma = n * q / gamma - (
-        p * wsum(rows.x_weight_per_row, inv_denominator) + q * wsum(rows.weight, inv_denominator)
+        p * x_inv_sum + q * inv_sum
     )
     grad_log = np.array([d_p * p, d_q * q, d_gamma * gamma])
     return -ll / n, -grad_log / n

@@ -132,13 +132,13 @@ def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
     packed = _packed_integer_key(columns)
     if packed is not None:
         key, span = packed
+        if bool(np.all(key[1:] > key[:-1])):
+            # already distinct and in key order (rows `collapse` made): each its own group
+            every = np.arange(n, dtype=np.intp)
+            return every, every.copy()
         if span <= max(4 * n, 1 << 16):
             return _dense_unique(key, span)
-        # numpy's default argsort is vectorised and several times faster than the
-        # stable sort np.unique needs for first occurrences, which come from
-        # _first_occurrences instead.
-        order = np.argsort(key)
-        sorted_key = key[order]
+        order, sorted_key = _sorted_keys(key, span)
         starts = np.empty(n, dtype=bool)
         starts[0] = True
         np.not_equal(sorted_key[1:], sorted_key[:-1], out=starts[1:])
@@ -154,6 +154,28 @@ def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
     inverse[order] = group_sorted
     first = order[starts]
     return first.astype(np.intp), inverse
+
+
+def _sorted_keys(key: NDArray[np.int64], span: int) -> tuple[IntArray, NDArray[np.int64]]:
+    """The order that sorts `key`, and the sorted keys.
+
+    When the key and the row number fit in 63 bits together, both travel in one
+    integer and a plain sort (vectorised, no gather) orders them: four times faster
+    than an argsort at a million rows. Otherwise numpy's default argsort, itself
+    several times faster than the stable sort np.unique needs for first occurrences
+    (which come from `_first_occurrences` either way). Groups come out in key order
+    both ways.
+    """
+    n = key.shape[0]
+    bits = max(n - 1, 1).bit_length()
+    if (span - 1).bit_length() + bits <= 63:
+        packed = np.left_shift(key, bits)
+        packed |= np.arange(n, dtype=np.int64)
+        packed.sort()
+        order = (packed & ((1 << bits) - 1)).astype(np.intp)
+        return order, np.right_shift(packed, bits)
+    order = np.argsort(key)
+    return order.astype(np.intp), key[order]
 
 
 def _dense_unique(key: NDArray[np.int64], span: int) -> tuple[IntArray, IntArray]:

@@ -9,6 +9,8 @@ back to customers; a million customers cost little more than a thousand.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit, hyp2f1
@@ -19,6 +21,7 @@ from clientela.clv.models.fit import ModelFit
 from clientela.clv.models.inputs import RfmSummary, collapse, unique_rows
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
 
 _PURCHASE_MODELS = ("bgnbd", "paretonbd")
 
@@ -136,6 +139,41 @@ def clv(
     does not know its unit: pass ``DAYS_PER_MONTH`` (30.44) or
     ``WEEKS_PER_MONTH`` (4.35) from this package.
     """
+    return predictions(purchase_fit, spend_fit, summary, periods_per_month=periods_per_month,
+                       horizon_months=horizon_months, discount_rate=discount_rate).clv
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Every per-customer prediction of a CLV, in the summary's customer order."""
+
+    p_alive: FloatArray
+    expected_purchases: FloatArray
+    """Over the whole horizon."""
+    expected_spend: FloatArray
+    clv: FloatArray
+
+
+def predictions(
+    purchase_fit: ModelFit,
+    spend_fit: ModelFit,
+    summary: RfmSummary,
+    *,
+    periods_per_month: float,
+    horizon_months: int = 12,
+    discount_rate: float = 0.01,
+    distinct: tuple[RfmSummary, IntArray] | None = None,
+) -> Predictions:
+    """P(alive), purchases over the horizon, expected spend and CLV of each customer at once.
+
+    P(alive) depends on a customer only through (x, t_x, T) and the purchase curve
+    only through (x, T), so both are evaluated once per distinct row of
+    ``collapse(summary)`` (pass it as ``distinct`` when it is at hand, e.g. from the
+    fit) and gathered back; the purchases over the horizon are the curve's last
+    month. Each value is the same float operations on the same inputs as
+    ``p_alive``, ``expected_purchases`` and ``clv`` make one by one, so the answers
+    are identical to theirs, for a fraction of the passes over the customers.
+    """
     _require_purchase_model(purchase_fit)
     if horizon_months < 1:
         raise ValueError(f"horizon_months must be at least 1, got {horizon_months}")
@@ -143,14 +181,19 @@ def clv(
         raise ValueError(f"periods_per_month must be positive, got {periods_per_month}")
     if discount_rate <= -1:
         raise ValueError(f"discount_rate must exceed -1, got {discount_rate}")
-    first, inverse = unique_rows(summary.frequency, summary.age)
-    x = summary.frequency[first][:, None]
-    age = summary.age[first][:, None]
+    grouped, inverse = distinct if distinct is not None else collapse(summary)
+    alive = p_alive(purchase_fit, grouped)
+    first, pair = unique_rows(grouped.frequency, grouped.age)
     months = np.arange(1, horizon_months + 1, dtype=np.float64)
-    curve = _alive_purchases(purchase_fit, x, age, months[None, :] * periods_per_month)
+    curve = _alive_purchases(purchase_fit, grouped.frequency[first][:, None],
+                             grouped.age[first][:, None], months[None, :] * periods_per_month)
     increments = np.diff(curve, axis=1, prepend=0.0)
     discounted = np.einsum("ij,j->i", increments, (1.0 + discount_rate) ** -months)
-    value = (
-        p_alive(purchase_fit, summary) * expected_spend(spend_fit, summary) * discounted[inverse]
+    customer_alive = alive[inverse]
+    spend = expected_spend(spend_fit, summary)
+    return Predictions(
+        p_alive=customer_alive,
+        expected_purchases=customer_alive * curve[:, -1][pair][inverse],
+        expected_spend=spend,
+        clv=np.asarray(customer_alive * spend * discounted[pair][inverse], dtype=np.float64),
     )
-    return np.asarray(value, dtype=np.float64)
