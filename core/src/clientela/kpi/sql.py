@@ -14,7 +14,6 @@ import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.operations as ops
 import ibis.expr.rules as rlz
-import sqlglot.expressions as sge
 from ibis.backends.sql.compilers.base import SQLGlotCompiler
 
 if TYPE_CHECKING:
@@ -67,7 +66,7 @@ Tree = tuple[Any, ...]
 ("less", bound, dtype, tree if below bound, tree otherwise)."""
 
 
-class BinarySearch(ops.Value):
+class BinarySearch(ops.Value):  # type: ignore[misc]
     """A binary search of nested CASEs over `arg`, as ONE Ibis node.
 
     Built as Ibis `ifelse`s, a search over 36 period starts is about 140 nodes, and Ibis
@@ -79,7 +78,7 @@ class BinarySearch(ops.Value):
     the engines run the same plan."""
 
     arg: ops.Value
-    tree: tuple
+    tree: tuple[Any, ...]
     dtype: dt.DataType
 
     shape = rlz.shape_like("arg")
@@ -103,7 +102,7 @@ def _translate_search(compiler: Any, op: BinarySearch, *, arg: Any, tree: Tree,
         if node[0] == "leaf":
             return literal(node[1], node[2])
         _, bound, bound_type, below, above = node
-        condition = compiler.binop(sge.LT, arg.copy(), literal(bound, bound_type))
+        condition = compiler.visit_Less(None, left=arg.copy(), right=literal(bound, bound_type))
         return compiler.visit_IfElse(None, bool_expr=condition, true_expr=walk(below),
                                      false_null_expr=walk(above))
 
@@ -115,7 +114,7 @@ _LITERALS: dict[tuple[type, Any, dt.DataType], Any] = {}
 query of a call (and of the next call), and writing one (an Ibis literal node, then its
 SQL) costs more than copying it."""
 
-SQLGlotCompiler.visit_BinarySearch = _translate_search  # type: ignore[attr-defined]
+SQLGlotCompiler.visit_BinarySearch = _translate_search
 
 
 def _search(value: ir.Value, tree: Tree) -> ir.Value:
