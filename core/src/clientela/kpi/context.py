@@ -83,12 +83,9 @@ class TableCache:
         import ibis
 
         wanted = sorted({n for n in names if n not in self.present})
-        if not wanted:
-            return
-        if self._tables is None:
-            self._tables = set(self.backend.list_tables())
-        existing = [n for n in wanted if n in self._tables]
-        self.present.update({n: False for n in wanted if n not in self._tables})
+        found_tables = {n: self._lookup(n) for n in wanted}
+        self.present.update({n: False for n, t in found_tables.items() if t is None})
+        existing = [n for n, t in found_tables.items() if t is not None]
         if not existing:
             return
         probes = []
@@ -99,6 +96,25 @@ class TableCache:
         found = ibis.union(*probes, distinct=False).to_pyarrow().to_pydict()
         self.present.update({n: bool(rows) for n, rows in
                              zip(found["_name"], found["_rows"], strict=True)})
+
+    def _lookup(self, name: str) -> ir.Table | None:
+        """The store table `name`, or None when the backend has none by that name: asked
+        directly, since listing every table is a query of its own and the tables a call
+        reads are almost always there. A backend that reports a missing table by another
+        error than Ibis's TableNotFound is asked for the listing, to tell one from a
+        failing lookup."""
+        from ibis.common.exceptions import TableNotFound
+
+        try:
+            return self.table(name)
+        except TableNotFound:
+            return None
+        except Exception:  # a backend that reports a missing table otherwise
+            if self._tables is None:
+                self._tables = set(self.backend.list_tables())
+            if name in self._tables:
+                raise
+            return None
 
     def table(self, name: str) -> ir.Table:
         """The store table `name`, looked up once per call: each lookup asks the backend for
