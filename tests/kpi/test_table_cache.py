@@ -70,3 +70,35 @@ def test_valid_orders_are_written_out_only_for_many_metrics(tmp_path, metrics: i
         cache.release()
     finally:
         store.close()
+
+
+def test_presence_of_every_table_a_call_reads_is_one_query(monkeypatch) -> None:
+    """A table with rows, an empty one and a missing one: answered together (without listing
+    every table), and `has` asks nothing more afterwards."""
+    backend = ibis.duckdb.connect()
+    backend.create_table("full", ibis.memtable({"x": [1, 2]}))
+    backend.create_table("empty", ibis.memtable({"x": [1]}).filter(ibis._.x > 5))
+    cache = TableCache(backend)
+    queries: list[int] = []
+    original = type(backend).to_pyarrow
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        queries.append(1)
+        return original(self, *args, **kwargs)
+
+    def no_listing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("every table listed: a query of its own")
+
+    monkeypatch.setattr(type(backend), "to_pyarrow", counting)
+    monkeypatch.setattr(type(backend), "list_tables", no_listing)
+    cache.prefetch(["full", "empty", "missing"])
+    assert len(queries) == 1
+    assert cache.present == {"full": True, "empty": False, "missing": False}
+
+    def no_more(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a second query")
+
+    monkeypatch.setattr(type(backend), "to_pyarrow", no_more)
+    monkeypatch.setattr(type(backend), "execute", no_more)
+    assert [cache.has(n) for n in ("full", "empty", "missing")] == [True, False, False]
+    cache.prefetch(["full", "missing"])  # known already: no query

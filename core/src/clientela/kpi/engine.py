@@ -165,6 +165,20 @@ def _check(metric: Metric, ctx: MetricContext) -> None:
         ctx.table("customers" if ctx.by == "acquisition_channel" else "orders")
 
 
+def _tables_read(chosen: Sequence[Metric], by: str | None) -> set[str]:
+    """The tables `_check` asks about for these metrics, and the links persons are read
+    through: their presence is asked for in one query (TableCache.prefetch)."""
+    from clientela.identity import IDENTITY_LINKS_TABLE
+    from clientela.identity.analytics import resolving
+
+    names = {name for metric in chosen for name in metric.needs}
+    if by in CUSTOMER_SLICES:
+        names.add("customers" if by == "acquisition_channel" else "orders")
+    if resolving():
+        names.add(IDENTITY_LINKS_TABLE)
+    return names
+
+
 def _expr(metric: Metric, params: BaseModel, ctx: MetricContext) -> ir.Table:
     expr = metric.compute(ctx, params)
     if ctx.by is not None and SLICE_COLUMN not in expr.columns:
@@ -311,6 +325,7 @@ def compute(
         _check_slice(metric, by)
     fixed_as_of = _instant(as_of, timezone)
     cache = TableCache(backend, materialise=True, eager=len(chosen) > 1, metrics=len(chosen))
+    cache.prefetch(_tables_read(chosen, by))
 
     def periods_for(lo: Bound, hi: Bound, cut: str | None) -> list[Period]:
         return buckets(parse_bound(lo), parse_bound(hi), cut, tz)

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.operations as ops
+import ibis.expr.rules as rlz
+from ibis.backends.sql.compilers.base import SQLGlotCompiler
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -58,19 +61,95 @@ def money_sum(column: ir.NumericValue) -> ir.Value:
     return column.sum().coalesce(ibis.literal(0, type=MONEY))
 
 
+Tree = tuple[Any, ...]
+"""A binary search as nested tuples: ("leaf", value, dtype) or
+("less", bound, dtype, tree if below bound, tree otherwise)."""
+
+
+class BinarySearch(ops.Value):  # type: ignore[misc]
+    """A binary search of nested CASEs over `arg`, as ONE Ibis node.
+
+    Built as Ibis `ifelse`s, a search over 36 period starts is about 140 nodes, and Ibis
+    rewrites a query's whole graph several times before it writes SQL: that search was
+    most of the cost of compiling a monthly series query (about 20 ms of 22 ms for a
+    36-month count, as long as that query runs on a million orders). As one node it is
+    translated once, by `_translate_search` below, into exactly the SQL the `ifelse`s gave
+    (tests/kpi/test_binary_search.py holds the SQL equal on DuckDB and PostgreSQL; the
+    engine conformance tests hold the answers equal on all three engines)."""
+
+    arg: ops.Value
+    tree: tuple[Any, ...]
+    dtype: dt.DataType
+
+    shape = rlz.shape_like("arg")
+
+
+def _translate_search(compiler: Any, op: BinarySearch, *, arg: Any, tree: Tree,
+                      dtype: dt.DataType) -> Any:
+    """BinarySearch in the compiler's own dialect: the comparisons, literals and CASEs are
+    written by the compiler's methods for Less, Literal and IfElse, as for those nodes."""
+
+    def literal(value: Any, dtype: dt.DataType) -> Any:
+        key = (type(compiler), value, dtype)
+        if key not in _LITERALS:
+            if len(_LITERALS) >= 4096:
+                _LITERALS.clear()
+            node = ops.Literal(value, dtype)
+            _LITERALS[key] = compiler.visit_Literal(node, value=node.value, dtype=node.dtype)
+        return _LITERALS[key].copy()
+
+    def walk(node: Tree) -> Any:
+        if node[0] == "leaf":
+            return literal(node[1], node[2])
+        _, bound, bound_type, below, above = node
+        condition = compiler.visit_Less(None, left=arg.copy(), right=literal(bound, bound_type))
+        return compiler.visit_IfElse(None, bool_expr=condition, true_expr=walk(below),
+                                     false_null_expr=walk(above))
+
+    return walk(tree)
+
+
+_LITERALS: dict[tuple[type, Any, dt.DataType], Any] = {}
+"""Literals of searches already written, per compiler: a series' bounds recur in every
+query of a call (and of the next call), and writing one (an Ibis literal node, then its
+SQL) costs more than copying it."""
+
+SQLGlotCompiler.visit_BinarySearch = _translate_search
+
+
+def _search(value: ir.Value, tree: Tree) -> ir.Value:
+    leaves: list[dt.DataType] = []
+
+    def collect(node: Tree) -> None:
+        if node[0] == "leaf":
+            leaves.append(node[2])
+        else:
+            collect(node[3])
+            collect(node[4])
+
+    collect(tree)
+    return BinarySearch(value, tree, dt.highest_precedence(leaves)).to_expr()
+
+
+def _typed(value: Any, dtype: Any = None) -> tuple[Any, dt.DataType]:
+    """A bound or leaf with the type `ibis.literal` gives it."""
+    return value, (dt.dtype(dtype) if dtype is not None else dt.infer(value))
+
+
 def bucket_index(value: ir.Value, starts: list[Any]) -> ir.IntegerValue:
     """The index of the contiguous period whose start is the last of `starts` at or before
     `value` (a value inside the span): a binary search written as nested CASEs, a handful of
     comparisons per row on every engine, where a range join against a periods table costs a
     join."""
 
-    def search(lo: int, hi: int) -> ir.IntegerValue:
+    def search(lo: int, hi: int) -> Tree:
         if hi - lo == 1:
-            return ibis.literal(lo, type="int64")
+            return ("leaf", *_typed(lo, "int64"))
         mid = (lo + hi) // 2
-        return ibis.ifelse(value < ibis.literal(starts[mid]), search(lo, mid), search(mid, hi))
+        return ("less", *_typed(starts[mid]), search(lo, mid), search(mid, hi))
 
-    return search(0, len(starts))
+    found: ir.IntegerValue = _search(value, search(0, len(starts)))
+    return found
 
 
 def count_at_or_before(value: ir.Value, instants: list[Any]) -> ir.IntegerValue:
@@ -80,26 +159,26 @@ def count_at_or_before(value: ir.Value, instants: list[Any]) -> ir.IntegerValue:
     A null `value` counts them all, so callers map nulls (never expiring, still open) first
     or rely on that."""
 
-    def search(lo: int, hi: int) -> ir.IntegerValue:  # the count is in [lo, hi]
+    def search(lo: int, hi: int) -> Tree:  # the count is in [lo, hi]
         if lo == hi:
-            return ibis.literal(lo, type="int64")
+            return ("leaf", *_typed(lo, "int64"))
         mid = (lo + hi) // 2
-        return ibis.ifelse(value < ibis.literal(instants[mid]), search(lo, mid),
-                           search(mid + 1, hi))
+        return ("less", *_typed(instants[mid]), search(lo, mid), search(mid + 1, hi))
 
-    return search(0, len(instants))
+    found: ir.IntegerValue = _search(value, search(0, len(instants)))
+    return found
 
 
 def pick_value(index: ir.IntegerValue, values: list[Any]) -> ir.Value:
     """values[index] for an index in range, as nested CASEs (the inverse of `bucket_index`)."""
 
-    def pick(lo: int, hi: int) -> ir.Value:
+    def pick(lo: int, hi: int) -> Tree:
         if hi - lo == 1:
-            return ibis.literal(values[lo])
+            return ("leaf", *_typed(values[lo]))
         mid = (lo + hi) // 2
-        return ibis.ifelse(index < mid, pick(lo, mid), pick(mid, hi))
+        return ("less", *_typed(mid), pick(lo, mid), pick(mid, hi))
 
-    return pick(0, len(values))
+    return _search(index, pick(0, len(values)))
 
 
 def median_of(table: ir.Table, column: str, keys: list[str]) -> ir.Table:
