@@ -105,3 +105,19 @@ def test_period_totals_answers_equal_their_definitions(
         assert len(answer) >= 6, name  # every month answers (and every slice, sliced)
         assert answer == _rows(found, f"{name}_reference"), name
 
+
+
+@pytest.mark.parametrize("name", ["aov", "purchase_frequency", "discount_total"])
+def test_a_metric_asked_alone_equals_its_definition(
+        clientela_golden_store: Store, metrics: dict[str, Metric], name: str) -> None:
+    """Alone in a call, a metric's totals are a group-by of just the columns it names (not
+    the shared table of every total): the same answer."""
+    reference = replace(metrics[name], name=f"{name}_reference", compute=REFERENCES[name])
+    span = {"start": "2025-01", "end": "2025-07", "grain": "month", "timezone": TZ,
+            "by": "channel"}
+    alone = compute(clientela_golden_store, [name], catalog=metrics, **span)
+    expected = compute(clientela_golden_store, [reference],
+                       catalog={**metrics, reference.name: reference}, **span)
+    answer = {(p, s, m, v) for p, s, m, v in _rows(alone, name)}
+    assert len(answer) >= 6
+    assert answer == _rows(expected, reference.name)

@@ -29,30 +29,35 @@ TOTALS: tuple[str, ...] = ("orders", "identified_orders", "customers", "revenue"
 """The columns of `period_totals` besides ctx.keys."""
 
 
-def period_totals(ctx: MetricContext) -> ir.Table:
-    """Per ctx.keys, over the valid orders of the period(s): `orders` (count),
-    `identified_orders` (those with a customer; a guest checkout has none), `customers`
-    (distinct customers), and the money sums `revenue`, `gross`, `order_discount`,
-    `loyalty_value` and `discount_value` (each 0, not null, over no order).
+def period_totals(ctx: MetricContext, *columns: str) -> ir.Table:
+    """ctx.keys and `columns` (all of TOTALS when none are named), per ctx.keys over the
+    valid orders of the period(s): `orders` (count), `identified_orders` (those with a
+    customer; a guest checkout has none), `customers` (distinct customers), and the money
+    sums `revenue`, `gross`, `order_discount`, `loyalty_value` and `discount_value` (each
+    0, not null, over no order).
 
     A group appears when it has at least one valid order; one period unsliced is one row
-    even without orders (count 0), as an aggregate over no row gives. In a series the table
-    is shared by every metric of the call; one period alone is read once and not written
-    out."""
+    even without orders (count 0), as an aggregate over no row gives. In a series the
+    table of every total is shared by the metrics of the call; a metric asking alone (or
+    one period) gets a group-by of just the columns it names, so `orders` alone does not
+    convert amounts or count distinct customers."""
+    wanted = columns or TOTALS
+    unknown = sorted(set(wanted) - set(TOTALS))
+    if unknown:
+        raise ValueError(f"period_totals: no total named {unknown}; expected some of {TOTALS}")
 
-    def build() -> ir.Table:
-        o = period_orders(ctx, amounts=tuple(AMOUNTS))
-        return summarize(
-            o, ctx,
-            orders=o.count(),
-            identified_orders=o.customer_id.count(),
-            customers=o.customer_id.nunique(),
-            **{name: money_sum(o[name]) for name in AMOUNTS},
-        )
+    def aggregate(names: tuple[str, ...]) -> ir.Table:
+        o = period_orders(ctx, amounts=tuple(a for a in AMOUNTS if a in names))
+        found = {"orders": o.count, "identified_orders": o.customer_id.count,
+                 "customers": o.customer_id.nunique}
+        return summarize(o, ctx, **{name: found[name]() if name in found
+                                    else money_sum(o[name]) for name in names})
 
     if not ctx.periods:
-        return build()
-    return ctx.shared(f"period_totals|{_key(ctx)}", build)
+        return aggregate(wanted)
+    every = ctx.shared(f"period_totals|{_key(ctx)}", lambda: aggregate(TOTALS),
+                       once=lambda: aggregate(wanted))
+    return every.select(*ctx.keys, *wanted)
 
 
 def period_units(ctx: MetricContext) -> ir.Table:
@@ -61,7 +66,7 @@ def period_units(ctx: MetricContext) -> ir.Table:
 
     The lines meet the orders in one join, summed straight by period and slice; summing
     each order's lines first would build a hash table of every order in the store."""
-    totals = period_totals(ctx)
+    totals = period_totals(ctx, "orders")
     o = period_orders(ctx, amounts=())
     lines = ctx.table("order_lines")
     lines = lines.select(_oid=lines.order_id, _quantity=lines.quantity)

@@ -26,28 +26,28 @@ CUSTOMER = ("acquisition_channel", "segment")
 
 
 def orders(ctx: MetricContext, params: NoParams) -> ir.Table:
-    t = period_totals(ctx)
+    t = period_totals(ctx, "orders")
     return t.select(*ctx.keys, value=t.orders)
 
 
 def revenue(ctx: MetricContext, params: NoParams) -> ir.Table:
-    t = period_totals(ctx)
+    t = period_totals(ctx, "revenue")
     return t.select(*ctx.keys, value=t.revenue)
 
 
 def gross_sales(ctx: MetricContext, params: NoParams) -> ir.Table:
-    t = period_totals(ctx)
+    t = period_totals(ctx, "gross")
     return t.select(*ctx.keys, value=t.gross)
 
 
 def discount_total(ctx: MetricContext, params: NoParams) -> ir.Table:
-    t = period_totals(ctx)
+    t = period_totals(ctx, "discount_value", "order_discount", "loyalty_value")
     return t.select(*ctx.keys, value=t.discount_value, order_discounts=t.order_discount,
                     loyalty_discounts=t.loyalty_value)
 
 
 def active_customers(ctx: MetricContext, params: NoParams) -> ir.Table:
-    t = period_totals(ctx)
+    t = period_totals(ctx, "customers")
     return t.select(*ctx.keys, value=t.customers)
 
 
@@ -63,12 +63,12 @@ def new_customers(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def aov(ctx: MetricContext, params: NoParams) -> ir.Table:
-    t = period_totals(ctx)
+    t = period_totals(ctx, "revenue", "orders")
     return t.select(*ctx.keys, value=cv.ratio(t.revenue, t.orders))
 
 
 def purchase_frequency(ctx: MetricContext, params: NoParams) -> ir.Table:
-    t = period_totals(ctx)
+    t = period_totals(ctx, "identified_orders", "customers")
     if ctx.keys:  # a period or slice of guest checkouts only has no identified customer
         t = t.filter(t.identified_orders > 0)
     return t.select(*ctx.keys, value=cv.ratio(t.identified_orders, t.customers))
