@@ -30,6 +30,18 @@ MONTH_DAYS = 30
 
 
 def _retention(ctx: MetricContext) -> ir.Table:
+    """Per ctx.keys, `base` and `retained` (see _retention_counts): a few rows per period,
+    shared by retention_rate and churn_rate, so that asked together (the catalogue) they
+    read the orders once, not once each."""
+    if not ctx.periods:  # one period: read once, not worth writing out
+        return _retention_counts(ctx)
+    key = "|".join(str(part) for part in (
+        ctx.start.isoformat(), ctx.end.isoformat(), len(ctx.periods), ctx.timezone, ctx.by,
+        ctx.segmenter, ctx.segment_as_of))
+    return ctx.shared(f"retention|{key}", lambda: _retention_counts(ctx))
+
+
+def _retention_counts(ctx: MetricContext) -> ir.Table:
     """Customers active in the period before each period (the base), and how many of them
     are active again in the period itself. With the prior period prepended, the base of
     request period k is active in index k and retained when active in index k + 1."""

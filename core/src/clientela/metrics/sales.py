@@ -11,6 +11,7 @@ from pydantic import Field
 
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import ORDER_SLICES, PERIOD_COLUMN, MetricContext
+from clientela.kpi.period_totals import period_totals, period_units
 from clientela.kpi.periods import from_utc, to_utc, zone
 from clientela.metrics.api import Metric, NoParams
 
@@ -25,31 +26,29 @@ CUSTOMER = ("acquisition_channel", "segment")
 
 
 def orders(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx, amounts=())
-    return cv.summarize(o, ctx, value=o.count())
+    t = period_totals(ctx, "orders")
+    return t.select(*ctx.keys, value=t.orders)
 
 
 def revenue(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx)
-    return cv.summarize(o, ctx, value=cv.money_sum(o.revenue))
+    t = period_totals(ctx, "revenue")
+    return t.select(*ctx.keys, value=t.revenue)
 
 
 def gross_sales(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx, amounts=("gross",))
-    return cv.summarize(o, ctx, value=cv.money_sum(o.gross))
+    t = period_totals(ctx, "gross")
+    return t.select(*ctx.keys, value=t.gross)
 
 
 def discount_total(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx, amounts=("order_discount", "loyalty_value", "discount_value"))
-    return cv.summarize(o, ctx, value=cv.money_sum(o.discount_value),
-                        order_discounts=cv.money_sum(o.order_discount),
-                        loyalty_discounts=cv.money_sum(o.loyalty_value))
+    t = period_totals(ctx, "discount_value", "order_discount", "loyalty_value")
+    return t.select(*ctx.keys, value=t.discount_value, order_discounts=t.order_discount,
+                    loyalty_discounts=t.loyalty_value)
 
 
 def active_customers(ctx: MetricContext, params: NoParams) -> ir.Table:
-    # a distinct count over the period's orders: no distinct (customer, period) step first
-    o = cv.period_orders(ctx, amounts=())
-    return cv.summarize(o, ctx, value=o.customer_id.nunique())
+    t = period_totals(ctx, "customers")
+    return t.select(*ctx.keys, value=t.customers)
 
 
 def new_customers(ctx: MetricContext, params: NoParams) -> ir.Table:
@@ -64,23 +63,20 @@ def new_customers(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def aov(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx)
-    return cv.summarize(o, ctx, value=cv.ratio(cv.money_sum(o.revenue), o.count()))
+    t = period_totals(ctx, "revenue", "orders")
+    return t.select(*ctx.keys, value=cv.ratio(t.revenue, t.orders))
 
 
 def purchase_frequency(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx, amounts=())
-    o = o.filter(o.customer_id.notnull())  # a guest checkout belongs to no customer
-    return cv.summarize(o, ctx, value=cv.ratio(o.count(), o.customer_id.nunique()))
+    t = period_totals(ctx, "identified_orders", "customers")
+    if ctx.keys:  # a period or slice of guest checkouts only has no identified customer
+        t = t.filter(t.identified_orders > 0)
+    return t.select(*ctx.keys, value=cv.ratio(t.identified_orders, t.customers))
 
 
 def items_per_order(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = cv.period_orders(ctx, amounts=())
-    lines = ctx.table("order_lines")
-    units = lines.group_by(_oid=lines.order_id).aggregate(_units=lines.quantity.sum())
-    joined = o.left_join(units, o.order_id == units._oid)
-    return cv.summarize(joined, ctx,
-                        value=cv.ratio(joined._units.sum().coalesce(0), joined.count()))
+    t = period_units(ctx)
+    return t.select(*ctx.keys, value=cv.ratio(t.units, t.orders))
 
 
 def channel_mix(ctx: MetricContext, params: NoParams) -> ir.Table:

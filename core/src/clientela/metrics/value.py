@@ -10,7 +10,7 @@ import ibis
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
+from clientela.kpi.context import ORDER_SLICES, PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.metrics.api import Metric, NoParams
 
@@ -22,8 +22,11 @@ GROUP = "Value"
 
 def acquired(ctx: MetricContext) -> ir.Table:
     """Customers whose first valid order falls in the period (its acquisition cohort), each
-    tagged with its period in a series."""
-    return cv.in_period(ctx, cv.first_orders(ctx), "first_at")
+    tagged with its period in a series. Unsliced or by a customer dimension only when each
+    began matters (`first_order_times`, one group-by); an order dimension slices by where
+    the first order was placed, so it needs that order (`first_orders`, two more joins)."""
+    first = cv.first_orders(ctx) if ctx.by in ORDER_SLICES else cv.first_order_times(ctx)
+    return cv.in_period(ctx, first, "first_at")
 
 
 def ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
@@ -31,6 +34,8 @@ def ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
 
 
 def _ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
+    if ctx.periods and not ctx.as_of_fixed:
+        return _ltv_in_series(ctx)
     cohort = cv.with_slice(ctx, acquired(ctx)).select("customer_id", *ctx.keys)
     h = cv.history_at(ctx, at="as_of")
     h = h.select(_cid=h.customer_id, _revenue=h.revenue,
@@ -42,6 +47,26 @@ def _ltv_historical(ctx: MetricContext, params: NoParams) -> ir.Table:
     total = cv.money_sum(joined._revenue)
     return cv.summarize(joined, ctx, value=cv.ratio(total, joined.count()),
                         customers=joined.count(), revenue=total)
+
+
+def _ltv_in_series(ctx: MetricContext) -> ir.Table:
+    """_ltv_historical for a series whose as-of instants are the period ends. A cohort
+    member's first valid order is in the period, so every valid order of theirs before the
+    period's end is in the period too: their revenue to the as-of date is the revenue of
+    their orders tagged with that period. The period's orders meet the cohort in one join
+    (its members, not every customer x period row of the history); the revenue summed per
+    period and slice is the history's per customer, summed (DECIMAL: exact either way)."""
+    cohort = cv.with_slice(ctx, acquired(ctx)).select("customer_id", *ctx.keys)
+    o = cv.in_period(ctx, cv.valid_orders(ctx, amounts=("revenue",)), "placed_at")
+    o = o.select(_cid=o.customer_id, _p=o[PERIOD_COLUMN], _revenue=o.revenue)
+    bought = cohort.inner_join(o, [cohort.customer_id == o._cid,
+                                   cohort[PERIOD_COLUMN] == o._p])
+    spent = cv.summarize(bought, ctx, revenue=cv.money_sum(bought._revenue))
+    counts = cv.summarize(cohort, ctx, customers=cohort.count())
+    joined = cv.join_keys(counts, spent, ctx.keys)
+    total = joined.revenue.coalesce(ibis.literal(0, type=cv.MONEY))
+    return joined.select(*ctx.keys, value=cv.ratio(total, joined.customers),
+                         customers=joined.customers, revenue=total)
 
 
 def cac(ctx: MetricContext, params: NoParams) -> ir.Table:
