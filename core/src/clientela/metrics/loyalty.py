@@ -103,21 +103,24 @@ def balances_as_of(ctx: MetricContext) -> ir.Table:
     return ctx.shared(f"loyalty.balances|{key}", build)
 
 
-def _order_lookup(ctx: MetricContext) -> tuple[ir.Table, ir.Table] | None:
-    """(every order_id the store holds, valid order_id -> loyalty value), or None without
-    orders; both distinct on order_id so that joins never duplicate an event."""
+def _order_lookup(ctx: MetricContext, events: ir.Table) -> tuple[ir.Table, ir.Table] | None:
+    """(the order_ids among `events`' that the store holds, those of valid orders -> loyalty
+    value), or None without orders; both distinct on order_id so that joins never duplicate
+    an event.
+
+    Only the orders the events name are looked up: a semi-join against their (few) ids is
+    a scan of the orders, where a lookup of every order costs a distinct count of all of
+    them and a join of that to the events."""
     if not ctx.has("orders"):
         return None
-    def every() -> ir.Table:
-        return ctx.table("orders").select(_any="order_id").distinct()
-
-    def valid() -> ir.Table:
-        orders = cv.valid_orders(ctx, amounts=("loyalty_value",))
-        return orders.group_by(_valid="order_id").aggregate(
-            _loyalty=orders.loyalty_value.max())
-
-    # several loyalty metrics ask for both: built once per call
-    return ctx.shared("loyalty.order_ids", every), ctx.shared("loyalty.order_values", valid)
+    named = events.filter(events.order_id.notnull())
+    ids = named.select(_rid=named.order_id).distinct()
+    orders = ctx.table("orders")
+    held = orders.semi_join(ids, orders.order_id == ids._rid)
+    every = held.select(_any=held.order_id).distinct()
+    valid = cv.valid_orders(ctx, amounts=("loyalty_value",))
+    valid = valid.semi_join(ids, valid.order_id == ids._rid)
+    return every, valid.group_by(_valid="order_id").aggregate(_loyalty=valid.loyalty_value.max())
 
 
 def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
@@ -126,7 +129,7 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Ta
     events = ctx.table("loyalty_events")
     events = events.filter((events.kind == "redeem") & (events.occurred_at >= since)
                            & (events.occurred_at < until))
-    lookup = _order_lookup(ctx)
+    lookup = _order_lookup(ctx, events)
     if lookup is None:
         return events.mutate(discount=events.discount_value.cast(cv.MONEY))
     every, valid = lookup
@@ -258,22 +261,38 @@ def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
 def _lot_events(ctx: MetricContext) -> ir.Table:
     """loyalty_events with `_lot`: the rows that belong to a lot, the lots themselves
     (points > 0) and the reversals tied to an order whose earn has an expiry; such a
-    reversal takes the lot's `expires_at`, so it counts where its points came from."""
+    reversal takes the lot's `expires_at`, so it counts where its points came from.
+
+    Only the reversals are joined to the lots, and only the earns of their orders are
+    grouped into lots: every other event passes through as it is, so the whole ledger is
+    never joined to itself."""
     events = ctx.table("loyalty_events")
+    keys = ("source", "customer_id", "order_id")
+    reverse = events.filter(events.kind == "reverse")
+    others = events.filter(events.kind.isnull() | (events.kind != "reverse"))
     earns = events.filter((events.kind == "earn") & events.order_id.notnull()
                           & events.expires_at.notnull() & (events.points > 0))
+    wanted = reverse.select(_ws="source", _wc="customer_id", _wo="order_id").distinct()
+    earns = earns.semi_join(wanted, [earns[k] == wanted[w]
+                                     for k, w in zip(keys, ("_ws", "_wc", "_wo"), strict=True)])
     lots = earns.group_by(_ls="source", _lc="customer_id", _lo="order_id").aggregate(
         _lx=earns.expires_at.max())
     # equality keys only: with `kind == 'reverse'` in the ON clause DuckDB falls back to a
     # nested-loop join (minutes at a million events); one lot per key, so no row doubles
-    joined = events.left_join(lots, (events.source == lots._ls)
-                              & (events.customer_id == lots._lc)
-                              & (events.order_id == lots._lo))
-    tied = joined._lx.notnull() & (joined.kind == "reverse")
-    return joined.select(
+    joined = reverse.left_join(lots, (reverse.source == lots._ls)
+                               & (reverse.customer_id == lots._lc)
+                               & (reverse.order_id == lots._lo))
+    tied = joined._lx.notnull()
+    reversals = joined.select(
         "customer_id", "occurred_at", "points",
         expires_at=ibis.ifelse(tied, joined._lx, joined.expires_at),
         _lot=(joined.points > 0) | tied)
+    plain = others.select("customer_id", "occurred_at", "points", "expires_at",
+                          _lot=others.points > 0)
+    # one schema for both halves (a join makes the reversals' columns nullable)
+    types = {c: t.copy(nullable=True) for c, t in plain.schema().items()}
+    return ibis.union(*[part.select(*[part[c].cast(t).name(c) for c, t in types.items()])
+                        for part in (plain, reversals)], distinct=False)
 
 
 def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
