@@ -1,6 +1,8 @@
 """The loyalty metrics as they were written before they were made cheap (issue #20), kept
-verbatim as the reference `test_loyalty_rewrite.py` compares the shipped definitions with:
-the same answers, exactly, on a ledger built to cross every case the rewrite touched.
+verbatim (but for the keys of the tables they share in a call, prefixed `reference.` so
+that both sets answer in one call without reading each other's tables) as the reference
+`test_loyalty_rewrite.py` compares the shipped definitions with: the same answers,
+exactly, on a ledger built to cross every case the rewrite touched.
 
 Only the tests import this module; the definitions and their rules are documented in
 `clientela.metrics.loyalty`.
@@ -74,7 +76,7 @@ def balances_as_of(ctx: MetricContext) -> ir.Table:
     # members_with_points and redeemable_members read the same customers x periods
     # balances: spread once per call
     key = f"{starts[0].isoformat()}|{ctx.end.isoformat()}|{len(starts)}"
-    return ctx.shared(f"loyalty.balances|{key}", build)
+    return ctx.shared(f"reference.loyalty.balances|{key}", build)
 
 
 def _order_lookup(ctx: MetricContext) -> tuple[ir.Table, ir.Table] | None:
@@ -91,7 +93,8 @@ def _order_lookup(ctx: MetricContext) -> tuple[ir.Table, ir.Table] | None:
             _loyalty=orders.loyalty_value.max())
 
     # several loyalty metrics ask for both: built once per call
-    return ctx.shared("loyalty.order_ids", every), ctx.shared("loyalty.order_values", valid)
+    return (ctx.shared("reference.loyalty.order_ids", every),
+            ctx.shared("reference.loyalty.order_values", valid))
 
 
 def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
@@ -120,7 +123,7 @@ def _event_orders(ctx: MetricContext, kind: str) -> ir.Table:
         events = events.filter((events.kind == kind) & events.order_id.notnull())
         return events.select(_eid="order_id").distinct()
 
-    return ctx.shared(f"loyalty.event_orders|{kind}", build)
+    return ctx.shared(f"reference.loyalty.event_orders|{kind}", build)
 
 
 def flagged_orders(ctx: MetricContext, *, kind: str, since: datetime | None = None,
@@ -150,7 +153,7 @@ def redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Tabl
     to them (a source that records loyalty only on orders), so none is counted twice.
 
     discount_granted and redemption_day_spend ask for the same span: built once per call."""
-    return ctx.shared(f"loyalty.redemptions|{since.isoformat()}|{until.isoformat()}",
+    return ctx.shared(f"reference.loyalty.redemptions|{since.isoformat()}|{until.isoformat()}",
                       lambda: _redemptions(ctx, since, until))
 
 
