@@ -8,7 +8,6 @@ many of them a few minutes either side of a month's end."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import _loyalty_reference as reference

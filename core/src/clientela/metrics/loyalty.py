@@ -119,7 +119,7 @@ def _order_lookup(ctx: MetricContext, events: ir.Table) -> tuple[ir.Table, ir.Ta
     held = orders.semi_join(ids, orders.order_id == ids._rid)
     every = held.select(_any=held.order_id).distinct()
     valid = cv.valid_orders(ctx, amounts=("loyalty_value",))
-    valid = valid.semi_join(ids, valid.order_id == ids._rid)
+    valid = valid.inner_join(every, valid.order_id == every._any)
     return every, valid.group_by(_valid="order_id").aggregate(_loyalty=valid.loyalty_value.max())
 
 
@@ -141,36 +141,46 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Ta
     return joined.mutate(discount=discount).drop("_any", "_valid", "_loyalty")
 
 
-def _event_orders(ctx: MetricContext, kind: str) -> ir.Table:
-    """The order ids an event of `kind` is tied to, once each (built once per call: every
-    metric that flags orders asks for them)."""
-    def build() -> ir.Table:
-        events = ctx.table("loyalty_events")
-        events = events.filter((events.kind == kind) & events.order_id.notnull())
-        return events.select(_eid="order_id").distinct()
-
-    return ctx.shared(f"loyalty.event_orders|{kind}", build)
+def _tied_orders(ctx: MetricContext, kind: str) -> ir.Table:
+    """`_eid`: the order ids events of `kind` are tied to, repeats and all: they are only
+    semi- or anti-joined, which need no distinct pass over the ledger."""
+    events = ctx.table("loyalty_events")
+    events = events.filter((events.kind == kind) & events.order_id.notnull())
+    return events.select(_eid="order_id")
 
 
-def flagged_orders(ctx: MetricContext, *, kind: str, since: datetime | None = None,
-                   until: datetime | None = None) -> ir.Table:
-    """Valid orders of [since, until) (default P) with `own` (the order's fields say it
-    redeemed, kind='redeem', or earned, kind='earn') and `linked` (an event of that kind is
-    tied to it), both 0/1, and `flag` = either."""
-    if since is None and until is None:  # P's orders, tagged with their period in a series
-        orders = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
-    else:
-        orders = cv.valid_orders(ctx, since=ctx.start if since is None else since,
-                                 until=ctx.end if until is None else until)
-    linked = _event_orders(ctx, kind)
-    joined = orders.left_join(linked, orders.order_id == linked._eid)
+def _own(orders: ir.Table, kind: str) -> ir.BooleanValue:
+    """The order's own fields say it redeemed (kind='redeem') or earned (kind='earn'), as
+    true or false (a null field is not a statement)."""
     if kind == "redeem":
-        own = (joined.loyalty_points_redeemed > 0) | (joined.loyalty_value > 0)
+        own = (orders.loyalty_points_redeemed > 0) | (orders.loyalty_value > 0)
     else:
-        own = joined.loyalty_points_earned > 0
-    tied = joined._eid.notnull()
-    return joined.mutate(own=cv.indicator(own), linked=cv.indicator(tied),
-                         flag=cv.indicator(own | tied)).drop("_eid")
+        own = orders.loyalty_points_earned > 0
+    return own.coalesce(False)
+
+
+def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.Table, ir.Table]:
+    """(orders whose own fields flag them, the others that an event of `kind` is tied to).
+
+    Only the orders that do not flag themselves are looked up among the events: both parts
+    are disjoint, and together they are the orders an event or their fields flag."""
+    own = _own(orders, kind)
+    tied = _tied_orders(ctx, kind)
+    others = orders.filter(~own)
+    return orders.filter(own), others.semi_join(tied, others.order_id == tied._eid)
+
+
+def flagged_orders(ctx: MetricContext, *, kind: str) -> ir.Table:
+    """P's valid orders (each tagged with its period in a series) that redeemed
+    (kind='redeem') or earned (kind='earn'): by the order's own fields, or an event of that
+    kind tied to it.
+
+    A left join with the distinct tied ids, not `_split_orders`' semi-join: with the few
+    redeem events DuckDB built that semi-join's hash table on the orders instead."""
+    orders = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
+    tied = _tied_orders(ctx, kind).distinct()
+    joined = orders.left_join(tied, orders.order_id == tied._eid)
+    return joined.filter(_own(joined, kind) | joined._eid.notnull()).drop("_eid")
 
 
 def redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
@@ -189,8 +199,10 @@ def _redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Tab
                            points=(-events.points).cast("int64"), discount=events.discount)
     if not ctx.has("orders"):
         return events
-    orders = flagged_orders(ctx, kind="redeem", since=since, until=until)
-    orders = orders.filter((orders.own == 1) & (orders.linked == 0))
+    orders = cv.valid_orders(ctx, since=since, until=until)
+    tied = _tied_orders(ctx, "redeem")
+    orders = orders.filter(_own(orders, "redeem"))
+    orders = orders.anti_join(tied, orders.order_id == tied._eid)
     orders = orders.select("customer_id", at=orders.placed_at,
                            points=orders.loyalty_points_redeemed.cast("int64"),
                            discount=orders.loyalty_value.cast(cv.MONEY))
@@ -224,8 +236,7 @@ def discount_granted(ctx: MetricContext, params: DiscountParams) -> ir.Table:
 
 
 def redemption_visits(ctx: MetricContext, params: NoParams) -> ir.Table:
-    orders = flagged_orders(ctx, kind="redeem")
-    orders = cv.with_slice(ctx, orders.filter(orders.flag == 1))
+    orders = cv.with_slice(ctx, flagged_orders(ctx, kind="redeem"))
     return cv.summarize(orders, ctx, value=orders.count(),
                         customers=orders.customer_id.nunique())
 
@@ -252,10 +263,19 @@ def _day(ctx: MetricContext, moment: ir.TimestampValue) -> ir.IntegerValue:
 
 
 def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
-    orders = cv.with_slice(ctx, flagged_orders(ctx, kind="earn"))
-    scored = orders.flag.sum().coalesce(0)
-    return cv.summarize(orders, ctx, value=cv.ratio(scored, orders.count()),
-                        scored_orders=scored, orders=orders.count())
+    """Every valid order of P counts once in `_o`; the scored ones once in `_s`: those whose
+    own fields say they earned, and the rest that an earn event is tied to (a second row,
+    with `_o` = 0), so only the orders that do not earn by their fields are looked up."""
+    orders = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
+    _, tied = _split_orders(ctx, "earn", orders)
+    one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
+    rows = _stack(orders.mutate(_o=one, _s=cv.indicator(_own(orders, "earn"))),
+                  tied.mutate(_o=zero, _s=one))
+    rows = cv.with_slice(ctx, rows)
+    scored = rows._s.sum().coalesce(0)
+    total = rows._o.sum().coalesce(0)
+    return cv.summarize(rows, ctx, value=cv.ratio(scored, total), scored_orders=scored,
+                        orders=total)
 
 
 def _lot_events(ctx: MetricContext) -> ir.Table:
@@ -289,10 +309,15 @@ def _lot_events(ctx: MetricContext) -> ir.Table:
         _lot=(joined.points > 0) | tied)
     plain = others.select("customer_id", "occurred_at", "points", "expires_at",
                           _lot=others.points > 0)
-    # one schema for both halves (a join makes the reversals' columns nullable)
-    types = {c: t.copy(nullable=True) for c, t in plain.schema().items()}
+    return _stack(plain, reversals)
+
+
+def _stack(*parts: ir.Table) -> ir.Table:
+    """UNION ALL of tables with the same columns, whose types may differ only in being
+    nullable (a join or a semi-join marks a column nullable on one side and not the other)."""
+    types = {c: t.copy(nullable=True) for c, t in parts[0].schema().items()}
     return ibis.union(*[part.select(*[part[c].cast(t).name(c) for c, t in types.items()])
-                        for part in (plain, reversals)], distinct=False)
+                        for part in parts], distinct=False)
 
 
 def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
