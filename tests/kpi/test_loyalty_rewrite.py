@@ -12,11 +12,19 @@ from typing import Any
 
 import _loyalty_reference as reference
 import pytest
-from _fixtures_extra import customer, loyalty, make_store, order
+from _fixtures_extra import customer, loyalty, make_store, order, same_on_every_engine
 
 from clientela.kpi import compute
 from clientela.metrics.loyalty import metrics
 from clientela.store import Store
+from clientela.testing.conformance import check_identical, run_everywhere
+from clientela.testing.engines import (
+    PostgresServer,
+    duckdb_backend,
+    postgres_backend,
+    spark_available,
+    store_tables,
+)
 
 REF = "ref_"
 NEW = {m.name: m for m in metrics()}
@@ -161,3 +169,27 @@ def test_points_expiring_on_the_ledger_by_hand(store: Store) -> None:
     # as of 07-01: a6 reversed 325 on 06-30 from o_a6's lot (expiring 07-15, the later of
     # its two earns): 25 left, in the window; a1's 200 expire 08-01, in the window too.
     assert months.value("loyalty_points_expiring", period="2025-06") == 225
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_identical_on_postgresql(store: Store, postgres_server: PostgresServer) -> None:
+    """The rewritten definitions on this ledger (reversals, semi- and anti-joins, unions of
+    nullable halves) give DuckDB's rows on PostgreSQL, sliced and not."""
+    tables = store_tables(store)
+    backends = [("duckdb", duckdb_backend(tables)),
+                ("postgres", postgres_backend(tables, postgres_server))]
+    for by in (None, "acquisition_channel", "channel"):
+        names = [n for n in NAMES if by is None or by in NEW[n].slices]
+        check_identical(run_everywhere(backends, names, catalog=NEW, by=by,
+                                       start="2024-12", end="2025-09", grain="month",
+                                       timezone="America/Sao_Paulo"))
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.skipif(not spark_available(), reason="pyspark or java missing")
+def test_identical_on_pyspark(store: Store) -> None:
+    same_on_every_engine(store, list(NEW.values()), slices=(None, "channel"),
+                         start="2024-12", end="2025-09", grain="month",
+                         timezone="America/Sao_Paulo")
