@@ -42,7 +42,7 @@ from pydantic import Field
 
 from clientela.config import LoyaltyConfig
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import PERIOD_COLUMN, MetricContext
+from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.localtime import local_day
 from clientela.metrics.api import Metric, NoParams
@@ -80,27 +80,57 @@ def balances(ctx: MetricContext, at: datetime) -> ir.Table:
     return events.group_by("customer_id").aggregate(balance=events.points.sum())
 
 
-def balances_as_of(ctx: MetricContext) -> ir.Table:
-    """Balances as of the as-of instant; in a series, as of each period's end (keyed by
-    PERIOD_COLUMN), from one pass over the events."""
-    if not ctx.periods:
-        return balances(ctx, ctx.as_of)
+def balance_steps(ctx: MetricContext) -> ir.Table:
+    """For a series: customer_id, `_k`, `_until` and `balance`, the customer's balance as of
+    the ends of periods `_k` to `_until - 1` (it changes in `_k`, and next in `_until`),
+    from one pass over the events. Not spread over the periods: the answers add up these
+    steps per period (see `_holders_at_each_end`)."""
     if ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)
-    starts = [p.start_utc for p in ctx.periods]
+    starts = [p.start_utc for p in ctx.periods or ()]
+    n = len(starts)
 
     def build() -> ir.Table:
         events = ctx.table("loyalty_events")
         events = events.filter(events.occurred_at < ctx.end)
         events = events.mutate(_k=cv.bucket_index(events.occurred_at, starts))
         per = events.group_by(["customer_id", "_k"]).aggregate(_points=events.points.sum())
-        return cv.at_each_end(ctx, per, ["customer_id"],
-                              balance=lambda w: per._points.sum().over(w))
+        running = ibis.cumulative_window(group_by=per.customer_id, order_by=per._k)
+        following = per._k.lead().over(ibis.window(group_by=per.customer_id, order_by=per._k))
+        return per.select("customer_id", "_k", _until=following.coalesce(n),
+                          balance=per._points.sum().over(running))
 
-    # members_with_points and redeemable_members read the same customers x periods
-    # balances: spread once per call
-    key = f"{starts[0].isoformat()}|{ctx.end.isoformat()}|{len(starts)}"
-    return ctx.shared(f"loyalty.balances|{key}", build)
+    # members_with_points and redeemable_members read the same steps: built once per call
+    key = f"{starts[0].isoformat()}|{ctx.end.isoformat()}|{n}"
+    return ctx.shared(f"loyalty.balance_steps|{key}", build)
+
+
+def _holders_at_each_end(ctx: MetricContext, held: ir.Table) -> ir.Table:
+    """value (how many customers) and points (their balances) per period end and slice, from
+    the balance steps `held` keeps (those in which a customer counts).
+
+    A step adds its customer and balance at `_k` and takes them away at `_until`; summed
+    per period and slice, then accumulated over the periods, these give every period's
+    totals from about two rows per step, where spreading each step over its periods makes
+    a row per customer and period. Unsliced, every period gets a row (the zeros a period
+    without holders answers alone); sliced, a slice appears where it has holders."""
+    n = len(ctx.periods or ())
+    held = cv.with_slice(ctx, held)
+    group = [SLICE_COLUMN] if ctx.by else []
+    one = ibis.literal(1, type="int64")
+    points = held.balance.cast("int64")
+    parts = [held.select(*group, _k=held._k, _n=one, _v=points)]
+    gone = held.filter(held._until < n)
+    parts.append(gone.select(*group, _k=gone._until, _n=-one, _v=-gone.balance.cast("int64")))
+    if not ctx.by:  # a zero at the first period, so every period has a running total
+        events = ctx.table("loyalty_events")
+        zero = ibis.literal(0, type="int64")
+        parts.append(events.aggregate(_c=events.count()).select(_k=zero, _n=zero, _v=zero))
+    moves = _stack(*parts)
+    per = moves.group_by([*group, "_k"]).aggregate(_n=moves._n.sum(), _v=moves._v.sum())
+    totals = cv.at_each_end(ctx, per, group, value=lambda w: per._n.sum().over(w),
+                            points=lambda w: per._v.sum().over(w))
+    return totals.filter(totals.value > 0) if ctx.by else totals
 
 
 def _order_lookup(ctx: MetricContext, events: ir.Table) -> tuple[ir.Table, ir.Table] | None:
@@ -209,18 +239,24 @@ def _redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Tab
     return events.union(orders)
 
 
-def members_with_points(ctx: MetricContext, params: NoParams) -> ir.Table:
-    held = balances_as_of(ctx)
-    held = cv.with_slice(ctx, held.filter(held.balance > 0))
+def _holders(ctx: MetricContext, least: int) -> ir.Table:
+    """Customers whose balance is at least `least` at the end of P (or of each period of a
+    series), how many and their points."""
+    if ctx.periods:
+        steps = balance_steps(ctx)
+        return _holders_at_each_end(ctx, steps.filter(steps.balance >= least))
+    held = balances(ctx, ctx.as_of)
+    held = cv.with_slice(ctx, held.filter(held.balance >= least))
     return cv.summarize(held, ctx, value=held.count(),
                         points=held.balance.sum().coalesce(0))
+
+
+def members_with_points(ctx: MetricContext, params: NoParams) -> ir.Table:
+    return _holders(ctx, 1)  # points are whole numbers: a positive balance is at least 1
 
 
 def redeemable_members(ctx: MetricContext, params: ThresholdParams) -> ir.Table:
-    held = balances_as_of(ctx)
-    held = cv.with_slice(ctx, held.filter(held.balance >= params.redemption_threshold))
-    return cv.summarize(held, ctx, value=held.count(),
-                        points=held.balance.sum().coalesce(0))
+    return _holders(ctx, params.redemption_threshold)
 
 
 def discount_granted(ctx: MetricContext, params: DiscountParams) -> ir.Table:
