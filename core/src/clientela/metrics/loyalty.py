@@ -172,8 +172,8 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Ta
 
 
 def _tied_orders(ctx: MetricContext, kind: str) -> ir.Table:
-    """`_eid`: the order ids events of `kind` are tied to, repeats and all: they are only
-    semi- or anti-joined, which need no distinct pass over the ledger."""
+    """`_eid`: the order ids events of `kind` are tied to, repeats and all: a semi- or
+    anti-join needs no distinct pass over the ledger (a left join takes `.distinct()`)."""
     events = ctx.table("loyalty_events")
     events = events.filter((events.kind == kind) & events.order_id.notnull())
     return events.select(_eid="order_id")
