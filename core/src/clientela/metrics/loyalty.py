@@ -42,7 +42,7 @@ from pydantic import Field
 
 from clientela.config import LoyaltyConfig
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import PERIOD_COLUMN, MetricContext
+from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.localtime import local_day
 from clientela.metrics.api import Metric, NoParams
@@ -80,44 +80,77 @@ def balances(ctx: MetricContext, at: datetime) -> ir.Table:
     return events.group_by("customer_id").aggregate(balance=events.points.sum())
 
 
-def balances_as_of(ctx: MetricContext) -> ir.Table:
-    """Balances as of the as-of instant; in a series, as of each period's end (keyed by
-    PERIOD_COLUMN), from one pass over the events."""
-    if not ctx.periods:
-        return balances(ctx, ctx.as_of)
+def balance_steps(ctx: MetricContext) -> ir.Table:
+    """For a series: customer_id, `_k`, `_until` and `balance`, the customer's balance as of
+    the ends of periods `_k` to `_until - 1` (it changes in `_k`, and next in `_until`),
+    from one pass over the events. Not spread over the periods: the answers add up these
+    steps per period (see `_holders_at_each_end`)."""
     if ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)
-    starts = [p.start_utc for p in ctx.periods]
+    starts = [p.start_utc for p in ctx.periods or ()]
+    n = len(starts)
 
     def build() -> ir.Table:
         events = ctx.table("loyalty_events")
         events = events.filter(events.occurred_at < ctx.end)
         events = events.mutate(_k=cv.bucket_index(events.occurred_at, starts))
         per = events.group_by(["customer_id", "_k"]).aggregate(_points=events.points.sum())
-        return cv.at_each_end(ctx, per, ["customer_id"],
-                              balance=lambda w: per._points.sum().over(w))
+        running = ibis.cumulative_window(group_by=per.customer_id, order_by=per._k)
+        following = per._k.lead().over(ibis.window(group_by=per.customer_id, order_by=per._k))
+        return per.select("customer_id", "_k", _until=following.coalesce(n),
+                          balance=per._points.sum().over(running))
 
-    # members_with_points and redeemable_members read the same customers x periods
-    # balances: spread once per call
-    key = f"{starts[0].isoformat()}|{ctx.end.isoformat()}|{len(starts)}"
-    return ctx.shared(f"loyalty.balances|{key}", build)
+    # members_with_points and redeemable_members read the same steps: built once per call
+    key = f"{starts[0].isoformat()}|{ctx.end.isoformat()}|{n}"
+    return ctx.shared(f"loyalty.balance_steps|{key}", build)
 
 
-def _order_lookup(ctx: MetricContext) -> tuple[ir.Table, ir.Table] | None:
-    """(every order_id the store holds, valid order_id -> loyalty value), or None without
-    orders; both distinct on order_id so that joins never duplicate an event."""
+def _holders_at_each_end(ctx: MetricContext, held: ir.Table) -> ir.Table:
+    """value (how many customers) and points (their balances) per period end and slice, from
+    the balance steps `held` keeps (those in which a customer counts).
+
+    A step adds its customer and balance at `_k` and takes them away at `_until`; summed
+    per period and slice, then accumulated over the periods, these give every period's
+    totals from about two rows per step, where spreading each step over its periods makes
+    a row per customer and period. Unsliced, every period gets a row (the zeros a period
+    without holders answers alone); sliced, a slice appears where it has holders."""
+    n = len(ctx.periods or ())
+    held = cv.with_slice(ctx, held)
+    group = [SLICE_COLUMN] if ctx.by else []
+    one = ibis.literal(1, type="int64")
+    points = held.balance.cast("int64")
+    parts = [held.select(*group, _k=held._k, _n=one, _v=points)]
+    gone = held.filter(held._until < n)
+    parts.append(gone.select(*group, _k=gone._until, _n=-one, _v=-gone.balance.cast("int64")))
+    if not ctx.by:  # a zero at the first period, so every period has a running total
+        events = ctx.table("loyalty_events")
+        zero = ibis.literal(0, type="int64")
+        parts.append(events.aggregate(_c=events.count()).select(_k=zero, _n=zero, _v=zero))
+    moves = _stack(*parts)
+    per = moves.group_by([*group, "_k"]).aggregate(_n=moves._n.sum(), _v=moves._v.sum())
+    totals = cv.at_each_end(ctx, per, group, value=lambda w: per._n.sum().over(w),
+                            points=lambda w: per._v.sum().over(w))
+    return totals.filter(totals.value > 0) if ctx.by else totals
+
+
+def _order_lookup(ctx: MetricContext, events: ir.Table) -> tuple[ir.Table, ir.Table] | None:
+    """(the order_ids among `events`' that the store holds, those of valid orders -> loyalty
+    value), or None without orders; both distinct on order_id so that joins never duplicate
+    an event.
+
+    Only the orders the events name are looked up: a semi-join against their (few) ids is
+    a scan of the orders, where a lookup of every order costs a distinct count of all of
+    them and a join of that to the events."""
     if not ctx.has("orders"):
         return None
-    def every() -> ir.Table:
-        return ctx.table("orders").select(_any="order_id").distinct()
-
-    def valid() -> ir.Table:
-        orders = cv.valid_orders(ctx, amounts=("loyalty_value",))
-        return orders.group_by(_valid="order_id").aggregate(
-            _loyalty=orders.loyalty_value.max())
-
-    # several loyalty metrics ask for both: built once per call
-    return ctx.shared("loyalty.order_ids", every), ctx.shared("loyalty.order_values", valid)
+    named = events.filter(events.order_id.notnull())
+    ids = named.select(_rid=named.order_id).distinct()
+    orders = ctx.table("orders")
+    held = orders.semi_join(ids, orders.order_id == ids._rid)
+    every = held.select(_any=held.order_id).distinct()
+    valid = cv.valid_orders(ctx, amounts=("loyalty_value",))
+    valid = valid.inner_join(every, valid.order_id == every._any)
+    return every, valid.group_by(_valid="order_id").aggregate(_loyalty=valid.loyalty_value.max())
 
 
 def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
@@ -126,7 +159,7 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Ta
     events = ctx.table("loyalty_events")
     events = events.filter((events.kind == "redeem") & (events.occurred_at >= since)
                            & (events.occurred_at < until))
-    lookup = _order_lookup(ctx)
+    lookup = _order_lookup(ctx, events)
     if lookup is None:
         return events.mutate(discount=events.discount_value.cast(cv.MONEY))
     every, valid = lookup
@@ -138,36 +171,46 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Ta
     return joined.mutate(discount=discount).drop("_any", "_valid", "_loyalty")
 
 
-def _event_orders(ctx: MetricContext, kind: str) -> ir.Table:
-    """The order ids an event of `kind` is tied to, once each (built once per call: every
-    metric that flags orders asks for them)."""
-    def build() -> ir.Table:
-        events = ctx.table("loyalty_events")
-        events = events.filter((events.kind == kind) & events.order_id.notnull())
-        return events.select(_eid="order_id").distinct()
-
-    return ctx.shared(f"loyalty.event_orders|{kind}", build)
+def _tied_orders(ctx: MetricContext, kind: str) -> ir.Table:
+    """`_eid`: the order ids events of `kind` are tied to, repeats and all: a semi- or
+    anti-join needs no distinct pass over the ledger (a left join takes `.distinct()`)."""
+    events = ctx.table("loyalty_events")
+    events = events.filter((events.kind == kind) & events.order_id.notnull())
+    return events.select(_eid="order_id")
 
 
-def flagged_orders(ctx: MetricContext, *, kind: str, since: datetime | None = None,
-                   until: datetime | None = None) -> ir.Table:
-    """Valid orders of [since, until) (default P) with `own` (the order's fields say it
-    redeemed, kind='redeem', or earned, kind='earn') and `linked` (an event of that kind is
-    tied to it), both 0/1, and `flag` = either."""
-    if since is None and until is None:  # P's orders, tagged with their period in a series
-        orders = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
-    else:
-        orders = cv.valid_orders(ctx, since=ctx.start if since is None else since,
-                                 until=ctx.end if until is None else until)
-    linked = _event_orders(ctx, kind)
-    joined = orders.left_join(linked, orders.order_id == linked._eid)
+def _own(orders: ir.Table, kind: str) -> ir.BooleanValue:
+    """The order's own fields say it redeemed (kind='redeem') or earned (kind='earn'), as
+    true or false (a null field is not a statement)."""
     if kind == "redeem":
-        own = (joined.loyalty_points_redeemed > 0) | (joined.loyalty_value > 0)
+        own = (orders.loyalty_points_redeemed > 0) | (orders.loyalty_value > 0)
     else:
-        own = joined.loyalty_points_earned > 0
-    tied = joined._eid.notnull()
-    return joined.mutate(own=cv.indicator(own), linked=cv.indicator(tied),
-                         flag=cv.indicator(own | tied)).drop("_eid")
+        own = orders.loyalty_points_earned > 0
+    return own.coalesce(False)
+
+
+def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.Table, ir.Table]:
+    """(orders whose own fields flag them, the others that an event of `kind` is tied to).
+
+    Only the orders that do not flag themselves are looked up among the events: both parts
+    are disjoint, and together they are the orders an event or their fields flag."""
+    own = _own(orders, kind)
+    tied = _tied_orders(ctx, kind)
+    others = orders.filter(~own)
+    return orders.filter(own), others.semi_join(tied, others.order_id == tied._eid)
+
+
+def flagged_orders(ctx: MetricContext, *, kind: str) -> ir.Table:
+    """P's valid orders (each tagged with its period in a series) that redeemed
+    (kind='redeem') or earned (kind='earn'): by the order's own fields, or an event of that
+    kind tied to it.
+
+    A left join with the distinct tied ids, not `_split_orders`' semi-join: with the few
+    redeem events DuckDB built that semi-join's hash table on the orders instead."""
+    orders = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
+    tied = _tied_orders(ctx, kind).distinct()
+    joined = orders.left_join(tied, orders.order_id == tied._eid)
+    return joined.filter(_own(joined, kind) | joined._eid.notnull()).drop("_eid")
 
 
 def redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
@@ -186,26 +229,34 @@ def _redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Tab
                            points=(-events.points).cast("int64"), discount=events.discount)
     if not ctx.has("orders"):
         return events
-    orders = flagged_orders(ctx, kind="redeem", since=since, until=until)
-    orders = orders.filter((orders.own == 1) & (orders.linked == 0))
+    orders = cv.valid_orders(ctx, since=since, until=until)
+    tied = _tied_orders(ctx, "redeem")
+    orders = orders.filter(_own(orders, "redeem"))
+    orders = orders.anti_join(tied, orders.order_id == tied._eid)
     orders = orders.select("customer_id", at=orders.placed_at,
                            points=orders.loyalty_points_redeemed.cast("int64"),
                            discount=orders.loyalty_value.cast(cv.MONEY))
     return events.union(orders)
 
 
-def members_with_points(ctx: MetricContext, params: NoParams) -> ir.Table:
-    held = balances_as_of(ctx)
-    held = cv.with_slice(ctx, held.filter(held.balance > 0))
+def _holders(ctx: MetricContext, least: int) -> ir.Table:
+    """Customers whose balance is at least `least` at the end of P (or of each period of a
+    series), how many and their points."""
+    if ctx.periods:
+        steps = balance_steps(ctx)
+        return _holders_at_each_end(ctx, steps.filter(steps.balance >= least))
+    held = balances(ctx, ctx.as_of)
+    held = cv.with_slice(ctx, held.filter(held.balance >= least))
     return cv.summarize(held, ctx, value=held.count(),
                         points=held.balance.sum().coalesce(0))
+
+
+def members_with_points(ctx: MetricContext, params: NoParams) -> ir.Table:
+    return _holders(ctx, 1)  # points are whole numbers: a positive balance is at least 1
 
 
 def redeemable_members(ctx: MetricContext, params: ThresholdParams) -> ir.Table:
-    held = balances_as_of(ctx)
-    held = cv.with_slice(ctx, held.filter(held.balance >= params.redemption_threshold))
-    return cv.summarize(held, ctx, value=held.count(),
-                        points=held.balance.sum().coalesce(0))
+    return _holders(ctx, params.redemption_threshold)
 
 
 def discount_granted(ctx: MetricContext, params: DiscountParams) -> ir.Table:
@@ -221,8 +272,7 @@ def discount_granted(ctx: MetricContext, params: DiscountParams) -> ir.Table:
 
 
 def redemption_visits(ctx: MetricContext, params: NoParams) -> ir.Table:
-    orders = flagged_orders(ctx, kind="redeem")
-    orders = cv.with_slice(ctx, orders.filter(orders.flag == 1))
+    orders = cv.with_slice(ctx, flagged_orders(ctx, kind="redeem"))
     return cv.summarize(orders, ctx, value=orders.count(),
                         customers=orders.customer_id.nunique())
 
@@ -249,31 +299,61 @@ def _day(ctx: MetricContext, moment: ir.TimestampValue) -> ir.IntegerValue:
 
 
 def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
-    orders = cv.with_slice(ctx, flagged_orders(ctx, kind="earn"))
-    scored = orders.flag.sum().coalesce(0)
-    return cv.summarize(orders, ctx, value=cv.ratio(scored, orders.count()),
-                        scored_orders=scored, orders=orders.count())
+    """Every valid order of P counts once in `_o`; the scored ones once in `_s`: those whose
+    own fields say they earned, and the rest that an earn event is tied to (a second row,
+    with `_o` = 0), so only the orders that do not earn by their fields are looked up."""
+    orders = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
+    _, tied = _split_orders(ctx, "earn", orders)
+    one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
+    rows = _stack(orders.mutate(_o=one, _s=cv.indicator(_own(orders, "earn"))),
+                  tied.mutate(_o=zero, _s=one))
+    rows = cv.with_slice(ctx, rows)
+    scored = rows._s.sum().coalesce(0)
+    total = rows._o.sum().coalesce(0)
+    return cv.summarize(rows, ctx, value=cv.ratio(scored, total), scored_orders=scored,
+                        orders=total)
 
 
 def _lot_events(ctx: MetricContext) -> ir.Table:
     """loyalty_events with `_lot`: the rows that belong to a lot, the lots themselves
     (points > 0) and the reversals tied to an order whose earn has an expiry; such a
-    reversal takes the lot's `expires_at`, so it counts where its points came from."""
+    reversal takes the lot's `expires_at`, so it counts where its points came from.
+
+    Only the reversals are joined to the lots, and only the earns of their orders are
+    grouped into lots: every other event passes through as it is, so the whole ledger is
+    never joined to itself."""
     events = ctx.table("loyalty_events")
+    keys = ("source", "customer_id", "order_id")
+    reverse = events.filter(events.kind == "reverse")
+    others = events.filter(events.kind.isnull() | (events.kind != "reverse"))
     earns = events.filter((events.kind == "earn") & events.order_id.notnull()
                           & events.expires_at.notnull() & (events.points > 0))
+    wanted = reverse.select(_ws="source", _wc="customer_id", _wo="order_id").distinct()
+    earns = earns.semi_join(wanted, [earns[k] == wanted[w]
+                                     for k, w in zip(keys, ("_ws", "_wc", "_wo"), strict=True)])
     lots = earns.group_by(_ls="source", _lc="customer_id", _lo="order_id").aggregate(
         _lx=earns.expires_at.max())
     # equality keys only: with `kind == 'reverse'` in the ON clause DuckDB falls back to a
     # nested-loop join (minutes at a million events); one lot per key, so no row doubles
-    joined = events.left_join(lots, (events.source == lots._ls)
-                              & (events.customer_id == lots._lc)
-                              & (events.order_id == lots._lo))
-    tied = joined._lx.notnull() & (joined.kind == "reverse")
-    return joined.select(
+    joined = reverse.left_join(lots, (reverse.source == lots._ls)
+                               & (reverse.customer_id == lots._lc)
+                               & (reverse.order_id == lots._lo))
+    tied = joined._lx.notnull()
+    reversals = joined.select(
         "customer_id", "occurred_at", "points",
         expires_at=ibis.ifelse(tied, joined._lx, joined.expires_at),
         _lot=(joined.points > 0) | tied)
+    plain = others.select("customer_id", "occurred_at", "points", "expires_at",
+                          _lot=others.points > 0)
+    return _stack(plain, reversals)
+
+
+def _stack(*parts: ir.Table) -> ir.Table:
+    """UNION ALL of tables with the same columns, whose types may differ only in being
+    nullable (a join or a semi-join marks a column nullable on one side and not the other)."""
+    types = {c: t.copy(nullable=True) for c, t in parts[0].schema().items()}
+    return ibis.union(*[part.select(*[part[c].cast(t).name(c) for c, t in types.items()])
+                        for part in parts], distinct=False)
 
 
 def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
