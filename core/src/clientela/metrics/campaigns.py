@@ -91,29 +91,39 @@ def _window(touches: ir.Table, orders: ir.Table, days: int) -> list[ir.BooleanVa
     """Join predicates: the order is the contacted customer's, placed in [touch, touch + days).
 
     An order in a touch's window is in the touch's run of `days` days or the next one, and
-    `_orders` lists each order under both runs it can be reached from (`_oslot`): the
+    `_listed_twice` lists each touch under both runs its window reaches (`_tslot`): the
     engine joins on customer and run, so a customer's touches meet only the orders near them
     rather than every order the customer ever placed (15 touches x 10 orders per customer
     is 150M candidate pairs at 10M orders). Each matching pair still meets exactly once."""
     return [
         touches.customer_id == orders._ocid,
-        _slot(touches.occurred_at, days) == orders._oslot,
+        touches._tslot == orders._oslot,
         orders.placed_at >= touches.occurred_at,
         orders.placed_at < touches.occurred_at + ibis.interval(days=days),
     ]
 
 
+def _listed_twice(touches: ir.Table, days: int, columns: list[str]) -> ir.Table:
+    """`touches` (their `columns`) each twice: under its own run of `days` days and under the
+    next (see `_window`).
+
+    The touches rather than the orders are listed twice so that the orders, the fewer and
+    narrower side (four columns; a touch carries its campaign, group and id), are the one
+    the engine holds in its hash table: at 10M orders and 15M touches that table is what
+    outgrows a 2 GB memory limit."""
+    touches = touches.select(*columns, _tslot=_slot(touches.occurred_at, days))
+    return touches.union(touches.mutate(_tslot=touches._tslot + 1), distinct=False)
+
+
 def _orders(ctx: MetricContext, days: int, *, since: datetime,
             until: datetime | None) -> ir.Table:
-    """Valid orders of identified customers placed in [since, until), each twice: under its
-    own run of `days` days and under the run before (see `_window`)."""
+    """Valid orders of identified customers placed in [since, until), with their run of
+    `days` days (see `_window`)."""
     orders = cv.valid_orders(ctx, since=since, until=until, amounts=("revenue",))
     orders = orders.filter(orders.customer_id.notnull())
-    orders = orders.select(_ocid=orders.customer_id, order_id=orders.order_id,
-                           placed_at=orders.placed_at, revenue=orders.revenue,
-                           _oslot=_slot(orders.placed_at, days))
-    earlier = orders.mutate(_oslot=orders._oslot - 1)
-    return orders.union(earlier, distinct=False)
+    return orders.select(_ocid=orders.customer_id, order_id=orders.order_id,
+                         placed_at=orders.placed_at, revenue=orders.revenue,
+                         _oslot=_slot(orders.placed_at, days))
 
 
 PAIR_COLUMNS = ("customer_id", "campaign_id", "occurred_at", "is_control", "order_id",
@@ -137,6 +147,8 @@ def _pairs(touches: ir.Table, orders: ir.Table, days: int, *, ranked: bool,
     contact its order is credited to, the latest contact before the order. Ties at the same
     instant go to the greater touch_id so that every engine credits the same touch; control
     touches are never credited."""
+    touches = _listed_twice(touches, days, [c for c in (*columns, "touch_id")
+                                            if c in touches.columns])
     joined = touches.inner_join(orders, _window(touches, orders, days))
     pairs = joined.select(*columns, "touch_id")
     if ranked:
@@ -239,24 +251,6 @@ def _by_item(ctx: MetricContext, table: ir.Table, column: str) -> list[ir.Value]
     return [*ctx.keys, cv.as_item(table[column])]
 
 
-def _total(counts: ir.IntegerValue) -> ir.IntegerValue:
-    """A sum of row counts, as the count it stands for (int64: a sum of BIGINT is wider on
-    DuckDB and PostgreSQL)."""
-    return counts.sum().cast("int64")
-
-
-def touched_units(ctx: MetricContext, touches: ir.Table) -> ir.Table:
-    """One row per (period, slice, campaign, group, customer) of `touches`, with the number
-    of its touches (`_contacts`).
-
-    Every count of distinct touched customers is a count of these rows: a group-by to the
-    distinct keys and then a plain count costs a fraction of `count(DISTINCT customer_id)`
-    per campaign, which DuckDB's hash aggregate does with a set per group (about 4 s of
-    the 10M-order catalogue)."""
-    return touches.group_by([*ctx.keys, "campaign_id", "is_control", "customer_id"]).aggregate(
-        _contacts=touches.count())
-
-
 def contacts(ctx: MetricContext, *, control: bool | None = False) -> ir.Table:
     """Per period (and slice), campaign (`item`) and group (`is_control`): the distinct
     `customers` touched and the number of `contacts`; plus, for the contacted group, the
@@ -269,22 +263,19 @@ def contacts(ctx: MetricContext, *, control: bool | None = False) -> ir.Table:
 
     def make(group: bool | None) -> ir.Table:
         touches = cv.with_slice(ctx, period_touches(ctx, control=group))
-        units = touched_units(ctx, touches)
-        by = _by_item(ctx, units, "campaign_id")
-        counts = {"customers": units.customer_id.count(), "contacts": _total(units._contacts)}
+        by = _by_item(ctx, touches, "campaign_id")
+        counts = {"customers": touches.customer_id.nunique(), "contacts": touches.count()}
         if group is None:
-            per = units.group_by([*by, "is_control"]).aggregate(**counts)
+            per = touches.group_by([*by, "is_control"]).aggregate(**counts)
             # nullable, like the literal of the other rows: whether the store column is NOT
             # NULL depends on the engine
             per = per.mutate(is_control=per.is_control.cast("boolean"))
         else:  # one group: no need to group by it
-            per = units.group_by(by).aggregate(**counts).mutate(
+            per = touches.group_by(by).aggregate(**counts).mutate(
                 is_control=ibis.literal(group, type="boolean"))
-        contacted = units if group is False else units.filter(~units.is_control)
-        people = contacted.group_by([*ctx.keys, "customer_id"]).aggregate(
-            _contacts=_total(contacted._contacts))
-        total = cv.summarize(people, ctx, customers=people.customer_id.count(),
-                             contacts=_total(people._contacts))
+        contacted = touches if group is False else touches.filter(~touches.is_control)
+        total = cv.summarize(contacted, ctx, customers=contacted.customer_id.nunique(),
+                             contacts=contacted.count())
         return with_total(per, total.mutate(is_control=ibis.literal(False, type="boolean")))
 
     key = f"campaign_contacts|{_span_key(ctx)}|{ctx.by}|{ctx.segment_as_of}"
@@ -347,9 +338,7 @@ def campaign_conversion(ctx: MetricContext, params: AttributionParams) -> ir.Tab
     contacted = contacted.filter(~contacted.is_control)
     units = converted_units(ctx, params.attribution_days, control=False)
     per = units.group_by(_by_item(ctx, units, "campaign_id")).aggregate(converted=units.count())
-    # a customer converted by two campaigns counts once overall: one row per customer first
-    people = units.select(*ctx.keys, "customer_id").distinct()
-    total = cv.summarize(people, ctx, converted=people.count())
+    total = cv.summarize(units, ctx, converted=units.customer_id.nunique())
     converted = with_total(per, total)
     zero = ibis.literal(0, type="int64")
     sums = _stacked(
