@@ -2,6 +2,7 @@
 
     python benchmarks/campaigns.py STORE                      # against main's definitions
     python benchmarks/campaigns.py STORE --baseline 54d7ebe   # against another commit's
+    python benchmarks/campaigns.py STORE --current f7bb7b4    # a commit's against main's
 
 STORE is a demo store (touches, campaigns, orders), e.g. the one `benchmarks/kpis.py`
 caches. The baseline is `core/src/clientela/metrics/campaigns.py` as of a git revision,
@@ -40,14 +41,15 @@ def load() -> str:
     return f"load {one:4.1f}/{five:4.1f}"
 
 
-def baseline_module(revision: str) -> Any:
+def module_at(revision: str) -> Any:
     """The campaign metrics as of `revision`, imported under a name of their own."""
     root = Path(__file__).resolve().parent.parent
     source = subprocess.run(["git", "-C", str(root), "show", f"{revision}:{MODULE}"],
                             check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "campaigns_baseline.py"
+    name = f"campaigns_{revision.replace('-', '_')}"
+    path = Path(tempfile.mkdtemp()) / f"{name}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("campaigns_baseline", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -101,6 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path)
     parser.add_argument("--baseline", default="main")
+    parser.add_argument("--current", default=None,
+                        help="a revision to time instead of the working tree's definitions")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--metrics", nargs="*", default=list(NAMES))
     parser.add_argument("--memory-limit", default=None)
@@ -115,9 +119,10 @@ def main() -> None:
     from clientela.metrics.catalog import builtin_metrics
 
     builtin = {m.name: m for m in builtin_metrics()}
+    current = module_at(args.current) if args.current else campaigns
     catalogs = {"baseline": {**builtin,
-                             **{m.name: m for m in baseline_module(args.baseline).metrics()}},
-                "current": {**builtin, **{m.name: m for m in campaigns.metrics()}}}
+                             **{m.name: m for m in module_at(args.baseline).metrics()}},
+                "current": {**builtin, **{m.name: m for m in current.metrics()}}}
     best: dict[str, dict[str, tuple[float, float]]] = {k: {} for k in catalogs}
     answers: dict[str, list[tuple[Any, ...]]] = {}
     with Store(args.store, read_only=True, memory_limit=args.memory_limit) as store:
