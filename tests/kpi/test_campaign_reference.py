@@ -15,7 +15,6 @@ touches, a window that runs past the series' end, and contacts after it (ROI).
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import ibis
