@@ -108,9 +108,10 @@ def _listed_twice(touches: ir.Table, days: int, columns: list[str]) -> ir.Table:
     next (see `_window`).
 
     The touches rather than the orders are listed twice so that the orders, the fewer and
-    narrower side (four columns; a touch carries its campaign, group and id), are the one
-    the engine holds in its hash table: at 10M orders and 15M touches that table is what
-    outgrows a 2 GB memory limit."""
+    narrower side (customer, id, time, revenue; a touch also carries its campaign, group and
+    id), are the side the engine holds in its hash table. Under a memory limit that table
+    spills first: at 1M orders under 200MB (a tenth of the 10M catalogue's 2 GB), the
+    shared join cost about a third less CPU this way."""
     touches = touches.select(*columns, _tslot=_slot(touches.occurred_at, days))
     return touches.union(touches.mutate(_tslot=touches._tslot + 1), distinct=False)
 
