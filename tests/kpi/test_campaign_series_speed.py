@@ -2,6 +2,7 @@
 no answer.
 
 Inside one `compute` call, conversion, revenue, ROI and lift read one touch x order join
+(lift through the units conversion also reads, `converted_units`)
 and reach, conversion and lift one count of touched customers (`touch_orders`,
 `contacts`): the first metric to ask computes its own cheaper form inline, the second
 materialises the shared table, the rest read it. These tests pin that sharing down and
@@ -120,8 +121,9 @@ def test_roi_counts_contacts_after_the_series(store: Store) -> None:
 
 def test_the_join_and_the_count_are_computed_once(store: Store,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Asked by four and three metrics of one call: the first ask materialises it (several
-    metrics: the cache is eager), every later one reads that table."""
+    """The pairs, the converted units and the touched customers, each asked by several
+    metrics of one call: the first ask materialises it (several metrics: the cache is
+    eager), every later one reads that table."""
     asked: list[tuple[str, bool]] = []
     shared = TableCache.shared
 
@@ -133,7 +135,9 @@ def test_the_join_and_the_count_are_computed_once(store: Store,
 
     monkeypatch.setattr(TableCache, "shared", spy)
     compute(store, FIVE, catalog=METRICS, **SERIES)
-    assert [m for name, m in asked if name == "campaign_pairs"] == [True] * 4
+    # conversion (through the units), revenue and ROI; lift reads the units
+    assert [m for name, m in asked if name == "campaign_pairs"] == [True] * 3
+    assert [m for name, m in asked if name == "campaign_units"] == [True] * 2
     assert [m for name, m in asked if name == "campaign_contacts"] == [True] * 3
 
 
