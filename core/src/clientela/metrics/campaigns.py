@@ -464,7 +464,8 @@ def relationship_activity(ctx: MetricContext, params: RelationshipParams) -> ir.
         relationship = touches.salesperson_id.notnull() | touches._rel.notnull()
     touches = touches.filter(relationship)
     if params.post_sale_only:
-        first = cv.first_orders(ctx, until=ctx.end).select(_fcid="customer_id", _first="first_at")
+        first = cv.first_order_times(ctx, until=ctx.end).select(_fcid="customer_id",
+                                                               _first="first_at")
         touches = touches.inner_join(first, touches.customer_id == first._fcid)
         touches = touches.filter(touches._first < touches.occurred_at)
     touches = cv.with_slice(ctx, touches)
