@@ -155,12 +155,24 @@ def first_order_times(ctx: MetricContext, *, until: datetime | None = None) -> i
     (before `until`): `first_orders` without the order's own columns, for a metric that
     needs only when a customer began (new customers unsliced or by a customer dimension,
     cohorts). The first order's instant is the earliest instant, so this is one group-by
-    with a min, without the joins that find which order it was."""
+    with a min, without the joins that find which order it was.
+
+    In a warm call carrying a customer state (`clientela.kpi.carried`) it is the state's
+    first orders and the first of the orders placed since, by customer: every order in the
+    state comes before every order after it, so the min of both is the first ever."""
+    from clientela.kpi.carried import state_for
 
     def build() -> ir.Table:
-        orders = valid_orders(ctx, amounts=())
+        carried = state_for(ctx)
+        orders = valid_orders(ctx, since=None if carried is None else carried[1], amounts=())
         orders = orders.filter(orders.customer_id.notnull())
-        return orders.group_by("customer_id").aggregate(first_at=orders.placed_at.min())
+        first = orders.group_by("customer_id").aggregate(first_at=orders.placed_at.min())
+        if carried is None:
+            return first
+        kept = carried[0]
+        kept = kept.select(*[kept[c].cast(first[c].type()).name(c) for c in first.columns])
+        both = kept.union(first, distinct=False)
+        return both.group_by("customer_id").aggregate(first_at=both.first_at.min())
 
     first = ctx.shared("first_order_times", build)
     return first if until is None else first.filter(first.first_at < until)

@@ -1,0 +1,192 @@
+"""Customer state carried forward between warm runs: each customer's valid orders, revenue,
+first and last order as of an instant, kept in the store so that the newest period's
+point-in-time tables read that state plus the orders placed after it, not every order.
+
+A warm call (`clientela.kpi.warm`) that recomputes only the newest period(s) of a series
+needs, for every point-in-time metric, each customer's history as of the period's end and
+each customer's first valid order: built from the whole history, they cost a scan of every
+order, night after night, although only the last days changed. The history as of an
+instant `T` is a per-customer aggregate (count, sum, min, max), so
+
+    history(until) = history(T) combined with the orders placed in [T, until)
+
+exactly: counts and money add, first and last order are the min and max of both parts.
+The warm path keeps `history(T)` for `T` the start of the newest period it computed (the
+previous kept period's end), and during its engine call `customer_history` and
+`first_order_times` use it (`state_for`) whenever `T` is at or before their instant.
+
+A kept state is stale as soon as a write is logged (`clientela.store.touched`) that could
+change an order placed before `T`: a touch of `orders` dated at or before `T`, or one that
+touches everything (the identity graph, a store replaced). Stale states are dropped each
+time the warm cache is read (`drop_stale`, in the same transaction that drops stale
+answers). The state is also keyed by the engine's sources and whether orders are read as
+persons, so a new clientela or a change of identity resolution never reads an old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from clientela.store.touched import RESULTS_TABLE, TOUCHES_TABLE
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from clientela.kpi.context import MetricContext
+
+STATES_TABLE = "kpi_carried_states"
+"""One row per kept state: its key, as-of instant and the touch log position it is current
+to."""
+ROWS_TABLE = "kpi_carried_customers"
+"""The kept states' rows: per state, one row per customer with a valid order before it."""
+STATE_COLUMNS: tuple[str, ...] = ("customer_id", "orders", "revenue", "first_at", "last_at")
+KEEP = 2
+"""States kept per key: the newest, and the one before it (a write dated between the two
+leaves the older one usable, and the newer is rebuilt from it)."""
+STALE_ENTITIES: tuple[str, ...] = ("orders", "identity_links", "*")
+"""Touch log entities that can change a customer's valid orders: an order written, the
+identity graph changed (orders are read as persons), anything replaced wholesale. Customer
+rows do not enter the state (a person merged or erased moves the identity graph, which is
+logged as `identity_links` when the cache is read)."""
+
+
+def carried_tables_sql() -> list[str]:
+    """The migration's statements: the kept states and their rows."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {STATES_TABLE} (
+            state_key VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL,
+            watermark BIGINT NOT NULL,
+            saved_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (state_key, as_of))""",
+        f"""CREATE TABLE IF NOT EXISTS {ROWS_TABLE} (
+            state_key VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            orders BIGINT NOT NULL,
+            revenue DECIMAL(38, 2),
+            first_at TIMESTAMP NOT NULL,
+            last_at TIMESTAMP NOT NULL)""",
+    ]
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A kept state an engine call may read: on `backend`, keyed `key`, as of `as_of` (naive
+    UTC), for orders read as persons or not (`persons`)."""
+
+    backend: Any
+    key: str
+    as_of: datetime
+    persons: bool
+
+
+_current: ContextVar[Carried | None] = ContextVar("clientela_carried_state", default=None)
+
+
+@contextmanager
+def carrying(carried: Carried | None) -> Iterator[None]:
+    """Let the engine calls made inside read `carried` (the warm path's engine call)."""
+    token = _current.set(carried)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def state_for(ctx: MetricContext, until: datetime | None = None
+              ) -> tuple[ir.Table, datetime] | None:
+    """The carried state usable for a history as of `until` (None: the whole history), as
+    (rows with STATE_COLUMNS, its as-of instant), or None: outside a warm call, on another
+    backend, for a state later than `until`, or with persons read otherwise."""
+    from clientela.kpi.persons import persons_apply
+
+    carried = _current.get()
+    if carried is None or ctx.backend is not carried.backend:
+        return None
+    if until is not None and carried.as_of > until:
+        return None
+    if persons_apply(ctx) != carried.persons:
+        return None
+    rows = ctx.stored(ROWS_TABLE)
+    rows = rows.filter((rows.state_key == carried.key) & (rows.as_of == carried.as_of))
+    return rows.select(*STATE_COLUMNS), carried.as_of
+
+
+def _tables_exist(con: Any) -> bool:
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                      [STATES_TABLE]).fetchone()
+    return bool(row and row[0])
+
+
+def drop_stale(con: Any, mark: int) -> None:
+    """Drop the states a write logged up to `mark` may have changed (inside the warm
+    cache's refresh transaction, before the log is trimmed). While no answer is kept the
+    store logs nothing, so then every state goes: writes made meanwhile went unseen."""
+    if not _tables_exist(con):
+        return
+    if con.execute(f"SELECT 1 FROM {RESULTS_TABLE} LIMIT 1").fetchone() is None:
+        con.execute(f"DELETE FROM {STATES_TABLE}")
+    else:
+        entities = ", ".join(f"'{e}'" for e in STALE_ENTITIES)
+        con.execute(f"""DELETE FROM {STATES_TABLE} s WHERE EXISTS (
+                            SELECT 1 FROM {TOUCHES_TABLE} t
+                            WHERE t.seq > s.watermark AND t.seq <= ? AND t.entity IN ({entities})
+                              AND (t.lo IS NULL OR t.lo <= s.as_of))""", [mark])
+    _drop_orphans(con)
+
+
+def _drop_orphans(con: Any) -> None:
+    con.execute(f"""DELETE FROM {ROWS_TABLE} r WHERE NOT EXISTS (
+                        SELECT 1 FROM {STATES_TABLE} s
+                        WHERE s.state_key = r.state_key AND s.as_of = r.as_of)""")
+
+
+def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> Carried | None:
+    """The state `key` as of `at`, kept in the store: found, or built from the latest kept
+    state before `at` plus the orders placed since (from every order when there is none),
+    saved as current to the log position `mark`; the states older than the KEEP newest go.
+    None when the store cannot keep it (a store opened read-only, or too old)."""
+    import ibis
+    import duckdb
+
+    from clientela.kpi.history import history_since
+    from clientela.kpi.persons import persons_apply
+
+    if not _tables_exist(con):
+        return None
+    persons = persons_apply(ctx)
+    row = con.execute(f"SELECT max(as_of) FROM {STATES_TABLE} WHERE state_key = ? AND as_of <= ?",
+                      [key, at]).fetchone()
+    latest: datetime | None = row[0] if row else None
+    found = Carried(ctx.backend, key, at, persons)
+    if latest == at:
+        return found
+    base = None
+    if latest is not None:
+        with carrying(Carried(ctx.backend, key, latest, persons)):
+            base = state_for(ctx, at)
+    expr = history_since(ctx, until=at, state=base)
+    sql = ibis.to_sql(expr.select(*STATE_COLUMNS), dialect="duckdb")
+    columns = ", ".join(STATE_COLUMNS)
+    try:
+        con.begin()
+        con.execute(f"INSERT INTO {ROWS_TABLE} (state_key, as_of, {columns}) "
+                    f"SELECT ?, ?, {columns} FROM ({sql}) AS state", [key, at])
+        con.execute(f"INSERT INTO {STATES_TABLE} VALUES (?, ?, ?, ?)",
+                    [key, at, mark, datetime.now(UTC).replace(tzinfo=None)])
+        con.execute(f"""DELETE FROM {STATES_TABLE} s WHERE state_key = ? AND as_of < (
+                            SELECT min(as_of) FROM (SELECT as_of FROM {STATES_TABLE}
+                            WHERE state_key = ? ORDER BY as_of DESC LIMIT {KEEP}))""",
+                    [key, key])
+        _drop_orphans(con)
+        con.commit()
+    except duckdb.Error:
+        con.rollback()
+        raise
+    return found
