@@ -84,6 +84,9 @@ class Carried:
     key: str
     as_of: datetime
     persons: bool
+    origin: str = "kept"
+    """How this call got it: `kept` (found in the store), `carried from <instant>` (an older
+    kept state plus the orders since) or `built from every order`."""
 
 
 _current: ContextVar[Carried | None] = ContextVar("clientela_carried_state", default=None)
@@ -164,9 +167,11 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
     row = con.execute(f"SELECT max(as_of) FROM {STATES_TABLE} WHERE state_key = ? AND as_of <= ?",
                       [key, at]).fetchone()
     latest: datetime | None = row[0] if row else None
-    found = Carried(ctx.backend, key, at, persons)
     if latest == at:
-        return found
+        return Carried(ctx.backend, key, at, persons)
+    origin = ("built from every order" if latest is None
+              else f"carried from {latest.isoformat()}")
+    found = Carried(ctx.backend, key, at, persons, origin)
     base = None
     if latest is not None:
         with carrying(Carried(ctx.backend, key, latest, persons)):

@@ -66,6 +66,9 @@ class WarmReport:
     """Metric -> labels of the periods computed (and kept)."""
     cold: str | None = None
     """Why the call was answered cold, if it was."""
+    carried: str | None = None
+    """The customer state the engine calls read (`clientela.kpi.carried`): its as-of
+    instant and how it was obtained; None when none was carried."""
 
 
 last_report = WarmReport()
@@ -320,6 +323,8 @@ def compute_reusing(
     now = datetime.now(UTC).replace(tzinfo=None)
     carried = (_carry(source, con, periods, max(last for _, last in todo), timezone, currency,
                       mark) if todo else None)
+    if carried is not None:
+        report.carried = f"{carried.as_of.isoformat()} ({carried.origin})"
     for (first, last), run_keys in sorted(todo.items()):
         run_metrics = [k.metric for k in run_keys]
         with carrying(carried):
