@@ -12,9 +12,13 @@ first use), copied so the benchmark's writes do not change it. Then, in one proc
 2. the same call again, nothing written;
 3. one new day of orders (copies of the demo's last day's orders, dated its last day,
    landed through `Store.write_batch` so the write path logs what it touched), then the
-   warm catalogue; three times, each with a new day, best of three;
+   warm catalogue; `--rounds` times, each with a new day, the best of them;
 4. a refund on an order placed two years before the end (January 2024), then the warm
    catalogue; `--rounds` times, each on another order, the best of them;
+
+   each round of 3. and 4. is run twice, on an edit of its own: first with the customer
+   state not carried (`warm.CARRY_STATE` off: every history built from all orders, the
+   baseline), then carried (`clientela.kpi.carried`), and the two are printed side by side;
 5. the cold catalogue on the final store (`compute(store, names)`): the baseline the warm
    figures are divided by, and the check that the last warm answer equals it.
 
@@ -199,20 +203,27 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
             figures: dict[str, tuple[float, float, str]] = {}
             """scenario -> the best run's wall seconds, CPU seconds and load average."""
             last: Any = None
+            edits = 0
             for scenario, edit in (("one new day of orders", new_day),
                                    ("a refund on a two-year-old order", refund_old)):
-                runs: list[tuple[float, float, str]] = []
-                for round_ in range(rounds):
-                    timed(f"write: {scenario} ({round_ + 1})",
-                          lambda r=round_, e=edit: e(store, r))
-                    with EngineTimings() as timings:
-                        label = f"warm catalogue after it ({round_ + 1})"
-                        seconds, last = timed(label,
-                                              lambda: compute(store, names, reuse=True, **kw))
-                    print(f"  {'':<52} {recomputed()}")
-                    print(f"  {'':<52} slowest (s): {timings.slowest()}")
-                    runs.append((seconds, CPU[label], load()))
-                figures[scenario] = min(runs)
+                for carry in (False, True):
+                    runs: list[tuple[float, float, str]] = []
+                    how = "state carried" if carry else "not carried"
+                    warm.CARRY_STATE = carry
+                    for round_ in range(rounds):
+                        timed(f"write: {scenario} ({edits + 1})",
+                              lambda r=edits, e=edit: e(store, r))
+                        edits += 1
+                        with EngineTimings() as timings:
+                            label = f"warm catalogue after it, {how} ({round_ + 1})"
+                            seconds, last = timed(
+                                label, lambda: compute(store, names, reuse=True, **kw))
+                        print(f"  {'':<52} {recomputed()}; carried state: "
+                              f"{warm.last_report.carried}")
+                        print(f"  {'':<52} slowest (s): {timings.slowest()}")
+                        runs.append((seconds, CPU[label], load()))
+                    figures[f"{scenario}, {how}"] = min(runs)
+            warm.CARRY_STATE = True
             if check_cold:
                 cold_label = "cold catalogue on the final store (the baseline)"
                 cold, check = timed(cold_label, lambda: compute(store, names, **kw))
@@ -224,10 +235,10 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
             else:
                 cold, cold_cpu = first, CPU[first_label]
                 print("\n  baseline: the first call (cold + keeping every period)")
-            print(f"\n  {'':<34} {'cold':>9} {f'warm (best of {rounds})':>17} {'warm/cold':>10}"
+            print(f"\n  {'':<50} {'cold':>9} {f'warm (best of {rounds})':>17} {'warm/cold':>10}"
                   f"   {'CPU cold':>9} {'CPU warm':>9} {'ratio':>7}")
             for scenario, (seconds, spent, during) in figures.items():
-                print(f"  {scenario:<34} {cold:8.2f}s {seconds:16.2f}s {seconds / cold:9.3f}x"
+                print(f"  {scenario:<50} {cold:8.2f}s {seconds:16.2f}s {seconds / cold:9.3f}x"
                       f"   {cold_cpu:8.2f}s {spent:8.2f}s {spent / cold_cpu:6.3f}x   {during}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

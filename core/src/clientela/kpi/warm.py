@@ -51,6 +51,11 @@ from clientela.store.touched import (
 
 log = logging.getLogger(__name__)
 
+CARRY_STATE = True
+"""Carry each customer's history forward between warm calls (`clientela.kpi.carried`).
+Only `benchmarks/kpis_warm.py` turns it off, to time its baseline in the same process;
+either way the answers are the same."""
+
 UNCACHED_SLICES = ("segment",)
 """Slices answered cold: the `segment` slice draws every period's segments as of the series'
 last day, so one period's answer depends on the range asked for."""
@@ -234,7 +239,7 @@ def _carry(source: Any, con: Any, periods: Sequence[Period], last: int, timezone
 
     from clientela.kpi.persons import persons_apply
 
-    if not isinstance(con, duckdb.DuckDBPyConnection):
+    if not CARRY_STATE or not isinstance(con, duckdb.DuckDBPyConnection):
         return None
     backend = source.ibis()
     period = periods[last]
