@@ -56,7 +56,7 @@ def context(store: Store) -> MetricContext:
                          cache=TableCache(backend))
 
 
-def sorted_rows(expr) -> list[dict[str, object]]:  # noqa: ANN001
+def sorted_rows(expr) -> list[dict[str, object]]:
     return sorted(expr.to_pyarrow().to_pylist(), key=lambda row: row["customer_id"])
 
 

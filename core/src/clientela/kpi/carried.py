@@ -155,8 +155,8 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
     state before `at` plus the orders placed since (from every order when there is none),
     saved as current to the log position `mark`; the states older than the KEEP newest go.
     None when the store cannot keep it (a store opened read-only, or too old)."""
-    import ibis
     import duckdb
+    import ibis
 
     from clientela.kpi.history import history_since
     from clientela.kpi.persons import persons_apply
