@@ -12,12 +12,13 @@ import pytest
 from _warm_fixtures import SPAN, build, order
 
 from clientela.kpi import compute, warm
-from clientela.kpi.carried import ROWS_TABLE, STATES_TABLE, Carried, carrying, state_for
+from clientela.kpi.carried import Carried, carrying, state_for
 from clientela.kpi.context import MetricContext, TableCache
 from clientela.kpi.history import customer_history, history_since
 from clientela.kpi.periods import make_period, zone
 from clientela.kpi.retail import first_order_times
 from clientela.store import Store
+from clientela.store.touched import ROWS_TABLE, STATES_TABLE
 
 METRICS = ["new_customers", "repeat_rate", "recency_days", "revenue"]
 """Point-in-time metrics reading the customer history and the first orders, and one

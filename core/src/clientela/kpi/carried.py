@@ -32,18 +32,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from clientela.store.touched import RESULTS_TABLE, TOUCHES_TABLE
+from clientela.store.touched import RESULTS_TABLE, ROWS_TABLE, STATES_TABLE, TOUCHES_TABLE
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from clientela.kpi.context import MetricContext
 
-STATES_TABLE = "kpi_carried_states"
-"""One row per kept state: its key, as-of instant and the touch log position it is current
-to."""
-ROWS_TABLE = "kpi_carried_customers"
-"""The kept states' rows: per state, one row per customer with a valid order before it."""
 STATE_COLUMNS: tuple[str, ...] = ("customer_id", "orders", "revenue", "first_at", "last_at")
 KEEP = 2
 """States kept per key: the newest, and the one before it (a write dated between the two
@@ -53,26 +48,6 @@ STALE_ENTITIES: tuple[str, ...] = ("orders", "identity_links", "*")
 identity graph changed (orders are read as persons), anything replaced wholesale. Customer
 rows do not enter the state (a person merged or erased moves the identity graph, which is
 logged as `identity_links` when the cache is read)."""
-
-
-def carried_tables_sql() -> list[str]:
-    """The migration's statements: the kept states and their rows."""
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {STATES_TABLE} (
-            state_key VARCHAR NOT NULL,
-            as_of TIMESTAMP NOT NULL,
-            watermark BIGINT NOT NULL,
-            saved_at TIMESTAMP NOT NULL,
-            PRIMARY KEY (state_key, as_of))""",
-        f"""CREATE TABLE IF NOT EXISTS {ROWS_TABLE} (
-            state_key VARCHAR NOT NULL,
-            as_of TIMESTAMP NOT NULL,
-            customer_id VARCHAR NOT NULL,
-            orders BIGINT NOT NULL,
-            revenue DECIMAL(38, 2),
-            first_at TIMESTAMP NOT NULL,
-            last_at TIMESTAMP NOT NULL)""",
-    ]
 
 
 @dataclass(frozen=True)

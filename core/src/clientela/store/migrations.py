@@ -274,7 +274,7 @@ def _warm_results() -> list[str]:
 def _carried_customer_state() -> list[str]:
     """Each customer's history as of the newest period a warm KPI call computed, kept so the
     next one reads it plus the new orders instead of every order (`clientela.kpi.carried`)."""
-    from clientela.kpi.carried import carried_tables_sql
+    from clientela.store.touched import carried_tables_sql
 
     return carried_tables_sql()
 
