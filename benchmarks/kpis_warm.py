@@ -22,6 +22,11 @@ first use), copied so the benchmark's writes do not change it. Then, in one proc
 5. the cold catalogue on the final store (`compute(store, names)`): the baseline the warm
    figures are divided by, and the check that the last warm answer equals it.
 
+`--newest-month` times only what one new day's warm call asks the engine: the newest month
+of every metric, in one engine call, with the customer state carried and not, alternately,
+`--rounds` times each (no cold fill of the cache first: at 10M orders that takes many
+minutes), and checks that the two answers are equal.
+
 Each figure is printed with the machine's load average next to it (the machine is shared),
 and the warm figures with their ratio to the cold run. Timing is for people, never
 asserted by tests.
@@ -245,6 +250,49 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: int,
+                 synthetic: bool = False, skip: tuple[str, ...] = ()) -> None:
+    """The engine call a warm run makes after one new day (the newest month of every
+    metric), with and without the carried customer state; see the module's docstring."""
+    from clientela.kpi.carried import carrying
+    from clientela.kpi.periods import buckets, parse_bound, zone
+
+    source = (synthetic_store if synthetic else demo_store)(orders, customers)
+    folder = Path(tempfile.mkdtemp(prefix="clientela-warm-"))
+    path = folder / "warm.duckdb"
+    shutil.copy(source, path)
+    month: dict[str, Any] = dict(start="2025-12", end=END, grain="month", timezone=TIMEZONE)
+    try:
+        with Store(path, memory_limit=memory_limit) as store:
+            names = [name for name in answerable(store) if name not in skip]
+            print(f"\n{orders:,} orders, {customers:,} customers (a copy of {source}), "
+                  f"{len(names)} metrics, the newest month only", flush=True)
+            timed("write: one new day of orders", lambda: new_day(store, 0))
+            periods = buckets(parse_bound(START), parse_bound(END), "month", zone(TIMEZONE))
+            _, carried = timed("keep the customer state as of the month's start",
+                               lambda: warm._carry(store, store.con, periods,
+                                                   len(periods) - 1, TIMEZONE, "BRL", 0))
+            runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+            answers: dict[bool, Any] = {}
+            for round_ in range(rounds):
+                for carry in (False, True):
+                    label = f"newest month, {'state carried' if carry else 'not carried'} " \
+                            f"({round_ + 1})"
+                    with EngineTimings() as timings, carrying(carried if carry else None):
+                        seconds, answers[carry] = timed(
+                            label, lambda: compute(store, names, **month))
+                    print(f"  {'':<52} slowest (s): {timings.slowest()}")
+                    runs[carry].append((seconds, CPU[label]))
+            same = answers[True].rows() == answers[False].rows()
+            print(f"\n  carried vs not carried: {'equal' if same else 'DIFFERENT'}")
+            (wall0, cpu0), (wall1, cpu1) = min(runs[False]), min(runs[True])
+            print(f"  best of {rounds}: not carried {wall0:.2f} s (CPU {cpu0:.2f} s), carried "
+                  f"{wall1:.2f} s (CPU {cpu1:.2f} s): {wall1 / wall0:.3f}x wall, "
+                  f"{cpu1 / cpu0:.3f}x CPU   {load()}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--orders", type=int, default=1_000_000,
@@ -267,10 +315,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="the scenarios also run without the carried state (at 10M a "
                              "refund's warm run takes minutes: leave it out with "
                              "--baseline day)")
+    parser.add_argument("--newest-month", action="store_true",
+                        help="time only the newest month's engine call, state carried and "
+                             "not (see above)")
     args = parser.parse_args(argv)
     skip = tuple(args.skip if args.skip is not None else
                  SYNTHETIC_UNFIT if args.synthetic else ())
     limit = None if args.memory_limit.lower() == "none" else args.memory_limit
+    if args.newest_month:
+        newest_month(args.orders, max(10, args.orders // 10), limit, args.rounds,
+                     synthetic=args.synthetic, skip=skip)
+        return
     bench(args.orders, max(10, args.orders // 10), limit, args.rounds,
           check_cold=not args.no_cold_check, synthetic=args.synthetic, skip=skip,
           baseline=tuple(args.baseline))
