@@ -109,14 +109,15 @@ def drop_stale(con: Any, mark: int) -> None:
     if not _tables_exist(con):
         return
     if con.execute(f"SELECT 1 FROM {RESULTS_TABLE} LIMIT 1").fetchone() is None:
-        con.execute(f"DELETE FROM {STATES_TABLE}")
+        dropped = con.execute(f"DELETE FROM {STATES_TABLE}").fetchone()
     else:
         entities = ", ".join(f"'{e}'" for e in STALE_ENTITIES)
-        con.execute(f"""DELETE FROM {STATES_TABLE} s WHERE EXISTS (
+        dropped = con.execute(f"""DELETE FROM {STATES_TABLE} s WHERE EXISTS (
                             SELECT 1 FROM {TOUCHES_TABLE} t
                             WHERE t.seq > s.watermark AND t.seq <= ? AND t.entity IN ({entities})
-                              AND (t.lo IS NULL OR t.lo <= s.as_of))""", [mark])
-    _drop_orphans(con)
+                              AND (t.lo IS NULL OR t.lo <= s.as_of))""", [mark]).fetchone()
+    if dropped and dropped[0]:  # their rows go too (a scan of every kept row: only then)
+        _drop_orphans(con)
 
 
 def _drop_orphans(con: Any) -> None:
