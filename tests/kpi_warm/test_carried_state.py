@@ -16,7 +16,7 @@ from clientela.kpi.carried import Carried, carrying, state_for
 from clientela.kpi.context import MetricContext, TableCache
 from clientela.kpi.history import customer_history, history_since
 from clientela.kpi.periods import make_period, zone
-from clientela.kpi.retail import first_order_times
+from clientela.kpi.retail import first_order_times, first_orders
 from clientela.store import Store
 from clientela.store.touched import ROWS_TABLE, STATES_TABLE
 
@@ -77,6 +77,9 @@ def test_the_first_warm_call_keeps_the_state_as_of_the_newest_period(store: Stor
     # 2902, 4804 and 6706 cents, all before December 2024
     assert kept["c0"] == (4, Decimal("154.12"), datetime(2023, 1, 1, 15),
                           datetime(2024, 10, 28, 21))
+    first = store.con.execute(f"""SELECT first_order_id, first_channel FROM {ROWS_TABLE}
+                                  WHERE customer_id = 'c0'""").fetchone()
+    assert first == ("o0", "store")  # day 0: a multiple of three, a store order
 
 
 def test_state_plus_the_orders_since_equals_the_full_scan(store: Store) -> None:
@@ -96,8 +99,12 @@ def test_state_plus_the_orders_since_equals_the_full_scan(store: Store) -> None:
         assert state_for(ctx, datetime(2024, 11, 30)) is None  # a state later than asked
         combined = sorted_rows(customer_history(ctx, until=JANUARY))
         first = sorted_rows(first_order_times(ctx))
+        first_rows = sorted_rows(first_orders(ctx))
     assert combined == sorted_rows(history_since(ctx, until=JANUARY, state=None))
     assert first == sorted_rows(first_order_times(context(store)))
+    assert first_rows == sorted_rows(first_orders(context(store)))
+    # c5 ordered o5, o11, o17 and o23 on days 185, 407, 629 and 851 % 730 = 121: o23 first
+    assert {r["customer_id"]: r["order_id"] for r in first_rows}["c5"] == "o23"
     by_customer = {row["customer_id"]: row for row in combined}
     assert (by_customer["c0"]["orders"], by_customer["c0"]["revenue"]) == (5, Decimal("204.12"))
     assert by_customer["c0"]["last_at"] == datetime(2024, 12, 16, 1)
@@ -129,6 +136,7 @@ def test_a_write_dated_after_the_state_keeps_it(store: Store) -> None:
 def test_a_new_month_carries_the_previous_state_forward(store: Store) -> None:
     longer = {**SPAN, "end": "2025-02"}
     store.upsert([order("n1", 1, 745, 4321)])  # 2025-01-16: the new month
+    store.upsert([order("n2", None, 745, 100)])
     hot = compute(store, METRICS, reuse=True, **longer)
     assert warm.last_report.carried == f"{JANUARY.isoformat()} (carried from {DECEMBER.isoformat()})"
     kept = store.con.execute(f"SELECT as_of FROM {STATES_TABLE} ORDER BY as_of").fetchall()

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from clientela.kpi.context import MetricContext
 
 STATE_COLUMNS: tuple[str, ...] = ("customer_id", "orders", "revenue", "first_at", "last_at")
+FIRST_ORDER_STATE: dict[str, str] = {"order_id": "first_order_id", "channel": "first_channel",
+                                     "store_id": "first_store_id",
+                                     "salesperson_id": "first_salesperson_id"}
+"""The first order's own columns (`retail.first_orders`) -> their names in the state."""
 KEEP = 2
 """States kept per key: the newest, and the one before it (a write dated between the two
 leaves the older one usable, and the newer is rebuilt from it)."""
@@ -77,11 +81,13 @@ def carrying(carried: Carried | None) -> Iterator[None]:
         _current.reset(token)
 
 
-def state_for(ctx: MetricContext, until: datetime | None = None
-              ) -> tuple[ir.Table, datetime] | None:
+def state_for(ctx: MetricContext, until: datetime | None = None, *,
+              first_orders: bool = False) -> tuple[ir.Table, datetime] | None:
     """The carried state usable for a history as of `until` (None: the whole history), as
     (rows with STATE_COLUMNS, its as-of instant), or None: outside a warm call, on another
-    backend, for a state later than `until`, or with persons read otherwise."""
+    backend, for a state later than `until`, or with persons read otherwise. With
+    `first_orders`, the rows are each customer's first order instead (customer_id, first_at
+    and the order's columns, named as in `retail.first_orders`)."""
     from clientela.kpi.persons import persons_apply
 
     carried = _current.get()
@@ -93,6 +99,9 @@ def state_for(ctx: MetricContext, until: datetime | None = None
         return None
     rows = ctx.stored(ROWS_TABLE)
     rows = rows.filter((rows.state_key == carried.key) & (rows.as_of == carried.as_of))
+    if first_orders:
+        return rows.select("customer_id", "first_at", **{
+            column: rows[kept] for column, kept in FIRST_ORDER_STATE.items()}), carried.as_of
     return rows.select(*STATE_COLUMNS), carried.as_of
 
 
@@ -136,6 +145,7 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
 
     from clientela.kpi.history import history_since
     from clientela.kpi.persons import persons_apply
+    from clientela.kpi.retail import first_orders_since
 
     if not _tables_exist(con):
         return None
@@ -148,13 +158,19 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
     origin = ("built from every order" if latest is None
               else f"carried from {latest.isoformat()}")
     found = Carried(ctx.backend, key, at, persons, origin)
-    base = None
+    base = first = None
     if latest is not None:
         with carrying(Carried(ctx.backend, key, latest, persons)):
-            base = state_for(ctx, at)
-    expr = history_since(ctx, until=at, state=base)
-    sql = ibis.to_sql(expr.select(*STATE_COLUMNS), dialect="duckdb")
-    columns = ", ".join(STATE_COLUMNS)
+            base, first = state_for(ctx, at), state_for(ctx, at, first_orders=True)
+    history = history_since(ctx, until=at, state=base)
+    # a customer with an order before `at` has her first order ever before it
+    firsts = first_orders_since(ctx, first, until=at)
+    firsts = firsts.select(_fcid=firsts.customer_id, **{
+        kept: firsts[column] for column, kept in FIRST_ORDER_STATE.items()})
+    joined = history.left_join(firsts, history.customer_id == firsts._fcid)
+    expr = joined.select(*STATE_COLUMNS, *FIRST_ORDER_STATE.values())
+    sql = ibis.to_sql(expr, dialect="duckdb")
+    columns = ", ".join([*STATE_COLUMNS, *FIRST_ORDER_STATE.values()])
     try:
         con.begin()
         con.execute(f"INSERT INTO {ROWS_TABLE} (state_key, as_of, {columns}) "

@@ -141,10 +141,12 @@ def first_orders(ctx: MetricContext, *, until: datetime | None = None) -> ir.Tab
 
     The first order before `until` is the first order ever when that one is before `until`
     (and there is none otherwise), so the table is computed once over the whole history and
-    filtered per period."""
+    filtered per period. In a warm call carrying a customer state it is built from that
+    state and the orders since (`first_orders_since`)."""
+    from clientela.kpi.carried import state_for
 
     def build() -> ir.Table:
-        return _first_orders_by_min(valid_orders(ctx, amounts=()))
+        return first_orders_since(ctx, state_for(ctx, first_orders=True))
 
     first = ctx.shared("first_orders", build)
     return first if until is None else first.filter(first.first_at < until)
@@ -176,6 +178,22 @@ def first_order_times(ctx: MetricContext, *, until: datetime | None = None) -> i
 
     first = ctx.shared("first_order_times", build)
     return first if until is None else first.filter(first.first_at < until)
+
+
+def first_orders_since(ctx: MetricContext, state: tuple[ir.Table, datetime] | None, *,
+                       until: datetime | None = None) -> ir.Table:
+    """`first_orders` (FIRST_ORDER_COLUMNS) over the valid orders before `until`: from every
+    order, or from `state` (each customer's first order as of an instant, and that instant)
+    and, for the customers not in it, their first order among the orders placed since.
+    Every order in the state comes before every order after it, so a customer in the state
+    began there, and the two give the same rows."""
+    if state is None:
+        return _first_orders_by_min(valid_orders(ctx, until=until, amounts=()))
+    kept, since = state
+    new = _first_orders_by_min(valid_orders(ctx, since=since, until=until, amounts=()))
+    kept = kept.select(*[kept[c].cast(new[c].type()).name(c) for c in FIRST_ORDER_COLUMNS])
+    new = new.anti_join(kept, new.customer_id == kept.customer_id)
+    return kept.union(new.select(*FIRST_ORDER_COLUMNS), distinct=False)
 
 
 def _first_orders_by_min(orders: ir.Table) -> ir.Table:

@@ -113,7 +113,11 @@ def carried_tables_sql() -> list[str]:
             orders BIGINT NOT NULL,
             revenue DECIMAL(38, 2),
             first_at TIMESTAMP NOT NULL,
-            last_at TIMESTAMP NOT NULL)""",
+            last_at TIMESTAMP NOT NULL,
+            first_order_id VARCHAR,
+            first_channel VARCHAR,
+            first_store_id VARCHAR,
+            first_salesperson_id VARCHAR)""",
     ]
 
 
