@@ -272,6 +272,9 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
             _, carried = timed("keep the customer state as of the month's start",
                                lambda: warm._carry(store, store.con, periods,
                                                    len(periods) - 1, TIMEZONE, "BRL", 0))
+            if carried is None:
+                raise SystemExit("the customer state could not be kept in this store")
+            print(f"  {'':<52} state as of {carried.as_of}: {carried.origin}")
             runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
             answers: dict[bool, Any] = {}
             for round_ in range(rounds):
