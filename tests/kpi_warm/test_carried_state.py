@@ -153,3 +153,13 @@ def test_emptying_the_results_drops_the_states(store: Store) -> None:
     compute(store, METRICS, reuse=True, **SPAN)
     assert warm.last_report.carried == f"{DECEMBER.isoformat()} (built from every order)"
     assert state_rows(store) == full_scan(store, DECEMBER)
+
+
+def test_a_state_older_than_the_kept_ones_is_kept_while_it_is_read(store: Store) -> None:
+    longer = {**SPAN, "end": "2025-02"}
+    compute(store, METRICS, reuse=True, **longer)  # states as of December and January
+    shorter = {**SPAN, "end": "2024-11"}  # a metric not kept yet, up to October
+    hot = compute(store, ["lapsed_customers", "ltv_historical"], reuse=True, **shorter)
+    assert warm.last_report.carried == "2024-10-01T03:00:00 (built from every order)"
+    assert hot.rows() == compute(store, ["lapsed_customers", "ltv_historical"],
+                                 **shorter).rows()

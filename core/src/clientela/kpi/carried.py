@@ -138,7 +138,8 @@ def _drop_orphans(con: Any) -> None:
 def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> Carried | None:
     """The state `key` as of `at`, kept in the store: found, or built from the latest kept
     state before `at` plus the orders placed since (from every order when there is none),
-    saved as current to the log position `mark`; the states older than the KEEP newest go.
+    saved as current to the log position `mark`; of the states before it, all but the
+    KEEP - 1 newest go.
     None when the store cannot keep it (a store opened read-only, or too old)."""
     import duckdb
     import ibis
@@ -177,10 +178,12 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
                     f"SELECT ?, ?, {columns} FROM ({sql}) AS state", [key, at])
         con.execute(f"INSERT INTO {STATES_TABLE} VALUES (?, ?, ?, ?)",
                     [key, at, mark, datetime.now(UTC).replace(tzinfo=None)])
+        # the KEEP newest up to `at` stay (`at` among them: this call reads it), and any later
         con.execute(f"""DELETE FROM {STATES_TABLE} s WHERE state_key = ? AND as_of < (
                             SELECT min(as_of) FROM (SELECT as_of FROM {STATES_TABLE}
-                            WHERE state_key = ? ORDER BY as_of DESC LIMIT {KEEP}))""",
-                    [key, key])
+                            WHERE state_key = ? AND as_of <= ? ORDER BY as_of DESC
+                            LIMIT {KEEP}))""",
+                    [key, key, at])
         _drop_orphans(con)
         con.commit()
     except duckdb.Error:
