@@ -12,11 +12,20 @@ first use), copied so the benchmark's writes do not change it. Then, in one proc
 2. the same call again, nothing written;
 3. one new day of orders (copies of the demo's last day's orders, dated its last day,
    landed through `Store.write_batch` so the write path logs what it touched), then the
-   warm catalogue; three times, each with a new day, best of three;
+   warm catalogue; `--rounds` times, each with a new day, the best of them;
 4. a refund on an order placed two years before the end (January 2024), then the warm
    catalogue; `--rounds` times, each on another order, the best of them;
+
+   each round of 3. and 4. is run twice, on an edit of its own: first with the customer
+   state not carried (`warm.CARRY_STATE` off: every history built from all orders, the
+   baseline), then carried (`clientela.kpi.carried`), and the two are printed side by side;
 5. the cold catalogue on the final store (`compute(store, names)`): the baseline the warm
    figures are divided by, and the check that the last warm answer equals it.
+
+`--newest-month` times only what one new day's warm call asks the engine: the newest month
+of every metric, in one engine call, with the customer state carried and not, alternately,
+`--rounds` times each (no cold fill of the cache first: at 10M orders that takes many
+minutes), and checks that the two answers are equal.
 
 Each figure is printed with the machine's load average next to it (the machine is shared),
 and the warm figures with their ratio to the cold run. Timing is for people, never
@@ -180,7 +189,7 @@ def differences(hot: list[dict[str, Any]], cold: list[dict[str, Any]], shown: in
 
 def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
           check_cold: bool = True, synthetic: bool = False,
-          skip: tuple[str, ...] = ()) -> None:
+          skip: tuple[str, ...] = (), baseline: tuple[str, ...] = ("day", "refund")) -> None:
     source = (synthetic_store if synthetic else demo_store)(orders, customers)
     folder = Path(tempfile.mkdtemp(prefix="clientela-warm-"))
     path = folder / "warm.duckdb"
@@ -199,20 +208,28 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
             figures: dict[str, tuple[float, float, str]] = {}
             """scenario -> the best run's wall seconds, CPU seconds and load average."""
             last: Any = None
-            for scenario, edit in (("one new day of orders", new_day),
-                                   ("a refund on a two-year-old order", refund_old)):
-                runs: list[tuple[float, float, str]] = []
-                for round_ in range(rounds):
-                    timed(f"write: {scenario} ({round_ + 1})",
-                          lambda r=round_, e=edit: e(store, r))
-                    with EngineTimings() as timings:
-                        label = f"warm catalogue after it ({round_ + 1})"
-                        seconds, last = timed(label,
-                                              lambda: compute(store, names, reuse=True, **kw))
-                    print(f"  {'':<52} {recomputed()}")
-                    print(f"  {'':<52} slowest (s): {timings.slowest()}")
-                    runs.append((seconds, CPU[label], load()))
-                figures[scenario] = min(runs)
+            edits = 0
+            for scenario, edit, short in (
+                    ("one new day of orders", new_day, "day"),
+                    ("a refund on a two-year-old order", refund_old, "refund")):
+                for carry in (False, True) if short in baseline else (True,):
+                    runs: list[tuple[float, float, str]] = []
+                    how = "state carried" if carry else "not carried"
+                    warm.CARRY_STATE = carry
+                    for round_ in range(rounds):
+                        timed(f"write: {scenario} ({edits + 1})",
+                              lambda r=edits, e=edit: e(store, r))
+                        edits += 1
+                        with EngineTimings() as timings:
+                            label = f"warm catalogue after it, {how} ({round_ + 1})"
+                            seconds, last = timed(
+                                label, lambda: compute(store, names, reuse=True, **kw))
+                        print(f"  {'':<52} {recomputed()}; carried state: "
+                              f"{warm.last_report.carried}")
+                        print(f"  {'':<52} slowest (s): {timings.slowest()}")
+                        runs.append((seconds, CPU[label], load()))
+                    figures[f"{scenario}, {how}"] = min(runs)
+            warm.CARRY_STATE = True
             if check_cold:
                 cold_label = "cold catalogue on the final store (the baseline)"
                 cold, check = timed(cold_label, lambda: compute(store, names, **kw))
@@ -224,11 +241,57 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
             else:
                 cold, cold_cpu = first, CPU[first_label]
                 print("\n  baseline: the first call (cold + keeping every period)")
-            print(f"\n  {'':<34} {'cold':>9} {f'warm (best of {rounds})':>17} {'warm/cold':>10}"
+            print(f"\n  {'':<50} {'cold':>9} {f'warm (best of {rounds})':>17} {'warm/cold':>10}"
                   f"   {'CPU cold':>9} {'CPU warm':>9} {'ratio':>7}")
             for scenario, (seconds, spent, during) in figures.items():
-                print(f"  {scenario:<34} {cold:8.2f}s {seconds:16.2f}s {seconds / cold:9.3f}x"
+                print(f"  {scenario:<50} {cold:8.2f}s {seconds:16.2f}s {seconds / cold:9.3f}x"
                       f"   {cold_cpu:8.2f}s {spent:8.2f}s {spent / cold_cpu:6.3f}x   {during}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: int,
+                 synthetic: bool = False, skip: tuple[str, ...] = ()) -> None:
+    """The engine call a warm run makes after one new day (the newest month of every
+    metric), with and without the carried customer state; see the module's docstring."""
+    from clientela.kpi.carried import carrying
+    from clientela.kpi.periods import buckets, parse_bound, zone
+
+    source = (synthetic_store if synthetic else demo_store)(orders, customers)
+    folder = Path(tempfile.mkdtemp(prefix="clientela-warm-"))
+    path = folder / "warm.duckdb"
+    shutil.copy(source, path)
+    month: dict[str, Any] = dict(start="2025-12", end=END, grain="month", timezone=TIMEZONE)
+    try:
+        with Store(path, memory_limit=memory_limit) as store:
+            names = [name for name in answerable(store) if name not in skip]
+            print(f"\n{orders:,} orders, {customers:,} customers (a copy of {source}), "
+                  f"{len(names)} metrics, the newest month only", flush=True)
+            timed("write: one new day of orders", lambda: new_day(store, 0))
+            periods = buckets(parse_bound(START), parse_bound(END), "month", zone(TIMEZONE))
+            _, carried = timed("keep the customer state as of the month's start",
+                               lambda: warm._carry(store, store.con, periods,
+                                                   len(periods) - 1, TIMEZONE, "BRL", 0))
+            if carried is None:
+                raise SystemExit("the customer state could not be kept in this store")
+            print(f"  {'':<52} state as of {carried.as_of}: {carried.origin}")
+            runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+            answers: dict[bool, Any] = {}
+            for round_ in range(rounds):
+                for carry in (False, True):
+                    label = f"newest month, {'state carried' if carry else 'not carried'} " \
+                            f"({round_ + 1})"
+                    with EngineTimings() as timings, carrying(carried if carry else None):
+                        seconds, answers[carry] = timed(
+                            label, lambda: compute(store, names, **month))
+                    print(f"  {'':<52} slowest (s): {timings.slowest()}")
+                    runs[carry].append((seconds, CPU[label]))
+            same = answers[True].rows() == answers[False].rows()
+            print(f"\n  carried vs not carried: {'equal' if same else 'DIFFERENT'}")
+            (wall0, cpu0), (wall1, cpu1) = min(runs[False]), min(runs[True])
+            print(f"  best of {rounds}: not carried {wall0:.2f} s (CPU {cpu0:.2f} s), carried "
+                  f"{wall1:.2f} s (CPU {cpu1:.2f} s): {wall1 / wall0:.3f}x wall, "
+                  f"{cpu1 / cpu0:.3f}x CPU   {load()}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -250,12 +313,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip", nargs="*", default=None,
                         help="metrics left out (default with --synthetic: the CLV models, "
                              "which its uniformly random purchases cannot identify)")
+    parser.add_argument("--baseline", nargs="*", choices=("day", "refund"),
+                        default=["day", "refund"],
+                        help="the scenarios also run without the carried state (at 10M a "
+                             "refund's warm run takes minutes: leave it out with "
+                             "--baseline day)")
+    parser.add_argument("--newest-month", action="store_true",
+                        help="time only the newest month's engine call, state carried and "
+                             "not (see above)")
     args = parser.parse_args(argv)
     skip = tuple(args.skip if args.skip is not None else
                  SYNTHETIC_UNFIT if args.synthetic else ())
     limit = None if args.memory_limit.lower() == "none" else args.memory_limit
+    if args.newest_month:
+        newest_month(args.orders, max(10, args.orders // 10), limit, args.rounds,
+                     synthetic=args.synthetic, skip=skip)
+        return
     bench(args.orders, max(10, args.orders // 10), limit, args.rounds,
-          check_cold=not args.no_cold_check, synthetic=args.synthetic, skip=skip)
+          check_cold=not args.no_cold_check, synthetic=args.synthetic, skip=skip,
+          baseline=tuple(args.baseline))
 
 
 if __name__ == "__main__":

@@ -27,19 +27,47 @@ def customer_history(ctx: MetricContext, *, until: datetime) -> ir.Table:
 
     Shared by every point-in-time metric of a period (repeat, lapsed, recency, LTV, RFM...),
     so it is materialised once per instant and dropped when the engine moves on to later
-    periods."""
+    periods. In a warm call that carries a customer state from an earlier instant
+    (`clientela.kpi.carried`), it is that state plus the orders placed since."""
+    from clientela.kpi.carried import state_for
 
     def build() -> ir.Table:
-        orders = valid_orders(ctx, until=until, amounts=("revenue",))
-        orders = orders.filter(orders.customer_id.notnull())
-        return orders.group_by("customer_id").aggregate(
-            orders=orders.order_id.count(),
-            revenue=orders.revenue.sum(),
-            first_at=orders.placed_at.min(),
-            last_at=orders.placed_at.max(),
-        )
+        return history_since(ctx, until=until, state=state_for(ctx, until))
 
     return ctx.shared(f"history|{until.isoformat()}", build, transient=True)
+
+
+def _per_customer(orders: ir.Table) -> ir.Table:
+    orders = orders.filter(orders.customer_id.notnull())
+    return orders.group_by("customer_id").aggregate(
+        orders=orders.order_id.count(),
+        revenue=orders.revenue.sum(),
+        first_at=orders.placed_at.min(),
+        last_at=orders.placed_at.max(),
+    )
+
+
+def history_since(ctx: MetricContext, *, until: datetime,
+                  state: tuple[ir.Table, datetime] | None) -> ir.Table:
+    """Per customer, over valid orders before `until`: orders, revenue, first_at, last_at;
+    from every order, or from `state` (the same columns as of an earlier instant, and that
+    instant) combined with the orders placed between its instant and `until`.
+
+    The two are equal exactly: a count and a DECIMAL sum add up without rounding, and the
+    first and last order are the min and max of both parts (every order in the state is
+    placed before every order after it). The combined columns take the full aggregate's
+    types, so a metric reads the same table either way."""
+    if state is None:
+        return _per_customer(valid_orders(ctx, until=until, amounts=("revenue",)))
+    rows, since = state
+    delta = _per_customer(valid_orders(ctx, since=since, until=until, amounts=("revenue",)))
+    types = delta.schema()
+    rows = rows.select(*[rows[c].cast(types[c]).name(c) for c in delta.columns])
+    both = rows.union(delta, distinct=False)
+    combined = both.group_by("customer_id").aggregate(
+        orders=both.orders.sum(), revenue=both.revenue.sum(),
+        first_at=both.first_at.min(), last_at=both.last_at.max())
+    return combined.select(*[combined[c].cast(types[c]).name(c) for c in delta.columns])
 
 
 def history_at(ctx: MetricContext, *,

@@ -141,10 +141,12 @@ def first_orders(ctx: MetricContext, *, until: datetime | None = None) -> ir.Tab
 
     The first order before `until` is the first order ever when that one is before `until`
     (and there is none otherwise), so the table is computed once over the whole history and
-    filtered per period."""
+    filtered per period. In a warm call carrying a customer state it is built from that
+    state and the orders since (`first_orders_since`)."""
+    from clientela.kpi.carried import state_for
 
     def build() -> ir.Table:
-        return _first_orders_by_min(valid_orders(ctx, amounts=()))
+        return first_orders_since(ctx, state_for(ctx, first_orders=True))
 
     first = ctx.shared("first_orders", build)
     return first if until is None else first.filter(first.first_at < until)
@@ -155,15 +157,43 @@ def first_order_times(ctx: MetricContext, *, until: datetime | None = None) -> i
     (before `until`): `first_orders` without the order's own columns, for a metric that
     needs only when a customer began (new customers unsliced or by a customer dimension,
     cohorts). The first order's instant is the earliest instant, so this is one group-by
-    with a min, without the joins that find which order it was."""
+    with a min, without the joins that find which order it was.
+
+    In a warm call carrying a customer state (`clientela.kpi.carried`) it is the state's
+    first orders and the first of the orders placed since, by customer: every order in the
+    state comes before every order after it, so the min of both is the first ever."""
+    from clientela.kpi.carried import state_for
 
     def build() -> ir.Table:
-        orders = valid_orders(ctx, amounts=())
+        carried = state_for(ctx)
+        orders = valid_orders(ctx, since=None if carried is None else carried[1], amounts=())
         orders = orders.filter(orders.customer_id.notnull())
-        return orders.group_by("customer_id").aggregate(first_at=orders.placed_at.min())
+        first = orders.group_by("customer_id").aggregate(first_at=orders.placed_at.min())
+        if carried is None:
+            return first
+        kept = carried[0]
+        kept = kept.select(*[kept[c].cast(first[c].type()).name(c) for c in first.columns])
+        both = kept.union(first, distinct=False)
+        return both.group_by("customer_id").aggregate(first_at=both.first_at.min())
 
     first = ctx.shared("first_order_times", build)
     return first if until is None else first.filter(first.first_at < until)
+
+
+def first_orders_since(ctx: MetricContext, state: tuple[ir.Table, datetime] | None, *,
+                       until: datetime | None = None) -> ir.Table:
+    """`first_orders` (FIRST_ORDER_COLUMNS) over the valid orders before `until`: from every
+    order, or from `state` (each customer's first order as of an instant, and that instant)
+    and, for the customers not in it, their first order among the orders placed since.
+    Every order in the state comes before every order after it, so a customer in the state
+    began there, and the two give the same rows."""
+    if state is None:
+        return _first_orders_by_min(valid_orders(ctx, until=until, amounts=()))
+    kept, since = state
+    new = _first_orders_by_min(valid_orders(ctx, since=since, until=until, amounts=()))
+    kept = kept.select(*[kept[c].cast(new[c].type()).name(c) for c in FIRST_ORDER_COLUMNS])
+    new = new.anti_join(kept, new.customer_id == kept.customer_id)
+    return kept.union(new.select(*FIRST_ORDER_COLUMNS), distinct=False)
 
 
 def _first_orders_by_min(orders: ir.Table) -> ir.Table:

@@ -9,7 +9,9 @@ dates the answer reads (`Metric.depends_on`, `Metric.reads_ahead`) and the store
 log position when it was computed. A later call first drops every kept answer that a
 logged write touched (`clientela.store.touched`), then reuses the rest and asks the
 engine, cold, for the periods that are missing: one call per contiguous run of periods,
-which for a nightly load is the newest period alone.
+which for a nightly load is the newest period alone. Those calls read each customer's
+history as of the newest period's start from the store too (`clientela.kpi.carried`), plus
+the orders placed since, instead of every order.
 
 Nothing here is engine-specific: the engine is asked through its public `compute`, and the
 cache lives next to the data in the DuckDB store. A bare Ibis backend, a comparison, the
@@ -34,7 +36,8 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel
 
-from clientela.kpi.context import CUSTOMER_SLICES
+from clientela.kpi.carried import Carried, carrying, drop_stale, ensure
+from clientela.kpi.context import CUSTOMER_SLICES, MetricContext, TableCache
 from clientela.kpi.periods import Bound, Period, buckets, parse_bound, zone
 from clientela.kpi.result import KpiResult
 from clientela.metrics.api import Metric
@@ -47,6 +50,11 @@ from clientela.store.touched import (
 )
 
 log = logging.getLogger(__name__)
+
+CARRY_STATE = True
+"""Carry each customer's history forward between warm calls (`clientela.kpi.carried`).
+Only `benchmarks/kpis_warm.py` turns it off, to time its baseline in the same process;
+either way the answers are the same."""
 
 UNCACHED_SLICES = ("segment",)
 """Slices answered cold: the `segment` slice draws every period's segments as of the series'
@@ -63,6 +71,9 @@ class WarmReport:
     """Metric -> labels of the periods computed (and kept)."""
     cold: str | None = None
     """Why the call was answered cold, if it was."""
+    carried: str | None = None
+    """The customer state the engine calls read (`clientela.kpi.carried`): its as-of
+    instant and how it was obtained; None when none was carried."""
 
 
 last_report = WarmReport()
@@ -153,6 +164,7 @@ def _refresh(con: Any) -> int:
     try:
         identity_changed(con)
         mark = watermark(con)
+        drop_stale(con, mark)
         con.execute(_TOUCHED, [mark])
         con.execute(f"DELETE FROM {RESULTS_TABLE} r WHERE {_STALE}")
         con.execute("DROP TABLE _warm_touched")
@@ -207,6 +219,38 @@ def _save(con: Any, entries: list[dict[str, Any]]) -> None:
         con.execute(f"INSERT OR REPLACE INTO {RESULTS_TABLE} BY NAME SELECT * FROM _warm_entries")
     finally:
         con.unregister("_warm_entries")
+
+
+def _state_key(persons: bool) -> str:
+    """What a carried customer state depends on besides the orders: clientela's version, the
+    engine's sources (the valid-order rules) and whether orders are read as persons."""
+    import clientela
+
+    return hashlib.sha256("\x1f".join(
+        (clientela.__version__, _engine_digest(), str(persons))).encode()).hexdigest()[:32]
+
+
+def _carry(source: Any, con: Any, periods: Sequence[Period], last: int, timezone: str,
+           currency: str, mark: int) -> Carried | None:
+    """The customer state as of the start of period `last` (the newest period computed),
+    kept in the store for this call's engine calls and the next warm call; None when it
+    cannot be kept (then every history is built from all orders, as cold)."""
+    import duckdb
+
+    from clientela.kpi.persons import persons_apply
+
+    if not CARRY_STATE or not isinstance(con, duckdb.DuckDBPyConnection):
+        return None
+    backend = source.ibis()
+    period = periods[last]
+    ctx = MetricContext(backend=backend, period=period, as_of=period.end_utc,
+                        timezone=timezone, currency=currency, metric="customer state",
+                        cache=TableCache(backend))
+    try:
+        return ensure(con, ctx, _state_key(persons_apply(ctx)), period.start_utc, mark)
+    except duckdb.Error as error:
+        log.debug("customer state not carried: %s", error)
+        return None
 
 
 def compute_reusing(
@@ -282,12 +326,18 @@ def compute_reusing(
 
     entries: list[dict[str, Any]] = []
     now = datetime.now(UTC).replace(tzinfo=None)
+    carried = (_carry(source, con, periods, max(last for _, last in todo), timezone, currency,
+                      mark) if todo else None)
+    if carried is not None:
+        report.carried = f"{carried.as_of.isoformat()} ({carried.origin})"
     for (first, last), run_keys in sorted(todo.items()):
         run_metrics = [k.metric for k in run_keys]
-        result = compute(source, run_metrics, start=periods[first].start,
-                         end=periods[last].end,
-                         params={m.name: given[m.name] for m in run_metrics if m.name in given},
-                         **common)
+        with carrying(carried):
+            result = compute(source, run_metrics, start=periods[first].start,
+                             end=periods[last].end,
+                             params={m.name: given[m.name] for m in run_metrics
+                                     if m.name in given},
+                             **common)
         index = {p.label: i for i, p in enumerate(periods[first:last + 1], start=first)}
         grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for row in result.rows():

@@ -271,9 +271,17 @@ def _warm_results() -> list[str]:
     return warm_tables_sql()
 
 
+def _carried_customer_state() -> list[str]:
+    """Each customer's history as of the newest period a warm KPI call computed, kept so the
+    next one reads it plus the new orders instead of every order (`clientela.kpi.carried`)."""
+    from clientela.store.touched import carried_tables_sql
+
+    return carried_tables_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
-    _identity_resolution, _warm_results,
+    _identity_resolution, _warm_results, _carried_customer_state,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

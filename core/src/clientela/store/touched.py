@@ -46,6 +46,12 @@ CUSTOMERS = "customers"
 IDENTITY_FINGERPRINT = "warm_identity_fingerprint"
 """Meta key: the identity graph as the cache last saw it."""
 
+STATES_TABLE = "kpi_carried_states"
+"""Customer states carried between warm KPI calls (`clientela.kpi.carried`): one row per
+kept state, with its key, as-of instant and the touch log position it is current to."""
+ROWS_TABLE = "kpi_carried_customers"
+"""The kept states' rows: per state, one row per customer with a valid order before it."""
+
 INSTANTS: dict[str, tuple[str, ...]] = {
     "orders": ("placed_at",),
     "touches": ("occurred_at",),
@@ -87,6 +93,31 @@ def warm_tables_sql() -> list[str]:
             answer VARCHAR NOT NULL,
             computed_at TIMESTAMP NOT NULL,
             PRIMARY KEY (result_key, period_start, period_end))""",
+    ]
+
+
+def carried_tables_sql() -> list[str]:
+    """The migration's statements: the customer states a warm KPI call carries forward
+    (`clientela.kpi.carried`) and their rows."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {STATES_TABLE} (
+            state_key VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL,
+            watermark BIGINT NOT NULL,
+            saved_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (state_key, as_of))""",
+        f"""CREATE TABLE IF NOT EXISTS {ROWS_TABLE} (
+            state_key VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            orders BIGINT NOT NULL,
+            revenue DECIMAL(38, 2),
+            first_at TIMESTAMP NOT NULL,
+            last_at TIMESTAMP NOT NULL,
+            first_order_id VARCHAR,
+            first_channel VARCHAR,
+            first_store_id VARCHAR,
+            first_salesperson_id VARCHAR)""",
     ]
 
 

@@ -1,0 +1,192 @@
+"""Customer state carried forward between warm runs: each customer's valid orders, revenue,
+first and last order as of an instant, kept in the store so that the newest period's
+point-in-time tables read that state plus the orders placed after it, not every order.
+
+A warm call (`clientela.kpi.warm`) that recomputes only the newest period(s) of a series
+needs, for every point-in-time metric, each customer's history as of the period's end and
+each customer's first valid order: built from the whole history, they cost a scan of every
+order, night after night, although only the last days changed. The history as of an
+instant `T` is a per-customer aggregate (count, sum, min, max), so
+
+    history(until) = history(T) combined with the orders placed in [T, until)
+
+exactly: counts and money add, first and last order are the min and max of both parts.
+The warm path keeps `history(T)` for `T` the start of the newest period it computed (the
+previous kept period's end), and during its engine call `customer_history` and
+`first_order_times` use it (`state_for`) whenever `T` is at or before their instant.
+
+A kept state is stale as soon as a write is logged (`clientela.store.touched`) that could
+change an order placed before `T`: a touch of `orders` dated at or before `T`, or one that
+touches everything (the identity graph, a store replaced). Stale states are dropped each
+time the warm cache is read (`drop_stale`, in the same transaction that drops stale
+answers). The state is also keyed by the engine's sources and whether orders are read as
+persons, so a new clientela or a change of identity resolution never reads an old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from clientela.store.touched import RESULTS_TABLE, ROWS_TABLE, STATES_TABLE, TOUCHES_TABLE
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from clientela.kpi.context import MetricContext
+
+STATE_COLUMNS: tuple[str, ...] = ("customer_id", "orders", "revenue", "first_at", "last_at")
+FIRST_ORDER_STATE: dict[str, str] = {"order_id": "first_order_id", "channel": "first_channel",
+                                     "store_id": "first_store_id",
+                                     "salesperson_id": "first_salesperson_id"}
+"""The first order's own columns (`retail.first_orders`) -> their names in the state."""
+KEEP = 2
+"""States kept per key: the newest, and the one before it (a write dated between the two
+leaves the older one usable, and the newer is rebuilt from it)."""
+STALE_ENTITIES: tuple[str, ...] = ("orders", "identity_links", "*")
+"""Touch log entities that can change a customer's valid orders: an order written, the
+identity graph changed (orders are read as persons), anything replaced wholesale. Customer
+rows do not enter the state (a person merged or erased moves the identity graph, which is
+logged as `identity_links` when the cache is read)."""
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A kept state an engine call may read: on `backend`, keyed `key`, as of `as_of` (naive
+    UTC), for orders read as persons or not (`persons`)."""
+
+    backend: Any
+    key: str
+    as_of: datetime
+    persons: bool
+    origin: str = "kept"
+    """How this call got it: `kept` (found in the store), `carried from <instant>` (an older
+    kept state plus the orders since) or `built from every order`."""
+
+
+_current: ContextVar[Carried | None] = ContextVar("clientela_carried_state", default=None)
+
+
+@contextmanager
+def carrying(carried: Carried | None) -> Iterator[None]:
+    """Let the engine calls made inside read `carried` (the warm path's engine call)."""
+    token = _current.set(carried)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def state_for(ctx: MetricContext, until: datetime | None = None, *,
+              first_orders: bool = False) -> tuple[ir.Table, datetime] | None:
+    """The carried state usable for a history as of `until` (None: the whole history), as
+    (rows with STATE_COLUMNS, its as-of instant), or None: outside a warm call, on another
+    backend, for a state later than `until`, or with persons read otherwise. With
+    `first_orders`, the rows are each customer's first order instead (customer_id, first_at
+    and the order's columns, named as in `retail.first_orders`)."""
+    from clientela.kpi.persons import persons_apply
+
+    carried = _current.get()
+    if carried is None or ctx.backend is not carried.backend:
+        return None
+    if until is not None and carried.as_of > until:
+        return None
+    if persons_apply(ctx) != carried.persons:
+        return None
+    rows = ctx.stored(ROWS_TABLE)
+    rows = rows.filter((rows.state_key == carried.key) & (rows.as_of == carried.as_of))
+    if first_orders:
+        return rows.select("customer_id", "first_at", **{
+            column: rows[kept] for column, kept in FIRST_ORDER_STATE.items()}), carried.as_of
+    return rows.select(*STATE_COLUMNS), carried.as_of
+
+
+def _tables_exist(con: Any) -> bool:
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                      [STATES_TABLE]).fetchone()
+    return bool(row and row[0])
+
+
+def drop_stale(con: Any, mark: int) -> None:
+    """Drop the states a write logged up to `mark` may have changed (inside the warm
+    cache's refresh transaction, before the log is trimmed). While no answer is kept the
+    store logs nothing, so then every state goes: writes made meanwhile went unseen."""
+    if not _tables_exist(con):
+        return
+    if con.execute(f"SELECT 1 FROM {RESULTS_TABLE} LIMIT 1").fetchone() is None:
+        dropped = con.execute(f"DELETE FROM {STATES_TABLE}").fetchone()
+    else:
+        entities = ", ".join(f"'{e}'" for e in STALE_ENTITIES)
+        dropped = con.execute(f"""DELETE FROM {STATES_TABLE} s WHERE EXISTS (
+                            SELECT 1 FROM {TOUCHES_TABLE} t
+                            WHERE t.seq > s.watermark AND t.seq <= ? AND t.entity IN ({entities})
+                              AND (t.lo IS NULL OR t.lo <= s.as_of))""", [mark]).fetchone()
+    if dropped and dropped[0]:  # their rows go too (a scan of every kept row: only then)
+        _drop_orphans(con)
+
+
+def _drop_orphans(con: Any) -> None:
+    con.execute(f"""DELETE FROM {ROWS_TABLE} r WHERE NOT EXISTS (
+                        SELECT 1 FROM {STATES_TABLE} s
+                        WHERE s.state_key = r.state_key AND s.as_of = r.as_of)""")
+
+
+def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> Carried | None:
+    """The state `key` as of `at`, kept in the store: found, or built from the latest kept
+    state before `at` plus the orders placed since (from every order when there is none),
+    saved as current to the log position `mark`; of the states before it, all but the
+    KEEP - 1 newest go.
+    None when the store cannot keep it (a store opened read-only, or too old)."""
+    import duckdb
+    import ibis
+
+    from clientela.kpi.history import history_since
+    from clientela.kpi.persons import persons_apply
+    from clientela.kpi.retail import first_orders_since
+
+    if not _tables_exist(con):
+        return None
+    persons = persons_apply(ctx)
+    row = con.execute(f"SELECT max(as_of) FROM {STATES_TABLE} WHERE state_key = ? AND as_of <= ?",
+                      [key, at]).fetchone()
+    latest: datetime | None = row[0] if row else None
+    if latest == at:
+        return Carried(ctx.backend, key, at, persons)
+    origin = ("built from every order" if latest is None
+              else f"carried from {latest.isoformat()}")
+    found = Carried(ctx.backend, key, at, persons, origin)
+    base = first = None
+    if latest is not None:
+        with carrying(Carried(ctx.backend, key, latest, persons)):
+            base, first = state_for(ctx, at), state_for(ctx, at, first_orders=True)
+    history = history_since(ctx, until=at, state=base)
+    # a customer with an order before `at` has her first order ever before it
+    firsts = first_orders_since(ctx, first, until=at)
+    firsts = firsts.select(_fcid=firsts.customer_id, **{
+        kept: firsts[column] for column, kept in FIRST_ORDER_STATE.items()})
+    joined = history.left_join(firsts, history.customer_id == firsts._fcid)
+    expr = joined.select(*STATE_COLUMNS, *FIRST_ORDER_STATE.values())
+    sql = ibis.to_sql(expr, dialect="duckdb")
+    columns = ", ".join([*STATE_COLUMNS, *FIRST_ORDER_STATE.values()])
+    try:
+        con.begin()
+        con.execute(f"INSERT INTO {ROWS_TABLE} (state_key, as_of, {columns}) "
+                    f"SELECT ?, ?, {columns} FROM ({sql}) AS state", [key, at])
+        con.execute(f"INSERT INTO {STATES_TABLE} VALUES (?, ?, ?, ?)",
+                    [key, at, mark, datetime.now(UTC).replace(tzinfo=None)])
+        # the KEEP newest up to `at` stay (`at` among them: this call reads it), and any later
+        con.execute(f"""DELETE FROM {STATES_TABLE} s WHERE state_key = ? AND as_of < (
+                            SELECT min(as_of) FROM (SELECT as_of FROM {STATES_TABLE}
+                            WHERE state_key = ? AND as_of <= ? ORDER BY as_of DESC
+                            LIMIT {KEEP}))""",
+                    [key, key, at])
+        _drop_orphans(con)
+        con.commit()
+    except duckdb.Error:
+        con.rollback()
+        raise
+    return found
