@@ -1,5 +1,6 @@
-"""What a DuckDB store's connection runs with: DuckDB's buffer manager gets a share of the
-process's memory_limit, and a read-only connection does not keep insertion order."""
+"""What a DuckDB store's connection runs with: DuckDB's buffer manager gets half of the
+process's memory_limit and its allocator gives memory back early, and a read-only
+connection does not keep insertion order."""
 
 from __future__ import annotations
 
@@ -31,10 +32,10 @@ def test_a_size_that_is_not_one_is_named(text: str) -> None:
         size_in_bytes(text)
 
 
-def test_duckdb_gets_55_percent_of_the_process_limit_in_whole_mib() -> None:
-    # 2e9 * 0.55 = 1.1e9 bytes = 1049.04 MiB; 1.5 GiB * 0.55 = 844.8 MiB
-    assert duckdb_memory_limit("2GB") == "1049MiB"
-    assert duckdb_memory_limit("1.5GiB") == "844MiB"
+def test_duckdb_gets_half_the_process_limit_in_whole_mib() -> None:
+    # 1e9 bytes = 953.67 MiB; 1.5 GiB / 2 = 768 MiB
+    assert duckdb_memory_limit("2GB") == "953MiB"
+    assert duckdb_memory_limit("1.5GiB") == "768MiB"
 
 
 def _setting(store: Store, name: str) -> object:
@@ -46,10 +47,14 @@ def _setting(store: Store, name: str) -> object:
 def test_a_read_only_store_gets_the_share_and_free_row_order(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     with Store(path, memory_limit="2GB") as store:
-        assert _setting(store, "memory_limit") == "1.0 GiB"  # 1049 MiB, as DuckDB prints it
+        assert _setting(store, "memory_limit") == "953.0 MiB"
         assert _setting(store, "preserve_insertion_order") is True
+        # under a limit the allocator hands freed memory back early
+        assert _setting(store, "allocator_flush_threshold") == "7.6 MiB"  # 8 MB
+        assert _setting(store, "allocator_bulk_deallocation_flush_threshold") == "30.5 MiB"
+        assert _setting(store, "allocator_background_threads") is True
     with Store(path, read_only=True, memory_limit="200MiB") as store:
-        assert _setting(store, "memory_limit") == "110.0 MiB"  # 200 * 0.55 = 110
+        assert _setting(store, "memory_limit") == "100.0 MiB"
         assert _setting(store, "preserve_insertion_order") is False
         # the Ibis backend the KPI engine reads through is this very connection
         backend = store.ibis()
@@ -60,3 +65,9 @@ def test_a_read_only_store_gets_the_share_and_free_row_order(tmp_path: Path) -> 
 def test_a_bad_limit_is_a_store_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"memory_limit '2 parsecs': expected a size such as 2GB"):
         Store(tmp_path / "s.duckdb", memory_limit="2 parsecs")
+
+
+def test_without_a_limit_duckdbs_defaults_stay(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.duckdb") as store:
+        assert _setting(store, "allocator_flush_threshold") == "128.0 MiB"
+        assert _setting(store, "allocator_background_threads") is False
