@@ -183,9 +183,63 @@ def store_for(orders: int, demo_up_to: int) -> tuple[Path, str]:
 
 # -- the cold catalogue, in a fresh process ---------------------------------------------------
 
+class PeakRssByMetric(PeakRss):
+    """The peak RSS while each metric runs (the engine's `_run_series` / `_run_many` are
+    wrapped to say which metric holds the process), and DuckDB's own buffer-pool usage
+    (`duckdb_memory()`, sampled on a second connection to the same database) at that peak:
+    the difference is what lives outside DuckDB's memory_limit (Python objects, Arrow
+    results, NumPy arrays, DuckDB allocations outside the buffer pool, fragmentation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current = "(imports and setup)"
+        self.by_metric: dict[str, int] = {}
+        self.duckdb_at_peak: dict[str, int] = {}
+        self.duckdb_peak: dict[str, int] = {}
+        self.cursor: Any = None
+
+    def _buffer_pool(self) -> int:
+        if self.cursor is None:
+            return 0
+        try:
+            row = self.cursor.execute(
+                "SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+        except Exception:  # the connection closing under the sampler: nothing to read
+            return 0
+        return int(row[0] or 0) if row else 0
+
+    def _watch(self) -> None:
+        ticks = 0
+        while not self._stop.is_set():
+            rss, tag = self.rss(), self.current
+            self.peak = max(self.peak, rss)
+            if ticks % 10 == 0:  # duckdb_memory() every 50 ms (a query: not every 5 ms)
+                pool = self._buffer_pool()
+                self.duckdb_peak[tag] = max(self.duckdb_peak.get(tag, 0), pool)
+                if rss >= self.by_metric.get(tag, 0):
+                    self.duckdb_at_peak[tag] = pool
+            self.by_metric[tag] = max(self.by_metric.get(tag, 0), rss)
+            ticks += 1
+            time.sleep(0.005)
+
+    def follow(self, engine: Any) -> None:
+        """Wrap the engine's per-metric entry points so each sample names its metric."""
+        for name in ("_run_series", "_run_many"):
+            original = getattr(engine, name)
+
+            def tagged(metric: Any, *args: Any, _original: Any = original) -> Any:
+                self.current = metric.name
+                try:
+                    return _original(metric, *args)
+                finally:
+                    self.current = "(engine between metrics)"
+
+            setattr(engine, name, tagged)
+
+
 def child_catalogue(path: str, memory_limit: str | None) -> None:
     """Run in a fresh process: the catalogue the store can answer, monthly; prints one JSON
-    line (seconds, peak RSS, per-metric seconds, metric count). Imports count."""
+    line (seconds, peak RSS, per-metric seconds and peak RSS, metric count). Imports count."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     cpu: dict[str, float] = {}
@@ -212,19 +266,25 @@ def child_catalogue(path: str, memory_limit: str | None) -> None:
     engine_log.addHandler(Timing())
     engine_log.setLevel(logging.DEBUG)
     engine_log.propagate = False
-    with PeakRss() as rss:
-        from clientela.kpi import compute
+    with PeakRssByMetric() as rss:
+        from clientela.kpi import compute, engine
         from clientela.store import Store
 
+        rss.follow(engine)
         with Store(Path(path), read_only=True, memory_limit=memory_limit) as store:
+            rss.cursor = store.con.cursor()
             names = answerable(store)
             last_cpu[0] = time.process_time()
             result = compute(store, names, start=START, end=END, grain="month")
+            cursor, rss.cursor = rss.cursor, None
+            cursor.close()
     used = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"seconds": time.perf_counter() - started, "rss": rss.peak,
                       "cpu": used.ru_utime + used.ru_stime,
                       "metrics": len(names), "rows": len(result), "timings": timings,
-                      "metric_cpu": cpu}))
+                      "metric_cpu": cpu, "metric_rss": rss.by_metric,
+                      "metric_duckdb": rss.duckdb_at_peak,
+                      "metric_duckdb_peak": rss.duckdb_peak}))
 
 
 def answerable(store: Any) -> list[str]:
@@ -257,6 +317,13 @@ def cold_catalogue(path: Path, memory_limit: str | None) -> dict[str, Any]:
         used = best.get("metric_cpu", {}).get(name)
         print(f"    {name:<34} {seconds:6.2f} s"
               + (f"  (CPU {used:6.2f} s)" if used is not None else ""))
+    print("  the ten largest peak RSS by metric (DuckDB's buffer pool at that peak, and its "
+          "own peak):")
+    for name, peak in sorted(best["metric_rss"].items(), key=lambda kv: -kv[1])[:10]:
+        pool = best["metric_duckdb"].get(name, 0)
+        top = best["metric_duckdb_peak"].get(name, 0)
+        print(f"    {name:<34} {peak / 2**20:6.0f} MiB   (DuckDB {pool / 2**20:5.0f} MiB, "
+              f"peak {top / 2**20:5.0f} MiB)")
     return best
 
 

@@ -171,6 +171,8 @@ def _child(kind: str, path: Path, settings: dict[str, Any]) -> dict[str, Any]:
 
     spill_folder = path.parent / (path.stem + ".tmp")
     with Store(path, read_only=True, memory_limit=settings["memory_limit"]) as store:
+        # the store gives DuckDB a share of the process's limit; this benchmark sets DuckDB's own
+        store.con.execute(f"SET memory_limit = '{settings['memory_limit']}'")
         store.con.execute(f"SET temp_directory = '{spill_folder}'")
         if settings.get("threads"):
             store.con.execute(f"SET threads = {int(settings['threads'])}")

@@ -61,9 +61,10 @@ class WorkspaceConfig(BaseModel):
     currency: str = Field(default="BRL", description="Reporting currency (ISO 4217).")
     memory_limit: str | None = Field(
         default=None,
-        description="Most memory the store's database may hold, e.g. '2GB' (DuckDB spills "
-        "the rest to a temporary directory next to the store); unset, DuckDB takes up to 80% "
-        "of the machine's RAM and keeps what it read.")
+        description="Most memory a clientela process on the store may hold, e.g. '2GB': "
+        "DuckDB's buffer manager gets half of it and spills the rest of its work to a "
+        "temporary directory next to the store, the remainder is for Python and the results "
+        "it reads; unset, DuckDB takes up to 80% of the machine's RAM and keeps what it read.")
 
     @field_validator("memory_limit")
     @classmethod
@@ -414,8 +415,8 @@ store = "clientela.duckdb"
 timezone = "{timezone}"
 # Revenue is reported in this currency; orders in others need an fx_rate.
 currency = "{currency}"
-# Most memory the store's database may hold (DuckDB spills the rest to disk); unset, it
-# may take up to 80% of the machine's RAM on a large store.
+# Most memory a clientela process on the store may hold: DuckDB gets half of it and spills
+# the rest of its work to disk; unset, DuckDB may take up to 80% of the machine's RAM.
 # memory_limit = "2GB"
 
 [loyalty]

@@ -31,6 +31,7 @@ import pyarrow as pa
 from clientela.model.base import Record
 from clientela.model.entities import ENTITIES, Customer
 from clientela.model.validation import Rejection
+from clientela.store import duckdb_settings
 from clientela.store.dialect import Dialect, dialect_of
 from clientela.store.forget_requests import ForgetRequests
 from clientela.store.forgotten import forgotten_digests, scrub_forgotten, scrub_rejections
@@ -123,13 +124,6 @@ LOADING_MARKER = "loading"
 """Meta key set while a multi-batch load (the demo) runs, cleared when it completes."""
 
 
-def _size(text: str) -> str:
-    """A memory size safe to put in a SET statement (digits, a dot, spaces and letters)."""
-    if not all(c.isalnum() or c in ". " for c in text):
-        raise StoreError(f"memory_limit {text!r}: expected a size such as 2GB")
-    return text
-
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -156,10 +150,12 @@ class Store:
                  memory_limit: str | None = None) -> None:
         """`path` is a DuckDB file, or a `postgresql://` URL (see `clientela.store.postgres`).
 
-        `memory_limit` (e.g. "2GB") caps what DuckDB holds; beyond it, it spills to a
-        temporary directory. Without it DuckDB may keep up to 80% of the machine's RAM,
-        which a KPI run over millions of orders does use. PostgreSQL ignores it (its
-        server's settings apply)."""
+        `memory_limit` (e.g. "2GB") is what the process working on the store may hold:
+        DuckDB's buffer manager gets a share of it and spills the rest of its work to a
+        temporary directory, leaving the remainder for Python and the results it reads
+        (`clientela.store.duckdb_settings`). Without it DuckDB may keep up to 80% of the
+        machine's RAM, which a KPI run over millions of orders does use. PostgreSQL
+        ignores it (its server's settings apply)."""
         self.url: str | None = None
         self._ibis: Any = None
         if is_postgres_url(path):
@@ -174,12 +170,12 @@ class Store:
         except duckdb.IOException as error:
             raise StoreError(f"cannot open the store {self.path}: {error}") from None
         self.con.execute("SET TimeZone = 'UTC'")
-        if memory_limit is not None:
-            try:
-                self.con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
-            except duckdb.Error as error:
-                self.con.close()
-                raise StoreError(f"memory_limit {memory_limit!r}: {error}") from None
+        try:
+            duckdb_settings.apply(self.con, memory_limit=memory_limit, read_only=read_only)
+        except (duckdb_settings.MemoryLimitError, duckdb.Error) as error:
+            self.con.close()
+            raise StoreError(str(error) if isinstance(error, ValueError)
+                             else f"memory_limit {memory_limit!r}: {error}") from None
         if not read_only:
             migrate(self.con)
         if read_only and (note := self.incomplete_load()):
