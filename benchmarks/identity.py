@@ -187,7 +187,7 @@ def persons_of(store: Store) -> pd.Series:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--memory-limit", default="2GB", help="DuckDB's memory_limit")
+    parser.add_argument("--memory-limit", default="2GB", help="the store's memory_limit (the process's cap)")
     args = parser.parse_args(argv)
     base, truth = generate(args.records)
     day, _ = generate(max(args.records // 365, 10), seed=8, prefix="d")

@@ -199,7 +199,7 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
         with Store(path, memory_limit=memory_limit) as store:
             names = [name for name in answerable(store) if name not in skip]
             print(f"\n{orders:,} orders, {customers:,} customers (a copy of {source}), "
-                  f"{len(names)} metrics x 36 months, DuckDB memory_limit "
+                  f"{len(names)} metrics x 36 months, memory_limit (the process's cap) "
                   f"{memory_limit or 'default'}", flush=True)
             first_label = "first warm call (cold + keeping every period)"
             first, _ = timed(first_label, lambda: compute(store, names, reuse=True, **kw))

@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000],
                         help="Orders per store (100000 is the demo store).")
     parser.add_argument("--memory-limit", default="1GB",
-                        help="DuckDB memory_limit ('none': DuckDB's default).")
+                        help="the store's memory_limit, the process's cap ('none': DuckDB's default).")
     args = parser.parse_args()
     limit = None if args.memory_limit == "none" else args.memory_limit
     for orders in args.sizes:
