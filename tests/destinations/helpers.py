@@ -78,3 +78,18 @@ def segment_sizes(path: Path) -> dict[str, int]:
         assert segment is not None
         sizes[segment] = sizes.get(segment, 0) + 1
     return sizes
+
+
+def learned_opt_outs(path: Path, source: str, opted_out: list[str], still: str
+                     ) -> dict[str, str]:
+    """After a push read opt-outs back from `source`: the customers in `opted_out` may no
+    longer be e-mailed for marketing, `still` may, and the evidence the store recorded for
+    that source by customer (what a test compares with the destination's own wording)."""
+    from clientela.consent import can_contact
+
+    with Store(path) as store:
+        assert [c for c in opted_out if can_contact(store, c, "email", "marketing")] == []
+        assert can_contact(store, still, "email", "marketing")
+        return dict(store.con.execute(
+            "SELECT customer_id, evidence FROM consent_events WHERE source = ?",
+            [source]).fetchall())
