@@ -347,3 +347,16 @@ class TestAgileCRMContract(DestinationContract):
         # (are they there already?), nothing else
         assert [(c.method, c.path) for c in fake.calls] == [
             ("GET", "/dev/api/contacts"), ("POST", "/dev/api/contacts/search/email")]
+
+
+def test_one_reading_of_a_contacts_email_for_lookups_and_opt_outs() -> None:
+    """The push's lookup table and the opt-outs read back key by the store's form of an
+    address (trimmed, lower-case), whatever case Agile CRM kept it in."""
+    from clientela_agilecrm.contact import email_of
+
+    typed = {"properties": [{"name": "first_name", "value": "Ana"},
+                            {"name": "email", "value": " Ana.Souza@Example.COM "}]}
+    assert email_of(typed) == "ana.souza@example.com"
+    assert email_of({"properties": [{"name": "email", "value": ""}]}) is None
+    assert email_of({"properties": None}) is None
+    assert email_of("not a contact") is None

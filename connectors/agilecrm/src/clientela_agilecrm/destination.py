@@ -48,6 +48,7 @@ from clientela.http import HttpError
 from clientela.privacy import mask_text
 from clientela_agilecrm.client import AgileApi, Clock, Form, Sleep, open_api
 from clientela_agilecrm.config import AgileCRMConfig
+from clientela_agilecrm.contact import email_of
 from clientela_agilecrm.optouts import read_opt_outs
 
 REPORT_EVERY = 50
@@ -64,15 +65,6 @@ def property_value(value: Scalar) -> str:
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
-
-
-def email_of(contact: Any) -> str | None:
-    if not isinstance(contact, dict):
-        return None
-    for prop in contact.get("properties", []):
-        if isinstance(prop, dict) and prop.get("name") == "email":
-            return str(prop.get("value"))
-    return None
 
 
 class AgileCRMDestination:

@@ -30,6 +30,7 @@ from urllib.parse import quote
 
 from clientela.destinations.api import RemoteConsent
 from clientela_agilecrm.client import AgileApi
+from clientela_agilecrm.contact import email_of
 
 BOUNCES = {"HARD_BOUNCE": ("bounced", "Agile CRM: hard bounce"),
            "SPAM": ("complained", "Agile CRM: marked as spam")}
@@ -46,16 +47,9 @@ def from_epoch(value: Any) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None) if seconds > 0 else None
 
 
-def contact_email(contact: dict[str, Any]) -> str | None:
-    for prop in contact.get("properties", []) or []:
-        if isinstance(prop, dict) and prop.get("name") == "email" and prop.get("value"):
-            return str(prop["value"]).strip().lower()
-    return None
-
-
 def opt_outs_of(contact: dict[str, Any], since: datetime | None) -> Iterator[RemoteConsent]:
     """What one contact says, changed at or after `since`."""
-    email = contact_email(contact)
+    email = email_of(contact)
     changed = from_epoch(contact.get("updated_time")) or from_epoch(contact.get("created_time"))
     from_all = any(isinstance(s, dict) and s.get("unsubscribeType") == "ALL"
                    for s in contact.get("unsubscribeStatus") or [])
