@@ -36,6 +36,7 @@ from clientela.kpi.compile_cache import remember_compiled
 from clientela.kpi.errors import KpiError, SeriesUnsupported
 from clientela.kpi.periods import Bound, Period, buckets, make_period, parse_bound, to_utc, zone
 from clientela.kpi.result import KpiResult
+from clientela.kpi.result import records as table_records
 from clientela.metrics.api import Metric
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def _melt(table: pa.Table, by: str | None) -> list[dict[str, Any]]:
     """One output row per (slice, item, measure) of a metric's answer for one period."""
     names = table.column_names
     measures = [n for n in names if n not in (SLICE_COLUMN, ITEM)]
-    records = table.to_pylist()
+    records = table_records(table)
     item_only = {  # measures that only an answer's item rows carry (e.g. a histogram's)
         m for m in measures
         if m != "value"
