@@ -52,3 +52,14 @@ def test_the_oldest_query_is_dropped_past_the_size() -> None:
     a, b, c = (ibis.table({"x": "int64"}, name=n) for n in "abc")
     assert [cache(a), cache(b), cache(a), cache(c), cache(b)] == ["1", "2", "1", "3", "4"]
     assert compiled == ["a", "b", "c", "b"]  # b was the least recently used when c came
+
+
+def test_an_expression_holding_data_in_memory_is_not_kept() -> None:
+    """A memtable's rows would stay alive as long as the entry (and no other call has it)."""
+    backend = ibis.duckdb.connect()
+    cache = remember_compiled(backend)
+    assert cache is not None
+    rows = ibis.memtable({"x": [1, 2, 3]})
+    assert backend.execute(rows.aggregate(n=rows.count()))["n"][0] == 3
+    assert backend.execute(rows.aggregate(n=rows.count()))["n"][0] == 3
+    assert (cache.misses, cache.hits) == (2, 0)

@@ -10,7 +10,8 @@ hash by structure, so the SQL written for one is the SQL of every equal one: thi
 one, and every execution path of the backend goes through it), so DuckDB, PostgreSQL and
 PySpark run exactly the SQL they ran before, written once. Nothing else changes: an
 expression that reads a table materialised during a call names that table, which no other
-call shares, so it never meets a stale entry.
+call shares, so it never meets a stale entry; one that holds rows in memory (a memtable) is
+not kept, so no entry keeps data alive.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+import ibis.expr.operations as ops
 
 SIZE = 256
 """Queries kept per backend: a 46-metric catalogue over 36 months compiles about a hundred."""
@@ -47,6 +50,8 @@ class CompiledSql:
             return found
         self.misses += 1
         sql = self._compile(expr, limit=limit, params=params, pretty=pretty)
+        if key[0].find(ops.InMemoryTable):
+            return sql  # its data would stay alive with the entry; and no other call has it
         self._sql[key] = sql
         if len(self._sql) > self._size:
             self._sql.popitem(last=False)
