@@ -235,6 +235,16 @@ class PeakRssByMetric(PeakRss):
                     self.current = "(engine between metrics)"
 
             setattr(engine, name, tagged)
+        planning = engine._plan_series  # builds every series metric, writes shared tables
+
+        def planned(*args: Any, **kwargs: Any) -> Any:
+            self.current = "(planning the series: shared tables written)"
+            try:
+                return planning(*args, **kwargs)
+            finally:
+                self.current = "(engine between metrics)"
+
+        engine._plan_series = planned
 
 
 def child_catalogue(path: str, memory_limit: str | None) -> None:
