@@ -189,28 +189,19 @@ class TableCache:
                ) -> dict[str, ir.Table]:
         """`exprs` (metric name -> its planned expression) with every planned table that two
         or more of them read written out once (or every planned table, without
-        `inline_single`: when metrics answered after these may read it again), each written
-        with only the columns its readers use, and substituted in the expressions that
-        read it. Returns the rewritten expressions and the metric each written key was
-        first asked by (`first_reader`), which the engine's timing log charges."""
+        `inline_single`: when metrics answered after these may read it again), and
+        substituted in the expressions that read it. Returns the rewritten expressions;
+        `first_reader` then says which metric first asked for each key written (the
+        engine's timing log charges it the writing)."""
         assert self._planned is not None, "settle() belongs inside planning()"
         swaps: dict[Any, Any] = {}
         self.first_reader = {}
         for key, entry in self._planned.items():  # a key built inside another comes first
             if inline_single and len(entry.readers) < 2:
                 continue
-            used = _columns_used(entry.expr, list(exprs.values()))
-            if used is not None and not used:
+            if _columns_used(entry.expr, list(exprs.values())) == set():
                 continue  # asked for but read by no expression: nothing to write
-            table = _swapped(entry.expr, swaps)
-            stored_as = key
-            if inline_single and used is not None and used != set(table.columns):
-                # no later metric of the call asks for this key: only what these read
-                table = table.select(*[c for c in table.columns if c in used])
-                stored_as = f"{key}|{','.join(table.columns)}"  # not what `key` asks for
-            written = self._write(stored_as, table, entry.transient)
-            if stored_as != key:
-                self.written[key] = self.written.pop(stored_as)
+            written = self._write(key, _swapped(entry.expr, swaps), entry.transient)
             swaps[entry.expr.op()] = written.op()
             self.first_reader[key] = entry.first_reader
         self._planned = {}

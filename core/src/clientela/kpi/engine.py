@@ -269,7 +269,7 @@ def _plan_series(series: Sequence[Metric], parsed: Mapping[str, BaseModel], cach
     metric of the call (the first orders when only new customers need them) stays inside
     that metric's query instead of being written out and read back, and one read by
     several (the period totals of revenue, orders, AOV and active customers) is written
-    with only the columns they read. When metrics answered period by period follow
+    once. When metrics answered period by period follow
     (`every_metric` false), they may read the same tables: then every planned table is
     written out whole, as the first ask always wrote it in a call of several metrics.
     A metric that cannot answer its series at once is left out (asked period by period)."""
