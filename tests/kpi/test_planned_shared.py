@@ -5,7 +5,7 @@ answers are those of each metric asked alone."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import ibis
 import pytest
@@ -20,7 +20,7 @@ SALES = ["revenue", "orders", "aov", "active_customers", "new_customers"]
 class RecordingCache(TableCache):
     """A TableCache that remembers itself and the columns of each table it writes."""
 
-    made: list[RecordingCache] = []
+    made: ClassVar[list[RecordingCache]] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -2,7 +2,7 @@
 
 A dashboard, a report or the benchmark asks the engine the same question again and again:
 the same metrics over the same periods build structurally equal Ibis expressions each
-time, and turning one into SQL (Ibis's rewrites, then sqlglot) costs 15–50 ms per query,
+time, and turning one into SQL (Ibis's rewrites, then sqlglot) costs 15-50 ms per query,
 as much as running that query on a store of a million orders. Ibis expressions compare and
 hash by structure, so the SQL written for one is the SQL of every equal one: this keeps it.
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError
 
+from clientela.kpi.compile_cache import remember_compiled
 from clientela.kpi.context import (
     CUSTOMER_SLICES,
     PERIOD_COLUMN,
@@ -32,7 +33,6 @@ from clientela.kpi.context import (
     MetricContext,
     TableCache,
 )
-from clientela.kpi.compile_cache import remember_compiled
 from clientela.kpi.errors import KpiError, SeriesUnsupported
 from clientela.kpi.periods import Bound, Period, buckets, make_period, parse_bound, to_utc, zone
 from clientela.kpi.result import KpiResult
@@ -421,11 +421,11 @@ def compute(
                 whole = replace(context(metric, span, segment_as_of), periods=tuple(periods))
                 ctxs = [context(metric, period, segment_as_of) for period in periods]
                 with _out_of_memory_named(metric):
-                    found = _run_series(metric, parsed[metric.name], whole, ctxs,
-                                        planned[metric.name])
+                    per_period = _run_series(metric, parsed[metric.name], whole, ctxs,
+                                             planned[metric.name])
                 spent[metric.name] += time.perf_counter() - started
-                assert found is not None
-                answers[metric.name] = found
+                assert per_period is not None
+                answers[metric.name] = per_period
                 answered.add(metric.name)
                 _log_time(metric.name, len(periods), spent[metric.name], "one query")
         # Period-major: every metric answers a chunk of periods before the next chunk, so the
