@@ -10,7 +10,7 @@ customer-level tables as persons when the store links records to persons.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -64,6 +64,14 @@ class TableCache:
     metrics: int = 1
     """How many metrics the call answers: a table most of them read (the valid orders) is
     worth writing out once only when enough of them read it (see `retail.valid_orders`)."""
+    written: dict[str, int] = field(default_factory=dict)
+    """How many times each key was written out in this call (it stays after `release`): what
+    a test reads to see which shared tables a call materialised."""
+    reader: str | None = None
+    """The metric whose expression is being built, while the engine plans (see `planning`)."""
+    first_reader: dict[str, str | None] = field(default_factory=dict)
+    """After `settle`: the metric that first asked for each key it wrote out."""
+    _planned: dict[str, _Planned] | None = None
     _tables: set[str] | None = None
     _read: dict[str, ir.Table] = field(default_factory=dict)
 
@@ -138,14 +146,66 @@ class TableCache:
         tied to a few periods, dropped by `release_transient` once they are answered."""
         if not self.materialise:
             return (once or build)()
+        if self._planned is not None and key not in self.materialised:
+            return self._plan(key, build, transient)
         if key not in self.materialised:
             self.asked[key] = self.asked.get(key, 0) + 1
             if self.asked[key] == 1 and not self.eager:
                 return (once or build)()
-            self.materialised[key] = build().cache()
-            if transient:
-                self.transient.add(key)
+            self._write(key, build(), transient)
         return self.materialised[key]
+
+    def _write(self, key: str, table: ir.Table, transient: bool) -> ir.Table:
+        self.materialised[key] = written = table.cache()
+        self.written[key] = self.written.get(key, 0) + 1
+        if transient:
+            self.transient.add(key)
+        return written
+
+    @contextlib.contextmanager
+    def planning(self) -> Iterator[None]:
+        """While the engine builds several metrics' expressions before running any: every ask
+        for a shared table gets one plain expression per key (built once, the same object
+        for every reader) and records which metric asked; `settle` then writes out only the
+        tables more than one metric reads. A table one metric reads stays inside that
+        metric's query, where the database computes it once (a common table expression)
+        and computes only the columns the query uses."""
+        self._planned = {}
+        try:
+            yield
+        finally:
+            self._planned = None
+            self.reader = None
+
+    def _plan(self, key: str, build: Callable[[], ir.Table], transient: bool) -> ir.Table:
+        assert self._planned is not None
+        entry = self._planned.get(key)
+        if entry is None:  # build() may ask for other keys: they are planned first
+            entry = self._planned[key] = _Planned(build(), transient, self.reader)
+        entry.readers.add(self.reader)
+        return entry.expr
+
+    def settle(self, exprs: dict[str, ir.Table], *, inline_single: bool
+               ) -> dict[str, ir.Table]:
+        """`exprs` (metric name -> its planned expression) with every planned table that two
+        or more of them read written out once (or every planned table, without
+        `inline_single`: when metrics answered after these may read it again), and
+        substituted in the expressions that read it. Returns the rewritten expressions;
+        `first_reader` then says which metric first asked for each key written (the
+        engine's timing log charges it the writing)."""
+        assert self._planned is not None, "settle() belongs inside planning()"
+        swaps: dict[Any, Any] = {}
+        self.first_reader = {}
+        for key, entry in self._planned.items():  # a key built inside another comes first
+            if inline_single and len(entry.readers) < 2:
+                continue
+            if _columns_used(entry.expr, list(exprs.values())) == set():
+                continue  # asked for but read by no expression: nothing to write
+            written = self._write(key, _swapped(entry.expr, swaps), entry.transient)
+            swaps[entry.expr.op()] = written.op()
+            self.first_reader[key] = entry.first_reader
+        self._planned = {}
+        return {name: _swapped(expr, swaps) for name, expr in exprs.items()}
 
     def release_transient(self) -> None:
         for key in sorted(self.transient):
@@ -163,6 +223,46 @@ class TableCache:
     def _release(table: ir.Table) -> None:
         with contextlib.suppress(Exception):  # gone with its connection: nothing to free
             table.release()
+
+
+@dataclass
+class _Planned:
+    """A shared table asked for while the engine plans: its expression and who read it."""
+
+    expr: ir.Table
+    transient: bool
+    first_reader: str | None
+    readers: set[str | None] = field(default_factory=set)
+
+
+def _swapped(expr: ir.Table, swaps: dict[Any, Any]) -> ir.Table:
+    """`expr` with the planned tables in `swaps` replaced by the tables they were written to."""
+    if not swaps:
+        return expr
+    return expr.op().replace(swaps).to_expr()
+
+
+def _columns_used(table: ir.Table, readers: list[ir.Table]) -> set[str] | None:
+    """The columns of `table` that `readers` use (none: no reader reads it), or None when some
+    reader passes the whole table on (a filter, a join, a union: then every column may be
+    used further up). A
+    projection or an aggregate of the table names its columns, which is how the shared
+    period totals are read."""
+    import ibis.expr.operations as ops
+    from ibis.common.graph import Graph
+
+    target = table.op()
+    used: set[str] = set()
+    passed_on = False
+    for reader in readers:
+        for node, children in Graph.from_bfs(reader.op()).items():
+            if target not in children:
+                continue
+            if isinstance(node, ops.Field):
+                used.add(node.name)
+            elif not isinstance(node, ops.Project | ops.Aggregate):
+                passed_on = True
+    return None if passed_on else used
 
 
 @dataclass(frozen=True)

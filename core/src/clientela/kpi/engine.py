@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from pydantic import BaseModel, ValidationError
 
+from clientela.kpi.compile_cache import remember_compiled
 from clientela.kpi.context import (
     CUSTOMER_SLICES,
     PERIOD_COLUMN,
@@ -35,6 +36,7 @@ from clientela.kpi.context import (
 from clientela.kpi.errors import KpiError, SeriesUnsupported
 from clientela.kpi.periods import Bound, Period, buckets, make_period, parse_bound, to_utc, zone
 from clientela.kpi.result import KpiResult
+from clientela.kpi.result import records as table_records
 from clientela.metrics.api import Metric
 
 if TYPE_CHECKING:
@@ -127,7 +129,7 @@ def _melt(table: pa.Table, by: str | None) -> list[dict[str, Any]]:
     """One output row per (slice, item, measure) of a metric's answer for one period."""
     names = table.column_names
     measures = [n for n in names if n not in (SLICE_COLUMN, ITEM)]
-    records = table.to_pylist()
+    records = table_records(table)
     item_only = {  # measures that only an answer's item rows carry (e.g. a histogram's)
         m for m in measures
         if m != "value"
@@ -221,10 +223,9 @@ def _run_many(metric: Metric, params: BaseModel, ctxs: Sequence[MetricContext]
     return answers
 
 
-def _run_series(metric: Metric, params: BaseModel, whole: MetricContext,
-                ctxs: Sequence[MetricContext]) -> list[list[dict[str, Any]]] | None:
-    """Every period's answer from one expression over the whole series, or None when the
-    metric cannot answer this series at once (then it is asked period by period)."""
+def _series_expr(metric: Metric, params: BaseModel, whole: MetricContext) -> ir.Table | None:
+    """The expression answering every period of the series at once, or None when the metric
+    cannot answer this series at once (then it is asked period by period)."""
     _check(metric, whole)
     try:
         expr = _expr(metric, params, whole)
@@ -233,6 +234,18 @@ def _run_series(metric: Metric, params: BaseModel, whole: MetricContext,
     if PERIOD_COLUMN not in expr.columns:
         raise KpiError(f"metric {metric.name!r} is declared series but its answer has no "
                        f"{PERIOD_COLUMN!r} column (group by ctx.keys)")
+    return expr
+
+
+def _run_series(metric: Metric, params: BaseModel, whole: MetricContext,
+                ctxs: Sequence[MetricContext], expr: ir.Table | None = None
+                ) -> list[list[dict[str, Any]]] | None:
+    """Every period's answer from one expression over the whole series (`expr` when the
+    engine planned it already), or None when the metric cannot answer this series at once."""
+    if expr is None:
+        expr = _series_expr(metric, params, whole)
+        if expr is None:
+            return None
     table = expr.to_pyarrow()
     index = table.column(PERIOD_COLUMN).to_numpy(zero_copy_only=False)
     rest = table.drop_columns([PERIOD_COLUMN])
@@ -244,6 +257,39 @@ def _run_series(metric: Metric, params: BaseModel, whole: MetricContext,
         else:  # no row at all: the one-period answer says what "nothing" is (0, or null)
             answers.append(_run(metric, params, ctx))
     return answers
+
+
+def _plan_series(series: Sequence[Metric], parsed: Mapping[str, BaseModel], cache: TableCache,
+                 spent: dict[str, float], whole: Any, *, every_metric: bool
+                 ) -> dict[str, ir.Table]:
+    """Each series metric's expression, built before any runs, with the shared tables that
+    several of them read written out once (TableCache.planning).
+
+    Building first is what tells the engine who reads what: a shared table read by one
+    metric of the call (the first orders when only new customers need them) stays inside
+    that metric's query instead of being written out and read back, and one read by
+    several (the period totals of revenue, orders, AOV and active customers) is written
+    once. When metrics answered period by period follow
+    (`every_metric` false), they may read the same tables: then every planned table is
+    written out whole, as the first ask always wrote it in a call of several metrics.
+    A metric that cannot answer its series at once is left out (asked period by period)."""
+    exprs: dict[str, ir.Table] = {}
+    with cache.planning():
+        for metric in series:
+            started = time.perf_counter()
+            cache.reader = metric.name
+            with _out_of_memory_named(metric):
+                expr = _series_expr(metric, parsed[metric.name], whole(metric))
+            if expr is not None:
+                exprs[metric.name] = expr
+            spent[metric.name] += time.perf_counter() - started
+        started = time.perf_counter()
+        with _out_of_memory_named(", ".join(exprs)):
+            settled = cache.settle(exprs, inline_single=every_metric or not cache.eager)
+        first = next(iter(cache.first_reader.values()), None) or next(iter(exprs), None)
+        if first is not None:  # writing the shared tables: charged as their first asker's
+            spent[first] += time.perf_counter() - started
+    return settled
 
 
 def _schema(by: str | None, head: Sequence[tuple[str, pa.DataType]],
@@ -314,6 +360,7 @@ def compute(
                                segmenter=segmenter)
     tz = zone(timezone)
     backend = backend_of(source)
+    remember_compiled(backend)
     chosen = resolve(metrics, catalog)
     names = {m.name for m in chosen}
     for name in params or {}:
@@ -363,17 +410,24 @@ def compute(
     try:
         if len(periods) > 1:
             span = make_period(periods[0].start, periods[-1].end, tz)
-            for metric in (m for m in chosen if m.series):
+            series = [m for m in chosen if m.series]
+            planned = _plan_series(series, parsed, cache, spent, lambda metric: (
+                replace(context(metric, span, segment_as_of), periods=tuple(periods))),
+                every_metric=len(series) == len(chosen))
+            for metric in series:
+                if metric.name not in planned:
+                    continue
                 started = time.perf_counter()
                 whole = replace(context(metric, span, segment_as_of), periods=tuple(periods))
                 ctxs = [context(metric, period, segment_as_of) for period in periods]
                 with _out_of_memory_named(metric):
-                    series = _run_series(metric, parsed[metric.name], whole, ctxs)
+                    per_period = _run_series(metric, parsed[metric.name], whole, ctxs,
+                                             planned[metric.name])
                 spent[metric.name] += time.perf_counter() - started
-                if series is not None:
-                    answers[metric.name] = series
-                    answered.add(metric.name)
-                    _log_time(metric.name, len(periods), spent[metric.name], "one query")
+                assert per_period is not None
+                answers[metric.name] = per_period
+                answered.add(metric.name)
+                _log_time(metric.name, len(periods), spent[metric.name], "one query")
         # Period-major: every metric answers a chunk of periods before the next chunk, so the
         # tables shared by those periods (customer histories as of their ends) are built
         # once, used by all metrics, and dropped before the next chunk's are built.
@@ -406,7 +460,7 @@ def compute(
 
 
 @contextmanager
-def _out_of_memory_named(metric: Metric) -> Iterator[None]:
+def _out_of_memory_named(metric: Metric | str) -> Iterator[None]:
     """A database that runs out of memory under its configured limit is a setting to change,
     not a crash: say which metric and what to do (matched by name, so no engine is imported
     here)."""
@@ -416,7 +470,8 @@ def _out_of_memory_named(metric: Metric) -> Iterator[None]:
         if type(error).__name__ not in ("OutOfMemoryException", "OutOfMemoryError"):
             raise
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise KpiError(f"metric {metric.name!r}: the database ran out of memory ({first}); "
+        name = metric if isinstance(metric, str) else metric.name
+        raise KpiError(f"metric {name!r}: the database ran out of memory ({first}); "
                        "raise workspace.memory_limit in clientela.toml, or leave it unset "
                        "to let DuckDB use up to 80% of the machine's RAM") from None
 

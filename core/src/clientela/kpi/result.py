@@ -54,8 +54,7 @@ class KpiResult:
         return int(self.table.num_rows)
 
     def rows(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.table.to_pylist()
-        return rows
+        return records(self.table)
 
     def value(self, metric: str, measure: str = "value", *, period: str | None = None,
               slice: str | None = None, item: str | None = None,
@@ -74,3 +73,12 @@ class KpiResult:
                               f"slice={slice} item={item}")
         found = matches[0][column]
         return None if found is None else float(found)
+
+
+def records(table: pa.Table) -> list[dict[str, Any]]:
+    """`table.to_pylist()`, column by column: the same dicts about twice as fast (Arrow
+    converts a column's values in one pass; a cohort matrix is thousands of rows)."""
+    columns = table.to_pydict()
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(),
+                                                                     strict=True)]
