@@ -123,17 +123,20 @@ def _listed_twice(touches: ir.Table, days: int, columns: list[str]) -> ir.Table:
     windows: a touch is listed under the next run when t + days falls in it (one whose
     window ends exactly where the run ends is listed there needlessly and meets nothing).
 
+    The second listing filters the touches themselves rather than the first listing: DuckDB
+    writes a subquery read twice to a temporary result when one reader filters it on a
+    computed column, and reads the touches twice otherwise (0.40 CPU s against 0.56 for the
+    join at 1M orders; a list of runs unnested per touch took 0.60).
+
     The touches rather than the orders are listed twice so that the orders, the fewer and
     narrower side (customer, id, time, revenue; a touch also carries its campaign, group and
     id), are the side the engine holds in its hash table. Under a memory limit that table
     spills first: at 1M orders under 200MB (a tenth of the 10M catalogue's 2 GB), the
     shared join cost about a third less CPU this way."""
-    touches = touches.select(
-        *columns, _tslot=_run(touches.occurred_at, days),
-        _reach=_run(touches.occurred_at + ibis.interval(days=days), days))
-    spill = touches.filter(touches._reach > touches._tslot)
-    return touches.drop("_reach").union(
-        spill.mutate(_tslot=spill._tslot + 1).drop("_reach"), distinct=False)
+    run = _run(touches.occurred_at, days)
+    own = touches.select(*columns, _tslot=run)
+    reaching = touches.filter(_run(touches.occurred_at + ibis.interval(days=days), days) > run)
+    return own.union(reaching.select(*columns, _tslot=run + 1), distinct=False)
 
 
 def _orders(ctx: MetricContext, days: int, *, since: datetime,
