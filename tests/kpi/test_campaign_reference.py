@@ -355,10 +355,8 @@ def test_windows_across_runs_equal_the_plain_definitions(runs_store: Store, days
                        **RUN_SERIES)
 
     references = run([f"{n}_reference" for n in names])
-    if how == "together":
-        answers = dict.fromkeys(names, run(names))
-    else:
-        answers = {n: run([n]) for n in names}
+    together = dict.fromkeys(names, run(names)) if how == "together" else None
+    answers = together or {n: run([n]) for n in names}
     for name in names:
         expected = _rows(references, f"{name}_reference")
         assert expected, name
