@@ -292,3 +292,95 @@ def test_the_store_reaches_the_branches(store: Store) -> None:
     assert r.value("campaign_lift", "control", period="2025-03", item="A") == 3
     assert r.value("campaign_lift", "control_revenue_per_customer", period="2025-03",
                    item="A") == pytest.approx(20 / 3)
+
+
+# -- windows across the runs of the join ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def runs_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """Touches whose windows cross 13 March 2025 00:00 UTC, where a run of the touch x order
+    join ends for windows of 3, 7 and 10 days (runs of four windows since the epoch), and
+    the end of March, where a period ends. The series is March and April.
+
+    r1: A at 12 March 10:00; orders at 12 March 23:59:59 and exactly at 13 March 00:00 (the
+    next run, inside every window). r2: A at 6 March 00:00, whose 7-day window ends exactly
+    where the run ends; orders at 12 March 23:59:59 (inside) and 13 March 00:00 (outside
+    for 7 days, inside for 10). r3: A on the 10th and the 11th (overlapping windows of one
+    campaign), B on the 12th, and orders on the 14th (in all three windows: credited to B,
+    converting both) and the 17th at 12:00. k1: A's control on the 11th, orders on the
+    13th at 05:00 and the 15th. r4: A on 29 March at 10:00 (sms), order on 1 April 09:00
+    (the next period). r5: A (email) and B (push) at the same instant, 12 March 20:00, and
+    an order at 13 March 01:00 (the greater touch_id, B's, takes the credit)."""
+    records: list[Any] = [
+        campaign("A", "2025-03-01", cost=100, channel="email"),
+        campaign("B", "2025-03-02", cost=50, channel="push"),
+        *(customer(c, acquisition_channel="organic") for c in ("r1", "r2", "r3", "r4", "k1")),
+        touch("r1", "2025-03-12 10:00", campaign_id="A"),
+        touch("r2", "2025-03-06 00:00", campaign_id="A"),
+        touch("r3", "2025-03-10 08:00", campaign_id="A"),
+        touch("r3", "2025-03-11 08:00", campaign_id="A"),
+        touch("r3", "2025-03-12 08:00", campaign_id="B", channel="push"),
+        touch("k1", "2025-03-11 08:00", campaign_id="A", is_control=True),
+        touch("r4", "2025-03-29 10:00", campaign_id="A", channel="sms"),
+        touch("r5", "2025-03-12 20:00", campaign_id="A", touch_id="t-r5-a"),
+        touch("r5", "2025-03-12 20:00", campaign_id="B", channel="push", touch_id="t-r5-b"),
+        order("r1", "2025-03-12 23:59:59", 10),
+        order("r1", "2025-03-13 00:00", 20),
+        order("r2", "2025-03-12 23:59:59", 30),
+        order("r2", "2025-03-13 00:00", 40),
+        order("r3", "2025-03-14 08:00", 50),
+        order("r3", "2025-03-17 12:00", 60),
+        order("k1", "2025-03-13 05:00", 70),
+        order("k1", "2025-03-15 08:00", 80),
+        order("r4", "2025-04-01 09:00", 90),
+        order("r5", "2025-03-13 01:00", 100),
+    ]
+    return make_store(tmp_path_factory.mktemp("runs") / "s.duckdb", records)
+
+
+RUN_SERIES: dict[str, Any] = {"start": "2025-03", "end": "2025-05", "grain": "month",
+                              "timezone": "UTC"}
+
+
+@pytest.mark.parametrize("days", [3, 7, 10])
+@pytest.mark.parametrize("by", [None, "channel"])
+@pytest.mark.parametrize("how", ["together", "alone"])
+def test_windows_across_runs_equal_the_plain_definitions(runs_store: Store, days: int,
+                                                         by: str | None, how: str) -> None:
+    names = [n for n in NAMES if by is None or by in METRICS[n].slices]
+    catalog = {**METRICS, **{f"{n}_reference": _reference(n) for n in names}}
+    def run(asked: list[str]) -> KpiResult:
+        params = {n: {"attribution_days": days} for n in asked if "reach" not in n}
+        return compute(runs_store, asked, catalog=catalog, by=by, params=params,
+                       **RUN_SERIES)
+
+    references = run([f"{n}_reference" for n in names])
+    together = dict.fromkeys(names, run(names)) if how == "together" else None
+    answers = together or {n: run([n]) for n in names}
+    for name in names:
+        expected = _rows(references, f"{name}_reference")
+        assert expected, name
+        assert _rows(answers[name], name) == expected, (name, how, by, days)
+
+
+@pytest.mark.parametrize(("days", "a_revenue", "b_revenue", "a_converted"), [
+    # r1's two orders, r2's first, r4's of 1 April to A; r3's two (B is the latest contact
+    # before each) and r5's (the tie) to B; A converts r1 r2 r3 r4 r5
+    (7, 10 + 20 + 30 + 90, 50 + 60 + 100, 5),
+    # r2's order exactly at the run's start is inside its 10-day window too
+    (10, 10 + 20 + 30 + 40 + 90, 50 + 60 + 100, 5),
+    # r2 buys after its window; r3's order of the 14th 08:00 is exactly at the end of A's
+    # second window (only B's holds it), the 17th is outside every window
+    (3, 10 + 20 + 90, 50 + 100, 3),
+])
+def test_windows_across_runs_by_hand(runs_store: Store, days: int, a_revenue: int,
+                                     b_revenue: int, a_converted: int) -> None:
+    """Hand-computed March figures, so that the equality above compares something."""
+    params = {n: {"attribution_days": days} for n in NAMES if n != "campaign_reach"}
+    r = compute(runs_store, list(NAMES), catalog=METRICS, params=params, **RUN_SERIES)
+    assert r.value("campaign_revenue", period="2025-03", item="A") == a_revenue
+    assert r.value("campaign_revenue", period="2025-03", item="B") == b_revenue
+    assert r.value("campaign_conversion", "converted", period="2025-03", item="A") == (
+        a_converted)
+    # k1 (control) bought inside A's window whatever its length (the 13th, 05:00)
+    assert r.value("campaign_lift", "control_conversion", period="2025-03", item="A") == 1
