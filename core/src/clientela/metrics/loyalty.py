@@ -133,24 +133,37 @@ def _holders_at_each_end(ctx: MetricContext, held: ir.Table) -> ir.Table:
     return totals.filter(totals.value > 0) if ctx.by else totals
 
 
-def _order_lookup(ctx: MetricContext, events: ir.Table) -> tuple[ir.Table, ir.Table] | None:
-    """(the order_ids among `events`' that the store holds, those of valid orders -> loyalty
-    value), or None without orders; both distinct on order_id so that joins never duplicate
-    an event.
+def redeem_orders(ctx: MetricContext) -> ir.Table:
+    """Every valid order that redeemed, by its own fields or a redeem event tied to it, with
+    `_own` (its fields say so), `_tied` (an event is tied to it) and `loyalty_value`: the
+    orders that discount_granted, redemption_visits and redemption_day_spend read.
+
+    One pass over the valid orders with the redeem events' order ids (a left join with
+    their distinct ids, whose hash table is the small side); the three metrics ask for it
+    in one call, so it is written out once, where each of them used to scan the orders
+    again (twice for the redemptions: the orders the events name and the order-only ones)."""
+    def build() -> ir.Table:
+        orders = cv.valid_orders(ctx, amounts=("loyalty_value",))
+        tied = _tied_orders(ctx, "redeem").distinct()
+        joined = orders.left_join(tied, orders.order_id == tied._eid)
+        own = _own(joined, "redeem")
+        joined = joined.mutate(_own=own, _tied=joined._eid.notnull())
+        return joined.filter(joined._own | joined._tied).drop("_eid")
+
+    return ctx.shared("loyalty.redeem_orders", build)
+
+
+def _held_orders(ctx: MetricContext, events: ir.Table) -> ir.Table:
+    """`_any`: the distinct order ids among `events`' that the store holds, in any status.
 
     Only the orders the events name are looked up: a semi-join against their (few) ids is
-    a scan of the orders, where a lookup of every order costs a distinct count of all of
+    a scan of the order ids, where a lookup of every order costs a distinct count of all of
     them and a join of that to the events."""
-    if not ctx.has("orders"):
-        return None
     named = events.filter(events.order_id.notnull())
     ids = named.select(_rid=named.order_id).distinct()
     orders = ctx.table("orders")
     held = orders.semi_join(ids, orders.order_id == ids._rid)
-    every = held.select(_any=held.order_id).distinct()
-    valid = cv.valid_orders(ctx, amounts=("loyalty_value",))
-    valid = valid.inner_join(every, valid.order_id == every._any)
-    return every, valid.group_by(_valid="order_id").aggregate(_loyalty=valid.loyalty_value.max())
+    return held.select(_any=held.order_id).distinct()
 
 
 def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
@@ -159,10 +172,14 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Ta
     events = ctx.table("loyalty_events")
     events = events.filter((events.kind == "redeem") & (events.occurred_at >= since)
                            & (events.occurred_at < until))
-    lookup = _order_lookup(ctx, events)
-    if lookup is None:
+    if not ctx.has("orders"):
         return events.mutate(discount=events.discount_value.cast(cv.MONEY))
-    every, valid = lookup
+    every = _held_orders(ctx, events)
+    # the valid orders an event is tied to are among redeem_orders (as `_tied`), distinct on
+    # order_id so that the join never duplicates an event
+    tied = redeem_orders(ctx)
+    tied = tied.filter(tied._tied)
+    valid = tied.group_by(_valid="order_id").aggregate(_loyalty=tied.loyalty_value.max())
     joined = events.left_join(every, events.order_id == every._any)
     joined = joined.left_join(valid, joined.order_id == valid._valid)
     joined = joined.filter(joined.order_id.isnull() | joined._any.isnull()
@@ -200,17 +217,11 @@ def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.T
     return orders.filter(own), others.semi_join(tied, others.order_id == tied._eid)
 
 
-def flagged_orders(ctx: MetricContext, *, kind: str) -> ir.Table:
-    """P's valid orders (each tagged with its period in a series) that redeemed
-    (kind='redeem') or earned (kind='earn'): by the order's own fields, or an event of that
-    kind tied to it.
-
-    A left join with the distinct tied ids, not `_split_orders`' semi-join: with the few
-    redeem events DuckDB built that semi-join's hash table on the orders instead."""
-    orders = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
-    tied = _tied_orders(ctx, kind).distinct()
-    joined = orders.left_join(tied, orders.order_id == tied._eid)
-    return joined.filter(_own(joined, kind) | joined._eid.notnull()).drop("_eid")
+def redeeming_orders(ctx: MetricContext) -> ir.Table:
+    """P's valid orders (each tagged with its period in a series) that redeemed: by the
+    order's own fields, or a redeem event tied to it (see `redeem_orders`)."""
+    flagged = redeem_orders(ctx)
+    return cv.in_period(ctx, flagged.drop("_own", "_tied"), "placed_at")
 
 
 def redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
@@ -229,10 +240,9 @@ def _redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Tab
                            points=(-events.points).cast("int64"), discount=events.discount)
     if not ctx.has("orders"):
         return events
-    orders = cv.valid_orders(ctx, since=since, until=until)
-    tied = _tied_orders(ctx, "redeem")
-    orders = orders.filter(_own(orders, "redeem"))
-    orders = orders.anti_join(tied, orders.order_id == tied._eid)
+    orders = redeem_orders(ctx)
+    orders = orders.filter(orders._own & ~orders._tied & (orders.placed_at >= since)
+                           & (orders.placed_at < until))
     orders = orders.select("customer_id", at=orders.placed_at,
                            points=orders.loyalty_points_redeemed.cast("int64"),
                            discount=orders.loyalty_value.cast(cv.MONEY))
@@ -272,7 +282,7 @@ def discount_granted(ctx: MetricContext, params: DiscountParams) -> ir.Table:
 
 
 def redemption_visits(ctx: MetricContext, params: NoParams) -> ir.Table:
-    orders = cv.with_slice(ctx, flagged_orders(ctx, kind="redeem"))
+    orders = cv.with_slice(ctx, redeeming_orders(ctx))
     return cv.summarize(orders, ctx, value=orders.count(),
                         customers=orders.customer_id.nunique())
 
@@ -379,9 +389,11 @@ def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
         _b=ibis.ifelse(expires.isnull(), n, cv.count_at_or_before(expires, horizons)),
         _c=ibis.ifelse(expires.isnull(), n, cv.count_at_or_before(expires, ends)))
     lot, pts, a, b, c = steps._lot, steps._pts, steps._a, steps._b, steps._c
-    added = steps.select(  # every event at a; a lot expiring later is not spent first
-        "customer_id", _k=a, _e=ibis.ifelse(lot & (b > a), zero, pts),
-        _w=ibis.ifelse(lot & (b <= a) & (a < c), pts, zero))
+    # every event at a, but a lot expiring later is not spent first: it adds nothing then
+    # (most earns), and a row that adds nothing is left out rather than summed
+    later = lot & (b > a)
+    added = steps.filter(~later).select(
+        "customer_id", _k=a, _e=pts, _w=ibis.ifelse(lot & (a < c), pts, zero))
     nearer = steps.filter(lot & (a < b) & (b < n)).select(  # from b on, expiring soon
         "customer_id", _k=b, _e=pts, _w=ibis.ifelse(b < c, pts, zero))
     expired = steps.filter(lot & (ibis.greatest(a, b) < c) & (c < n)).select(
