@@ -46,6 +46,7 @@ from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.localtime import local_day
 from clientela.metrics.api import Metric, NoParams
+from clientela.model import INVALID_ORDER_STATUSES
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -54,6 +55,9 @@ GROUP = "Loyalty programme"
 CUSTOMER = ("acquisition_channel", "segment")
 ALL = ("channel", "store_id", "salesperson_id", "acquisition_channel", "segment")
 DEFAULT_DISCOUNT_DAYS = 30
+KEPT = ("order_id", "customer_id", "placed_at", "channel", "store_id", "salesperson_id",
+        "loyalty_points_redeemed")
+"""The order columns `redeem_orders` keeps: what the redemptions and the order slices read."""
 
 
 class ThresholdParams(NoParams):
@@ -147,23 +151,24 @@ def redeem_orders(ctx: MetricContext) -> ir.Table:
         tied = _tied_orders(ctx, "redeem").distinct()
         joined = orders.left_join(tied, orders.order_id == tied._eid)
         own = _own(joined, "redeem")
-        joined = joined.mutate(_own=own, _tied=joined._eid.notnull())
-        return joined.filter(joined._own | joined._tied).drop("_eid")
+        joined = joined.select(*KEPT, "loyalty_value", _own=own, _tied=joined._eid.notnull())
+        return joined.filter(joined._own | joined._tied)
 
     return ctx.shared("loyalty.redeem_orders", build)
 
 
-def _held_orders(ctx: MetricContext, events: ir.Table) -> ir.Table:
-    """`_any`: the distinct order ids among `events`' that the store holds, in any status.
+def _invalid_orders(ctx: MetricContext) -> ir.Table:
+    """`_bad`: the distinct ids of the stored orders that are not valid (cancelled, fully
+    refunded).
 
-    Only the orders the events name are looked up: a semi-join against their (few) ids is
-    a scan of the order ids, where a lookup of every order costs a distinct count of all of
-    them and a join of that to the events."""
-    named = events.filter(events.order_id.notnull())
-    ids = named.select(_rid=named.order_id).distinct()
+    A redeem event tied to an order the store holds stands when a valid order has its id;
+    held and not valid means some invalid order has it and no valid one does. So the few
+    invalid orders are read (their status filters the scan), where looking up every order
+    the events name meant a semi-join of all the order ids."""
     orders = ctx.table("orders")
-    held = orders.semi_join(ids, orders.order_id == ids._rid)
-    return held.select(_any=held.order_id).distinct()
+    invalid = orders.filter(orders.status.isnull()
+                            | orders.status.isin(list(INVALID_ORDER_STATUSES)))
+    return invalid.select(_bad=invalid.order_id).distinct()
 
 
 def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
@@ -174,18 +179,18 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime) -> ir.Ta
                            & (events.occurred_at < until))
     if not ctx.has("orders"):
         return events.mutate(discount=events.discount_value.cast(cv.MONEY))
-    every = _held_orders(ctx, events)
+    bad = _invalid_orders(ctx)
     # the valid orders an event is tied to are among redeem_orders (as `_tied`), distinct on
     # order_id so that the join never duplicates an event
     tied = redeem_orders(ctx)
     tied = tied.filter(tied._tied)
     valid = tied.group_by(_valid="order_id").aggregate(_loyalty=tied.loyalty_value.max())
-    joined = events.left_join(every, events.order_id == every._any)
-    joined = joined.left_join(valid, joined.order_id == valid._valid)
-    joined = joined.filter(joined.order_id.isnull() | joined._any.isnull()
-                           | joined._valid.notnull())
+    joined = events.left_join(valid, events.order_id == valid._valid)
+    joined = joined.left_join(bad, joined.order_id == bad._bad)
+    joined = joined.filter(joined.order_id.isnull() | joined._valid.notnull()
+                           | joined._bad.isnull())
     discount = joined.discount_value.cast(cv.MONEY).coalesce(joined._loyalty)
-    return joined.mutate(discount=discount).drop("_any", "_valid", "_loyalty")
+    return joined.mutate(discount=discount).drop("_bad", "_valid", "_loyalty")
 
 
 def _tied_orders(ctx: MetricContext, kind: str) -> ir.Table:
