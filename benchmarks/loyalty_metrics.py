@@ -21,16 +21,22 @@ steadier figure) and the load average. Timing is for people, never asserted by t
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import logging
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "kpi"))
 
+from campaigns import Timing  # noqa: E402
 from kpis import END, START, demo_store, load  # noqa: E402
 
 
@@ -46,50 +52,49 @@ def timed(store: object, metric: object) -> tuple[float, float, list[tuple[str, 
     return wall, cpu, rows
 
 
+MODULE = "core/src/clientela/metrics/loyalty.py"
 PREFIX = ("orders", "revenue", "gross_sales")
 """Metrics answered before the loyalty ones in --together: with them the call has as many
 metrics as the catalogue needs to write the valid orders out once (MANY_METRICS)."""
 
 
-def together(store: object, metrics: list[object]) -> tuple[dict[str, tuple[float, float]],
-                                                             list[tuple[str, ...]]]:
-    """Each metric's (wall, CPU) seconds in one engine call of PREFIX + `metrics`, and the
-    loyalty metrics' rows (names without the reference's prefix)."""
-    import logging
+def module_at(revision: str) -> Any:
+    """The loyalty metrics as of a git revision, imported under a name of their own."""
+    root = HERE.parent
+    source = subprocess.run(["git", "-C", str(root), "show", f"{revision}:{MODULE}"],
+                            check=True, capture_output=True, text=True).stdout
+    name = f"loyalty_{revision.replace('-', '_')}"
+    path = Path(tempfile.mkdtemp()) / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
+
+def together(store: object, metrics: list[Any]) -> tuple[Timing, list[tuple[str, ...]]]:
+    """Each metric's wall and CPU seconds in one engine call of PREFIX + `metrics`, and the
+    loyalty metrics' rows."""
     from clientela.kpi import compute
     from clientela.metrics.catalog import builtin_metrics
 
-    marks: list[tuple[float, str]] = []
-
-    class Mark(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            marks.append((time.process_time(), record.getMessage()))
-
-    log = logging.getLogger("clientela.kpi.engine")
-    handler, level = Mark(), log.level
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG)
     builtin = {m.name: m for m in builtin_metrics()}
-    catalog = {**{n: builtin[n] for n in PREFIX},
-               **{m.name: m for m in metrics}}  # type: ignore[attr-defined]
+    catalog = {**{n: builtin[n] for n in PREFIX}, **{m.name: m for m in metrics}}
+    timing = Timing()
+    log = logging.getLogger("clientela.kpi.engine")
+    log.addHandler(timing)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
     try:
-        started = time.process_time()
+        timing.last = time.process_time()
         result = compute(store, list(catalog), start=START, end=END, grain="month",
                          catalog=catalog)
     finally:
-        log.removeHandler(handler)
-        log.setLevel(level)
-    figures: dict[str, tuple[float, float]] = {}
-    for cpu, message in marks:
-        name, _, rest = message.partition(":")
-        wall = float(rest.split(" in ")[1].split(" s")[0])
-        figures[name.removeprefix("ref_")] = (wall, cpu - started)
-        started = cpu
-    rows = sorted(tuple(str(v) for k, v in sorted(row.items()) if k != "metric")
-                  + (str(row["metric"]).removeprefix("ref_"),)
+        log.removeHandler(timing)
+    rows = sorted(tuple(str(v) for k, v in sorted(row.items()))
                   for row in result.rows() if str(row["metric"]) not in PREFIX)
-    return figures, rows
+    return timing, rows
 
 
 def main() -> None:
@@ -101,6 +106,9 @@ def main() -> None:
                         help="a store to read instead of the demo store")
     parser.add_argument("--together", action="store_true",
                         help="all the loyalty metrics in one call, in catalogue order")
+    parser.add_argument("--baseline", default="main",
+                        help="with --together: the git revision whose loyalty metrics are "
+                             "the 'before'")
     args = parser.parse_args()
 
     import _loyalty_reference as reference
@@ -114,21 +122,24 @@ def main() -> None:
     names = args.metrics or sorted(new)
     if args.together:
         order = [m.name for m in metrics()]  # the catalogue's order
+        base = {m.name: m for m in module_at(args.baseline).metrics()}
         with Store(path, read_only=True) as store:
             print(f"{path.name}, monthly {START}..{END}, in catalogue order after "
-                  f"{', '.join(PREFIX)}, one call each [{load()}]")
-            b_fig, before = together(store, [old[n] for n in order])
-            a_fig, after = together(store, [new[n] for n in order])
+                  f"{', '.join(PREFIX)}, one call each; before = {args.baseline} [{load()}]")
+            b_time, before = together(store, [base[n] for n in order])
+            a_time, after = together(store, [new[n] for n in order])
         if before != after:
             raise SystemExit("the answers differ")
-        print(f"  {'metric':32s} {'before wall/CPU s':>18s} {'after wall/CPU s':>18s}")
-        for name in [*PREFIX, *order, "total"]:
-            if name == "total":
-                b = [sum(b_fig[n][i] for n in order) for i in (0, 1)]
-                a = [sum(a_fig[n][i] for n in order) for i in (0, 1)]
-            else:
-                b, a = list(b_fig[name]), list(a_fig[name])
-            print(f"  {name:32s} {b[0]:8.2f} /{b[1]:7.2f}  {a[0]:8.2f} /{a[1]:7.2f}")
+        print(f"  {'metric':32s} {'before wall/CPU s':>18s} {'after wall/CPU s':>18s} "
+              f"{'CPU ratio':>9s}")
+        for name in [*PREFIX, *order, "loyalty total"]:
+            names = order if name == "loyalty total" else [name]
+            bw = sum(b_time.wall[n] for n in names)
+            bc = sum(b_time.cpu[n] for n in names)
+            aw = sum(a_time.wall[n] for n in names)
+            ac = sum(a_time.cpu[n] for n in names)
+            print(f"  {name:32s} {bw:8.2f} /{bc:7.2f}  {aw:8.2f} /{ac:7.2f}  "
+                  f"{bc / max(ac, 1e-9):8.2f}x")
         print(f"[{load()}] pid {os.getpid()} done")
         return
     print(f"{path.name}, monthly {START}..{END}, each metric alone [{load()}]")

@@ -336,8 +336,13 @@ def _lot_events(ctx: MetricContext) -> ir.Table:
 
     Only the reversals are joined to the lots, and only the earns of their orders are
     grouped into lots: every other event passes through as it is, so the whole ledger is
-    never joined to itself."""
+    never joined to itself. A ledger without reversals (asked first: a scan of `kind` that
+    stops at the first one) has nothing to join, and its events are the lots' rows as they
+    are."""
     events = ctx.table("loyalty_events")
+    if not _has_reversals(events):
+        return events.select("customer_id", "occurred_at", "points", "expires_at",
+                             _lot=events.points > 0)
     keys = ("source", "customer_id", "order_id")
     reverse = events.filter(events.kind == "reverse")
     others = events.filter(events.kind.isnull() | (events.kind != "reverse"))
@@ -361,6 +366,12 @@ def _lot_events(ctx: MetricContext) -> ir.Table:
     plain = others.select("customer_id", "occurred_at", "points", "expires_at",
                           _lot=others.points > 0)
     return _stack(plain, reversals)
+
+
+def _has_reversals(events: ir.Table) -> bool:
+    """Whether the ledger holds any `reverse` event."""
+    reverse = events.filter(events.kind == "reverse").limit(1)
+    return bool(reverse.count().execute() > 0)
 
 
 def _stack(*parts: ir.Table) -> ir.Table:
