@@ -34,7 +34,20 @@ NAMES = sorted(NEW)
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    records = [
+    return make_store(tmp_path_factory.mktemp("rewrite") / "r.duckdb", _records())
+
+
+@pytest.fixture(scope="module")
+def unreversed(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The same ledger without its reversals: points_expiring then reads the events as lots
+    without looking any reversal up (a path of its own)."""
+    records = [r for r in _records() if getattr(r, "kind", None) != "reverse"]
+    assert len(records) == len(_records()) - 5
+    return make_store(tmp_path_factory.mktemp("unreversed") / "u.duckdb", records)
+
+
+def _records() -> list[Any]:
+    return [
         customer("a1", acquisition_channel="instagram"),
         customer("a2", acquisition_channel="store"),
         customer("a3", acquisition_channel="store"),
@@ -104,7 +117,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
               loyalty_points_redeemed=300, loyalty_discount="30.00"),
         order("a6", "2025-06-15 09:00", 35, order_id="o_a6s"),
     ]
-    return make_store(tmp_path_factory.mktemp("rewrite") / "r.duckdb", records)
 
 
 def _same(store: Store, names: list[str], params: dict[str, Any] | None = None,
@@ -144,6 +156,15 @@ def test_weekly_series_with_parameters(store: Store) -> None:
     _same(store, NAMES, start="2025-01", end="2025-08", grain="month",
           params={"loyalty_points_expiring": {"expiry_days": 90},
                   "loyalty_redeemable_members": {"redemption_threshold": 1}})
+
+
+@pytest.mark.parametrize("by", [None, "acquisition_channel"])
+def test_a_ledger_without_reversals(unreversed: Store, by: str | None) -> None:
+    _same(unreversed, NAMES, start="2024-12", end="2025-09", grain="month", by=by,
+          timezone="America/Sao_Paulo")
+    _same(unreversed, ["loyalty_points_expiring"], start="2025-01", end="2025-08",
+          grain="week", params={"loyalty_points_expiring": {"expiry_days": 45}})
+    _same(unreversed, ["loyalty_points_expiring"], start="2025-03", end="2025-04", by=by)
 
 
 @pytest.mark.parametrize("name", NAMES)
