@@ -1,21 +1,24 @@
-"""The loyalty metrics, each alone, monthly over 36 months: the shipped definitions against
-the ones they replaced (kept in tests/kpi/_loyalty_reference.py), side by side in one process.
+"""The loyalty metrics before and after, side by side in one process: each alone, monthly
+over 36 months, or all of them in one call in the catalogue's order (--together).
 
     python benchmarks/loyalty_metrics.py                      # the 1M-order demo store
     python benchmarks/loyalty_metrics.py --orders 10000000 --customers 1000000
     python benchmarks/loyalty_metrics.py --metrics loyalty_points_expiring
-    python benchmarks/loyalty_metrics.py --together            # in catalogue order, one call
+    python benchmarks/loyalty_metrics.py --baseline 6b64bb5   # against another commit's
+    python benchmarks/loyalty_metrics.py --together --store PATH
 
-Uses the cached demo store of benchmarks/kpis.py (built on first use), or --store PATH. For
-each metric, the reference runs first, then the shipped definition, each in its own engine
-call (so neither reads the other's shared tables); their answers are checked equal before
-any time is shown. --together instead answers all the loyalty metrics in one call, in the
-catalogue's order and after three order metrics (orders, revenue, gross_sales), so that the
-call, like the catalogue's, shares its valid orders and the loyalty tables; each metric's
-figure is then the engine's own timing of it (its wall seconds, logged at DEBUG), with the
-CPU seconds spent between the engine's log lines, for the reference and the shipped
-definitions (two calls), and the loyalty metrics' totals. Wall and CPU seconds (every thread of the process; on a shared machine CPU is the
-steadier figure) and the load average. Timing is for people, never asserted by tests.
+Uses the cached demo store of benchmarks/kpis.py (built on first use), or --store PATH.
+"Before" is the reference definitions kept in tests/kpi/_loyalty_reference.py, or with
+--baseline the module metrics/loyalty.py as of that git revision (--together: `main` unless
+given). Alone, each metric's before runs first, then its after, each in its own engine call
+(so neither reads the other's shared tables). --together answers all the loyalty metrics
+in one call after three order metrics (orders, revenue, gross_sales), so that the call,
+like the catalogue's, shares its valid orders and the loyalty tables among them; each
+metric's figure is the engine's own wall time for it and the CPU seconds between the
+engine's log lines, with the loyalty metrics' total. Either way the answers are checked
+equal before any time is shown. Wall and CPU seconds (every thread of the process; on a
+shared machine CPU is the steadier figure) and the load average. Timing is for people,
+never asserted by tests.
 """
 
 from __future__ import annotations
@@ -106,9 +109,9 @@ def main() -> None:
                         help="a store to read instead of the demo store")
     parser.add_argument("--together", action="store_true",
                         help="all the loyalty metrics in one call, in catalogue order")
-    parser.add_argument("--baseline", default="main",
-                        help="with --together: the git revision whose loyalty metrics are "
-                             "the 'before'")
+    parser.add_argument("--baseline", default=None,
+                        help="the git revision whose loyalty metrics are the 'before' "
+                             "(default: the reference definitions alone, main together)")
     args = parser.parse_args()
 
     import _loyalty_reference as reference
@@ -118,10 +121,12 @@ def main() -> None:
 
     path = args.store or demo_store(args.orders, args.customers or args.orders // 10)
     new = {m.name: m for m in metrics()}
-    old = {m.name: replace(m, name="ref_" + m.name) for m in reference.metrics()}
+    was = reference if args.baseline is None else module_at(args.baseline)
+    old = {m.name: replace(m, name="ref_" + m.name) for m in was.metrics()}
     names = args.metrics or sorted(new)
     if args.together:
         order = [m.name for m in metrics()]  # the catalogue's order
+        args.baseline = args.baseline or "main"
         base = {m.name: m for m in module_at(args.baseline).metrics()}
         with Store(path, read_only=True) as store:
             print(f"{path.name}, monthly {START}..{END}, in catalogue order after "
