@@ -1,30 +1,45 @@
-"""The loyalty metrics, each alone, monthly over 36 months: the shipped definitions against
-the ones they replaced (kept in tests/kpi/_loyalty_reference.py), side by side in one process.
+"""The loyalty metrics before and after, side by side in one process: each alone, monthly
+over 36 months, or all of them in one call in the catalogue's order (--together).
 
     python benchmarks/loyalty_metrics.py                      # the 1M-order demo store
     python benchmarks/loyalty_metrics.py --orders 10000000 --customers 1000000
     python benchmarks/loyalty_metrics.py --metrics loyalty_points_expiring
+    python benchmarks/loyalty_metrics.py --baseline 6b64bb5   # against another commit's
+    python benchmarks/loyalty_metrics.py --together --store PATH
 
-Uses the cached demo store of benchmarks/kpis.py (built on first use). For each metric,
-the reference runs first, then the shipped definition, each in its own engine call (so
-neither reads the other's shared tables); their answers are checked equal before any time
-is shown. Wall and CPU seconds (every thread of the process; on a shared machine CPU is the
-steadier figure) and the load average. Timing is for people, never asserted by tests.
+Uses the cached demo store of benchmarks/kpis.py (built on first use), or --store PATH.
+"Before" is the reference definitions kept in tests/kpi/_loyalty_reference.py, or with
+--baseline the module metrics/loyalty.py as of that git revision (--together: `main` unless
+given). Alone, each metric's before runs first, then its after, each in its own engine call
+(so neither reads the other's shared tables). --together answers all the loyalty metrics
+in one call after three order metrics (orders, revenue, gross_sales), so that the call,
+like the catalogue's, shares its valid orders and the loyalty tables among them; each
+metric's figure is the engine's own wall time for it and the CPU seconds between the
+engine's log lines, with the loyalty metrics' total. Either way the answers are checked
+equal before any time is shown. Wall and CPU seconds (every thread of the process; on a
+shared machine CPU is the steadier figure) and the load average. Timing is for people,
+never asserted by tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import logging
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "kpi"))
 
+from campaigns import Timing  # noqa: E402
 from kpis import END, START, demo_store, load  # noqa: E402
 
 
@@ -40,11 +55,63 @@ def timed(store: object, metric: object) -> tuple[float, float, list[tuple[str, 
     return wall, cpu, rows
 
 
+MODULE = "core/src/clientela/metrics/loyalty.py"
+PREFIX = ("orders", "revenue", "gross_sales")
+"""Metrics answered before the loyalty ones in --together: with them the call has as many
+metrics as the catalogue needs to write the valid orders out once (MANY_METRICS)."""
+
+
+def module_at(revision: str) -> Any:
+    """The loyalty metrics as of a git revision, imported under a name of their own."""
+    root = HERE.parent
+    source = subprocess.run(["git", "-C", str(root), "show", f"{revision}:{MODULE}"],
+                            check=True, capture_output=True, text=True).stdout
+    name = f"loyalty_{revision.replace('-', '_')}"
+    path = Path(tempfile.mkdtemp()) / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def together(store: object, metrics: list[Any]) -> tuple[Timing, list[tuple[str, ...]]]:
+    """Each metric's wall and CPU seconds in one engine call of PREFIX + `metrics`, and the
+    loyalty metrics' rows."""
+    from clientela.kpi import compute
+    from clientela.metrics.catalog import builtin_metrics
+
+    builtin = {m.name: m for m in builtin_metrics()}
+    catalog = {**{n: builtin[n] for n in PREFIX}, **{m.name: m for m in metrics}}
+    timing = Timing()
+    log = logging.getLogger("clientela.kpi.engine")
+    log.addHandler(timing)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    try:
+        timing.last = time.process_time()
+        result = compute(store, list(catalog), start=START, end=END, grain="month",
+                         catalog=catalog)
+    finally:
+        log.removeHandler(timing)
+    rows = sorted(tuple(str(v) for k, v in sorted(row.items()))
+                  for row in result.rows() if str(row["metric"]) not in PREFIX)
+    return timing, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=None)
     parser.add_argument("--metrics", nargs="*", default=None)
+    parser.add_argument("--store", type=Path, default=None,
+                        help="a store to read instead of the demo store")
+    parser.add_argument("--together", action="store_true",
+                        help="all the loyalty metrics in one call, in catalogue order")
+    parser.add_argument("--baseline", default=None,
+                        help="the git revision whose loyalty metrics are the 'before' "
+                             "(default: the reference definitions alone, main together)")
     args = parser.parse_args()
 
     import _loyalty_reference as reference
@@ -52,10 +119,34 @@ def main() -> None:
     from clientela.metrics.loyalty import metrics
     from clientela.store import Store
 
-    path = demo_store(args.orders, args.customers or args.orders // 10)
+    path = args.store or demo_store(args.orders, args.customers or args.orders // 10)
     new = {m.name: m for m in metrics()}
-    old = {m.name: replace(m, name="ref_" + m.name) for m in reference.metrics()}
+    was = reference if args.baseline is None else module_at(args.baseline)
+    old = {m.name: replace(m, name="ref_" + m.name) for m in was.metrics()}
     names = args.metrics or sorted(new)
+    if args.together:
+        order = [m.name for m in metrics()]  # the catalogue's order
+        args.baseline = args.baseline or "main"
+        base = {m.name: m for m in module_at(args.baseline).metrics()}
+        with Store(path, read_only=True) as store:
+            print(f"{path.name}, monthly {START}..{END}, in catalogue order after "
+                  f"{', '.join(PREFIX)}, one call each; before = {args.baseline} [{load()}]")
+            b_time, before = together(store, [base[n] for n in order])
+            a_time, after = together(store, [new[n] for n in order])
+        if before != after:
+            raise SystemExit("the answers differ")
+        print(f"  {'metric':32s} {'before wall/CPU s':>18s} {'after wall/CPU s':>18s} "
+              f"{'CPU ratio':>9s}")
+        for name in [*PREFIX, *order, "loyalty total"]:
+            names = order if name == "loyalty total" else [name]
+            bw = sum(b_time.wall[n] for n in names)
+            bc = sum(b_time.cpu[n] for n in names)
+            aw = sum(a_time.wall[n] for n in names)
+            ac = sum(a_time.cpu[n] for n in names)
+            print(f"  {name:32s} {bw:8.2f} /{bc:7.2f}  {aw:8.2f} /{ac:7.2f}  "
+                  f"{bc / max(ac, 1e-9):8.2f}x")
+        print(f"[{load()}] pid {os.getpid()} done")
+        return
     print(f"{path.name}, monthly {START}..{END}, each metric alone [{load()}]")
     print(f"  {'metric':32s} {'before wall/CPU s':>18s} {'after wall/CPU s':>18s} "
           f"{'CPU ratio':>9s}")

@@ -3,7 +3,7 @@ the definitions they replaced (`_loyalty_reference`), on a ledger built to cross
 the rewrite touched: earns with and without expiry, redemptions tied to valid, cancelled,
 fully refunded and unknown orders, order-only redemptions and earns, expiries, adjustments,
 and reversals (tied to a lot, untied, and ones whose lot was earned in an earlier period),
-many of them a few minutes either side of a month's end."""
+many of them a few minutes either side of a month's end, and order ids held by two sources."""
 
 from __future__ import annotations
 
@@ -34,7 +34,20 @@ NAMES = sorted(NEW)
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    records = [
+    return make_store(tmp_path_factory.mktemp("rewrite") / "r.duckdb", _records())
+
+
+@pytest.fixture(scope="module")
+def unreversed(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The same ledger without its reversals: points_expiring then reads the events as lots
+    without looking any reversal up (a path of its own)."""
+    records = [r for r in _records() if getattr(r, "kind", None) != "reverse"]
+    assert len(records) == len(_records()) - 5
+    return make_store(tmp_path_factory.mktemp("unreversed") / "u.duckdb", records)
+
+
+def _records() -> list[Any]:
+    return [
         customer("a1", acquisition_channel="instagram"),
         customer("a2", acquisition_channel="store"),
         customer("a3", acquisition_channel="store"),
@@ -72,6 +85,17 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         loyalty("a6", "earn", 50, "2025-02-02", order_id="o_a6", expires="2025-07-15"),
         loyalty("a6", "reverse", -325, "2025-06-30 23:00", order_id="o_a6"),
         loyalty("a6", "redeem", -300, "2025-06-15", order_id="o_a6r", discount_value="30.00"),
+        # a4: a redemption tied to an order id held twice, cancelled in one source and
+        # valid in another (it stands: a valid order has its id), and one tied to an id
+        # held only cancelled, in both sources (it does not)
+        loyalty("a4", "redeem", -60, "2025-03-10", order_id="o_dup", discount_value="6.00"),
+        loyalty("a4", "redeem", -40, "2025-03-12", order_id="o_dup2", discount_value="4.00"),
+        order("a4", "2025-03-10", 50, order_id="o_dup", status="cancelled"),
+        order("a4", "2025-03-10", 50, order_id="o_dup", loyalty_points_redeemed=60,
+              loyalty_discount="6.00").model_copy(update={"source": "pos"}),
+        order("a4", "2025-03-12", 30, order_id="o_dup2", status="cancelled"),
+        order("a4", "2025-03-12", 30, order_id="o_dup2",
+              status="cancelled").model_copy(update={"source": "pos"}),
         order("a1", "2025-01-10", 100, order_id="o_a1"),
         order("a1", "2025-02-20", 60, order_id="o_a1b", loyalty_points_earned=30),
         order("a1", "2025-02-25 10:00", 90, order_id="o_a1r", loyalty_points_redeemed=200,
@@ -93,7 +117,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
               loyalty_points_redeemed=300, loyalty_discount="30.00"),
         order("a6", "2025-06-15 09:00", 35, order_id="o_a6s"),
     ]
-    return make_store(tmp_path_factory.mktemp("rewrite") / "r.duckdb", records)
 
 
 def _same(store: Store, names: list[str], params: dict[str, Any] | None = None,
@@ -135,6 +158,15 @@ def test_weekly_series_with_parameters(store: Store) -> None:
                   "loyalty_redeemable_members": {"redemption_threshold": 1}})
 
 
+@pytest.mark.parametrize("by", [None, "acquisition_channel"])
+def test_a_ledger_without_reversals(unreversed: Store, by: str | None) -> None:
+    _same(unreversed, NAMES, start="2024-12", end="2025-09", grain="month", by=by,
+          timezone="America/Sao_Paulo")
+    _same(unreversed, ["loyalty_points_expiring"], start="2025-01", end="2025-08",
+          grain="week", params={"loyalty_points_expiring": {"expiry_days": 45}})
+    _same(unreversed, ["loyalty_points_expiring"], start="2025-03", end="2025-04", by=by)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_each_metric_alone(store: Store, name: str) -> None:
     """A metric alone in a call builds its tables inline rather than sharing them."""
@@ -169,6 +201,19 @@ def test_points_expiring_on_the_ledger_by_hand(store: Store) -> None:
     # as of 07-01: a6 reversed 325 on 06-30 from o_a6's lot (expiring 07-15, the later of
     # its two earns): 25 left, in the window; a1's 200 expire 08-01, in the window too.
     assert months.value("loyalty_points_expiring", period="2025-06") == 225
+
+
+def test_redemptions_on_the_ledger_by_hand(store: Store) -> None:
+    """March 2025: a4's event on o_dup stands (a valid order in another source has its id;
+    the order itself redeemed through that event, so it is no second redemption), the one
+    on o_dup2 does not (every order with that id is cancelled): 6.00, one redemption, 60
+    points, and one redemption visit (the valid o_dup)."""
+    march = compute(store, ["loyalty_discount_granted", "loyalty_redemption_visits"],
+                    start="2025-03", end="2025-04", catalog=NEW)
+    assert march.value("loyalty_discount_granted") == 6
+    assert march.value("loyalty_discount_granted", "redemptions") == 1
+    assert march.value("loyalty_discount_granted", "points_redeemed") == 60
+    assert march.value("loyalty_redemption_visits") == 1
 
 
 @pytest.mark.postgres
