@@ -140,6 +140,7 @@ def test_a_write_dated_after_every_window_closed_leaves_a_campaign_kept(store: S
 def test_a_new_contact_dated_before_its_campaign_widens_the_recompute(store: Store) -> None:
     # a contact of `nov` dated in July: its campaign's period (November) is recomputed from
     # July on, as the cold series reads it; the months between are recomputed too
-    store.upsert([touch("t9", 5, "nov", "2024-07-01"), order("n1", 5, "2024-07-02", "12.50")])
+    store.upsert([touch("t9", 5, "nov", "2024-07-01")])
+    store.upsert([order("n1", 5, "2024-07-02", "12.50")])
     assert warm_equals_cold(store) == ["2024-07", "2024-08", "2024-09", "2024-10", "2024-11"]
     assert revenue(store, "nov")["2024-11"] == 12.5
