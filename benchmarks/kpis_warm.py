@@ -134,27 +134,18 @@ class EngineTimings(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.seconds: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
-        """The process's CPU seconds since the previous metric finished (metrics run one
-        after another, so this is the metric's, plus whatever ran before the first)."""
-        self.mark = cpu()
 
     def emit(self, record: logging.LogRecord) -> None:
         name, rest = record.getMessage().split(": ", 1)
         if " in " in rest:
             seconds = float(rest.split(" in ")[1].split(" s")[0])
             self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-            now = cpu()
-            self.cpu[name] = self.cpu.get(name, 0.0) + now - self.mark
-            self.mark = now
 
     def __enter__(self) -> EngineTimings:
         engine = logging.getLogger("clientela.kpi.engine")
         engine.addHandler(self)
         engine.setLevel(logging.DEBUG)
         self.seconds.clear()
-        self.cpu.clear()
-        self.mark = cpu()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -162,8 +153,7 @@ class EngineTimings(logging.Handler):
 
     def slowest(self, count: int = 8) -> str:
         top = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:count]
-        return ", ".join(f"{name} {seconds:.2f}/{self.cpu.get(name, 0.0):.2f}"
-                         for name, seconds in top)
+        return ", ".join(f"{name} {seconds:.2f}" for name, seconds in top)
 
 
 def recomputed() -> str:
@@ -238,7 +228,7 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
                                 label, lambda: compute(store, names, reuse=True, **kw))
                         print(f"  {'':<52} {recomputed()}; carried state: "
                               f"{warm.last_report.carried}")
-                        print(f"  {'':<52} slowest (wall/CPU s): {timings.slowest()}")
+                        print(f"  {'':<52} slowest (wall s): {timings.slowest()}")
                         runs.append((seconds, CPU[label], load()))
                     figures[f"{scenario}, {how}"] = min(runs)
             warm.NARROW_CAMPAIGNS = True
