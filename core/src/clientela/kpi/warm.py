@@ -183,11 +183,15 @@ _CAMPAIGNS_REACHED = f"""CREATE OR REPLACE TEMP TABLE _warm_reached AS
                      WHERE reads_window_seconds IS NOT NULL),
     dated AS (SELECT lo, hi FROM _warm_touched
               WHERE NOT customers AND lo IS NOT NULL AND hi IS NOT NULL),
+    span AS (SELECT min(lo) - to_seconds((SELECT max(w) FROM windows)) AS lo, max(hi) AS hi
+             FROM dated),
     reached AS (
         SELECT DISTINCT w.w, k.campaign_id
         FROM windows w, touches k, dated t
         WHERE k.campaign_id IS NOT NULL AND k.occurred_at <= t.hi
           AND k.occurred_at + to_seconds(w.w) > t.lo
+          -- the same bounds once more, as constants the scan of touches can skip by
+          AND k.occurred_at <= (SELECT hi FROM span) AND k.occurred_at > (SELECT lo FROM span)
         UNION
         SELECT w.w, l.campaign_id FROM windows w, {CAMPAIGNS_TOUCHED_TABLE} l
         WHERE l.seq > (SELECT coalesce(min(watermark), 0) FROM {RESULTS_TABLE}) AND l.seq <= ?)
