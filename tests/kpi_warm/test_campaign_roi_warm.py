@@ -144,3 +144,13 @@ def test_a_new_contact_dated_before_its_campaign_widens_the_recompute(store: Sto
     store.upsert([order("n1", 5, "2024-07-02", "12.50")])
     assert warm_equals_cold(store) == ["2024-07", "2024-08", "2024-09", "2024-10", "2024-11"]
     assert revenue(store, "nov")["2024-11"] == 12.5
+
+
+def test_periods_reached_apart_are_recomputed_in_one_run(store: Store) -> None:
+    march, nov = revenue(store, "march")["2024-03"], revenue(store, "nov")["2024-11"]
+    store.upsert([order("n1", 0, "2024-03-12", "11.00"), order("n2", 3, "2024-11-06", "22.00")])
+    # march and nov are reached; one engine call from March on answers both (the months
+    # between are recomputed too, which costs less than a second call)
+    assert warm_equals_cold(store) == [f"2024-{m:02d}" for m in range(3, 12)]
+    assert revenue(store, "march")["2024-03"] == march + 11.0
+    assert revenue(store, "nov")["2024-11"] == nov + 22.0
