@@ -300,6 +300,8 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
                             store, ["campaign_roi"], start=s[0], end=s[1], grain="month",
                             timezone=TIMEZONE))
             print(f"\n  carried vs not carried: {'equal' if same else 'DIFFERENT'}")
+            if not same:
+                differences(answers[True].rows(), answers[False].rows())
             (wall0, cpu0), (wall1, cpu1) = min(runs[False]), min(runs[True])
             print(f"  best of {rounds}: not carried {wall0:.2f} s (CPU {cpu0:.2f} s), carried "
                   f"{wall1:.2f} s (CPU {cpu1:.2f} s): {wall1 / wall0:.3f}x wall, "
