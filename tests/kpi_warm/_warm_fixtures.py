@@ -11,7 +11,7 @@ from typing import Any
 
 from clientela.destinations.forget import forget
 from clientela.identity import IDENTITY_LINKS_TABLE
-from clientela.model import Customer, Order
+from clientela.model import Campaign, Customer, Order, Touch
 from clientela.store import Store
 
 SOURCE = "test"
@@ -51,6 +51,31 @@ def order(order_id: str, customer_index: int | None, day: int, cents: int,
 
 BASE_ORDERS = [(i % CUSTOMERS, (i * 37) % 730, 1000 + 317 * i) for i in range(24)]
 """(customer, day, cents) of the orders every test starts from."""
+
+
+CAMPAIGNS = ("spring", "winter", "late")
+"""One-day campaigns (index: started DAY0 + 450, 700 and 725 days), each with a contact of
+two customers that day; `Editor.touch` adds or moves contacts between them."""
+
+
+def campaign_day(index: int) -> int:
+    return (450, 700, 725)[index]
+
+
+def add_campaigns(store: Store) -> None:
+    """CAMPAIGNS and their first contacts, for the tests of campaign ROI."""
+    store.upsert([Campaign(source=SOURCE, campaign_id=cid, name=cid, channel="email",
+                           started_at=DAY0 + timedelta(days=campaign_day(i)),
+                           cost=Decimal(10 + i))
+                  for i, cid in enumerate(CAMPAIGNS)])
+    store.upsert([touch(f"t{i}{j}", (2 * i + j) % CUSTOMERS, i, campaign_day(i))
+                  for i in range(len(CAMPAIGNS)) for j in range(2)])
+
+
+def touch(touch_id: str, customer_index: int, campaign_index: int, day: int) -> Touch:
+    return Touch(source=SOURCE, touch_id=touch_id, customer_id=f"c{customer_index}",
+                 campaign_id=CAMPAIGNS[campaign_index], channel="email",
+                 occurred_at=DAY0 + timedelta(days=day, hours=1))
 
 
 def build(path: Path) -> Store:
@@ -99,6 +124,12 @@ class Editor:
         found = self.orders()[pick % len(self.orders())]
         moved = DAY0 + timedelta(days=day, hours=3)
         self.store.upsert([found.model_copy(update={"placed_at": moved})])
+
+    def touch(self, touch_index: int, customer_index: int, campaign_index: int,
+              day: int) -> None:
+        """A contact written: `t<touch_index>` new or, when it exists, moved (another
+        customer, campaign or day)."""
+        self.store.upsert([touch(f"t{touch_index}", customer_index, campaign_index, day)])
 
     def channel(self, index: int, channel: str) -> None:
         self.store.upsert([customer(index, channel)])

@@ -1,11 +1,13 @@
 """The warm answer equals the cold one exactly, whatever was written in between.
 
 Hypothesis draws edits (new orders, refunds and cancellations of old orders, orders moved
-in time, a customer's acquisition channel changed, customers merged through the identity
-graph, people erased by `forget`), applies them through the store's write paths between
+in time, campaign contacts added or moved to another customer, campaign or day, a
+customer's acquisition channel changed, customers merged through the identity graph,
+people erased by `forget`), applies them through the store's write paths between
 warm runs, and compares every warm answer with a cold run on the same store, row for row
 and bit for bit. The metrics are period-local ones and point-in-time ones (new customers,
-repeat rate, recency, lapsed, retention, win-back, RFM segments), sliced or not. Each
+repeat rate, recency, lapsed, retention, win-back, RFM segments) and campaign ROI (whose
+periods are the campaigns started in them), sliced or not. Each
 example starts from a copy of one store whose every period is already kept, applies one or
 two rounds of edits with a warm run after each (so stale answers pile up as they would
 night after night), and compares the last warm answer with a cold run.
@@ -18,14 +20,25 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from _warm_fixtures import CHANNELS, CUSTOMERS, METRICS, SPAN, Editor, build
+from _warm_fixtures import (
+    CAMPAIGNS,
+    CHANNELS,
+    CUSTOMERS,
+    METRICS,
+    SPAN,
+    Editor,
+    add_campaigns,
+    build,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clientela.kpi import compute, warm
 from clientela.store import Store
 
-days = st.integers(min_value=0, max_value=729)
+days = st.one_of(st.integers(min_value=0, max_value=729),
+                 st.sampled_from([450, 451, 455, 456, 700, 702, 725, 728]))
+"""Any day, and often one inside a campaign's attribution window (its day + 7)."""
 customers = st.integers(min_value=0, max_value=CUSTOMERS - 1)
 picks = st.integers(min_value=0, max_value=200)
 edits = st.one_of(
@@ -34,6 +47,9 @@ edits = st.one_of(
     st.tuples(st.just("refund"), picks, st.sampled_from([0.25, 0.5, 1.0])),
     st.tuples(st.just("cancel"), picks),
     st.tuples(st.just("move"), picks, days),
+    st.tuples(st.just("touch"), st.integers(min_value=0, max_value=12), customers,
+              st.integers(min_value=0, max_value=len(CAMPAIGNS) - 1),
+              st.sampled_from([0, 400, 449, 450, 452, 455, 456, 600, 699, 700, 703, 725, 729])),
     st.tuples(st.just("channel"), customers, st.sampled_from(CHANNELS)),
     st.tuples(st.just("merge"), customers, customers),
     st.tuples(st.just("forget"), customers),
@@ -41,6 +57,12 @@ edits = st.one_of(
 
 
 COMPARED = [*METRICS, "rfm_segments"]
+ROI = ["campaign_roi"]
+"""Compared unsliced only: campaign ROI slices by its campaign's channel alone."""
+
+
+def compared(by: str | None) -> list[str]:
+    return COMPARED + ROI if by is None else COMPARED
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +72,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]
     for by in (None, "acquisition_channel"):
         path = tmp_path_factory.mktemp("warm") / f"template-{by}.duckdb"
         with build(path) as store:
-            compute(store, COMPARED, by=by, reuse=True, **SPAN)
+            add_campaigns(store)
+            compute(store, compared(by), by=by, reuse=True, **SPAN)
         found[by] = path
     return found
 
@@ -70,8 +93,8 @@ def test_warm_equals_cold_after_random_edits(template, rounds, by) -> None:
             for batch in rounds:
                 for edit in batch:
                     editor.apply(edit)
-                hot = compute(store, COMPARED, by=by, reuse=True, **SPAN)
+                hot = compute(store, compared(by), by=by, reuse=True, **SPAN)
                 assert warm.last_report.cold is None
-            cold = compute(store, COMPARED, by=by, **SPAN)
+            cold = compute(store, compared(by), by=by, **SPAN)
     assert hot.table.schema == cold.table.schema
     assert hot.rows() == cold.rows()

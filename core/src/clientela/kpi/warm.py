@@ -26,6 +26,7 @@ import inspect
 import json
 import logging
 import sys
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,7 @@ from clientela.kpi.periods import Bound, Period, buckets, parse_bound, zone
 from clientela.kpi.result import KpiResult
 from clientela.metrics.api import Metric
 from clientela.store.touched import (
+    CAMPAIGNS_TOUCHED_TABLE,
     CUSTOMERS,
     RESULTS_TABLE,
     TOUCHES_TABLE,
@@ -55,6 +57,12 @@ CARRY_STATE = True
 """Carry each customer's history forward between warm calls (`clientela.kpi.carried`).
 Only `benchmarks/kpis_warm.py` turns it off, to time its baseline in the same process;
 either way the answers are the same."""
+
+NARROW_CAMPAIGNS = True
+"""Recompute a `campaigns` answer (campaign ROI) only for the periods of the campaigns a
+write reached. Only `benchmarks/kpis_warm.py` turns it off, to time its baseline (every
+period recomputed after any dated write, as a `depends_on="all"` answer) in the same
+process; either way the answers are the same."""
 
 UNCACHED_SLICES = ("segment",)
 """Slices answered cold: the `segment` slice draws every period's segments as of the series'
@@ -133,12 +141,24 @@ class _Key:
 def _reads(metric: Metric, params: BaseModel, period: Period, fixed_as_of: datetime | None
            ) -> tuple[datetime | None, datetime | None]:
     """[from, until): the naive UTC dates of the records the period's answer reads (None:
-    unbounded)."""
+    unbounded); for a `campaigns` answer, the period itself (its campaigns are those
+    started in it, see `_window_seconds`)."""
+    if metric.depends_on == "campaigns":
+        return period.start_utc, period.end_utc
     if metric.depends_on not in ("period", "history"):
         return None, None
     ahead = metric.reads_ahead(params) if metric.reads_ahead else timedelta()
     until = max(period.end_utc, fixed_as_of or period.end_utc) + ahead
     return (period.start_utc if metric.depends_on == "period" else None), until
+
+
+def _window_seconds(metric: Metric, params: BaseModel) -> int | None:
+    """For a `campaigns` answer, how long after each contact of its campaigns it reads
+    orders (`Metric.reads_ahead`), in seconds; None for every other answer."""
+    if metric.depends_on != "campaigns":
+        return None
+    ahead = metric.reads_ahead(params) if metric.reads_ahead else timedelta()
+    return int(ahead.total_seconds())
 
 
 _TOUCHED = f"""CREATE OR REPLACE TEMP TABLE _warm_touched AS
@@ -151,10 +171,48 @@ a day once per batch): the day's hull, which covers every instant logged in it."
 
 _STALE = """EXISTS (SELECT 1 FROM _warm_touched t WHERE
     CASE WHEN t.customers THEN r.reads_customers
+    WHEN r.reads_window_seconds IS NOT NULL THEN t.lo IS NULL OR t.hi IS NULL
     ELSE (t.lo IS NULL OR r.reads_until IS NULL OR t.lo < r.reads_until)
      AND (t.hi IS NULL OR r.reads_from IS NULL OR t.hi >= r.reads_from) END)"""
 """A kept answer (`r`) that a write logged since has touched (every kept answer is current
-to the same log position, or an older one, which makes this conservative)."""
+to the same log position, or an older one, which makes this conservative). A `campaigns`
+answer is matched here only by a write without a date; `_CAMPAIGNS_REACHED` does the rest."""
+
+_CAMPAIGNS_REACHED = f"""CREATE OR REPLACE TEMP TABLE _warm_reached AS
+    WITH windows AS (SELECT DISTINCT reads_window_seconds AS w FROM {RESULTS_TABLE}
+                     WHERE reads_window_seconds IS NOT NULL),
+    dated AS (SELECT lo, hi FROM _warm_touched
+              WHERE NOT customers AND lo IS NOT NULL AND hi IS NOT NULL),
+    span AS (SELECT min(lo) - to_seconds((SELECT max(w) FROM windows)) AS lo, max(hi) AS hi
+             FROM dated),
+    reached AS (
+        SELECT DISTINCT w.w, k.campaign_id
+        FROM windows w, touches k, dated t
+        WHERE k.campaign_id IS NOT NULL AND k.occurred_at <= t.hi
+          AND k.occurred_at + to_seconds(w.w) > t.lo
+          -- the same bounds once more, as constants the scan of touches can skip by
+          AND k.occurred_at <= (SELECT hi FROM span) AND k.occurred_at > (SELECT lo FROM span)
+        UNION
+        SELECT w.w, l.campaign_id FROM windows w, {CAMPAIGNS_TOUCHED_TABLE} l
+        WHERE l.seq > (SELECT coalesce(min(watermark), 0) FROM {RESULTS_TABLE}) AND l.seq <= ?)
+    SELECT DISTINCT r.w, CAST(c.started_at AS TIMESTAMP) AS started_at
+    FROM reached r JOIN campaigns c ON c.campaign_id = r.campaign_id"""
+"""The campaigns a write logged since has reached, per attribution window, by their start:
+
+- a dated write (an order, a touch, anything dated) reaches each campaign with a contact
+  at or before its instant whose window is still open then: an order there may be credited
+  to that contact, and a contact there may take the credit of an order from it (or give
+  it back);
+- a write of touches reaches the campaigns of the touches it changed, before and after
+  (logged by id, since a contact may be dated anywhere).
+
+The contacts are read as the store holds them now: one that a write moved, added or
+removed is itself logged by campaign, so its campaign is reached either way."""
+
+_CAMPAIGN_STALE = """r.reads_window_seconds IS NOT NULL AND EXISTS (
+    SELECT 1 FROM _warm_reached c WHERE c.w = r.reads_window_seconds
+      AND c.started_at >= r.reads_from AND c.started_at < r.reads_until)"""
+"""A kept `campaigns` answer one of whose campaigns (started in its period) was reached."""
 
 
 def _refresh(con: Any) -> int:
@@ -167,9 +225,17 @@ def _refresh(con: Any) -> int:
         drop_stale(con, mark)
         con.execute(_TOUCHED, [mark])
         con.execute(f"DELETE FROM {RESULTS_TABLE} r WHERE {_STALE}")
+        if NARROW_CAMPAIGNS:
+            con.execute(_CAMPAIGNS_REACHED, [mark])
+            con.execute(f"DELETE FROM {RESULTS_TABLE} r WHERE {_CAMPAIGN_STALE}")
+            con.execute("DROP TABLE _warm_reached")
+        else:
+            con.execute(f"""DELETE FROM {RESULTS_TABLE} WHERE reads_window_seconds IS NOT NULL
+                            AND EXISTS (SELECT 1 FROM _warm_touched WHERE NOT customers)""")
         con.execute("DROP TABLE _warm_touched")
         con.execute(f"UPDATE {RESULTS_TABLE} SET watermark = ? WHERE watermark < ?", [mark, mark])
         con.execute(f"DELETE FROM {TOUCHES_TABLE} WHERE seq <= ?", [mark])
+        con.execute(f"DELETE FROM {CAMPAIGNS_TOUCHED_TABLE} WHERE seq <= ?", [mark])
         con.commit()
     except BaseException:
         con.rollback()
@@ -195,6 +261,34 @@ def _runs(indexes: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
+def _with_earlier_contacts(con: Any, periods: Sequence[Period], missing: list[int]
+                           ) -> list[int]:
+    """`missing` periods of a `campaigns` answer as one run, widened back to the period of
+    their campaigns' earliest contact (not before the first period).
+
+    Such an answer counts the contacts made from the engine call's start on, so for a warm
+    recompute to equal the cold series its call must start where the series would have
+    read them from. And most of its cost is the one join of every contact since the call's
+    start with the orders in its window, whatever the number of periods: one run from the
+    earliest missing period costs less than one engine call per gap between them."""
+    if not missing:
+        return missing
+    missing = list(range(missing[0], missing[-1] + 1))
+    rows = con.execute("""
+        SELECT b.i, min(k.occurred_at)
+        FROM (SELECT unnest(?) AS i, unnest(?) AS lo, unnest(?) AS hi) b
+        JOIN campaigns c ON c.started_at >= b.lo AND c.started_at < b.hi
+        JOIN touches k ON k.campaign_id = c.campaign_id
+        GROUP BY b.i""", [missing, [periods[i].start_utc for i in missing],
+                          [periods[i].end_utc for i in missing]]).fetchall()
+    starts = [period.start_utc for period in periods]
+    widened = set(missing)
+    for i, earliest in rows:
+        if earliest is not None:
+            widened.update(range(max(0, bisect_right(starts, earliest) - 1), i))
+    return sorted(widened)
+
+
 def _compact(rows: Sequence[Mapping[str, Any]], by: str | None) -> list[list[Any]]:
     return [[row.get(by) if by else None, row["item"], row["measure"], row["value"]]
             for row in rows]
@@ -205,7 +299,8 @@ _ENTRY_SCHEMA = pa.schema([
                                  "currency", "as_of", "catalogue_version")],
     ("period_start", pa.timestamp("us")), ("period_end", pa.timestamp("us")),
     ("reads_from", pa.timestamp("us")), ("reads_until", pa.timestamp("us")),
-    ("reads_customers", pa.bool_()), ("watermark", pa.int64()), ("answer", pa.string()),
+    ("reads_customers", pa.bool_()), ("reads_window_seconds", pa.int64()),
+    ("watermark", pa.int64()), ("answer", pa.string()),
     ("computed_at", pa.timestamp("us")),
 ])
 
@@ -313,13 +408,13 @@ def compute_reusing(
     todo: dict[tuple[int, int], list[_Key]] = {}
     for key in keys:
         name = key.metric.name
-        missing = []
+        missing = [i for i, period in enumerate(periods)
+                   if (key.digest, period.start, period.end) not in kept]
+        if key.metric.depends_on == "campaigns":
+            missing = _with_earlier_contacts(con, periods, missing)
         for i, period in enumerate(periods):
-            found = kept.get((key.digest, period.start, period.end))
-            if found is None:
-                missing.append(i)
-            else:
-                answers[(name, i)] = found
+            if i not in missing:
+                answers[(name, i)] = kept[(key.digest, period.start, period.end)]
                 report.reused.setdefault(name, []).append(period.label)
         for run in _runs(missing):
             todo.setdefault(run, []).append(key)
@@ -357,6 +452,7 @@ def compute_reusing(
                     "period_start": period.start, "period_end": period.end,
                     "reads_from": reads_from, "reads_until": reads_until,
                     "reads_customers": by in CUSTOMER_SLICES or CUSTOMERS in key.metric.needs,
+                    "reads_window_seconds": _window_seconds(key.metric, key.params),
                     "watermark": mark, "answer": json.dumps(rows), "computed_at": now,
                 })
     try:

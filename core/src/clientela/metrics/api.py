@@ -25,7 +25,7 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-DependsOn = Literal["period", "history", "all"]
+DependsOn = Literal["period", "history", "campaigns", "all"]
 """Which stored records one period's answer reads (see docs/warm.md)."""
 
 Unit = Literal["count", "currency", "ratio", "number", "days", "score", "points", "table"]
@@ -66,7 +66,9 @@ class Metric:
     (clientela.kpi.warm): 'period', only records dated inside the period (revenue of a month
     reads that month's orders); 'history', records dated up to the period's end or the as-of
     instant, whichever is later (repeat rate, recency, RFM, LTV: point-in-time and
-    cumulative); 'all', records of any date. 'history' is the safe default."""
+    cumulative); 'campaigns', every contact of the campaigns started in the period, whatever
+    its date, and the orders within `reads_ahead` after each (campaign ROI); 'all', records
+    of any date. 'history' is the safe default."""
     reads_ahead: Callable[[Any], timedelta] | None = None
     """How far past the period's end its answer also reads, from its parameters (a campaign
     follows its contacts' orders for `attribution_days`); None: not at all."""

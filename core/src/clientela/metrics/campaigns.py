@@ -500,11 +500,13 @@ def relationship_activity(ctx: MetricContext, params: RelationshipParams) -> ir.
                         logged_share=cv.ratio(logged, touches.count()))
 
 
-DEPENDS_ON = {"campaign_reach": "period", "campaign_roi": "all"}
+DEPENDS_ON = {"campaign_reach": "period", "campaign_roi": "campaigns"}
 """What a period's answer reads (docs/warm.md): reach, the contacts of the period; ROI, every
 contact of the campaigns started in it, whenever made; the rest, the history to the
 period's end and, for ATTRIBUTED, the attribution window after it."""
 ATTRIBUTED = ("campaign_conversion", "campaign_revenue", "campaign_lift")
+WINDOWED = (*ATTRIBUTED, "campaign_roi")
+"""The metrics that read `attribution_days` past a contact (`Metric.reads_ahead`)."""
 
 
 def _attribution_window(params: AttributionParams) -> timedelta:
@@ -518,7 +520,7 @@ def metrics() -> list[Metric]:
         kw.setdefault("params", AttributionParams)
         kw.setdefault("series", True)  # everything is keyed by when the contact occurred
         kw.setdefault("depends_on", DEPENDS_ON.get(name, "history"))
-        if name in ATTRIBUTED:
+        if name in WINDOWED:
             kw.setdefault("reads_ahead", _attribution_window)
         return Metric(name=name, title=title, title_pt=title_pt, description=description,
                       unit=unit, compute=fn, group=GROUP, **kw)  # type: ignore[arg-type]

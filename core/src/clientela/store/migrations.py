@@ -279,9 +279,18 @@ def _carried_customer_state() -> list[str]:
     return carried_tables_sql()
 
 
+def _warm_campaign_touches() -> list[str]:
+    """Which campaigns each write of touches changed, and the attribution window of a kept
+    campaign answer, so a warm KPI call recomputes only the periods of the campaigns a write
+    reached (`clientela.store.touched`, `clientela.kpi.warm`)."""
+    from clientela.store.touched import campaign_touches_sql
+
+    return campaign_touches_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
-    _identity_resolution, _warm_results, _carried_customer_state,
+    _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

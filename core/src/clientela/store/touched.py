@@ -23,6 +23,11 @@ Which instant dates a record:
   slice, or a metric that lists `customers` in its `needs`);
 - campaigns, and anything else without a date: everything (`lo` and `hi` null).
 
+A write of touches also logs, under the same `seq`, the campaign ids of the touches it
+changed, old and new (`store_touched_campaigns`): a campaign's ROI follows every contact of
+that campaign, whatever its date, so the dates alone cannot say which of its periods a
+touch moved into or out of a campaign reaches (`clientela.kpi.warm`).
+
 Deletions outside the write path (`forget`, a demo replaced by another) call
 `record_customers` or `record_everything`. The identity graph (`identity_links`) may be
 written by anyone, so it is checked when the cache is read instead: `identity_changed`.
@@ -49,6 +54,9 @@ IDENTITY_FINGERPRINT = "warm_identity_fingerprint"
 STATES_TABLE = "kpi_carried_states"
 """Customer states carried between warm KPI calls (`clientela.kpi.carried`): one row per
 kept state, with its key, as-of instant and the touch log position it is current to."""
+CAMPAIGNS_TOUCHED_TABLE = "store_touched_campaigns"
+"""Per logged write of touches (`seq`), the campaign ids of the touches it changed, old and
+new."""
 ROWS_TABLE = "kpi_carried_customers"
 """The kept states' rows: per state, one row per customer with a valid order before it."""
 
@@ -121,6 +129,18 @@ def carried_tables_sql() -> list[str]:
     ]
 
 
+def campaign_touches_sql() -> list[str]:
+    """The migration's statements: the campaigns each write of touches changed, and, per kept
+    answer, the attribution window of an answer that follows its period's campaigns
+    (`Metric.depends_on == "campaigns"`; null for every other answer)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {CAMPAIGNS_TOUCHED_TABLE} (
+            seq BIGINT NOT NULL,
+            campaign_id VARCHAR NOT NULL)""",
+        f"ALTER TABLE {RESULTS_TABLE} ADD COLUMN IF NOT EXISTS reads_window_seconds BIGINT",
+    ]
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -137,8 +157,10 @@ def _next_seq(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def watermark(con: duckdb.DuckDBPyConnection) -> int:
-    """The latest touch logged so far (0 for none)."""
-    row = con.execute(f"SELECT coalesce(max(seq), 0) FROM {TOUCHES_TABLE}").fetchone()
+    """The latest touch logged so far (0 for none), dated or by campaign."""
+    row = con.execute(f"""SELECT coalesce(max(seq), 0) FROM (
+                              SELECT seq FROM {TOUCHES_TABLE}
+                              UNION ALL SELECT seq FROM {CAMPAIGNS_TOUCHED_TABLE})""").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -160,14 +182,15 @@ def record_customers(con: duckdb.DuckDBPyConnection) -> None:
         _log(con, CUSTOMERS)
 
 
-def _log_instants(con: duckdb.DuckDBPyConnection, entity: str, ranges_sql: str) -> None:
+def _log_instants(con: duckdb.DuckDBPyConnection, entity: str, ranges_sql: str,
+                  seq: int | None = None) -> None:
     """Log the ranges `ranges_sql` selects (columns `lo`, `hi`; an instant is `lo = hi`),
     merged per UTC day of `lo`: the day's hull covers every range logged in it."""
     con.execute(
         f"""INSERT INTO {TOUCHES_TABLE}
             SELECT ?, ?, min(lo), max(hi), ? FROM ({ranges_sql}) WHERE lo IS NOT NULL
             GROUP BY date_trunc('day', lo)""",
-        [_next_seq(con), entity, _now()])
+        [_next_seq(con) if seq is None else seq, entity, _now()])
 
 
 def _instants(model: type[Record], new: str, old: str | None) -> str | None:
@@ -234,7 +257,14 @@ def _record_changed(con: duckdb.DuckDBPyConnection, model: type[Record], *, old:
     if instants is None:
         _log(con, table)
         return
-    _log_instants(con, table, instants)
+    seq = _next_seq(con)
+    _log_instants(con, table, instants, seq)
+    if table == "touches":  # the campaigns they belong to, before and after
+        old_ids = " UNION ALL SELECT t.campaign_id FROM _changed" if old else ""
+        con.execute(f"""INSERT INTO {CAMPAIGNS_TOUCHED_TABLE}
+                        SELECT DISTINCT ?, cid FROM (
+                            SELECT s.campaign_id AS cid FROM _changed{old_ids})
+                        WHERE cid IS NOT NULL""", [seq])
     if table == "orders":  # loyalty metrics read the events tied to an order, and back
         _log_instants(con, table, """
             SELECT CAST(e.occurred_at AS TIMESTAMP) AS lo, CAST(e.occurred_at AS TIMESTAMP) AS hi
