@@ -363,7 +363,8 @@ def compute(
     try:
         if len(periods) > 1:
             span = make_period(periods[0].start, periods[-1].end, tz)
-            for metric in (m for m in chosen if m.series):
+            in_series = [m for m in chosen if m.series]
+            for position, metric in enumerate(in_series):
                 started = time.perf_counter()
                 whole = replace(context(metric, span, segment_as_of), periods=tuple(periods))
                 ctxs = [context(metric, period, segment_as_of) for period in periods]
@@ -374,6 +375,8 @@ def compute(
                     answers[metric.name] = series
                     answered.add(metric.name)
                     _log_time(metric.name, len(periods), spent[metric.name], "one query")
+                if not _same_module(metric, in_series[position + 1:position + 2]):
+                    cache.extras.clear()
         # Period-major: every metric answers a chunk of periods before the next chunk, so the
         # tables shared by those periods (customer histories as of their ends) are built
         # once, used by all metrics, and dropped before the next chunk's are built.
@@ -403,6 +406,14 @@ def compute(
                           ("period_end", pa.timestamp("us"))],
                      [("value", pa.float64())])
     return KpiResult(pa.Table.from_pylist(rows, schema=schema), "series", by)
+
+
+def _same_module(metric: Metric, following: Sequence[Metric]) -> bool:
+    """Whether the next series metric is defined beside this one, and so may reuse the
+    results this one left in the cache's extras (clv_predicted's purchase days and fits
+    serve p_alive). Otherwise they are dropped now, not at the end of the call: at 10M
+    orders the CLV purchase days are 0.25 GiB the later metrics need memory for."""
+    return bool(following) and following[0].compute.__module__ == metric.compute.__module__
 
 
 @contextmanager
