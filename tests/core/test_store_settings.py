@@ -1,5 +1,5 @@
 """What a DuckDB store's connection runs with: DuckDB's buffer manager gets the process's
-memory_limit less a 700 MiB reserve (at least half of it) and its allocator gives memory
+memory_limit less an 800 MiB reserve (at least half of it) and its allocator gives memory
 back early, and a read-only connection does not keep insertion order."""
 
 from __future__ import annotations
@@ -33,12 +33,13 @@ def test_a_size_that_is_not_one_is_named(text: str) -> None:
 
 
 @pytest.mark.parametrize(("process", "duckdb"), [
-    ("2GB", "1207MiB"),     # 2e9 B = 1907.35 MiB, less 700 MiB = 1207.35 (63%)
-    ("1.5GiB", "836MiB"),   # 1536 - 700 = 836, more than half (768)
-    ("8GB", "6929MiB"),     # 7629.39 - 700 = 6929.39
-    ("1GB", "476MiB"),      # 953.67 - 700 = 253.67 is less than half: half, 476.84
+    ("2GB", "1107MiB"),     # 2e9 B = 1907.35 MiB, less 800 MiB = 1107.35 (58%)
+    ("1800MiB", "1000MiB"),  # 1800 - 800, more than half (900)
+    ("8GB", "6829MiB"),     # 7629.39 - 800 = 6829.39
+    ("1.5GiB", "768MiB"),   # 1536 - 800 = 736 is less than half: half, 768
+    ("1GB", "476MiB"),      # 953.67 - 800 = 153.67: half, 476.84
     ("200MB", "95MiB"),     # half of 190.73
-    ("1400MiB", "700MiB"),  # where the two rules meet: 1400 - 700 = 1400 / 2
+    ("1600MiB", "800MiB"),  # where the two rules meet: 1600 - 800 = 1600 / 2
 ])
 def test_duckdb_gets_the_limit_less_the_reserve_or_half_in_whole_mib(process: str,
                                                                      duckdb: str) -> None:
@@ -53,8 +54,8 @@ def _setting(store: Store, name: str) -> object:
 
 def test_a_read_only_store_gets_the_share_and_free_row_order(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
-    with Store(path, memory_limit="1.5GiB") as store:
-        assert _setting(store, "memory_limit") == "836.0 MiB"  # 1536 MiB less 700
+    with Store(path, memory_limit="1800MiB") as store:
+        assert _setting(store, "memory_limit") == "1000.0 MiB"  # 1800 MiB less 800
         assert _setting(store, "preserve_insertion_order") is True
         # under a limit the allocator hands freed memory back early
         assert _setting(store, "allocator_flush_threshold") == "7.6 MiB"  # 8 MB
