@@ -34,7 +34,8 @@ orders under "2GB" it was 0.70 GiB with DuckDB at 953 MiB (libraries 0.12 GiB, t
 purchase days 0.24 GiB, glibc's kept free heap 0.26 GiB), and 0.63 GiB with DuckDB at
 1207 MiB once the engine dropped the purchase days early, of which 0.43 GiB was DuckDB's
 own, outside its pool: it grows with the pool. A 700 MiB reserve peaked at 1850 MiB of
-the 1907; 800 leaves about 150 MiB (docs/scale.md, "Memory")."""
+the 1907; 800 should leave about 150 MiB (estimated from those two runs, not yet measured
+at 10M; docs/scale.md, "Memory")."""
 ALLOCATOR_SETTINGS = {
     "allocator_flush_threshold": "8MB",
     "allocator_bulk_deallocation_flush_threshold": "32MB",
