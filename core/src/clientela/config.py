@@ -64,7 +64,8 @@ class WorkspaceConfig(BaseModel):
         description="Most memory a clientela process on the store may hold, e.g. '2GB': "
         "DuckDB's buffer manager gets it less 800 MiB (at least half of it) and spills the "
         "rest of its work to a temporary directory next to the store, the remainder is for "
-        "Python and the results it reads; unset, DuckDB takes up to 80% of the machine's RAM and keeps what it read.")
+        "Python and the results it reads; unset, DuckDB takes up to 80% of the machine's "
+        "RAM and keeps what it read.")
 
     @field_validator("memory_limit")
     @classmethod
@@ -416,7 +417,8 @@ timezone = "{timezone}"
 # Revenue is reported in this currency; orders in others need an fx_rate.
 currency = "{currency}"
 # Most memory a clientela process on the store may hold: DuckDB gets it less 800 MiB (at
-# least half of it) and spills the rest of its work to disk; unset, DuckDB may take up to 80% of the machine's RAM.
+# least half of it) and spills the rest of its work to disk; unset, DuckDB may take up to
+# 80% of the machine's RAM.
 # memory_limit = "2GB"
 
 [loyalty]
