@@ -35,6 +35,8 @@ by tests.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
@@ -43,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -183,47 +186,107 @@ def store_for(orders: int, demo_up_to: int) -> tuple[Path, str]:
 
 # -- the cold catalogue, in a fresh process ---------------------------------------------------
 
+class MallInfo2(ctypes.Structure):
+    """glibc's `struct mallinfo2` (every arena summed): what Python, NumPy and pandas
+    allocate goes through glibc's malloc; DuckDB uses its own jemalloc, pyarrow mimalloc."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+        "uordblks", "fordblks", "keepcost")]
+
+
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+_HAS_GLIBC = hasattr(_LIBC, "mallinfo2")
+if _HAS_GLIBC:
+    _LIBC.mallinfo2.restype = MallInfo2
+
+
+def heap_parts(pool: int) -> dict[str, int]:
+    """Where the process's memory is at one instant, by who allocated it: DuckDB's buffer
+    pool (`duckdb_memory()`), pyarrow's pool (`total_allocated_bytes`), glibc's heap in use
+    and free but kept (Python objects, NumPy/pandas arrays), and tracemalloc's count of
+    Python's own allocations when it is tracing (CLIENTELA_BENCH_TRACEMALLOC=1)."""
+    import pyarrow
+
+    parts = {"duckdb_pool": pool, "arrow": pyarrow.total_allocated_bytes()}
+    if _HAS_GLIBC:
+        info = _LIBC.mallinfo2()
+        parts["malloc_used"] = info.uordblks + info.hblkhd
+        parts["malloc_free"] = info.fordblks
+    if tracemalloc.is_tracing():
+        parts["python"] = tracemalloc.get_traced_memory()[0]
+    return parts
+
+
+def malloc_trim() -> None:
+    """Hand glibc's free heap pages back to the system (a no-op off glibc)."""
+    if hasattr(_LIBC, "malloc_trim"):
+        _LIBC.malloc_trim(0)
+
+
 class PeakRssByMetric(PeakRss):
     """The peak RSS while each metric runs (the engine's `_run_series` / `_run_many` are
     wrapped to say which metric holds the process), and DuckDB's own buffer-pool usage
     (`duckdb_memory()`, sampled on a second connection to the same database) at that peak:
     the difference is what lives outside DuckDB's memory_limit (Python objects, Arrow
-    results, NumPy arrays, DuckDB allocations outside the buffer pool, fragmentation)."""
+    results, NumPy arrays, DuckDB allocations outside the buffer pool, fragmentation).
+    `parts_at_peak` splits that difference by allocator (`heap_parts`), `after` is the RSS
+    and the parts as each metric ends (what stays between metrics), `imports` the RSS once
+    the engine is imported. With `trim`, glibc's free heap is handed back after each metric."""
 
-    def __init__(self) -> None:
+    def __init__(self, trim: bool = False) -> None:
         super().__init__()
         self.current = "(imports and setup)"
         self.by_metric: dict[str, int] = {}
         self.duckdb_at_peak: dict[str, int] = {}
         self.duckdb_peak: dict[str, int] = {}
+        self.parts_at_peak: dict[str, dict[str, int]] = {}
+        self.after: dict[str, dict[str, int]] = {}
+        self.imports = 0
+        self.trim = trim
         self.cursor: Any = None
+        self.pool = 0
+        self.spilled = 0
+        self.spill_peak = 0
+        """DuckDB's buffer pool at the latest sample (one cursor: the sampler's thread only)."""
 
     def _buffer_pool(self) -> int:
+        """DuckDB's buffer pool now; what it has spilled to disk goes to `self.spilled`."""
         if self.cursor is None:
             return 0
         try:
             row = self.cursor.execute(
-                "SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+                "SELECT sum(memory_usage_bytes), sum(temporary_storage_bytes) "
+                "FROM duckdb_memory()").fetchone()
         except Exception:  # the connection closing under the sampler: nothing to read
             return 0
-        return int(row[0] or 0) if row else 0
+        if not row:
+            return 0
+        self.spilled = int(row[1] or 0)
+        self.spill_peak = max(self.spill_peak, self.spilled)
+        return int(row[0] or 0)
 
     def _watch(self) -> None:
         ticks = 0
+        sampled: dict[str, int] = {}
         while not self._stop.is_set():
             rss, tag = self.rss(), self.current
             self.peak = max(self.peak, rss)
             if ticks % 10 == 0:  # duckdb_memory() every 50 ms (a query: not every 5 ms)
-                pool = self._buffer_pool()
+                pool = self.pool = self._buffer_pool()
                 self.duckdb_peak[tag] = max(self.duckdb_peak.get(tag, 0), pool)
-                if rss >= self.by_metric.get(tag, 0):
+                if rss >= sampled.get(tag, 0):
+                    sampled[tag] = rss
                     self.duckdb_at_peak[tag] = pool
+                    self.parts_at_peak[tag] = {"rss": rss, **heap_parts(pool),
+                                               "spilled": self.spilled}
             self.by_metric[tag] = max(self.by_metric.get(tag, 0), rss)
             ticks += 1
             time.sleep(0.005)
 
     def follow(self, engine: Any) -> None:
         """Wrap the engine's per-metric entry points so each sample names its metric."""
+        self.imports = self.rss()
         for name in ("_run_series", "_run_many"):
             original = getattr(engine, name)
 
@@ -233,6 +296,10 @@ class PeakRssByMetric(PeakRss):
                     return _original(metric, *args)
                 finally:
                     self.current = "(engine between metrics)"
+                    if self.trim:
+                        malloc_trim()
+                    self.after[metric.name] = {
+                        "rss": self.rss(), **heap_parts(self.pool), "spilled": self.spilled}
 
             setattr(engine, name, tagged)
         planning = engine._plan_series  # builds every series metric, writes shared tables
@@ -249,7 +316,11 @@ class PeakRssByMetric(PeakRss):
 
 def child_catalogue(path: str, memory_limit: str | None) -> None:
     """Run in a fresh process: the catalogue the store can answer, monthly; prints one JSON
-    line (seconds, peak RSS, per-metric seconds and peak RSS, metric count). Imports count."""
+    line (seconds, peak RSS, per-metric seconds and peak RSS, metric count). Imports count.
+    Experiments, by environment: CLIENTELA_BENCH_TRIM=1 calls malloc_trim(0) after each
+    metric, CLIENTELA_BENCH_TRACEMALLOC=1 counts Python's own allocations (slower)."""
+    if os.environ.get("CLIENTELA_BENCH_TRACEMALLOC") == "1":
+        tracemalloc.start()
     started = time.perf_counter()
     timings: dict[str, float] = {}
     cpu: dict[str, float] = {}
@@ -269,14 +340,17 @@ def child_catalogue(path: str, memory_limit: str | None) -> None:
                 cpu[name] = now - last_cpu[0]
             last_cpu[0] = now
             # as it goes, on stderr: a run stopped early still shows where its time went
-            print(f"{name}: {timings[name]:.2f} s, CPU {cpu.get(name, float('nan')):.2f} s "
-                  f"[{load()}]", file=sys.stderr, flush=True)
+            parts = rss.parts_at_peak.get(name, {})
+            print(f"{name}: {timings[name]:.2f} s, CPU {cpu.get(name, float('nan')):.2f} s, "
+                  f"peak {_mib(rss.by_metric.get(name, 0))} ({_mib_parts(parts)}), "
+                  f"after {_mib_parts(rss.after.get(name, {}))} [{load()}]",
+                  file=sys.stderr, flush=True)
 
     engine_log = logging.getLogger("clientela.kpi.engine")
     engine_log.addHandler(Timing())
     engine_log.setLevel(logging.DEBUG)
     engine_log.propagate = False
-    with PeakRssByMetric() as rss:
+    with PeakRssByMetric(trim=os.environ.get("CLIENTELA_BENCH_TRIM") == "1") as rss:
         from clientela.kpi import compute, engine
         from clientela.store import Store
 
@@ -294,7 +368,17 @@ def child_catalogue(path: str, memory_limit: str | None) -> None:
                       "metrics": len(names), "rows": len(result), "timings": timings,
                       "metric_cpu": cpu, "metric_rss": rss.by_metric,
                       "metric_duckdb": rss.duckdb_at_peak,
-                      "metric_duckdb_peak": rss.duckdb_peak}))
+                      "metric_duckdb_peak": rss.duckdb_peak,
+                      "metric_parts": rss.parts_at_peak, "metric_after": rss.after,
+                      "imports_rss": rss.imports, "spill_peak": rss.spill_peak}))
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB"
+
+
+def _mib_parts(parts: dict[str, int]) -> str:
+    return " ".join(f"{name} {value / 2**20:.0f}" for name, value in parts.items())
 
 
 def answerable(store: Any) -> list[str]:
