@@ -81,3 +81,77 @@ def history_days_by_states(ctx: MetricContext, *, lapse_days: int) -> ir.Table:
         customers=spread._customers.sum(),
         repeaters=(spread._customers * spread._repeat).sum(),
         lapsed=lapsed.sum(), orders=spread._orders.sum())
+
+
+def winback_counts(ctx: MetricContext, *, lapse_days: int) -> ir.Table:
+    """Per ctx.keys of a series with customers lapsed at the period's start: `lapsed`
+    (customers whose last valid order before the start is more than lapse_days before it),
+    `won` (those of them with a valid order in the period) and `revenue` (those orders'
+    revenue).
+
+    From period 1 on no customer x period row is read. A customer lapsed at period p's
+    start and back in it has an ordering period p whose previous ordering period's last
+    order is before that start's threshold: one lag over `history_buckets`, whose row p
+    holds exactly the period's orders and revenue. The lapsed at p's start are the lapsed
+    at p - 1's end (`history_totals`; a series' periods are contiguous). Period 0 starts
+    after orders that bucket 0 also holds, so it is answered from the histories as of the
+    series' start and the period's own orders, as a single period would be."""
+    from clientela.kpi.history import customer_history, history_totals
+    from clientela.kpi.retail import valid_orders
+    from clientela.kpi.sql import money_sum
+
+    periods = ctx.periods or ()
+    ends = [p.end_utc for p in periods]
+    slices = [k for k in ctx.keys if k != PERIOD_COLUMN]
+    zero = ibis.literal(0, type="int64")
+    money = ibis.literal(0, type="decimal(38, 2)")
+
+    per = history_buckets(ctx)
+    before = per.last_at.lag().over(ibis.window(group_by=per.customer_id, order_by=per._k))
+    # period p's start is period p - 1's end; index 0 of the thresholds is never read
+    thresholds = [ends[0] - timedelta(days=lapse_days)] + [
+        end - timedelta(days=lapse_days) for end in ends[:-1]]
+    back = per.select("customer_id", "_k", "_revenue", _before=before)
+    back = back.filter((back._k >= 1) & back._before.notnull()
+                       & (back._before < pick_value(back._k, thresholds)))
+    back = with_slice(ctx, back)
+    later_won = back.group_by([*slices, back._k.cast("int64").name(PERIOD_COLUMN)]).aggregate(
+        _won=back.count(), _revenue=back._revenue.sum())
+
+    totals = history_totals(ctx, lapse_days=lapse_days)
+    totals = totals.filter(totals[PERIOD_COLUMN] < len(periods) - 1)
+    later_lapsed = totals.select(*slices, **{PERIOD_COLUMN: totals[PERIOD_COLUMN] + 1},
+                                 _lapsed=totals.lapsed.coalesce(0))
+
+    start = ctx.start
+    h = customer_history(ctx, until=start)
+    first = with_slice(ctx, h.filter(h.last_at < start - timedelta(days=lapse_days)))
+    o = valid_orders(ctx, since=start, until=periods[0].end_utc, amounts=("revenue",))
+    o = o.filter(o.customer_id.notnull())
+    o = o.group_by(_cid=o.customer_id).aggregate(_rev=o.revenue.sum())
+    joined = first.left_join(o, first.customer_id == o._cid)
+    first_counts = joined.group_by(slices).aggregate(
+        _lapsed=joined.count(), _won=indicator(joined._cid.notnull()).sum(),
+        _revenue=joined._rev.sum()) if slices else joined.aggregate(
+        _lapsed=joined.count(), _won=indicator(joined._cid.notnull()).sum(),
+        _revenue=joined._rev.sum())
+
+    def conform(t: ir.Table, *, period: ir.Value | None = None, **values: ir.Value
+                ) -> ir.Table:
+        cols = {"_lapsed": zero, "_won": zero, "_revenue": money}
+        cols.update(values)
+        return t.select(*slices, **{PERIOD_COLUMN: (period if period is not None
+                                                     else t[PERIOD_COLUMN]).cast("int64")},
+                        **{k: v.cast("decimal(38, 2)" if k == "_revenue" else "int64")
+                           for k, v in cols.items()})
+
+    parts = ibis.union(
+        conform(later_won, _won=later_won._won, _revenue=later_won._revenue),
+        conform(later_lapsed, _lapsed=later_lapsed._lapsed),
+        conform(first_counts, period=ibis.literal(0, type="int64"),
+                _lapsed=first_counts._lapsed, _won=first_counts._won.coalesce(0),
+                _revenue=first_counts._revenue.coalesce(money)),
+        distinct=False)
+    found = parts.group_by(ctx.keys).aggregate(
+        lapsed=parts._lapsed.sum(), won=parts._won.sum(), revenue=money_sum(parts._revenue))
+    return found.filter(found.lapsed > 0)

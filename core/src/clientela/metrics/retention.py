@@ -19,6 +19,7 @@ from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.history import history_days
 from clientela.kpi.periods import Period
+from clientela.kpi.point_in_time import winback_counts
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -88,7 +89,13 @@ def lapsed_customers(ctx: MetricContext, params: LapseParams) -> ir.Table:
 
 def winback_rate(ctx: MetricContext, params: LapseParams) -> ir.Table:
     """Lapsed at a period's start, from the histories as of each period's start; back when
-    the customer has a valid order in that period."""
+    the customer has a valid order in that period. A series adds these up from the
+    customers' ordering periods (`winback_counts`), without the customer x period rows."""
+    if ctx.periods:
+        t = winback_counts(ctx, lapse_days=params.lapse_days)
+        return t.select(*ctx.keys, value=cv.ratio(t.won, t.lapsed),
+                        winback_customers=t.won, winback_revenue=t.revenue,
+                        lapsed_at_start=t.lapsed)
     h = cv.history_at(ctx, at="start")
     lapsed = h.filter(h.last_at < h.at - ibis.interval(days=params.lapse_days))
     lapsed = cv.with_slice(ctx, lapsed.select("customer_id", *_period_key(ctx)))

@@ -1,0 +1,122 @@
+"""The point-in-time aggregates of a series added up from the customers' ordering periods
+(`clientela.kpi.point_in_time`) equal their definitions over the customer x period history,
+kept here as reference metrics (the code they replaced): repeat_rate, lapsed_customers,
+avg_frequency, recency_days and winback_rate, sliced and not, as a series and one period at
+a time, with lapse windows short and long (so thresholds fall inside and across periods),
+in a zone with daylight saving (local days and thresholds cross offset changes) and in
+the golden store's own (its orders include cancellations and refunds)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import ibis
+import pytest
+
+from clientela.kpi import compute
+from clientela.kpi import conventions as cv
+from clientela.kpi.context import PERIOD_COLUMN
+from clientela.kpi.result import KpiResult
+from clientela.metrics.api import Metric
+from clientela.metrics.retention import LapseParams
+from clientela.store import Store
+from clientela.testing.conformance import period_by_period
+
+from test_history_one_scan import recency_over_customers
+
+
+def winback_over_customers(ctx, params):  # type: ignore[no-untyped-def]
+    """winback_rate as it was: the histories as of each period's start, the lapsed among
+    them joined to the customers' orders of the period."""
+    keys = [PERIOD_COLUMN] if ctx.periods else []
+    h = cv.history_at(ctx, at="start")
+    lapsed = h.filter(h.last_at < h.at - ibis.interval(days=params.lapse_days))
+    lapsed = cv.with_slice(ctx, lapsed.select("customer_id", *keys))
+    o = cv.period_orders(ctx.unsliced())
+    back = o.group_by(_cid=o.customer_id, **{f"_{k}": o[k] for k in keys}
+                      ).aggregate(_revenue=o.revenue.sum())
+    joined = lapsed.left_join(back, [lapsed.customer_id == back._cid,
+                                     *(lapsed[k] == back[f"_{k}"] for k in keys)])
+    won = cv.indicator(joined._cid.notnull()).sum()
+    return cv.summarize(
+        joined, ctx, value=cv.ratio(won, joined.count()), winback_customers=won.coalesce(0),
+        winback_revenue=cv.money_sum(joined._revenue), lapsed_at_start=joined.count())
+
+
+def totals_over_customers(ctx, params):  # type: ignore[no-untyped-def]
+    """repeat_rate, lapsed_customers and avg_frequency's value from every customer x
+    period row of the history, in one aggregate."""
+    h = cv.with_slice(ctx, cv.history_at(ctx))
+    t = cv.summarize(
+        h, ctx, customers=h.count(), repeaters=cv.indicator(h.orders >= 2).sum(),
+        lapsed=cv.indicator(h.last_at < h.at - ibis.interval(days=params.lapse_days)).sum(),
+        orders=h.orders.sum())
+    return t.select(*ctx.keys, value=cv.ratio(t.repeaters, t.customers),
+                    repeat_customers=t.repeaters, customers=t.customers,
+                    lapsed=t.lapsed.coalesce(0), frequency=cv.ratio(t.orders, t.customers))
+
+
+def _rows(result: KpiResult, metric: str) -> set:
+    by = result.by
+    return {(r["period"], r[by] if by else None, r["item"], r["measure"], r["value"])
+            for r in result.rows() if r["metric"] == metric}
+
+
+def _references(metrics: dict[str, Metric]) -> list[Metric]:
+    return [
+        replace(metrics["winback_rate"], name="winback_reference",
+                compute=winback_over_customers),
+        replace(metrics["recency_days"], name="recency_reference",
+                compute=recency_over_customers),
+        replace(metrics["lapsed_customers"], name="totals_reference",
+                compute=totals_over_customers,
+                measures=("value", "repeat_customers", "customers", "lapsed", "frequency")),
+    ]
+
+
+def _measure(rows: set, name: str) -> set:
+    return {(p, s, i, v) for p, s, i, m, v in rows if m == name}
+
+
+@pytest.mark.parametrize("lapse_days", [30, 180])
+@pytest.mark.parametrize("timezone", ["America/Sao_Paulo", "America/New_York"])
+@pytest.mark.parametrize("by", [None, "acquisition_channel"])
+def test_series_equal_the_customer_x_period_definitions(
+        clientela_golden_store: Store, metrics: dict[str, Metric], by: str | None,
+        timezone: str, lapse_days: int) -> None:
+    names: list = ["winback_rate", "repeat_rate", "lapsed_customers", "avg_frequency",
+                   "recency_days", *_references(metrics)]
+    params = {m: {"lapse_days": lapse_days}
+              for m in ("winback_rate", "lapsed_customers", "winback_reference",
+                        "totals_reference")}
+    found = compute(clientela_golden_store, names, catalog=metrics, start="2024-04",
+                    end="2025-07", grain="month", timezone=timezone, by=by, params=params)
+    winback = _rows(found, "winback_rate")
+    assert {p for p, *_ in winback} >= {"2024-06", "2025-06"}  # lapsed customers to find
+    assert any(m == "winback_customers" and v for _, _, _, m, v in winback)  # some came back
+    assert winback == _rows(found, "winback_reference")
+    assert _rows(found, "recency_days") == _rows(found, "recency_reference")
+    totals = _rows(found, "totals_reference")
+    assert _rows(found, "repeat_rate") == {
+        r for r in totals if r[3] in ("value", "repeat_customers", "customers")}
+    assert _measure(_rows(found, "lapsed_customers"), "value") == _measure(totals, "lapsed")
+    assert {r for r in _measure(_rows(found, "avg_frequency"), "value") if r[2] is None} \
+        == _measure(totals, "frequency")
+
+
+@pytest.mark.parametrize("by", [None, "acquisition_channel"])
+def test_series_equal_one_period_at_a_time(clientela_golden_store: Store,
+                                           metrics: dict[str, Metric], by: str | None) -> None:
+    """One period at a time the engine takes the single-period definitions (no ordering
+    periods to add up): the series must give the same rows."""
+    names = ["winback_rate", "repeat_rate", "lapsed_customers", "avg_frequency",
+             "recency_days"]
+    kwargs = {"start": "2024-04", "end": "2025-07", "grain": "month",
+              "timezone": "America/New_York", "by": by,
+              "params": {"winback_rate": {"lapse_days": 45}}}
+    series = compute(clientela_golden_store, names, catalog=metrics, **kwargs)
+    single = compute(clientela_golden_store, period_by_period(names, metrics),
+                     catalog=metrics, **kwargs)
+    for name in names:
+        assert _rows(series, name) == _rows(single, name), name
+    assert LapseParams().lapse_days == 180  # the default the shared tables are keyed by
