@@ -56,7 +56,7 @@ def run(path: str, names: list[str], memory_limit: str) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         found = original(self, key, build, transient=transient, once=once)
         if key in self.materialised:
-            print(f"  shared {key.split('|')[0]:20s} {time.perf_counter() - t0:6.2f} s  "
+            print(f"  shared {key[:40]:40s} {time.perf_counter() - t0:6.2f} s  "
                   f"CPU {time.process_time() - c0:6.2f} s", flush=True)
         return found
 

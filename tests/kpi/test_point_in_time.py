@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import ibis
 import pytest
+from test_history_one_scan import recency_over_customers
 
 from clientela.kpi import compute
 from clientela.kpi import conventions as cv
@@ -20,9 +21,14 @@ from clientela.kpi.result import KpiResult
 from clientela.metrics.api import Metric
 from clientela.metrics.retention import LapseParams
 from clientela.store import Store
-from clientela.testing.conformance import period_by_period
-
-from test_history_one_scan import recency_over_customers
+from clientela.testing.conformance import check_identical, period_by_period, run_everywhere
+from clientela.testing.engines import (
+    PostgresServer,
+    engines,
+    postgres_backend,
+    spark_available,
+    store_tables,
+)
 
 
 def winback_over_customers(ctx, params):  # type: ignore[no-untyped-def]
@@ -120,3 +126,24 @@ def test_series_equal_one_period_at_a_time(clientela_golden_store: Store,
     for name in names:
         assert _rows(series, name) == _rows(single, name), name
     assert LapseParams().lapse_days == 180  # the default the shared tables are keyed by
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.skipif(not spark_available(), reason="pyspark or java missing")
+def test_identical_on_duckdb_pyspark_and_postgres(clientela_golden_store: Store,
+                                                  metrics: dict[str, Metric],
+                                                  postgres_server: PostgresServer) -> None:
+    """The ordering-period sums (lags, ranges unnested, binary searches of thresholds) give
+    the same rows on every engine, sliced, with a short lapse window."""
+    tables = store_tables(clientela_golden_store)
+    backends = [*engines(tables, spark=True),
+                ("postgres", postgres_backend(tables, postgres_server))]
+    names = ["winback_rate", "repeat_rate", "lapsed_customers", "avg_frequency",
+             "recency_days"]
+    results = run_everywhere(
+        backends, names, catalog=metrics, start="2024-04", end="2025-07", grain="month",
+        timezone="America/New_York", by="acquisition_channel",
+        params={"winback_rate": {"lapse_days": 30}, "lapsed_customers": {"lapse_days": 30}})
+    check_identical(results)
+    assert _rows(results["duckdb"], "winback_rate")
