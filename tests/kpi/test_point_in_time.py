@@ -18,6 +18,7 @@ from clientela.kpi import compute
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import PERIOD_COLUMN
 from clientela.kpi.result import KpiResult
+from clientela.metrics import retention as metrics_module
 from clientela.metrics.api import Metric
 from clientela.metrics.retention import LapseParams
 from clientela.store import Store
@@ -49,6 +50,38 @@ def winback_over_customers(ctx, params):  # type: ignore[no-untyped-def]
         winback_revenue=cv.money_sum(joined._revenue), lapsed_at_start=joined.count())
 
 
+def return_over_customers(ctx, params):  # type: ignore[no-untyped-def]
+    """return_probability as a series as it was: the open gaps from every customer x
+    period row of the history."""
+    from clientela.metrics.retention import _months, _neighbours, _return_table
+
+    if not ctx.periods:
+        return metrics_module.return_probability(ctx, params)
+    periods = ctx.periods
+    slices = [k for k in ctx.keys if k != PERIOD_COLUMN]
+    o = _neighbours(ctx, ctx.end)
+    o = o.filter(o.next_at.notnull())
+    months = _months(o.placed_at, o.next_at, params)
+    closed = cv.with_slice(ctx, o.select(
+        "customer_id", _k=cv.bucket_index(o.next_at, [p.start_utc for p in periods]),
+        reach=ibis.least(months, params.max_months),
+        _r=cv.indicator(months <= params.max_months)))
+    per = closed.group_by([*slices, "reach", "_k"]).aggregate(
+        _c=closed.count(), _s=closed._r.sum())
+    closed = cv.at_each_end(ctx, per, [*slices, "reach"],
+                            _n=lambda w: per._c.sum().over(w),
+                            _ret=lambda w: per._s.sum().over(w))
+    h = cv.with_slice(ctx, cv.history_at(ctx))
+    gaps = h.select(*ctx.keys,
+                    reach=ibis.least(_months(h.last_at, h.at, params) - 1, params.max_months))
+    gaps = gaps.filter(gaps.reach >= 0)
+    opened = gaps.group_by([*ctx.keys, "reach"]).aggregate(
+        _n=gaps.count(), _ret=ibis.literal(0, type="int64"))
+    episodes = ibis.union(closed.select(*ctx.keys, "reach", "_n", "_ret"),
+                          opened.select(*ctx.keys, "reach", "_n", "_ret"), distinct=False)
+    return _return_table(episodes, ctx.keys)
+
+
 def totals_over_customers(ctx, params):  # type: ignore[no-untyped-def]
     """repeat_rate, lapsed_customers and avg_frequency's value from every customer x
     period row of the history, in one aggregate."""
@@ -72,6 +105,8 @@ def _references(metrics: dict[str, Metric]) -> list[Metric]:
     return [
         replace(metrics["winback_rate"], name="winback_reference",
                 compute=winback_over_customers),
+        replace(metrics["return_probability"], name="return_reference",
+                compute=return_over_customers),
         replace(metrics["recency_days"], name="recency_reference",
                 compute=recency_over_customers),
         replace(metrics["lapsed_customers"], name="totals_reference",
@@ -91,10 +126,13 @@ def test_series_equal_the_customer_x_period_definitions(
         clientela_golden_store: Store, metrics: dict[str, Metric], by: str | None,
         timezone: str, lapse_days: int) -> None:
     names: list = ["winback_rate", "repeat_rate", "lapsed_customers", "avg_frequency",
-                   "recency_days", *_references(metrics)]
+                   "recency_days", "return_probability", *_references(metrics)]
     params = {m: {"lapse_days": lapse_days}
               for m in ("winback_rate", "lapsed_customers", "winback_reference",
                         "totals_reference")}
+    # short windows with the short lapse: open gaps cross many month boundaries
+    short = {"window_days": 7, "max_months": 6} if lapse_days == 30 else {}
+    params |= {"return_probability": short, "return_reference": short}
     found = compute(clientela_golden_store, names, catalog=metrics, start="2024-04",
                     end="2025-07", grain="month", timezone=timezone, by=by, params=params)
     winback = _rows(found, "winback_rate")
@@ -102,6 +140,9 @@ def test_series_equal_the_customer_x_period_definitions(
     assert any(m == "winback_customers" and v for _, _, _, m, v in winback)  # some came back
     assert winback == _rows(found, "winback_reference")
     assert _rows(found, "recency_days") == _rows(found, "recency_reference")
+    returns = _rows(found, "return_probability")
+    assert any(m == "at_risk" and v for *_, m, v in returns)
+    assert returns == _rows(found, "return_reference")
     totals = _rows(found, "totals_reference")
     assert _rows(found, "repeat_rate") == {
         r for r in totals if r[3] in ("value", "repeat_customers", "customers")}
@@ -116,7 +157,7 @@ def test_series_equal_one_period_at_a_time(clientela_golden_store: Store,
     """One period at a time the engine takes the single-period definitions (no ordering
     periods to add up): the series must give the same rows."""
     names = ["winback_rate", "repeat_rate", "lapsed_customers", "avg_frequency",
-             "recency_days"]
+             "recency_days", "return_probability"]
     kwargs = {"start": "2024-04", "end": "2025-07", "grain": "month",
               "timezone": "America/New_York", "by": by,
               "params": {"winback_rate": {"lapse_days": 45}}}
@@ -140,10 +181,11 @@ def test_identical_on_duckdb_pyspark_and_postgres(clientela_golden_store: Store,
     backends = [*engines(tables, spark=True),
                 ("postgres", postgres_backend(tables, postgres_server))]
     names = ["winback_rate", "repeat_rate", "lapsed_customers", "avg_frequency",
-             "recency_days"]
+             "recency_days", "return_probability"]
     results = run_everywhere(
         backends, names, catalog=metrics, start="2024-04", end="2025-07", grain="month",
         timezone="America/New_York", by="acquisition_channel",
-        params={"winback_rate": {"lapse_days": 30}, "lapsed_customers": {"lapse_days": 30}})
+        params={"winback_rate": {"lapse_days": 30}, "lapsed_customers": {"lapse_days": 30},
+                "return_probability": {"window_days": 7, "max_months": 6}})
     check_identical(results)
     assert _rows(results["duckdb"], "winback_rate")

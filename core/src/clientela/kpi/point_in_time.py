@@ -16,7 +16,7 @@ is a count of the same customers, every day an integer computed by the same func
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import ibis
@@ -155,3 +155,43 @@ def winback_counts(ctx: MetricContext, *, lapse_days: int) -> ir.Table:
     found = parts.group_by(ctx.keys).aggregate(
         lapsed=parts._lapsed.sum(), won=parts._won.sum(), revenue=money_sum(parts._revenue))
     return found.filter(found.lapsed > 0)
+
+
+def open_gap_reaches(ctx: MetricContext, *, window_days: int, max_months: int) -> ir.Table:
+    """Per ctx.keys and `reach`: `_n`, the open gaps (from a customer's last valid order to
+    a period's end) that reach that month, as of each period's end (return_probability's
+    open episodes; `_ret` is 0, an open gap has not returned).
+
+    The whole days from the last order to period p's end are days_between's floor of
+    (epoch(end_p) - epoch(last_at)) / 86400. With the last order's epoch seconds written
+    as 86400 a + b and the end's as 86400 A_p + B_p (0 <= b, B_p < 86400) that is
+    A_p - a, less one when b > B_p. So the states are grouped by UTC day a and by `_past`,
+    how many of the period ends' distinct times of day B are before b (b > B_p exactly when
+    B_p's rank among them is below _past), and those groups are spread over the periods."""
+    from clientela.kpi.localtime import epoch
+
+    periods = ctx.periods or ()
+    day = 86400
+    seconds = [int((p.end_utc - datetime(1970, 1, 1)).total_seconds()) for p in periods]
+    times = sorted({s % day for s in seconds})
+    states = with_slice(ctx, customer_states(ctx))
+    slices = [k for k in ctx.keys if k != PERIOD_COLUMN]
+    s = epoch(states.last_at)
+    a = (s.cast("float64") / day).floor().cast("int64")
+    b = s - a * day
+    past = sum((indicator(b > t) for t in times[1:]), indicator(b > times[0]))
+    states = states.select(*slices, "_k", "_until", _a=a, _past=past)
+    groups = states.group_by([*slices, "_k", "_until", "_a", "_past"]).aggregate(
+        _c=states.count())
+    spread = groups.select(*slices, "_a", "_past", "_c",
+                           **{PERIOD_COLUMN: ibis.range(groups._k, groups._until).unnest()})
+    period = spread[PERIOD_COLUMN].cast("int64")
+    end_day = pick_value(period, [s // day for s in seconds])
+    end_rank = pick_value(period, [times.index(s % day) for s in seconds])
+    days = end_day - spread._a - indicator(end_rank < spread._past)
+    months = (days.cast("float64") / window_days).floor().cast("int64")
+    spread = spread.mutate(**{PERIOD_COLUMN: period},
+                           reach=ibis.least(months - 1, max_months))
+    spread = spread.filter(spread.reach >= 0)
+    return spread.group_by([*ctx.keys, "reach"]).aggregate(
+        _n=spread._c.sum(), _ret=ibis.literal(0, type="int64"))

@@ -19,7 +19,7 @@ from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.history import history_days
 from clientela.kpi.periods import Period
-from clientela.kpi.point_in_time import winback_counts
+from clientela.kpi.point_in_time import open_gap_reaches, winback_counts
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -257,7 +257,8 @@ def _series_reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     closed gaps are counted once per (slice, reach, period of the next order) and made
     cumulative with at_each_end (a gap closed before the series counts from period 0). At
     a period's end every customer who has ordered has exactly one open gap, from the last
-    order before that end: the customer's history_at row for the period."""
+    order before that end: counted from the customers' ordering periods
+    (`open_gap_reaches`), not from every customer x period row."""
     if ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
     periods = ctx.periods or ()
@@ -274,12 +275,8 @@ def _series_reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     closed = cv.at_each_end(ctx, per, [*slices, "reach"],
                             _n=lambda w: per._c.sum().over(w),
                             _ret=lambda w: per._s.sum().over(w))
-    h = cv.with_slice(ctx, cv.history_at(ctx))
-    gaps = h.select(*ctx.keys,
-                    reach=ibis.least(_months(h.last_at, h.at, params) - 1, params.max_months))
-    gaps = gaps.filter(gaps.reach >= 0)
-    opened = gaps.group_by([*ctx.keys, "reach"]).aggregate(
-        _n=gaps.count(), _ret=ibis.literal(0, type="int64"))
+    opened = open_gap_reaches(ctx, window_days=params.window_days,
+                              max_months=params.max_months)
     return ibis.union(closed.select(*ctx.keys, "reach", "_n", "_ret"),
                       opened.select(*ctx.keys, "reach", "_n", "_ret"), distinct=False)
 
