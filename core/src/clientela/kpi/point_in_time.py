@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import ibis
+import ibis.expr.datatypes as dt
 
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.history import history_buckets
@@ -35,13 +36,25 @@ def customer_states(ctx: MetricContext) -> ir.Table:
     """Per customer and series period `_k` in which the customer ordered: `orders` (valid
     orders up to that period's end), `last_at` (the last of them) and `_until`, the index
     of the customer's next ordering period (the number of periods when none): the state
-    holds as of the ends of periods _k .. _until - 1."""
-    per = history_buckets(ctx)
-    n = len(ctx.periods or ())
-    upto = ibis.cumulative_window(group_by=per.customer_id, order_by=per._k)
-    following = per._k.lead().over(ibis.window(group_by=per.customer_id, order_by=per._k))
-    return per.select("customer_id", "_k", "last_at", orders=per._n.sum().over(upto),
-                      _until=following.coalesce(n))
+    holds as of the ends of periods _k .. _until - 1. With the period's own `_revenue` and
+    `_before`, the customer's last order before the period (null for the first).
+
+    One window over `history_buckets`, written out once per call: recency, repeat, lapsed,
+    win-back and the open gaps of return_probability all read it."""
+    def build() -> ir.Table:
+        per = history_buckets(ctx)
+        n = len(ctx.periods or ())
+        upto = ibis.cumulative_window(group_by=per.customer_id, order_by=per._k)
+        order = ibis.window(group_by=per.customer_id, order_by=per._k)
+        return per.select("customer_id", "_k", "last_at", "_revenue",
+                          orders=per._n.sum().over(upto),
+                          _until=per._k.lead().over(order).coalesce(n),
+                          # nullable: Ibis would carry last_at's NOT NULL into the table
+                          _before=per.last_at.lag().over(order).cast(
+                              dt.Timestamp(nullable=True)))
+
+    return ctx.shared(f"customer_states|{ctx.start.isoformat()}|{ctx.end.isoformat()}|"
+                      f"{len(ctx.periods or ())}", build)
 
 
 def history_days_by_states(ctx: MetricContext, *, lapse_days: int) -> ir.Table:
@@ -106,12 +119,10 @@ def winback_counts(ctx: MetricContext, *, lapse_days: int) -> ir.Table:
     zero = ibis.literal(0, type="int64")
     money = ibis.literal(0, type="decimal(38, 2)")
 
-    per = history_buckets(ctx)
-    before = per.last_at.lag().over(ibis.window(group_by=per.customer_id, order_by=per._k))
     # period p's start is period p - 1's end; index 0 of the thresholds is never read
     thresholds = [ends[0] - timedelta(days=lapse_days)] + [
         end - timedelta(days=lapse_days) for end in ends[:-1]]
-    back = per.select("customer_id", "_k", "_revenue", _before=before)
+    back = customer_states(ctx)
     back = back.filter((back._k >= 1) & back._before.notnull()
                        & (back._before < pick_value(back._k, thresholds)))
     back = with_slice(ctx, back)
