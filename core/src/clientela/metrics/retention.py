@@ -203,10 +203,10 @@ def return_probability(ctx: MetricContext, params: ReturnParams) -> ir.Table:
 
 
 def _neighbours(ctx: MetricContext, until: datetime) -> ir.Table:
-    """Valid orders of known customers before `until` (customer_id, order_id, placed_at),
-    each with the time of the customer's previous and next one (null for the first and the
-    last): ties at one instant are ordered by order_id, so every order but the last closes
-    exactly one gap. interpurchase_days reads the previous, return_probability the next:
+    """Valid orders of known customers before `until` (customer_id, placed_at), each with
+    the time of the customer's previous and next one (null for the first and the last):
+    ties at one instant are ordered by order_id, so every order but the last closes exactly
+    one gap (order_id itself is not written out: no reader needs it). interpurchase_days reads the previous, return_probability the next:
     one sort of the orders by customer and time, built once per call and instant, serves
     both."""
     def build() -> ir.Table:
@@ -216,7 +216,7 @@ def _neighbours(ctx: MetricContext, until: datetime) -> ir.Table:
         # nullable (a first order has no previous): Ibis would carry placed_at's NOT NULL
         # into the table it writes out
         nullable = dt.Timestamp(nullable=True)
-        return o.select("customer_id", "order_id", "placed_at",
+        return o.select("customer_id", "placed_at",
                         prev_at=o.placed_at.lag().over(w).cast(nullable),
                         next_at=o.placed_at.lead().over(w).cast(nullable))
 
