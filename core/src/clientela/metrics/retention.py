@@ -206,9 +206,9 @@ def _neighbours(ctx: MetricContext, until: datetime) -> ir.Table:
     """Valid orders of known customers before `until` (customer_id, placed_at), each with
     the time of the customer's previous and next one (null for the first and the last):
     ties at one instant are ordered by order_id, so every order but the last closes exactly
-    one gap (order_id itself is not written out: no reader needs it). interpurchase_days reads the previous, return_probability the next:
-    one sort of the orders by customer and time, built once per call and instant, serves
-    both."""
+    one gap (order_id itself is not written out: no reader needs it). interpurchase_days
+    reads the previous, return_probability the next: one sort of the orders by customer
+    and time, built once per call and instant, serves both."""
     def build() -> ir.Table:
         o = cv.valid_orders(ctx, until=until, amounts=())
         o = o.filter(o.customer_id.notnull())
