@@ -87,20 +87,10 @@ def history_at(ctx: MetricContext, *,
     if at == "as_of" and ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
     periods = ctx.periods
-    starts = [p.start_utc for p in periods]
-
-    def build() -> ir.Table:
-        orders = valid_orders(ctx, until=ctx.end, amounts=("revenue",))
-        orders = orders.filter(orders.customer_id.notnull())
-        orders = orders.mutate(_k=bucket_index(orders.placed_at, starts))
-        return orders.group_by(["customer_id", "_k"]).aggregate(
-            _n=orders.count(), _revenue=orders.revenue.sum(),
-            _first=orders.placed_at.min(), last_at=orders.placed_at.max())
-
-    key = f"{starts[0].isoformat()}|{ctx.end.isoformat()}|{len(periods)}"
+    key = _series_key(ctx)
 
     def spread() -> ir.Table:
-        per = ctx.shared(f"history_buckets|{key}", build)
+        per = history_buckets(ctx)
         found = at_each_end(ctx, per, ["customer_id"],
                             orders=lambda w: per._n.sum().over(w),
                             revenue=lambda w: per._revenue.sum().over(w),
@@ -116,6 +106,30 @@ def history_at(ctx: MetricContext, *,
     return rows.select("customer_id", PERIOD_COLUMN, "orders", "revenue", "first_at",
                        "last_at", at=pick_value(rows[PERIOD_COLUMN],
                                                 [p.end_utc for p in periods]))
+
+
+def _series_key(ctx: MetricContext) -> str:
+    periods = ctx.periods or ()
+    return f"{periods[0].start_utc.isoformat()}|{ctx.end.isoformat()}|{len(periods)}"
+
+
+def history_buckets(ctx: MetricContext) -> ir.Table:
+    """Per customer and series period in which the customer ordered (`_k`, the period
+    index; orders before the series count in 0): `_n` valid orders, `_revenue`, `_first`
+    and `last_at`. The increments the histories at each period's end are summed from
+    (history_at, and the point-in-time aggregates of `clientela.kpi.point_in_time`): one
+    group-by of the orders, shared by both."""
+    starts = [p.start_utc for p in ctx.periods or ()]
+
+    def build() -> ir.Table:
+        orders = valid_orders(ctx, until=ctx.end, amounts=("revenue",))
+        orders = orders.filter(orders.customer_id.notnull())
+        orders = orders.mutate(_k=bucket_index(orders.placed_at, starts))
+        return orders.group_by(["customer_id", "_k"]).aggregate(
+            _n=orders.count(), _revenue=orders.revenue.sum(),
+            _first=orders.placed_at.min(), last_at=orders.placed_at.max())
+
+    return ctx.shared(f"history_buckets|{_series_key(ctx)}", build)
 
 
 def _history_at_starts(ctx: MetricContext) -> ir.Table:
@@ -141,16 +155,23 @@ def history_days(ctx: MetricContext, *, lapse_days: int,
     (2+ orders), `lapsed` (last order more than `lapse_days` days before the instant) and
     `orders` (their valid orders).
 
-    One scan of the customer x period history answers every point-in-time aggregate that
-    needs no customer-level join: the totals of repeat_rate, lapsed_customers and
-    avg_frequency (`history_totals`, summed over the days) and recency_days' mean, median
-    and histogram (from the customers per day). A few thousand rows per period, where the
-    history has one per customer."""
+    One table answers every point-in-time aggregate that needs no customer-level join:
+    the totals of repeat_rate, lapsed_customers and avg_frequency (`history_totals`,
+    summed over the days) and recency_days' mean, median and histogram (from the customers
+    per day). A few thousand rows per period, where the history has one per customer. In a
+    series it is added up from the customers' ordering periods
+    (`clientela.kpi.point_in_time`), not from every customer x period row."""
     from clientela.kpi.localtime import calendar_days_between
     from clientela.kpi.slicing import with_slice
     from clientela.kpi.sql import indicator
 
     def build() -> ir.Table:
+        if ctx.periods:
+            from clientela.kpi.point_in_time import history_days_by_states
+
+            if at == "as_of" and ctx.as_of_fixed:
+                raise SeriesUnsupported(ctx.metric)  # one instant for every period
+            return history_days_by_states(ctx, lapse_days=lapse_days)
         h = with_slice(ctx, history_at(ctx, at=at))
         h = h.mutate(days=calendar_days_between(ctx, h.last_at, h.at))
         return h.group_by([*ctx.keys, "days"]).aggregate(

@@ -19,6 +19,7 @@ from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.history import history_days
 from clientela.kpi.periods import Period
+from clientela.kpi.point_in_time import open_gap_reaches, winback_counts
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
@@ -88,7 +89,13 @@ def lapsed_customers(ctx: MetricContext, params: LapseParams) -> ir.Table:
 
 def winback_rate(ctx: MetricContext, params: LapseParams) -> ir.Table:
     """Lapsed at a period's start, from the histories as of each period's start; back when
-    the customer has a valid order in that period."""
+    the customer has a valid order in that period. A series adds these up from the
+    customers' ordering periods (`winback_counts`), without the customer x period rows."""
+    if ctx.periods:
+        t = winback_counts(ctx, lapse_days=params.lapse_days)
+        return t.select(*ctx.keys, value=cv.ratio(t.won, t.lapsed),
+                        winback_customers=t.won, winback_revenue=t.revenue,
+                        lapsed_at_start=t.lapsed)
     h = cv.history_at(ctx, at="start")
     lapsed = h.filter(h.last_at < h.at - ibis.interval(days=params.lapse_days))
     lapsed = cv.with_slice(ctx, lapsed.select("customer_id", *_period_key(ctx)))
@@ -196,12 +203,12 @@ def return_probability(ctx: MetricContext, params: ReturnParams) -> ir.Table:
 
 
 def _neighbours(ctx: MetricContext, until: datetime) -> ir.Table:
-    """Valid orders of known customers before `until` (customer_id, order_id, placed_at),
-    each with the time of the customer's previous and next one (null for the first and the
-    last): ties at one instant are ordered by order_id, so every order but the last closes
-    exactly one gap. interpurchase_days reads the previous, return_probability the next:
-    one sort of the orders by customer and time, built once per call and instant, serves
-    both."""
+    """Valid orders of known customers before `until` (customer_id, placed_at), each with
+    the time of the customer's previous and next one (null for the first and the last):
+    ties at one instant are ordered by order_id, so every order but the last closes exactly
+    one gap (order_id itself is not written out: no reader needs it). interpurchase_days
+    reads the previous, return_probability the next: one sort of the orders by customer
+    and time, built once per call and instant, serves both."""
     def build() -> ir.Table:
         o = cv.valid_orders(ctx, until=until, amounts=())
         o = o.filter(o.customer_id.notnull())
@@ -209,7 +216,7 @@ def _neighbours(ctx: MetricContext, until: datetime) -> ir.Table:
         # nullable (a first order has no previous): Ibis would carry placed_at's NOT NULL
         # into the table it writes out
         nullable = dt.Timestamp(nullable=True)
-        return o.select("customer_id", "order_id", "placed_at",
+        return o.select("customer_id", "placed_at",
                         prev_at=o.placed_at.lag().over(w).cast(nullable),
                         next_at=o.placed_at.lead().over(w).cast(nullable))
 
@@ -250,7 +257,8 @@ def _series_reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     closed gaps are counted once per (slice, reach, period of the next order) and made
     cumulative with at_each_end (a gap closed before the series counts from period 0). At
     a period's end every customer who has ordered has exactly one open gap, from the last
-    order before that end: the customer's history_at row for the period."""
+    order before that end: counted from the customers' ordering periods
+    (`open_gap_reaches`), not from every customer x period row."""
     if ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
     periods = ctx.periods or ()
@@ -267,12 +275,8 @@ def _series_reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     closed = cv.at_each_end(ctx, per, [*slices, "reach"],
                             _n=lambda w: per._c.sum().over(w),
                             _ret=lambda w: per._s.sum().over(w))
-    h = cv.with_slice(ctx, cv.history_at(ctx))
-    gaps = h.select(*ctx.keys,
-                    reach=ibis.least(_months(h.last_at, h.at, params) - 1, params.max_months))
-    gaps = gaps.filter(gaps.reach >= 0)
-    opened = gaps.group_by([*ctx.keys, "reach"]).aggregate(
-        _n=gaps.count(), _ret=ibis.literal(0, type="int64"))
+    opened = open_gap_reaches(ctx, window_days=params.window_days,
+                              max_months=params.max_months)
     return ibis.union(closed.select(*ctx.keys, "reach", "_n", "_ret"),
                       opened.select(*ctx.keys, "reach", "_n", "_ret"), distinct=False)
 
