@@ -3,8 +3,9 @@
 A time series of predicted CLV needs the models' (x, t_x, T, m) summary as of
 every period's end. Asking the store once per period aggregates the whole
 history again each time (36 scans of every order for a three-year monthly
-series). Here the store is asked once for every purchase day (customer, local
-day, cents) up to the series' end, and the summaries follow in numpy, one
+series). Here the store is asked once for every valid order (customer, local
+day, cents) up to the series' end, the orders become purchase days with one
+sort of integer keys, and the summaries follow in numpy, one
 period after another, by adding each period's purchase days to running
 per-customer counters: a few milliseconds per period instead of a scan.
 
@@ -30,10 +31,10 @@ from clientela.clv.engine.summary import (
     DAYS_PER_UNIT,
     CustomerSummary,
     last_day,
+    order_days,
     periods_per_month,
-    purchase_days,
 )
-from clientela.clv.models.inputs import RfmSummary
+from clientela.clv.models.inputs import RfmSummary, sorted_keys
 from clientela.kpi.context import MetricContext
 from clientela.kpi.periods import Period
 
@@ -69,25 +70,54 @@ class PurchaseDays:
 
 
 def fetch_purchase_days(ctx: MetricContext, *, until: datetime) -> PurchaseDays:
-    """One query: every (customer, local day, cents) with a valid order before `until`."""
-    days = purchase_days(ctx, until=until)
-    table = days.select("customer_id", "day",
-                        cents=(days.amount * 100).cast("float64")).to_pyarrow()
+    """One query: every valid order (customer, local day, cents) before `until`, made into
+    one entry per (customer, local day) here.
+
+    The engine returns orders, not days: a group-by of ten million orders into nine
+    million (customer, day) groups cost the engine three times the scan itself. Here the
+    customer ids become dense codes in id order (one hash of the strings, one sort of
+    the distinct ids), and one sort of the packed integer (code, day) keys puts each
+    customer's days together in order, so a day's orders are neighbours and the first
+    purchase day is the first entry of each customer's run. Cents are whole numbers,
+    so a day's sum is exact in any order: the entries equal a group-by's, in
+    (customer, day) order.
+    """
+    table = order_days(ctx, until=until).to_pyarrow()
     encoded = pc.dictionary_encode(table["customer_id"].combine_chunks())
     ids = encoded.dictionary
     order = np.asarray(pc.array_sort_indices(ids), dtype=np.int64)
     rank = np.empty(len(ids), dtype=np.int64)
     rank[order] = np.arange(len(ids), dtype=np.int64)
     code = rank[np.asarray(encoded.indices, dtype=np.int64)]
+    del encoded, rank
     day = np.asarray(table["day"].to_numpy(zero_copy_only=False), dtype=np.int64)
     cents = np.asarray(table["cents"].to_numpy(zero_copy_only=False), dtype=np.float64)
-    first_day = np.full(len(ids), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first_day, code, day)
-    first_cents = np.zeros(len(ids), dtype=np.float64)
-    is_first = day == first_day[code]  # (customer, day) is unique: one row per customer
-    first_cents[code[is_first]] = cents[is_first]
+    del table
+    code, day, cents = _one_per_day(code, day, cents)
+    starts = np.flatnonzero(np.diff(code, prepend=-1))  # each customer's first (earliest) day
     return PurchaseDays(customer_id=ids.take(pa.array(order)), code=code, day=day, cents=cents,
-                        first_day=first_day, first_cents=first_cents)
+                        first_day=day[starts], first_cents=cents[starts])
+
+
+def _one_per_day(code: IntArray, day: IntArray, cents: FloatArray
+                 ) -> tuple[IntArray, IntArray, FloatArray]:
+    """Orders (customer code, day, cents) summed into one entry per (code, day), sorted by
+    code then day."""
+    if len(code) == 0:
+        return code, day, cents
+    first = int(day.min())
+    span = int(day.max()) - first + 1
+    key = code * span + (day - first)
+    by_key, sorted_key = sorted_keys(key, int(code.max() + 1) * span)
+    del key
+    starts = np.empty(len(sorted_key), dtype=bool)
+    starts[0] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=starts[1:])
+    at = np.flatnonzero(starts)
+    del starts
+    day_cents = np.add.reduceat(cents[by_key], at) if len(at) < len(by_key) else cents[by_key]
+    unique = sorted_key[at]
+    return unique // span, unique % span + first, day_cents
 
 
 def summaries(history: PurchaseDays, ends: Sequence[datetime], timezone: str, *,
