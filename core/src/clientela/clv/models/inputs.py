@@ -138,7 +138,7 @@ def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
             return every, every.copy()
         if span <= max(4 * n, 1 << 16):
             return _dense_unique(key, span)
-        order, sorted_key = sorted_keys(key, span)
+        order, sorted_key = _sorted_keys(key, span)
         starts = np.empty(n, dtype=bool)
         starts[0] = True
         np.not_equal(sorted_key[1:], sorted_key[:-1], out=starts[1:])
@@ -156,7 +156,7 @@ def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
     return first.astype(np.intp), inverse
 
 
-def sorted_keys(key: NDArray[np.int64], span: int) -> tuple[IntArray, NDArray[np.int64]]:
+def _sorted_keys(key: NDArray[np.int64], span: int) -> tuple[IntArray, NDArray[np.int64]]:
     """The order that sorts `key`, and the sorted keys.
 
     When the key and the row number fit in 63 bits together, both travel in one
