@@ -117,9 +117,9 @@ def test_p_alive_reads_what_clv_predicted_made(clientela_golden_store: Store,
     fits: list[str] = []
     real_fitted = clv_metrics.fitted
 
-    def counted(ctx: MetricContext, kinds: Any, unit: str) -> Any:
+    def counted(ctx: MetricContext, kinds: Any, unit: str, **kw: Any) -> Any:
         fits.append(ctx.metric)
-        return real_fitted(ctx, kinds, unit)
+        return real_fitted(ctx, kinds, unit, **kw)
 
     monkeypatch.setattr(clv_metrics, "fitted", counted)
     both = compute(clientela_golden_store, ["clv_predicted", "p_alive"], by=by, **SERIES)
@@ -146,3 +146,20 @@ def test_p_alive_with_other_parameters_fits_its_own(clientela_golden_store: Stor
     # the purchase days were dropped after clv_predicted's series, so p_alive's own
     # weekly series fetched them again
     assert len(fetched) == 2
+
+
+def test_p_alive_first_leaves_the_purchase_days_to_clv_predicted(
+        clientela_golden_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    fetched: list[datetime] = []
+    real_fetch = periods.fetch_purchase_days
+
+    def counted(ctx: MetricContext, *, until: datetime) -> Any:
+        fetched.append(until)
+        return real_fetch(ctx, until=until)
+
+    monkeypatch.setattr(periods, "fetch_purchase_days", counted)
+    both = compute(clientela_golden_store, ["p_alive", "clv_predicted"], **SERIES)
+    assert len(fetched) == 1
+    monkeypatch.undo()
+    alone = compute(clientela_golden_store, ["clv_predicted"], **SERIES)
+    assert _rows(both, "clv_predicted") == _rows(alone, "clv_predicted")

@@ -151,7 +151,8 @@ def p_alive(ctx: MetricContext, params: PurchaseModelParams) -> ir.Table:
     if shared is not None:  # clv_predicted made them in this call
         return _answer(ctx, shared, ("customers", "likely_alive"), measures)
     rows: list[dict[str, Any]] = []
-    for index, customers, fits in fitted(ctx, (params.model,), params.unit):
+    # the purchase days stay for a clv_predicted later in the call, which drops them
+    for index, customers, fits in fitted(ctx, (params.model,), params.unit, release=False):
         fit = fits[params.model]
         grouped, inverse = customers.distinct  # once per distinct (x, t_x, T)
         rows += _p_alive_rows(ctx, index, customers, fit, clv.p_alive(fit, grouped)[inverse])

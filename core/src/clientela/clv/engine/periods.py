@@ -64,7 +64,7 @@ def forget(ctx: MetricContext, key: str) -> None:
         ctx.cache.extras.pop(key, None)
 
 
-def period_summaries(ctx: MetricContext, unit: str
+def period_summaries(ctx: MetricContext, unit: str, *, release: bool = True
                      ) -> Iterator[tuple[int | None, CustomerSummary]]:
     """The summary as of each period's end of a series, keyed by period index; for one
     period, the summary as of its as-of instant, keyed None.
@@ -72,7 +72,8 @@ def period_summaries(ctx: MetricContext, unit: str
     A series needs every period to end at a local midnight (a purchase day never
     straddles two periods) and the as-of instant to be each period's end; otherwise it
     is asked period by period (`SeriesUnsupported`). The purchase days are fetched once
-    per call, for every period and every metric that asks."""
+    per call, for every period and every metric that asks until one with `release` has
+    gone through the series."""
     where = f"{ctx.timezone}|{ctx.currency}"
     if not ctx.periods:
         yield None, remembered(
@@ -89,7 +90,8 @@ def period_summaries(ctx: MetricContext, unit: str
     # The series is done: its purchase days (a few hundred MB at ten million orders) leave
     # now rather than at the end of the call. Another series of the call would fetch them
     # again; in the catalogue none does (p_alive reads clv_predicted's rows).
-    forget(ctx, key)
+    if release:
+        forget(ctx, key)
 
 
 def model_fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSummary, *,
@@ -115,12 +117,13 @@ def model_fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSumma
     return found
 
 
-def fitted(ctx: MetricContext, kinds: Sequence[str], unit: str
+def fitted(ctx: MetricContext, kinds: Sequence[str], unit: str, *, release: bool = True
            ) -> Iterator[tuple[int | None, CustomerSummary, dict[str, ModelFit]]]:
     """Each period's summary with its fits of `kinds`, each warm-started from the same
-    model's fit at the previous period's end."""
+    model's fit at the previous period's end; with `release`, the purchase days are
+    dropped after the last period (`period_summaries`)."""
     previous: dict[str, ModelFit] = {}
-    for index, customers in period_summaries(ctx, unit):
+    for index, customers in period_summaries(ctx, unit, release=release):
         fits = {kind: model_fit(ctx, kind, unit, customers,
                                 warm_start=previous.get(kind) if _warm(kind) else None)
                 for kind in kinds}
