@@ -96,15 +96,15 @@ def fetch_purchase_days(ctx: MetricContext, *, until: datetime) -> PurchaseDays:
     rank[order] = np.arange(len(ids), dtype=np.int64)
     key = rank[np.asarray(encoded.indices, dtype=np.int64)]  # the customer's code, for now
     del encoded, rank
-    day = np.asarray(table["day"].to_numpy(zero_copy_only=False), dtype=np.int64)
+    order_day = np.asarray(table["day"].to_numpy(zero_copy_only=False), dtype=np.int64)
     cents = np.asarray(table["cents"].to_numpy(zero_copy_only=False), dtype=np.float64)
     del table
-    first = int(day.min()) if len(day) else 0
-    span = int(day.max()) - first + 1 if len(day) else 1
+    first = int(order_day.min()) if len(order_day) else 0
+    span = int(order_day.max()) - first + 1 if len(order_day) else 1
     key *= span
-    key += day
+    key += order_day
     key -= first
-    del day
+    del order_day
     key, day_cents = _sums_per_key(key, cents)
     code = (key // span).astype(np.int32)
     day = (key % span + first).astype(np.int32)
@@ -116,7 +116,8 @@ def fetch_purchase_days(ctx: MetricContext, *, until: datetime) -> PurchaseDays:
 
 
 def _sums_per_key(key: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray]:
-    """The distinct non-negative `key`s in order and the sum of `values` per key. `key` is sorted in place (its contents are lost).
+    """The distinct non-negative `key`s in order and the sum of `values` per key. `key` is
+    sorted in place (its contents are lost).
 
     Key and row number travel in one integer when both fit in 63 bits, so a plain
     in-place sort orders them (four times faster than an argsort, and no second array
