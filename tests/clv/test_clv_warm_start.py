@@ -148,3 +148,19 @@ def test_the_curvature_is_what_the_standard_errors_come_from(
         np.diag(covariance))
     np.testing.assert_allclose([fit.standard_errors[n] for n in ("r", "alpha", "a", "b")],
                                expected, rtol=1e-12)
+
+
+def test_the_bfgs_update_meets_the_secant_condition() -> None:
+    """The approximate Newton steps of a warm start correct the previous fit's Hessian with
+    what each step shows: the updated matrix maps the step to the gradient's change (the
+    secant condition), stays symmetric, and is left alone when the pair shows no positive
+    curvature (it would stop being positive definite)."""
+    from clientela.clv.models.fit import _bfgs_update
+
+    matrix = np.array([[2.0, 0.5], [0.5, 1.0]])
+    step, change = np.array([0.1, -0.2]), np.array([0.3, -0.1])
+    updated = _bfgs_update(matrix, step, change)
+    np.testing.assert_allclose(updated @ step, change, rtol=1e-14, atol=1e-16)
+    np.testing.assert_array_equal(updated, updated.T)
+    assert np.all(np.linalg.eigvalsh(updated) > 0)
+    assert _bfgs_update(matrix, step, -change) is matrix

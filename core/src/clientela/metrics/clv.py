@@ -108,6 +108,7 @@ def _answer(ctx: MetricContext, rows: list[dict[str, Any]], counts: tuple[str, .
 
 def clv_predicted(ctx: MetricContext, params: ClvParams) -> ir.Table:
     rows: list[dict[str, Any]] = []
+    alive_rows: list[dict[str, Any]] = []
     for index, values in predicted_values(ctx, model=params.model, unit=params.unit,
                                           horizon_months=params.horizon_months,
                                           discount_rate=params.discount_rate):
@@ -117,21 +118,45 @@ def clv_predicted(ctx: MetricContext, params: ClvParams) -> ir.Table:
             lambda n, s: {"value": s["clv"] / n, "total": s["clv"], "customers": n,
                           "expected_purchases": s["purchases"], "expected_alive": s["alive"]},
             clv=values.clv, purchases=values.expected_purchases, alive=values.p_alive)
+        alive_rows += _p_alive_rows(ctx, index, values.customers, fits.purchases,
+                                    values.p_alive)
+    # p_alive with the same model and unit in the same call reads these rows: the same
+    # fits, the same per-customer probabilities, so the very same sums
+    remembered(ctx, _p_alive_key(ctx, params), lambda: alive_rows)
     return _answer(ctx, rows, ("customers",), clv_measures(params.model))
 
 
+def _p_alive_rows(ctx: MetricContext, index: int | None, customers: CustomerSummary,
+                  fit: ModelFit, alive: FloatArray) -> list[dict[str, Any]]:
+    return _slice_rows(
+        ctx, index, customers, [fit],
+        lambda n, s: {"value": s["alive"] / n, "expected_alive": s["alive"],
+                      "likely_alive": round(s["likely"]), "customers": n},
+        alive=alive, likely=(alive >= 0.5).astype(np.float64))
+
+
+def _p_alive_key(ctx: MetricContext, params: PurchaseModelParams) -> str:
+    """What p_alive's answer rows depend on besides the store: the model, the unit, the
+    as-of instants (every period's end in a series) and the slicing."""
+    ends = ",".join(p.end_utc.isoformat() for p in ctx.periods) if ctx.periods else ""
+    segment_as_of = ctx.segment_as_of.isoformat() if ctx.segment_as_of else ""
+    return (f"clv.p_alive_rows|{params.model}|{params.unit}|{ctx.as_of.isoformat()}|{ends}|"
+            f"{ctx.timezone}|{ctx.currency}|{ctx.by}|{segment_as_of}|{ctx.segmenter}")
+
+
 def p_alive(ctx: MetricContext, params: PurchaseModelParams) -> ir.Table:
+    measures = p_alive_measures(params.model)
+    extras = ctx.cache.extras if ctx.cache is not None else {}
+    shared = extras.get(_p_alive_key(ctx, params))
+    if shared is not None:  # clv_predicted made them in this call
+        return _answer(ctx, shared, ("customers", "likely_alive"), measures)
     rows: list[dict[str, Any]] = []
-    for index, customers, fits in fitted(ctx, (params.model,), params.unit):
+    # the purchase days stay for a clv_predicted later in the call, which drops them
+    for index, customers, fits in fitted(ctx, (params.model,), params.unit, release=False):
         fit = fits[params.model]
         grouped, inverse = customers.distinct  # once per distinct (x, t_x, T)
-        alive = clv.p_alive(fit, grouped)[inverse]
-        rows += _slice_rows(
-            ctx, index, customers, [fit],
-            lambda n, s: {"value": s["alive"] / n, "expected_alive": s["alive"],
-                          "likely_alive": round(s["likely"]), "customers": n},
-            alive=alive, likely=(alive >= 0.5).astype(np.float64))
-    return _answer(ctx, rows, ("customers", "likely_alive"), p_alive_measures(params.model))
+        rows += _p_alive_rows(ctx, index, customers, fit, clv.p_alive(fit, grouped)[inverse])
+    return _answer(ctx, rows, ("customers", "likely_alive"), measures)
 
 
 def clv_measures(model: str) -> tuple[str, ...]:

@@ -58,7 +58,13 @@ def remembered(ctx: MetricContext, key: str, make: Callable[[], Any]) -> Any:
     return extras[key]
 
 
-def period_summaries(ctx: MetricContext, unit: str
+def forget(ctx: MetricContext, key: str) -> None:
+    """Drop what `remembered` keeps under `key`, so its memory is free before the call ends."""
+    if ctx.cache is not None:
+        ctx.cache.extras.pop(key, None)
+
+
+def period_summaries(ctx: MetricContext, unit: str, *, release: bool = True
                      ) -> Iterator[tuple[int | None, CustomerSummary]]:
     """The summary as of each period's end of a series, keyed by period index; for one
     period, the summary as of its as-of instant, keyed None.
@@ -66,7 +72,8 @@ def period_summaries(ctx: MetricContext, unit: str
     A series needs every period to end at a local midnight (a purchase day never
     straddles two periods) and the as-of instant to be each period's end; otherwise it
     is asked period by period (`SeriesUnsupported`). The purchase days are fetched once
-    per call, for every period and every metric that asks."""
+    per call, for every period and every metric that asks until one with `release` has
+    gone through the series."""
     where = f"{ctx.timezone}|{ctx.currency}"
     if not ctx.periods:
         yield None, remembered(
@@ -76,10 +83,15 @@ def period_summaries(ctx: MetricContext, unit: str
         return
     if ctx.as_of_fixed or not aligned(ctx.periods):
         raise SeriesUnsupported(ctx.metric)
-    days = remembered(ctx, f"clv.days|{ctx.end.isoformat()}|{where}",
-                      lambda: fetch_purchase_days(ctx.unsliced(), until=ctx.end))
+    key = f"clv.days|{ctx.end.isoformat()}|{where}"
+    days = remembered(ctx, key, lambda: fetch_purchase_days(ctx.unsliced(), until=ctx.end))
     ends = [p.end_utc for p in ctx.periods]
     yield from enumerate(summaries(days, ends, ctx.timezone, unit=unit))
+    # The series is done: its purchase days (a few hundred MB at ten million orders) leave
+    # now rather than at the end of the call. Another series of the call would fetch them
+    # again; in the catalogue none does (p_alive reads clv_predicted's rows).
+    if release:
+        forget(ctx, key)
 
 
 def model_fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSummary, *,
@@ -105,12 +117,13 @@ def model_fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSumma
     return found
 
 
-def fitted(ctx: MetricContext, kinds: Sequence[str], unit: str
+def fitted(ctx: MetricContext, kinds: Sequence[str], unit: str, *, release: bool = True
            ) -> Iterator[tuple[int | None, CustomerSummary, dict[str, ModelFit]]]:
     """Each period's summary with its fits of `kinds`, each warm-started from the same
-    model's fit at the previous period's end."""
+    model's fit at the previous period's end; with `release`, the purchase days are
+    dropped after the last period (`period_summaries`)."""
     previous: dict[str, ModelFit] = {}
-    for index, customers in period_summaries(ctx, unit):
+    for index, customers in period_summaries(ctx, unit, release=release):
         fits = {kind: model_fit(ctx, kind, unit, customers,
                                 warm_start=previous.get(kind) if _warm(kind) else None)
                 for kind in kinds}

@@ -175,17 +175,27 @@ def _newton_polish(
     return theta, value
 
 
+_HANDED_OVER = 1e-8
+"""Approximate steps stop once the step they would take is this small (in log-parameters):
+the exact Hessian's Newton step then finishes in one pass and moves the point by less
+than `_MOVED`, so the Hessian is not computed twice."""
+
+
 def _approximate_newton(fun: Objective, theta: FloatArray, matrix: FloatArray,
                         max_steps: int = 40) -> FloatArray:
-    """Newton steps with an approximate Hessian (a previous fit's), to the maximum's rounding.
+    """Newton steps with an approximate Hessian (a previous fit's), near to the maximum.
 
-    Each step removes a share of the gradient rather than squaring it. Far from
-    the maximum a step is halved until the value falls (a start a month of data
-    away may overshoot); near it (gradient below L-BFGS-B's tolerance) a step
-    must halve the gradient, and the first that does not marks the rounding
-    floor, where the steps stop.
+    Far from the maximum a step is halved until the value falls (a start a month of
+    data away may overshoot); near it (gradient below L-BFGS-B's tolerance) a step
+    must halve the gradient, and the first that does not marks the rounding floor.
+    After each step the matrix takes the BFGS update of what the step showed of the
+    curvature, so the steps converge faster than linearly (a previous fit's Hessian
+    alone removes only a share of the gradient at each step). They stop when the next
+    step would be below `_HANDED_OVER`: the exact Hessian the standard errors need
+    anyway finishes from there (`_settle`).
     """
     value, grad = _value_and_gradient(fun, theta)
+    step = 1.0
     for _ in range(max_steps):
         size = float(np.max(np.abs(grad)))
         if size < 1e-12:
@@ -195,6 +205,8 @@ def _approximate_newton(fun: Objective, theta: FloatArray, matrix: FloatArray,
         if not slope < 0:
             break
         if size < _OPTIMISER_GRADIENT:  # near: a full step, kept only if it halves
+            if float(np.max(np.abs(direction))) < _HANDED_OVER:
+                break
             candidate = np.clip(theta + direction, -_LOG_BOUND, _LOG_BOUND)
             new_value, new_grad = _value_and_gradient(fun, candidate)
             if not np.max(np.abs(new_grad)) < 0.5 * size or new_value > value + 1e-12:
@@ -209,8 +221,26 @@ def _approximate_newton(fun: Objective, theta: FloatArray, matrix: FloatArray,
                 step *= 0.5
             else:
                 break
+        if step == 1.0 or size < _OPTIMISER_GRADIENT:
+            # a full step shows the curvature the matrix lacks along it; a step the line
+            # search had to shorten says the matrix is far off (a start from another
+            # region), and such a start should fail over to L-BFGS-B, not drift
+            matrix = _bfgs_update(matrix, candidate - theta, new_grad - grad)
         theta, value, grad = candidate, new_value, new_grad
     return theta
+
+
+def _bfgs_update(matrix: FloatArray, step: FloatArray, change: FloatArray) -> FloatArray:
+    """The BFGS update of a Hessian approximation by a step and the gradient's change over
+    it; the matrix unchanged when the pair shows no positive curvature (it would lose
+    positive definiteness)."""
+    curvature = float(change @ step)
+    along = matrix @ step
+    stretch = float(step @ along)
+    if not (curvature > 1e-12 * float(np.linalg.norm(change)) * float(np.linalg.norm(step))
+            and stretch > 0):
+        return matrix
+    return matrix + np.outer(change, change) / curvature - np.outer(along, along) / stretch
 
 
 def _looks_converged(fun: Objective, theta: FloatArray) -> bool:
