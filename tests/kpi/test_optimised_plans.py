@@ -10,6 +10,7 @@ and guest checkouts, over a monthly series and at one instant.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import ibis
@@ -17,7 +18,7 @@ import pytest
 from _kpi_fixtures import build_store, order
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import MetricContext
+from clientela.kpi.context import MetricContext, TableCache
 from clientela.kpi.localtime import (
     calendar_day,
     calendar_day_number,
@@ -26,6 +27,7 @@ from clientela.kpi.localtime import (
 )
 from clientela.kpi.periods import Period
 from clientela.kpi.retail import (
+    MANY_METRICS,
     first_order_times,
     first_orders,
     first_orders_reference,
@@ -64,7 +66,7 @@ def tied_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 def rows(table) -> list[tuple]:
     found = table.to_pyarrow().to_pylist()
-    return sorted(tuple(sorted(r.items())) for r in found)
+    return sorted((tuple(sorted(r.items())) for r in found), key=repr)
 
 
 def instant(store: Store, as_of: datetime) -> MetricContext:
@@ -208,3 +210,29 @@ def test_calendar_day_number_is_the_day_the_engine_computes(dst_store: Store,
     midnight = datetime(2024, 7, 1, 4) if zone_name == "America/New_York" else None
     if midnight is not None:
         assert calendar_day_number(midnight, intervals) == day_number(midnight, zone_name)
+
+
+def test_shared_valid_orders_equal_the_store_table_read_directly(
+        clientela_golden_store: Store) -> None:
+    """The catalogue's written-out valid orders leave `discount_value` out and add it on
+    reading: every column of every valid order (FX orders, order and loyalty discounts,
+    refunds) equals the same read straight from the store, where it is computed from the
+    raw amounts."""
+    backend = clientela_golden_store.ibis()
+    cache = TableCache(backend, materialise=True, eager=True, metrics=MANY_METRICS)
+    at = datetime(2030, 1, 1)
+    ctx = MetricContext(backend=backend, period=Period(at, at, at, at, "as_of"), as_of=at,
+                        timezone="UTC", currency="BRL", metric="test", cache=cache)
+    try:
+        shared = rows(valid_orders(ctx))
+        assert "valid_orders" in cache.materialised
+        assert "discount_value" not in cache.materialised["valid_orders"].columns
+        direct = rows(valid_orders(replace(ctx, cache=None)))
+        assert len(shared) > 50
+        assert shared == direct
+        discounted = [dict(r) for r in shared if dict(r)["discount_value"]]
+        assert any(r["order_discount"] and r["loyalty_value"] for r in discounted)
+        only = rows(valid_orders(ctx, amounts=("discount_value",)))
+        assert only == rows(valid_orders(replace(ctx, cache=None), amounts=("discount_value",)))
+    finally:
+        cache.release()
