@@ -157,14 +157,36 @@ def calendar_days_between(ctx: MetricContext, earlier: ir.TimestampValue,
     placed today 0 (recency, RFM's R). Whole local days since 1970 subtracted, so every
     engine agrees."""
     later_expr = ibis.literal(later, type="timestamp") if isinstance(later, datetime) else later
-    intervals = offset_intervals(ctx.timezone, *_order_span(ctx))
+    intervals = calendar_day_intervals(ctx)
+    return calendar_day(later_expr, intervals) - calendar_day(earlier, intervals)
 
-    def day(moment: ir.TimestampValue) -> ir.IntegerValue:
-        # whole epoch seconds as float before dividing: PostgreSQL truncates integer division
-        local = (epoch(moment) + utc_offset(moment, intervals)).cast("float64")
-        return (local / SECONDS_PER_DAY).floor().cast("int64")
 
-    return day(later_expr) - day(earlier)
+def calendar_day_intervals(ctx: MetricContext) -> list[Interval]:
+    """The zone's offsets over the data's span: what `calendar_day` and
+    `calendar_day_number` read (found once, passed to both)."""
+    return offset_intervals(ctx.timezone, *_order_span(ctx))
+
+
+def calendar_day(moment: ir.TimestampValue, intervals: list[Interval]) -> ir.IntegerValue:
+    """The local day (days since 1970) of each `moment` as `calendar_days_between` counts
+    it: whole epoch seconds plus the offset of `intervals`, floored to days."""
+    # whole epoch seconds as float before dividing: PostgreSQL truncates integer division
+    local = (epoch(moment) + utc_offset(moment, intervals)).cast("float64")
+    return (local / SECONDS_PER_DAY).floor().cast("int64")
+
+
+def calendar_day_number(moment: datetime, intervals: list[Interval]) -> int:
+    """`calendar_day` of one naive UTC instant, worked out in Python by the same rule (the
+    same offsets, also outside the intervals): a per-period constant can then be a literal
+    instead of an expression every row computes again."""
+    offset = intervals[0][2]
+    for start, _, later_offset in reversed(intervals[1:]):
+        if moment >= start:
+            offset = later_offset
+            break
+    elapsed = moment - _EPOCH  # days and seconds normalised: whole seconds floored, exactly
+    seconds = elapsed.days * SECONDS_PER_DAY + elapsed.seconds
+    return (seconds + offset) // SECONDS_PER_DAY
 
 
 def _order_span(ctx: MetricContext) -> tuple[datetime, datetime]:

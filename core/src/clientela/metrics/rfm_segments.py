@@ -12,15 +12,16 @@ import ibis
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import MetricContext
 from clientela.metrics.api import Metric
-from clientela.segments.rfm import RfmParams, rfm_table
+from clientela.segments.rfm import RfmParams, rfm_table, segment_label
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 
 def rfm_segments(ctx: MetricContext, params: RfmParams) -> ir.Table:
-    scored = cv.with_slice(ctx, rfm_table(ctx, params))
-    per = scored.group_by([*ctx.keys, cv.as_item(scored.segment)]).aggregate(
+    # summed per segment code, named after: an integer key per row instead of a string
+    scored = cv.with_slice(ctx, rfm_table(ctx, params, coded=True))
+    per = scored.group_by([*ctx.keys, "segment_code"]).aggregate(
         value=scored.count(),
         revenue=cv.money_sum(scored.revenue),
         recency_days=cv.mean(scored.recency_days),
@@ -29,7 +30,9 @@ def rfm_segments(ctx: MetricContext, params: RfmParams) -> ir.Table:
         r=cv.mean(scored.r), f=cv.mean(scored.f), m=cv.mean(scored.m),
     )
     window = ibis.window(group_by=ctx.keys) if ctx.keys else ibis.window()
-    return per.mutate(share=cv.ratio(per.value, per.value.sum().over(window)))
+    return per.select(*ctx.keys, cv.as_item(segment_label(per.segment_code, params.segments)),
+                      *[c for c in per.columns if c not in (*ctx.keys, "segment_code")],
+                      share=cv.ratio(per.value, per.value.sum().over(window)))
 
 
 def metrics() -> list[Metric]:
