@@ -1,6 +1,6 @@
-"""What a DuckDB store's connection runs with: DuckDB's buffer manager gets the process's
-memory_limit less an 800 MiB reserve (at least half of it) and its allocator gives memory
-back early, and a read-only connection does not keep insertion order."""
+"""What a DuckDB store's connection runs with: DuckDB's buffer manager gets half of the
+process's memory_limit and its allocator gives memory back early, and a read-only
+connection does not keep insertion order."""
 
 from __future__ import annotations
 
@@ -32,18 +32,10 @@ def test_a_size_that_is_not_one_is_named(text: str) -> None:
         size_in_bytes(text)
 
 
-@pytest.mark.parametrize(("process", "duckdb"), [
-    ("2GB", "1107MiB"),     # 2e9 B = 1907.35 MiB, less 800 MiB = 1107.35 (58%)
-    ("1800MiB", "1000MiB"),  # 1800 - 800, more than half (900)
-    ("8GB", "6829MiB"),     # 7629.39 - 800 = 6829.39
-    ("1.5GiB", "768MiB"),   # 1536 - 800 = 736 is less than half: half, 768
-    ("1GB", "476MiB"),      # 953.67 - 800 = 153.67: half, 476.84
-    ("200MB", "95MiB"),     # half of 190.73
-    ("1600MiB", "800MiB"),  # where the two rules meet: 1600 - 800 = 1600 / 2
-])
-def test_duckdb_gets_the_limit_less_the_reserve_or_half_in_whole_mib(process: str,
-                                                                     duckdb: str) -> None:
-    assert duckdb_memory_limit(process) == duckdb
+def test_duckdb_gets_half_the_process_limit_in_whole_mib() -> None:
+    # 1e9 bytes = 953.67 MiB; 1.5 GiB / 2 = 768 MiB
+    assert duckdb_memory_limit("2GB") == "953MiB"
+    assert duckdb_memory_limit("1.5GiB") == "768MiB"
 
 
 def _setting(store: Store, name: str) -> object:
@@ -54,8 +46,8 @@ def _setting(store: Store, name: str) -> object:
 
 def test_a_read_only_store_gets_the_share_and_free_row_order(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
-    with Store(path, memory_limit="1800MiB") as store:
-        assert _setting(store, "memory_limit") == "1000.0 MiB"  # 1800 MiB less 800
+    with Store(path, memory_limit="2GB") as store:
+        assert _setting(store, "memory_limit") == "953.0 MiB"
         assert _setting(store, "preserve_insertion_order") is True
         # under a limit the allocator hands freed memory back early
         assert _setting(store, "allocator_flush_threshold") == "7.6 MiB"  # 8 MB

@@ -62,10 +62,9 @@ class WorkspaceConfig(BaseModel):
     memory_limit: str | None = Field(
         default=None,
         description="Most memory a clientela process on the store may hold, e.g. '2GB': "
-        "DuckDB's buffer manager gets it less 800 MiB (at least half of it) and spills the "
-        "rest of its work to a temporary directory next to the store, the remainder is for "
-        "Python and the results it reads; unset, DuckDB takes up to 80% of the machine's "
-        "RAM and keeps what it read.")
+        "DuckDB's buffer manager gets half of it and spills the rest of its work to a "
+        "temporary directory next to the store, the remainder is for Python and the results "
+        "it reads; unset, DuckDB takes up to 80% of the machine's RAM and keeps what it read.")
 
     @field_validator("memory_limit")
     @classmethod
@@ -416,9 +415,8 @@ store = "clientela.duckdb"
 timezone = "{timezone}"
 # Revenue is reported in this currency; orders in others need an fx_rate.
 currency = "{currency}"
-# Most memory a clientela process on the store may hold: DuckDB gets it less 800 MiB (at
-# least half of it) and spills the rest of its work to disk; unset, DuckDB may take up to
-# 80% of the machine's RAM.
+# Most memory a clientela process on the store may hold: DuckDB gets half of it and spills
+# the rest of its work to disk; unset, DuckDB may take up to 80% of the machine's RAM.
 # memory_limit = "2GB"
 
 [loyalty]

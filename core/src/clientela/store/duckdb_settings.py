@@ -6,10 +6,8 @@ buffer manager: the process also holds Python and the imported libraries (about 
 the Arrow and NumPy results the engine fetches (a CLV series' purchase days, a segmenter's
 scores for every customer), DuckDB's allocations outside the buffer pool and the
 allocator's slack. Given DuckDB the whole figure, a process told "2GB" peaked at 2.9 GiB
-on the 10M-order catalogue. So the buffer manager gets the limit less a reserve for the
-rest of the process (`RESERVE_MIB`, measured: what lives outside the pool does not grow
-with the limit), but never less than half of it (`DUCKDB_SHARE`), and spills the rest of
-its work to disk. And DuckDB's allocator hands memory back to the system
+on the 10M-order catalogue. So the buffer manager gets a share of it (`DUCKDB_SHARE`), and
+spills the rest of its work to disk. And DuckDB's allocator hands memory back to the system
 as soon as a task is done with it (`ALLOCATOR_SETTINGS`): by default it keeps what a big
 hash aggregate freed, which is memory the process still holds while Python then builds its
 own arrays.
@@ -26,16 +24,8 @@ import re
 from typing import Any
 
 DUCKDB_SHARE = 0.5
-"""Of the process's memory_limit, the least DuckDB's buffer manager is given (a small limit:
-the reserve would leave it too little to work in)."""
-RESERVE_MIB = 800
-"""What the process holds outside DuckDB's buffer pool at its peak, with headroom. At 10M
-orders under "2GB" it was 0.70 GiB with DuckDB at 953 MiB (libraries 0.12 GiB, the CLV
-purchase days 0.24 GiB, glibc's kept free heap 0.26 GiB), and 0.63 GiB with DuckDB at
-1207 MiB once the engine dropped the purchase days early, of which 0.43 GiB was DuckDB's
-own, outside its pool: it grows with the pool. A 700 MiB reserve peaked at 1850 MiB of
-the 1907; 800 should leave about 150 MiB (estimated from those two runs, not yet measured
-at 10M; docs/scale.md, "Memory")."""
+"""Of the process's memory_limit, the part DuckDB's buffer manager may hold (the rest is
+the headroom measured outside it; see docs/scale.md)."""
 ALLOCATOR_SETTINGS = {
     "allocator_flush_threshold": "8MB",
     "allocator_bulk_deallocation_flush_threshold": "32MB",
@@ -65,11 +55,8 @@ def size_in_bytes(text: str) -> int:
 
 
 def duckdb_memory_limit(process_limit: str) -> str:
-    """The buffer manager's part of a process limit, in whole MiB as a SET statement's
-    value: the limit less `RESERVE_MIB`, or half of it if that is more."""
-    limit = size_in_bytes(process_limit)
-    share = max(limit - RESERVE_MIB * 1024**2, int(limit * DUCKDB_SHARE))
-    return f"{share // 1024**2}MiB"
+    """The buffer manager's share of a process limit, as a SET statement's value."""
+    return f"{int(size_in_bytes(process_limit) * DUCKDB_SHARE) // 1024**2}MiB"
 
 
 def apply(con: Any, *, memory_limit: str | None, read_only: bool) -> None:
