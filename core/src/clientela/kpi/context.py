@@ -202,7 +202,7 @@ class TableCache:
             if _columns_used(entry.expr, list(exprs.values())) == set():
                 continue  # asked for but read by no expression: nothing to write
             written = self._write(key, _swapped(entry.expr, swaps), entry.transient)
-            swaps[entry.expr.op()] = written.op()
+            swaps[entry.expr.op()] = _as_planned(written, entry.expr).op()
             self.first_reader[key] = entry.first_reader
         self._planned = {}
         return {name: _swapped(expr, swaps) for name, expr in exprs.items()}
@@ -233,6 +233,19 @@ class _Planned:
     transient: bool
     first_reader: str | None
     readers: set[str | None] = field(default_factory=set)
+
+
+def _as_planned(written: ir.Table, planned: ir.Table) -> ir.Table:
+    """`written` with the column types of the expression it was written from.
+
+    The readers were built against the planned expression; an engine may read a written
+    table back with other types (PySpark gives an int32 for an int64 computed in the
+    query), which a union or join in a reader would refuse. Nullability is left as the
+    engine reports it: only the types are the planned ones."""
+    have, want = written.schema(), planned.schema()
+    casts = {name: written[name].cast(dtype) for name, dtype in want.items()
+             if have[name].copy(nullable=True) != dtype.copy(nullable=True)}
+    return written.mutate(**casts) if casts else written
 
 
 def _swapped(expr: ir.Table, swaps: dict[Any, Any]) -> ir.Table:
