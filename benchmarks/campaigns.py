@@ -45,12 +45,13 @@ def load() -> str:
     return f"load {one:4.1f}/{five:4.1f}"
 
 
-def module_at(revision: str) -> Any:
-    """The campaign metrics as of `revision`, imported under a name of their own."""
+def module_at(revision: str, module: str = MODULE) -> Any:
+    """A metric module (the campaign metrics by default) as of `revision`, imported under a
+    name of its own, so that the old and new definitions run side by side in one process."""
     root = Path(__file__).resolve().parent.parent
-    source = subprocess.run(["git", "-C", str(root), "show", f"{revision}:{MODULE}"],
+    source = subprocess.run(["git", "-C", str(root), "show", f"{revision}:{module}"],
                             check=True, capture_output=True, text=True).stdout
-    name = f"campaigns_{revision.replace('-', '_')}"
+    name = f"{Path(module).stem}_{revision.replace('-', '_')}"
     path = Path(tempfile.mkdtemp()) / f"{name}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(name, path)

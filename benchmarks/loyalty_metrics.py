@@ -24,12 +24,9 @@ never asserted by tests.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -39,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "kpi"))
 
-from campaigns import Timing  # noqa: E402
+from campaigns import Timing, module_at  # noqa: E402
 from kpis import END, START, demo_store, load  # noqa: E402
 
 
@@ -59,21 +56,6 @@ MODULE = "core/src/clientela/metrics/loyalty.py"
 PREFIX = ("orders", "revenue", "gross_sales")
 """Metrics answered before the loyalty ones in --together: with them the call has as many
 metrics as the catalogue needs to write the valid orders out once (MANY_METRICS)."""
-
-
-def module_at(revision: str) -> Any:
-    """The loyalty metrics as of a git revision, imported under a name of their own."""
-    root = HERE.parent
-    source = subprocess.run(["git", "-C", str(root), "show", f"{revision}:{MODULE}"],
-                            check=True, capture_output=True, text=True).stdout
-    name = f"loyalty_{revision.replace('-', '_')}"
-    path = Path(tempfile.mkdtemp()) / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def together(store: object, metrics: list[Any]) -> tuple[Timing, list[tuple[str, ...]]]:
@@ -121,13 +103,13 @@ def main() -> None:
 
     path = args.store or demo_store(args.orders, args.customers or args.orders // 10)
     new = {m.name: m for m in metrics()}
-    was = reference if args.baseline is None else module_at(args.baseline)
+    was = reference if args.baseline is None else module_at(args.baseline, MODULE)
     old = {m.name: replace(m, name="ref_" + m.name) for m in was.metrics()}
     names = args.metrics or sorted(new)
     if args.together:
         order = [m.name for m in metrics()]  # the catalogue's order
         args.baseline = args.baseline or "main"
-        base = {m.name: m for m in module_at(args.baseline).metrics()}
+        base = {m.name: m for m in module_at(args.baseline, MODULE).metrics()}
         with Store(path, read_only=True) as store:
             print(f"{path.name}, monthly {START}..{END}, in catalogue order after "
                   f"{', '.join(PREFIX)}, one call each; before = {args.baseline} [{load()}]")
