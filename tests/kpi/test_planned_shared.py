@@ -118,3 +118,27 @@ def test_columns_used_sees_projections_and_gives_up_on_a_table_passed_on() -> No
     assert _columns_used(shared, [picked]) == {"k", "a"}
     assert _columns_used(shared, [shared.filter(shared.a > 1).select("k")]) is None
     assert _columns_used(shared, [ibis.table({"x": "int64"}, name="u")]) == set()
+
+
+def test_a_written_table_is_dropped_once_its_last_reader_has_run(
+        store, recording, monkeypatch) -> None:
+    """The period totals four sales metrics read are dropped right after the last of them
+    runs, before the metric after them, not at the end of the call; the answers are those
+    of each metric asked alone."""
+    held: dict[str, bool] = {}
+    run_series = engine._run_series
+
+    def watching(metric: Any, *args: Any) -> Any:
+        [cache] = recording
+        held[metric.name] = any(k.startswith("period_totals") for k in cache.materialised)
+        return run_series(metric, *args)
+
+    monkeypatch.setattr(engine, "_run_series", watching)
+    names = [*SALES[:4], "cohort_retention"]  # revenue, orders, aov, active; then cohorts
+    rows = _call(store, names)
+    [cache] = recording
+    assert _written(cache)["period_totals"] == 1
+    assert held == {"revenue": True, "orders": True, "aov": True, "active_customers": True,
+                    "cohort_retention": False}
+    monkeypatch.setattr(engine, "_run_series", run_series)
+    assert rows == [row for name in names for row in _call(store, [name])]

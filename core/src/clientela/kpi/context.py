@@ -72,6 +72,7 @@ class TableCache:
     first_reader: dict[str, str | None] = field(default_factory=dict)
     """After `settle`: the metric that first asked for each key it wrote out."""
     _planned: dict[str, _Planned] | None = None
+    _readers_left: dict[str, set[str]] = field(default_factory=dict)
     _tables: set[str] | None = None
     _read: dict[str, ir.Table] = field(default_factory=dict)
 
@@ -204,8 +205,27 @@ class TableCache:
             written = self._write(key, _swapped(entry.expr, swaps), entry.transient)
             swaps[entry.expr.op()] = _as_planned(written, entry.expr).op()
             self.first_reader[key] = entry.first_reader
+            if inline_single and None not in entry.readers:
+                self._readers_left[key] = {r for r in entry.readers if r is not None}
         self._planned = {}
         return {name: _swapped(expr, swaps) for name, expr in exprs.items()}
+
+    def answered(self, metric: str) -> None:
+        """`metric`'s planned query has run: a table written by `settle` that no metric still
+        to run reads is dropped now rather than at the end of the call. Under a memory limit
+        that frees DuckDB's pool for the later metrics' own joins, which otherwise spill
+        beside tables nobody reads again. Only the tables of a call whose every metric was
+        planned are tracked (`settle` with `inline_single`): none answered period by period
+        follows that could read them."""
+        for key in list(self._readers_left):
+            left = self._readers_left[key]
+            left.discard(metric)
+            if not left:
+                del self._readers_left[key]
+                table = self.materialised.pop(key, None)
+                self.transient.discard(key)
+                if table is not None:
+                    self._release(table)
 
     def release_transient(self) -> None:
         for key in sorted(self.transient):
@@ -218,6 +238,7 @@ class TableCache:
             self._release(table)
         self.materialised.clear()
         self.transient.clear()
+        self._readers_left.clear()
 
     @staticmethod
     def _release(table: ir.Table) -> None:

@@ -423,6 +423,7 @@ def compute(
                 with _out_of_memory_named(metric):
                     per_period = _run_series(metric, parsed[metric.name], whole, ctxs,
                                              planned[metric.name])
+                cache.answered(metric.name)
                 spent[metric.name] += time.perf_counter() - started
                 assert per_period is not None
                 answers[metric.name] = per_period
