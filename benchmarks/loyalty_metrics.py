@@ -24,7 +24,6 @@ never asserted by tests.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests" / "kpi"))
 
-from campaigns import Timing, module_at  # noqa: E402
+from campaigns import Timing, engine_timing, module_at  # noqa: E402
 from kpis import END, START, demo_store, load  # noqa: E402
 
 
@@ -66,17 +65,9 @@ def together(store: object, metrics: list[Any]) -> tuple[Timing, list[tuple[str,
 
     builtin = {m.name: m for m in builtin_metrics()}
     catalog = {**{n: builtin[n] for n in PREFIX}, **{m.name: m for m in metrics}}
-    timing = Timing()
-    log = logging.getLogger("clientela.kpi.engine")
-    log.addHandler(timing)
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    try:
-        timing.last = time.process_time()
+    with engine_timing() as timing:
         result = compute(store, list(catalog), start=START, end=END, grain="month",
                          catalog=catalog)
-    finally:
-        log.removeHandler(timing)
     rows = sorted(tuple(str(v) for k, v in sorted(row.items()))
                   for row in result.rows() if str(row["metric"]) not in PREFIX)
     return timing, rows
