@@ -226,7 +226,9 @@ def test_an_old_unsubscribe_does_not_outrank_a_newer_opt_in_at_either_destinatio
             learned = {(e.source, e.occurred_at) for e in history(store, "c00020")
                        if e.status == "opted_out"}
         assert learned == {("mailchimp", two_minutes_ago.replace(tzinfo=None)),
-                           ("sendgrid", two_minutes_ago.replace(microsecond=0, tzinfo=None))}
+                           # whole seconds, dated at the second's end (see the next test)
+                           ("sendgrid", two_minutes_ago.replace(microsecond=999_999,
+                                                                tzinfo=None))}
         assert mailchimp.member(person).status == "unsubscribed"  # type: ignore[union-attr]
         assert subscribed_without_consent(mailchimp, path) == set()
         assert {m.email for m in mailchimp.members.values() if mailchimp.tags_of(m.email)} \
@@ -235,6 +237,33 @@ def test_an_old_unsubscribe_does_not_outrank_a_newer_opt_in_at_either_destinatio
             <= allowed
         assert sendgrid.violations == []  # SendGrid's suppression itself is left alone
 
+
+
+def test_an_opt_out_dated_in_whole_seconds_wins_over_an_opt_in_of_the_same_second(
+        path: Path) -> None:
+    """SendGrid (like Mailchimp and Agile CRM) dates an unsubscribe in whole seconds, rounded
+    down. An opt-in at 12:00:00.400 and an unsubscribe SendGrid reports as 12:00:00 cannot be
+    ordered, and consent comes first: the opt-out wins. (CI once saw the opt-in win when
+    the suppression fell in the same second as the store's build.)"""
+    from clientela.destinations.api import RemoteConsent
+    from clientela.destinations.inbound import learn
+
+    # after the store's own opt-ins (dated at its build), at .400 of a second
+    opted_in = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=400_000,
+                                                                  tzinfo=None)
+    second = opted_in.replace(microsecond=0)
+    with Store(path) as store:
+        record(store, [ConsentEvent(
+            customer_id="c00021", channel="email", purpose="marketing", status="opted_in",
+            address=email(21), occurred_at=opted_in, source="checkout", evidence="box ticked")])
+        found = [RemoteConsent(email(21), "suppressed", second, "x"),
+                 RemoteConsent(email(22), "suppressed", second + timedelta(microseconds=5), "x")]
+        assert learn(store.con, "sendgrid", found, at=second + timedelta(minutes=5)) == 2
+        assert not can_contact(store, "c00021", "email", "marketing")
+        dated = {e.customer_id: e.occurred_at for e in history(store, "c00021") + history(
+            store, "c00022") if e.source == "sendgrid"}
+    assert dated == {"c00021": second + timedelta(microseconds=999_999),
+                     "c00022": second + timedelta(microseconds=5)}  # a fraction is kept
 
 def test_forget_records_a_forget_event_and_deletes_everywhere(
         path: Path, mailchimp: FakeMailchimp) -> None:

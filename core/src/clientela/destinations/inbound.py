@@ -13,7 +13,7 @@ confirmation of a double opt-in we sent (`subscribed` where we left
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from clientela.consent import ConsentEvent, current_sql, record
@@ -69,9 +69,21 @@ def learn(con: Any, destination: str, found: Sequence[RemoteConsent],
             evidence = f"{status} at {destination}" + (f" ({item.detail})" if item.detail else "")
             events.append(ConsentEvent(
                 customer_id=cid, channel="email", purpose="marketing", status=wanted,
-                address=email, occurred_at=item.occurred_at or at, source=destination,
+                address=email, occurred_at=_dated(item.occurred_at, wanted) or at,
+                source=destination,
                 evidence=evidence[:500]))
     return record(con, events)
+
+
+def _dated(stated: datetime | None, status: str) -> datetime | None:
+    """When a destination says an opt-out happened. Mailchimp, SendGrid and Agile CRM give
+    whole seconds, rounded down: the opt-out happened somewhere in that second, and an
+    opt-in the store holds from the same second could be older or newer. The opt-out is
+    dated at the second's last microsecond so that it wins that tie (consent comes first);
+    a time with a fraction is kept as it is."""
+    if stated is None or status != "opted_out" or stated.microsecond:
+        return stated
+    return stated + timedelta(microseconds=999_999)
 
 
 def record_deleted(con: Any, destination: str,
