@@ -242,3 +242,23 @@ def test_a_table_built_from_another_is_written_after_it_and_frees_it_once_writte
     assert cache.events == [("run", "c"), ("write", "inner"), ("run", "a"), ("write", "outer"),
                             ("drop", "inner"), ("run", "b"), ("drop", "outer")]
     assert cache.materialised == {}
+
+
+def test_readers_of_one_table_run_together_and_the_answers_keep_the_callers_order(
+        store, monkeypatch) -> None:
+    """Asked for revenue, new customers, orders, cohort retention: orders (a reader of the
+    period totals) runs beside revenue, so the totals are dropped before the first orders'
+    times are written; the result still lists the metrics as asked."""
+    RecordingCache.made = []
+    monkeypatch.setattr(engine, "TableCache", EventCache)
+    names = ["revenue", "new_customers", "orders", "cohort_retention"]
+    rows = _call(store, names)
+    [cache] = RecordingCache.made
+    assert cache.events == [
+        ("run", "revenue"), ("write", "period_totals"), ("run", "orders"),
+        ("drop", "period_totals"),
+        ("run", "new_customers"), ("write", "first_order_times"),
+        ("run", "cohort_retention"), ("drop", "first_order_times")]
+    assert list(dict.fromkeys(row["metric"] for row in rows)) == names
+    monkeypatch.setattr(engine, "TableCache", TableCache)
+    assert rows == [row for name in names for row in _call(store, [name])]

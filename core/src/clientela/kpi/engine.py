@@ -416,9 +416,8 @@ def compute(
             planned = _plan_series(series, parsed, cache, spent, lambda metric: (
                 replace(context(metric, span, segment_as_of), periods=tuple(periods))),
                 every_metric=len(series) == len(chosen))
-            for metric in series:
-                if metric.name not in planned:
-                    continue
+            by_name = {metric.name: metric for metric in series}
+            for metric in (by_name[name] for name in cache.run_order(list(planned))):
                 started = time.perf_counter()
                 whole = replace(context(metric, span, segment_as_of), periods=tuple(periods))
                 ctxs = [context(metric, period, segment_as_of) for period in periods]
