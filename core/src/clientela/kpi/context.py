@@ -184,9 +184,9 @@ class TableCache:
         """While the engine builds several metrics' expressions before running any: every ask
         for a shared table gets one plain expression per key (built once, the same object
         for every reader) and records which metric asked; `settle` then picks the tables more
-        than one metric reads, which `ready` writes out as their first reader runs. A table one metric reads stays inside that
-        metric's query, where the database computes it once (a common table expression)
-        and computes only the columns the query uses."""
+        than one metric reads, which `ready` writes out as their first reader runs. A table
+        one metric reads stays inside that metric's query, where the database computes it
+        once (a common table expression) and computes only the columns the query uses."""
         self._planned = {}
         try:
             yield
@@ -246,14 +246,14 @@ class TableCache:
             for key in self._needs.get(name, ()):
                 readers.setdefault(key, []).append(name)
 
-        def key(name: str) -> tuple[int, int]:
+        def slot(name: str) -> tuple[int, int]:
             tables = self._needs.get(name)
             if not tables:
                 return place[name], place[name]
             particular = min(tables, key=lambda t: (len(readers[t]), place[readers[t][0]]))
             return place[readers[particular][0]], place[name]
 
-        return sorted(metrics, key=key)
+        return sorted(metrics, key=slot)
 
     def ready(self, metric: str, expr: ir.Table) -> ir.Table:
         """`metric`'s planned expression, the planned tables it needs written out first (the
