@@ -302,10 +302,10 @@ class PeakRssByMetric(PeakRss):
                         "rss": self.rss(), **heap_parts(self.pool), "spilled": self.spilled}
 
             setattr(engine, name, tagged)
-        planning = engine._plan_series  # builds every series metric, writes shared tables
+        planning = engine._plan_series  # builds every series metric (the CLV fits run here)
 
         def planned(*args: Any, **kwargs: Any) -> Any:
-            self.current = "(planning the series: shared tables written)"
+            self.current = "(planning the series: expressions built)"
             try:
                 return planning(*args, **kwargs)
             finally:
