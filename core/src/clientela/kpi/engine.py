@@ -480,7 +480,8 @@ def _out_of_memory_named(metric: Metric | str) -> Iterator[None]:
 
 def _log_time(metric: str, periods: int, seconds: float, how: str) -> None:
     """Where a slow call's time goes, at DEBUG (the benchmark prints it): a metric's time
-    includes building the shared tables it is the first to ask for twice."""
+    includes building its expression and writing the shared tables it is the first to need
+    (each table's own cost is logged by `clientela.kpi.context` as it is written)."""
     log.debug("%s: %d periods in %.2f s (%s)", metric, periods, seconds, how)
 
 
