@@ -302,10 +302,10 @@ class PeakRssByMetric(PeakRss):
                         "rss": self.rss(), **heap_parts(self.pool), "spilled": self.spilled}
 
             setattr(engine, name, tagged)
-        planning = engine._plan_series  # builds every series metric, writes shared tables
+        planning = engine._plan_series  # builds every series metric (the CLV fits run here)
 
         def planned(*args: Any, **kwargs: Any) -> Any:
-            self.current = "(planning the series: shared tables written)"
+            self.current = "(planning the series: expressions built)"
             try:
                 return planning(*args, **kwargs)
             finally:
@@ -346,6 +346,18 @@ def child_catalogue(path: str, memory_limit: str | None) -> None:
                   f"after {_mib_parts(rss.after.get(name, {}))} [{load()}]",
                   file=sys.stderr, flush=True)
 
+    class TableWrites(logging.Handler):
+        """Each shared table as it is written (its rows, columns and seconds), with DuckDB's
+        buffer pool and spill at the latest sample: what each shared table costs."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            print(f"  {record.getMessage()}; pool {_mib(rss.pool)}, spilled "
+                  f"{_mib(rss.spilled)} [{load()}]", file=sys.stderr, flush=True)
+
+    context_log = logging.getLogger("clientela.kpi.context")
+    context_log.addHandler(TableWrites())
+    context_log.setLevel(logging.DEBUG)
+    context_log.propagate = False
     engine_log = logging.getLogger("clientela.kpi.engine")
     engine_log.addHandler(Timing())
     engine_log.setLevel(logging.DEBUG)

@@ -10,7 +10,9 @@ customer-level tables as persons when the store links records to persons.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,8 @@ from clientela.kpi.periods import Period
 if TYPE_CHECKING:
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
+
+log = logging.getLogger(__name__)
 
 SLICES: tuple[str, ...] = ("channel", "store_id", "salesperson_id", "acquisition_channel",
                            "segment")
@@ -69,9 +73,14 @@ class TableCache:
     a test reads to see which shared tables a call materialised."""
     reader: str | None = None
     """The metric whose expression is being built, while the engine plans (see `planning`)."""
-    first_reader: dict[str, str | None] = field(default_factory=dict)
-    """After `settle`: the metric that first asked for each key it wrote out."""
     _planned: dict[str, _Planned] | None = None
+    _pending: dict[str, _Planned] = field(default_factory=dict)
+    """After `settle`: the planned tables to write, not written yet, in planning order (a
+    table built from another comes after it)."""
+    _needs: dict[str, set[str]] = field(default_factory=dict)
+    """After `settle`: the planned tables each metric's query needs written before it runs."""
+    _swaps: dict[Any, Any] = field(default_factory=dict)
+    """Each written planned table's expression -> the table it was written to."""
     _readers_left: dict[str, set[str]] = field(default_factory=dict)
     _tables: set[str] | None = None
     _read: dict[str, ir.Table] = field(default_factory=dict)
@@ -149,6 +158,8 @@ class TableCache:
             return (once or build)()
         if self._planned is not None and key not in self.materialised:
             return self._plan(key, build, transient)
+        if key in self._pending:  # planned, and asked for again before its first reader ran
+            return self._write_pending(key)
         if key not in self.materialised:
             self.asked[key] = self.asked.get(key, 0) + 1
             if self.asked[key] == 1 and not self.eager:
@@ -157,7 +168,12 @@ class TableCache:
         return self.materialised[key]
 
     def _write(self, key: str, table: ir.Table, transient: bool) -> ir.Table:
+        started = time.perf_counter()
         self.materialised[key] = written = table.cache()
+        if log.isEnabledFor(logging.DEBUG):  # what each shared table costs (the benchmark)
+            log.debug("shared table %s: %d rows x %d columns written in %.2f s",
+                      key.split("|")[0], written.count().execute(), len(written.columns),
+                      time.perf_counter() - started)
         self.written[key] = self.written.get(key, 0) + 1
         if transient:
             self.transient.add(key)
@@ -167,10 +183,10 @@ class TableCache:
     def planning(self) -> Iterator[None]:
         """While the engine builds several metrics' expressions before running any: every ask
         for a shared table gets one plain expression per key (built once, the same object
-        for every reader) and records which metric asked; `settle` then writes out only the
-        tables more than one metric reads. A table one metric reads stays inside that
-        metric's query, where the database computes it once (a common table expression)
-        and computes only the columns the query uses."""
+        for every reader) and records which metric asked; `settle` then picks the tables more
+        than one metric reads, which `ready` writes out as their first reader runs. A table
+        one metric reads stays inside that metric's query, where the database computes it
+        once (a common table expression) and computes only the columns the query uses."""
         self._planned = {}
         try:
             yield
@@ -182,44 +198,92 @@ class TableCache:
         assert self._planned is not None
         entry = self._planned.get(key)
         if entry is None:  # build() may ask for other keys: they are planned first
-            entry = self._planned[key] = _Planned(build(), transient, self.reader)
+            entry = self._planned[key] = _Planned(build(), transient)
         entry.readers.add(self.reader)
         return entry.expr
 
-    def settle(self, exprs: dict[str, ir.Table], *, inline_single: bool
-               ) -> dict[str, ir.Table]:
-        """`exprs` (metric name -> its planned expression) with every planned table that two
-        or more of them read written out once (or every planned table, without
-        `inline_single`: when metrics answered after these may read it again), and
-        substituted in the expressions that read it. Returns the rewritten expressions;
-        `first_reader` then says which metric first asked for each key written (the
-        engine's timing log charges it the writing)."""
+    def settle(self, exprs: dict[str, ir.Table], *, inline_single: bool) -> None:
+        """Decide which planned tables to write, and who needs each, without writing any yet.
+
+        `exprs` maps each metric to its planned expression. A planned table two or more of
+        them read is to be written (every planned table some expression reads, without
+        `inline_single`: metrics answered after these may read it again); `ready` writes it
+        just before the first metric that needs it runs, and `answered` drops it after the
+        last. Writing them all here, before any metric, made every shared table of the
+        catalogue live in the database's memory at once: at scale they outgrow a memory
+        limit's pool together and spill to disk, though each metric reads only a few."""
         assert self._planned is not None, "settle() belongs inside planning()"
-        swaps: dict[Any, Any] = {}
-        self.first_reader = {}
-        for key, entry in self._planned.items():  # a key built inside another comes first
-            if inline_single and len(entry.readers) < 2:
-                continue
-            if _columns_used(entry.expr, list(exprs.values())) == set():
-                continue  # asked for but read by no expression: nothing to write
-            written = self._write(key, _swapped(entry.expr, swaps), entry.transient)
-            swaps[entry.expr.op()] = _as_planned(written, entry.expr).op()
-            self.first_reader[key] = entry.first_reader
-            if inline_single and None not in entry.readers:
-                self._readers_left[key] = {r for r in entry.readers if r is not None}
+        wanted = {key: entry for key, entry in self._planned.items()
+                  if not inline_single or len(entry.readers) >= 2}
+        targets = {entry.expr.op(): key for key, entry in wanted.items()}
+        direct = {name: _reads(expr.op(), targets)
+                  | ({targets[expr.op()]} if expr.op() in targets else set())
+                  for name, expr in exprs.items()}
+        inner = {key: _reads(entry.expr.op(), targets) for key, entry in wanted.items()}
+        self._needs = {name: _closure(keys, inner) for name, keys in direct.items()}
+        needed = set().union(*self._needs.values())
+        self._pending = {key: entry for key, entry in wanted.items() if key in needed}
         self._planned = {}
-        return {name: _swapped(expr, swaps) for name, expr in exprs.items()}
+        if not inline_single:
+            return  # later metrics may read any of them: kept to the end of the call
+        for key, entry in self._pending.items():
+            if None in entry.readers:
+                continue  # asked for outside any metric: kept to the end of the call
+            # dropped once every metric reading it has run and every planned table built
+            # from it is written
+            self._readers_left[key] = {name for name, keys in direct.items() if key in keys}
+            self._readers_left[key] |= {_WRITING + outer for outer, keys in inner.items()
+                                        if key in keys and outer in self._pending}
+
+    def run_order(self, metrics: Sequence[str]) -> list[str]:
+        """`metrics` (after `settle`) reordered so that the readers of one planned table run
+        together, which shortens the time each table is held: a metric runs beside the first
+        reader of its most particular table (the one fewest metrics need), and otherwise
+        keeps its place. Only the running order changes; the answers keep the caller's."""
+        place = {name: i for i, name in enumerate(metrics)}
+        readers: dict[str, list[str]] = {}
+        for name in metrics:
+            for key in self._needs.get(name, ()):
+                readers.setdefault(key, []).append(name)
+
+        def slot(name: str) -> tuple[int, int]:
+            tables = self._needs.get(name)
+            if not tables:
+                return place[name], place[name]
+            particular = min(tables, key=lambda t: (len(readers[t]), place[readers[t][0]]))
+            return place[readers[particular][0]], place[name]
+
+        return sorted(metrics, key=slot)
+
+    def ready(self, metric: str, expr: ir.Table) -> ir.Table:
+        """`metric`'s planned expression, the planned tables it needs written out first (the
+        ones no earlier metric needed) and read in their place."""
+        for key in [k for k in self._pending if k in self._needs.get(metric, ())]:
+            self._write_pending(key)
+        return _swapped(expr, self._swaps)
+
+    def _write_pending(self, key: str) -> ir.Table:
+        """Write planned table `key` (those it is built from are written before it, being
+        planned before it), as read by its readers' expressions."""
+        entry = self._pending.pop(key)
+        written = self._write(key, _swapped(entry.expr, self._swaps), entry.transient)
+        self._swaps[entry.expr.op()] = _as_planned(written, entry.expr).op()
+        self._done(_WRITING + key)
+        return self.materialised[key]
 
     def answered(self, metric: str) -> None:
-        """`metric`'s planned query has run: a table written by `settle` that no metric still
+        """`metric`'s planned query has run: a table written by `ready` that no metric still
         to run reads is dropped now rather than at the end of the call. Under a memory limit
         that frees DuckDB's pool for the later metrics' own joins, which otherwise spill
         beside tables nobody reads again. Only the tables of a call whose every metric was
         planned are tracked (`settle` with `inline_single`): none answered period by period
         follows that could read them."""
+        self._done(metric)
+
+    def _done(self, reader: str) -> None:
         for key in list(self._readers_left):
             left = self._readers_left[key]
-            left.discard(metric)
+            left.discard(reader)
             if not left:
                 del self._readers_left[key]
                 table = self.materialised.pop(key, None)
@@ -239,11 +303,18 @@ class TableCache:
         self.materialised.clear()
         self.transient.clear()
         self._readers_left.clear()
+        self._pending.clear()
+        self._needs.clear()
+        self._swaps.clear()
 
     @staticmethod
     def _release(table: ir.Table) -> None:
         with contextlib.suppress(Exception):  # gone with its connection: nothing to free
             table.release()
+
+
+_WRITING = "\0writing "
+"""Prefix of a planned table's name among the readers of the tables it is built from."""
 
 
 @dataclass
@@ -252,7 +323,6 @@ class _Planned:
 
     expr: ir.Table
     transient: bool
-    first_reader: str | None
     readers: set[str | None] = field(default_factory=set)
 
 
@@ -276,27 +346,33 @@ def _swapped(expr: ir.Table, swaps: dict[Any, Any]) -> ir.Table:
     return expr.op().replace(swaps).to_expr()
 
 
-def _columns_used(table: ir.Table, readers: list[ir.Table]) -> set[str] | None:
-    """The columns of `table` that `readers` use (none: no reader reads it), or None when some
-    reader passes the whole table on (a filter, a join, a union: then every column may be
-    used further up). A
-    projection or an aggregate of the table names its columns, which is how the shared
-    period totals are read."""
-    import ibis.expr.operations as ops
-    from ibis.common.graph import Graph
+def _reads(root: Any, targets: Mapping[Any, str]) -> set[str]:
+    """The keys of the `targets` (planned table expression -> key) that the expression
+    `root` reads directly, not through another of them."""
+    found: set[str] = set()
+    seen: set[Any] = set()
+    stack = list(root.__children__)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node in targets:
+            found.add(targets[node])
+        else:
+            stack.extend(node.__children__)
+    return found
 
-    target = table.op()
-    used: set[str] = set()
-    passed_on = False
-    for reader in readers:
-        for node, children in Graph.from_bfs(reader.op()).items():
-            if target not in children:
-                continue
-            if isinstance(node, ops.Field):
-                used.add(node.name)
-            elif not isinstance(node, ops.Project | ops.Aggregate):
-                passed_on = True
-    return None if passed_on else used
+
+def _closure(keys: set[str], inner: Mapping[str, set[str]]) -> set[str]:
+    """`keys` and every planned table they are built from, however deep."""
+    found, todo = set(), list(keys)
+    while todo:
+        key = todo.pop()
+        if key not in found:
+            found.add(key)
+            todo.extend(inner.get(key, ()))
+    return found
 
 
 @dataclass(frozen=True)

@@ -241,11 +241,14 @@ def _run_series(metric: Metric, params: BaseModel, whole: MetricContext,
                 ctxs: Sequence[MetricContext], expr: ir.Table | None = None
                 ) -> list[list[dict[str, Any]]] | None:
     """Every period's answer from one expression over the whole series (`expr` when the
-    engine planned it already), or None when the metric cannot answer this series at once."""
+    engine planned it already: the planned shared tables it reads are written out first),
+    or None when the metric cannot answer this series at once."""
     if expr is None:
         expr = _series_expr(metric, params, whole)
         if expr is None:
             return None
+    elif whole.cache is not None:
+        expr = whole.cache.ready(metric.name, expr)
     table = expr.to_pyarrow()
     index = table.column(PERIOD_COLUMN).to_numpy(zero_copy_only=False)
     rest = table.drop_columns([PERIOD_COLUMN])
@@ -263,7 +266,8 @@ def _plan_series(series: Sequence[Metric], parsed: Mapping[str, BaseModel], cach
                  spent: dict[str, float], whole: Any, *, every_metric: bool
                  ) -> dict[str, ir.Table]:
     """Each series metric's expression, built before any runs, with the shared tables that
-    several of them read written out once (TableCache.planning).
+    several of them read planned to be written out once (TableCache.planning), each just
+    before the first metric that reads it runs (`TableCache.ready`).
 
     Building first is what tells the engine who reads what: a shared table read by one
     metric of the call (the first orders when only new customers need them) stays inside
@@ -284,12 +288,10 @@ def _plan_series(series: Sequence[Metric], parsed: Mapping[str, BaseModel], cach
                 exprs[metric.name] = expr
             spent[metric.name] += time.perf_counter() - started
         started = time.perf_counter()
-        with _out_of_memory_named(", ".join(exprs)):
-            settled = cache.settle(exprs, inline_single=every_metric or not cache.eager)
-        first = next(iter(cache.first_reader.values()), None) or next(iter(exprs), None)
-        if first is not None:  # writing the shared tables: charged as their first asker's
-            spent[first] += time.perf_counter() - started
-    return settled
+        cache.settle(exprs, inline_single=every_metric or not cache.eager)
+        if exprs:  # who reads which table: charged to the first metric
+            spent[next(iter(exprs))] += time.perf_counter() - started
+    return exprs
 
 
 def _schema(by: str | None, head: Sequence[tuple[str, pa.DataType]],
@@ -414,9 +416,8 @@ def compute(
             planned = _plan_series(series, parsed, cache, spent, lambda metric: (
                 replace(context(metric, span, segment_as_of), periods=tuple(periods))),
                 every_metric=len(series) == len(chosen))
-            for metric in series:
-                if metric.name not in planned:
-                    continue
+            by_name = {metric.name: metric for metric in series}
+            for metric in (by_name[name] for name in cache.run_order(list(planned))):
                 started = time.perf_counter()
                 whole = replace(context(metric, span, segment_as_of), periods=tuple(periods))
                 ctxs = [context(metric, period, segment_as_of) for period in periods]
@@ -479,7 +480,8 @@ def _out_of_memory_named(metric: Metric | str) -> Iterator[None]:
 
 def _log_time(metric: str, periods: int, seconds: float, how: str) -> None:
     """Where a slow call's time goes, at DEBUG (the benchmark prints it): a metric's time
-    includes building the shared tables it is the first to ask for twice."""
+    includes building its expression and writing the shared tables it is the first to need
+    (each table's own cost is logged by `clientela.kpi.context` as it is written)."""
     log.debug("%s: %d periods in %.2f s (%s)", metric, periods, seconds, how)
 
 
