@@ -159,10 +159,14 @@ def summaries(history: PurchaseDays, ends: Sequence[datetime], timezone: str, *,
     # purchase days grouped by the first end they fall before, by one stable sort: of
     # 16-bit slots where they fit, which numpy sorts by radix, several times faster
     slot = np.searchsorted(np.asarray(end_days, dtype=np.int64), history.day, side="left")
-    small = slot.astype(np.int16) if len(ends) < np.iinfo(np.int16).max else slot
-    by_slot = np.argsort(small, kind="stable")
     bounds = np.zeros(len(ends) + 2, dtype=np.int64)
     np.cumsum(np.bincount(slot, minlength=len(ends) + 1), out=bounds[1:])
+    small = slot.astype(np.int16) if len(ends) < np.iinfo(np.int16).max else slot
+    del slot  # the series keeps only the order: 80 MB less at ten million purchase days
+    by_slot = np.argsort(small, kind="stable")
+    del small
+    if len(by_slot) <= np.iinfo(np.int32).max:  # half the memory for the whole series
+        by_slot = by_slot.astype(np.int32)
     n = len(history)
     purchases = np.zeros(n, dtype=np.int64)
     total = np.zeros(n, dtype=np.float64)
