@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -33,6 +35,26 @@ def test_collapsed_rows_give_the_same_optimum_as_every_customer() -> None:
         assert weighted.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-9)
         for name, value in whole.params.items():
             assert weighted.params[name] == pytest.approx(value, rel=1e-5)
+
+
+@pytest.mark.parametrize("fractional", [False, True])
+def test_collapsing_collapsed_rows_is_the_identity(fractional: bool) -> None:
+    """A fit collapses whatever it is given; rows `collapse` made are returned as they are,
+    and that shortcut is exactly what grouping them again would give."""
+    summary = _weekly(4000, seed=3)
+    if fractional:  # weeks from days: the sorting path of the grouping, not the dense one
+        summary = clv.RfmSummary(frequency=summary.frequency, recency=summary.recency / 7,
+                                 age=summary.age / 7)
+    grouped, _ = clv.collapse(summary)
+    assert grouped.distinct and not summary.distinct
+    again, inverse = clv.collapse(grouped)
+    assert again is grouped
+    np.testing.assert_array_equal(inverse, np.arange(len(grouped)))
+    regrouped, re_inverse = clv.collapse(replace(grouped, distinct=False))
+    np.testing.assert_array_equal(re_inverse, inverse)
+    for name in ("frequency", "recency", "age", "weights"):
+        np.testing.assert_array_equal(getattr(regrouped, name), getattr(grouped, name))
+    assert clv.fit_bgnbd(grouped) == clv.fit_bgnbd(replace(grouped, distinct=False))
 
 
 def test_weights_count_as_repeated_customers() -> None:

@@ -22,7 +22,7 @@ import pytest
 from clv_store_support import context
 
 from clientela.clv.engine import periods
-from clientela.clv.engine.series import _sums_per_key, fetch_purchase_days
+from clientela.clv.engine.series import _dictionary_encoded, _sums_per_key, fetch_purchase_days
 from clientela.clv.engine.summary import _local_days, _valid_orders, order_days
 from clientela.kpi import compute
 from clientela.kpi.context import MetricContext
@@ -163,3 +163,15 @@ def test_p_alive_first_leaves_the_purchase_days_to_clv_predicted(
     monkeypatch.undo()
     alone = compute(clientela_golden_store, ["clv_predicted"], **SERIES)
     assert _rows(both, "clv_predicted") == _rows(alone, "clv_predicted")
+
+
+def test_dictionary_encoded_chunk_by_chunk() -> None:
+    """Later chunks bring new ids and repeat earlier ones: every index points at its own
+    id in the one dictionary returned, as a one-chunk encoding's would."""
+    column = pa.chunked_array([["c2", "c1", "c2"], [], ["c3", "c1"], ["c4", "c3", "c2"]])
+    ids, indices = _dictionary_encoded(column)
+    assert ids.to_pylist() == ["c2", "c1", "c3", "c4"]
+    assert indices.tolist() == [0, 1, 0, 2, 1, 3, 2, 0]
+    assert [ids[i].as_py() for i in indices] == column.to_pylist()
+    empty_ids, empty = _dictionary_encoded(pa.chunked_array([], type=pa.string()))
+    assert len(empty_ids) == 0 and empty.tolist() == []

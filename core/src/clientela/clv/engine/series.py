@@ -88,14 +88,13 @@ def fetch_purchase_days(ctx: MetricContext, *, until: datetime) -> PurchaseDays:
     needs it, since at ten million orders each is 40 to 80 MB.
     """
     table = order_days(ctx, until=until).to_pyarrow()
-    encoded = pc.dictionary_encode(table["customer_id"].combine_chunks())
+    ids, indices = _dictionary_encoded(table["customer_id"])
     table = table.drop_columns(["customer_id"])
-    ids = encoded.dictionary
     order = np.asarray(pc.array_sort_indices(ids), dtype=np.int64)
     rank = np.empty(len(ids), dtype=np.int64)
     rank[order] = np.arange(len(ids), dtype=np.int64)
-    key = rank[np.asarray(encoded.indices, dtype=np.int64)]  # the customer's code, for now
-    del encoded, rank
+    key = rank[indices]  # the customer's code, for now
+    del indices, rank
     order_day = np.asarray(table["day"].to_numpy(zero_copy_only=False), dtype=np.int64)
     cents = np.asarray(table["cents"].to_numpy(zero_copy_only=False), dtype=np.float64)
     del table
@@ -113,6 +112,22 @@ def fetch_purchase_days(ctx: MetricContext, *, until: datetime) -> PurchaseDays:
     return PurchaseDays(customer_id=ids.take(pa.array(order)), code=code, day=day,
                         cents=day_cents, first_day=day[starts].astype(np.int64),
                         first_cents=day_cents[starts])
+
+
+def _dictionary_encoded(column: pa.ChunkedArray) -> tuple[pa.Array, IntArray]:
+    """The distinct values of `column` (in order of first appearance) and each row's
+    position among them.
+
+    Encoded chunk by chunk, without first copying ten million strings into one chunk
+    (at 10M orders that copy cost about as much as the hashing). Arrow encodes the
+    chunks with one memo table that only grows, so every chunk's indices point into
+    the last chunk's dictionary."""
+    if column.num_chunks == 0:
+        encoded = pc.dictionary_encode(column.combine_chunks())
+        return encoded.dictionary, np.asarray(encoded.indices, dtype=np.int64)
+    chunks = pc.dictionary_encode(column).chunks
+    indices = np.concatenate([np.asarray(chunk.indices, dtype=np.int64) for chunk in chunks])
+    return chunks[-1].dictionary, indices
 
 
 def _sums_per_key(key: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray]:
@@ -159,10 +174,14 @@ def summaries(history: PurchaseDays, ends: Sequence[datetime], timezone: str, *,
     # purchase days grouped by the first end they fall before, by one stable sort: of
     # 16-bit slots where they fit, which numpy sorts by radix, several times faster
     slot = np.searchsorted(np.asarray(end_days, dtype=np.int64), history.day, side="left")
-    small = slot.astype(np.int16) if len(ends) < np.iinfo(np.int16).max else slot
-    by_slot = np.argsort(small, kind="stable")
     bounds = np.zeros(len(ends) + 2, dtype=np.int64)
     np.cumsum(np.bincount(slot, minlength=len(ends) + 1), out=bounds[1:])
+    small = slot.astype(np.int16) if len(ends) < np.iinfo(np.int16).max else slot
+    del slot  # the series keeps only the order: 80 MB less at ten million purchase days
+    by_slot = np.argsort(small, kind="stable")
+    del small
+    if len(by_slot) <= np.iinfo(np.int32).max:  # half the memory for the whole series
+        by_slot = by_slot.astype(np.int32)
     n = len(history)
     purchases = np.zeros(n, dtype=np.int64)
     total = np.zeros(n, dtype=np.float64)

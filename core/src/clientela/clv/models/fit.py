@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -272,6 +273,12 @@ def _blas_thread_setting() -> tuple[Callable[[], int], Callable[[int], None]] | 
     return None
 
 
+_blas_lock = threading.Lock()
+_blas_users = [0, 0]
+"""How many threads are inside `_one_blas_thread`, and the setting to put back when
+the last one leaves (the setting is process-wide, so two fits on two threads share it)."""
+
+
 @contextmanager
 def _one_blas_thread() -> Iterator[None]:
     """Run L-BFGS-B's BLAS calls on the calling thread only.
@@ -279,19 +286,26 @@ def _one_blas_thread() -> Iterator[None]:
     Its vectors have three or four entries, yet OpenBLAS wakes its worker
     threads for them: that cost 2 ms per iteration on two idle cores (60x the
     work itself) and more on a busy machine, a sixth of a fit at a million
-    customers. The previous setting is put back afterwards.
+    customers. The previous setting is put back when the last fit that asked
+    for one thread is done (a CLV series fits on two threads at once).
     """
     setting = _blas_thread_setting()
     if setting is None:
         yield
         return
     get, put = setting
-    before = get()
-    put(1)
+    with _blas_lock:
+        if _blas_users[0] == 0:
+            _blas_users[1] = get()
+            put(1)
+        _blas_users[0] += 1
     try:
         yield
     finally:
-        put(before)
+        with _blas_lock:
+            _blas_users[0] -= 1
+            if _blas_users[0] == 0:
+                put(_blas_users[1])
 
 
 WarmStart = ModelFit | Mapping[str, float] | None

@@ -10,7 +10,7 @@ each distinct row once.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -55,6 +55,10 @@ class RfmSummary:
     age: FloatArray
     monetary: FloatArray | None = None
     weights: FloatArray | None = None
+    distinct: bool = field(default=False, compare=False)
+    """Set by `collapse` on what it returns: the rows are already distinct (x, t_x, T)
+    in `collapse`'s order, so grouping them again (as a model's fit does with whatever
+    it is given) is the identity and is skipped."""
 
     def __post_init__(self) -> None:
         x = _as_float_array("frequency", self.frequency)
@@ -239,6 +243,10 @@ def collapse(summary: RfmSummary) -> tuple[RfmSummary, IntArray]:
     customer) and, for each input row, the index of its group, so per-group
     predictions can be spread back to customers with one fancy-index.
     """
+    if summary.distinct and summary.monetary is None:
+        # what the grouping below would return: one group per row, in the same order,
+        # with the very same weights
+        return summary, np.arange(len(summary), dtype=np.intp)
     first, inverse = unique_rows(summary.frequency, summary.recency, summary.age)
     weights = np.bincount(inverse, weights=summary.row_weights, minlength=first.shape[0])
     grouped = RfmSummary(
@@ -246,5 +254,6 @@ def collapse(summary: RfmSummary) -> tuple[RfmSummary, IntArray]:
         recency=summary.recency[first],
         age=summary.age[first],
         weights=weights.astype(np.float64),
+        distinct=True,
     )
     return grouped, inverse
