@@ -2,8 +2,8 @@
 
 Every engine call looks up the store tables it reads (`backend.table(name)`). The backend
 asks the database for the table's columns, then parses each column's type name
-("DECIMAL(18,2)", "VARCHAR") with sqlglot into an Ibis type: about 0.1 ms a column, so 2 ms
-for the 23 columns of `orders` on every call, as much as one small query. A type name (with
+("DECIMAL(18,2)", "VARCHAR") with sqlglot into an Ibis type: looking up `orders` (23
+columns) cost 2.0 ms of CPU on every call, 0.7 ms with the parses kept. A type name (with
 its nullability) always means the same type, and Ibis types are immutable, so the parse is
 kept. The database is still asked for the columns on every lookup: a table whose columns
 changed is read as it is now.
