@@ -44,9 +44,11 @@ def test_a_table_read_again_is_not_parsed_again(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(datatypes.sg, "parse_one", counted)
     assert backend.get_schema("t") == EXPECTED
     assert parses == []  # every type name was parsed already
-    backend.raw_sql("ALTER TABLE t ADD COLUMN day DATE")  # a changed table: read anew
+    # a changed table is read anew (whether DATE is parsed now depends on what the process
+    # read before: the parses are kept process-wide)
+    backend.raw_sql("ALTER TABLE t ADD COLUMN day DATE")
     assert backend.get_schema("t") == ibis.schema({**EXPECTED, "day": dt.Date()})
-    assert parses == ["DATE"]
+    assert set(parses) <= {"DATE"}
 
 
 def test_nullability_is_part_of_the_name() -> None:
