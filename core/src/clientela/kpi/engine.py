@@ -37,6 +37,7 @@ from clientela.kpi.errors import KpiError, SeriesUnsupported
 from clientela.kpi.periods import Bound, Period, buckets, make_period, parse_bound, to_utc, zone
 from clientela.kpi.result import KpiResult
 from clientela.kpi.result import records as table_records
+from clientela.kpi.type_names import remember_type_names
 from clientela.metrics.api import Metric
 
 if TYPE_CHECKING:
@@ -363,6 +364,7 @@ def compute(
     tz = zone(timezone)
     backend = backend_of(source)
     remember_compiled(backend)
+    remember_type_names(backend)
     chosen = resolve(metrics, catalog)
     names = {m.name for m in chosen}
     for name in params or {}:
