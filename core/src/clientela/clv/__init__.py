@@ -36,27 +36,57 @@ them, with a message that says what to change.
 
 from __future__ import annotations
 
-from clientela.clv.models.bgnbd import fit_bgnbd
-from clientela.clv.models.errors import ClvFitError
-from clientela.clv.models.fit import ModelFit
-from clientela.clv.models.gammagamma import fit_gammagamma
-from clientela.clv.models.holdout import HoldoutCheck, holdout_check
-from clientela.clv.models.inputs import (
-    DAYS_PER_MONTH,
-    WEEKS_PER_MONTH,
-    RfmSummary,
-    collapse,
-)
-from clientela.clv.models.paretonbd import fit_paretonbd
-from clientela.clv.models.predict import (
-    Predictions,
-    clv,
-    expected_purchases,
-    expected_spend,
-    p_alive,
-    predictions,
-)
-from clientela.clv.models.simulate import SimulatedOrders, simulate_orders, simulate_summary
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clientela.clv.models.bgnbd import fit_bgnbd
+    from clientela.clv.models.errors import ClvFitError
+    from clientela.clv.models.fit import ModelFit
+    from clientela.clv.models.gammagamma import fit_gammagamma
+    from clientela.clv.models.holdout import HoldoutCheck, holdout_check
+    from clientela.clv.models.inputs import (
+        DAYS_PER_MONTH,
+        WEEKS_PER_MONTH,
+        RfmSummary,
+        collapse,
+    )
+    from clientela.clv.models.paretonbd import fit_paretonbd
+    from clientela.clv.models.predict import (
+        Predictions,
+        clv,
+        expected_purchases,
+        expected_spend,
+        p_alive,
+        predictions,
+    )
+    from clientela.clv.models.simulate import SimulatedOrders, simulate_orders, simulate_summary
+
+_WHERE: dict[str, str] = {
+    "clv": "clientela.clv.models.predict",
+    "ClvFitError": "clientela.clv.models.errors",
+    "collapse": "clientela.clv.models.inputs",
+    "DAYS_PER_MONTH": "clientela.clv.models.inputs",
+    "expected_purchases": "clientela.clv.models.predict",
+    "expected_spend": "clientela.clv.models.predict",
+    "fit_bgnbd": "clientela.clv.models.bgnbd",
+    "fit_gammagamma": "clientela.clv.models.gammagamma",
+    "fit_paretonbd": "clientela.clv.models.paretonbd",
+    "holdout_check": "clientela.clv.models.holdout",
+    "HoldoutCheck": "clientela.clv.models.holdout",
+    "ModelFit": "clientela.clv.models.fit",
+    "p_alive": "clientela.clv.models.predict",
+    "Predictions": "clientela.clv.models.predict",
+    "predictions": "clientela.clv.models.predict",
+    "RfmSummary": "clientela.clv.models.inputs",
+    "simulate_orders": "clientela.clv.models.simulate",
+    "simulate_summary": "clientela.clv.models.simulate",
+    "SimulatedOrders": "clientela.clv.models.simulate",
+    "WEEKS_PER_MONTH": "clientela.clv.models.inputs",
+}
+"""Where each public name lives: imported on first use (PEP 562), so that loading a
+submodule that needs no scipy (the catalogue's `clientela.clv.measures`) does not
+load the models."""
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -80,3 +110,12 @@ __all__ = [
     "simulate_orders",
     "simulate_summary",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

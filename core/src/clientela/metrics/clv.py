@@ -8,6 +8,10 @@ fit per call and as-of instant, warm-started along a series). The sums per
 slice are numpy too: the per-customer values are already in Python, and
 summing them there costs less than shipping a million rows back to the engine
 for every period.
+
+The CLV engine (and with it scipy) is imported inside the metric functions: the
+catalogue loads this module for every `kpi` call, and one that asks for no CLV
+metric should not pay a quarter of a second for scipy.
 """
 
 from __future__ import annotations
@@ -22,17 +26,16 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 from pydantic import Field
 
-from clientela import clv
-from clientela.clv.engine.periods import fitted, predicted_values, remembered
-from clientela.clv.engine.summary import CustomerSummary
-from clientela.clv.engine.values import fit_measures, measure_names
-from clientela.clv.models.fit import ModelFit
+from clientela.clv.measures import measure_names
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.metrics.api import Metric, NoParams
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
+
+    from clientela.clv.engine.summary import CustomerSummary
+    from clientela.clv.models.fit import ModelFit
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -57,6 +60,8 @@ class ClvParams(PurchaseModelParams):
 def _slice_codes(ctx: MetricContext, customers: CustomerSummary) -> tuple[IntArray, list[Any]]:
     """Each customer's slice as a code into the returned labels (one None label when not
     slicing); a customer the dimension lacks gets a null slice, as with_slice's join does."""
+    from clientela.clv.engine.periods import remembered
+
     if ctx.by is None:
         return np.zeros(len(customers), dtype=np.int64), [None]
     customer_id = customers.customer_id
@@ -78,6 +83,8 @@ def _slice_rows(ctx: MetricContext, index: int | None, customers: CustomerSummar
                 ) -> list[dict[str, Any]]:
     """One answer row per slice of one period: the measures `finish` makes of the slice's
     customer count and sums, and the fit's parameters."""
+    from clientela.clv.engine.values import fit_measures
+
     codes, labels = _slice_codes(ctx, customers)
     counts = np.bincount(codes, minlength=len(labels))
     sums = {name: np.bincount(codes, weights=values, minlength=len(labels))
@@ -107,6 +114,7 @@ def _answer(ctx: MetricContext, rows: list[dict[str, Any]], counts: tuple[str, .
 
 
 def clv_predicted(ctx: MetricContext, params: ClvParams) -> ir.Table:
+    from clientela.clv.engine.periods import predicted_values, remembered
     rows: list[dict[str, Any]] = []
     alive_rows: list[dict[str, Any]] = []
     for index, values in predicted_values(ctx, model=params.model, unit=params.unit,
@@ -150,6 +158,9 @@ def p_alive(ctx: MetricContext, params: PurchaseModelParams) -> ir.Table:
     shared = extras.get(_p_alive_key(ctx, params))
     if shared is not None:  # clv_predicted made them in this call
         return _answer(ctx, shared, ("customers", "likely_alive"), measures)
+    from clientela import clv
+    from clientela.clv.engine.periods import fitted
+
     rows: list[dict[str, Any]] = []
     # the purchase days stay for a clv_predicted later in the call, which drops them
     for index, customers, fits in fitted(ctx, (params.model,), params.unit, release=False):

@@ -87,17 +87,6 @@ def fit_models(summary: RfmSummary, *, model: str = "bgnbd", unit: str = "days")
     return Fits(purchases=fit_purchases(summary, model), spend=fit_spend(summary), unit=unit)
 
 
-def measure_names(model: str) -> tuple[str, ...]:
-    """The parameter measures `Fits.measures` produces, known before any fit (for the metric)."""
-    purchase = ("r", "alpha", "a", "b") if model == "bgnbd" else ("r", "alpha", "s", "beta")
-    names: list[str] = []
-    for prefix, params in ((model, purchase), ("gammagamma", ("p", "q", "gamma"))):
-        for name in params:
-            names += [f"{prefix}_{name}", f"{prefix}_{name}_se"]
-        names.append(f"{prefix}_log_likelihood")
-    return tuple(names)
-
-
 @dataclass(frozen=True)
 class CustomerValues:
     """Per-customer predictions over a horizon, in the summary's customer order."""
