@@ -63,3 +63,38 @@ def test_items_per_order_in_a_monthly_catalogue_call(two_sources: Store) -> None
                      catalog=catalog())
     assert result.value("items_per_order", period="2025-01") == UNITS_PER_ORDER
     assert result.value("orders", period="2025-01") == 3
+
+
+def test_campaign_credits_keep_two_sources_orders_apart(tmp_path: Path) -> None:
+    """Last touch ranks the contacts of each order, (source, order_id); lift counts each
+    unit's distinct orders by the same key.
+
+    Campaign A contacts a (10:00) and b (16:00) on 10 January. a buys shopify "1001" (30.00)
+    on the 11th, b buys pos "1001" (50.00) on the 12th; a also buys pos "1002" and shopify
+    "1002" (20.00 each) on the 13th. Every order is in the window of its buyer's contact:
+    A's revenue is 30 + 50 + 20 + 20 = 120 over 4 orders, and a's converted revenue is 70.
+    Ranked by order id alone the two 1001s shared one ranking (only b's later contact got
+    its credit) and a's two 1002s were one order."""
+    from _fixtures_extra import campaign, make_store, run, touch, value
+
+    from clientela.metrics.campaigns import metrics
+
+    def sold(source: str, oid: str, customer: str, day: int, total: str) -> Order:
+        return Order(source=source, order_id=oid, customer_id=customer, status="paid",
+                     placed_at=datetime(2025, 1, day, 12, tzinfo=UTC), total=Decimal(total),
+                     subtotal=Decimal(total), channel="online")
+
+    store = make_store(tmp_path / "campaigns.duckdb", [
+        campaign("A", "2025-01-10", cost=10),
+        touch("a", "2025-01-10 10:00", campaign_id="A"),
+        touch("b", "2025-01-10 16:00", campaign_id="A"),
+        touch("z", "2025-01-10 16:00", campaign_id="A", is_control=True),
+        sold("shopify", "1001", "a", 11, "30.00"), sold("pos", "1001", "b", 12, "50.00"),
+        sold("pos", "1002", "a", 13, "20.00"), sold("shopify", "1002", "a", 13, "20.00")])
+    with store:
+        found = run(store, metrics(), ["campaign_revenue", "campaign_lift"],
+                    "2025-01-01", "2025-02-01")
+    assert value(found, "campaign_revenue", item="A") == 120
+    assert value(found, "campaign_revenue", "orders", item="A") == 4
+    # contacted a and b bought 70 + 50 = 120 over 2 customers; the control bought nothing
+    assert value(found, "campaign_lift", "revenue_per_customer_lift", item="A") == 60
