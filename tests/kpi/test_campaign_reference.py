@@ -47,7 +47,8 @@ def _pairs(ctx, touches, days: int):  # type: ignore[no-untyped-def]
     """Each touch with every valid order of its customer in [touch, touch + days)."""
     o = cv.valid_orders(ctx, amounts=("revenue",))
     o = o.filter(o.customer_id.notnull()).select(
-        _ocid="customer_id", order_id="order_id", placed_at="placed_at", revenue="revenue")
+        _ocid="customer_id", order_source="source", order_id="order_id", placed_at="placed_at",
+        revenue="revenue")
     return touches.inner_join(o, [touches.customer_id == o._ocid,
                                   o.placed_at >= touches.occurred_at,
                                   o.placed_at < touches.occurred_at + ibis.interval(days=days)])
@@ -57,7 +58,7 @@ def _credited(ctx, days: int):  # type: ignore[no-untyped-def]
     """Every order with the contact it is credited to: the latest before it, ties to the
     greater touch_id."""
     pairs = _pairs(ctx, _touches(ctx), days)
-    latest = ibis.window(group_by=pairs.order_id,
+    latest = ibis.window(group_by=[pairs.order_source, pairs.order_id],
                          order_by=[pairs.occurred_at.desc(), pairs.touch_id.desc()])
     pairs = pairs.mutate(_rank=ibis.row_number().over(latest))
     return pairs.filter(pairs._rank == 0)
@@ -124,7 +125,7 @@ def lift_reference(ctx, params):  # type: ignore[no-untyped-def]
         n0=ibis.ifelse(ctl, t.customer_id, ibis.null("string")).nunique())
     pairs = _pairs(ctx, t, params.attribution_days)
     unit = [*ctx.keys, "campaign_id", "customer_id", "is_control"]
-    per_order = pairs.select(*unit, "order_id", "revenue").distinct()
+    per_order = pairs.select(*unit, "order_source", "order_id", "revenue").distinct()
     u = per_order.group_by(unit).aggregate(revenue=per_order.revenue.sum())
     one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
     money_zero = ibis.literal(0, type=cv.MONEY)

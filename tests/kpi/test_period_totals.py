@@ -62,8 +62,9 @@ def purchase_frequency_reference(ctx, params):  # type: ignore[no-untyped-def]
 def items_per_order_reference(ctx, params):  # type: ignore[no-untyped-def]
     o = cv.period_orders(ctx, amounts=())
     lines = ctx.table("order_lines")
-    units = lines.group_by(_oid=lines.order_id).aggregate(_units=lines.quantity.sum())
-    joined = o.left_join(units, o.order_id == units._oid)
+    units = lines.group_by(_osource=lines.source, _oid=lines.order_id).aggregate(
+        _units=lines.quantity.sum())
+    joined = o.left_join(units, (o.source == units._osource) & (o.order_id == units._oid))
     return cv.summarize(joined, ctx,
                         value=cv.ratio(joined._units.sum().coalesce(0), joined.count()))
 

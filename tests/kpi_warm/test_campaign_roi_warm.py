@@ -52,16 +52,22 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
     Campaign `early` (September) has a contact dated in August, before its start, followed
     by an order: the cold series credits it (its contacts are read from the series' start)."""
-    opened = build(tmp_path / "roi.duckdb")
+    opened = roi_store(tmp_path / "roi.duckdb")
+    compute(opened, ROI, reuse=True, **SPAN)
+    yield opened
+    opened.close()
+
+
+def roi_store(path: Path) -> Store:
+    """The store of the `store` fixture, nothing kept yet."""
+    opened = build(path)
     opened.upsert([campaign("march", "2024-03-10", "10"), campaign("june", "2024-06-10", "20"),
                    campaign("nov", "2024-11-05", "5"), campaign("early", "2024-09-01", "8")])
     opened.upsert([touch("t1", 0, "march", "2024-03-10"), touch("t2", 1, "march", "2024-03-11"),
                    touch("t3", 0, "june", "2024-06-10"), touch("t4", 2, "june", "2024-06-12"),
                    touch("t5", 3, "nov", "2024-11-05"), touch("t6", 4, "early", "2024-08-20")])
     opened.upsert([order("r1", 4, "2024-08-22", "40.00")])
-    compute(opened, ROI, reuse=True, **SPAN)
-    yield opened
-    opened.close()
+    return opened
 
 
 def revenue(store: Store, item: str, **kw: object) -> dict[str, float]:
@@ -154,3 +160,28 @@ def test_periods_reached_apart_are_recomputed_in_one_run(store: Store) -> None:
     assert warm_equals_cold(store) == [f"2024-{m:02d}" for m in range(3, 12)]
     assert revenue(store, "march")["2024-03"] == march + 11.0
     assert revenue(store, "nov")["2024-11"] == nov + 22.0
+
+
+
+FROM_SEPTEMBER = {**SPAN, "start": "2024-09"}
+"""Four months of SPAN, starting with `early`'s month: its August contact is before them."""
+
+
+@pytest.mark.parametrize("first", ["whole span", "from september"])
+def test_a_series_from_another_start_does_not_reuse_a_kept_answer(tmp_path: Path,
+                                                                  first: str) -> None:
+    """A period's ROI credits the contacts made from its engine call's start on, so the
+    answer depends on where the series starts: `early`'s August contact, and order r1's
+    40.00, are in a series from January (SPAN), not in one from September. An answer kept
+    by one series must not be reused by the other, whichever ran first."""
+    spans = [SPAN, FROM_SEPTEMBER] if first == "whole span" else [FROM_SEPTEMBER, SPAN]
+    expected = {"whole span": 40.0, "from september": 0.0}
+    with roi_store(tmp_path / "roi.duckdb") as opened:
+        for span in spans:
+            hot = compute(opened, ROI, reuse=True, **span)
+            assert warm.last_report.cold is None
+            assert hot.rows() == compute(opened, ROI, **span).rows()
+        for name, span in (("whole span", SPAN), ("from september", FROM_SEPTEMBER)):
+            rows = compute(opened, ROI, reuse=True, **span).rows()
+            assert [r["value"] for r in rows if r["item"] == "early"
+                    and r["measure"] == "revenue"] == [expected[name]]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from _report_page import read_page
-from conftest import COMPARED, Built, run_cli
+from report_support import COMPARED, Built, run_cli
 
 from clientela.plugins import registry
 from clientela.store import Store

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from _report_page import Page, read_page, shown_number
-from conftest import WINDOW, Built
+from report_support import WINDOW, Built
 
 from clientela.plugins import registry
 

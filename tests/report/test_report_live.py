@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 import uvicorn
-from conftest import Built
+from report_support import Built
 from starlette.applications import Starlette
 
 from clientela.report import live

@@ -65,12 +65,14 @@ def period_units(ctx: MetricContext) -> ir.Table:
     valid orders (0 where the orders have no line).
 
     The lines meet the orders in one join, summed straight by period and slice; summing
-    each order's lines first would build a hash table of every order in the store."""
+    each order's lines first would build a hash table of every order in the store. The join
+    is on the whole key, (source, order_id): two sources' orders "1001" each keep their own
+    lines."""
     totals = period_totals(ctx, "orders")
     o = period_orders(ctx, amounts=())
     lines = ctx.table("order_lines")
-    lines = lines.select(_oid=lines.order_id, _quantity=lines.quantity)
-    joined = o.inner_join(lines, o.order_id == lines._oid)
+    lines = lines.select(_osource=lines.source, _oid=lines.order_id, _quantity=lines.quantity)
+    joined = o.inner_join(lines, (o.source == lines._osource) & (o.order_id == lines._oid))
     units = summarize(joined, ctx, _units=joined._quantity.sum())
     found = join_keys(totals.select(*ctx.keys, "orders"), units, ctx.keys)
     return found.select(*ctx.keys, "orders", units=found._units.coalesce(0))

@@ -41,13 +41,15 @@ subtracts) before conversion."""
 
 
 ORDER_COLUMNS: tuple[str, ...] = (
-    "order_id", "customer_id", "placed_at", "channel", "store_id", "salesperson_id", "coupon",
-    "loyalty_points_earned", "loyalty_points_redeemed",
+    "source", "order_id", "customer_id", "placed_at", "channel", "store_id", "salesperson_id",
+    "coupon", "loyalty_points_earned", "loyalty_points_redeemed",
 )
 """The order columns valid_orders carries besides the converted amounts: what metrics read.
 The raw money columns, status, currency and store bookkeeping stay out, so the table every
 metric shares is about half as wide (it is held in memory for a whole engine call); a
-metric needing another column reads ctx.table("orders")."""
+metric needing another column reads ctx.table("orders"). `source` stays in: an order is
+keyed by (source, order_id) (two sources may both have an order "1001"), so a metric that
+meets the orders with their lines joins on both."""
 
 
 MANY_METRICS = 10

@@ -132,10 +132,23 @@ class _Key:
     params: BaseModel
     columns: tuple[str, ...]
     """metric, params, slice, grain, timezone, currency, as_of, catalogue_version."""
+    series_start: str = ""
+    """For a `campaigns` answer, where the series starts (see `_series_start`); part of the
+    digest only, the stored columns stay those above."""
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256("\x1f".join(self.columns).encode()).hexdigest()[:40]
+        parts = (*self.columns, self.series_start) if self.series_start else self.columns
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+
+
+def _series_start(metric: Metric, periods: Sequence[Period]) -> str:
+    """A `campaigns` answer credits the contacts made from its series' start on
+    (`_with_earlier_contacts`): a campaign's contact dated before its start, and before the
+    series', is in a series that starts earlier and not in this one. So such an answer is
+    kept per series start, and a series from another start does not reuse it; every other
+    answer is the same whatever the series' start (empty)."""
+    return periods[0].start.isoformat() if metric.depends_on == "campaigns" and periods else ""
 
 
 def _reads(metric: Metric, params: BaseModel, period: Period, fixed_as_of: datetime | None
@@ -395,8 +408,8 @@ def compute_reusing(
     fixed_as_of = _instant(as_of, timezone)
     keys = [_Key(m, parsed[m.name], (
         m.name, parsed[m.name].model_dump_json(), by or "", grain or "", timezone, currency,
-        "" if fixed_as_of is None else fixed_as_of.isoformat(), catalogue_version(m)))
-        for m in chosen]
+        "" if fixed_as_of is None else fixed_as_of.isoformat(), catalogue_version(m)),
+        _series_start(m, periods)) for m in chosen]
     try:
         mark = _refresh(con)
         kept = _load(con, keys)

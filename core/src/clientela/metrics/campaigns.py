@@ -147,15 +147,17 @@ def _orders(ctx: MetricContext, days: int, *, since: datetime,
     `_run`)."""
     orders = cv.valid_orders(ctx, since=since, until=until, amounts=("revenue",))
     orders = orders.filter(orders.customer_id.notnull())
-    return orders.select(_ocid=orders.customer_id, order_id=orders.order_id,
+    return orders.select(_ocid=orders.customer_id, order_source=orders.source,
+                         order_id=orders.order_id,
                          placed_at=orders.placed_at, revenue=orders.revenue,
                          _oslot=_run(orders.placed_at, days))
 
 
-PAIR_COLUMNS = ("customer_id", "campaign_id", "occurred_at", "is_control", "order_id",
-                "revenue")
-"""What a (touch, order in its window) pair keeps: the touch's keys and the order's revenue,
-nothing a campaign metric does not read, since the pairs are held for a call (plus the
+PAIR_COLUMNS = ("customer_id", "campaign_id", "occurred_at", "is_control", "order_source",
+                "order_id", "revenue")
+"""What a (touch, order in its window) pair keeps: the touch's keys, the order's key
+(source and id: two sources may both have an order "1001") and revenue, nothing a
+campaign metric does not read, since the pairs are held for a call (plus the
 touch's `channel` when the call slices by it, see `pair_columns`)."""
 
 
@@ -178,7 +180,7 @@ def _pairs(touches: ir.Table, orders: ir.Table, days: int, *, ranked: bool,
     joined = touches.inner_join(orders, _window(touches, orders, days))
     pairs = joined.select(*columns, "touch_id")
     if ranked:
-        latest = ibis.window(group_by=[pairs.order_id, pairs.is_control],
+        latest = ibis.window(group_by=[pairs.order_source, pairs.order_id, pairs.is_control],
                              order_by=[pairs.occurred_at.desc(), pairs.touch_id.desc()])
         pairs = pairs.mutate(last=(ibis.row_number().over(latest) == 0) & ~pairs.is_control)
     return pairs.drop("touch_id")
@@ -344,7 +346,7 @@ def converted_units(ctx: MetricContext, days: int, *, control: bool | None = Non
             pairs = pairs.filter(pairs.is_control == group)
         pairs = cv.with_slice(ctx, cv.in_period(ctx, pairs, "occurred_at"))
         unit = [*ctx.keys, "campaign_id", "customer_id", "is_control"]
-        per_order = pairs.select(*unit, "order_id", "revenue").distinct()
+        per_order = pairs.select(*unit, "order_source", "order_id", "revenue").distinct()
         return per_order.group_by(unit).aggregate(revenue=cv.money_sum(per_order.revenue))
 
     key = f"campaign_units|{days}|{_span_key(ctx)}|{_slice_key(ctx)}"

@@ -18,6 +18,7 @@ from scipy.special import expit, hyp2f1
 from clientela.clv.models import paretonbd
 from clientela.clv.models.errors import ClvFitError
 from clientela.clv.models.fit import ModelFit
+from clientela.clv.models.hypergeometric import log_hyp2f1
 from clientela.clv.models.inputs import RfmSummary, collapse, unique_rows
 
 FloatArray = NDArray[np.float64]
@@ -78,13 +79,29 @@ def _alive_purchases(fit: ModelFit, x: FloatArray, age: FloatArray, t: FloatArra
         # 2F1(A, B; C; z) = (1 - z)^(C-A-B) 2F1(C-A, C-B; C; z): its parameters stay
         # small as x grows, so the series neither overflows nor cancels.
         c = a + b + x - 1
-        tail = np.exp((a - 1) * np.log1p(-z)) * hyp2f1(a + b - 1 - r, a - 1, c, z)
+        euler = hyp2f1(a + b - 1 - r, a - 1, c, z)
+        tail = np.exp((a - 1) * np.log1p(-z)) * np.where(np.isfinite(euler), euler, 0.0)
+        lost = ~np.isfinite(euler)
+        if lost.any():
+            tail[lost] = _bgnbd_tail_by_series(r, b, x, c, z, lost)
         return np.asarray(c / (a - 1) * (1 - tail))
     r, alpha, beta = fit.params["r"], fit.params["alpha"], fit.params["beta"]
     s = _nudge_from_one(fit.params["s"])
     log_ratio = np.log(beta + age) - np.log(beta + age + t)
     lifetime_factor = -np.expm1((s - 1) * log_ratio) / (s - 1)
     return np.asarray((r + x) * (beta + age) / (alpha + age) * lifetime_factor)
+
+
+def _bgnbd_tail_by_series(r: float, b: float, x: FloatArray, c: FloatArray, z: FloatArray,
+                          lost: NDArray[np.bool_]) -> FloatArray:
+    """The tail (1 - z)^(r + x) 2F1(r + x, b + x; c; z) of eq. (10) in its own form, where
+    scipy's hyp2f1 of the Euler form is not finite: with a and b in the millions (a fit
+    whose prior on the dropout probability is nearly one point) its parameters are huge
+    and scipy returns inf or NaN, which made every prediction NaN. This form's series has
+    positive terms and is summed in logs (`log_hyp2f1`), so it stays finite and exact
+    there; it is not used elsewhere, where the Euler form is already right."""
+    xs, cs, zs = (np.broadcast_to(v, lost.shape)[lost] for v in (x, c, z))
+    return np.exp((r + xs) * np.log1p(-zs) + log_hyp2f1(r + xs, b + xs, cs, zs))
 
 
 def expected_purchases(fit: ModelFit, summary: RfmSummary, t: float) -> FloatArray:
