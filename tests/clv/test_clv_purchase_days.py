@@ -127,10 +127,8 @@ def test_p_alive_reads_what_clv_predicted_made(clientela_golden_store: Store,
     assert len(_rows(alone, "p_alive")) >= 6
 
 
-def test_p_alive_with_other_parameters_fits_its_own(clientela_golden_store: Store,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    weekly = {"p_alive": {"unit": "weeks"}}
-    alone = compute(clientela_golden_store, ["p_alive"], params=weekly, **SERIES)
+def _count_fetches(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """Each purchase-day fetch's `until`, in order, while the patch holds."""
     fetched: list[datetime] = []
     real_fetch = periods.fetch_purchase_days
 
@@ -139,6 +137,14 @@ def test_p_alive_with_other_parameters_fits_its_own(clientela_golden_store: Stor
         return real_fetch(ctx, until=until)
 
     monkeypatch.setattr(periods, "fetch_purchase_days", counted)
+    return fetched
+
+
+def test_p_alive_with_other_parameters_fits_its_own(clientela_golden_store: Store,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    weekly = {"p_alive": {"unit": "weeks"}}
+    alone = compute(clientela_golden_store, ["p_alive"], params=weekly, **SERIES)
+    fetched = _count_fetches(monkeypatch)
     both = compute(clientela_golden_store, ["clv_predicted", "p_alive"], params=weekly,
                    **SERIES)
     assert _rows(both, "p_alive") == _rows(alone, "p_alive")
@@ -149,14 +155,7 @@ def test_p_alive_with_other_parameters_fits_its_own(clientela_golden_store: Stor
 
 def test_p_alive_first_leaves_the_purchase_days_to_clv_predicted(
         clientela_golden_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    fetched: list[datetime] = []
-    real_fetch = periods.fetch_purchase_days
-
-    def counted(ctx: MetricContext, *, until: datetime) -> Any:
-        fetched.append(until)
-        return real_fetch(ctx, until=until)
-
-    monkeypatch.setattr(periods, "fetch_purchase_days", counted)
+    fetched = _count_fetches(monkeypatch)
     both = compute(clientela_golden_store, ["p_alive", "clv_predicted"], **SERIES)
     assert len(fetched) == 1
     monkeypatch.undo()

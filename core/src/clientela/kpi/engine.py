@@ -239,16 +239,10 @@ def _series_expr(metric: Metric, params: BaseModel, whole: MetricContext) -> ir.
 
 
 def _run_series(metric: Metric, params: BaseModel, whole: MetricContext,
-                ctxs: Sequence[MetricContext], expr: ir.Table | None = None
-                ) -> list[list[dict[str, Any]]] | None:
-    """Every period's answer from one expression over the whole series (`expr` when the
-    engine planned it already: the planned shared tables it reads are written out first),
-    or None when the metric cannot answer this series at once."""
-    if expr is None:
-        expr = _series_expr(metric, params, whole)
-        if expr is None:
-            return None
-    elif whole.cache is not None:
+                ctxs: Sequence[MetricContext], expr: ir.Table) -> list[list[dict[str, Any]]]:
+    """Every period's answer from the expression the engine planned over the whole series
+    (`_plan_series`); the planned shared tables it reads are written out first."""
+    if whole.cache is not None:
         expr = whole.cache.ready(metric.name, expr)
     table = expr.to_pyarrow()
     index = table.column(PERIOD_COLUMN).to_numpy(zero_copy_only=False)
@@ -428,7 +422,6 @@ def compute(
                                              planned[metric.name])
                 cache.answered(metric.name)
                 spent[metric.name] += time.perf_counter() - started
-                assert per_period is not None
                 answers[metric.name] = per_period
                 answered.add(metric.name)
                 _log_time(metric.name, len(periods), spent[metric.name], "one query")
@@ -464,7 +457,7 @@ def compute(
 
 
 @contextmanager
-def _out_of_memory_named(metric: Metric | str) -> Iterator[None]:
+def _out_of_memory_named(metric: Metric) -> Iterator[None]:
     """A database that runs out of memory under its configured limit is a setting to change,
     not a crash: say which metric and what to do (matched by name, so no engine is imported
     here)."""
@@ -474,8 +467,7 @@ def _out_of_memory_named(metric: Metric | str) -> Iterator[None]:
         if type(error).__name__ not in ("OutOfMemoryException", "OutOfMemoryError"):
             raise
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        name = metric if isinstance(metric, str) else metric.name
-        raise KpiError(f"metric {name!r}: the database ran out of memory ({first}); "
+        raise KpiError(f"metric {metric.name!r}: the database ran out of memory ({first}); "
                        "raise workspace.memory_limit in clientela.toml, or leave it unset "
                        "to let DuckDB use up to 80% of the machine's RAM") from None
 
