@@ -93,6 +93,8 @@ class Api:
         self.properties = self.hubspot.crm.properties.core_api
         self.property_batch = self.hubspot.crm.properties.batch_api
         self.groups = self.hubspot.crm.properties.groups_api
+        self.definitions = self.hubspot.communication_preferences.definition_api
+        self.subscriptions = self.hubspot.communication_preferences.status_api
         self._retry = RetryPolicy(platform="HubSpot", attempts=config.max_attempts,
                                   throttle_attempts=config.throttle_attempts, sleep=sleep)
 

@@ -12,17 +12,20 @@ it: a contact the store may not create (no consent, unless double opt-in)
 is looked up first (`batch/read` by e-mail, 100 per read) and is only
 updated when HubSpot already holds them; otherwise skipped. This covers an
 `update` too, since the person may have been deleted in HubSpot since the
-last push. Nothing here ever writes a subscription: no
-`hs_marketable_status`, no communication-preferences call, so a contact is
-never marked as subscribed by clientela. A contact HubSpot holds that the
-store has no consent for is taken out of the segment (the property is
-cleared), which is all this connector can say without the
-communication-preferences API; see the README.
+last push. Nothing here ever subscribes anyone: no `hs_marketable_status`,
+no subscribe call, so a contact is never marked as subscribed by clientela. A
+contact HubSpot holds that the store has no consent for is taken out of the
+segment (the property is cleared); when the store's ledger holds an opt-out of
+e-mail marketing for them, they are also unsubscribed from every subscription
+type mapped to `marketing` (`subscriptions`, one call per contact and type),
+before their segment is cleared, so a failed unsubscribe is retried whole.
 
 Opt-outs flow back: before each push `read_consent` lists the contacts
-unsubscribed from all e-mail (`hs_email_optout`) or hard-bounced in HubSpot
-since the last read, with one CRM search per 100 of them (`optouts`), and the
-engine records them in the store's consent ledger. Only opt-outs are learned.
+unsubscribed from all e-mail (`hs_email_optout`), from a mapped subscription
+type (`hs_email_optout_<id>`) or hard-bounced in HubSpot since the last read,
+with one CRM search per 100 of them (`optouts`), and the engine records them in
+the store's consent ledger, for the purposes they concern. Only opt-outs are
+learned.
 
 A 207 answer names failed rows in `errors[]`; those contacts fail (and are
 resent next push) while the rest of the batch lands. A row the answer does
@@ -56,6 +59,7 @@ from clientela.privacy import mask_text
 from clientela_hubspot.client import Api, HubSpotError
 from clientela_hubspot.config import HubSpotConfig
 from clientela_hubspot.optouts import OptOutReader
+from clientela_hubspot.subscriptions import SubscriptionTypes
 
 OBJECT = "contacts"
 PROPERTY_TYPES = {"text": ("string", "text"), "number": ("number", "number"),
@@ -80,13 +84,6 @@ LEAVING = ("remove", "unsubscribe", "retag")
 
 
 class HubSpotDestination:
-    limitations = (
-        "HubSpot: clientela writes no subscription status (that is the communication-"
-        "preferences API, per subscription type): a contact who lost consent is only taken out "
-        "of the segment property; of the opt-outs made in HubSpot, unsubscribes from all e-mail "
-        "and hard bounces are read back, not those from a single subscription type",
-    )
-
     def __init__(self, config: HubSpotConfig, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
@@ -96,6 +93,27 @@ class HubSpotDestination:
         self._absent: set[str] = set()
         """Customer ids of `remove`s HubSpot does not hold: nothing to clear."""
         self.optouts = OptOutReader(self.api, sleep, clock)
+        self.subscriptions = SubscriptionTypes(self.api, config)
+
+    @property
+    def limitations(self) -> tuple[str, ...]:
+        """What a push and its dry run say HubSpot cannot express here."""
+        if not self.config.subscription_types:
+            return ("HubSpot: no subscription type is mapped (`subscription_types`): a contact "
+                    "who lost consent is only taken out of the segment property, and of the "
+                    "opt-outs made in HubSpot only unsubscribes from all e-mail and hard bounces "
+                    "are read back, not those from a single subscription type",)
+        notes = ["HubSpot: subscription types not mapped in `subscription_types` are ignored, "
+                 "both ways; an unsubscribe cannot be undone through HubSpot's API (only the "
+                 "person can resubscribe)"]
+        if not self.config.types_for("marketing"):
+            notes.append("HubSpot: no subscription type is mapped to `marketing`: an opt-out "
+                         "of e-mail marketing in the store only takes the contact out of the "
+                         "segment property")
+        if any(p != "marketing" for p in self.config.subscription_types.values()):
+            notes.append("HubSpot: unsubscribes from types mapped to other purposes are read "
+                         "back; the push does not write opt-outs of those purposes to HubSpot")
+        return tuple(notes)
 
     def probe(self) -> None:
         """For a dry run: the API's host answers (DNS, TCP, TLS), or an error naming it."""
@@ -107,9 +125,12 @@ class HubSpotDestination:
     # -- consent (reads only) -----------------------------------------------------------
 
     def read_consent(self, since: datetime | None) -> list[RemoteConsent]:
-        """Contacts unsubscribed from all e-mail or hard-bounced in HubSpot since `since`
-        (all when None), dated by their `lastmodifieddate`; never an opt-in."""
-        return self.optouts.read(since)
+        """Contacts unsubscribed from all e-mail or from a mapped subscription type, or
+        hard-bounced, in HubSpot since `since` (all when None), dated by their
+        `lastmodifieddate`; never an opt-in. With a mapping, the account's subscription types
+        are read first (one call), so a wrong id is named before anything else happens."""
+        names = self.subscriptions.names() if self.config.subscription_types else {}
+        return self.optouts.read(since, self.config.subscription_types, names)
 
     # -- plan (reads only) -------------------------------------------------------------
 
@@ -128,18 +149,27 @@ class HubSpotDestination:
             if change.action in LEAVING:
                 if email not in present:
                     self._absent.add(change.customer_id)
-                planned.append(change)
+                planned.append(self._unsubscribing(change, email in present)
+                               if change.action == "unsubscribe" else change)
             elif self._creatable(change):
                 status = status_for_new(change.contact.consent,
                                         double_opt_in=self.config.double_opt_in)
                 planned.append(change.but(status=status) if change.action == "create"
                                else change.but(status=None))
             elif email in present:  # held there without consent: out of the segment
-                planned.append(change.but(action="unsubscribe", status=None))
+                planned.append(self._unsubscribing(change.but(action="unsubscribe"), True))
             else:
                 planned.append(change.but(action="skip", status=None,
                                           reason=skip_reason(change.contact.consent)))
         return planned
+
+    def _unsubscribing(self, change: Change, held: bool) -> Change:
+        """An `unsubscribe` whose contact HubSpot holds and the ledger holds an opt-out of
+        e-mail marketing for is unsubscribed from the types mapped to `marketing` (status
+        `unsubscribed`); any other (no opt-in is not an opt-out) only leaves its segment."""
+        opted_out = (held and change.contact.consent == "unsubscribed"
+                     and bool(self.config.types_for("marketing")))
+        return change.but(status="unsubscribed" if opted_out else None)
 
     def existing(self, emails: Sequence[str]) -> set[str]:
         """The lower-cased addresses among `emails` that are HubSpot contacts (100 per read)."""
@@ -198,9 +228,33 @@ class HubSpotDestination:
                 or (c.action in LEAVING and c.customer_id not in self._absent)]
         done([Outcome(c.customer_id, True) for c in changes
               if c.action in LEAVING and c.customer_id in self._absent])
+        opting_out = [c for c in rows if c.action == "unsubscribe" and c.status == "unsubscribed"]
+        if opting_out:  # first: a contact whose unsubscribe failed keeps its segment, retried
+            refused = [outcome for outcome in self.pool.map(self._unsubscribe, opting_out)
+                       if outcome is not None]
+            done(refused)
+            failed = {outcome.customer_id for outcome in refused}
+            rows = [c for c in rows if c.customer_id not in failed]
         futures = [self.pool.submit(self._upsert, push, batch) for batch in self._batches(rows)]
         for future in as_completed(futures):
             done(future.result())
+
+    def _unsubscribe(self, change: Change) -> Outcome | None:
+        """Unsubscribe one contact from each type mapped to `marketing` that the last read did
+        not already find it unsubscribed from; an Outcome only when HubSpot refused."""
+        email = change.contact.email.lower()
+        known = self.optouts.unsubscribed.get(email, set())
+        for type_id in self.config.types_for("marketing"):
+            if type_id in known:
+                continue
+            try:
+                self.subscriptions.unsubscribe(email, type_id)
+            except HubSpotError as error:  # refused for this contact; a daily limit stops all
+                if error.status == 429:
+                    raise
+                return Outcome(change.customer_id, False,
+                               mask_text(f"unsubscribe from subscription type {type_id}: {error}"))
+        return None
 
     def _batches(self, rows: Sequence[Change]) -> Iterator[list[Change]]:
         """Batches of at most `batch_size` with each address once: the same e-mail twice in one

@@ -137,6 +137,12 @@ class RemoteConsent:
     occurred_at: datetime | None = None
     """When it changed there (naive UTC), if the API says; else the time of the read."""
     detail: str = ""
+    purposes: tuple[str, ...] = ("marketing",)
+    """The e-mail purposes it opts out of (`clientela.consent.PURPOSES`): a destination whose
+    opt-outs are per subscription type maps each type to a purpose."""
+    whole_seconds: bool = True
+    """The API gives whole seconds, rounded down (the opt-out is then dated at the second's
+    end, so it wins a tie); False when `occurred_at` is exact to the millisecond."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,14 +76,17 @@ def diff(con: Any, destination: str, segmentation: str,
     # sent before, no longer a contact of this segmentation: out of their segment, and
     # unsubscribed if the ledger holds no current opt-in for them
     gone = con.execute(f"""
-        SELECT s.customer_id, s.email, s.segment, s.status, coalesce(k.status, '') = 'opted_in'
+        SELECT s.customer_id, s.email, s.segment, s.status, coalesce(k.status, '')
         FROM {state} s
         LEFT JOIN {CONSENT_TABLE} k USING (customer_id)
         WHERE NOT EXISTS (SELECT 1 FROM {CONTACTS_VIEW} c WHERE c.customer_id = s.customer_id)
         ORDER BY s.segment, s.customer_id""", params).fetchall()
-    for customer_id, email, segment, status, consented in gone:
+    for customer_id, email, segment, status, ledger in gone:
+        consented = ledger == "opted_in"
+        # `unsubscribed` only for an opt-out the ledger holds: no opt-in is not an opt-out
         contact = Contact(customer_id=customer_id, email=email or "",
-                          consent="subscribed" if consented else "unsubscribed",
+                          consent="subscribed" if consented else
+                          "unsubscribed" if ledger == "opted_out" else "unknown",
                           segment=None, fields={})
         if consented or status in ("unsubscribed", "archived"):
             result.changes.append(Change(contact, "remove", previous_segment=segment,

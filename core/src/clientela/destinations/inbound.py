@@ -46,9 +46,9 @@ def learn(con: Any, destination: str, found: Sequence[RemoteConsent],
             f"SELECT customer_id, email FROM ({ADDRESSES_SQL}) "
             "WHERE email IN (SELECT unnest(CAST(? AS VARCHAR[])))", [emails]).fetchall():
         owners.setdefault(str(email), []).append(str(cid))
-    now_state = {(str(cid)): str(status) for cid, status in con.execute(
-        f"SELECT customer_id, status FROM ({current_sql()}) WHERE channel = 'email' AND "
-        "purpose = 'marketing'").fetchall()}
+    now_state = {(str(cid), str(purpose)): str(status) for cid, purpose, status in con.execute(
+        f"SELECT customer_id, purpose, status FROM ({current_sql()}) "
+        "WHERE channel = 'email'").fetchall()}
     given = {(str(cid), str(email)): str(status) for cid, email, status in con.execute(
         f"SELECT customer_id, email, status FROM {STATE_TABLE} WHERE destination = ? AND "
         "status IN ('pending', 'unsubscribed', 'archived')", [destination]).fetchall()}
@@ -57,31 +57,37 @@ def learn(con: Any, destination: str, found: Sequence[RemoteConsent],
         email = item.email.strip().lower()
         status = item.status.lower()
         for cid in owners.get(email, []):
-            if status in REMOTE_OPT_OUTS and given.get((cid, email)) not in ("unsubscribed",
-                                                                            "archived"):
-                wanted = "opted_out"  # (not the echo of an unsubscribe the push made)
-            elif status == "subscribed" and given.get((cid, email)) == "pending":
-                wanted = "opted_in"
-            else:
-                continue
-            if now_state.get(cid) == wanted:
-                continue
-            evidence = f"{status} at {destination}" + (f" ({item.detail})" if item.detail else "")
-            events.append(ConsentEvent(
-                customer_id=cid, channel="email", purpose="marketing", status=wanted,
-                address=email, occurred_at=_dated(item.occurred_at, wanted) or at,
-                source=destination,
-                evidence=evidence[:500]))
+            for purpose in item.purposes:
+                # what the push gave a contact concerns e-mail marketing only
+                pushed = given.get((cid, email)) if purpose == "marketing" else None
+                if status in REMOTE_OPT_OUTS and pushed not in ("unsubscribed", "archived"):
+                    wanted = "opted_out"  # (not the echo of an unsubscribe the push made)
+                elif status == "subscribed" and pushed == "pending":
+                    wanted = "opted_in"
+                else:
+                    continue
+                if now_state.get((cid, purpose)) == wanted:
+                    continue
+                evidence = (f"{status} at {destination}"
+                            + (f" ({item.detail})" if item.detail else ""))
+                events.append(ConsentEvent(
+                    customer_id=cid, channel="email", purpose=purpose,  # type: ignore[arg-type]
+                    status=wanted, address=email,
+                    occurred_at=_dated(item.occurred_at, wanted,
+                                       whole_seconds=item.whole_seconds) or at,
+                    source=destination, evidence=evidence[:500]))
     return record(con, events)
 
 
-def _dated(stated: datetime | None, status: str) -> datetime | None:
+def _dated(stated: datetime | None, status: str, *, whole_seconds: bool = True
+           ) -> datetime | None:
     """When a destination says an opt-out happened. Mailchimp, SendGrid and Agile CRM give
     whole seconds, rounded down: the opt-out happened somewhere in that second, and an
     opt-in the store holds from the same second could be older or newer. The opt-out is
     dated at the second's last microsecond so that it wins that tie (consent comes first);
-    a time with a fraction is kept as it is."""
-    if stated is None or status != "opted_out" or stated.microsecond:
+    a time with a fraction is kept as it is, and so is one the API gives to the millisecond
+    (HubSpot's), even when its milliseconds happen to be .000."""
+    if stated is None or status != "opted_out" or stated.microsecond or not whole_seconds:
         return stated
     return stated + timedelta(microseconds=999_999)
 
