@@ -25,7 +25,18 @@ push relies on:
   test shares a virtual one with the client) answers HubSpot's secondly 429
   with Retry-After 1, and `search_throttles` makes the next searches do so;
 * `unsubscribe(email)` and `hard_bounce(email)` do what a person's unsubscribe
-  link and a bouncing mailbox do there.
+  link and a bouncing mailbox do there;
+* subscription types (`add_subscription_type`) each come with their contact
+  property `hs_email_optout_<id>`; `unsubscribe_from(email, id)` is a person
+  leaving one type in the preferences page (the property turns `true`, the
+  contact's `lastmodifieddate` moves). `GET /communication-preferences/v3/definitions`
+  lists them; `POST /communication-preferences/v3/unsubscribe` needs
+  `emailAddress` and `subscriptionId` (400 naming them otherwise), refuses an
+  unknown type (400), answers an address already unsubscribed from that type
+  (or from all e-mail) with HubSpot's 400 "<email> is already unsubscribed from
+  subscription <id>", and, with `requires_legal_basis` (data-privacy settings on),
+  refuses a call without `legalBasis` (400). Writing `hs_email_optout_<id>`
+  through an upsert is a violation.
 """
 
 from __future__ import annotations
@@ -116,6 +127,11 @@ class FakeHubSpot(FakeServer):
         """The next searches answer 429 (as the 4-a-second search limit does), Retry-After 1."""
         self.search_clock: Callable[[], float] = time.monotonic
         self._searched: deque[float] = deque()
+        self.subscription_types: dict[str, dict[str, Any]] = {}
+        """id -> HubSpot's subscription definition."""
+        self.unsubscribed_from: dict[tuple[str, str], str] = {}
+        """(lower-cased e-mail, type id) -> who unsubscribed it: `person` or `api`."""
+        self.requires_legal_basis = False
 
     def __enter__(self) -> FakeHubSpot:
         return self.start()
@@ -140,6 +156,31 @@ class FakeHubSpot(FakeServer):
     def hard_bounce(self, email: str, reason: str = "BAD_MAILBOX") -> None:
         """A marketing e-mail to the address hard-bounces: HubSpot stops mailing it."""
         self.touch(self.contacts[email.lower()], hs_email_hard_bounce_reason_enum=reason)
+
+    def add_subscription_type(self, type_id: str, name: str,
+                              purpose: str = "Marketing") -> None:
+        """A subscription type of the account, with its opt-out contact property."""
+        self.subscription_types[type_id] = {
+            "id": type_id, "name": name, "description": f"{name} e-mails", "purpose": purpose,
+            "communicationMethod": "Email", "isActive": True, "isDefault": False,
+            "isInternal": False, "createdAt": "2024-01-01T00:00:00Z",
+            "updatedAt": "2024-01-01T00:00:00Z"}
+        prop = f"hs_email_optout_{type_id}"
+        self.properties[prop] = {
+            "name": prop, "label": f"Opted out of email: {name}", "type": "enumeration",
+            "fieldType": "booleancheckbox", "groupName": "contactinformation",
+            "options": [{"label": "Yes", "value": "true"}, {"label": "No", "value": "false"}]}
+
+    def unsubscribe_from(self, email: str, type_id: str, by: str = "person") -> None:
+        """The person leaves one subscription type in HubSpot's preferences page."""
+        self.unsubscribed_from[(email.lower(), type_id)] = by
+        contact = self.contacts.get(email.lower())
+        if contact is not None:
+            self.touch(contact, **{f"hs_email_optout_{type_id}": "true"})
+
+    def unsubscribe_calls(self) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.path == "/communication-preferences/v3/unsubscribe"]
 
     def searches(self) -> list[Call]:
         with self.lock:
@@ -219,6 +260,10 @@ class FakeHubSpot(FakeServer):
             return self.search(body)
         if path == "/crm/v3/objects/contacts/gdpr-delete" and method == "POST":
             return self.gdpr_delete(body)
+        if path == "/communication-preferences/v3/definitions" and method == "GET":
+            return Reply(200, {"subscriptionDefinitions": list(self.subscription_types.values())})
+        if path == "/communication-preferences/v3/unsubscribe" and method == "POST":
+            return self.unsubscribe_type(body)
         return error(404, "OBJECT_NOT_FOUND", f"No route for {method} {path}")
 
     def create_group(self, body: Any) -> Reply:
@@ -288,8 +333,9 @@ class FakeHubSpot(FakeServer):
         for entry in inputs:
             email = str(entry["id"]).lower()
             properties = dict(entry.get("properties") or {})
-            for name in SUBSCRIPTION & set(properties):
-                self.violations.append((email, name))
+            for name in properties:
+                if name in SUBSCRIPTION or name.startswith("hs_email_optout_"):
+                    self.violations.append((email, name))
             if email in self.poisoned or email in self.blocklist:
                 errors.append({"status": "error", "category": "VALIDATION_ERROR",
                                "message": f"Contact {email} cannot be created or updated "
@@ -345,6 +391,33 @@ class FakeHubSpot(FakeServer):
         self.blocklist.add(email)  # HubSpot blocklists the address, present or not
         self.gdpr_deleted.append(email)
         return Reply(204, None)
+
+    def unsubscribe_type(self, body: Any) -> Reply:
+        body = body if isinstance(body, dict) else {}
+        missing = [k for k in ("emailAddress", "subscriptionId") if not body.get(k)]
+        if missing:
+            return error(400, "VALIDATION_ERROR", "Invalid input JSON on line 1, column 2: "
+                         "Cannot build PublicUpdateSubscriptionStatusRequest, some of required "
+                         f"attributes are not set [{', '.join(missing)}]")
+        email, type_id = str(body["emailAddress"]).lower(), str(body["subscriptionId"])
+        definition = self.subscription_types.get(type_id)
+        if definition is None:
+            return error(400, "VALIDATION_ERROR", f"Subscription {type_id} does not exist")
+        if self.requires_legal_basis and not body.get("legalBasis"):
+            return error(400, "VALIDATION_ERROR", "A legal basis is required to update the "
+                         "subscription status of a contact in a portal with GDPR enabled")
+        contact = self.contacts.get(email)
+        everything = contact is not None and contact.properties.get("hs_email_optout") == "true"
+        if (email, type_id) in self.unsubscribed_from or everything:
+            return error(400, "VALIDATION_ERROR",
+                         f"{email} is already unsubscribed from subscription {type_id}")
+        self.unsubscribe_from(email, type_id, by="api")
+        return Reply(200, {"id": type_id, "name": definition["name"],
+                           "description": definition["description"], "status": "NOT_SUBSCRIBED",
+                           "sourceOfStatus": "SUBSCRIPTION_STATUS",
+                           **({"legalBasis": body["legalBasis"],
+                               "legalBasisExplanation": body.get("legalBasisExplanation", "")}
+                              if body.get("legalBasis") else {})})
 
     # -- search ----------------------------------------------------------------------------
 

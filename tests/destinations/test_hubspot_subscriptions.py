@@ -1,0 +1,373 @@
+"""HubSpot subscription types both ways, against the fake: per-type unsubscribes read back
+into the ledger with their purpose, store opt-outs written to the types mapped to marketing,
+once, and the errors HubSpot answers on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clientela_hubspot import HubSpotConfig, HubSpotDestination
+from clientela_hubspot.optouts import parse_modified
+from pydantic import ValidationError
+
+from clientela.config import ConfigError
+from clientela.consent import ConsentEvent, can_contact, record
+from clientela.destinations.contacts import Segmentation
+from clientela.destinations.push import PushReport, push
+from clientela.http import HttpError
+from clientela.store import Store
+
+from .conftest import Sleeps
+from .fakes.hubspot import FakeHubSpot, stamp
+from .helpers import AS_OF, build_store, email
+
+TOKEN = "pat-na1-fake"
+SEGMENT = "clientela_segment_rfm"
+TYPES = {"101": "marketing", "202": "marketing", "303": "relationship"}
+"""Marketing Information and Newsletter stand for marketing, Order updates for relationship;
+404 (Surveys) exists in the account and is left unmapped."""
+
+
+@pytest.fixture
+def hubspot() -> Iterator[FakeHubSpot]:
+    with FakeHubSpot(TOKEN) as fake:
+        fake.add_subscription_type("101", "Marketing Information")
+        fake.add_subscription_type("202", "Newsletter")
+        fake.add_subscription_type("303", "Order updates", purpose="Customer service")
+        fake.add_subscription_type("404", "Surveys")
+        yield fake
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    made = tmp_path / "store.duckdb"
+    build_store(made, 40)
+    return made
+
+
+def open_hubspot(fake: FakeHubSpot, sleeps: Any = None, **options: Any) -> HubSpotDestination:
+    options.setdefault("subscription_types", TYPES)
+    config = HubSpotConfig(access_token=TOKEN, base_url=fake.url, **options)
+    return HubSpotDestination(config, sleep=sleeps or (lambda s: None))
+
+
+def run(path: Path, fake: FakeHubSpot, *, dry_run: bool = False, **options: Any) -> PushReport:
+    opened = open_hubspot(fake, **options)
+    try:
+        with Store(path) as store:
+            return push(store, "hubspot", opened, Segmentation.rfm(), as_of=AS_OF,
+                        dry_run=dry_run)
+    finally:
+        opened.close()
+
+
+def opt_out(path: Path, *people: int, purpose: str = "marketing") -> None:
+    """The store records an opt-out of e-mail for `purpose` (say, at the till)."""
+    when = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
+    with Store(path) as store:
+        record(store, [ConsentEvent(customer_id=f"c{i:05d}", channel="email", purpose=purpose,
+                                    status="opted_out", address=email(i), occurred_at=when,
+                                    source="pos", evidence="asked at the till")
+                       for i in people])
+
+
+def events(path: Path, source: str = "hubspot") -> list[tuple[str, str, datetime, str]]:
+    with Store(path) as store:
+        return [tuple(row) for row in store.con.execute(  # type: ignore[misc]
+            "SELECT customer_id, purpose, occurred_at, evidence FROM consent_events "
+            "WHERE source = ? ORDER BY 1, 2", [source]).fetchall()]
+
+
+def at_ms(moment: datetime) -> str:
+    """A HubSpot `lastmodifieddate` for a naive-UTC moment."""
+    return stamp(moment.replace(tzinfo=UTC).timestamp())
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    ({"news": "marketing"}, "subscription type id 'news': expected HubSpot's numeric id"),
+    ({"101": "promotions"},
+     "subscription type 101: purpose 'promotions', expected one of marketing, relationship"),
+])
+def test_a_wrong_mapping_is_refused_naming_the_field(mapping: dict[str, str],
+                                                     message: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        HubSpotConfig(access_token=TOKEN, subscription_types=mapping)
+    (problem,) = refused.value.errors()
+    assert problem["loc"] == ("subscription_types",) and message in problem["msg"]
+
+
+def test_an_id_the_account_does_not_have_is_named_before_any_search(
+        hubspot: FakeHubSpot) -> None:
+    opened = open_hubspot(hubspot, subscription_types={"101": "marketing", "999": "marketing"})
+
+    with pytest.raises(ConfigError) as refused:
+        opened.read_consent(None)
+
+    assert str(refused.value) == (
+        "[destinations.hubspot] subscription_types: 999 is not a subscription type of this "
+        "HubSpot account; it has: 101 (Marketing Information), 202 (Newsletter), "
+        "303 (Order updates), 404 (Surveys)")
+    assert [(c.method, c.path) for c in hubspot.calls] == [
+        ("GET", "/communication-preferences/v3/definitions")]
+
+
+# -- HubSpot -> store ----------------------------------------------------------------------
+
+
+def test_per_type_unsubscribes_are_read_with_the_purpose_they_stand_for(
+        hubspot: FakeHubSpot) -> None:
+    for i in range(8):
+        hubspot.add_contact(email(i))
+    hubspot.unsubscribe_from(email(0), "101")
+    hubspot.unsubscribe_from(email(1), "303")
+    hubspot.unsubscribe_from(email(2), "404")  # unmapped: ignored
+    hubspot.unsubscribe(email(3))  # from all e-mail: every purpose a type stands for
+    hubspot.unsubscribe_from(email(4), "202")
+    hubspot.unsubscribe_from(email(4), "303")
+    hubspot.hard_bounce(email(5))
+    hubspot.unsubscribe_from(email(6), "101")
+    hubspot.unsubscribe_from(email(6), "202")
+    opened = open_hubspot(hubspot)
+
+    found = opened.read_consent(None)
+
+    assert [(r.email, r.status, r.purposes, r.detail) for r in found] == [
+        (email(0), "unsubscribed", ("marketing",),
+         "HubSpot: unsubscribed from subscription type Marketing Information (101)"),
+        (email(1), "unsubscribed", ("relationship",),
+         "HubSpot: unsubscribed from subscription type Order updates (303)"),
+        (email(3), "unsubscribed", ("marketing", "relationship"),
+         "HubSpot: unsubscribed from all email (hs_email_optout)"),
+        (email(4), "unsubscribed", ("marketing", "relationship"),
+         "HubSpot: unsubscribed from subscription type Newsletter (202), Order updates (303)"),
+        (email(5), "bounced", ("marketing", "relationship"), "HubSpot: hard bounce (BAD_MAILBOX)"),
+        (email(6), "unsubscribed", ("marketing",), "HubSpot: unsubscribed from subscription "
+         "type Marketing Information (101), Newsletter (202)")]
+    for item in found:  # to the millisecond, never padded to the end of a second
+        assert item.whole_seconds is False
+        assert item.occurred_at == parse_modified(
+            hubspot.contact(item.email).properties["lastmodifieddate"])  # type: ignore[union-attr]
+    definitions, search = hubspot.calls
+    assert (definitions.method, definitions.path) == (
+        "GET", "/communication-preferences/v3/definitions")
+    assert [g["filters"] for g in search.body["filterGroups"]] == [  # one search, five groups
+        [{"propertyName": "hs_email_optout", "operator": "EQ", "value": "true"}],
+        [{"propertyName": "hs_email_hard_bounce_reason_enum", "operator": "HAS_PROPERTY"}],
+        [{"propertyName": "hs_email_optout_101", "operator": "EQ", "value": "true"}],
+        [{"propertyName": "hs_email_optout_202", "operator": "EQ", "value": "true"}],
+        [{"propertyName": "hs_email_optout_303", "operator": "EQ", "value": "true"}]]
+    assert search.body["properties"] == [
+        "email", "hs_email_optout", "hs_email_hard_bounce_reason_enum", "lastmodifieddate",
+        "hs_email_optout_101", "hs_email_optout_202", "hs_email_optout_303"]
+    assert opened.optouts.unsubscribed == {
+        email(0): {"101"}, email(1): {"303"}, email(3): {"101", "202", "303"},
+        email(4): {"202", "303"}, email(5): set(), email(6): {"101", "202"}}
+    assert hubspot.write_count() == 0
+
+
+def test_more_types_than_one_search_holds_take_a_second_search(hubspot: FakeHubSpot) -> None:
+    for i in range(3):
+        hubspot.add_contact(email(i))
+    hubspot.add_subscription_type("505", "Events")
+    hubspot.unsubscribe_from(email(0), "505")  # only the second search's group finds it
+    hubspot.unsubscribe_from(email(1), "101")
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
+    mapping = {"101": "marketing", "202": "marketing", "303": "relationship",
+               "404": "relationship", "505": "marketing"}
+
+    found = open_hubspot(hubspot, subscription_types=mapping).read_consent(since)
+
+    assert [(r.email, r.purposes) for r in found] == [(email(0), ("marketing",)),
+                                                      (email(1), ("marketing",))]
+    first, second = hubspot.searches()
+    assert [g["filters"][0]["propertyName"] for g in first.body["filterGroups"]] == [
+        "hs_email_optout", "hs_email_hard_bounce_reason_enum", "hs_email_optout_101",
+        "hs_email_optout_202", "hs_email_optout_303"]
+    assert [g["filters"] for g in second.body["filterGroups"]] == [
+        [{"propertyName": "hs_email_optout_404", "operator": "EQ", "value": "true"},
+         {"propertyName": "lastmodifieddate", "operator": "GTE",
+          "value": str(int(since.replace(tzinfo=UTC).timestamp() * 1000))}],
+        [{"propertyName": "hs_email_optout_505", "operator": "EQ", "value": "true"},
+         {"propertyName": "lastmodifieddate", "operator": "GTE",
+          "value": str(int(since.replace(tzinfo=UTC).timestamp() * 1000))}]]
+
+
+def test_a_per_type_unsubscribe_reaches_the_ledger_for_its_purpose_only(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    run(path, hubspot)
+    whole_second = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    hubspot.unsubscribe_from(email(5), "101")
+    hubspot.contact(email(5)).properties["lastmodifieddate"] = at_ms(whole_second)  # type: ignore[union-attr]
+    hubspot.unsubscribe_from(email(6), "303")
+    hubspot.unsubscribe_from(email(7), "404")  # unmapped
+    hubspot.reset_calls()
+
+    report = run(path, hubspot)
+
+    assert report.consent["learned"] == 2
+    six = parse_modified(hubspot.contact(email(6)).properties["lastmodifieddate"])  # type: ignore[union-attr]
+    assert events(path) == [
+        # HubSpot dates to the millisecond: .000 is exact, not the end of a second
+        ("c00005", "marketing", whole_second,
+         "unsubscribed at hubspot (HubSpot: unsubscribed from subscription type "
+         "Marketing Information (101))"),
+        ("c00006", "relationship", six,
+         "unsubscribed at hubspot (HubSpot: unsubscribed from subscription type "
+         "Order updates (303))")]
+    with Store(path) as store:
+        assert not can_contact(store, "c00005", "email", "marketing")
+        assert can_contact(store, "c00006", "email", "marketing")  # relationship only
+        assert can_contact(store, "c00007", "email", "marketing")
+    assert hubspot.contact(email(5)).properties[SEGMENT] == ""  # type: ignore[union-attr]
+    assert hubspot.contact(email(6)).properties[SEGMENT] != ""  # type: ignore[union-attr]
+    # c5 left 101 there; the store's marketing opt-out also ends 202, the other marketing type
+    assert [c.body for c in hubspot.unsubscribe_calls()] == [
+        {"emailAddress": email(5), "subscriptionId": "202"}]
+    assert hubspot.unsubscribed_from == {(email(5), "101"): "person", (email(6), "303"): "person",
+                                         (email(7), "404"): "person", (email(5), "202"): "api"}
+    hubspot.reset_calls()
+    again = run(path, hubspot)  # the writes moved lastmodifieddate: read again, nothing new
+    assert again.consent.get("learned", 0) == 0 and hubspot.write_count() == 0
+
+
+# -- store -> HubSpot ----------------------------------------------------------------------
+
+
+def test_an_opt_out_in_the_store_unsubscribes_from_each_marketing_type_once(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    run(path, hubspot)
+    opt_out(path, 3, 4)
+    opt_out(path, 8, purpose="relationship")  # not written to HubSpot (see the limitations)
+    hubspot.reset_calls()
+
+    report = run(path, hubspot)
+
+    assert report.outcomes["unsubscribed"] == 2 and report.failed == 0
+    assert report.consent["unsubscribed"] == 2
+    assert sorted((c.body["emailAddress"], c.body["subscriptionId"], c.status)
+                  for c in hubspot.unsubscribe_calls()) == [
+        (email(3), "101", 200), (email(3), "202", 200),
+        (email(4), "101", 200), (email(4), "202", 200)]
+    assert {k for k, by in hubspot.unsubscribed_from.items() if by == "api"} == {
+        (email(3), "101"), (email(3), "202"), (email(4), "101"), (email(4), "202")}
+    for i in (3, 4):
+        props = hubspot.contact(email(i)).properties  # type: ignore[union-attr]
+        assert props[SEGMENT] == "" and props["hs_email_optout_101"] == "true"
+        assert "hs_email_optout_303" not in props
+    assert any("not write opt-outs of those purposes" in note for note in report.notes)
+    assert hubspot.violations == []  # the subscription properties are never upserted
+
+    hubspot.reset_calls()
+    again = run(path, hubspot)
+    assert hubspot.unsubscribe_calls() == [] and hubspot.write_count() == 0
+    assert again.consent.get("learned", 0) == 0  # reading our own unsubscribes back: an echo
+
+
+def test_no_opt_in_is_not_an_opt_out(tmp_path: Path, hubspot: FakeHubSpot) -> None:
+    """A contact HubSpot holds that the store has no consent for (or that only awaits one)
+    leaves its segment, and is not unsubscribed: HubSpot's API could never undo it."""
+    path = tmp_path / "unknown.duckdb"
+    build_store(path, 10, {1: "unknown", 2: "pending", 3: "unsubscribed"})
+    for i in (1, 2, 3):
+        hubspot.add_contact(email(i))
+
+    dry = run(path, hubspot, dry_run=True)
+    report = run(path, hubspot)
+
+    assert dry.consent["unsubscribed"] == 1 and dry.consent["untagged"] == 2
+    assert report.outcomes["unsubscribed"] == 3
+    assert [(c.body["emailAddress"], c.body["subscriptionId"])
+            for c in hubspot.unsubscribe_calls()] == [(email(3), "101"), (email(3), "202")]
+
+
+def test_without_a_marketing_type_nothing_is_unsubscribed(path: Path,
+                                                          hubspot: FakeHubSpot) -> None:
+    run(path, hubspot, subscription_types={"303": "relationship"})
+    opt_out(path, 3)
+
+    report = run(path, hubspot, subscription_types={"303": "relationship"})
+
+    assert report.outcomes["unsubscribed"] == 1 and hubspot.unsubscribe_calls() == []
+    assert hubspot.contact(email(3)).properties[SEGMENT] == ""  # type: ignore[union-attr]
+    assert any("no subscription type is mapped to `marketing`" in n for n in report.notes)
+
+
+def test_a_refused_unsubscribe_fails_the_contact_masked_and_is_retried_whole(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    run(path, hubspot)
+    hubspot.requires_legal_basis = True  # data-privacy settings on: a legal basis is required
+    opt_out(path, 3)
+
+    report = run(path, hubspot)
+
+    assert report.failed == 1 and report.outcomes["unsubscribed"] == 0
+    ((who, why),) = report.errors
+    assert who == "c00003" and why == (
+        "unsubscribe from subscription type 101: HubSpot 400 VALIDATION_ERROR: A legal basis "
+        "is required to update the subscription status of a contact in a portal with GDPR "
+        "enabled")
+    assert hubspot.contact(email(3)).properties[SEGMENT] != ""  # type: ignore[union-attr]
+    hubspot.reset_calls()
+
+    fixed = run(path, hubspot, legal_basis="LEGITIMATE_INTEREST_CLIENT")
+
+    assert fixed.failed == 0 and fixed.outcomes["unsubscribed"] == 1
+    assert [c.body for c in hubspot.unsubscribe_calls()] == [
+        {"emailAddress": email(3), "subscriptionId": s, "legalBasis": "LEGITIMATE_INTEREST_CLIENT",
+         "legalBasisExplanation": "The person opted out of this kind of e-mail; recorded by "
+         "clientela."} for s in ("101", "202")]
+    assert hubspot.contact(email(3)).properties[SEGMENT] == ""  # type: ignore[union-attr]
+
+
+def test_a_rerun_after_a_crash_sends_nothing_new(path: Path, hubspot: FakeHubSpot) -> None:
+    """Unsubscribed from both types, then the segment write fails (as if the run died before
+    its batch was committed): the next run neither fails nor unsubscribes anyone again."""
+    run(path, hubspot)
+    opt_out(path, 3, 4)
+    hubspot.batch_killers = {email(3)}  # its segment write is refused after its unsubscribes
+
+    first = run(path, hubspot)
+
+    assert first.failed == 1 and first.outcomes["unsubscribed"] == 1
+    assert {k for k, by in hubspot.unsubscribed_from.items() if by == "api"} == {
+        (email(3), "101"), (email(3), "202"), (email(4), "101"), (email(4), "202")}
+    hubspot.batch_killers = set()
+    hubspot.reset_calls()
+
+    second = run(path, hubspot)
+
+    assert second.failed == 0 and second.outcomes == {"unsubscribed": 1, "skipped": 0}
+    assert hubspot.unsubscribe_calls() == []  # the read saw c3 unsubscribed from both types
+    assert hubspot.contact(email(3)).properties[SEGMENT] == ""  # type: ignore[union-attr]
+
+
+def test_already_unsubscribed_is_done_and_other_refusals_are_errors(
+        hubspot: FakeHubSpot, sleeps: Sleeps) -> None:
+    hubspot.add_contact(email(1))
+    hubspot.unsubscribe_from(email(1), "101")
+    hubspot.add_contact(email(2))
+    hubspot.unsubscribe(email(2))
+    opened = open_hubspot(hubspot, sleeps)
+
+    opened.subscriptions.unsubscribe(email(1), "101")  # HubSpot: already unsubscribed
+    opened.subscriptions.unsubscribe(email(2), "202")  # unsubscribed from all e-mail
+    with pytest.raises(HttpError) as refused:
+        opened.subscriptions.unsubscribe(email(1), "999")
+
+    assert [(c.status, c.body["subscriptionId"]) for c in hubspot.unsubscribe_calls()] == [
+        (400, "101"), (400, "202"), (400, "999")]
+    assert refused.value.status == 400 and "Subscription 999 does not exist" in str(refused.value)
+    assert hubspot.unsubscribed_from == {(email(1), "101"): "person"}
+
+    hubspot.faults.throttles, hubspot.faults.retry_after = 2, "3"
+    opened.subscriptions.unsubscribe(email(1), "202")
+    assert sleeps.waits == [3.0, 3.0]
+    assert [c.status for c in hubspot.unsubscribe_calls()][3:] == [429, 429, 200]
+    assert hubspot.unsubscribed_from[(email(1), "202")] == "api"
