@@ -23,7 +23,7 @@ from clientela.store import Store
 
 from .conftest import Sleeps
 from .fakes.hubspot import FakeHubSpot, stamp
-from .helpers import AS_OF, build_store, email
+from .helpers import AS_OF, build_store, email, orders_for
 
 TOKEN = "pat-na1-fake"
 SEGMENT = "clientela_segment_rfm"
@@ -371,3 +371,36 @@ def test_already_unsubscribed_is_done_and_other_refusals_are_errors(
     assert sleeps.waits == [3.0, 3.0]
     assert [c.status for c in hubspot.unsubscribe_calls()][3:] == [429, 429, 200]
     assert hubspot.unsubscribed_from[(email(1), "202")] == "api"
+
+
+def test_leaving_a_rule_without_an_opt_in_is_not_an_opt_out(tmp_path: Path,
+                                                            hubspot: FakeHubSpot) -> None:
+    """Invited under double opt-in, never answered, then out of the rule's segment: the
+    contact leaves the segment and keeps HubSpot's "not specified" status."""
+    path = tmp_path / "invited.duckdb"
+    build_store(path, 40, {i: "unknown" for i in range(40)})
+    rule = Segmentation.from_rule("win_back", "days_since_last_order >= 120 and total_spent > 1200")
+
+    def push_rule() -> PushReport:
+        opened = open_hubspot(hubspot, double_opt_in=True)
+        try:
+            with Store(path) as store:
+                return push(store, "hubspot", opened, rule, as_of=AS_OF)
+        finally:
+            opened.close()
+
+    first = push_rule()
+    members = sorted(e for e, c in hubspot.contacts.items()
+                     if c.properties.get("clientela_segment_win_back") == "win_back")
+    assert first.outcomes["created"] == len(members) > 0
+    leaving = members[0]
+    i = int(leaving[len("cliente"):len("cliente") + 5])
+    with Store(path) as store:
+        store.upsert([orders_for(i)[0].model_copy(update={
+            "order_id": "back", "placed_at": AS_OF - timedelta(hours=1)})])
+
+    second = push_rule()
+
+    assert second.outcomes["unsubscribed"] == 1 and second.failed == 0
+    assert hubspot.contact(leaving).properties["clientela_segment_win_back"] == ""  # type: ignore[union-attr]
+    assert hubspot.unsubscribe_calls() == [] and hubspot.unsubscribed_from == {}
