@@ -8,13 +8,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from clientela_hubspot import HubSpotConfig, HubSpotDestination
+from destinations.fakes.hubspot import FakeHubSpot
 from destinations.fakes.mailchimp import FakeMailchimp
 from destinations.fakes.sendgrid import FakeSendGrid
 from destinations.helpers import add_points
 
 from clientela.consent import ConsentEvent, can_contact, history, record
+from clientela.destinations.contacts import Segmentation
 from clientela.destinations.forget import forget
 from clientela.destinations.lock import PushLocked
+from clientela.destinations.push import PushReport, push
 from clientela.store import Store
 
 from .support import (
@@ -194,6 +198,70 @@ def test_a_sendgrid_suppression_reaches_the_store_and_mailchimp(
         assert mailchimp.member(email(13)).status == "unsubscribed"  # type: ignore[union-attr]
         assert mailchimp.tags_of(email(13)) == set()
         assert subscribed_without_consent(mailchimp, path) == set()
+
+
+def push_hubspot(path: Path, fake: FakeHubSpot) -> PushReport:
+    """HubSpot with its "Marketing Information" type (101) standing for e-mail marketing and
+    "Order updates" (303) for relationship messages."""
+    config = HubSpotConfig(access_token=fake.token, base_url=fake.url,
+                           subscription_types={"101": "marketing", "303": "relationship"})
+    opened = HubSpotDestination(config, sleep=lambda s: None)
+    try:
+        with Store(path) as store:
+            return push(store, "hubspot", opened, Segmentation.rfm(), as_of=AS_OF)
+    finally:
+        opened.close()
+
+
+def test_a_hubspot_unsubscribe_from_one_subscription_type_reaches_the_store_and_the_others(
+        path: Path, mailchimp: FakeMailchimp) -> None:
+    with FakeHubSpot() as hubspot, FakeSendGrid() as sendgrid:
+        hubspot.add_subscription_type("101", "Marketing Information")
+        hubspot.add_subscription_type("303", "Order updates")
+        push_hubspot(path, hubspot)
+        push_mailchimp(path, mailchimp)
+        push_sendgrid(path, sendgrid)
+        hubspot.unsubscribe_from(email(14), "101")  # marketing only; still gets order updates
+        hubspot.unsubscribe_from(email(15), "303")  # order updates only
+
+        learned = push_hubspot(path, hubspot)
+        push_mailchimp(path, mailchimp)
+        push_sendgrid(path, sendgrid)
+
+        assert learned.consent["learned"] == 2
+        with Store(path) as store:
+            assert not can_contact(store, "c00014", "email", "marketing")
+            assert can_contact(store, "c00015", "email", "marketing")
+            assert [(e.purpose, e.evidence) for e in history(store, "c00015")
+                    if e.source == "hubspot"] == [
+                ("relationship", "unsubscribed at hubspot (HubSpot: unsubscribed from "
+                 "subscription type Order updates (303))")]
+        assert mailchimp.member(email(14)).status == "unsubscribed"  # type: ignore[union-attr]
+        assert mailchimp.tags_of(email(14)) == set() and sendgrid.lists_of(email(14)) == set()
+        assert mailchimp.member(email(15)).status == "subscribed"  # type: ignore[union-attr]
+        assert mailchimp.tags_of(email(15)) and sendgrid.lists_of(email(15))
+        assert subscribed_without_consent(mailchimp, path) == set()
+
+
+def test_a_mailchimp_unsubscribe_reaches_hubspots_marketing_subscription_type(
+        path: Path, mailchimp: FakeMailchimp) -> None:
+    with FakeHubSpot() as hubspot:
+        hubspot.add_subscription_type("101", "Marketing Information")
+        hubspot.add_subscription_type("303", "Order updates")
+        push_hubspot(path, hubspot)
+        push_mailchimp(path, mailchimp)
+        mailchimp.unsubscribe(email(16))
+
+        push_mailchimp(path, mailchimp)
+        push_hubspot(path, hubspot)
+
+        assert [(c.body, c.status) for c in hubspot.unsubscribe_calls()] == [
+            ({"emailAddress": email(16), "subscriptionId": "101"}, 200)]
+        assert hubspot.unsubscribed_from == {(email(16), "101"): "api"}
+        assert hubspot.contact(email(16)).properties["clientela_segment_rfm"] == ""  # type: ignore[union-attr]
+        hubspot.reset_calls()
+        push_hubspot(path, hubspot)  # re-run: nothing new is sent, nothing learned back
+        assert hubspot.unsubscribe_calls() == [] and hubspot.write_count() == 0
 
 
 def test_an_old_unsubscribe_does_not_outrank_a_newer_opt_in_at_either_destination(
