@@ -1,0 +1,68 @@
+"""A wrong HubSpot subscription-type mapping is the user's to fix: exit 2, the field named,
+no traceback, no token printed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from destinations.fakes.hubspot import FakeHubSpot
+
+from clientela import plugins
+
+TOKEN = "pat-na1-0123456789abcdef"
+
+
+@pytest.fixture
+def demo_store(run, tmp_path: Path) -> Path:
+    store = tmp_path / "demo.duckdb"
+    loaded = run("--store", str(store), "demo", "--customers", "30", "--orders", "120",
+                 "--no-report")
+    assert loaded.exit_code == 0, loaded.output
+    return store
+
+
+@pytest.fixture
+def connectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(plugins.LOAD_ENV)
+    plugins.reset(forget_local=True)
+    if "hubspot" not in plugins.registry().items["destination"]:
+        pytest.skip("the connectors are not installed")
+
+
+@pytest.fixture
+def hubspot() -> Iterator[FakeHubSpot]:
+    with FakeHubSpot(TOKEN) as fake:
+        fake.add_subscription_type("101", "Marketing Information")
+        yield fake
+
+
+def configure(tmp_path: Path, store: Path, fake: FakeHubSpot, mapping: str) -> None:
+    (tmp_path / "clientela.toml").write_text(
+        f'[workspace]\nstore = "{store}"\n[destinations.hubspot]\naccess_token = "{TOKEN}"\n'
+        f'base_url = "{fake.url}"\nmax_attempts = 1\n'
+        f"[destinations.hubspot.subscription_types]\n{mapping}\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(("mapping", "said"), [
+    ('101 = "promotions"', "subscription type 101: purpose 'promotions', expected one of "
+                           "marketing, relationship"),
+    ('news = "marketing"', "subscription type id 'news': expected HubSpot's numeric id"),
+    ('999 = "marketing"', "[destinations.hubspot] subscription_types: 999 is not a "
+                          "subscription type of this HubSpot account; it has: 101 (Marketing "
+                          "Information)"),
+])
+def test_a_wrong_mapping_exits_2_naming_the_field(run, connectors, demo_store: Path,
+                                                  tmp_path: Path, hubspot: FakeHubSpot,
+                                                  mapping: str, said: str) -> None:
+    configure(tmp_path, demo_store, hubspot, mapping)
+
+    ran = run("push", "hubspot", "--dry-run")
+
+    err = " ".join(ran.err.split())
+    assert ran.exit_code == 2, ran.output
+    assert "subscription_types" in err and said in err
+    assert "Traceback" not in ran.output and "bug" not in ran.err
+    assert TOKEN not in ran.output
+    assert hubspot.write_count() == 0 and hubspot.searches() == []
