@@ -23,7 +23,7 @@ from clientela.store import Store
 
 from .conftest import Sleeps
 from .fakes.hubspot import FakeHubSpot, stamp
-from .helpers import AS_OF, build_store, email, orders_for
+from .helpers import AS_OF, build_store, customers, email, orders_for
 
 TOKEN = "pat-na1-fake"
 SEGMENT = "clientela_segment_rfm"
@@ -404,3 +404,21 @@ def test_leaving_a_rule_without_an_opt_in_is_not_an_opt_out(tmp_path: Path,
     assert second.outcomes["unsubscribed"] == 1 and second.failed == 0
     assert hubspot.contact(leaving).properties["clientela_segment_win_back"] == ""  # type: ignore[union-attr]
     assert hubspot.unsubscribe_calls() == [] and hubspot.unsubscribed_from == {}
+
+
+def test_a_former_address_is_unsubscribed_from_the_marketing_types(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    """The store records an opt-out for an address a customer no longer has; HubSpot's
+    contact for it leaves the marketing types and its segment, the new address starts without
+    consent (not created)."""
+    run(path, hubspot)
+    new = "nova.cliente7@example.com"
+    with Store(path) as store:
+        store.upsert([customers(40)[7].model_copy(update={"email": new})])
+
+    report = run(path, hubspot)
+
+    assert report.failed == 0 and hubspot.contact(new) is None
+    assert [(c.body["emailAddress"], c.body["subscriptionId"])
+            for c in hubspot.unsubscribe_calls()] == [(email(7), "101"), (email(7), "202")]
+    assert hubspot.contact(email(7)).properties[SEGMENT] == ""  # type: ignore[union-attr]
