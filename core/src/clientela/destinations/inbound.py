@@ -71,7 +71,7 @@ def learn(con: Any, destination: str, found: Sequence[RemoteConsent],
                 evidence = (f"{status} at {destination}"
                             + (f" ({item.detail})" if item.detail else ""))
                 events.append(ConsentEvent(
-                    customer_id=cid, channel="email", purpose=purpose,  # type: ignore[arg-type]
+                    customer_id=cid, channel="email", purpose=purpose,
                     status=wanted, address=email,
                     occurred_at=_dated(item.occurred_at, wanted,
                                        whole_seconds=item.whole_seconds) or at,
