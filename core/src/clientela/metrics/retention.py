@@ -175,7 +175,11 @@ def _median_of_counts(counts: ir.Table, column: str, count: str, keys: list[str]
 
 
 def interpurchase_days(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = _neighbours(ctx, ctx.end)
+    from clientela.kpi.carried import previous_orders
+
+    # in a warm call, the previous orders of the new ones from the carried state, if any
+    o = previous_orders(ctx)
+    o = _neighbours(ctx, ctx.end) if o is None else o
     gaps = cv.in_period(ctx, o.filter(o.prev_at.notnull()), "placed_at")
     # whole seconds, summed exactly: a float mean of days differs in its last bits with the
     # order an engine (or a plan) adds in
