@@ -220,8 +220,9 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
                     ("a refund on a two-year-old order", refund_old, "refund")):
                 for direct in (False, True) if short in baseline else (True,):
                     runs: list[tuple[float, float, str]] = []
-                    how = "orders read direct" if direct else "orders written out"
+                    how = "this branch" if direct else "as on main"
                     carried_module.READ_ORDERS_DIRECT = direct
+                    carried_module.PREVIOUS_FROM_STATE = direct
                     for round_ in range(rounds):
                         timed(f"write: {scenario} ({edits + 1})",
                               lambda r=edits, e=edit: e(store, r))
@@ -235,7 +236,7 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
                         print(f"  {'':<52} slowest (wall s): {timings.slowest()}")
                         runs.append((seconds, CPU[label], load()))
                     figures[f"{scenario}, {how}"] = min(runs)
-            carried_module.READ_ORDERS_DIRECT = True
+            carried_module.READ_ORDERS_DIRECT = carried_module.PREVIOUS_FROM_STATE = True
             if check_cold:
                 cold_label = "cold catalogue on the final store (the baseline)"
                 cold, check = timed(cold_label, lambda: compute(store, names, **kw))
@@ -283,21 +284,24 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
                 raise SystemExit("the customer state could not be kept in this store")
             print(f"  {'':<52} state as of {carried.as_of}: {carried.origin}")
             variants = {"not carried": (False, False),
-                        "carried, valid orders written out": (True, False),
-                        "carried, valid orders read direct": (True, True)}
+                        "carried, as on main": (True, False),
+                        "carried, this branch": (True, True)}
+            """variant -> (state carried, this branch's cuts: the valid orders read direct
+            and the previous orders from the state)."""
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
             answers: dict[str, Any] = {}
             for round_ in range(rounds):
                 for variant, (carry, direct) in variants.items():
                     label = f"newest month, {variant} ({round_ + 1})"
                     carried_module.READ_ORDERS_DIRECT = direct
+                    carried_module.PREVIOUS_FROM_STATE = direct
                     reading = replace(carried, call_start=carried.as_of) if carry else None
                     with EngineTimings() as timings, carrying(reading):
                         seconds, answers[variant] = timed(
                             label, lambda: compute(store, names, **month))
                     print(f"  {'':<52} slowest (s): {timings.slowest()}")
                     runs[variant].append((seconds, CPU[label]))
-            carried_module.READ_ORDERS_DIRECT = True
+            carried_module.READ_ORDERS_DIRECT = carried_module.PREVIOUS_FROM_STATE = True
             if "campaign_roi" in names:
                 # what campaign ROI adds to a warm call: all 36 months before its periods were
                 # narrowed; after, the months of the campaigns a day reached (on the demo, the
