@@ -1,6 +1,7 @@
-"""interpurchase_days in a warm call: each new order's previous order is taken from the
-carried state (`clientela.kpi.carried.previous_orders`) instead of a window over every
-order, with the same answer, ties at one instant included."""
+"""The gaps between orders in a warm call: interpurchase_days takes each new order's previous
+order from the carried state (`clientela.kpi.carried.previous_orders`) and
+return_probability the gaps closed before it, counted by length (`gap_days`), instead of a
+window over every order; the same answers, ties at one instant included."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from _warm_fixtures import SPAN, build, order
 
 from clientela.kpi import carried, compute, warm
 from clientela.metrics import retention
+from clientela.model import INVALID_ORDER_STATUSES
 from clientela.store import Store
+from clientela.store.touched import GAPS_TABLE
 
 DECEMBER = datetime(2024, 12, 1, 3)
 """The newest period's start (Sao Paulo), naive UTC: the state's instant."""
 METRICS = ["interpurchase_days", "return_probability"]
-"""return_probability reads the same neighbours cold; it still does warm."""
+"""The two readers of each order's previous and next order (one window, cold)."""
+JANUARY = datetime(2025, 1, 1, 3)
 
 
 @pytest.fixture
@@ -57,7 +61,7 @@ def test_the_previous_orders_come_from_the_state(store: Store, windows: list[str
     hot = compute(store, METRICS, reuse=True, **SPAN)
     assert warm.last_report.carried == f"{DECEMBER.isoformat()} (kept)"
     assert warm.last_report.computed == {m: ["2024-12"] for m in METRICS}
-    assert windows == ["return_probability"]  # interpurchase read no window over every order
+    assert windows == []  # neither read a window over every order
     # by hand, in seconds: o19 after c1's o13 of 2024-04-26 23:00 (before the state),
     # 222 d 2 h; n1 after c0's o18 of 2024-10-28 21:00 (before it), 48 d 4 h; n2 after
     # o19, 16 d 19 h; n3 after n2 at the same instant (the smaller id first), 0
@@ -84,4 +88,45 @@ def test_periods_before_the_state_read_the_window(store: Store, windows: list[st
     hot = compute(store, METRICS, reuse=True, **longer)
     assert warm.last_report.computed["interpurchase_days"][0] == "2023-06"
     assert "interpurchase_days" in windows
+    assert hot.rows() == compute(store, METRICS, **longer).rows()
+
+
+def kept_gaps(store: Store, as_of: datetime) -> dict[int, int]:
+    rows = store.con.execute(f"SELECT days, gaps FROM {GAPS_TABLE} WHERE as_of = ?",
+                             [as_of]).fetchall()
+    return dict(rows)
+
+
+def window_gaps(store: Store, until: datetime) -> dict[int, int]:
+    """The gaps closed before `until` by whole days, in plain SQL: a window over every valid
+    order of a known customer."""
+    statuses = ", ".join(f"'{s}'" for s in INVALID_ORDER_STATUSES)
+    rows = store.con.execute(f"""
+        SELECT CAST(floor((epoch(placed_at) - epoch(prev)) / 86400) AS BIGINT) AS days,
+               count(*)
+        FROM (SELECT placed_at, lag(placed_at) OVER (PARTITION BY customer_id
+                                                     ORDER BY placed_at, order_id) AS prev
+              FROM orders WHERE status NOT IN ({statuses}) AND customer_id IS NOT NULL
+                AND placed_at < ?)
+        WHERE prev IS NOT NULL GROUP BY days""", [until]).fetchall()
+    return dict(rows)
+
+
+def test_the_kept_gaps_are_those_of_a_window_over_every_order(store: Store) -> None:
+    # 24 base orders of 6 customers, 4 each: 3 gaps each, of which c1's last (o13 to o19)
+    # closes in December, after the state
+    kept = kept_gaps(store, DECEMBER)
+    assert sum(kept.values()) == 17
+    assert kept == window_gaps(store, DECEMBER)
+
+
+def test_a_new_month_carries_the_gaps_forward(store: Store) -> None:
+    longer = {**SPAN, "end": "2025-02"}
+    store.upsert([order("n5", 0, 745, 4321)])  # c0, 2025-01-16: the new month
+    hot = compute(store, METRICS, reuse=True, **longer)
+    assert warm.last_report.carried == (
+        f"{JANUARY.isoformat()} (carried from {DECEMBER.isoformat()})")
+    # December's gaps: o19 and n1 to n3 (n4 is c9's first order)
+    assert sum(kept_gaps(store, JANUARY).values()) == 17 + 4
+    assert kept_gaps(store, JANUARY) == window_gaps(store, JANUARY)
     assert hot.rows() == compute(store, METRICS, **longer).rows()
