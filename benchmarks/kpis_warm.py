@@ -17,16 +17,19 @@ first use), copied so the benchmark's writes do not change it. Then, in one proc
    catalogue; `--rounds` times, each on another order, the best of them;
 
    each round of 3. (and of 4. with `--baseline day refund`) is run twice, on an edit of
-   its own: first with the valid orders written out over the whole history, as a cold
-   catalogue does (`carried.READ_ORDERS_DIRECT` off, the baseline), then read straight from
-   the store table (`clientela.kpi.carried.reads_orders_direct`), and the two are printed
-   side by side (the customer state is carried in both);
+   its own: first with the cuts off (`carried.READ_ORDERS_DIRECT` and
+   `carried.PREVIOUS_FROM_STATE`: the valid orders written out over the whole history, and
+   each order's previous and next one from a window over every order, the baseline), then
+   on (`clientela.kpi.carried`), and the two are printed side by side (the customer state
+   is carried in both);
 5. the cold catalogue on the final store (`compute(store, names)`): the baseline the warm
    figures are divided by, and the check that the last warm answer equals it.
 
 `--newest-month` times only what one new day's warm call asks the engine: the newest month
 of every metric, in one engine call, with the customer state not carried, carried with the
-valid orders written out, and carried with them read direct, alternately, `--rounds` times
+cuts off (the valid orders written out, each order's neighbours from a window over every
+order) and carried with them on (`carried.READ_ORDERS_DIRECT`,
+`carried.PREVIOUS_FROM_STATE`), alternately, `--rounds` times
 each (no cold fill of the cache first: at 10M orders that takes many minutes), and checks
 that the answers are equal, printing which values differ and by how much if they are not.
 
@@ -220,7 +223,7 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
                     ("a refund on a two-year-old order", refund_old, "refund")):
                 for direct in (False, True) if short in baseline else (True,):
                     runs: list[tuple[float, float, str]] = []
-                    how = "this branch" if direct else "as on main"
+                    how = "cuts on" if direct else "cuts off (as before)"
                     carried_module.READ_ORDERS_DIRECT = direct
                     carried_module.PREVIOUS_FROM_STATE = direct
                     for round_ in range(rounds):
@@ -284,8 +287,8 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
                 raise SystemExit("the customer state could not be kept in this store")
             print(f"  {'':<52} state as of {carried.as_of}: {carried.origin}")
             variants = {"not carried": (False, False),
-                        "carried, as on main": (True, False),
-                        "carried, this branch": (True, True)}
+                        "carried, cuts off (as before)": (True, False),
+                        "carried, cuts on": (True, True)}
             """variant -> (state carried, this branch's cuts: the valid orders read direct
             and the previous orders from the state)."""
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
