@@ -289,7 +289,7 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
             variants = {"not carried": (False, False),
                         "carried, cuts off (as before)": (True, False),
                         "carried, cuts on": (True, True)}
-            """variant -> (state carried, this branch's cuts: the valid orders read direct
+            """variant -> (state carried, the cuts: the valid orders read direct
             and the previous orders from the state)."""
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
             answers: dict[str, Any] = {}
