@@ -16,18 +16,22 @@ first use), copied so the benchmark's writes do not change it. Then, in one proc
 4. a refund on an order placed two years before the end (January 2024), then the warm
    catalogue; `--rounds` times, each on another order, the best of them;
 
-   each round of 3. and 4. is run twice, on an edit of its own: first with campaign ROI
-   recomputed over every period after any dated write (`warm.NARROW_CAMPAIGNS` off, the
-   baseline: how it was before its periods were narrowed to the campaigns a write
-   reaches), then narrowed, and the two are printed side by side (the customer state is
-   carried in both, `clientela.kpi.carried`);
+   each round of 3. (and of 4. with `--baseline day refund`) is run twice, on an edit of
+   its own: first with the cuts off (`carried.READ_ORDERS_DIRECT` and
+   `carried.PREVIOUS_FROM_STATE`: the valid orders written out over the whole history, and
+   each order's previous and next one from a window over every order, the baseline), then
+   on (`clientela.kpi.carried`), and the two are printed side by side (the customer state
+   is carried in both);
 5. the cold catalogue on the final store (`compute(store, names)`): the baseline the warm
    figures are divided by, and the check that the last warm answer equals it.
 
 `--newest-month` times only what one new day's warm call asks the engine: the newest month
-of every metric, in one engine call, with the customer state carried and not, alternately,
-`--rounds` times each (no cold fill of the cache first: at 10M orders that takes many
-minutes), and checks that the two answers are equal.
+of every metric, in one engine call, with the customer state not carried, carried with the
+cuts off (the valid orders written out, each order's neighbours from a window over every
+order) and carried with them on (`carried.READ_ORDERS_DIRECT`,
+`carried.PREVIOUS_FROM_STATE`), alternately, `--rounds` times
+each (no cold fill of the cache first: at 10M orders that takes many minutes), and checks
+that the answers are equal, printing which values differ and by how much if they are not.
 
 Each figure is printed with the machine's load average next to it (the machine is shared),
 and the warm figures with their ratio to the cold run. Timing is for people, never
@@ -45,6 +49,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -192,6 +197,8 @@ def differences(hot: list[dict[str, Any]], cold: list[dict[str, Any]], shown: in
 def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
           check_cold: bool = True, synthetic: bool = False,
           skip: tuple[str, ...] = (), baseline: tuple[str, ...] = ("day", "refund")) -> None:
+    from clientela.kpi import carried as carried_module
+
     source = (synthetic_store if synthetic else demo_store)(orders, customers)
     folder = Path(tempfile.mkdtemp(prefix="clientela-warm-"))
     path = folder / "warm.duckdb"
@@ -214,10 +221,11 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
             for scenario, edit, short in (
                     ("one new day of orders", new_day, "day"),
                     ("a refund on a two-year-old order", refund_old, "refund")):
-                for narrow in (False, True) if short in baseline else (True,):
+                for direct in (False, True) if short in baseline else (True,):
                     runs: list[tuple[float, float, str]] = []
-                    how = "ROI narrowed" if narrow else "ROI whole"
-                    warm.NARROW_CAMPAIGNS = narrow
+                    how = "cuts on" if direct else "cuts off (as before)"
+                    carried_module.READ_ORDERS_DIRECT = direct
+                    carried_module.PREVIOUS_FROM_STATE = direct
                     for round_ in range(rounds):
                         timed(f"write: {scenario} ({edits + 1})",
                               lambda r=edits, e=edit: e(store, r))
@@ -231,7 +239,7 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
                         print(f"  {'':<52} slowest (wall s): {timings.slowest()}")
                         runs.append((seconds, CPU[label], load()))
                     figures[f"{scenario}, {how}"] = min(runs)
-            warm.NARROW_CAMPAIGNS = True
+            carried_module.READ_ORDERS_DIRECT = carried_module.PREVIOUS_FROM_STATE = True
             if check_cold:
                 cold_label = "cold catalogue on the final store (the baseline)"
                 cold, check = timed(cold_label, lambda: compute(store, names, **kw))
@@ -256,6 +264,7 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
                  synthetic: bool = False, skip: tuple[str, ...] = ()) -> None:
     """The engine call a warm run makes after one new day (the newest month of every
     metric), with and without the carried customer state; see the module's docstring."""
+    from clientela.kpi import carried as carried_module
     from clientela.kpi.carried import carrying
     from clientela.kpi.periods import buckets, parse_bound, zone
 
@@ -277,18 +286,25 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
             if carried is None:
                 raise SystemExit("the customer state could not be kept in this store")
             print(f"  {'':<52} state as of {carried.as_of}: {carried.origin}")
-            runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-            answers: dict[bool, Any] = {}
+            variants = {"not carried": (False, False),
+                        "carried, cuts off (as before)": (True, False),
+                        "carried, cuts on": (True, True)}
+            """variant -> (state carried, the cuts: the valid orders read direct
+            and the previous orders from the state)."""
+            runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+            answers: dict[str, Any] = {}
             for round_ in range(rounds):
-                for carry in (False, True):
-                    label = f"newest month, {'state carried' if carry else 'not carried'} " \
-                            f"({round_ + 1})"
-                    with EngineTimings() as timings, carrying(carried if carry else None):
-                        seconds, answers[carry] = timed(
+                for variant, (carry, direct) in variants.items():
+                    label = f"newest month, {variant} ({round_ + 1})"
+                    carried_module.READ_ORDERS_DIRECT = direct
+                    carried_module.PREVIOUS_FROM_STATE = direct
+                    reading = replace(carried, call_start=carried.as_of) if carry else None
+                    with EngineTimings() as timings, carrying(reading):
+                        seconds, answers[variant] = timed(
                             label, lambda: compute(store, names, **month))
                     print(f"  {'':<52} slowest (s): {timings.slowest()}")
-                    runs[carry].append((seconds, CPU[label]))
-            same = answers[True].rows() == answers[False].rows()
+                    runs[variant].append((seconds, CPU[label]))
+            carried_module.READ_ORDERS_DIRECT = carried_module.PREVIOUS_FROM_STATE = True
             if "campaign_roi" in names:
                 # what campaign ROI adds to a warm call: all 36 months before its periods were
                 # narrowed; after, the months of the campaigns a day reached (on the demo, the
@@ -299,13 +315,18 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
                         timed(label, lambda s=span: compute(
                             store, ["campaign_roi"], start=s[0], end=s[1], grain="month",
                             timezone=TIMEZONE))
-            print(f"\n  carried vs not carried: {'equal' if same else 'DIFFERENT'}")
-            if not same:
-                differences(answers[True].rows(), answers[False].rows())
-            (wall0, cpu0), (wall1, cpu1) = min(runs[False]), min(runs[True])
-            print(f"  best of {rounds}: not carried {wall0:.2f} s (CPU {cpu0:.2f} s), carried "
-                  f"{wall1:.2f} s (CPU {cpu1:.2f} s): {wall1 / wall0:.3f}x wall, "
-                  f"{cpu1 / cpu0:.3f}x CPU   {load()}")
+            baseline = answers["not carried"].rows()
+            for variant in list(variants)[1:]:
+                same = answers[variant].rows() == baseline
+                print(f"\n  {variant} vs not carried: {'equal' if same else 'DIFFERENT'}")
+                if not same:
+                    differences(answers[variant].rows(), baseline)
+            wall0, cpu0 = min(runs["not carried"])
+            print(f"\n  best of {rounds}   {load()}")
+            for variant in variants:
+                wall, spent = min(runs[variant])
+                print(f"  {variant:<40} {wall:8.2f} s (CPU {spent:7.2f} s): {wall / wall0:.3f}x wall,"
+                      f" {spent / cpu0:.3f}x CPU")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -328,10 +349,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="metrics left out (default with --synthetic: the CLV models, "
                              "which its uniformly random purchases cannot identify)")
     parser.add_argument("--baseline", nargs="*", choices=("day", "refund"),
-                        default=["day", "refund"],
-                        help="the scenarios also run with campaign ROI recomputed whole (at "
-                             "10M a refund's warm run takes minutes: leave it out with "
-                             "--baseline day)")
+                        default=["day"],
+                        help="the scenarios also run with the valid orders written out (a "
+                             "refund's warm call starts before the state, so it writes them "
+                             "out either way)")
     parser.add_argument("--newest-month", action="store_true",
                         help="time only the newest month's engine call, state carried and "
                              "not (see above)")

@@ -6,7 +6,8 @@ customer's acquisition channel changed, customers merged through the identity gr
 people erased by `forget`), applies them through the store's write paths between
 warm runs, and compares every warm answer with a cold run on the same store, row for row
 and bit for bit. The metrics are period-local ones and point-in-time ones (new customers,
-repeat rate, recency, lapsed, retention, win-back, RFM segments) and campaign ROI (whose
+repeat rate, recency, lapsed, retention, win-back, RFM segments, the days between
+purchases and the return probability) and campaign ROI (whose
 periods are the campaigns started in them), sliced or not. Each
 example starts from a copy of one store whose every period is already kept, applies one or
 two rounds of edits with a warm run after each (so stale answers pile up as they would
@@ -56,7 +57,9 @@ edits = st.one_of(
 )
 
 
-COMPARED = [*METRICS, "rfm_segments"]
+COMPARED = [*METRICS, "rfm_segments", "interpurchase_days", "return_probability"]
+"""With the two readers of the gaps between orders, which a warm call takes from the
+carried state (`clientela.kpi.carried.previous_orders`, `gap_days`)."""
 ROI = ["campaign_roi"]
 """Compared unsliced only: campaign ROI slices by its campaign's channel alone."""
 

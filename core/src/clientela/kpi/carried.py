@@ -32,7 +32,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from clientela.store.touched import RESULTS_TABLE, ROWS_TABLE, STATES_TABLE, TOUCHES_TABLE
+from clientela.store.touched import (
+    GAPS_TABLE,
+    RESULTS_TABLE,
+    ROWS_TABLE,
+    STATES_TABLE,
+    TOUCHES_TABLE,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -66,6 +72,10 @@ class Carried:
     origin: str = "kept"
     """How this call got it: `kept` (found in the store), `carried from <instant>` (an older
     kept state plus the orders since) or `built from every order`."""
+    call_start: datetime | None = None
+    """Where the engine call reading it starts (naive UTC), when the warm path says so: a call
+    starting at or after `as_of` reads the valid orders straight from the store
+    (`reads_orders_direct`)."""
 
 
 _current: ContextVar[Carried | None] = ContextVar("clientela_carried_state", default=None)
@@ -105,6 +115,154 @@ def state_for(ctx: MetricContext, until: datetime | None = None, *,
     return rows.select(*STATE_COLUMNS), carried.as_of
 
 
+READ_ORDERS_DIRECT = True
+"""In an engine call starting at a carried state, read the valid orders straight from the
+store table (`reads_orders_direct`) instead of writing them all out first. Only
+`benchmarks/kpis_warm.py` and a test turn it off, to time or show the baseline in the same
+process; either way the answers are the same."""
+
+
+def reads_orders_direct(ctx: MetricContext) -> bool:
+    """Whether `retail.valid_orders` should read the store's orders table directly in this
+    engine call rather than write every valid order out once and share it.
+
+    A catalogue call writes the valid orders of the whole history out once (9.6M rows at
+    10M orders, seconds), because most of its metrics read most of them. A warm call that
+    starts at or after the state's instant (one new day: the newest period) reads the
+    histories and first orders from the state, so most of its readers ask for the newest
+    period's orders alone, which a scan of the store table finds by its row groups' date
+    ranges (a few hundredths of a second at 10M orders); the few that read every order
+    (the gaps between orders, the CLV summaries) scan it once each, which costs less than
+    the copy. With orders read as persons the copy stays: it holds the identity join,
+    which then runs once."""
+    from clientela.kpi.persons import persons_apply
+
+    carried = _current.get()
+    return (READ_ORDERS_DIRECT and carried is not None and ctx.backend is carried.backend
+            and carried.call_start is not None and carried.call_start >= carried.as_of
+            and not carried.persons and not persons_apply(ctx))
+
+
+PREVIOUS_FROM_STATE = True
+"""Take each new order's previous order from the carried state (`previous_orders`). Only a
+test turns it off, to show the baseline; either way the answers are the same."""
+
+
+def previous_orders(ctx: MetricContext) -> ir.Table | None:
+    """The valid orders of known customers placed in [ctx.start, ctx.end), each with the
+    time of the customer's previous valid order (`prev_at`, null for a first order): the
+    columns `interpurchase_days` reads (customer_id, placed_at, prev_at), from the carried
+    state, or None when no state is carried from ctx.start or before.
+
+    Cold, that previous order is a window over every order (each customer's orders sorted
+    by time; 9.6M at 10M orders). With a state as of `T` <= ctx.start, the previous of an
+    order placed at or after `T` is the one before it among the orders placed since `T`,
+    and for the customer's first of those, the state's last order (`last_at`, the latest
+    valid order before `T`): every order before `T` comes before every order after it, so
+    it is the same order the window finds, ties at one instant included (they are all
+    after `T`, ordered by order_id as the window orders them)."""
+    if not PREVIOUS_FROM_STATE:
+        return None
+    found = state_for(ctx, ctx.start)
+    if found is None:
+        return None
+    orders = _since_with_previous(ctx, found, until=ctx.end)
+    return orders.filter(orders.placed_at >= ctx.start)
+
+
+def _since_with_previous(ctx: MetricContext, state: tuple[ir.Table, datetime], *,
+                         until: datetime) -> ir.Table:
+    """The valid orders of known customers placed from `state`'s instant to `until`, each
+    with its previous valid order's time `prev_at` (see `previous_orders`)."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    from clientela.kpi.retail import valid_orders
+
+    rows, since = state
+    orders = valid_orders(ctx, since=since, until=until, amounts=())
+    orders = orders.filter(orders.customer_id.notnull())
+    window = ibis.window(group_by=orders.customer_id,
+                         order_by=[orders.placed_at, orders.order_id])
+    orders = orders.select("customer_id", "placed_at", _lag=orders.placed_at.lag().over(window))
+    last = rows.select(_cid=rows.customer_id, _last=rows.last_at.cast(orders.placed_at.type()))
+    joined = orders.left_join(last, orders.customer_id == last._cid)
+    return joined.select("customer_id", "placed_at", prev_at=ibis.coalesce(
+        joined._lag, joined._last).cast(dt.Timestamp(nullable=True)))
+
+
+def gap_days(ctx: MetricContext) -> ir.Table | None:
+    """Every gap between a customer's consecutive valid orders before ctx.as_of, and the
+    open one after each customer's last, counted by length: `days` (whole days, as
+    `days_between` counts them, to ctx.as_of for an open gap), `closed` and `_n`, how many.
+    What `return_probability` reads, from the carried state; None without a state as of
+    ctx.as_of or before, or with a slice (whose gaps need their customers).
+
+    Cold, each order's next one is a window over every order. With a state as of `T`: the
+    gaps closed before `T` are the state's histogram (`GAPS_TABLE`), those closed since are
+    the orders since `T` with their previous order (`_since_with_previous`), and the open
+    ones run from each customer's last order (the customer history as of ctx.as_of, itself
+    the state plus the orders since). Every gap is in exactly one of the three."""
+    import ibis
+
+    from clientela.kpi.history import customer_history
+    from clientela.kpi.localtime import days_between
+
+    if not PREVIOUS_FROM_STATE or ctx.by is not None:
+        return None
+    found = state_for(ctx, ctx.as_of)
+    carried = _current.get()
+    if found is None or carried is None:
+        return None
+    kept = ctx.stored(GAPS_TABLE)
+    kept = kept.filter((kept.state_key == carried.key) & (kept.as_of == carried.as_of))
+    one = ibis.literal(1, type="int64")
+    since = _since_with_previous(ctx, found, until=ctx.as_of)
+    since = since.filter(since.prev_at.notnull())
+    history = customer_history(ctx, until=ctx.as_of)
+    parts = [
+        kept.select(days=kept.days.cast("int64"), closed=ibis.literal(True),
+                    _n=kept.gaps.cast("int64")),
+        since.select(days=days_between(since.prev_at, since.placed_at).cast("int64"),
+                     closed=ibis.literal(True), _n=one),
+        history.select(days=days_between(history.last_at, ctx.as_of).cast("int64"),
+                       closed=ibis.literal(False), _n=one),
+    ]
+    both = ibis.union(*parts, distinct=False)
+    return both.group_by(["days", "closed"]).aggregate(_n=both._n.sum())
+
+
+def _closed_gaps(ctx: MetricContext, at: datetime, older: Carried | None) -> ir.Table:
+    """The histogram `GAPS_TABLE` keeps for a state as of `at` (days, gaps): from a window
+    over every order before `at`, or from the `older` state's histogram and the gaps closed
+    between its instant and `at`."""
+    import ibis
+
+    from clientela.kpi.localtime import days_between
+    from clientela.kpi.retail import valid_orders
+
+    if older is None:
+        orders = valid_orders(ctx, until=at, amounts=())
+        orders = orders.filter(orders.customer_id.notnull())
+        window = ibis.window(group_by=orders.customer_id,
+                             order_by=[orders.placed_at, orders.order_id])
+        closed = orders.select("placed_at", prev_at=orders.placed_at.lag().over(window))
+    else:
+        with carrying(older):
+            found = state_for(ctx, at)
+        assert found is not None  # the older state is as of `at` or before
+        closed = _since_with_previous(ctx, found, until=at)
+    closed = closed.filter(closed.prev_at.notnull())
+    gaps = closed.select(days=days_between(closed.prev_at, closed.placed_at).cast("int64"),
+                         _n=ibis.literal(1, type="int64"))
+    if older is not None:
+        kept = ctx.stored(GAPS_TABLE)
+        kept = kept.filter((kept.state_key == older.key) & (kept.as_of == older.as_of))
+        gaps = ibis.union(gaps, kept.select(days=kept.days.cast("int64"),
+                                            _n=kept.gaps.cast("int64")), distinct=False)
+    return gaps.group_by("days").aggregate(gaps=gaps._n.sum())
+
+
 def _tables_exist(con: Any) -> bool:
     row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
                       [STATES_TABLE]).fetchone()
@@ -130,9 +288,10 @@ def drop_stale(con: Any, mark: int) -> None:
 
 
 def _drop_orphans(con: Any) -> None:
-    con.execute(f"""DELETE FROM {ROWS_TABLE} r WHERE NOT EXISTS (
-                        SELECT 1 FROM {STATES_TABLE} s
-                        WHERE s.state_key = r.state_key AND s.as_of = r.as_of)""")
+    for table in (ROWS_TABLE, GAPS_TABLE):
+        con.execute(f"""DELETE FROM {table} r WHERE NOT EXISTS (
+                            SELECT 1 FROM {STATES_TABLE} s
+                            WHERE s.state_key = r.state_key AND s.as_of = r.as_of)""")
 
 
 def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> Carried | None:
@@ -159,9 +318,10 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
     origin = ("built from every order" if latest is None
               else f"carried from {latest.isoformat()}")
     found = Carried(ctx.backend, key, at, persons, origin)
-    base = first = None
+    base = first = older = None
     if latest is not None:
-        with carrying(Carried(ctx.backend, key, latest, persons)):
+        older = Carried(ctx.backend, key, latest, persons)
+        with carrying(older):
             base, first = state_for(ctx, at), state_for(ctx, at, first_orders=True)
     history = history_since(ctx, until=at, state=base)
     # a customer with an order before `at` has her first order ever before it
@@ -172,10 +332,13 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
     expr = joined.select(*STATE_COLUMNS, *FIRST_ORDER_STATE.values())
     sql = ibis.to_sql(expr, dialect="duckdb")
     columns = ", ".join([*STATE_COLUMNS, *FIRST_ORDER_STATE.values()])
+    gaps_sql = ibis.to_sql(_closed_gaps(ctx, at, older), dialect="duckdb")
     try:
         con.begin()
         con.execute(f"INSERT INTO {ROWS_TABLE} (state_key, as_of, {columns}) "
                     f"SELECT ?, ?, {columns} FROM ({sql}) AS state", [key, at])
+        con.execute(f"INSERT INTO {GAPS_TABLE} (state_key, as_of, days, gaps) "
+                    f"SELECT ?, ?, days, gaps FROM ({gaps_sql}) AS gaps", [key, at])
         con.execute(f"INSERT INTO {STATES_TABLE} VALUES (?, ?, ?, ?)",
                     [key, at, mark, datetime.now(UTC).replace(tzinfo=None)])
         # the KEEP newest up to `at` stay (`at` among them: this call reads it), and any later

@@ -28,7 +28,7 @@ import logging
 import sys
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -440,7 +440,8 @@ def compute_reusing(
         report.carried = f"{carried.as_of.isoformat()} ({carried.origin})"
     for (first, last), run_keys in sorted(todo.items()):
         run_metrics = [k.metric for k in run_keys]
-        with carrying(carried):
+        with carrying(None if carried is None
+                      else replace(carried, call_start=periods[first].start_utc)):
             result = compute(source, run_metrics, start=periods[first].start,
                              end=periods[last].end,
                              params={m.name: given[m.name] for m in run_metrics

@@ -175,7 +175,11 @@ def _median_of_counts(counts: ir.Table, column: str, count: str, keys: list[str]
 
 
 def interpurchase_days(ctx: MetricContext, params: NoParams) -> ir.Table:
-    o = _neighbours(ctx, ctx.end)
+    from clientela.kpi.carried import previous_orders
+
+    # in a warm call, the previous orders of the new ones from the carried state, if any
+    o = previous_orders(ctx)
+    o = _neighbours(ctx, ctx.end) if o is None else o
     gaps = cv.in_period(ctx, o.filter(o.prev_at.notnull()), "placed_at")
     # whole seconds, summed exactly: a float mean of days differs in its last bits with the
     # order an engine (or a plan) adds in
@@ -236,15 +240,23 @@ def _reach(ctx: MetricContext, params: ReturnParams) -> ir.Table:
     """The episodes as of ctx.as_of: one row each with its reach (the last month m it was at
     risk at, capped at max_months) and `_ret` 1 when it ended with a purchase at a month
     within max_months. Episodes that reach no month (an open gap shorter than one month) are
-    left out, as they count nowhere."""
-    o = _neighbours(ctx, ctx.as_of)
-    closed = o.next_at.notnull()
-    months = _months(o.placed_at, o.next_at.coalesce(ibis.literal(ctx.as_of)), params)
-    gaps = cv.with_slice(ctx, o.select(
-        "customer_id",
+    left out, as they count nowhere. (In a warm call carrying a customer state, the gaps come
+    counted by length from it, `_n` each: `clientela.kpi.carried.gap_days`.)"""
+    from clientela.kpi.carried import gap_days
+
+    gaps = gap_days(ctx)
+    if gaps is None:
+        o = _neighbours(ctx, ctx.as_of)
+        gaps = o.select("customer_id", closed=o.next_at.notnull(), _n=ibis.literal(1, type="int64"),
+                        days=cv.days_between(o.placed_at,
+                                             o.next_at.coalesce(ibis.literal(ctx.as_of))))
+    closed = gaps.closed
+    months = (gaps.days.cast("float64") / params.window_days).floor().cast("int64")
+    gaps = cv.with_slice(ctx, gaps.select(
+        *[c for c in ("customer_id",) if c in gaps.columns],
         reach=ibis.least(ibis.ifelse(closed, months, months - 1), params.max_months),
-        _n=ibis.literal(1, type="int64"),
-        _ret=cv.indicator(closed & (months <= params.max_months))))
+        _n=gaps._n,
+        _ret=cv.indicator(closed & (months <= params.max_months)) * gaps._n))
     gaps = gaps.filter(gaps.reach >= 0)
     return gaps.select(*ctx.keys, "reach", "_n", "_ret")
 

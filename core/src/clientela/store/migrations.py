@@ -288,9 +288,19 @@ def _warm_campaign_touches() -> list[str]:
     return campaign_touches_sql()
 
 
+def _carried_return_gaps() -> list[str]:
+    """The gaps between consecutive orders closed before a carried customer state, counted
+    by length, so a warm KPI call's return probability reads them instead of every order
+    (`clientela.kpi.carried`)."""
+    from clientela.store.touched import carried_gaps_sql
+
+    return carried_gaps_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
+    _carried_return_gaps,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

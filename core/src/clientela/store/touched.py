@@ -59,6 +59,9 @@ CAMPAIGNS_TOUCHED_TABLE = "store_touched_campaigns"
 new."""
 ROWS_TABLE = "kpi_carried_customers"
 """The kept states' rows: per state, one row per customer with a valid order before it."""
+GAPS_TABLE = "kpi_carried_gaps"
+"""The kept states' closed gaps: per state, how many gaps between a customer's consecutive
+valid orders, both placed before it, last each whole number of days."""
 
 INSTANTS: dict[str, tuple[str, ...]] = {
     "orders": ("placed_at",),
@@ -101,6 +104,18 @@ def warm_tables_sql() -> list[str]:
             answer VARCHAR NOT NULL,
             computed_at TIMESTAMP NOT NULL,
             PRIMARY KEY (result_key, period_start, period_end))""",
+    ]
+
+
+def carried_gaps_sql() -> list[str]:
+    """The migration's statement: the closed gaps each carried state keeps
+    (`clientela.kpi.carried`), a histogram by whole days."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {GAPS_TABLE} (
+            state_key VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL,
+            days BIGINT NOT NULL,
+            gaps BIGINT NOT NULL)""",
     ]
 
 
