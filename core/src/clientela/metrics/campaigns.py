@@ -298,9 +298,20 @@ def period_chunks(ctx: MetricContext) -> list[tuple[datetime, datetime]]:
 def _contact_counts(ctx: MetricContext, group: bool | None, since: datetime,
                     until: datetime) -> ir.Table:
     """`contacts` (both groups when `group` is None) for the touches made in [since,
-    until), a span of whole periods (see `period_chunks`)."""
+    until), a span of whole periods (see `period_chunks`).
+
+    In a series each touch gets its period's index as `cv.in_period` gives it, but
+    searched among the chunk's own periods: searched among every period of the series,
+    twelve chunks made Ibis build and compile a query twelve times the size (0.6 CPU s
+    for 36 months, more than the chunks saved at 1M orders)."""
     touches = campaign_touches(ctx, control=group, since=since, until=until)
-    touches = cv.with_slice(ctx, cv.in_period(ctx, touches, "occurred_at"))
+    if ctx.periods:
+        starts = [p.start_utc for p in ctx.periods]
+        first = starts.index(since)
+        inside = [start for start in starts[first:] if start < until]
+        touches = touches.mutate(**{PERIOD_COLUMN: (
+            cv.bucket_index(touches.occurred_at, inside) + first).cast("int64")})
+    touches = cv.with_slice(ctx, touches)
     by = _by_item(ctx, touches, "campaign_id")
     counts = {"customers": touches.customer_id.nunique(), "contacts": touches.count()}
     if group is None:
