@@ -15,6 +15,7 @@ touches, a window that runs past the series' end, and contacts after it (ROI).
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import ibis
@@ -23,6 +24,9 @@ from _fixtures_extra import campaign, customer, make_store, order, touch
 
 from clientela.kpi import KpiResult, compute
 from clientela.kpi import conventions as cv
+from clientela.kpi.context import MetricContext
+from clientela.kpi.periods import Period
+from clientela.metrics import campaigns
 from clientela.metrics.api import Metric
 from clientela.metrics.campaigns import Z95, _stacked, metrics, with_total
 from clientela.store import Store
@@ -385,3 +389,58 @@ def test_windows_across_runs_by_hand(runs_store: Store, days: int, a_revenue: in
         a_converted)
     # k1 (control) bought inside A's window whatever its length (the 13th, 05:00)
     assert r.value("campaign_lift", "control_conversion", period="2025-03", item="A") == 1
+
+
+# -- touched customers counted a few periods at a time ----------------------------------------
+
+@pytest.mark.parametrize("chunks", [1, 2])
+@pytest.mark.parametrize("by", [None, "acquisition_channel"])
+def test_contacts_counted_in_chunks_of_periods_equal_the_plain_definitions(
+        store: Store, monkeypatch: pytest.MonkeyPatch, chunks: int, by: str | None) -> None:
+    """The series above is three months, a month per chunk (the tests above): counted in
+    one chunk of three months, and in two (two months, then one), the touched customers
+    (reach, conversion's contacted, lift's group sizes) are the same. c1 is touched by A
+    in March and by D in May, in different chunks of two, and counts in each."""
+    monkeypatch.setattr(campaigns, "CHUNKS", chunks)
+    names = [n for n in NAMES if by is None or by in METRICS[n].slices]
+    catalog = {**METRICS, **{f"{n}_reference": _reference(n) for n in names}}
+    references = compute(store, [f"{n}_reference" for n in names], catalog=catalog, by=by,
+                         **SERIES)
+    answers = compute(store, names, catalog=catalog, by=by, **SERIES)
+    for name in names:
+        expected = _rows(references, f"{name}_reference")
+        assert expected, name
+        assert _rows(answers, name) == expected, (name, chunks, by)
+    if by is None:
+        assert answers.value("campaign_reach", period="2025-03") == 3  # c1 c2 c3
+        assert answers.value("campaign_reach", period="2025-05", item="D") == 2  # c1 c6
+
+
+def _months(*starts: tuple[int, int]) -> tuple[Period, ...]:
+    def month(year: int, number: int) -> Period:
+        start = datetime(year, number, 1)
+        end = datetime(year + number // 12, number % 12 + 1, 1)
+        return Period(start, end, start, end, start.strftime("%Y-%m"))
+
+    return tuple(month(*s) for s in starts)
+
+
+def test_period_chunks_cut_at_period_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seven months in at most three chunks: three months each (Jan-Mar, Apr-Jun), then
+    July; in at most twelve, a month each; a lone period is one chunk."""
+    monkeypatch.setattr(campaigns, "CHUNKS", 3)
+    months = _months(*((2025, m) for m in range(1, 8)))
+    span = Period(months[0].start, months[-1].end, months[0].start_utc, months[-1].end_utc,
+                  "2025-01..2025-07")
+    ctx = MetricContext(backend=None, period=span, as_of=span.end_utc, timezone="UTC",
+                        currency="BRL", metric="campaign_reach", periods=months)
+    assert campaigns.period_chunks(ctx) == [
+        (datetime(2025, 1, 1), datetime(2025, 4, 1)),
+        (datetime(2025, 4, 1), datetime(2025, 7, 1)),
+        (datetime(2025, 7, 1), datetime(2025, 8, 1)),
+    ]
+    monkeypatch.setattr(campaigns, "CHUNKS", 12)
+    assert campaigns.period_chunks(ctx) == [
+        (datetime(2025, m, 1), datetime(2025, m + 1, 1)) for m in range(1, 8)]
+    lone = replace(ctx, period=months[1], periods=None)
+    assert campaigns.period_chunks(lone) == [(datetime(2025, 2, 1), datetime(2025, 3, 1))]

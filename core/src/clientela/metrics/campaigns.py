@@ -76,12 +76,6 @@ def campaign_touches(ctx: MetricContext, *, control: bool | None = False,
     return touches
 
 
-def period_touches(ctx: MetricContext, *, control: bool | None = False) -> ir.Table:
-    """The campaign touches that occurred in the period (tagged with their period in a
-    series)."""
-    return cv.in_period(ctx, campaign_touches(ctx, control=control), "occurred_at")
-
-
 RUN_WINDOWS = 4
 """How many attribution windows one run of days spans (see `_window`). A window reaches
 past its run's end only from a touch in the run's last `days` days, so only those touches
@@ -279,6 +273,64 @@ def _by_item(ctx: MetricContext, table: ir.Table, column: str) -> list[ir.Value]
     return [*ctx.keys, cv.as_item(table[column])]
 
 
+CHUNKS = 12
+"""Into how many parts at most `contacts` cuts a series (see `period_chunks`)."""
+
+
+def period_chunks(ctx: MetricContext) -> list[tuple[datetime, datetime]]:
+    """The context's span cut at period boundaries into at most CHUNKS spans of as many
+    whole periods each (the last may have fewer; one span for one period).
+
+    A distinct count per period is a hash table of every (period, group, customer) of the
+    span; counted a few periods at a time, each table holds a few periods' customers. The
+    touches hold nearly a key per touch (1.46M for 1.48M touches at 1M orders), and at
+    10M orders DuckDB spent 7.2 CPU s on the two distinct counts of `contacts` as one
+    query, 13 times what it spent at 1M. At 1M orders twelve chunks of three months took
+    0.47-0.52 CPU s against 0.55-0.62 (a month a chunk 0.53-0.58, six months 0.51); at
+    10M, in one call of the five campaign metrics, the table took 4.62 CPU s against
+    6.09 (2.26 s against 2.95, load 1.7), its query's building included. The
+    chunks are filters on the touch's time, which a store that keeps rows roughly in time
+    order skips by its zone maps; at most CHUNKS of them keep a daily series' query
+    small."""
+    periods = ctx.periods or (ctx.period,)
+    size = -(-len(periods) // CHUNKS)  # ceiling
+    starts = [p.start_utc for p in periods[::size]]
+    return list(zip(starts, [*starts[1:], ctx.end], strict=True))
+
+
+def _contact_counts(ctx: MetricContext, group: bool | None, since: datetime,
+                    until: datetime) -> ir.Table:
+    """`contacts` (both groups when `group` is None) for the touches made in [since,
+    until), a span of whole periods (see `period_chunks`).
+
+    In a series each touch gets its period's index as `cv.in_period` gives it, but
+    searched among the chunk's own periods: searched among every period of the series,
+    twelve chunks made Ibis build and compile a query twelve times the size (0.6 CPU s
+    for 36 months, more than the chunks saved at 1M orders)."""
+    touches = campaign_touches(ctx, control=group, since=since, until=until)
+    if ctx.periods:
+        starts = [p.start_utc for p in ctx.periods]
+        first = starts.index(since)
+        inside = [start for start in starts[first:] if start < until]
+        touches = touches.mutate(**{PERIOD_COLUMN: (
+            cv.bucket_index(touches.occurred_at, inside) + first).cast("int64")})
+    touches = cv.with_slice(ctx, touches)
+    by = _by_item(ctx, touches, "campaign_id")
+    counts = {"customers": touches.customer_id.nunique(), "contacts": touches.count()}
+    if group is None:
+        per = touches.group_by([*by, "is_control"]).aggregate(**counts)
+        # nullable, like the literal of the other rows: whether the store column is NOT
+        # NULL depends on the engine
+        per = per.mutate(is_control=per.is_control.cast("boolean"))
+    else:  # one group: no need to group by it
+        per = touches.group_by(by).aggregate(**counts).mutate(
+            is_control=ibis.literal(group, type="boolean"))
+    contacted = touches if group is False else touches.filter(~touches.is_control)
+    total = cv.summarize(contacted, ctx, customers=contacted.customer_id.nunique(),
+                         contacts=contacted.count())
+    return with_total(per, total.mutate(is_control=ibis.literal(False, type="boolean")))
+
+
 def contacts(ctx: MetricContext, *, control: bool | None = False) -> ir.Table:
     """Per period (and slice), campaign (`item`) and group (`is_control`): the distinct
     `customers` touched and the number of `contacts`; plus, for the contacted group, the
@@ -290,21 +342,9 @@ def contacts(ctx: MetricContext, *, control: bool | None = False) -> ir.Table:
     its caller reads (`control`)."""
 
     def make(group: bool | None) -> ir.Table:
-        touches = cv.with_slice(ctx, period_touches(ctx, control=group))
-        by = _by_item(ctx, touches, "campaign_id")
-        counts = {"customers": touches.customer_id.nunique(), "contacts": touches.count()}
-        if group is None:
-            per = touches.group_by([*by, "is_control"]).aggregate(**counts)
-            # nullable, like the literal of the other rows: whether the store column is NOT
-            # NULL depends on the engine
-            per = per.mutate(is_control=per.is_control.cast("boolean"))
-        else:  # one group: no need to group by it
-            per = touches.group_by(by).aggregate(**counts).mutate(
-                is_control=ibis.literal(group, type="boolean"))
-        contacted = touches if group is False else touches.filter(~touches.is_control)
-        total = cv.summarize(contacted, ctx, customers=contacted.customer_id.nunique(),
-                             contacts=contacted.count())
-        return with_total(per, total.mutate(is_control=ibis.literal(False, type="boolean")))
+        parts = [_contact_counts(ctx, group, since, until)
+                 for since, until in period_chunks(ctx)]
+        return ibis.union(*parts, distinct=False)
 
     key = f"campaign_contacts|{_span_key(ctx)}|{ctx.by}|{ctx.segment_as_of}"
     counted = ctx.shared(key, lambda: make(None), once=lambda: make(control), transient=True)
