@@ -26,7 +26,7 @@ from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.history import history_buckets
 from clientela.kpi.localtime import calendar_days_between
 from clientela.kpi.slicing import with_slice
-from clientela.kpi.sql import count_at_or_before, indicator, pick_value
+from clientela.kpi.sql import MONEY, count_at_or_before, indicator, pick_value
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -34,13 +34,15 @@ if TYPE_CHECKING:
 
 def customer_states(ctx: MetricContext) -> ir.Table:
     """Per customer and series period `_k` in which the customer ordered: `orders` (valid
-    orders up to that period's end), `last_at` (the last of them) and `_until`, the index
-    of the customer's next ordering period (the number of periods when none): the state
-    holds as of the ends of periods _k .. _until - 1. With the period's own `_revenue` and
-    `_before`, the customer's last order before the period (null for the first).
+    orders up to that period's end), `revenue` (their revenue), `first_at` and `last_at`
+    (the first and last of them) and `_until`, the index of the customer's next ordering
+    period (the number of periods when none): the state holds as of the ends of periods
+    _k .. _until - 1. With the period's own `_revenue` and `_before`, the customer's last
+    order before the period (null for the first).
 
     One window over `history_buckets`, written out once per call: recency, repeat, lapsed,
-    win-back and the open gaps of return_probability all read it."""
+    win-back, the open gaps of return_probability and the customer x period histories of
+    RFM (`history_at`, these rows spread over the periods they hold for) all read it."""
     def build() -> ir.Table:
         per = history_buckets(ctx)
         n = len(ctx.periods or ())
@@ -48,6 +50,10 @@ def customer_states(ctx: MetricContext) -> ir.Table:
         order = ibis.window(group_by=per.customer_id, order_by=per._k)
         return per.select("customer_id", "_k", "last_at", "_revenue",
                           orders=per._n.sum().over(upto),
+                          # 64-bit money, as history_at writes it (a customer's revenue
+                          # stays far below 10^16)
+                          revenue=per._revenue.sum().over(upto).cast(MONEY),
+                          first_at=per._first.min().over(upto),
                           _until=per._k.lead().over(order).coalesce(n),
                           # nullable: Ibis would carry last_at's NOT NULL into the table
                           _before=per.last_at.lag().over(order).cast(
