@@ -15,7 +15,8 @@ import ibis
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.retail import valid_orders
-from clientela.kpi.sql import bucket_index, pick_value
+from clientela.kpi.series import at_each_end
+from clientela.kpi.sql import MONEY, bucket_index, pick_value
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -91,17 +92,29 @@ def history_at(ctx: MetricContext, *,
     key = _series_key(ctx)
 
     def spread() -> ir.Table:
-        # the customer states (a customer's history as of each ordering period, and until
-        # which period it holds) spread over the periods: the states' one window over the
-        # ordering periods, which the other point-in-time metrics share, serves here too
-        from clientela.kpi.point_in_time import customer_states
+        from clientela.kpi.point_in_time import customer_states, states_carry_histories
 
-        states = customer_states(ctx)
-        found = states.select("customer_id", "orders", "revenue", "first_at", "last_at",
-                              **{PERIOD_COLUMN: ibis.range(states._k, states._until).unnest()})
-        # `at` is added on reading
-        return found.select("customer_id", found[PERIOD_COLUMN].cast("int64").name(PERIOD_COLUMN),
-                            "orders", "first_at", "last_at", "revenue")
+        if states_carry_histories(ctx):
+            # the customer states (a customer's history as of each ordering period, and
+            # until which period it holds) spread over the periods: their one window over
+            # the ordering periods, which the other point-in-time metrics share, serves here
+            states = customer_states(ctx)
+            found = states.select(
+                "customer_id", "orders", "revenue", "first_at", "last_at",
+                **{PERIOD_COLUMN: ibis.range(states._k, states._until).unnest()})
+            return found.select(
+                "customer_id", found[PERIOD_COLUMN].cast("int64").name(PERIOD_COLUMN),
+                "orders", "first_at", "last_at", "revenue")
+        per = history_buckets(ctx)
+        found = at_each_end(ctx, per, ["customer_id"],
+                            orders=lambda w: per._n.sum().over(w),
+                            revenue=lambda w: per._revenue.sum().over(w),
+                            first_at=lambda w: per._first.min().over(w),
+                            last_at=lambda w: per.last_at)
+        # narrow for the table written out: 64-bit money (a customer's revenue stays far
+        # below 10^16), and `at` added on reading
+        return found.select("customer_id", PERIOD_COLUMN, "orders", "first_at", "last_at",
+                            revenue=found.revenue.cast(MONEY))
 
     # every customer x period row, shared by the eight metrics that read it in a catalogue
     rows = ctx.shared(f"history_at|{key}", spread)
