@@ -96,3 +96,39 @@ def test_history_days_answers_equal_their_definitions(
                  if m == "value" and i is None}
     assert frequency == {(p, s, v) for p, s, i, m, v in _rows(found, "totals_reference")
                          if m == "frequency"}
+
+
+def test_histories_spread_from_the_states_equal_their_own_window(
+        clientela_golden_store: Store, metrics: dict[str, Metric],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a call answering many metrics the customer x period histories (RFM's, and the
+    reference metrics' above) are the customer states spread over their periods; asked
+    alone they run their own window over the ordering periods. The two give the same rows:
+    the catalogue call is compared with each metric's own call."""
+    from clientela.kpi import point_in_time
+    from clientela.kpi.retail import MANY_METRICS
+
+    taken: list[bool] = []
+    original = point_in_time.states_carry_histories
+
+    def spy(ctx):  # type: ignore[no-untyped-def]
+        taken.append(original(ctx))
+        return taken[-1]
+
+    monkeypatch.setattr(point_in_time, "states_carry_histories", spy)
+    span = {"catalog": metrics, "start": "2024-07", "end": "2025-07", "grain": "month",
+            "timezone": TZ}
+    references = _references(metrics)
+    names: list = ["rfm_segments", "recency_days", "repeat_rate", "lapsed_customers",
+                   "avg_frequency", "winback_rate", "orders", "revenue", "aov",
+                   "active_customers", *references]
+    assert len(names) >= MANY_METRICS
+    together = compute(clientela_golden_store, names, **span)
+    assert taken and all(taken)
+    taken.clear()
+    for name in ["rfm_segments", *references]:
+        alone = compute(clientela_golden_store, [name], **span)
+        label = name if isinstance(name, str) else name.name
+        assert len(_rows(alone, label)) > 12
+        assert _rows(together, label) == _rows(alone, label)
+    assert taken and not any(taken)

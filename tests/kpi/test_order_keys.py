@@ -23,6 +23,7 @@ from clientela.kpi import compute
 from clientela.kpi.retail import MANY_METRICS
 from clientela.model import Order, OrderLine
 from clientela.store import Store
+from clientela.store.touched import ROWS_TABLE
 
 ORDERS = [("shopify", "1001", "a", "paid"), ("pos", "1001", "b", "paid"),
           ("shopify", "1002", "a", "paid"), ("pos", "1002", "c", "cancelled")]
@@ -98,3 +99,78 @@ def test_campaign_credits_keep_two_sources_orders_apart(tmp_path: Path) -> None:
     assert value(found, "campaign_revenue", "orders", item="A") == 4
     # contacted a and b bought 70 + 50 = 120 over 2 customers; the control bought nothing
     assert value(found, "campaign_lift", "revenue_per_customer_lift", item="A") == 60
+
+
+# -- a customer's first order names one order of the store's key -----------------------------
+# Customer a's first instant holds two orders with the same id from two sources: shopify
+# "1001" (online) and pos "1001" (store), both 5 January 2025 12:00 UTC; a orders again on
+# the 20th. b's only order is shopify "2001" (online) on the 7th. The first order is the
+# smallest (order_id, source): pos "1001", so a began in the store. Broken on order_id
+# alone, a had two first rows: new customers by channel online 2 and store 1 (3 new
+# customers out of 2), and a carried warm state held a's history twice.
+
+TIED = [("shopify", "1001", "a", 5, "online"), ("pos", "1001", "a", 5, "store"),
+        ("shopify", "1003", "a", 20, "online"), ("shopify", "2001", "b", 7, "online")]
+
+
+@pytest.fixture
+def tied_first(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "tied_first.duckdb")
+    store.upsert([Order(source=source, order_id=oid, customer_id=customer, status="paid",
+                        placed_at=datetime(2025, 1, day, 12, tzinfo=UTC),
+                        total=Decimal("10"), subtotal=Decimal("10"), channel=channel)
+                  for source, oid, customer, day, channel in TIED])
+    yield store
+    store.close()
+
+
+def test_tied_first_orders_from_two_sources_give_one_first_order(tied_first: Store) -> None:
+    from clientela.kpi.context import MetricContext
+    from clientela.kpi.periods import Period
+    from clientela.kpi.retail import first_orders, first_orders_reference, valid_orders
+
+    at = datetime(2025, 2, 1)
+    ctx = MetricContext(backend=tied_first.ibis(), period=Period(at, at, at, at, "as_of"),
+                        as_of=at, timezone="UTC", currency="BRL", metric="test")
+    expected = [{"customer_id": "a", "channel": "store", "store_id": None,
+                 "salesperson_id": None, "order_id": "1001",
+                 "first_at": datetime(2025, 1, 5, 12)},
+                {"customer_id": "b", "channel": "online", "store_id": None,
+                 "salesperson_id": None, "order_id": "2001",
+                 "first_at": datetime(2025, 1, 7, 12)}]
+
+    def listed(table) -> list[dict]:
+        return sorted(table.to_pyarrow().to_pylist(), key=lambda r: r["customer_id"])
+
+    assert listed(first_orders(ctx)) == expected
+    assert listed(first_orders_reference(valid_orders(ctx, amounts=()))) == expected
+
+
+def test_new_customers_by_channel_count_a_tied_first_order_once(tied_first: Store) -> None:
+    result = compute(tied_first, ["new_customers"], start="2025-01-01", end="2025-02-01",
+                     by="channel", catalog=catalog())
+    assert result.value("new_customers", slice="store") == 1
+    assert result.value("new_customers", slice="online") == 1
+
+
+def test_a_carried_warm_state_keeps_one_row_per_customer(tied_first: Store) -> None:
+    """The warm path keeps each customer's history joined to her first order as of the
+    newest period's start (`kpi/carried.py`): one first order per customer, so a's history
+    is kept once and a warm answer equals the cold one."""
+    names = ["new_customers", "repeat_rate", "recency_days", "orders"]
+    span = {"start": "2024-12", "end": "2025-03", "grain": "month", "timezone": "UTC",
+            "catalog": catalog()}
+    compute(tied_first, names, reuse=True, **span)
+    tied_first.upsert([Order(source="shopify", order_id="2002", customer_id="b",
+                             status="paid", placed_at=datetime(2025, 2, 10, 12, tzinfo=UTC),
+                             total=Decimal("10"), subtotal=Decimal("10"), channel="online")])
+    warm = compute(tied_first, names, reuse=True, **span)
+    kept = tied_first.con.execute(
+        f"SELECT customer_id, orders, first_order_id, first_channel FROM {ROWS_TABLE} "
+        f"WHERE as_of = (SELECT max(as_of) FROM {ROWS_TABLE}) ORDER BY customer_id").fetchall()
+    # as of February's start (the newest period's): a's three orders, b's one
+    assert kept == [("a", 3, "1001", "store"), ("b", 1, "2001", "online")]
+    cold = compute(tied_first, names, **span)
+    assert warm.rows() == cold.rows()
+    # February: a (3 orders) and b (2 orders) both repeat
+    assert cold.value("repeat_rate", period="2025-02") == 1.0

@@ -92,6 +92,19 @@ def history_at(ctx: MetricContext, *,
     key = _series_key(ctx)
 
     def spread() -> ir.Table:
+        from clientela.kpi.point_in_time import customer_states, states_carry_histories
+
+        if states_carry_histories(ctx):
+            # the customer states (a customer's history as of each ordering period, and
+            # until which period it holds) spread over the periods: their one window over
+            # the ordering periods, which the other point-in-time metrics share, serves here
+            states = customer_states(ctx)
+            found = states.select(
+                "customer_id", "orders", "revenue", "first_at", "last_at",
+                **{PERIOD_COLUMN: ibis.range(states._k, states._until).unnest()})
+            return found.select(
+                "customer_id", found[PERIOD_COLUMN].cast("int64").name(PERIOD_COLUMN),
+                "orders", "first_at", "last_at", "revenue")
         per = history_buckets(ctx)
         found = at_each_end(ctx, per, ["customer_id"],
                             orders=lambda w: per._n.sum().over(w),

@@ -26,7 +26,7 @@ from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.history import history_buckets
 from clientela.kpi.localtime import calendar_days_between
 from clientela.kpi.slicing import with_slice
-from clientela.kpi.sql import count_at_or_before, indicator, pick_value
+from clientela.kpi.sql import MONEY, count_at_or_before, indicator, pick_value
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -34,20 +34,30 @@ if TYPE_CHECKING:
 
 def customer_states(ctx: MetricContext) -> ir.Table:
     """Per customer and series period `_k` in which the customer ordered: `orders` (valid
-    orders up to that period's end), `last_at` (the last of them) and `_until`, the index
-    of the customer's next ordering period (the number of periods when none): the state
-    holds as of the ends of periods _k .. _until - 1. With the period's own `_revenue` and
-    `_before`, the customer's last order before the period (null for the first).
+    orders up to that period's end), `revenue` (their revenue), `first_at` and `last_at`
+    (the first and last of them) and `_until`, the index of the customer's next ordering
+    period (the number of periods when none): the state holds as of the ends of periods
+    _k .. _until - 1. With the period's own `_revenue` and `_before`, the customer's last
+    order before the period (null for the first).
 
     One window over `history_buckets`, written out once per call: recency, repeat, lapsed,
-    win-back and the open gaps of return_probability all read it."""
+    win-back and the open gaps of return_probability all read it. `revenue` and `first_at`
+    are there only in a call answering many metrics (`states_carry_histories`), where the
+    customer x period histories of RFM (`history_at`) are these rows spread over the periods
+    they hold for."""
     def build() -> ir.Table:
         per = history_buckets(ctx)
         n = len(ctx.periods or ())
         upto = ibis.cumulative_window(group_by=per.customer_id, order_by=per._k)
         order = ibis.window(group_by=per.customer_id, order_by=per._k)
+        histories = {
+            # 64-bit money, as history_at writes it (a customer's revenue stays far below
+            # 10^16)
+            "revenue": per._revenue.sum().over(upto).cast(MONEY),
+            "first_at": per._first.min().over(upto),
+        } if states_carry_histories(ctx) else {}
         return per.select("customer_id", "_k", "last_at", "_revenue",
-                          orders=per._n.sum().over(upto),
+                          orders=per._n.sum().over(upto), **histories,
                           _until=per._k.lead().over(order).coalesce(n),
                           # nullable: Ibis would carry last_at's NOT NULL into the table
                           _before=per.last_at.lag().over(order).cast(
@@ -55,6 +65,20 @@ def customer_states(ctx: MetricContext) -> ir.Table:
 
     return ctx.shared(f"customer_states|{ctx.start.isoformat()}|{ctx.end.isoformat()}|"
                       f"{len(ctx.periods or ())}", build)
+
+
+def states_carry_histories(ctx: MetricContext) -> bool:
+    """Whether `customer_states` carries each customer's running revenue and first order,
+    so that `history_at` spreads the states instead of running its own window over the
+    ordering periods: in a call answering many metrics (the catalogue, `MANY_METRICS`, as
+    for the shared valid orders), where the states are written out once and RFM reads them
+    too. Asked alone, repeat rate, recency and the others read the states inside their own
+    query, and the database computes every window aggregate of it whether read or not
+    (about a fifth more CPU for repeat_rate alone at 1M orders)."""
+    from clientela.kpi.retail import MANY_METRICS
+
+    return ctx.cache is not None and ctx.cache.materialise and \
+        ctx.cache.metrics >= MANY_METRICS
 
 
 def history_days_by_states(ctx: MetricContext, *, lapse_days: int) -> ir.Table:

@@ -149,8 +149,10 @@ FIRST_ORDER_COLUMNS: tuple[str, ...] = ("customer_id", "channel", "store_id",
 def first_orders(ctx: MetricContext, *, until: datetime | None = None) -> ir.Table:
     """Each customer's first valid order ever (before `until`): customer_id, first_at and the
     first order's channel, store and salesperson (so new customers slice by where they began).
-    The first is the earliest, and of orders placed at the same instant the smallest
-    order_id (see `first_orders_reference`, the definition written as a ranking).
+    The first is the earliest, of orders placed at the same instant the smallest
+    order_id, and of those the smallest source: an order is keyed by (source, order_id),
+    so two sources' orders "1001" at one instant still give one first order (see
+    `first_orders_reference`, the definition written as a ranking).
 
     The first order before `until` is the first order ever when that one is before `until`
     (and there is none otherwise), so the table is computed once over the whole history and
@@ -212,27 +214,35 @@ def first_orders_since(ctx: MetricContext, state: tuple[ir.Table, datetime] | No
 def _first_orders_by_min(orders: ir.Table) -> ir.Table:
     """first_orders_reference by group-bys instead of a ranking: each customer's earliest
     instant (a min), the orders at that instant (a join: almost always one), the smallest
-    order_id among them (a min) and that order's row (a join). Hash aggregates and joins
-    replace a sort of every order by customer and time (about twice as fast at 10M orders),
-    and min() is the same on every engine, where arg_min's handling of nulls is not."""
+    (order_id, source) among them and that order's row. Hash aggregates and joins replace a
+    sort of every order by customer and time (about twice as fast at 10M orders), and min()
+    is the same on every engine, where arg_min's handling of nulls is not.
+
+    The smallest key is the smallest order_id, then the smallest source among the orders
+    with that id: the tie-break takes (source, order_id), the store's key, so it names one
+    order; on order_id alone two sources' orders "1001" at one instant were both first."""
     orders = orders.filter(orders.customer_id.notnull())
     earliest = orders.group_by(_cid="customer_id").aggregate(_at=orders.placed_at.min())
     at_first = orders.inner_join(earliest, (orders.customer_id == earliest._cid)
                                  & (orders.placed_at == earliest._at))
     tie = at_first.group_by(_tcid="customer_id").aggregate(_oid=at_first.order_id.min())
-    first = at_first.inner_join(tie, (at_first.customer_id == tie._tcid)
-                                & (at_first.order_id == tie._oid))
+    same_id = at_first.inner_join(tie, (at_first.customer_id == tie._tcid)
+                                  & (at_first.order_id == tie._oid))
+    source = same_id.group_by(_scid="customer_id").aggregate(_src=same_id.source.min())
+    first = same_id.inner_join(source, (same_id.customer_id == source._scid)
+                               & (same_id.source == source._src))
     return first.select("customer_id", "channel", "store_id", "salesperson_id", "order_id",
                         first_at=first.placed_at)
 
 
 def first_orders_reference(orders: ir.Table) -> ir.Table:
     """The definition of a customer's first order, as a ranking: number each customer's
-    valid orders by (placed_at, order_id) and keep the first. `first_orders` computes the
-    same rows by group-bys; a test holds the two equal."""
+    valid orders by (placed_at, order_id, source) and keep the first. `first_orders`
+    computes the same rows by group-bys; a test holds the two equal."""
     orders = orders.filter(orders.customer_id.notnull())
     ranked = orders.mutate(_n=ibis.row_number().over(
-        group_by=orders.customer_id, order_by=[orders.placed_at, orders.order_id]))
+        group_by=orders.customer_id,
+        order_by=[orders.placed_at, orders.order_id, orders.source]))
     first = ranked.filter(ranked._n == 0)
     return first.select("customer_id", "channel", "store_id", "salesperson_id", "order_id",
                         first_at=first.placed_at)
