@@ -287,5 +287,5 @@ def fit_bgnbd(summary: RfmSummary, *, strict: bool = True,
         analytic_gradient=True,
         strict=strict,
         warm_start=start,
-        curvature=lambda theta: _objective_and_hessian(rows, theta),
+        with_hessian=lambda theta: _objective_and_hessian(rows, theta),
     )

@@ -347,7 +347,7 @@ def maximise_likelihood(
     strict: bool,
     max_iterations: int = 2000,
     warm_start: WarmStart = None,
-    curvature: Curvature | None = None,
+    with_hessian: Curvature | None = None,
 ) -> ModelFit:
     """Minimise the mean negative log-likelihood over log-parameters.
 
@@ -367,11 +367,11 @@ def maximise_likelihood(
     parameters, then from `starts`. The objective is a per-customer mean so that
     tolerances mean the same at a thousand customers as at a million.
 
-    `curvature`, the objective with its analytic Hessian, makes every Newton step and
+    `with_hessian`, the objective with its analytic Hessian, makes every Newton step and
     the standard errors exact (`_exact_newton`): a warm fit then takes about three
     passes over the customers instead of fifteen.
     """
-    objective = _Remembered(objective, curvature)
+    objective = _Remembered(objective, with_hessian)
     settled = None
     if isinstance(warm_start, ModelFit) and warm_start.model == model \
             and warm_start.curvature is not None and _warm(names, warm_start):
