@@ -255,9 +255,9 @@ def _packed_integer_key(
     if float(np.prod([float(s) for s in spans])) >= 2.0**62:
         return None
     key = whole[0]  # a fresh array: built up in place
-    for column, span in zip(whole[1:], spans[1:], strict=True):
+    for part, span in zip(whole[1:], spans[1:], strict=True):
         key *= span
-        key += column
+        key += part
     return key, math.prod(spans)
 
 
