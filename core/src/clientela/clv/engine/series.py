@@ -34,7 +34,7 @@ from clientela.clv.engine.summary import (
     order_days,
     periods_per_month,
 )
-from clientela.clv.models.inputs import RfmSummary
+from clientela.clv.models.inputs import checked_already
 from clientela.kpi.context import MetricContext
 from clientela.kpi.periods import Period
 
@@ -210,11 +210,15 @@ def _summary_now(history: PurchaseDays, purchases: IntArray, total: FloatArray,
         monetary = np.where(frequency > 0, repeat_cents / 100 / frequency, 0.0)
     recency_days = last[index] - first
     age_days = end_day - first
-    summary = RfmSummary(
+    # valid by construction, so not checked again (ten passes over a million customers
+    # each period): whole repeat counts, 0 <= last - first <= end - first, the last day
+    # the first when there is no repeat, a finite mean where there is one
+    summary = checked_already(
         frequency=frequency,
         recency=recency_days.astype(np.float64) / per_unit,
         age=age_days.astype(np.float64) / per_unit,
         monetary=monetary,
+        weights=None,
     )
     return CustomerSummary(ids=history.customer_id, rows=index,
                            summary=summary, unit=unit, calibration_end=end,

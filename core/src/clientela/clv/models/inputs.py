@@ -111,7 +111,7 @@ class RfmSummary:
         check above holds row by row, so it holds for any subset of checked rows. At a
         million customers the checks are some ten passes over each array, and the spend
         fit of every period of a series takes the repeat buyers of a checked summary."""
-        return _checked_already(
+        return checked_already(
             frequency=self.frequency[rows], recency=self.recency[rows], age=self.age[rows],
             monetary=None if self.monetary is None else self.monetary[rows],
             weights=None if self.weights is None else self.weights[rows])
@@ -129,11 +129,12 @@ class RfmSummary:
         return round(float(self.row_weights.sum()))
 
 
-def _checked_already(*, frequency: FloatArray, recency: FloatArray, age: FloatArray,
+def checked_already(*, frequency: FloatArray, recency: FloatArray, age: FloatArray,
                      monetary: FloatArray | None, weights: FloatArray | None,
                      distinct: bool = False) -> RfmSummary:
-    """An `RfmSummary` of arrays made from checked ones in ways that keep every check true
-    (rows of them, weights summed from non-negative weights), built without the checks."""
+    """An `RfmSummary` of arrays made in ways that keep every check true (rows of checked
+    arrays, weights summed from non-negative weights, counts a series made from purchase
+    days), built without the checks."""
     summary = object.__new__(RfmSummary)
     for name, value in (("frequency", frequency), ("recency", recency), ("age", age),
                         ("monetary", monetary), ("weights", weights), ("distinct", distinct)):
@@ -307,7 +308,7 @@ def collapse(summary: RfmSummary, *, groups: tuple[IntArray, IntArray] | None = 
     first, inverse = groups if groups is not None else unique_rows(
         summary.frequency, summary.recency, summary.age)
     weights = np.bincount(inverse, weights=summary.row_weights, minlength=first.shape[0])
-    grouped = _checked_already(  # rows of a checked summary, with sums of its weights
+    grouped = checked_already(  # rows of a checked summary, with sums of its weights
         frequency=summary.frequency[first],
         recency=summary.recency[first],
         age=summary.age[first],
