@@ -53,8 +53,13 @@ BGNBD_POINTS = [(0.25, 4.0, 0.8, 2.4), (1.7, 60.0, 0.3, 9.0), (0.6, 0.5, 3.0, 1.
 GAMMAGAMMA_POINTS = [(6.0, 4.0, 15.0), (0.8, 12.0, 300.0), (2.5, 1.5, 2.0)]
 
 
+@pytest.mark.parametrize("block", [bgnbd._BLOCK, 97])
 @pytest.mark.parametrize("point", BGNBD_POINTS)
-def test_bgnbd_gradient_and_hessian_match_finite_differences(point: tuple[float, ...]) -> None:
+def test_bgnbd_gradient_and_hessian_match_finite_differences(
+        point: tuple[float, ...], block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """97 rows a block: the repeat buyers' rows in some twenty blocks, x's runs astride
+    their edges, as at scale."""
+    monkeypatch.setattr(bgnbd, "_BLOCK", block)
     summary = _summary(seed=3)
     rows = bgnbd._prepare(summary)
     theta = np.log(point)
@@ -101,6 +106,17 @@ def test_gammagamma_gradient_and_hessian_match_finite_differences(
     np.testing.assert_allclose(hessian, numeric_hessian, rtol=TOLERANCE,
                                atol=TOLERANCE * np.abs(numeric_hessian).max())
     np.testing.assert_array_equal(hessian, hessian.T)
+
+
+def test_blocks_only_change_the_order_of_the_sums(monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = _summary(seed=7)
+    theta = np.log(BGNBD_POINTS[0])
+    whole = bgnbd._objective_and_hessian(bgnbd._prepare(summary), theta)
+    monkeypatch.setattr(bgnbd, "_BLOCK", 64)
+    blocks = bgnbd._objective_and_hessian(bgnbd._prepare(summary), theta)
+    assert blocks[0] == pytest.approx(whole[0], rel=1e-14)
+    for found, expected in zip(blocks[1:], whole[1:], strict=True):
+        np.testing.assert_allclose(found, expected, rtol=1e-12, atol=1e-14)
 
 
 def test_standard_errors_are_the_inverse_of_the_analytic_hessian() -> None:
