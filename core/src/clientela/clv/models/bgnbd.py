@@ -54,7 +54,6 @@ class _Rows:
     age_x_weight: FloatArray  # sum of weight * x per distinct T
     recency_values: FloatArray
     run_x: FloatArray  # the x of each run of equal x among repeat buyers' rows
-    run_starts: IntArray
     weight: FloatArray  # repeat buyers' rows from here on, sorted by x
     x: FloatArray
     run_index: IntArray
@@ -72,15 +71,22 @@ blocks and a pass with the Hessian twice less."""
 
 
 def _prepare(summary: RfmSummary) -> _Rows:
+    """The rows `_Rows` describes. `collapse` returns rows sorted by x (its groups are in
+    (x, t_x, T) order), so x's distinct values are its runs and the repeat buyers are the
+    rows from the first x > 0 on: slices, not gathers and sorts."""
     grouped, _ = collapse(summary)
     x, t_x, age, w = grouped.frequency, grouped.recency, grouped.age, grouped.row_weights
-    x_values, x_index = small_unique(x)
+    if not bool(np.all(x[1:] >= x[:-1])):  # not from collapse's grouping: sort by x
+        order = np.argsort(x, kind="stable")
+        x, t_x, age, w = x[order], t_x[order], age[order], w[order]
+    starts = np.flatnonzero(np.diff(x, prepend=-1.0))  # each distinct x's first row
+    x_values = x[starts]
+    x_index = np.cumsum(np.diff(x, prepend=x[:1]) != 0, dtype=np.intp)
     age_values, age_index = small_unique(age)
-    repeat = np.flatnonzero(x > 0)
-    repeat = repeat[np.argsort(x[repeat], kind="stable")]  # already sorted after collapse
-    recency_values, recency_index = small_unique(t_x[repeat])
-    x_repeat = x[repeat]
-    run_starts = np.flatnonzero(np.diff(x_repeat, prepend=-1.0))
+    first_repeat = int(np.searchsorted(x, 0.0, side="right"))
+    x_repeat = x[first_repeat:]
+    recency_values, recency_index = small_unique(t_x[first_repeat:])
+    repeat_runs = starts[starts >= first_repeat]
     n_ages = age_values.shape[0]
     return _Rows(
         x_values=x_values,
@@ -89,12 +95,11 @@ def _prepare(summary: RfmSummary) -> _Rows:
         age_weight=np.bincount(age_index, weights=w, minlength=n_ages).astype(np.float64),
         age_x_weight=np.bincount(age_index, weights=w * x, minlength=n_ages).astype(np.float64),
         recency_values=recency_values,
-        run_x=x_repeat[run_starts],
-        run_starts=run_starts.astype(np.intp),
-        weight=w[repeat],
+        run_x=x[repeat_runs],
+        weight=w[first_repeat:],
         x=x_repeat,
-        run_index=(np.cumsum(np.diff(x_repeat, prepend=x_repeat[:1]) != 0)).astype(np.intp),
-        age_index=age_index[repeat],
+        run_index=x_index[first_repeat:] - (x_index[first_repeat] if len(x_repeat) else 0),
+        age_index=age_index[first_repeat:],
         recency_index=recency_index,
         total_weight=float(w.sum()),
         n_rows=int(w.shape[0]),
