@@ -35,6 +35,7 @@ def _same(found: CustomerSummary, expected: CustomerSummary) -> None:
     # the one-instant summary groups its floats: the same rows, weights and groups
     assert found.whole_days is not None and expected.whole_days is None
     (grouped, inverse), (expected_grouped, expected_inverse) = found.distinct, expected.distinct
+    assert found.whole_days is None  # dropped once grouped
     np.testing.assert_array_equal(inverse, expected_inverse)
     for name in ("frequency", "recency", "age", "weights"):
         np.testing.assert_array_equal(getattr(grouped, name), getattr(expected_grouped, name),
