@@ -32,8 +32,9 @@ WARM_TOLERANCE = {"se": 1e-6, "other": 1e-9}
 """How close a warm-started series must be to cold fits, relative. A warm and a cold fit
 end at the same maximum polished to rounding (clientela.clv.models.fit): parameters,
 log-likelihoods and the predictions made with them agree to about 1e-10. Standard errors
-come from central differences of the gradient, whose rounding is re-drawn at any other
-point within that 1e-10: they agree to about 1e-7. Both bounds keep a factor 10."""
+come from the analytic Hessian at the answer's point or at one at most 1e-7 from it (in
+log-parameters; the last Newton step, too small to be worth its Hessian): they agree to
+about 1e-7. Both bounds keep a factor 10."""
 EXACT = ("customers", "likely_alive")
 """Counts: the same customers either way."""
 

@@ -223,3 +223,35 @@ def test_a_fit_leaves_the_blas_thread_count_as_it_was() -> None:
     before = get()
     clv.fit_bgnbd(_weekly(2000, seed=6))
     assert get() == before
+
+
+def test_a_subset_of_a_checked_summary_holds_exactly_its_rows() -> None:
+    """`take` skips the checks (every one holds row by row) but must carry every array."""
+    summary = _weekly(2000, seed=8)
+    weighted = clv.RfmSummary(frequency=summary.frequency, recency=summary.recency,
+                              age=summary.age, monetary=summary.monetary,
+                              weights=np.arange(2000, dtype=np.float64) % 3)
+    mask = summary.frequency > 1
+    rows = np.flatnonzero(mask)[::2]
+    for chosen in (mask, rows):
+        part = weighted.take(chosen)
+        assert isinstance(part, clv.RfmSummary) and not part.distinct
+        for name in ("frequency", "recency", "age", "monetary", "weights"):
+            np.testing.assert_array_equal(getattr(part, name), getattr(weighted, name)[chosen])
+        assert len(part) == len(summary.frequency[chosen])
+    bare = clv.RfmSummary(frequency=[0.0, 2.0], recency=[0.0, 1.0], age=[3.0, 4.0])
+    assert bare.take(np.array([1])).monetary is None
+    np.testing.assert_array_equal(bare.take(np.array([1])).row_weights, [1.0])
+
+
+def test_grouping_with_fractions_matches_numpy_unique() -> None:
+    """Weeks (days / 7) are not whole: no packed integer key, the lexicographic sort."""
+    rng = np.random.default_rng(9)
+    x = rng.integers(0, 30, 20_000).astype(float)
+    weeks = rng.integers(0, 400, 20_000) / 7
+    first, inverse = unique_rows(x, weeks)
+    rows = np.column_stack([x, weeks])
+    _, expected_first, expected_inverse = np.unique(rows, axis=0, return_index=True,
+                                                    return_inverse=True)
+    np.testing.assert_array_equal(first, expected_first)
+    np.testing.assert_array_equal(inverse, expected_inverse.reshape(-1))

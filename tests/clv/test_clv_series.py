@@ -31,6 +31,15 @@ def _same(found: CustomerSummary, expected: CustomerSummary) -> None:
     for name in ("frequency", "recency", "age", "monetary"):
         np.testing.assert_array_equal(getattr(found.summary, name),
                                       getattr(expected.summary, name), err_msg=name)
+    # a series groups its customers from the whole days it counted (no float checks);
+    # the one-instant summary groups its floats: the same rows, weights and groups
+    assert found.whole_days is not None and expected.whole_days is None
+    (grouped, inverse), (expected_grouped, expected_inverse) = found.distinct, expected.distinct
+    assert found.whole_days is None  # dropped once grouped
+    np.testing.assert_array_equal(inverse, expected_inverse)
+    for name in ("frequency", "recency", "age", "weights"):
+        np.testing.assert_array_equal(getattr(grouped, name), getattr(expected_grouped, name),
+                                      err_msg=name)
 
 
 @pytest.mark.parametrize("timezone", ["UTC", "America/Sao_Paulo", "America/New_York"])

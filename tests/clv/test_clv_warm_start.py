@@ -1,8 +1,8 @@
 """Warm starts: a series' fits start from the previous period's, and end where cold fits do.
 
 Each period's BG/NBD and Gamma-Gamma fit of a `clv_predicted` / `p_alive` series
-starts at the previous period's optimum and takes Newton steps with its Hessian
-(`clientela.clv.models.fit`). The answers must equal cold fits (the period asked
+starts at the previous period's optimum and takes exact Newton steps with the
+model's analytic Hessian (`clientela.clv.models.fit`). The answers must equal cold fits (the period asked
 alone) to the tolerance `clv_store_support.WARM_TOLERANCE` states: on the golden
 store, measured when this was written, parameters, log-likelihoods and values
 differed by at most 1.3e-10 relative and standard errors by at most 1e-7; the work

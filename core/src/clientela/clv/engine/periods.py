@@ -12,12 +12,13 @@ a series of period ends it is built from one fetch of purchase days
 time. The fits of a series are warm-started: customers at one period's end
 are those of the previous end plus one period of purchases, so the maximum
 moves little, and the optimiser starts from the previous period's parameters
-instead of from the generic guess (`clientela.clv.models.fit`). A warm fit
-ends where a cold one does, at the maximum polished to rounding
-(`clientela.clv.models.fit`): parameters, log-likelihood and predictions
-agree to about 1e-10 relative, standard errors (from a finite-difference
-Hessian) to about 1e-7; tests/clv/test_clv_warm_start.py measures both on the
-golden store and holds them to 1e-9 and 1e-6.
+instead of from the generic guess (`clientela.clv.models.fit`), taking exact
+Newton steps with the models' analytic Hessians. A warm fit ends where a cold
+one does, at the maximum polished to rounding (`clientela.clv.models.fit`):
+parameters, log-likelihood and predictions agree to about 1e-10 relative,
+standard errors (from the Hessian at points at most 1e-7 apart) to about 1e-7;
+tests/clv/test_clv_warm_start.py measures both on the golden store and holds
+them to 1e-9 and 1e-6.
 
 Within a period, the customers are grouped once into distinct (x, t_x, T) rows
 (`CustomerSummary.distinct`); the purchase model is fitted on those rows with

@@ -34,7 +34,7 @@ from clientela.clv.engine.summary import (
     order_days,
     periods_per_month,
 )
-from clientela.clv.models.inputs import RfmSummary
+from clientela.clv.models.inputs import checked_already
 from clientela.kpi.context import MetricContext
 from clientela.kpi.periods import Period
 
@@ -203,18 +203,26 @@ def _summary_now(history: PurchaseDays, purchases: IntArray, total: FloatArray,
     in the same order, so a fit sees bit-identical input either way."""
     index = np.flatnonzero(purchases > 0)
     first = history.first_day[index]
-    frequency = (purchases[index] - 1).astype(np.float64)
+    repeats = purchases[index] - 1
+    frequency = repeats.astype(np.float64)
     repeat_cents = total[index] - history.first_cents[index]
     with np.errstate(divide="ignore", invalid="ignore"):
         monetary = np.where(frequency > 0, repeat_cents / 100 / frequency, 0.0)
-    summary = RfmSummary(
+    recency_days = last[index] - first
+    age_days = end_day - first
+    # valid by construction, so not checked again (ten passes over a million customers
+    # each period): whole repeat counts, 0 <= last - first <= end - first, the last day
+    # the first when there is no repeat, a finite mean where there is one
+    summary = checked_already(
         frequency=frequency,
-        recency=(last[index] - first).astype(np.float64) / per_unit,
-        age=(end_day - first).astype(np.float64) / per_unit,
+        recency=recency_days.astype(np.float64) / per_unit,
+        age=age_days.astype(np.float64) / per_unit,
         monetary=monetary,
+        weights=None,
     )
     return CustomerSummary(ids=history.customer_id, rows=index,
-                           summary=summary, unit=unit, calibration_end=end)
+                           summary=summary, unit=unit, calibration_end=end,
+                           whole_days=(repeats, recency_days, age_days))
 
 
 def _checked(unit: str) -> str:

@@ -37,6 +37,7 @@ from clientela.clv.models.inputs import (
     IntArray,
     RfmSummary,
     collapse,
+    unique_whole_rows,
 )
 from clientela.kpi import conventions as cv
 from clientela.kpi.context import MetricContext
@@ -207,6 +208,9 @@ class CustomerSummary:
     calibration_end: datetime
     holdout_purchases: FloatArray | None = None
     rows: IntArray | None = None
+    whole_days: tuple[IntArray, IntArray, IntArray] | None = None
+    """x, t_x and T in whole days (int64) when the summary was made from them (a series):
+    `distinct` groups those, without checking floats for fractions, then drops them."""
 
     def __len__(self) -> int:
         return len(self.summary)
@@ -222,7 +226,12 @@ class CustomerSummary:
         each customer's row. Made once, for the purchase fit and the predictions alike:
         both evaluate the models per distinct row (monthly as-of points and day-level
         times leave far fewer rows than customers at scale)."""
-        return collapse(self.summary)
+        if self.whole_days is None:
+            return collapse(self.summary)
+        found = collapse(self.summary, groups=unique_whole_rows(*self.whole_days))
+        # their only use: the 24 MB a million customers' days take leave with the grouping
+        object.__setattr__(self, "whole_days", None)
+        return found
 
 
 def fetch_summary(ctx: MetricContext, *, calibration_end: datetime, unit: Unit = "days",

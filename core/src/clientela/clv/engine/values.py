@@ -47,11 +47,7 @@ def fit_spend(summary: RfmSummary, *, start: WarmStart = None) -> ModelFit:
     """
     assert summary.monetary is not None
     usable = (summary.frequency > 0) & (summary.monetary > 0)
-    return clv.fit_gammagamma(RfmSummary(
-        frequency=summary.frequency[usable], recency=summary.recency[usable],
-        age=summary.age[usable], monetary=summary.monetary[usable],
-        weights=None if summary.weights is None else summary.weights[usable],
-    ), start=start)
+    return clv.fit_gammagamma(summary.take(usable), start=start)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ ModelName = Literal["bgnbd", "paretonbd", "gammagamma"]
 # Returns the mean negative log-likelihood per customer and, when known, its
 # gradient with respect to the log-parameters.
 Objective = Callable[[FloatArray], tuple[float, FloatArray | None]]
+# The same with its Hessian in log-parameters, from one pass over the customers.
+Curvature = Callable[[FloatArray], tuple[float, FloatArray, FloatArray]]
 
 # Parameters live on a log scale during optimisation; this box keeps exp() finite
 # and marks a parameter that runs off to 0 or infinity as not identified.
@@ -134,24 +136,45 @@ class _Remembered:
 
     The optimiser's answer is a point it has evaluated, and the convergence
     check and the final value ask for it again; each repeat is a full pass
-    over the customers. `evaluations` counts the passes actually made.
+    over the customers. `evaluations` counts the passes actually made (a pass
+    that also made the Hessian counts once).
     """
 
-    def __init__(self, objective: Objective) -> None:
+    def __init__(self, objective: Objective, curvature: Curvature | None = None) -> None:
         self._objective = objective
+        self._curvature = curvature
         self._seen: dict[bytes, tuple[float, FloatArray | None]] = {}
+        self._hessians: dict[bytes, FloatArray] = {}
+        self._passes = 0
 
     @property
     def evaluations(self) -> int:
-        return len(self._seen)
+        return self._passes
+
+    @property
+    def has_curvature(self) -> bool:
+        return self._curvature is not None
 
     def __call__(self, theta: FloatArray) -> tuple[float, FloatArray | None]:
         key = np.asarray(theta, dtype=np.float64).tobytes()
         if key not in self._seen:
             value, grad = self._objective(theta)
+            self._passes += 1
             self._seen[key] = (value, None if grad is None else grad.copy())
         value, grad = self._seen[key]
         return value, None if grad is None else grad.copy()
+
+    def hessian(self, theta: FloatArray) -> FloatArray:
+        """The analytic Hessian at `theta` (its pass also answers the value and gradient
+        there); only for an objective that has one (`has_curvature`)."""
+        assert self._curvature is not None
+        key = np.asarray(theta, dtype=np.float64).tobytes()
+        if key not in self._hessians:
+            value, grad, hessian = self._curvature(theta)
+            self._passes += 1
+            self._seen[key] = (value, grad.copy())
+            self._hessians[key] = 0.5 * (hessian + hessian.T)
+        return self._hessians[key].copy()
 
 
 def _newton_polish(
@@ -324,6 +347,7 @@ def maximise_likelihood(
     strict: bool,
     max_iterations: int = 2000,
     warm_start: WarmStart = None,
+    with_hessian: Curvature | None = None,
 ) -> ModelFit:
     """Minimise the mean negative log-likelihood over log-parameters.
 
@@ -342,8 +366,12 @@ def maximise_likelihood(
     close, or the warm start is only parameters, L-BFGS-B runs from those
     parameters, then from `starts`. The objective is a per-customer mean so that
     tolerances mean the same at a thousand customers as at a million.
+
+    `with_hessian`, the objective with its analytic Hessian, makes every Newton step and
+    the standard errors exact (`_exact_newton`): a warm fit then takes about three
+    passes over the customers instead of fifteen.
     """
-    objective = _Remembered(objective)
+    objective = _Remembered(objective, with_hessian)
     settled = None
     if isinstance(warm_start, ModelFit) and warm_start.model == model \
             and warm_start.curvature is not None and _warm(names, warm_start):
@@ -462,7 +490,11 @@ def _settle(fun: Objective, theta: FloatArray, matrix: FloatArray | None,
     `require`, returns None unless the approximate steps reach L-BFGS-B's gradient
     tolerance (a warm start too far away: the caller falls back to L-BFGS-B); the
     Hessian is None where the likelihood is not strictly concave (flat or saddle).
+    A model with an analytic Hessian takes exact Newton steps instead
+    (`_exact_newton`), and `matrix` is not needed.
     """
+    if isinstance(fun, _Remembered) and fun.has_curvature:
+        return _exact_newton(fun, theta, require=require)
     if matrix is not None and bool(np.all(np.isfinite(matrix))) \
             and bool(np.all(np.linalg.eigvalsh(0.5 * (matrix + matrix.T)) > 0)):
         theta = _approximate_newton(fun, theta, matrix)
@@ -478,6 +510,71 @@ def _settle(fun: Objective, theta: FloatArray, matrix: FloatArray | None,
     if np.max(np.abs(polished - theta)) > _MOVED:
         hessian = _hessian(fun, polished, analytic_gradient)
     return polished, hessian
+
+
+def _positive_definite(matrix: FloatArray) -> bool:
+    return bool(np.all(np.isfinite(matrix))) and bool(np.linalg.eigvalsh(matrix).min() > 0)
+
+
+def _exact_newton(fun: _Remembered, theta: FloatArray, *, require: bool, max_steps: int = 40
+                  ) -> tuple[FloatArray, FloatArray | None] | None:
+    """Newton steps with the exact Hessian, from a point near the maximum to the maximum
+    polished to rounding, and the Hessian there.
+
+    Newton's convergence is quadratic: from last month's maximum (a gradient near 1e-3)
+    two steps reach 1e-12, where finite differences of the gradient alone cost eight
+    passes. Far from the maximum (gradient above L-BFGS-B's tolerance) a step is halved
+    until the value falls; near it a full step is kept only if it halves the gradient,
+    and the first that does not marks the rounding floor, as in `_newton_polish`. The
+    Hessian is computed with the value and gradient of every point a step reaches,
+    except after a step below `_MOVED`, whose Hessian differs from the previous one by
+    less than the standard errors' own rounding: the answer's Hessian is never more than
+    `_MOVED` from its point. With `require`, None when the steps do not reach L-BFGS-B's
+    gradient tolerance inside the box (the caller falls back to L-BFGS-B); the Hessian
+    is None where the likelihood is not strictly concave (flat or saddle).
+    """
+    hessian = fun.hessian(theta)
+    hessian_at = theta
+    value, grad = _value_and_gradient(fun, theta)
+    for _ in range(max_steps):
+        size = float(np.max(np.abs(grad)))
+        if size < 1e-12 or not _positive_definite(hessian):
+            break
+        direction = -np.linalg.solve(hessian, grad)
+        slope = float(grad @ direction)
+        if not slope < 0:
+            break
+        small = float(np.max(np.abs(theta - hessian_at) + np.abs(direction))) < _MOVED
+        if size < _OPTIMISER_GRADIENT:  # near: a full step, kept only if it halves
+            candidate = np.clip(theta + direction, -_LOG_BOUND, _LOG_BOUND)
+            if not small:
+                fun.hessian(candidate)
+            new_value, new_grad = _value_and_gradient(fun, candidate)
+            if not np.max(np.abs(new_grad)) < 0.5 * size or new_value > value + 1e-12:
+                break
+        else:
+            step = 1.0
+            for _ in range(12):
+                candidate = np.clip(theta + step * direction, -_LOG_BOUND, _LOG_BOUND)
+                if step == 1.0:
+                    fun.hessian(candidate)  # a full step is usually kept: one pass for both
+                new_value, new_grad = _value_and_gradient(fun, candidate)
+                if new_value <= value + 1e-4 * step * slope:
+                    break
+                step *= 0.5
+            else:
+                break
+            small = False
+        theta, value, grad = candidate, new_value, new_grad
+        if not small:
+            hessian, hessian_at = fun.hessian(theta), theta
+    if require:
+        inside = bool(np.all(np.abs(theta) < _LOG_BOUND - 1e-3))
+        if not (value < 1e99 and inside and np.max(np.abs(grad)) < _OPTIMISER_GRADIENT):
+            return None
+    if float(np.max(np.abs(theta - hessian_at))) > _MOVED:
+        hessian = fun.hessian(theta)
+    return theta, hessian if _positive_definite(hessian) else None
 
 
 def _warm(names: Sequence[str], params: WarmStart) -> list[list[float]]:

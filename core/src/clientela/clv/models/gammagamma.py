@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import digamma, gammaln
+from scipy.special import digamma, gammaln, polygamma
 
 from clientela.clv.models._sums import wsum
 from clientela.clv.models.errors import ClvFitError
@@ -36,11 +36,11 @@ PARAMETERS = ("p", "q", "gamma")
 class _Rows:
     """Repeat buyers, with every term that does not involve gamma summed once.
 
-    Only log(gamma + m x) and its reciprocal need a pass over the customers at
-    each step; p and q multiply sums of those against fixed weights. Those four
-    sums depend on gamma alone, so they are remembered for the last gammas seen:
-    the Hessian's differences in p and q (four of its six gradients) and a Newton
-    step that leaves gamma be cost no pass at all, with the very same numbers.
+    Only log(gamma + m x), its reciprocal and the reciprocal's square need a pass
+    over the customers at each step; p and q multiply sums of those against fixed
+    weights. Those six sums depend on gamma alone, so they are remembered for the last
+    gammas seen: a Newton step that leaves gamma be costs no pass at all, with the
+    very same numbers.
     """
 
     weight: FloatArray
@@ -52,12 +52,13 @@ class _Rows:
     weighted_log_m: float
     mean_spend: float
     total_weight: float
-    sums_by_gamma: dict[float, tuple[float, float, float, float]] = field(
+    sums_by_gamma: dict[float, tuple[float, ...]] = field(
         default_factory=dict, compare=False, repr=False)
 
-    def gamma_sums(self, gamma: float) -> tuple[float, float, float, float]:
-        """Sums over rows of weight * x and weight times log(gamma + m x) and
-        1 / (gamma + m x): the only terms that need a pass over the customers."""
+    def gamma_sums(self, gamma: float) -> tuple[float, ...]:
+        """Sums over rows of weight * x and weight times log(gamma + m x), 1 / (gamma + m x)
+        and 1 / (gamma + m x)^2 (the last two for the Hessian): the only terms that need a
+        pass over the customers."""
         found = self.sums_by_gamma.get(gamma)
         if found is None:
             denominator = self.m_x + gamma
@@ -67,6 +68,9 @@ class _Rows:
                      wsum(self.weight, log_denominator),
                      wsum(self.x_weight_per_row, inv_denominator),
                      wsum(self.weight, inv_denominator))
+            inv_denominator *= inv_denominator
+            found += (wsum(self.x_weight_per_row, inv_denominator),
+                      wsum(self.weight, inv_denominator))
             if len(self.sums_by_gamma) >= _REMEMBERED_GAMMAS:
                 self.sums_by_gamma.pop(next(iter(self.sums_by_gamma)))
             self.sums_by_gamma[gamma] = found
@@ -113,7 +117,7 @@ def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     xv, xw = rows.x_values, rows.x_weight
     px = p * xv
     n = rows.total_weight
-    x_log_sum, log_sum, x_inv_sum, inv_sum = rows.gamma_sums(float(gamma))
+    x_log_sum, log_sum, x_inv_sum, inv_sum = rows.gamma_sums(float(gamma))[:4]
     ll = (
         wsum(xw, (gammaln(px + q) - gammaln(px)))
         - n * gammaln(q)
@@ -129,6 +133,33 @@ def _objective(rows: _Rows, log_params: FloatArray) -> tuple[float, FloatArray]:
     )
     grad_log = np.array([d_p * p, d_q * q, d_gamma * gamma])
     return -ll / n, -grad_log / n
+
+
+def _objective_and_hessian(rows: _Rows, log_params: FloatArray
+                           ) -> tuple[float, FloatArray, FloatArray]:
+    """The objective, its gradient and its Hessian in log-parameters, from the same sums.
+
+    Only gamma's second derivative needs sums the gradient does not (of 1 / (gamma + m x)
+    squared), and `gamma_sums` makes them in the same pass, so a Newton step costs one
+    pass over the repeat buyers where a finite-difference Hessian cost two more.
+    """
+    value, grad = _objective(rows, log_params)
+    p, q, gamma = np.exp(log_params)
+    xv, xw, n = rows.x_values, rows.x_weight, rows.total_weight
+    _, _, x_inv_sum, inv_sum, x_inv2_sum, inv2_sum = rows.gamma_sums(float(gamma))
+    outer = polygamma(1, p * xv + q)
+    h = np.zeros((3, 3))
+    h[0, 0] = wsum(xw, xv * xv * (outer - polygamma(1, p * xv)))
+    h[0, 1] = wsum(xw, xv * outer)
+    h[0, 2] = -x_inv_sum
+    h[1, 1] = wsum(xw, outer) - n * float(polygamma(1, q))
+    h[1, 2] = n / gamma - inv_sum
+    h[2, 2] = -n * q / gamma**2 + p * x_inv2_sum + q * inv2_sum
+    h = np.triu(h) + np.triu(h, 1).T
+    params = np.array([p, q, gamma])
+    # d2/dlog p_i dlog p_j = p_i p_j d2/dp_i dp_j + [i = j] p_i d/dp_i; grad is already
+    # the negated mean of p_i d/dp_i
+    return value, grad, -np.outer(params, params) * h / n + np.diag(grad)
 
 
 def log_likelihood(summary: RfmSummary, params: dict[str, float]) -> float:
@@ -162,4 +193,5 @@ def fit_gammagamma(summary: RfmSummary, *, strict: bool = True,
         analytic_gradient=True,
         strict=strict,
         warm_start=start,
+        with_hessian=lambda theta: _objective_and_hessian(rows, theta),
     )

@@ -106,6 +106,16 @@ class RfmSummary:
     def __len__(self) -> int:
         return int(self.frequency.shape[0])
 
+    def take(self, rows: IntArray | NDArray[np.bool_]) -> RfmSummary:
+        """The summary of some of its rows (indices or a mask), not checked again: every
+        check above holds row by row, so it holds for any subset of checked rows. At a
+        million customers the checks are some ten passes over each array, and the spend
+        fit of every period of a series takes the repeat buyers of a checked summary."""
+        return checked_already(
+            frequency=self.frequency[rows], recency=self.recency[rows], age=self.age[rows],
+            monetary=None if self.monetary is None else self.monetary[rows],
+            weights=None if self.weights is None else self.weights[rows])
+
     @property
     def row_weights(self) -> FloatArray:
         """Weights with the implicit 1 per row filled in, so models need no special case."""
@@ -117,6 +127,19 @@ class RfmSummary:
     def n_customers(self) -> int:
         """Customers represented, counting each row as many times as its weight."""
         return round(float(self.row_weights.sum()))
+
+
+def checked_already(*, frequency: FloatArray, recency: FloatArray, age: FloatArray,
+                     monetary: FloatArray | None, weights: FloatArray | None,
+                     distinct: bool = False) -> RfmSummary:
+    """An `RfmSummary` of arrays made in ways that keep every check true (rows of checked
+    arrays, weights summed from non-negative weights, counts a series made from purchase
+    days), built without the checks."""
+    summary = object.__new__(RfmSummary)
+    for name, value in (("frequency", frequency), ("recency", recency), ("age", age),
+                        ("monetary", monetary), ("weights", weights), ("distinct", distinct)):
+        object.__setattr__(summary, name, value)
+    return summary
 
 
 def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
@@ -135,20 +158,7 @@ def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
         return empty, empty
     packed = _packed_integer_key(columns)
     if packed is not None:
-        key, span = packed
-        if bool(np.all(key[1:] > key[:-1])):
-            # already distinct and in key order (rows `collapse` made): each its own group
-            every = np.arange(n, dtype=np.intp)
-            return every, every.copy()
-        if span <= max(4 * n, 1 << 16):
-            return _dense_unique(key, span)
-        order, sorted_key = _sorted_keys(key, span)
-        starts = np.empty(n, dtype=bool)
-        starts[0] = True
-        np.not_equal(sorted_key[1:], sorted_key[:-1], out=starts[1:])
-        inverse = np.empty(n, dtype=np.intp)
-        inverse[order] = np.cumsum(starts, dtype=np.intp) - 1
-        return _first_occurrences(inverse, int(inverse[order[-1]]) + 1), inverse
+        return _grouped_keys(*packed)
     order = np.lexsort(columns[::-1])
     sorted_cols = [c[order] for c in columns]
     starts = np.ones(n, dtype=bool)
@@ -158,6 +168,48 @@ def unique_rows(*columns: FloatArray) -> tuple[IntArray, IntArray]:
     inverse[order] = group_sorted
     first = order[starts]
     return first.astype(np.intp), inverse
+
+
+def unique_whole_rows(*columns: NDArray[np.int64]) -> tuple[IntArray, IntArray]:
+    """`unique_rows` of non-negative int64 columns the caller vouches for (counts, day
+    differences), without the checks and conversions floats need.
+
+    The groups are those of any columns that are these divided by one positive number
+    (days in weeks: 7), which a strictly increasing map keeps apart and in order: the
+    same first occurrences and the same groups, in the same order, as `unique_rows` of
+    those floats, where the weeks' fractions would have cost a lexicographic sort.
+    """
+    n = columns[0].shape[0]
+    if n == 0:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty
+    spans = [int(column.max()) + 1 for column in columns]
+    if float(np.prod([float(s) for s in spans])) >= 2.0**62:
+        return unique_rows(*(column.astype(np.float64) for column in columns))
+    key = columns[0].astype(np.int64)  # a copy, built up in place
+    for column, span in zip(columns[1:], spans[1:], strict=True):
+        key *= span
+        key += column
+    return _grouped_keys(key, math.prod(spans))
+
+
+def _grouped_keys(key: NDArray[np.int64], span: int) -> tuple[IntArray, IntArray]:
+    """First occurrence of each distinct key in [0, span) and each key's group, groups in
+    key order."""
+    n = key.shape[0]
+    if bool(np.all(key[1:] > key[:-1])):
+        # already distinct and in key order (rows `collapse` made): each its own group
+        every = np.arange(n, dtype=np.intp)
+        return every, every.copy()
+    if span <= max(4 * n, 1 << 16):
+        return _dense_unique(key, span)
+    order, sorted_key = _sorted_keys(key, span)
+    starts = np.empty(n, dtype=bool)
+    starts[0] = True
+    np.not_equal(sorted_key[1:], sorted_key[:-1], out=starts[1:])
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = np.cumsum(starts, dtype=np.intp) - 1
+    return _first_occurrences(inverse, int(inverse[order[-1]]) + 1), inverse
 
 
 def _sorted_keys(key: NDArray[np.int64], span: int) -> tuple[IntArray, NDArray[np.int64]]:
@@ -220,39 +272,47 @@ def _packed_integer_key(
     columns: tuple[FloatArray, ...],
 ) -> tuple[NDArray[np.int64], int] | None:
     spans: list[int] = []
+    whole: list[NDArray[np.int64]] = []
     for column in columns:
-        if (
-            column.min() < 0
-            or column.max() >= 2**31
-            or not np.array_equal(column, np.floor(column))
-        ):
+        low, high = column.min(), column.max()
+        if not (low >= 0 and high < 2**31):  # NaN fails too
             return None
-        spans.append(int(column.max()) + 1)
+        as_int = column.astype(np.int64)
+        if not np.array_equal(as_int, column):  # a fraction somewhere
+            return None
+        spans.append(int(high) + 1)
+        whole.append(as_int)
     if float(np.prod([float(s) for s in spans])) >= 2.0**62:
         return None
-    key = np.zeros(columns[0].shape[0], dtype=np.int64)
-    for column, span in zip(columns, spans, strict=True):
-        key = key * span + column.astype(np.int64)
+    key = whole[0]  # a fresh array: built up in place
+    for part, span in zip(whole[1:], spans[1:], strict=True):
+        key *= span
+        key += part
     return key, math.prod(spans)
 
 
-def collapse(summary: RfmSummary) -> tuple[RfmSummary, IntArray]:
+def collapse(summary: RfmSummary, *, groups: tuple[IntArray, IntArray] | None = None
+             ) -> tuple[RfmSummary, IntArray]:
     """Group customers with identical (x, t_x, T), summing their weights.
 
     Returns the grouped summary (without monetary values, which are per
     customer) and, for each input row, the index of its group, so per-group
-    predictions can be spread back to customers with one fancy-index.
+    predictions can be spread back to customers with one fancy-index. `groups`
+    is `unique_rows(x, t_x, T)` when the caller has it already (`unique_whole_rows`
+    of the whole days the times came from).
     """
     if summary.distinct and summary.monetary is None:
         # what the grouping below would return: one group per row, in the same order,
         # with the very same weights
         return summary, np.arange(len(summary), dtype=np.intp)
-    first, inverse = unique_rows(summary.frequency, summary.recency, summary.age)
+    first, inverse = groups if groups is not None else unique_rows(
+        summary.frequency, summary.recency, summary.age)
     weights = np.bincount(inverse, weights=summary.row_weights, minlength=first.shape[0])
-    grouped = RfmSummary(
+    grouped = checked_already(  # rows of a checked summary, with sums of its weights
         frequency=summary.frequency[first],
         recency=summary.recency[first],
         age=summary.age[first],
+        monetary=None,
         weights=weights.astype(np.float64),
         distinct=True,
     )
