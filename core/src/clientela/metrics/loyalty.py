@@ -7,6 +7,15 @@ Choices the one-line definitions leave open, made once here:
   inferred from `expires_at`, so a source that records expiry as events is
   never counted twice. "At P's end" is `ctx.as_of` (P's end unless the
   caller fixes it), like every point-in-time metric.
+- An event's order is the one whose key is (order_source, order_id): the
+  event's `order_source`, or else its own `source`. An order's key is its
+  source and id, and two sources may both have an order "1001" (a web shop's
+  and a till's). A platform that exports its orders and its ledger leaves
+  `order_source` empty (the order is the same system's); a ledger kept apart
+  from the orders, such as the clientela-loyalty engine's (source `loyalty`)
+  or a loyalty system imported under a source name of its own, sets it to
+  the order's source. A `reverse` event belongs to the lot earned by the same
+  ledger (source) for the same customer and order key.
 - A redemption is a `redeem` event, or a valid order that redeemed points
   (`loyalty_points_redeemed` or `loyalty_discount` on the order) with no
   redeem event tied to it, so a source that records loyalty only on orders
@@ -55,7 +64,7 @@ GROUP = "Loyalty programme"
 CUSTOMER = ("acquisition_channel", "segment")
 ALL = ("channel", "store_id", "salesperson_id", "acquisition_channel", "segment")
 DEFAULT_DISCOUNT_DAYS = 30
-KEPT = ("order_id", "customer_id", "placed_at", "channel", "store_id", "salesperson_id",
+KEPT = ("source", "order_id", "customer_id", "placed_at", "channel", "store_id", "salesperson_id",
         "loyalty_points_redeemed")
 """The order columns `redeem_orders` keeps: what the redemptions and the order slices read."""
 
@@ -149,7 +158,8 @@ def redeem_orders(ctx: MetricContext) -> ir.Table:
     def build() -> ir.Table:
         orders = cv.valid_orders(ctx, amounts=("loyalty_value",))
         tied = _tied_orders(ctx, "redeem").distinct()
-        joined = orders.left_join(tied, orders.order_id == tied._eid)
+        joined = orders.left_join(tied, (orders.order_id == tied._eid)
+                                  & (orders.source == tied._esrc))
         own = _own(joined, "redeem")
         joined = joined.select(*KEPT, "loyalty_value", _own=own, _tied=joined._eid.notnull())
         return joined.filter(joined._own | joined._tied)
@@ -158,17 +168,17 @@ def redeem_orders(ctx: MetricContext) -> ir.Table:
 
 
 def _invalid_orders(ctx: MetricContext) -> ir.Table:
-    """`_bad`: the distinct ids of the stored orders that are not valid (cancelled, fully
+    """`_bsrc`, `_bad`: the keys of the stored orders that are not valid (cancelled, fully
     refunded).
 
-    A redeem event tied to an order the store holds stands when a valid order has its id;
-    held and not valid means some invalid order has it and no valid one does. So the few
-    invalid orders are read (their status filters the scan), where looking up every order
-    the events name meant a semi-join of all the order ids."""
+    A redeem event tied to an order the store holds stands when that order is valid; held
+    and not valid means it is among the invalid ones. So the few invalid orders are read
+    (their status filters the scan), where looking up every order the events name meant a
+    semi-join of all the order keys. An order's key is unique: no distinct pass."""
     orders = ctx.table("orders")
     invalid = orders.filter(orders.status.isnull()
                             | orders.status.isin(list(INVALID_ORDER_STATUSES)))
-    return invalid.select(_bad=invalid.order_id).distinct()
+    return invalid.select(_bsrc=invalid.source, _bad=invalid.order_id)
 
 
 def redeem_events(ctx: MetricContext, since: datetime, until: datetime,
@@ -182,25 +192,39 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime,
     if not ctx.has("orders"):
         return events.mutate(discount=events.discount_value.cast(cv.MONEY))
     bad = _invalid_orders(ctx)
-    # the valid orders an event is tied to are among redeem_orders (as `_tied`), distinct on
-    # order_id so that the join never duplicates an event
+    # the valid orders an event is tied to are among redeem_orders (as `_tied`), one row
+    # per order key, so the join never duplicates an event
     tied = redeem_orders(ctx) if flagged is None else flagged
     tied = tied.filter(tied._tied)
-    valid = tied.group_by(_valid="order_id").aggregate(_loyalty=tied.loyalty_value.max())
-    joined = events.left_join(valid, events.order_id == valid._valid)
-    joined = joined.left_join(bad, joined.order_id == bad._bad)
+    valid = tied.select(_vsrc=tied.source, _valid=tied.order_id, _loyalty=tied.loyalty_value)
+    events = events.mutate(_osrc=_order_source(events))
+    joined = events.left_join(valid, (events.order_id == valid._valid)
+                              & (events._osrc == valid._vsrc))
+    joined = joined.left_join(bad, (joined.order_id == bad._bad) & (joined._osrc == bad._bsrc))
     joined = joined.filter(joined.order_id.isnull() | joined._valid.notnull()
                            | joined._bad.isnull())
     discount = joined.discount_value.cast(cv.MONEY).coalesce(joined._loyalty)
-    return joined.mutate(discount=discount).drop("_bad", "_valid", "_loyalty")
+    return joined.mutate(discount=discount).drop("_osrc", "_vsrc", "_valid", "_loyalty",
+                                                 "_bsrc", "_bad")
 
 
 def _tied_orders(ctx: MetricContext, kind: str) -> ir.Table:
-    """`_eid`: the order ids events of `kind` are tied to, repeats and all: a semi- or
-    anti-join needs no distinct pass over the ledger (a left join takes `.distinct()`)."""
+    """`_esrc`, `_eid`: the keys of the orders events of `kind` are tied to, repeats and
+    all: a semi- or anti-join needs no distinct pass over the ledger (a left join takes
+    `.distinct()`)."""
     events = ctx.table("loyalty_events")
     events = events.filter((events.kind == kind) & events.order_id.notnull())
-    return events.select(_eid="order_id")
+    return events.select(_esrc=_order_source(events), _eid=events.order_id)
+
+
+def _order_source(events: ir.Table) -> ir.StringValue:
+    """The source of the order an event names: its `order_source`, or else its own.
+
+    A store opened read-only keeps the schema it was written with: one from before the
+    column has none, and its events name orders of their own source."""
+    if "order_source" not in events.columns:
+        return events.source
+    return events.order_source.coalesce(events.source)
 
 
 def _own(orders: ir.Table, kind: str) -> ir.BooleanValue:
@@ -221,7 +245,8 @@ def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.T
     own = _own(orders, kind)
     tied = _tied_orders(ctx, kind)
     others = orders.filter(~own)
-    return orders.filter(own), others.semi_join(tied, others.order_id == tied._eid)
+    return orders.filter(own), others.semi_join(tied, (others.order_id == tied._eid)
+                                                & (others.source == tied._esrc))
 
 
 def redeeming_orders(ctx: MetricContext) -> ir.Table:
@@ -346,21 +371,21 @@ def _lot_events(ctx: MetricContext) -> ir.Table:
     if not _has_reversals(events):
         return events.select("customer_id", "occurred_at", "points", "expires_at",
                              _lot=events.points > 0)
-    keys = ("source", "customer_id", "order_id")
+    # a reversal and the earn of its lot: the same ledger (source), customer and order (the
+    # order's key, its source and id)
+    keys = ("source", "_osrc", "customer_id", "order_id")
+    events = events.mutate(_osrc=_order_source(events))
     reverse = events.filter(events.kind == "reverse")
     others = events.filter(events.kind.isnull() | (events.kind != "reverse"))
     earns = events.filter((events.kind == "earn") & events.order_id.notnull()
                           & events.expires_at.notnull() & (events.points > 0))
-    wanted = reverse.select(_ws="source", _wc="customer_id", _wo="order_id").distinct()
-    earns = earns.semi_join(wanted, [earns[k] == wanted[w]
-                                     for k, w in zip(keys, ("_ws", "_wc", "_wo"), strict=True)])
-    lots = earns.group_by(_ls="source", _lc="customer_id", _lo="order_id").aggregate(
+    wanted = reverse.select(*[reverse[k].name(f"_w{k}") for k in keys]).distinct()
+    earns = earns.semi_join(wanted, [earns[k] == wanted[f"_w{k}"] for k in keys])
+    lots = earns.group_by([earns[k].name(f"_l{k}") for k in keys]).aggregate(
         _lx=earns.expires_at.max())
     # equality keys only: with `kind == 'reverse'` in the ON clause DuckDB falls back to a
     # nested-loop join (minutes at a million events); one lot per key, so no row doubles
-    joined = reverse.left_join(lots, (reverse.source == lots._ls)
-                               & (reverse.customer_id == lots._lc)
-                               & (reverse.order_id == lots._lo))
+    joined = reverse.left_join(lots, [reverse[k] == lots[f"_l{k}"] for k in keys])
     tied = joined._lx.notnull()
     reversals = joined.select(
         "customer_id", "occurred_at", "points",

@@ -288,9 +288,16 @@ def _warm_campaign_touches() -> list[str]:
     return campaign_touches_sql()
 
 
+def _loyalty_order_source() -> list[str]:
+    """A loyalty event names its order by (order_source, order_id); older stores get the
+    column, empty (an event's own source)."""
+    return ["ALTER TABLE loyalty_events ADD COLUMN IF NOT EXISTS order_source VARCHAR"]
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
+    _loyalty_order_source,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
