@@ -51,7 +51,7 @@ from pydantic import Field
 
 from clientela.config import LoyaltyConfig
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
+from clientela.kpi.context import ORDER_SLICES, PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.localtime import local_day
 from clientela.metrics.api import Metric, NoParams
@@ -64,9 +64,9 @@ GROUP = "Loyalty programme"
 CUSTOMER = ("acquisition_channel", "segment")
 ALL = ("channel", "store_id", "salesperson_id", "acquisition_channel", "segment")
 DEFAULT_DISCOUNT_DAYS = 30
-KEPT = ("source", "order_id", "customer_id", "placed_at", "channel", "store_id", "salesperson_id",
-        "loyalty_points_redeemed")
-"""The order columns `redeem_orders` keeps: what the redemptions and the order slices read."""
+KEPT = ("source", "order_id", "customer_id", "placed_at", "loyalty_points_redeemed")
+"""The order columns `redeem_orders` keeps: what the redemptions read (and the order
+slice, when the call asks for one)."""
 
 
 class ThresholdParams(NoParams):
@@ -119,8 +119,9 @@ def balance_steps(ctx: MetricContext) -> ir.Table:
 
 
 def _holders_at_each_end(ctx: MetricContext, held: ir.Table) -> ir.Table:
-    """value (how many customers) and points (their balances) per period end and slice, from
-    the balance steps `held` keeps (those in which a customer counts).
+    """value (how many customers) and points (the sum of their `balance`) per period end and
+    slice, from the steps `held` keeps (those in which a customer counts): balance steps,
+    or the points about to expire (`points_expiring`).
 
     A step adds its customer and balance at `_k` and takes them away at `_until`; summed
     per period and slice, then accumulated over the periods, these give every period's
@@ -154,17 +155,23 @@ def redeem_orders(ctx: MetricContext) -> ir.Table:
     One pass over the valid orders with the redeem events' order ids (a left join with
     their distinct ids, whose hash table is the small side); the three metrics ask for it
     in one call, so it is written out once, where each of them used to scan the orders
-    again (twice for the redemptions: the orders the events name and the order-only ones)."""
+    again (twice for the redemptions: the orders the events name and the order-only ones).
+    Orders are matched by their key, (source, order_id), to the order each event names
+    (`_order_source`)."""
     def build() -> ir.Table:
         orders = cv.valid_orders(ctx, amounts=("loyalty_value",))
         tied = _tied_orders(ctx, "redeem").distinct()
         joined = orders.left_join(tied, (orders.order_id == tied._eid)
                                   & (orders.source == tied._esrc))
         own = _own(joined, "redeem")
-        joined = joined.select(*KEPT, "loyalty_value", _own=own, _tied=joined._eid.notnull())
+        joined = joined.select(*KEPT, *sliced, "loyalty_value", _own=own,
+                               _tied=joined._eid.notnull())
         return joined.filter(joined._own | joined._tied)
 
-    return ctx.shared("loyalty.redeem_orders", build)
+    # the order columns a slice reads, only when the call is sliced by one: a catalogue
+    # call (unsliced) writes three string columns fewer
+    sliced = [ctx.by] if ctx.by in ORDER_SLICES else []
+    return ctx.shared(f"loyalty.redeem_orders|{ctx.by}", build)
 
 
 def _invalid_orders(ctx: MetricContext) -> ir.Table:
@@ -455,14 +462,17 @@ def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
 
 
 def _expiry_state_series(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
-    """customer_id, PERIOD_COLUMN, _early, _window as of each period's end (see
-    _expiry_state), from one pass over the events."""
+    """customer_id, `_k`, `_until`, _early and _window (see _expiry_state): the customer's
+    state as of the ends of periods `_k` to `_until - 1` (it changes in `_k`, and next in
+    `_until`), from one pass over the events. Not spread over the periods (see
+    `points_expiring`)."""
     if ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
     per = _expiry_steps(ctx, params)
-    return cv.at_each_end(ctx, per, ["customer_id"],
-                          _early=lambda w: per._e.sum().over(w),
-                          _window=lambda w: per._w.sum().over(w))
+    running = ibis.cumulative_window(group_by=per.customer_id, order_by=per._k)
+    following = per._k.lead().over(ibis.window(group_by=per.customer_id, order_by=per._k))
+    return per.select("customer_id", "_k", _until=following.coalesce(len(ctx.periods or ())),
+                      _early=per._e.sum().over(running), _window=per._w.sum().over(running))
 
 
 def _expiry_state(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
@@ -486,31 +496,25 @@ def _expiry_state(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
                          _window=joined._window)
 
 
-def _every_period(ctx: MetricContext, answer: ir.Table) -> ir.Table:
-    """An unsliced series answer of points_expiring with a row for every period: a period
-    with nothing expiring gets the zeros its one-period answer has, where a missing row
-    would make the engine ask that period again alone (a query each: the months before
-    any point expires)."""
-    events = ctx.table("loyalty_events")
-    grid = events.aggregate(_n=events.count())
-    grid = grid.select(_p=ibis.range(0, len(ctx.periods or ()))).unnest("_p")
-    joined = grid.left_join(answer, grid._p.cast("int64") == answer[PERIOD_COLUMN])
-    zero = ibis.literal(0, type="int64")
-    return joined.select(**{PERIOD_COLUMN: joined._p.cast("int64")},
-                         value=joined.value.coalesce(zero),
-                         customers=joined.customers.coalesce(zero))
-
-
 def points_expiring(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
-    state = _expiry_state_series(ctx, params) if ctx.periods else _expiry_state(ctx, params)
+    """A series adds up each customer's steps per period (`_holders_at_each_end`): what
+    is left to expire is constant from one change of the customer's state to the next, so
+    a step counts its customer and points from `_k` until `_until`, where spreading each
+    state over its periods made a row per customer and period."""
+    series = bool(ctx.periods)
+    state = _expiry_state_series(ctx, params) if series else _expiry_state(ctx, params)
     left = ibis.least(ibis.greatest(state._early, ibis.literal(0, type="int64")),
                       state._window)
-    periods = [PERIOD_COLUMN] if ctx.periods else []
-    expiring = state.select("customer_id", *periods, points=left)
+    if series:
+        held = state.select("customer_id", "_k", "_until", balance=left)
+        totals = _holders_at_each_end(ctx, held.filter(held.balance > 0))
+        slices = [SLICE_COLUMN] if ctx.by else []
+        return totals.select(*slices, PERIOD_COLUMN, value=totals.points,
+                             customers=totals.value)
+    expiring = state.select("customer_id", points=left)
     expiring = cv.with_slice(ctx, expiring.filter(expiring.points > 0))
-    answer = cv.summarize(expiring, ctx, value=expiring.points.sum().coalesce(0),
-                          customers=expiring.count())
-    return _every_period(ctx, answer) if ctx.periods and ctx.by is None else answer
+    return cv.summarize(expiring, ctx, value=expiring.points.sum().coalesce(0),
+                        customers=expiring.count())
 
 
 def metrics() -> list[Metric]:
