@@ -61,7 +61,8 @@ class Orders:
         keep = pa.array(mask)
         return Orders(
             customer=self.customer.filter(keep), order_id=self.order_id.filter(keep),
-            source=self.source.filter(keep), placed=self.placed[mask], updated=self.updated[mask], valid=self.valid[mask],
+            source=self.source.filter(keep), placed=self.placed[mask],
+            updated=self.updated[mask], valid=self.valid[mask],
             reversed_share=[s for s, m in zip(self.reversed_share, mask.tolist(), strict=True)
                             if m],
             eligible_cents=self.eligible_cents[mask], spend_cents=self.spend_cents[mask],
