@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from _loyalty_support import order, run_until, store_with
+from _loyalty_support import SOURCE, order, run_until, store_with
 from clientela_loyalty.rules import LoyaltyRules
 
 from clientela.kpi import compute
@@ -59,3 +59,14 @@ def test_the_six_metrics_from_the_engines_ledger(store: Store) -> None:
     assert got[("loyalty_scored_share", "value")] == pytest.approx(0.75)
     assert got[("loyalty_points_expiring", "value")] == 300            # c's lot, 15 April
     assert got[("loyalty_points_expiring", "customers")] == 1
+
+
+def test_the_engines_rows_name_their_orders_source(store: Store) -> None:
+    """The engine's rows are of its own source, so each one tied to an order names the
+    order's source (an order's key is its source and id); an expiry is of a lot, and an
+    adjustment of no order: neither names one."""
+    rows = store.con.execute("""
+        SELECT kind, order_id IS NOT NULL, order_source, count(*) FROM loyalty_events
+        WHERE source = 'loyalty' GROUP BY ALL ORDER BY ALL""").fetchall()
+    assert rows == [("earn", True, SOURCE, 7), ("redeem", True, SOURCE, 1),
+                    ("reverse", True, SOURCE, 2)]

@@ -7,6 +7,15 @@ Choices the one-line definitions leave open, made once here:
   inferred from `expires_at`, so a source that records expiry as events is
   never counted twice. "At P's end" is `ctx.as_of` (P's end unless the
   caller fixes it), like every point-in-time metric.
+- An event's order is the one whose key is (order_source, order_id): the
+  event's `order_source`, or else its own `source`. An order's key is its
+  source and id, and two sources may both have an order "1001" (a web shop's
+  and a till's). A platform that exports its orders and its ledger leaves
+  `order_source` empty (the order is the same system's); a ledger kept apart
+  from the orders, such as the clientela-loyalty engine's (source `loyalty`)
+  or a loyalty system imported under a source name of its own, sets it to
+  the order's source. A `reverse` event belongs to the lot earned by the same
+  ledger (source) for the same customer and order key.
 - A redemption is a `redeem` event, or a valid order that redeemed points
   (`loyalty_points_redeemed` or `loyalty_discount` on the order) with no
   redeem event tied to it, so a source that records loyalty only on orders
@@ -42,7 +51,7 @@ from pydantic import Field
 
 from clientela.config import LoyaltyConfig
 from clientela.kpi import conventions as cv
-from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
+from clientela.kpi.context import ORDER_SLICES, PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.localtime import local_day
 from clientela.metrics.api import Metric, NoParams
@@ -55,9 +64,9 @@ GROUP = "Loyalty programme"
 CUSTOMER = ("acquisition_channel", "segment")
 ALL = ("channel", "store_id", "salesperson_id", "acquisition_channel", "segment")
 DEFAULT_DISCOUNT_DAYS = 30
-KEPT = ("order_id", "customer_id", "placed_at", "channel", "store_id", "salesperson_id",
-        "loyalty_points_redeemed")
-"""The order columns `redeem_orders` keeps: what the redemptions and the order slices read."""
+KEPT = ("source", "order_id", "customer_id", "placed_at", "loyalty_points_redeemed")
+"""The order columns `redeem_orders` keeps: what the redemptions read (and the order
+slice, when the call asks for one)."""
 
 
 class ThresholdParams(NoParams):
@@ -110,8 +119,9 @@ def balance_steps(ctx: MetricContext) -> ir.Table:
 
 
 def _holders_at_each_end(ctx: MetricContext, held: ir.Table) -> ir.Table:
-    """value (how many customers) and points (their balances) per period end and slice, from
-    the balance steps `held` keeps (those in which a customer counts).
+    """value (how many customers) and points (the sum of their `balance`) per period end and
+    slice, from the steps `held` keeps (those in which a customer counts): balance steps,
+    or the points about to expire (`points_expiring`).
 
     A step adds its customer and balance at `_k` and takes them away at `_until`; summed
     per period and slice, then accumulated over the periods, these give every period's
@@ -145,30 +155,37 @@ def redeem_orders(ctx: MetricContext) -> ir.Table:
     One pass over the valid orders with the redeem events' order ids (a left join with
     their distinct ids, whose hash table is the small side); the three metrics ask for it
     in one call, so it is written out once, where each of them used to scan the orders
-    again (twice for the redemptions: the orders the events name and the order-only ones)."""
+    again (twice for the redemptions: the orders the events name and the order-only ones).
+    Orders are matched by their key, (source, order_id), to the order each event names
+    (`_order_source`)."""
     def build() -> ir.Table:
         orders = cv.valid_orders(ctx, amounts=("loyalty_value",))
         tied = _tied_orders(ctx, "redeem").distinct()
-        joined = orders.left_join(tied, orders.order_id == tied._eid)
+        joined = orders.left_join(tied, (orders.order_id == tied._eid)
+                                  & (orders.source == tied._esrc))
         own = _own(joined, "redeem")
-        joined = joined.select(*KEPT, "loyalty_value", _own=own, _tied=joined._eid.notnull())
+        joined = joined.select(*KEPT, *sliced, "loyalty_value", _own=own,
+                               _tied=joined._eid.notnull())
         return joined.filter(joined._own | joined._tied)
 
-    return ctx.shared("loyalty.redeem_orders", build)
+    # the order columns a slice reads, only when the call is sliced by one: a catalogue
+    # call (unsliced) writes three string columns fewer
+    sliced = [ctx.by] if ctx.by in ORDER_SLICES else []
+    return ctx.shared(f"loyalty.redeem_orders|{ctx.by}", build)
 
 
 def _invalid_orders(ctx: MetricContext) -> ir.Table:
-    """`_bad`: the distinct ids of the stored orders that are not valid (cancelled, fully
+    """`_bsrc`, `_bad`: the keys of the stored orders that are not valid (cancelled, fully
     refunded).
 
-    A redeem event tied to an order the store holds stands when a valid order has its id;
-    held and not valid means some invalid order has it and no valid one does. So the few
-    invalid orders are read (their status filters the scan), where looking up every order
-    the events name meant a semi-join of all the order ids."""
+    A redeem event tied to an order the store holds stands when that order is valid; held
+    and not valid means it is among the invalid ones. So the few invalid orders are read
+    (their status filters the scan), where looking up every order the events name meant a
+    semi-join of all the order keys. An order's key is unique: no distinct pass."""
     orders = ctx.table("orders")
     invalid = orders.filter(orders.status.isnull()
                             | orders.status.isin(list(INVALID_ORDER_STATUSES)))
-    return invalid.select(_bad=invalid.order_id).distinct()
+    return invalid.select(_bsrc=invalid.source, _bad=invalid.order_id)
 
 
 def redeem_events(ctx: MetricContext, since: datetime, until: datetime,
@@ -182,25 +199,39 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime,
     if not ctx.has("orders"):
         return events.mutate(discount=events.discount_value.cast(cv.MONEY))
     bad = _invalid_orders(ctx)
-    # the valid orders an event is tied to are among redeem_orders (as `_tied`), distinct on
-    # order_id so that the join never duplicates an event
+    # the valid orders an event is tied to are among redeem_orders (as `_tied`), one row
+    # per order key, so the join never duplicates an event
     tied = redeem_orders(ctx) if flagged is None else flagged
     tied = tied.filter(tied._tied)
-    valid = tied.group_by(_valid="order_id").aggregate(_loyalty=tied.loyalty_value.max())
-    joined = events.left_join(valid, events.order_id == valid._valid)
-    joined = joined.left_join(bad, joined.order_id == bad._bad)
+    valid = tied.select(_vsrc=tied.source, _valid=tied.order_id, _loyalty=tied.loyalty_value)
+    events = events.mutate(_osrc=_order_source(events))
+    joined = events.left_join(valid, (events.order_id == valid._valid)
+                              & (events._osrc == valid._vsrc))
+    joined = joined.left_join(bad, (joined.order_id == bad._bad) & (joined._osrc == bad._bsrc))
     joined = joined.filter(joined.order_id.isnull() | joined._valid.notnull()
                            | joined._bad.isnull())
     discount = joined.discount_value.cast(cv.MONEY).coalesce(joined._loyalty)
-    return joined.mutate(discount=discount).drop("_bad", "_valid", "_loyalty")
+    return joined.mutate(discount=discount).drop("_osrc", "_vsrc", "_valid", "_loyalty",
+                                                 "_bsrc", "_bad")
 
 
 def _tied_orders(ctx: MetricContext, kind: str) -> ir.Table:
-    """`_eid`: the order ids events of `kind` are tied to, repeats and all: a semi- or
-    anti-join needs no distinct pass over the ledger (a left join takes `.distinct()`)."""
+    """`_esrc`, `_eid`: the keys of the orders events of `kind` are tied to, repeats and
+    all: a semi- or anti-join needs no distinct pass over the ledger (a left join takes
+    `.distinct()`)."""
     events = ctx.table("loyalty_events")
     events = events.filter((events.kind == kind) & events.order_id.notnull())
-    return events.select(_eid="order_id")
+    return events.select(_esrc=_order_source(events), _eid=events.order_id)
+
+
+def _order_source(events: ir.Table) -> ir.StringValue:
+    """The source of the order an event names: its `order_source`, or else its own.
+
+    A store opened read-only keeps the schema it was written with: one from before the
+    column has none, and its events name orders of their own source."""
+    if "order_source" not in events.columns:
+        return events.source
+    return events.order_source.coalesce(events.source)
 
 
 def _own(orders: ir.Table, kind: str) -> ir.BooleanValue:
@@ -221,7 +252,8 @@ def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.T
     own = _own(orders, kind)
     tied = _tied_orders(ctx, kind)
     others = orders.filter(~own)
-    return orders.filter(own), others.semi_join(tied, others.order_id == tied._eid)
+    return orders.filter(own), others.semi_join(tied, (others.order_id == tied._eid)
+                                                & (others.source == tied._esrc))
 
 
 def redeeming_orders(ctx: MetricContext) -> ir.Table:
@@ -346,21 +378,21 @@ def _lot_events(ctx: MetricContext) -> ir.Table:
     if not _has_reversals(events):
         return events.select("customer_id", "occurred_at", "points", "expires_at",
                              _lot=events.points > 0)
-    keys = ("source", "customer_id", "order_id")
+    # a reversal and the earn of its lot: the same ledger (source), customer and order (the
+    # order's key, its source and id)
+    keys = ("source", "_osrc", "customer_id", "order_id")
+    events = events.mutate(_osrc=_order_source(events))
     reverse = events.filter(events.kind == "reverse")
     others = events.filter(events.kind.isnull() | (events.kind != "reverse"))
     earns = events.filter((events.kind == "earn") & events.order_id.notnull()
                           & events.expires_at.notnull() & (events.points > 0))
-    wanted = reverse.select(_ws="source", _wc="customer_id", _wo="order_id").distinct()
-    earns = earns.semi_join(wanted, [earns[k] == wanted[w]
-                                     for k, w in zip(keys, ("_ws", "_wc", "_wo"), strict=True)])
-    lots = earns.group_by(_ls="source", _lc="customer_id", _lo="order_id").aggregate(
+    wanted = reverse.select(*[reverse[k].name(f"_w{k}") for k in keys]).distinct()
+    earns = earns.semi_join(wanted, [earns[k] == wanted[f"_w{k}"] for k in keys])
+    lots = earns.group_by([earns[k].name(f"_l{k}") for k in keys]).aggregate(
         _lx=earns.expires_at.max())
     # equality keys only: with `kind == 'reverse'` in the ON clause DuckDB falls back to a
     # nested-loop join (minutes at a million events); one lot per key, so no row doubles
-    joined = reverse.left_join(lots, (reverse.source == lots._ls)
-                               & (reverse.customer_id == lots._lc)
-                               & (reverse.order_id == lots._lo))
+    joined = reverse.left_join(lots, [reverse[k] == lots[f"_l{k}"] for k in keys])
     tied = joined._lx.notnull()
     reversals = joined.select(
         "customer_id", "occurred_at", "points",
@@ -430,14 +462,17 @@ def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
 
 
 def _expiry_state_series(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
-    """customer_id, PERIOD_COLUMN, _early, _window as of each period's end (see
-    _expiry_state), from one pass over the events."""
+    """customer_id, `_k`, `_until`, _early and _window (see _expiry_state): the customer's
+    state as of the ends of periods `_k` to `_until - 1` (it changes in `_k`, and next in
+    `_until`), from one pass over the events. Not spread over the periods (see
+    `points_expiring`)."""
     if ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)  # one instant for every period: no series
     per = _expiry_steps(ctx, params)
-    return cv.at_each_end(ctx, per, ["customer_id"],
-                          _early=lambda w: per._e.sum().over(w),
-                          _window=lambda w: per._w.sum().over(w))
+    running = ibis.cumulative_window(group_by=per.customer_id, order_by=per._k)
+    following = per._k.lead().over(ibis.window(group_by=per.customer_id, order_by=per._k))
+    return per.select("customer_id", "_k", _until=following.coalesce(len(ctx.periods or ())),
+                      _early=per._e.sum().over(running), _window=per._w.sum().over(running))
 
 
 def _expiry_state(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
@@ -461,31 +496,25 @@ def _expiry_state(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
                          _window=joined._window)
 
 
-def _every_period(ctx: MetricContext, answer: ir.Table) -> ir.Table:
-    """An unsliced series answer of points_expiring with a row for every period: a period
-    with nothing expiring gets the zeros its one-period answer has, where a missing row
-    would make the engine ask that period again alone (a query each: the months before
-    any point expires)."""
-    events = ctx.table("loyalty_events")
-    grid = events.aggregate(_n=events.count())
-    grid = grid.select(_p=ibis.range(0, len(ctx.periods or ()))).unnest("_p")
-    joined = grid.left_join(answer, grid._p.cast("int64") == answer[PERIOD_COLUMN])
-    zero = ibis.literal(0, type="int64")
-    return joined.select(**{PERIOD_COLUMN: joined._p.cast("int64")},
-                         value=joined.value.coalesce(zero),
-                         customers=joined.customers.coalesce(zero))
-
-
 def points_expiring(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
-    state = _expiry_state_series(ctx, params) if ctx.periods else _expiry_state(ctx, params)
+    """A series adds up each customer's steps per period (`_holders_at_each_end`): what
+    is left to expire is constant from one change of the customer's state to the next, so
+    a step counts its customer and points from `_k` until `_until`, where spreading each
+    state over its periods made a row per customer and period."""
+    series = bool(ctx.periods)
+    state = _expiry_state_series(ctx, params) if series else _expiry_state(ctx, params)
     left = ibis.least(ibis.greatest(state._early, ibis.literal(0, type="int64")),
                       state._window)
-    periods = [PERIOD_COLUMN] if ctx.periods else []
-    expiring = state.select("customer_id", *periods, points=left)
+    if series:
+        held = state.select("customer_id", "_k", "_until", balance=left)
+        totals = _holders_at_each_end(ctx, held.filter(held.balance > 0))
+        slices = [SLICE_COLUMN] if ctx.by else []
+        return totals.select(*slices, PERIOD_COLUMN, value=totals.points,
+                             customers=totals.value)
+    expiring = state.select("customer_id", points=left)
     expiring = cv.with_slice(ctx, expiring.filter(expiring.points > 0))
-    answer = cv.summarize(expiring, ctx, value=expiring.points.sum().coalesce(0),
-                          customers=expiring.count())
-    return _every_period(ctx, answer) if ctx.periods and ctx.by is None else answer
+    return cv.summarize(expiring, ctx, value=expiring.points.sum().coalesce(0),
+                        customers=expiring.count())
 
 
 def metrics() -> list[Metric]:

@@ -230,6 +230,10 @@ class LoyaltyEvent(Record):
     order_id: Key | None = None
     expires_at: PlannedDatetime | None = None
     discount_value: Money | None = None
+    order_source: Key | None = None
+    """The source of the order `order_id` names (an order's key is its source and id); None
+    means the event's own `source`. Set by a ledger kept apart from the orders, such as
+    the `clientela-loyalty` engine's (source `loyalty`)."""
 
     @model_validator(mode="after")
     def _sign(self) -> LoyaltyEvent:

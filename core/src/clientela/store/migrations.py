@@ -297,10 +297,16 @@ def _carried_return_gaps() -> list[str]:
     return carried_gaps_sql()
 
 
+def _loyalty_order_source() -> list[str]:
+    """A loyalty event names its order by (order_source, order_id); older stores get the
+    column, empty (an event's own source)."""
+    return ["ALTER TABLE loyalty_events ADD COLUMN IF NOT EXISTS order_source VARCHAR"]
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
-    _carried_return_gaps,
+    _carried_return_gaps, _loyalty_order_source,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -31,6 +31,9 @@ class Orders:
 
     customer: pa.Array
     order_id: pa.Array
+    source: pa.Array
+    """The order's source: with `order_id`, its key (two sources may both have an order
+    "1001"), written on the rows as `order_source`."""
     placed: Micros
     updated: Micros
     valid: np.ndarray
@@ -47,7 +50,7 @@ class Orders:
         """Rows `start` to `stop` (exclusive), without copying the arrays."""
         return Orders(
             customer=self.customer[start:stop], order_id=self.order_id[start:stop],
-            placed=self.placed[start:stop], updated=self.updated[start:stop],
+            source=self.source[start:stop], placed=self.placed[start:stop], updated=self.updated[start:stop],
             valid=self.valid[start:stop], reversed_share=self.reversed_share[start:stop],
             eligible_cents=self.eligible_cents[start:stop],
             spend_cents=self.spend_cents[start:stop],
@@ -58,7 +61,8 @@ class Orders:
         keep = pa.array(mask)
         return Orders(
             customer=self.customer.filter(keep), order_id=self.order_id.filter(keep),
-            placed=self.placed[mask], updated=self.updated[mask], valid=self.valid[mask],
+            source=self.source.filter(keep), placed=self.placed[mask],
+            updated=self.updated[mask], valid=self.valid[mask],
             reversed_share=[s for s, m in zip(self.reversed_share, mask.tolist(), strict=True)
                             if m],
             eligible_cents=self.eligible_cents[mask], spend_cents=self.spend_cents[mask],
@@ -116,7 +120,7 @@ def read_orders(con: duckdb.DuckDBPyConnection, rules: LoyaltyRules, until_us: i
         con.register("_wanted", pa.table({"customer_id": customers}))
     try:
         table = con.execute(f"""
-            SELECT {who} AS customer_id, o.order_id,
+            SELECT {who} AS customer_id, o.order_id, o.source,
                    epoch_us(o.placed_at) AS placed,
                    epoch_us(greatest(coalesce(o.updated_at, o.placed_at), o.placed_at)) AS updated,
                    o.status, o.status NOT IN {invalid} AS valid,
@@ -160,6 +164,7 @@ def _orders(table: pa.Table, rules: LoyaltyRules) -> Orders:
     return Orders(
         customer=table.column("customer_id").combine_chunks(),
         order_id=table.column("order_id").combine_chunks(),
+        source=table.column("source").combine_chunks(),
         placed=col["placed"].astype(np.int64), updated=col["updated"].astype(np.int64),
         valid=col["valid"].astype(bool), reversed_share=share,
         eligible_cents=eligible.astype(np.int64), spend_cents=spend.astype(np.int64),

@@ -61,16 +61,19 @@ class Entries:
     points: list[int] = field(default_factory=list)
     at: list[int] = field(default_factory=list)
     order_id: list[str | None] = field(default_factory=list)
+    order_source: list[str | None] = field(default_factory=list)
     expires: list[int | None] = field(default_factory=list)
 
     def add(self, event_id: str, customer: str, kind: int, points: int, at: int,
-            order_id: str | None, expires: int | None = None) -> int:
+            order: tuple[str, str] | None, expires: int | None = None) -> int:
+        """`order`: the (source, order_id) of the order the row is tied to."""
         self.event_id.append(event_id)
         self.customer_id.append(customer)
         self.kind.append(kind)
         self.points.append(points)
         self.at.append(at)
-        self.order_id.append(order_id)
+        self.order_source.append(None if order is None else order[0])
+        self.order_id.append(None if order is None else order[1])
         self.expires.append(expires)
         return len(self.event_id) - 1
 
@@ -81,17 +84,20 @@ class Entries:
         return _table(pa.array(self.event_id, pa.string()), pa.array(self.customer_id, pa.string()),
                       pa.array([KIND_NAMES[k] for k in self.kind], pa.string()),
                       pa.array(self.points, pa.int64()), pa.array(self.at, pa.int64()),
-                      pa.array(self.order_id, pa.string()), pa.array(self.expires, pa.int64()))
+                      pa.array(self.order_id, pa.string()), pa.array(self.expires, pa.int64()),
+                      pa.array(self.order_source, pa.string()))
 
 
 def _table(event_id: pa.Array, customer_id: pa.Array, kind: pa.Array, points: pa.Array,
-           at: pa.Array, order_id: pa.Array, expires: pa.Array) -> pa.Table:
-    """LoyaltyEvent columns, timestamps as naive UTC microseconds like the store's."""
+           at: pa.Array, order_id: pa.Array, expires: pa.Array,
+           order_source: pa.Array) -> pa.Table:
+    """LoyaltyEvent columns, timestamps as naive UTC microseconds like the store's. The
+    rows' source is the engine's; `order_source` names the source of their order."""
     return pa.table({
         "source": pa.array([ENGINE_SOURCE] * len(event_id), pa.string()),
         "event_id": event_id, "customer_id": customer_id, "kind": kind, "points": points,
         "occurred_at": at.cast(pa.timestamp("us")), "order_id": order_id,
-        "expires_at": expires.cast(pa.timestamp("us")),
+        "expires_at": expires.cast(pa.timestamp("us")), "order_source": order_source,
     })
 
 
@@ -259,6 +265,7 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
     adjust_at, adjust_points = adjustments.at.tolist(), adjustments.points.tolist()
     covered = 0
     order_ids = orders.order_id.to_pylist()
+    order_keys = list(zip(orders.source.to_pylist(), order_ids, strict=True))
 
     i = j = 0
     n_orders, n_adjust = len(order_customers), len(adjust_customers)
@@ -306,7 +313,7 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                     capped += got < wanted
                     if got:
                         entries.add(f"redeem:{order_ids[k]}", customer, REDEEM, -got,
-                                    moment, order_ids[k])
+                                    moment, order_keys[k])
                 if rolling and valid[k]:
                     wallet.move_deadline(order_expiry[k])
             elif rank == EARN:
@@ -324,7 +331,7 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                 if points > 0:
                     expires = wallet.expiry(order_expiry[k], moment)
                     entry = entries.add(f"earn:{order_ids[k]}", customer, EARN, points,
-                                        moment, order_ids[k], expires)
+                                        moment, order_keys[k], expires)
                     lot_of_order[k] = wallet.add(points, expires, seq, order_ids[k], entry)
             elif rank == REVERSE:
                 lot = lot_of_order.get(k)
@@ -344,7 +351,7 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                         back = wanted
                     if back > 0:
                         entries.add(f"reverse:{order_ids[k]}", customer, REVERSE, -back,
-                                    moment, order_ids[k])
+                                    moment, order_keys[k])
             else:  # ADJUST
                 points = adjust_points[k]
                 if points > 0:

@@ -169,7 +169,7 @@ def queue_ledger(orders: Orders, rules: LoyaltyRules, timezone: str,
     moved = np.rint(after - before).astype(np.int64)
 
     capped = int(np.count_nonzero(is_redeem & (moved < orders.redeemed_points[rows])))
-    ids, customers = orders.order_id, orders.customer
+    ids, customers, sources = orders.order_id, orders.customer, orders.source
 
     def pick(column: pa.Array, where: np.ndarray) -> pa.Array:
         return column.take(pa.array(where, pa.int64()))
@@ -177,17 +177,17 @@ def queue_ledger(orders: Orders, rules: LoyaltyRules, timezone: str,
     earns = _table(pc.binary_join_element_wise("earn:", pick(ids, earn_rows), ""),
                    pick(customers, earn_rows), pa.array(np.full(len(earn_rows), "earn")),
                    pa.array(points[earn_rows]), pa.array(earn_at[earn_rows]),
-                   pick(ids, earn_rows), pa.array(expires[earn_rows]))
+                   pick(ids, earn_rows), pa.array(expires[earn_rows]), pick(sources, earn_rows))
     spent = is_redeem & (moved > 0)
     r = rows[spent]
     redeems = _table(pc.binary_join_element_wise("redeem:", pick(ids, r), ""),
                      pick(customers, r), pa.array(np.full(len(r), "redeem")),
                      pa.array(-moved[spent]), pa.array(at[spent]), pick(ids, r),
-                     pa.nulls(len(r), pa.int64()))
+                     pa.nulls(len(r), pa.int64()), pick(sources, r))
     gone = is_expire & (moved > 0)
     x = rows[gone]
     expired = _table(pc.binary_join_element_wise("expire:", pick(ids, x), ""),
                      pick(customers, x), pa.array(np.full(len(x), "expire")),
                      pa.array(-moved[gone]), pa.array(at[gone]), pa.nulls(len(x), pa.string()),
-                     pa.nulls(len(x), pa.int64()))
+                     pa.nulls(len(x), pa.int64()), pa.nulls(len(x), pa.string()))
     return pa.concat_tables([earns, redeems, expired]), capped
