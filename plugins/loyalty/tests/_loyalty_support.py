@@ -31,9 +31,10 @@ def at(text: str) -> datetime:
 
 def order(order_id: str, customer_id: str, placed: str, total: str | int, *,
           status: str = "paid", shipping: str | int = 0, refunded: str | int = 0,
-          updated: str | None = None, channel: str = "web", **kw: Any) -> Order:
+          updated: str | None = None, channel: str = "web", source: str = SOURCE,
+          **kw: Any) -> Order:
     money = Decimal(str(total))
-    return Order(source=SOURCE, order_id=order_id, customer_id=customer_id, status=status,
+    return Order(source=source, order_id=order_id, customer_id=customer_id, status=status,
                  placed_at=at(placed), updated_at=None if updated is None else at(updated),
                  subtotal=money, total=money, shipping=Decimal(str(shipping)),
                  refunded_amount=Decimal(str(refunded)), channel=channel, **kw)

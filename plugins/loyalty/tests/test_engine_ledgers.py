@@ -23,8 +23,8 @@ def test_earn_rounds_down_per_order_on_net_paid_value(clientela_store_target: st
     )
     run_until(store, "2025-02-01", LoyaltyRules(earn_rate=Decimal("1.5")))
     assert ledger(store) == [
-        ("earn:o1", "earn", 179, "2025-01-01 10:00", "2026-01-01 10:00"),
-        ("earn:o3", "earn", 76, "2025-01-03 10:00", "2026-01-03 10:00"),
+        ("earn:4:shop:o1", "earn", 179, "2025-01-01 10:00", "2026-01-01 10:00"),
+        ("earn:4:shop:o3", "earn", 76, "2025-01-03 10:00", "2026-01-03 10:00"),
     ]
 
 
@@ -45,9 +45,9 @@ def test_lock_window(clientela_store_target: str, tmp_path: Path) -> None:
     assert first.capped_redemptions == 1
     run_until(store, "2025-04-01", rules)
     assert ledger(store) == [
-        ("earn:o1", "earn", 100, "2025-01-08 10:00", "2026-01-01 10:00"),
-        ("earn:o2", "earn", 10, "2025-01-10 10:00", "2026-01-03 10:00"),
-        ("earn:o3", "earn", 150, "2025-02-08 10:00", "2026-02-01 10:00"),
+        ("earn:4:shop:o1", "earn", 100, "2025-01-08 10:00", "2026-01-01 10:00"),
+        ("earn:4:shop:o2", "earn", 10, "2025-01-10 10:00", "2026-01-03 10:00"),
+        ("earn:4:shop:o3", "earn", 150, "2025-02-08 10:00", "2026-02-01 10:00"),
     ]
 
 
@@ -64,13 +64,13 @@ def test_partial_full_and_spanning_redemptions(clientela_store_target: str, tmp_
     )
     run_until(store, "2026-06-01")
     assert ledger(store) == [
-        ("earn:o1", "earn", 300, "2025-01-01 00:00", "2026-01-01 00:00"),
-        ("earn:o2", "earn", 400, "2025-02-01 00:00", "2026-02-01 00:00"),
-        ("redeem:o3", "redeem", -500, "2025-03-01 00:00", None),
-        ("earn:o3", "earn", 100, "2025-03-01 00:00", "2026-03-01 00:00"),
-        ("redeem:o4", "redeem", -300, "2025-04-01 00:00", None),
-        ("earn:o4", "earn", 50, "2025-04-01 00:00", "2026-04-01 00:00"),
-        ("expire:o4", "expire", -50, "2026-04-01 00:00", None),
+        ("earn:4:shop:o1", "earn", 300, "2025-01-01 00:00", "2026-01-01 00:00"),
+        ("earn:4:shop:o2", "earn", 400, "2025-02-01 00:00", "2026-02-01 00:00"),
+        ("redeem:4:shop:o3", "redeem", -500, "2025-03-01 00:00", None),
+        ("earn:4:shop:o3", "earn", 100, "2025-03-01 00:00", "2026-03-01 00:00"),
+        ("redeem:4:shop:o4", "redeem", -300, "2025-04-01 00:00", None),
+        ("earn:4:shop:o4", "earn", 50, "2025-04-01 00:00", "2026-04-01 00:00"),
+        ("expire:4:shop:o4", "expire", -50, "2026-04-01 00:00", None),
     ]
     assert balance(store, "c", "2026-03-31") == 50
     assert balance(store, "c") == 0
@@ -91,15 +91,15 @@ def test_refund_after_partial_redemption_and_cancellation(
     )
     run_until(store, "2025-06-01")
     assert ledger(store, "c") == [
-        ("earn:o1", "earn", 1000, "2025-01-01 00:00", "2026-01-01 00:00"),
-        ("redeem:o2", "redeem", -700, "2025-01-10 00:00", None),
-        ("earn:o2", "earn", 200, "2025-01-10 00:00", "2026-01-10 00:00"),
-        ("reverse:o1", "reverse", -300, "2025-01-20 00:00", None),
-        ("reverse:o2", "reverse", -200, "2025-02-01 00:00", None),
+        ("earn:4:shop:o1", "earn", 1000, "2025-01-01 00:00", "2026-01-01 00:00"),
+        ("redeem:4:shop:o2", "redeem", -700, "2025-01-10 00:00", None),
+        ("earn:4:shop:o2", "earn", 200, "2025-01-10 00:00", "2026-01-10 00:00"),
+        ("reverse:4:shop:o1", "reverse", -300, "2025-01-20 00:00", None),
+        ("reverse:4:shop:o2", "reverse", -200, "2025-02-01 00:00", None),
     ]
     assert ledger(store, "d") == [
-        ("earn:o5", "earn", 100, "2025-01-01 00:00", "2026-01-01 00:00"),
-        ("reverse:o5", "reverse", -100, "2025-01-15 00:00", None),
+        ("earn:4:shop:o5", "earn", 100, "2025-01-01 00:00", "2026-01-01 00:00"),
+        ("reverse:4:shop:o5", "reverse", -100, "2025-01-15 00:00", None),
     ]
     assert balance(store, "c") == 0 and balance(store, "d") == 0
 
@@ -112,9 +112,9 @@ def test_proportional_reversal_before_redemption(clientela_store_target: str, tm
                              refunded=25, updated="2025-01-20"))
     run_until(store, "2025-03-01", LoyaltyRules(expiry_months=1))
     assert ledger(store) == [
-        ("earn:o1", "earn", 100, "2025-01-03 12:00", "2025-02-03 12:00"),
-        ("reverse:o1", "reverse", -25, "2025-01-20 00:00", None),
-        ("expire:o1", "expire", -75, "2025-02-03 12:00", None),
+        ("earn:4:shop:o1", "earn", 100, "2025-01-03 12:00", "2025-02-03 12:00"),
+        ("reverse:4:shop:o1", "reverse", -25, "2025-01-20 00:00", None),
+        ("expire:4:shop:o1", "expire", -75, "2025-02-03 12:00", None),
     ]
 
 
@@ -136,10 +136,10 @@ def test_expiry_at_month_end_across_dst_in_sao_paulo(
     run_until(store, "2019-04-01", rules, timezone="America/Sao_Paulo")
     second = "2019-03-01 03:00" if month_end else "2019-02-28 14:00"  # 1 Mar 00:00 -03
     assert ledger(store) == [
-        ("earn:o1", "earn", 100, "2018-08-31 15:00", expires),
-        ("earn:o2", "earn", 40, "2018-11-30 13:00", second),  # an hour before o1 expires
-        ("expire:o1", "expire", -100, expires, None),
-        ("expire:o2", "expire", -40, second, None),
+        ("earn:4:shop:o1", "earn", 100, "2018-08-31 15:00", expires),
+        ("earn:4:shop:o2", "earn", 40, "2018-11-30 13:00", second),  # an hour before o1 expires
+        ("expire:4:shop:o1", "expire", -100, expires, None),
+        ("expire:4:shop:o2", "expire", -40, second, None),
     ]
 
 
@@ -157,10 +157,10 @@ def test_points_expire_months_after_the_last_purchase(clientela_store_target: st
     assert [row[4] for row in ledger(store)] == ["2025-04-20 00:00", "2025-04-20 00:00"]
     run_until(store, "2025-07-01", rules)
     assert ledger(store) == [
-        ("earn:o1", "earn", 100, "2025-01-10 00:00", "2025-06-10 00:00"),
-        ("earn:o2", "earn", 50, "2025-02-20 00:00", "2025-06-10 00:00"),
-        ("expire:o1", "expire", -100, "2025-06-10 00:00", None),
-        ("expire:o2", "expire", -50, "2025-06-10 00:00", None),
+        ("earn:4:shop:o1", "earn", 100, "2025-01-10 00:00", "2025-06-10 00:00"),
+        ("earn:4:shop:o2", "earn", 50, "2025-02-20 00:00", "2025-06-10 00:00"),
+        ("expire:4:shop:o1", "expire", -100, "2025-06-10 00:00", None),
+        ("expire:4:shop:o2", "expire", -50, "2025-06-10 00:00", None),
     ]
 
 
@@ -183,8 +183,8 @@ def test_tiers_up_at_once_and_down_at_the_review(clientela_store_target: str, tm
                                 Tier(name="gold", min_spend=Decimal(3000), multiplier=Decimal(2))])
     run_until(store, "2026-03-01", rules)
     earned = [(e, p) for e, k, p, _, _ in ledger(store) if k == "earn"]
-    assert earned == [("earn:o1", 1000), ("earn:o2", 3000), ("earn:o3", 200), ("earn:o4", 200),
-                      ("earn:o5", 100)]
+    assert earned == [("earn:4:shop:o1", 1000), ("earn:4:shop:o2", 3000), ("earn:4:shop:o3", 200), ("earn:4:shop:o4", 200),
+                      ("earn:4:shop:o5", 100)]
     assert balance(store, "c", "2026-03-01") == 300  # o1, o2, o3 expired after 12 months
     changes = tier_changes(store, rules, "UTC", at("2024-01-01"), at("2026-03-01")).to_pylist()
     assert [(c["changed_at"].strftime("%Y-%m-%d"), c["tier_before"], c["tier_after"],
@@ -203,7 +203,7 @@ def test_excluded_skus_and_stores(clientela_store_target: str, tmp_path: Path) -
         order("o2", "c", "2025-01-02", 500, store_id="s9"),
     )
     run_until(store, "2025-02-01", LoyaltyRules(exclude_skus=["GIFT"], exclude_stores=["s9"]))
-    assert ledger(store) == [("earn:o1", "earn", 40, "2025-01-01 00:00", "2026-01-01 00:00")]
+    assert ledger(store) == [("earn:4:shop:o1", "earn", 40, "2025-01-01 00:00", "2026-01-01 00:00")]
 
 
 def test_adjustments_are_lots_and_never_overdraw(clientela_store_target: str, tmp_path: Path) -> None:
@@ -218,7 +218,7 @@ def test_adjustments_are_lots_and_never_overdraw(clientela_store_target: str, tm
     run_until(store, "2025-12-01", rules)
     # -120 takes the 100 of o1 (expiring July 1st) and 20 of the gift (July 5th): 10 expire
     assert ledger(store) == [
-        ("earn:o1", "earn", 100, "2025-01-01 00:00", "2025-07-01 00:00"),
+        ("earn:4:shop:o1", "earn", 100, "2025-01-01 00:00", "2025-07-01 00:00"),
         ("adjust:gift", "adjust", 30, "2025-01-05 00:00", "2025-07-05 00:00"),
         ("adjust:fix", "adjust", -120, "2025-01-10 00:00", None),
         ("expire:adjust:gift", "expire", -10, "2025-07-05 00:00", None),
@@ -240,12 +240,12 @@ def test_reversal_overdraw_leaves_a_debt_that_later_points_pay(
     rules = LoyaltyRules(reversal_overdraw=True, expiry_months=2)
     run_until(store, "2025-06-01", rules)
     assert ledger(store) == [
-        ("earn:o1", "earn", 1000, "2025-01-01 00:00", "2025-03-01 00:00"),
-        ("redeem:o2", "redeem", -800, "2025-01-10 00:00", None),
-        ("earn:o2", "earn", 100, "2025-01-10 00:00", "2025-03-10 00:00"),
-        ("reverse:o1", "reverse", -1000, "2025-01-20 00:00", None),
-        ("earn:o3", "earn", 1000, "2025-02-01 00:00", "2025-04-01 00:00"),
-        ("expire:o3", "expire", -300, "2025-04-01 00:00", None),
+        ("earn:4:shop:o1", "earn", 1000, "2025-01-01 00:00", "2025-03-01 00:00"),
+        ("redeem:4:shop:o2", "redeem", -800, "2025-01-10 00:00", None),
+        ("earn:4:shop:o2", "earn", 100, "2025-01-10 00:00", "2025-03-10 00:00"),
+        ("reverse:4:shop:o1", "reverse", -1000, "2025-01-20 00:00", None),
+        ("earn:4:shop:o3", "earn", 1000, "2025-02-01 00:00", "2025-04-01 00:00"),
+        ("expire:4:shop:o3", "expire", -300, "2025-04-01 00:00", None),
     ]
     assert balance(store, "c", "2025-01-25") == -700
     assert balance(store, "c", "2025-02-02") == 300

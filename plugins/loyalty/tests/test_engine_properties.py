@@ -102,7 +102,7 @@ def _check_invariants(rows: list[tuple[object, ...]]) -> None:
             assert int(r[3]) * sign > 0  # type: ignore[call-overload]
         for lot, points in earned.items():
             back = sum(-int(r[3]) for r in events  # type: ignore[call-overload]
-                       if (r[2] == "reverse" and r[5] == lot) or r[0] == f"expire:{lot}")
+                       if (r[2] == "reverse" and r[5] == lot) or r[0] == f"expire:4:shop:{lot}")
             assert back <= points
 
 

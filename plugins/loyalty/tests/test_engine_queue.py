@@ -59,8 +59,8 @@ def test_redemptions_span_lots_expire_the_rest_and_cap_by_hand() -> None:
     assert chosen == 4  # a's orders; b has a reversal after the unlock
     rows = [(r["event_id"], r["points"], f"{r['occurred_at']:%m-%d %H:%M}")
             for r in fast.to_pylist()]
-    assert rows == [("earn:o1", 300, "01-05 12:00"), ("earn:o2", 200, "01-15 12:00"),
-                    ("expire:o2", -100, "02-15 12:00"), ("redeem:o3", -400, "01-20 12:00")]
+    assert rows == [("earn:4:shop:o1", 300, "01-05 12:00"), ("earn:4:shop:o2", 200, "01-15 12:00"),
+                    ("expire:4:shop:o2", -100, "02-15 12:00"), ("redeem:4:shop:o3", -400, "01-20 12:00")]
     assert capped == 1 == slow_capped
     assert fast.equals(slow)
 

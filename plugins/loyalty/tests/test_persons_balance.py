@@ -110,5 +110,5 @@ def test_a_redemption_at_the_till_takes_her_online_points(tmp_path: Path) -> Non
         together.close()
     assert (capped, whole) == (1, 0)
     assert (summary.members, summary.outstanding_points) == (1, 200)  # one person: 600+100-500
-    assert rows == [("earn:o1", "web-1", 600), ("earn:o2", "pos-77", 100),
-                    ("redeem:o2", "pos-77", -500)]
+    assert rows == [("earn:4:shop:o1", "web-1", 600), ("earn:4:shop:o2", "pos-77", 100),
+                    ("redeem:4:shop:o2", "pos-77", -500)]

@@ -5,7 +5,9 @@ What is left of each lot at an instant follows from the ledger alone,
 because redemptions take the soonest-to-expire points first: of a balance B,
 a lot keeps `clamp(B - (points of the lots expiring after it), 0, its
 points)`. A lot's points are its earn less the reversals tied to the same
-order, since a reversal takes back what is left of that very lot.
+order, since a reversal takes back what is left of that very lot; the same order
+is the same key, (source, order_id): a row's `order_source`, or its own `source`
+when that is unset (an imported ledger).
 
 Each audience is one SQL query over `loyalty_events`, returned as Arrow; the
 `loyalty` segmenter puts them together, one segment per customer.
@@ -66,13 +68,15 @@ def lots_sql(at: datetime, events: str = LEDGER) -> str:
     return f"""
         WITH balance AS ({balances_sql(at, events)}),
         reversed AS (
-            SELECT customer_id, order_id, sum(points) AS points FROM {events}
+            SELECT customer_id, coalesce(order_source, source) AS order_source, order_id,
+                   sum(points) AS points FROM {events}
             WHERE kind = 'reverse' AND order_id IS NOT NULL AND {before} GROUP BY ALL),
         lots AS (
             SELECT e.customer_id, e.event_id, e.expires_at, e.occurred_at AS earned_at,
                    e.points + coalesce(r.points, 0) AS size
             FROM {events} e
             LEFT JOIN reversed r ON e.kind = 'earn' AND r.customer_id = e.customer_id
+                                    AND r.order_source = coalesce(e.order_source, e.source)
                                     AND r.order_id = e.order_id
             WHERE e.points > 0 AND e.kind IN ('earn', 'adjust') AND e.{before}
                   AND (e.expires_at IS NULL OR e.expires_at >= {_ts(at)})),

@@ -13,7 +13,9 @@ before the last one replays everyone.
 The cursor (the last `until`, the load watermarks, the rules' fingerprint)
 lives in `sync_state` under source `loyalty`, committed with the rows it
 covers, so a run killed halfway leaves the old cursor, and the next run
-covers the same customers again.
+covers the same customers again. The fingerprint includes the scheme of the
+event ids (`ids.ID_SCHEME`): a ledger written with older ids is replayed
+whole once, which rewrites its rows under the new ids and deletes the old.
 
 With persons (`clientela.identity`), a person's orders and adjustments on all
 her records replay as one wallet (points earned online pay a redemption at the
@@ -34,6 +36,7 @@ from clientela.model.entities import LoyaltyEvent
 from clientela.store import Store
 from clientela_loyalty.calendar import US_PER_DAY, from_micros, review_instants, to_micros
 from clientela_loyalty.history import ENGINE_SOURCE, read_adjustments, read_orders
+from clientela_loyalty.ids import ID_SCHEME, ORDER_KEY_SQL
 from clientela_loyalty.ledger import KIND_NAMES, compute_ledger
 from clientela_loyalty.rules import LoyaltyRules
 
@@ -114,7 +117,10 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
             "would count those points twice (a store that imports its ledger does not need it)")
     until_us = to_micros(until)
     cursor = store.get_state(ENGINE_SOURCE, CURSOR_STREAM)
-    fingerprint = f"{rules.fingerprint()}:{timezone}"
+    # the id scheme is part of what the rows were computed under: a ledger written with
+    # other ids (an older version's `earn:{order_id}`) is replayed whole once, rewriting
+    # every row under its new id and deleting the old ones (`_delete_stale`)
+    fingerprint = f"{rules.fingerprint()}:{timezone}:ids{ID_SCHEME}"
     orders_mark = _watermark(store, "SELECT max(_loaded_at) FROM orders")
     adjust_mark = _watermark(
         store, "SELECT max(_loaded_at) FROM loyalty_events WHERE source = ? AND kind = 'adjust'")
@@ -170,13 +176,15 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
 def _to_records(store: Store, table: pa.Table, customers: pa.Array | None) -> pa.Table:
     """A ledger replayed per person, each row given back to the record it belongs to: the
     record of its order (earn, redeem, reverse, and the expiry of an order's lot) or of its
-    adjustment (the expiry of an adjustment's lot). The ledger stays keyed by record, so a
+    adjustment (the expiry of an adjustment's lot), found by the key in the row's id (an
+    order's source and id: two sources' orders "1001" may be two records'). The ledger stays keyed by record, so a
     merge or a split of persons changes which wallet a row was counted in, not the row."""
     scope = ("" if customers is None
              else " AND customer_id IN (SELECT unnest(CAST($records AS VARCHAR[])))")
     params = {} if customers is None else {"records": customers.to_pylist()}
     owners: dict[tuple[str, str], str] = {}
-    for sql in (f"SELECT customer_id, order_id FROM orders WHERE customer_id IS NOT NULL{scope}",
+    for sql in (f"SELECT customer_id, {ORDER_KEY_SQL} FROM orders"
+                f" WHERE customer_id IS NOT NULL{scope}",
                 f"SELECT customer_id, event_id FROM loyalty_events WHERE source = '{ENGINE_SOURCE}'"
                 f" AND kind = 'adjust'{scope}"):
         rows = store.con.execute(sql, params).fetchall()
@@ -184,6 +192,7 @@ def _to_records(store: Store, table: pa.Table, customers: pa.Array | None) -> pa
         for record, key in rows:
             owners.setdefault((persons[str(record)], str(key)), str(record))
     people = table.column("customer_id").to_pylist()
+    # an id is `kind:key`, the key an order's (`ids.order_key`) or an adjustment's event id
     keys = [event.split(":", 1)[1] for event in table.column("event_id").to_pylist()]
     records = [owners.get((person, key), person) for person, key in zip(people, keys, strict=True)]
     at = table.column_names.index("customer_id")

@@ -24,8 +24,9 @@ The rules the replay applies, one place for each:
   negative one is taken like a redemption.
 
 At one instant, lots due expire first, then reversals, redemptions, earns and
-adjustments. Entries are keyed by kind and order (or lot), so replaying the
-same history gives the same keys and the same rows: a run over the whole
+adjustments. Entries are keyed by kind and order (or lot), the order by its whole key
+(source and id, `ids.order_key`), so replaying the same history gives the same keys and
+the same rows: a run over the whole
 history and a run every day write the same ledger.
 """
 
@@ -42,6 +43,7 @@ import pyarrow.compute as pc
 
 from clientela_loyalty.calendar import US_PER_DAY, add_months, expiry_instants, review_instants
 from clientela_loyalty.history import ENGINE_SOURCE, Adjustments, Orders
+from clientela_loyalty.ids import order_key
 from clientela_loyalty.queue import group_starts, queue_ledger, queued
 from clientela_loyalty.rules import LoyaltyRules
 from clientela_loyalty.tiers import TierChange, customer_tiers
@@ -266,6 +268,7 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
     covered = 0
     order_ids = orders.order_id.to_pylist()
     order_keys = list(zip(orders.source.to_pylist(), order_ids, strict=True))
+    keys = [order_key(source, order) for source, order in order_keys]  # see `ids`
 
     i = j = 0
     n_orders, n_adjust = len(order_customers), len(adjust_customers)
@@ -312,7 +315,7 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                     got = wallet.take(wanted)
                     capped += got < wanted
                     if got:
-                        entries.add(f"redeem:{order_ids[k]}", customer, REDEEM, -got,
+                        entries.add(f"redeem:{keys[k]}", customer, REDEEM, -got,
                                     moment, order_keys[k])
                 if rolling and valid[k]:
                     wallet.move_deadline(order_expiry[k])
@@ -330,9 +333,9 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                 earned_of_order[k] = points
                 if points > 0:
                     expires = wallet.expiry(order_expiry[k], moment)
-                    entry = entries.add(f"earn:{order_ids[k]}", customer, EARN, points,
+                    entry = entries.add(f"earn:{keys[k]}", customer, EARN, points,
                                         moment, order_keys[k], expires)
-                    lot_of_order[k] = wallet.add(points, expires, seq, order_ids[k], entry)
+                    lot_of_order[k] = wallet.add(points, expires, seq, keys[k], entry)
             elif rank == REVERSE:
                 lot = lot_of_order.get(k)
                 if lot is not None:
@@ -350,7 +353,7 @@ def _replay(orders: Orders, adjustments: Adjustments, rules: LoyaltyRules,
                         wallet.debt += wanted - back - got
                         back = wanted
                     if back > 0:
-                        entries.add(f"reverse:{order_ids[k]}", customer, REVERSE, -back,
+                        entries.add(f"reverse:{keys[k]}", customer, REVERSE, -back,
                                     moment, order_keys[k])
             else:  # ADJUST
                 points = adjust_points[k]

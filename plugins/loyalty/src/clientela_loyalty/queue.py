@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 
 from clientela_loyalty.calendar import US_PER_DAY, expiry_instants
 from clientela_loyalty.history import Adjustments, Orders
+from clientela_loyalty.ids import event_ids, order_keys
 from clientela_loyalty.rules import LoyaltyRules
 
 _EXPIRE, _REDEEM, _EARN = 0, 2, 3
@@ -170,23 +171,24 @@ def queue_ledger(orders: Orders, rules: LoyaltyRules, timezone: str,
 
     capped = int(np.count_nonzero(is_redeem & (moved < orders.redeemed_points[rows])))
     ids, customers, sources = orders.order_id, orders.customer, orders.source
+    keys = order_keys(sources, ids)  # an id names the order's source too (`ids`)
 
     def pick(column: pa.Array, where: np.ndarray) -> pa.Array:
         return column.take(pa.array(where, pa.int64()))
 
-    earns = _table(pc.binary_join_element_wise("earn:", pick(ids, earn_rows), ""),
+    earns = _table(event_ids("earn", pick(keys, earn_rows)),
                    pick(customers, earn_rows), pa.array(np.full(len(earn_rows), "earn")),
                    pa.array(points[earn_rows]), pa.array(earn_at[earn_rows]),
                    pick(ids, earn_rows), pa.array(expires[earn_rows]), pick(sources, earn_rows))
     spent = is_redeem & (moved > 0)
     r = rows[spent]
-    redeems = _table(pc.binary_join_element_wise("redeem:", pick(ids, r), ""),
+    redeems = _table(event_ids("redeem", pick(keys, r)),
                      pick(customers, r), pa.array(np.full(len(r), "redeem")),
                      pa.array(-moved[spent]), pa.array(at[spent]), pick(ids, r),
                      pa.nulls(len(r), pa.int64()), pick(sources, r))
     gone = is_expire & (moved > 0)
     x = rows[gone]
-    expired = _table(pc.binary_join_element_wise("expire:", pick(ids, x), ""),
+    expired = _table(event_ids("expire", pick(keys, x)),
                      pick(customers, x), pa.array(np.full(len(x), "expire")),
                      pa.array(-moved[gone]), pa.array(at[gone]), pa.nulls(len(x), pa.string()),
                      pa.nulls(len(x), pa.int64()), pa.nulls(len(x), pa.string()))
