@@ -183,8 +183,8 @@ def test_tiers_up_at_once_and_down_at_the_review(clientela_store_target: str, tm
                                 Tier(name="gold", min_spend=Decimal(3000), multiplier=Decimal(2))])
     run_until(store, "2026-03-01", rules)
     earned = [(e, p) for e, k, p, _, _ in ledger(store) if k == "earn"]
-    assert earned == [("earn:4:shop:o1", 1000), ("earn:4:shop:o2", 3000), ("earn:4:shop:o3", 200), ("earn:4:shop:o4", 200),
-                      ("earn:4:shop:o5", 100)]
+    assert earned == [("earn:4:shop:o1", 1000), ("earn:4:shop:o2", 3000),
+                      ("earn:4:shop:o3", 200), ("earn:4:shop:o4", 200), ("earn:4:shop:o5", 100)]
     assert balance(store, "c", "2026-03-01") == 300  # o1, o2, o3 expired after 12 months
     changes = tier_changes(store, rules, "UTC", at("2024-01-01"), at("2026-03-01")).to_pylist()
     assert [(c["changed_at"].strftime("%Y-%m-%d"), c["tier_before"], c["tier_after"],

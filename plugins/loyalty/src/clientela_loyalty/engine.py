@@ -176,9 +176,10 @@ def run(store: Store, rules: LoyaltyRules, *, until: datetime, timezone: str,
 def _to_records(store: Store, table: pa.Table, customers: pa.Array | None) -> pa.Table:
     """A ledger replayed per person, each row given back to the record it belongs to: the
     record of its order (earn, redeem, reverse, and the expiry of an order's lot) or of its
-    adjustment (the expiry of an adjustment's lot), found by the key in the row's id (an
-    order's source and id: two sources' orders "1001" may be two records'). The ledger stays keyed by record, so a
-    merge or a split of persons changes which wallet a row was counted in, not the row."""
+    adjustment (the expiry of an adjustment's lot), found by the key in the row's id: an
+    order's is its source and id, since two sources' orders "1001" may be two records'.
+    The ledger stays keyed by record, so a merge or a split of persons changes which
+    wallet a row was counted in, not the row."""
     scope = ("" if customers is None
              else " AND customer_id IN (SELECT unnest(CAST($records AS VARCHAR[])))")
     params = {} if customers is None else {"records": customers.to_pylist()}

@@ -14,8 +14,8 @@ with order "c" and source "a" with order "b:c" would both give
 `earn:a:b:c`). Reading the digits up to the first `:` gives the source's
 length, so the source and then the order id (the rest) are recovered
 unambiguously. The expiry of an adjustment's lot is `expire:<its adjust
-event id>` (`expire:adjust:...`), which never starts with a digit, so it
-cannot equal an order lot's expiry either.
+event id>` (`expire:adjust:...`, as `adjust.Adjustment.event_id` makes them), which
+never starts with a digit, so it cannot equal an order lot's expiry either.
 """
 
 from __future__ import annotations
