@@ -202,7 +202,8 @@ def test_more_types_than_one_search_holds_take_a_second_search(hubspot: FakeHubS
 def test_a_per_type_unsubscribe_reaches_the_ledger_for_its_purpose_only(
         path: Path, hubspot: FakeHubSpot) -> None:
     run(path, hubspot)
-    whole_second = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    # the next whole second: after every opt-in the store recorded so far
+    whole_second = datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(seconds=1)
     hubspot.unsubscribe_from(email(5), "101")
     hubspot.contact(email(5)).properties["lastmodifieddate"] = at_ms(whole_second)  # type: ignore[union-attr]
     hubspot.unsubscribe_from(email(6), "303")
@@ -214,11 +215,12 @@ def test_a_per_type_unsubscribe_reaches_the_ledger_for_its_purpose_only(
     assert report.consent["learned"] == 2
     six = parse_modified(hubspot.contact(email(6)).properties["lastmodifieddate"])  # type: ignore[union-attr]
     assert events(path) == [
-        # HubSpot dates to the millisecond: .000 is exact, not the end of a second
-        ("c00005", "marketing", whole_second,
+        # HubSpot dates to the millisecond, rounded down: an opt-out is taken at the
+        # millisecond's last microsecond (.000999), not at the end of the second
+        ("c00005", "marketing", whole_second + timedelta(microseconds=999),
          "unsubscribed at hubspot (HubSpot: unsubscribed from subscription type "
          "Marketing Information (101))"),
-        ("c00006", "relationship", six,
+        ("c00006", "relationship", six + timedelta(microseconds=999),
          "unsubscribed at hubspot (HubSpot: unsubscribed from subscription type "
          "Order updates (303))")]
     with Store(path) as store:

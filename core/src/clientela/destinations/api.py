@@ -142,7 +142,8 @@ class RemoteConsent:
     opt-outs are per subscription type maps each type to a purpose."""
     whole_seconds: bool = True
     """The API gives whole seconds, rounded down (the opt-out is then dated at the second's
-    end, so it wins a tie); False when `occurred_at` is exact to the millisecond."""
+    end, so it wins a tie); False when it gives milliseconds, rounded down (then dated at the
+    millisecond's end)."""
 
 
 @dataclass(frozen=True, slots=True)

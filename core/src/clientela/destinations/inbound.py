@@ -81,15 +81,18 @@ def learn(con: Any, destination: str, found: Sequence[RemoteConsent],
 
 def _dated(stated: datetime | None, status: str, *, whole_seconds: bool = True
            ) -> datetime | None:
-    """When a destination says an opt-out happened. Mailchimp, SendGrid and Agile CRM give
-    whole seconds, rounded down: the opt-out happened somewhere in that second, and an
-    opt-in the store holds from the same second could be older or newer. The opt-out is
-    dated at the second's last microsecond so that it wins that tie (consent comes first);
-    a time with a fraction is kept as it is, and so is one the API gives to the millisecond
-    (HubSpot's), even when its milliseconds happen to be .000."""
-    if stated is None or status != "opted_out" or stated.microsecond or not whole_seconds:
+    """When a destination says an opt-out happened. Its clock is rounded down to its unit:
+    Mailchimp, SendGrid and Agile CRM give whole seconds, HubSpot milliseconds. The opt-out
+    happened somewhere in that unit, and an opt-in the store holds from the same unit could be
+    older or newer, so the opt-out is dated at the unit's last microsecond and wins that tie
+    (consent comes first). A time finer than the unit is kept as it is."""
+    if stated is None or status != "opted_out":
         return stated
-    return stated + timedelta(microseconds=999_999)
+    if whole_seconds and not stated.microsecond:
+        return stated + timedelta(microseconds=999_999)
+    if not whole_seconds and not stated.microsecond % 1000:
+        return stated + timedelta(microseconds=999)
+    return stated
 
 
 def record_deleted(con: Any, destination: str,
