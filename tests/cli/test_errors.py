@@ -9,26 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from clientela import plugins
 from clientela.http import ApiClient, HttpError, RetryPolicy, make_session
 from clientela.http.retry import announce_retry, retry_notice
-
-
-@pytest.fixture
-def demo_store(run, tmp_path: Path) -> Path:
-    store = tmp_path / "demo.duckdb"
-    loaded = run("--store", str(store), "demo", "--customers", "30", "--orders", "120",
-                 "--no-report")
-    assert loaded.exit_code == 0, loaded.output
-    return store
-
-
-@pytest.fixture
-def connectors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(plugins.LOAD_ENV)
-    plugins.reset(forget_local=True)
-    if "shopify" not in plugins.registry().items["source"]:
-        pytest.skip("the connectors are not installed")
 
 
 def _closed_port() -> int:

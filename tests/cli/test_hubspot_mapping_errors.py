@@ -9,26 +9,7 @@ from pathlib import Path
 import pytest
 from destinations.fakes.hubspot import FakeHubSpot
 
-from clientela import plugins
-
 TOKEN = "pat-na1-0123456789abcdef"
-
-
-@pytest.fixture
-def demo_store(run, tmp_path: Path) -> Path:
-    store = tmp_path / "demo.duckdb"
-    loaded = run("--store", str(store), "demo", "--customers", "30", "--orders", "120",
-                 "--no-report")
-    assert loaded.exit_code == 0, loaded.output
-    return store
-
-
-@pytest.fixture
-def connectors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(plugins.LOAD_ENV)
-    plugins.reset(forget_local=True)
-    if "hubspot" not in plugins.registry().items["destination"]:
-        pytest.skip("the connectors are not installed")
 
 
 @pytest.fixture
