@@ -32,6 +32,7 @@ __all__ = [
     "destination",
     "email",
     "orders_for",
+    "push_then_close",
     "run",
     "segment_sizes",
     "state",
@@ -55,10 +56,18 @@ def destination(fake: FakeMailchimp, sleeps: Any = None, **options: Any) -> Mail
 def run(path: Path, fake: FakeMailchimp, *, dry_run: bool = False, sleeps: Any = None,
         segmentation: Segmentation | None = None, as_of: datetime = AS_OF,
         fields: list[str] | None = None, **options: Any) -> PushReport:
-    opened = destination(fake, sleeps, **options)
+    return push_then_close(path, "mailchimp", destination(fake, sleeps, **options),
+                           segmentation, as_of=as_of, dry_run=dry_run, fields=fields)
+
+
+def push_then_close(path: Path, name: str, opened: Any, segmentation: Segmentation | None = None,
+                    *, as_of: datetime = AS_OF, dry_run: bool = False,
+                    fields: list[str] | None = None) -> PushReport:
+    """One push of the store at `path` to an opened destination (RFM segments unless told),
+    which is closed afterwards whatever happens, as the CLI's push command does."""
     try:
         with Store(path) as store:
-            return push(store, "mailchimp", opened, segmentation or Segmentation.rfm(),
+            return push(store, name, opened, segmentation or Segmentation.rfm(),
                         as_of=as_of, dry_run=dry_run, fields=fields)
     finally:
         opened.close()

@@ -23,7 +23,7 @@ from clientela.store import Store
 
 from .conftest import Sleeps
 from .fakes.hubspot import FakeHubSpot, stamp
-from .helpers import AS_OF, build_store, customers, email, orders_for
+from .helpers import AS_OF, build_store, customers, email, orders_for, push_then_close
 
 TOKEN = "pat-na1-fake"
 SEGMENT = "clientela_segment_rfm"
@@ -56,13 +56,7 @@ def open_hubspot(fake: FakeHubSpot, sleeps: Any = None, **options: Any) -> HubSp
 
 
 def run(path: Path, fake: FakeHubSpot, *, dry_run: bool = False, **options: Any) -> PushReport:
-    opened = open_hubspot(fake, **options)
-    try:
-        with Store(path) as store:
-            return push(store, "hubspot", opened, Segmentation.rfm(), as_of=AS_OF,
-                        dry_run=dry_run)
-    finally:
-        opened.close()
+    return push_then_close(path, "hubspot", open_hubspot(fake, **options), dry_run=dry_run)
 
 
 def opt_out(path: Path, *people: int, purpose: str = "marketing") -> None:

@@ -9,12 +9,11 @@ from typing import Any
 from clientela_sendgrid import SendGridConfig, SendGridDestination
 from destinations.fakes.mailchimp import FakeMailchimp
 from destinations.fakes.sendgrid import FakeSendGrid
-from destinations.helpers import AS_OF, build_store, customers, email, orders_for
+from destinations.helpers import AS_OF, build_store, customers, email, orders_for, push_then_close
 from destinations.helpers import destination as mailchimp_destination
 
 from clientela.consent import ConsentEvent, current_sql, record
-from clientela.destinations.contacts import Segmentation
-from clientela.destinations.push import PushReport, push
+from clientela.destinations.push import PushReport
 from clientela.store import Store
 
 __all__ = ["AS_OF", "build_store", "customers", "email", "orders_for"]
@@ -22,23 +21,13 @@ __all__ = ["AS_OF", "build_store", "customers", "email", "orders_for"]
 
 def push_mailchimp(path: Path, fake: FakeMailchimp, **options: Any) -> PushReport:
     dry_run = options.pop("dry_run", False)
-    opened = mailchimp_destination(fake, **options)
-    try:
-        with Store(path) as store:
-            return push(store, "mailchimp", opened, Segmentation.rfm(), as_of=AS_OF,
-                        dry_run=dry_run)
-    finally:
-        opened.close()
+    return push_then_close(path, "mailchimp", mailchimp_destination(fake, **options),
+                           dry_run=dry_run)
 
 
 def push_sendgrid(path: Path, fake: FakeSendGrid) -> PushReport:
     config = SendGridConfig(api_key=fake.api_key, base_url=fake.url)
-    opened = SendGridDestination(config, sleep=lambda s: None)
-    try:
-        with Store(path) as store:
-            return push(store, "sendgrid", opened, Segmentation.rfm(), as_of=AS_OF)
-    finally:
-        opened.close()
+    return push_then_close(path, "sendgrid", SendGridDestination(config, sleep=lambda s: None))
 
 
 def later() -> datetime:

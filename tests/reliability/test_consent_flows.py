@@ -12,13 +12,12 @@ from clientela_hubspot import HubSpotConfig, HubSpotDestination
 from destinations.fakes.hubspot import FakeHubSpot
 from destinations.fakes.mailchimp import FakeMailchimp
 from destinations.fakes.sendgrid import FakeSendGrid
-from destinations.helpers import add_points
+from destinations.helpers import add_points, push_then_close
 
 from clientela.consent import ConsentEvent, can_contact, history, record
-from clientela.destinations.contacts import Segmentation
 from clientela.destinations.forget import forget
 from clientela.destinations.lock import PushLocked
-from clientela.destinations.push import PushReport, push
+from clientela.destinations.push import PushReport
 from clientela.store import Store
 
 from .support import (
@@ -205,12 +204,7 @@ def push_hubspot(path: Path, fake: FakeHubSpot) -> PushReport:
     "Order updates" (303) for relationship messages."""
     config = HubSpotConfig(access_token=fake.token, base_url=fake.url,
                            subscription_types={"101": "marketing", "303": "relationship"})
-    opened = HubSpotDestination(config, sleep=lambda s: None)
-    try:
-        with Store(path) as store:
-            return push(store, "hubspot", opened, Segmentation.rfm(), as_of=AS_OF)
-    finally:
-        opened.close()
+    return push_then_close(path, "hubspot", HubSpotDestination(config, sleep=lambda s: None))
 
 
 def test_a_hubspot_unsubscribe_from_one_subscription_type_reaches_the_store_and_the_others(
