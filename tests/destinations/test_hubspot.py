@@ -465,11 +465,28 @@ class TestHubSpotContract(DestinationContract):
 
     @pytest.fixture
     def fake(self) -> Iterator[FakeHubSpot]:
+        """A portal with HubSpot's default subscription types that already holds the store's
+        opted-out customers (a CRM gets contacts from elsewhere too): each push
+        unsubscribes them from the marketing type."""
         with FakeHubSpot(TOKEN) as server:
+            for i in self.opted_out():
+                server.add_contact(email(i))
             yield server
 
+    def opted_out(self) -> list[int]:
+        return [i for i, status in self.no_consent.items() if status == "unsubscribed"]
+
     def settings(self, fake: FakeHubSpot, **options: Any) -> dict[str, Any]:
-        return {"access_token": TOKEN, "base_url": fake.url, **options}
+        return {"access_token": TOKEN, "base_url": fake.url,
+                "subscription_types": {"7400001": "marketing", "7400003": "relationship"},
+                **options}
+
+    def extra_after_kill(self, fake: FakeHubSpot) -> None:
+        # every per-type unsubscribe, across the killed push and its re-run, sent once
+        sent = sorted((c.body["emailAddress"], c.body["subscriptionId"])
+                      for c in fake.unsubscribe_calls())
+        assert sent == [(email(i), "7400001") for i in self.opted_out()]
+        assert fake.violations == []
 
     def build(self, fake: FakeHubSpot, sleep: Any, **options: Any) -> HubSpotDestination:
         return HubSpotDestination(HubSpotConfig(**self.settings(fake, **options)), sleep=sleep)
@@ -487,8 +504,9 @@ class TestHubSpotContract(DestinationContract):
         fake.unsubscribe(address)
 
     def extra_unchanged(self, fake: FakeHubSpot) -> None:
-        # the opt-out search (nothing new), then one batch read, of the four without consent
-        # (are they there already?), no write
+        # the subscription types (the mapping is checked), the opt-out search (nothing new),
+        # then one batch read, of the four without consent (are they there already?), no write
         assert [(c.method, c.path) for c in fake.calls] == [
+            ("GET", "/communication-preferences/v3/definitions"),
             ("POST", "/crm/v3/objects/contacts/search"),
             ("POST", "/crm/v3/objects/contacts/batch/read")]

@@ -1,6 +1,6 @@
 """HubSpot subscription types both ways, against the fake: per-type unsubscribes read back
-into the ledger with their purpose, store opt-outs written to the types mapped to marketing,
-once, and the errors HubSpot answers on the way."""
+into the ledger with their purpose, store opt-outs written to the types mapped to their
+purpose, once, never a resubscribe, and the errors HubSpot answers on the way."""
 
 from __future__ import annotations
 
@@ -23,7 +23,15 @@ from clientela.store import Store
 
 from .conftest import Sleeps
 from .fakes.hubspot import FakeHubSpot, stamp
-from .helpers import AS_OF, build_store, customers, email, orders_for, push_then_close
+from .helpers import (
+    AS_OF,
+    add_points,
+    build_store,
+    customers,
+    email,
+    orders_for,
+    push_then_close,
+)
 
 TOKEN = "pat-na1-fake"
 SEGMENT = "clientela_segment_rfm"
@@ -34,7 +42,7 @@ TYPES = {"101": "marketing", "202": "marketing", "303": "relationship"}
 
 @pytest.fixture
 def hubspot() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot(TOKEN) as fake:
+    with FakeHubSpot(TOKEN, types={}) as fake:
         fake.add_subscription_type("101", "Marketing Information")
         fake.add_subscription_type("202", "Newsletter")
         fake.add_subscription_type("303", "Order updates", purpose="Customer service")
@@ -59,9 +67,10 @@ def run(path: Path, fake: FakeHubSpot, *, dry_run: bool = False, **options: Any)
     return push_then_close(path, "hubspot", open_hubspot(fake, **options), dry_run=dry_run)
 
 
-def opt_out(path: Path, *people: int, purpose: str = "marketing") -> None:
-    """The store records an opt-out of e-mail for `purpose` (say, at the till)."""
-    when = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=1)
+def opt_out(path: Path, *people: int, purpose: str = "marketing", after: float = 1.0) -> None:
+    """The store records an opt-out of e-mail for `purpose` (say, at the till), `after`
+    seconds from now."""
+    when = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=after)
     with Store(path) as store:
         record(store, [ConsentEvent(customer_id=f"c{i:05d}", channel="email", purpose=purpose,
                                     status="opted_out", address=email(i), occurred_at=when,
@@ -202,12 +211,12 @@ def test_a_per_type_unsubscribe_reaches_the_ledger_for_its_purpose_only(
     hubspot.contact(email(5)).properties["lastmodifieddate"] = at_ms(whole_second)  # type: ignore[union-attr]
     hubspot.unsubscribe_from(email(6), "303")
     hubspot.unsubscribe_from(email(7), "404")  # unmapped
+    six = parse_modified(hubspot.contact(email(6)).properties["lastmodifieddate"])  # type: ignore[union-attr]
     hubspot.reset_calls()
 
     report = run(path, hubspot)
 
     assert report.consent["learned"] == 2
-    six = parse_modified(hubspot.contact(email(6)).properties["lastmodifieddate"])  # type: ignore[union-attr]
     assert events(path) == [
         # HubSpot dates to the millisecond, rounded down: an opt-out is taken at the
         # millisecond's last microsecond (.000999), not at the end of the second
@@ -240,7 +249,6 @@ def test_an_opt_out_in_the_store_unsubscribes_from_each_marketing_type_once(
         path: Path, hubspot: FakeHubSpot) -> None:
     run(path, hubspot)
     opt_out(path, 3, 4)
-    opt_out(path, 8, purpose="relationship")  # not written to HubSpot (see the limitations)
     hubspot.reset_calls()
 
     report = run(path, hubspot)
@@ -257,7 +265,6 @@ def test_an_opt_out_in_the_store_unsubscribes_from_each_marketing_type_once(
         props = hubspot.contact(email(i)).properties  # type: ignore[union-attr]
         assert props[SEGMENT] == "" and props["hs_email_optout_101"] == "true"
         assert "hs_email_optout_303" not in props
-    assert any("not write opt-outs of those purposes" in note for note in report.notes)
     assert hubspot.violations == []  # the subscription properties are never upserted
 
     hubspot.reset_calls()
@@ -418,3 +425,153 @@ def test_a_former_address_is_unsubscribed_from_the_marketing_types(
     assert [(c.body["emailAddress"], c.body["subscriptionId"])
             for c in hubspot.unsubscribe_calls()] == [(email(7), "101"), (email(7), "202")]
     assert hubspot.contact(email(7)).properties[SEGMENT] == ""  # type: ignore[union-attr]
+
+
+# -- relationship opt-outs: store -> HubSpot -----------------------------------------------
+
+
+def api_unsubscribes(fake: FakeHubSpot) -> list[tuple[str, str, int]]:
+    """(address, type id, status) of every unsubscribe call, in order."""
+    return [(c.body["emailAddress"], c.body["subscriptionId"], c.status)
+            for c in fake.unsubscribe_calls()]
+
+
+def forget_the_change(fake: FakeHubSpot, i: int) -> None:
+    """Date the contact's last change long before the next opt-out read looks."""
+    fake.contact(email(i)).properties["lastmodifieddate"] = at_ms(datetime(2024, 1, 1))  # type: ignore[union-attr]
+
+
+def test_a_relationship_opt_out_unsubscribes_from_the_relationship_types_once(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    """Still consenting to marketing, the contact keeps its segment and its marketing types;
+    it leaves Order updates (303) once: not again on the next push, nor when its fields
+    change later (the read that found it has moved on by then)."""
+    run(path, hubspot)
+    opt_out(path, 8, purpose="relationship")
+    hubspot.reset_calls()
+
+    dry = run(path, hubspot, dry_run=True)
+    assert dry.consent["opted_out_relationship"] == 1 and hubspot.write_count() == 0
+    report = run(path, hubspot)
+
+    assert report.failed == 0 and report.outcomes["updated"] == 1
+    assert report.consent["opted_out_relationship"] == 1
+    assert api_unsubscribes(hubspot) == [(email(8), "303", 200)]
+    props = hubspot.contact(email(8)).properties  # type: ignore[union-attr]
+    assert props["hs_email_optout_303"] == "true" and props[SEGMENT] != ""
+    assert "hs_email_optout_101" not in props and "hs_email_optout_202" not in props
+    assert hubspot.violations == []
+    with Store(path) as store:
+        assert store.con.execute("SELECT opt_outs FROM push_state WHERE customer_id = 'c00008'"
+                                 ).fetchall() == [("relationship",)]
+        assert can_contact(store, "c00008", "email", "marketing")
+
+    hubspot.reset_calls()
+    again = run(path, hubspot)
+    assert hubspot.write_count() == 0 and again.consent.get("learned", 0) == 0
+    forget_the_change(hubspot, 8)  # out of the next read: only the push state knows now
+    add_points(path, [8], points=300)
+    hubspot.reset_calls()
+    later = run(path, hubspot)
+    assert later.outcomes["updated"] == 1 and api_unsubscribes(hubspot) == []
+
+
+def test_an_opt_out_of_every_purpose_reaches_every_mapped_type(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    run(path, hubspot)
+    opt_out(path, 3)
+    opt_out(path, 3, purpose="relationship")
+    hubspot.reset_calls()
+
+    report = run(path, hubspot)
+
+    assert report.failed == 0 and report.outcomes["unsubscribed"] == 1
+    assert api_unsubscribes(hubspot) == [(email(3), "101", 200), (email(3), "202", 200),
+                                         (email(3), "303", 200)]
+    assert (email(3), "404") not in hubspot.unsubscribed_from  # unmapped: never touched
+    assert hubspot.contact(email(3)).properties[SEGMENT] == ""  # type: ignore[union-attr]
+
+
+def test_a_relationship_opt_out_of_a_contact_without_marketing_consent(
+        tmp_path: Path, hubspot: FakeHubSpot) -> None:
+    """Held by HubSpot without an opt-in: out of the segment, out of 303 for the opt-out
+    the ledger holds, the marketing types untouched (no opt-in is not an opt-out). Not held:
+    nothing is written about them in HubSpot."""
+    path = tmp_path / "quiet.duckdb"
+    build_store(path, 10, {1: "unknown", 2: "unknown"})
+    hubspot.add_contact(email(1))
+    opt_out(path, 1, 2, purpose="relationship")
+
+    report = run(path, hubspot)
+
+    assert report.failed == 0 and report.consent["untagged"] == 1
+    assert api_unsubscribes(hubspot) == [(email(1), "303", 200)]
+    assert hubspot.contact(email(2)) is None and (email(2), "303") not in hubspot.unsubscribed_from
+
+
+def test_a_relationship_opt_out_rerun_after_a_crash_sends_nothing_again(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    """Unsubscribed from 303, then its upsert is refused (as if the run died before its
+    batch was committed): the next run reads it unsubscribed and does not call again."""
+    run(path, hubspot)
+    opt_out(path, 8, 9, purpose="relationship")
+    hubspot.batch_killers = {email(8)}
+
+    first = run(path, hubspot)
+
+    assert first.failed == 1 and first.outcomes["updated"] == 1
+    assert sorted(api_unsubscribes(hubspot)[-2:]) == [(email(8), "303", 200),
+                                                      (email(9), "303", 200)]
+    hubspot.batch_killers = set()
+    hubspot.reset_calls()
+
+    second = run(path, hubspot)
+
+    assert second.failed == 0 and second.outcomes["updated"] == 1
+    assert api_unsubscribes(hubspot) == []
+    with Store(path) as store:
+        assert store.con.execute("SELECT customer_id, opt_outs FROM push_state WHERE "
+                                 "opt_outs IS NOT NULL ORDER BY 1").fetchall() == [
+            ("c00008", "relationship"), ("c00009", "relationship")]
+
+
+def test_an_opt_in_after_an_opt_out_never_resubscribes(path: Path, hubspot: FakeHubSpot) -> None:
+    """HubSpot's API may not resubscribe someone who left a type (only the person can, in
+    its preferences page): a newer opt-in in the store is not written back, and a newer
+    opt-out after it is "already unsubscribed" there, which is done."""
+    run(path, hubspot)
+    opt_out(path, 8, purpose="relationship")
+    run(path, hubspot)
+    with Store(path) as store:
+        record(store, [ConsentEvent(
+            customer_id="c00008", channel="email", purpose="relationship", status="opted_in",
+            address=email(8), occurred_at=datetime.now(UTC).replace(tzinfo=None)
+            + timedelta(seconds=2), source="pos", evidence="asked again at the till")])
+    forget_the_change(hubspot, 8)
+    hubspot.reset_calls()
+
+    report = run(path, hubspot)
+
+    assert report.failed == 0 and report.outcomes["updated"] == 1
+    assert [c.path for c in hubspot.writes()] == ["/crm/v3/objects/contacts/batch/upsert"]
+    assert hubspot.unsubscribed_from[(email(8), "303")] == "api"
+    with Store(path) as store:
+        assert can_contact(store, "c00008", "email", "relationship")
+        assert store.con.execute("SELECT opt_outs FROM push_state WHERE customer_id = 'c00008'"
+                                 ).fetchall() == [(None,)]
+    opt_out(path, 8, purpose="relationship", after=3.0)  # after the opt-in
+    forget_the_change(hubspot, 8)  # not read back: HubSpot is asked, and says it is done
+    hubspot.reset_calls()
+
+    last = run(path, hubspot)
+
+    assert last.failed == 0 and api_unsubscribes(hubspot) == [(email(8), "303", 400)]
+
+
+def test_without_a_relationship_type_the_push_says_so(path: Path, hubspot: FakeHubSpot) -> None:
+    opt_out(path, 8, purpose="relationship")
+
+    report = run(path, hubspot, subscription_types={"101": "marketing"})
+
+    assert report.failed == 0 and api_unsubscribes(hubspot) == []
+    assert any("no subscription type is mapped to `relationship`" in n for n in report.notes)

@@ -1,6 +1,7 @@
-"""A push to the fake Mailchimp in its own process, for the tests to SIGKILL.
+"""A push to a fake destination in its own process, for the tests to SIGKILL.
 
-Usage: python _push_child.py STORE BASE_URL LIST_ID
+Usage: python _push_child.py mailchimp STORE BASE_URL LIST_ID
+       python _push_child.py hubspot STORE BASE_URL
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the help
 
 from clientela_mailchimp import MailchimpConfig, MailchimpDestination
 from destinations.helpers import API_KEY, AS_OF
+from reliability.support import hubspot_destination
 
+from clientela.destinations.api import Destination
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.push import push
 from clientela.store import Store
@@ -21,14 +24,20 @@ BATCH = 50
 """Small batches, so each phase of the push spans several calls."""
 
 
-def main() -> None:
-    store_path, base_url, list_id = sys.argv[1:4]
-    config = MailchimpConfig(api_key=API_KEY, list_id=list_id, base_url=base_url,
+def opened(name: str, base_url: str, rest: list[str]) -> Destination:
+    if name == "hubspot":
+        return hubspot_destination(base_url, max_connections=1, batch_size=BATCH)
+    config = MailchimpConfig(api_key=API_KEY, list_id=rest[0], base_url=base_url,
                              max_connections=1, batch_size=BATCH)
-    destination = MailchimpDestination(config, sleep=lambda s: None)
+    return MailchimpDestination(config, sleep=lambda s: None)
+
+
+def main() -> None:
+    name, store_path, base_url, *rest = sys.argv[1:]
+    destination = opened(name, base_url, rest)
     try:
         with Store(store_path) as store:
-            push(store, "mailchimp", destination, Segmentation.rfm(), as_of=AS_OF)
+            push(store, name, destination, Segmentation.rfm(), as_of=AS_OF)
     finally:
         destination.close()
 

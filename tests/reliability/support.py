@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from clientela_hubspot import HubSpotConfig, HubSpotDestination
 from clientela_sendgrid import SendGridConfig, SendGridDestination
+from destinations.fakes.hubspot import FakeHubSpot
 from destinations.fakes.mailchimp import FakeMailchimp
 from destinations.fakes.sendgrid import FakeSendGrid
 from destinations.helpers import AS_OF, build_store, customers, email, orders_for, push_then_close
@@ -28,6 +30,22 @@ def push_mailchimp(path: Path, fake: FakeMailchimp, **options: Any) -> PushRepor
 def push_sendgrid(path: Path, fake: FakeSendGrid) -> PushReport:
     config = SendGridConfig(api_key=fake.api_key, base_url=fake.url)
     return push_then_close(path, "sendgrid", SendGridDestination(config, sleep=lambda s: None))
+
+
+HUBSPOT_TOKEN = "pat-na1-fake"
+HUBSPOT_TYPES = {"7400001": "marketing", "7400003": "relationship"}
+"""The fake portal's default types: Marketing Information for marketing, Customer Service
+Communication for relationship; One to One (7400002) left unmapped."""
+
+
+def hubspot_destination(base_url: str, **options: Any) -> HubSpotDestination:
+    config = HubSpotConfig(access_token=HUBSPOT_TOKEN, base_url=base_url,
+                           subscription_types=HUBSPOT_TYPES, **options)
+    return HubSpotDestination(config, sleep=lambda s: None)
+
+
+def push_hubspot(path: Path, fake: FakeHubSpot, **options: Any) -> PushReport:
+    return push_then_close(path, "hubspot", hubspot_destination(fake.url, **options))
 
 
 def later() -> datetime:

@@ -4,7 +4,9 @@ The push runs in a child process; the fake Mailchimp kills it right after
 applying a chosen request (so the destination changed and the push never
 heard back). Then one ordinary push runs, and the audience is compared,
 member by member (status, merge fields, tags), with a fresh fake that got
-the same two pushes without a kill.
+the same two pushes without a kill. HubSpot the same, with subscription types
+mapped to marketing and relationship: contacts and their properties, and every
+per-type unsubscribe, each sent exactly once.
 """
 
 from __future__ import annotations
@@ -20,13 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from destinations.fakes.hubspot import FakeHubSpot
 from destinations.fakes.mailchimp import FakeMailchimp
 from destinations.helpers import add_points
 
+from clientela.consent import ConsentEvent, record
 from clientela.store import Store
 from clientela.testing.fake_server import Request
 
-from .support import AS_OF, build_store, orders_for, push_mailchimp, wrong_tags
+from .support import (
+    AS_OF,
+    build_store,
+    email,
+    later,
+    orders_for,
+    push_hubspot,
+    push_mailchimp,
+    wrong_tags,
+)
 
 N = 300
 CHILD = Path(__file__).with_name("_push_child.py")
@@ -101,8 +114,8 @@ def test_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path, phase: str
         pid: dict[str, int] = {}
         kill_at(fake, phase, pid)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-        child = subprocess.Popen([sys.executable, str(CHILD), str(path), fake.url, fake.list_id],
-                                 env=env, stderr=subprocess.PIPE)
+        child = subprocess.Popen([sys.executable, str(CHILD), "mailchimp", str(path), fake.url,
+                                  fake.list_id], env=env, stderr=subprocess.PIPE)
         pid["child"] = child.pid
         _, err = child.communicate(timeout=120)
         assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
@@ -124,4 +137,94 @@ def test_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path, phase: str
         assert runs == ["ok", "interrupted", "ok"]
         fake.reset_calls()  # healed for good: the next push has nothing to write
         push_mailchimp(path, fake)
+        assert fake.write_count() == 0
+
+
+RELATIONSHIP_OPT_OUTS = [*range(10, N, 25), 6]
+"""Customers who opt out of relationship e-mail (6 opts out of marketing too)."""
+
+
+def opt_out_of_relationship(path: Path) -> None:
+    with Store(path) as store:
+        record(store, [ConsentEvent(customer_id=f"c{i:05d}", channel="email",
+                                    purpose="relationship", status="opted_out",
+                                    address=email(i), occurred_at=later(), source="pos",
+                                    evidence="asked at the till")
+                       for i in RELATIONSHIP_OPT_OUTS])
+
+
+def is_unsubscribe(request: Request) -> bool:
+    return request.path == "/communication-preferences/v3/unsubscribe"
+
+
+def is_upsert(request: Request) -> bool:
+    return request.path.endswith("/contacts/batch/upsert")
+
+
+HUBSPOT_PHASES: dict[str, tuple[Callable[[Request], bool], int]] = {
+    "reading": (lambda r: r.path.endswith("/contacts/search"), 1),
+    "unsubscribing": (is_unsubscribe, 5),  # after the marketing ones, amid the relationship
+    "upserting": (is_upsert, 2),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", list(HUBSPOT_PHASES))
+def test_hubspot_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path,
+                                                                phase: str) -> None:
+    path, fresh = tmp_path / "store.duckdb", tmp_path / "fresh.duckdb"
+    build_store(path, N)
+    build_store(fresh, N)
+    with FakeHubSpot() as fake, FakeHubSpot() as clean:
+        push_hubspot(path, fake)
+        push_hubspot(fresh, clean)
+        for store_path in (path, fresh):
+            change_the_store(store_path)
+            opt_out_of_relationship(store_path)
+        matches, nth = HUBSPOT_PHASES[phase]
+        seen, killed = [0], [False]
+
+        def kill(request: Request, number: int) -> None:
+            if matches(request) and not killed[0]:
+                seen[0] += 1
+                if seen[0] == nth:  # HubSpot still applies it: the push never hears back
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed[0] = True
+                    child.wait(30)
+
+        fake.reset_calls()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        fake.on_request = kill
+        child = subprocess.Popen([sys.executable, str(CHILD), "hubspot", str(path), fake.url],
+                                 env=env, stderr=subprocess.PIPE)
+        try:
+            _, err = child.communicate(timeout=120)
+        finally:
+            fake.on_request = None
+        assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
+        more_orders(path)
+        more_orders(fresh)
+        clean.reset_calls()
+
+        report = push_hubspot(path, fake, batch_size=50)
+        push_hubspot(fresh, clean, batch_size=50)
+
+        assert report.healed and report.failed == 0
+        got, want = fake.snapshot(), clean.snapshot()
+        assert {e: (got.get(e), want.get(e)) for e in set(got) | set(want)
+                if got.get(e) != want.get(e)} == {}
+        sent = [(c.body["emailAddress"], c.body["subscriptionId"])
+                for c in fake.unsubscribe_calls()]
+        wanted = sorted((c.body["emailAddress"], c.body["subscriptionId"])
+                        for c in clean.unsubscribe_calls())
+        assert sorted(sent) == wanted and len(set(sent)) == len(sent)  # each one once
+        assert wanted == sorted([(email(i), "7400001") for i in (5, 6, 7)]
+                                + [(email(i), "7400003") for i in RELATIONSHIP_OPT_OUTS])
+        assert fake.violations == []
+        with Store(path) as store:
+            runs = [r[0] for r in store.con.execute(
+                "SELECT status FROM runs WHERE kind = 'push' ORDER BY started_at").fetchall()]
+        assert runs == ["ok", "interrupted", "ok"]
+        fake.reset_calls()
+        push_hubspot(path, fake)
         assert fake.write_count() == 0

@@ -26,10 +26,14 @@ push relies on:
   with Retry-After 1, and `search_throttles` makes the next searches do so;
 * `unsubscribe(email)` and `hard_bounce(email)` do what a person's unsubscribe
   link and a bouncing mailbox do there;
-* subscription types (`add_subscription_type`) each come with their contact
-  property `hs_email_optout_<id>`; `unsubscribe_from(email, id)` is a person
+* subscription types each come with their contact property `hs_email_optout_<id>`;
+  an account starts with the three a new HubSpot portal has (`DEFAULT_TYPES`:
+  "Marketing Information", "One to One", "Customer Service Communication"), unless
+  the fake is made with other `types` (`{}` for none), and `add_subscription_type`
+  adds one; `unsubscribe_from(email, id)` is a person
   leaving one type in the preferences page (the property turns `true`, the
-  contact's `lastmodifieddate` moves). `GET /communication-preferences/v3/definitions`
+  contact's `lastmodifieddate` moves; a contact created later for an address
+  already unsubscribed from a type carries it too). `GET /communication-preferences/v3/definitions`
   lists them; `POST /communication-preferences/v3/unsubscribe` needs
   `emailAddress` and `subscriptionId` (400 naming them otherwise), refuses an
   unknown type (400), answers an address already unsubscribed from that type
@@ -66,6 +70,12 @@ SEARCH_CAP = 10_000
 SEARCHES_PER_SECOND = 4
 MAX_GROUPS, MAX_FILTERS = 5, 6
 DATES = frozenset({"lastmodifieddate", "createdate"})
+DEFAULT_TYPES: dict[str, tuple[str, str]] = {
+    "7400001": ("Marketing Information", "Marketing"),
+    "7400002": ("One to One", "Sales"),
+    "7400003": ("Customer Service Communication", "Customer Service"),
+}
+"""id -> (name, purpose) of the subscription types a new HubSpot portal starts with."""
 
 
 def stamp(moment: float | None = None) -> str:
@@ -104,7 +114,8 @@ class FakeHubSpot(FakeServer):
     max_connections = 10  # concurrent requests per app, as HubSpot enforces for bursts
     api_prefix = ""
 
-    def __init__(self, token: str = "pat-na1-fake") -> None:
+    def __init__(self, token: str = "pat-na1-fake",
+                 types: dict[str, tuple[str, str]] | None = None) -> None:
         super().__init__()
         self.token = token
         self.contacts: dict[str, Contact] = {}
@@ -132,6 +143,8 @@ class FakeHubSpot(FakeServer):
         self.unsubscribed_from: dict[tuple[str, str], str] = {}
         """(lower-cased e-mail, type id) -> who unsubscribed it: `person` or `api`."""
         self.requires_legal_basis = False
+        for type_id, (name, purpose) in (DEFAULT_TYPES if types is None else types).items():
+            self.add_subscription_type(type_id, name, purpose)
 
     def __enter__(self) -> FakeHubSpot:
         return self.start()
@@ -139,8 +152,10 @@ class FakeHubSpot(FakeServer):
     # -- test helpers -----------------------------------------------------------------
 
     def add_contact(self, email: str, **properties: str) -> Contact:
+        left = {f"hs_email_optout_{t}": "true" for (who, t) in self.unsubscribed_from
+                if who == email.lower()}  # the status is kept per address, contact or not
         contact = Contact(str(next(self._ids)), {"email": email.lower(), "lastmodifieddate":
-                                                 stamp(), **properties})
+                                                 stamp(), **left, **properties})
         self.contacts[email.lower()] = contact
         return contact
 
@@ -177,6 +192,18 @@ class FakeHubSpot(FakeServer):
         contact = self.contacts.get(email.lower())
         if contact is not None:
             self.touch(contact, **{f"hs_email_optout_{type_id}": "true"})
+
+    def snapshot(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """e-mail -> its properties but the ones HubSpot stamps (ids, dates), and
+        (e-mail, type id) -> who unsubscribed it: what two runs are compared on."""
+        stamped = {"hs_object_id", "lastmodifieddate", "createdate"}
+        with self.lock:
+            held = {address: tuple(sorted((k, v) for k, v in c.properties.items()
+                                          if k not in stamped))
+                    for address, c in self.contacts.items()}
+            left = {f"{address} left {type_id}": ((by, by),)
+                    for (address, type_id), by in self.unsubscribed_from.items()}
+        return {**held, **left}
 
     def unsubscribe_calls(self) -> list[Call]:
         with self.lock:

@@ -38,9 +38,9 @@ class HubSpotConfig(BaseModel):
         description="HubSpot subscription type id -> clientela e-mail purpose (`marketing` or "
         "`relationship`), e.g. {\"1234567\" = \"marketing\"}. An unsubscribe from a mapped "
         "type is read back as an opt-out of e-mail for that purpose, and an opt-out of e-mail "
-        "marketing in the store unsubscribes the contact from every type mapped to "
-        "`marketing`. Unmapped types are ignored. Needs the communication_preferences.read "
-        "and communication_preferences.write scopes.")
+        "for a purpose in the store unsubscribes the contact from every type mapped to that "
+        "purpose (never a resubscribe). Unmapped types are ignored. Needs the "
+        "communication_preferences.read and communication_preferences.write scopes.")
     legal_basis: Literal["LEGITIMATE_INTEREST_PQL", "LEGITIMATE_INTEREST_CLIENT",
                          "PERFORMANCE_OF_CONTRACT", "CONSENT_WITH_NOTICE", "NON_GDPR",
                          "PROCESS_AND_STORE", "LEGITIMATE_INTEREST_OTHER"] | None = Field(

@@ -18,7 +18,12 @@ contact HubSpot holds that the store has no consent for is taken out of the
 segment (the property is cleared); when the store's ledger holds an opt-out of
 e-mail marketing for them, they are also unsubscribed from every subscription
 type mapped to `marketing` (`subscriptions`, one call per contact and type),
-before their segment is cleared, so a failed unsubscribe is retried whole.
+before their segment is cleared, so a failed unsubscribe is retried whole. An
+opt-out of another purpose (`relationship`) the engine hands over with a contact
+HubSpot holds or is about to hold (`Change.new_opt_outs`: not handed before)
+unsubscribes it from the types mapped to that purpose the same way, before its
+upsert, whatever its marketing consent. Nobody is ever resubscribed: HubSpot's
+API may not, so an opt-in after an opt-out is left to the person.
 
 Opt-outs flow back: before each push `read_consent` lists the contacts
 unsubscribed from all e-mail (`hs_email_optout`), from a mapped subscription
@@ -104,15 +109,15 @@ class HubSpotDestination:
                     "opt-outs made in HubSpot only unsubscribes from all e-mail and hard bounces "
                     "are read back, not those from a single subscription type",)
         notes = ["HubSpot: subscription types not mapped in `subscription_types` are ignored, "
-                 "both ways; an unsubscribe cannot be undone through HubSpot's API (only the "
-                 "person can resubscribe)"]
-        if not self.config.types_for("marketing"):
-            notes.append("HubSpot: no subscription type is mapped to `marketing`: an opt-out "
-                         "of e-mail marketing in the store only takes the contact out of the "
-                         "segment property")
-        if any(p != "marketing" for p in self.config.subscription_types.values()):
-            notes.append("HubSpot: unsubscribes from types mapped to other purposes are read "
-                         "back; the push does not write opt-outs of those purposes to HubSpot")
+                 "both ways; an unsubscribe cannot be undone through HubSpot's API: an opt-in "
+                 "the store records later is not written back (only the person can "
+                 "resubscribe, in HubSpot's preferences page)"]
+        for purpose in ("marketing", "relationship"):
+            if not self.config.types_for(purpose):
+                notes.append(f"HubSpot: no subscription type is mapped to `{purpose}`: an "
+                             f"opt-out of e-mail {purpose} in the store is not written to "
+                             "HubSpot" + (" (the contact only leaves the segment property)"
+                                          if purpose == "marketing" else ""))
         return tuple(notes)
 
     def probe(self) -> None:
@@ -228,9 +233,9 @@ class HubSpotDestination:
                 or (c.action in LEAVING and c.customer_id not in self._absent)]
         done([Outcome(c.customer_id, True) for c in changes
               if c.action in LEAVING and c.customer_id in self._absent])
-        opting_out = [c for c in rows if c.action == "unsubscribe" and c.status == "unsubscribed"]
-        if opting_out:  # first: a contact whose unsubscribe failed keeps its segment, retried
-            refused = [outcome for outcome in self.pool.map(self._unsubscribe, opting_out)
+        leaving = [(c, types) for c in rows if (types := self.types_to_leave(c))]
+        if leaving:  # first: a contact whose unsubscribe failed keeps its segment, retried
+            refused = [outcome for outcome in self.pool.map(self._unsubscribe, leaving)
                        if outcome is not None]
             done(refused)
             failed = {outcome.customer_id for outcome in refused}
@@ -239,14 +244,24 @@ class HubSpotDestination:
         for future in as_completed(futures):
             done(future.result())
 
-    def _unsubscribe(self, change: Change) -> Outcome | None:
-        """Unsubscribe one contact from each type mapped to `marketing` that the last read did
-        not already find it unsubscribed from; an Outcome only when HubSpot refused."""
+    def types_to_leave(self, change: Change) -> list[str]:
+        """The mapped subscription types one contact HubSpot holds (or is about to) must be
+        unsubscribed from: those of `marketing` when the plan unsubscribes it for an opt-out
+        of e-mail marketing, those of each other purpose whose opt-out this destination has
+        not been handed yet (`Change.new_opt_outs`); less the types the last opt-out read
+        found it already unsubscribed from (a re-run after a crash repeats nothing)."""
+        purposes = [*(["marketing"] if change.action == "unsubscribe"
+                      and change.status == "unsubscribed" else []), *change.new_opt_outs]
+        known = self.optouts.unsubscribed.get(change.contact.email.lower(), set())
+        wanted = {t for purpose in purposes for t in self.config.types_for(purpose)}
+        return sorted(wanted - known, key=int)
+
+    def _unsubscribe(self, leaving: tuple[Change, list[str]]) -> Outcome | None:
+        """Unsubscribe one contact from each of its types; an Outcome only when HubSpot
+        refused (the contact is then retried whole next push)."""
+        change, types = leaving
         email = change.contact.email.lower()
-        known = self.optouts.unsubscribed.get(email, set())
-        for type_id in self.config.types_for("marketing"):
-            if type_id in known:
-                continue
+        for type_id in types:
             try:
                 self.subscriptions.unsubscribe(email, type_id)
             except HubSpotError as error:  # refused for this contact; a daily limit stops all

@@ -66,6 +66,11 @@ class Contact:
     fields: Mapping[str, Scalar]
     consent_note: str = ""
     """`source: evidence` of the consent event that decides, for reports."""
+    opt_outs: tuple[str, ...] = ()
+    """The e-mail purposes besides marketing (whose state is `consent`) that the ledger holds
+    a current opt-out of, in `clientela.consent.PURPOSES` order: `("relationship",)` or none.
+    A destination that keeps consent per kind of message (a CRM's subscription types) writes
+    them; the others may ignore them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,14 @@ class Change:
     """The destination was found lacking the contact's current segment: add it again."""
     sent_status: str | None = None
     """The status this destination was last given for the contact (push state)."""
+    sent_opt_outs: tuple[str, ...] = ()
+    """The `Contact.opt_outs` this destination was last handed for the contact (push state):
+    only those in `contact.opt_outs` and not here are new to it."""
+
+    @property
+    def new_opt_outs(self) -> tuple[str, ...]:
+        """Opt-outs beyond marketing this destination has not been handed yet."""
+        return tuple(p for p in self.contact.opt_outs if p not in self.sent_opt_outs)
 
     @property
     def customer_id(self) -> str:

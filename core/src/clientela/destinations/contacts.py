@@ -37,7 +37,8 @@ CLV_TABLE = CLV_SCORES.name
 FEATURES_VIEW = "_push_features"
 CONTACTS_VIEW = "_push_contacts"
 CONSENT_TABLE = "_push_consent"
-"""Temp table: each customer's current e-mail marketing consent from the ledger."""
+"""Temp table: each customer's current e-mail marketing consent from the ledger, and the other
+e-mail purposes they opted out of."""
 
 FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("rfm_segment", "text", "RFM segment"),
@@ -134,7 +135,8 @@ def build_contacts(con: Any, features: pa.Table,
                    as_of: datetime, timezone: str) -> None:
     """Create the temp view `_push_contacts`: customer_id, email, consent, segment, one column
     per field, and `hash` (md5 of everything a destination receives). Consent is the
-    ledger's current e-mail marketing state (see `consent_table`)."""
+    ledger's current e-mail marketing state, `opt_outs` the other e-mail purposes it holds an
+    opt-out of (see `consent_table`)."""
     for view in (CONTACTS_VIEW, FEATURES_VIEW):  # before what they read is replaced
         con.execute(f"DROP VIEW IF EXISTS {view}")
     consent_table(con)
@@ -152,7 +154,7 @@ def build_contacts(con: Any, features: pa.Table,
                CASE k.status WHEN 'opted_in' THEN 'subscribed' WHEN 'opted_out' THEN 'unsubscribed'
                     ELSE CASE WHEN CAST(c.consent_email AS VARCHAR) = 'pending' THEN 'pending'
                               ELSE 'unknown' END END AS consent,
-               coalesce(k.source || ': ' || k.evidence, '') AS consent_note,
+               coalesce(k.source || ': ' || k.evidence, '') AS consent_note, k.opt_outs,
                f.rfm_segment, f.r, f.f, f.m, {clv_cols},
                CAST(timezone({_text(timezone)}, f.last_at AT TIME ZONE 'UTC') AS DATE) AS last_order,
                f.orders, f.total_spent,
@@ -182,11 +184,14 @@ def build_contacts(con: Any, features: pa.Table,
     # NULL must not hash like '' (concat_ws would skip it), hence the marker
     parts = ", ".join(f"coalesce(CAST({part} AS VARCHAR), '\u2400')" for part in hashed)
     signature = _text(",".join(names))
+    # opt-outs beyond marketing join the hash only when there are some (concat_ws skips a
+    # NULL), so the hash of everybody else stays what it was before they were carried
     con.execute(f"""
         CREATE TEMP VIEW {CONTACTS_VIEW} AS
-        SELECT customer_id, email, consent, consent_note, segment,
+        SELECT customer_id, email, consent, consent_note, opt_outs, segment,
                {", ".join(f'"{n}"' for n in names) or "NULL AS _none"},
-               md5(concat_ws('|', {signature}, {parts})) AS hash
+               md5(concat_ws('|', {signature}, {parts},
+                             'opt_outs:' || opt_outs)) AS hash
         FROM (SELECT *, {segment_sql} AS segment FROM {FEATURES_VIEW} WHERE {where})
     """)
     if segmentation.rule is not None:  # a rule comparing money with text fails here, at once
@@ -194,16 +199,27 @@ def build_contacts(con: Any, features: pa.Table,
 
 
 def consent_table(con: Any) -> None:
-    """(Re)fill the temp table of each customer's current e-mail marketing consent: in
-    place, so the views built on it see what the ledger has just learned."""
-    from clientela.consent import current_sql
+    """(Re)fill the temp table of each customer's current e-mail consent: in place, so the
+    views built on it see what the ledger has just learned. One row per customer: the
+    marketing state (status, source, evidence) and `opt_outs`, the other purposes opted out
+    of (comma-separated in `PURPOSES` order; NULL for none)."""
+    from clientela.consent import PURPOSES, current_sql
 
+    others = [p for p in PURPOSES if p != "marketing"]
+    opt_outs = ", ".join(
+        f"max(CASE WHEN purpose = {_text(p)} AND status = 'opted_out' THEN {_text(p)} END)"
+        for p in others)
     con.execute(f"""CREATE TEMP TABLE IF NOT EXISTS {CONSENT_TABLE} (customer_id VARCHAR,
-                    status VARCHAR, source VARCHAR, evidence VARCHAR)""")
+                    status VARCHAR, source VARCHAR, evidence VARCHAR, opt_outs VARCHAR)""")
     con.execute(f"DELETE FROM {CONSENT_TABLE}")
-    con.execute(f"""INSERT INTO {CONSENT_TABLE} (customer_id, status, source, evidence)
-                    SELECT customer_id, status, source, evidence FROM ({current_sql()})
-                    WHERE channel = 'email' AND purpose = 'marketing'""")
+    con.execute(f"""INSERT INTO {CONSENT_TABLE} (customer_id, status, source, evidence, opt_outs)
+                    SELECT customer_id,
+                           max(CASE WHEN purpose = 'marketing' THEN status END),
+                           max(CASE WHEN purpose = 'marketing' THEN source END),
+                           max(CASE WHEN purpose = 'marketing' THEN evidence END),
+                           nullif(concat_ws(',', {opt_outs}), '')
+                    FROM ({current_sql()}) WHERE channel = 'email'
+                    GROUP BY customer_id""")
 
 
 def _text(value: str) -> str:
@@ -226,10 +242,16 @@ def segments_of(segmentation: Segmentation, con: Any) -> tuple[str, ...]:
     return tuple(names + [name for name in present if name not in names])
 
 
+def split_opt_outs(value: str | None) -> tuple[str, ...]:
+    """The comma-separated `opt_outs` of the consent table (or of `push_state`) as a tuple."""
+    return tuple(part for part in (value or "").split(",") if part)
+
+
 def to_contacts(rows: pa.Table, fields: Sequence[FieldSpec]) -> list[Contact]:
     names = [spec.name for spec in fields]
     columns = {name: rows.column(name).to_pylist() for name in
-               ("customer_id", "email", "consent", "consent_note", "segment", *names)}
+               ("customer_id", "email", "consent", "consent_note", "opt_outs", "segment",
+                *names)}
     contacts = []
     for index in range(rows.num_rows):
         contacts.append(Contact(
@@ -237,5 +259,6 @@ def to_contacts(rows: pa.Table, fields: Sequence[FieldSpec]) -> list[Contact]:
             consent=columns["consent"][index], segment=columns["segment"][index],
             fields={name: columns[name][index] for name in names},
             consent_note=columns["consent_note"][index] or "",
+            opt_outs=split_opt_outs(columns["opt_outs"][index]),
         ))
     return contacts

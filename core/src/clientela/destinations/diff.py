@@ -24,7 +24,12 @@ from typing import Any
 
 from clientela.consent import EVENTS_TABLE
 from clientela.destinations.api import Change, Contact, FieldSpec
-from clientela.destinations.contacts import CONSENT_TABLE, CONTACTS_VIEW, to_contacts
+from clientela.destinations.contacts import (
+    CONSENT_TABLE,
+    CONTACTS_VIEW,
+    split_opt_outs,
+    to_contacts,
+)
 from clientela.destinations.state import OLD_ADDRESS, STATE_TABLE
 
 
@@ -41,7 +46,7 @@ def diff(con: Any, destination: str, segmentation: str,
     names = [spec.name for spec in fields]
     cols = ", ".join(f'c."{n}"' for n in names)
     params = [destination, segmentation]
-    state = (f"(SELECT customer_id, hash, segment, email, status FROM {STATE_TABLE} "
+    state = (f"(SELECT customer_id, hash, segment, email, status, opt_outs FROM {STATE_TABLE} "
              "WHERE destination = ? AND segmentation = ?)")
     counts = con.execute(f"""
         SELECT count(*), count(*) FILTER (WHERE s.hash = c.hash)
@@ -49,18 +54,21 @@ def diff(con: Any, destination: str, segmentation: str,
     result = Diff(total=int(counts[0]) if counts else 0,
                   unchanged=int(counts[1]) if counts else 0)
     changed = con.execute(f"""
-        SELECT c.customer_id, c.email, c.consent, c.consent_note, c.segment, c.hash,
+        SELECT c.customer_id, c.email, c.consent, c.consent_note, c.opt_outs, c.segment, c.hash,
                s.segment AS previous_segment, s.hash IS NOT NULL AS sent,
-               s.email AS sent_email, s.status AS sent_status{", " + cols if cols else ""}
+               s.email AS sent_email, s.status AS sent_status,
+               s.opt_outs AS sent_opt_outs{", " + cols if cols else ""}
         FROM {CONTACTS_VIEW} c LEFT JOIN {state} s USING (customer_id)
         WHERE s.hash IS DISTINCT FROM c.hash
         ORDER BY c.segment, c.customer_id""", params).to_arrow_table()
     contacts = to_contacts(changed, fields)
     columns = {name: changed.column(name).to_pylist()
-               for name in ("previous_segment", "sent", "sent_email", "sent_status", "hash")}
+               for name in ("previous_segment", "sent", "sent_email", "sent_status",
+                            "sent_opt_outs", "hash")}
     for index, contact in enumerate(contacts):
         previous, was_sent = columns["previous_segment"][index], columns["sent"][index]
         sent_email, sent_status = columns["sent_email"][index], columns["sent_status"][index]
+        sent_opt_outs = split_opt_outs(columns["sent_opt_outs"][index])
         if was_sent and sent_email and sent_email != contact.email:
             old = Contact(customer_id=OLD_ADDRESS + contact.customer_id, email=sent_email,
                           consent="unsubscribed", segment=None, fields={},
@@ -70,30 +78,34 @@ def diff(con: Any, destination: str, segmentation: str,
             result.changes.append(Change(contact, "create"))
         else:
             result.changes.append(Change(contact, "update" if was_sent else "create",
-                                         previous_segment=previous, sent_status=sent_status))
+                                         previous_segment=previous, sent_status=sent_status,
+                                         sent_opt_outs=sent_opt_outs))
         result.hashes[contact.customer_id] = columns["hash"][index]
     _former_addresses(con, destination, result)
     # sent before, no longer a contact of this segmentation: out of their segment, and
     # unsubscribed if the ledger holds no current opt-in for them
     gone = con.execute(f"""
-        SELECT s.customer_id, s.email, s.segment, s.status, coalesce(k.status, '')
+        SELECT s.customer_id, s.email, s.segment, s.status, coalesce(k.status, ''),
+               k.opt_outs, s.opt_outs
         FROM {state} s
         LEFT JOIN {CONSENT_TABLE} k USING (customer_id)
         WHERE NOT EXISTS (SELECT 1 FROM {CONTACTS_VIEW} c WHERE c.customer_id = s.customer_id)
         ORDER BY s.segment, s.customer_id""", params).fetchall()
-    for customer_id, email, segment, status, ledger in gone:
+    for customer_id, email, segment, status, ledger, opt_outs, sent_opt_outs in gone:
         consented = ledger == "opted_in"
         # `unsubscribed` only for an opt-out the ledger holds: no opt-in is not an opt-out
         contact = Contact(customer_id=customer_id, email=email or "",
                           consent="subscribed" if consented else
                           "unsubscribed" if ledger == "opted_out" else "unknown",
-                          segment=None, fields={})
+                          segment=None, fields={}, opt_outs=split_opt_outs(opt_outs))
+        handed = split_opt_outs(sent_opt_outs)
         if consented or status in ("unsubscribed", "archived"):
             result.changes.append(Change(contact, "remove", previous_segment=segment,
-                                         sent_status=status))
+                                         sent_status=status, sent_opt_outs=handed))
         else:
             result.changes.append(Change(contact, "unsubscribe", previous_segment=segment,
-                                         status="unsubscribed", sent_status=status))
+                                         status="unsubscribed", sent_status=status,
+                                         sent_opt_outs=handed))
     return result
 
 

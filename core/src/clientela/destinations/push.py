@@ -83,8 +83,9 @@ class PushReport:
     """Contacts whose segment changes (a tag or list to move)."""
     consent: Counter[str] = field(default_factory=Counter)
     """subscribed, pending, unsubscribed, archived, untagged, retagged, skipped_no_consent,
-    not_recreated_deleted, already_unsubscribed (as planned), and learned: opt-outs read
-    from the destination and recorded in the ledger."""
+    not_recreated_deleted, already_unsubscribed (as planned), `opted_out_<purpose>`: contacts
+    handed an opt-out of that other purpose for the first time (`Change.new_opt_outs`), and
+    learned: opt-outs read from the destination and recorded in the ledger."""
     consent_sample: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     """Consent rules this destination's API cannot express, and other caveats."""
@@ -202,6 +203,9 @@ def _count(report: PushReport, planned: Sequence[Change], sample: int) -> None:
             kept = report.consent_sample.setdefault(kind, [])
             if len(kept) < sample:
                 kept.append(_describe(change))
+        if change.action != "skip":
+            for purpose in change.new_opt_outs:
+                report.consent[f"opted_out_{purpose}"] += 1
         if (change.action not in ("skip", "create", "update") and change.moves) \
                 or (change.action in ("create", "update") and (change.stale or change.retag)):
             report.consent["retagged"] += 1

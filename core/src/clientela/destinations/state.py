@@ -7,7 +7,8 @@ to write:
 * `push_state` — one row per (destination, segmentation, customer): the
   md5 `hash` of what was last sent, the `segment` sent (so a tag can be
   moved later), the address and the subscription `status` it was given
-  (`subscribed`, `pending`, `unsubscribed`, `archived`). A row is written
+  (`subscribed`, `pending`, `unsubscribed`, `archived`) and the opt-outs
+  beyond marketing it was handed (`opt_outs`, e.g. `relationship`). A row is written
   only once every call for that contact has succeeded, in the same
   transaction as its run-log rows, one transaction per reported batch:
   after a crash the next push resends exactly the contacts whose batch was
@@ -76,7 +77,8 @@ def record(store: Store, *, run_id: str, destination: str, segmentation: str,
             elif change.action in ("create", "update", "unsubscribe") and digest is not None:
                 sent.append(SentRow(destination, segmentation, cid, contact.email,
                                     contact.segment if change.action != "unsubscribe" else None,
-                                    digest, at, run_id, _status_after(change)))
+                                    digest, at, run_id, _status_after(change),
+                                    ",".join(contact.opt_outs) or None))
         elif outcome.resend_as_new:
             deleted.append(cid)
         log.append(LogRow(run_id, destination, segmentation, real_id(cid), change.action,

@@ -303,10 +303,17 @@ def _loyalty_order_source() -> list[str]:
     return ["ALTER TABLE loyalty_events ADD COLUMN IF NOT EXISTS order_source VARCHAR"]
 
 
+def _push_state_opt_outs() -> list[str]:
+    """The e-mail opt-outs beyond marketing (`relationship`) a destination was handed with a
+    contact, so one it can write (a CRM's subscription types) is written once, not again on
+    every later change of that contact (`clientela.destinations.state`)."""
+    return [f"ALTER TABLE {PUSH_STATE_TABLE} ADD COLUMN IF NOT EXISTS opt_outs VARCHAR"]
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
-    _carried_return_gaps, _loyalty_order_source,
+    _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

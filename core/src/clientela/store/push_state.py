@@ -1,7 +1,8 @@
 """The push engine's tables, written only through here (`Store.push_state`).
 
 * `push_state`: one row per (destination, segmentation, customer), what that
-  destination was last given (hash, segment, address, subscription status);
+  destination was last given (hash, segment, address, subscription status, the opt-outs
+  beyond marketing handed over);
 * `push_log`: the per-contact outcome of every push run;
 * `push_consent_reads`: up to when each destination's opt-outs were read.
 
@@ -33,6 +34,9 @@ class SentRow(NamedTuple):
     sent_at: datetime
     run_id: str
     status: str
+    opt_outs: str | None = None
+    """The opt-outs beyond marketing handed over with the contact, comma-separated
+    (`relationship`); None for none."""
 
 
 class LogRow(NamedTuple):

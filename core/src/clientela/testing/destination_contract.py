@@ -260,6 +260,10 @@ class DestinationContract:
         """Platform-specific checks after the unchanged push (the fake's log holds only that
         push's requests): which reads it may still make, say."""
 
+    def extra_after_kill(self, fake: Any) -> None:
+        """Platform-specific checks after the killed push and its re-run (the fake's log holds
+        both): that a write which must happen once happened once, say."""
+
     def segmentation(self) -> Segmentation:
         return Segmentation.rfm()
 
@@ -386,6 +390,7 @@ class DestinationContract:
         report = self.push(store_path, fake)
         assert report.failed == 0
         self.assert_equals_the_store(fake, store_path)
+        self.extra_after_kill(fake)
         self.reset(fake)
         assert written(self.push(store_path, fake)) == 0 and self.write_count(fake) == 0
 
