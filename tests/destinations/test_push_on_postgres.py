@@ -1,5 +1,5 @@
-"""`clientela push` and `forget` on a PostgreSQL store (`[store] url`), and the push lock
-across processes.
+"""`clientela push` and `forget` on a PostgreSQL store (`[store] url`), the opt-outs beyond
+marketing handed over alike on PostgreSQL and DuckDB, and the push lock across processes.
 
 The destination contract runs whole on PostgreSQL for Mailchimp and RD Station
 (`store_databases`); here: the command itself end to end, and the push lock, which on a
@@ -15,19 +15,23 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import typer
+from clientela_hubspot import HubSpotConfig, HubSpotDestination
 from typer.testing import CliRunner
 
-from clientela.consent import can_contact
+from clientela.consent import ConsentEvent, can_contact, record
 from clientela.destinations.lock import PushLocked, lock_path, push_lock
 from clientela.store import Store
 from clientela.testing.destination_contract import contract_store, email
 from clientela.testing.engines import PostgresServer
 
+from .fakes.hubspot import FakeHubSpot
 from .fakes.mailchimp import FakeMailchimp
+from .helpers import push_then_close
 
 pytestmark = pytest.mark.postgres
 
@@ -99,6 +103,44 @@ base_url = "{mailchimp.url}"
         assert not can_contact(store, "c00003", "email", "marketing")
         assert store.con.execute("SELECT status, customers FROM forget_requests").fetchall() \
             == [("done", 1)]
+
+
+def push_hubspot(target: Path | str, fake: FakeHubSpot) -> None:
+    config = HubSpotConfig(access_token=fake.token, base_url=fake.url,
+                           subscription_types={"7400001": "marketing", "7400003": "relationship"})
+    push_then_close(target, "hubspot",  # type: ignore[arg-type]
+                    HubSpotDestination(config, sleep=lambda s: None))
+
+
+def test_relationship_opt_outs_are_handed_over_alike_on_postgresql_and_duckdb(
+        clientela_postgres: PostgresServer, tmp_path: Path) -> None:
+    """The consent table, the contacts' hash and the push state's `opt_outs` are SQL run
+    in the store's database: both stores send HubSpot the same unsubscribes and keep the
+    same state, hashes included."""
+    seen = {}
+    for name, target in {"duckdb": tmp_path / "store.duckdb",
+                         "postgres": _url(clientela_postgres)}.items():
+        contract_store(target, 20, NO_CONSENT)
+        with FakeHubSpot() as fake:
+            push_hubspot(target, fake)
+            with Store(target) as store:
+                record(store, [ConsentEvent(
+                    customer_id=f"c{i:05d}", channel="email", purpose="relationship",
+                    status="opted_out", address=email(i), occurred_at=datetime(2030, 1, 1),
+                    source="pos", evidence="asked at the till") for i in (4, 7, 2)])
+            fake.reset_calls()
+            push_hubspot(target, fake)
+            sent = sorted((c.body["emailAddress"], c.body["subscriptionId"])
+                          for c in fake.unsubscribe_calls())
+        with Store(target) as store:
+            state = store.con.execute("SELECT customer_id, opt_outs, hash, status FROM "
+                                      "push_state ORDER BY 1").fetchall()
+        seen[name] = (sent, [tuple(row) for row in state])
+    assert seen["duckdb"] == seen["postgres"]
+    # c00002 (no marketing consent) was never created in HubSpot: nothing written about her
+    assert seen["duckdb"][0] == [(email(4), "7400003"), (email(7), "7400003")]
+    assert [(cid, opt_outs) for cid, opt_outs, _, _ in seen["duckdb"][1] if opt_outs] == [
+        ("c00004", "relationship"), ("c00007", "relationship")]
 
 
 HOLDER = textwrap.dedent("""

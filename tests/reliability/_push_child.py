@@ -13,12 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the help
 
 from clientela_mailchimp import MailchimpConfig, MailchimpDestination
 from destinations.helpers import API_KEY, AS_OF
-from reliability.support import hubspot_destination
 
 from clientela.destinations.api import Destination
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.push import push
 from clientela.store import Store
+from reliability.support import hubspot_destination
 
 BATCH = 50
 """Small batches, so each phase of the push spans several calls."""

@@ -85,7 +85,7 @@ PHASES: dict[str, tuple[Callable[[Request], bool], int]] = {
 }
 
 
-def kill_at(fake: FakeMailchimp, phase: str, pid: dict[str, int]) -> None:
+def kill_at(fake: FakeMailchimp, phase: str, pid: dict[str, subprocess.Popen[bytes]]) -> None:
     matches, nth = PHASES[phase]
     seen = [0]
     lock = threading.Lock()
@@ -96,29 +96,53 @@ def kill_at(fake: FakeMailchimp, phase: str, pid: dict[str, int]) -> None:
                 return
             seen[0] += 1
             if seen[0] == nth:
-                os.kill(pid["child"], signal.SIGKILL)
+                os.kill(pid["child"].pid, signal.SIGKILL)
     fake.after = after
+
+
+def run_killed_child(*args: str, pid: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Push in a child process (`_push_child.py args`), which the fake must SIGKILL; the
+    child is in `pid["child"]` from its start."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    pid["child"] = subprocess.Popen([sys.executable, str(CHILD), *args], env=env,
+                                    stderr=subprocess.PIPE)
+    _, err = pid["child"].communicate(timeout=120)
+    assert pid["child"].returncode == -signal.SIGKILL, err.decode()[-2000:]
+
+
+def differences(got: dict[str, Any], want: dict[str, Any]) -> dict[str, Any]:
+    """Each key whose value differs between two snapshots: (got, wanted)."""
+    return {key: (got.get(key), want.get(key)) for key in set(got) | set(want)
+            if got.get(key) != want.get(key)}
+
+
+def twin_stores(tmp_path: Path) -> tuple[Path, Path]:
+    """The store the killed push runs on, and its twin for the clean run."""
+    path, fresh = tmp_path / "store.duckdb", tmp_path / "fresh.duckdb"
+    build_store(path, N)
+    build_store(fresh, N)
+    return path, fresh
+
+
+def push_runs(path: Path) -> list[str]:
+    """The status of each push run, oldest first."""
+    with Store(path) as store:
+        return [r[0] for r in store.con.execute(
+            "SELECT status FROM runs WHERE kind = 'push' ORDER BY started_at").fetchall()]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", list(PHASES))
 def test_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path, phase: str) -> None:
-    path, fresh = tmp_path / "store.duckdb", tmp_path / "fresh.duckdb"
-    build_store(path, N)
-    build_store(fresh, N)
+    path, fresh = twin_stores(tmp_path)
     with FakeMailchimp() as fake, FakeMailchimp() as clean:
         push_mailchimp(path, fake)
         push_mailchimp(fresh, clean)
         change_the_store(path)
         change_the_store(fresh)
-        pid: dict[str, int] = {}
+        pid: dict[str, subprocess.Popen[bytes]] = {}
         kill_at(fake, phase, pid)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-        child = subprocess.Popen([sys.executable, str(CHILD), "mailchimp", str(path), fake.url,
-                                  fake.list_id], env=env, stderr=subprocess.PIPE)
-        pid["child"] = child.pid
-        _, err = child.communicate(timeout=120)
-        assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
+        run_killed_child("mailchimp", str(path), fake.url, fake.list_id, pid=pid)
         fake.after = None
         more_orders(path)  # life goes on before the next push
         more_orders(fresh)
@@ -127,14 +151,9 @@ def test_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path, phase: str
         push_mailchimp(fresh, clean, batch_size=50)
 
         assert report.healed and report.failed == 0
-        got, want = fake.snapshot(), clean.snapshot()
-        assert {e: (got.get(e), want.get(e)) for e in set(got) | set(want)
-                if got.get(e) != want.get(e)} == {}
+        assert differences(fake.snapshot(), clean.snapshot()) == {}
         assert wrong_tags(fake, path) == set()
-        with Store(path) as store:
-            runs = [r[0] for r in store.con.execute(
-                "SELECT status FROM runs WHERE kind = 'push' ORDER BY started_at").fetchall()]
-        assert runs == ["ok", "interrupted", "ok"]
+        assert push_runs(path) == ["ok", "interrupted", "ok"]
         fake.reset_calls()  # healed for good: the next push has nothing to write
         push_mailchimp(path, fake)
         assert fake.write_count() == 0
@@ -172,9 +191,7 @@ HUBSPOT_PHASES: dict[str, tuple[Callable[[Request], bool], int]] = {
 @pytest.mark.parametrize("phase", list(HUBSPOT_PHASES))
 def test_hubspot_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path,
                                                                 phase: str) -> None:
-    path, fresh = tmp_path / "store.duckdb", tmp_path / "fresh.duckdb"
-    build_store(path, N)
-    build_store(fresh, N)
+    path, fresh = twin_stores(tmp_path)
     with FakeHubSpot() as fake, FakeHubSpot() as clean:
         push_hubspot(path, fake)
         push_hubspot(fresh, clean)
@@ -183,25 +200,22 @@ def test_hubspot_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path,
             opt_out_of_relationship(store_path)
         matches, nth = HUBSPOT_PHASES[phase]
         seen, killed = [0], [False]
+        pid: dict[str, subprocess.Popen[bytes]] = {}
 
         def kill(request: Request, number: int) -> None:
             if matches(request) and not killed[0]:
                 seen[0] += 1
                 if seen[0] == nth:  # HubSpot still applies it: the push never hears back
-                    os.kill(child.pid, signal.SIGKILL)
+                    pid["child"].kill()
                     killed[0] = True
-                    child.wait(30)
+                    pid["child"].wait(30)
 
         fake.reset_calls()
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
         fake.on_request = kill
-        child = subprocess.Popen([sys.executable, str(CHILD), "hubspot", str(path), fake.url],
-                                 env=env, stderr=subprocess.PIPE)
         try:
-            _, err = child.communicate(timeout=120)
+            run_killed_child("hubspot", str(path), fake.url, pid=pid)
         finally:
             fake.on_request = None
-        assert child.returncode == -signal.SIGKILL, err.decode()[-2000:]
         more_orders(path)
         more_orders(fresh)
         clean.reset_calls()
@@ -210,9 +224,7 @@ def test_hubspot_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path,
         push_hubspot(fresh, clean, batch_size=50)
 
         assert report.healed and report.failed == 0
-        got, want = fake.snapshot(), clean.snapshot()
-        assert {e: (got.get(e), want.get(e)) for e in set(got) | set(want)
-                if got.get(e) != want.get(e)} == {}
+        assert differences(fake.snapshot(), clean.snapshot()) == {}
         sent = [(c.body["emailAddress"], c.body["subscriptionId"])
                 for c in fake.unsubscribe_calls()]
         wanted = sorted((c.body["emailAddress"], c.body["subscriptionId"])
@@ -221,10 +233,7 @@ def test_hubspot_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path,
         assert wanted == sorted([(email(i), "7400001") for i in (5, 6, 7)]
                                 + [(email(i), "7400003") for i in RELATIONSHIP_OPT_OUTS])
         assert fake.violations == []
-        with Store(path) as store:
-            runs = [r[0] for r in store.con.execute(
-                "SELECT status FROM runs WHERE kind = 'push' ORDER BY started_at").fetchall()]
-        assert runs == ["ok", "interrupted", "ok"]
+        assert push_runs(path) == ["ok", "interrupted", "ok"]
         fake.reset_calls()
         push_hubspot(path, fake)
         assert fake.write_count() == 0
