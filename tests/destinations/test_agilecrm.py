@@ -28,6 +28,7 @@ from .helpers import (
     email,
     learned_opt_outs,
     orders_for,
+    push_then_close,
     segment_sizes,
     state,
 )
@@ -65,13 +66,8 @@ def destination(fake: FakeAgileCRM, sleeps: Any = None, **options: Any) -> Agile
 def run(path: Path, fake: FakeAgileCRM, *, sleeps: Any = None,
         segmentation: Segmentation | None = None, fields: list[str] | None = None,
         **options: Any) -> PushReport:
-    opened = destination(fake, sleeps, **options)
-    try:
-        with Store(path) as store:
-            return push(store, "agilecrm", opened, segmentation or Segmentation.rfm(),
-                        as_of=AS_OF, fields=fields)
-    finally:
-        opened.close()
+    return push_then_close(path, "agilecrm", destination(fake, sleeps, **options),
+                           segmentation, fields=fields)
 
 
 def tag(segment: str) -> str:

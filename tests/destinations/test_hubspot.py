@@ -16,7 +16,7 @@ from clientela_hubspot import HubSpotConfig, HubSpotDestination
 
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.forget import forget
-from clientela.destinations.push import PushReport, push
+from clientela.destinations.push import PushReport
 from clientela.http import HttpError
 from clientela.segments.rfm import DEFAULT_SEGMENTS
 from clientela.store import Store
@@ -31,6 +31,7 @@ from .helpers import (
     email,
     learned_opt_outs,
     orders_for,
+    push_then_close,
     segment_sizes,
     state,
 )
@@ -55,13 +56,8 @@ def open_hubspot(fake: FakeHubSpot, sleeps: Any = None, **options: Any) -> HubSp
 def run(path: Path, fake: FakeHubSpot, *, sleeps: Any = None, dry_run: bool = False,
         segmentation: Segmentation | None = None, fields: list[str] | None = None,
         **options: Any) -> PushReport:
-    opened = open_hubspot(fake, sleeps, **options)
-    try:
-        with Store(path) as store:
-            return push(store, "hubspot", opened, segmentation or Segmentation.rfm(),
-                        as_of=AS_OF, dry_run=dry_run, fields=fields)
-    finally:
-        opened.close()
+    return push_then_close(path, "hubspot", open_hubspot(fake, sleeps, **options),
+                           segmentation, dry_run=dry_run, fields=fields)
 
 
 def failed(path: Path) -> dict[str, str]:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from clientela.config import ConfigError
 from clientela.consent import ConsentEvent, can_contact, record
 from clientela.destinations.contacts import Segmentation
-from clientela.destinations.push import PushReport, push
+from clientela.destinations.push import PushReport
 from clientela.http import HttpError
 from clientela.store import Store
 
@@ -385,12 +385,7 @@ def test_leaving_a_rule_without_an_opt_in_is_not_an_opt_out(tmp_path: Path,
     rule = Segmentation.from_rule("win_back", "days_since_last_order >= 120 and total_spent > 1200")
 
     def push_rule() -> PushReport:
-        opened = open_hubspot(hubspot, double_opt_in=True)
-        try:
-            with Store(path) as store:
-                return push(store, "hubspot", opened, rule, as_of=AS_OF)
-        finally:
-            opened.close()
+        return push_then_close(path, "hubspot", open_hubspot(hubspot, double_opt_in=True), rule)
 
     first = push_rule()
     members = sorted(e for e, c in hubspot.contacts.items()

@@ -17,12 +17,21 @@ from clientela_rdstation import RDStationConfig, RDStationDestination
 
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.forget import forget
-from clientela.destinations.push import PushReport, push
+from clientela.destinations.push import PushReport
 from clientela.store import Store
 from clientela.testing.destination_contract import DestinationContract
 
 from .fakes.rdstation import OPTED_OUT, Clock, FakeRDStation
-from .helpers import AS_OF, add_points, build_store, email, orders_for, segment_sizes, state
+from .helpers import (
+    AS_OF,
+    add_points,
+    build_store,
+    email,
+    orders_for,
+    push_then_close,
+    segment_sizes,
+    state,
+)
 
 N = 300
 FIELDS = 9 + 1
@@ -68,12 +77,8 @@ def run(path: Path, fake: FakeRDStation, *, segmentation: Segmentation | None = 
         **options: Any) -> PushReport:
     opened = RDStationDestination(config(fake, **options), clock=fake.clock,
                                   sleep=fake.clock.sleep)
-    try:
-        with Store(path) as store:
-            return push(store, "rdstation", opened, segmentation or Segmentation.rfm(),
-                        as_of=as_of, fields=fields, dry_run=dry_run)
-    finally:
-        opened.close()
+    return push_then_close(path, "rdstation", opened, segmentation, as_of=as_of,
+                           fields=fields, dry_run=dry_run)
 
 
 def who_in(path: Path, segment: str) -> int:

@@ -15,15 +15,23 @@ import pytest
 from clientela_sendgrid import SendGridConfig, SendGridDestination, floor
 
 from clientela.consent import ConsentEvent, record
-from clientela.destinations.contacts import Segmentation
 from clientela.destinations.forget import forget
-from clientela.destinations.push import PushReport, push
+from clientela.destinations.push import PushReport
 from clientela.store import Store
 from clientela.testing.destination_contract import DestinationContract
 
 from .conftest import N, Sleeps
 from .fakes.sendgrid import FakeSendGrid
-from .helpers import AS_OF, add_points, build_store, email, orders_for, segment_sizes, state
+from .helpers import (
+    AS_OF,
+    add_points,
+    build_store,
+    email,
+    orders_for,
+    push_then_close,
+    segment_sizes,
+    state,
+)
 
 API_KEY = "SG.fake-key"
 SETUP = 9 + 11
@@ -46,13 +54,8 @@ def open_sendgrid(fake: FakeSendGrid, sleeps: Any = None, **options: Any) -> Sen
 
 def run(path: Path, fake: FakeSendGrid, *, sleeps: Any = None, dry_run: bool = False,
         **options: Any) -> PushReport:
-    opened = open_sendgrid(fake, sleeps, **options)
-    try:
-        with Store(path) as store:
-            return push(store, "sendgrid", opened, Segmentation.rfm(), as_of=AS_OF,
-                        dry_run=dry_run)
-    finally:
-        opened.close()
+    return push_then_close(path, "sendgrid", open_sendgrid(fake, sleeps, **options),
+                           dry_run=dry_run)
 
 
 def failed(path: Path) -> dict[str, str]:

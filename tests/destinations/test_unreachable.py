@@ -15,8 +15,7 @@ from clientela_mailchimp import MailchimpConfig, MailchimpDestination
 from clientela_sendgrid import SendGridConfig, SendGridDestination
 
 from clientela.destinations.api import Destination
-from clientela.destinations.contacts import Segmentation
-from clientela.destinations.push import PushReport, push
+from clientela.destinations.push import PushReport
 from clientela.http.errors import HttpError
 from clientela.http.retry import NOTICE_LOGGER, NOTICE_SECONDS, retry_notice
 from clientela.store import Store
@@ -24,7 +23,7 @@ from clientela.store import Store
 from .fakes.hubspot import FakeHubSpot
 from .fakes.mailchimp import FakeMailchimp
 from .fakes.sendgrid import FakeSendGrid
-from .helpers import API_KEY, AS_OF, build_store
+from .helpers import API_KEY, build_store, push_then_close
 
 Sleeps = list[float]
 Opener = Callable[[str, Sleeps, int], Destination]
@@ -69,11 +68,7 @@ def closed_port() -> int:
 
 
 def run(path: Path, opened: Destination, *, dry_run: bool) -> PushReport:
-    try:
-        with Store(path) as store:
-            return push(store, "dest", opened, Segmentation.rfm(), as_of=AS_OF, dry_run=dry_run)
-    finally:
-        opened.close()
+    return push_then_close(path, "dest", opened, dry_run=dry_run)
 
 
 @pytest.mark.parametrize(("platform", "opener", "fake"), PLATFORMS, ids=IDS)

@@ -12,12 +12,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the helpers
 
 from clientela_mailchimp import MailchimpConfig, MailchimpDestination
-from destinations.helpers import API_KEY, AS_OF
+from destinations.helpers import API_KEY, push_then_close
 
 from clientela.destinations.api import Destination
-from clientela.destinations.contacts import Segmentation
-from clientela.destinations.push import push
-from clientela.store import Store
 from reliability.support import hubspot_destination
 
 BATCH = 50
@@ -34,12 +31,7 @@ def opened(name: str, base_url: str, rest: list[str]) -> Destination:
 
 def main() -> None:
     name, store_path, base_url, *rest = sys.argv[1:]
-    destination = opened(name, base_url, rest)
-    try:
-        with Store(store_path) as store:
-            push(store, name, destination, Segmentation.rfm(), as_of=AS_OF)
-    finally:
-        destination.close()
+    push_then_close(Path(store_path), name, opened(name, base_url, rest))
 
 
 if __name__ == "__main__":
