@@ -17,6 +17,7 @@ from clientela.testing.destination_contract import (
     contract_store,
     customers,
     email,
+    order_today,
     orders_for,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "customers",
     "destination",
     "email",
+    "order_today",
     "orders_for",
     "push_then_close",
     "run",

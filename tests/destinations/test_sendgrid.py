@@ -7,7 +7,7 @@ import math
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,10 +23,10 @@ from clientela.testing.destination_contract import DestinationContract
 from .conftest import N, Sleeps
 from .fakes.sendgrid import FakeSendGrid
 from .helpers import (
-    AS_OF,
     add_points,
     build_store,
     email,
+    order_today,
     orders_for,
     push_then_close,
     segment_sizes,
@@ -73,10 +73,7 @@ def logged_segment(path: Path, customer_id: str) -> str:
 
 
 def move_to_a_new_segment(path: Path, who: int) -> None:
-    with Store(path) as store:  # a fresh order today: R becomes 5, the segment moves
-        fresh = orders_for(who)[0].model_copy(update={"order_id": f"fresh{who}",
-                                                      "placed_at": AS_OF - timedelta(hours=1)})
-        store.upsert([fresh])
+    order_today(path, [who], tag="fresh")  # R becomes 5, the segment moves
 
 
 def test_first_push_lands_everyone_in_their_list_at_the_floor(
