@@ -137,6 +137,7 @@ CONSENT_ROWS = (
     ("skipped_no_consent", "skipped: no consent"),
     ("not_recreated_deleted", "not re-created: deleted or archived there"),
     ("already_unsubscribed", "skipped: unsubscribed there already"),
+    ("opted_out_relationship", "handed a new opt-out of relationship e-mail"),
 )
 
 

@@ -206,6 +206,9 @@ def _count(report: PushReport, planned: Sequence[Change], sample: int) -> None:
         if change.action != "skip":
             for purpose in change.new_opt_outs:
                 report.consent[f"opted_out_{purpose}"] += 1
+                kept = report.consent_sample.setdefault(f"opted_out_{purpose}", [])
+                if len(kept) < sample:
+                    kept.append(_describe(change))
         if (change.action not in ("skip", "create", "update") and change.moves) \
                 or (change.action in ("create", "update") and (change.stale or change.retag)):
             report.consent["retagged"] += 1
