@@ -570,3 +570,40 @@ def test_without_a_relationship_type_the_push_says_so(path: Path, hubspot: FakeH
 
     assert report.failed == 0 and api_unsubscribes(hubspot) == []
     assert any("no subscription type is mapped to `relationship`" in n for n in report.notes)
+
+
+def test_a_relationship_unsubscribe_waits_out_429s_and_a_400_fails_only_that_contact(
+        path: Path, hubspot: FakeHubSpot, sleeps: Sleeps) -> None:
+    """HubSpot throttles the first relationship unsubscribe twice (Retry-After 3): it is
+    waited out and sent once. Then, with a legal basis required, a second contact's is
+    refused: that contact fails (masked), is not upserted, and is retried whole."""
+    run(path, hubspot)
+    opt_out(path, 8, purpose="relationship")
+
+    def throttle_the_first_unsubscribe(request: Any, number: int) -> None:
+        if request.path.endswith("/unsubscribe") and not hubspot.unsubscribe_calls():
+            hubspot.on_request = None
+            hubspot.faults.throttles, hubspot.faults.retry_after = 2, "3"
+
+    hubspot.on_request = throttle_the_first_unsubscribe
+    hubspot.reset_calls()
+    report = run(path, hubspot, sleeps=sleeps)
+
+    assert report.failed == 0 and sleeps.waits.count(3.0) == 2
+    assert api_unsubscribes(hubspot) == [(email(8), "303", 429), (email(8), "303", 429),
+                                         (email(8), "303", 200)]
+    hubspot.requires_legal_basis = True
+    opt_out(path, 9, purpose="relationship")
+    hubspot.reset_calls()
+
+    refused = run(path, hubspot)
+
+    assert refused.failed == 1 and hubspot.upsert_calls() == []
+    assert refused.errors == [("c00009", "unsubscribe from subscription type 303: HubSpot 400 "
+                               "VALIDATION_ERROR: A legal basis is required to update the "
+                               "subscription status of a contact in a portal with GDPR "
+                               "enabled")]
+    hubspot.reset_calls()
+    fixed = run(path, hubspot, legal_basis="PERFORMANCE_OF_CONTRACT")
+    assert fixed.failed == 0 and fixed.outcomes["updated"] == 1
+    assert api_unsubscribes(hubspot) == [(email(9), "303", 200)]
