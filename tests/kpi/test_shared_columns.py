@@ -10,11 +10,10 @@ from typing import Any
 
 import ibis
 import pytest
-from _kpi_fixtures import build_store, catalog, customer, order
-from test_planned_shared import RecordingCache
+from _kpi_fixtures import RecordingCache, build_store, catalog, customer, order
 
 from clientela import plugins
-from clientela.kpi import compute, engine
+from clientela.kpi import compute
 from clientela.kpi.column_use import columns_used
 from clientela.kpi.retail import MANY_METRICS
 
@@ -43,16 +42,8 @@ def _records() -> tuple[list[Any], list[Any]]:
 
 @pytest.fixture
 def store(tmp_path):
-    made = build_store(tmp_path / "s.duckdb", *_records())
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def recording(monkeypatch) -> list[RecordingCache]:
-    RecordingCache.made = []
-    monkeypatch.setattr(engine, "TableCache", RecordingCache)
-    return RecordingCache.made
+    with build_store(tmp_path / "s.duckdb", *_records()) as made:
+        yield made
 
 
 @pytest.fixture
