@@ -205,18 +205,10 @@ def pick_value(index: ir.IntegerValue, values: list[Any]) -> ir.Value:
     return _search(index, pick(0, len(values)))
 
 
-def median_of(table: ir.Table, column: str, keys: list[str], *,
-              bucket: float | None = None) -> ir.Table:
+def median_of(table: ir.Table, column: str, keys: list[str]) -> ir.Table:
     """Exact median of `column` per key group (the mean of the two middle values for an even
-    count), from row numbers: engines' own median functions differ (PySpark's is approximate).
-
-    With `bucket`, the values are first counted per bucket of that width, which places the
-    middle ranks in one or two buckets per group, and only the rows in those are ranked:
-    the same median, from a sort of a few rows per group instead of every row (see
-    `_median_in_buckets`)."""
+    count), from row numbers: engines' own median functions differ (PySpark's is approximate)."""
     table = table.filter(table[column].notnull())
-    if bucket is not None:
-        return _median_in_buckets(table, column, keys, bucket)
     group = ibis.window(group_by=keys) if keys else ibis.window()
     ordered = ibis.window(group_by=keys, order_by=table[column]) if keys else \
         ibis.window(order_by=table[column])
@@ -229,38 +221,3 @@ def median_of(table: ir.Table, column: str, keys: list[str], *,
     if keys:
         return middle.group_by(keys).aggregate(median=value)
     return middle.aggregate(median=value)
-
-
-def _median_in_buckets(table: ir.Table, column: str, keys: list[str],
-                       bucket: float) -> ir.Table:
-    """median_of ranking only the rows of the buckets that hold the middle ranks.
-
-    A value's bucket is floor(value / bucket), which never decreases as the value grows, so
-    the rows of earlier buckets are exactly the rows ranked before a bucket's own: a row's
-    rank in its group is the count of the earlier buckets' rows plus its rank in its bucket.
-    Which bucket holds rank r follows from the running count of rows per bucket; the rows
-    of every other bucket are never sorted (the interpurchase gaps of 10M orders, about
-    1,500 buckets of a day, are ranked by one sort of a few thousand rows per period)."""
-    rows = table.select(*keys, _v=table[column],
-                        _b=(table[column].cast("float64") / bucket).floor().cast("int64"))
-    counts = rows.group_by([*keys, "_b"]).aggregate(_c=rows.count())
-    upto = counts._c.sum().over(ibis.cumulative_window(group_by=keys, order_by=counts._b))
-    whole = counts._c.sum().over(ibis.window(group_by=keys) if keys else ibis.window())
-    counts = counts.mutate(_before=upto - counts._c, _n=whole)
-    counts = counts.mutate(_lo=((counts._n - 1).cast("float64") / 2).floor().cast("int64"),
-                           _hi=(counts._n.cast("float64") / 2).floor().cast("int64"))
-    end = counts._before + counts._c
-    middle = counts.filter(((counts._lo >= counts._before) & (counts._lo < end))
-                           | ((counts._hi >= counts._before) & (counts._hi < end)))
-    middle = middle.select(*[middle[k].name(f"_m{k}") for k in keys],
-                           _mb=middle._b, _before=middle._before, _lo=middle._lo,
-                           _hi=middle._hi)
-    joined = rows.inner_join(middle, [rows._b == middle._mb,
-                                      *[rows[k].identical_to(middle[f"_m{k}"]) for k in keys]])
-    ranked = joined.mutate(_i=joined._before + ibis.row_number().over(
-        ibis.window(group_by=[*keys, "_b"], order_by=joined._v)))
-    found = ranked.filter((ranked._i == ranked._lo) | (ranked._i == ranked._hi))
-    value = mean(found._v)
-    if keys:
-        return found.group_by(keys).aggregate(median=value)
-    return found.aggregate(median=value)

@@ -187,8 +187,7 @@ def interpurchase_days(ctx: MetricContext, params: NoParams) -> ir.Table:
         seconds=cv.epoch(gaps.placed_at) - cv.epoch(gaps.prev_at)))
     stats = cv.summarize(gaps, ctx, value=cv.ratio(gaps.seconds.sum(), gaps.count()),
                          intervals=gaps.count())
-    found = cv.join_keys(stats, cv.median_of(gaps, "seconds", ctx.keys,
-                                             bucket=cv.SECONDS_PER_DAY), ctx.keys)
+    found = cv.join_keys(stats, cv.median_of(gaps, "seconds", ctx.keys), ctx.keys)
     return found.mutate(value=found.value / cv.SECONDS_PER_DAY,
                         median=found.median / cv.SECONDS_PER_DAY)
 
