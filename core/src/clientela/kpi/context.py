@@ -21,6 +21,7 @@ from clientela.kpi.errors import MissingDataError
 from clientela.kpi.periods import Period
 
 if TYPE_CHECKING:
+    import ibis.expr.datatypes as dt
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
@@ -257,8 +258,9 @@ class TableCache:
                             [entry.expr.op() for entry in prunable.values()])
         for key, entry in prunable.items():
             columns = entry.expr.columns
+            # at least one column, when the readers only count the rows
             kept = tuple(c for c in columns if c in used[entry.expr.op()]) or columns[:1]
-            if len(kept) < len(columns):  # at least one column: the rows may be counted
+            if len(kept) < len(columns):
                 self._narrowed[key] = kept
 
     def run_order(self, metrics: Sequence[str]) -> list[str]:
@@ -368,15 +370,18 @@ def _as_planned(written: ir.Table, planned: ir.Table) -> ir.Table:
     import ibis
 
     have, want = written.schema(), planned.schema()
-    if list(have.names) == list(want.names) and all(
-            have[name].copy(nullable=True) == dtype.copy(nullable=True)
-            for name, dtype in want.items()):
+
+    def as_read(name: str, dtype: dt.DataType) -> bool:
+        return name in have and have[name].copy(nullable=True) == dtype.copy(nullable=True)
+
+    def column(name: str, dtype: dt.DataType) -> ir.Value:
+        if name not in have:
+            return ibis.null(dtype.copy(nullable=True)).name(name)
+        return written[name] if as_read(name, dtype) else written[name].cast(dtype).name(name)
+
+    if list(have.names) == list(want.names) and all(as_read(*c) for c in want.items()):
         return written
-    return written.select(*[
-        (written[name] if have[name].copy(nullable=True) == dtype.copy(nullable=True)
-         else written[name].cast(dtype)).name(name)
-        if name in have else ibis.null(dtype.copy(nullable=True)).name(name)
-        for name, dtype in want.items()])
+    return written.select(*[column(name, dtype) for name, dtype in want.items()])
 
 
 def _swapped(expr: ir.Table, swaps: dict[Any, Any]) -> ir.Table:
