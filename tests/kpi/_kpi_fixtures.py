@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import ibis
+
+from clientela.kpi.context import TableCache
 from clientela.metrics import retention, rfm_segments, sales, value
 from clientela.metrics.api import Metric
 from clientela.model import Customer, Order
@@ -89,3 +92,19 @@ def basic_records() -> tuple[list[Customer], list[Order]]:
               refunded_amount=Decimal("70")),
     ]
     return customers, orders
+
+
+class RecordingCache(TableCache):
+    """A TableCache that remembers itself and the columns of each table it writes (the
+    `recording` fixture puts it in the engine's place)."""
+
+    made: ClassVar[list[RecordingCache]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        RecordingCache.made.append(self)
+        self.columns: dict[str, list[str]] = {}
+
+    def _write(self, key: str, table: ibis.Table, transient: bool) -> ibis.Table:
+        self.columns[key] = list(table.columns)
+        return super()._write(key, table, transient)

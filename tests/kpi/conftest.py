@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _kpi_fixtures import basic_records, build_store, catalog
+from _kpi_fixtures import RecordingCache, basic_records, build_store, catalog
 
+from clientela.kpi import engine
 from clientela.metrics.api import Metric
 from clientela.store import Store
 from clientela.testing.engines import PostgresServer
@@ -23,6 +24,14 @@ def basic_store(tmp_path: Path) -> Store:
     store = build_store(tmp_path / "basic.duckdb", customers, orders)
     yield store
     store.close()
+
+
+@pytest.fixture
+def recording(monkeypatch: pytest.MonkeyPatch) -> list[RecordingCache]:
+    """The TableCache of every engine call the test makes, as made (RecordingCache)."""
+    RecordingCache.made = []
+    monkeypatch.setattr(engine, "TableCache", RecordingCache)
+    return RecordingCache.made
 
 
 @pytest.fixture(scope="session")

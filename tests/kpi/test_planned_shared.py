@@ -5,11 +5,11 @@ answers are those of each metric asked alone."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any
 
 import ibis
 import pytest
-from _kpi_fixtures import basic_records, build_store, catalog
+from _kpi_fixtures import RecordingCache, basic_records, build_store, catalog
 
 from clientela.kpi import compute, engine
 from clientela.kpi.context import TableCache, _closure, _reads
@@ -17,33 +17,11 @@ from clientela.kpi.context import TableCache, _closure, _reads
 SALES = ["revenue", "orders", "aov", "active_customers", "new_customers"]
 
 
-class RecordingCache(TableCache):
-    """A TableCache that remembers itself and the columns of each table it writes."""
-
-    made: ClassVar[list[RecordingCache]] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        RecordingCache.made.append(self)
-        self.columns: dict[str, list[str]] = {}
-
-    def _write(self, key: str, table: ibis.Table, transient: bool) -> ibis.Table:
-        self.columns[key] = list(table.columns)
-        return super()._write(key, table, transient)
-
-
 @pytest.fixture
 def store(tmp_path):
     made = build_store(tmp_path / "s.duckdb", *basic_records())
     yield made
     made.close()
-
-
-@pytest.fixture
-def recording(monkeypatch) -> list[RecordingCache]:
-    RecordingCache.made = []
-    monkeypatch.setattr(engine, "TableCache", RecordingCache)
-    return RecordingCache.made
 
 
 def _catalog() -> dict[str, Any]:

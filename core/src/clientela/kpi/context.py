@@ -21,6 +21,7 @@ from clientela.kpi.errors import MissingDataError
 from clientela.kpi.periods import Period
 
 if TYPE_CHECKING:
+    import ibis.expr.datatypes as dt
     import ibis.expr.types as ir
     from ibis.backends import BaseBackend
 
@@ -82,6 +83,9 @@ class TableCache:
     _swaps: dict[Any, Any] = field(default_factory=dict)
     """Each written planned table's expression -> the table it was written to."""
     _readers_left: dict[str, set[str]] = field(default_factory=dict)
+    _narrowed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """After `settle`: the planned tables written with only the columns their readers'
+    answers can depend on, and those columns (see `clientela.kpi.column_use`)."""
     _tables: set[str] | None = None
     _read: dict[str, ir.Table] = field(default_factory=dict)
 
@@ -156,6 +160,8 @@ class TableCache:
         tied to a few periods, dropped by `release_transient` once they are answered."""
         if not self.materialise:
             return (once or build)()
+        if key in self._narrowed:  # written for its planned readers' columns alone
+            return (once or build)()
         if self._planned is not None and key not in self.materialised:
             return self._plan(key, build, transient)
         if key in self._pending:  # planned, and asked for again before its first reader ran
@@ -226,6 +232,7 @@ class TableCache:
         self._planned = {}
         if not inline_single:
             return  # later metrics may read any of them: kept to the end of the call
+        self._narrow(exprs)
         for key, entry in self._pending.items():
             if None in entry.readers:
                 continue  # asked for outside any metric: kept to the end of the call
@@ -234,6 +241,27 @@ class TableCache:
             self._readers_left[key] = {name for name, keys in direct.items() if key in keys}
             self._readers_left[key] |= {_WRITING + outer for outer, keys in inner.items()
                                         if key in keys and outer in self._pending}
+
+    def _narrow(self, exprs: Mapping[str, ir.Table]) -> None:
+        """Pick the pending tables to write with fewer columns: those every reader of is
+        planned (so the columns their answers can depend on are known) and whose answers
+        leave some column unread. A metric that asks for such a table again after the
+        plan (a period without rows, answered alone) gets it computed inside its own
+        query instead, since it may read a column the write left out."""
+        from clientela.kpi.column_use import columns_used
+
+        prunable = {key: entry for key, entry in self._pending.items()
+                    if None not in entry.readers}
+        if not prunable:
+            return
+        used = columns_used([expr.op() for expr in exprs.values()],
+                            [entry.expr.op() for entry in prunable.values()])
+        for key, entry in prunable.items():
+            columns = entry.expr.columns
+            # at least one column, when the readers only count the rows
+            kept = tuple(c for c in columns if c in used[entry.expr.op()]) or columns[:1]
+            if len(kept) < len(columns):
+                self._narrowed[key] = kept
 
     def run_order(self, metrics: Sequence[str]) -> list[str]:
         """`metrics` (after `settle`) reordered so that the readers of one planned table run
@@ -266,7 +294,10 @@ class TableCache:
         """Write planned table `key` (those it is built from are written before it, being
         planned before it), as read by its readers' expressions."""
         entry = self._pending.pop(key)
-        written = self._write(key, _swapped(entry.expr, self._swaps), entry.transient)
+        table = _swapped(entry.expr, self._swaps)
+        if key in self._narrowed:
+            table = table.select(*self._narrowed[key])
+        written = self._write(key, table, entry.transient)
         self._swaps[entry.expr.op()] = _as_planned(written, entry.expr).op()
         self._done(_WRITING + key)
         return self.materialised[key]
@@ -303,6 +334,7 @@ class TableCache:
         self.materialised.clear()
         self.transient.clear()
         self._readers_left.clear()
+        self._narrowed.clear()
         self._pending.clear()
         self._needs.clear()
         self._swaps.clear()
@@ -327,16 +359,29 @@ class _Planned:
 
 
 def _as_planned(written: ir.Table, planned: ir.Table) -> ir.Table:
-    """`written` with the column types of the expression it was written from.
+    """`written` with the columns and column types of the expression it was written from.
 
     The readers were built against the planned expression; an engine may read a written
     table back with other types (PySpark gives an int32 for an int64 computed in the
     query), which a union or join in a reader would refuse. Nullability is left as the
-    engine reports it: only the types are the planned ones."""
+    engine reports it: only the types are the planned ones. A column the write left out
+    (no reader's answer depends on it, `TableCache._narrow`) is a typed null, which a
+    reader may name but whose value reaches no answer; the database drops it unread."""
+    import ibis
+
     have, want = written.schema(), planned.schema()
-    casts = {name: written[name].cast(dtype) for name, dtype in want.items()
-             if have[name].copy(nullable=True) != dtype.copy(nullable=True)}
-    return written.mutate(**casts) if casts else written
+
+    def as_read(name: str, dtype: dt.DataType) -> bool:
+        return name in have and have[name].copy(nullable=True) == dtype.copy(nullable=True)
+
+    def column(name: str, dtype: dt.DataType) -> ir.Value:
+        if name not in have:
+            return ibis.null(dtype.copy(nullable=True)).name(name)
+        return written[name] if as_read(name, dtype) else written[name].cast(dtype).name(name)
+
+    if list(have.names) == list(want.names) and all(as_read(*c) for c in want.items()):
+        return written
+    return written.select(*[column(name, dtype) for name, dtype in want.items()])
 
 
 def _swapped(expr: ir.Table, swaps: dict[Any, Any]) -> ir.Table:
