@@ -303,10 +303,19 @@ def _loyalty_order_source() -> list[str]:
     return ["ALTER TABLE loyalty_events ADD COLUMN IF NOT EXISTS order_source VARCHAR"]
 
 
+def _carried_clv() -> list[str]:
+    """The CLV purchase days each carried customer state keeps, and the CLV fits kept as the
+    next warm call's starting points, so a warm KPI call's predicted CLV reads the orders
+    since the state instead of every order (`clientela.clv.engine.carried`)."""
+    from clientela.store.touched import carried_clv_sql
+
+    return carried_clv_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
-    _carried_return_gaps, _loyalty_order_source,
+    _carried_return_gaps, _loyalty_order_source, _carried_clv,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
