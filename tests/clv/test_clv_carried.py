@@ -75,11 +75,13 @@ class Edits:
         self.store = store
         self.added = 0
 
-    def _order(self, pick: int) -> pa.Table:
-        count = self.store.con.execute("SELECT count(*) FROM orders").fetchone()[0]
+    def order(self, pick: int, since: datetime = datetime(2000, 1, 1)) -> pa.Table:
+        """One of the orders placed since `since` (naive UTC), by `pick`."""
+        count = self.store.con.execute("SELECT count(*) FROM orders WHERE placed_at >= ?",
+                                       [since]).fetchone()[0]
         return self.store.con.execute(
-            "SELECT * FROM orders ORDER BY order_id LIMIT 1 OFFSET ?",
-            [pick * 7919 % count]).to_arrow_table()
+            "SELECT * FROM orders WHERE placed_at >= ? ORDER BY order_id LIMIT 1 OFFSET ?",
+            [since, pick * 7919 % count]).to_arrow_table()
 
     def _customer(self, pick: int) -> str:
         ids = self.store.con.execute(
@@ -102,22 +104,22 @@ class Edits:
         """An order `day` days before the demo's end (0: its last day, 30: December's first
         is 30), by an existing customer or, for None, by a new one."""
         self.added += 1
-        template = self._order(self.added)
+        template = self.order(self.added)
         who = f"new-{self.added}" if customer is None else self._customer(customer)
         total = Decimal(cents) / 100
         self._write(template, order_id=f"edit-{self.added}", customer_id=who,
                     placed_at=datetime(2025, 12, 31, 15) - timedelta(days=day, hours=day % 7),
                     status="paid", subtotal=total, total=total, refunded_amount=Decimal(0))
 
-    def refund(self, pick: int, share: float) -> None:
-        row = self._order(pick)
+    def refund(self, pick: int, share: float, since: datetime = datetime(2000, 1, 1)) -> None:
+        row = self.order(pick, since)
         total = Decimal(str(row["total"][0].as_py()))
         refunded = (total * Decimal(str(share))).quantize(Decimal("0.01"))
         self._write(row, refunded_amount=refunded,
                     status="refunded" if refunded == total else "partially_refunded")
 
     def cancel(self, pick: int) -> None:
-        self._write(self._order(pick), status="cancelled")
+        self._write(self.order(pick), status="cancelled")
 
     def merge(self, pick: int, into: int) -> None:
         self.store.con.execute(f"INSERT OR REPLACE INTO {IDENTITY_LINKS_TABLE} VALUES (?, ?, ?, ?)",
@@ -219,6 +221,24 @@ def test_warm_equals_cold_after_a_write(store: Store, edit: tuple[Any, ...]) -> 
     Edits(store).new(6, 0, 3_210)  # and the next night, from the state rebuilt
     hot = compute(store, CLV, reuse=True, **SPAN)
     warm_vs_cold(hot, compute(store, CLV, **SPAN))
+
+
+def test_a_refund_inside_the_series_starts_from_the_kept_fit_and_answers_as_cold(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refund on an order placed in October or later: its month to December are
+    recomputed, the first month's fits starting from the ones kept as of its start (the
+    previous month's end), as a cold series starts them, so the answers are the cold ones
+    bit for bit."""
+    edits, october = Edits(store), datetime(2025, 10, 1, 3)
+    placed = edits.order(5, october)["placed_at"][0].as_py()
+    edits.refund(5, 0.5, since=october)
+    fits = warm_starts(monkeypatch)
+    hot = compute(store, CLV, reuse=True, **SPAN)
+    month = f"{placed - timedelta(hours=3):%Y-%m}"
+    assert warm.last_report.computed["clv_predicted"][0] == month
+    assert fits and all(warm_started for _, _, warm_started in fits)
+    monkeypatch.undo()
+    assert hot.rows() == compute(store, CLV, **SPAN).rows()
 
 
 def test_a_write_dated_before_a_kept_fit_drops_it(store: Store) -> None:
