@@ -129,18 +129,29 @@ def model_fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSumma
               warm_start: ModelFit | None = None) -> ModelFit:
     """`kind` (bgnbd, paretonbd or gammagamma) fitted on `customers`, once per call and
     as-of instant; `warm_start` is the fit the optimiser starts from (the previous period's
-    in a series). A fit the data cannot support is a `KpiError` naming the metric and the
+    in a series). A warm-started fit that fails is made again from the generic start: a
+    young store's first months can leave the previous optimum far from this one, where the
+    Newton steps stop on a flat or saddle-shaped surface the cold path steers clear of. A
+    fit the data cannot support either way is a `KpiError` naming the metric and the
     instant."""
     moment = customers.calibration_end
     key = f"clv.fit|{moment.isoformat()}|{ctx.timezone}|{ctx.currency}|{unit}|{kind}"
 
+    def started(start: ModelFit | None) -> ModelFit:
+        if kind == SPEND_MODEL:
+            return fit_spend(customers.summary, start=start)
+        # on the distinct rows with their counts: the same rows the model would
+        # group the customers into, so the same fit, and the grouping is shared
+        return fit_purchases(customers.distinct[0], kind, start=start)
+
     def fit() -> ModelFit:
         try:
-            if kind == SPEND_MODEL:
-                return fit_spend(customers.summary, start=warm_start)
-            # on the distinct rows with their counts: the same rows the model would
-            # group the customers into, so the same fit, and the grouping is shared
-            return fit_purchases(customers.distinct[0], kind, start=warm_start)
+            try:
+                return started(warm_start)
+            except ClvFitError:
+                if warm_start is None:
+                    raise
+                return started(None)
         except ClvFitError as error:
             raise KpiError(f"metric {ctx.metric!r} as of {_when(moment)}: {error}") from None
 
