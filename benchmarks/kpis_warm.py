@@ -21,7 +21,10 @@ first use), copied so the benchmark's writes do not change it. Then, in one proc
    `carried.PREVIOUS_FROM_STATE`: the valid orders written out over the whole history, and
    each order's previous and next one from a window over every order, the baseline), then
    on (`clientela.kpi.carried`), and the two are printed side by side (the customer state
-   is carried in both);
+   is carried in both); `--cuts` picks which cuts the baseline turns off: `orders` (the
+   two above) and `clv` (`clientela.clv.engine.carried.CARRY_PURCHASE_DAYS`: predicted
+   CLV's purchase days fetched from every order and its newest fits started afresh),
+   both by default;
 5. the cold catalogue on the final store (`compute(store, names)`): the baseline the warm
    figures are divided by, and the check that the last warm answer equals it.
 
@@ -29,8 +32,10 @@ first use), copied so the benchmark's writes do not change it. Then, in one proc
 of every metric, in one engine call, with the customer state not carried, carried with the
 cuts off (the valid orders written out, each order's neighbours from a window over every
 order) and carried with them on (`carried.READ_ORDERS_DIRECT`,
-`carried.PREVIOUS_FROM_STATE`), alternately, `--rounds` times
-each (no cold fill of the cache first: at 10M orders that takes many minutes), and checks
+`carried.PREVIOUS_FROM_STATE`) and with them and CLV's purchase days and fits carried
+(`clientela.clv.engine.carried`: the counters and fits are kept first by one call over the
+two newest months), alternately, `--rounds` times each (`--variants` picks some; no cold
+fill of the cache first: at 10M orders that takes many minutes), and checks
 that the answers are equal, printing which values differ and by how much if they are not.
 
 Each figure is printed with the machine's load average next to it (the machine is shared),
@@ -194,10 +199,27 @@ def differences(hot: list[dict[str, Any]], cold: list[dict[str, Any]], shown: in
               f" e.g. {example}")
 
 
+CUTS = ("orders", "clv")
+"""The warm path's cuts a baseline can turn off (`switch`)."""
+
+
+def switch(cuts: tuple[str, ...], on: bool) -> None:
+    """Turn `cuts` on or off: `orders`, the valid orders read direct and each order's
+    previous one from the state (`clientela.kpi.carried`); `clv`, predicted CLV's purchase
+    days and fits carried (`clientela.clv.engine.carried`). The answers are the same."""
+    from clientela.clv.engine import carried as clv_carried
+    from clientela.kpi import carried as carried_module
+
+    if "orders" in cuts:
+        carried_module.READ_ORDERS_DIRECT = carried_module.PREVIOUS_FROM_STATE = on
+    if "clv" in cuts:
+        clv_carried.CARRY_PURCHASE_DAYS = on
+
+
 def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
           check_cold: bool = True, synthetic: bool = False,
-          skip: tuple[str, ...] = (), baseline: tuple[str, ...] = ("day", "refund")) -> None:
-    from clientela.kpi import carried as carried_module
+          skip: tuple[str, ...] = (), baseline: tuple[str, ...] = ("day", "refund"),
+          cuts: tuple[str, ...] = CUTS) -> None:
 
     source = (synthetic_store if synthetic else demo_store)(orders, customers)
     folder = Path(tempfile.mkdtemp(prefix="clientela-warm-"))
@@ -223,9 +245,8 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
                     ("a refund on a two-year-old order", refund_old, "refund")):
                 for direct in (False, True) if short in baseline else (True,):
                     runs: list[tuple[float, float, str]] = []
-                    how = "cuts on" if direct else "cuts off (as before)"
-                    carried_module.READ_ORDERS_DIRECT = direct
-                    carried_module.PREVIOUS_FROM_STATE = direct
+                    how = "cuts on" if direct else f"cuts off: {', '.join(cuts)} (as before)"
+                    switch(cuts, direct)
                     for round_ in range(rounds):
                         timed(f"write: {scenario} ({edits + 1})",
                               lambda r=edits, e=edit: e(store, r))
@@ -239,7 +260,7 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
                         print(f"  {'':<52} slowest (wall s): {timings.slowest()}")
                         runs.append((seconds, CPU[label], load()))
                     figures[f"{scenario}, {how}"] = min(runs)
-            carried_module.READ_ORDERS_DIRECT = carried_module.PREVIOUS_FROM_STATE = True
+            switch(CUTS, True)
             if check_cold:
                 cold_label = "cold catalogue on the final store (the baseline)"
                 cold, check = timed(cold_label, lambda: compute(store, names, **kw))
@@ -260,11 +281,20 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
         shutil.rmtree(folder, ignore_errors=True)
 
 
+VARIANTS: dict[str, tuple[bool, tuple[str, ...]]] = {
+    "not carried": (False, ()),
+    "carried, cuts off (as before)": (True, ()),
+    "carried, cuts on": (True, ("orders",)),
+    "carried, cuts on, CLV carried": (True, CUTS),
+}
+"""--newest-month's variants -> (customer state carried, the cuts on)."""
+
+
 def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: int,
-                 synthetic: bool = False, skip: tuple[str, ...] = ()) -> None:
+                 synthetic: bool = False, skip: tuple[str, ...] = (),
+                 chosen: tuple[str, ...] = tuple(VARIANTS)) -> None:
     """The engine call a warm run makes after one new day (the newest month of every
     metric), with and without the carried customer state; see the module's docstring."""
-    from clientela.kpi import carried as carried_module
     from clientela.kpi.carried import carrying
     from clientela.kpi.periods import buckets, parse_bound, zone
 
@@ -286,26 +316,28 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
             if carried is None:
                 raise SystemExit("the customer state could not be kept in this store")
             print(f"  {'':<52} state as of {carried.as_of}: {carried.origin}")
-            variants = {"not carried": (False, False),
-                        "carried, cuts off (as before)": (True, False),
-                        "carried, cuts on": (True, True)}
-            """variant -> (state carried, the cuts: the valid orders read direct
-            and the previous orders from the state)."""
+            variants = {name: VARIANTS[name] for name in chosen}
+            clv = [name for name in SYNTHETIC_UNFIT[:2] if name in names]
+            if clv and any("clv" in on for _, on in variants.values()):
+                with carrying(replace(carried, call_start=periods[-2].start_utc)):
+                    timed("keep CLV's counters and fits (November and December)",
+                          lambda: compute(store, clv, start="2025-11", end=END, grain="month",
+                                          timezone=TIMEZONE))
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
             answers: dict[str, Any] = {}
             for round_ in range(rounds):
-                for variant, (carry, direct) in variants.items():
+                for variant, (carry, on) in variants.items():
                     label = f"newest month, {variant} ({round_ + 1})"
-                    carried_module.READ_ORDERS_DIRECT = direct
-                    carried_module.PREVIOUS_FROM_STATE = direct
+                    switch(CUTS, False)
+                    switch(on, True)
                     reading = replace(carried, call_start=carried.as_of) if carry else None
                     with EngineTimings() as timings, carrying(reading):
                         seconds, answers[variant] = timed(
                             label, lambda: compute(store, names, **month))
                     print(f"  {'':<52} slowest (s): {timings.slowest()}")
                     runs[variant].append((seconds, CPU[label]))
-            carried_module.READ_ORDERS_DIRECT = carried_module.PREVIOUS_FROM_STATE = True
-            if "campaign_roi" in names:
+            switch(CUTS, True)
+            if "campaign_roi" in names and "not carried" in variants:
                 # what campaign ROI adds to a warm call: all 36 months before its periods were
                 # narrowed; after, the months of the campaigns a day reached (on the demo, the
                 # newest month and January 2023, its relationship campaign: the run from there)
@@ -315,13 +347,14 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
                         timed(label, lambda s=span: compute(
                             store, ["campaign_roi"], start=s[0], end=s[1], grain="month",
                             timezone=TIMEZONE))
-            baseline = answers["not carried"].rows()
+            first = next(iter(variants))
+            baseline = answers[first].rows()
             for variant in list(variants)[1:]:
                 same = answers[variant].rows() == baseline
-                print(f"\n  {variant} vs not carried: {'equal' if same else 'DIFFERENT'}")
+                print(f"\n  {variant} vs {first}: {'equal' if same else 'DIFFERENT'}")
                 if not same:
                     differences(answers[variant].rows(), baseline)
-            wall0, cpu0 = min(runs["not carried"])
+            wall0, cpu0 = min(runs[first])
             print(f"\n  best of {rounds}   {load()}")
             for variant in variants:
                 wall, spent = min(runs[variant])
@@ -353,6 +386,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="the scenarios also run with the valid orders written out (a "
                              "refund's warm call starts before the state, so it writes them "
                              "out either way)")
+    parser.add_argument("--cuts", nargs="*", choices=CUTS, default=list(CUTS),
+                        help="the cuts the baseline of --baseline's scenarios turns off")
+    parser.add_argument("--variants", nargs="*", choices=tuple(VARIANTS),
+                        default=list(VARIANTS), help="--newest-month's variants")
     parser.add_argument("--newest-month", action="store_true",
                         help="time only the newest month's engine call, state carried and "
                              "not (see above)")
@@ -362,11 +399,11 @@ def main(argv: list[str] | None = None) -> None:
     limit = None if args.memory_limit.lower() == "none" else args.memory_limit
     if args.newest_month:
         newest_month(args.orders, max(10, args.orders // 10), limit, args.rounds,
-                     synthetic=args.synthetic, skip=skip)
+                     synthetic=args.synthetic, skip=skip, chosen=tuple(args.variants))
         return
     bench(args.orders, max(10, args.orders // 10), limit, args.rounds,
           check_cold=not args.no_cold_check, synthetic=args.synthetic, skip=skip,
-          baseline=tuple(args.baseline))
+          baseline=tuple(args.baseline), cuts=tuple(args.cuts))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ is counted in likelihood evaluations, never in seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from clientela.clv.engine import periods
 from clientela.clv.engine.series import fetch_purchase_days, summaries
 from clientela.clv.engine.summary import CustomerSummary
 from clientela.clv.engine.values import fit_purchases, fit_spend
+from clientela.clv.models.fit import ModelFit
 from clientela.demo import generate, load
 from clientela.kpi import compute
 from clientela.kpi.periods import buckets, zone
@@ -55,6 +58,35 @@ def test_turned_off_the_series_is_identical_to_cold_fits(clientela_golden_store:
     cold_series = compute(clientela_golden_store, CLV_METRICS, **kw)
     one_by_one = compute(clientela_golden_store, period_by_period(CLV_METRICS), **kw)
     check_identical({"cold series": cold_series, "one period at a time": one_by_one})
+
+
+def test_a_warm_started_fit_that_fails_is_made_again_cold(
+        clientela_golden_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the 1M demo store a series from its first month failed at its second: the warm
+    start from the first month's optimum stopped on a saddle, where a cold fit succeeds.
+    Here every warm-started fit fails: the series must answer as one of cold fits."""
+    from clientela.clv.models.errors import ClvFitError
+
+    kw: dict[str, object] = dict(start="2024-10", end="2025-04", grain="month", timezone=TZ)
+    monkeypatch.setattr(periods, "WARM_START", False)
+    cold = compute(clientela_golden_store, CLV_METRICS, **kw)
+    monkeypatch.undo()
+    refused: list[str] = []
+
+    def refusing(real: Callable[..., ModelFit]) -> Callable[..., ModelFit]:
+        """The real fit, failing whenever it is given a start."""
+        def fit(*args: Any, start: Any = None, **kwargs: Any) -> ModelFit:
+            if start is not None:
+                refused.append(real.__name__)
+                raise ClvFitError("stopped on a saddle (as the test wants)")
+            return real(*args, **kwargs)
+        return fit
+
+    monkeypatch.setattr(periods, "fit_purchases", refusing(periods.fit_purchases))
+    monkeypatch.setattr(periods, "fit_spend", refusing(periods.fit_spend))
+    failed_warm = compute(clientela_golden_store, CLV_METRICS, **kw)
+    assert set(refused) == {"fit_purchases", "fit_spend"}
+    check_identical({"warm starts failing": failed_warm, "cold fits": cold})
 
 
 @pytest.mark.parametrize("model", ["bgnbd", "gammagamma"])

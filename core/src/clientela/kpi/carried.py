@@ -33,7 +33,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from clientela.store.touched import (
+    FITS_TABLE,
     GAPS_TABLE,
+    PURCHASE_DAYS_TABLE,
     RESULTS_TABLE,
     ROWS_TABLE,
     STATES_TABLE,
@@ -76,6 +78,9 @@ class Carried:
     """Where the engine call reading it starts (naive UTC), when the warm path says so: a call
     starting at or after `as_of` reads the valid orders straight from the store
     (`reads_orders_direct`)."""
+    watermark: int = 0
+    """The touch log position the call is current to: what the CLV fits it keeps are
+    current to (`clientela.clv.engine.carried`)."""
 
 
 _current: ContextVar[Carried | None] = ContextVar("clientela_carried_state", default=None)
@@ -91,6 +96,19 @@ def carrying(carried: Carried | None) -> Iterator[None]:
         _current.reset(token)
 
 
+def current(ctx: MetricContext) -> Carried | None:
+    """The state carried into this engine call, if `ctx` may read it: None outside a warm
+    call, on another backend, or with persons read otherwise."""
+    from clientela.kpi.persons import persons_apply
+
+    carried = _current.get()
+    if carried is None or ctx.backend is not carried.backend:
+        return None
+    if persons_apply(ctx) != carried.persons:
+        return None
+    return carried
+
+
 def state_for(ctx: MetricContext, until: datetime | None = None, *,
               first_orders: bool = False) -> tuple[ir.Table, datetime] | None:
     """The carried state usable for a history as of `until` (None: the whole history), as
@@ -98,14 +116,8 @@ def state_for(ctx: MetricContext, until: datetime | None = None, *,
     backend, for a state later than `until`, or with persons read otherwise. With
     `first_orders`, the rows are each customer's first order instead (customer_id, first_at
     and the order's columns, named as in `retail.first_orders`)."""
-    from clientela.kpi.persons import persons_apply
-
-    carried = _current.get()
-    if carried is None or ctx.backend is not carried.backend:
-        return None
-    if until is not None and carried.as_of > until:
-        return None
-    if persons_apply(ctx) != carried.persons:
+    carried = current(ctx)
+    if carried is None or (until is not None and carried.as_of > until):
         return None
     rows = ctx.stored(ROWS_TABLE)
     rows = rows.filter((rows.state_key == carried.key) & (rows.as_of == carried.as_of))
@@ -276,9 +288,15 @@ def drop_stale(con: Any, mark: int) -> None:
     if not _tables_exist(con):
         return
     if con.execute(f"SELECT 1 FROM {RESULTS_TABLE} LIMIT 1").fetchone() is None:
+        con.execute(f"DELETE FROM {FITS_TABLE}")
         dropped = con.execute(f"DELETE FROM {STATES_TABLE}").fetchone()
     else:
         entities = ", ".join(f"'{e}'" for e in STALE_ENTITIES)
+        # a fit as of an instant read the orders before it; a state, those up to it
+        con.execute(f"""DELETE FROM {FITS_TABLE} f WHERE EXISTS (
+                            SELECT 1 FROM {TOUCHES_TABLE} t
+                            WHERE t.seq > f.watermark AND t.seq <= ? AND t.entity IN ({entities})
+                              AND (t.lo IS NULL OR t.lo < f.as_of))""", [mark])
         dropped = con.execute(f"""DELETE FROM {STATES_TABLE} s WHERE EXISTS (
                             SELECT 1 FROM {TOUCHES_TABLE} t
                             WHERE t.seq > s.watermark AND t.seq <= ? AND t.entity IN ({entities})
@@ -288,7 +306,7 @@ def drop_stale(con: Any, mark: int) -> None:
 
 
 def _drop_orphans(con: Any) -> None:
-    for table in (ROWS_TABLE, GAPS_TABLE):
+    for table in (ROWS_TABLE, GAPS_TABLE, PURCHASE_DAYS_TABLE):
         con.execute(f"""DELETE FROM {table} r WHERE NOT EXISTS (
                             SELECT 1 FROM {STATES_TABLE} s
                             WHERE s.state_key = r.state_key AND s.as_of = r.as_of)""")
@@ -314,10 +332,10 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
                       [key, at]).fetchone()
     latest: datetime | None = row[0] if row else None
     if latest == at:
-        return Carried(ctx.backend, key, at, persons)
+        return Carried(ctx.backend, key, at, persons, watermark=mark)
     origin = ("built from every order" if latest is None
               else f"carried from {latest.isoformat()}")
-    found = Carried(ctx.backend, key, at, persons, origin)
+    found = Carried(ctx.backend, key, at, persons, origin, watermark=mark)
     base = first = older = None
     if latest is not None:
         older = Carried(ctx.backend, key, latest, persons)

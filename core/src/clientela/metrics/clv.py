@@ -159,14 +159,18 @@ def p_alive(ctx: MetricContext, params: PurchaseModelParams) -> ir.Table:
     if shared is not None:  # clv_predicted made them in this call
         return _answer(ctx, shared, ("customers", "likely_alive"), measures)
     from clientela import clv
+    from clientela.clv.engine.carried import KeptFits
     from clientela.clv.engine.periods import fitted
 
     rows: list[dict[str, Any]] = []
+    kept = KeptFits(ctx, params.unit)  # a warm call starts where the last one left off
     # the purchase days stay for a clv_predicted later in the call, which drops them
-    for index, customers, fits in fitted(ctx, (params.model,), params.unit, release=False):
+    for index, customers, fits in fitted(ctx, (params.model,), params.unit, release=False,
+                                         kept=kept):
         fit = fits[params.model]
         grouped, inverse = customers.distinct  # once per distinct (x, t_x, T)
         rows += _p_alive_rows(ctx, index, customers, fit, clv.p_alive(fit, grouped)[inverse])
+    kept.keep()
     return _answer(ctx, rows, ("customers", "likely_alive"), measures)
 
 

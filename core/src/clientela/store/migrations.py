@@ -310,10 +310,19 @@ def _push_state_opt_outs() -> list[str]:
     return [f"ALTER TABLE {PUSH_STATE_TABLE} ADD COLUMN IF NOT EXISTS opt_outs VARCHAR"]
 
 
+def _carried_clv() -> list[str]:
+    """The CLV purchase days each carried customer state keeps, and the CLV fits kept as the
+    next warm call's starting points, so a warm KPI call's predicted CLV reads the orders
+    since the state instead of every order (`clientela.clv.engine.carried`)."""
+    from clientela.store.touched import carried_clv_sql
+
+    return carried_clv_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
-    _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs,
+    _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs, _carried_clv,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -62,6 +62,13 @@ ROWS_TABLE = "kpi_carried_customers"
 GAPS_TABLE = "kpi_carried_gaps"
 """The kept states' closed gaps: per state, how many gaps between a customer's consecutive
 valid orders, both placed before it, last each whole number of days."""
+PURCHASE_DAYS_TABLE = "kpi_carried_purchase_days"
+"""The kept states' CLV purchase-day counters (`clientela.clv.engine.carried`): per state,
+time zone and reporting currency, one row per customer with a valid order before it."""
+FITS_TABLE = "kpi_carried_fits"
+"""CLV model fits kept between warm KPI calls, as of a period's end, each with the touch log
+position it is current to: where the next call's first fit starts (`clientela.clv.engine.
+carried`)."""
 
 INSTANTS: dict[str, tuple[str, ...]] = {
     "orders": ("placed_at",),
@@ -141,6 +148,30 @@ def carried_tables_sql() -> list[str]:
             first_channel VARCHAR,
             first_store_id VARCHAR,
             first_salesperson_id VARCHAR)""",
+    ]
+
+
+def carried_clv_sql() -> list[str]:
+    """The migration's statements: the CLV purchase-day counters each carried state keeps
+    and the CLV fits kept as warm starts (`clientela.clv.engine.carried`)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {PURCHASE_DAYS_TABLE} (
+            state_key VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL,
+            timezone VARCHAR NOT NULL,
+            currency VARCHAR NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            purchases BIGINT NOT NULL,
+            cents DOUBLE NOT NULL,
+            first_day BIGINT NOT NULL,
+            first_cents DOUBLE NOT NULL,
+            last_day BIGINT NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {FITS_TABLE} (
+            fit_key VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL,
+            watermark BIGINT NOT NULL,
+            fit VARCHAR NOT NULL,
+            PRIMARY KEY (fit_key, as_of))""",
     ]
 
 

@@ -34,7 +34,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from clientela.clv.engine.series import aligned, fetch_purchase_days, summaries
+from clientela.clv.engine.carried import KeptFits, purchase_days
+from clientela.clv.engine.series import PurchaseDays, aligned, fetch_purchase_days, summaries
 from clientela.clv.engine.summary import CustomerSummary, fetch_summary
 from clientela.clv.engine.values import CustomerValues, Fits, fit_purchases, fit_spend, predict
 from clientela.clv.models.errors import ClvFitError
@@ -82,15 +83,20 @@ def period_summaries(ctx: MetricContext, unit: str, *, release: bool = True
     gone through the series."""
     where = f"{ctx.timezone}|{ctx.currency}"
     if not ctx.periods:
-        yield None, remembered(
-            ctx, f"clv.summary|{ctx.as_of.isoformat()}|{where}|{unit}",
-            lambda: fetch_summary(ctx.unsliced(), calibration_end=ctx.as_of,
-                                  unit=unit))  # type: ignore[arg-type]
+        yield None, remembered(ctx, f"clv.summary|{ctx.as_of.isoformat()}|{where}|{unit}",
+                               lambda: _summary_at(ctx, unit))
         return
     if ctx.as_of_fixed or not aligned(ctx.periods):
         raise SeriesUnsupported(ctx.metric)
     key = f"clv.days|{ctx.end.isoformat()}|{where}"
-    days = remembered(ctx, key, lambda: fetch_purchase_days(ctx.unsliced(), until=ctx.end))
+    first_end = ctx.periods[0].end_utc
+
+    def every_day() -> PurchaseDays:
+        whole = ctx.unsliced()
+        days = purchase_days(whole, until=ctx.end, first_end=first_end)
+        return fetch_purchase_days(whole, until=ctx.end) if days is None else days
+
+    days = remembered(ctx, key, every_day)
     ends = [p.end_utc for p in ctx.periods]
     yield from enumerate(summaries(days, ends, ctx.timezone, unit=unit))
     # The series is done: its purchase days (a few hundred MB at ten million orders) leave
@@ -100,22 +106,52 @@ def period_summaries(ctx: MetricContext, unit: str, *, release: bool = True
         forget(ctx, key)
 
 
+def _summary_at(ctx: MetricContext, unit: str) -> CustomerSummary:
+    """The summary as of ctx.as_of: from the carried state's counters and the days since
+    in a warm call (the same arrays), otherwise one query over every order."""
+    whole = ctx.unsliced()
+    days = None if ctx.as_of_fixed else purchase_days(whole, until=ctx.as_of,
+                                                      first_end=ctx.as_of)
+    if days is None:
+        return fetch_summary(whole, calibration_end=ctx.as_of, unit=unit)  # type: ignore[arg-type]
+    return next(summaries(days, [ctx.as_of], ctx.timezone, unit=unit))
+
+
+def previous_end(ctx: MetricContext) -> datetime | None:
+    """The instant of the fit a cold series would start this call's first fit from: the
+    first period's start (the end of the period before it); None for a fixed as-of."""
+    if ctx.periods:
+        return ctx.periods[0].start_utc
+    return None if ctx.as_of_fixed else ctx.period.start_utc
+
+
 def model_fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSummary, *,
               warm_start: ModelFit | None = None) -> ModelFit:
     """`kind` (bgnbd, paretonbd or gammagamma) fitted on `customers`, once per call and
     as-of instant; `warm_start` is the fit the optimiser starts from (the previous period's
-    in a series). A fit the data cannot support is a `KpiError` naming the metric and the
+    in a series). A warm-started fit that fails is made again from the generic start: a
+    young store's first months can leave the previous optimum far from this one, where the
+    Newton steps stop on a flat or saddle-shaped surface the cold path steers clear of. A
+    fit the data cannot support either way is a `KpiError` naming the metric and the
     instant."""
     moment = customers.calibration_end
     key = f"clv.fit|{moment.isoformat()}|{ctx.timezone}|{ctx.currency}|{unit}|{kind}"
 
+    def started(start: ModelFit | None) -> ModelFit:
+        if kind == SPEND_MODEL:
+            return fit_spend(customers.summary, start=start)
+        # on the distinct rows with their counts: the same rows the model would
+        # group the customers into, so the same fit, and the grouping is shared
+        return fit_purchases(customers.distinct[0], kind, start=start)
+
     def fit() -> ModelFit:
         try:
-            if kind == SPEND_MODEL:
-                return fit_spend(customers.summary, start=warm_start)
-            # on the distinct rows with their counts: the same rows the model would
-            # group the customers into, so the same fit, and the grouping is shared
-            return fit_purchases(customers.distinct[0], kind, start=warm_start)
+            try:
+                return started(warm_start)
+            except ClvFitError:
+                if warm_start is None:
+                    raise
+                return started(None)
         except ClvFitError as error:
             raise KpiError(f"metric {ctx.metric!r} as of {_when(moment)}: {error}") from None
 
@@ -123,16 +159,25 @@ def model_fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSumma
     return found
 
 
-def fitted(ctx: MetricContext, kinds: Sequence[str], unit: str, *, release: bool = True
+def fitted(ctx: MetricContext, kinds: Sequence[str], unit: str, *, release: bool = True,
+           kept: KeptFits | None = None
            ) -> Iterator[tuple[int | None, CustomerSummary, dict[str, ModelFit]]]:
     """Each period's summary with its fits of `kinds`, each warm-started from the same
-    model's fit at the previous period's end; with `release`, the purchase days are
-    dropped after the last period (`period_summaries`)."""
+    model's fit at the previous period's end (for the first period of a warm call, the
+    one `kept` from an earlier call, if any); with `release`, the purchase days are
+    dropped after the last period (`period_summaries`). The fits made are noted in `kept`."""
     previous: dict[str, ModelFit] = {}
+    before = previous_end(ctx)
+    if kept is not None and before is not None:
+        previous = {kind: fit for kind in kinds
+                    if _warm(kind) and (fit := kept.kept(kind, before)) is not None}
     for index, customers in period_summaries(ctx, unit, release=release):
         fits = {kind: model_fit(ctx, kind, unit, customers,
                                 warm_start=previous.get(kind) if _warm(kind) else None)
                 for kind in kinds}
+        if kept is not None and not ctx.as_of_fixed:
+            for fit in fits.values():
+                kept.made_one(fit, customers.calibration_end)
         previous = fits
         yield index, customers, fits
 
@@ -152,23 +197,30 @@ def predicted_values(ctx: MetricContext, *, model: str = "bgnbd", unit: str = "d
     million customers, which release the GIL, and each result is the same computation
     on the same inputs as on one thread: the answers do not change, only the wall time.
     """
+    kept = KeptFits(ctx, unit)
     if not (ctx.periods and TWO_THREADS):
-        for index, customers, fits in fitted(ctx, (model, SPEND_MODEL), unit):
+        for index, customers, fits in fitted(ctx, (model, SPEND_MODEL), unit, kept=kept):
             yield index, _predict(customers, fits[model], fits[SPEND_MODEL], unit,
                                   horizon_months, discount_rate)
+        kept.keep()
         return
-    spend_chain: list[ModelFit] = []  # the worker's previous spend fit; only it touches this
+    # the worker's previous spend fit; only it touches this once the series runs
+    before = previous_end(ctx)
+    first = (kept.kept(SPEND_MODEL, before) if before is not None and _warm(SPEND_MODEL)
+             else None)
+    spend_chain: list[ModelFit] = [] if first is None else [first]
 
     def spend_and_predict(customers: CustomerSummary, purchases: ModelFit) -> CustomerValues:
         start = spend_chain[-1] if spend_chain and _warm(SPEND_MODEL) else None
         spend = model_fit(ctx, SPEND_MODEL, unit, customers, warm_start=start)
         spend_chain[:] = [spend]
+        kept.made_one(spend, customers.calibration_end)
         return _predict(customers, purchases, spend, unit, horizon_months, discount_rate)
 
     pending: deque[tuple[int | None, Future[CustomerValues]]] = deque()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clv-predict") as worker:
         try:
-            series = fitted(ctx, (model,), unit)
+            series = fitted(ctx, (model,), unit, kept=kept)
             while True:
                 try:
                     index, customers, fits = next(series)
@@ -186,6 +238,7 @@ def predicted_values(ctx: MetricContext, *, model: str = "bgnbd", unit: str = "d
             while pending:
                 done, future = pending.popleft()
                 yield done, future.result()
+            kept.keep()
         finally:  # a consumer that stops early leaves nothing running
             for _, future in pending:
                 future.cancel()

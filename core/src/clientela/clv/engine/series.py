@@ -51,6 +51,17 @@ def aligned(periods: Sequence[Period]) -> bool:
 
 
 @dataclass(frozen=True)
+class Counters:
+    """Per customer code, what `summaries` adds up along a series: purchase days, their
+    value in cents (whole numbers in float64, so any order of addition is exact) and the
+    last purchase day (int64 min for none)."""
+
+    purchases: IntArray
+    cents: FloatArray
+    last: IntArray
+
+
+@dataclass(frozen=True)
 class PurchaseDays:
     """Every purchase day before some instant, customers coded in customer_id order.
 
@@ -68,14 +79,20 @@ class PurchaseDays:
     """Per customer code: the first purchase day."""
     first_cents: FloatArray
     """Per customer code: the value of that first purchase day."""
+    opening: Counters | None = None
+    """Per customer code, the counters of the purchase days before the entries (a carried
+    state's, `clientela.clv.engine.carried`): the entries then hold only the days since, and
+    `first_day` and `first_cents` are each customer's first ever."""
 
     def __len__(self) -> int:
         return len(self.customer_id)
 
 
-def fetch_purchase_days(ctx: MetricContext, *, until: datetime) -> PurchaseDays:
-    """One query: every valid order (customer, local day, cents) before `until`, made into
-    one entry per (customer, local day) here.
+def fetch_purchase_days(ctx: MetricContext, *, until: datetime,
+                        since: datetime | None = None) -> PurchaseDays:
+    """One query: every valid order (customer, local day, cents) before `until` (from
+    `since`, a local midnight, when given), made into one entry per (customer, local day)
+    here.
 
     The engine returns orders, not days: a group-by of ten million orders into nine
     million (customer, day) groups cost the engine three times the scan itself. Here the
@@ -87,7 +104,7 @@ def fetch_purchase_days(ctx: MetricContext, *, until: datetime) -> PurchaseDays:
     (customer, day) order. Each array is dropped as soon as the next step no longer
     needs it, since at ten million orders each is 40 to 80 MB.
     """
-    table = order_days(ctx, until=until).to_pyarrow()
+    table = order_days(ctx, until=until, since=since).to_pyarrow()
     ids, indices = _dictionary_encoded(table["customer_id"])
     table = table.drop_columns(["customer_id"])
     order = np.asarray(pc.array_sort_indices(ids), dtype=np.int64)
@@ -183,9 +200,9 @@ def summaries(history: PurchaseDays, ends: Sequence[datetime], timezone: str, *,
     if len(by_slot) <= np.iinfo(np.int32).max:  # half the memory for the whole series
         by_slot = by_slot.astype(np.int32)
     n = len(history)
-    purchases = np.zeros(n, dtype=np.int64)
-    total = np.zeros(n, dtype=np.float64)
-    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    opening = history.opening or empty_counters(n)
+    purchases, total, last = (opening.purchases.copy(), opening.cents.copy(),
+                              opening.last.copy())
     for i, (end, end_day) in enumerate(zip(ends, end_days, strict=True)):
         rows = by_slot[bounds[i]:bounds[i + 1]]
         code = history.code[rows]
@@ -194,6 +211,12 @@ def summaries(history: PurchaseDays, ends: Sequence[datetime], timezone: str, *,
         # a slot's rows keep the (code, day) order, so each code's last write is its latest day
         last[code] = history.day[rows]
         yield _summary_now(history, purchases, total, last, end, end_day, per_unit, unit)
+
+
+def empty_counters(n: int) -> Counters:
+    """The counters of `n` customers before their first purchase day."""
+    return Counters(purchases=np.zeros(n, dtype=np.int64), cents=np.zeros(n, dtype=np.float64),
+                    last=np.full(n, np.iinfo(np.int64).min, dtype=np.int64))
 
 
 def _summary_now(history: PurchaseDays, purchases: IntArray, total: FloatArray,

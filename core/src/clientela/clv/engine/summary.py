@@ -112,18 +112,20 @@ def _cents(revenue: ir.NumericValue) -> ir.FloatingValue:
     return (revenue * 100).cast("float64")
 
 
-def order_days(ctx: MetricContext, *, until: datetime) -> ir.Table:
-    """One row per valid order of a known customer before `until`: customer_id, its local
-    `day` and its revenue in `cents` (float64, whole numbers, reporting currency).
+def order_days(ctx: MetricContext, *, until: datetime, since: datetime | None = None
+               ) -> ir.Table:
+    """One row per valid order of a known customer placed in [since, until) (`since` None:
+    from the first): customer_id, its local `day` and its revenue in `cents` (float64, whole
+    numbers, reporting currency).
 
     Orders, not purchase days: grouping ten million (customer, day) pairs into nine
     million groups was most of the engine's work for a CLV series, and the caller
     sums a day's orders itself after one sort of integer keys (`clientela.clv.engine.
     series`). Guest orders (no customer) are left out because they cannot repeat.
     """
-    orders = _valid_orders(ctx, since=None, until=until)
+    orders = _valid_orders(ctx, since=since, until=until)
     orders = orders.select("customer_id", "placed_at", cents=_cents(orders.revenue))
-    orders = _local_days(ctx, orders, since=None, until=until)
+    orders = _local_days(ctx, orders, since=since, until=until)
     return orders.select("customer_id", "day", "cents")
 
 
