@@ -82,6 +82,8 @@ def main() -> None:
                         help="a store to read instead of the demo store")
     parser.add_argument("--together", action="store_true",
                         help="all the loyalty metrics in one call, in catalogue order")
+    parser.add_argument("--memory-limit", default=None,
+                        help="the store's memory_limit (e.g. 2GB; default DuckDB's)")
     parser.add_argument("--baseline", default=None,
                         help="the git revision whose loyalty metrics are the 'before' "
                              "(default: the reference definitions alone, main together)")
@@ -101,7 +103,7 @@ def main() -> None:
         order = [m.name for m in metrics()]  # the catalogue's order
         args.baseline = args.baseline or "main"
         base = {m.name: m for m in module_at(args.baseline, MODULE).metrics()}
-        with Store(path, read_only=True) as store:
+        with Store(path, read_only=True, memory_limit=args.memory_limit) as store:
             print(f"{path.name}, monthly {START}..{END}, in catalogue order after "
                   f"{', '.join(PREFIX)}, one call each; before = {args.baseline} [{load()}]")
             b_time, before = together(store, [base[n] for n in order])
@@ -123,7 +125,7 @@ def main() -> None:
     print(f"{path.name}, monthly {START}..{END}, each metric alone [{load()}]")
     print(f"  {'metric':32s} {'before wall/CPU s':>18s} {'after wall/CPU s':>18s} "
           f"{'CPU ratio':>9s}")
-    with Store(path, read_only=True) as store:
+    with Store(path, read_only=True, memory_limit=args.memory_limit) as store:
         timed(store, new[names[0]])  # imports and first-query setup, outside the figures
         for name in names:
             b_wall, b_cpu, before = timed(store, old[name])
