@@ -33,12 +33,13 @@ def kept(store: Store, at: datetime) -> dict[tuple[str, bool, datetime | None], 
 
 
 def folded(store: Store, at: datetime) -> dict[tuple[str, bool, datetime | None], int]:
-    """The rows by another route: each event before `at` in Python, a lot still to expire
-    at `at` under its expiry, everything else under the customer's balance row."""
+    """The rows by another route: each event before `at` but the reversals (read as they
+    are) in Python, a lot still to expire at `at` under its expiry, everything else under
+    the customer's balance row."""
     out: dict[tuple[str, bool, datetime | None], int] = {}
     for cid, points, expires in store.con.execute(
-            "SELECT customer_id, points, expires_at FROM loyalty_events WHERE occurred_at < ?",
-            [at]).fetchall():
+            "SELECT customer_id, points, expires_at FROM loyalty_events "
+            "WHERE occurred_at < ? AND kind <> 'reverse'", [at]).fetchall():
         lot = points > 0 and (expires is None or expires >= at)
         key = (cid, lot, expires if lot else None)
         out[key] = out.get(key, 0) + points
@@ -81,8 +82,8 @@ def test_an_event_dated_before_the_state_leaves_it_unused(store: Store, written)
 
 def test_a_reversal_after_the_state_of_a_lot_before_it(store: Store) -> None:
     """A lot earned before the state on an order the store does not hold, reversed after it:
-    the state stays (no write is dated before it), and the expiry, which gives a reversal
-    its lot's expiry, reads every event while the balances read the state."""
+    the state stays (no write is dated before it), and the expiry gives the reversal its
+    lot's expiry from the earns in the ledger, the rest from the state."""
     store.upsert([event("n1", "earn", 1, 690, 500, order_id="gone", expires_in=50)])
     compute(store, LOYALTY, reuse=True, **SPAN)  # dated before the state: rebuilt with it
     store.upsert([event("n2", "reverse", 1, 716, -200, order_id="gone")])
@@ -90,11 +91,24 @@ def test_a_reversal_after_the_state_of_a_lot_before_it(store: Store) -> None:
     assert warm.last_report.carried == f"{DECEMBER.isoformat()} (kept)"
     cold = compute(store, LOYALTY, **SPAN)
     assert hot.rows() == cold.rows()
+    assert kept(store, DECEMBER) == folded(store, DECEMBER)
     # c1 at December's end (by hand): earns 20, 80, 140, 200 (o1, o7, o13, o19), redeems 32
     # and 80, an expiry of 30, and 500 - 200 of the lot: 598. Later than the 30 days: o13's
     # and o19's lots (2025-04, 2025-12), 340; in them, 300 of the lot (2025-01-09): of the
     # 258 left to spend first, all 258 expire (nothing else of c1's or anyone's does)
     assert cold.value("loyalty_points_expiring", period="2024-12") == 258
+
+
+def test_an_earn_after_the_state_of_an_order_reversed_before_it(store: Store) -> None:
+    """A reversal before the state of an order without an earn yet (the store does not hold
+    the order): untied, it is no lot. Earned after the state, the order's lot gives the
+    reversal its expiry, though the state stays: the reversal was never summed up in it."""
+    store.upsert([event("n1", "reverse", 2, 695, -100, order_id="gone")])
+    compute(store, LOYALTY, reuse=True, **SPAN)  # dated before the state: rebuilt with it
+    store.upsert([event("n2", "earn", 2, 717, 400, order_id="gone", expires_in=30)])
+    hot = compute(store, LOYALTY, reuse=True, **SPAN)
+    assert warm.last_report.carried == f"{DECEMBER.isoformat()} (kept)"
+    assert hot.rows() == compute(store, LOYALTY, **SPAN).rows()
 
 
 def test_a_new_month_carries_the_ledger_forward(store: Store) -> None:

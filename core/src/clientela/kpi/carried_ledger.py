@@ -10,7 +10,7 @@ the balance alone, like a redemption. So, for a state as of `T` and any instant 
 it, the events before `T` are exactly summed up by, per customer:
 
 - one row of what counts only in the balance (`lot` false): every event before `T` that is
-  no lot, and every lot expiring before `T`;
+  no lot (and no reversal: below), and every lot expiring before `T`;
 - one row per `expires_at` (null: never) of the lots that expire at or after `T` (`lot`
   true), their points summed.
 
@@ -19,9 +19,10 @@ read from these rows and the events since `T` are those every event gives. A sta
 later instant is an older one plus the events between (its lots expiring before the new
 instant fold into the balance row).
 
-A `reverse` event tied to a lot takes that lot's expiry, which an earn after `T` of the same
-order can change: the expiry metric reads these rows only while the ledger holds no
-reversal (asked as it is asked anyway), and every event otherwise.
+A `reverse` event tied to a lot takes that lot's expiry (of the latest earn of its order,
+whenever earned), which an earn after `T` can change: so the reversals are not summed up
+but read from the ledger as they are (they are few), and the expiry joins them to the earns
+of their orders as it does cold.
 
 The rows are kept with the customer state, under the same key and instant (table
 `kpi_carried_ledger`), and dropped with it: a state is stale once a write of loyalty events
@@ -50,23 +51,35 @@ LEDGER_COLUMNS: tuple[str, ...] = ("customer_id", "lot", "expires_at", "points")
 """The kept rows' columns (besides the state's key and instant)."""
 
 
-def ledger(ctx: MetricContext, until: datetime, *, earliest: datetime) -> ir.Table:
+def ledger(ctx: MetricContext, until: datetime, *, earliest: datetime,
+           reversals: bool = True) -> ir.Table:
     """The loyalty events before `until` as the balance and expiry metrics read them:
     customer_id, occurred_at, points (int64), expires_at and `_lot` (points > 0). With a
     carried state as of an instant at or before `earliest` (the first instant the caller asks
-    about), the events before that instant are the state's rows, dated at it (see above).
-    Without one, every event before `until`."""
+    about), the events before that instant other than reversals are the state's rows, dated
+    at it (see above), and its reversals are read as they are. Without one, every event
+    before `until`. `reversals=False` leaves the `reverse` events out: the expiry joins them
+    to their lots itself."""
     events = ctx.table("loyalty_events")
     events = events.filter(events.occurred_at < until)
+    if not reversals:
+        events = events.filter(_not_reversal(events))
     carried = carried_for(ctx, earliest)
     if carried is None:
         return _as_read(events)
     kept = ctx.stored(LEDGER_TABLE)
     kept = kept.filter((kept.state_key == carried.key) & (kept.as_of == carried.as_of))
-    since = _as_read(events.filter(events.occurred_at >= carried.as_of))
-    rows = kept.select("customer_id", occurred_at=kept.as_of, points=kept.points,
-                       expires_at=kept.expires_at, _lot=kept.lot)
-    return stack(since, rows)
+    parts = [_as_read(events.filter(events.occurred_at >= carried.as_of)),
+             kept.select("customer_id", occurred_at=kept.as_of, points=kept.points,
+                         expires_at=kept.expires_at, _lot=kept.lot)]
+    if reversals:  # few, and skipped by the scan where a row group holds none
+        before = events.filter((events.occurred_at < carried.as_of) & ~_not_reversal(events))
+        parts.append(_as_read(before))
+    return stack(*parts)
+
+
+def _not_reversal(events: ir.Table) -> ir.BooleanValue:
+    return events.kind.isnull() | (events.kind != "reverse")
 
 
 def _as_read(events: ir.Table) -> ir.Table:
@@ -75,10 +88,11 @@ def _as_read(events: ir.Table) -> ir.Table:
 
 
 def ledger_state(ctx: MetricContext, at: datetime, older: Carried | None) -> ir.Table:
-    """The rows kept for a state as of `at` (LEDGER_COLUMNS): from every event before `at`,
-    or from the `older` state's rows and the events between its instant and `at`."""
+    """The rows kept for a state as of `at` (LEDGER_COLUMNS): from every event before `at`
+    but the reversals, or from the `older` state's rows and the events between its instant
+    and `at`."""
     events = ctx.table("loyalty_events")
-    events = events.filter(events.occurred_at < at)
+    events = events.filter((events.occurred_at < at) & _not_reversal(events))
     if older is not None:
         events = events.filter(events.occurred_at >= older.as_of)
     rows = events.select("customer_id", lot=events.points > 0, expires_at=events.expires_at,

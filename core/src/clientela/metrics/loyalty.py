@@ -397,8 +397,9 @@ def _lot_events(ctx: MetricContext, until: datetime, earliest: datetime) -> ir.T
     grouped into lots: every other event passes through as it is, so the whole ledger is
     never joined to itself. A ledger without reversals (asked first: a scan of `kind` that
     stops at the first one) has nothing to join, and its events are the lots' rows as they
-    are: in a warm call, those of a carried state as of `earliest` or before and the events
-    since (`clientela.kpi.carried_ledger`); one with reversals reads every event."""
+    are. In a warm call the events other than reversals are those of a carried state as of
+    `earliest` or before and the events since (`clientela.kpi.carried_ledger`); the
+    reversals and the earns of their orders are read from the ledger."""
     events = ctx.table("loyalty_events")
     if not _has_reversals(events):
         return ledger(ctx, until, earliest=earliest)
@@ -407,7 +408,6 @@ def _lot_events(ctx: MetricContext, until: datetime, earliest: datetime) -> ir.T
     keys = ("source", "_osrc", "customer_id", "order_id")
     events = events.mutate(_osrc=_order_source(events))
     reverse = events.filter(events.kind == "reverse")
-    others = events.filter(events.kind.isnull() | (events.kind != "reverse"))
     earns = events.filter((events.kind == "earn") & events.order_id.notnull()
                           & events.expires_at.notnull() & (events.points > 0))
     wanted = reverse.select(*[reverse[k].name(f"_w{k}") for k in keys]).distinct()
@@ -422,8 +422,8 @@ def _lot_events(ctx: MetricContext, until: datetime, earliest: datetime) -> ir.T
         "customer_id", "occurred_at", "points",
         expires_at=ibis.ifelse(tied, joined._lx, joined.expires_at),
         _lot=(joined.points > 0) | tied)
-    plain = others.select("customer_id", "occurred_at", "points", "expires_at",
-                          _lot=others.points > 0)
+    # every other event as it is (in a warm call, a carried state and the events since)
+    plain = ledger(ctx, until, earliest=earliest, reversals=False)
     # a lot's expiry is that of every earn of its order, before `until` or not
     lots = stack(plain, reversals)
     return lots.filter(lots.occurred_at < until)
