@@ -150,30 +150,19 @@ def _holders_at_each_end(ctx: MetricContext, held: ir.Table) -> ir.Table:
     return totals.filter(totals.value > 0) if ctx.by else totals
 
 
-def redeem_orders(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
-    """The valid orders that redeemed, by their own fields or a redeem event tied to them,
-    that a question about [since, until) can read: those placed in it, and those placed
-    elsewhere that a redeem event of [since, until) names. Each with `_own` (its fields say
-    so), `_tied` (an event, of any date, is tied to it) and `loyalty_value`: the orders that
-    discount_granted, redemption_visits and redemption_day_spend read.
+def redeem_orders(ctx: MetricContext) -> ir.Table:
+    """Every valid order that redeemed, by its own fields or a redeem event tied to it, with
+    `_own` (its fields say so), `_tied` (an event is tied to it) and `loyalty_value`: the
+    orders that discount_granted, redemption_visits and redemption_day_spend read.
 
-    Nothing else can change their answers: a visit is an order placed in the span, a
-    redemption an event of the span (with its order, wherever placed) or an order placed in
-    it. So the newest month of a warm call reads that month's orders (found by the scan's
-    date ranges) and the few older ones its events name (a semi-join with their keys), not
-    every order; a cold series over the whole history reads every order once, as before.
-    The orders are matched by their key, (source, order_id), to the order each event names
-    (`_order_source`), and joined once with the distinct keys of every redeem event (their
-    hash table is the small side) for `_tied`. The three metrics ask for it in one call, so
-    it is written out once."""
+    One pass over the valid orders with the redeem events' order ids (a left join with
+    their distinct ids, whose hash table is the small side); the three metrics ask for it
+    in one call, so it is written out once, where each of them used to scan the orders
+    again (twice for the redemptions: the orders the events name and the order-only ones).
+    Orders are matched by their key, (source, order_id), to the order each event names
+    (`_order_source`)."""
     def build() -> ir.Table:
-        inside = cv.valid_orders(ctx, since=since, until=until, amounts=("loyalty_value",))
         orders = cv.valid_orders(ctx, amounts=("loyalty_value",))
-        outside = orders.filter((orders.placed_at < since) | (orders.placed_at >= until))
-        named = _named_orders(ctx, since, until)
-        outside = outside.semi_join(named, (outside.order_id == named._eid)
-                                    & (outside.source == named._esrc))
-        orders = stack(inside, outside)
         tied = _tied_orders(ctx, "redeem").distinct()
         joined = orders.left_join(tied, (orders.order_id == tied._eid)
                                   & (orders.source == tied._esrc))
@@ -185,17 +174,7 @@ def redeem_orders(ctx: MetricContext, since: datetime, until: datetime) -> ir.Ta
     # the order columns a slice reads, only when the call is sliced by one: a catalogue
     # call (unsliced) writes three string columns fewer
     sliced = [ctx.by] if ctx.by in ORDER_SLICES else []
-    span = f"{since.isoformat()}|{until.isoformat()}"
-    return ctx.shared(f"loyalty.redeem_orders|{ctx.by}|{span}", build)
-
-
-def _named_orders(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
-    """`_esrc`, `_eid`: the keys of the orders the redeem events of [since, until) name,
-    repeats and all (for a semi-join)."""
-    events = ctx.table("loyalty_events")
-    events = events.filter((events.kind == "redeem") & events.order_id.notnull()
-                           & (events.occurred_at >= since) & (events.occurred_at < until))
-    return events.select(_esrc=_order_source(events), _eid=events.order_id)
+    return ctx.shared(f"loyalty.redeem_orders|{ctx.by}", build)
 
 
 def _invalid_orders(ctx: MetricContext) -> ir.Table:
@@ -215,8 +194,8 @@ def _invalid_orders(ctx: MetricContext) -> ir.Table:
 def redeem_events(ctx: MetricContext, since: datetime, until: datetime,
                   flagged: ir.Table | None = None) -> ir.Table:
     """Redeem events in [since, until) that stand (not tied to an invalid order), with the
-    `discount` they granted. `flagged` is `redeem_orders` of the same span when the caller
-    holds it already (asked twice, a shared table is written out the second time)."""
+    `discount` they granted. `flagged` is `redeem_orders` when the caller holds it already
+    (asked twice, a shared table is written out the second time)."""
     events = ctx.table("loyalty_events")
     events = events.filter((events.kind == "redeem") & (events.occurred_at >= since)
                            & (events.occurred_at < until))
@@ -225,7 +204,7 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime,
     bad = _invalid_orders(ctx)
     # the valid orders an event is tied to are among redeem_orders (as `_tied`), one row
     # per order key, so the join never duplicates an event
-    tied = redeem_orders(ctx, since, until) if flagged is None else flagged
+    tied = redeem_orders(ctx) if flagged is None else flagged
     tied = tied.filter(tied._tied)
     valid = tied.select(_vsrc=tied.source, _valid=tied.order_id, _loyalty=tied.loyalty_value)
     events = events.mutate(_osrc=_order_source(events))
@@ -283,7 +262,7 @@ def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.T
 def redeeming_orders(ctx: MetricContext) -> ir.Table:
     """P's valid orders (each tagged with its period in a series) that redeemed: by the
     order's own fields, or a redeem event tied to it (see `redeem_orders`)."""
-    flagged = redeem_orders(ctx, ctx.start, ctx.end)
+    flagged = redeem_orders(ctx)
     return cv.in_period(ctx, flagged.drop("_own", "_tied"), "placed_at")
 
 
@@ -298,7 +277,7 @@ def redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Tabl
 
 
 def _redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
-    flagged = redeem_orders(ctx, since, until) if ctx.has("orders") else None
+    flagged = redeem_orders(ctx) if ctx.has("orders") else None
     events = redeem_events(ctx, since, until, flagged)
     events = events.select("customer_id", at=events.occurred_at,
                            points=(-events.points).cast("int64"), discount=events.discount)
