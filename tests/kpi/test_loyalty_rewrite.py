@@ -217,8 +217,8 @@ def test_points_expiring_on_the_ledger_by_hand(store: Store) -> None:
 
 
 def test_redemptions_of_a_month_on_orders_placed_in_others(store: Store) -> None:
-    """A month alone reads the orders placed in it and those its redeem events name, not
-    every order. May 2025: a7 redeemed 100 points on o_a7p (placed in April, 10.00 on the
+    """A month alone counts its redeem events, whatever month their orders were placed in,
+    and its orders that redeemed, whatever month their events are dated. May 2025: a7 redeemed 100 points on o_a7p (placed in April, 10.00 on the
     order) and 30 on o_a7f (placed in June, 3.00); the 50 on o_a7c do not stand (the order
     is cancelled): 13.00, 2 redemptions, 130 points, and no redemption visit (no order
     placed in May redeemed). April: only a5's 8.00 on an order the store does not hold (a2's
