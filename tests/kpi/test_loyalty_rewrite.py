@@ -54,6 +54,7 @@ def _records() -> list[Any]:
         customer("a4", acquisition_channel="google"),
         customer("a5"),
         customer("a6", acquisition_channel="instagram"),
+        customer("a7", acquisition_channel="google"),
         # a1: two lots; redeems from the first, which then expires; part of the second is
         # reversed in April (its lot was earned in February)
         loyalty("a1", "earn", 500, "2025-01-10", order_id="o_a1", expires="2025-03-15"),
@@ -116,6 +117,18 @@ def _records() -> list[Any]:
         order("a6", "2025-06-15", 100, order_id="o_a6r", refunded_amount=100,
               loyalty_points_redeemed=300, loyalty_discount="30.00"),
         order("a6", "2025-06-15 09:00", 35, order_id="o_a6s"),
+        # a7: redemptions in May on orders placed in other months, their discount on the
+        # orders: one placed in April, one cancelled and one valid, both placed in June
+        loyalty("a7", "earn", 500, "2025-04-01", expires="2026-04-01"),
+        loyalty("a7", "redeem", -100, "2025-05-05", order_id="o_a7p"),
+        loyalty("a7", "redeem", -50, "2025-05-20", order_id="o_a7c"),
+        loyalty("a7", "redeem", -30, "2025-05-25", order_id="o_a7f"),
+        order("a7", "2025-04-28", 60, order_id="o_a7p", loyalty_points_redeemed=100,
+              loyalty_discount="10.00"),
+        order("a7", "2025-06-02", 40, order_id="o_a7c", status="cancelled",
+              loyalty_points_redeemed=50, loyalty_discount="5.00"),
+        order("a7", "2025-06-03", 30, order_id="o_a7f", loyalty_points_redeemed=30,
+              loyalty_discount="3.00"),
     ]
 
 
@@ -201,6 +214,36 @@ def test_points_expiring_on_the_ledger_by_hand(store: Store) -> None:
     # as of 07-01: a6 reversed 325 on 06-30 from o_a6's lot (expiring 07-15, the later of
     # its two earns): 25 left, in the window; a1's 200 expire 08-01, in the window too.
     assert months.value("loyalty_points_expiring", period="2025-06") == 225
+
+
+def test_redemptions_of_a_month_on_orders_placed_in_others(store: Store) -> None:
+    """A month alone counts its redeem events, whatever month their orders were placed in,
+    and its orders that redeemed, whatever month their events are dated. May 2025: a7 redeemed 100 points on o_a7p (placed in April, 10.00 on the
+    order) and 30 on o_a7f (placed in June, 3.00); the 50 on o_a7c do not stand (the order
+    is cancelled): 13.00, 2 redemptions, 130 points, and no redemption visit (no order
+    placed in May redeemed). April: only a5's 8.00 on an order the store does not hold (a2's
+    is tied to a cancelled order), and o_a7p, placed then, is no order-only redemption
+    (May's event is tied to it), but it is a visit. June: a6's 30.00 on o_a6r, which with
+    o_a7f makes two visits; o_a7f is no redemption of June (May's event is tied to it)."""
+    names = ["loyalty_discount_granted", "loyalty_redemption_visits"]
+    may = _same(store, names, start="2025-05", end="2025-06")
+    april = _same(store, names, start="2025-04", end="2025-05")
+    june = _same(store, names, start="2025-06", end="2025-07")
+
+    def value(rows: list[dict[str, Any]], metric: str, measure: str = "value") -> Any:
+        return next(r["value"] for r in rows
+                    if r["metric"] == metric and r["measure"] == measure)
+
+    assert value(may, "loyalty_discount_granted") == 13
+    assert value(may, "loyalty_discount_granted", "redemptions") == 2
+    assert value(may, "loyalty_discount_granted", "points_redeemed") == 130
+    assert value(may, "loyalty_redemption_visits") == 0
+    assert value(april, "loyalty_discount_granted") == 8
+    assert value(april, "loyalty_discount_granted", "redemptions") == 1
+    assert value(april, "loyalty_redemption_visits") == 1
+    assert value(june, "loyalty_discount_granted") == 30
+    assert value(june, "loyalty_discount_granted", "redemptions") == 1
+    assert value(june, "loyalty_redemption_visits") == 2
 
 
 def test_redemptions_on_the_ledger_by_hand(store: Store) -> None:

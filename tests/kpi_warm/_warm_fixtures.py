@@ -11,7 +11,7 @@ from typing import Any
 
 from clientela.destinations.forget import forget
 from clientela.identity import IDENTITY_LINKS_TABLE
-from clientela.model import Campaign, Customer, Order, Touch
+from clientela.model import Campaign, Customer, LoyaltyEvent, Order, Touch
 from clientela.store import Store
 
 SOURCE = "test"
@@ -78,6 +78,43 @@ def touch(touch_id: str, customer_index: int, campaign_index: int, day: int) -> 
                  occurred_at=DAY0 + timedelta(days=day, hours=1))
 
 
+LOYALTY = ["loyalty_members_with_points", "loyalty_redeemable_members",
+           "loyalty_points_expiring", "loyalty_discount_granted", "loyalty_redemption_visits",
+           "loyalty_redemption_day_spend", "loyalty_scored_share"]
+"""The loyalty metrics: balances and points expiring read the carried ledger
+(`clientela.kpi.carried_ledger`), the redemptions the orders their events name."""
+
+
+def event(event_id: str, kind: str, customer_index: int, day: int, points: int, *,
+          order_id: str | None = None, expires_in: int | None = None,
+          discount: Decimal | None = None) -> LoyaltyEvent:
+    """A loyalty event dated DAY0 + `day` days (and a few hours), expiring `expires_in` days
+    after it (None: never)."""
+    when = DAY0 + timedelta(days=day, hours=day % 7)
+    return LoyaltyEvent(source=SOURCE, event_id=event_id, customer_id=f"c{customer_index}",
+                        kind=kind, points=points, occurred_at=when, order_id=order_id,
+                        expires_at=None if expires_in is None else when + timedelta(days=expires_in),
+                        discount_value=discount)
+
+
+BASE_EVENTS = [
+    *(event(f"e{i}", "earn", c, day, 10 * (i + 1), order_id=f"o{i}",
+            expires_in=None if i % 5 == 0 else 365)
+      for i, (c, day, _) in enumerate(BASE_ORDERS)),
+    *(event(f"r{i}", "redeem", c, day, -4 * (i + 1), order_id=f"o{i}",
+            discount=None if i % 8 else Decimal(i + 1) / 2)
+      for i, (c, day, _) in enumerate(BASE_ORDERS) if i % 4 == 3),
+    event("x0", "expire", 1, 500, -30),
+    event("a0", "adjust", 2, 650, 75),
+]
+"""Each base order earns 10 points per its index + 1 (every fifth never expiring, the others
+a year later); every fourth also redeems, with or without a value of its own."""
+
+
+def add_loyalty(store: Store) -> None:
+    store.upsert(BASE_EVENTS)
+
+
 def build(path: Path) -> Store:
     store = Store(path)
     store.upsert([customer(i) for i in range(CUSTOMERS)])
@@ -130,6 +167,32 @@ class Editor:
         """A contact written: `t<touch_index>` new or, when it exists, moved (another
         customer, campaign or day)."""
         self.store.upsert([touch(f"t{touch_index}", customer_index, campaign_index, day)])
+
+    def loyalty(self, kind: str, customer_index: int, day: int, points: int, pick: int,
+                expires_in: int | None) -> None:
+        """A loyalty event of `kind` (earn, redeem, expire, adjust or reverse), tied to an
+        order picked among the store's (one in three: none), or, for `move`, an event
+        moved to `day`."""
+        if kind == "move":
+            rows = self.store.con.execute("SELECT event_id FROM loyalty_events "
+                                          "ORDER BY event_id").fetchall()
+            found = self.store.con.execute(
+                "SELECT * FROM loyalty_events WHERE event_id = ?",
+                [rows[pick % len(rows)][0]]).fetch_arrow_table().to_pylist()[0]
+            moved = DAY0 + timedelta(days=day, hours=5)
+            self.store.upsert([LoyaltyEvent.model_validate({
+                **{k: v.replace(tzinfo=UTC) if isinstance(v, datetime) else v
+                   for k, v in found.items() if k in LoyaltyEvent.model_fields},
+                "occurred_at": moved})])
+            return
+        self.added += 1
+        orders = self.orders()
+        tied = None if pick % 3 == 0 else orders[pick % len(orders)].order_id
+        signed = points if kind in ("earn", "adjust") else -points
+        self.store.upsert([event(f"n{self.added}", kind, customer_index, day, signed,
+                                 order_id=tied,
+                                 expires_in=expires_in if kind == "earn" else None,
+                                 discount=Decimal(points) / 10 if pick % 2 else None)])
 
     def channel(self, index: int, channel: str) -> None:
         self.store.upsert([customer(index, channel)])

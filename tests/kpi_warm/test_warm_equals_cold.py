@@ -3,11 +3,13 @@
 Hypothesis draws edits (new orders, refunds and cancellations of old orders, orders moved
 in time, campaign contacts added or moved to another customer, campaign or day, a
 customer's acquisition channel changed, customers merged through the identity graph,
-people erased by `forget`), applies them through the store's write paths between
+people erased by `forget`, loyalty events earned, redeemed, expired, adjusted, reversed or
+moved in time), applies them through the store's write paths between
 warm runs, and compares every warm answer with a cold run on the same store, row for row
 and bit for bit. The metrics are period-local ones and point-in-time ones (new customers,
 repeat rate, recency, lapsed, retention, win-back, RFM segments, the days between
-purchases and the return probability) and campaign ROI (whose
+purchases and the return probability), the loyalty programme's (balances, points
+expiring, redemptions, scored orders) and campaign ROI (whose
 periods are the campaigns started in them), sliced or not. Each
 example starts from a copy of one store whose every period is already kept, applies one or
 two rounds of edits with a warm run after each (so stale answers pile up as they would
@@ -25,10 +27,12 @@ from _warm_fixtures import (
     CAMPAIGNS,
     CHANNELS,
     CUSTOMERS,
+    LOYALTY,
     METRICS,
     SPAN,
     Editor,
     add_campaigns,
+    add_loyalty,
     build,
 )
 from hypothesis import HealthCheck, given, settings
@@ -54,12 +58,18 @@ edits = st.one_of(
     st.tuples(st.just("channel"), customers, st.sampled_from(CHANNELS)),
     st.tuples(st.just("merge"), customers, customers),
     st.tuples(st.just("forget"), customers),
+    st.tuples(st.just("loyalty"),
+              st.sampled_from(["earn", "redeem", "expire", "adjust", "reverse", "move"]),
+              customers, days, st.integers(min_value=1, max_value=400), picks,
+              st.sampled_from([None, 20, 200, 400])),
 )
 
 
-COMPARED = [*METRICS, "rfm_segments", "interpurchase_days", "return_probability"]
+COMPARED = [*METRICS, "rfm_segments", "interpurchase_days", "return_probability", *LOYALTY]
 """With the two readers of the gaps between orders, which a warm call takes from the
-carried state (`clientela.kpi.carried.previous_orders`, `gap_days`)."""
+carried state (`clientela.kpi.carried.previous_orders`, `gap_days`), and the loyalty
+metrics, whose balances and points expiring it takes from the carried ledger
+(`clientela.kpi.carried_ledger`)."""
 ROI = ["campaign_roi"]
 """Compared unsliced only: campaign ROI slices by its campaign's channel alone."""
 
@@ -76,6 +86,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]
         path = tmp_path_factory.mktemp("warm") / f"template-{by}.duckdb"
         with build(path) as store:
             add_campaigns(store)
+            add_loyalty(store)
             compute(store, compared(by), by=by, reuse=True, **SPAN)
         found[by] = path
     return found

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from clientela.store.touched import (
     FITS_TABLE,
     GAPS_TABLE,
+    LEDGER_TABLE,
     PURCHASE_DAYS_TABLE,
     RESULTS_TABLE,
     ROWS_TABLE,
@@ -55,9 +56,10 @@ FIRST_ORDER_STATE: dict[str, str] = {"order_id": "first_order_id", "channel": "f
 KEEP = 2
 """States kept per key: the newest, and the one before it (a write dated between the two
 leaves the older one usable, and the newer is rebuilt from it)."""
-STALE_ENTITIES: tuple[str, ...] = ("orders", "identity_links", "*")
-"""Touch log entities that can change a customer's valid orders: an order written, the
-identity graph changed (orders are read as persons), anything replaced wholesale. Customer
+STALE_ENTITIES: tuple[str, ...] = ("orders", "loyalty_events", "identity_links", "*")
+"""Touch log entities that can change a customer's valid orders or loyalty ledger
+(`clientela.kpi.carried_ledger`): an order or a loyalty event written, the identity graph
+changed (orders and events are read as persons), anything replaced wholesale. Customer
 rows do not enter the state (a person merged or erased moves the identity graph, which is
 logged as `identity_links` when the cache is read)."""
 
@@ -96,13 +98,16 @@ def carrying(carried: Carried | None) -> Iterator[None]:
         _current.reset(token)
 
 
-def current(ctx: MetricContext) -> Carried | None:
-    """The state carried into this engine call, if `ctx` may read it: None outside a warm
-    call, on another backend, or with persons read otherwise."""
+def carried_for(ctx: MetricContext, until: datetime | None = None) -> Carried | None:
+    """The carried state this engine call may read for a question about `until` (None: the
+    whole history) or later, or None: outside a warm call, on another backend, for a state
+    later than `until`, or with persons read otherwise."""
     from clientela.kpi.persons import persons_apply
 
     carried = _current.get()
     if carried is None or ctx.backend is not carried.backend:
+        return None
+    if until is not None and carried.as_of > until:
         return None
     if persons_apply(ctx) != carried.persons:
         return None
@@ -112,12 +117,11 @@ def current(ctx: MetricContext) -> Carried | None:
 def state_for(ctx: MetricContext, until: datetime | None = None, *,
               first_orders: bool = False) -> tuple[ir.Table, datetime] | None:
     """The carried state usable for a history as of `until` (None: the whole history), as
-    (rows with STATE_COLUMNS, its as-of instant), or None: outside a warm call, on another
-    backend, for a state later than `until`, or with persons read otherwise. With
+    (rows with STATE_COLUMNS, its as-of instant), or None (see `carried_for`). With
     `first_orders`, the rows are each customer's first order instead (customer_id, first_at
     and the order's columns, named as in `retail.first_orders`)."""
-    carried = current(ctx)
-    if carried is None or (until is not None and carried.as_of > until):
+    carried = carried_for(ctx, until)
+    if carried is None:
         return None
     rows = ctx.stored(ROWS_TABLE)
     rows = rows.filter((rows.state_key == carried.key) & (rows.as_of == carried.as_of))
@@ -306,7 +310,7 @@ def drop_stale(con: Any, mark: int) -> None:
 
 
 def _drop_orphans(con: Any) -> None:
-    for table in (ROWS_TABLE, GAPS_TABLE, PURCHASE_DAYS_TABLE):
+    for table in (ROWS_TABLE, GAPS_TABLE, PURCHASE_DAYS_TABLE, LEDGER_TABLE):
         con.execute(f"""DELETE FROM {table} r WHERE NOT EXISTS (
                             SELECT 1 FROM {STATES_TABLE} s
                             WHERE s.state_key = r.state_key AND s.as_of = r.as_of)""")
@@ -315,12 +319,14 @@ def _drop_orphans(con: Any) -> None:
 def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> Carried | None:
     """The state `key` as of `at`, kept in the store: found, or built from the latest kept
     state before `at` plus the orders placed since (from every order when there is none),
+    with the loyalty ledger's (`clientela.kpi.carried_ledger`) likewise,
     saved as current to the log position `mark`; of the states before it, all but the
     KEEP - 1 newest go.
     None when the store cannot keep it (a store opened read-only, or too old)."""
     import duckdb
     import ibis
 
+    from clientela.kpi.carried_ledger import LEDGER_COLUMNS, ledger_state
     from clientela.kpi.history import history_since
     from clientela.kpi.persons import persons_apply
     from clientela.kpi.retail import first_orders_since
@@ -351,12 +357,18 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
     sql = ibis.to_sql(expr, dialect="duckdb")
     columns = ", ".join([*STATE_COLUMNS, *FIRST_ORDER_STATE.values()])
     gaps_sql = ibis.to_sql(_closed_gaps(ctx, at, older), dialect="duckdb")
+    ledger = ", ".join(LEDGER_COLUMNS)
+    ledger_sql = (ibis.to_sql(ledger_state(ctx, at, older), dialect="duckdb")
+                  if ctx.has("loyalty_events") else None)
     try:
         con.begin()
         con.execute(f"INSERT INTO {ROWS_TABLE} (state_key, as_of, {columns}) "
                     f"SELECT ?, ?, {columns} FROM ({sql}) AS state", [key, at])
         con.execute(f"INSERT INTO {GAPS_TABLE} (state_key, as_of, days, gaps) "
                     f"SELECT ?, ?, days, gaps FROM ({gaps_sql}) AS gaps", [key, at])
+        if ledger_sql is not None:
+            con.execute(f"INSERT INTO {LEDGER_TABLE} (state_key, as_of, {ledger}) "
+                        f"SELECT ?, ?, {ledger} FROM ({ledger_sql}) AS ledger", [key, at])
         con.execute(f"INSERT INTO {STATES_TABLE} VALUES (?, ?, ?, ?)",
                     [key, at, mark, datetime.now(UTC).replace(tzinfo=None)])
         # the KEEP newest up to `at` stay (`at` among them: this call reads it), and any later

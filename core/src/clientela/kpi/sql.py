@@ -23,6 +23,16 @@ MONEY = dt.Decimal(18, 2)
 """Money columns: DECIMAL(18, 2), so sums are exact on every engine."""
 
 
+def stack(*parts: ir.Table) -> ir.Table:
+    """UNION ALL of tables with the same columns, whose types may differ only in being
+    nullable (a join or a semi-join marks a column nullable on one side and not the other,
+    a stored NOT NULL column is not nullable where a computed one is): every engine refuses
+    a union of tables whose schemas differ, nullability included."""
+    types = {c: t.copy(nullable=True) for c, t in parts[0].schema().items()}
+    return ibis.union(*[part.select(*[part[c].cast(t).name(c) for c, t in types.items()])
+                        for part in parts], distinct=False)
+
+
 def to_money(value: ir.NumericValue) -> ir.DecimalValue:
     """Round a converted amount to cents and keep it DECIMAL, so sums are exact on every engine."""
     return value.round(2).cast(MONEY)

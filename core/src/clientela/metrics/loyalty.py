@@ -51,9 +51,11 @@ from pydantic import Field
 
 from clientela.config import LoyaltyConfig
 from clientela.kpi import conventions as cv
+from clientela.kpi.carried_ledger import ledger
 from clientela.kpi.context import ORDER_SLICES, PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.localtime import local_day
+from clientela.kpi.sql import stack
 from clientela.metrics.api import Metric, NoParams
 from clientela.model import INVALID_ORDER_STATUSES
 
@@ -87,9 +89,9 @@ class ExpiryParams(NoParams):
 
 
 def balances(ctx: MetricContext, at: datetime) -> ir.Table:
-    """customer_id -> balance, from every signed event before `at`."""
-    events = ctx.table("loyalty_events")
-    events = events.filter(events.occurred_at < at)
+    """customer_id -> balance, from every signed event before `at` (in a warm call, a
+    carried state's balances and the events since: `clientela.kpi.carried_ledger`)."""
+    events = ledger(ctx, at, earliest=at)
     return events.group_by("customer_id").aggregate(balance=events.points.sum())
 
 
@@ -97,15 +99,16 @@ def balance_steps(ctx: MetricContext) -> ir.Table:
     """For a series: customer_id, `_k`, `_until` and `balance`, the customer's balance as of
     the ends of periods `_k` to `_until - 1` (it changes in `_k`, and next in `_until`),
     from one pass over the events. Not spread over the periods: the answers add up these
-    steps per period (see `_holders_at_each_end`)."""
+    steps per period (see `_holders_at_each_end`). In a warm call the events before a
+    carried state are its balances, dated at its instant (in bucket 0 like every event
+    before the series)."""
     if ctx.as_of_fixed:
         raise SeriesUnsupported(ctx.metric)
     starts = [p.start_utc for p in ctx.periods or ()]
     n = len(starts)
 
     def build() -> ir.Table:
-        events = ctx.table("loyalty_events")
-        events = events.filter(events.occurred_at < ctx.end)
+        events = ledger(ctx, ctx.end, earliest=ctx.start)
         events = events.mutate(_k=cv.bucket_index(events.occurred_at, starts))
         per = events.group_by(["customer_id", "_k"]).aggregate(_points=events.points.sum())
         running = ibis.cumulative_window(group_by=per.customer_id, order_by=per._k)
@@ -140,7 +143,7 @@ def _holders_at_each_end(ctx: MetricContext, held: ir.Table) -> ir.Table:
         events = ctx.table("loyalty_events")
         zero = ibis.literal(0, type="int64")
         parts.append(events.aggregate(_c=events.count()).select(_k=zero, _n=zero, _v=zero))
-    moves = _stack(*parts)
+    moves = stack(*parts)
     per = moves.group_by([*group, "_k"]).aggregate(_n=moves._n.sum(), _v=moves._v.sum())
     totals = cv.at_each_end(ctx, per, group, value=lambda w: per._n.sum().over(w),
                             points=lambda w: per._v.sum().over(w))
@@ -355,7 +358,7 @@ def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
     orders = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
     _, tied = _split_orders(ctx, "earn", orders)
     one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
-    rows = _stack(orders.mutate(_o=one, _s=cv.indicator(_own(orders, "earn"))),
+    rows = stack(orders.mutate(_o=one, _s=cv.indicator(_own(orders, "earn"))),
                   tied.mutate(_o=zero, _s=one))
     rows = cv.with_slice(ctx, rows)
     scored = rows._s.sum().coalesce(0)
@@ -364,26 +367,26 @@ def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
                         orders=total)
 
 
-def _lot_events(ctx: MetricContext) -> ir.Table:
-    """loyalty_events with `_lot`: the rows that belong to a lot, the lots themselves
-    (points > 0) and the reversals tied to an order whose earn has an expiry; such a
-    reversal takes the lot's `expires_at`, so it counts where its points came from.
+def _lot_events(ctx: MetricContext, until: datetime, earliest: datetime) -> ir.Table:
+    """loyalty_events before `until` with `_lot`: the rows that belong to a lot, the lots
+    themselves (points > 0) and the reversals tied to an order whose earn has an expiry; such
+    a reversal takes the lot's `expires_at`, so it counts where its points came from.
 
     Only the reversals are joined to the lots, and only the earns of their orders are
     grouped into lots: every other event passes through as it is, so the whole ledger is
     never joined to itself. A ledger without reversals (asked first: a scan of `kind` that
     stops at the first one) has nothing to join, and its events are the lots' rows as they
-    are."""
+    are. In a warm call the events other than reversals are those of a carried state as of
+    `earliest` or before and the events since (`clientela.kpi.carried_ledger`); the
+    reversals and the earns of their orders are read from the ledger."""
     events = ctx.table("loyalty_events")
     if not _has_reversals(events):
-        return events.select("customer_id", "occurred_at", "points", "expires_at",
-                             _lot=events.points > 0)
+        return ledger(ctx, until, earliest=earliest)
     # a reversal and the earn of its lot: the same ledger (source), customer and order (the
     # order's key, its source and id)
     keys = ("source", "_osrc", "customer_id", "order_id")
     events = events.mutate(_osrc=_order_source(events))
     reverse = events.filter(events.kind == "reverse")
-    others = events.filter(events.kind.isnull() | (events.kind != "reverse"))
     earns = events.filter((events.kind == "earn") & events.order_id.notnull()
                           & events.expires_at.notnull() & (events.points > 0))
     wanted = reverse.select(*[reverse[k].name(f"_w{k}") for k in keys]).distinct()
@@ -398,23 +401,17 @@ def _lot_events(ctx: MetricContext) -> ir.Table:
         "customer_id", "occurred_at", "points",
         expires_at=ibis.ifelse(tied, joined._lx, joined.expires_at),
         _lot=(joined.points > 0) | tied)
-    plain = others.select("customer_id", "occurred_at", "points", "expires_at",
-                          _lot=others.points > 0)
-    return _stack(plain, reversals)
+    # every other event as it is (in a warm call, a carried state and the events since)
+    plain = ledger(ctx, until, earliest=earliest, reversals=False)
+    # a lot's expiry is that of every earn of its order, before `until` or not
+    lots = stack(plain, reversals)
+    return lots.filter(lots.occurred_at < until)
 
 
 def _has_reversals(events: ir.Table) -> bool:
     """Whether the ledger holds any `reverse` event."""
     reverse = events.filter(events.kind == "reverse").limit(1)
     return bool(reverse.count().execute() > 0)
-
-
-def _stack(*parts: ir.Table) -> ir.Table:
-    """UNION ALL of tables with the same columns, whose types may differ only in being
-    nullable (a join or a semi-join marks a column nullable on one side and not the other)."""
-    types = {c: t.copy(nullable=True) for c, t in parts[0].schema().items()}
-    return ibis.union(*[part.select(*[part[c].cast(t).name(c) for c, t in types.items()])
-                        for part in parts], distinct=False)
 
 
 def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
@@ -431,8 +428,7 @@ def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     horizons = [end + timedelta(days=params.expiry_days) for end in ends]
     n = len(ends)
     zero = ibis.literal(0, type="int64")
-    events = _lot_events(ctx)
-    events = events.filter(events.occurred_at < ctx.end)
+    events = _lot_events(ctx, ctx.end, ctx.start)
     expires = events.expires_at
     steps = events.select(
         "customer_id", _pts=events.points.cast("int64"), _lot=events._lot,
@@ -481,8 +477,8 @@ def _expiry_state(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     lots."""
     start = ctx.as_of
     horizon = start + timedelta(days=params.expiry_days)
-    events = _lot_events(ctx)
-    lots = events.filter((events.occurred_at < start) & events._lot)
+    events = _lot_events(ctx, start, start)
+    lots = events.filter(events._lot)
     in_window = (lots.expires_at >= start) & (lots.expires_at < horizon)
     later = lots.expires_at.isnull() | (lots.expires_at >= horizon)
     zero = ibis.literal(0, type="int64")

@@ -319,10 +319,20 @@ def _carried_clv() -> list[str]:
     return carried_clv_sql()
 
 
+def _carried_loyalty_ledger() -> list[str]:
+    """Each customer's loyalty events before a carried customer state, summed up, so a warm
+    KPI call's balances and points expiring read them instead of every event
+    (`clientela.kpi.carried_ledger`)."""
+    from clientela.store.touched import carried_ledger_sql
+
+    return carried_ledger_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
     _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs, _carried_clv,
+    _carried_loyalty_ledger,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

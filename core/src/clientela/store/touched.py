@@ -59,6 +59,9 @@ CAMPAIGNS_TOUCHED_TABLE = "store_touched_campaigns"
 new."""
 ROWS_TABLE = "kpi_carried_customers"
 """The kept states' rows: per state, one row per customer with a valid order before it."""
+LEDGER_TABLE = "kpi_carried_ledger"
+"""The kept states' loyalty ledgers: per state, each customer's events before it summed up
+as the balance and expiry metrics read them (`clientela.kpi.carried_ledger`)."""
 GAPS_TABLE = "kpi_carried_gaps"
 """The kept states' closed gaps: per state, how many gaps between a customer's consecutive
 valid orders, both placed before it, last each whole number of days."""
@@ -123,6 +126,20 @@ def carried_gaps_sql() -> list[str]:
             as_of TIMESTAMP NOT NULL,
             days BIGINT NOT NULL,
             gaps BIGINT NOT NULL)""",
+    ]
+
+
+def carried_ledger_sql() -> list[str]:
+    """The migration's statement: the loyalty ledger each carried state keeps
+    (`clientela.kpi.carried_ledger`)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (
+            state_key VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL,
+            customer_id VARCHAR,
+            lot BOOLEAN NOT NULL,
+            expires_at TIMESTAMP,
+            points BIGINT NOT NULL)""",
     ]
 
 

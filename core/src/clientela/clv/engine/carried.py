@@ -46,7 +46,7 @@ from clientela.clv.engine.series import (
 )
 from clientela.clv.engine.summary import last_day
 from clientela.clv.models.fit import ModelFit
-from clientela.kpi.carried import Carried, current
+from clientela.kpi.carried import Carried, carried_for
 from clientela.kpi.context import MetricContext
 from clientela.kpi.localtime import day_number
 from clientela.store.touched import FITS_TABLE, PURCHASE_DAYS_TABLE, STATES_TABLE
@@ -74,7 +74,7 @@ def purchase_days(ctx: MetricContext, *, until: datetime, first_end: datetime
     its own way. With counters kept at or before the state's instant and no later than
     `first_end`, those plus the days since them; otherwise every purchase day, fetched.
     Either way the state's counters are kept for the next call if they were not yet."""
-    carried = current(ctx)
+    carried = carried_for(ctx)
     if (not CARRY_PURCHASE_DAYS or carried is None or carried.as_of > until
             or not _splits_no_day(ctx, carried.as_of)):
         return None
@@ -206,7 +206,7 @@ class KeptFits:
     are made on a worker thread)."""
 
     def __init__(self, ctx: MetricContext, unit: str) -> None:
-        self.carried = current(ctx) if CARRY_PURCHASE_DAYS else None
+        self.carried = carried_for(ctx) if CARRY_PURCHASE_DAYS else None
         self.where = (ctx.timezone, ctx.currency, unit)
         self.made: list[tuple[datetime, ModelFit]] = []
         self._lock = threading.Lock()
