@@ -218,13 +218,14 @@ def test_points_expiring_on_the_ledger_by_hand(store: Store) -> None:
 
 def test_redemptions_of_a_month_on_orders_placed_in_others(store: Store) -> None:
     """A month alone counts its redeem events, whatever month their orders were placed in,
-    and its orders that redeemed, whatever month their events are dated. May 2025: a7 redeemed 100 points on o_a7p (placed in April, 10.00 on the
-    order) and 30 on o_a7f (placed in June, 3.00); the 50 on o_a7c do not stand (the order
-    is cancelled): 13.00, 2 redemptions, 130 points, and no redemption visit (no order
-    placed in May redeemed). April: only a5's 8.00 on an order the store does not hold (a2's
-    is tied to a cancelled order), and o_a7p, placed then, is no order-only redemption
-    (May's event is tied to it), but it is a visit. June: a6's 30.00 on o_a6r, which with
-    o_a7f makes two visits; o_a7f is no redemption of June (May's event is tied to it)."""
+    and its orders that redeemed, whatever month their events are dated. May 2025: a7
+    redeemed 100 points on o_a7p (placed in April, 10.00 on the order) and 30 on o_a7f
+    (placed in June, 3.00); the 50 on o_a7c do not stand (the order is cancelled): 13.00,
+    2 redemptions, 130 points, and no redemption visit (no order placed in May redeemed).
+    April: only a5's 8.00 on an order the store does not hold (a2's is tied to a cancelled
+    order), and o_a7p, placed then, is no order-only redemption (May's event is tied to
+    it), but it is a visit. June: a6's 30.00 on o_a6r, which with o_a7f makes two visits;
+    o_a7f is no redemption of June (May's event is tied to it)."""
     names = ["loyalty_discount_granted", "loyalty_redemption_visits"]
     may = _same(store, names, start="2025-05", end="2025-06")
     april = _same(store, names, start="2025-04", end="2025-05")
