@@ -17,11 +17,10 @@ first use), copied so the benchmark's writes do not change it. Then, in one proc
    catalogue; `--rounds` times, each on another order, the best of them;
 
    each round of 3. (and of 4. with `--baseline day refund`) is run twice, on an edit of
-   its own: first with the cuts off (`carried.READ_ORDERS_DIRECT` and
-   `carried.PREVIOUS_FROM_STATE`: the valid orders written out over the whole history, and
-   each order's previous and next one from a window over every order, the baseline), then
-   on (`clientela.kpi.carried`), and the two are printed side by side (the customer state
-   is carried in both);
+   its own: first with campaign ROI's credits not kept (`warm.KEEP_CREDITS` off: every
+   contact since the series' start joined with the orders in its window, the baseline),
+   then kept (`clientela.kpi.campaign_credits`), and the two are printed side by side,
+   with each call's slowest metrics and the campaign metrics' CPU seconds;
 5. the cold catalogue on the final store (`compute(store, names)`): the baseline the warm
    figures are divided by, and the check that the last warm answer equals it.
 
@@ -134,23 +133,32 @@ def refund_old(store: Store, round_: int) -> str:
 
 
 class EngineTimings(logging.Handler):
-    """The engine's per-metric seconds (logged at DEBUG) of the calls made while attached."""
+    """The engine's per-metric seconds (logged at DEBUG) of the calls made while attached,
+    wall and CPU: a metric's CPU is the process's since the previous metric was logged (the
+    engine answers one metric at a time and logs each as it is done)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.since = 0.0
 
     def emit(self, record: logging.LogRecord) -> None:
         name, rest = record.getMessage().split(": ", 1)
         if " in " in rest:
             seconds = float(rest.split(" in ")[1].split(" s")[0])
             self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+            now = cpu()
+            self.cpu[name] = self.cpu.get(name, 0.0) + now - self.since
+            self.since = now
 
     def __enter__(self) -> EngineTimings:
         engine = logging.getLogger("clientela.kpi.engine")
         engine.addHandler(self)
         engine.setLevel(logging.DEBUG)
         self.seconds.clear()
+        self.cpu.clear()
+        self.since = cpu()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -159,6 +167,16 @@ class EngineTimings(logging.Handler):
     def slowest(self, count: int = 8) -> str:
         top = sorted(self.seconds.items(), key=lambda kv: -kv[1])[:count]
         return ", ".join(f"{name} {seconds:.2f}" for name, seconds in top)
+
+    def slowest_cpu(self, count: int = 8) -> str:
+        top = sorted(self.cpu.items(), key=lambda kv: -kv[1])[:count]
+        return ", ".join(f"{name} {seconds:.2f}" for name, seconds in top)
+
+    def campaigns_cpu(self) -> str:
+        """The campaign metrics' CPU seconds, summed and each."""
+        spent = {n: s for n, s in self.cpu.items() if n.startswith("campaign_")}
+        each = ", ".join(f"{n} {s:.2f}" for n, s in sorted(spent.items(), key=lambda kv: -kv[1]))
+        return f"{sum(spent.values()):.2f} ({each})"
 
 
 def recomputed() -> str:
@@ -197,8 +215,6 @@ def differences(hot: list[dict[str, Any]], cold: list[dict[str, Any]], shown: in
 def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
           check_cold: bool = True, synthetic: bool = False,
           skip: tuple[str, ...] = (), baseline: tuple[str, ...] = ("day", "refund")) -> None:
-    from clientela.kpi import carried as carried_module
-
     source = (synthetic_store if synthetic else demo_store)(orders, customers)
     folder = Path(tempfile.mkdtemp(prefix="clientela-warm-"))
     path = folder / "warm.duckdb"
@@ -223,9 +239,8 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
                     ("a refund on a two-year-old order", refund_old, "refund")):
                 for direct in (False, True) if short in baseline else (True,):
                     runs: list[tuple[float, float, str]] = []
-                    how = "cuts on" if direct else "cuts off (as before)"
-                    carried_module.READ_ORDERS_DIRECT = direct
-                    carried_module.PREVIOUS_FROM_STATE = direct
+                    how = "ROI credits kept" if direct else "ROI credits not kept (as before)"
+                    warm.KEEP_CREDITS = direct
                     for round_ in range(rounds):
                         timed(f"write: {scenario} ({edits + 1})",
                               lambda r=edits, e=edit: e(store, r))
@@ -237,9 +252,12 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
                         print(f"  {'':<52} {recomputed()}; carried state: "
                               f"{warm.last_report.carried}")
                         print(f"  {'':<52} slowest (wall s): {timings.slowest()}")
+                        print(f"  {'':<52} slowest (CPU s): {timings.slowest_cpu()}")
+                        print(f"  {'':<52} campaign metrics (CPU s): {timings.campaigns_cpu()};"
+                              f" ROI credits: {warm.last_report.credits}")
                         runs.append((seconds, CPU[label], load()))
                     figures[f"{scenario}, {how}"] = min(runs)
-            carried_module.READ_ORDERS_DIRECT = carried_module.PREVIOUS_FROM_STATE = True
+            warm.KEEP_CREDITS = True
             if check_cold:
                 cold_label = "cold catalogue on the final store (the baseline)"
                 cold, check = timed(cold_label, lambda: compute(store, names, **kw))
@@ -303,6 +321,8 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
                         seconds, answers[variant] = timed(
                             label, lambda: compute(store, names, **month))
                     print(f"  {'':<52} slowest (s): {timings.slowest()}")
+                    print(f"  {'':<52} slowest (CPU s): {timings.slowest_cpu()}")
+                    print(f"  {'':<52} campaign metrics (CPU s): {timings.campaigns_cpu()}")
                     runs[variant].append((seconds, CPU[label]))
             carried_module.READ_ORDERS_DIRECT = carried_module.PREVIOUS_FROM_STATE = True
             if "campaign_roi" in names:
