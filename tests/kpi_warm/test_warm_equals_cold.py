@@ -8,7 +8,8 @@ people erased by `forget`), applies them through the store's write paths between
 warm runs, and compares every warm answer with a cold run on the same store, row for row
 and bit for bit. The metrics are period-local ones and point-in-time ones (new customers,
 repeat rate, recency, lapsed, retention, win-back, RFM segments, the days between
-purchases and the return probability) and campaign ROI (whose
+purchases and the return probability), campaign conversion, revenue and lift, and campaign
+ROI (whose
 periods are the campaigns started in them, and whose credits are kept per day and credited
 afresh for the days a write reached, `clientela.kpi.campaign_credits`), sliced or not. Each
 example starts from a copy of one store whose every period is already kept, applies one or
@@ -61,9 +62,12 @@ edits = st.one_of(
 )
 
 
-COMPARED = [*METRICS, "rfm_segments", "interpurchase_days", "return_probability"]
+COMPARED = [*METRICS, "rfm_segments", "interpurchase_days", "return_probability",
+            "campaign_conversion", "campaign_revenue", "campaign_lift"]
 """With the two readers of the gaps between orders, which a warm call takes from the
-carried state (`clientela.kpi.carried.previous_orders`, `gap_days`)."""
+carried state (`clientela.kpi.carried.previous_orders`, `gap_days`), and the campaign
+metrics that read the contacts of their period and the orders of the attribution window
+after it (`depends_on="period"` with `reads_ahead`)."""
 ROI = ["campaign_roi"]
 """Compared unsliced only: campaign ROI slices by its campaign's channel alone."""
 

@@ -567,11 +567,17 @@ def relationship_activity(ctx: MetricContext, params: RelationshipParams) -> ir.
                         logged_share=cv.ratio(logged, touches.count()))
 
 
-DEPENDS_ON = {"campaign_reach": "period", "campaign_roi": "campaigns"}
-"""What a period's answer reads (docs/warm.md): reach, the contacts of the period; ROI, every
-contact of the campaigns started in it, whenever made; the rest, the history to the
-period's end and, for ATTRIBUTED, the attribution window after it."""
 ATTRIBUTED = ("campaign_conversion", "campaign_revenue", "campaign_lift")
+DEPENDS_ON = {"campaign_reach": "period", "campaign_roi": "campaigns",
+              **dict.fromkeys(ATTRIBUTED, "period")}
+"""What a period's answer reads (docs/warm.md): reach, the contacts of the period; ROI, every
+contact of the campaigns started in it, whenever made; ATTRIBUTED, the contacts of the
+period and the orders up to the attribution window after it (`reads_ahead`): an order's
+credit goes to the latest contact before it, so a contact made before the period never
+takes it from one of the period's, and the later ones are inside the window read. So a
+refund on an old order recomputes the months whose contacts' windows hold it, not every
+month after it. The rest (relationship activity, which reads each customer's first order)
+read the history to the period's end."""
 WINDOWED = (*ATTRIBUTED, "campaign_roi")
 """The metrics that read `attribution_days` past a contact (`Metric.reads_ahead`)."""
 
