@@ -70,10 +70,15 @@ def test_only_the_days_a_write_reached_are_credited_afresh(store: Store) -> None
     """A kept day outside what a write can change is read as kept, not joined again: here a
     kept row changed by hand (which no write path does) survives a write elsewhere."""
     store.con.execute(f"UPDATE {CREDITS_TABLE} SET revenue = 41.00")
-    store.upsert([order("n1", 0, "2024-03-12", "50.00")])
-    compute(store, ROI, reuse=True, **SPAN)
+    # a new contact of `early` in October: its period (September) is recomputed and the
+    # days from October 1st credited afresh; August 22nd is read as kept
+    store.upsert([touch("t9", 5, "early", "2024-10-01")])
+    rows = compute(store, ROI, reuse=True, **SPAN).rows()
     assert warm.last_report.credits == "updated for 1 ranges of days"
+    assert warm.last_report.computed["campaign_roi"] == ["2024-09"]
     assert kept(store)[("2024-08-22", "early")] == Decimal("41.00")
+    assert [r["value"] for r in rows if r["item"] == "early" and r["measure"] == "revenue"
+            ] == [41.0]
     # a refund on r1 reaches its day: credited afresh from the store, the change undone
     store.upsert([order("r1", 4, "2024-08-22", "40.00").model_copy(
         update={"status": "partially_refunded", "refunded_amount": Decimal("15.00")})])

@@ -463,12 +463,18 @@ def compute_reusing(
 
     answers: dict[tuple[str, int], list[list[Any]]] = {}
     todo: dict[tuple[int, int], list[_Key]] = {}
+    credits: KeptCredits | None = None
     for key in keys:
         name = key.metric.name
         missing = [i for i, period in enumerate(periods)
                    if (key.digest, period.start, period.end) not in kept]
-        if key.metric.depends_on == "campaigns":
-            missing = _with_earlier_contacts(con, periods, missing)
+        if key.metric.depends_on == "campaigns" and missing:
+            found = _credits(source, con, periods, key, timezone, currency, mark)
+            if found is None:
+                missing = _with_earlier_contacts(con, periods, missing)
+            else:  # credited from the series' start whatever the call's: one run suffices
+                credits = found
+                missing = list(range(missing[0], missing[-1] + 1))
         for i, period in enumerate(periods):
             if i not in missing:
                 answers[(name, i)] = kept[(key.digest, period.start, period.end)]
@@ -482,9 +488,6 @@ def compute_reusing(
                       mark) if todo else None)
     if carried is not None:
         report.carried = f"{carried.as_of.isoformat()} ({carried.origin})"
-    credits = next((found for key in keys if any(key is k for run in todo.values() for k in run)
-                    and (found := _credits(source, con, periods, key, timezone, currency,
-                                           mark)) is not None), None)
     if credits is not None:
         report.credits = credits.origin
     for (first, last), run_keys in sorted(todo.items()):
