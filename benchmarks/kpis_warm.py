@@ -30,7 +30,9 @@ cuts off (the valid orders written out, each order's neighbours from a window ov
 order) and carried with them on (`carried.READ_ORDERS_DIRECT`,
 `carried.PREVIOUS_FROM_STATE`), alternately, `--rounds` times
 each (no cold fill of the cache first: at 10M orders that takes many minutes), and checks
-that the answers are equal, printing which values differ and by how much if they are not.
+that the answers are equal, printing which values differ and by how much if they are not;
+then the campaign metrics' newest month alone, and campaign ROI alone warm after a new day,
+with its credits not kept and kept (`roi_warm`).
 
 Each figure is printed with the machine's load average next to it (the machine is shared),
 and the warm figures with their ratio to the cold run. Timing is for people, never
