@@ -368,9 +368,8 @@ def main(argv: list[str] | None = None) -> None:
                              "which its uniformly random purchases cannot identify)")
     parser.add_argument("--baseline", nargs="*", choices=("day", "refund"),
                         default=["day"],
-                        help="the scenarios also run with the valid orders written out (a "
-                             "refund's warm call starts before the state, so it writes them "
-                             "out either way)")
+                        help="the scenarios also run with campaign ROI's credits not kept "
+                             "(every contact since the series' start joined with its orders)")
     parser.add_argument("--newest-month", action="store_true",
                         help="time only the newest month's engine call, state carried and "
                              "not (see above)")
