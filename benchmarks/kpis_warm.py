@@ -17,14 +17,15 @@ first use), copied so the benchmark's writes do not change it. Then, in one proc
    catalogue; `--rounds` times, each on another order, the best of them;
 
    each round of 3. (and of 4. with `--baseline day refund`) is run twice, on an edit of
-   its own: first with the cuts off (`carried.READ_ORDERS_DIRECT` and
-   `carried.PREVIOUS_FROM_STATE`: the valid orders written out over the whole history, and
-   each order's previous and next one from a window over every order, the baseline), then
-   on (`clientela.kpi.carried`), and the two are printed side by side (the customer state
-   is carried in both); `--cuts` picks which cuts the baseline turns off: `orders` (the
-   two above) and `clv` (`clientela.clv.engine.carried.CARRY_PURCHASE_DAYS`: predicted
-   CLV's purchase days fetched from every order and its newest fits started afresh),
-   both by default;
+   its own: first with the cuts off, the baseline, then on, and the two are printed side
+   by side (the customer state is carried in both), with each call's slowest metrics and
+   campaign ROI's credits; `--cuts` picks which cuts the baseline turns off: `orders`
+   (`carried.READ_ORDERS_DIRECT` and `carried.PREVIOUS_FROM_STATE`: the valid orders
+   written out over the whole history, and each order's previous and next one from a
+   window over every order), `clv` (`clientela.clv.engine.carried.CARRY_PURCHASE_DAYS`:
+   predicted CLV's purchase days fetched from every order and its newest fits started
+   afresh) and `credits` (`warm.KEEP_CREDITS`: campaign ROI's credits not kept, every
+   contact since the series' start joined with the orders in its window), all by default;
 5. the cold catalogue on the final store (`compute(store, names)`): the baseline the warm
    figures are divided by, and the check that the last warm answer equals it.
 
@@ -36,7 +37,9 @@ order) and carried with them on (`carried.READ_ORDERS_DIRECT`,
 (`clientela.clv.engine.carried`: the counters and fits are kept first by one call over the
 two newest months), alternately, `--rounds` times each (`--variants` picks some; no cold
 fill of the cache first: at 10M orders that takes many minutes), and checks
-that the answers are equal, printing which values differ and by how much if they are not.
+that the answers are equal, printing which values differ and by how much if they are not;
+then the campaign metrics' newest month alone, and campaign ROI alone warm after a new day,
+with its credits not kept and kept (`roi_warm`).
 
 Each figure is printed with the machine's load average next to it (the machine is shared),
 and the warm figures with their ratio to the cold run. Timing is for people, never
@@ -199,14 +202,15 @@ def differences(hot: list[dict[str, Any]], cold: list[dict[str, Any]], shown: in
               f" e.g. {example}")
 
 
-CUTS = ("orders", "clv")
+CUTS = ("orders", "clv", "credits")
 """The warm path's cuts a baseline can turn off (`switch`)."""
 
 
 def switch(cuts: tuple[str, ...], on: bool) -> None:
     """Turn `cuts` on or off: `orders`, the valid orders read direct and each order's
     previous one from the state (`clientela.kpi.carried`); `clv`, predicted CLV's purchase
-    days and fits carried (`clientela.clv.engine.carried`). The answers are the same."""
+    days and fits carried (`clientela.clv.engine.carried`); `credits`, campaign ROI's credits
+    kept (`clientela.kpi.campaign_credits`). The answers are the same."""
     from clientela.clv.engine import carried as clv_carried
     from clientela.kpi import carried as carried_module
 
@@ -214,6 +218,8 @@ def switch(cuts: tuple[str, ...], on: bool) -> None:
         carried_module.READ_ORDERS_DIRECT = carried_module.PREVIOUS_FROM_STATE = on
     if "clv" in cuts:
         clv_carried.CARRY_PURCHASE_DAYS = on
+    if "credits" in cuts:
+        warm.KEEP_CREDITS = on
 
 
 def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
@@ -258,6 +264,7 @@ def bench(orders: int, customers: int, memory_limit: str | None, rounds: int,
                         print(f"  {'':<52} {recomputed()}; carried state: "
                               f"{warm.last_report.carried}")
                         print(f"  {'':<52} slowest (wall s): {timings.slowest()}")
+                        print(f"  {'':<52} campaign ROI's credits: {warm.last_report.credits}")
                         runs.append((seconds, CPU[label], load()))
                     figures[f"{scenario}, {how}"] = min(runs)
             switch(CUTS, True)
@@ -347,6 +354,12 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
                         timed(label, lambda s=span: compute(
                             store, ["campaign_roi"], start=s[0], end=s[1], grain="month",
                             timezone=TIMEZONE))
+            campaign_metrics = [n for n in names if n.startswith("campaign_")]
+            with carrying(replace(carried, call_start=carried.as_of)):
+                timed("the campaign metrics' newest month", lambda: compute(
+                    store, campaign_metrics, **month))
+            if "campaign_roi" in names:
+                roi_warm(store)
             first = next(iter(variants))
             baseline = answers[first].rows()
             for variant in list(variants)[1:]:
@@ -362,6 +375,29 @@ def newest_month(orders: int, customers: int, memory_limit: str | None, rounds: 
                       f" {spent / cpu0:.3f}x CPU")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def roi_warm(store: Store) -> None:
+    """What campaign ROI alone costs a warm call after one new day: every period kept
+    first (and its credits, `clientela.kpi.campaign_credits`), then a new day and the warm
+    call with the credits not kept (as before: the run from the relationship campaign's
+    start joins every contact since with its orders), then another day and the warm call
+    with them kept (the days written credited afresh); the last answer checked against a
+    cold one."""
+    roi = ["campaign_roi"]
+    kw: dict[str, Any] = dict(start=START, end=END, grain="month", timezone=TIMEZONE)
+    timed("campaign_roi, every period kept (cold)", lambda: compute(
+        store, roi, reuse=True, **kw))
+    for round_, keep in ((1, False), (2, True)):
+        new_day(store, round_)
+        warm.KEEP_CREDITS = keep
+        how = "credits kept" if keep else "credits not kept (before)"
+        _, hot = timed(f"campaign_roi warm after a new day, {how}", lambda: compute(
+            store, roi, reuse=True, **kw))
+        print(f"  {'':<52} {recomputed()}; credits: {warm.last_report.credits}")
+    warm.KEEP_CREDITS = True
+    same = hot.rows() == compute(store, roi, **kw).rows()
+    print(f"  campaign_roi warm vs cold: {'equal' if same else 'DIFFERENT'}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -383,9 +419,9 @@ def main(argv: list[str] | None = None) -> None:
                              "which its uniformly random purchases cannot identify)")
     parser.add_argument("--baseline", nargs="*", choices=("day", "refund"),
                         default=["day"],
-                        help="the scenarios also run with the valid orders written out (a "
-                             "refund's warm call starts before the state, so it writes them "
-                             "out either way)")
+                        help="the scenarios also run with the cuts off (--cuts; a "
+                             "refund's warm call starts before the state, so it writes "
+                             "the valid orders out either way)")
     parser.add_argument("--cuts", nargs="*", choices=CUTS, default=list(CUTS),
                         help="the cuts the baseline of --baseline's scenarios turns off")
     parser.add_argument("--variants", nargs="*", choices=tuple(VARIANTS),

@@ -194,6 +194,20 @@ class Editor:
                                  expires_in=expires_in if kind == "earn" else None,
                                  discount=Decimal(points) / 10 if pick % 2 else None)])
 
+    def untouch(self, touch_index: int, how: str) -> None:
+        """A contact taken out of the contacted group, when it exists: out of every campaign
+        (`campaign_id` emptied) or made a control touch."""
+        found = self.store.con.execute(
+            "SELECT customer_id, campaign_id, occurred_at FROM touches WHERE touch_id = ?",
+            [f"t{touch_index}"]).fetchone()
+        if found is None:
+            return
+        customer_id, campaign_id, occurred_at = found
+        self.store.upsert([Touch(
+            source=SOURCE, touch_id=f"t{touch_index}", customer_id=customer_id,
+            campaign_id=None if how == "uncampaign" else campaign_id, channel="email",
+            occurred_at=occurred_at.replace(tzinfo=UTC), is_control=how == "control")])
+
     def channel(self, index: int, channel: str) -> None:
         self.store.upsert([customer(index, channel)])
 

@@ -99,13 +99,16 @@ def test_an_order_in_a_contacts_window_recomputes_its_campaigns_period(store: St
     assert revenue(store, "march")["2024-03"] == before + 50.0
 
 
-def test_a_refund_on_a_credited_order_recomputes_that_campaign_only(store: Store) -> None:
+@pytest.mark.parametrize("credits", [True, False])
+def test_a_refund_on_a_credited_order_recomputes_that_campaign_only(
+        store: Store, credits: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warm, "KEEP_CREDITS", credits)
     assert revenue(store, "early")["2024-09"] == 40.0
     store.upsert([order("r1", 4, "2024-08-22", "40.00").model_copy(
         update={"status": "refunded", "refunded_amount": Decimal("40.00")})])
-    # the order's day is in the window of `early`'s August contact: September is reached,
-    # and recomputed from August on, where that contact was made
-    assert warm_equals_cold(store) == ["2024-08", "2024-09"]
+    # the order's day is in the window of `early`'s August contact: September is reached;
+    # without kept credits, recomputed from August on, where that contact was made
+    assert warm_equals_cold(store) == (["2024-09"] if credits else ["2024-08", "2024-09"])
     assert revenue(store, "early")["2024-09"] == 0.0
 
 
@@ -143,12 +146,18 @@ def test_a_write_dated_after_every_window_closed_leaves_a_campaign_kept(store: S
     assert warm_equals_cold(store) == []
 
 
-def test_a_new_contact_dated_before_its_campaign_widens_the_recompute(store: Store) -> None:
-    # a contact of `nov` dated in July: its campaign's period (November) is recomputed from
-    # July on, as the cold series reads it; the months between are recomputed too
+@pytest.mark.parametrize("credits", [True, False])
+def test_a_new_contact_dated_before_its_campaign_widens_the_recompute(
+        store: Store, credits: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without kept credits, a contact of `nov` dated in July makes its campaign's period
+    (November) recomputed from July on, as the cold series reads it (the months between
+    are recomputed too); the kept credits are from the series' start whatever the engine
+    call's, so then November alone is."""
+    monkeypatch.setattr(warm, "KEEP_CREDITS", credits)
     store.upsert([touch("t9", 5, "nov", "2024-07-01")])
     store.upsert([order("n1", 5, "2024-07-02", "12.50")])
-    assert warm_equals_cold(store) == ["2024-07", "2024-08", "2024-09", "2024-10", "2024-11"]
+    assert warm_equals_cold(store) == (
+        ["2024-11"] if credits else ["2024-07", "2024-08", "2024-09", "2024-10", "2024-11"])
     assert revenue(store, "nov")["2024-11"] == 12.5
 
 

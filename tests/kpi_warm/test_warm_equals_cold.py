@@ -1,7 +1,8 @@
 """The warm answer equals the cold one exactly, whatever was written in between.
 
 Hypothesis draws edits (new orders, refunds and cancellations of old orders, orders moved
-in time, campaign contacts added or moved to another customer, campaign or day, a
+in time, campaign contacts added, moved to another customer, campaign or day, taken out of
+every campaign or made control touches, a
 customer's acquisition channel changed, customers merged through the identity graph,
 people erased by `forget`, loyalty events earned, redeemed, expired, adjusted, reversed or
 moved in time), applies them through the store's write paths between
@@ -9,8 +10,10 @@ warm runs, and compares every warm answer with a cold run on the same store, row
 and bit for bit. The metrics are period-local ones and point-in-time ones (new customers,
 repeat rate, recency, lapsed, retention, win-back, RFM segments, the days between
 purchases and the return probability), the loyalty programme's (balances, points
-expiring, redemptions, scored orders) and campaign ROI (whose
-periods are the campaigns started in them), sliced or not. Each
+expiring, redemptions, scored orders), campaign conversion, revenue and lift, and
+campaign ROI (whose periods are the campaigns started in them, and whose credits are
+kept per day and credited afresh for the days a write reached,
+`clientela.kpi.campaign_credits`), sliced or not. Each
 example starts from a copy of one store whose every period is already kept, applies one or
 two rounds of edits with a warm run after each (so stale answers pile up as they would
 night after night), and compares the last warm answer with a cold run.
@@ -55,6 +58,8 @@ edits = st.one_of(
     st.tuples(st.just("touch"), st.integers(min_value=0, max_value=12), customers,
               st.integers(min_value=0, max_value=len(CAMPAIGNS) - 1),
               st.sampled_from([0, 400, 449, 450, 452, 455, 456, 600, 699, 700, 703, 725, 729])),
+    st.tuples(st.just("untouch"), st.integers(min_value=0, max_value=12),
+              st.sampled_from(["uncampaign", "control"])),
     st.tuples(st.just("channel"), customers, st.sampled_from(CHANNELS)),
     st.tuples(st.just("merge"), customers, customers),
     st.tuples(st.just("forget"), customers),
@@ -65,10 +70,13 @@ edits = st.one_of(
 )
 
 
-COMPARED = [*METRICS, "rfm_segments", "interpurchase_days", "return_probability", *LOYALTY]
+COMPARED = [*METRICS, "rfm_segments", "interpurchase_days", "return_probability",
+            "campaign_conversion", "campaign_revenue", "campaign_lift", *LOYALTY]
 """With the two readers of the gaps between orders, which a warm call takes from the
-carried state (`clientela.kpi.carried.previous_orders`, `gap_days`), and the loyalty
-metrics, whose balances and points expiring it takes from the carried ledger
+carried state (`clientela.kpi.carried.previous_orders`, `gap_days`), the campaign
+metrics that read the contacts of their period and the orders of the attribution window
+after it (`depends_on="period"` with `reads_ahead`), and the loyalty metrics, whose
+balances and points expiring it takes from the carried ledger
 (`clientela.kpi.carried_ledger`)."""
 ROI = ["campaign_roi"]
 """Compared unsliced only: campaign ROI slices by its campaign's channel alone."""

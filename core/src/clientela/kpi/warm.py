@@ -37,6 +37,8 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel
 
+from clientela.kpi import campaign_credits
+from clientela.kpi.campaign_credits import KeptCredits, crediting
 from clientela.kpi.carried import Carried, carrying, drop_stale, ensure
 from clientela.kpi.context import CUSTOMER_SLICES, MetricContext, TableCache
 from clientela.kpi.periods import Bound, Period, buckets, parse_bound, zone
@@ -64,6 +66,12 @@ write reached. Only `benchmarks/kpis_warm.py` turns it off, to time its baseline
 period recomputed after any dated write, as a `depends_on="all"` answer) in the same
 process; either way the answers are the same."""
 
+KEEP_CREDITS = True
+"""Keep campaign ROI's credits per day in the store and credit afresh only the days a write
+changed (`clientela.kpi.campaign_credits`). Only `benchmarks/kpis_warm.py` turns it off, to
+time its baseline (every contact since the series' start joined with its orders) in the
+same process; either way the answers are the same."""
+
 UNCACHED_SLICES = ("segment",)
 """Slices answered cold: the `segment` slice draws every period's segments as of the series'
 last day, so one period's answer depends on the range asked for."""
@@ -82,6 +90,9 @@ class WarmReport:
     carried: str | None = None
     """The customer state the engine calls read (`clientela.kpi.carried`): its as-of
     instant and how it was obtained; None when none was carried."""
+    credits: str | None = None
+    """How campaign ROI's kept credits were obtained (`clientela.kpi.campaign_credits`);
+    None when none were read."""
 
 
 last_report = WarmReport()
@@ -236,6 +247,7 @@ def _refresh(con: Any) -> int:
         identity_changed(con)
         mark = watermark(con)
         drop_stale(con, mark)
+        campaign_credits.note_writes(con, mark)
         con.execute(_TOUCHED, [mark])
         con.execute(f"DELETE FROM {RESULTS_TABLE} r WHERE {_STALE}")
         if NARROW_CAMPAIGNS:
@@ -361,6 +373,38 @@ def _carry(source: Any, con: Any, periods: Sequence[Period], last: int, timezone
         return None
 
 
+def _credits(source: Any, con: Any, periods: Sequence[Period], key: _Key, timezone: str,
+             currency: str, mark: int) -> KeptCredits | None:
+    """Campaign ROI's credits for `key`'s series (contacts from its first period's start on),
+    kept in the store and brought up to date for this call's engine calls; None when
+    `key` is not the built-in campaign ROI or they cannot be kept (then its answers join
+    every contact since the series' start with its orders, as cold)."""
+    import duckdb
+
+    import clientela
+    from clientela.kpi.persons import persons_apply
+    from clientela.metrics.campaigns import campaign_roi
+
+    seconds = _window_seconds(key.metric, key.params)
+    if not KEEP_CREDITS or key.metric.compute is not campaign_roi or not seconds \
+            or seconds % 86400 or not isinstance(con, duckdb.DuckDBPyConnection):
+        return None
+    backend = source.ibis()
+    since = periods[0].start_utc
+    ctx = MetricContext(backend=backend, period=periods[0], as_of=periods[0].end_utc,
+                        timezone=timezone, currency=currency, metric="campaign credits",
+                        cache=TableCache(backend))
+    persons = persons_apply(ctx)
+    digest = hashlib.sha256("\x1f".join((
+        clientela.__version__, _engine_digest(), str(persons), currency, since.isoformat(),
+        str(seconds))).encode()).hexdigest()[:32]
+    try:
+        return campaign_credits.ensure(con, ctx, digest, since, seconds // 86400, mark)
+    except duckdb.Error as error:
+        log.debug("campaign credits not kept: %s", error)
+        return None
+
+
 def compute_reusing(
     source: Any, metrics: Sequence[str | Metric], *, start: Bound | None, end: Bound | None,
     grain: str | None, by: str | None, timezone: str, currency: str,
@@ -419,12 +463,18 @@ def compute_reusing(
 
     answers: dict[tuple[str, int], list[list[Any]]] = {}
     todo: dict[tuple[int, int], list[_Key]] = {}
+    credits: KeptCredits | None = None
     for key in keys:
         name = key.metric.name
         missing = [i for i, period in enumerate(periods)
                    if (key.digest, period.start, period.end) not in kept]
-        if key.metric.depends_on == "campaigns":
-            missing = _with_earlier_contacts(con, periods, missing)
+        if key.metric.depends_on == "campaigns" and missing:
+            found = _credits(source, con, periods, key, timezone, currency, mark)
+            if found is None:
+                missing = _with_earlier_contacts(con, periods, missing)
+            else:  # credited from the series' start whatever the call's: one run suffices
+                credits = found
+                missing = list(range(missing[0], missing[-1] + 1))
         for i, period in enumerate(periods):
             if i not in missing:
                 answers[(name, i)] = kept[(key.digest, period.start, period.end)]
@@ -438,10 +488,13 @@ def compute_reusing(
                       mark) if todo else None)
     if carried is not None:
         report.carried = f"{carried.as_of.isoformat()} ({carried.origin})"
+    if credits is not None:
+        report.credits = credits.origin
     for (first, last), run_keys in sorted(todo.items()):
         run_metrics = [k.metric for k in run_keys]
         with carrying(None if carried is None
-                      else replace(carried, call_start=periods[first].start_utc)):
+                      else replace(carried, call_start=periods[first].start_utc)), \
+                crediting(credits):
             result = compute(source, run_metrics, start=periods[first].start,
                              end=periods[last].end,
                              params={m.name: given[m.name] for m in run_metrics

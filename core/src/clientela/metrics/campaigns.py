@@ -38,6 +38,7 @@ import ibis
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
+from clientela.kpi.campaign_credits import kept_credits
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.metrics.api import Metric, NoParams
 
@@ -263,6 +264,24 @@ def last_touch_ever(ctx: MetricContext, days: int) -> ir.Table:
     return credited.union(tail.filter(tail.last).select(*columns), distinct=False)
 
 
+def credited_orders(ctx: MetricContext, days: int, *, since: datetime,
+                    orders: tuple[datetime, datetime] | None = None) -> ir.Table:
+    """`last_touch` for the contacts made from `since` on, with each order's `placed_at`:
+    of every order from `since` on, or, with `orders` ([from, until)), of the orders placed
+    then, ranked among the contacts from `since` to `until` (the caller starts `since` at
+    least `days` before `from`, so that every contact an order's credit can go to is read).
+    What the warm path keeps per day (`clientela.kpi.campaign_credits`)."""
+    columns = (*PAIR_COLUMNS, "placed_at")
+    if orders is None:
+        touches = campaign_touches(ctx, since=since)
+        placed = _orders(ctx, days, since=since, until=None)
+    else:
+        touches = campaign_touches(ctx, since=since, until=orders[1])
+        placed = _orders(ctx, days, since=orders[0], until=orders[1])
+    pairs = _pairs(touches, placed, days, ranked=True, columns=columns)
+    return pairs.filter(pairs.last).select(*columns)
+
+
 def with_total(per_item: ir.Table, total: ir.Table) -> ir.Table:
     """Per-item rows plus the all-items row (item null), in one table."""
     total = total.mutate(item=ibis.null("string"))
@@ -432,10 +451,16 @@ def campaign_revenue(ctx: MetricContext, params: AttributionParams) -> ir.Table:
 
 def campaign_roi(ctx: MetricContext, params: AttributionParams) -> ir.Table:
     """Campaigns *started* in P, each with the revenue of all its contacts (whole life): a
-    campaign's cost is one number, so splitting it across periods would invent an allocation."""
+    campaign's cost is one number, so splitting it across periods would invent an allocation.
+
+    In a warm call the credits come from the store, kept per day and brought up to date
+    with the days a write changed (`clientela.kpi.campaign_credits`), rather than from a
+    join of every contact since the series' start with the orders in its window."""
     campaigns = ctx.table("campaigns")
     campaigns = cv.with_slice(ctx, cv.in_period(ctx, campaigns, "started_at"))
-    credited = last_touch_ever(ctx, params.attribution_days)
+    credited = kept_credits(ctx, params.attribution_days)
+    if credited is None:
+        credited = last_touch_ever(ctx, params.attribution_days)
     earned = credited.group_by(_cid="campaign_id").aggregate(
         _revenue=cv.money_sum(credited.revenue))
     joined = campaigns.left_join(earned, campaigns.campaign_id == earned._cid)
@@ -542,11 +567,17 @@ def relationship_activity(ctx: MetricContext, params: RelationshipParams) -> ir.
                         logged_share=cv.ratio(logged, touches.count()))
 
 
-DEPENDS_ON = {"campaign_reach": "period", "campaign_roi": "campaigns"}
-"""What a period's answer reads (docs/warm.md): reach, the contacts of the period; ROI, every
-contact of the campaigns started in it, whenever made; the rest, the history to the
-period's end and, for ATTRIBUTED, the attribution window after it."""
 ATTRIBUTED = ("campaign_conversion", "campaign_revenue", "campaign_lift")
+DEPENDS_ON = {"campaign_reach": "period", "campaign_roi": "campaigns",
+              **dict.fromkeys(ATTRIBUTED, "period")}
+"""What a period's answer reads (docs/warm.md): reach, the contacts of the period; ROI, every
+contact of the campaigns started in it, whenever made; ATTRIBUTED, the contacts of the
+period and the orders up to the attribution window after it (`reads_ahead`): an order's
+credit goes to the latest contact before it, so a contact made before the period never
+takes it from one of the period's, and the later ones are inside the window read. So a
+refund on an old order recomputes the months whose contacts' windows hold it, not every
+month after it. The rest (relationship activity, which reads each customer's first order)
+read the history to the period's end."""
 WINDOWED = (*ATTRIBUTED, "campaign_roi")
 """The metrics that read `attribution_days` past a contact (`Metric.reads_ahead`)."""
 

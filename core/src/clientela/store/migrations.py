@@ -328,11 +328,19 @@ def _carried_loyalty_ledger() -> list[str]:
     return carried_ledger_sql()
 
 
+def _kept_campaign_credits() -> list[str]:
+    """Campaign ROI's credited revenue per day and campaign, kept so that a warm KPI call
+    credits afresh only the days a write changed (`clientela.kpi.campaign_credits`)."""
+    from clientela.kpi.campaign_credits import credits_tables_sql
+
+    return credits_tables_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
     _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs, _carried_clv,
-    _carried_loyalty_ledger,
+    _carried_loyalty_ledger, _kept_campaign_credits,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
