@@ -35,29 +35,30 @@ whether orders are read as persons.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from clientela.store.touched import RESULTS_TABLE, TOUCHES_TABLE
+from clientela.store.touched import (
+    CREDIT_DIRTY_TABLE as DIRTY_TABLE,
+)
+from clientela.store.touched import (
+    CREDIT_STATES_TABLE as STATES_TABLE,
+)
+from clientela.store.touched import (
+    CREDITS_TABLE,
+    RESULTS_TABLE,
+    TOUCHES_TABLE,
+)
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from clientela.kpi.context import MetricContext
 
-STATES_TABLE = "kpi_campaign_credit_states"
-"""One row per kept table of credits: its key, the series' start and attribution window it
-is for, and the touch log position it is current to."""
-CREDITS_TABLE = "kpi_campaign_credits"
-"""The kept credits: per key, UTC day (the orders' `placed_at`, truncated) and campaign, the
-revenue credited."""
-DIRTY_TABLE = "kpi_campaign_credit_dirty"
-"""Per key, the ranges of instants a write logged since the credits were last brought up to
-date, to be credited afresh before they are next read."""
 DATED_ENTITIES: tuple[str, ...] = ("orders", "order_lines", "touches")
 """Touch log entities whose dated writes can change a credit: an order (its lines, its
 status, its refunds, its time) and a contact."""
@@ -70,27 +71,6 @@ KEEP = 4
 MAX_WINDOWS = 16
 """Ranges of days credited afresh in one query at most: beyond, the closest are merged
 (crediting more days afresh than needed is exact, only costlier)."""
-
-
-def credits_tables_sql() -> list[str]:
-    """The migration's statements: the kept credits of campaign ROI and what to redo."""
-    return [
-        f"""CREATE TABLE IF NOT EXISTS {STATES_TABLE} (
-            state_key VARCHAR PRIMARY KEY,
-            since TIMESTAMP NOT NULL,
-            window_seconds BIGINT NOT NULL,
-            watermark BIGINT NOT NULL,
-            used_at TIMESTAMP NOT NULL)""",
-        f"""CREATE TABLE IF NOT EXISTS {CREDITS_TABLE} (
-            state_key VARCHAR NOT NULL,
-            day TIMESTAMP NOT NULL,
-            campaign_id VARCHAR NOT NULL,
-            revenue DECIMAL(38, 2))""",
-        f"""CREATE TABLE IF NOT EXISTS {DIRTY_TABLE} (
-            state_key VARCHAR NOT NULL,
-            lo TIMESTAMP NOT NULL,
-            hi TIMESTAMP NOT NULL)""",
-    ]
 
 
 @dataclass(frozen=True)
@@ -198,13 +178,32 @@ def days_to_redo(logged: Sequence[tuple[datetime, datetime]], window: timedelta
     return merged
 
 
-def _credits_sql(ctx: MetricContext, days: int, since: datetime,
+Credited = Callable[..., "ir.Table"]
+"""A metric's credited orders (`campaign_id`, `revenue`, `placed_at` per order credited):
+`credited(ctx, days, since=..., orders=None | (from, until))`."""
+
+_CREDITED: dict[Callable[..., Any], Credited] = {}
+"""The metrics whose answers the kept credits serve, by their compute function, each with
+its credited orders. The metric's own module registers them (`serves`), so this engine
+module imports no metric."""
+
+
+def serves(compute: Callable[..., Any], credited: Credited) -> None:
+    """Declare that the metric computed by `compute` reads its credits through
+    `kept_credits`, and that `credited` gives the orders they sum."""
+    _CREDITED[compute] = credited
+
+
+def credited_by(compute: Callable[..., Any]) -> Credited | None:
+    """The credited orders behind a metric that reads kept credits, or None."""
+    return _CREDITED.get(compute)
+
+
+def _credits_sql(ctx: MetricContext, credited_orders: Credited, days: int, since: datetime,
                  spans: Sequence[tuple[datetime, datetime]] | None) -> str:
     """SQL of the credits (day, campaign_id, revenue) of the orders placed from `since` on,
     or, with `spans`, of those placed in them."""
     import ibis
-
-    from clientela.metrics.campaigns import credited_orders
 
     window = timedelta(days=days)
     if spans is None:
@@ -222,8 +221,8 @@ def _credits_sql(ctx: MetricContext, days: int, since: datetime,
     return str(ibis.to_sql(per_day, dialect="duckdb"))
 
 
-def ensure(con: Any, ctx: MetricContext, key: str, since: datetime, days: int,
-           mark: int) -> KeptCredits | None:
+def ensure(con: Any, ctx: MetricContext, credited: Credited, key: str, since: datetime,
+           days: int, mark: int) -> KeptCredits | None:
     """The credits `key` (contacts from `since` on, a window of `days`), kept in the store
     and brought up to date: built from every contact when there are none, else the days a
     write logged since credited afresh; saved as current to the log position `mark`.
@@ -246,7 +245,7 @@ def ensure(con: Any, ctx: MetricContext, key: str, since: datetime, days: int,
         origin = f"updated for {len(spans)} ranges of days"
     else:
         origin = "kept"
-    sql = _credits_sql(ctx, days, since, spans) if spans is None or spans else ""
+    sql = _credits_sql(ctx, credited, days, since, spans) if spans is None or spans else ""
     try:
         con.begin()
         if found is None:

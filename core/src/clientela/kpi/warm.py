@@ -377,16 +377,17 @@ def _credits(source: Any, con: Any, periods: Sequence[Period], key: _Key, timezo
              currency: str, mark: int) -> KeptCredits | None:
     """Campaign ROI's credits for `key`'s series (contacts from its first period's start on),
     kept in the store and brought up to date for this call's engine calls; None when
-    `key` is not the built-in campaign ROI or they cannot be kept (then its answers join
-    every contact since the series' start with its orders, as cold)."""
+    `key`'s metric reads no kept credits (`campaign_credits.serves`) or they cannot be kept
+    (then its answers join every contact since the series' start with its orders, as
+    cold)."""
     import duckdb
 
     import clientela
     from clientela.kpi.persons import persons_apply
-    from clientela.metrics.campaigns import campaign_roi
 
     seconds = _window_seconds(key.metric, key.params)
-    if not KEEP_CREDITS or key.metric.compute is not campaign_roi or not seconds \
+    credited = campaign_credits.credited_by(key.metric.compute)
+    if not KEEP_CREDITS or credited is None or not seconds \
             or seconds % 86400 or not isinstance(con, duckdb.DuckDBPyConnection):
         return None
     backend = source.ibis()
@@ -399,7 +400,8 @@ def _credits(source: Any, con: Any, periods: Sequence[Period], key: _Key, timezo
         clientela.__version__, _engine_digest(), str(persons), currency, since.isoformat(),
         str(seconds))).encode()).hexdigest()[:32]
     try:
-        return campaign_credits.ensure(con, ctx, digest, since, seconds // 86400, mark)
+        return campaign_credits.ensure(con, ctx, credited, digest, since, seconds // 86400,
+                                       mark)
     except duckdb.Error as error:
         log.debug("campaign credits not kept: %s", error)
         return None

@@ -38,7 +38,7 @@ import ibis
 from pydantic import Field
 
 from clientela.kpi import conventions as cv
-from clientela.kpi.campaign_credits import kept_credits
+from clientela.kpi.campaign_credits import kept_credits, serves
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.metrics.api import Metric, NoParams
 
@@ -473,6 +473,11 @@ def campaign_roi(ctx: MetricContext, params: AttributionParams) -> ir.Table:
     per = joined.group_by(_by_item(ctx, joined, "campaign_id")).aggregate(**roi(joined))
     total = cv.summarize(joined, ctx, **roi(joined))
     return with_total(per, total)
+
+
+# the warm path keeps campaign ROI's credits per day and credits afresh only the days a
+# write reached (clientela.kpi.campaign_credits), from the same credited orders
+serves(campaign_roi, credited_orders)
 
 
 def _interval(diff: ir.FloatingValue, se: ir.FloatingValue) -> tuple[ir.Value, ir.Value]:

@@ -331,9 +331,9 @@ def _carried_loyalty_ledger() -> list[str]:
 def _kept_campaign_credits() -> list[str]:
     """Campaign ROI's credited revenue per day and campaign, kept so that a warm KPI call
     credits afresh only the days a write changed (`clientela.kpi.campaign_credits`)."""
-    from clientela.kpi.campaign_credits import credits_tables_sql
+    from clientela.store.touched import campaign_credits_sql
 
-    return credits_tables_sql()
+    return campaign_credits_sql()
 
 
 MIGRATIONS: list[Callable[[], list[str]]] = [

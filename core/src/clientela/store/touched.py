@@ -72,6 +72,15 @@ FITS_TABLE = "kpi_carried_fits"
 """CLV model fits kept between warm KPI calls, as of a period's end, each with the touch log
 position it is current to: where the next call's first fit starts (`clientela.clv.engine.
 carried`)."""
+CREDIT_STATES_TABLE = "kpi_campaign_credit_states"
+"""One row per kept table of credits: its key, the series' start and attribution window it
+is for, and the touch log position it is current to."""
+CREDITS_TABLE = "kpi_campaign_credits"
+"""The kept credits: per key, UTC day (the orders' `placed_at`, truncated) and campaign, the
+revenue credited."""
+CREDIT_DIRTY_TABLE = "kpi_campaign_credit_dirty"
+"""Per key, the ranges of instants a write logged since the credits were last brought up to
+date, to be credited afresh before they are next read."""
 
 INSTANTS: dict[str, tuple[str, ...]] = {
     "orders": ("placed_at",),
@@ -374,3 +383,25 @@ def forget_results(con: duckdb.DuckDBPyConnection, keys: Sequence[str] | None = 
         found = con.execute(f"DELETE FROM {RESULTS_TABLE} WHERE result_key IN "
                             "(SELECT unnest(?)) RETURNING 1", [list(keys)]).fetchall()
     return len(found)
+
+
+def campaign_credits_sql() -> list[str]:
+    """The migration's statements: the kept credits of campaign ROI and what to redo
+    (`clientela.kpi.campaign_credits`)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {CREDIT_STATES_TABLE} (
+            state_key VARCHAR PRIMARY KEY,
+            since TIMESTAMP NOT NULL,
+            window_seconds BIGINT NOT NULL,
+            watermark BIGINT NOT NULL,
+            used_at TIMESTAMP NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {CREDITS_TABLE} (
+            state_key VARCHAR NOT NULL,
+            day TIMESTAMP NOT NULL,
+            campaign_id VARCHAR NOT NULL,
+            revenue DECIMAL(38, 2))""",
+        f"""CREATE TABLE IF NOT EXISTS {CREDIT_DIRTY_TABLE} (
+            state_key VARCHAR NOT NULL,
+            lo TIMESTAMP NOT NULL,
+            hi TIMESTAMP NOT NULL)""",
+    ]
