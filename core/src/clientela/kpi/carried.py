@@ -83,6 +83,10 @@ class Carried:
     watermark: int = 0
     """The touch log position the call is current to: what the CLV fits it keeps are
     current to (`clientela.clv.engine.carried`)."""
+    series_start: datetime | None = None
+    """Where the series the warm path answers starts (naive UTC), when it says so: a cold
+    series fits its first period from the generic start, so an engine call starting there
+    must not start from a kept fit (`clientela.clv.engine.carried.KeptFits.kept`)."""
 
 
 _current: ContextVar[Carried | None] = ContextVar("clientela_carried_state", default=None)

@@ -495,7 +495,8 @@ def compute_reusing(
     for (first, last), run_keys in sorted(todo.items()):
         run_metrics = [k.metric for k in run_keys]
         with carrying(None if carried is None
-                      else replace(carried, call_start=periods[first].start_utc)), \
+                      else replace(carried, call_start=periods[first].start_utc,
+                                   series_start=periods[0].start_utc)), \
                 crediting(credits):
             result = compute(source, run_metrics, start=periods[first].start,
                              end=periods[last].end,

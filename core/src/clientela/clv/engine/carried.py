@@ -217,8 +217,13 @@ class KeptFits:
                               .encode()).hexdigest()[:32]
 
     def kept(self, model: str, at: datetime) -> ModelFit | None:
-        """The fit of `model` kept as of `at`, if any."""
+        """The fit of `model` kept as of `at`, if any; none at or before the start of the
+        series the warm path answers, whose first fit a cold series makes from the generic
+        start."""
         if self.carried is None:
+            return None
+        start = self.carried.series_start
+        if start is not None and at <= start:
             return None
         import duckdb
 
