@@ -42,17 +42,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from clientela.store.touched import (
-    CREDIT_DIRTY_TABLE as DIRTY_TABLE,
-)
-from clientela.store.touched import (
-    CREDIT_STATES_TABLE as STATES_TABLE,
-)
-from clientela.store.touched import (
-    CREDITS_TABLE,
-    RESULTS_TABLE,
-    TOUCHES_TABLE,
-)
+from clientela.store.touched import CREDIT_DIRTY_TABLE as DIRTY_TABLE
+from clientela.store.touched import CREDIT_STATES_TABLE as STATES_TABLE
+from clientela.store.touched import CREDITS_TABLE, RESULTS_TABLE, TOUCHES_TABLE
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
