@@ -54,15 +54,30 @@ def later() -> datetime:
 
 
 def consent_event(i: int, status: str, *, address: str | None = None,
-                  source: str = "import") -> ConsentEvent:
+                  source: str = "import", occurred_at: datetime | None = None) -> ConsentEvent:
     return ConsentEvent(customer_id=f"c{i:05d}", channel="email", purpose="marketing",
-                        status=status, address=address or email(i), occurred_at=later(),
-                        source=source, evidence="test")
+                        status=status, address=address or email(i),
+                        occurred_at=occurred_at or later(), source=source, evidence="test")
+
+
+def after_every_event(store: Store) -> datetime:
+    """Now, or just after the newest event the store holds when that is later than now.
+
+    An opt-out read from a destination whose clock counts whole seconds is dated at its
+    second's last microsecond, so it can lie up to a second ahead; an opt-in made after it must
+    still be newer. Dating it a whole second ahead instead (`later`) would make it newer than
+    an unsubscribe the test makes after it, and which of the two wins would then depend on how
+    fast the machine runs."""
+    newest = store.con.execute("SELECT max(occurred_at) FROM consent_events").fetchone()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if newest is None or newest[0] is None or newest[0] < now:
+        return now
+    return newest[0] + timedelta(microseconds=1)
 
 
 def opt(path: Path, i: int, status: str, **kwargs: Any) -> None:
     with Store(path) as store:
-        record(store, [consent_event(i, status, **kwargs)])
+        record(store, [consent_event(i, status, occurred_at=after_every_event(store), **kwargs)])
 
 
 def consenting(path: Path) -> set[str]:

@@ -314,11 +314,13 @@ class FakeMailchimp(FakeServer):
         status = request.query.get("status")
         since = request.query.get("since_last_changed")
         after = datetime.fromisoformat(since) if since else None
+        # Mailchimp states `last_changed` in whole seconds ("2015-09-15T14:31:54+00:00"), and
+        # filters `since_last_changed` at that precision.
         items = [{"email_address": m.email, "status": m.status, "id": d,
-                  "last_changed": m.last_changed.isoformat()}
+                  "last_changed": m.last_changed.replace(microsecond=0).isoformat()}
                  for d, m in sorted(self.members.items())
                  if (status is None or m.status == status)
-                 and (after is None or m.last_changed >= after)]
+                 and (after is None or m.last_changed.replace(microsecond=0) >= after)]
         page, total = self._paged(request, items)
         return Reply(200, {"members": page, "total_items": total})
 
