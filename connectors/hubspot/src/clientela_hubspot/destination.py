@@ -22,8 +22,12 @@ before their segment is cleared, so a failed unsubscribe is retried whole. An
 opt-out of another purpose (`relationship`) the engine hands over with a contact
 HubSpot holds or is about to hold (`Change.new_opt_outs`: not handed before)
 unsubscribes it from the types mapped to that purpose the same way, before its
-upsert, whatever its marketing consent. Nobody is ever resubscribed: HubSpot's
-API may not, so an opt-in after an opt-out is left to the person.
+upsert, whatever its marketing consent. Every contact the plan may unsubscribe is read
+first with its `hs_email_optout_<id>` properties, and a type it already left is never called
+again. Beyond the push's changes the engine offers every opt-out of a contact clientela ever
+sent here, per mapped type not handed before (`WritesOptOuts`: a contact outside the pushed
+segmentation, a type mapped later): read the same way, written only where missing. Nobody is
+ever resubscribed: HubSpot's API may not, so an opt-in after an opt-out is left to the person.
 
 Opt-outs flow back: before each push `read_consent` lists the contacts
 unsubscribed from all e-mail (`hs_email_optout`), from a mapped subscription
