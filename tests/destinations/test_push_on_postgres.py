@@ -115,22 +115,35 @@ def push_hubspot(target: Path | str, fake: FakeHubSpot,
                            HubSpotDestination(config, sleep=lambda s: None), segmentation)
 
 
+def both_stores(server: PostgresServer, tmp_path: Path) -> dict[str, Path | str]:
+    """The same contract store twice, on DuckDB and on PostgreSQL."""
+    targets: dict[str, Path | str] = {"duckdb": tmp_path / "store.duckdb",
+                                      "postgres": _url(server)}
+    for target in targets.values():
+        contract_store(target, 20, NO_CONSENT)
+    return targets
+
+
+def opt_out_at_the_till(target: Path | str, *opt_outs: tuple[int, str]) -> None:
+    """(customer number, purpose): an e-mail opt-out of that purpose, dated after the rest."""
+    with Store(target) as store:
+        record(store, [ConsentEvent(
+            customer_id=f"c{i:05d}", channel="email", purpose=purpose, status="opted_out",
+            address=email(i), occurred_at=datetime(2030, 1, 1), source="pos",
+            evidence="asked at the till") for i, purpose in opt_outs])
+
+
 def test_relationship_opt_outs_are_handed_over_alike_on_postgresql_and_duckdb(
         clientela_postgres: PostgresServer, tmp_path: Path) -> None:
     """The consent table, the contacts' hash and the push state's `opt_outs` are SQL run
     in the store's database: both stores send HubSpot the same unsubscribes and keep the
     same state, hashes included."""
     seen = {}
-    for name, target in {"duckdb": tmp_path / "store.duckdb",
-                         "postgres": _url(clientela_postgres)}.items():
-        contract_store(target, 20, NO_CONSENT)
+    for name, target in both_stores(clientela_postgres, tmp_path).items():
         with FakeHubSpot() as fake:
             push_hubspot(target, fake)
-            with Store(target) as store:
-                record(store, [ConsentEvent(
-                    customer_id=f"c{i:05d}", channel="email", purpose="relationship",
-                    status="opted_out", address=email(i), occurred_at=datetime(2030, 1, 1),
-                    source="pos", evidence="asked at the till") for i in (4, 7, 2)])
+            opt_out_at_the_till(target, (4, "relationship"), (7, "relationship"),
+                                (2, "relationship"))
             fake.reset_calls()
             push_hubspot(target, fake)
             sent = sorted((c.body["emailAddress"], c.body["subscriptionId"])
@@ -154,18 +167,11 @@ def test_opt_outs_beyond_the_pushed_segmentation_alike_on_postgresql_and_duckdb(
     the same, and a second one writes nothing."""
     nobody = Segmentation.from_rule("nobody", "orders < 0")
     seen = {}
-    for name, target in {"duckdb": tmp_path / "store.duckdb",
-                         "postgres": _url(clientela_postgres)}.items():
-        contract_store(target, 20, NO_CONSENT)
+    for name, target in both_stores(clientela_postgres, tmp_path).items():
         with FakeHubSpot() as fake:
             push_hubspot(target, fake)
-            with Store(target) as store:
-                record(store, [ConsentEvent(
-                    customer_id=f"c{i:05d}", channel="email", purpose=purpose,
-                    status="opted_out", address=email(i), occurred_at=datetime(2030, 1, 1),
-                    source="pos", evidence="asked at the till")
-                    for i, purpose in ((4, "relationship"), (7, "marketing"), (9, "marketing"),
-                                       (9, "relationship"), (2, "relationship"))])
+            opt_out_at_the_till(target, (4, "relationship"), (7, "marketing"),
+                                (9, "marketing"), (9, "relationship"), (2, "relationship"))
             fake.reset_calls()
             report = push_hubspot(target, fake, nobody)
             sent = sorted((c.body["emailAddress"], c.body["subscriptionId"])
