@@ -28,6 +28,7 @@ from clientela.destinations.api import HeldOptOut, WritesOptOuts
 from clientela.destinations.state import LOG_TABLE, STATE_TABLE, now
 from clientela.privacy import mask_text
 from clientela.store import Store
+from clientela.store.migrations import PUSH_OPT_OUTS_TABLE as HANDED_TABLE
 from clientela.store.push_state import HandedRow
 
 WRITTEN = ("created", "updated", "unsubscribed", "removed", "retagged")
@@ -48,27 +49,34 @@ class HandOver:
 def offered(store: Store, destination: str, writer: WritesOptOuts, *,
             exclude: Collection[str] = ()) -> list[HeldOptOut]:
     """The opt-outs to offer: each current e-mail opt-out of a customer this destination was
-    ever sent (not in `exclude`), at her current address, per target not handed before."""
-    targets = {purpose: writer.opt_out_targets(purpose) for purpose in PURPOSES}
-    if not any(targets.values()):
+    ever sent (not in `exclude`), at her current address, per target not handed before. The
+    comparison with what was handed runs in the store's database, so a push with nothing new
+    brings no row out of it."""
+    pairs = [(purpose, target) for purpose in PURPOSES
+             for target in writer.opt_out_targets(purpose)]
+    if not pairs:
         return []
+    targets = ", ".join("(?, ?)" for _ in pairs)
     rows = store.con.execute(f"""
-        SELECT k.customer_id, lower(c.email), k.purpose
-        FROM ({current_sql()}) k JOIN customers c ON c.customer_id = k.customer_id
+        SELECT k.customer_id, lower(c.email) AS email, k.purpose, t.target
+        FROM ({current_sql()}) k
+        JOIN customers c ON c.customer_id = k.customer_id
+        JOIN (VALUES {targets}) AS t(purpose, target) ON t.purpose = k.purpose
         WHERE k.channel = 'email' AND k.status = 'opted_out'
           AND c.email IS NOT NULL AND c.email <> ''
           AND k.customer_id IN (
               SELECT customer_id FROM {STATE_TABLE} WHERE destination = ?
               UNION
               SELECT customer_id FROM {LOG_TABLE} WHERE destination = ?
-                AND outcome IN ({", ".join(f"'{o}'" for o in WRITTEN)}))
-        ORDER BY 1, 3""", [destination, destination]).fetchall()
-    handed = store.push_state.handed(destination)
+                AND outcome IN ({", ".join("?" for _ in WRITTEN)}))
+          AND NOT EXISTS (
+              SELECT 1 FROM {HANDED_TABLE} h WHERE h.destination = ?
+                AND h.email = lower(c.email) AND h.target = t.target)
+        ORDER BY 1, 3, 4""", [*(value for pair in pairs for value in pair), destination,
+                               destination, *WRITTEN, destination]).fetchall()
     skip = set(exclude)
-    return [HeldOptOut(str(cid), str(email), str(purpose), target)
-            for cid, email, purpose in rows if cid not in skip
-            for target in targets.get(str(purpose), ())
-            if (str(email), target) not in handed]
+    return [HeldOptOut(str(cid), str(email), str(purpose), str(target))
+            for cid, email, purpose, target in rows if cid not in skip]
 
 
 def hand_over(store: Store, destination: str, writer: WritesOptOuts, *, run_id: str | None,
