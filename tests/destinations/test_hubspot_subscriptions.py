@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from clientela.config import ConfigError
 from clientela.consent import ConsentEvent, can_contact, record
 from clientela.destinations.contacts import Segmentation
+from clientela.destinations.forget import forget
 from clientela.destinations.push import PushReport
 from clientela.http import HttpError
 from clientela.store import Store
@@ -674,6 +675,11 @@ def test_an_opt_out_reaches_a_contact_outside_the_pushed_segmentation_once(
     # marketing): her opt-out goes with her
     assert rfm.failed == 0 and api_unsubscribes(hubspot) == [(email(gone), "303", 200)]
     assert hubspot.contact(email(everything)).properties[SEGMENT] == ""  # type: ignore[union-attr]
+    with Store(path) as store:  # an erasure takes her address out of what was handed too
+        forget(store, email(relationship), {"hubspot": lambda: open_hubspot(hubspot)})
+        assert store.con.execute("SELECT customer_id FROM push_opt_outs WHERE email = ? OR "
+                                 "customer_id = ?", [email(relationship),
+                                                     f"c{relationship:05d}"]).fetchall() == []
 
 
 def test_a_marketing_unsubscribe_is_sent_once_when_the_contact_changes_later(
