@@ -268,8 +268,9 @@ class HubSpotDestination:
         """The mapped subscription types one contact HubSpot holds (or is about to) must be
         unsubscribed from: those of `marketing` when the plan unsubscribes it for an opt-out
         of e-mail marketing, those of each other purpose whose opt-out this destination has
-        not been handed yet (`Change.new_opt_outs`); less the types the last opt-out read
-        found it already unsubscribed from (a re-run after a crash repeats nothing)."""
+        not been handed yet (`Change.new_opt_outs`); less the types this push's reads found
+        it already unsubscribed from (a re-run after a crash, or a later change of a contact
+        unsubscribed long ago, repeats nothing)."""
         purposes = [*(["marketing"] if change.action == "unsubscribe"
                       and change.status == "unsubscribed" else []), *change.new_opt_outs]
         wanted = {t for purpose in purposes for t in self.config.types_for(purpose)}
