@@ -71,5 +71,7 @@ def test_a_dry_run_counts_the_relationship_opt_outs_it_would_hand_over(
     assert ran.exit_code == 0, ran.output + ran.err
     row = next(line for line in ran.output.splitlines() if "handed a new opt-out of" in line)
     assert row.split("│")[2].strip() == "1"
+    beyond = next(line for line in ran.output.splitlines() if "written an opt-out" in line)
+    assert beyond.split("│")[2].strip() == "0"  # never sent before: nothing beyond its change
     assert address not in ran.output  # masked in the sample
     assert hubspot.write_count() == 0 and hubspot.unsubscribe_calls() == []

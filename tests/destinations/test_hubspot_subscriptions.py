@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from clientela.config import ConfigError
 from clientela.consent import ConsentEvent, can_contact, record
 from clientela.destinations.contacts import Segmentation
+from clientela.destinations.forget import forget
 from clientela.destinations.push import PushReport
 from clientela.http import HttpError
 from clientela.store import Store
@@ -533,7 +534,8 @@ def test_a_relationship_opt_out_rerun_after_a_crash_sends_nothing_again(
 def test_an_opt_in_after_an_opt_out_never_resubscribes(path: Path, hubspot: FakeHubSpot) -> None:
     """HubSpot's API may not resubscribe someone who left a type (only the person can, in
     its preferences page): a newer opt-in in the store is not written back, and a newer
-    opt-out after it is "already unsubscribed" there, which is done."""
+    opt-out after it finds the contact still unsubscribed there (the read before any
+    unsubscribe), so nothing is sent."""
     run(path, hubspot)
     opt_out(path, 8, purpose="relationship")
     run(path, hubspot)
@@ -555,12 +557,13 @@ def test_an_opt_in_after_an_opt_out_never_resubscribes(path: Path, hubspot: Fake
         assert store.con.execute("SELECT opt_outs FROM push_state WHERE customer_id = 'c00008'"
                                  ).fetchall() == [(None,)]
     opt_out(path, 8, purpose="relationship", after=3.0)  # after the opt-in
-    forget_the_change(hubspot, 8)  # not read back: HubSpot is asked, and says it is done
+    forget_the_change(hubspot, 8)  # not in the opt-out read: the contact's read says it
     hubspot.reset_calls()
 
     last = run(path, hubspot)
 
-    assert last.failed == 0 and api_unsubscribes(hubspot) == [(email(8), "303", 400)]
+    assert last.failed == 0 and api_unsubscribes(hubspot) == []
+    assert [c.path for c in hubspot.writes()] == ["/crm/v3/objects/contacts/batch/upsert"]
 
 
 def test_without_a_relationship_type_the_push_says_so(path: Path, hubspot: FakeHubSpot) -> None:
@@ -607,3 +610,139 @@ def test_a_relationship_unsubscribe_waits_out_429s_and_a_400_fails_only_that_con
     fixed = run(path, hubspot, legal_basis="PERFORMANCE_OF_CONTRACT")
     assert fixed.failed == 0 and fixed.outcomes["updated"] == 1
     assert api_unsubscribes(hubspot) == [(email(9), "303", 200)]
+
+
+# -- opt-outs beyond the pushed segmentation's changes -------------------------------------
+
+
+WIN_BACK = Segmentation.from_rule("win_back", "days_since_last_order >= 120 and total_spent > 1200")
+
+
+def push_win_back(path: Path, fake: FakeHubSpot, *, dry_run: bool = False,
+                  **options: Any) -> PushReport:
+    return push_then_close(path, "hubspot", open_hubspot(fake, **options), WIN_BACK,
+                           dry_run=dry_run)
+
+
+def outside_win_back(fake: FakeHubSpot) -> list[int]:
+    """Customers HubSpot holds that are not in the win_back segment."""
+    return [i for i in range(40) if fake.contact(email(i)) is not None and fake.contact(
+        email(i)).properties.get("clientela_segment_win_back") != "win_back"]  # type: ignore[union-attr]
+
+
+def test_an_opt_out_reaches_a_contact_outside_the_pushed_segmentation_once(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    """Sent by an RFM push, then only the win_back rule is pushed: her opt-out of
+    relationship e-mail (and another's of everything) still reaches HubSpot, on the next
+    push of any segmentation, once. A contact HubSpot no longer holds is written nothing."""
+    run(path, hubspot)
+    push_win_back(path, hubspot)
+    relationship, everything, gone = outside_win_back(hubspot)[:3]
+    del hubspot.contacts[email(gone)]  # deleted in HubSpot since
+    opt_out(path, relationship, everything, gone, purpose="relationship")
+    opt_out(path, everything)
+    hubspot.reset_calls()
+
+    dry = push_win_back(path, hubspot, dry_run=True)
+    assert dry.consent["opt_outs_written"] == 2 and hubspot.write_count() == 0
+    report = push_win_back(path, hubspot)
+
+    assert report.failed == 0 and report.consent["opt_outs_written"] == 2
+    assert sorted(api_unsubscribes(hubspot)) == sorted([
+        (email(relationship), "303", 200), (email(everything), "101", 200),
+        (email(everything), "202", 200), (email(everything), "303", 200)])
+    assert {k for k, by in hubspot.unsubscribed_from.items() if by == "api"} == {
+        (email(relationship), "303"), (email(everything), "101"), (email(everything), "202"),
+        (email(everything), "303")}
+    assert hubspot.violations == []
+    with Store(path) as store:
+        assert store.con.execute(
+            "SELECT customer_id, purpose, target FROM push_opt_outs ORDER BY 1, 3").fetchall() == \
+            sorted([(f"c{everything:05d}", "marketing", "101"),
+                    (f"c{everything:05d}", "marketing", "202"),
+                    (f"c{everything:05d}", "relationship", "303"),
+                    (f"c{gone:05d}", "relationship", "303"),  # not held: settled, nothing sent
+                    (f"c{relationship:05d}", "relationship", "303")])
+
+    hubspot.reset_calls()
+    again = push_win_back(path, hubspot)
+    assert hubspot.write_count() == 0 and again.consent.get("opt_outs_written", 0) == 0
+    for i in (relationship, everything):
+        forget_the_change(hubspot, i)  # out of the opt-out read: HubSpot's contact says it
+    hubspot.reset_calls()
+    rfm = run(path, hubspot)  # their RFM rows changed: they are handed over, nothing re-sent
+    # but to the one HubSpot lost, whom the RFM push creates again (she consents to
+    # marketing): her opt-out goes with her
+    assert rfm.failed == 0 and api_unsubscribes(hubspot) == [(email(gone), "303", 200)]
+    assert hubspot.contact(email(everything)).properties[SEGMENT] == ""  # type: ignore[union-attr]
+    with Store(path) as store:  # an erasure takes her address out of what was handed too
+        forget(store, email(relationship), {"hubspot": lambda: open_hubspot(hubspot)})
+        assert store.con.execute("SELECT customer_id FROM push_opt_outs WHERE email = ? OR "
+                                 "customer_id = ?", [email(relationship),
+                                                     f"c{relationship:05d}"]).fetchall() == []
+
+
+def test_a_marketing_unsubscribe_is_sent_once_when_the_contact_changes_later(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    """Unsubscribed from the marketing types, out of its segment; then its fields change
+    (points) after the opt-out read has moved on: an upsert, and no unsubscribe again (on
+    main: two calls HubSpot refused with 400 "already unsubscribed")."""
+    run(path, hubspot)
+    opt_out(path, 3)
+    run(path, hubspot)
+    assert sorted(api_unsubscribes(hubspot)) == [(email(3), "101", 200), (email(3), "202", 200)]
+    forget_the_change(hubspot, 3)
+    add_points(path, [3], points=300)
+    hubspot.reset_calls()
+
+    report = run(path, hubspot)
+
+    assert report.failed == 0 and report.outcomes["unsubscribed"] == 1
+    assert api_unsubscribes(hubspot) == []
+    assert [c.path for c in hubspot.writes()] == ["/crm/v3/objects/contacts/batch/upsert"]
+
+
+def test_a_type_mapped_later_is_written_for_those_who_opted_out_before_once(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    """Mapped at first: 101 (marketing) and 303 (relationship). Later the user maps 202 to
+    marketing and 404 to relationship: the next push unsubscribes the contacts already
+    opted out from the new types only, once; a contact still consenting is not touched."""
+    first = {"101": "marketing", "303": "relationship"}
+    run(path, hubspot, subscription_types=first)
+    opt_out(path, 3)
+    opt_out(path, 8, purpose="relationship")
+    run(path, hubspot, subscription_types=first)
+    assert sorted(api_unsubscribes(hubspot)) == [(email(3), "101", 200), (email(8), "303", 200)]
+    for i in (3, 8):
+        forget_the_change(hubspot, i)
+    hubspot.reset_calls()
+    later = {**first, "202": "marketing", "404": "relationship"}
+
+    report = run(path, hubspot, subscription_types=later)
+
+    assert report.failed == 0 and report.consent["opt_outs_written"] == 2
+    assert sorted(api_unsubscribes(hubspot)) == [(email(3), "202", 200), (email(8), "404", 200)]
+    assert sorted(k for k, by in hubspot.unsubscribed_from.items() if by == "api") == sorted([
+        (email(3), "101"), (email(8), "303"), (email(3), "202"), (email(8), "404")])
+    hubspot.reset_calls()
+    again = run(path, hubspot, subscription_types=later)
+    assert hubspot.write_count() == 0 and again.consent.get("opt_outs_written", 0) == 0
+
+
+def test_a_refused_opt_out_beyond_the_changes_fails_the_contact_and_is_retried(
+        path: Path, hubspot: FakeHubSpot) -> None:
+    run(path, hubspot, subscription_types={"101": "marketing"})
+    opt_out(path, 8, purpose="relationship")
+    run(path, hubspot, subscription_types={"101": "marketing"})  # no relationship type yet
+    hubspot.requires_legal_basis = True
+    hubspot.reset_calls()
+
+    refused = run(path, hubspot)
+
+    assert refused.failed == 1 and refused.errors == [
+        ("c00008", "unsubscribe from subscription type 303: HubSpot 400 VALIDATION_ERROR: A "
+         "legal basis is required to update the subscription status of a contact in a portal "
+         "with GDPR enabled")]
+    hubspot.reset_calls()
+    fixed = run(path, hubspot, legal_basis="PERFORMANCE_OF_CONTRACT")
+    assert fixed.failed == 0 and api_unsubscribes(hubspot) == [(email(8), "303", 200)]

@@ -24,7 +24,9 @@ from clientela_hubspot import HubSpotConfig, HubSpotDestination
 from typer.testing import CliRunner
 
 from clientela.consent import ConsentEvent, can_contact, record
+from clientela.destinations.contacts import Segmentation
 from clientela.destinations.lock import PushLocked, lock_path, push_lock
+from clientela.destinations.push import PushReport
 from clientela.store import Store
 from clientela.testing.destination_contract import contract_store, email
 from clientela.testing.engines import PostgresServer
@@ -105,11 +107,30 @@ base_url = "{mailchimp.url}"
             == [("done", 1)]
 
 
-def push_hubspot(target: Path | str, fake: FakeHubSpot) -> None:
+def push_hubspot(target: Path | str, fake: FakeHubSpot,
+                 segmentation: Segmentation | None = None) -> PushReport:
     config = HubSpotConfig(access_token=fake.token, base_url=fake.url,
                            subscription_types={"7400001": "marketing", "7400003": "relationship"})
-    push_then_close(target, "hubspot",  # type: ignore[arg-type]
-                    HubSpotDestination(config, sleep=lambda s: None))
+    return push_then_close(target, "hubspot",  # type: ignore[arg-type]
+                           HubSpotDestination(config, sleep=lambda s: None), segmentation)
+
+
+def both_stores(server: PostgresServer, tmp_path: Path) -> dict[str, Path | str]:
+    """The same contract store twice, on DuckDB and on PostgreSQL."""
+    targets: dict[str, Path | str] = {"duckdb": tmp_path / "store.duckdb",
+                                      "postgres": _url(server)}
+    for target in targets.values():
+        contract_store(target, 20, NO_CONSENT)
+    return targets
+
+
+def opt_out_at_the_till(target: Path | str, *opt_outs: tuple[int, str]) -> None:
+    """(customer number, purpose): an e-mail opt-out of that purpose, dated after the rest."""
+    with Store(target) as store:
+        record(store, [ConsentEvent(
+            customer_id=f"c{i:05d}", channel="email", purpose=purpose, status="opted_out",
+            address=email(i), occurred_at=datetime(2030, 1, 1), source="pos",
+            evidence="asked at the till") for i, purpose in opt_outs])
 
 
 def test_relationship_opt_outs_are_handed_over_alike_on_postgresql_and_duckdb(
@@ -118,16 +139,11 @@ def test_relationship_opt_outs_are_handed_over_alike_on_postgresql_and_duckdb(
     in the store's database: both stores send HubSpot the same unsubscribes and keep the
     same state, hashes included."""
     seen = {}
-    for name, target in {"duckdb": tmp_path / "store.duckdb",
-                         "postgres": _url(clientela_postgres)}.items():
-        contract_store(target, 20, NO_CONSENT)
+    for name, target in both_stores(clientela_postgres, tmp_path).items():
         with FakeHubSpot() as fake:
             push_hubspot(target, fake)
-            with Store(target) as store:
-                record(store, [ConsentEvent(
-                    customer_id=f"c{i:05d}", channel="email", purpose="relationship",
-                    status="opted_out", address=email(i), occurred_at=datetime(2030, 1, 1),
-                    source="pos", evidence="asked at the till") for i in (4, 7, 2)])
+            opt_out_at_the_till(target, (4, "relationship"), (7, "relationship"),
+                                (2, "relationship"))
             fake.reset_calls()
             push_hubspot(target, fake)
             sent = sorted((c.body["emailAddress"], c.body["subscriptionId"])
@@ -141,6 +157,40 @@ def test_relationship_opt_outs_are_handed_over_alike_on_postgresql_and_duckdb(
     assert seen["duckdb"][0] == [(email(4), "7400003"), (email(7), "7400003")]
     assert [(cid, opt_outs) for cid, opt_outs, _, _ in seen["duckdb"][1] if opt_outs] == [
         ("c00004", "relationship"), ("c00007", "relationship")]
+
+
+def test_opt_outs_beyond_the_pushed_segmentation_alike_on_postgresql_and_duckdb(
+        clientela_postgres: PostgresServer, tmp_path: Path) -> None:
+    """The hand-over's SQL (the ledger's opt-outs of the customers a destination was ever
+    sent, less those handed before) runs in the store's database: after an RFM push, a push
+    of a rule nobody matches writes the same unsubscribes from both stores and remembers
+    the same, and a second one writes nothing."""
+    nobody = Segmentation.from_rule("nobody", "orders < 0")
+    seen = {}
+    for name, target in both_stores(clientela_postgres, tmp_path).items():
+        with FakeHubSpot() as fake:
+            push_hubspot(target, fake)
+            opt_out_at_the_till(target, (4, "relationship"), (7, "marketing"),
+                                (9, "marketing"), (9, "relationship"), (2, "relationship"))
+            fake.reset_calls()
+            report = push_hubspot(target, fake, nobody)
+            sent = sorted((c.body["emailAddress"], c.body["subscriptionId"])
+                          for c in fake.unsubscribe_calls())
+            fake.reset_calls()
+            push_hubspot(target, fake, nobody)
+            assert fake.write_count() == 0
+        with Store(target) as store:
+            handed = store.con.execute("SELECT customer_id, purpose, target FROM push_opt_outs "
+                                       "ORDER BY 1, 3").fetchall()
+        seen[name] = (report.consent["opt_outs_written"], sent, [tuple(r) for r in handed])
+    assert seen["duckdb"] == seen["postgres"]
+    # c00002 (no marketing consent) was never created in HubSpot nor sent: nothing for her
+    assert seen["duckdb"] == (3, [(email(4), "7400003"), (email(7), "7400001"),
+                                  (email(9), "7400001"), (email(9), "7400003")],
+                              [("c00004", "relationship", "7400003"),
+                               ("c00007", "marketing", "7400001"),
+                               ("c00009", "marketing", "7400001"),
+                               ("c00009", "relationship", "7400003")])
 
 
 HOLDER = textwrap.dedent("""

@@ -39,8 +39,8 @@ Communication for relationship; One to One (7400002) left unmapped."""
 
 
 def hubspot_destination(base_url: str, **options: Any) -> HubSpotDestination:
-    config = HubSpotConfig(access_token=HUBSPOT_TOKEN, base_url=base_url,
-                           subscription_types=HUBSPOT_TYPES, **options)
+    options.setdefault("subscription_types", HUBSPOT_TYPES)
+    config = HubSpotConfig(access_token=HUBSPOT_TOKEN, base_url=base_url, **options)
     return HubSpotDestination(config, sleep=lambda s: None)
 
 

@@ -6,7 +6,8 @@ heard back). Then one ordinary push runs, and the audience is compared,
 member by member (status, merge fields, tags), with a fresh fake that got
 the same two pushes without a kill. HubSpot the same, with subscription types
 mapped to marketing and relationship: contacts and their properties, and every
-per-type unsubscribe, each sent exactly once.
+per-type unsubscribe, each sent exactly once; and killed amid the unsubscribes a push makes
+beyond its changes (a type mapped after the contacts opted out).
 """
 
 from __future__ import annotations
@@ -233,6 +234,53 @@ def test_hubspot_sigkill_then_one_rerun_equals_one_clean_push(tmp_path: Path,
         assert wanted == sorted([(email(i), "7400001") for i in (5, 6, 7)]
                                 + [(email(i), "7400003") for i in RELATIONSHIP_OPT_OUTS])
         assert fake.violations == []
+        assert push_runs(path) == ["ok", "interrupted", "ok"]
+        fake.reset_calls()
+        push_hubspot(path, fake)
+        assert fake.write_count() == 0
+
+
+@pytest.mark.slow
+def test_hubspot_sigkill_amid_opt_outs_beyond_the_changes_then_one_rerun(
+        tmp_path: Path) -> None:
+    """Relationship opt-outs carried while only a marketing type was mapped; then the
+    relationship type is mapped, and the push writing it for every contact that opted out
+    before (none of them changed) is killed amid those unsubscribes. One re-run writes the
+    rest: each sent once, HubSpot as after the same pushes without a kill."""
+    path, fresh = twin_stores(tmp_path)
+    marketing_only = {"7400001": "marketing"}
+    with FakeHubSpot() as fake, FakeHubSpot() as clean:
+        for store_path, twin in ((path, fake), (fresh, clean)):
+            opt_out_of_relationship(store_path)
+            push_hubspot(store_path, twin, subscription_types=marketing_only)
+            twin.reset_calls()
+        seen, killed = [0], [False]
+        pid: dict[str, subprocess.Popen[bytes]] = {}
+
+        def kill(request: Request, number: int) -> None:
+            if is_unsubscribe(request) and not killed[0]:
+                seen[0] += 1
+                if seen[0] == 4:  # HubSpot still applies it: the push never hears back
+                    pid["child"].kill()
+                    killed[0] = True
+                    pid["child"].wait(30)
+
+        fake.on_request = kill
+        try:
+            run_killed_child("hubspot", str(path), fake.url, pid=pid)
+        finally:
+            fake.on_request = None
+
+        report = push_hubspot(path, fake, batch_size=50)
+        push_hubspot(fresh, clean, batch_size=50)
+
+        assert report.failed == 0 and report.consent["opt_outs_written"] == len(
+            RELATIONSHIP_OPT_OUTS) - 4
+        assert differences(fake.snapshot(), clean.snapshot()) == {}
+        sent = [(c.body["emailAddress"], c.body["subscriptionId"])
+                for c in fake.unsubscribe_calls()]
+        assert sorted(sent) == sorted((email(i), "7400003") for i in RELATIONSHIP_OPT_OUTS)
+        assert len(set(sent)) == len(sent)  # each one once
         assert push_runs(path) == ["ok", "interrupted", "ok"]
         fake.reset_calls()
         push_hubspot(path, fake)

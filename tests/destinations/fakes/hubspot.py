@@ -10,7 +10,8 @@ push relies on:
   enumeration values known options, or the whole batch is refused (400);
 * a row HubSpot refuses alone (`poisoned`, or a GDPR-deleted address, which
   is blocklisted) comes back in a 207 multi-status answer, the rest land;
-* `batch/read` by e-mail answers found rows and a 207 with the missing ones;
+* `batch/read` by e-mail answers found rows, with the `properties` asked for (null when
+  unset; a subscription type's `hs_email_optout_<id>` too), and a 207 with the missing ones;
 * writing a subscription property (`hs_marketable_status`, opt-outs) is
   recorded in `violations`;
 * a 429 storm answers HubSpot's RATE_LIMIT body with `policyName` and the
@@ -398,9 +399,11 @@ class FakeHubSpot(FakeServer):
             contact = self.contacts.get(str(entry.get("id", "")).lower())
             if contact is None:
                 missing.append(str(entry.get("id")))
-            else:
+            else:  # the properties asked for, null when unset, as HubSpot answers them
+                asked = {name: contact.properties.get(name)
+                         for name in body.get("properties") or [] if name in self.properties}
                 results.append({"id": contact.id, "properties": {
-                    "email": contact.properties["email"], "hs_object_id": contact.id}})
+                    **asked, "email": contact.properties["email"], "hs_object_id": contact.id}})
         answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
         if missing:
             answer.update(numErrors=1, errors=[{"status": "error", "category": "OBJECT_NOT_FOUND",

@@ -22,8 +22,12 @@ before their segment is cleared, so a failed unsubscribe is retried whole. An
 opt-out of another purpose (`relationship`) the engine hands over with a contact
 HubSpot holds or is about to hold (`Change.new_opt_outs`: not handed before)
 unsubscribes it from the types mapped to that purpose the same way, before its
-upsert, whatever its marketing consent. Nobody is ever resubscribed: HubSpot's
-API may not, so an opt-in after an opt-out is left to the person.
+upsert, whatever its marketing consent. Every contact the plan may unsubscribe is read
+first with its `hs_email_optout_<id>` properties, and a type it already left is never called
+again. Beyond the push's changes the engine offers every opt-out of a contact clientela ever
+sent here, per mapped type not handed before (`WritesOptOuts`: a contact outside the pushed
+segmentation, a type mapped later): read the same way, written only where missing. Nobody is
+ever resubscribed: HubSpot's API may not, so an opt-in after an opt-out is left to the person.
 
 Opt-outs flow back: before each push `read_consent` lists the contacts
 unsubscribed from all e-mail (`hs_email_optout`), from a mapped subscription
@@ -51,6 +55,9 @@ from clientela.destinations.api import (
     Done,
     FieldSpec,
     ForgetResult,
+    HeldOptOut,
+    OptOutPlan,
+    OptOutsDone,
     Outcome,
     PushContext,
     RemoteConsent,
@@ -63,7 +70,7 @@ from clientela.http.client import probe as probe_host
 from clientela.privacy import mask_text
 from clientela_hubspot.client import Api, HubSpotError
 from clientela_hubspot.config import HubSpotConfig
-from clientela_hubspot.optouts import OptOutReader
+from clientela_hubspot.optouts import OPT_OUT, OptOutReader, opted_out_types, type_property
 from clientela_hubspot.subscriptions import SubscriptionTypes
 
 OBJECT = "contacts"
@@ -97,6 +104,8 @@ class HubSpotDestination:
                                        thread_name_prefix="hubspot")
         self._absent: set[str] = set()
         """Customer ids of `remove`s HubSpot does not hold: nothing to clear."""
+        self._left: dict[str, set[str]] = {}
+        """Lower-cased e-mail -> mapped types it is unsubscribed from, as this push read it."""
         self.optouts = OptOutReader(self.api, sleep, clock)
         self.subscriptions = SubscriptionTypes(self.api, config)
 
@@ -144,9 +153,12 @@ class HubSpotDestination:
                               double_opt_in=self.config.double_opt_in) is not None
 
     def plan(self, push: PushContext, changes: Sequence[Change]) -> list[Change]:
+        # read first: who may not be created, who leaves, and who is handed an opt-out (what
+        # HubSpot holds says which types are left already: each is written once)
         risky = [c.contact.email for c in changes
-                 if c.action in LEAVING or not self._creatable(c)]
-        present = self.existing(risky) if risky else set()
+                 if c.action in LEAVING or not self._creatable(c) or c.new_opt_outs]
+        self._left = self.held(risky) if risky else {}
+        present = set(self._left)
         planned: list[Change] = []
         self._absent = set()
         for change in changes:
@@ -178,18 +190,26 @@ class HubSpotDestination:
 
     def existing(self, emails: Sequence[str]) -> set[str]:
         """The lower-cased addresses among `emails` that are HubSpot contacts (100 per read)."""
+        return set(self.held(emails))
+
+    def held(self, emails: Sequence[str]) -> dict[str, set[str]]:
+        """The lower-cased addresses among `emails` that are HubSpot contacts, each with the
+        mapped subscription types it is unsubscribed from (`hs_email_optout_<id>`, or all
+        after an unsubscribe from all e-mail): 100 per read, the same reads that find them."""
         wanted = sorted({email.lower() for email in emails})
-        found: set[str] = set()
+        found: dict[str, set[str]] = {}
         for part in self.pool.map(self._read, list(chunks(wanted, self.config.batch_size))):
-            found |= part
+            found.update(part)
         return found
 
-    def _read(self, emails: Sequence[str]) -> set[str]:
-        body = {"idProperty": "email", "properties": ["email"],
+    def _read(self, emails: Sequence[str]) -> dict[str, set[str]]:
+        type_ids = sorted(self.config.subscription_types, key=int)
+        properties = ["email", *([OPT_OUT, *map(type_property, type_ids)] if type_ids else [])]
+        body = {"idProperty": "email", "properties": properties,
                 "inputs": [{"id": email} for email in emails]}
         _, answer = self.api.call(self.api.batch.read, body, archived=False)
-        return {str((row.get("properties") or {}).get("email", "")).lower()
-                for row in (answer or {}).get("results", [])}
+        return {str((row.get("properties") or {}).get("email", "")).lower():
+                opted_out_types(row, type_ids) for row in (answer or {}).get("results", [])}
 
     # -- prepare (only what is missing) -------------------------------------------------
 
@@ -248,28 +268,75 @@ class HubSpotDestination:
         """The mapped subscription types one contact HubSpot holds (or is about to) must be
         unsubscribed from: those of `marketing` when the plan unsubscribes it for an opt-out
         of e-mail marketing, those of each other purpose whose opt-out this destination has
-        not been handed yet (`Change.new_opt_outs`); less the types the last opt-out read
-        found it already unsubscribed from (a re-run after a crash repeats nothing)."""
+        not been handed yet (`Change.new_opt_outs`); less the types this push's reads found
+        it already unsubscribed from (a re-run after a crash, or a later change of a contact
+        unsubscribed long ago, repeats nothing)."""
         purposes = [*(["marketing"] if change.action == "unsubscribe"
                       and change.status == "unsubscribed" else []), *change.new_opt_outs]
-        known = self.optouts.unsubscribed.get(change.contact.email.lower(), set())
         wanted = {t for purpose in purposes for t in self.config.types_for(purpose)}
-        return sorted(wanted - known, key=int)
+        return sorted(wanted - self._already_left(change.contact.email), key=int)
+
+    def _already_left(self, email: str) -> set[str]:
+        """The mapped types this push's reads found the address unsubscribed from: the opt-out
+        search (what changed since the last read) and the plan's or the hand-over's read of
+        the contact (what it holds now, however long ago it left them)."""
+        email = email.lower()
+        return self.optouts.unsubscribed.get(email, set()) | self._left.get(email, set())
 
     def _unsubscribe(self, leaving: tuple[Change, list[str]]) -> Outcome | None:
         """Unsubscribe one contact from each of its types; an Outcome only when HubSpot
         refused (the contact is then retried whole next push)."""
         change, types = leaving
-        email = change.contact.email.lower()
+        _, refused = self._leave(change.contact.email, types)
+        return None if refused is None else Outcome(change.customer_id, False, refused)
+
+    def _leave(self, email: str, types: Sequence[str]) -> tuple[list[str], str | None]:
+        """Unsubscribe one address from each of `types`, in order, until HubSpot refuses one:
+        the types left, and the masked refusal (None when all went). A 429 past the retries
+        (a daily limit) stops the whole push."""
+        left: list[str] = []
         for type_id in types:
             try:
-                self.subscriptions.unsubscribe(email, type_id)
-            except HubSpotError as error:  # refused for this contact; a daily limit stops all
+                self.subscriptions.unsubscribe(email.lower(), type_id)
+            except HubSpotError as error:
                 if error.status == 429:
                     raise
-                return Outcome(change.customer_id, False,
-                               mask_text(f"unsubscribe from subscription type {type_id}: {error}"))
-        return None
+                return left, mask_text(f"unsubscribe from subscription type {type_id}: {error}")
+            left.append(type_id)
+        return left, None
+
+    # -- opt-outs beyond the push's changes (`WritesOptOuts`) --------------------------
+
+    def opt_out_targets(self, purpose: str) -> tuple[str, ...]:
+        """The subscription types an opt-out of e-mail for `purpose` unsubscribes from."""
+        return tuple(self.config.types_for(purpose))
+
+    def plan_opt_outs(self, offered: Sequence[HeldOptOut]) -> OptOutPlan:
+        """Reads the offered addresses (100 per read, with their subscription properties):
+        a type is written only for a contact HubSpot holds and that has not left it."""
+        found = self.held([item.email for item in offered])
+        self._left.update(found)
+        to_write: list[HeldOptOut] = []
+        settled: list[HeldOptOut] = []
+        for item in offered:
+            needed = item.email in found and item.target not in self._already_left(item.email)
+            (to_write if needed else settled).append(item)
+        return OptOutPlan(tuple(to_write), tuple(settled))
+
+    def write_opt_outs(self, to_write: Sequence[HeldOptOut], done: OptOutsDone) -> None:
+        """One unsubscribe call per contact and type, contacts in parallel; each contact is
+        reported as soon as its calls are finished."""
+        by_contact: dict[tuple[str, str], list[HeldOptOut]] = {}
+        for item in to_write:
+            by_contact.setdefault((item.customer_id, item.email), []).append(item)
+        futures = {self.pool.submit(self._leave, email, [i.target for i in items]): items
+                   for (_, email), items in by_contact.items()}
+        for future in as_completed(futures):
+            items = futures[future]
+            left, refused = future.result()
+            written = [item for item in items if item.target in left]
+            done(written, [(item, refused) for item in items
+                           if refused is not None and item.target not in left])
 
     def _batches(self, rows: Sequence[Change]) -> Iterator[list[Change]]:
         """Batches of at most `batch_size` with each address once: the same e-mail twice in one

@@ -138,6 +138,7 @@ CONSENT_ROWS = (
     ("not_recreated_deleted", "not re-created: deleted or archived there"),
     ("already_unsubscribed", "skipped: unsubscribed there already"),
     ("opted_out_relationship", "handed a new opt-out of relationship e-mail"),
+    ("opt_outs_written", "written an opt-out beyond this push's changes"),
 )
 
 

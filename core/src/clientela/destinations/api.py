@@ -160,6 +160,30 @@ class RemoteConsent:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldOptOut:
+    """One store opt-out to write to one place a destination keeps consent per kind of
+    message (a CRM's subscription type), for an address this destination was sent."""
+
+    customer_id: str
+    email: str
+    """Lower-cased; never log it unmasked."""
+    purpose: str
+    """The e-mail purpose the ledger holds a current opt-out of."""
+    target: str
+    """Where the destination writes it (`WritesOptOuts.opt_out_targets`), e.g. a type id."""
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutPlan:
+    """What a destination found of the opt-outs it was offered (read calls only)."""
+
+    to_write: tuple[HeldOptOut, ...] = ()
+    """Held there and not yet opted out of that target: a write call each."""
+    settled: tuple[HeldOptOut, ...] = ()
+    """Nothing to write: already opted out there, or the address is not held there."""
+
+
+@dataclass(frozen=True, slots=True)
 class ForgetResult:
     status: ForgetStatus
     detail: str = ""
@@ -215,6 +239,33 @@ class ReadsConsent(Protocol):
     def read_consent(self, since: datetime | None) -> list[RemoteConsent]:
         """Read calls only: unsubscribes, bounces, complaints, archives and deletions
         changed since `since` (everything when None)."""
+        ...
+
+
+OptOutsDone = Callable[[Sequence[HeldOptOut], Sequence[tuple[HeldOptOut, str]]], None]
+"""done(written, [(refused, masked error)]), called as each contact's writes finish."""
+
+
+@runtime_checkable
+class WritesOptOuts(Protocol):
+    """A destination that keeps e-mail consent per kind of message (a CRM's subscription
+    types) and can write the store's opt-outs there. Besides what a push's changes carry,
+    the engine offers it every current opt-out of an address it was ever sent (any
+    segmentation) for each target it was not handed yet, so an opt-out reaches a contact
+    outside the pushed segmentation, and a target mapped later reaches the contacts that
+    opted out before it."""
+
+    def opt_out_targets(self, purpose: str) -> tuple[str, ...]:
+        """Where an opt-out of e-mail for `purpose` is written; () for nowhere."""
+        ...
+
+    def plan_opt_outs(self, offered: Sequence[HeldOptOut]) -> OptOutPlan:
+        """Read calls only (a dry run calls it too): which of `offered` need a write."""
+        ...
+
+    def write_opt_outs(self, to_write: Sequence[HeldOptOut], done: OptOutsDone) -> None:
+        """Write them (never a resubscribe); report each through `done`, from the calling
+        thread. A refusal of one contact must not stop the others."""
         ...
 
 

@@ -45,6 +45,7 @@ from clientela.destinations.api import (
     PushContext,
     ReadsConsent,
     Reconciles,
+    WritesOptOuts,
 )
 from clientela.destinations.contacts import (
     Segmentation,
@@ -57,6 +58,7 @@ from clientela.destinations.contacts import (
 from clientela.destinations.diff import diff
 from clientela.destinations.heal import reconcile as reconcile_plan
 from clientela.destinations.lock import push_lock
+from clientela.destinations.opt_outs import COUNTED, hand_over
 from clientela.privacy import mask_email, mask_text
 from clientela.store import Store
 
@@ -84,8 +86,10 @@ class PushReport:
     consent: Counter[str] = field(default_factory=Counter)
     """subscribed, pending, unsubscribed, archived, untagged, retagged, skipped_no_consent,
     not_recreated_deleted, already_unsubscribed (as planned), `opted_out_<purpose>`: contacts
-    handed an opt-out of that other purpose for the first time (`Change.new_opt_outs`), and
-    learned: opt-outs read from the destination and recorded in the ledger."""
+    handed an opt-out of that other purpose for the first time (`Change.new_opt_outs`),
+    `opt_outs_written`: contacts beyond the push's changes written an opt-out
+    (`clientela.destinations.opt_outs`), and learned: opt-outs read from the destination and
+    recorded in the ledger."""
     consent_sample: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     """Consent rules this destination's API cannot express, and other caveats."""
@@ -95,6 +99,8 @@ class PushReport:
     """Per planned action, a few masked e-mails with their segment move."""
     errors: list[tuple[str, str]] = field(default_factory=list)
     """(customer_id, masked error) of the failed contacts, first ones only."""
+    failed_customers: set[str] = field(default_factory=set)
+    """Customer ids of the failed contacts (their opt-outs are left to the next push)."""
 
     @property
     def failed(self) -> int:
@@ -125,6 +131,8 @@ def push(store: Store, name: str, destination: Destination, segmentation: Segmen
                                          as_of=as_of, timezone=timezone, currency=currency,
                                          fields=fields, sample=sample, heal=heal)
             _deliver(store, report, destination, ctx, planned, hashes, progress)
+            if isinstance(destination, WritesOptOuts):
+                _hand_opt_outs(store, report, destination, report.failed_customers)
         except BaseException as error:
             store.finish_run(report.run_id, "failed", _stats(report), mask_text(str(error)))
             raise
@@ -142,9 +150,28 @@ def _dry_run(store: Store, name: str, destination: Destination, segmentation: Se
     heal = reconcile or _unfinished(store, f"{name}:{segmentation.name}", running=True)
     report.healed = heal
     with store.rolled_back():
-        _plan(store, name, destination, segmentation, report, as_of=as_of, timezone=timezone,
-              currency=currency, fields=fields, sample=sample, heal=heal)
+        planned, _, _ = _plan(store, name, destination, segmentation, report, as_of=as_of,
+                              timezone=timezone, currency=currency, fields=fields,
+                              sample=sample, heal=heal)
+        if isinstance(destination, WritesOptOuts):  # the push's changes carry their own
+            _hand_opt_outs(store, report, destination, {
+                state.real_id(c.customer_id) for c in planned if c.action != "skip"})
     return report
+
+
+def _hand_opt_outs(store: Store, report: PushReport, destination: WritesOptOuts,
+                   exclude: set[str]) -> None:
+    """The store's opt-outs of contacts this destination holds beyond the push's changes
+    (`clientela.destinations.opt_outs`), counted as `opt_outs_written`."""
+    done = hand_over(store, report.destination, destination, run_id=report.run_id,
+                     dry_run=report.dry_run, exclude=exclude)
+    if done.contacts:
+        report.consent[COUNTED] += done.contacts
+    for customer_id, error in done.failed.items():
+        report.outcomes["failed"] += 1
+        report.failed_customers.add(customer_id)
+        if len(report.errors) < 20:
+            report.errors.append((customer_id, error))
 
 
 def _plan(store: Store, name: str, destination: Destination, segmentation: Segmentation,
@@ -283,6 +310,7 @@ def _send(store: Store, report: PushReport, destination: Destination,
                     report.outcomes[state.OUTCOME_OF[by_id[outcome.customer_id].action]] += 1
                 else:
                     report.outcomes["failed"] += 1
+                    report.failed_customers.add(state.real_id(outcome.customer_id))
                     if len(report.errors) < 20:
                         report.errors.append((outcome.customer_id, mask_text(outcome.error or "")))
             if progress is not None:

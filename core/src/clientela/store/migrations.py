@@ -134,6 +134,7 @@ CONSENT_EVENTS_TABLE = "consent_events"
 PUSH_STATE_TABLE = "push_state"
 PUSH_LOG_TABLE = "push_log"
 PUSH_READS_TABLE = "push_consent_reads"
+PUSH_OPT_OUTS_TABLE = "push_opt_outs"
 FORGET_OUTCOMES_TABLE = "forget_outcomes"
 
 
@@ -336,11 +337,27 @@ def _kept_campaign_credits() -> list[str]:
     return campaign_credits_sql()
 
 
+def _push_opt_outs() -> list[str]:
+    """Which store opt-outs each destination has been handed, per address and target (a
+    CRM's subscription type), whatever segmentation sent the address: each is written once,
+    to contacts outside the pushed segmentation too, and a target mapped later is written
+    for the opt-outs made before it (`clientela.destinations.opt_outs`)."""
+    return [f"""CREATE TABLE IF NOT EXISTS {PUSH_OPT_OUTS_TABLE} (
+            destination VARCHAR NOT NULL,
+            email VARCHAR NOT NULL,
+            target VARCHAR NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            purpose VARCHAR NOT NULL,
+            handed_at TIMESTAMP NOT NULL,
+            run_id VARCHAR,
+            PRIMARY KEY (destination, email, target))"""]
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
     _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs, _carried_clv,
-    _carried_loyalty_ledger, _kept_campaign_credits,
+    _carried_loyalty_ledger, _kept_campaign_credits, _push_opt_outs,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

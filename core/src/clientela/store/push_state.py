@@ -4,7 +4,8 @@
   destination was last given (hash, segment, address, subscription status, the opt-outs
   beyond marketing handed over);
 * `push_log`: the per-contact outcome of every push run;
-* `push_consent_reads`: up to when each destination's opt-outs were read.
+* `push_consent_reads`: up to when each destination's opt-outs were read;
+* `push_opt_outs`: which store opt-outs each destination was handed, per address and target.
 
 The push engine (`clientela.destinations`) decides what to write; this
 repository owns how, so the SQL of those tables lives with the store that
@@ -19,7 +20,12 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from clientela.store.migrations import PUSH_LOG_TABLE, PUSH_READS_TABLE, PUSH_STATE_TABLE
+from clientela.store.migrations import (
+    PUSH_LOG_TABLE,
+    PUSH_OPT_OUTS_TABLE,
+    PUSH_READS_TABLE,
+    PUSH_STATE_TABLE,
+)
 
 
 class SentRow(NamedTuple):
@@ -52,6 +58,18 @@ class LogRow(NamedTuple):
     previous_segment: str | None
     error: str | None
     logged_at: datetime
+
+
+class HandedRow(NamedTuple):
+    """One opt-out a destination was handed for one address and target (`push_opt_outs`)."""
+
+    destination: str
+    email: str
+    target: str
+    customer_id: str
+    purpose: str
+    handed_at: datetime
+    run_id: str | None
 
 
 class PushState:
@@ -105,8 +123,9 @@ class PushState:
         """Drop these people's state at every destination (their log rows keep only the
         customer id); inside the caller's transaction."""
         if customer_ids:
-            self.con.execute(f"DELETE FROM {PUSH_STATE_TABLE} WHERE customer_id IN "
-                             "(SELECT unnest(?))", [list(customer_ids)])
+            for table in (PUSH_STATE_TABLE, PUSH_OPT_OUTS_TABLE):
+                self.con.execute(f"DELETE FROM {table} WHERE customer_id IN "
+                                 "(SELECT unnest(?))", [list(customer_ids)])
 
     def sent(self, destination: str, segmentation: str) -> list[tuple[str, str, str | None]]:
         """(customer_id, email, segment) of what this destination holds for a segmentation."""
@@ -127,6 +146,18 @@ class PushState:
                                 "WHERE email = ? ORDER BY 1", [email]).fetchall()
         return [str(row[0]) for row in rows]
 
+    def handed(self, destination: str) -> set[tuple[str, str]]:
+        """(address, target) of every opt-out this destination was handed."""
+        rows = self.con.execute(f"SELECT email, target FROM {PUSH_OPT_OUTS_TABLE} "
+                                "WHERE destination = ?", [destination]).fetchall()
+        return {(str(r[0]), str(r[1])) for r in rows}
+
+    def hand(self, rows: Sequence[HandedRow]) -> None:
+        """Remember opt-outs handed over (written there, or found needing nothing)."""
+        if rows:
+            _insert(self.con, PUSH_OPT_OUTS_TABLE, rows, HandedRow._fields,
+                    conflict=("destination", "email", "target"))
+
     def last_read(self, destination: str) -> datetime | None:
         """Up to when this destination's opt-outs were last read (None: never)."""
         row = self.con.execute(f"SELECT read_until FROM {PUSH_READS_TABLE} WHERE "
@@ -145,7 +176,7 @@ def _insert(con: Any, table: str, rows: Sequence[tuple[Any, ...]], names: Sequen
     """Bulk insert through Arrow (executemany row by row is ~100x slower at 100k rows);
     with `conflict` (the primary key), a row already there is replaced."""
     data = pa.table({name: pa.array([row[i] for row in rows],
-                                    pa.timestamp("us") if name in ("sent_at", "logged_at")
+                                    pa.timestamp("us") if name in ("sent_at", "logged_at", "handed_at")
                                     else pa.string())
                      for i, name in enumerate(names)})
     columns = ", ".join(names)
