@@ -243,6 +243,49 @@ def test_a_refund_inside_the_series_starts_from_the_kept_fit_and_answers_as_cold
     assert hot.rows() == compute(store, CLV, **SPAN).rows()
 
 
+def test_a_series_started_later_keeps_its_own_fits_and_answers_as_cold_bit_for_bit(
+        store: Store) -> None:
+    """Over the store whose July series is kept, a series from September: a cold series
+    starts September's fits from the generic guess and chains from there, so its answers
+    and fits are its own, not the July chain's, and after one new day the warm recompute
+    of December starts from the September chain's fit as of December's start: the cold
+    answers bit for bit, for both series."""
+    later = dict(SPAN, start="2025-09")
+    hot = compute(store, CLV, reuse=True, **later)
+    assert hot.rows() == compute(store, CLV, **later).rows()
+    Edits(store).new(5, 0, 7_777)
+    for span in (later, SPAN):
+        hot = compute(store, CLV, reuse=True, **span)
+        assert warm.last_report.computed == {name: ["2025-12"] for name in CLV}
+        assert hot.rows() == compute(store, CLV, **span).rows()
+
+
+def test_the_fits_no_later_call_can_read_are_dropped(store: Store,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept fits are bounded: a chain kept under a state key no kept state has (an older
+    clientela's) goes even when used last, and of the rest only the KEEP_CHAINS chains used
+    last stay. Those still answer as cold bit for bit after one new day; the series whose
+    chains went starts its recompute from the generic guess, within the tolerance."""
+    monkeypatch.setattr(clv_carried, "KEEP_CHAINS", 4)
+    store.con.execute(f"INSERT INTO {FITS_TABLE} SELECT 'old-chain', 'old-state', as_of, "
+                      f"watermark, fit, TIMESTAMP '2100-01-01' FROM {FITS_TABLE} "
+                      "WHERE fit LIKE '%bgnbd%'")
+    september, november = dict(SPAN, start="2025-09"), dict(SPAN, start="2025-11")
+    compute(store, CLV, reuse=True, **september)
+    compute(store, CLV, reuse=True, **november)
+    chains = store.con.execute(f"SELECT count(*) FROM {FITS_TABLE} GROUP BY fit_key "
+                               "ORDER BY 1").fetchall()
+    # two models each: September's series as of October to January 1st, November's as of
+    # December and January 1st; July's chains (six each) and the old state's are gone
+    assert chains == [(2,), (2,), (4,), (4,)]
+    Edits(store).new(5, 0, 7_777)
+    for span in (september, november):
+        hot = compute(store, CLV, reuse=True, **span)
+        assert warm.last_report.computed == {name: ["2025-12"] for name in CLV}
+        assert hot.rows() == compute(store, CLV, **span).rows()
+    warm_vs_cold(compute(store, CLV, reuse=True, **SPAN), compute(store, CLV, **SPAN))
+
+
 def test_a_write_dated_before_a_kept_fit_drops_it(store: Store) -> None:
     Edits(store).cancel(41)  # an order placed before at least the last months' ends
     placed = store.con.execute("SELECT placed_at FROM orders WHERE status = 'cancelled' "

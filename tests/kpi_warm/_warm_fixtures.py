@@ -13,6 +13,7 @@ from clientela.destinations.forget import forget
 from clientela.identity import IDENTITY_LINKS_TABLE
 from clientela.model import Campaign, Customer, LoyaltyEvent, Order, Touch
 from clientela.store import Store
+from clientela.store.touched import record_everything
 
 SOURCE = "test"
 TIMEZONE = "America/Sao_Paulo"
@@ -207,6 +208,18 @@ class Editor:
             source=SOURCE, touch_id=f"t{touch_index}", customer_id=customer_id,
             campaign_id=None if how == "uncampaign" else campaign_id, channel="email",
             occurred_at=occurred_at.replace(tzinfo=UTC), is_control=how == "control")])
+
+    def campaign(self, index: int, day: int, cost: int) -> None:
+        """A campaign row rewritten: moved to another start (and so another period), with
+        another cost; its contacts stay."""
+        self.store.upsert([Campaign(source=SOURCE, campaign_id=CAMPAIGNS[index],
+                                    name=CAMPAIGNS[index], channel="email",
+                                    started_at=DAY0 + timedelta(days=day), cost=Decimal(cost))])
+
+    def unread(self) -> None:
+        """A write logged without a date, of an entity no metric compared reads (as a
+        products table's write would be logged)."""
+        record_everything(self.store.con, "products")
 
     def channel(self, index: int, channel: str) -> None:
         self.store.upsert([customer(index, channel)])

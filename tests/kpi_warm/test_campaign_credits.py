@@ -26,6 +26,7 @@ from clientela.kpi.campaign_credits import (
     days_to_redo,
 )
 from clientela.store import Store
+from clientela.store.touched import record_everything
 
 WEEK = timedelta(days=7)
 
@@ -132,6 +133,18 @@ def test_campaign_and_customer_rows_leave_the_credits_kept(store: Store) -> None
 
     store.upsert([campaign("march", "2024-03-10", "12")])  # a new cost
     assert warm_equals_cold(store) == "kept"
+
+
+def test_an_undated_write_no_credit_reads_leaves_them_kept(store: Store) -> None:
+    """A write logged without a date, of an entity no credit reads (a products table, say:
+    a credit is an order's own revenue given to its customer's last contact of a campaign),
+    keeps the credits; the campaign answers, which it makes stale, are answered from them
+    as cold."""
+    record_everything(store.con, "products")
+    assert warm_equals_cold(store) == "kept"
+    assert warm.last_report.computed["campaign_roi"]  # stale, recomputed from the kept sums
+    store.upsert([order("n1", 0, "2024-03-12", "50.00")])  # and the next write as ever
+    assert warm_equals_cold(store) == "updated for 1 ranges of days"
 
 
 def at(day: str, hour: int = 0) -> datetime:

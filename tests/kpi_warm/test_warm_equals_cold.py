@@ -2,10 +2,11 @@
 
 Hypothesis draws edits (new orders, refunds and cancellations of old orders, orders moved
 in time, campaign contacts added, moved to another customer, campaign or day, taken out of
-every campaign or made control touches, a
-customer's acquisition channel changed, customers merged through the identity graph,
-people erased by `forget`, loyalty events earned, redeemed, expired, adjusted, reversed or
-moved in time), applies them through the store's write paths between
+every campaign or made control touches, campaigns moved to another start or given another
+cost, a write without a date of an entity no metric here reads, as a products table's
+would be logged, a customer's acquisition channel changed, customers merged through the
+identity graph, people erased by `forget`, loyalty events earned, redeemed, expired,
+adjusted, reversed or moved in time), applies them through the store's write paths between
 warm runs, and compares every warm answer with a cold run on the same store, row for row
 and bit for bit. The metrics are period-local ones and point-in-time ones (new customers,
 repeat rate, recency, lapsed, retention, win-back, RFM segments, the days between
@@ -60,6 +61,9 @@ edits = st.one_of(
               st.sampled_from([0, 400, 449, 450, 452, 455, 456, 600, 699, 700, 703, 725, 729])),
     st.tuples(st.just("untouch"), st.integers(min_value=0, max_value=12),
               st.sampled_from(["uncampaign", "control"])),
+    st.tuples(st.just("campaign"), st.integers(min_value=0, max_value=len(CAMPAIGNS) - 1),
+              st.sampled_from([400, 450, 600, 700, 725]), st.integers(min_value=0, max_value=500)),
+    st.tuples(st.just("unread")),
     st.tuples(st.just("channel"), customers, st.sampled_from(CHANNELS)),
     st.tuples(st.just("merge"), customers, customers),
     st.tuples(st.just("forget"), customers),

@@ -26,9 +26,10 @@ every contact that can compete for an order's credit is read with it, and an ord
 the recomputed days keeps its credit because nothing it depends on was written.
 
 A write without a date that can change orders or contacts (a store replaced, the identity
-graph changed: orders and contacts may be read as persons) drops every kept table; rows of
-customers and campaigns do not enter it. Like the kept answers, nothing is logged while no
-answer is kept, so then every table goes. Each table is keyed by clientela's version, the
+graph changed: orders and contacts may be read as persons) drops every kept table; a write
+without a date of anything else (customer rows, campaign rows, any entity no credit reads)
+leaves them kept. Like the kept answers, nothing is logged while no answer is kept, so then
+every table goes. Each table is keyed by clientela's version, the
 engine's sources, the series' start, the attribution window, the reporting currency and
 whether orders are read as persons.
 """
@@ -54,10 +55,14 @@ if TYPE_CHECKING:
 DATED_ENTITIES: tuple[str, ...] = ("orders", "order_lines", "touches")
 """Touch log entities whose dated writes can change a credit: an order (its lines, its
 status, its refunds, its time) and a contact."""
-UNDATED_HARMLESS: tuple[str, ...] = ("customers", "campaigns")
-"""Touch log entities logged without a date that do not enter the credits: customer rows
-and campaign rows (the credits are per campaign id; which campaigns a period holds, their
-cost and channel, are read afresh by every answer)."""
+UNDATED_CHANGING: tuple[str, ...] = (*DATED_ENTITIES, "identity_links", "*")
+"""Touch log entities whose writes without a date can change a credit, which reads the valid
+orders (their own rows: status, amounts, exchange rate, time, customer) and the contacts
+of campaigns: those two, the identity graph (orders and contacts may be read as persons)
+and anything replaced wholesale. Every other entity's undated write leaves the credits
+kept: customer rows, campaign rows (the credits are per campaign id; which campaigns a
+period holds, their cost and channel, are read afresh by every answer), and any entity no
+credit reads."""
 KEEP = 4
 """Kept tables at most (series starts, windows, currencies), the most recently used."""
 MAX_WINDOWS = 16
@@ -124,12 +129,12 @@ def note_writes(con: Any, mark: int) -> None:
     if con.execute(f"SELECT 1 FROM {RESULTS_TABLE} LIMIT 1").fetchone() is None:
         con.execute(f"DELETE FROM {STATES_TABLE}")
     else:
-        harmless = ", ".join(f"'{e}'" for e in UNDATED_HARMLESS)
+        changing = ", ".join(f"'{e}'" for e in UNDATED_CHANGING)
         con.execute(f"""DELETE FROM {STATES_TABLE} s WHERE EXISTS (
                             SELECT 1 FROM {TOUCHES_TABLE} t
                             WHERE t.seq > s.watermark AND t.seq <= ?
                               AND (t.lo IS NULL OR t.hi IS NULL)
-                              AND t.entity NOT IN ({harmless}))""", [mark])
+                              AND t.entity IN ({changing}))""", [mark])
         dated = ", ".join(f"'{e}'" for e in DATED_ENTITIES)
         con.execute(f"""INSERT INTO {DIRTY_TABLE}
                         SELECT s.state_key, min(t.lo), max(t.hi)

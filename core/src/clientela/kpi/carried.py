@@ -25,7 +25,7 @@ persons, so a new clientela or a change of identity resolution never reads an ol
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -87,9 +87,30 @@ class Carried:
     """Where the series the warm path answers starts (naive UTC), when it says so: a cold
     series fits its first period from the generic start, so an engine call starting there
     must not start from a kept fit (`clientela.clv.engine.carried.KeptFits.kept`)."""
+    series_grain: str = ""
+    """The grain of that series: with its start, the instants a cold series chains its
+    fits through, so part of the kept fits' key."""
 
 
 _current: ContextVar[Carried | None] = ContextVar("clientela_carried_state", default=None)
+
+_BY_SERIES_START: set[Callable[..., Any]] = set()
+"""The compute functions of the metrics whose answers depend on where their series starts
+(`by_series_start`)."""
+
+
+def by_series_start(compute: Callable[..., Any]) -> None:
+    """Declare that the metric computed by `compute` chains its periods from the series'
+    start (CLV: each period's fit starts from the previous period's, the first from the
+    generic guess), so its answer for a period depends on where the series starts, in the
+    last bits: the warm path keeps its answers per series start (`clientela.kpi.warm`).
+    The metric's own module declares it, so the engine imports no metric."""
+    _BY_SERIES_START.add(compute)
+
+
+def answers_by_series_start(compute: Callable[..., Any]) -> bool:
+    """Whether `compute`'s answers are kept per series start (`by_series_start`)."""
+    return compute in _BY_SERIES_START
 
 
 @contextmanager

@@ -39,7 +39,13 @@ from pydantic import BaseModel
 
 from clientela.kpi import campaign_credits
 from clientela.kpi.campaign_credits import KeptCredits, crediting
-from clientela.kpi.carried import Carried, carrying, drop_stale, ensure
+from clientela.kpi.carried import (
+    Carried,
+    answers_by_series_start,
+    carrying,
+    drop_stale,
+    ensure,
+)
 from clientela.kpi.context import CUSTOMER_SLICES, MetricContext, TableCache
 from clientela.kpi.periods import Bound, Period, buckets, parse_bound, zone
 from clientela.kpi.result import KpiResult
@@ -144,8 +150,8 @@ class _Key:
     columns: tuple[str, ...]
     """metric, params, slice, grain, timezone, currency, as_of, catalogue_version."""
     series_start: str = ""
-    """For a `campaigns` answer, where the series starts (see `_series_start`); part of the
-    digest only, the stored columns stay those above."""
+    """For a `campaigns` or CLV answer, where the series starts (see `_series_start`); part
+    of the digest only, the stored columns stay those above."""
 
     @property
     def digest(self) -> str:
@@ -156,10 +162,13 @@ class _Key:
 def _series_start(metric: Metric, periods: Sequence[Period]) -> str:
     """A `campaigns` answer credits the contacts made from its series' start on
     (`_with_earlier_contacts`): a campaign's contact dated before its start, and before the
-    series', is in a series that starts earlier and not in this one. So such an answer is
-    kept per series start, and a series from another start does not reuse it; every other
-    answer is the same whatever the series' start (empty)."""
-    return periods[0].start.isoformat() if metric.depends_on == "campaigns" and periods else ""
+    series', is in a series that starts earlier and not in this one. A CLV answer comes
+    from a fit started from the previous period's, back to the series' start
+    (`carried.by_series_start`), which another start changes in the last bits. So such
+    answers are kept per series start, and a series from another start does not reuse
+    them; every other answer is the same whatever the series' start (empty)."""
+    keyed = metric.depends_on == "campaigns" or answers_by_series_start(metric.compute)
+    return periods[0].start.isoformat() if keyed and periods else ""
 
 
 def _reads(metric: Metric, params: BaseModel, period: Period, fixed_as_of: datetime | None
@@ -496,7 +505,8 @@ def compute_reusing(
         run_metrics = [k.metric for k in run_keys]
         with carrying(None if carried is None
                       else replace(carried, call_start=periods[first].start_utc,
-                                   series_start=periods[0].start_utc)), \
+                                   series_start=periods[0].start_utc,
+                                   series_grain=grain or "")), \
                 crediting(credits):
             result = compute(source, run_metrics, start=periods[first].start,
                              end=periods[last].end,

@@ -28,6 +28,7 @@ from pydantic import Field
 
 from clientela.clv.measures import measure_names
 from clientela.kpi import conventions as cv
+from clientela.kpi.carried import by_series_start
 from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.metrics.api import Metric, NoParams
 
@@ -184,6 +185,12 @@ def p_alive_measures(model: str) -> tuple[str, ...]:
     names = measure_names(model)
     return ("value", "expected_alive", "likely_alive", "customers",
             *names[:names.index(f"{model}_log_likelihood") + 1])
+
+
+# each period's fit starts from the previous period's, back to the series' start: the warm
+# path keeps these answers, and the fits, per series start (clientela.kpi.warm)
+by_series_start(clv_predicted)
+by_series_start(p_alive)
 
 
 def metrics() -> list[Metric]:

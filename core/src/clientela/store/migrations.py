@@ -353,11 +353,19 @@ def _push_opt_outs() -> list[str]:
             PRIMARY KEY (destination, email, target))"""]
 
 
+def _kept_fits_by_series_start() -> list[str]:
+    """The CLV fits kept as warm starts, keyed by the series' start and grain and trimmed to
+    what a later warm call can read (`clientela.clv.engine.carried`)."""
+    from clientela.store.touched import kept_fits_sql
+
+    return kept_fits_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
     _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs, _carried_clv,
-    _carried_loyalty_ledger, _kept_campaign_credits, _push_opt_outs,
+    _carried_loyalty_ledger, _kept_campaign_credits, _push_opt_outs, _kept_fits_by_series_start,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -69,9 +69,10 @@ PURCHASE_DAYS_TABLE = "kpi_carried_purchase_days"
 """The kept states' CLV purchase-day counters (`clientela.clv.engine.carried`): per state,
 time zone and reporting currency, one row per customer with a valid order before it."""
 FITS_TABLE = "kpi_carried_fits"
-"""CLV model fits kept between warm KPI calls, as of a period's end, each with the touch log
-position it is current to: where the next call's first fit starts (`clientela.clv.engine.
-carried`)."""
+"""CLV model fits kept between warm KPI calls, per chain (a model's fits along a series from
+one start, at one grain, for one carried state key, time zone, currency and unit) and as of
+a period's end, each with the touch log position it is current to: where the next call's
+first fit starts (`clientela.clv.engine.carried`)."""
 CREDIT_STATES_TABLE = "kpi_campaign_credit_states"
 """One row per kept table of credits: its key, the series' start and attribution window it
 is for, and the touch log position it is current to."""
@@ -179,7 +180,7 @@ def carried_tables_sql() -> list[str]:
 
 def carried_clv_sql() -> list[str]:
     """The migration's statements: the CLV purchase-day counters each carried state keeps
-    and the CLV fits kept as warm starts (`clientela.clv.engine.carried`)."""
+    (`clientela.clv.engine.carried`; the fits kept as warm starts are `kept_fits_sql`'s)."""
     return [
         f"""CREATE TABLE IF NOT EXISTS {PURCHASE_DAYS_TABLE} (
             state_key VARCHAR NOT NULL,
@@ -192,11 +193,24 @@ def carried_clv_sql() -> list[str]:
             first_day BIGINT NOT NULL,
             first_cents DOUBLE NOT NULL,
             last_day BIGINT NOT NULL)""",
-        f"""CREATE TABLE IF NOT EXISTS {FITS_TABLE} (
+    ]
+
+
+def kept_fits_sql() -> list[str]:
+    """The migration's statements: the CLV fits kept as warm starts, per chain, with the
+    carried state key they were made under and when their chain was last used, so that
+    the fits no later call can read are dropped (`clientela.clv.engine.carried`). They
+    replace fits kept per state key alone, which a series from another start could
+    overwrite: a cache, so those are dropped rather than converted."""
+    return [
+        f"DROP TABLE IF EXISTS {FITS_TABLE}",
+        f"""CREATE TABLE {FITS_TABLE} (
             fit_key VARCHAR NOT NULL,
+            state_key VARCHAR NOT NULL,
             as_of TIMESTAMP NOT NULL,
             watermark BIGINT NOT NULL,
             fit VARCHAR NOT NULL,
+            used_at TIMESTAMP NOT NULL,
             PRIMARY KEY (fit_key, as_of))""",
     ]
 

@@ -16,11 +16,16 @@ those plus the orders since: the same arrays, bit for bit, as the fetch of every
 gives, so the fits see the same input. The kept counters go with their state (dropped by
 the same touch log).
 
-The fits: a cold series starts each period's fit from the previous period's
-(`engine.periods`). Each fit a warm call makes is kept (`FITS_TABLE`, with the touch log
-position it is current to, dropped by a write dated before its instant), so the next
-call's first period starts where a cold series would have, from the previous period's
-fit, instead of afresh.
+The fits: a cold series starts its first period's fit from the generic guess and each
+later one from the previous period's (`engine.periods`), so a fit as of an instant
+depends, in the last bits, on where its series started. Each fit a warm call makes is kept
+per chain (`FITS_TABLE`: a model's fits along a series from one start at one grain, for
+one state key, zone, currency and unit), with the touch log position it is current to,
+and dropped by a write dated before its instant. The next call of the same series starts
+its first period where the cold series would have, from the previous period's fit in its
+own chain, instead of afresh or from another series' chain. The table is bounded
+(`KeptFits.keep`): the chains of a state key no kept state has go, and of the rest only
+the KEEP_CHAINS used last stay.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -200,26 +205,41 @@ def _keep(ctx: MetricContext, carried: Carried, opening: Opening) -> None:
         con.rollback()
 
 
+KEEP_CHAINS = 8
+"""Chains of kept fits at most (a model's fits along one series, for one start, grain, state
+key, time zone, currency and unit), the most recently used: two models each of four
+series. A report over the last months starts its series a month later every month, and
+the chains of the starts left behind are never read again."""
+
+
 class KeptFits:
-    """The fits of one warm engine call: the kept one a series starts from, and the ones
-    it makes, kept when the series is done (from the calling thread; a series' spend fits
-    are made on a worker thread)."""
+    """The fits of one warm engine call's chain: the kept one a series starts from, and the
+    ones it makes, kept when the series is done (from the calling thread; a series' spend
+    fits are made on a worker thread).
+
+    A chain is keyed by the series' start and grain besides the state key, zone, currency,
+    unit and model: a cold series fits its first period from the generic guess and each
+    later one from the previous period's fit, so a fit as of an instant depends, in the last
+    bits, on where its series started, and a series from another start must not read it."""
 
     def __init__(self, ctx: MetricContext, unit: str) -> None:
         self.carried = carried_for(ctx) if CARRY_PURCHASE_DAYS else None
         self.where = (ctx.timezone, ctx.currency, unit)
         self.made: list[tuple[datetime, ModelFit]] = []
+        self.read: set[str] = set()
         self._lock = threading.Lock()
 
     def _key(self, model: str) -> str:
         assert self.carried is not None
-        return hashlib.sha256("\x1f".join((self.carried.key, *self.where, model))
+        start = self.carried.series_start
+        series = ("" if start is None else start.isoformat(), self.carried.series_grain)
+        return hashlib.sha256("\x1f".join((self.carried.key, *self.where, model, *series))
                               .encode()).hexdigest()[:32]
 
     def kept(self, model: str, at: datetime) -> ModelFit | None:
-        """The fit of `model` kept as of `at`, if any; none at or before the start of the
-        series the warm path answers, whose first fit a cold series makes from the generic
-        start."""
+        """The fit of `model` kept as of `at` along this series, if any; none at or before
+        the start of the series the warm path answers, whose first fit a cold series makes
+        from the generic start."""
         if self.carried is None:
             return None
         start = self.carried.series_start
@@ -227,10 +247,12 @@ class KeptFits:
             return None
         import duckdb
 
+        key = self._key(model)
+        self.read.add(key)
         try:
             row = _con(self.carried).execute(
                 f"SELECT fit FROM {FITS_TABLE} WHERE fit_key = ? AND as_of = ?",
-                [self._key(model), at]).fetchone()
+                [key, at]).fetchone()
         except duckdb.Error:
             return None
         return None if row is None else _loaded(row[0])
@@ -241,19 +263,36 @@ class KeptFits:
                 self.made.append((at, fit))
 
     def keep(self) -> None:
-        """Keep every fit made so far (the latest of a model and instant wins)."""
+        """Keep every fit made so far (the latest of a model and instant wins), mark the
+        chains read or written as used, and drop the fits no later call can read: those
+        of a state key no kept state has (a clientela or engine since replaced, orders
+        read as persons or not), other than this call's, and those of all but the
+        KEEP_CHAINS chains used last."""
         if self.carried is None or not self.made:
             return
         import duckdb
 
+        now = datetime.now(UTC).replace(tzinfo=None)
+        state = self.carried.key
         with self._lock:
-            rows = [[self._key(fit.model), at, self.carried.watermark, _dumped(fit)]
-                    for at, fit in self.made]
+            made = [(self._key(fit.model), at, fit) for at, fit in self.made]
             self.made.clear()
+        rows = [[key, state, at, self.carried.watermark, _dumped(fit), now]
+                for key, at, fit in made]
+        used = sorted(self.read | {key for key, _, _ in made})
         con = _con(self.carried)
         try:
             con.begin()
-            con.executemany(f"INSERT OR REPLACE INTO {FITS_TABLE} VALUES (?, ?, ?, ?)", rows)
+            con.executemany(f"INSERT OR REPLACE INTO {FITS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+                            rows)
+            con.execute(f"UPDATE {FITS_TABLE} SET used_at = ? WHERE fit_key IN "
+                        "(SELECT unnest(?))", [now, used])
+            con.execute(f"""DELETE FROM {FITS_TABLE} f WHERE f.state_key <> ? AND NOT EXISTS (
+                                SELECT 1 FROM {STATES_TABLE} s
+                                WHERE s.state_key = f.state_key)""", [state])
+            con.execute(f"""DELETE FROM {FITS_TABLE} WHERE fit_key NOT IN (
+                                SELECT fit_key FROM {FITS_TABLE} GROUP BY fit_key
+                                ORDER BY max(used_at) DESC, fit_key LIMIT {KEEP_CHAINS})""")
             con.commit()
         except duckdb.Error:
             con.rollback()
