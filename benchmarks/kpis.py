@@ -464,8 +464,12 @@ def cold_catalogue(path: Path, memory_limit: str | None) -> dict[str, Any]:
           "ten slowest metrics of that run:")
     for name, seconds in sorted(best["timings"].items(), key=lambda kv: -kv[1])[:10]:
         used = best.get("metric_cpu", {}).get(name)
+        planning = best.get("planning_cpu", {}).get(name, 0.0)
         print(f"    {name:<34} {seconds:6.2f} s"
-              + (f"  (CPU {used:6.2f} s)" if used is not None else ""))
+              + (f"  (CPU {used:6.2f} s" if used is not None else "")
+              + (f", of which {planning:.2f} s building its expression"
+                 if used is not None and planning >= 0.5 else "")
+              + (")" if used is not None else ""))
     print("  the ten largest peak RSS by metric (DuckDB's buffer pool at that peak, and its "
           "own peak):")
     for name, peak in sorted(best["metric_rss"].items(), key=lambda kv: -kv[1])[:10]:
