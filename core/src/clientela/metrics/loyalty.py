@@ -442,6 +442,12 @@ def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     n = len(ends)
     zero = ibis.literal(0, type="int64")
     events = _lot_events(ctx, ctx.end, ctx.start)
+    # a lot expiring at or after the last period's horizon, or never, has b = n: never spent
+    # first, never in a window, it moves nothing in any period (`keep` below leaves out its
+    # three copies), so it is left out before the rows are repeated; most of a ledger's lots
+    # in a warm call's newest month (those of the carried state), the recent ones cold
+    events = events.filter(~(events._lot & (events.expires_at.isnull()
+                                            | (events.expires_at >= horizons[-1]))))
     expires = events.expires_at
     steps = events.select(
         "customer_id", _pts=events.points.cast("int64"), _lot=events._lot,
