@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import ibis
 
 from clientela.kpi.carried import carried_for
-from clientela.kpi.retail import valid_orders
+from clientela.kpi.retail import converted
 from clientela.kpi.sql import stack
 from clientela.model import INVALID_ORDER_STATUSES
 from clientela.store.touched import REDEEM_LINKS_TABLE
@@ -90,31 +90,26 @@ def kept_links(ctx: MetricContext, *, before: bool) -> ir.Table:
 
 def redeem_links(ctx: MetricContext, at: datetime) -> ir.Table:
     """The rows kept for a state as of `at` (LINK_COLUMNS), from the store as it is. Paid once
-    per state: the orders before `at` are scanned for the keys the events since name, and the
-    redeem events before it for the keys of the orders since."""
+    per state: the orders before `at` are scanned once for the keys the events since name
+    (valid or not, each valued as valid_orders values it), and the redeem events before it
+    for the keys of the orders since."""
     later = named_orders(ctx, "redeem", since=at)
     orders = ctx.table("orders")
     orders = orders.filter(orders.placed_at < at)
     named = orders.semi_join(later, (orders.order_id == later._eid)
                              & (orders.source == later._esrc))
-    valid = valid_orders(ctx, until=at, amounts=("loyalty_value",))
-    valid = valid.semi_join(later, (valid.order_id == later._eid)
-                            & (valid.source == later._esrc))
-    invalid = named.filter(_invalid(named))
-    money = valid.loyalty_value.type()
+    value = converted(named, ("loyalty_value",))["loyalty_value"]
+    valid = ~_invalid(named)
     earlier = named_orders(ctx, "redeem", until=at)
     since = ctx.table("orders")
     since = since.filter(since.placed_at >= at)
     since = since.semi_join(earlier, (since.order_id == earlier._eid)
                             & (since.source == earlier._esrc))
-    yes, no = ibis.literal(True), ibis.literal(False)
     return stack(
-        valid.select("source", "order_id", before=yes, valid=yes,
-                     loyalty_value=valid.loyalty_value),
-        invalid.select("source", "order_id", before=yes, valid=no,
-                       loyalty_value=ibis.null(money)),
-        since.select("source", "order_id", before=no, valid=~_invalid(since),
-                     loyalty_value=ibis.null(money)),
+        named.select("source", "order_id", before=ibis.literal(True), valid=valid,
+                     loyalty_value=ibis.ifelse(valid, value, ibis.null(value.type()))),
+        since.select("source", "order_id", before=ibis.literal(False), valid=~_invalid(since),
+                     loyalty_value=ibis.null(value.type())),
     )
 
 
