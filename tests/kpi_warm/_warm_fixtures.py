@@ -116,11 +116,42 @@ def add_loyalty(store: Store) -> None:
     store.upsert(BASE_EVENTS)
 
 
+REDEMPTIONS_ACROSS: list[Order | LoyaltyEvent] = [
+    # an order of October in dollars (5 reais each), redeemed on December 15th without a
+    # value of its own: the redemption is worth the order's loyalty discount, 12.34 x 5
+    order("p1", 1, 650, 5000, loyalty_discount=Decimal("12.34"), currency="USD",
+          fx_rate=Decimal("5")),
+    event("q1", "redeem", 1, 714, -30, order_id="p1"),
+    # a cancelled order of October, redeemed on December 16th: no redemption
+    order("p2", 2, 640, 3000, status="cancelled"),
+    event("q2", "redeem", 2, 715, -40, order_id="p2", discount=Decimal("9")),
+    # an order of December 17th that redeemed by its own fields, whose redeem event is dated
+    # November 21st: a November redemption, and no order-only one in December
+    order("p3", 4, 716, 8000, loyalty_points_redeemed=70, loyalty_discount=Decimal("7.00")),
+    event("q3", "redeem", 4, 690, -70, order_id="p3"),
+    # an order-only redemption of December 18th in euros (6.20 reais each): 1.50 x 6.2
+    order("p4", 5, 717, 2000, loyalty_points_redeemed=15, loyalty_discount=Decimal("1.50"),
+          currency="EUR", fx_rate=Decimal("6.2")),
+]
+"""Redemptions across the newest period's start (a redeem event after it on an order before
+it, valid or not, and one before it on an order after it) and an order-only one, in three
+currencies: a warm call reads them from the carried state (`clientela.kpi.carried_redemptions`)."""
+
+
+def add_redemptions(store: Store) -> None:
+    store.upsert([r for r in REDEMPTIONS_ACROSS if isinstance(r, Order)])
+    store.upsert([r for r in REDEMPTIONS_ACROSS if isinstance(r, LoyaltyEvent)])
+
+
 def build(path: Path) -> Store:
     store = Store(path)
     store.upsert([customer(i) for i in range(CUSTOMERS)])
     store.upsert([order(f"o{i}", c, day, cents) for i, (c, day, cents) in enumerate(BASE_ORDERS)])
     return store
+
+
+RATES = {"USD": Decimal("5"), "EUR": Decimal("6.2")}
+"""Reporting-currency units per unit of the foreign currencies an edit may place an order in."""
 
 
 @dataclass
@@ -132,12 +163,16 @@ class Editor:
 
     def orders(self) -> list[Order]:
         rows = self.store.con.execute(
-            "SELECT order_id, customer_id, status, placed_at, total, refunded_amount, channel "
+            "SELECT order_id, customer_id, status, placed_at, total, refunded_amount, channel, "
+            "loyalty_points_redeemed, loyalty_discount, currency, fx_rate "
             "FROM orders ORDER BY order_id").fetchall()
         return [Order(source=SOURCE, order_id=oid, customer_id=cid, status=status,
                       placed_at=placed.replace(tzinfo=UTC), subtotal=total, total=total,
-                      refunded_amount=refunded, channel=channel)
-                for oid, cid, status, placed, total, refunded, channel in rows]
+                      refunded_amount=refunded, channel=channel,
+                      loyalty_points_redeemed=points, loyalty_discount=discount,
+                      currency=currency, fx_rate=rate)
+                for (oid, cid, status, placed, total, refunded, channel, points, discount,
+                     currency, rate) in rows]
 
     def apply(self, edit: tuple[Any, ...]) -> None:
         kind, *args = edit
@@ -146,6 +181,15 @@ class Editor:
     def new(self, customer_index: int | None, day: int, cents: int) -> None:
         self.added += 1
         self.store.upsert([order(f"n{self.added}", customer_index, day, cents)])
+
+    def redeemed(self, customer_index: int, day: int, points: int, currency: str) -> None:
+        """A new order that redeemed `points` by its own fields (worth a cent each in its
+        currency), in the reporting currency ("") or another (RATES)."""
+        self.added += 1
+        self.store.upsert([order(f"n{self.added}", customer_index, day, 5000,
+                                 loyalty_points_redeemed=points,
+                                 loyalty_discount=Decimal(points) / 100, currency=currency,
+                                 fx_rate=RATES.get(currency))])
 
     def refund(self, pick: int, share: float) -> None:
         found = self.orders()[pick % len(self.orders())]

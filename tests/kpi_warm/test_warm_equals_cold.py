@@ -6,12 +6,15 @@ every campaign or made control touches, campaigns moved to another start or give
 cost, a write without a date of an entity no metric here reads, as a products table's
 would be logged, a customer's acquisition channel changed, customers merged through the
 identity graph, people erased by `forget`, loyalty events earned, redeemed, expired,
-adjusted, reversed or moved in time), applies them through the store's write paths between
+adjusted, reversed or moved in time, orders that redeemed by their own fields in the
+reporting currency or another), applies them through the store's write paths between
 warm runs, and compares every warm answer with a cold run on the same store, row for row
 and bit for bit. The metrics are period-local ones and point-in-time ones (new customers,
 repeat rate, recency, lapsed, retention, win-back, RFM segments, the days between
 purchases and the return probability), the loyalty programme's (balances, points
-expiring, redemptions, scored orders), campaign conversion, revenue and lift, and
+expiring, redemptions, scored orders: the redemptions in the newest month read the orders
+their events name across the carried state's instant from the state,
+`clientela.kpi.carried_redemptions`), campaign conversion, revenue and lift, and
 campaign ROI (whose periods are the campaigns started in them, and whose credits are
 kept per day and credited afresh for the days a write reached,
 `clientela.kpi.campaign_credits`), sliced or not. Each
@@ -37,6 +40,7 @@ from _warm_fixtures import (
     Editor,
     add_campaigns,
     add_loyalty,
+    add_redemptions,
     build,
 )
 from hypothesis import HealthCheck, given, settings
@@ -67,6 +71,8 @@ edits = st.one_of(
     st.tuples(st.just("channel"), customers, st.sampled_from(CHANNELS)),
     st.tuples(st.just("merge"), customers, customers),
     st.tuples(st.just("forget"), customers),
+    st.tuples(st.just("redeemed"), customers, days, st.integers(min_value=1, max_value=400),
+              st.sampled_from(["", "USD", "EUR"])),
     st.tuples(st.just("loyalty"),
               st.sampled_from(["earn", "redeem", "expire", "adjust", "reverse", "move"]),
               customers, days, st.integers(min_value=1, max_value=400), picks,
@@ -99,6 +105,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]
         with build(path) as store:
             add_campaigns(store)
             add_loyalty(store)
+            add_redemptions(store)
             compute(store, compared(by), by=by, reuse=True, **SPAN)
         found[by] = path
     return found

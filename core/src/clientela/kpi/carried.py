@@ -37,6 +37,7 @@ from clientela.store.touched import (
     GAPS_TABLE,
     LEDGER_TABLE,
     PURCHASE_DAYS_TABLE,
+    REDEEM_LINKS_TABLE,
     RESULTS_TABLE,
     ROWS_TABLE,
     STATES_TABLE,
@@ -335,7 +336,8 @@ def drop_stale(con: Any, mark: int) -> None:
 
 
 def _drop_orphans(con: Any) -> None:
-    for table in (ROWS_TABLE, GAPS_TABLE, PURCHASE_DAYS_TABLE, LEDGER_TABLE):
+    for table in (ROWS_TABLE, GAPS_TABLE, PURCHASE_DAYS_TABLE, LEDGER_TABLE,
+                  REDEEM_LINKS_TABLE):
         con.execute(f"""DELETE FROM {table} r WHERE NOT EXISTS (
                             SELECT 1 FROM {STATES_TABLE} s
                             WHERE s.state_key = r.state_key AND s.as_of = r.as_of)""")
@@ -344,14 +346,16 @@ def _drop_orphans(con: Any) -> None:
 def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> Carried | None:
     """The state `key` as of `at`, kept in the store: found, or built from the latest kept
     state before `at` plus the orders placed since (from every order when there is none),
-    with the loyalty ledger's (`clientela.kpi.carried_ledger`) likewise,
-    saved as current to the log position `mark`; of the states before it, all but the
-    KEEP - 1 newest go.
+    with the loyalty ledger's (`clientela.kpi.carried_ledger`) likewise and the redemptions
+    across `at` (`clientela.kpi.carried_redemptions`, from the store as it is), saved as
+    current to the log position `mark`; of the states before it, all but the KEEP - 1
+    newest go.
     None when the store cannot keep it (a store opened read-only, or too old)."""
     import duckdb
     import ibis
 
     from clientela.kpi.carried_ledger import LEDGER_COLUMNS, ledger_state
+    from clientela.kpi.carried_redemptions import LINK_COLUMNS, redeem_links
     from clientela.kpi.history import history_since
     from clientela.kpi.persons import persons_apply
     from clientela.kpi.retail import first_orders_since
@@ -385,6 +389,9 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
     ledger = ", ".join(LEDGER_COLUMNS)
     ledger_sql = (ibis.to_sql(ledger_state(ctx, at, older), dialect="duckdb")
                   if ctx.has("loyalty_events") else None)
+    links = ", ".join(LINK_COLUMNS)
+    links_sql = (ibis.to_sql(redeem_links(ctx, at), dialect="duckdb")
+                 if ctx.has("loyalty_events") and ctx.has("orders") else None)
     try:
         con.begin()
         con.execute(f"INSERT INTO {ROWS_TABLE} (state_key, as_of, {columns}) "
@@ -394,6 +401,9 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
         if ledger_sql is not None:
             con.execute(f"INSERT INTO {LEDGER_TABLE} (state_key, as_of, {ledger}) "
                         f"SELECT ?, ?, {ledger} FROM ({ledger_sql}) AS ledger", [key, at])
+        if links_sql is not None:
+            con.execute(f"INSERT INTO {REDEEM_LINKS_TABLE} (state_key, as_of, {links}) "
+                        f"SELECT ?, ?, {links} FROM ({links_sql}) AS links", [key, at])
         con.execute(f"INSERT INTO {STATES_TABLE} VALUES (?, ?, ?, ?)",
                     [key, at, mark, datetime.now(UTC).replace(tzinfo=None)])
         # the KEEP newest up to `at` stay (`at` among them: this call reads it), and any later

@@ -124,6 +124,14 @@ def _valid_orders(ctx: MetricContext, *, since: datetime | None, until: datetime
         amounts = tuple(AMOUNTS)
     if not amounts:
         return orders.select(*ORDER_COLUMNS)
+    added = converted(orders, amounts)
+    return orders.select(*ORDER_COLUMNS, **{name: added[name] for name in amounts})
+
+
+def converted(orders: ir.Table, amounts: tuple[str, ...]) -> dict[str, ir.Value]:
+    """The `amounts` (see AMOUNTS) of rows of the store's orders table, in the reporting
+    currency: for a reader that keeps orders whatever their status (and so cannot read
+    valid_orders) yet must value them exactly as valid_orders does."""
     rate = _rate(orders)
     added: dict[str, ir.Value] = {}
     for name in amounts:
@@ -139,7 +147,7 @@ def _valid_orders(ctx: MetricContext, *, since: datetime | None, until: datetime
             added.get("order_discount", to_money(orders.discount * rate))
             + added.get("loyalty_value", to_money(orders.loyalty_discount * rate))
         ).cast(MONEY)
-    return orders.select(*ORDER_COLUMNS, **{name: added[name] for name in amounts})
+    return added
 
 
 FIRST_ORDER_COLUMNS: tuple[str, ...] = ("customer_id", "channel", "store_id",

@@ -52,6 +52,12 @@ from pydantic import Field
 from clientela.config import LoyaltyConfig
 from clientela.kpi import conventions as cv
 from clientela.kpi.carried_ledger import ledger
+from clientela.kpi.carried_redemptions import (
+    kept_links,
+    named_orders,
+    order_source,
+    redeem_state_since,
+)
 from clientela.kpi.context import ORDER_SLICES, PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.localtime import local_day
@@ -150,20 +156,28 @@ def _holders_at_each_end(ctx: MetricContext, held: ir.Table) -> ir.Table:
     return totals.filter(totals.value > 0) if ctx.by else totals
 
 
-def redeem_orders(ctx: MetricContext) -> ir.Table:
+def redeem_orders(ctx: MetricContext, since: datetime | None = None) -> ir.Table:
     """Every valid order that redeemed, by its own fields or a redeem event tied to it, with
     `_own` (its fields say so), `_tied` (an event is tied to it) and `loyalty_value`: the
-    orders that discount_granted, redemption_visits and redemption_day_spend read.
+    orders that discount_granted, redemption_visits and redemption_day_spend read. With
+    `since`, the instant of a carried state (`redeem_state_since`), only those placed from
+    it on: an event tied to one of them is dated from it on, or kept with the state
+    (`clientela.kpi.carried_redemptions`), so the month's orders and events are read, not
+    every order.
 
     One pass over the valid orders with the redeem events' order ids (a left join with
     their distinct ids, whose hash table is the small side); the three metrics ask for it
     in one call, so it is written out once, where each of them used to scan the orders
     again (twice for the redemptions: the orders the events name and the order-only ones).
     Orders are matched by their key, (source, order_id), to the order each event names
-    (`_order_source`)."""
+    (`order_source`)."""
     def build() -> ir.Table:
-        orders = cv.valid_orders(ctx, amounts=("loyalty_value",))
-        tied = _tied_orders(ctx, "redeem").distinct()
+        orders = cv.valid_orders(ctx, since=since, amounts=("loyalty_value",))
+        tied = named_orders(ctx, "redeem", since=since)
+        if since is not None:
+            kept = kept_links(ctx, before=False)
+            tied = stack(tied, kept.select(_esrc=kept.source, _eid=kept.order_id))
+        tied = tied.distinct()
         joined = orders.left_join(tied, (orders.order_id == tied._eid)
                                   & (orders.source == tied._esrc))
         own = _own(joined, "redeem")
@@ -174,40 +188,57 @@ def redeem_orders(ctx: MetricContext) -> ir.Table:
     # the order columns a slice reads, only when the call is sliced by one: a catalogue
     # call (unsliced) writes three string columns fewer
     sliced = [ctx.by] if ctx.by in ORDER_SLICES else []
-    return ctx.shared(f"loyalty.redeem_orders|{ctx.by}", build)
+    since_key = "" if since is None else since.isoformat()
+    return ctx.shared(f"loyalty.redeem_orders|{ctx.by}|{since_key}", build)
 
 
-def _invalid_orders(ctx: MetricContext) -> ir.Table:
+def _invalid_orders(ctx: MetricContext, since: datetime | None) -> ir.Table:
     """`_bsrc`, `_bad`: the keys of the stored orders that are not valid (cancelled, fully
-    refunded).
+    refunded); with `since` (see `redeem_orders`), those placed from it on and those before
+    it that the state keeps as named by a redeem event since.
 
     A redeem event tied to an order the store holds stands when that order is valid; held
     and not valid means it is among the invalid ones. So the few invalid orders are read
     (their status filters the scan), where looking up every order the events name meant a
     semi-join of all the order keys. An order's key is unique: no distinct pass."""
     orders = ctx.table("orders")
+    if since is not None:
+        orders = orders.filter(orders.placed_at >= since)
     invalid = orders.filter(orders.status.isnull()
                             | orders.status.isin(list(INVALID_ORDER_STATUSES)))
-    return invalid.select(_bsrc=invalid.source, _bad=invalid.order_id)
+    invalid = invalid.select(_bsrc=invalid.source, _bad=invalid.order_id)
+    if since is None:
+        return invalid
+    kept = kept_links(ctx, before=True)
+    kept = kept.filter(~kept.valid)
+    return stack(invalid, kept.select(_bsrc=kept.source, _bad=kept.order_id))
 
 
 def redeem_events(ctx: MetricContext, since: datetime, until: datetime,
                   flagged: ir.Table | None = None) -> ir.Table:
     """Redeem events in [since, until) that stand (not tied to an invalid order), with the
     `discount` they granted. `flagged` is `redeem_orders` when the caller holds it already
-    (asked twice, a shared table is written out the second time)."""
+    (asked twice, a shared table is written out the second time), for the same carried
+    state (`redeem_state_since(ctx, since)`)."""
     events = ctx.table("loyalty_events")
     events = events.filter((events.kind == "redeem") & (events.occurred_at >= since)
                            & (events.occurred_at < until))
     if not ctx.has("orders"):
         return events.mutate(discount=events.discount_value.cast(cv.MONEY))
-    bad = _invalid_orders(ctx)
+    state = redeem_state_since(ctx, since)
+    bad = _invalid_orders(ctx, state)
     # the valid orders an event is tied to are among redeem_orders (as `_tied`), one row
-    # per order key, so the join never duplicates an event
-    tied = redeem_orders(ctx) if flagged is None else flagged
+    # per order key, so the join never duplicates an event; with a carried state, those
+    # placed before it are kept with it (and never among redeem_orders)
+    tied = redeem_orders(ctx, state) if flagged is None else flagged
     tied = tied.filter(tied._tied)
     valid = tied.select(_vsrc=tied.source, _valid=tied.order_id, _loyalty=tied.loyalty_value)
-    events = events.mutate(_osrc=_order_source(events))
+    if state is not None:
+        kept = kept_links(ctx, before=True)
+        kept = kept.filter(kept.valid)
+        valid = stack(valid, kept.select(_vsrc=kept.source, _valid=kept.order_id,
+                                         _loyalty=kept.loyalty_value))
+    events = events.mutate(_osrc=order_source(events))
     joined = events.left_join(valid, (events.order_id == valid._valid)
                               & (events._osrc == valid._vsrc))
     joined = joined.left_join(bad, (joined.order_id == bad._bad) & (joined._osrc == bad._bsrc))
@@ -216,25 +247,6 @@ def redeem_events(ctx: MetricContext, since: datetime, until: datetime,
     discount = joined.discount_value.cast(cv.MONEY).coalesce(joined._loyalty)
     return joined.mutate(discount=discount).drop("_osrc", "_vsrc", "_valid", "_loyalty",
                                                  "_bsrc", "_bad")
-
-
-def _tied_orders(ctx: MetricContext, kind: str) -> ir.Table:
-    """`_esrc`, `_eid`: the keys of the orders events of `kind` are tied to, repeats and
-    all: a semi- or anti-join needs no distinct pass over the ledger (a left join takes
-    `.distinct()`)."""
-    events = ctx.table("loyalty_events")
-    events = events.filter((events.kind == kind) & events.order_id.notnull())
-    return events.select(_esrc=_order_source(events), _eid=events.order_id)
-
-
-def _order_source(events: ir.Table) -> ir.StringValue:
-    """The source of the order an event names: its `order_source`, or else its own.
-
-    A store opened read-only keeps the schema it was written with: one from before the
-    column has none, and its events name orders of their own source."""
-    if "order_source" not in events.columns:
-        return events.source
-    return events.order_source.coalesce(events.source)
 
 
 def _own(orders: ir.Table, kind: str) -> ir.BooleanValue:
@@ -253,7 +265,7 @@ def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.T
     Only the orders that do not flag themselves are looked up among the events: both parts
     are disjoint, and together they are the orders an event or their fields flag."""
     own = _own(orders, kind)
-    tied = _tied_orders(ctx, kind)
+    tied = named_orders(ctx, kind)
     others = orders.filter(~own)
     return orders.filter(own), others.semi_join(tied, (others.order_id == tied._eid)
                                                 & (others.source == tied._esrc))
@@ -262,7 +274,7 @@ def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.T
 def redeeming_orders(ctx: MetricContext) -> ir.Table:
     """P's valid orders (each tagged with its period in a series) that redeemed: by the
     order's own fields, or a redeem event tied to it (see `redeem_orders`)."""
-    flagged = redeem_orders(ctx)
+    flagged = redeem_orders(ctx, redeem_state_since(ctx, ctx.start))
     return cv.in_period(ctx, flagged.drop("_own", "_tied"), "placed_at")
 
 
@@ -277,7 +289,8 @@ def redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Tabl
 
 
 def _redemptions(ctx: MetricContext, since: datetime, until: datetime) -> ir.Table:
-    flagged = redeem_orders(ctx) if ctx.has("orders") else None
+    state = redeem_state_since(ctx, since)
+    flagged = redeem_orders(ctx, state) if ctx.has("orders") else None
     events = redeem_events(ctx, since, until, flagged)
     events = events.select("customer_id", at=events.occurred_at,
                            points=(-events.points).cast("int64"), discount=events.discount)
@@ -385,7 +398,7 @@ def _lot_events(ctx: MetricContext, until: datetime, earliest: datetime) -> ir.T
     # a reversal and the earn of its lot: the same ledger (source), customer and order (the
     # order's key, its source and id)
     keys = ("source", "_osrc", "customer_id", "order_id")
-    events = events.mutate(_osrc=_order_source(events))
+    events = events.mutate(_osrc=order_source(events))
     reverse = events.filter(events.kind == "reverse")
     earns = events.filter((events.kind == "earn") & events.order_id.notnull()
                           & events.expires_at.notnull() & (events.points > 0))
@@ -429,6 +442,12 @@ def _expiry_steps(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     n = len(ends)
     zero = ibis.literal(0, type="int64")
     events = _lot_events(ctx, ctx.end, ctx.start)
+    # a lot expiring at or after the last period's horizon, or never, has b = n: never spent
+    # first, never in a window, it moves nothing in any period (`keep` below leaves out its
+    # three copies), so it is left out before the rows are repeated; most of a ledger's lots
+    # in a warm call's newest month (those of the carried state), the recent ones cold
+    events = events.filter(~(events._lot & (events.expires_at.isnull()
+                                            | (events.expires_at >= horizons[-1]))))
     expires = events.expires_at
     steps = events.select(
         "customer_id", _pts=events.points.cast("int64"), _lot=events._lot,

@@ -361,11 +361,21 @@ def _kept_fits_by_series_start() -> list[str]:
     return kept_fits_sql()
 
 
+def _carried_redeem_links() -> list[str]:
+    """The redeem events and the orders they name across a carried customer state's
+    instant, so a warm KPI call's redemption metrics read the records since the state
+    instead of every redeeming order (`clientela.kpi.carried_redemptions`)."""
+    from clientela.store.touched import carried_redeem_links_sql
+
+    return carried_redeem_links_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
     _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs, _carried_clv,
     _carried_loyalty_ledger, _kept_campaign_credits, _push_opt_outs, _kept_fits_by_series_start,
+    _carried_redeem_links,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

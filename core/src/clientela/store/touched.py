@@ -62,6 +62,10 @@ ROWS_TABLE = "kpi_carried_customers"
 LEDGER_TABLE = "kpi_carried_ledger"
 """The kept states' loyalty ledgers: per state, each customer's events before it summed up
 as the balance and expiry metrics read them (`clientela.kpi.carried_ledger`)."""
+REDEEM_LINKS_TABLE = "kpi_carried_redeem_links"
+"""The kept states' redemptions across their instant: per state, the orders placed before it
+that a redeem event dated at or after it names, and those placed at or after it that a
+redeem event dated before it names (`clientela.kpi.carried_redemptions`)."""
 GAPS_TABLE = "kpi_carried_gaps"
 """The kept states' closed gaps: per state, how many gaps between a customer's consecutive
 valid orders, both placed before it, last each whole number of days."""
@@ -150,6 +154,21 @@ def carried_ledger_sql() -> list[str]:
             lot BOOLEAN NOT NULL,
             expires_at TIMESTAMP,
             points BIGINT NOT NULL)""",
+    ]
+
+
+def carried_redeem_links_sql() -> list[str]:
+    """The migration's statement: the redemptions across its instant each carried state
+    keeps (`clientela.kpi.carried_redemptions`)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {REDEEM_LINKS_TABLE} (
+            state_key VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL,
+            source VARCHAR,
+            order_id VARCHAR,
+            before BOOLEAN NOT NULL,
+            valid BOOLEAN NOT NULL,
+            loyalty_value DECIMAL(18, 2))""",
     ]
 
 
