@@ -106,6 +106,7 @@ def _file_digest(path: str) -> str:
         return ""
 
 
+@lru_cache(maxsize=1)
 def _engine_digest() -> str:
     """The KPI engine's and the built-in metrics' sources: the conventions every metric
     shares (valid orders, revenue, periods) live there."""
@@ -118,7 +119,34 @@ def catalogue_version(metric: Metric) -> str:
     """A digest of everything that defines `metric`'s answers: clientela's version, the
     engine's sources, the metric's declared fields and parameter schema, and the source file
     of its compute function. A changed metric (or a new clientela) gets a new version, and
-    its kept answers are no longer found."""
+    its kept answers are no longer found.
+
+    Worked out once per process for the same fields (`_versioned`): the sources do not
+    change under a running process (their digests are read once), and a metric changed in
+    a declared field or given another compute function is another key."""
+    fields = _versioned(metric)
+    try:
+        return _VERSIONS[fields]
+    except TypeError:  # a field that cannot be hashed: worked out each time
+        return _catalogue_version(metric)
+    except KeyError:
+        version = _VERSIONS[fields] = _catalogue_version(metric)
+        return version
+
+
+_VERSIONS: dict[tuple[Any, ...], str] = {}
+
+
+def _versioned(metric: Metric) -> tuple[Any, ...]:
+    """What `metric`'s catalogue version reads, but for the sources: clientela's version and
+    the metric's fields."""
+    import clientela
+
+    return (clientela.__version__, metric.name, metric.unit, metric.params, metric.needs, metric.slices,
+            metric.measures, metric.itemized, metric.series, metric.depends_on, metric.compute)
+
+
+def _catalogue_version(metric: Metric) -> str:
     import clientela
 
     fn = metric.compute
