@@ -327,3 +327,44 @@ def test_warm_clv_equals_cold_after_random_edits(template: Path,
             cold = compute(store, CLV, **SPAN)
             warm_vs_cold(hot, cold)
             assert hot.rows() == cold.rows()
+
+
+
+KEPT = {"b": (1, 3), "d": (2, 4), "f": (3, 5)}
+"""Kept counters: customer -> (purchase days, first purchase day)."""
+
+
+def _opening(ids: list[str]) -> clv_carried.Opening:
+    purchases = np.array([KEPT[i][0] for i in ids], dtype=np.int64)
+    return clv_carried.Opening(
+        customer_id=pa.array(ids, pa.string()),
+        counters=clv_carried.Counters(purchases=purchases, cents=purchases * 100.0,
+                                      last=purchases + 10),
+        first_day=np.array([KEPT[i][1] for i in ids], dtype=np.int64),
+        first_cents=np.full(len(ids), 5.0))
+
+
+def _days_since(ids: list[str]) -> clv_carried.PurchaseDays:
+    n = len(ids)
+    return clv_carried.PurchaseDays(
+        customer_id=pa.array(ids, pa.string()), code=np.arange(n, dtype=np.int32),
+        day=np.full(n, 40, dtype=np.int64), cents=np.full(n, 700.0),
+        first_day=np.full(n, 40, dtype=np.int64), first_cents=np.full(n, 700.0))
+
+
+@pytest.mark.parametrize("since", [["b", "d"], ["a", "c", "e", "f"], []])
+def test_merged_codes_customers_in_id_order_whether_the_opening_is_sorted_or_not(
+        since: list[str]) -> None:
+    """The kept counters read back in id order are merged without hashing every id
+    (`_placed_in_order`); read back in another order, by hashing: the same arrays."""
+    expected = sorted({*KEPT, *since})
+    for ids in (["b", "d", "f"], ["f", "b", "d"]):
+        merged = clv_carried.merged(_opening(ids), _days_since(since))
+        assert merged.customer_id.to_pylist() == expected
+        assert merged.opening is not None
+        assert merged.opening.purchases.tolist() == [KEPT.get(i, (0, 0))[0] for i in expected]
+        assert merged.opening.last.tolist() == [
+            KEPT[i][0] + 10 if i in KEPT else np.iinfo(np.int64).min for i in expected]
+        assert merged.first_day.tolist() == [KEPT.get(i, (0, 40))[1] for i in expected]
+        assert merged.first_cents.tolist() == [5.0 if i in KEPT else 700.0 for i in expected]
+        assert [expected[c] for c in merged.code] == since

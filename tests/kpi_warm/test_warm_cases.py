@@ -7,6 +7,7 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _warm_fixtures import (
@@ -138,6 +139,26 @@ def test_a_changed_metric_is_not_reused(store: Store) -> None:
     assert warm.catalogue_version(changed) != warm.catalogue_version(revenue)
     compute(store, [changed], reuse=True, **SPAN)
     assert recomputed() == {"revenue": MONTHS}
+
+
+def test_the_catalogue_version_remembered_per_process_still_sees_a_changed_metric(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The version is worked out once per process, yet a metric given another compute
+    function, or a new clientela, still gets a new one (and the same metric the same)."""
+    import clientela
+
+    revenue = next(m for m in sales.metrics() if m.name == "revenue")
+    version = warm.catalogue_version(revenue)
+    assert warm.catalogue_version(replace(revenue)) == version
+
+    def other(ctx: Any, params: Any) -> Any:
+        return revenue.compute(ctx, params)
+
+    assert warm.catalogue_version(replace(revenue, compute=other)) != version
+    monkeypatch.setattr(clientela, "__version__", "99.0")
+    assert warm.catalogue_version(revenue) != version
+    monkeypatch.undo()
+    assert warm.catalogue_version(revenue) == version
 
 
 def test_parameters_grain_and_zone_are_part_of_the_key(store: Store) -> None:

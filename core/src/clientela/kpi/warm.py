@@ -112,6 +112,7 @@ def _file_digest(path: str) -> str:
         return ""
 
 
+@lru_cache(maxsize=1)
 def _engine_digest() -> str:
     """The KPI engine's and the built-in metrics' sources: the conventions every metric
     shares (valid orders, revenue, periods) live there."""
@@ -124,7 +125,34 @@ def catalogue_version(metric: Metric) -> str:
     """A digest of everything that defines `metric`'s answers: clientela's version, the
     engine's sources, the metric's declared fields and parameter schema, and the source file
     of its compute function. A changed metric (or a new clientela) gets a new version, and
-    its kept answers are no longer found."""
+    its kept answers are no longer found.
+
+    Worked out once per process for the same fields (`_versioned`): the sources do not
+    change under a running process (their digests are read once), and a metric changed in
+    a declared field or given another compute function is another key."""
+    fields = _versioned(metric)
+    try:
+        return _VERSIONS[fields]
+    except TypeError:  # a field that cannot be hashed: worked out each time
+        return _catalogue_version(metric)
+    except KeyError:
+        version = _VERSIONS[fields] = _catalogue_version(metric)
+        return version
+
+
+_VERSIONS: dict[tuple[Any, ...], str] = {}
+
+
+def _versioned(metric: Metric) -> tuple[Any, ...]:
+    """What `metric`'s catalogue version reads, but for the sources: clientela's version and
+    the metric's fields."""
+    import clientela
+
+    return (clientela.__version__, metric.name, metric.unit, metric.params, metric.needs, metric.slices,
+            metric.measures, metric.itemized, metric.series, metric.depends_on, metric.compute)
+
+
+def _catalogue_version(metric: Metric) -> str:
     import clientela
 
     fn = metric.compute
@@ -216,21 +244,21 @@ _CAMPAIGNS_REACHED = f"""CREATE OR REPLACE TEMP TABLE _warm_reached AS
                      WHERE reads_window_seconds IS NOT NULL),
     dated AS (SELECT lo, hi FROM _warm_touched
               WHERE NOT customers AND lo IS NOT NULL AND hi IS NOT NULL),
-    span AS (SELECT min(lo) - to_seconds((SELECT max(w) FROM windows)) AS lo, max(hi) AS hi
-             FROM dated),
     reached AS (
         SELECT DISTINCT w.w, k.campaign_id
         FROM windows w, touches k, dated t
         WHERE k.campaign_id IS NOT NULL AND k.occurred_at <= t.hi
           AND k.occurred_at + to_seconds(w.w) > t.lo
-          -- the same bounds once more, as constants the scan of touches can skip by
-          AND k.occurred_at <= (SELECT hi FROM span) AND k.occurred_at > (SELECT lo FROM span)
+          -- the same bounds once more (`_DATED_SPAN`), as parameters: constants the scan
+          -- of touches filters by (as subqueries they were a join with every contact)
+          AND k.occurred_at <= ? AND k.occurred_at > ?
         UNION
         SELECT w.w, l.campaign_id FROM windows w, {CAMPAIGNS_TOUCHED_TABLE} l
         WHERE l.seq > (SELECT coalesce(min(watermark), 0) FROM {RESULTS_TABLE}) AND l.seq <= ?)
     SELECT DISTINCT r.w, CAST(c.started_at AS TIMESTAMP) AS started_at
     FROM reached r JOIN campaigns c ON c.campaign_id = r.campaign_id"""
-"""The campaigns a write logged since has reached, per attribution window, by their start:
+"""The campaigns a write logged since has reached, per attribution window, by their start
+(its parameters: `_DATED_SPAN`'s end and start, then the log position):
 
 - a dated write (an order, a touch, anything dated) reaches each campaign with a contact
   at or before its instant whose window is still open then: an order there may be credited
@@ -241,6 +269,13 @@ _CAMPAIGNS_REACHED = f"""CREATE OR REPLACE TEMP TABLE _warm_reached AS
 
 The contacts are read as the store holds them now: one that a write moved, added or
 removed is itself logged by campaign, so its campaign is reached either way."""
+
+_DATED_SPAN = f"""SELECT max(hi), min(lo) - to_seconds((SELECT max(reads_window_seconds)
+                                                 FROM {RESULTS_TABLE}))
+    FROM _warm_touched WHERE NOT customers AND lo IS NOT NULL AND hi IS NOT NULL"""
+"""The instants of the contacts a dated write logged since can reach: from the earliest
+logged instant less the longest attribution window kept, to the latest (NULL when no
+dated write was logged)."""
 
 _CAMPAIGN_STALE = """r.reads_window_seconds IS NOT NULL AND EXISTS (
     SELECT 1 FROM _warm_reached c WHERE c.w = r.reads_window_seconds
@@ -260,7 +295,8 @@ def _refresh(con: Any) -> int:
         con.execute(_TOUCHED, [mark])
         con.execute(f"DELETE FROM {RESULTS_TABLE} r WHERE {_STALE}")
         if NARROW_CAMPAIGNS:
-            con.execute(_CAMPAIGNS_REACHED, [mark])
+            hi, lo = con.execute(_DATED_SPAN).fetchone()
+            con.execute(_CAMPAIGNS_REACHED, [hi, lo, mark])
             con.execute(f"DELETE FROM {RESULTS_TABLE} r WHERE {_CAMPAIGN_STALE}")
             con.execute("DROP TABLE _warm_reached")
         else:
