@@ -400,12 +400,21 @@ def roi_warm(store: Store) -> None:
     print(f"  campaign_roi warm vs cold: {'equal' if same else 'DIFFERENT'}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def store_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo store's size and memory limit, as every warm benchmark takes them."""
     parser.add_argument("--orders", type=int, default=1_000_000,
                         help="orders in the demo store (customers are a tenth)")
     parser.add_argument("--memory-limit", default="1GB",
                         help="the store's memory_limit; 'none' for DuckDB's default")
+
+
+def limit_of(args: argparse.Namespace) -> str | None:
+    return None if args.memory_limit.lower() == "none" else str(args.memory_limit)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    store_arguments(parser)
     parser.add_argument("--rounds", type=int, default=3,
                         help="edits of each kind, each followed by a warm run (best of them)")
     parser.add_argument("--no-cold-check", action="store_true",
@@ -432,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     skip = tuple(args.skip if args.skip is not None else
                  SYNTHETIC_UNFIT if args.synthetic else ())
-    limit = None if args.memory_limit.lower() == "none" else args.memory_limit
+    limit = limit_of(args)
     if args.newest_month:
         newest_month(args.orders, max(10, args.orders // 10), limit, args.rounds,
                      synthetic=args.synthetic, skip=skip, chosen=tuple(args.variants))

@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kpis import END, START, demo_store
-from kpis_warm import TIMEZONE, new_day, recomputed, timed
+from kpis_warm import TIMEZONE, limit_of, new_day, recomputed, store_arguments, timed
 
 from clientela.kpi import campaign_credits, compute, warm
 from clientela.store import Store
@@ -89,13 +89,10 @@ def clv_by_series_start(store: Store, kw: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--orders", type=int, default=1_000_000,
-                        help="orders in the demo store (customers are a tenth)")
-    parser.add_argument("--memory-limit", default="1GB",
-                        help="the store's memory_limit; 'none' for DuckDB's default")
+    store_arguments(parser)
     parser.add_argument("--only", choices=("credits", "clv"), default=None)
     args = parser.parse_args(argv)
-    limit = None if args.memory_limit.lower() == "none" else args.memory_limit
+    limit = limit_of(args)
     source = demo_store(args.orders, max(10, args.orders // 10))
     folder = Path(tempfile.mkdtemp(prefix="clientela-kept-"))
     path = folder / "warm.duckdb"
