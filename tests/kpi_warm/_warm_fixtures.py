@@ -59,6 +59,12 @@ CAMPAIGNS = ("spring", "winter", "late")
 two customers that day; `Editor.touch` adds or moves contacts between them."""
 
 
+NEW_CAMPAIGN = "journey"
+"""A campaign with no row until `Editor.new_campaign` writes one; contacts may name it
+before (`Editor.touch` with index len(CAMPAIGNS)), as a journey's may be synced before the
+campaign row its first message creates."""
+
+
 def campaign_day(index: int) -> int:
     return (450, 700, 725)[index]
 
@@ -75,7 +81,7 @@ def add_campaigns(store: Store) -> None:
 
 def touch(touch_id: str, customer_index: int, campaign_index: int, day: int) -> Touch:
     return Touch(source=SOURCE, touch_id=touch_id, customer_id=f"c{customer_index}",
-                 campaign_id=CAMPAIGNS[campaign_index], channel="email",
+                 campaign_id=(*CAMPAIGNS, NEW_CAMPAIGN)[campaign_index], channel="email",
                  occurred_at=DAY0 + timedelta(days=day, hours=1))
 
 
@@ -258,6 +264,13 @@ class Editor:
         another cost; its contacts stay."""
         self.store.upsert([Campaign(source=SOURCE, campaign_id=CAMPAIGNS[index],
                                     name=CAMPAIGNS[index], channel="email",
+                                    started_at=DAY0 + timedelta(days=day), cost=Decimal(cost))])
+
+    def new_campaign(self, day: int, cost: int, kind: str) -> None:
+        """NEW_CAMPAIGN's row written: new the first time (a campaign started), rewritten
+        after."""
+        self.store.upsert([Campaign(source=SOURCE, campaign_id=NEW_CAMPAIGN, name=NEW_CAMPAIGN,
+                                    channel="email", kind=kind,
                                     started_at=DAY0 + timedelta(days=day), cost=Decimal(cost))])
 
     def unread(self) -> None:

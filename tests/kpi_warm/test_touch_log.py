@@ -32,7 +32,7 @@ def keep_something(store: Store) -> None:
     """One kept answer: from now on writes are logged."""
     store.con.execute(f"""INSERT INTO {RESULTS_TABLE} VALUES ('k', 'revenue', '{{}}', '', 'month',
         'UTC', 'BRL', '', 'v', '2024-01-01', '2024-02-01', '2024-01-01', '2024-02-01', false,
-        0, '[]', now(), NULL)""")
+        0, '[]', now(), NULL, false)""")
 
 
 def logged(store: Store) -> list[tuple[str, datetime | None, datetime | None]]:
@@ -96,7 +96,9 @@ def test_a_local_day_is_widened_by_a_day_each_side(store: Store) -> None:
     assert logged(store) == [("marketing_spend", datetime(2024, 6, 9), datetime(2024, 6, 12))]
 
 
-def test_undated_records_and_a_replaced_demo_touch_everything(store: Store) -> None:
+def test_a_campaign_is_logged_by_entity_and_a_replaced_demo_as_everything(store: Store) -> None:
+    """Neither carries a date; a campaign row reaches the answers that read campaigns
+    (`clientela.kpi.warm`), a demo replaced every answer."""
     keep_something(store)
     store.upsert([Campaign(source=SOURCE, campaign_id="k1", name="Spring", channel="email",
                            started_at=datetime(2024, 3, 1, tzinfo=UTC))])

@@ -3,7 +3,8 @@
 Hypothesis draws edits (new orders, refunds and cancellations of old orders, orders moved
 in time, campaign contacts added, moved to another customer, campaign or day, taken out of
 every campaign or made control touches, campaigns moved to another start or given another
-cost, a write without a date of an entity no metric here reads, as a products table's
+cost, a brand-new campaign row (marketing or relationship, which contacts may already
+name), a write without a date of an entity no metric here reads, as a products table's
 would be logged, a customer's acquisition channel changed, customers merged through the
 identity graph, people erased by `forget`, loyalty events earned, redeemed, expired,
 adjusted, reversed or moved in time, orders that redeemed by their own fields in the
@@ -61,12 +62,15 @@ edits = st.one_of(
     st.tuples(st.just("cancel"), picks),
     st.tuples(st.just("move"), picks, days),
     st.tuples(st.just("touch"), st.integers(min_value=0, max_value=12), customers,
-              st.integers(min_value=0, max_value=len(CAMPAIGNS) - 1),
+              st.integers(min_value=0, max_value=len(CAMPAIGNS)),
               st.sampled_from([0, 400, 449, 450, 452, 455, 456, 600, 699, 700, 703, 725, 729])),
     st.tuples(st.just("untouch"), st.integers(min_value=0, max_value=12),
               st.sampled_from(["uncampaign", "control"])),
     st.tuples(st.just("campaign"), st.integers(min_value=0, max_value=len(CAMPAIGNS) - 1),
               st.sampled_from([400, 450, 600, 700, 725]), st.integers(min_value=0, max_value=500)),
+    st.tuples(st.just("new_campaign"), st.sampled_from([400, 450, 600, 700, 725]),
+              st.integers(min_value=0, max_value=500),
+              st.sampled_from(["marketing", "relationship"])),
     st.tuples(st.just("unread")),
     st.tuples(st.just("channel"), customers, st.sampled_from(CHANNELS)),
     st.tuples(st.just("merge"), customers, customers),
@@ -81,11 +85,14 @@ edits = st.one_of(
 
 
 COMPARED = [*METRICS, "rfm_segments", "interpurchase_days", "return_probability",
-            "campaign_conversion", "campaign_revenue", "campaign_lift", *LOYALTY]
+            "campaign_conversion", "campaign_revenue", "campaign_lift", "relationship_activity",
+            *LOYALTY]
 """With the two readers of the gaps between orders, which a warm call takes from the
 carried state (`clientela.kpi.carried.previous_orders`, `gap_days`), the campaign
 metrics that read the contacts of their period and the orders of the attribution window
-after it (`depends_on="period"` with `reads_ahead`), and the loyalty metrics, whose
+after it (`depends_on="period"` with `reads_ahead`), relationship activity (which reads
+the campaign rows, when there are any, for their kind: `Metric.reads_if_present`), and the
+loyalty metrics, whose
 balances and points expiring it takes from the carried ledger
 (`clientela.kpi.carried_ledger`)."""
 ROI = ["campaign_roi"]

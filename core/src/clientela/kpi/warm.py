@@ -51,6 +51,7 @@ from clientela.kpi.periods import Bound, Period, buckets, parse_bound, zone
 from clientela.kpi.result import KpiResult
 from clientela.metrics.api import Metric
 from clientela.store.touched import (
+    CAMPAIGNS,
     CAMPAIGNS_TOUCHED_TABLE,
     CUSTOMERS,
     RESULTS_TABLE,
@@ -148,8 +149,9 @@ def _versioned(metric: Metric) -> tuple[Any, ...]:
     the metric's fields."""
     import clientela
 
-    return (clientela.__version__, metric.name, metric.unit, metric.params, metric.needs, metric.slices,
-            metric.measures, metric.itemized, metric.series, metric.depends_on, metric.compute)
+    return (clientela.__version__, metric.name, metric.unit, metric.params, metric.needs,
+            metric.reads_if_present, metric.slices, metric.measures, metric.itemized,
+            metric.series, metric.depends_on, metric.compute)
 
 
 def _catalogue_version(metric: Metric) -> str:
@@ -165,8 +167,9 @@ def _catalogue_version(metric: Metric) -> str:
     parts = [
         clientela.__version__, _engine_digest(), metric.name, metric.unit,
         json.dumps(metric.params.model_json_schema(), sort_keys=True, default=str),
-        repr(metric.needs), repr(metric.slices), repr(metric.measures), repr(metric.itemized),
-        repr(metric.series), metric.depends_on, code, _file_digest(source) if source else "",
+        repr(metric.needs), repr(metric.reads_if_present), repr(metric.slices),
+        repr(metric.measures), repr(metric.itemized), repr(metric.series), metric.depends_on,
+        code, _file_digest(source) if source else "",
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
@@ -213,6 +216,12 @@ def _reads(metric: Metric, params: BaseModel, period: Period, fixed_as_of: datet
     return (period.start_utc if metric.depends_on == "period" else None), until
 
 
+def _reads_table(metric: Metric, table: str) -> bool:
+    """Whether `metric`'s answers read `table`'s rows, required or when present: a write of
+    those rows, which carries no date, reaches every period of such answers."""
+    return table in metric.needs or table in metric.reads_if_present
+
+
 def _window_seconds(metric: Metric, params: BaseModel) -> int | None:
     """For a `campaigns` answer, how long after each contact of its campaigns it reads
     orders (`Metric.reads_ahead`), in seconds; None for every other answer."""
@@ -223,21 +232,25 @@ def _window_seconds(metric: Metric, params: BaseModel) -> int | None:
 
 
 _TOUCHED = f"""CREATE OR REPLACE TEMP TABLE _warm_touched AS
-    SELECT entity = '{CUSTOMERS}' AS customers, min(lo) AS lo, max(hi) AS hi
+    SELECT entity = '{CUSTOMERS}' AS customers, entity = '{CAMPAIGNS}' AS campaigns,
+           min(lo) AS lo, max(hi) AS hi
     FROM {TOUCHES_TABLE}
     WHERE seq > (SELECT coalesce(min(watermark), 0) FROM {RESULTS_TABLE}) AND seq <= ?
-    GROUP BY customers, lo IS NULL OR hi IS NULL, date_trunc('day', lo)"""
+    GROUP BY customers, campaigns, lo IS NULL OR hi IS NULL, date_trunc('day', lo)"""
 """The touches logged since the oldest kept answer, merged per UTC day (a big import logs
-a day once per batch): the day's hull, which covers every instant logged in it."""
+a day once per batch): the day's hull, which covers every instant logged in it. Customer
+and campaign rows carry no date: logged by entity, they reach the answers that read them."""
 
 _STALE = """EXISTS (SELECT 1 FROM _warm_touched t WHERE
     CASE WHEN t.customers THEN r.reads_customers
+    WHEN t.campaigns THEN r.reads_campaigns
     WHEN r.reads_window_seconds IS NOT NULL THEN t.lo IS NULL OR t.hi IS NULL
     ELSE (t.lo IS NULL OR r.reads_until IS NULL OR t.lo < r.reads_until)
      AND (t.hi IS NULL OR r.reads_from IS NULL OR t.hi >= r.reads_from) END)"""
 """A kept answer (`r`) that a write logged since has touched (every kept answer is current
 to the same log position, or an older one, which makes this conservative). A `campaigns`
-answer is matched here only by a write without a date; `_CAMPAIGNS_REACHED` does the rest."""
+answer is matched here only by a write without a date (a campaign row: it reads
+campaigns); `_CAMPAIGNS_REACHED` does the rest."""
 
 _CAMPAIGNS_REACHED = f"""CREATE OR REPLACE TEMP TABLE _warm_reached AS
     WITH windows AS (SELECT DISTINCT reads_window_seconds AS w FROM {RESULTS_TABLE}
@@ -369,7 +382,8 @@ _ENTRY_SCHEMA = pa.schema([
                                  "currency", "as_of", "catalogue_version")],
     ("period_start", pa.timestamp("us")), ("period_end", pa.timestamp("us")),
     ("reads_from", pa.timestamp("us")), ("reads_until", pa.timestamp("us")),
-    ("reads_customers", pa.bool_()), ("reads_window_seconds", pa.int64()),
+    ("reads_customers", pa.bool_()), ("reads_campaigns", pa.bool_()),
+    ("reads_window_seconds", pa.int64()),
     ("watermark", pa.int64()), ("answer", pa.string()),
     ("computed_at", pa.timestamp("us")),
 ])
@@ -567,7 +581,8 @@ def compute_reusing(
                          "as_of", "catalogue_version"), key.columns, strict=True)),
                     "period_start": period.start, "period_end": period.end,
                     "reads_from": reads_from, "reads_until": reads_until,
-                    "reads_customers": by in CUSTOMER_SLICES or CUSTOMERS in key.metric.needs,
+                    "reads_customers": by in CUSTOMER_SLICES or _reads_table(key.metric, CUSTOMERS),
+                    "reads_campaigns": _reads_table(key.metric, CAMPAIGNS),
                     "reads_window_seconds": _window_seconds(key.metric, key.params),
                     "watermark": mark, "answer": json.dumps(rows), "computed_at": now,
                 })

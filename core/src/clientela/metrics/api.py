@@ -47,6 +47,10 @@ class Metric:
     params: type[BaseModel] = NoParams
     needs: tuple[str, ...] = ("orders",)
     """Store tables the metric reads; a missing or empty one is reported, never zero-filled."""
+    reads_if_present: tuple[str, ...] = ()
+    """Store tables it also reads when the store has them (`ctx.optional_table`): never
+    reported missing, but a write to them can change its answers, so a kept answer must
+    know it read them (clientela.kpi.warm)."""
     slices: tuple[str, ...] = ()
     """Dimensions it can be cut by (channel, store_id, salesperson_id, acquisition_channel, segment)."""
     extra: dict[str, Any] = field(default_factory=dict)

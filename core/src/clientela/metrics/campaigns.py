@@ -637,6 +637,7 @@ def metrics() -> list[Metric]:
           "Post-sale contacts in the period (by salesperson or relationship campaign), distinct "
           "customers contacted, and the share of contacts logged.", "count",
           relationship_activity, params=RelationshipParams, needs=("touches", "orders"),
+          reads_if_present=("campaigns",),
           slices=("salesperson_id", *TOUCH_SLICES),
           measures=("value", "customers", "logged", "logged_share")),
     ]

@@ -370,12 +370,21 @@ def _carried_redeem_links() -> list[str]:
     return carried_redeem_links_sql()
 
 
+def _warm_reads_campaigns() -> list[str]:
+    """Whether each kept KPI answer read campaign rows, so a new or changed campaign drops
+    only those (campaign ROI, relationship activity) instead of every kept answer
+    (`clientela.kpi.warm`)."""
+    from clientela.store.touched import reads_campaigns_sql
+
+    return reads_campaigns_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
     _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs, _carried_clv,
     _carried_loyalty_ledger, _kept_campaign_credits, _push_opt_outs, _kept_fits_by_series_start,
-    _carried_redeem_links,
+    _carried_redeem_links, _warm_reads_campaigns,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -21,7 +21,10 @@ Which instant dates a record:
 - customers: no instant; a changed customer row is logged with the entity `customers`
   and invalidates every period of the answers that read customer rows (a customer
   slice, or a metric that lists `customers` in its `needs`);
-- campaigns, and anything else without a date: everything (`lo` and `hi` null).
+- campaigns: no instant either; a changed campaign row is logged with the entity
+  `campaigns` and invalidates every period of the answers that read campaign rows (a
+  metric that lists `campaigns` in its `needs` or `reads_if_present`);
+- anything else without a date: everything (`lo` and `hi` null).
 
 A write of touches also logs, under the same `seq`, the campaign ids of the touches it
 changed, old and new (`store_touched_campaigns`): a campaign's ROI follows every contact of
@@ -48,6 +51,8 @@ TOUCHES_SEQUENCE = "store_touches_seq"
 RESULTS_TABLE = "kpi_results"
 CUSTOMERS = "customers"
 """The entity of a touch that invalidates by customer rows rather than by date."""
+CAMPAIGNS = "campaigns"
+"""The entity of a touch that invalidates by campaign rows rather than by date."""
 IDENTITY_FINGERPRINT = "warm_identity_fingerprint"
 """Meta key: the identity graph as the cache last saw it."""
 
@@ -244,6 +249,14 @@ def campaign_touches_sql() -> list[str]:
             campaign_id VARCHAR NOT NULL)""",
         f"ALTER TABLE {RESULTS_TABLE} ADD COLUMN IF NOT EXISTS reads_window_seconds BIGINT",
     ]
+
+
+def reads_campaigns_sql() -> list[str]:
+    """The migration's statement: per kept answer, whether it read campaign rows (a write of
+    them invalidates only those, `clientela.kpi.warm`). Answers kept before it are taken to
+    have read them: one campaign write drops them, as it did."""
+    return [f"ALTER TABLE {RESULTS_TABLE} ADD COLUMN IF NOT EXISTS reads_campaigns BOOLEAN "
+            "DEFAULT true"]
 
 
 def _now() -> datetime:
