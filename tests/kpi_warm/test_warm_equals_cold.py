@@ -44,7 +44,7 @@ from _warm_fixtures import (
     add_redemptions,
     build,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from clientela.kpi import compute, warm
@@ -124,6 +124,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]
                                  HealthCheck.function_scoped_fixture])
 @given(rounds=st.lists(st.lists(edits, min_size=1, max_size=3), min_size=1, max_size=2),
        by=st.sampled_from([None, "acquisition_channel"]))
+@example(  # a contact naming a campaign with no row yet, then its row: a relationship one
+    rounds=[[("touch", 5, 2, len(CAMPAIGNS), 600)],
+            [("new_campaign", 450, 40, "relationship"), ("new", 2, 600, 5000)]],
+    by="acquisition_channel")
 def test_warm_equals_cold_after_random_edits(template, rounds, by) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "warm.duckdb"
