@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from clientela_mailchimp import MailchimpConfig, MailchimpDestination
 
+from clientela.destinations.api import Opener
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.push import PushReport, push
 from clientela.store import Store
@@ -64,13 +66,15 @@ def run(path: Path, fake: FakeMailchimp, *, dry_run: bool = False, sleeps: Any =
 
 def push_then_close(path: Path, name: str, opened: Any, segmentation: Segmentation | None = None,
                     *, as_of: datetime = AS_OF, dry_run: bool = False,
-                    fields: list[str] | None = None) -> PushReport:
+                    fields: list[str] | None = None,
+                    others: Mapping[str, Opener] | None = None) -> PushReport:
     """One push of the store at `path` to an opened destination (RFM segments unless told),
-    which is closed afterwards whatever happens, as the CLI's push command does."""
+    which is closed afterwards whatever happens, as the CLI's push command does; `others`
+    are read first."""
     try:
         with Store(path) as store:
             return push(store, name, opened, segmentation or Segmentation.rfm(),
-                        as_of=as_of, dry_run=dry_run, fields=fields)
+                        as_of=as_of, dry_run=dry_run, fields=fields, others=others)
     finally:
         opened.close()
 

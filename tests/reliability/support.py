@@ -22,14 +22,22 @@ __all__ = ["AS_OF", "build_store", "customers", "email", "orders_for"]
 
 
 def push_mailchimp(path: Path, fake: FakeMailchimp, **options: Any) -> PushReport:
+    """`dry_run` and `others` (the destinations read first) go to the push, the rest to the
+    destination's configuration."""
     dry_run = options.pop("dry_run", False)
+    others = options.pop("others", None)
     return push_then_close(path, "mailchimp", mailchimp_destination(fake, **options),
-                           dry_run=dry_run)
+                           dry_run=dry_run, others=others)
 
 
-def push_sendgrid(path: Path, fake: FakeSendGrid) -> PushReport:
-    config = SendGridConfig(api_key=fake.api_key, base_url=fake.url)
-    return push_then_close(path, "sendgrid", SendGridDestination(config, sleep=lambda s: None))
+def sendgrid_destination(base_url: str, api_key: str) -> SendGridDestination:
+    config = SendGridConfig(api_key=api_key, base_url=base_url)
+    return SendGridDestination(config, sleep=lambda s: None)
+
+
+def push_sendgrid(path: Path, fake: FakeSendGrid, **options: Any) -> PushReport:
+    return push_then_close(path, "sendgrid", sendgrid_destination(fake.url, fake.api_key),
+                           **options)
 
 
 HUBSPOT_TOKEN = "pat-na1-fake"

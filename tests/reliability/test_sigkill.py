@@ -285,3 +285,69 @@ def test_hubspot_sigkill_amid_opt_outs_beyond_the_changes_then_one_rerun(
         fake.reset_calls()
         push_hubspot(path, fake)
         assert fake.write_count() == 0
+
+
+def ledger(path: Path) -> list[tuple[Any, ...]]:
+    """Every consent event a destination gave, and the read marks."""
+    with Store(path) as store:
+        events = store.con.execute(
+            "SELECT customer_id, purpose, status, occurred_at, source, evidence "
+            "FROM consent_events WHERE source IN ('mailchimp', 'sendgrid') "
+            "ORDER BY ALL").fetchall()
+        marks = store.con.execute(
+            "SELECT destination FROM push_consent_reads ORDER BY 1").fetchall()
+    return [*events, *marks]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("killed_in", ["mailchimp", "sendgrid"])
+def test_sigkill_in_the_read_first_phase_then_a_rerun_loses_nothing_and_repeats_nothing(
+        tmp_path: Path, killed_in: str) -> None:
+    """The phase reads Mailchimp, commits, then SendGrid. Killed while reading either, one
+    re-run leaves the ledger exactly as one clean read of both: every opt-out once."""
+    from destinations.fakes.sendgrid import FakeSendGrid
+    from destinations.helpers import destination as mailchimp_destination
+
+    from clientela.destinations.api import Opener
+    from clientela.destinations.read_first import read_all
+
+    from .support import sendgrid_destination
+
+    path, fresh = twin_stores(tmp_path)
+    pid: dict[str, subprocess.Popen[bytes]] = {}
+    with FakeMailchimp() as mailchimp, FakeSendGrid() as sendgrid:
+        for i in range(0, 40, 4):
+            mailchimp.add_member(email(i), "unsubscribed")
+        mailchimp.add_member(email(41), "cleaned")
+        sendgrid.global_unsubscribes.update(email(i) for i in range(2, 40, 6))
+
+        def kill_after_mailchimp_read(request: Request, reply: Any) -> None:
+            if request.method == "GET" and request.path.endswith("/members"):
+                os.kill(pid["child"].pid, signal.SIGKILL)
+
+        def kill_at_sendgrid_read(request: Request, number: int) -> None:
+            os.kill(pid["child"].pid, signal.SIGKILL)
+
+        if killed_in == "mailchimp":  # it read, the phase never heard back
+            mailchimp.after = kill_after_mailchimp_read
+        else:  # Mailchimp's read committed, SendGrid's under way
+            sendgrid.on_request = kill_at_sendgrid_read
+        run_killed_child("read-first", str(path), mailchimp.url, mailchimp.list_id,
+                         sendgrid.url, sendgrid.api_key, pid=pid)
+        mailchimp.after, sendgrid.on_request = None, None
+        # 11 Mailchimp opt-outs and its read mark, or nothing
+        assert len(ledger(path)) == (0 if killed_in == "mailchimp" else 11 + 1)
+
+        def both() -> dict[str, Opener]:
+            return {"mailchimp": lambda: mailchimp_destination(mailchimp),
+                    "sendgrid": lambda: sendgrid_destination(sendgrid.url, sendgrid.api_key)}
+
+        with Store(path) as store:
+            rerun = read_all(store, both())
+        with Store(fresh) as store:
+            clean = read_all(store, both())
+
+    assert [o.status for o in rerun] == [o.status for o in clean] == ["read", "read"]
+    assert ledger(path) == ledger(fresh)
+    # SendGrid adds 4 of its 7: c00008, c00020 and c00032 opted out at Mailchimp already
+    assert len(ledger(fresh)) == 11 + 4 + 2

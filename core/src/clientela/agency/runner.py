@@ -10,6 +10,14 @@ run never leaves it stuck.
 Anything that goes wrong in one workspace (a bad section, a missing secret, a
 failing job, a locked store) is recorded against it and the next workspace
 runs all the same.
+
+Consent first: when push jobs are due in a workspace, the runner reads every
+configured destination's opt-outs once (`consent --pull`, its own line in the
+summary and the history) before the first of them, and runs each push with
+`--no-pull`, so it reads only its own destination again. An opt-out made at one
+destination thus reaches every destination pushed in the same run, whatever
+their order. A destination that cannot be read fails that line (and the
+run's exit code), not the pushes.
 """
 
 from __future__ import annotations
@@ -31,6 +39,13 @@ from clientela.store.postgres import AdvisoryLockBusy, advisory_lock, is_postgre
 
 RUN_LOCK = "clientela run"
 """The advisory lock's name on a PostgreSQL store (one per database)."""
+
+PUSH_JOB = "push"
+PULL = Schedule(workspace="all", job="consent", args=["--pull"], cron="* * * * *",
+                timezone="UTC")
+"""The read of every destination's opt-outs before a workspace's push jobs (never due by
+itself: it runs with them)."""
+NO_PULL = "--no-pull"
 
 OK = "ok"
 FAILED = "failed"
@@ -135,11 +150,26 @@ def _run_workspace(agency: Agency, name: str, schedules: list[Schedule], execute
                 moment = now()
                 due = [s for s in schedules
                        if s.due_since(history.last_success(store, s.label), moment) is not None]
-            for schedule in due:
+            for schedule in consent_first(due):
                 report.outcomes.append(_run_job(name, schedule, target, memory_limit, execute))
     except StoreBusy as busy:
         report.outcomes.append(JobOutcome(name, ", ".join(s.label for s in schedules), BUSY,
                                           error=str(busy)))
+
+
+def consent_first(due: Sequence[Schedule]) -> list[Schedule]:
+    """`due` with the opt-out read before the first push job, and every push told that it
+    happened (its label, hence its history, unchanged)."""
+    jobs: list[Schedule] = []
+    for schedule in due:
+        if schedule.job != PUSH_JOB:
+            jobs.append(schedule)
+            continue
+        if PULL not in jobs:
+            jobs.append(PULL)
+        jobs.append(schedule.model_copy(update={"args": [*schedule.args, NO_PULL],
+                                                "name": schedule.label}))
+    return jobs
 
 
 def _run_job(name: str, schedule: Schedule, target: StoreTarget, memory_limit: str | None,

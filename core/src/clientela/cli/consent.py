@@ -1,8 +1,11 @@
-"""`clientela consent EMAIL|PHONE|CUSTOMER_ID`: a person's consent history, masked on screen.
+"""`clientela consent EMAIL|PHONE|CUSTOMER_ID`: a person's consent history, masked on screen;
+`clientela consent --pull`: every destination's opt-outs read into the store.
 
-What an auditor asks a store to show under LGPD: every opt-in and opt-out,
-when, from where and on what evidence, and what holds now. Addresses are
-masked; the command reads the store and writes nothing.
+The history is what an auditor asks a store to show under LGPD: every opt-in and opt-out,
+when, from where and on what evidence, and what holds now. Addresses are masked; it reads
+the store and writes nothing. `--pull` is the read `clientela push` makes of the other
+destinations before pushing (`clientela.destinations.read_first`), for all of them at
+once: `clientela run` makes it once per workspace before its push jobs.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import duckdb
 import typer
 from rich.table import Table
 
-from clientela.cli.common import UserError, console, workspace
+from clientela.cli.common import Failure, UserError, console, workspace
 from clientela.privacy import mask_email, mask_phone, mask_text
 
 
@@ -24,9 +27,49 @@ def _mask(channel: str, address: str | None) -> str:
 
 
 def consent_command(
-    who: Annotated[str, typer.Argument(help="An e-mail address, a phone number or a customer id.")],
+    who: Annotated[str | None, typer.Argument(
+        help="An e-mail address, a phone number or a customer id.")] = None,
+    pull: Annotated[bool, typer.Option(
+        "--pull", help="Instead: read the opt-outs of every configured destination into the "
+        "store (what `clientela push` does for the others before it pushes).")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="With --pull: read and count, record nothing.")] = False,
 ) -> None:
-    """Show a person's consent history (oldest first) and their current consent."""
+    """Show a person's consent history and current consent; or, with --pull, read every
+    destination's opt-outs into the store."""
+    if pull == (who is not None):
+        raise UserError("expected either WHO (an e-mail, a phone or a customer id) or --pull")
+    if dry_run and not pull:
+        raise UserError("--dry-run goes with --pull")
+    if who is None:
+        pull_command(dry_run=dry_run)
+        return
+    _show(who)
+
+
+def pull_command(*, dry_run: bool) -> None:
+    """Read every configured destination's opt-outs; exit 1 when one could not be read."""
+    from clientela.cli.push import configured_destinations, print_reads
+    from clientela.destinations.read_first import failures, read_all
+
+    openers = configured_destinations()
+    if not openers:
+        raise UserError("no [destinations.<name>] section in the configuration: nothing to read")
+    with workspace.store() as store:
+        if dry_run:
+            with store.rolled_back():
+                outcomes = read_all(store, openers, dry_run=True)
+        else:
+            outcomes = read_all(store, openers)
+    print_reads(outcomes, "opt-outs read from the destinations"
+                + (" (dry run: nothing recorded)" if dry_run else ""))
+    unread = failures(outcomes)
+    if unread:
+        raise Failure(f"could not read {', '.join(o.destination for o in unread)}; the others "
+                      "were recorded; run the same command again")
+
+
+def _show(who: str) -> None:
     from clientela.consent import current_sql, history
 
     with workspace.store(read_only=True) as store:

@@ -7,7 +7,9 @@ progress bar and prints a summary a person can act on (masked e-mails only).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -15,7 +17,8 @@ from rich.table import Table
 
 from clientela.cli.common import Failure, UserError, console, progress_bar, workspace
 from clientela.config import plugin_config
-from clientela.destinations.api import Destination
+from clientela.destinations.api import Destination, Opener
+from clientela.destinations.read_first import BUSY, FAILED, ReadOutcome, failures
 from clientela.plugins import registry
 from clientela.privacy import mask_email
 
@@ -29,6 +32,14 @@ def open_destination(name: str) -> Destination:
     config = plugin_config(spec.config, section, f"destinations.{name}")
     opened: Destination = spec.open(config)
     return opened
+
+
+def configured_destinations() -> dict[str, Opener]:
+    """An opener for each destination with a configuration section and an installed plugin,
+    in the configuration's order."""
+    installed = registry().destinations
+    return {name: partial(open_destination, name)
+            for name in workspace.settings.destinations if name in installed}
 
 
 def _as_of(text: str | None, timezone: str) -> datetime:
@@ -60,6 +71,10 @@ def push_command(
         "--reconcile", help="Read the destination's segment memberships and repair them (done "
         "anyway after an interrupted run).")] = False,
     sample: Annotated[int, typer.Option(min=0, help="Contacts shown per action.")] = 5,
+    pull: Annotated[bool, typer.Option(
+        "--pull/--no-pull", help="First read the opt-outs of every other configured "
+        "destination into the store (the default); --no-pull when they were just read "
+        "(`clientela consent --pull`, as `clientela run` does before its pushes).")] = True,
 ) -> None:
     """Push a segmentation to a destination: only the contacts that changed since the last push."""
     from clientela.destinations.contacts import ContactsError, Segmentation
@@ -87,7 +102,8 @@ def push_command(
                 report = push(store, destination, opened, segmentation, as_of=instant,
                               timezone=settings.timezone, currency=settings.currency,
                               fields=chosen, dry_run=dry_run, sample=sample, reconcile=reconcile,
-                              progress=lambda n, total: bar.update(task, completed=n, total=total))
+                              progress=lambda n, total: bar.update(task, completed=n, total=total),
+                              others=configured_destinations() if pull else None)
             except (ContactsError, RuleError) as error:
                 raise UserError(str(error)) from None
             except PushLocked as error:
@@ -98,6 +114,11 @@ def push_command(
     if report.failed:
         raise Failure(f"{report.failed} contact(s) failed; they are retried on the next push "
                       f"(see push_log, run {report.run_id})")
+    unread = failures(report.read_first)
+    if unread:
+        raise Failure(f"pushed, but the opt-outs of {', '.join(o.destination for o in unread)} "
+                      "could not be read first; they reach this destination once read (run the "
+                      "same command, or `clientela consent --pull`, again)")
 
 
 def _print(report: Any) -> None:
@@ -123,7 +144,25 @@ def _print(report: Any) -> None:
         table.add_row("[red]failed[/]", f"{report.failed:,}",
                       "; ".join(f"{cid}: {error}" for cid, error in report.errors[:3]))
     console.print(table)
+    if report.read_first:
+        print_reads(report.read_first, "opt-outs read first from the other destinations"
+                    + (" (rolled back)" if report.dry_run else ""))
     _print_consent(report)
+
+
+def print_reads(outcomes: Sequence[ReadOutcome], title: str) -> None:
+    """One row per destination read (`clientela.destinations.read_first`)."""
+    table = Table(title=title)
+    table.add_column("destination")
+    table.add_column("outcome")
+    table.add_column("consent events learned", justify="right")
+    table.add_column("detail")
+    colours = {FAILED: "red", BUSY: "yellow"}
+    for outcome in outcomes:
+        colour = colours.get(outcome.status, "green")
+        table.add_row(outcome.destination, f"[{colour}]{outcome.status}[/]",
+                      f"{outcome.learned:,}", outcome.error or "")
+    console.print(table)
 
 
 CONSENT_ROWS = (
@@ -162,10 +201,8 @@ def forget_command(
     """Erase a person: anonymise them in the store and delete them from every destination."""
     from clientela.destinations.forget import forget
 
-    configured = {name: (lambda name=name: open_destination(name))
-                  for name in workspace.settings.destinations if name in registry().destinations}
     with workspace.store() as store:
-        report = forget(store, email, configured)
+        report = forget(store, email, configured_destinations())
     who = mask_email(email.strip().lower())
     table = Table(title=f"forget {who}: request {report.request_id}, "
                   f"{report.customers} customer(s) anonymised in the store")

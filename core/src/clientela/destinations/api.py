@@ -231,6 +231,11 @@ class Destination(Protocol):
     def close(self) -> None: ...
 
 
+Opener = Callable[[], Destination]
+"""Opens one configured destination (the caller closes it): `forget` and the consent reads
+open only the ones they reach."""
+
+
 @runtime_checkable
 class ReadsConsent(Protocol):
     """A destination that can tell the store who opted out there (every built-in one; a CRM

@@ -25,12 +25,12 @@ who was contacted and when but lose the address, subject, body and variables.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from clientela.consent import CHANNELS, PURPOSES, ConsentEvent, record
 from clientela.destinations import state
-from clientela.destinations.api import Destination
+from clientela.destinations.api import Destination, Opener
 from clientela.identity.resolve import resolve_customers
 from clientela.privacy import FORGET_REQUESTS_TABLE, email_digest, mask_text
 from clientela.store import Store
@@ -40,9 +40,6 @@ from clientela.store.touched import record_customers
 
 REQUESTS_TABLE = FORGET_REQUESTS_TABLE
 OUTCOMES_TABLE = FORGET_OUTCOMES_TABLE
-
-Opener = Callable[[], Destination]
-
 
 @dataclass
 class ForgetReport:

@@ -1,13 +1,16 @@
 """Destinations -> store: opt-outs a destination holds become consent events.
 
-Before each push the engine asks the destination what changed there since
-its last read (unsubscribes, bounces, complaints, archives, deletions) and
-records them in the ledger, so the store learns of them and every other
-destination follows on the same run. An opt-out is recorded for each
-customer whose *current* address it is, and only when it changes something
-(an echo of an unsubscribe the store itself pushed adds nothing). A
-confirmation of a double opt-in we sent (`subscribed` where we left
-`pending`) is recorded as an opt-in.
+`read` asks one destination what changed there since its last read (unsubscribes,
+bounces, complaints, archives, deletions), records it in the ledger and moves its
+read mark. It runs for every configured destination before a push of any of them
+(`clientela.destinations.read_first`: `clientela push` reads the others first, then the
+push reads its own; `clientela run` reads them all once per workspace before its push
+jobs), so an opt-out learned at one destination reaches every destination pushed after
+it in the same run. An opt-out is recorded for each customer whose *current* address it
+is, and only when it changes something (an echo of an unsubscribe the store itself
+pushed adds nothing; a read repeated after a crash adds nothing either). A confirmation
+of a double opt-in we sent (`subscribed` where we left `pending`) is recorded as an
+opt-in.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from clientela.consent import ConsentEvent, current_sql, record
 from clientela.consent.ledger import ADDRESSES_SQL
-from clientela.destinations.api import DELETED_MARK, REMOTE_OPT_OUTS, RemoteConsent
-from clientela.destinations.state import STATE_TABLE
+from clientela.destinations.api import DELETED_MARK, REMOTE_OPT_OUTS, ReadsConsent, RemoteConsent
+from clientela.destinations.state import STATE_TABLE, now
 
 if TYPE_CHECKING:
     from clientela.store import Store
 
 DELETED_EVIDENCE = DELETED_MARK + " {destination}: not re-created without a newer opt-in"
+READ_OVERLAP = timedelta(minutes=5)
+"""Each consent read starts this long before the previous one ended (clocks differ)."""
 
 
 def last_read(store: Store, destination: str) -> datetime | None:
@@ -33,6 +38,18 @@ def last_read(store: Store, destination: str) -> datetime | None:
 
 def mark_read(store: Store, destination: str, until: datetime, run_id: str | None) -> None:
     store.push_state.mark_read(destination, until, run_id)
+
+
+def read(store: Store, destination: str, reader: ReadsConsent, run_id: str | None) -> int:
+    """Read `reader`'s opt-outs since its last read, record them, move the read mark;
+    returns how many events were new. It writes in the caller's transaction: a crash before
+    the caller commits leaves the mark where it was, and the next read finds the same
+    opt-outs again, which `learn` does not record twice."""
+    started = now()
+    found = reader.read_consent(last_read(store, destination))
+    learned = learn(store.con, destination, found, at=started)
+    mark_read(store, destination, started - READ_OVERLAP, run_id)
+    return learned
 
 
 def learn(con: Any, destination: str, found: Sequence[RemoteConsent],

@@ -6,11 +6,12 @@ destination alike:
 
 * only changed contacts reach `send`, so a repeated push with no change
   makes no write call at all (not even to create fields or tags);
-* consent comes from the ledger (`clientela.consent`): before planning, the
-  destination's own opt-outs since the last read are recorded there, so an
-  unsubscribe in one tool reaches the store and every other tool on the same
-  run; nobody without a current opt-in is created as subscribed, and a
-  member who lost it is unsubscribed (or archived) and untagged first;
+* consent comes from the ledger (`clientela.consent`): first the opt-outs of the
+  `others` destinations (every other configured one, `read_first`), then, before
+  planning, the destination's own since its last read are recorded there, so an
+  unsubscribe in any tool reaches this push; nobody without a current opt-in is
+  created as subscribed, and a member who lost it is unsubscribed (or archived)
+  and untagged first;
 * `dry_run` first checks that the destination's host answers (`Probes`),
   then stops after `plan`: it counts and samples what would happen
   (subscribed, unsubscribed, archived, re-tagged, skipped for lack of
@@ -31,15 +32,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from clientela.destinations import inbound, state
 from clientela.destinations.api import (
     LIMITATIONS_ATTRIBUTE,
     Change,
     Destination,
+    Opener,
     Outcome,
     Probes,
     PushContext,
@@ -59,11 +61,9 @@ from clientela.destinations.diff import diff
 from clientela.destinations.heal import reconcile as reconcile_plan
 from clientela.destinations.lock import push_lock
 from clientela.destinations.opt_outs import COUNTED, hand_over
+from clientela.destinations.read_first import ReadOutcome, read_all
 from clientela.privacy import mask_email, mask_text
 from clientela.store import Store
-
-READ_OVERLAP = timedelta(minutes=5)
-"""Each consent read starts this long before the previous one ended (clocks differ)."""
 
 Progress = Callable[[int, int], None]
 """progress(done so far, total to send)."""
@@ -101,6 +101,8 @@ class PushReport:
     """(customer_id, masked error) of the failed contacts, first ones only."""
     failed_customers: set[str] = field(default_factory=set)
     """Customer ids of the failed contacts (their opt-outs are left to the next push)."""
+    read_first: list[ReadOutcome] = field(default_factory=list)
+    """The other destinations' opt-outs read before this push (`read_first`)."""
 
     @property
     def failed(self) -> int:
@@ -110,20 +112,26 @@ class PushReport:
 def push(store: Store, name: str, destination: Destination, segmentation: Segmentation, *,
          as_of: datetime, timezone: str = "UTC", currency: str = "BRL",
          fields: Sequence[str] | None = None, dry_run: bool = False, sample: int = 5,
-         progress: Progress | None = None, reconcile: bool = False) -> PushReport:
+         progress: Progress | None = None, reconcile: bool = False,
+         others: Mapping[str, Opener] | None = None) -> PushReport:
     """Push one segmentation to one opened destination; see the module docstring.
 
     `reconcile` reads the destination's segment memberships and repairs them even when the
-    previous run finished (it always happens after an interrupted or failed run)."""
+    previous run finished (it always happens after an interrupted or failed run). `others`
+    are the other destinations whose opt-outs are read first (`read_first.read_all`); one
+    that fails to read is reported in `PushReport.read_first` and does not stop the push."""
+    others = {key: opener for key, opener in (others or {}).items() if key != name}
     if dry_run:
         return _dry_run(store, name, destination, segmentation, as_of=as_of, timezone=timezone,
-                        currency=currency, fields=fields, sample=sample, reconcile=reconcile)
+                        currency=currency, fields=fields, sample=sample, reconcile=reconcile,
+                        others=others)
+    read = read_all(store, others)
     with push_lock(store, name):
         target = f"{name}:{segmentation.name}"
         store.interrupt_runs("push", "did not finish (killed or crashed); found by the next "
                              "push", target_prefix=f"{name}:")
         heal = reconcile or _unfinished(store, target)
-        report = PushReport(name, segmentation.name, False)
+        report = PushReport(name, segmentation.name, False, read_first=read)
         report.run_id = store.start_run("push", target)
         report.healed = heal
         try:
@@ -143,13 +151,14 @@ def push(store: Store, name: str, destination: Destination, segmentation: Segmen
 
 def _dry_run(store: Store, name: str, destination: Destination, segmentation: Segmentation, *,
              as_of: datetime, timezone: str, currency: str, fields: Sequence[str] | None,
-             sample: int, reconcile: bool) -> PushReport:
+             sample: int, reconcile: bool, others: Mapping[str, Opener]) -> PushReport:
     """Everything a push reads, nothing it writes: the store's changes (consent learned from
-    the destination, deletions found) happen in a transaction that is rolled back."""
+    the destinations, deletions found) happen in a transaction that is rolled back."""
     report = PushReport(name, segmentation.name, True)
     heal = reconcile or _unfinished(store, f"{name}:{segmentation.name}", running=True)
     report.healed = heal
     with store.rolled_back():
+        report.read_first = read_all(store, others, dry_run=True)
         planned, _, _ = _plan(store, name, destination, segmentation, report, as_of=as_of,
                               timezone=timezone, currency=currency, fields=fields,
                               sample=sample, heal=heal)
@@ -190,10 +199,7 @@ def _plan(store: Store, name: str, destination: Destination, segmentation: Segme
     if report.dry_run and isinstance(destination, Probes):
         destination.probe()  # unreachable: say so now, not after minutes of retries
     if isinstance(destination, ReadsConsent):
-        started = state.now()
-        found = destination.read_consent(inbound.last_read(store, name))
-        report.consent["learned"] = inbound.learn(con, name, found, at=started)
-        inbound.mark_read(store, name, started - READ_OVERLAP, report.run_id)
+        report.consent["learned"] = inbound.read(store, name, destination, report.run_id)
         if report.consent["learned"]:
             consent_table(con)  # the contacts see what was just learned
     found_diff = diff(con, name, segmentation.name, specs)
@@ -337,6 +343,11 @@ def _describe(change: Change) -> str:
 
 
 def _stats(report: PushReport) -> dict[str, object]:
-    return {"contacts": report.contacts, "unchanged": report.unchanged,
-            "planned": dict(report.planned), "outcomes": dict(report.outcomes),
-            "moved": report.moved, "consent": dict(report.consent), "healed": report.healed}
+    stats: dict[str, object] = {
+        "contacts": report.contacts, "unchanged": report.unchanged,
+        "planned": dict(report.planned), "outcomes": dict(report.outcomes),
+        "moved": report.moved, "consent": dict(report.consent), "healed": report.healed}
+    if report.read_first:  # the other destinations read first: what each gave
+        stats["read_first"] = {o.destination: {"status": o.status, "learned": o.learned}
+                               for o in report.read_first}
+    return stats

@@ -1,0 +1,86 @@
+"""Consent first: every configured destination's opt-outs are read before any push.
+
+A push reads its own destination's opt-outs before it plans (`inbound.read`). That alone
+would let an unsubscribe made at SendGrid reach Mailchimp only at Mailchimp's *next* push
+when Mailchimp is pushed first in a run. So before a push, the opt-outs (and confirmed
+double opt-ins) of every other configured destination that reads consent are read and
+recorded in the ledger here; `clientela run` does it once per workspace, for all of them,
+before its push jobs, which then read only their own destination, since that read.
+
+Each destination is read on its own:
+
+* in its own transaction, with its read mark (`inbound.mark_read`): a run killed in this
+  phase keeps what was committed and reads the rest again next time, from the old mark;
+  an opt-out read twice is recorded once;
+* under its push lock: a destination whose own push is running right now is left to that
+  push, which reads it (`busy`);
+* a destination that cannot be opened or read is reported (`failed`, masked) and does not
+  stop the others, nor the push that follows: that push reads its own destination itself,
+  and fails before writing anything when it cannot, so nobody is ever subscribed on stale
+  knowledge of the pushed destination's own opt-outs. What the failed destination holds
+  reaches the ledger at its next successful read;
+* in a dry run the caller holds a transaction that is rolled back: nothing is locked or
+  committed, and the plan still sees what was read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from clientela.destinations import inbound
+from clientela.destinations.api import Opener, ReadsConsent
+from clientela.destinations.lock import PushLocked, push_lock
+from clientela.privacy import mask_text
+from clientela.store import Store
+
+READ = "read"
+FAILED = "failed"
+BUSY = "busy"
+CANNOT_READ = "cannot read consent"
+
+
+@dataclass
+class ReadOutcome:
+    """What reading one destination did."""
+
+    destination: str
+    status: str
+    learned: int = 0
+    """Consent events it added to the ledger."""
+    error: str | None = None
+    """Why it failed (masked), or which push holds it."""
+
+
+def read_all(store: Store, openers: Mapping[str, Opener], *, dry_run: bool = False
+             ) -> list[ReadOutcome]:
+    """Read every destination of `openers`, in their order; see the module docstring."""
+    return [_read_one(store, name, opener, dry_run) for name, opener in openers.items()]
+
+
+def failures(outcomes: list[ReadOutcome]) -> list[ReadOutcome]:
+    return [outcome for outcome in outcomes if outcome.status == FAILED]
+
+
+def _read_one(store: Store, name: str, opener: Opener, dry_run: bool) -> ReadOutcome:
+    try:
+        opened = opener()
+    except Exception as error:
+        return ReadOutcome(name, FAILED, error=_masked(error))
+    try:
+        if not isinstance(opened, ReadsConsent):
+            return ReadOutcome(name, CANNOT_READ)
+        if dry_run:
+            return ReadOutcome(name, READ, inbound.read(store, name, opened, None))
+        with push_lock(store, name), store.transaction():
+            return ReadOutcome(name, READ, inbound.read(store, name, opened, None))
+    except PushLocked as busy:
+        return ReadOutcome(name, BUSY, error=str(busy))
+    except Exception as error:
+        return ReadOutcome(name, FAILED, error=_masked(error))
+    finally:
+        opened.close()
+
+
+def _masked(error: BaseException) -> str:
+    return mask_text(str(error)) or type(error).__name__

@@ -1,0 +1,209 @@
+"""Consent first: every destination's opt-outs are read before any push, so an unsubscribe at
+SendGrid reaches Mailchimp even when Mailchimp is pushed first in the same run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import typer
+from click.testing import Result
+from destinations.fakes.mailchimp import FakeMailchimp
+from destinations.fakes.sendgrid import FakeSendGrid
+from typer.testing import CliRunner
+
+from clientela.consent import can_contact, history
+from clientela.store import Store
+
+from .support import build_store, email, push_mailchimp, push_sendgrid, subscribed_without_consent
+
+N = 40
+PERSON = 13
+AS_OF = "2024-07-01"
+
+
+@pytest.fixture
+def fakes() -> Iterator[tuple[FakeMailchimp, FakeSendGrid]]:
+    with FakeMailchimp() as mailchimp, FakeSendGrid() as sendgrid:
+        yield mailchimp, sendgrid
+
+
+@pytest.fixture
+def path(tmp_path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid]) -> Path:
+    """A store pushed once to each fake (both read, nobody opted out yet)."""
+    made = tmp_path / "store.duckdb"
+    build_store(made, N)
+    mailchimp, sendgrid = fakes
+    push_mailchimp(made, mailchimp)
+    push_sendgrid(made, sendgrid)
+    assert mailchimp.member(email(PERSON)).status == "subscribed"  # type: ignore[union-attr]
+    assert mailchimp.tags_of(email(PERSON)) and sendgrid.lists_of(email(PERSON))
+    return made
+
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(tmp_path: Path, path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid],
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    """`clientela` on that store, with both destinations configured (`sendgrid_key` lets a
+    test give SendGrid a key it refuses)."""
+    from clientela import plugins
+    from clientela.cli import push as push_cli
+    from clientela.cli.common import workspace
+
+    mailchimp, sendgrid = fakes
+    monkeypatch.setenv(plugins.LOAD_ENV, "clientela-mailchimp,clientela-sendgrid")
+    monkeypatch.setenv("MC_KEY", "0123456789abcdef0123456789abcdef-us21")
+    monkeypatch.setenv("SG_KEY", sendgrid.api_key)
+    monkeypatch.setenv("COLUMNS", "200")  # tables on one line each
+    plugins.reset()
+    (tmp_path / "clientela.toml").write_text(f"""
+[workspace]
+timezone = "UTC"
+store = "{path}"
+
+[destinations.mailchimp]
+api_key = "${{MC_KEY}}"
+list_id = "{mailchimp.list_id}"
+base_url = "{mailchimp.url}"
+
+[destinations.sendgrid]
+api_key = "${{SG_KEY}}"
+base_url = "{sendgrid.url}"
+poll_interval = 0.01
+""")
+    workspace.config_file, workspace._settings = tmp_path / "clientela.toml", None
+    app = typer.Typer()
+    push_cli.register(app)  # push, forget and consent
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        workspace._settings = None  # the environment as it is now
+        return runner.invoke(app, list(args))
+    yield invoke
+    workspace.config_file, workspace._settings = None, None
+    plugins.reset()
+
+
+def row(output: str, first: str) -> list[str]:
+    """The cells of the table row whose first cell is `first`."""
+    [cells] = [cells for line in output.splitlines()
+               if len(cells := [cell.strip() for cell in line.split("│")[1:-1]]) > 1
+               and cells[0] == first]
+    return cells
+
+
+def flat(output: str) -> str:
+    """The output with its wrapped titles joined again."""
+    return " ".join(output.split())
+
+
+def learned_from(path: Path, source: str, i: int) -> list[str]:
+    with Store(path) as store:
+        return [e.status for e in history(store, f"c{i:05d}") if e.source == source]
+
+
+def test_an_unsubscribe_at_sendgrid_reaches_mailchimp_pushed_first_in_the_same_run(
+        cli: Cli, path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid]) -> None:
+    mailchimp, sendgrid = fakes
+    sendgrid.global_unsubscribes.add(email(PERSON))
+    mailchimp.reset_calls()
+
+    out = cli("push", "mailchimp", "--as-of", AS_OF)  # Mailchimp first
+
+    assert out.exit_code == 0, out.output
+    assert "opt-outs read first from the other destinations" in out.output
+    member = mailchimp.member(email(PERSON))
+    assert member is not None and member.status == "unsubscribed"
+    assert mailchimp.tags_of(email(PERSON)) == set()
+    assert learned_from(path, "sendgrid", PERSON) == ["opted_out"]
+    assert subscribed_without_consent(mailchimp, path) == set()
+    # SendGrid's own push then reads only what is newer than that read: nothing new
+    assert push_sendgrid(path, sendgrid).consent["learned"] == 0
+    assert sendgrid.lists_of(email(PERSON)) == set()
+    assert learned_from(path, "sendgrid", PERSON) == ["opted_out"]
+
+
+def test_no_pull_reads_only_the_pushed_destination(
+        cli: Cli, path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid]) -> None:
+    """What a push did before consent first, and what `clientela run` asks for once it has
+    read every destination itself."""
+    mailchimp, sendgrid = fakes
+    sendgrid.global_unsubscribes.add(email(PERSON))
+
+    out = cli("push", "mailchimp", "--as-of", AS_OF, "--no-pull")
+
+    assert out.exit_code == 0, out.output
+    assert mailchimp.member(email(PERSON)).status == "subscribed"  # type: ignore[union-attr]
+    assert learned_from(path, "sendgrid", PERSON) == []
+
+
+def test_the_dry_run_counts_what_the_others_hold_and_records_nothing(
+        cli: Cli, path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid]) -> None:
+    mailchimp, sendgrid = fakes
+    sendgrid.global_unsubscribes.add(email(PERSON))
+    with Store(path) as store:
+        marks = store.con.execute("SELECT * FROM push_consent_reads ORDER BY 1").fetchall()
+    mailchimp.reset_calls()
+
+    out = cli("push", "mailchimp", "--as-of", AS_OF, "--dry-run")
+
+    assert out.exit_code == 0, out.output
+    assert "from the other destinations (rolled back)" in flat(out.output)
+    assert row(out.output, "sendgrid") == ["sendgrid", "read", "1", ""]
+    assert row(out.output, "unsubscribed there (no current opt-in)")[1] == "1"
+    assert mailchimp.write_count() == 0
+    assert learned_from(path, "sendgrid", PERSON) == []
+    with Store(path) as store:
+        assert store.con.execute("SELECT * FROM push_consent_reads ORDER BY 1").fetchall() == marks
+        assert can_contact(store, f"c{PERSON:05d}", "email", "marketing")
+
+
+def test_a_destination_that_cannot_be_read_does_not_stop_the_others_push(
+        cli: Cli, path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SendGrid refuses the key: Mailchimp is still pushed (SendGrid's opt-outs are only
+    late, Mailchimp's own were read), the command says which destination was not read and
+    exits 1; SendGrid's own push fails before writing anything."""
+    mailchimp, sendgrid = fakes
+    monkeypatch.setenv("SG_KEY", "SG.revoked")
+    mailchimp.unsubscribe(email(PERSON + 1))
+    sendgrid.reset_calls()
+
+    out = cli("push", "mailchimp", "--as-of", AS_OF)
+
+    assert out.exit_code == 1, out.output
+    assert "the opt-outs of sendgrid could not be read first" in str(out.exception)
+    assert row(out.output, "sendgrid")[:3] == ["sendgrid", "failed", "0"]
+    assert learned_from(path, "mailchimp", PERSON + 1) == ["opted_out"]
+    assert mailchimp.tags_of(email(PERSON + 1)) == set()
+    out = cli("push", "sendgrid", "--as-of", AS_OF)
+    assert out.exit_code == 1, out.output
+    assert sendgrid.write_count() == 0
+    assert sendgrid.lists_of(email(PERSON + 1))  # untouched until SendGrid can be read
+
+
+def test_consent_pull_reads_every_destination_once(
+        cli: Cli, path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid]) -> None:
+    mailchimp, sendgrid = fakes
+    mailchimp.unsubscribe(email(PERSON + 1))
+    sendgrid.global_unsubscribes.add(email(PERSON))
+
+    dry = cli("consent", "--pull", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert learned_from(path, "sendgrid", PERSON) == []
+    done = cli("consent", "--pull")
+    again = cli("consent", "--pull")
+
+    assert done.exit_code == 0 and again.exit_code == 0, done.output + again.output
+    assert learned_from(path, "sendgrid", PERSON) == ["opted_out"]
+    assert learned_from(path, "mailchimp", PERSON + 1) == ["opted_out"]
+    with Store(path) as store:
+        assert not can_contact(store, f"c{PERSON:05d}", "email", "marketing")
+    assert "(dry run: nothing recorded)" in flat(dry.output)
+    for output, learned in ((dry.output, "1"), (done.output, "1"), (again.output, "0")):
+        assert row(output, "mailchimp") == ["mailchimp", "read", learned, ""]
+        assert row(output, "sendgrid") == ["sendgrid", "read", learned, ""]
