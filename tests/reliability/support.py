@@ -53,7 +53,11 @@ def hubspot_destination(base_url: str, **options: Any) -> HubSpotDestination:
 
 
 def push_hubspot(path: Path, fake: FakeHubSpot, **options: Any) -> PushReport:
-    return push_then_close(path, "hubspot", hubspot_destination(fake.url, **options))
+    """`others` (the destinations read first) goes to the push, the rest to the
+    destination's configuration."""
+    others = options.pop("others", None)
+    return push_then_close(path, "hubspot", hubspot_destination(fake.url, **options),
+                           others=others)
 
 
 def later() -> datetime:

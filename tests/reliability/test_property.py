@@ -1,5 +1,7 @@
-"""Property: whatever happens in the store and at the destination, after any push nobody
-without a current opt-in is subscribed (or tagged) in Mailchimp or in a SendGrid list."""
+"""Property: whatever happens in the store and at the destinations, after any run of pushes
+(Mailchimp first, then SendGrid) nobody without a current opt-in is subscribed (or tagged) in
+Mailchimp or in a SendGrid list: an unsubscribe made at SendGrid alone is read before
+Mailchimp's push (consent first), not only by SendGrid's own push after it."""
 
 from __future__ import annotations
 
@@ -22,12 +24,14 @@ from .support import (
     opt,
     push_mailchimp,
     push_sendgrid,
+    sendgrid_destination,
     subscribed_without_consent,
 )
 
 N = 6
 OPS = st.lists(st.tuples(st.sampled_from(["opt_in", "opt_out", "unsubscribe_there",
-                                          "delete_there", "new_address", "push"]),
+                                          "unsubscribe_at_sendgrid", "delete_there",
+                                          "new_address", "push"]),
                          st.integers(0, N - 1)), min_size=1, max_size=7)
 
 
@@ -54,6 +58,7 @@ def check(path: Path, mailchimp: FakeMailchimp, sendgrid: FakeSendGrid) -> None:
 @example(ops=[("delete_there", 0), ("delete_there", 4), ("opt_in", 2), ("new_address", 3),
               ("unsubscribe_there", 2), ("new_address", 1), ("opt_in", 3)],
          already_there={0, 2, 3})
+@example(ops=[("push", 0), ("unsubscribe_at_sendgrid", 0)], already_there=set())
 @given(ops=OPS, already_there=st.sets(st.integers(0, N - 1), max_size=3))
 def test_nobody_without_a_current_opt_in_is_ever_subscribed(
         template: Path, tmp_path_factory: pytest.TempPathFactory,
@@ -73,6 +78,8 @@ def test_nobody_without_a_current_opt_in_is_ever_subscribed(
             elif op == "unsubscribe_there" and mailchimp.member(address) is not None:
                 mailchimp.unsubscribe(address)
                 sendgrid.global_unsubscribes.add(address)
+            elif op == "unsubscribe_at_sendgrid":
+                sendgrid.global_unsubscribes.add(address)
             elif op == "delete_there":
                 mailchimp.delete_permanently(address)
             elif op == "new_address":
@@ -80,6 +87,7 @@ def test_nobody_without_a_current_opt_in_is_ever_subscribed(
                 with Store(path) as store:
                     store.upsert([customers(N)[i].model_copy(update={"email": addresses[i]})])
             elif op == "push":
-                push_mailchimp(path, mailchimp)
+                push_mailchimp(path, mailchimp, others={"sendgrid": lambda: sendgrid_destination(
+                    sendgrid.url, sendgrid.api_key)})
                 push_sendgrid(path, sendgrid)
                 check(path, mailchimp, sendgrid)

@@ -4,19 +4,30 @@ SendGrid reaches Mailchimp even when Mailchimp is pushed first in the same run."
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import typer
 from click.testing import Result
+from destinations.fakes.hubspot import FakeHubSpot, stamp
 from destinations.fakes.mailchimp import FakeMailchimp
 from destinations.fakes.sendgrid import FakeSendGrid
+from destinations.helpers import destination as mailchimp_destination
 from typer.testing import CliRunner
 
-from clientela.consent import can_contact, history
+from clientela.consent import ConsentEvent, can_contact, history, record
 from clientela.store import Store
 
-from .support import build_store, email, push_mailchimp, push_sendgrid, subscribed_without_consent
+from .support import (
+    build_store,
+    email,
+    hubspot_destination,
+    push_hubspot,
+    push_mailchimp,
+    push_sendgrid,
+    subscribed_without_consent,
+)
 
 N = 40
 PERSON = 13
@@ -115,10 +126,10 @@ def test_an_unsubscribe_at_sendgrid_reaches_mailchimp_pushed_first_in_the_same_r
     out = cli("push", "mailchimp", "--as-of", AS_OF)  # Mailchimp first
 
     assert out.exit_code == 0, out.output
-    assert "opt-outs read first from the other destinations" in out.output
     member = mailchimp.member(email(PERSON))
     assert member is not None and member.status == "unsubscribed"
     assert mailchimp.tags_of(email(PERSON)) == set()
+    assert row(out.output, "sendgrid") == ["sendgrid", "read", "1", ""]
     assert learned_from(path, "sendgrid", PERSON) == ["opted_out"]
     assert subscribed_without_consent(mailchimp, path) == set()
     # SendGrid's own push then reads only what is newer than that read: nothing new
@@ -207,3 +218,50 @@ def test_consent_pull_reads_every_destination_once(
     for output, learned in ((dry.output, "1"), (done.output, "1"), (again.output, "0")):
         assert row(output, "mailchimp") == ["mailchimp", "read", learned, ""]
         assert row(output, "sendgrid") == ["sendgrid", "read", learned, ""]
+
+
+def test_an_unsubscribe_in_the_same_second_as_an_opt_in_decides_alike_at_every_destination(
+        tmp_path: Path) -> None:
+    """The person opted in at checkout at T.400, and unsubscribed from all e-mail, which
+    HubSpot reports at T.300 (milliseconds: it is older, the opt-in stands) and Mailchimp at
+    T (whole seconds: it may be the later one, so it wins the tie). Pushed first, HubSpot
+    used to read only its own opt-out and keep her segment while Mailchimp then unsubscribed
+    her; with every destination read first, both decide on the opt-out."""
+    path = tmp_path / "store.duckdb"
+    build_store(path, N)
+    person, customer = email(PERSON), f"c{PERSON:05d}"
+    with FakeHubSpot() as hubspot, FakeMailchimp() as mailchimp:
+        push_hubspot(path, hubspot)
+        push_mailchimp(path, mailchimp)
+        assert hubspot.contact(person).properties["clientela_segment_rfm"]  # type: ignore[union-attr]
+        second = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0)
+        with Store(path) as store:  # after every event the store holds
+            record(store, [ConsentEvent(
+                customer_id=customer, channel="email", purpose="marketing",
+                status="opted_in", address=person, source="checkout", evidence="box ticked",
+                occurred_at=(second + timedelta(milliseconds=400)).replace(tzinfo=None))])
+        hubspot.unsubscribe(person)
+        hubspot.contact(person).properties["lastmodifieddate"] = stamp(  # type: ignore[union-attr]
+            second.timestamp() + 0.3)
+        mailchimp.unsubscribe(person)
+        mailchimp.member(person).last_changed = second  # type: ignore[union-attr]
+
+        push_hubspot(path, hubspot, others={"mailchimp": lambda: mailchimp_destination(
+            mailchimp)})
+        assert hubspot.contact(person).properties["clientela_segment_rfm"] == ""  # type: ignore[union-attr]
+        push_mailchimp(path, mailchimp, others={"hubspot": lambda: hubspot_destination(
+            hubspot.url)})
+
+        with Store(path) as store:
+            assert not can_contact(store, customer, "email", "marketing")
+            dated = {(e.source, e.purpose): e.occurred_at for e in history(store, customer)
+                     if e.status == "opted_out"}
+        # HubSpot's unsubscribe from all e-mail: for marketing older than the opt-in, it
+        # changes nothing; relationship e-mail had no opt-in and gets its opt-out
+        assert dated == {
+            ("mailchimp", "marketing"): (second + timedelta(microseconds=999_999)).replace(
+                tzinfo=None),
+            ("hubspot", "relationship"): (second + timedelta(microseconds=300_999)).replace(
+                tzinfo=None)}
+        assert mailchimp.member(person).status == "unsubscribed"  # type: ignore[union-attr]
+        assert mailchimp.tags_of(person) == set()
