@@ -42,9 +42,9 @@ def mark_read(store: Store, destination: str, until: datetime, run_id: str | Non
 
 def read(store: Store, destination: str, reader: ReadsConsent, run_id: str | None) -> int:
     """Read `reader`'s opt-outs since its last read, record them, move the read mark;
-    returns how many events were new. It writes in the caller's transaction: a crash before
-    the caller commits leaves the mark where it was, and the next read finds the same
-    opt-outs again, which `learn` does not record twice."""
+    returns how many events were new. Called in a transaction (`read_first`), the mark moves
+    with what was recorded; either way a crash before the mark moves only makes the next
+    read find the same opt-outs again, which `learn` does not record twice."""
     started = now()
     found = reader.read_consent(last_read(store, destination))
     learned = learn(store.con, destination, found, at=started)
