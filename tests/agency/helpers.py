@@ -15,16 +15,23 @@ def customers_csv(path: Path, ids: list[str]) -> Path:
     return path
 
 
-def import_schedule(workspace: str, csv: Path, *, cron: str = "0 3 * * *",
-                    timezone: str = "UTC") -> str:
+def schedule_section(workspace: str, job: str, args: list[str], *, cron: str = "0 3 * * *",
+                     timezone: str = "UTC") -> str:
+    quoted = ", ".join(f'"{arg}"' for arg in args)
     return f"""
 [[schedules]]
 workspace = "{workspace}"
-job = "import"
-args = ["{csv}", "--entity", "customers"]
+job = "{job}"
+args = [{quoted}]
 cron = "{cron}"
 timezone = "{timezone}"
 """
+
+
+def import_schedule(workspace: str, csv: Path, *, cron: str = "0 3 * * *",
+                    timezone: str = "UTC") -> str:
+    return schedule_section(workspace, "import", [str(csv), "--entity", "customers"],
+                            cron=cron, timezone=timezone)
 
 
 def workspace_section(name: str, *, timezone: str = "UTC", currency: str = "BRL",

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from destinations.fakes.mailchimp import FakeMailchimp
 from destinations.fakes.sendgrid import FakeSendGrid
+from destinations.helpers import mailchimp_section
 from reliability.support import build_store, email, push_mailchimp, push_sendgrid
 
-from agency.helpers import workspace_section
+from agency.helpers import schedule_section, workspace_section
 from clientela.agency.runner import PULL, consent_first
 from clientela.agency.schedules import Schedule
 from clientela.cli.app import main
@@ -53,24 +54,15 @@ def test_an_unsubscribe_at_sendgrid_reaches_mailchimp_pushed_first_by_the_runner
         sendgrid.global_unsubscribes.add(email(PERSON))
         monkeypatch.setenv(plugins.LOAD_ENV, "clientela-mailchimp,clientela-sendgrid")
         plugins.reset()
-        (tmp_path / "clientela-agency.toml").write_text(workspace_section("acme", extra=f"""
-[workspaces.acme.destinations.mailchimp]
-api_key = "0123456789abcdef0123456789abcdef-us21"
-list_id = "{mailchimp.list_id}"
-base_url = "{mailchimp.url}"
-
+        key = "0123456789abcdef0123456789abcdef-us21"
+        (tmp_path / "clientela-agency.toml").write_text(workspace_section("acme", extra=(
+            mailchimp_section(mailchimp, key, "workspaces.acme.destinations.mailchimp") + f"""
 [workspaces.acme.destinations.sendgrid]
 api_key = "{sendgrid.api_key}"
 base_url = "{sendgrid.url}"
 poll_interval = 0.01
-""") + "".join(f"""
-[[schedules]]
-workspace = "acme"
-job = "push"
-args = ["{name}", "--as-of", "2024-07-01"]
-cron = "0 3 * * *"
-timezone = "UTC"
-""" for name in ("mailchimp", "sendgrid")), encoding="utf-8")
+""")) + "".join(schedule_section("acme", "push", [name, "--as-of", "2024-07-01"])
+                         for name in ("mailchimp", "sendgrid")), encoding="utf-8")
 
         assert main(["run", "--due"]) == 0, capsys.readouterr()
 

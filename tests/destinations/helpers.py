@@ -34,6 +34,7 @@ __all__ = [
     "customers",
     "destination",
     "email",
+    "mailchimp_section",
     "order_today",
     "orders_for",
     "push_then_close",
@@ -51,6 +52,13 @@ build_store = contract_store
 
 def config(fake: FakeMailchimp, **options: Any) -> MailchimpConfig:
     return MailchimpConfig(api_key=API_KEY, list_id=fake.list_id, base_url=fake.url, **options)
+
+
+def mailchimp_section(fake: FakeMailchimp, api_key: str = "${MC_KEY}",
+                      section: str = "destinations.mailchimp") -> str:
+    """The configuration section of a Mailchimp destination pointed at `fake`."""
+    return (f'\n[{section}]\napi_key = "{api_key}"\nlist_id = "{fake.list_id}"\n'
+            f'base_url = "{fake.url}"\n')
 
 
 def destination(fake: FakeMailchimp, sleeps: Any = None, **options: Any) -> MailchimpDestination:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from clientela.http import HttpError
 
 from .fakes.mailchimp import FakeMailchimp
-from .helpers import config, email
+from .helpers import config, email, mailchimp_section
 
 
 def api(fake: FakeMailchimp, **options: object) -> Api:
@@ -89,12 +89,7 @@ def test_the_cli_dry_run_and_push(tmp_path: Path, store_path: Path, mailchimp: F
 [workspace]
 store = "{store_path}"
 timezone = "America/Sao_Paulo"
-
-[destinations.mailchimp]
-api_key = "${{MC_KEY}}"
-list_id = "{mailchimp.list_id}"
-base_url = "{mailchimp.url}"
-""")
+""" + mailchimp_section(mailchimp))
     workspace.config_file, workspace._settings = tmp_path / "clientela.toml", None
     app = typer.Typer()
     push_cli.register(app)

@@ -14,6 +14,7 @@ from destinations.fakes.hubspot import FakeHubSpot, stamp
 from destinations.fakes.mailchimp import FakeMailchimp
 from destinations.fakes.sendgrid import FakeSendGrid
 from destinations.helpers import destination as mailchimp_destination
+from destinations.helpers import mailchimp_section
 from typer.testing import CliRunner
 
 from clientela.consent import ConsentEvent, can_contact, history, record
@@ -75,12 +76,7 @@ def cli(tmp_path: Path, path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid],
 [workspace]
 timezone = "UTC"
 store = "{path}"
-
-[destinations.mailchimp]
-api_key = "${{MC_KEY}}"
-list_id = "{mailchimp.list_id}"
-base_url = "{mailchimp.url}"
-
+{mailchimp_section(mailchimp)}
 [destinations.sendgrid]
 api_key = "${{SG_KEY}}"
 base_url = "{sendgrid.url}"
