@@ -234,3 +234,34 @@ def test_the_push_lock_of_a_postgresql_store_spans_processes_and_dies_with_its_h
         if holder.poll() is None:
             holder.kill()
             holder.wait(30)
+
+
+def test_the_other_destinations_are_read_first_alike_on_postgresql_and_duckdb(
+        clientela_postgres: PostgresServer, tmp_path: Path) -> None:
+    """Consent first on both stores: each other destination's read is its own transaction
+    under its push lock (the server's advisory lock on PostgreSQL). An unsubscribe at HubSpot
+    reaches Mailchimp, pushed first; a dry run of the same reads records nothing."""
+    from .helpers import destination as mailchimp_destination
+
+    seen = {}
+    for name, target in both_stores(clientela_postgres, tmp_path).items():
+        with FakeHubSpot() as hubspot, FakeMailchimp() as mailchimp:
+            push_hubspot(target, hubspot)
+            push_then_close(target, "mailchimp", mailchimp_destination(mailchimp))
+            hubspot.unsubscribe(email(4))
+            others = {"hubspot": lambda hubspot=hubspot: HubSpotDestination(HubSpotConfig(
+                access_token=hubspot.token, base_url=hubspot.url), sleep=lambda s: None)}
+            dry = push_then_close(target, "mailchimp", mailchimp_destination(mailchimp),
+                                  dry_run=True, others=others)
+            with Store(target) as store:
+                assert can_contact(store, "c00004", "email", "marketing")
+            done = push_then_close(target, "mailchimp", mailchimp_destination(mailchimp),
+                                   others=others)
+            member = mailchimp.member(email(4))
+            seen[name] = ([(o.destination, o.status, o.learned) for o in dry.read_first],
+                          dry.consent["unsubscribed"],
+                          [(o.destination, o.status, o.learned) for o in done.read_first],
+                          done.outcomes["unsubscribed"], member.status if member else None,
+                          mailchimp.tags_of(email(4)))
+    assert seen["duckdb"] == seen["postgres"] == (
+        [("hubspot", "read", 1)], 1, [("hubspot", "read", 1)], 1, "unsubscribed", set())
