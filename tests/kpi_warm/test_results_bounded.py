@@ -50,6 +50,9 @@ def test_only_the_series_starts_used_last_are_kept(store: Store) -> None:
     assert roi(store, STARTS[0]) == []
     assert len(roi(store, STARTS[1])) == 11  # the one that went is computed afresh
     assert kept_rows(store, "campaign_roi") == 12 + 11 + 9 + 8
+    series = {**SPAN, "start": STARTS[1]}
+    assert compute(store, ["campaign_roi"], reuse=True, **series).rows() == \
+        compute(store, ["campaign_roi"], **series).rows()
 
 
 def test_answers_not_kept_per_series_start_are_never_trimmed(store: Store) -> None:
