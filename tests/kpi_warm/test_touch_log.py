@@ -32,7 +32,7 @@ def keep_something(store: Store) -> None:
     """One kept answer: from now on writes are logged."""
     store.con.execute(f"""INSERT INTO {RESULTS_TABLE} VALUES ('k', 'revenue', '{{}}', '', 'month',
         'UTC', 'BRL', '', 'v', '2024-01-01', '2024-02-01', '2024-01-01', '2024-02-01', false,
-        0, '[]', now(), NULL, false)""")
+        0, '[]', now(), NULL, false, 0)""")
 
 
 def logged(store: Store) -> list[tuple[str, datetime | None, datetime | None]]:

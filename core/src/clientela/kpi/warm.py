@@ -79,6 +79,13 @@ changed (`clientela.kpi.campaign_credits`). Only `benchmarks/kpis_warm.py` turns
 time its baseline (every contact since the series' start joined with its orders) in the
 same process; either way the answers are the same."""
 
+KEEP_SERIES_STARTS = 4
+"""Series starts kept per answer otherwise alike (metric, parameters, slice, grain, zone,
+currency, as-of and catalogue version), the most recently used: a CLV or campaign ROI
+answer is kept per series start, and a report's window, whose start moves on every month,
+would otherwise add a series every month that no later call reads. Four, as campaign ROI's
+kept credits (`campaign_credits`) and the CLV chains (two models each of four series)."""
+
 UNCACHED_SLICES = ("segment",)
 """Slices answered cold: the `segment` slice draws every period's segments as of the series'
 last day, so one period's answer depends on the range asked for."""
@@ -400,6 +407,30 @@ def _save(con: Any, entries: list[dict[str, Any]]) -> None:
         con.unregister("_warm_entries")
 
 
+def _bound(con: Any, keys: Sequence[_Key]) -> None:
+    """Mark the answers of `keys` used by this call and drop those no later call reads: of
+    each metric asked, the answers of any other catalogue version (a clientela, an engine or
+    a metric definition since replaced), and, per answer otherwise alike, all but the
+    KEEP_SERIES_STARTS series starts used last (`KEEP_SERIES_STARTS`). A call is counted
+    rather than timed, so two calls in the same instant are still ordered."""
+    (use,) = con.execute(f"SELECT coalesce(max(last_used), 0) + 1 FROM {RESULTS_TABLE}"
+                         ).fetchone()
+    con.execute(f"UPDATE {RESULTS_TABLE} SET last_used = ? WHERE result_key IN "
+                "(SELECT unnest(?))", [use, [k.digest for k in keys]])
+    con.execute(f"""DELETE FROM {RESULTS_TABLE} r WHERE EXISTS (
+                        SELECT 1 FROM (SELECT unnest(?) AS metric, unnest(?) AS version) c
+                        WHERE c.metric = r.metric AND c.version <> r.catalogue_version)""",
+                [[k.columns[0] for k in keys], [k.columns[-1] for k in keys]])
+    alike = "metric, params, slice, grain, timezone, currency, as_of, catalogue_version"
+    con.execute(f"""DELETE FROM {RESULTS_TABLE} WHERE result_key IN (
+                        SELECT result_key FROM (
+                            SELECT result_key, row_number() OVER (
+                                PARTITION BY {alike}
+                                ORDER BY max(last_used) DESC, result_key) AS place
+                            FROM {RESULTS_TABLE} GROUP BY result_key, {alike})
+                        WHERE place > ?)""", [KEEP_SERIES_STARTS])
+
+
 def _state_key(persons: bool) -> str:
     """What a carried customer state depends on besides the orders: clientela's version, the
     engine's sources (the valid-order rules) and whether orders are read as persons."""
@@ -589,6 +620,7 @@ def compute_reusing(
     try:
         con.begin()
         _save(con, entries)
+        _bound(con, keys)
         con.commit()
     except duckdb.Error as error:
         con.rollback()

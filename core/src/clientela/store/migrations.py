@@ -379,12 +379,20 @@ def _warm_reads_campaigns() -> list[str]:
     return reads_campaigns_sql()
 
 
+def _warm_results_last_used() -> list[str]:
+    """Which warm KPI call last used each kept answer, so that `kpi_results` is bounded: the
+    series starts used last are kept, the others dropped (`clientela.kpi.warm`)."""
+    from clientela.store.touched import results_last_used_sql
+
+    return results_last_used_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
     _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs, _carried_clv,
     _carried_loyalty_ledger, _kept_campaign_credits, _push_opt_outs, _kept_fits_by_series_start,
-    _carried_redeem_links, _warm_reads_campaigns,
+    _carried_redeem_links, _warm_reads_campaigns, _warm_results_last_used,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -259,6 +259,14 @@ def reads_campaigns_sql() -> list[str]:
             "DEFAULT true"]
 
 
+def results_last_used_sql() -> list[str]:
+    """The migration's statement: per kept answer, the warm call that last read or wrote it
+    (a counter, one more each call), so that `kpi_results` keeps only the series starts used
+    last (`clientela.kpi.warm.KEEP_SERIES_STARTS`). Answers kept before it count as used
+    before any call since."""
+    return [f"ALTER TABLE {RESULTS_TABLE} ADD COLUMN IF NOT EXISTS last_used BIGINT DEFAULT 0"]
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
