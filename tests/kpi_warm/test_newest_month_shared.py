@@ -8,14 +8,11 @@ The answers are the cold ones."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
-from _warm_fixtures import POINT_IN_TIME, SPAN, Editor, build
+from _warm_fixtures import POINT_IN_TIME, SPAN, Editor, RecordingCache
 
-from clientela.kpi import compute, engine, warm
-from clientela.kpi.context import TableCache
+from clientela.kpi import compute, warm
 from clientela.store import Store
 
 DECEMBER = datetime(2024, 12, 1, 3)
@@ -24,22 +21,9 @@ NAMES = [*POINT_IN_TIME, "churn_rate", "avg_frequency", "interpurchase_days",
          "return_probability"]
 
 
-class RecordingCache(TableCache):
-    """A TableCache that remembers every instance the engine makes."""
-
-    made: ClassVar[list[RecordingCache]] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        RecordingCache.made.append(self)
-
-
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setattr(engine, "TableCache", RecordingCache)
-    opened = build(tmp_path / "warm.duckdb")
-    yield opened
-    opened.close()
+def store(recording_store: Store) -> Store:
+    return recording_store
 
 
 def test_one_new_day_builds_each_shared_point_in_time_table_once(store: Store) -> None:
