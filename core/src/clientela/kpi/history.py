@@ -63,14 +63,8 @@ def history_since(ctx: MetricContext, *, until: datetime,
 
     The two are equal exactly: a count and a DECIMAL sum add up without rounding, and the
     first and last order are the min and max of both parts (every order in the state is
-    placed before every order after it: the first is the state's when it has one, the last
-    the new orders' when there are any). The combined columns take the full aggregate's
-    types, so a metric reads the same table either way.
-
-    The parts meet in a full outer join on the customer, not a union grouped again: each
-    customer is in each part at most once, and the join hashes the new orders' few
-    customers where the group-by hashes every customer (at 1M customers and 60,000 new,
-    0.10 s of CPU against 0.24 s in DuckDB)."""
+    placed before every order after it). The combined columns take the full aggregate's
+    types, so a metric reads the same table either way."""
     if state is None:
         return _per_customer(valid_orders(ctx, until=until, amounts=("revenue",)))
     rows, since = state
@@ -79,20 +73,11 @@ def history_since(ctx: MetricContext, *, until: datetime,
     rows = rows.select(*[rows[c].cast(types[c]).name(c) for c in delta.columns])
     if since == until:  # no order in between: the state's rows are the history
         return rows
-    new = delta.select(**{f"_{c}": delta[c] for c in delta.columns})
-    both = rows.outer_join(new, rows.customer_id == new._customer_id)
-    zero = ibis.literal(0, type=types["orders"])
-    combined = {
-        "customer_id": both.customer_id.coalesce(both._customer_id),
-        "orders": both.orders.coalesce(zero) + both._orders.coalesce(zero),
-        "revenue": both.revenue.coalesce(ibis.literal(0, type=types["revenue"]))
-        + both._revenue.coalesce(ibis.literal(0, type=types["revenue"])),
-        "first_at": both.first_at.coalesce(both._first_at),
-        "last_at": both._last_at.coalesce(both.last_at),
-    }
-    # a relation of its own (as the group-by was): a reader joining it to another table
-    # read from the state (its first orders) must not see the join underneath
-    return both.select(*[combined[c].cast(types[c]).name(c) for c in delta.columns]).view()
+    both = rows.union(delta, distinct=False)
+    combined = both.group_by("customer_id").aggregate(
+        orders=both.orders.sum(), revenue=both.revenue.sum(),
+        first_at=both.first_at.min(), last_at=both.last_at.max())
+    return combined.select(*[combined[c].cast(types[c]).name(c) for c in delta.columns])
 
 
 def history_at(ctx: MetricContext, *,
