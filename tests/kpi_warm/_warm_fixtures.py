@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from clientela.destinations.forget import forget
 from clientela.identity import IDENTITY_LINKS_TABLE
+from clientela.kpi.context import TableCache
 from clientela.model import Campaign, Customer, LoyaltyEvent, Order, Touch
 from clientela.store import Store
 from clientela.store.touched import record_everything
@@ -287,3 +288,14 @@ class Editor:
 
     def forget(self, index: int) -> None:
         forget(self.store, email(index), {})
+
+
+class RecordingCache(TableCache):
+    """A TableCache that remembers every instance the engine makes (a test puts it in the
+    engine's place, then reads what each call wrote out)."""
+
+    made: ClassVar[list[RecordingCache]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        RecordingCache.made.append(self)

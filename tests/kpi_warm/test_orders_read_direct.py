@@ -7,31 +7,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from _warm_fixtures import METRICS, SPAN, Editor, build
+from _warm_fixtures import METRICS, SPAN, Editor, RecordingCache
 
-from clientela.kpi import carried, compute, engine, warm
+from clientela.kpi import carried, compute, warm
 from clientela.kpi.carried import Carried, carrying
-from clientela.kpi.context import TableCache
 from clientela.kpi.retail import MANY_METRICS
 from clientela.store import Store
 from clientela.store.touched import STATES_TABLE
 
 NOVEMBER, DECEMBER = datetime(2024, 11, 1, 3), datetime(2024, 12, 1, 3)
 """The last two periods' starts (Sao Paulo), naive UTC: the state is kept as of December's."""
-
-
-class RecordingCache(TableCache):
-    """A TableCache that remembers every instance the engine makes."""
-
-    made: ClassVar[list[RecordingCache]] = []
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        RecordingCache.made.append(self)
 
 
 def written(call: Any) -> tuple[set[str], list[dict[str, Any]]]:
@@ -44,11 +32,8 @@ def written(call: Any) -> tuple[set[str], list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    monkeypatch.setattr(engine, "TableCache", RecordingCache)
-    opened = build(tmp_path / "warm.duckdb")
-    yield opened
-    opened.close()
+def store(recording_store: Store) -> Store:
+    return recording_store
 
 
 def warm_call(store: Store) -> Any:

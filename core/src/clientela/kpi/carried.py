@@ -208,8 +208,18 @@ def previous_orders(ctx: MetricContext) -> ir.Table | None:
     found = state_for(ctx, ctx.start)
     if found is None:
         return None
-    orders = _since_with_previous(ctx, found, until=ctx.end)
+    orders = _previous_since_state(ctx, found, until=ctx.end)
     return orders.filter(orders.placed_at >= ctx.start)
+
+
+def _previous_since_state(ctx: MetricContext, state: tuple[ir.Table, datetime], *,
+                          until: datetime) -> ir.Table:
+    """`_since_with_previous` of the carried state, shared by the call's readers: in the
+    warm newest month interpurchase_days and return_probability ask for the same orders,
+    whose window and join with the state then run once."""
+    key = f"previous_since_state|{state[1].isoformat()}|{until.isoformat()}"
+    return ctx.shared(key, lambda: _since_with_previous(ctx, state, until=until),
+                      transient=True)
 
 
 def _since_with_previous(ctx: MetricContext, state: tuple[ir.Table, datetime], *,
@@ -259,7 +269,7 @@ def gap_days(ctx: MetricContext) -> ir.Table | None:
     kept = ctx.stored(GAPS_TABLE)
     kept = kept.filter((kept.state_key == carried.key) & (kept.as_of == carried.as_of))
     one = ibis.literal(1, type="int64")
-    since = _since_with_previous(ctx, found, until=ctx.as_of)
+    since = _previous_since_state(ctx, found, until=ctx.as_of)
     since = since.filter(since.prev_at.notnull())
     history = customer_history(ctx, until=ctx.as_of)
     parts = [

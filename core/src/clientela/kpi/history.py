@@ -31,8 +31,14 @@ def customer_history(ctx: MetricContext, *, until: datetime) -> ir.Table:
     (`clientela.kpi.carried`), it is that state plus the orders placed since."""
     from clientela.kpi.carried import state_for
 
+    state = state_for(ctx, until)
+    if state is not None and state[1] == until:
+        # the state itself (win-back's history as of the newest period's start): read in
+        # place, neither aggregated again with no order since nor copied out
+        return history_since(ctx, until=until, state=state)
+
     def build() -> ir.Table:
-        return history_since(ctx, until=until, state=state_for(ctx, until))
+        return history_since(ctx, until=until, state=state)
 
     return ctx.shared(f"history|{until.isoformat()}", build, transient=True)
 
@@ -65,6 +71,8 @@ def history_since(ctx: MetricContext, *, until: datetime,
     delta = _per_customer(valid_orders(ctx, since=since, until=until, amounts=("revenue",)))
     types = delta.schema()
     rows = rows.select(*[rows[c].cast(types[c]).name(c) for c in delta.columns])
+    if since == until:  # no order in between: the state's rows are the history
+        return rows
     both = rows.union(delta, distinct=False)
     combined = both.group_by("customer_id").aggregate(
         orders=both.orders.sum(), revenue=both.revenue.sum(),
@@ -194,9 +202,11 @@ def history_days(ctx: MetricContext, *, lapse_days: int,
             lapsed=indicator(h.last_at < h.at - ibis.interval(days=lapse_days)).sum(),
             orders=h.orders.sum())
 
-    if not ctx.periods:  # one period: read once, not worth writing out
-        return build()
-    return ctx.shared(f"history_days|{_totals_key(ctx, lapse_days, at)}", build)
+    # one period too (the warm call's newest month): repeat_rate, lapsed_customers,
+    # avg_frequency and recency_days then scan the history once between them, not once
+    # each; dropped with the period
+    return ctx.shared(f"history_days|{_totals_key(ctx, lapse_days, at)}", build,
+                      transient=not ctx.periods)
 
 
 def _totals_key(ctx: MetricContext, lapse_days: int, at: str) -> str:
@@ -226,6 +236,5 @@ def history_totals(ctx: MetricContext, *, lapse_days: int,
                          repeaters=d.repeaters.sum(), lapsed=d.lapsed.sum(),
                          orders=d.orders.sum())
 
-    if not ctx.periods:  # one period: a table of one row is not worth writing out
-        return build()
-    return ctx.shared(f"history_totals|{_totals_key(ctx, lapse_days, at)}", build)
+    return ctx.shared(f"history_totals|{_totals_key(ctx, lapse_days, at)}", build,
+                      transient=not ctx.periods)

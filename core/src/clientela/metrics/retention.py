@@ -33,13 +33,13 @@ MONTH_DAYS = 30
 def _retention(ctx: MetricContext) -> ir.Table:
     """Per ctx.keys, `base` and `retained` (see _retention_counts): a few rows per period,
     shared by retention_rate and churn_rate, so that asked together (the catalogue) they
-    read the orders once, not once each."""
-    if not ctx.periods:  # one period: read once, not worth writing out
-        return _retention_counts(ctx)
+    read the orders once, not once each (a single period too: the warm call's newest
+    month, where the table is dropped with the period)."""
     key = "|".join(str(part) for part in (
-        ctx.start.isoformat(), ctx.end.isoformat(), len(ctx.periods), ctx.timezone, ctx.by,
-        ctx.segmenter, ctx.segment_as_of))
-    return ctx.shared(f"retention|{key}", lambda: _retention_counts(ctx))
+        ctx.start.isoformat(), ctx.end.isoformat(), len(ctx.periods or ()), ctx.timezone,
+        ctx.by, ctx.segmenter, ctx.segment_as_of))
+    return ctx.shared(f"retention|{key}", lambda: _retention_counts(ctx),
+                      transient=not ctx.periods)
 
 
 def _retention_counts(ctx: MetricContext) -> ir.Table:
