@@ -231,13 +231,11 @@ def _pair_parts(ctx: MetricContext, days: int) -> list[ir.Table]:
     roughly in time order skips the rest by its zone maps). Written as one query (a union)
     the parts would hold their hash tables at once, so the engine writes them one by one
     (`TableCache.shared`)."""
-    periods = ctx.periods or (ctx.period,)
-    size = -(-len(periods) // PAIR_PARTS)  # ceiling
-    starts = [p.start_utc for p in periods[::size]]
-    ends = [*starts[1:], ctx.end + timedelta(days=days)]
+    spans = period_chunks(ctx, PAIR_PARTS)
+    spans[-1] = (spans[-1][0], ctx.end + timedelta(days=days))
     return [_ordered_in(ctx, days, since=max(ctx.start, lo - timedelta(days=days)),
                         orders=(lo, hi), group=None, columns=pair_columns(ctx))
-            for lo, hi in zip(starts, ends, strict=True)]
+            for lo, hi in spans]
 
 
 def _shared_pairs(ctx: MetricContext, days: int, once: Callable[[], ir.Table]) -> ir.Table:
@@ -337,9 +335,11 @@ CHUNKS = 12
 """Into how many parts at most `contacts` cuts a series (see `period_chunks`)."""
 
 
-def period_chunks(ctx: MetricContext) -> list[tuple[datetime, datetime]]:
-    """The context's span cut at period boundaries into at most CHUNKS spans of as many
-    whole periods each (the last may have fewer; one span for one period).
+def period_chunks(ctx: MetricContext, chunks: int | None = None
+                  ) -> list[tuple[datetime, datetime]]:
+    """The context's span cut at period boundaries into at most `chunks` (CHUNKS by
+    default) spans of as many whole periods each (the last may have fewer; one span for
+    one period).
 
     A distinct count per period is a hash table of every (period, group, customer) of the
     span; counted a few periods at a time, each table holds a few periods' customers. The
@@ -353,7 +353,7 @@ def period_chunks(ctx: MetricContext) -> list[tuple[datetime, datetime]]:
     order skips by its zone maps; at most CHUNKS of them keep a daily series' query
     small."""
     periods = ctx.periods or (ctx.period,)
-    size = -(-len(periods) // CHUNKS)  # ceiling
+    size = -(-len(periods) // (chunks or CHUNKS))  # ceiling
     starts = [p.start_utc for p in periods[::size]]
     return list(zip(starts, [*starts[1:], ctx.end], strict=True))
 
