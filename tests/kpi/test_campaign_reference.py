@@ -416,6 +416,36 @@ def test_contacts_counted_in_chunks_of_periods_equal_the_plain_definitions(
         assert answers.value("campaign_reach", period="2025-05", item="D") == 2  # c1 c6
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3])
+@pytest.mark.parametrize("by", [None, "channel"])
+def test_pairs_written_in_parts_equal_the_plain_definitions(
+        store: Store, monkeypatch: pytest.MonkeyPatch, parts: int, by: str | None) -> None:
+    """The shared pairs written whole, in two parts (March-April, then May to the window
+    past June) and in three (a month each): every answer is the plain definition's. The
+    parts cut by when the order was placed, and their touches reach a window back: c5's
+    order of 2 June is in May's window of C, k4's of 30 May in its control's."""
+    monkeypatch.setattr(campaigns, "PAIR_PARTS", parts)
+    cut: list[int] = []
+    pair_parts = campaigns._pair_parts
+
+    def counted(ctx: MetricContext, days: int) -> list[ibis.Table]:
+        made = pair_parts(ctx, days)
+        cut.append(len(made))
+        return made
+
+    monkeypatch.setattr(campaigns, "_pair_parts", counted)
+    names = [n for n in NAMES if by is None or by in METRICS[n].slices]
+    catalog = {**METRICS, **{f"{n}_reference": _reference(n) for n in names}}
+    references = compute(store, [f"{n}_reference" for n in names], catalog=catalog, by=by,
+                         **SERIES)
+    answers = compute(store, names, catalog=catalog, by=by, **SERIES)
+    assert cut[0] == parts  # the series; a period asked again alone is one part
+    for name in names:
+        expected = _rows(references, f"{name}_reference")
+        assert expected, name
+        assert _rows(answers, name) == expected, (name, parts, by)
+
+
 def _months(*starts: tuple[int, int]) -> tuple[Period, ...]:
     def month(year: int, number: int) -> Period:
         start = datetime(year, number, 1)

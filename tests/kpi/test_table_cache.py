@@ -102,3 +102,32 @@ def test_presence_of_every_table_a_call_reads_is_one_query(monkeypatch) -> None:
     monkeypatch.setattr(type(backend), "execute", no_more)
     assert [cache.has(n) for n in ("full", "empty", "missing")] == [True, False, False]
     cache.prefetch(["full", "missing"])  # known already: no query
+
+
+@pytest.mark.parametrize("planned", [False, True])
+def test_a_table_given_in_parts_is_written_one_query_per_part_and_read_as_their_union(
+        planned: bool) -> None:
+    """Written, the table is its parts' rows (each part its own temporary table); read
+    inside a query, it is `build()`'s; released, every part goes."""
+    backend = ibis.duckdb.connect()
+    cache = TableCache(backend, materialise=True, eager=True)
+    whole = backend.create_table("w", ibis.memtable({"x": [1, 2, 3, 4]}))
+    halves = [whole.filter(whole.x <= 2), whole.filter(whole.x > 2)]
+
+    def temporary() -> int:
+        return backend.raw_sql("SELECT count(*) FROM duckdb_tables() WHERE temporary"
+                               ).fetchone()[0]
+
+    if planned:
+        with cache.planning():
+            cache.reader = "m"
+            expr = cache.shared("t", lambda: whole, parts=lambda: halves)
+            cache.settle({"m": expr.x.sum().as_table(), "n": expr.count().as_table()},
+                         inline_single=False)
+        read = cache.ready("m", expr)
+    else:
+        read = cache.shared("t", lambda: whole, parts=lambda: halves)
+    assert temporary() == 2  # one table per part
+    assert sorted(read.x.to_pyarrow().to_pylist()) == [1, 2, 3, 4]
+    cache.release()
+    assert temporary() == 0

@@ -88,6 +88,11 @@ class TableCache:
     answers can depend on, and those columns (see `clientela.kpi.column_use`)."""
     _tables: set[str] | None = None
     _read: dict[str, ir.Table] = field(default_factory=dict)
+    _in_parts: dict[str, list[ir.Table]] = field(default_factory=dict)
+    """The parts of the table `_write` is about to write, when it is written in parts."""
+    _parts: dict[str, list[ir.Table]] = field(default_factory=dict)
+    """The tables written for each key written in parts (see `shared`), which `release`
+    drops."""
 
     def has(self, name: str) -> bool:
         if name not in self.present:
@@ -148,7 +153,8 @@ class TableCache:
 
     def shared(self, key: str, build: Callable[[], ir.Table], *,
                transient: bool = False,
-               once: Callable[[], ir.Table] | None = None) -> ir.Table:
+               once: Callable[[], ir.Table] | None = None,
+               parts: Callable[[], Sequence[ir.Table]] | None = None) -> ir.Table:
         """The table `build()` describes, materialised the second time `key` is asked for
         (the first when `eager`).
 
@@ -157,25 +163,40 @@ class TableCache:
         alone, one CLV summary) costs more to write out than to compute inside its query.
         Ibis's `cache()` is a temporary table on DuckDB and PostgreSQL and a persisted
         DataFrame on PySpark, so nothing here is engine-specific. `transient` marks a table
-        tied to a few periods, dropped by `release_transient` once they are answered."""
+        tied to a few periods, dropped by `release_transient` once they are answered.
+
+        `parts()`, when given, are tables whose union (all rows, each once) is `build()`'s:
+        the table is then written one part per query and read as their union, so that a
+        query whose memory grows with its input (a join's hash table) holds one part of it
+        at a time; read inside another query, it is still `build()`."""
         if not self.materialise:
             return (once or build)()
         if key in self._narrowed:  # written for its planned readers' columns alone
             return (once or build)()
         if self._planned is not None and key not in self.materialised:
-            return self._plan(key, build, transient)
+            return self._plan(key, build, transient, parts)
         if key in self._pending:  # planned, and asked for again before its first reader ran
             return self._write_pending(key)
         if key not in self.materialised:
             self.asked[key] = self.asked.get(key, 0) + 1
             if self.asked[key] == 1 and not self.eager:
                 return (once or build)()
+            if parts:
+                self._in_parts[key] = list(parts())
             self._write(key, build(), transient)
         return self.materialised[key]
 
     def _write(self, key: str, table: ir.Table, transient: bool) -> ir.Table:
         started = time.perf_counter()
-        self.materialised[key] = written = table.cache()
+        parts = self._in_parts.pop(key, None)
+        if parts and len(parts) > 1:
+            import ibis
+
+            self._parts[key] = [part.cache() for part in parts]
+            written = ibis.union(*self._parts[key], distinct=False)
+        else:
+            written = table.cache()
+        self.materialised[key] = written
         if log.isEnabledFor(logging.DEBUG):  # what each shared table costs (the benchmark)
             log.debug("shared table %s: %d rows x %d columns written in %.2f s",
                       key.split("|")[0], written.count().execute(), len(written.columns),
@@ -200,11 +221,13 @@ class TableCache:
             self._planned = None
             self.reader = None
 
-    def _plan(self, key: str, build: Callable[[], ir.Table], transient: bool) -> ir.Table:
+    def _plan(self, key: str, build: Callable[[], ir.Table], transient: bool,
+              parts: Callable[[], Sequence[ir.Table]] | None) -> ir.Table:
         assert self._planned is not None
         entry = self._planned.get(key)
         if entry is None:  # build() may ask for other keys: they are planned first
-            entry = self._planned[key] = _Planned(build(), transient)
+            entry = self._planned[key] = _Planned(build(), transient,
+                                                  tuple(parts()) if parts else ())
         entry.readers.add(self.reader)
         return entry.expr
 
@@ -295,8 +318,12 @@ class TableCache:
         planned before it), as read by its readers' expressions."""
         entry = self._pending.pop(key)
         table = _swapped(entry.expr, self._swaps)
+        parts = [_swapped(part, self._swaps) for part in entry.parts]
         if key in self._narrowed:
             table = table.select(*self._narrowed[key])
+            parts = [part.select(*self._narrowed[key]) for part in parts]
+        if parts:
+            self._in_parts[key] = parts
         written = self._write(key, table, entry.transient)
         self._swaps[entry.expr.op()] = _as_planned(written, entry.expr).op()
         self._done(_WRITING + key)
@@ -320,17 +347,17 @@ class TableCache:
                 table = self.materialised.pop(key, None)
                 self.transient.discard(key)
                 if table is not None:
-                    self._release(table)
+                    self._release_key(key, table)
 
     def release_transient(self) -> None:
         for key in sorted(self.transient):
-            self._release(self.materialised.pop(key))
+            self._release_key(key, self.materialised.pop(key))
         self.transient.clear()
 
     def release(self) -> None:
         """Drop every table this call materialised (the end of a `compute` call)."""
-        for table in self.materialised.values():
-            self._release(table)
+        for key, table in self.materialised.items():
+            self._release_key(key, table)
         self.materialised.clear()
         self.transient.clear()
         self._readers_left.clear()
@@ -338,6 +365,11 @@ class TableCache:
         self._pending.clear()
         self._needs.clear()
         self._swaps.clear()
+
+    def _release_key(self, key: str, table: ir.Table) -> None:
+        """Drop the table written for `key`: its parts, when it was written in parts."""
+        for written in self._parts.pop(key, None) or (table,):
+            self._release(written)
 
     @staticmethod
     def _release(table: ir.Table) -> None:
@@ -355,6 +387,8 @@ class _Planned:
 
     expr: ir.Table
     transient: bool
+    parts: tuple[ir.Table, ...] = ()
+    """Tables whose union is `expr`, each written by a query of its own (see `shared`)."""
     readers: set[str | None] = field(default_factory=set)
 
 
@@ -466,13 +500,14 @@ class MetricContext:
 
     def shared(self, key: str, build: Callable[[], ir.Table], *,
                transient: bool = False,
-               once: Callable[[], ir.Table] | None = None) -> ir.Table:
+               once: Callable[[], ir.Table] | None = None,
+               parts: Callable[[], Sequence[ir.Table]] | None = None) -> ir.Table:
         """`build()` materialised once per engine call (see TableCache.shared); without the
         engine's cache (a metric called directly, a compile-only test) it is just the
         expression, so a metric reads the same either way."""
         if self.cache is None:
             return (once or build)()
-        return self.cache.shared(key, build, transient=transient, once=once)
+        return self.cache.shared(key, build, transient=transient, once=once, parts=parts)
 
     def table(self, name: str) -> ir.Table:
         """A store table, or MissingDataError when the store lacks it or it is empty."""
