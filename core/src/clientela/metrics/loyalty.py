@@ -63,7 +63,6 @@ from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.localtime import local_day
 from clientela.kpi.sql import stack
 from clientela.metrics.api import Metric, NoParams
-from clientela.model import INVALID_ORDER_STATUSES
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -204,8 +203,7 @@ def _invalid_orders(ctx: MetricContext, since: datetime | None) -> ir.Table:
     orders = ctx.table("orders")
     if since is not None:
         orders = orders.filter(orders.placed_at >= since)
-    invalid = orders.filter(orders.status.isnull()
-                            | orders.status.isin(list(INVALID_ORDER_STATUSES)))
+    invalid = orders.filter(cv.invalid_order(orders))
     invalid = invalid.select(_bsrc=invalid.source, _bad=invalid.order_id)
     if since is None:
         return invalid
