@@ -264,11 +264,11 @@ def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.T
     are disjoint, and together they are the orders an event or their fields flag.
 
     The events are first narrowed to those naming one of these orders (a semi-join whose
-    hash table is the orders' keys, the small side): a semi-join of the orders with the
-    events builds its hash table from every event of `kind` ever, so a month's few
-    unflagged orders read the whole ledger (at 10M orders, ~6M earn events); this way
-    the scan of the events stops at once when no order is left to look up, and otherwise
-    the events' hash table holds only the matches."""
+    hash table is the orders' keys, the small side): the orders' semi-join with the events
+    alone built its hash table from every event of `kind` ever, for a month's few
+    unflagged orders (at 1M orders, 602,884 earn events for none: every demo order that
+    earned says so itself). The events are still scanned, but not hashed: a quarter less
+    CPU for `loyalty_scored_share`'s newest month (docs/warm.md)."""
     own = _own(orders, kind)
     others = orders.filter(~own)
     wanted = others.select(_wsrc=others.source, _wid=others.order_id)
