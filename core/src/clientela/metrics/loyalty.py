@@ -261,19 +261,10 @@ def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.T
     """(orders whose own fields flag them, the others that an event of `kind` is tied to).
 
     Only the orders that do not flag themselves are looked up among the events: both parts
-    are disjoint, and together they are the orders an event or their fields flag.
-
-    The events are first narrowed to those naming one of these orders (a semi-join whose
-    hash table is the orders' keys, the small side): the orders' semi-join with the events
-    alone built its hash table from every event of `kind` ever, for a month's few
-    unflagged orders (at 1M orders, 602,884 earn events for none: every demo order that
-    earned says so itself). The events are still scanned, but not hashed: a quarter less
-    CPU for `loyalty_scored_share`'s newest month (docs/warm.md)."""
+    are disjoint, and together they are the orders an event or their fields flag."""
     own = _own(orders, kind)
-    others = orders.filter(~own)
-    wanted = others.select(_wsrc=others.source, _wid=others.order_id)
     tied = named_orders(ctx, kind)
-    tied = tied.semi_join(wanted, (tied._eid == wanted._wid) & (tied._esrc == wanted._wsrc))
+    others = orders.filter(~own)
     return orders.filter(own), others.semi_join(tied, (others.order_id == tied._eid)
                                                 & (others.source == tied._esrc))
 
