@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING
 import ibis
 
 from clientela.kpi.carried import carried_for
-from clientela.kpi.retail import converted
+from clientela.kpi.retail import converted, invalid_order
 from clientela.kpi.sql import stack
-from clientela.model import INVALID_ORDER_STATUSES
 from clientela.store.touched import REDEEM_LINKS_TABLE
 
 if TYPE_CHECKING:
@@ -99,7 +98,7 @@ def redeem_links(ctx: MetricContext, at: datetime) -> ir.Table:
     named = orders.semi_join(later, (orders.order_id == later._eid)
                              & (orders.source == later._esrc))
     value = converted(named, ("loyalty_value",))["loyalty_value"]
-    valid = ~_invalid(named)
+    valid = ~invalid_order(named)
     earlier = named_orders(ctx, "redeem", until=at)
     since = ctx.table("orders")
     since = since.filter(since.placed_at >= at)
@@ -108,11 +107,7 @@ def redeem_links(ctx: MetricContext, at: datetime) -> ir.Table:
     return stack(
         named.select("source", "order_id", before=ibis.literal(True), valid=valid,
                      loyalty_value=ibis.ifelse(valid, value, ibis.null(value.type()))),
-        since.select("source", "order_id", before=ibis.literal(False), valid=~_invalid(since),
+        since.select("source", "order_id", before=ibis.literal(False), valid=~invalid_order(since),
                      loyalty_value=ibis.null(value.type())),
     )
 
-
-def _invalid(orders: ir.Table) -> ir.BooleanValue:
-    """The order is not valid (cancelled, fully refunded, or of no known status)."""
-    return orders.status.isnull() | orders.status.isin(list(INVALID_ORDER_STATUSES))

@@ -36,6 +36,7 @@ from clientela.kpi.retail import (
     first_order_at,
     first_order_times,
     first_orders,
+    invalid_order,
     valid_orders,
 )
 from clientela.kpi.series import (
@@ -74,8 +75,8 @@ __all__ = [
     "bucket_index", "calendar_days_between", "count_at_or_before", "count_if",
     "customer_dim", "customer_history", "days_between", "epoch",
     "first_day", "first_order_at", "first_order_times", "first_orders", "history_at",
-    "history_totals", "in_period",
-    "in_period_days", "indicator", "join_keys", "local_months", "mean", "median_of",
+    "history_totals", "in_period", "in_period_days", "indicator", "invalid_order",
+    "join_keys", "local_months", "mean", "median_of",
     "money_sum", "month_label", "month_number", "period_customers", "period_orders",
     "pick_value", "ratio", "segments", "slice_dims", "summarize", "to_money",
     "valid_orders", "with_month", "with_prior", "with_slice",

@@ -110,12 +110,20 @@ of two of them (as `_valid_orders` computes it), added on reading instead of sto
 the table every catalogue call writes holds one DECIMAL column fewer."""
 
 
+def invalid_order(orders: ir.Table) -> ir.BooleanValue:
+    """The rule every reader of orders shares: an order is invalid when it is cancelled or
+    fully refunded (INVALID_ORDER_STATUSES), or has no status. Never null, so its negation
+    keeps exactly the valid orders, and a reader that keeps orders whatever their status
+    (the redemptions) tells them apart by the same rule valid_orders filters by."""
+    return orders.status.isnull() | orders.status.isin(list(INVALID_ORDER_STATUSES))
+
+
 def _valid_orders(ctx: MetricContext, *, since: datetime | None, until: datetime | None,
                   amounts: tuple[str, ...] | None) -> ir.Table:
     """valid_orders straight from the store table. Ask for only the amounts you use: Ibis
     compiles every column, and compilation is most of the cost of a query on a small store."""
     orders = ctx.table("orders")
-    orders = orders.filter(~orders.status.isin(list(INVALID_ORDER_STATUSES)))
+    orders = orders.filter(~invalid_order(orders))
     if since is not None:
         orders = orders.filter(orders.placed_at >= since)
     if until is not None:

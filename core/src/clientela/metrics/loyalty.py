@@ -63,7 +63,6 @@ from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.localtime import local_day
 from clientela.kpi.sql import stack
 from clientela.metrics.api import Metric, NoParams
-from clientela.model import INVALID_ORDER_STATUSES
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -204,8 +203,7 @@ def _invalid_orders(ctx: MetricContext, since: datetime | None) -> ir.Table:
     orders = ctx.table("orders")
     if since is not None:
         orders = orders.filter(orders.placed_at >= since)
-    invalid = orders.filter(orders.status.isnull()
-                            | orders.status.isin(list(INVALID_ORDER_STATUSES)))
+    invalid = orders.filter(cv.invalid_order(orders))
     invalid = invalid.select(_bsrc=invalid.source, _bad=invalid.order_id)
     if since is None:
         return invalid
@@ -368,7 +366,8 @@ def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
     """Every valid order of P counts once in `_o`; the scored ones once in `_s`: those whose
     own fields say they earned, and the rest that an earn event is tied to (a second row,
     with `_o` = 0), so only the orders that do not earn by their fields are looked up."""
-    orders = cv.in_period(ctx, cv.valid_orders(ctx), "placed_at")
+    orders = cv.in_period(ctx, cv.valid_orders(ctx, since=ctx.start, until=ctx.end, amounts=()),
+                          "placed_at")
     _, tied = _split_orders(ctx, "earn", orders)
     one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
     rows = stack(orders.mutate(_o=one, _s=cv.indicator(_own(orders, "earn"))),
@@ -493,22 +492,30 @@ def _expiry_state_series(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
 def _expiry_state(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     """customer_id, _early (the balance less the points of lots expiring after the window)
     and _window (points of lots expiring in it) as of ctx.as_of, for the customers holding
-    lots."""
+    lots.
+
+    One pass over the ledger: the rows `_lot_events` gives are every event before as_of
+    with its own points (only a reversal's `_lot` and expiry differ from the ledger as it
+    is), so their sum is the balance (`balances`), summed beside the lots' amounts. Reading
+    the balance apart read the ledger (in a warm call, the carried rows and the events
+    since) a second time."""
     start = ctx.as_of
     horizon = start + timedelta(days=params.expiry_days)
     events = _lot_events(ctx, start, start)
-    lots = events.filter(events._lot)
-    in_window = (lots.expires_at >= start) & (lots.expires_at < horizon)
-    later = lots.expires_at.isnull() | (lots.expires_at >= horizon)
+    events = events.filter(events.customer_id.notnull())
+    lot = events._lot
+    in_window = lot & (events.expires_at >= start) & (events.expires_at < horizon)
+    later = lot & (events.expires_at.isnull() | (events.expires_at >= horizon))
     zero = ibis.literal(0, type="int64")
-    per = lots.group_by(_lcid="customer_id").aggregate(
-        _window=ibis.ifelse(in_window, lots.points.cast("int64"), zero).sum(),
-        _later=ibis.ifelse(later, lots.points.cast("int64"), zero).sum(),
+    points = events.points.cast("int64")
+    per = events.group_by("customer_id").aggregate(
+        _balance=points.sum(),
+        _window=ibis.ifelse(in_window, points, zero).sum(),
+        _later=ibis.ifelse(later, points, zero).sum(),
+        _lots=cv.count_if(lot),
     )
-    held = balances(ctx, start)
-    joined = held.inner_join(per, held.customer_id == per._lcid)
-    return joined.select("customer_id", _early=joined.balance.cast("int64") - joined._later,
-                         _window=joined._window)
+    per = per.filter(per._lots > 0)
+    return per.select("customer_id", _early=per._balance - per._later, _window=per._window)
 
 
 def points_expiring(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
