@@ -19,6 +19,7 @@ from clientela import __version__, plugins
 from clientela.cli import (
     campaign,
     clv,
+    consent,
     data_commands,
     journeys,
     kpi,
@@ -96,8 +97,8 @@ def _options(
     workspaces_commands.select_workspace(workspace_name)
 
 
-for commands in (data_commands, plugin_commands, kpi, segments, clv, push, serve, journeys,
-                 campaign, messages):
+for commands in (data_commands, plugin_commands, kpi, segments, clv, push, consent, serve,
+                 journeys, campaign, messages):
     commands.register(app)
 report_command.register(app)
 for commands in (workspaces_commands, run_commands, export_commands):

@@ -219,8 +219,5 @@ def forget_command(
 
 
 def register(app: typer.Typer) -> None:
-    from clientela.cli import consent
-
     app.command("push")(push_command)
     app.command("forget")(forget_command)
-    consent.register(app)
