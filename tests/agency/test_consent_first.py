@@ -1,5 +1,6 @@
 """`clientela run --due` reads every destination's opt-outs once per workspace before its push
-jobs: an unsubscribe at SendGrid reaches Mailchimp although Mailchimp's push runs first."""
+and messaging jobs: an unsubscribe at SendGrid reaches Mailchimp although Mailchimp's push runs
+first, and reaches the ledger before a journey that runs before any push."""
 
 from __future__ import annotations
 
@@ -38,6 +39,52 @@ def test_the_read_goes_before_the_first_push_and_every_push_skips_its_own_pull()
         ("push", ["sendgrid", "--segment", "rfm", "--no-pull"], "push sendgrid --segment rfm")]
     assert jobs[1] == PULL
     assert consent_first([sync]) == [sync]  # no push due: nothing read
+
+
+def test_the_read_goes_before_a_journeys_job_due_before_any_push() -> None:
+    journeys, sync, push, campaign = (
+        schedule("journeys", "run"), schedule("sync", "shopify"), schedule("push", "mailchimp"),
+        schedule("campaign", "send", "black-friday", "--audience", "all"))
+
+    jobs = consent_first([journeys, sync, push, campaign])
+
+    assert [job.label for job in jobs] == [
+        "consent --pull", "journeys run", "sync shopify", "push mailchimp",
+        "campaign send black-friday --audience all"]
+    assert jobs[0] == PULL
+    assert jobs[3].args == ["mailchimp", "--no-pull"]
+    assert jobs[4] == campaign  # messaging jobs have no --no-pull: unchanged
+    assert consent_first([campaign, sync]) == [PULL, campaign, sync]
+
+
+def test_jobs_that_message_nobody_read_nothing() -> None:
+    listing, task = (schedule("journeys", "list"),
+                     schedule("journeys", "task", "t1", "--outcome", "call_logged"))
+
+    assert consent_first([listing, task]) == [listing, task]
+
+
+def test_a_workspace_without_destinations_gets_no_read() -> None:
+    journeys, push = schedule("journeys", "run"), schedule("push", "mailchimp")
+
+    assert consent_first([journeys, push], read=False) == [journeys, push]
+
+
+def test_a_workspace_without_destinations_runs_its_journeys_job_without_failing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "stores" / "acme.duckdb"
+    store.parent.mkdir()
+    build_store(store, 5)
+    (tmp_path / "clientela-agency.toml").write_text(
+        workspace_section("acme") + schedule_section("acme", "journeys", ["run", "--dry-run"]),
+        encoding="utf-8")
+
+    assert main(["run", "--due"]) == 0, capsys.readouterr()
+
+    assert "1 job(s): 1 ok, 0 failed, 0 busy" in capsys.readouterr().out
+    with Store(store, read_only=True) as opened:
+        runs = opened.run_log("schedule")
+    assert [(run["target"], run["status"]) for run in runs] == [("journeys run --dry-run", "ok")]
 
 
 def test_an_unsubscribe_at_sendgrid_reaches_mailchimp_pushed_first_by_the_runner(
@@ -81,3 +128,39 @@ poll_interval = 0.01
         ("consent --pull", "ok"), ("push mailchimp --as-of 2024-07-01", "ok"),
         ("push sendgrid --as-of 2024-07-01", "ok")]
     assert sources == [("sendgrid",)]  # read once, by the runner's read
+
+
+def test_an_unsubscribe_at_sendgrid_is_in_the_ledger_before_a_journeys_job_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from clientela import plugins
+
+    store = tmp_path / "stores" / "acme.duckdb"
+    store.parent.mkdir()
+    build_store(store, 20)
+    with FakeSendGrid() as sendgrid:
+        push_sendgrid(store, sendgrid)  # pushed before, by hand
+        sendgrid.global_unsubscribes.add(email(PERSON))
+        monkeypatch.setenv(plugins.LOAD_ENV, "clientela-sendgrid")
+        plugins.reset()
+        (tmp_path / "clientela-agency.toml").write_text(workspace_section("acme", extra=f"""
+[workspaces.acme.destinations.sendgrid]
+api_key = "{sendgrid.api_key}"
+base_url = "{sendgrid.url}"
+poll_interval = 0.01
+""") + schedule_section("acme", "journeys", ["run", "--dry-run"]), encoding="utf-8")
+
+        assert main(["run", "--due"]) == 0, capsys.readouterr()
+    plugins.reset()
+    assert "2 job(s): 2 ok, 0 failed, 0 busy" in capsys.readouterr().out
+    with Store(store, read_only=True) as opened:
+        runs = {run["target"]: run for run in opened.run_log("schedule")}
+        learned = opened.con.execute(
+            "SELECT source, recorded_at FROM consent_events "
+            "WHERE customer_id = ? AND status = 'opted_out'", [f"c{PERSON:05d}"]).fetchall()
+    assert sorted((target, run["status"]) for target, run in runs.items()) == [
+        ("consent --pull", "ok"), ("journeys run --dry-run", "ok")]
+    assert [source for source, _ in learned] == ["sendgrid"]
+    journeys_started = runs["journeys run --dry-run"]["started_at"]
+    assert runs["consent --pull"]["finished_at"] <= journeys_started
+    assert learned[0][1] <= journeys_started

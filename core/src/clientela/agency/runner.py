@@ -11,13 +11,17 @@ Anything that goes wrong in one workspace (a bad section, a missing secret, a
 failing job, a locked store) is recorded against it and the next workspace
 runs all the same.
 
-Consent first: when push jobs are due in a workspace, the runner reads every
-configured destination's opt-outs once (`consent --pull`, its own line in the
-summary and the history) before the first of them, and runs each push with
-`--no-pull`, so it reads only its own destination again. An opt-out made at one
-destination thus reaches every destination pushed in the same run, whatever
-their order. A destination that cannot be read fails that line (and the
-run's exit code), not the pushes.
+Consent first: when jobs that push or message people (push, `journeys run`,
+`campaign send`) are due in a workspace, the runner reads every configured
+destination's opt-outs once (`consent --pull`, its own line in the summary and
+the history) before the first of them, and runs each push with `--no-pull`, so
+it reads only its own destination again. An opt-out made at one destination
+thus reaches every destination pushed, and every journey or campaign sent, in
+the same run, whatever their order. A destination that cannot be read fails
+that line (and the run's exit code), not the jobs after it. A workspace that
+configures no destination has nothing to read: the runner adds no read there
+(a `consent --pull` typed by hand still says "nothing to read" and fails, since
+someone asked for it).
 """
 
 from __future__ import annotations
@@ -41,10 +45,12 @@ RUN_LOCK = "clientela run"
 """The advisory lock's name on a PostgreSQL store (one per database)."""
 
 PUSH_JOB = "push"
+MESSAGING_JOBS = frozenset({("journeys", "run"), ("campaign", "send")})
+"""(command, subcommand) of the jobs that message people from the consent ledger."""
 PULL = Schedule(workspace="all", job="consent", args=["--pull"], cron="* * * * *",
                 timezone="UTC")
-"""The read of every destination's opt-outs before a workspace's push jobs (never due by
-itself: it runs with them)."""
+"""The read of every destination's opt-outs before a workspace's push and messaging jobs
+(never due by itself: it runs with them)."""
 NO_PULL = "--no-pull"
 
 OK = "ok"
@@ -150,26 +156,38 @@ def _run_workspace(agency: Agency, name: str, schedules: list[Schedule], execute
                 moment = now()
                 due = [s for s in schedules
                        if s.due_since(history.last_success(store, s.label), moment) is not None]
-            for schedule in consent_first(due):
+            for schedule in consent_first(due, read=bool(settings.destinations)):
                 report.outcomes.append(_run_job(name, schedule, target, memory_limit, execute))
     except StoreBusy as busy:
         report.outcomes.append(JobOutcome(name, ", ".join(s.label for s in schedules), BUSY,
                                           error=str(busy)))
 
 
-def consent_first(due: Sequence[Schedule]) -> list[Schedule]:
-    """`due` with the opt-out read before the first push job, and every push told that it
-    happened (its label, hence its history, unchanged)."""
+def consent_first(due: Sequence[Schedule], *, read: bool = True) -> list[Schedule]:
+    """`due` with the opt-out read before the first job that pushes or messages, and every
+    push told that it happened (its label, hence its history, unchanged).
+
+    `read` is False when the workspace configures no destination: there is nothing to
+    read, and a read that can only fail must not fail the run nor stop its journeys.
+    """
+    if not read:
+        return list(due)
     jobs: list[Schedule] = []
     for schedule in due:
-        if schedule.job != PUSH_JOB:
-            jobs.append(schedule)
-            continue
-        if PULL not in jobs:
+        if reaches_people(schedule) and PULL not in jobs:
             jobs.append(PULL)
-        jobs.append(schedule.model_copy(update={"args": [*schedule.args, NO_PULL],
-                                                "name": schedule.label}))
+        if schedule.job == PUSH_JOB:
+            schedule = schedule.model_copy(update={"args": [*schedule.args, NO_PULL],
+                                                   "name": schedule.label})
+        jobs.append(schedule)
     return jobs
+
+
+def reaches_people(schedule: Schedule) -> bool:
+    """Whether the job pushes to a destination or messages people, so decides on consent."""
+    if schedule.job == PUSH_JOB:
+        return True
+    return (schedule.job, schedule.args[0] if schedule.args else None) in MESSAGING_JOBS
 
 
 def _run_job(name: str, schedule: Schedule, target: StoreTarget, memory_limit: str | None,

@@ -5,7 +5,7 @@ The history is what an auditor asks a store to show under LGPD: every opt-in and
 when, from where and on what evidence, and what holds now. Addresses are masked; it reads
 the store and writes nothing. `--pull` is the read `clientela push` makes of the other
 destinations before pushing (`clientela.destinations.read_first`), for all of them at
-once: `clientela run` makes it once per workspace before its push jobs.
+once: `clientela run` makes it once per workspace before its push and messaging jobs.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ bounces, complaints, archives, deletions), records it in the ledger and moves it
 read mark. It runs for every configured destination before a push of any of them
 (`clientela.destinations.read_first`: `clientela push` reads the others first, then the
 push reads its own; `clientela run` reads them all once per workspace before its push
-jobs), so an opt-out learned at one destination reaches every destination pushed after
+and messaging jobs), so an opt-out learned at one destination reaches every destination pushed after
 it in the same run. An opt-out is recorded for each customer whose *current* address it
 is, and only when it changes something (an echo of an unsubscribe the store itself
 pushed adds nothing; a read repeated after a crash adds nothing either). A confirmation

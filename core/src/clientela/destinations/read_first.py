@@ -5,7 +5,8 @@ would let an unsubscribe made at SendGrid reach Mailchimp only at Mailchimp's *n
 when Mailchimp is pushed first in a run. So before a push, the opt-outs (and confirmed
 double opt-ins) of every other configured destination that reads consent are read and
 recorded in the ledger here; `clientela run` does it once per workspace, for all of them,
-before its push jobs, which then read only their own destination, since that read.
+before its push and messaging jobs (journeys, campaigns), and its pushes then read only
+their own destination, since that read.
 
 Each destination is read on its own:
 
