@@ -26,6 +26,22 @@ def schedule(job: str, *args: str) -> Schedule:
                     timezone="UTC")
 
 
+def acme_store(tmp_path: Path, customers: int) -> Path:
+    store = tmp_path / "stores" / "acme.duckdb"
+    store.parent.mkdir()
+    build_store(store, customers)
+    return store
+
+
+def sendgrid_section(sendgrid: FakeSendGrid) -> str:
+    return f"""
+[workspaces.acme.destinations.sendgrid]
+api_key = "{sendgrid.api_key}"
+base_url = "{sendgrid.url}"
+poll_interval = 0.01
+"""
+
+
 def test_the_read_goes_before_the_first_push_and_every_push_skips_its_own_pull() -> None:
     sync, first, second = (schedule("sync", "shopify"), schedule("push", "mailchimp"),
                            schedule("push", "sendgrid", "--segment", "rfm"))
@@ -72,9 +88,7 @@ def test_a_workspace_without_destinations_gets_no_read() -> None:
 
 def test_a_workspace_without_destinations_runs_its_journeys_job_without_failing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    store = tmp_path / "stores" / "acme.duckdb"
-    store.parent.mkdir()
-    build_store(store, 5)
+    store = acme_store(tmp_path, 5)
     (tmp_path / "clientela-agency.toml").write_text(
         workspace_section("acme") + schedule_section("acme", "journeys", ["run", "--dry-run"]),
         encoding="utf-8")
@@ -92,9 +106,7 @@ def test_an_unsubscribe_at_sendgrid_reaches_mailchimp_pushed_first_by_the_runner
         capsys: pytest.CaptureFixture[str]) -> None:
     from clientela import plugins
 
-    store = tmp_path / "stores" / "acme.duckdb"
-    store.parent.mkdir()
-    build_store(store, 20)
+    store = acme_store(tmp_path, 20)
     with FakeMailchimp() as mailchimp, FakeSendGrid() as sendgrid:
         push_mailchimp(store, mailchimp)  # pushed before, by hand
         push_sendgrid(store, sendgrid)
@@ -103,13 +115,10 @@ def test_an_unsubscribe_at_sendgrid_reaches_mailchimp_pushed_first_by_the_runner
         plugins.reset()
         key = "0123456789abcdef0123456789abcdef-us21"
         (tmp_path / "clientela-agency.toml").write_text(workspace_section("acme", extra=(
-            mailchimp_section(mailchimp, key, "workspaces.acme.destinations.mailchimp") + f"""
-[workspaces.acme.destinations.sendgrid]
-api_key = "{sendgrid.api_key}"
-base_url = "{sendgrid.url}"
-poll_interval = 0.01
-""")) + "".join(schedule_section("acme", "push", [name, "--as-of", "2024-07-01"])
-                         for name in ("mailchimp", "sendgrid")), encoding="utf-8")
+            mailchimp_section(mailchimp, key, "workspaces.acme.destinations.mailchimp")
+            + sendgrid_section(sendgrid))) + "".join(
+                schedule_section("acme", "push", [name, "--as-of", "2024-07-01"])
+                for name in ("mailchimp", "sendgrid")), encoding="utf-8")
 
         assert main(["run", "--due"]) == 0, capsys.readouterr()
 
@@ -135,20 +144,15 @@ def test_an_unsubscribe_at_sendgrid_is_in_the_ledger_before_a_journeys_job_runs(
         capsys: pytest.CaptureFixture[str]) -> None:
     from clientela import plugins
 
-    store = tmp_path / "stores" / "acme.duckdb"
-    store.parent.mkdir()
-    build_store(store, 20)
+    store = acme_store(tmp_path, 20)
     with FakeSendGrid() as sendgrid:
         push_sendgrid(store, sendgrid)  # pushed before, by hand
         sendgrid.global_unsubscribes.add(email(PERSON))
         monkeypatch.setenv(plugins.LOAD_ENV, "clientela-sendgrid")
         plugins.reset()
-        (tmp_path / "clientela-agency.toml").write_text(workspace_section("acme", extra=f"""
-[workspaces.acme.destinations.sendgrid]
-api_key = "{sendgrid.api_key}"
-base_url = "{sendgrid.url}"
-poll_interval = 0.01
-""") + schedule_section("acme", "journeys", ["run", "--dry-run"]), encoding="utf-8")
+        (tmp_path / "clientela-agency.toml").write_text(
+            workspace_section("acme", extra=sendgrid_section(sendgrid))
+            + schedule_section("acme", "journeys", ["run", "--dry-run"]), encoding="utf-8")
 
         assert main(["run", "--due"]) == 0, capsys.readouterr()
     plugins.reset()
