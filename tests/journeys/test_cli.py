@@ -193,6 +193,18 @@ def test_no_channel_configured_plans_nothing(tmp_path: Path, run) -> None:
     assert run("journeys", "run", "--dry-run", "--now", "2026-12-10T13:00").exit_code == 0
 
 
+def test_no_journey_declared_says_where_to_declare_one(tmp_path: Path, twilio, run,
+                                                      clientela_store_target: str) -> None:
+    write(clientela_store_target, [customer("a")])
+    (tmp_path / "clientela.toml").write_text(toml(twilio, target=clientela_store_target),
+                                             encoding="utf-8")
+    found = run("journeys", "run", "--dry-run", "--now", "2026-12-10T13:00")
+    assert found.exit_code == 0, found.output
+    # the table header is printed as written, not eaten as rich markup ("([] in ...")
+    assert "no journeys are declared ([[journeys]] in clientela.toml or journeys/*.toml)" \
+        in " ".join(found.output.split())
+
+
 def test_bad_journey_file_is_a_user_error(tmp_path: Path, twilio, run) -> None:
     (tmp_path / "clientela.toml").write_text(toml(twilio), encoding="utf-8")
     (tmp_path / "journeys").mkdir()

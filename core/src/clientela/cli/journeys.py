@@ -113,8 +113,9 @@ def run(
     moment = parse_moment(now, loaded.settings.workspace.timezone, "--now")
     days = horizon if horizon is not None else (30 if dry_run else 0)
     if not journeys:
+        # markup off: rich would read "[[journeys]]" as a tag and print "[]"
         console.print("no journeys are declared ([[journeys]] in clientela.toml or "
-                      "journeys/*.toml)")
+                      "journeys/*.toml)", markup=False)
     if not dry_run and not loaded.messaging.send:
         # planning without a channel would record every message as suppressed for good
         raise UserError(NO_CHANNEL_ERROR)
