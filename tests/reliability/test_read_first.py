@@ -63,6 +63,7 @@ def cli(tmp_path: Path, path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid],
     """`clientela` on that store, with both destinations configured (`sendgrid_key` lets a
     test give SendGrid a key it refuses)."""
     from clientela import plugins
+    from clientela.cli import consent as consent_cli
     from clientela.cli import push as push_cli
     from clientela.cli.common import workspace
 
@@ -84,7 +85,8 @@ poll_interval = 0.01
 """)
     workspace.config_file, workspace._settings = tmp_path / "clientela.toml", None
     app = typer.Typer()
-    push_cli.register(app)  # push, forget and consent
+    push_cli.register(app)  # push and forget
+    consent_cli.register(app)
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:
