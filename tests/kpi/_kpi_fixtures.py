@@ -3,6 +3,7 @@ by hand."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -105,6 +106,7 @@ class RecordingCache(TableCache):
         RecordingCache.made.append(self)
         self.columns: dict[str, list[str]] = {}
 
-    def _write(self, key: str, table: ibis.Table, transient: bool) -> ibis.Table:
+    def _write(self, key: str, table: ibis.Table, transient: bool,
+               parts: Sequence[ibis.Table] = ()) -> ibis.Table:
         self.columns[key] = list(table.columns)
-        return super()._write(key, table, transient)
+        return super()._write(key, table, transient, parts)

@@ -4,6 +4,7 @@ answers are those of each metric asked alone."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -134,9 +135,10 @@ class EventCache(RecordingCache):
         super().__init__(*args, **kwargs)
         self.events: list[tuple[str, str]] = []
 
-    def _write(self, key: str, table: ibis.Table, transient: bool) -> ibis.Table:
+    def _write(self, key: str, table: ibis.Table, transient: bool,
+               parts: Sequence[ibis.Table] = ()) -> ibis.Table:
         self.events.append(("write", key.split("|")[0]))
-        return super()._write(key, table, transient)
+        return super()._write(key, table, transient, parts)
 
     def ready(self, metric: str, expr: ibis.Table) -> ibis.Table:
         self.events.append(("run", metric))

@@ -88,8 +88,6 @@ class TableCache:
     answers can depend on, and those columns (see `clientela.kpi.column_use`)."""
     _tables: set[str] | None = None
     _read: dict[str, ir.Table] = field(default_factory=dict)
-    _in_parts: dict[str, list[ir.Table]] = field(default_factory=dict)
-    """The parts of the table `_write` is about to write, when it is written in parts."""
     _parts: dict[str, list[ir.Table]] = field(default_factory=dict)
     """The tables written for each key written in parts (see `shared`), which `release`
     drops."""
@@ -181,15 +179,14 @@ class TableCache:
             self.asked[key] = self.asked.get(key, 0) + 1
             if self.asked[key] == 1 and not self.eager:
                 return (once or build)()
-            if parts:
-                self._in_parts[key] = list(parts())
-            self._write(key, build(), transient)
+            self._write(key, build(), transient, tuple(parts()) if parts else ())
         return self.materialised[key]
 
-    def _write(self, key: str, table: ir.Table, transient: bool) -> ir.Table:
+    def _write(self, key: str, table: ir.Table, transient: bool,
+               parts: Sequence[ir.Table] = ()) -> ir.Table:
+        """Write `table`, or, given two or more `parts` (see `shared`), each part apart."""
         started = time.perf_counter()
-        parts = self._in_parts.pop(key, None)
-        if parts and len(parts) > 1:
+        if len(parts) > 1:
             import ibis
 
             self._parts[key] = [part.cache() for part in parts]
@@ -322,9 +319,7 @@ class TableCache:
         if key in self._narrowed:
             table = table.select(*self._narrowed[key])
             parts = [part.select(*self._narrowed[key]) for part in parts]
-        if parts:
-            self._in_parts[key] = parts
-        written = self._write(key, table, entry.transient)
+        written = self._write(key, table, entry.transient, parts)
         self._swaps[entry.expr.op()] = _as_planned(written, entry.expr).op()
         self._done(_WRITING + key)
         return self.materialised[key]
