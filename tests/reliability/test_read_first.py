@@ -17,7 +17,10 @@ from destinations.helpers import destination as mailchimp_destination
 from destinations.helpers import mailchimp_section
 from typer.testing import CliRunner
 
+from clientela.config import ConfigError
 from clientela.consent import ConsentEvent, can_contact, history, record
+from clientela.destinations.read_first import read_all
+from clientela.http.errors import HttpError
 from clientela.store import Store
 
 from .support import (
@@ -27,6 +30,7 @@ from .support import (
     push_hubspot,
     push_mailchimp,
     push_sendgrid,
+    sendgrid_destination,
     subscribed_without_consent,
 )
 
@@ -263,3 +267,52 @@ def test_an_unsubscribe_in_the_same_second_as_an_opt_in_decides_alike_at_every_d
                 tzinfo=None)}
         assert mailchimp.member(person).status == "unsubscribed"  # type: ignore[union-attr]
         assert mailchimp.tags_of(person) == set()
+
+
+class BuggyReader:
+    """A destination whose read has a bug: neither the platform's fault nor the user's."""
+
+    def read_consent(self, since: datetime | None) -> list[object]:
+        return [{"email": "x"}["address"]]
+
+    def close(self) -> None:
+        pass
+
+
+def refused() -> object:
+    raise HttpError("Acme", "GET", "/contacts", 401, "token of ana.souza@example.com refused")
+
+
+def misconfigured() -> object:
+    raise ConfigError("[destinations.acme] list_id: no list 'L9' in this account")
+
+
+def test_a_bug_in_a_read_is_raised_while_a_destination_that_fails_is_reported_masked(
+        path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid]) -> None:
+    """A refused key, an unknown setting, a platform answering 401: `failed`, masked, and the
+    others are read. A bug (a KeyError in a plugin's read, a TypeError opening one) is raised
+    as the bug it is, after what was read before it was recorded."""
+    mailchimp, sendgrid = fakes
+    mailchimp.unsubscribe(email(PERSON + 1))
+    openers = {
+        "sendgrid": lambda: sendgrid_destination(sendgrid.url, "SG.revoked"),
+        "acme": refused,
+        "acme_lists": misconfigured,
+        "mailchimp": lambda: mailchimp_destination(mailchimp),
+    }
+    with Store(path) as store:
+        outcomes = read_all(store, openers)
+        buggy_read = {"mailchimp": openers["mailchimp"], "buggy": BuggyReader}
+        with pytest.raises(KeyError, match="address"):
+            read_all(store, buggy_read)
+        with pytest.raises(TypeError):
+            read_all(store, {"buggy": lambda: BuggyReader(1)})  # type: ignore[call-arg]
+
+    assert [(o.destination, o.status, o.learned) for o in outcomes] == [
+        ("sendgrid", "failed", 0), ("acme", "failed", 0), ("acme_lists", "failed", 0),
+        ("mailchimp", "read", 1)]
+    assert outcomes[0].error is not None and outcomes[0].error.startswith("SendGrid")
+    assert outcomes[1].error == ("Acme: GET /contacts answered 401: token of a***@e***.com "
+                                 "refused")
+    assert outcomes[2].error == "[destinations.acme] list_id: no list 'L9' in this account"
+    assert learned_from(path, "mailchimp", PERSON + 1) == ["opted_out"]

@@ -112,11 +112,9 @@ FAILURES: tuple[type[BaseException], ...] = (Failure, StoreError, OSError)
 
 def _network_errors() -> tuple[type[BaseException], ...]:
     """A service that cannot be reached or keeps failing: exit 1, never 'a bug'."""
-    import requests
+    from clientela.http.errors import service_errors
 
-    from clientela.http.errors import ConnectorError
-
-    return (ConnectorError, requests.RequestException)
+    return service_errors()
 
 
 def _bad_input_errors() -> tuple[type[BaseException], ...]:

@@ -15,11 +15,15 @@ Each destination is read on its own:
   an opt-out read twice is recorded once;
 * under its push lock: a destination whose own push is running right now is left to that
   push, which reads it (`busy`);
-* a destination that cannot be opened or read is reported (`failed`, masked) and does not
-  stop the others, nor the push that follows: that push reads its own destination itself,
+* a destination that cannot be opened or read for a reason outside clientela
+  (`read_failures`: the platform refused, throttled past the retries or could not be
+  reached; its section names a setting the account does not have) is reported (`failed`,
+  masked) and does not stop the others, nor the push that follows: that push reads its own destination itself,
   and fails before writing anything when it cannot, so nobody is ever subscribed on stale
   knowledge of the pushed destination's own opt-outs. What the failed destination holds
-  reaches the ledger at its next successful read;
+  reaches the ledger at its next successful read. Anything else a read raises is a bug (in
+  clientela or in the plugin) and propagates, to be reported as one, rather than be shown
+  as a destination that was merely unreachable; what was read before it stays recorded;
 * in a dry run the caller holds a transaction that is rolled back: nothing is locked or
   committed, and the plan still sees what was read.
 """
@@ -29,9 +33,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from clientela.config import ConfigError
 from clientela.destinations import inbound
 from clientela.destinations.api import Opener, ReadsConsent
-from clientela.destinations.lock import PushLocked, push_lock
+from clientela.destinations.lock import PushLocked, read_lock
+from clientela.http.errors import service_errors
 from clientela.privacy import mask_text
 from clientela.store import Store
 
@@ -63,21 +69,29 @@ def failures(outcomes: list[ReadOutcome]) -> list[ReadOutcome]:
     return [outcome for outcome in outcomes if outcome.status == FAILED]
 
 
+def read_failures() -> tuple[type[Exception], ...]:
+    """The errors with which opening or reading a destination legitimately fails: the
+    platform's (`clientela.http.errors.service_errors`) and a `ConfigError` naming a setting
+    of its section (an unknown list, a subscription type the account lacks)."""
+    return (*service_errors(), ConfigError)
+
+
 def _read_one(store: Store, name: str, opener: Opener, dry_run: bool) -> ReadOutcome:
+    legitimate = read_failures()
     try:
         opened = opener()
-    except Exception as error:
+    except legitimate as error:
         return ReadOutcome(name, FAILED, error=_masked(error))
     try:
         if not isinstance(opened, ReadsConsent):
             return ReadOutcome(name, CANNOT_READ)
         if dry_run:
             return ReadOutcome(name, READ, inbound.read(store, name, opened, None))
-        with push_lock(store, name), store.transaction():
+        with read_lock(store, name), store.transaction():
             return ReadOutcome(name, READ, inbound.read(store, name, opened, None))
     except PushLocked as busy:
         return ReadOutcome(name, BUSY, error=str(busy))
-    except Exception as error:
+    except legitimate as error:
         return ReadOutcome(name, FAILED, error=_masked(error))
     finally:
         opened.close()

@@ -106,3 +106,14 @@ class HttpError(ConnectorError):
     @property
     def throttled(self) -> bool:
         return self.status == 429
+
+
+def service_errors() -> tuple[type[Exception], ...]:
+    """What a call to a platform fails with for reasons outside clientela: an `HttpError`
+    after the retries (refused credentials, a rate limit that outlasted them, a server that
+    keeps failing), any other `ConnectorError`, a transport error an SDK let through. The
+    CLI ends these with exit 1, never as "a bug"; anything else a connector raises is one.
+    (A function: `requests` is imported only when an error is being classified.)"""
+    import requests
+
+    return (ConnectorError, requests.RequestException)
