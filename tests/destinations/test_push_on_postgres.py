@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -265,3 +266,79 @@ def test_the_other_destinations_are_read_first_alike_on_postgresql_and_duckdb(
                           mailchimp.tags_of(email(4)))
     assert seen["duckdb"] == seen["postgres"] == (
         [("hubspot", "read", 1)], 1, [("hubspot", "read", 1)], 1, "unsubscribed", set())
+
+
+class SlowReader:
+    """A destination whose opt-out read lasts until the test lets it end."""
+
+    def __init__(self, reading: threading.Event, release: threading.Event) -> None:
+        self.reading, self.release = reading, release
+
+    def read_consent(self, since: datetime | None) -> list[object]:
+        self.reading.set()
+        assert self.release.wait(60), "the read was never let go"
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_push_waits_for_a_read_of_its_destination_but_not_for_another_push(
+        clientela_postgres: PostgresServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a store shared by two machines, a push of mailchimp that starts while another
+    machine reads mailchimp's opt-outs runs once that read is done; a push that finds
+    another push running, or a read that finds a push, stops at once (nothing waited);
+    a read that outlasts `read_wait` is given up on, saying why. Alike on DuckDB."""
+    from clientela.destinations.lock import read_lock
+    from clientela.destinations.read_first import read_all
+
+    targets: dict[str, Path | str] = {"duckdb": tmp_path / "store.duckdb",
+                                      "postgres": _url(clientela_postgres)}
+    real_sleep = time.sleep
+    for target in targets.values():
+        Store(target).close()
+        with Store(target) as store:
+            reading, release = threading.Event(), threading.Event()
+            outcomes: list[object] = []
+            reader = threading.Thread(target=lambda: outcomes.extend(read_all(
+                store, {"mailchimp": lambda: SlowReader(reading, release)})))
+            waits: list[float] = []
+
+            def sleep(seconds: float) -> None:  # the push waits: now let the read end
+                waits.append(seconds)
+                release.set()
+                real_sleep(seconds)
+
+            monkeypatch.setattr(time, "sleep", sleep)
+            reader.start()
+            try:
+                assert reading.wait(60)
+                with push_lock(store, "mailchimp"):
+                    pushed = True
+            finally:
+                release.set()
+                reader.join(60)
+            assert pushed and waits
+            assert [(o.destination, o.status) for o in outcomes] == [  # type: ignore[attr-defined]
+                ("mailchimp", "read")]
+
+            def no_wait(seconds: float) -> None:
+                raise AssertionError("waited for a lock that a push holds")
+
+            monkeypatch.setattr(time, "sleep", no_wait)
+            with push_lock(store, "mailchimp"):
+                with pytest.raises(PushLocked, match="another push to mailchimp is running"):
+                    with push_lock(store, "mailchimp"):
+                        pass
+                busy = read_all(store, {"mailchimp": lambda: SlowReader(reading, release)})
+                assert [(o.destination, o.status) for o in busy] == [("mailchimp", "busy")]
+            monkeypatch.setattr(time, "sleep", real_sleep)
+
+            with read_lock(store, "mailchimp"):  # a read that does not end
+                with pytest.raises(PushLocked, match="the opt-outs of mailchimp have been "
+                                   "read on this store for more than 0.5 s"):
+                    with push_lock(store, "mailchimp", read_wait=0.5):
+                        pass
+            with push_lock(store, "mailchimp"):  # and nothing was left held
+                pass
