@@ -49,7 +49,7 @@ def consent_command(
 
 def pull_command(*, dry_run: bool) -> None:
     """Read every configured destination's opt-outs; exit 1 when one could not be read."""
-    from clientela.cli.push import configured_destinations, print_reads
+    from clientela.cli.destinations import configured_destinations, print_reads
     from clientela.destinations.read_first import failures, read_all
 
     openers = configured_destinations()

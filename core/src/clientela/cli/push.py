@@ -1,45 +1,23 @@
 """`clientela push` and `clientela forget`: segments out to destinations, people out of all.
 
 Thin layers over `clientela.destinations.push.push` and `...forget.forget`:
-the CLI resolves the destination's config section, opens it, shows a
+the CLI resolves the destination's config section, opens it (`cli.destinations`), shows a
 progress bar and prints a summary a person can act on (masked e-mails only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from clientela.cli.common import Failure, UserError, console, progress_bar, workspace
-from clientela.config import plugin_config
-from clientela.destinations.api import Destination, Opener
-from clientela.destinations.read_first import BUSY, FAILED, ReadOutcome, failures
+from clientela.cli.destinations import configured_destinations, open_destination, print_reads
+from clientela.destinations.read_first import failures
 from clientela.plugins import registry
 from clientela.privacy import mask_email
-
-
-def open_destination(name: str) -> Destination:
-    spec = registry().get("destination", name)
-    section = workspace.settings.destinations.get(name)
-    if section is None:
-        raise UserError(f"no [destinations.{name}] section in the configuration; see the "
-                        f"{name} plugin's README for its settings")
-    config = plugin_config(spec.config, section, f"destinations.{name}")
-    opened: Destination = spec.open(config)
-    return opened
-
-
-def configured_destinations() -> dict[str, Opener]:
-    """An opener for each destination with a configuration section and an installed plugin,
-    in the configuration's order."""
-    installed = registry().destinations
-    return {name: partial(open_destination, name)
-            for name in workspace.settings.destinations if name in installed}
 
 
 def _as_of(text: str | None, timezone: str) -> datetime:
@@ -148,21 +126,6 @@ def _print(report: Any) -> None:
         print_reads(report.read_first, "opt-outs read first from the other destinations"
                     + (" (rolled back)" if report.dry_run else ""))
     _print_consent(report)
-
-
-def print_reads(outcomes: Sequence[ReadOutcome], title: str) -> None:
-    """One row per destination read (`clientela.destinations.read_first`)."""
-    table = Table(title=title)
-    table.add_column("destination")
-    table.add_column("outcome")
-    table.add_column("consent events learned", justify="right")
-    table.add_column("detail")
-    colours = {FAILED: "red", BUSY: "yellow"}
-    for outcome in outcomes:
-        colour = colours.get(outcome.status, "green")
-        table.add_row(outcome.destination, f"[{colour}]{outcome.status}[/]",
-                      f"{outcome.learned:,}", outcome.error or "")
-    console.print(table)
 
 
 CONSENT_ROWS = (

@@ -11,7 +11,7 @@ source whose `SourceSpec` carries a `WebhookSpec` is served at
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,16 +46,6 @@ if TYPE_CHECKING:
     from clientela.webhooks import Receiver
 
 
-def destination_openers() -> dict[str, Callable[[], Any]]:
-    """Every configured destination, opened only when an erasure request needs it."""
-    from clientela.cli.push import open_destination
-    from clientela.plugins import registry
-
-    def opener(name: str) -> Callable[[], Any]:
-        return lambda: open_destination(name)
-
-    return {name: opener(name)
-            for name in workspace.settings.destinations if name in registry().destinations}
 
 
 def build_receiver(spool: Path | None, batch_size: int, apply: bool,
@@ -63,6 +53,7 @@ def build_receiver(spool: Path | None, batch_size: int, apply: bool,
     """The receiver (and its applier) for the sources with a declared webhook and a secret."""
     from pydantic import ValidationError
 
+    from clientela.cli.destinations import configured_destinations
     from clientela.config import ConfigError, describe_validation_error
     from clientela.webhooks import (
         Applier,
@@ -96,7 +87,7 @@ def build_receiver(spool: Path | None, batch_size: int, apply: bool,
     context = {"timezone": settings.workspace.timezone,
                "reporting_currency": settings.workspace.currency}
     applier = Applier(queue, store_path, mappers, context=context, batch_size=batch_size,
-                      destinations=destination_openers,
+                      destinations=configured_destinations,
                       exports=exports or default_exports_path(store_path)) if apply else None
     return Receiver(queue, secrets, applier=applier, webhooks=webhooks)
 
