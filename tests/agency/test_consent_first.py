@@ -16,9 +16,13 @@ from agency.helpers import schedule_section, workspace_section
 from clientela.agency.runner import PULL, consent_first
 from clientela.agency.schedules import Schedule
 from clientela.cli.app import main
+from clientela.cli.run import commands_reaching_people, installed_cli
 from clientela.store import Store
 
 PERSON = 7
+MESSAGING_PLUGIN = "agency.messaging_plugin"
+BUILT_IN = {("push",), ("journeys", "run"), ("campaign", "send")}
+"""The built-in commands that reach people, each marked `reaches_people` in its module."""
 
 
 def schedule(job: str, *args: str) -> Schedule:
@@ -46,7 +50,7 @@ def test_the_read_goes_before_the_first_push_and_every_push_skips_its_own_pull()
     sync, first, second = (schedule("sync", "shopify"), schedule("push", "mailchimp"),
                            schedule("push", "sendgrid", "--segment", "rfm"))
 
-    jobs = consent_first([sync, first, second])
+    jobs = consent_first([sync, first, second], BUILT_IN)
 
     assert [(job.job, job.args, job.label) for job in jobs] == [
         ("sync", ["shopify"], "sync shopify"),
@@ -54,7 +58,7 @@ def test_the_read_goes_before_the_first_push_and_every_push_skips_its_own_pull()
         ("push", ["mailchimp", "--no-pull"], "push mailchimp"),
         ("push", ["sendgrid", "--segment", "rfm", "--no-pull"], "push sendgrid --segment rfm")]
     assert jobs[1] == PULL
-    assert consent_first([sync]) == [sync]  # no push due: nothing read
+    assert consent_first([sync], BUILT_IN) == [sync]  # no push due: nothing read
 
 
 def test_the_read_goes_before_a_journeys_job_due_before_any_push() -> None:
@@ -62,7 +66,7 @@ def test_the_read_goes_before_a_journeys_job_due_before_any_push() -> None:
         schedule("journeys", "run"), schedule("sync", "shopify"), schedule("push", "mailchimp"),
         schedule("campaign", "send", "black-friday", "--audience", "all"))
 
-    jobs = consent_first([journeys, sync, push, campaign])
+    jobs = consent_first([journeys, sync, push, campaign], BUILT_IN)
 
     assert [job.label for job in jobs] == [
         "consent --pull", "journeys run", "sync shopify", "push mailchimp",
@@ -70,20 +74,36 @@ def test_the_read_goes_before_a_journeys_job_due_before_any_push() -> None:
     assert jobs[0] == PULL
     assert jobs[3].args == ["mailchimp", "--no-pull"]
     assert jobs[4] == campaign  # messaging jobs have no --no-pull: unchanged
-    assert consent_first([campaign, sync]) == [PULL, campaign, sync]
+    assert consent_first([campaign, sync], BUILT_IN) == [PULL, campaign, sync]
+
+
+def test_the_built_in_commands_that_reach_people_declare_it_as_a_plugin_would() -> None:
+    """`clientela run` finds them by the `reaches_people` mark, not in a list of its own."""
+    found = commands_reaching_people(installed_cli())
+
+    assert found >= BUILT_IN
+    assert not found & {("journeys", "list"), ("journeys", "task"), ("consent",), ("sync",),
+                        ("forget",), ("kpi",)}
+
+
+def test_a_push_not_among_the_reaching_commands_is_left_as_it_is() -> None:
+    """`--no-pull` only ever follows the runner's own read."""
+    push = schedule("push", "mailchimp")
+
+    assert consent_first([push], {("journeys", "run")}) == [push]
 
 
 def test_jobs_that_message_nobody_read_nothing() -> None:
     listing, task = (schedule("journeys", "list"),
                      schedule("journeys", "task", "t1", "--outcome", "call_logged"))
 
-    assert consent_first([listing, task]) == [listing, task]
+    assert consent_first([listing, task], BUILT_IN) == [listing, task]
 
 
 def test_a_workspace_without_destinations_gets_no_read() -> None:
     journeys, push = schedule("journeys", "run"), schedule("push", "mailchimp")
 
-    assert consent_first([journeys, push], read=False) == [journeys, push]
+    assert consent_first([journeys, push], BUILT_IN, read=False) == [journeys, push]
 
 
 def test_a_workspace_without_destinations_runs_its_journeys_job_without_failing(
@@ -168,3 +188,37 @@ def test_an_unsubscribe_at_sendgrid_is_in_the_ledger_before_a_journeys_job_runs(
     journeys_started = runs["journeys run --dry-run"]["started_at"]
     assert runs["consent --pull"]["finished_at"] <= journeys_started
     assert learned[0][1] <= journeys_started
+
+
+def test_a_plugins_messaging_command_gets_the_read_first_when_scheduled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A plugin's `sms blast`, marked `reaches_people`, scheduled alone: the runner reads
+    SendGrid's opt-outs before it, so it suppresses the person who unsubscribed there. Its
+    unmarked `sms status` gets no read."""
+    from clientela import plugins
+
+    store = acme_store(tmp_path, 20)
+    blasted, status = tmp_path / "blast.txt", tmp_path / "status.txt"
+    with FakeSendGrid() as sendgrid:
+        push_sendgrid(store, sendgrid)  # pushed before, by hand
+        sendgrid.global_unsubscribes.add(email(PERSON))
+        monkeypatch.setenv(plugins.LOAD_ENV, "clientela-sendgrid")
+        plugins.reset()
+        agency = tmp_path / "clientela-agency.toml"
+        agency.write_text(workspace_section("acme", extra=sendgrid_section(sendgrid))
+                          + schedule_section("acme", "sms", ["status", str(status)]),
+                          encoding="utf-8")
+        assert main(["--plugin", MESSAGING_PLUGIN, "run", "--due"]) == 0, capsys.readouterr()
+        assert "1 job(s): 1 ok, 0 failed, 0 busy" in capsys.readouterr().out
+        agency.write_text(workspace_section("acme", extra=sendgrid_section(sendgrid))
+                          + schedule_section("acme", "sms", ["blast", f"c{PERSON:05d}",
+                                                             str(blasted)]), encoding="utf-8")
+        assert main(["--plugin", MESSAGING_PLUGIN, "run", "--due"]) == 0, capsys.readouterr()
+    plugins.reset(forget_local=True)
+    assert "2 job(s): 2 ok, 0 failed, 0 busy" in capsys.readouterr().out
+    assert (status.read_text(), blasted.read_text()) == ("ok", "suppress")
+    with Store(store, read_only=True) as opened:
+        runs = [(run["target"], run["status"]) for run in opened.run_log("schedule")]
+    assert sorted(runs) == [("consent --pull", "ok"), (f"sms blast c{PERSON:05d} {blasted}", "ok"),
+                            (f"sms status {status}", "ok")]

@@ -11,7 +11,7 @@ in docs/plugin_hooks.md.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pluggy
 
@@ -28,6 +28,10 @@ PROJECT = "clientela"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+REACHES_PEOPLE = "clientela_reaches_people"
+"""The attribute `reaches_people` sets on a command's function."""
+Command = TypeVar("Command", bound=Callable[..., object])
 
 
 @hookspec
@@ -64,3 +68,23 @@ def register_commands(cli: typer.Typer) -> None:
     adds commands should keep its heavy imports inside the command functions:
     every invocation of the CLI calls this hook.
     """
+
+
+def reaches_people(command: Command) -> Command:
+    """Mark a command added through `register_commands` (or a built-in one) as one that
+    messages people or pushes to a destination, hence decides on consent: when it is
+    scheduled, `clientela run` reads every configured destination's opt-outs before it, as
+    before a push, so an unsubscribe made anywhere reaches it in the same run. Put it
+    under `@cli.command(...)`; the built-in `journeys run` and `campaign send` carry it too.
+    """
+    setattr(command, REACHES_PEOPLE, True)
+    return command
+
+
+def marked_reaching_people(command: object) -> bool:
+    """Whether `command` (a command's function, or a wrapper of it) carries `reaches_people`."""
+    while command is not None:
+        if getattr(command, REACHES_PEOPLE, False) is True:
+            return True
+        command = getattr(command, "__wrapped__", None)
+    return False

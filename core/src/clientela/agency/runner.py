@@ -11,11 +11,14 @@ Anything that goes wrong in one workspace (a bad section, a missing secret, a
 failing job, a locked store) is recorded against it and the next workspace
 runs all the same.
 
-Consent first: when jobs that push or message people (push, `journeys run`,
-`campaign send`) are due in a workspace, the runner reads every configured
-destination's opt-outs once (`consent --pull`, its own line in the summary and
-the history) before the first of them, and runs each push with `--no-pull`, so
-it reads only its own destination again. An opt-out made at one destination
+Consent first: when jobs that push or message people are due in a workspace, the
+runner reads every configured destination's opt-outs once (`consent --pull`, its
+own line in the summary and the history) before the first of them, and runs each
+push with `--no-pull`, so it reads only its own destination again. Which commands
+reach people is not listed here: each says so itself with
+`clientela.hookspecs.reaches_people` (`push`, `journeys run`, `campaign send`, and
+any command a plugin adds), and `clientela run` hands the runner what it found
+marked (`reaching`). An opt-out made at one destination
 thus reaches every destination pushed, and every journey or campaign sent, in
 the same run, whatever their order. A destination that cannot be read fails
 that line (and the run's exit code), not the jobs after it. A workspace that
@@ -26,7 +29,7 @@ someone asked for it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,8 +48,9 @@ RUN_LOCK = "clientela run"
 """The advisory lock's name on a PostgreSQL store (one per database)."""
 
 PUSH_JOB = "push"
-MESSAGING_JOBS = frozenset({("journeys", "run"), ("campaign", "send")})
-"""(command, subcommand) of the jobs that message people from the consent ledger."""
+Reaching = Collection[tuple[str, ...]]
+"""The commands that push or message people, as word paths: `("push",)`,
+`("journeys", "run")`, a plugin's `("sms", "blast")`."""
 PULL = Schedule(workspace="all", job="consent", args=["--pull"], cron="* * * * *",
                 timezone="UTC")
 """The read of every destination's opt-outs before a workspace's push and messaging jobs
@@ -127,15 +131,17 @@ def _now() -> datetime:
 
 
 def run_due(agency: Agency, planned: Sequence[Planned], execute: Execute, *,
-            wait: float = 0.0, now: Callable[[], datetime] = _now) -> RunReport:
-    """Run every planned job that is due, one workspace after the other."""
+            wait: float = 0.0, now: Callable[[], datetime] = _now,
+            reaching: Reaching = ()) -> RunReport:
+    """Run every planned job that is due, one workspace after the other; the opt-outs are
+    read first where one of the `reaching` commands is due (`consent_first`)."""
     report = RunReport()
     by_workspace: dict[str, list[Schedule]] = {}
     for item in planned:
         by_workspace.setdefault(item.workspace, []).append(item.schedule)
     for name, schedules in by_workspace.items():
         try:
-            _run_workspace(agency, name, schedules, execute, wait, now, report)
+            _run_workspace(agency, name, schedules, execute, wait, now, reaching, report)
         except Exception as error:  # one workspace's trouble never stops the next one
             report.outcomes.append(JobOutcome(name, "(workspace)", FAILED,
                                               error=mask_text(str(error)) or type(error).__name__))
@@ -143,7 +149,8 @@ def run_due(agency: Agency, planned: Sequence[Planned], execute: Execute, *,
 
 
 def _run_workspace(agency: Agency, name: str, schedules: list[Schedule], execute: Execute,
-                   wait: float, now: Callable[[], datetime], report: RunReport) -> None:
+                   wait: float, now: Callable[[], datetime], reaching: Reaching,
+                   report: RunReport) -> None:
     settings = agency.settings_for(name)
     target = store_target(settings)
     memory_limit = settings.workspace.memory_limit
@@ -156,16 +163,18 @@ def _run_workspace(agency: Agency, name: str, schedules: list[Schedule], execute
                 moment = now()
                 due = [s for s in schedules
                        if s.due_since(history.last_success(store, s.label), moment) is not None]
-            for schedule in consent_first(due, read=bool(settings.destinations)):
+            for schedule in consent_first(due, reaching, read=bool(settings.destinations)):
                 report.outcomes.append(_run_job(name, schedule, target, memory_limit, execute))
     except StoreBusy as busy:
         report.outcomes.append(JobOutcome(name, ", ".join(s.label for s in schedules), BUSY,
                                           error=str(busy)))
 
 
-def consent_first(due: Sequence[Schedule], *, read: bool = True) -> list[Schedule]:
-    """`due` with the opt-out read before the first job that pushes or messages, and every
-    push told that it happened (its label, hence its history, unchanged).
+def consent_first(due: Sequence[Schedule], reaching: Reaching, *, read: bool = True
+                  ) -> list[Schedule]:
+    """`due` with the opt-out read before the first job that pushes or messages (one of the
+    `reaching` commands), and every push told that it happened (its label, hence its
+    history, unchanged).
 
     `read` is False when the workspace configures no destination: there is nothing to
     read, and a read that can only fail must not fail the run nor stop its journeys.
@@ -174,7 +183,10 @@ def consent_first(due: Sequence[Schedule], *, read: bool = True) -> list[Schedul
         return list(due)
     jobs: list[Schedule] = []
     for schedule in due:
-        if reaches_people(schedule) and PULL not in jobs:
+        if not reaches_people(schedule, reaching):
+            jobs.append(schedule)
+            continue
+        if PULL not in jobs:
             jobs.append(PULL)
         if schedule.job == PUSH_JOB:
             schedule = schedule.model_copy(update={"args": [*schedule.args, NO_PULL],
@@ -183,11 +195,11 @@ def consent_first(due: Sequence[Schedule], *, read: bool = True) -> list[Schedul
     return jobs
 
 
-def reaches_people(schedule: Schedule) -> bool:
-    """Whether the job pushes to a destination or messages people, so decides on consent."""
-    if schedule.job == PUSH_JOB:
-        return True
-    return (schedule.job, schedule.args[0] if schedule.args else None) in MESSAGING_JOBS
+def reaches_people(schedule: Schedule, reaching: Reaching) -> bool:
+    """Whether the job runs one of the `reaching` commands: its command and first arguments
+    are one of their paths."""
+    words = (schedule.job, *schedule.args)
+    return any(words[:len(path)] == tuple(path) for path in reaching)
 
 
 def _run_job(name: str, schedule: Schedule, target: StoreTarget, memory_limit: str | None,

@@ -15,6 +15,7 @@ from clientela.cli.journeys import (
     print_plan,
     send_due,
 )
+from clientela.hookspecs import reaches_people
 
 campaign_app = typer.Typer(help="One-off campaigns by SMS, WhatsApp and e-mail.",
                            no_args_is_help=True)
@@ -32,6 +33,7 @@ def parse_share(text: str) -> float:
 
 
 @campaign_app.command("send")
+@reaches_people
 def send(
     name: Annotated[str, typer.Argument(help="The campaign's id (letters, digits, _ and -).")],
     audience: Annotated[str, typer.Option(help=(

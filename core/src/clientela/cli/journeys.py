@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from clientela.cli.common import UserError, console, workspace
+from clientela.hookspecs import reaches_people
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -93,6 +94,7 @@ def print_plan(planned: Sequence[Planned], sample: int) -> None:
 
 
 @journeys_app.command("run")
+@reaches_people
 def run(
     due: Annotated[bool, typer.Option("--due/--no-due", help=(
         "Send the messages that are due (journeys' and campaigns'); --no-due only plans."))] = True,

@@ -16,6 +16,7 @@ from rich.table import Table
 from clientela.cli.common import Failure, UserError, console, progress_bar, workspace
 from clientela.cli.destinations import configured_destinations, open_destination, print_reads
 from clientela.destinations.read_first import failures
+from clientela.hookspecs import reaches_people
 from clientela.plugins import registry
 from clientela.privacy import mask_email
 
@@ -26,6 +27,7 @@ def _as_of(text: str | None, timezone: str) -> datetime:
     return segments_as_of(text, timezone)
 
 
+@reaches_people
 def push_command(
     destination: Annotated[str, typer.Argument(help="A destination plugin (see `clientela plugins`).")],
     segment: Annotated[str, typer.Option(

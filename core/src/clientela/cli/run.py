@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,20 +25,36 @@ from clientela.agency.schedules import Planned, Schedule, parse_schedules, plan
 from clientela.agency.workspaces import Agency
 from clientela.cli import workspaces as workspaces_cli
 from clientela.cli.common import EXIT_FAILURE, EXIT_OK, UserError, console, err_console, workspace
+from clientela.hookspecs import marked_reaching_people
 from clientela.privacy import mask_text
 
 LOOP_NAP = 60.0
 """Longest sleep of `--loop` between looks at the schedule (a new file is read each time)."""
 
 
-def installed_commands() -> set[str]:
-    """Every top-level command of this installation, plugins' included."""
+def installed_cli() -> Any:
+    """The `clientela` command of this installation, plugins' commands included."""
     from clientela import plugins
     from clientela.cli.app import app
 
     plugins.add_plugin_commands(app)
-    group = typer.main.get_command(app)
-    return set(getattr(group, "commands", {}))
+    return typer.main.get_command(app)
+
+
+def installed_commands() -> set[str]:
+    """Every top-level command of this installation, plugins' included."""
+    return set(getattr(installed_cli(), "commands", {}))
+
+
+def commands_reaching_people(command: Any, path: tuple[str, ...] = ()
+                             ) -> set[tuple[str, ...]]:
+    """The paths (`("journeys", "run")`) of the commands under `command` marked with
+    `clientela.hookspecs.reaches_people`, a plugin's as well as a built-in one."""
+    found = {path} if path and marked_reaching_people(getattr(command, "callback", None)) \
+        else set()
+    for name, sub in getattr(command, "commands", {}).items():
+        found |= commands_reaching_people(sub, (*path, name))
+    return found
 
 
 def load_plan(agency: Agency, only: str | None) -> list[Planned]:
@@ -109,7 +125,8 @@ def exit_code(report: RunReport) -> int:
 
 def _once(wait: float, only: str | None) -> RunReport:
     agency = workspaces_cli.current_agency()
-    report = run_due(agency, load_plan(agency, only), execute_in_process(agency), wait=wait)
+    report = run_due(agency, load_plan(agency, only), execute_in_process(agency), wait=wait,
+                     reaching=commands_reaching_people(installed_cli()))
     print_summary(report)
     for warning in notify_failures(report, agency.notify):
         err_console.print(f"[yellow]warning:[/] {warning}")
