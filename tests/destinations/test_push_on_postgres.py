@@ -28,6 +28,7 @@ from clientela.consent import ConsentEvent, can_contact, record
 from clientela.destinations.contacts import Segmentation
 from clientela.destinations.lock import PushLocked, lock_path, push_lock
 from clientela.destinations.push import PushReport
+from clientela.destinations.read_first import ReadOutcome
 from clientela.store import Store
 from clientela.testing.destination_contract import contract_store, email
 from clientela.testing.engines import PostgresServer
@@ -290,55 +291,54 @@ def test_a_push_waits_for_a_read_of_its_destination_but_not_for_another_push(
     machine reads mailchimp's opt-outs runs once that read is done; a push that finds
     another push running, or a read that finds a push, stops at once (nothing waited);
     a read that outlasts `read_wait` is given up on, saying why. Alike on DuckDB."""
+    for target in (tmp_path / "store.duckdb", _url(clientela_postgres)):
+        Store(target).close()
+        with Store(target) as store:
+            check_push_and_read_locks(store, monkeypatch)
+
+
+def check_push_and_read_locks(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     from clientela.destinations.lock import read_lock
     from clientela.destinations.read_first import read_all
 
-    targets: dict[str, Path | str] = {"duckdb": tmp_path / "store.duckdb",
-                                      "postgres": _url(clientela_postgres)}
-    real_sleep = time.sleep
-    for target in targets.values():
-        Store(target).close()
-        with Store(target) as store:
-            reading, release = threading.Event(), threading.Event()
-            outcomes: list[object] = []
-            reader = threading.Thread(target=lambda: outcomes.extend(read_all(
-                store, {"mailchimp": lambda: SlowReader(reading, release)})))
-            waits: list[float] = []
+    reading, release = threading.Event(), threading.Event()
+    outcomes: list[ReadOutcome] = []
+    slow = {"mailchimp": lambda: SlowReader(reading, release)}
+    reader = threading.Thread(target=lambda: outcomes.extend(read_all(store, slow)))
+    real_sleep, waits = time.sleep, []
 
-            def sleep(seconds: float) -> None:  # the push waits: now let the read end
-                waits.append(seconds)
-                release.set()
-                real_sleep(seconds)
+    def sleep(seconds: float) -> None:  # the push waits: now let the read end
+        waits.append(seconds)
+        release.set()
+        real_sleep(seconds)
 
-            monkeypatch.setattr(time, "sleep", sleep)
-            reader.start()
-            try:
-                assert reading.wait(60)
-                with push_lock(store, "mailchimp"):
-                    pushed = True
-            finally:
-                release.set()
-                reader.join(60)
-            assert pushed and waits
-            assert [(o.destination, o.status) for o in outcomes] == [  # type: ignore[attr-defined]
-                ("mailchimp", "read")]
+    monkeypatch.setattr(time, "sleep", sleep)
+    reader.start()
+    try:
+        assert reading.wait(60)
+        with push_lock(store, "mailchimp"):
+            pushed = True
+    finally:
+        release.set()
+        reader.join(60)
+    assert pushed and waits
+    assert [(o.destination, o.status) for o in outcomes] == [("mailchimp", "read")]
 
-            def no_wait(seconds: float) -> None:
-                raise AssertionError("waited for a lock that a push holds")
+    def no_wait(seconds: float) -> None:
+        raise AssertionError("waited for a lock that a push holds")
 
-            monkeypatch.setattr(time, "sleep", no_wait)
-            with push_lock(store, "mailchimp"):
-                with pytest.raises(PushLocked, match="another push to mailchimp is running"):
-                    with push_lock(store, "mailchimp"):
-                        pass
-                busy = read_all(store, {"mailchimp": lambda: SlowReader(reading, release)})
-                assert [(o.destination, o.status) for o in busy] == [("mailchimp", "busy")]
-            monkeypatch.setattr(time, "sleep", real_sleep)
+    monkeypatch.setattr(time, "sleep", no_wait)
+    with push_lock(store, "mailchimp"):
+        with pytest.raises(PushLocked, match="another push to mailchimp is running"), \
+                push_lock(store, "mailchimp"):
+            pass
+        busy = read_all(store, slow)
+        assert [(o.destination, o.status) for o in busy] == [("mailchimp", "busy")]
+    monkeypatch.setattr(time, "sleep", real_sleep)
 
-            with read_lock(store, "mailchimp"):  # a read that does not end
-                with pytest.raises(PushLocked, match="the opt-outs of mailchimp have been "
-                                   "read on this store for more than 0.5 s"):
-                    with push_lock(store, "mailchimp", read_wait=0.5):
-                        pass
-            with push_lock(store, "mailchimp"):  # and nothing was left held
-                pass
+    slow_read = r"the opt-outs of mailchimp have been read on this store for more than 0\.5 s"
+    with read_lock(store, "mailchimp"), pytest.raises(PushLocked, match=slow_read), \
+            push_lock(store, "mailchimp", read_wait=0.5):
+        pass
+    with push_lock(store, "mailchimp"):  # and nothing was left held
+        pass
