@@ -50,6 +50,7 @@ from typing import Any
 
 from clientela.consent import PURPOSES
 from clientela.destinations.api import RemoteConsent
+from clientela.http.errors import ConnectorError
 from clientela_hubspot.client import Api
 
 PAGE = 100
@@ -224,7 +225,7 @@ class OptOutReader:
                 last = parse_modified((rows[-1].get("properties") or {}).get(MODIFIED))
                 restart = epoch_ms(last) if last is not None else None
                 if restart is None or restart == floor:
-                    raise RuntimeError(
+                    raise ConnectorError(  # the platform's limit, not a bug: a failed read
                         "HubSpot: more than 10,000 opted-out contacts share one "
                         "lastmodifieddate; the search cannot page past them")
                 floor, after = restart, 0
