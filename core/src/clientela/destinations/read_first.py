@@ -13,8 +13,9 @@ Each destination is read on its own:
 * in its own transaction, with its read mark (`inbound.mark_read`): a run killed in this
   phase keeps what was committed and reads the rest again next time, from the old mark;
   an opt-out read twice is recorded once;
-* under its push lock: a destination whose own push is running right now is left to that
-  push, which reads it (`busy`);
+* under its read lock (`lock.read_lock`): a destination whose own push is running right
+  now (or that another process is reading) is left to it, since that push reads it
+  (`busy`); a push of it that starts meanwhile waits for this read to end;
 * a destination that cannot be opened or read for a reason outside clientela
   (`read_failures`: the platform refused, throttled past the retries or could not be
   reached; its section names a setting the account does not have) is reported (`failed`,
