@@ -5,7 +5,9 @@ llm): the plugin calls it once per thing it adds, and the core checks the
 type and the name, reports clashes and keeps the first registration. The
 built-in metrics, sources and segmenters arrive through these same hooks,
 from the core's own entry point. Every hook is documented, with an example,
-in docs/plugin_hooks.md.
+in docs/plugin_hooks.md. `reaches_people` is no hook: it marks a command (a
+plugin's through `register_commands`, or a built-in one) that messages people,
+so that `clientela run` reads every destination's opt-outs before it.
 """
 
 from __future__ import annotations
