@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -273,7 +274,8 @@ class BuggyReader:
     """A destination whose read has a bug: neither the platform's fault nor the user's."""
 
     def read_consent(self, since: datetime | None) -> list[object]:
-        return [{"email": "x"}["address"]]
+        rows: list[Any] = [{"email": "x"}]
+        return [row.email for row in rows]  # a dict taken for an object
 
     def close(self) -> None:
         pass
@@ -290,7 +292,7 @@ def misconfigured() -> object:
 def test_a_bug_in_a_read_is_raised_while_a_destination_that_fails_is_reported_masked(
         path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid]) -> None:
     """A refused key, an unknown setting, a platform answering 401: `failed`, masked, and the
-    others are read. A bug (a KeyError in a plugin's read, a TypeError opening one) is raised
+    others are read. A bug (an AttributeError in a plugin's read, a TypeError opening one) is raised
     as the bug it is, after what was read before it was recorded."""
     mailchimp, sendgrid = fakes
     mailchimp.unsubscribe(email(PERSON + 1))
@@ -303,7 +305,7 @@ def test_a_bug_in_a_read_is_raised_while_a_destination_that_fails_is_reported_ma
     with Store(path) as store:
         outcomes = read_all(store, openers)
         buggy_read = {"mailchimp": openers["mailchimp"], "buggy": BuggyReader}
-        with pytest.raises(KeyError, match="address"):
+        with pytest.raises(AttributeError, match="email"):
             read_all(store, buggy_read)
         with pytest.raises(TypeError):
             read_all(store, {"buggy": lambda: BuggyReader(1)})  # type: ignore[call-arg]
@@ -315,4 +317,28 @@ def test_a_bug_in_a_read_is_raised_while_a_destination_that_fails_is_reported_ma
     assert outcomes[1].error == ("Acme: GET /contacts answered 401: token of a***@e***.com "
                                  "refused")
     assert outcomes[2].error == "[destinations.acme] list_id: no list 'L9' in this account"
+    assert learned_from(path, "mailchimp", PERSON + 1) == ["opted_out"]
+
+
+def test_consent_pull_reports_a_bug_in_a_read_as_a_bug(
+        cli: Cli, path: Path, tmp_path: Path, fakes: tuple[FakeMailchimp, FakeSendGrid],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A plugin whose read has a bug ends `clientela consent --pull` the CLI's way for bugs
+    (exit 1, "a bug in clientela"), not as an unreachable destination; Mailchimp, read
+    before it, is recorded."""
+    from clientela.cli import destinations as destinations_cli
+    from clientela.cli.app import main
+
+    mailchimp, _ = fakes
+    mailchimp.unsubscribe(email(PERSON + 1))
+    opened = destinations_cli.open_destination
+    monkeypatch.setattr(destinations_cli, "open_destination", lambda name: BuggyReader()
+                        if name == "sendgrid" else opened(name))
+
+    code = main(["--config", str(tmp_path / "clientela.toml"), "consent", "--pull"])
+
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "'dict' object has no attribute 'email'" in err
+    assert "this looks like a bug in clientela" in err
     assert learned_from(path, "mailchimp", PERSON + 1) == ["opted_out"]
