@@ -12,7 +12,8 @@ on"). Before its database answers a metric, Python builds the metric's Ibis expr
 makes that call `--rounds` times in one process (the first includes the process's first
 imports and caches, so the best of the later rounds is the figure) and prints:
 
-- per round, the call's wall and CPU seconds, and the building's: the time spent inside the
+- per round, the call's wall and CPU seconds, and the building's (and how many Ibis nodes
+  it made, the count the time follows, exact whatever the load): the time spent inside the
   metrics' `compute` functions minus the queries they run while building (a shared table
   written on its first ask, a table's schema or presence looked up), so it is Python and
   Ibis only; compiling the built expressions to SQL is not in it: it is printed apart
@@ -80,6 +81,9 @@ class BuildClock:
         self.compiling = 0.0
         """CPU seconds of the calling thread writing SQL (any query of the call)."""
         self._compile_depth = 0
+        self.nodes = 0
+        """Ibis nodes made while building (each validated as it is made): what the building
+        time follows, counted exactly whatever the load."""
         self._depth = 0
         self._query_depth = 0
         # timed by the thread's CPU clock, as the building is: wall time would count the load
@@ -151,6 +155,7 @@ def clocked(clock: BuildClock) -> Iterator[None]:
     """The engine's building timed by `clock` while inside."""
     import ibis.expr.types as ir
     from ibis.backends.duckdb import Backend
+    from ibis.common.annotations import Signature
 
     from clientela.kpi import engine
     from clientela.kpi.compile_cache import CompiledSql
@@ -163,13 +168,22 @@ def clocked(clock: BuildClock) -> Iterator[None]:
             return original_expr(metric, params, ctx)
 
     engine._expr = expr
-    undo = [lambda: setattr(engine, "_expr", original_expr)]
+    undo: list[Callable[[], Any]] = [lambda: setattr(engine, "_expr", original_expr)]
     for owner, name in ((ir.Expr, "execute"), (ir.Expr, "to_pyarrow"), (ir.Table, "cache"),
                         (Backend, "table"), (Backend, "list_tables"), (Backend, "raw_sql"),
                         (TableCache, "_write"), (TableCache, "has"),
                         (TableCache, "prefetch")):
         undo.append(_wrap(owner, name, clock.query))
     undo.append(_wrap(CompiledSql, "__call__", clock.compile))
+    original_validate = Signature.validate
+
+    def validate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if clock._depth and not clock._query_depth:
+            clock.nodes += 1
+        return original_validate(self, *args, **kwargs)
+
+    Signature.validate = validate
+    undo.append(lambda: setattr(Signature, "validate", original_validate))
     try:
         yield
     finally:
@@ -224,7 +238,7 @@ def measure(orders: int, customers: int, memory_limit: str | None, rounds: int,
                         continue
                 fits = sum(clock.seconds.get(name, 0.0) for name in FITTING)
                 found["rounds"].append({"wall": wall, "cpu": spent, "build": building,
-                                        "ibis": building - fits,
+                                        "ibis": building - fits, "nodes": clock.nodes,
                                         "compile": clock.compiling,
                                         "metrics": len(clock.seconds), "load": load()})
                 if round_ == 0:
@@ -255,7 +269,8 @@ def show(found: dict[str, Any], label: str) -> None:
     for i, run in enumerate(found["rounds"], start=1):
         print(f"  round {i}: call {run['wall']:6.2f} s wall (CPU {run['cpu']:6.2f} s), "
               f"building {run['build']:5.2f} s over {run['metrics']} metrics "
-              f"({run['ibis']:4.2f} s without {' and '.join(FITTING)}), "
+              f"({run['ibis']:4.2f} s without {' and '.join(FITTING)}; {run['nodes']:,} "
+              f"Ibis nodes), "
               f"compiling {run['compile']:5.2f} s   {run['load']}")
     later = found["rounds"][1:] or found["rounds"]
     print(f"  best of rounds 2+: building {min(r['build'] for r in later):.2f} s "
@@ -310,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
                      args.profile_first),
              f"{args.orders:,} orders, the newest month warm")
         return
-    ratios: list[tuple[float, float, float]] = []
+    ratios: list[tuple[float, ...]] = []
     for pair in range(args.pairs):
         mine = baseline_run(Path(__file__).resolve().parents[1], args)
         theirs = baseline_run(args.baseline.resolve(), args)
@@ -326,15 +341,18 @@ def main(argv: list[str] | None = None) -> None:
 
         ratios.append((best(mine, "build") / best(theirs, "build"),
                        best(mine, "ibis") / best(theirs, "ibis"),
+                       first(mine, "nodes") / first(theirs, "nodes"),
                        first(mine, "ibis") / first(theirs, "ibis"),
                        best(mine, "compile") / best(theirs, "compile"),
                        best(mine, "wall") / best(theirs, "wall"),
                        best(mine, "cpu") / best(theirs, "cpu")))
     print("\nthis tree / baseline, per pair (best of rounds 2+; the first round, a fresh "
           "process's, where said):")
-    for pair, (build, ibis_, fresh, compiling, wall, spent) in enumerate(ratios, start=1):
+    for pair, (build, ibis_, nodes, fresh, compiling, wall, spent) in enumerate(ratios,
+                                                                                start=1):
         print(f"  pair {pair}: building {build:.3f}x, without {' and '.join(FITTING)} "
-              f"{ibis_:.3f}x (first round {fresh:.3f}x), compiling {compiling:.3f}x, "
+              f"{ibis_:.3f}x (first round {fresh:.3f}x; Ibis nodes {nodes:.3f}x), "
+              f"compiling {compiling:.3f}x, "
               f"call {wall:.3f}x wall, {spent:.3f}x CPU")
 
 
