@@ -53,16 +53,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from kpis_warm import cpu, load  # noqa: E402 (found through the path above)
+
 FITTING = ("clv_predicted", "p_alive")
 """Metrics whose compute also fits the purchase models (numpy, `clientela.clv`): their
 building is printed apart, since it is not Ibis's."""
 MARK = "BUILD-FIGURES "
 """Prefix of the one line of JSON a `--json` run prints for the process that asked for it."""
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load {one:5.2f} / {five:5.2f} (1 / 5 min, {os.cpu_count()} CPUs)"
 
 
 class BuildClock:
@@ -196,14 +193,13 @@ def measure(orders: int, customers: int, memory_limit: str | None, rounds: int,
     """The newest month's warm call `rounds` times on a copy of the demo store: each
     round's wall, CPU and building seconds, the per-metric building of the best round."""
     from kpis import END, answerable, demo_store
-    from kpis_warm import CUTS, LAST_DAY, TIMEZONE, cpu, new_day, switch
+    from kpis_warm import CUTS, TIMEZONE, new_day, switch
 
     from clientela.kpi import compute, warm
     from clientela.kpi.carried import carrying
     from clientela.kpi.periods import buckets, parse_bound, zone
     from clientela.store import Store
 
-    del LAST_DAY
     source = demo_store(orders, customers)
     folder = Path(tempfile.mkdtemp(prefix="clientela-build-"))
     path = folder / "build.duckdb"
