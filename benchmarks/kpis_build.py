@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,32 @@ MARK = "BUILD-FIGURES "
 """Prefix of the one line of JSON a `--json` run prints for the process that asked for it."""
 
 
+class _Tally:
+    """CPU seconds of the calling thread inside sections, a section nested in another (a
+    query run by a query) counted once."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.depth = 0
+
+    @contextmanager
+    def section(self, paused: cProfile.Profile | None = None) -> Iterator[None]:
+        """Time the outermost section; `paused`, a profiler, does not watch it."""
+        self.depth += 1
+        outer = self.depth == 1
+        if outer and paused is not None:
+            paused.disable()
+        started = time.thread_time()
+        try:
+            yield
+        finally:
+            if outer:
+                self.seconds += time.thread_time() - started
+                if paused is not None:
+                    paused.enable()
+            self.depth -= 1
+
+
 class BuildClock:
     """CPU seconds of the calling thread spent building each metric's expression, queries
     run meanwhile left out.
@@ -74,15 +100,14 @@ class BuildClock:
 
     def __init__(self, profile: bool) -> None:
         self.seconds: dict[str, float] = {}
-        self.querying = 0.0
-        self.compiling = 0.0
-        """CPU seconds of the calling thread writing SQL (any query of the call)."""
-        self._compile_depth = 0
+        self.queries = _Tally()
+        """Queries run while building."""
+        self.compiles = _Tally()
+        """SQL written, for any query of the call."""
         self.nodes = 0
         """Ibis nodes made while building (each validated as it is made): what the building
         time follows, counted exactly whatever the load."""
         self._depth = 0
-        self._query_depth = 0
         # timed by the thread's CPU clock, as the building is: wall time would count the load
         self.profiler = cProfile.Profile(time.thread_time) if profile else None
 
@@ -90,7 +115,7 @@ class BuildClock:
     def building(self, metric: str) -> Iterator[None]:
         self._depth += 1
         outer = self._depth == 1
-        before_queries = self.querying
+        before_queries = self.queries.seconds
         started = time.thread_time()
         if outer and self.profiler is not None:
             self.profiler.enable()
@@ -101,39 +126,23 @@ class BuildClock:
                 self.profiler.disable()
             self._depth -= 1
             if outer:
-                spent = time.thread_time() - started - (self.querying - before_queries)
+                spent = time.thread_time() - started - (self.queries.seconds - before_queries)
                 self.seconds[metric] = self.seconds.get(metric, 0.0) + spent
 
     @contextmanager
     def query(self) -> Iterator[None]:
-        if self._depth == 0 or self._query_depth:
+        if self._depth == 0:  # not building: nothing to leave out
             yield
             return
-        self._query_depth += 1
-        if self.profiler is not None:
-            self.profiler.disable()
-        started = time.thread_time()
-        try:
+        with self.queries.section(self.profiler):
             yield
-        finally:
-            self.querying += time.thread_time() - started
-            self._query_depth -= 1
-            if self.profiler is not None:
-                self.profiler.enable()
 
+    def compile(self) -> AbstractContextManager[None]:
+        return self.compiles.section()
 
-    @contextmanager
-    def compile(self) -> Iterator[None]:
-        if self._compile_depth:
-            yield
-            return
-        self._compile_depth += 1
-        started = time.thread_time()
-        try:
-            yield
-        finally:
-            self.compiling += time.thread_time() - started
-            self._compile_depth -= 1
+    def making_node(self) -> bool:
+        """Whether an Ibis node made now is the building's (not a query's)."""
+        return self._depth > 0 and self.queries.depth == 0
 
 
 def _wrap(owner: Any, name: str, around: Callable[[], Any]) -> Callable[[], None]:
@@ -175,7 +184,7 @@ def clocked(clock: BuildClock) -> Iterator[None]:
     original_validate = Signature.validate
 
     def validate(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if clock._depth and not clock._query_depth:
+        if clock.making_node():
             clock.nodes += 1
         return original_validate(self, *args, **kwargs)
 
@@ -235,7 +244,7 @@ def measure(orders: int, customers: int, memory_limit: str | None, rounds: int,
                 fits = sum(clock.seconds.get(name, 0.0) for name in FITTING)
                 found["rounds"].append({"wall": wall, "cpu": spent, "build": building,
                                         "ibis": building - fits, "nodes": clock.nodes,
-                                        "compile": clock.compiling,
+                                        "compile": clock.compiles.seconds,
                                         "metrics": len(clock.seconds), "load": load()})
                 if round_ == 0:
                     found["first_per_metric"] = dict(sorted(clock.seconds.items(),
