@@ -116,7 +116,9 @@ def invalid_order(orders: ir.Table) -> ir.BooleanValue:
     fully refunded (INVALID_ORDER_STATUSES), or has no status. Never null, so its negation
     keeps exactly the valid orders, and a reader that keeps orders whatever their status
     (the redemptions) tells them apart by the same rule valid_orders filters by."""
-    return orders.status.isnull() | orders.status.isin(list(INVALID_ORDER_STATUSES))
+    # sorted: a set's order changes with the process's string hashing, and with it the
+    # expression (and the SQL text) every reader of orders builds
+    return orders.status.isnull() | orders.status.isin(sorted(INVALID_ORDER_STATUSES))
 
 
 def _valid_orders(ctx: MetricContext, *, since: datetime | None, until: datetime | None,
