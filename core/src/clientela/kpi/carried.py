@@ -146,15 +146,23 @@ def state_for(ctx: MetricContext, until: datetime | None = None, *,
     (rows with STATE_COLUMNS, its as-of instant), or None (see `carried_for`). With
     `first_orders`, the rows are each customer's first order instead (customer_id, first_at
     and the order's columns, named as in `retail.first_orders`)."""
+    from clientela.kpi.built import built_once
+
     carried = carried_for(ctx, until)
     if carried is None:
         return None
-    rows = ctx.stored(ROWS_TABLE)
-    rows = rows.filter((rows.state_key == carried.key) & (rows.as_of == carried.as_of))
-    if first_orders:
-        return rows.select("customer_id", "first_at", **{
-            column: rows[kept] for column, kept in FIRST_ORDER_STATE.items()}), carried.as_of
-    return rows.select(*STATE_COLUMNS), carried.as_of
+
+    def build() -> ir.Table:
+        rows = ctx.stored(ROWS_TABLE)
+        rows = rows.filter((rows.state_key == carried.key) & (rows.as_of == carried.as_of))
+        if first_orders:
+            return rows.select("customer_id", "first_at", **{
+                column: rows[kept] for column, kept in FIRST_ORDER_STATE.items()})
+        return rows.select(*STATE_COLUMNS)
+
+    # asked by every history and first-orders reader of a warm call: built once
+    key = f"state_for|{carried.key}|{carried.as_of}|{first_orders}"
+    return built_once(ctx, key, build), carried.as_of
 
 
 READ_ORDERS_DIRECT = True

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import ibis
 
+from clientela.kpi.built import built_once
 from clientela.kpi.context import PERIOD_COLUMN, MetricContext
 from clientela.kpi.errors import SeriesUnsupported
 from clientela.kpi.localtime import first_day
@@ -50,6 +51,16 @@ def in_period_days(ctx: MetricContext, table: ir.Table, column: str) -> ir.Table
 
 def _cut(ctx: MetricContext, table: ir.Table, column: str, starts: list[Any],
          end: Any) -> ir.Table:
+    """The cut, built once per engine call for a table (the very object: the shared valid
+    orders or the store's, see `built_once`), column and span: the period's orders are cut
+    alike for most of the catalogue's metrics. The entry holds `table`, so no other table
+    can take its id while the entry lives."""
+    key = f"in_period|{id(table.op())}|{column}|{starts}|{end}|{bool(ctx.periods)}"
+    return built_once(ctx, key, lambda: _cut_built(ctx, table, column, starts, end))
+
+
+def _cut_built(ctx: MetricContext, table: ir.Table, column: str, starts: list[Any],
+               end: Any) -> ir.Table:
     value = table[column]
     table = table.filter((value >= ibis.literal(starts[0])) & (value < ibis.literal(end)))
     if ctx.periods:

@@ -54,10 +54,10 @@ def count_if(condition: ir.BooleanValue) -> ir.IntegerValue:
 def ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
     """numerator / denominator as float64, null when the denominator is zero or null.
 
-    Both sides are cast first: PostgreSQL truncates integer division."""
-    den = denominator.cast("float64")
-    return ibis.ifelse(den.isnull() | (den == 0), ibis.null("float64"),
-                       numerator.cast("float64") / den)
+    Both sides are cast first: PostgreSQL truncates integer division. A zero denominator is
+    made null (NULLIF, standard SQL on every engine) rather than tested by a CASE: the same
+    answer from four Ibis nodes fewer, and the catalogue divides about forty times."""
+    return numerator.cast("float64") / denominator.cast("float64").nullif(0)
 
 
 def mean(value: ir.NumericValue) -> ir.FloatingValue:

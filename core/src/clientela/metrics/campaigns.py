@@ -67,14 +67,14 @@ def campaign_touches(ctx: MetricContext, *, control: bool | None = False,
                      since: datetime | None = None, until: datetime | None = None) -> ir.Table:
     """Touches that belong to a campaign, in [since, until); `control=None` keeps both groups."""
     touches = ctx.table("touches")
-    touches = touches.filter(touches.campaign_id.notnull())
+    kept = [touches.campaign_id.notnull()]  # one filter (see retail._valid_orders_built)
     if control is not None:
-        touches = touches.filter(touches.is_control == control)
+        kept.append(touches.is_control == control)
     if since is not None:
-        touches = touches.filter(touches.occurred_at >= since)
+        kept.append(touches.occurred_at >= since)
     if until is not None:
-        touches = touches.filter(touches.occurred_at < until)
-    return touches
+        kept.append(touches.occurred_at < until)
+    return touches.filter(*kept)
 
 
 RUN_WINDOWS = 4
