@@ -54,8 +54,6 @@ def _retention_counts(ctx: MetricContext) -> ir.Table:
     active = cv.period_customers(wide)
     before = active.filter(active[PERIOD_COLUMN] < last)
     now = cv.period_customers(wide.unsliced())
-    # index 0 (the prior period) is no period's next: its orders are not read for this side
-    now = now.filter(now[PERIOD_COLUMN] > 0)
     now = now.select(_cid=now.customer_id, _next=now[PERIOD_COLUMN])
     joined = before.left_join(now, (before.customer_id == now._cid)
                               & (now._next == before[PERIOD_COLUMN] + 1))
