@@ -236,8 +236,5 @@ def history_totals(ctx: MetricContext, *, lapse_days: int,
                          repeaters=d.repeaters.sum(), lapsed=d.lapsed.sum(),
                          orders=d.orders.sum())
 
-    if not ctx.periods:
-        # one period: a sum over history_days' few rows inside each reader's query costs
-        # less than a query writing them out (the warm call's newest month)
-        return build()
-    return ctx.shared(f"history_totals|{_totals_key(ctx, lapse_days, at)}", build)
+    return ctx.shared(f"history_totals|{_totals_key(ctx, lapse_days, at)}", build,
+                      transient=not ctx.periods)
