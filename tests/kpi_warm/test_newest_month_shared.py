@@ -1,9 +1,11 @@
 """The warm call after one new day answers the newest month alone, from the carried state:
 its point-in-time metrics read the same customer rows, so each table they share is built
-once (repeat, lapsed, frequency and recency's counts per day of recency; retention and
-churn's counts; interpurchase and return probability's new orders with their previous
-one), and win-back's history as of the month's start is the state itself, read in place.
-The answers are the cold ones."""
+once (repeat, lapsed, frequency and recency's counts per day of recency, and the totals
+summed from them; retention and churn's counts, whose base is the state's customers
+active in the month before; interpurchase and return
+probability's new orders with their previous one), and win-back's history as of the
+month's start is the state itself, read in place. The answers are the cold ones, asked
+together or each alone."""
 
 from __future__ import annotations
 
@@ -44,3 +46,17 @@ def test_one_new_day_builds_each_shared_point_in_time_table_once(store: Store) -
     # the history as of the state's own instant is the state: never aggregated or copied
     assert f"history|{DECEMBER.isoformat()}" not in written
     assert hot == compute(store, NAMES, **SPAN).rows()
+
+
+@pytest.mark.parametrize("by", [None, "acquisition_channel"])
+def test_each_metric_alone_answers_its_newest_month_as_cold(store: Store, by: str | None
+                                                            ) -> None:
+    """A call asking one of them alone reads the tables the others share inside its own
+    query: the same answer as the call asking all of them, and as the cold one."""
+    compute(store, NAMES, by=by, reuse=True, **SPAN)
+    Editor(store).new(0, 714, 5000)  # c0, 2024-12-16: the newest period
+    for name in NAMES:
+        hot = compute(store, [name], by=by, reuse=True, **SPAN).rows()
+        assert warm.last_report.computed == {name: ["2024-12"]}
+        assert warm.last_report.carried == f"{DECEMBER.isoformat()} (kept)"
+        assert hot == compute(store, [name], by=by, **SPAN).rows(), name

@@ -47,6 +47,9 @@ def _retention_counts(ctx: MetricContext) -> ir.Table:
     are active again in the period itself. With the prior period prepended, the base of
     request period k is active in index k and retained when active in index k + 1."""
     wide = cv.with_prior(ctx)
+    from_state = _base_from_state(ctx, wide)
+    if from_state is not None:
+        return from_state
     last = len(wide.periods or ()) - 1
     active = cv.period_customers(wide)
     before = active.filter(active[PERIOD_COLUMN] < last)
@@ -54,6 +57,32 @@ def _retention_counts(ctx: MetricContext) -> ir.Table:
     now = now.select(_cid=now.customer_id, _next=now[PERIOD_COLUMN])
     joined = before.left_join(now, (before.customer_id == now._cid)
                               & (now._next == before[PERIOD_COLUMN] + 1))
+    kept = cv.indicator(joined._cid.notnull()).sum()
+    return cv.summarize(joined, ctx, retained=kept, base=joined.count())
+
+
+def _base_from_state(ctx: MetricContext, wide: MetricContext) -> ir.Table | None:
+    """_retention_counts of one period from the customer state kept as of its start (the
+    warm call's newest period, `clientela.kpi.carried`), or None without one.
+
+    A customer is active in the period before exactly when her last valid order before the
+    period's start falls in it, so the base is the state's customers whose `last_at` is at
+    or after the period before's start: the state's rows filtered, where the cold query
+    reads the period before's orders and makes them distinct (about half the query's CPU
+    at 1M orders)."""
+    from clientela.kpi.carried import state_for
+
+    if ctx.periods:
+        return None
+    found = state_for(ctx, ctx.start)
+    if found is None or found[1] != ctx.start:
+        return None
+    rows = found[0]
+    prior_start = (wide.periods or (ctx.period,))[0].start_utc
+    base = cv.with_slice(ctx, rows.filter(rows.last_at >= prior_start).select("customer_id"))
+    now = cv.period_customers(ctx.unsliced())
+    now = now.select(_cid=now.customer_id)
+    joined = base.left_join(now, base.customer_id == now._cid)
     kept = cv.indicator(joined._cid.notnull()).sum()
     return cv.summarize(joined, ctx, retained=kept, base=joined.count())
 
