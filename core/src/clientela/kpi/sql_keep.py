@@ -12,7 +12,8 @@ a placeholder where its name was; the placeholder is swapped for the current cal
 when the SQL is used. The names are unique random strings, so the swap is exact (checked
 both ways before an entry is written). What else changes the SQL text is in the key too:
 the backend and its dialect, the versions of Ibis, sqlglot and this module's format, the
-digest of clientela's own SQL translations (`kpi/sql.py`), `limit` and `pretty`.
+digest of clientela's own SQL translations (`kpi/sql.py`), `limit` and `pretty`; an
+operation defined outside Ibis (a plugin's) enters with the digest of its module's source.
 
 Where: one small file per query in a folder of the user's cache (`CLIENTELA_SQL_KEEP`
 names another; `off` turns the keep off). Not in the store: compiled SQL is not the
@@ -30,19 +31,21 @@ import contextlib
 import datetime as _dt
 import decimal
 import enum
+import functools
 import hashlib
 import logging
 import os
 import re
+import sys
 import tempfile
 import uuid
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import ibis
 import ibis.expr.operations as ops
-import sqlglot
 from ibis.common.grounds import Concrete
 
 log = logging.getLogger(__name__)
@@ -90,15 +93,20 @@ def folder() -> Path | None:
 
 def backend_identity(backend: Any) -> str:
     """What of the backend shapes its SQL: its name, dialect and compiler, and the versions
-    of the libraries that write the SQL."""
-    from clientela.kpi import sql
-
-    translations = Path(sql.__file__).read_bytes()
+    of the code that writes the SQL."""
     compiler = type(getattr(backend, "compiler", None))
     return "|".join((FORMAT, str(getattr(backend, "name", type(backend).__qualname__)),
                      repr(getattr(backend, "dialect", None)),
-                     f"{compiler.__module__}.{compiler.__qualname__}",
-                     ibis.__version__, sqlglot.__version__,
+                     f"{compiler.__module__}.{compiler.__qualname__}", _writers()))
+
+
+@functools.cache
+def _writers() -> str:
+    """Ibis's and sqlglot's versions, and the digest of clientela's own translations."""
+    from clientela.kpi import sql
+
+    translations = Path(sql.__file__).read_bytes()
+    return "|".join((ibis.__version__, metadata.version("sqlglot"),
                      hashlib.blake2b(translations, digest_size=16).hexdigest()))
 
 
@@ -130,8 +138,7 @@ class _Walker:
             return found
         if isinstance(node, ops.InMemoryTable):
             raise _Unkeyable("rows in memory")
-        kind = type(node)
-        parts = [f"{kind.__module__}.{kind.__qualname__}".encode()]
+        parts = [_class_of(type(node))]
         temporary = isinstance(node, ops.DatabaseTable) and _TEMPORARY.fullmatch(node.name)
         for name, arg in zip(node.__argnames__, node.__args__, strict=True):
             if isinstance(node, ops.DatabaseTable) and name == "source":
@@ -162,6 +169,26 @@ class _Walker:
         if isinstance(arg, frozenset):
             return b"<" + b",".join(sorted(self.value(item) for item in arg)) + b">"
         raise _Unkeyable(type(arg).__qualname__)
+
+
+_CLASSES: dict[type, bytes] = {}
+
+
+def _class_of(kind: type) -> bytes:
+    """A class by its name; one defined outside Ibis (an operation a plugin adds, with its
+    own translation) also by its module's source, so changing that code changes the key."""
+    found = _CLASSES.get(kind)
+    if found is None:
+        found = f"{kind.__module__}.{kind.__qualname__}".encode()
+        if kind.__module__.split(".")[0] != "ibis":
+            module = sys.modules.get(kind.__module__)
+            try:
+                source = Path(module.__file__).read_bytes() if module and module.__file__ else b""
+            except OSError:
+                source = b"?"
+            found += b"@" + hashlib.blake2b(source, digest_size=16).digest()
+        _CLASSES[kind] = found
+    return found
 
 
 def to_placeholders(sql: str, names: list[str]) -> str | None:
