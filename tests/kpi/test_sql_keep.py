@@ -104,6 +104,12 @@ def test_one_literal_column_or_schema_apart_is_another_key() -> None:
     assert sql_keep.key_of(query(t).op(), "another dialect", None, False).digest != base
     with_limit = sql_keep.key_of(query(t).op(), sql_keep.backend_identity(duck), 10, False)
     assert with_limit is not None and with_limit.digest != base
+    fused = ibis.options.sql.fuse_selects
+    try:
+        ibis.options.sql.fuse_selects = not fused
+        assert _key(query(t), duck) != base  # an option the compiler reads
+    finally:
+        ibis.options.sql.fuse_selects = fused
 
 
 def test_rows_in_memory_are_not_keyed() -> None:

@@ -12,7 +12,8 @@ a placeholder where its name was; the placeholder is swapped for the current cal
 when the SQL is used. The names are unique random strings, so the swap is exact (checked
 both ways before an entry is written). What else changes the SQL text is in the key too:
 the backend and its dialect, the versions of Ibis, sqlglot and this module's format, the
-digest of clientela's own SQL translations (`kpi/sql.py`), `limit` and `pretty`; an
+digest of clientela's own SQL translations (`kpi/sql.py`), Ibis's options its compilers
+read, `limit` and `pretty`; an
 operation defined outside Ibis (a plugin's) enters with the digest of its module's source.
 
 Where: one small file per query in a folder of the user's cache (`CLIENTELA_SQL_KEEP`
@@ -116,11 +117,18 @@ def key_of(op: ops.Node, identity: str, limit: Any, pretty: bool) -> Key | None:
     walker = _Walker()
     try:
         root = walker.node(op)
-        tail = walker.value(limit) + walker.value(pretty)
+        tail = walker.value(limit) + walker.value(pretty) + walker.value(_options())
     except _Unkeyable:
         return None
     digest = hashlib.blake2b(identity.encode() + root + tail, digest_size=20).hexdigest()
     return Key(digest, walker.names)
+
+
+def _options() -> tuple[Any, ...]:
+    """Ibis's global options that its SQL compilers read (a caller may change them)."""
+    sql = ibis.options.sql
+    pyspark = getattr(ibis.options, "pyspark", None)
+    return (sql.default_limit, sql.fuse_selects, getattr(pyspark, "treat_nan_as_null", None))
 
 
 class _Walker:
