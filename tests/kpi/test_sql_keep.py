@@ -7,7 +7,10 @@ process: the per-process cache is per backend)."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 import ibis
 import pyarrow as pa
 import pytest
+from _kpi_fixtures import basic_records, build_store
 
 from clientela.kpi import compute, sql_keep
 from clientela.kpi.compile_cache import CompiledSql, remember_compiled
@@ -70,6 +74,42 @@ def test_a_fresh_backend_reads_every_query_from_the_keep(
     off = fresh_backend()
     assert compute(off, METRICS, **SPAN).rows() == answered
     assert _cache(off).kept == 0 and _cache(off).misses == compiled.misses
+
+
+_CHILD = """
+import json, sys
+from clientela.kpi import compute
+from clientela.kpi.compile_cache import remember_compiled
+from clientela.store import Store
+
+with Store(sys.argv[1]) as store:
+    rows = compute(store, sys.argv[2].split(","), start="2025-01", end="2025-04",
+                   grain="month").rows()
+    cache = remember_compiled(store.ibis())
+    print(json.dumps({"compiled": cache.misses - cache.kept, "kept": cache.kept,
+                      "rows": repr(rows)}))
+"""
+
+
+def test_another_process_compiles_nothing_whatever_its_hash_seed(
+        keep: Path, tmp_path: Path) -> None:
+    """Two real processes, whose string hashing differs (a set of strings iterates in
+    another order in each: PYTHONHASHSEED 0 and 1 order the invalid order statuses
+    apart), build the same queries: the second finds every one in the keep."""
+    path = tmp_path / "store.duckdb"
+    build_store(path, *basic_records()).close()
+
+    def run(seed: str) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-c", _CHILD, str(path), ",".join(METRICS)],
+                             capture_output=True, text=True, check=True,
+                             env=dict(os.environ, PYTHONHASHSEED=seed))
+        found: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        return found
+
+    first, second = run("0"), run("1")
+    assert first["kept"] == 0 and first["compiled"] >= 8
+    assert (second["compiled"], second["kept"]) == (0, first["compiled"])
+    assert second["rows"] == first["rows"]
 
 
 def _key(expr: ibis.Expr, backend: Any) -> str:
