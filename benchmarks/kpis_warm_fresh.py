@@ -54,7 +54,7 @@ def _child(path: Path, memory_limit: str | None, round_: int | None,
         return {"seconds": time.perf_counter() - started, "cpu": cpu() - cpu_started,
                 "thread_cpu": time.thread_time() - thread_started, "load": load(),
                 "compiled": cache.misses - cache.kept, "kept": cache.kept, "hits": cache.hits,
-                "compile_cpu": cache.compile_seconds, "key_cpu": cache.key_seconds}
+                "compile_cpu": cache.compile_seconds, "keep_cpu": cache.keep_seconds}
 
 
 def _run(path: Path, memory_limit: str | None, round_: int | None,
@@ -71,8 +71,8 @@ def _run(path: Path, memory_limit: str | None, round_: int | None,
 def _show(label: str, found: dict[str, Any]) -> None:
     print(f"  {label:<34} {found['seconds']:7.2f} s  CPU {found['cpu']:6.2f} s "
           f"(thread {found['thread_cpu']:5.2f})  queries: {found['compiled']} compiled "
-          f"({found['compile_cpu']:.2f} CPU s), {found['kept']} from the keep (keys "
-          f"{found['key_cpu']:.3f} CPU s), {found['hits']} in-process   [{found['load']}]",
+          f"({found['compile_cpu']:.2f} CPU s), {found['kept']} from the keep (keys and "
+          f"reads {found['keep_cpu']:.3f} CPU s), {found['hits']} in-process   [{found['load']}]",
           flush=True)
 
 

@@ -51,8 +51,8 @@ class CompiledSql:
         """Not found in this process: `kept` of them found in the keep, the rest compiled."""
         self.kept = 0
         self.compile_seconds = 0.0
-        self.key_seconds = 0.0
-        """Thread CPU seconds spent compiling, and spelling keys for the keep."""
+        self.keep_seconds = 0.0
+        """Thread CPU seconds spent compiling, and spelling keys and reading the keep."""
 
     def __call__(self, expr: Any, /, *, limit: Any = None, params: Any = None,
                  pretty: bool = False, **kwargs: Any) -> str:
@@ -68,7 +68,9 @@ class CompiledSql:
         if key[0].find(ops.InMemoryTable):  # its data would stay alive with the entry; and
             return self._compiled(expr, limit, pretty)  # no other call has it
         keep, kept_key = self._keep_and_key(key[0], limit, pretty)
+        started = time.thread_time()
         sql = keep.get(kept_key) if keep is not None and kept_key is not None else None
+        self.keep_seconds += time.thread_time() - started
         if sql is not None:
             self.kept += 1
         else:
@@ -96,7 +98,7 @@ class CompiledSql:
             return None, None
         started = time.thread_time()
         kept_key = sql_keep.key_of(op, self._identity, limit, pretty)
-        self.key_seconds += time.thread_time() - started
+        self.keep_seconds += time.thread_time() - started
         return _keep_in(where), kept_key
 
 

@@ -157,7 +157,7 @@ class _Walker:
                 parts.append(f"name=<table {self.names.index(arg)}>".encode())
                 continue
             parts.append(name.encode() + b"=" + self.value(arg))
-        spelt = b"(" + hashlib.blake2b(b"\x00".join(parts), digest_size=16).digest() + b")"
+        spelt = b"(" + hashlib.blake2b(_framed(parts), digest_size=16).digest() + b")"
         self.memo[id(node)] = spelt
         self._alive.append(node)
         return spelt
@@ -170,13 +170,18 @@ class _Walker:
         if isinstance(arg, _SCALARS):
             return f"{type(arg).__qualname__}:{arg!r}".encode()
         if isinstance(arg, Mapping):
-            return b"{" + b",".join(self.value(k) + b":" + self.value(v)
-                                    for k, v in arg.items()) + b"}"
+            return b"{" + _framed([self.value(k) + b":" + self.value(v)
+                                   for k, v in arg.items()])
         if isinstance(arg, tuple | list):
-            return b"[" + b",".join(self.value(item) for item in arg) + b"]"
+            return b"[" + _framed([self.value(item) for item in arg])
         if isinstance(arg, frozenset):
-            return b"<" + b",".join(sorted(self.value(item) for item in arg)) + b">"
+            return b"<" + _framed(sorted(self.value(item) for item in arg))
         raise _Unkeyable(type(arg).__qualname__)
+
+
+def _framed(parts: list[bytes]) -> bytes:
+    """The parts, each after its length: no two lists of parts spell the same bytes."""
+    return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
 
 
 _CLASSES: dict[type, bytes] = {}
