@@ -71,8 +71,8 @@ def _run(path: Path, memory_limit: str | None, round_: int | None,
 def _show(label: str, found: dict[str, Any]) -> None:
     print(f"  {label:<34} {found['seconds']:7.2f} s  CPU {found['cpu']:6.2f} s "
           f"(thread {found['thread_cpu']:5.2f})  queries: {found['compiled']} compiled "
-          f"({found['compile_cpu']:.2f} CPU s), {found['kept']} from the keep (keys and "
-          f"reads {found['keep_cpu']:.3f} CPU s), {found['hits']} in-process   [{found['load']}]",
+          f"({found['compile_cpu']:.2f} CPU s), {found['kept']} from the keep (keys, "
+          f"reads, writes {found['keep_cpu']:.3f} CPU s), {found['hits']} in-process   [{found['load']}]",
           flush=True)
 
 

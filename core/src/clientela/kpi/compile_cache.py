@@ -52,7 +52,7 @@ class CompiledSql:
         self.kept = 0
         self.compile_seconds = 0.0
         self.keep_seconds = 0.0
-        """Thread CPU seconds spent compiling, and spelling keys and reading the keep."""
+        """Thread CPU seconds spent compiling, and spelling keys, reading and writing the keep."""
 
     def __call__(self, expr: Any, /, *, limit: Any = None, params: Any = None,
                  pretty: bool = False, **kwargs: Any) -> str:
@@ -76,7 +76,9 @@ class CompiledSql:
         else:
             sql = self._compiled(expr, limit, pretty)
             if keep is not None and kept_key is not None:
+                started = time.thread_time()
                 keep.put(kept_key, sql)
+                self.keep_seconds += time.thread_time() - started
         self._sql[key] = sql
         if len(self._sql) > self._size:
             self._sql.popitem(last=False)
