@@ -21,14 +21,19 @@ kept per day and credited afresh for the days a write reached,
 `clientela.kpi.campaign_credits`), sliced or not. Each
 example starts from a copy of one store whose every period is already kept, applies one or
 two rounds of edits with a warm run after each (so stale answers pile up as they would
-night after night), and compares the last warm answer with a cold run.
+night after night), and compares the last warm answer with a cold run. The warm runs read
+and write the compiled SQL kept across processes (`clientela.kpi.sql_keep`, shared by the
+examples, whose shared tables have other random names each time); the cold run opens the
+store afresh with that keep off, so each of its queries is compiled anew.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from _warm_fixtures import (
@@ -47,7 +52,7 @@ from _warm_fixtures import (
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from clientela.kpi import compute, warm
+from clientela.kpi import compute, sql_keep, warm
 from clientela.store import Store
 
 days = st.one_of(st.integers(min_value=0, max_value=729),
@@ -139,6 +144,8 @@ def test_warm_equals_cold_after_random_edits(template, rounds, by) -> None:
                     editor.apply(edit)
                 hot = compute(store, compared(by), by=by, reuse=True, **SPAN)
                 assert warm.last_report.cold is None
+        assert os.environ.get(sql_keep.ENV) not in (None, "off")
+        with mock.patch.dict(os.environ, {sql_keep.ENV: "off"}), Store(path) as store:
             cold = compute(store, compared(by), by=by, **SPAN)
     assert hot.table.schema == cold.table.schema
     assert hot.rows() == cold.rows()
