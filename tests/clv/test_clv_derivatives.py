@@ -153,3 +153,23 @@ def test_a_warm_fit_takes_a_few_passes_and_lands_where_a_cold_fit_does() -> None
             assert warm.standard_errors[name] == pytest.approx(
                 cold.standard_errors[name], rel=1e-6), name
         assert warm.log_likelihood == pytest.approx(cold.log_likelihood, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [6, 7, 8])
+def test_the_last_newton_step_is_taken_without_a_pass(seed: int) -> None:
+    """From the maximum on 3% shorter histories, two exact Newton steps bring the gradient
+    to rounding and the third, below `fit._MOVED`, is taken on the quadratic model: three
+    passes over the rows where evaluating that last point made four. The model is exact
+    to third order in the step, so the fit's log-likelihood equals the likelihood
+    evaluated at its parameters to 1e-14 relative (measured: at most 4.4e-16, the
+    rounding of the sum) and the gradient there is at rounding too."""
+    summary = _summary(seed=seed)
+    earlier = clv.RfmSummary(frequency=summary.frequency, recency=summary.recency * 0.97,
+                             age=summary.age * 0.97, monetary=summary.monetary)
+    warm = clv.fit_bgnbd(summary, start=clv.fit_bgnbd(earlier))
+    assert warm.evaluations == 3
+    assert warm.log_likelihood == pytest.approx(bgnbd.log_likelihood(summary, warm.params),
+                                                rel=1e-14)
+    theta = np.log([warm.params[name] for name in bgnbd.PARAMETERS])
+    _, grad = bgnbd._objective(bgnbd._prepare(summary), theta)
+    assert np.max(np.abs(grad)) < 1e-12
