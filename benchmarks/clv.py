@@ -220,8 +220,10 @@ if periods is not None:
         work["evaluations"] += found.evaluations
         return found
 
+    import importlib  # the models load lazily now: import them to count their fits
     for module in ("bgnbd", "gammagamma", "paretonbd"):
-        setattr(sys.modules[f"clientela.clv.models.{module}"], "maximise_likelihood", counted)
+        setattr(importlib.import_module(f"clientela.clv.models.{module}"),
+                "maximise_likelihood", counted)
 with Store(store_path, read_only=True) as store:
     store.ibis()
     load = os.getloadavg()[0]
