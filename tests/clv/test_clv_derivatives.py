@@ -173,3 +173,31 @@ def test_the_last_newton_step_is_taken_without_a_pass(seed: int) -> None:
     theta = np.log([warm.params[name] for name in bgnbd.PARAMETERS])
     _, grad = bgnbd._objective(bgnbd._prepare(summary), theta)
     assert np.max(np.abs(grad)) < 1e-12
+
+
+def test_a_step_promising_less_than_the_values_rounding_is_judged_by_the_gradient() -> None:
+    """A cold Gamma-Gamma fit on the 1M demo store (Sao Paulo time, December 2025) was
+    left by L-BFGS-B with a gradient of 1.04e-6, just above its tolerance, and a Newton
+    step promising to lower the mean by 5e-14: the line search, which judged that step by
+    the value, saw only the value's rounding, halved it twelve times and gave up, so the
+    fit stayed 2.5e-6 relative from the maximum a warm fit reached. Here the same
+    curvature and gradient, with the value rounded up by 4e-13 everywhere but at the start
+    (the worst case of a rounding that size, below the near steps' 1e-12 allowance): the
+    polish must reach the maximum (the exact answer is 0) as it does from a gradient
+    below 1e-6."""
+    from clientela.clv.models import fit
+
+    curvature = np.diag([10.57, 0.285, 0.0173])
+    start = np.array([1.0e-7, 0.0, 0.0])  # gradient 1.06e-6, a step promising 5.3e-14
+
+    def objective(theta: FloatArray) -> tuple[float, FloatArray]:
+        rounding = 0.0 if np.array_equal(theta, start) else 4e-13
+        return 0.5 * float(theta @ curvature @ theta) + rounding, curvature @ theta
+
+    def with_hessian(theta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        return (*objective(theta), curvature)
+
+    settled = fit._exact_newton(fit._Remembered(objective, with_hessian), start,
+                                require=False)
+    assert settled is not None
+    assert np.max(np.abs(settled[0])) < 1e-12
