@@ -200,6 +200,7 @@ from clientela.store import Store
 registry()
 store_path, rows_path, series, mode = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 metrics = sys.argv[5].split(",")
+memory_limit = sys.argv[6] if len(sys.argv) > 6 and sys.argv[6] != "none" else None
 work = {"fits": 0, "evaluations": 0, "fit_cpu": 0.0}
 try:
     from clientela.clv.engine import periods
@@ -220,9 +221,11 @@ if periods is not None:
         work["evaluations"] += found.evaluations
         return found
 
+    import importlib  # the models load lazily now: import them to count their fits
     for module in ("bgnbd", "gammagamma", "paretonbd"):
-        setattr(sys.modules[f"clientela.clv.models.{module}"], "maximise_likelihood", counted)
-with Store(store_path, read_only=True) as store:
+        setattr(importlib.import_module(f"clientela.clv.models.{module}"),
+                "maximise_likelihood", counted)
+with Store(store_path, read_only=True, memory_limit=memory_limit) as store:
     store.ibis()
     load = os.getloadavg()[0]
     start, cpu = time.perf_counter(), time.process_time()
@@ -255,7 +258,7 @@ def _exported(ref: str, folder: Path) -> Path:
 
 
 def _series_run(store: Path, mode: str, rows: Path, source: Path | None,
-                metrics: list[str]) -> dict[str, float]:
+                metrics: list[str], memory_limit: str | None = None) -> dict[str, float]:
     import os
 
     env = dict(os.environ)
@@ -263,7 +266,7 @@ def _series_run(store: Path, mode: str, rows: Path, source: Path | None,
         env["PYTHONPATH"] = str(source)
     completed = subprocess.run(
         [sys.executable, "-c", SERIES_RUN, str(store), str(rows), json.dumps(SERIES), mode,
-         ",".join(metrics)],
+         ",".join(metrics), memory_limit or "none"],
         capture_output=True, text=True, check=False, env=env)
     if completed.returncode != 0:
         raise SystemExit(f"{mode} run failed\n" + completed.stderr[-3000:])
@@ -308,7 +311,8 @@ def series_benchmark(args: argparse.Namespace) -> None:
         for _ in range(max(args.repeat, 1)):
             for label, (mode, source) in runs.items():  # interleaved: load hits all alike
                 rows[label] = Path(folder) / f"{len(rows)}-{mode}.json"
-                found = _series_run(store, mode, rows[label], source, metrics)
+                found = _series_run(store, mode, rows[label], source, metrics,
+                                    args.memory_limit)
                 if label not in best or found["cpu"] < best[label]["cpu"]:
                     best[label] = found
         print(f"  {'run':<38} {'wall s':>7} {'CPU s':>6} {'fits':>5} {'passes':>7} "
@@ -353,6 +357,8 @@ def main() -> None:
     parser.add_argument("--baseline-mode", choices=("cold", "warm"), default="cold",
                         help="Fits of the --baseline-ref run: cold (commits before warm "
                         "starts) or warm (commits that have them)")
+    parser.add_argument("--memory-limit", default=None,
+                        help="With --series, DuckDB's memory_limit (e.g. 2GB)")
     parser.add_argument("--metrics", default=",".join(SERIES_METRICS),
                         help="With --series, the metrics timed together (comma-separated)")
     args = parser.parse_args()

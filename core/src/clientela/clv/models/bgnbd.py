@@ -224,13 +224,17 @@ def _repeat_buyer_sums(rows: _Rows, r: float, alpha: float, a: float, b: float,
         ratio -= np.take(log_recency, recencies)
         r_x = x + r
         log_odds = r_x * ratio
-        log_odds += np.take(log_odds_of_run, runs + first_run)
-        clipped = np.minimum(log_odds, _EXP_LIMIT)
-        odds = np.exp(clipped)
+        log_odds += np.take(log_odds_of_run, rows.run_index[block])
+        if float(log_odds.max()) > _EXP_LIMIT:
+            # past the clip, log(1 + e^g) is g to double precision: the rest is added back
+            clipped = np.minimum(log_odds, _EXP_LIMIT)
+            odds = np.exp(clipped)
+            beyond = wsum(w, log_odds) - wsum(w, clipped)
+        else:  # nothing clipped: what would be added back is exactly 0
+            odds = np.exp(log_odds)
+            beyond = 0.0
         one_plus_odds = odds + 1.0
-        # past the clip, log(1 + e^g) is g to double precision: the rest is added back
-        found.log_bracket += wsum(w, np.log(one_plus_odds)) + (
-            wsum(w, log_odds) - wsum(w, clipped))
+        found.log_bracket += wsum(w, np.log(one_plus_odds)) + beyond
         share = np.divide(odds, one_plus_odds, out=odds)
         share *= w  # w s from here on
         age_term = np.take(inv_age, ages)

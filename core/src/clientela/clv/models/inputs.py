@@ -307,13 +307,19 @@ def collapse(summary: RfmSummary, *, groups: tuple[IntArray, IntArray] | None = 
         return summary, np.arange(len(summary), dtype=np.intp)
     first, inverse = groups if groups is not None else unique_rows(
         summary.frequency, summary.recency, summary.age)
-    weights = np.bincount(inverse, weights=summary.row_weights, minlength=first.shape[0])
+    # each customer without a weight weighs 1: the counts are then the sums of their
+    # weights, whole numbers and so the very same floats, without a million ones to make
+    # and add up
+    weights = np.asarray(
+        np.bincount(inverse, minlength=first.shape[0]) if summary.weights is None
+        else np.bincount(inverse, weights=summary.weights, minlength=first.shape[0]),
+        dtype=np.float64)
     grouped = checked_already(  # rows of a checked summary, with sums of its weights
         frequency=summary.frequency[first],
         recency=summary.recency[first],
         age=summary.age[first],
         monetary=None,
-        weights=weights.astype(np.float64),
+        weights=weights,
         distinct=True,
     )
     return grouped, inverse
