@@ -26,7 +26,6 @@ from rich.progress import (
 )
 
 from clientela.config import Settings, check_section_names, load_settings
-# re-exported: the commands and the plugins import them from here
 from clientela.errors import EXIT_USAGE as EXIT_USAGE
 from clientela.errors import UserError as UserError
 from clientela.privacy import mask_text
@@ -35,6 +34,7 @@ from clientela.store.store import IncompleteStoreWarning
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
+# EXIT_USAGE and UserError come from clientela.errors, re-exported for the commands and plugins
 
 console = Console()
 err_console = Console(stderr=True)
