@@ -363,3 +363,34 @@ def test_a_validation_error_anywhere_never_prints_its_input(run, monkeypatch: py
     assert ran.exit_code == 2
     assert "SHOULD_NOT_PRINT" not in ran.output
     assert "Section: store_id: Input should be a valid integer" in " ".join(ran.err.split())
+
+
+@pytest.mark.parametrize("bug", [KeyError("segment"), IndexError("list index out of range")])
+def test_a_key_or_index_error_from_a_bug_is_reported_as_a_bug(
+        run, monkeypatch: pytest.MonkeyPatch, bug: LookupError) -> None:
+    from clientela.cli import plugin_commands
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise bug
+
+    monkeypatch.setattr(plugin_commands, "plugin_set", broken)
+    ran = run("plugins")
+    assert ran.exit_code == 1, ran.output
+    assert "this looks like a bug in clientela" in ran.err
+
+
+def test_what_the_user_named_and_does_not_exist_is_a_user_error_and_a_lookup_error() -> None:
+    from clientela.channels.registered import UnknownChannel
+    from clientela.errors import NotFound, UserError
+    from clientela.formatting import UnknownLanguageError
+    from clientela.segments.registered import UnknownSegmenter
+
+    for raised in (NotFound, UnknownChannel, UnknownLanguageError, UnknownSegmenter):
+        assert issubclass(raised, UserError) and issubclass(raised, LookupError)
+    assert not issubclass(KeyError, UserError)
+
+
+def test_an_unknown_follow_up_task_exits_2_naming_it(run, tmp_path: Path) -> None:
+    ran = run("--store", str(_empty_store(tmp_path / "x.duckdb")), "journeys", "task", "nope")
+    assert ran.exit_code == 2, ran.output
+    assert " ".join(ran.err.split()) == "error: no follow-up task 'nope'"

@@ -109,7 +109,7 @@ def test_entity_lookup_by_table_or_entity_name() -> None:
     assert entity_for("orders") is Order
     assert entity_for("Order") is Order
     assert entity_for("order-lines").table == "order_lines"
-    with pytest.raises(KeyError, match="expected one of: customers, orders"):
+    with pytest.raises(LookupError, match="expected one of: customers, orders"):
         entity_for("ordr")
 
 

@@ -12,13 +12,15 @@ from decimal import Decimal
 
 from babel.numbers import format_currency, format_decimal, format_percent
 
+from clientela.errors import NotFound
+
 LANGUAGES: dict[str, str] = {"en": "en_US", "pt-BR": "pt_BR"}
 """The languages clientela writes in, and the CLDR locale each one uses."""
 
 Number = int | float | Decimal
 
 
-class UnknownLanguageError(LookupError):
+class UnknownLanguageError(NotFound):
     """A `--lang` value clientela does not write in."""
 
 

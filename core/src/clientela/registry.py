@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from clientela.channels.api import Channel
 from clientela.destinations.api import DestinationSpec
+from clientela.errors import NotFound
 from clientela.metrics.api import Metric
 from clientela.segments.api import Segmenter
 from clientela.sources.api import SourceSpec
@@ -108,5 +109,5 @@ class Registry:
         table = self.items[label]
         if name not in table:
             known = ", ".join(sorted(table)) or "none"
-            raise LookupError(f"unknown {label} {name!r}; known: {known}")
+            raise NotFound(f"unknown {label} {name!r}; known: {known}")
         return table[name]

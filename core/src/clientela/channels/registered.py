@@ -8,9 +8,10 @@ the customer field that holds its consent.
 from __future__ import annotations
 
 from clientela.channels.api import Channel
+from clientela.errors import NotFound
 
 
-class UnknownChannel(LookupError):
+class UnknownChannel(NotFound):
     """No channel of that name is installed; the message lists those that are."""
 
 

@@ -106,7 +106,9 @@ for commands in (workspaces_commands, run_commands, export_commands):
 identity_commands.register(app)
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    UserError, ConfigError, StorePathError, FileNotFoundError, LookupError)
+    UserError, ConfigError, StorePathError, FileNotFoundError)
+"""Exit 2. Not `LookupError`: a `KeyError` or `IndexError` is a bug; what the user named
+and does not exist raises `clientela.errors.NotFound`, a `UserError`."""
 FAILURES: tuple[type[BaseException], ...] = (Failure, StoreError, OSError)
 
 

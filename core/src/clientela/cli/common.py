@@ -26,22 +26,18 @@ from rich.progress import (
 )
 
 from clientela.config import Settings, check_section_names, load_settings
+from clientela.errors import EXIT_USAGE as EXIT_USAGE
+from clientela.errors import UserError as UserError
 from clientela.privacy import mask_text
 from clientela.store import Store
 from clientela.store.store import IncompleteStoreWarning
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_USAGE = 2
+# EXIT_USAGE and UserError come from clientela.errors, re-exported for the commands and plugins
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-class UserError(Exception):
-    """A mistake the user can fix; shown as one line, exit code 2."""
-
-    exit_code = EXIT_USAGE
 
 
 class Failure(Exception):

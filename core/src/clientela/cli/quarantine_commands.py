@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from clientela.cli.common import UserError, console, workspace
+from clientela.errors import NotFound
 from clientela.model.entities import entity_for
 from clientela.model.validation import validate_rows
 from clientela.privacy import mask_email, mask_phone, mask_text
@@ -47,8 +48,8 @@ def _entity_name(entity: str | None) -> str | None:
         return None
     try:
         return entity_for(entity).entity
-    except KeyError as error:
-        raise UserError(f"--entity: {error.args[0]}") from None
+    except NotFound as error:
+        raise UserError(f"--entity: {error}") from None
 
 
 def _masked(value: Any, field: str = "") -> Any:

@@ -16,6 +16,14 @@ Tables (see the store's migrations; written through `Store.forget_requests`,
 * `forget_outcomes(request_id, destination, status, detail, recorded_at)`: status
   `deleted`, `absent` or `failed`; the latest row per destination counts.
 
+A destination that fails for a reason outside clientela (`read_failures`: the platform
+refused, throttled past the retries or could not be reached, or its section names a
+setting the account lacks) is recorded `failed` with the masked reason, and the others are
+still asked. Anything else a destination raises is a bug, in clientela or in the plugin: it
+is recorded `failed` too (so the next `forget` retries it) and the others are still asked,
+and then it is raised, so that it is reported as a bug rather than as a destination that
+was merely unreachable.
+
 In the store, the customer rows keep their id (orders still count in the
 KPIs) but lose every personal field, and their consents become
 `unsubscribed`; quarantined payloads that contain the address are deleted,
@@ -31,6 +39,7 @@ from dataclasses import dataclass, field
 from clientela.consent import CHANNELS, PURPOSES, ConsentEvent, record
 from clientela.destinations import state
 from clientela.destinations.api import Destination, Opener
+from clientela.destinations.read_first import read_failures
 from clientela.identity.resolve import resolve_customers
 from clientela.privacy import FORGET_REQUESTS_TABLE, email_digest, mask_text
 from clientela.store import Store
@@ -76,19 +85,28 @@ def forget(store: Store, email: str, destinations: Mapping[str, Opener], *,
                            evidence=mask_text(evidence) or f"erasure request {request_id}")
     report = ForgetReport(request_id, customers)
     report.outcomes.update(earlier)
+    bugs: list[Exception] = []
     for name in targets:
         if report.outcomes.get(name) in ("deleted", "absent"):
             continue
-        status, detail = _forget_in(name, destinations.get(name), email)
+        try:
+            status, detail = _forget_in(name, destinations.get(name), email)
+        except Exception as bug:
+            status, detail = "failed", _masked(bug)
+            bug.add_note(f"raised by destination {name!r} while forgetting a person")
+            bugs.append(bug)
         requests.add_outcome(request_id, name, status, detail)
         report.outcomes[name], report.details[name] = status, detail
     report.done = all(report.outcomes.get(name) in ("deleted", "absent") for name in targets)
     if report.done:
         requests.complete(request_id)
+    if bugs:
+        raise bugs[0]
     return report
 
 
 def _forget_in(name: str, opener: Opener | None, email: str) -> tuple[str, str]:
+    """(status, masked detail); a legitimate failure is `failed`, anything else raises."""
     if opener is None:
         return "failed", "holds this person but is not configured in this workspace"
     destination: Destination | None = None
@@ -96,11 +114,15 @@ def _forget_in(name: str, opener: Opener | None, email: str) -> tuple[str, str]:
         destination = opener()
         result = destination.forget(email)
         return result.status, mask_text(result.detail)
-    except Exception as error:  # recorded and retried by the next forget; never fatal
-        return "failed", mask_text(f"{type(error).__name__}: {error}")[:500]
+    except read_failures() as error:  # recorded; the next forget retries it
+        return "failed", _masked(error)
     finally:
         if destination is not None:
             destination.close()
+
+
+def _masked(error: Exception) -> str:
+    return mask_text(f"{type(error).__name__}: {error}")[:500]
 
 
 def _anonymise(store: Store, request_id: str, email: str, *, source: str,

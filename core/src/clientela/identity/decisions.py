@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from clientela.errors import NotFound
 from clientela.identity import IDENTITY_DECISIONS_TABLE, IDENTITY_LINKS_TABLE
 from clientela.identity.resolve import Resolution, resolve_customers, stored_config
 
@@ -37,10 +38,10 @@ def _now() -> datetime:
 
 
 def person_of(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
-    """The person of a customer record; LookupError when the store has no such record."""
+    """The person of a customer record; `NotFound` when the store has no such record."""
     if not con.execute("SELECT 1 FROM customers WHERE customer_id = ? LIMIT 1",
                        [customer_id]).fetchone():
-        raise LookupError(f"no customer {customer_id!r} in the store")
+        raise NotFound(f"no customer {customer_id!r} in the store")
     row = con.execute(f"SELECT person_id FROM {IDENTITY_LINKS_TABLE} WHERE customer_id = ?",
                       [customer_id]).fetchone()
     return str(row[0]) if row else customer_id

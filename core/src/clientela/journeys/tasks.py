@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from clientela.errors import NotFound
 from clientela.journeys.ledger import naive
 from clientela.journeys.spec import Journey
 from clientela.model.entities import Touch
@@ -60,7 +61,7 @@ def log_outcome(store: Store, task_id: str, outcome: str, at: datetime,
     row = store.con.execute(f"SELECT customer_id, salesperson_id FROM {FOLLOW_UP_TASKS_TABLE} "
                             "WHERE task_id = ?", [task_id]).fetchone()
     if row is None:
-        raise LookupError(f"no follow-up task {task_id!r}")
+        raise NotFound(f"no follow-up task {task_id!r}")
     store.con.execute(f"UPDATE {FOLLOW_UP_TASKS_TABLE} SET status = 'done', outcome = ?, "
                       "closed_at = ? WHERE task_id = ?", [outcome, naive(at), task_id])
     store.upsert([Touch(touch_id=f"task:{task_id}", customer_id=str(row[0]),

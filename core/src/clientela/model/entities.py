@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from clientela.errors import NotFound
 from clientela.model.base import Record
 from clientela.model.types import (
     BirthDate,
@@ -331,4 +332,4 @@ def entity_for(name: str) -> type[Record]:
         if wanted in (model.table, model.entity.lower()):
             return model
     choices = ", ".join(model.table for model in ENTITIES)
-    raise KeyError(f"unknown entity {name!r}; expected one of: {choices}")
+    raise NotFound(f"unknown entity {name!r}; expected one of: {choices}")

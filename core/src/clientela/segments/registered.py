@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from clientela.errors import NotFound
 from clientela.segments.api import Segmenter, SegmentSummary
 from clientela.store import derived
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from clientela.store import Store
 
 
-class UnknownSegmenter(LookupError):
+class UnknownSegmenter(NotFound):
     """No segmenter of that name is installed; the message lists those that are."""
 
 

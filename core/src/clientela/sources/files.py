@@ -25,6 +25,7 @@ from typing import IO, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from clientela.errors import NotFound
 from clientela.model.entities import entity_for
 from clientela.model.validation import FieldProblem, Rejection
 from clientela.sources.api import Source, SourceBatch, SourceSpec, Stream
@@ -68,8 +69,8 @@ class FileSourceConfig(BaseModel):
     def _entity(cls, value: str) -> str:
         try:
             return entity_for(value).table
-        except KeyError as error:
-            raise ValueError(str(error.args[0])) from None
+        except NotFound as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("encoding")
     @classmethod

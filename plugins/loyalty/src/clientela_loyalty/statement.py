@@ -11,13 +11,14 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from clientela.errors import NotFound
 from clientela.identity.analytics import persons_of, records_of
 from clientela.privacy import mask_email
 from clientela.store import Store
 from clientela_loyalty.audiences import lots_sql, store_ledger
 
 
-class UnknownMember(LookupError):
+class UnknownMember(NotFound):
     """No customer, or no ledger entry, matches what was asked for."""
 
 
