@@ -27,3 +27,19 @@ def isolated(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
     yield
     workspace.config_file, workspace.store_override, workspace.debug, workspace._settings = saved
     plugins.reset(forget_local=True)
+
+
+@pytest.fixture
+def app_commands_restored() -> Iterator[None]:
+    """For a test whose plugin adds commands to the process-wide CLI app: afterwards they
+    leave it (commands and sub-apps alike), so later tests (the CLI reference, say) see only
+    what is installed."""
+    from clientela.cli.app import app
+
+    commands, groups = list(app.registered_commands), list(app.registered_groups)
+    added = set(plugins._commands_added)
+    yield
+    app.registered_commands[:] = commands
+    app.registered_groups[:] = groups
+    plugins._commands_added.intersection_update(added)
+    plugins.reset(forget_local=True)

@@ -8,14 +8,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agency.helpers import PLUGIN, TESTS, workspace_section
-from clientela import plugins
-from clientela.cli.app import app, main
+from clientela.cli.app import main
 from clientela.store import Store
 
 
@@ -57,15 +55,9 @@ def statuses(tmp_path: Path) -> list[str]:
 
 
 @pytest.fixture
-def plugin_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The job plugin importable; afterwards its `hold` command leaves the process-wide app,
-    so later tests (the CLI reference, say) see only what is installed."""
+def plugin_path(monkeypatch: pytest.MonkeyPatch, app_commands_restored: None) -> None:
+    """The job plugin importable; its `hold` command leaves the app afterwards."""
     monkeypatch.syspath_prepend(str(TESTS))
-    commands, added = list(app.registered_commands), set(plugins._commands_added)
-    yield
-    app.registered_commands[:] = commands
-    plugins._commands_added.intersection_update(added)
-    plugins.reset(forget_local=True)
 
 
 def test_a_second_run_leaves_a_busy_workspace_with_a_clear_message(

@@ -192,7 +192,7 @@ def test_an_unsubscribe_at_sendgrid_is_in_the_ledger_before_a_journeys_job_runs(
 
 def test_a_plugins_messaging_command_gets_the_read_first_when_scheduled(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], app_commands_restored: None) -> None:
     """A plugin's `sms blast`, marked `reaches_people`, scheduled alone: the runner reads
     SendGrid's opt-outs before it, so it suppresses the person who unsubscribed there. Its
     unmarked `sms status` gets no read."""

@@ -3,12 +3,13 @@ from __future__ import annotations
 import re
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from clientela import hookspecs, plugins
-from clientela.cli.app import app, main
+from clientela.cli.app import main
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "plugin_hooks.md"
 
@@ -39,17 +40,14 @@ GOOD = """
 
 
 @pytest.fixture
-def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+               app_commands_restored: None) -> Iterator[Path]:
     folder = tmp_path / "site"
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
-    commands, added = list(app.registered_commands), set(plugins._commands_added)
     yield folder
     for name in ("good_plugin", "broken_plugin", "raising_plugin", "command_plugin"):
         sys.modules.pop(name, None)
-    # the commands these plugins added leave the process-wide app (the CLI reference checks it)
-    app.registered_commands[:] = commands
-    plugins._commands_added.intersection_update(added)
 
 
 def test_builtins_register_through_the_entry_point() -> None:
