@@ -47,6 +47,7 @@ from clientela.cli.common import (
     workspace,
 )
 from clientela.config import ConfigError, describe_validation_error
+from clientela.http.errors import service_errors
 from clientela.store import StoreError
 from clientela.store.store import StorePathError
 
@@ -110,13 +111,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 """Exit 2. Not `LookupError`: a `KeyError` or `IndexError` is a bug; what the user named
 and does not exist raises `clientela.errors.NotFound`, a `UserError`."""
 FAILURES: tuple[type[BaseException], ...] = (Failure, StoreError, OSError)
-
-
-def _network_errors() -> tuple[type[BaseException], ...]:
-    """A service that cannot be reached or keeps failing: exit 1, never 'a bug'."""
-    from clientela.http.errors import service_errors
-
-    return service_errors()
 
 
 def _bad_input_errors() -> tuple[type[BaseException], ...]:
@@ -191,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         _fail(ConfigError(describe_validation_error(error, error.title)), args)
         return EXIT_USAGE
     except Exception as error:
-        if isinstance(error, _network_errors()):
+        if isinstance(error, service_errors()):  # a service unreachable or failing: exit 1
             _fail(error, args)
             return EXIT_FAILURE
         if isinstance(error, _bad_input_errors()):

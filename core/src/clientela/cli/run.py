@@ -57,9 +57,12 @@ def commands_reaching_people(command: Any, path: tuple[str, ...] = ()
     return found
 
 
-def load_plan(agency: Agency, only: str | None) -> list[Planned]:
+def load_plan(agency: Agency, only: str | None, cli: Any = None) -> list[Planned]:
+    """The planned jobs; `cli` is the installed command when the caller has built it
+    already (it names the jobs a schedule may run)."""
+    jobs = set(getattr(installed_cli() if cli is None else cli, "commands", {}))
     schedules = parse_schedules(agency.raw.get("schedules"), origin=str(agency.path),
-                                workspaces=agency.workspaces, jobs=installed_commands())
+                                workspaces=agency.workspaces, jobs=jobs)
     if not schedules:
         raise UserError(f"{agency.path}: no [[schedules]] entries; see docs/agencies.md")
     names = [only] if only else list(agency.workspaces)
@@ -125,8 +128,9 @@ def exit_code(report: RunReport) -> int:
 
 def _once(wait: float, only: str | None) -> RunReport:
     agency = workspaces_cli.current_agency()
-    report = run_due(agency, load_plan(agency, only), execute_in_process(agency), wait=wait,
-                     reaching=commands_reaching_people(installed_cli()))
+    cli = installed_cli()  # built once: it names both the jobs and those that reach people
+    report = run_due(agency, load_plan(agency, only, cli), execute_in_process(agency),
+                     wait=wait, reaching=commands_reaching_people(cli))
     print_summary(report)
     for warning in notify_failures(report, agency.notify):
         err_console.print(f"[yellow]warning:[/] {warning}")

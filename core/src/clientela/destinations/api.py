@@ -310,6 +310,18 @@ class DestinationSpec:
     """open(validated config) -> Destination; called only by a push or a forget."""
 
 
+def destination_failures() -> tuple[type[Exception], ...]:
+    """The errors with which opening a destination, or reading, pushing to or forgetting at
+    it, legitimately fails: the platform's (`clientela.http.errors.service_errors`) and a
+    `ConfigError` naming a setting of its section (an unknown list, a subscription type the
+    account lacks). Anything else a destination raises is a bug, reported as one.
+    (A function: its imports are paid only when an error is being classified.)"""
+    from clientela.config import ConfigError
+    from clientela.http.errors import service_errors
+
+    return (*service_errors(), ConfigError)
+
+
 def status_for_new(consent: str, *, double_opt_in: bool) -> str | None:
     """The subscription status a destination may give a contact it creates, or None to skip.
 

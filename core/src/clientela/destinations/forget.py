@@ -16,7 +16,7 @@ Tables (see the store's migrations; written through `Store.forget_requests`,
 * `forget_outcomes(request_id, destination, status, detail, recorded_at)`: status
   `deleted`, `absent` or `failed`; the latest row per destination counts.
 
-A destination that fails for a reason outside clientela (`read_failures`: the platform
+A destination that fails for a reason outside clientela (`api.destination_failures`: the platform
 refused, throttled past the retries or could not be reached, or its section names a
 setting the account lacks) is recorded `failed` with the masked reason, and the others are
 still asked. Anything else a destination raises is a bug, in clientela or in the plugin: it
@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 
 from clientela.consent import CHANNELS, PURPOSES, ConsentEvent, record
 from clientela.destinations import state
-from clientela.destinations.api import Destination, Opener
-from clientela.destinations.read_first import read_failures
+from clientela.destinations.api import Destination, Opener, destination_failures
 from clientela.identity.resolve import resolve_customers
 from clientela.privacy import FORGET_REQUESTS_TABLE, email_digest, mask_text
 from clientela.store import Store
@@ -114,7 +113,7 @@ def _forget_in(name: str, opener: Opener | None, email: str) -> tuple[str, str]:
         destination = opener()
         result = destination.forget(email)
         return result.status, mask_text(result.detail)
-    except read_failures() as error:  # recorded; the next forget retries it
+    except destination_failures() as error:  # recorded; the next forget retries it
         return "failed", _masked(error)
     finally:
         if destination is not None:

@@ -17,7 +17,7 @@ Each destination is read on its own:
   now (or that another process is reading) is left to it, since that push reads it
   (`busy`); a push of it that starts meanwhile waits for this read to end;
 * a destination that cannot be opened or read for a reason outside clientela
-  (`read_failures`: the platform refused, throttled past the retries or could not be
+  (`api.destination_failures`: the platform refused, throttled past the retries or could not be
   reached; its section names a setting the account does not have) is reported (`failed`,
   masked) and does not stop the others, nor the push that follows: that push reads its own destination itself,
   and fails before writing anything when it cannot, so nobody is ever subscribed on stale
@@ -34,11 +34,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from clientela.config import ConfigError
 from clientela.destinations import inbound
-from clientela.destinations.api import Opener, ReadsConsent
+from clientela.destinations.api import Opener, ReadsConsent, destination_failures
 from clientela.destinations.lock import PushLocked, read_lock
-from clientela.http.errors import service_errors
 from clientela.privacy import mask_text
 from clientela.store import Store
 
@@ -70,15 +68,8 @@ def failures(outcomes: list[ReadOutcome]) -> list[ReadOutcome]:
     return [outcome for outcome in outcomes if outcome.status == FAILED]
 
 
-def read_failures() -> tuple[type[Exception], ...]:
-    """The errors with which opening or reading a destination legitimately fails: the
-    platform's (`clientela.http.errors.service_errors`) and a `ConfigError` naming a setting
-    of its section (an unknown list, a subscription type the account lacks)."""
-    return (*service_errors(), ConfigError)
-
-
 def _read_one(store: Store, name: str, opener: Opener, dry_run: bool) -> ReadOutcome:
-    legitimate = read_failures()
+    legitimate = destination_failures()
     try:
         opened = opener()
     except legitimate as error:
