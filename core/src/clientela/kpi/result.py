@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from clientela.errors import NotFound
+
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
@@ -60,7 +62,10 @@ class KpiResult:
               slice: str | None = None, item: str | None = None,
               column: str = "value") -> float | None:
         """One number, for tests and scripts; fails unless exactly one row matches. `item`
-        None means the row without an item (a table-shaped metric's summary row)."""
+        None means the row without an item (a table-shaped metric's summary row).
+
+        No row or several is the caller naming the wrong thing, so it is `NotFound` (still a
+        `LookupError`): a script run through the CLI ends with one line, not "a bug"."""
         matches = [
             row for row in self.rows()
             if row["metric"] == metric and row["measure"] == measure
@@ -69,7 +74,7 @@ class KpiResult:
             and row.get("item") == item
         ]
         if len(matches) != 1:
-            raise LookupError(f"{len(matches)} rows match {metric}/{measure} period={period} "
+            raise NotFound(f"{len(matches)} rows match {metric}/{measure} period={period} "
                               f"slice={slice} item={item}")
         found = matches[0][column]
         return None if found is None else float(found)
