@@ -119,3 +119,31 @@ def test_the_cli_reports_a_bug_in_a_destination_as_a_bug(
     assert mailchimp.member(person) is None
     assert [(name, status) for name, status, _ in _outcomes(store_path)] == [
         ("broken", "failed"), ("mailchimp", "deleted")]
+
+
+class _BrokenOtherwise:
+    """A second destination with another bug."""
+
+    def forget(self, address: str) -> ForgetResult:
+        raise KeyError(f"no member field for {address}")
+
+    def close(self) -> None:
+        pass
+
+
+def test_several_bugs_raise_the_first_and_name_the_others_masked(
+        store_path: Path, mailchimp: FakeMailchimp) -> None:
+    run(store_path, mailchimp)
+    person = email(13)
+    openers: dict[str, Opener] = {"broken": _Broken, "mailchimp": lambda: destination(mailchimp),
+                                  "zbroken": _BrokenOtherwise}
+
+    with Store(store_path) as store, pytest.raises(TypeError, match="expected str") as raised:
+        forget(store, person, openers)
+
+    assert raised.value.__notes__ == [
+        "raised by destination 'broken' while forgetting a person",
+        f"also: KeyError: 'no member field for {mask_email(person)}' (raised by destination "
+        "'zbroken' while forgetting a person)"]
+    assert [(name, status) for name, status, _ in _outcomes(store_path)] == [
+        ("broken", "failed"), ("mailchimp", "deleted"), ("zbroken", "failed")]

@@ -22,7 +22,7 @@ setting the account lacks) is recorded `failed` with the masked reason, and the 
 still asked. Anything else a destination raises is a bug, in clientela or in the plugin: it
 is recorded `failed` too (so the next `forget` retries it) and the others are still asked,
 and then it is raised, so that it is reported as a bug rather than as a destination that
-was merely unreachable.
+was merely unreachable (with several, the first is raised and names the others).
 
 In the store, the customer rows keep their id (orders still count in the
 KPIs) but lose every personal field, and their consents become
@@ -100,8 +100,17 @@ def forget(store: Store, email: str, destinations: Mapping[str, Opener], *,
     if report.done:
         requests.complete(request_id)
     if bugs:
-        raise bugs[0]
+        raise _first_naming_the_rest(bugs)
     return report
+
+
+def _first_naming_the_rest(bugs: list[Exception]) -> Exception:
+    """One exception to raise, so the CLI reports one bug; the other destinations' bugs are
+    named on it (masked, as in `forget_outcomes`) rather than left for an auditor to find."""
+    first, *rest = bugs
+    for other in rest:
+        first.add_note(f"also: {_masked(other)} ({other.__notes__[-1]})")
+    return first
 
 
 def _forget_in(name: str, opener: Opener | None, email: str) -> tuple[str, str]:
