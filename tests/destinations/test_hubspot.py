@@ -434,6 +434,34 @@ def test_more_than_one_query_can_hold_starts_again_from_the_last_date(
                        "value": str((1_717_200_000 + 299) * 1000)}
 
 
+def test_more_contacts_on_one_date_than_a_query_can_hold_is_a_failed_read_not_a_loop(
+        hubspot: FakeHubSpot, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clientela_hubspot import optouts
+
+    from clientela.connectors import ConnectorError
+
+    from .fakes import hubspot as fake_module
+
+    monkeypatch.setattr(optouts, "SEARCH_CAP", 300)
+    monkeypatch.setattr(fake_module, "SEARCH_CAP", 300)  # HubSpot's is 10,000
+    for i in range(350):  # every one modified in the same second: no later date to restart at
+        hubspot.add_contact(email(i))
+        hubspot.unsubscribe(email(i))
+        hubspot.contact(email(i)).properties["lastmodifieddate"] = fake_module.stamp(  # type: ignore[union-attr]
+            1_717_200_000)
+    seconds = iter(range(1_000))
+    hubspot.search_clock = lambda: float(next(seconds))  # a second apart: never throttled
+    opened = open_hubspot(hubspot)
+
+    with pytest.raises(ConnectorError, match="more than 10,000 opted-out contacts share one "
+                                             "lastmodifieddate"):
+        opened.read_consent(None)
+
+    searches = hubspot.searches()
+    assert all(c.status == 200 for c in searches)  # never paged past the cap
+    assert [c.body["after"] for c in searches] == ["0", "100", "200", "0", "100", "200"]
+
+
 def test_an_opt_out_in_hubspot_reaches_the_store_and_clears_the_segment(
         store_path: Path, hubspot: FakeHubSpot) -> None:
     run(store_path, hubspot)
