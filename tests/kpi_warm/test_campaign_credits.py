@@ -23,6 +23,7 @@ from clientela.kpi.campaign_credits import (
     DIRTY_TABLE,
     MAX_WINDOWS,
     STATES_TABLE,
+    build_spans,
     days_to_redo,
 )
 from clientela.store import Store
@@ -149,6 +150,40 @@ def test_an_undated_write_no_credit_reads_leaves_them_kept(store: Store) -> None
 
 def at(day: str, hour: int = 0) -> datetime:
     return datetime.fromisoformat(day).replace(hour=hour)
+
+
+def test_credits_built_span_by_span_read_the_contacts_before_each_span(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built from nothing, the credits are written one span of orders at a time: r1 (the
+    22nd) is in a span of its own whose contacts start a window earlier, so `early`'s
+    contact of the 20th, in the span before, still takes its credit; the other spans
+    credit nothing, and the answer is the cold one."""
+    from clientela.kpi import campaign_credits
+
+    def spans(last: datetime | None, since: datetime, parts: int = 4
+              ) -> list[tuple[datetime, datetime]]:
+        return [(since, at("2024-08-21")), (at("2024-08-21"), at("2024-08-22")),
+                (at("2024-08-22"), at("2024-08-23")), (at("2024-08-23"), datetime.max)]
+
+    monkeypatch.setattr(campaign_credits, "build_spans", spans)
+    opened = roi_store(tmp_path / "roi.duckdb")
+    assert warm_equals_cold(opened) == "built"
+    assert kept(opened) == {("2024-08-22", "early"): Decimal("40.00")}
+
+
+def test_build_spans_cut_the_orders_at_midnights_up_to_the_last_one() -> None:
+    # 2023-01-01 03:00 (a series' start in UTC-3) to 2023-12-31: 364 days from the first
+    # midnight, 91 a span; the last span is open-ended
+    assert build_spans(at("2023-12-31", 10), at("2023-01-01", 3)) == [
+        (at("2023-01-01", 3), at("2023-04-02")), (at("2023-04-02"), at("2023-07-02")),
+        (at("2023-07-02"), at("2023-10-01")), (at("2023-10-01"), datetime.max)]
+    # fewer days than spans: the cuts past the last order are dropped
+    assert build_spans(at("2023-01-02", 10), at("2023-01-01", 3)) == [
+        (at("2023-01-01", 3), at("2023-01-02")), (at("2023-01-02"), datetime.max)]
+    # no order (or none from the start on): one span
+    assert build_spans(None, at("2023-01-01", 3)) == [(at("2023-01-01", 3), datetime.max)]
+    assert build_spans(at("2022-12-01"), at("2023-01-01", 3)) == [
+        (at("2023-01-01", 3), datetime.max)]
 
 
 def test_days_to_redo_runs_from_the_logged_day_to_the_window_after_it() -> None:

@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from clientela.store.touched import CREDIT_DIRTY_TABLE as DIRTY_TABLE
@@ -196,26 +197,68 @@ def credited_by(compute: Callable[..., Any]) -> Credited | None:
     return _CREDITED.get(compute)
 
 
+BUILD_PARTS = 4
+"""Into how many queries, by when the order was placed, credits built from nothing are
+written (see `build_spans`)."""
+
+
+def build_spans(last_order: datetime | None, since: datetime,
+                parts: int = BUILD_PARTS) -> list[tuple[datetime, datetime]]:
+    """The orders from `since` on as at most `parts` spans [from, until) cut at UTC
+    midnights, the last one open-ended (until `datetime.max`), so that credits built from
+    nothing are written one span at a time.
+
+    Crediting all the orders in one query holds every valid order in the join's hash
+    table at once: at 1M orders under a 200MB limit (what 2 GB is to the 10M store) that
+    query spilled, 1.78 CPU s (3.16 s wall) against 1.01 (1.02 s) in four spans. Each
+    span is what `ensure` credits afresh for a day a write reached, so a built table is
+    the sum of such updates; the cuts fall at midnights, so no (day, campaign) row is
+    split between two spans."""
+    if last_order is None or last_order <= since:
+        return [(since, datetime.max)]
+    step = -(-(_day(last_order) - _day(since)).days // parts)  # ceiling
+    cuts = [_day(since) + timedelta(days=step * i) for i in range(1, parts)]
+    bounds = [since, *[cut for cut in cuts if since < cut <= last_order], datetime.max]
+    return list(pairwise(bounds))
+
+
 def _credits_sql(ctx: MetricContext, credited_orders: Credited, days: int, since: datetime,
-                 spans: Sequence[tuple[datetime, datetime]] | None) -> str:
+                 spans: Sequence[tuple[datetime, datetime]] | None) -> list[str]:
     """SQL of the credits (day, campaign_id, revenue) of the orders placed from `since` on,
-    or, with `spans`, of those placed in them."""
+    one query per span of `build_spans`, or, with `spans`, of those placed in them (one
+    query: a write reaches a few days)."""
     import ibis
 
     window = timedelta(days=days)
     if spans is None:
-        parts = [credited_orders(ctx, days, since=since)]
+        last = ctx.table("orders").placed_at.max().execute()
+        queries = [[credited_orders(ctx, days, since=max(since, lo - window),
+                                    orders=(lo, hi))]
+                   for lo, hi in build_spans(_naive(last), since)]
     else:
-        parts = [credited_orders(ctx, days, since=max(since, lo - window),
-                                 orders=(max(since, lo), hi))
-                 for lo, hi in spans if hi > since]
-    if not parts:
-        return ""
-    credited = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
-    per_day = credited.group_by(day=credited.placed_at.truncate("D"),
-                                campaign_id=credited.campaign_id).aggregate(
-        revenue=credited.revenue.sum())
-    return str(ibis.to_sql(per_day, dialect="duckdb"))
+        queries = [[credited_orders(ctx, days, since=max(since, lo - window),
+                                    orders=(max(since, lo), hi))
+                    for lo, hi in spans if hi > since]]
+    sqls = []
+    for parts in queries:
+        if not parts:
+            continue
+        credited = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+        per_day = credited.group_by(day=credited.placed_at.truncate("D"),
+                                    campaign_id=credited.campaign_id).aggregate(
+            revenue=credited.revenue.sum())
+        sqls.append(str(ibis.to_sql(per_day, dialect="duckdb")))
+    return sqls
+
+
+def _naive(moment: Any) -> datetime | None:
+    """A timestamp read back from the store as a naive datetime (None for no orders)."""
+    if moment is None or moment != moment:  # NaT
+        return None
+    if hasattr(moment, "to_pydatetime"):
+        moment = moment.to_pydatetime()
+    naive: datetime = moment.replace(tzinfo=None)
+    return naive
 
 
 def ensure(con: Any, ctx: MetricContext, credited: Credited, key: str, since: datetime,
@@ -242,7 +285,7 @@ def ensure(con: Any, ctx: MetricContext, credited: Credited, key: str, since: da
         origin = f"updated for {len(spans)} ranges of days"
     else:
         origin = "kept"
-    sql = _credits_sql(ctx, credited, days, since, spans) if spans is None or spans else ""
+    sqls = _credits_sql(ctx, credited, days, since, spans) if spans is None or spans else []
     try:
         con.begin()
         if found is None:
@@ -254,7 +297,7 @@ def ensure(con: Any, ctx: MetricContext, credited: Credited, key: str, since: da
                             "AND day >= ? AND day < ?", [key, lo, hi])
             con.execute(f"UPDATE {STATES_TABLE} SET used_at = ?, watermark = ? "
                         "WHERE state_key = ?", [now, mark, key])
-        if sql:
+        for sql in sqls:  # one span at a time (see `build_spans`)
             con.execute(f"INSERT INTO {CREDITS_TABLE} (state_key, day, campaign_id, revenue) "
                         f"SELECT ?, day, campaign_id, revenue FROM ({sql}) AS credits", [key])
         con.execute(f"DELETE FROM {DIRTY_TABLE} WHERE state_key = ?", [key])
