@@ -15,7 +15,7 @@ touches, a window that runs past the series' end, and contacts after it (ROI).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import ibis
@@ -347,11 +347,26 @@ RUN_SERIES: dict[str, Any] = {"start": "2025-03", "end": "2025-05", "grain": "mo
                               "timezone": "UTC"}
 
 
+RUNS = {"by span": None, "always": True, "never": False}
+"""Whether the touch x order joins go through runs of days: as `campaigns._by_runs`
+decides from the span of orders each join reads (here, short spans: none does), or forced
+either way, so that both forms of the join meet the windows that cross a run's end."""
+
+
+@pytest.fixture(params=list(RUNS))
+def runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    forced = RUNS[request.param]
+    if forced is not None:
+        monkeypatch.setattr(campaigns, "_by_runs", lambda since, until, days: forced)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("days", [3, 7, 10])
 @pytest.mark.parametrize("by", [None, "channel"])
 @pytest.mark.parametrize("how", ["together", "alone"])
 def test_windows_across_runs_equal_the_plain_definitions(runs_store: Store, days: int,
-                                                         by: str | None, how: str) -> None:
+                                                         by: str | None, how: str,
+                                                         runs: str) -> None:
     names = [n for n in NAMES if by is None or by in METRICS[n].slices]
     catalog = {**METRICS, **{f"{n}_reference": _reference(n) for n in names}}
     def run(asked: list[str]) -> KpiResult:
@@ -365,7 +380,7 @@ def test_windows_across_runs_equal_the_plain_definitions(runs_store: Store, days
     for name in names:
         expected = _rows(references, f"{name}_reference")
         assert expected, name
-        assert _rows(answers[name], name) == expected, (name, how, by, days)
+        assert _rows(answers[name], name) == expected, (name, how, by, days, runs)
 
 
 @pytest.mark.parametrize(("days", "a_revenue", "b_revenue", "a_converted"), [
@@ -379,7 +394,7 @@ def test_windows_across_runs_equal_the_plain_definitions(runs_store: Store, days
     (3, 10 + 20 + 90, 50 + 100, 3),
 ])
 def test_windows_across_runs_by_hand(runs_store: Store, days: int, a_revenue: int,
-                                     b_revenue: int, a_converted: int) -> None:
+                                     b_revenue: int, a_converted: int, runs: str) -> None:
     """Hand-computed March figures, so that the equality above compares something."""
     params = {n: {"attribution_days": days} for n in NAMES if n != "campaign_reach"}
     r = compute(runs_store, list(NAMES), catalog=METRICS, params=params, **RUN_SERIES)
@@ -389,6 +404,17 @@ def test_windows_across_runs_by_hand(runs_store: Store, days: int, a_revenue: in
         a_converted)
     # k1 (control) bought inside A's window whatever its length (the 13th, 05:00)
     assert r.value("campaign_lift", "control_conversion", period="2025-03", item="A") == 1
+
+
+def test_joins_over_two_runs_of_orders_or_fewer_go_by_customer_alone() -> None:
+    """Runs of four 7-day windows are 28 days: the warm newest month (31 days of orders
+    and the 7 after) joins by customer alone, a quarter of a 36-month series by runs."""
+    march = datetime(2025, 3, 1)
+    assert not campaigns._by_runs(march, datetime(2025, 4, 8), 7)  # 38 days
+    assert not campaigns._by_runs(march, march + timedelta(days=56), 7)
+    assert campaigns._by_runs(march, march + timedelta(days=57), 7)
+    assert not campaigns._by_runs(march, march + timedelta(days=57), 10)  # runs of 40 days
+    assert campaigns._by_runs(march, None, 7)  # every order from March on
 
 
 # -- touched customers counted a few periods at a time ----------------------------------------
