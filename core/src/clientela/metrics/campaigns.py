@@ -101,7 +101,9 @@ def _window(touches: ir.Table, orders: ir.Table, days: int) -> list[ir.BooleanVa
     `_listed_twice` lists each touch under every run its window reaches (`_tslot`): the
     engine joins on customer and run, so a customer's touches meet only the orders near them
     rather than every order the customer ever placed (15 touches x 10 orders per customer
-    is 150M candidate pairs at 10M orders). Each matching pair still meets exactly once."""
+    is 150M candidate pairs at 10M orders). Each matching pair still meets exactly once.
+    Orders that span two runs or fewer carry no run (`_by_runs`): then the join is on the
+    customer alone."""
     runs = [touches._tslot == orders._oslot] if "_oslot" in orders.columns else []
     return [
         touches.customer_id == orders._ocid,
