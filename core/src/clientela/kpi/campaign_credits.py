@@ -210,7 +210,8 @@ def build_spans(last_order: datetime | None, since: datetime,
 
     Crediting all the orders in one query holds every valid order in the join's hash
     table at once: at 1M orders under a 200MB limit (what 2 GB is to the 10M store) that
-    query spilled, 1.78 CPU s (3.16 s wall) against 1.01 (1.02 s) in four spans. Each
+    query spilled, 1.78 CPU s (3.16 s wall) against 1.01 (1.02 s) in four spans (two
+    still spilled, eight cost what four do). Each
     span is what `ensure` credits afresh for a day a write reached, so a built table is
     the sum of such updates; the cuts fall at midnights, so no (day, campaign) row is
     split between two spans."""
