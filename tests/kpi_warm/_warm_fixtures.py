@@ -150,6 +150,25 @@ def add_redemptions(store: Store) -> None:
     store.upsert([r for r in REDEMPTIONS_ACROSS if isinstance(r, LoyaltyEvent)])
 
 
+EARNS_ACROSS: list[Order | LoyaltyEvent] = [
+    # an order of December 6th that no field says earned, whose earn event is dated
+    # November 21st: a scored order of December
+    order("s1", 3, 705, 2500),
+    event("g1", "earn", 3, 690, 25, order_id="s1"),
+    # an order of December 9th scored by an earn event of its own day
+    order("s2", 0, 708, 1800),
+    event("g2", "earn", 0, 708, 18, order_id="s2", expires_in=365),
+]
+"""Orders scored across the newest period's start (an earn event before it on an order
+after it) and within it: a warm call reads the first from the carried state
+(`clientela.kpi.carried_earns`)."""
+
+
+def add_earns(store: Store) -> None:
+    store.upsert([r for r in EARNS_ACROSS if isinstance(r, Order)])
+    store.upsert([r for r in EARNS_ACROSS if isinstance(r, LoyaltyEvent)])
+
+
 def build(path: Path) -> Store:
     store = Store(path)
     store.upsert([customer(i) for i in range(CUSTOMERS)])
