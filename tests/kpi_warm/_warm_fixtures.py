@@ -3,6 +3,7 @@ path (`Store.upsert`, `forget`, the identity graph's table)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,6 +12,7 @@ from typing import Any, ClassVar
 
 from clientela.destinations.forget import forget
 from clientela.identity import IDENTITY_LINKS_TABLE
+from clientela.kpi import compute
 from clientela.kpi.context import TableCache
 from clientela.model import Campaign, Customer, LoyaltyEvent, Order, Touch
 from clientela.store import Store
@@ -167,6 +169,17 @@ after it) and within it: a warm call reads the first from the carried state
 def add_earns(store: Store) -> None:
     store.upsert([r for r in EARNS_ACROSS if isinstance(r, Order)])
     store.upsert([r for r in EARNS_ACROSS if isinstance(r, LoyaltyEvent)])
+
+
+def kept_loyalty(path: Path, *more: Callable[[Store], None]) -> Store:
+    """A store with the base orders and loyalty events, `more` written (add_redemptions,
+    add_earns), and the loyalty metrics answered once, so their state is kept."""
+    store = build(path)
+    add_loyalty(store)
+    for add in more:
+        add(store)
+    compute(store, LOYALTY, reuse=True, **SPAN)
+    return store
 
 
 def build(path: Path) -> Store:

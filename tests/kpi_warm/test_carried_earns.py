@@ -6,7 +6,7 @@ write that makes such a pair drops the state."""
 from __future__ import annotations
 
 import pytest
-from _warm_fixtures import LOYALTY, SPAN, add_earns, add_loyalty, add_redemptions, build, event, order
+from _warm_fixtures import LOYALTY, SPAN, add_earns, add_redemptions, event, kept_loyalty, order
 from test_carried_state import DECEMBER
 
 from clientela.kpi import compute, warm
@@ -18,11 +18,7 @@ SCORED = "loyalty_scored_share"
 
 @pytest.fixture
 def store(tmp_path) -> Store:
-    opened = build(tmp_path / "warm.duckdb")
-    add_loyalty(opened)
-    add_redemptions(opened)
-    add_earns(opened)
-    compute(opened, LOYALTY, reuse=True, **SPAN)
+    opened = kept_loyalty(tmp_path / "warm.duckdb", add_redemptions, add_earns)
     yield opened
     opened.close()
 
