@@ -135,6 +135,12 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]
     rounds=[[("touch", 5, 2, len(CAMPAIGNS), 600)],
             [("new_campaign", 450, 40, "relationship"), ("new", 2, 600, 5000)]],
     by="acquisition_channel")
+@example(  # an earn of November on s2, an order of December (pick 29: s2 among the orders by
+    # id), then g1, November's earn on s1, moved into December: each changes the orders
+    # the state keeps as scored across its instant (`clientela.kpi.carried_earns`)
+    rounds=[[("loyalty", "earn", 3, 690, 10, 29, None)],
+            [("loyalty", "move", 0, 720, 1, 25, None), ("new", 1, 721, 900)]],
+    by=None)
 def test_warm_equals_cold_after_random_edits(template, rounds, by) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "warm.duckdb"
