@@ -3,6 +3,7 @@ path (`Store.upsert`, `forget`, the identity graph's table)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,6 +12,7 @@ from typing import Any, ClassVar
 
 from clientela.destinations.forget import forget
 from clientela.identity import IDENTITY_LINKS_TABLE
+from clientela.kpi import compute
 from clientela.kpi.context import TableCache
 from clientela.model import Campaign, Customer, LoyaltyEvent, Order, Touch
 from clientela.store import Store
@@ -148,6 +150,36 @@ currencies: a warm call reads them from the carried state (`clientela.kpi.carrie
 def add_redemptions(store: Store) -> None:
     store.upsert([r for r in REDEMPTIONS_ACROSS if isinstance(r, Order)])
     store.upsert([r for r in REDEMPTIONS_ACROSS if isinstance(r, LoyaltyEvent)])
+
+
+EARNS_ACROSS: list[Order | LoyaltyEvent] = [
+    # an order of December 6th that no field says earned, whose earn event is dated
+    # November 21st: a scored order of December
+    order("s1", 3, 705, 2500),
+    event("g1", "earn", 3, 690, 25, order_id="s1"),
+    # an order of December 9th scored by an earn event of its own day
+    order("s2", 0, 708, 1800),
+    event("g2", "earn", 0, 708, 18, order_id="s2", expires_in=365),
+]
+"""Orders scored across the newest period's start (an earn event before it on an order
+after it) and within it: a warm call reads the first from the carried state
+(`clientela.kpi.carried_earns`)."""
+
+
+def add_earns(store: Store) -> None:
+    store.upsert([r for r in EARNS_ACROSS if isinstance(r, Order)])
+    store.upsert([r for r in EARNS_ACROSS if isinstance(r, LoyaltyEvent)])
+
+
+def kept_loyalty(path: Path, *more: Callable[[Store], None]) -> Store:
+    """A store with the base orders and loyalty events, `more` written (add_redemptions,
+    add_earns), and the loyalty metrics answered once, so their state is kept."""
+    store = build(path)
+    add_loyalty(store)
+    for add in more:
+        add(store)
+    compute(store, LOYALTY, reuse=True, **SPAN)
+    return store
 
 
 def build(path: Path) -> Store:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from _warm_fixtures import LOYALTY, SPAN, add_loyalty, add_redemptions, build, event, order
+from _warm_fixtures import LOYALTY, SPAN, add_redemptions, event, kept_loyalty, order
 from test_carried_state import DECEMBER
 
 from clientela.kpi import compute, warm
@@ -21,10 +21,7 @@ from clientela.store.touched import REDEEM_LINKS_TABLE
 
 @pytest.fixture
 def store(tmp_path) -> Store:
-    opened = build(tmp_path / "warm.duckdb")
-    add_loyalty(opened)
-    add_redemptions(opened)
-    compute(opened, LOYALTY, reuse=True, **SPAN)
+    opened = kept_loyalty(tmp_path / "warm.duckdb", add_redemptions)
     yield opened
     opened.close()
 

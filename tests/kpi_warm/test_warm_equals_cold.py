@@ -13,12 +13,12 @@ warm runs, and compares every warm answer with a cold run on the same store, row
 and bit for bit. The metrics are period-local ones and point-in-time ones (new customers,
 repeat rate, recency, lapsed, retention, win-back, RFM segments, the days between
 purchases and the return probability), the loyalty programme's (balances, points
-expiring, redemptions, scored orders: the redemptions in the newest month read the orders
-their events name across the carried state's instant from the state,
-`clientela.kpi.carried_redemptions`), campaign conversion, revenue and lift, and
-campaign ROI (whose periods are the campaigns started in them, and whose credits are
-kept per day and credited afresh for the days a write reached,
-`clientela.kpi.campaign_credits`), sliced or not. Each
+expiring, redemptions, scored orders: the redemptions and scored orders in the newest month
+read the orders their events name across the carried state's instant from the state,
+`clientela.kpi.carried_redemptions`, `clientela.kpi.carried_earns`), campaign
+conversion, revenue and lift, and campaign ROI (whose periods are the campaigns started
+in them, and whose credits are kept per day and credited afresh for the days a write
+reached, `clientela.kpi.campaign_credits`), sliced or not. Each
 example starts from a copy of one store whose every period is already kept, applies one or
 two rounds of edits with a warm run after each (so stale answers pile up as they would
 night after night), and compares the last warm answer with a cold run. The warm runs read
@@ -45,6 +45,7 @@ from _warm_fixtures import (
     SPAN,
     Editor,
     add_campaigns,
+    add_earns,
     add_loyalty,
     add_redemptions,
     build,
@@ -118,6 +119,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]
             add_campaigns(store)
             add_loyalty(store)
             add_redemptions(store)
+            add_earns(store)
             compute(store, compared(by), by=by, reuse=True, **SPAN)
         found[by] = path
     return found
@@ -133,6 +135,12 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]
     rounds=[[("touch", 5, 2, len(CAMPAIGNS), 600)],
             [("new_campaign", 450, 40, "relationship"), ("new", 2, 600, 5000)]],
     by="acquisition_channel")
+@example(  # an earn of November on s2, an order of December (pick 29: s2 among the orders by
+    # id), then g1, November's earn on s1, moved into December: each changes the orders
+    # the state keeps as scored across its instant (`clientela.kpi.carried_earns`)
+    rounds=[[("loyalty", "earn", 3, 690, 10, 29, None)],
+            [("loyalty", "move", 0, 720, 1, 25, None), ("new", 1, 721, 900)]],
+    by=None)
 def test_warm_equals_cold_after_random_edits(template, rounds, by) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "warm.duckdb"

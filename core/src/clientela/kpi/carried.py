@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from clientela.store.touched import (
+    EARN_LINKS_TABLE,
     FITS_TABLE,
     GAPS_TABLE,
     LEDGER_TABLE,
@@ -367,7 +368,7 @@ def drop_stale(con: Any, mark: int) -> None:
 
 def _drop_orphans(con: Any) -> None:
     for table in (ROWS_TABLE, GAPS_TABLE, PURCHASE_DAYS_TABLE, LEDGER_TABLE,
-                  REDEEM_LINKS_TABLE):
+                  REDEEM_LINKS_TABLE, EARN_LINKS_TABLE):
         con.execute(f"""DELETE FROM {table} r WHERE NOT EXISTS (
                             SELECT 1 FROM {STATES_TABLE} s
                             WHERE s.state_key = r.state_key AND s.as_of = r.as_of)""")
@@ -377,13 +378,15 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
     """The state `key` as of `at`, kept in the store: found, or built from the latest kept
     state before `at` plus the orders placed since (from every order when there is none),
     with the loyalty ledger's (`clientela.kpi.carried_ledger`) likewise and the redemptions
-    across `at` (`clientela.kpi.carried_redemptions`, from the store as it is), saved as
+    and earns across `at` (`clientela.kpi.carried_redemptions`, `clientela.kpi.carried_earns`,
+    from the store as it is), saved as
     current to the log position `mark`; of the states before it, all but the KEEP - 1
     newest go.
     None when the store cannot keep it (a store opened read-only, or too old)."""
     import duckdb
     import ibis
 
+    from clientela.kpi.carried_earns import EARN_LINK_COLUMNS, earn_links
     from clientela.kpi.carried_ledger import LEDGER_COLUMNS, ledger_state
     from clientela.kpi.carried_redemptions import LINK_COLUMNS, redeem_links
     from clientela.kpi.history import history_since
@@ -422,6 +425,9 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
     links = ", ".join(LINK_COLUMNS)
     links_sql = (ibis.to_sql(redeem_links(ctx, at), dialect="duckdb")
                  if ctx.has("loyalty_events") and ctx.has("orders") else None)
+    earns = ", ".join(EARN_LINK_COLUMNS)
+    earns_sql = (ibis.to_sql(earn_links(ctx, at), dialect="duckdb")
+                 if links_sql is not None else None)
     try:
         con.begin()
         con.execute(f"INSERT INTO {ROWS_TABLE} (state_key, as_of, {columns}) "
@@ -434,6 +440,9 @@ def ensure(con: Any, ctx: MetricContext, key: str, at: datetime, mark: int) -> C
         if links_sql is not None:
             con.execute(f"INSERT INTO {REDEEM_LINKS_TABLE} (state_key, as_of, {links}) "
                         f"SELECT ?, ?, {links} FROM ({links_sql}) AS links", [key, at])
+        if earns_sql is not None:
+            con.execute(f"INSERT INTO {EARN_LINKS_TABLE} (state_key, as_of, {earns}) "
+                        f"SELECT ?, ?, {earns} FROM ({earns_sql}) AS earns", [key, at])
         con.execute(f"INSERT INTO {STATES_TABLE} VALUES (?, ?, ?, ?)",
                     [key, at, mark, datetime.now(UTC).replace(tzinfo=None)])
         # the KEEP newest up to `at` stay (`at` among them: this call reads it), and any later

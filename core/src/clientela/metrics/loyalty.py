@@ -51,6 +51,7 @@ from pydantic import Field
 
 from clientela.config import LoyaltyConfig
 from clientela.kpi import conventions as cv
+from clientela.kpi.carried_earns import earned_orders
 from clientela.kpi.carried_ledger import ledger
 from clientela.kpi.carried_redemptions import (
     kept_links,
@@ -257,16 +258,15 @@ def _own(orders: ir.Table, kind: str) -> ir.BooleanValue:
     return own.coalesce(False)
 
 
-def _split_orders(ctx: MetricContext, kind: str, orders: ir.Table) -> tuple[ir.Table, ir.Table]:
-    """(orders whose own fields flag them, the others that an event of `kind` is tied to).
-
-    Only the orders that do not flag themselves are looked up among the events: both parts
-    are disjoint, and together they are the orders an event or their fields flag."""
-    own = _own(orders, kind)
-    tied = named_orders(ctx, kind)
-    others = orders.filter(~own)
-    return orders.filter(own), others.semi_join(tied, (others.order_id == tied._eid)
-                                                & (others.source == tied._esrc))
+def _earned_not_flagged(ctx: MetricContext, orders: ir.Table) -> ir.Table:
+    """The orders of P whose own fields do not say they earned but an earn event is tied to
+    (in a warm call, the earn events since a carried state and the orders it keeps:
+    `clientela.kpi.carried_earns`). Only those orders are looked up among the events: with
+    the ones that flag themselves, they are the orders an event or their fields flag."""
+    tied = earned_orders(ctx, ctx.start)
+    others = orders.filter(~_own(orders, "earn"))
+    return others.semi_join(tied, (others.order_id == tied._eid)
+                            & (others.source == tied._esrc))
 
 
 def redeeming_orders(ctx: MetricContext) -> ir.Table:
@@ -309,10 +309,27 @@ def _holders(ctx: MetricContext, least: int) -> ir.Table:
     if ctx.periods:
         steps = balance_steps(ctx)
         return _holders_at_each_end(ctx, steps.filter(steps.balance >= least))
-    held = balances(ctx, ctx.as_of)
-    held = cv.with_slice(ctx, held.filter(held.balance >= least))
-    return cv.summarize(held, ctx, value=held.count(),
-                        points=held.balance.sum().coalesce(0))
+    held = _holders_per_balance(ctx)
+    held = held.filter(held.balance >= least)
+    return cv.summarize(held, ctx, value=held._n.sum().coalesce(0),
+                        points=(held.balance * held._n).sum().coalesce(0))
+
+
+def _holders_per_balance(ctx: MetricContext) -> ir.Table:
+    """How many customers (`_n`) hold each positive balance at as_of (per slice): what
+    members_with_points and redeemable_members answer from, whatever their threshold.
+
+    Both asked in one call (a warm call's newest month), the customers' events are grouped
+    once and the few distinct balances written (thousands of rows, where the customers are
+    a million at 10M orders), instead of each metric grouping every kept ledger row and
+    event again."""
+    def build() -> ir.Table:
+        held = balances(ctx, ctx.as_of)
+        held = cv.with_slice(ctx, held.filter(held.balance > 0))
+        return held.group_by([*ctx.keys, "balance"]).aggregate(_n=held.count())
+
+    key = f"loyalty.holders_per_balance|{ctx.by}|{ctx.segmenter}|{ctx.as_of.isoformat()}"
+    return ctx.shared(key, build)
 
 
 def members_with_points(ctx: MetricContext, params: NoParams) -> ir.Table:
@@ -368,7 +385,7 @@ def scored_share(ctx: MetricContext, params: NoParams) -> ir.Table:
     with `_o` = 0), so only the orders that do not earn by their fields are looked up."""
     orders = cv.in_period(ctx, cv.valid_orders(ctx, since=ctx.start, until=ctx.end, amounts=()),
                           "placed_at")
-    _, tied = _split_orders(ctx, "earn", orders)
+    tied = _earned_not_flagged(ctx, orders)
     one, zero = ibis.literal(1, type="int64"), ibis.literal(0, type="int64")
     rows = stack(orders.mutate(_o=one, _s=cv.indicator(_own(orders, "earn"))),
                   tied.mutate(_o=zero, _s=one))
@@ -492,30 +509,30 @@ def _expiry_state_series(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
 def _expiry_state(ctx: MetricContext, params: ExpiryParams) -> ir.Table:
     """customer_id, _early (the balance less the points of lots expiring after the window)
     and _window (points of lots expiring in it) as of ctx.as_of, for the customers holding
-    lots.
+    lots that expire in the window.
 
     One pass over the ledger: the rows `_lot_events` gives are every event before as_of
     with its own points (only a reversal's `_lot` and expiry differ from the ledger as it
-    is), so their sum is the balance (`balances`), summed beside the lots' amounts. Reading
-    the balance apart read the ledger (in a warm call, the carried rows and the events
-    since) a second time."""
+    is), so the sum of those that are not lots expiring after the window is `_early`. The
+    lots expiring after the window (or never) count in the balance and are taken out of it
+    again, so they are left out before the grouping: in a warm call's newest month most of
+    the kept ledger rows (228,310 of 293,470 at 1M orders), cold every lot earned in the last
+    year or so. A customer without a lot expiring in the window has nothing to expire
+    (`_window` is 0), so one is left out after it."""
     start = ctx.as_of
     horizon = start + timedelta(days=params.expiry_days)
     events = _lot_events(ctx, start, start)
-    events = events.filter(events.customer_id.notnull())
     lot = events._lot
-    in_window = lot & (events.expires_at >= start) & (events.expires_at < horizon)
     later = lot & (events.expires_at.isnull() | (events.expires_at >= horizon))
+    events = events.filter(events.customer_id.notnull() & ~later)
+    in_window = events._lot & (events.expires_at >= start) & (events.expires_at < horizon)
     zero = ibis.literal(0, type="int64")
     points = events.points.cast("int64")
     per = events.group_by("customer_id").aggregate(
-        _balance=points.sum(),
-        _window=ibis.ifelse(in_window, points, zero).sum(),
-        _later=ibis.ifelse(later, points, zero).sum(),
-        _lots=cv.count_if(lot),
-    )
+        _early=points.sum(), _window=ibis.ifelse(in_window, points, zero).sum(),
+        _lots=cv.count_if(in_window))
     per = per.filter(per._lots > 0)
-    return per.select("customer_id", _early=per._balance - per._later, _window=per._window)
+    return per.select("customer_id", "_early", "_window")
 
 
 def points_expiring(ctx: MetricContext, params: ExpiryParams) -> ir.Table:

@@ -387,12 +387,21 @@ def _warm_results_last_used() -> list[str]:
     return results_last_used_sql()
 
 
+def _carried_earn_links() -> list[str]:
+    """The orders since a carried customer state's instant that an earlier earn event names,
+    so a warm KPI call's scored orders read the earn events since the state instead of every
+    earn event (`clientela.kpi.carried_earns`)."""
+    from clientela.store.touched import carried_earn_links_sql
+
+    return carried_earn_links_sql()
+
+
 MIGRATIONS: list[Callable[[], list[str]]] = [
     _v1, _consent_ledger, _message_ledger, _import_quarantine_lifecycle, _identity_graph,
     _identity_resolution, _warm_results, _carried_customer_state, _warm_campaign_touches,
     _carried_return_gaps, _loyalty_order_source, _push_state_opt_outs, _carried_clv,
     _carried_loyalty_ledger, _kept_campaign_credits, _push_opt_outs, _kept_fits_by_series_start,
-    _carried_redeem_links, _warm_reads_campaigns, _warm_results_last_used,
+    _carried_redeem_links, _warm_reads_campaigns, _warm_results_last_used, _carried_earn_links,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

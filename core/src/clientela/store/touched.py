@@ -71,6 +71,9 @@ REDEEM_LINKS_TABLE = "kpi_carried_redeem_links"
 """The kept states' redemptions across their instant: per state, the orders placed before it
 that a redeem event dated at or after it names, and those placed at or after it that a
 redeem event dated before it names (`clientela.kpi.carried_redemptions`)."""
+EARN_LINKS_TABLE = "kpi_carried_earn_links"
+"""The kept states' scored orders across their instant: per state, the orders placed at or
+after it that an earn event dated before it names (`clientela.kpi.carried_earns`)."""
 GAPS_TABLE = "kpi_carried_gaps"
 """The kept states' closed gaps: per state, how many gaps between a customer's consecutive
 valid orders, both placed before it, last each whole number of days."""
@@ -174,6 +177,18 @@ def carried_redeem_links_sql() -> list[str]:
             before BOOLEAN NOT NULL,
             valid BOOLEAN NOT NULL,
             loyalty_value DECIMAL(18, 2))""",
+    ]
+
+
+def carried_earn_links_sql() -> list[str]:
+    """The migration's statement: the orders since its instant that an earlier earn event
+    names, each carried state keeps (`clientela.kpi.carried_earns`)."""
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {EARN_LINKS_TABLE} (
+            state_key VARCHAR NOT NULL,
+            as_of TIMESTAMP NOT NULL,
+            source VARCHAR,
+            order_id VARCHAR)""",
     ]
 
 
