@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 import ibis
 import pytest
@@ -131,3 +132,39 @@ def test_a_table_given_in_parts_is_written_one_query_per_part_and_read_as_their_
     assert sorted(read.x.to_pyarrow().to_pylist()) == [1, 2, 3, 4]
     cache.release()
     assert temporary() == 0
+
+
+@pytest.mark.parametrize(("periods", "since", "written"), [
+    (1, datetime(2025, 1, 1), False),  # one period's orders: a filtered scan of the store
+    (1, None, True),                   # reaching back to the first order: shared
+    (36, datetime(2025, 1, 1), True),  # a call of many periods: shared
+    (0, datetime(2025, 1, 1), True),   # not told how many: as before
+])
+def test_a_call_of_one_period_reads_its_orders_from_the_store(
+        tmp_path, periods: int, since: datetime | None, written: bool) -> None:
+    """A warm call recomputing one month (a refund's) answers many metrics, each reading
+    that month's orders: it scans them from the store table instead of writing every valid
+    order out. Same rows either way."""
+    from _kpi_fixtures import basic_records, build_store
+
+    from clientela.kpi.context import MetricContext
+    from clientela.kpi.periods import Period
+
+    store = build_store(tmp_path / "s.duckdb", *basic_records())
+    try:
+        backend = store.ibis()
+        cache = TableCache(backend, materialise=True, eager=True, metrics=MANY_METRICS)
+        cache.periods = periods
+        at = datetime(2026, 1, 1)
+        ctx = MetricContext(backend=backend, period=Period(at, at, at, at, "as_of"), as_of=at,
+                            timezone="UTC", currency="BRL", metric="test", cache=cache)
+        found = valid_orders(ctx, since=since, until=at, amounts=("revenue",))
+        assert ("valid_orders" in cache.materialised) is written
+        plain = valid_orders(replace(ctx, cache=None), since=since, until=at,
+                             amounts=("revenue",))
+        key = ["order_id", "revenue"]
+        rows = sorted(found.select(*key).to_pyarrow().to_pylist(), key=str)
+        assert rows == sorted(plain.select(*key).to_pyarrow().to_pylist(), key=str)
+        cache.release()
+    finally:
+        store.close()

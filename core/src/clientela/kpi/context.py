@@ -69,6 +69,10 @@ class TableCache:
     metrics: int = 1
     """How many metrics the call answers: a table most of them read (the valid orders) is
     worth writing out once only when enough of them read it (see `retail.valid_orders`)."""
+    periods: int = 0
+    """How many periods the call answers (0 when not told): a call of one period reads
+    that period's valid orders from the store table rather than writing every valid order
+    out first (see `retail.valid_orders`)."""
     written: dict[str, int] = field(default_factory=dict)
     """How many times each key was written out in this call (it stays after `release`): what
     a test reads to see which shared tables a call materialised."""

@@ -398,6 +398,7 @@ def compute(
     if start is None or end is None:
         raise KpiError("give start and end (or compare=...)")
     periods = periods_for(start, end, grain)
+    cache.periods = len(periods)
     segment_as_of = fixed_as_of or periods[-1].end_utc
     for metric in chosen:
         with _out_of_memory_named(metric):

@@ -84,7 +84,8 @@ def valid_orders(ctx: MetricContext, *, since: datetime | None = None,
     from clientela.kpi.carried import reads_orders_direct
 
     if ctx.cache is None or not ctx.cache.materialise or not (
-            ctx.cache.metrics >= MANY_METRICS or persons_apply(ctx)) or reads_orders_direct(ctx):
+            ctx.cache.metrics >= MANY_METRICS or persons_apply(ctx)) or reads_orders_direct(ctx) \
+            or _one_period_read(ctx, since, until):
         return _valid_orders(ctx, since=since, until=until, amounts=amounts)
     columns = ORDER_COLUMNS
 
@@ -103,6 +104,19 @@ def valid_orders(ctx: MetricContext, *, since: datetime | None = None,
     if "discount_value" in wanted and "discount_value" not in base.columns:
         base = base.mutate(discount_value=(base.order_discount + base.loyalty_value).cast(MONEY))
     return base.select(*columns, *[name for name in AMOUNTS if name in wanted])
+
+
+def _one_period_read(ctx: MetricContext, since: datetime | None,
+                     until: datetime | None) -> bool:
+    """A read bounded on both sides in a call of one period: the scan of the store table
+    keeps that period's orders alone, where writing the shared table writes every valid
+    order ever (a warm call recomputing the month of a refunded order wrote 969k valid
+    orders, 1.0 s at 1M, for fourteen metrics that each read one month of them). A read
+    reaching back to the first order still shares the written table, and no read alters
+    what it is given, so the answers are the same either way. Persons are read through
+    `identity_links` once, so a call reading orders as persons keeps the shared table."""
+    return (ctx.cache is not None and ctx.cache.periods == 1 and since is not None
+            and until is not None and not persons_apply(ctx))
 
 
 STORED_AMOUNTS: tuple[str, ...] = tuple(a for a in AMOUNTS if a != "discount_value")

@@ -110,8 +110,12 @@ def at_each_end(ctx: MetricContext, per: ir.Table, group: list[str],
 
 def period_orders(ctx: MetricContext, amounts: tuple[str, ...] = ("revenue",)) -> ir.Table:
     """Valid orders of the context's period (each tagged with its period in a series), with
-    the slice column when one is asked for."""
-    orders = valid_orders(ctx, amounts=amounts)
+    the slice column when one is asked for. A single period names its bounds to
+    `valid_orders`, which then reads them from the store in a call of one period."""
+    if ctx.periods:
+        orders = valid_orders(ctx, amounts=amounts)
+    else:
+        orders = valid_orders(ctx, since=ctx.start, until=ctx.end, amounts=amounts)
     return with_slice(ctx, in_period(ctx, orders, "placed_at"))
 
 
