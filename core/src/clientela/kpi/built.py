@@ -16,26 +16,33 @@ business). Without the engine's cache (a metric called directly) nothing is kept
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from clientela.kpi.context import MetricContext
 
+T = TypeVar("T")
+
 _PREFIX = "built|"
 """Keys of `TableCache.extras` holding built expressions (other results share that dict)."""
+
+
+def once_per_call(ctx: MetricContext, key: str, make: Callable[[], T]) -> T:
+    """`make()` on the first ask of `key` in this engine call, the same value on every later
+    one (arrays and fits too, not only expressions: predicted CLV keeps its summaries this
+    way). A metric called directly, without the engine's cache, shares nothing."""
+    if ctx.cache is None:
+        return make()
+    extras: dict[str, Any] = ctx.cache.extras
+    if key not in extras:
+        extras[key] = make()
+    return cast(T, extras[key])
 
 
 def built_once(ctx: MetricContext, key: str, build: Callable[[], ir.Table]) -> ir.Table:
     """`build()`, built on the first ask of `key` in this engine call and the same object on
     every later one. `key` must name everything the expression depends on besides the
     call itself (the store, the slice, the carried state are the same for the whole call)."""
-    if ctx.cache is None:
-        return build()
-    extras = ctx.cache.extras
-    name = _PREFIX + key
-    found: ir.Table | None = extras.get(name)
-    if found is None:
-        found = extras[name] = build()
-    return found
+    return once_per_call(ctx, _PREFIX + key, build)

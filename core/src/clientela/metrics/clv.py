@@ -28,6 +28,7 @@ from pydantic import Field
 
 from clientela.clv.measures import measure_names
 from clientela.kpi import conventions as cv
+from clientela.kpi.built import once_per_call
 from clientela.kpi.carried import by_series_start
 from clientela.kpi.context import PERIOD_COLUMN, SLICE_COLUMN, MetricContext
 from clientela.metrics.api import Metric, NoParams
@@ -61,12 +62,10 @@ class ClvParams(PurchaseModelParams):
 def _slice_codes(ctx: MetricContext, customers: CustomerSummary) -> tuple[IntArray, list[Any]]:
     """Each customer's slice as a code into the returned labels (one None label when not
     slicing); a customer the dimension lacks gets a null slice, as with_slice's join does."""
-    from clientela.clv.engine.periods import remembered
-
     if ctx.by is None:
         return np.zeros(len(customers), dtype=np.int64), [None]
     customer_id = customers.customer_id
-    dims: pa.Table = remembered(
+    dims: pa.Table = once_per_call(
         ctx, f"clv.slices|{ctx.by}|{(ctx.segment_as_of or ctx.as_of).isoformat()}",
         lambda: cv.slice_dims(ctx).to_pyarrow())
     found = pc.take(dims[SLICE_COLUMN], pc.index_in(customer_id, value_set=dims["customer_id"]))
@@ -115,7 +114,7 @@ def _answer(ctx: MetricContext, rows: list[dict[str, Any]], counts: tuple[str, .
 
 
 def clv_predicted(ctx: MetricContext, params: ClvParams) -> ir.Table:
-    from clientela.clv.engine.periods import predicted_values, remembered
+    from clientela.clv.engine.periods import predicted_values
     rows: list[dict[str, Any]] = []
     alive_rows: list[dict[str, Any]] = []
     for index, values in predicted_values(ctx, model=params.model, unit=params.unit,
@@ -131,7 +130,7 @@ def clv_predicted(ctx: MetricContext, params: ClvParams) -> ir.Table:
                                     values.p_alive)
     # p_alive with the same model and unit in the same call reads these rows: the same
     # fits, the same per-customer probabilities, so the very same sums
-    remembered(ctx, _p_alive_key(ctx, params), lambda: alive_rows)
+    once_per_call(ctx, _p_alive_key(ctx, params), lambda: alive_rows)
     return _answer(ctx, rows, ("customers",), clv_measures(params.model))
 
 

@@ -29,10 +29,9 @@ grouping and the special functions are paid once per row, not per customer.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
 
 from clientela.clv.engine.carried import KeptFits, purchase_days
 from clientela.clv.engine.series import PurchaseDays, aligned, fetch_purchase_days, summaries
@@ -40,6 +39,7 @@ from clientela.clv.engine.summary import CustomerSummary, fetch_summary
 from clientela.clv.engine.values import CustomerValues, Fits, fit_purchases, fit_spend, predict
 from clientela.clv.models.errors import ClvFitError
 from clientela.clv.models.fit import ModelFit
+from clientela.kpi.built import once_per_call
 from clientela.kpi.context import MetricContext
 from clientela.kpi.errors import KpiError, SeriesUnsupported
 
@@ -56,17 +56,8 @@ TWO_THREADS = True
 period's purchase fit (the tests compare both ways: the answers are identical)."""
 
 
-def remembered(ctx: MetricContext, key: str, make: Callable[[], Any]) -> Any:
-    """`make()` once per KPI call and key; a direct call without the engine's cache
-    shares nothing."""
-    extras: dict[str, Any] = ctx.cache.extras if ctx.cache is not None else {}
-    if key not in extras:
-        extras[key] = make()
-    return extras[key]
-
-
 def forget(ctx: MetricContext, key: str) -> None:
-    """Drop what `remembered` keeps under `key`, so its memory is free before the call ends."""
+    """Drop what `once_per_call` keeps under `key`, so its memory is free before the call ends."""
     if ctx.cache is not None:
         ctx.cache.extras.pop(key, None)
 
@@ -83,7 +74,7 @@ def period_summaries(ctx: MetricContext, unit: str, *, release: bool = True
     gone through the series."""
     where = f"{ctx.timezone}|{ctx.currency}"
     if not ctx.periods:
-        yield None, remembered(ctx, f"clv.summary|{ctx.as_of.isoformat()}|{where}|{unit}",
+        yield None, once_per_call(ctx, f"clv.summary|{ctx.as_of.isoformat()}|{where}|{unit}",
                                lambda: _summary_at(ctx, unit))
         return
     if ctx.as_of_fixed or not aligned(ctx.periods):
@@ -96,7 +87,7 @@ def period_summaries(ctx: MetricContext, unit: str, *, release: bool = True
         days = purchase_days(whole, until=ctx.end, first_end=first_end)
         return fetch_purchase_days(whole, until=ctx.end) if days is None else days
 
-    days = remembered(ctx, key, every_day)
+    days = once_per_call(ctx, key, every_day)
     ends = [p.end_utc for p in ctx.periods]
     yield from enumerate(summaries(days, ends, ctx.timezone, unit=unit))
     # The series is done: its purchase days (a few hundred MB at ten million orders) leave
@@ -155,7 +146,7 @@ def model_fit(ctx: MetricContext, kind: str, unit: str, customers: CustomerSumma
         except ClvFitError as error:
             raise KpiError(f"metric {ctx.metric!r} as of {_when(moment)}: {error}") from None
 
-    found: ModelFit = remembered(ctx, key, fit)
+    found: ModelFit = once_per_call(ctx, key, fit)
     return found
 
 
